@@ -1,0 +1,50 @@
+# fieldsync — the front door. `make run` serves the demo; `make test` is CI.
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -s -w -X github.com/fieldsync/fieldsync/server.Version=$(VERSION)
+DATA     ?= data
+ADDR     ?= 127.0.0.1:8080
+FUZZTIME ?= 10s
+
+.PHONY: all build run seed test test-short bench fuzz lint clean
+
+all: lint test build
+
+## build: the binary at bin/fieldsync
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/fieldsync ./server/cmd/fieldsync
+
+## run: build, seed the demo data into ./data (idempotent), serve on 127.0.0.1:8080
+run: build
+	./bin/fieldsync seed --data $(DATA)
+	./bin/fieldsync serve --addr $(ADDR) --data $(DATA)
+
+## seed: load the demo data set into ./data
+seed: build
+	./bin/fieldsync seed --data $(DATA)
+
+## test: the whole suite, with the race detector
+test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## test-short: the suite without the race detector and without the slow end-to-end runs
+test-short:
+	$(GO) test -count=1 -short ./...
+
+## bench: the Go benchmarks of the hot paths
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+## fuzz: each fuzz target for FUZZTIME
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChangeset$$' -fuzztime $(FUZZTIME) ./syncproto
+	$(GO) test -run '^$$' -fuzz '^FuzzMerge$$' -fuzztime $(FUZZTIME) ./syncproto
+	$(GO) test -run '^$$' -fuzz '^FuzzParseCursor$$' -fuzztime $(FUZZTIME) ./syncproto
+
+## lint: go vet and a gofmt check
+lint:
+	$(GO) vet ./...
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+clean:
+	rm -rf bin

@@ -1,0 +1,335 @@
+// Package schema holds the survey forms of fieldsync as declarative,
+// versioned definitions: fields, types, enums, ranges, references, the merge
+// policy of each field and region-specific checks. A new form is a JSON file
+// under forms/, not new code.
+//
+// The package is pure: it imports neither SQL nor HTTP.
+package schema
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Version is the schema_version of the forms embedded in this build.
+const Version = 1
+
+// Policy names how a field's concurrent edits are decided when merging.
+type Policy string
+
+// The merge policies of PROTOCOL.md.
+const (
+	PolicyLWW         Policy = "lww"          // later device time wins; ties by device id
+	PolicySafetyFirst Policy = "safety_first" // the more severe value wins
+	PolicyUnion       Policy = "union"        // set fields merge
+	PolicyManual      Policy = "manual"       // stored value stays, a conflict opens
+)
+
+// FieldType is the type of a form field.
+type FieldType string
+
+// The field types a form may use.
+const (
+	TypeText         FieldType = "text"
+	TypeInteger      FieldType = "integer"
+	TypeNumber       FieldType = "number"
+	TypeBoolean      FieldType = "boolean"
+	TypeEnum         FieldType = "enum"
+	TypeSet          FieldType = "set"
+	TypeDate         FieldType = "date"
+	TypeDivisionCode FieldType = "division_code"
+	TypeReference    FieldType = "reference"
+	TypeLocation     FieldType = "location"
+)
+
+// Field is one field of a form.
+type Field struct {
+	Name     string    `json:"name"`
+	Type     FieldType `json:"type"`
+	Label    string    `json:"label,omitempty"`
+	Required bool      `json:"required,omitempty"`
+	Policy   Policy    `json:"policy"`
+	// Values lists the allowed values of an enum, or of a set's items.
+	Values []string `json:"values,omitempty"`
+	// Items is the item type of a set when it is not an enum ("sha256").
+	Items string `json:"items,omitempty"`
+	// Severity orders the values of a safety_first field from least to most
+	// severe, as JSON values (strings or booleans).
+	Severity []json.RawMessage `json:"severity,omitempty"`
+	Min      *float64          `json:"min,omitempty"`
+	Max      *float64          `json:"max,omitempty"`
+	// MaxLength bounds a text field, in characters.
+	MaxLength int `json:"max_length,omitempty"`
+	// Entity is the entity a reference field points to.
+	Entity string `json:"entity,omitempty"`
+	// SameParent requires a reference to point to a record with the same
+	// parent (a re-inspection must check an inspection of the same household).
+	SameParent bool `json:"same_parent,omitempty"`
+}
+
+// Parent names the field by which a record belongs to another record whose
+// region scopes it (an inspection belongs to a household).
+type Parent struct {
+	Field  string `json:"field"`
+	Entity string `json:"entity"`
+}
+
+// RegionRule makes fields required in regions whose division code starts
+// with one of Prefixes.
+type RegionRule struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Prefixes    []string `json:"prefixes"`
+	Require     []string `json:"require"`
+}
+
+// Threshold is one standard a value must meet.
+type Threshold struct {
+	Min    *float64 `json:"min,omitempty"`
+	Max    *float64 `json:"max,omitempty"`
+	Equals any      `json:"equals,omitempty"`
+}
+
+// RegionalStandard overrides national thresholds in regions whose code
+// starts with one of Prefixes.
+type RegionalStandard struct {
+	Name        string               `json:"name"`
+	Description string               `json:"description,omitempty"`
+	Prefixes    []string             `json:"prefixes"`
+	Thresholds  map[string]Threshold `json:"thresholds"`
+}
+
+// Standards are the thresholds an inspection is judged against in reports.
+type Standards struct {
+	Description string               `json:"description,omitempty"`
+	National    map[string]Threshold `json:"national"`
+	Regional    []RegionalStandard   `json:"regional,omitempty"`
+}
+
+// Form is the definition of one entity.
+type Form struct {
+	Entity      string       `json:"entity"`
+	Title       string       `json:"title"`
+	Description string       `json:"description,omitempty"`
+	ScopeField  string       `json:"scope_field,omitempty"`
+	Parent      *Parent      `json:"parent,omitempty"`
+	Fields      []Field      `json:"fields"`
+	RegionRules []RegionRule `json:"region_rules,omitempty"`
+	Standards   *Standards   `json:"standards,omitempty"`
+
+	byName map[string]*Field
+}
+
+// Schema is a versioned set of forms.
+type Schema struct {
+	Version int     `json:"schema_version"`
+	Forms   []*Form `json:"forms"`
+
+	byEntity map[string]*Form
+}
+
+//go:embed forms/*.json
+var formFiles embed.FS
+
+var (
+	v1Once sync.Once
+	v1     *Schema
+	v1Err  error
+)
+
+// V1 returns the forms of schema version 1 embedded in this build. It panics
+// if the embedded definitions are invalid, which a test rules out.
+func V1() *Schema {
+	v1Once.Do(func() { v1, v1Err = Load(formFiles, "forms") })
+	if v1Err != nil {
+		panic(v1Err)
+	}
+	return v1
+}
+
+// Load reads every *.json form under dir of fsys, checks the definitions and
+// returns them as a schema of the current Version.
+func Load(fsys fs.FS, dir string) (*Schema, error) {
+	names, err := fs.Glob(fsys, dir+"/*.json")
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	s := &Schema{Version: Version, byEntity: map[string]*Form{}}
+	for _, name := range names {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			return nil, err
+		}
+		var f Form
+		if err := json.Unmarshal(b, &f); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+		if err := f.init(); err != nil {
+			return nil, fmt.Errorf("schema %s: %w", name, err)
+		}
+		if _, dup := s.byEntity[f.Entity]; dup {
+			return nil, fmt.Errorf("schema %s: entity %q defined twice", name, f.Entity)
+		}
+		s.byEntity[f.Entity] = &f
+		s.Forms = append(s.Forms, &f)
+	}
+	for _, f := range s.Forms {
+		for _, fd := range f.Fields {
+			if fd.Type == TypeReference {
+				if _, ok := s.byEntity[fd.Entity]; !ok {
+					return nil, fmt.Errorf("schema %s.%s: reference to unknown entity %q", f.Entity, fd.Name, fd.Entity)
+				}
+			}
+		}
+		if f.Parent != nil {
+			if _, ok := s.byEntity[f.Parent.Entity]; !ok {
+				return nil, fmt.Errorf("schema %s: parent entity %q unknown", f.Entity, f.Parent.Entity)
+			}
+		}
+	}
+	return s, nil
+}
+
+func (f *Form) init() error {
+	if f.Entity == "" {
+		return fmt.Errorf("form without entity")
+	}
+	f.byName = map[string]*Field{}
+	for i := range f.Fields {
+		fd := &f.Fields[i]
+		if fd.Name == "" || strings.HasPrefix(fd.Name, "_") {
+			return fmt.Errorf("field %d: invalid name %q", i, fd.Name)
+		}
+		if _, dup := f.byName[fd.Name]; dup {
+			return fmt.Errorf("field %q defined twice", fd.Name)
+		}
+		switch fd.Policy {
+		case PolicyLWW, PolicyManual:
+		case PolicyUnion:
+			if fd.Type != TypeSet {
+				return fmt.Errorf("field %q: union needs a set", fd.Name)
+			}
+		case PolicySafetyFirst:
+			if len(fd.Severity) < 2 {
+				return fmt.Errorf("field %q: safety_first needs a severity order", fd.Name)
+			}
+		default:
+			return fmt.Errorf("field %q: unknown policy %q", fd.Name, fd.Policy)
+		}
+		switch fd.Type {
+		case TypeText, TypeInteger, TypeNumber, TypeBoolean, TypeDate, TypeDivisionCode, TypeLocation:
+		case TypeEnum:
+			if len(fd.Values) == 0 {
+				return fmt.Errorf("field %q: enum without values", fd.Name)
+			}
+		case TypeSet:
+			if len(fd.Values) == 0 && fd.Items != "sha256" {
+				return fmt.Errorf("field %q: set needs values or items", fd.Name)
+			}
+		case TypeReference:
+			if fd.Entity == "" {
+				return fmt.Errorf("field %q: reference without entity", fd.Name)
+			}
+		default:
+			return fmt.Errorf("field %q: unknown type %q", fd.Name, fd.Type)
+		}
+		for j, sv := range fd.Severity {
+			norm, err := fd.Normalize(sv)
+			if err != nil {
+				return fmt.Errorf("field %q: severity[%d]: %s", fd.Name, j, err.Message)
+			}
+			fd.Severity[j] = norm
+		}
+		f.byName[fd.Name] = fd
+	}
+	for _, r := range f.RegionRules {
+		for _, name := range r.Require {
+			if f.byName[name] == nil {
+				return fmt.Errorf("region rule %q requires unknown field %q", r.Name, name)
+			}
+		}
+	}
+	if f.ScopeField != "" && f.byName[f.ScopeField] == nil {
+		return fmt.Errorf("scope field %q unknown", f.ScopeField)
+	}
+	if f.Parent != nil && f.byName[f.Parent.Field] == nil {
+		return fmt.Errorf("parent field %q unknown", f.Parent.Field)
+	}
+	return nil
+}
+
+// Form returns the form of entity, or nil when the schema has none.
+func (s *Schema) Form(entity string) *Form { return s.byEntity[entity] }
+
+// Entities lists the entities of the schema in a stable order.
+func (s *Schema) Entities() []string {
+	out := make([]string, len(s.Forms))
+	for i, f := range s.Forms {
+		out[i] = f.Entity
+	}
+	return out
+}
+
+// Field returns the named field, or nil.
+func (f *Form) Field(name string) *Field { return f.byName[name] }
+
+// RequiredIn returns the fields a new record of this form must carry in the
+// region with the given division code: the always-required fields first, then
+// those of matching region rules, each once.
+func (f *Form) RequiredIn(region string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, fd := range f.Fields {
+		if fd.Required {
+			out = append(out, fd.Name)
+			seen[fd.Name] = true
+		}
+	}
+	for _, r := range f.RegionRules {
+		if !matchesPrefix(region, r.Prefixes) {
+			continue
+		}
+		for _, name := range r.Require {
+			if !seen[name] {
+				out = append(out, name)
+				seen[name] = true
+			}
+		}
+	}
+	return out
+}
+
+// ThresholdsFor returns the standards that apply in region: the national
+// thresholds overridden by every matching regional standard.
+func (f *Form) ThresholdsFor(region string) map[string]Threshold {
+	if f.Standards == nil {
+		return nil
+	}
+	out := map[string]Threshold{}
+	for k, v := range f.Standards.National {
+		out[k] = v
+	}
+	for _, rs := range f.Standards.Regional {
+		if matchesPrefix(region, rs.Prefixes) {
+			for k, v := range rs.Thresholds {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+func matchesPrefix(code string, prefixes []string) bool {
+	for _, p := range prefixes {
+		if strings.HasPrefix(code, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/sqlite"
+)
+
+// Version is the build's version, set by `make build` with -ldflags -X.
+var Version = "dev"
+
+// Env is what a command sees of its process: arguments, standard streams,
+// and a hook that reports the address the server listens on (tests use it
+// to find a free port chosen by the kernel).
+type Env struct {
+	Args      []string
+	Stdin     io.Reader
+	Stdout    io.Writer
+	Stderr    io.Writer
+	Listening func(addr string)
+}
+
+const usage = `fieldsync — the sync server for village survey teams
+
+Usage:
+  fieldsync serve    --addr 127.0.0.1:8080 --data DIR   serve the API from the database in DIR
+  fieldsync seed     --data DIR                         load the demo regions, households and inspections
+  fieldsync generate --data DIR --households N --seed S load a large deterministic data set (benchmarks)
+  fieldsync version                                     print the version
+
+Run 'fieldsync COMMAND --help' for the flags of a command.
+`
+
+// ErrUsage is returned for a command line that cannot be run; the usage
+// has been printed.
+var ErrUsage = errors.New("usage")
+
+// Run runs the fieldsync command line until ctx is done (for serve) or the
+// command finishes. main calls it; so do the end-to-end tests.
+func Run(ctx context.Context, env Env) error {
+	if len(env.Args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return ErrUsage
+	}
+	cmd, args := env.Args[0], env.Args[1:]
+	switch cmd {
+	case "serve":
+		return runServe(ctx, env, args)
+	case "seed":
+		return runSeed(ctx, env, args)
+	case "generate":
+		return runGenerate(ctx, env, args)
+	case "version", "--version":
+		fmt.Fprintln(env.Stdout, "fieldsync", Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	}
+	fmt.Fprintf(env.Stderr, "fieldsync: unknown command %q\n\n%s", cmd, usage)
+	return ErrUsage
+}
+
+func newFlagSet(env Env, name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: fieldsync %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		return ErrUsage
+	}
+	return nil
+}
+
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" {
+			return true
+		}
+	}
+	return false
+}
+
+// openData opens (creating if needed) the database in a data directory.
+func openData(ctx context.Context, dir string) (*sqlite.Store, error) {
+	if dir == "" {
+		return nil, errors.New("--data is required")
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	return sqlite.Open(ctx, filepath.Join(dir, sqlite.FileName), sqlite.Options{})
+}
+
+func runServe(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "serve", "serve --addr HOST:PORT --data DIR")
+	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
+	data := fs.String("data", "data", "data directory (database, keys)")
+	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long to let requests in flight finish on SIGTERM")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	maxBody := fs.Int64("max-body-bytes", DefaultLimits.MaxBodyBytes, "largest request body accepted (bytes)")
+	maxChanges := fs.Int("max-changes", DefaultLimits.MaxChanges, "most changes accepted in one change set")
+	maxPull := fs.Int("max-pull", DefaultLimits.MaxPull, "largest pull page (records)")
+	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
+		return err
+	}
+	if *maxBody < 1024 || *maxChanges < 1 || *maxPull < 1 {
+		return fmt.Errorf("invalid limits: --max-body-bytes must be ≥ 1024, --max-changes and --max-pull ≥ 1")
+	}
+	var handler slog.Handler
+	switch *logFormat {
+	case "text":
+		handler = slog.NewTextHandler(env.Stderr, nil)
+	case "json":
+		handler = slog.NewJSONHandler(env.Stderr, nil)
+	default:
+		return fmt.Errorf("--log-format must be text or json, not %q", *logFormat)
+	}
+	log := slog.New(handler)
+
+	store, err := openData(ctx, *data)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	limits := DefaultLimits
+	limits.MaxBodyBytes, limits.MaxChanges, limits.MaxPull = *maxBody, *maxChanges, *maxPull
+	if limits.DefaultPull > limits.MaxPull {
+		limits.DefaultPull = limits.MaxPull
+	}
+	srv := New(Config{Store: store, Logger: log, Limits: limits})
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	log.Info("fieldsync serving", "addr", ln.Addr().String(), "data", store.Path(), "version", Version)
+	if env.Listening != nil {
+		env.Listening(ln.Addr().String())
+	}
+	err = srv.Serve(ctx, ln, *grace)
+	log.Info("fieldsync stopped")
+	return err
+}

@@ -1,0 +1,27 @@
+// Command fieldsync is the sync server for village survey teams. See
+// server.Run for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fieldsync/fieldsync/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := server.Run(ctx, server.Env{Args: os.Args[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr})
+	switch {
+	case errors.Is(err, server.ErrUsage):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "fieldsync:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,120 @@
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Problem is an RFC 9457 problem document.
+type Problem struct {
+	Type          string                 `json:"type"`
+	Title         string                 `json:"title"`
+	Status        int                    `json:"status"`
+	Detail        string                 `json:"detail,omitempty"`
+	Instance      string                 `json:"instance,omitempty"`
+	Errors        []syncproto.FieldError `json:"errors,omitempty"`
+	LastDeviceSeq *int64                 `json:"last_device_seq,omitempty"`
+}
+
+var statusOf = map[syncproto.Code]int{
+	syncproto.EMalformed:    http.StatusBadRequest,
+	syncproto.EUnauthorized: http.StatusUnauthorized,
+	syncproto.EForbidden:    http.StatusForbidden,
+	syncproto.ENotFound:     http.StatusNotFound,
+	syncproto.EConflict:     http.StatusConflict,
+	syncproto.ETooLarge:     http.StatusRequestEntityTooLarge,
+	syncproto.EInvalid:      http.StatusUnprocessableEntity,
+	syncproto.ERateLimited:  http.StatusTooManyRequests,
+	syncproto.EUnavailable:  http.StatusServiceUnavailable,
+	syncproto.EInternal:     http.StatusInternalServerError,
+}
+
+var defaultTitle = map[syncproto.Code]string{
+	syncproto.EMalformed:    "Malformed request",
+	syncproto.EUnauthorized: "Unauthorized",
+	syncproto.EForbidden:    "Forbidden",
+	syncproto.ENotFound:     "Not found",
+	syncproto.EConflict:     "Conflict",
+	syncproto.ETooLarge:     "Request too large",
+	syncproto.EInvalid:      "Invalid request",
+	syncproto.ERateLimited:  "Too many requests",
+	syncproto.EUnavailable:  "Unavailable",
+	syncproto.EInternal:     "Internal error",
+}
+
+// problemFor maps any error to a problem document: a *syncproto.Error by its
+// code, an echo error by its status, anything else to a 500 whose detail is
+// never shown.
+func problemFor(err error) Problem {
+	var se *syncproto.Error
+	if errors.As(err, &se) {
+		title := se.Title
+		if title == "" {
+			title = defaultTitle[se.Code]
+		}
+		status := statusOf[se.Code]
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		return Problem{Type: "/problems/" + string(se.Code), Title: title, Status: status, Detail: se.Message,
+			Errors: se.Errors, LastDeviceSeq: se.LastDeviceSeq}
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		p := Problem{Status: he.Code, Title: http.StatusText(he.Code)}
+		switch he.Code {
+		case http.StatusNotFound:
+			p.Type, p.Detail = "/problems/not_found", "no such resource"
+		case http.StatusMethodNotAllowed:
+			p.Type, p.Detail = "/problems/method_not_allowed", "this method is not allowed on this resource"
+		case http.StatusRequestEntityTooLarge:
+			p.Type, p.Detail = "/problems/too_large", "the request body is too large"
+		case http.StatusUnsupportedMediaType:
+			p.Type, p.Detail = "/problems/unsupported_media_type", "send application/json"
+		default:
+			if he.Code >= 500 {
+				return Problem{Type: "/problems/internal", Title: "Internal error", Status: http.StatusInternalServerError,
+					Detail: "an internal error occurred; it has been logged"}
+			}
+			p.Type = "/problems/http_" + strconv.Itoa(he.Code)
+			if m, ok := he.Message.(string); ok {
+				p.Detail = m
+			}
+		}
+		return p
+	}
+	return Problem{Type: "/problems/internal", Title: "Internal error", Status: http.StatusInternalServerError,
+		Detail: "an internal error occurred; it has been logged"}
+}
+
+// errorHandler is echo's single error handler: it logs what the client does
+// not see and answers application/problem+json.
+func (s *Server) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := problemFor(err)
+	p.Instance = c.Request().URL.Path
+	if p.Status >= 500 {
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
+			"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
+	}
+	var se *syncproto.Error
+	if errors.As(err, &se) && se.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(se.RetryAfter))
+	}
+	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
+	c.Response().WriteHeader(p.Status)
+	if c.Request().Method == http.MethodHead {
+		return
+	}
+	if err := jsonEncode(c.Response(), p); err != nil {
+		s.log.Debug("writing problem", slog.Any("err", err))
+	}
+}

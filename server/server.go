@@ -1,0 +1,146 @@
+// Package server is fieldsync's HTTP adapter and command: the echo
+// application (routes, handlers, problem responses), the operator commands,
+// and Run, which both main and the end-to-end tests start. Echo types do
+// not leave this package.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Limits bound what one request may ask of the server.
+type Limits struct {
+	// MaxBodyBytes bounds a request body (413 beyond).
+	MaxBodyBytes int64
+	// MaxChanges bounds the changes of one change set (413 beyond).
+	MaxChanges int
+	// DefaultPull and MaxPull are the default and the largest pull limit.
+	DefaultPull, MaxPull int
+}
+
+// DefaultLimits are the limits the README documents.
+var DefaultLimits = Limits{MaxBodyBytes: 8 << 20, MaxChanges: syncproto.DefaultMaxChanges, DefaultPull: 500, MaxPull: 5000}
+
+// Server is the fieldsync HTTP application over a store.
+type Server struct {
+	echo   *echo.Echo
+	store  syncproto.Store
+	schema *schema.Schema
+	log    *slog.Logger
+	limits Limits
+	now    func() time.Time
+}
+
+// Config is what New needs.
+type Config struct {
+	Store  syncproto.Store
+	Schema *schema.Schema
+	Logger *slog.Logger
+	Limits Limits
+	Now    func() time.Time
+}
+
+// New builds the echo application with every route.
+func New(cfg Config) *Server {
+	if cfg.Schema == nil {
+		cfg.Schema = schema.V1()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Limits == (Limits{}) {
+		cfg.Limits = DefaultLimits
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{store: cfg.Store, schema: cfg.Schema, log: cfg.Logger, limits: cfg.Limits, now: cfg.Now}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Debug = false
+	e.HTTPErrorHandler = s.errorHandler
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+			return err
+		},
+	}))
+	e.Use(s.accessLog)
+	s.echo = e
+	s.routes()
+	return s
+}
+
+// ServeHTTP makes the Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		s.log.Info("request", "method", c.Request().Method, "path", c.Request().URL.Path,
+			"status", c.Response().Status, "bytes", c.Response().Size,
+			"ms", time.Since(start).Milliseconds(), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+		return nil
+	}
+}
+
+// Serve answers HTTP on ln until ctx is done, then shuts down gracefully,
+// finishing requests in flight (up to grace).
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      10 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func jsonEncode(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// writeJSON answers status with v as application/json.
+func writeJSON(c echo.Context, status int, v any) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	c.Response().WriteHeader(status)
+	return jsonEncode(c.Response(), v)
+}

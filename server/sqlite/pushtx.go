@@ -1,0 +1,177 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// pushTx implements syncproto.PushTx on one write transaction.
+type pushTx struct {
+	tx *sql.Tx
+}
+
+var _ syncproto.PushTx = (*pushTx)(nil)
+
+func (p *pushTx) Receipt(ctx context.Context, id string) (*syncproto.Receipt, error) {
+	var r syncproto.Receipt
+	var resp, received string
+	err := p.tx.QueryRowContext(ctx, `SELECT changeset_id, device_id, device_seq, user_id, content_hash, response,
+		received_at, applied, merged, conflicts, rejected FROM receipts WHERE changeset_id = ?`, id).
+		Scan(&r.ChangesetID, &r.DeviceID, &r.DeviceSeq, &r.UserID, &r.ContentHash, &resp, &received,
+			&r.Applied, &r.Merged, &r.Conflicts, &r.Rejected)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	r.Response, r.ReceivedAt = []byte(resp), parseTime(received)
+	return &r, nil
+}
+
+func (p *pushTx) LastDeviceSeq(ctx context.Context, deviceID string) (int64, error) {
+	var last int64
+	err := p.tx.QueryRowContext(ctx, `SELECT last_seq FROM devices WHERE device_id = ?`, deviceID).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return last, err
+}
+
+func (p *pushTx) Record(ctx context.Context, id string) (*syncproto.StoredRecord, error) {
+	return scanRecord(p.tx.QueryRowContext(ctx, recordQuery+` WHERE id = ?`, id))
+}
+
+func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, e syncproto.LogEntry) (int64, error) {
+	diff, err := json.Marshal(e.Changes)
+	if err != nil {
+		return 0, err
+	}
+	flags, _ := json.Marshal(nonNil(e.Flags))
+	cids, _ := json.Marshal(nonNil(e.ConflictIDs))
+	var seq int64
+	err = p.tx.QueryRowContext(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
+		device_id, device_at, server_at, flags, diff, conflict_ids, village)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		e.Entity, e.RecordID, e.Version, e.Op, nullString(e.ChangesetID), e.UserID, e.DeviceID,
+		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village).Scan(&seq)
+	if err != nil {
+		return 0, fmt.Errorf("append change: %w", err)
+	}
+	fields, err := json.Marshal(rec.Fields)
+	if err != nil {
+		return 0, err
+	}
+	meta, err := json.Marshal(rec.Meta)
+	if err != nil {
+		return 0, err
+	}
+	_, err = p.tx.ExecContext(ctx, `INSERT INTO records (id, entity, version, village, parent_id, fields, meta,
+		deleted, merged_into, seq, created_at, updated_at, updated_by, updated_device)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET version = excluded.version, village = excluded.village,
+		parent_id = excluded.parent_id, fields = excluded.fields, meta = excluded.meta, deleted = excluded.deleted,
+		merged_into = excluded.merged_into, seq = excluded.seq, updated_at = excluded.updated_at,
+		updated_by = excluded.updated_by, updated_device = excluded.updated_device`,
+		rec.ID, rec.Entity, rec.Version, rec.Village, nullString(rec.Parent), string(fields), string(meta),
+		rec.Deleted, nullString(rec.MergedInto), seq, formatTime(rec.UpdatedAt), formatTime(rec.UpdatedAt),
+		rec.UpdatedBy, rec.UpdatedDevice)
+	if err != nil {
+		return 0, fmt.Errorf("write record: %w", err)
+	}
+	// A household that moves carries its inspections along: they are
+	// scoped by its village.
+	if _, err := p.tx.ExecContext(ctx, `UPDATE records SET village = ? WHERE parent_id = ? AND village <> ?`,
+		rec.Village, rec.ID, rec.Village); err != nil {
+		return 0, fmt.Errorf("rescope children: %w", err)
+	}
+	return seq, nil
+}
+
+func (p *pushTx) UpdateMeta(ctx context.Context, id string, meta map[string]syncproto.FieldMeta) error {
+	b, err := json.Marshal(meta)
+	if err != nil {
+		return err
+	}
+	if _, err := p.tx.ExecContext(ctx, `UPDATE records SET meta = ? WHERE id = ?`, string(b), id); err != nil {
+		return fmt.Errorf("update meta: %w", err)
+	}
+	return nil
+}
+
+func (p *pushTx) AddConflict(ctx context.Context, c syncproto.ConflictEntry) error {
+	_, err := p.tx.ExecContext(ctx, `INSERT INTO conflicts (id, entity, record_id, village, field, policy, stored,
+		incoming, kept, state, changeset_id, device_id, user_id, device_at, created_at, version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Entity, c.RecordID, c.Village, c.Field, c.Policy, string(c.Stored), string(c.Incoming),
+		string(c.Kept), c.State, c.ChangesetID, c.DeviceID, c.UserID, formatTime(c.DeviceAt),
+		formatTime(c.CreatedAt), c.Version)
+	if err != nil {
+		return fmt.Errorf("add conflict: %w", err)
+	}
+	return nil
+}
+
+func (p *pushTx) AddQuarantine(ctx context.Context, q syncproto.QuarantineEntry) error {
+	errs, err := json.Marshal(q.Errors)
+	if err != nil {
+		return err
+	}
+	_, err = p.tx.ExecContext(ctx, `INSERT INTO quarantine (id, changeset_id, device_id, user_id, entity, record_id,
+		village, errors, raw, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		q.ID, q.ChangesetID, q.DeviceID, q.UserID, q.Entity, q.RecordID, q.Village, string(errs), string(q.Raw),
+		formatTime(q.ReceivedAt))
+	if err != nil {
+		return fmt.Errorf("quarantine: %w", err)
+	}
+	return nil
+}
+
+func (p *pushTx) SaveReceipt(ctx context.Context, r syncproto.Receipt) error {
+	_, err := p.tx.ExecContext(ctx, `INSERT INTO receipts (changeset_id, device_id, device_seq, user_id, content_hash,
+		response, received_at, applied, merged, conflicts, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ChangesetID, r.DeviceID, r.DeviceSeq, r.UserID, r.ContentHash, string(r.Response),
+		formatTime(r.ReceivedAt), r.Applied, r.Merged, r.Conflicts, r.Rejected)
+	if err != nil {
+		return fmt.Errorf("save receipt: %w", err)
+	}
+	_, err = p.tx.ExecContext(ctx, `INSERT INTO devices (device_id, user_id, last_seq, last_push_at, applied, merged,
+		conflicts, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq,
+		last_push_at = excluded.last_push_at, applied = applied + excluded.applied, merged = merged + excluded.merged,
+		conflicts = conflicts + excluded.conflicts, rejected = rejected + excluded.rejected`,
+		r.DeviceID, r.UserID, r.DeviceSeq, formatTime(r.ReceivedAt), r.Applied, r.Merged, r.Conflicts, r.Rejected)
+	if err != nil {
+		return fmt.Errorf("save device: %w", err)
+	}
+	return nil
+}
+
+func (p *pushTx) Head(ctx context.Context) (int64, error) {
+	return head(ctx, p.tx)
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func head(ctx context.Context, q queryer) (int64, error) {
+	var seq int64
+	err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM changes`).Scan(&seq)
+	return seq, err
+}
+
+func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,184 @@
+// Package sqlite is fieldsync's embedded store: SQLite in WAL mode through
+// modernc.org/sqlite, one writer connection and a pool of readers, with
+// migrations embedded and applied at open. It implements syncproto.Store.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file inside a data directory.
+const FileName = "fieldsync.db"
+
+// Options configure a Store.
+type Options struct {
+	// Schema is the set of forms changes are validated against; schema.V1()
+	// when nil.
+	Schema *schema.Schema
+	// Now is the clock; time.Now when nil. Tests set it.
+	Now func() time.Time
+	// Readers is the size of the read pool; 2×GOMAXPROCS when 0.
+	Readers int
+	// BusyTimeout is how long a connection waits for a lock held by
+	// another process (a backup, the sqlite3 shell); 10 s when 0.
+	BusyTimeout time.Duration
+}
+
+// Store is the SQLite implementation of syncproto.Store.
+type Store struct {
+	writer *sql.DB // one connection: every write transaction is serialised here
+	reader *sql.DB // read-only pool
+	schema *schema.Schema
+	now    func() time.Time
+	path   string
+
+	// beforeCommit, when set (tests only), runs inside every push
+	// transaction after its writes and before its commit.
+	beforeCommit func(context.Context, *sql.Tx) error
+}
+
+var _ syncproto.Store = (*Store)(nil)
+
+// Open opens (creating it if needed) the database at path, checks that WAL
+// took, and applies pending migrations.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Schema == nil {
+		opts.Schema = schema.V1()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{schema: opts.Schema, now: opts.Now, path: abs}
+
+	// Every pragma goes in the DSN so that it reaches every pooled
+	// connection; busy_timeout first so that the others wait for locks.
+	// synchronous(FULL) in WAL mode fsyncs the WAL at every commit: a push
+	// is acknowledged only once it survives a power cut.
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)",
+		opts.BusyTimeout.Milliseconds())
+	base := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + pragmas
+	if s.writer, err = sql.Open("sqlite", base+"&_txlock=immediate"); err != nil {
+		return nil, err
+	}
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+
+	var mode string
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open %s: %w", abs, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		s.writer.Close()
+		return nil, fmt.Errorf("open %s: journal_mode is %q, not wal", abs, mode)
+	}
+	if err := migrate(ctx, s.writer); err != nil {
+		s.writer.Close()
+		return nil, err
+	}
+
+	if s.reader, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
+		s.writer.Close()
+		return nil, err
+	}
+	s.reader.SetMaxOpenConns(opts.Readers)
+	s.reader.SetMaxIdleConns(opts.Readers)
+	return s, nil
+}
+
+// migrate applies the embedded migrations that the database lacks, each in
+// its own transaction, recorded in goose's version table.
+func migrate(ctx context.Context, db *sql.DB) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrations: %w", err)
+	}
+	return nil
+}
+
+// Path returns the absolute path of the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// Ping checks that both pools answer.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.reader.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.writer.PingContext(ctx)
+}
+
+// Push applies a change set in one IMMEDIATE transaction on the writer
+// connection and commits it durably before returning. The transaction is
+// not tied to the request's cancellation: once started, a push finishes,
+// and a client that went away gets the stored answer on its retry.
+func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return syncproto.PushResponse{}, fmt.Errorf("begin push: %w", err)
+	}
+	defer tx.Rollback()
+	resp, err := syncproto.ApplyChangeset(ctx, &pushTx{tx: tx}, s.schema, actor, cs, s.now())
+	if err != nil {
+		return syncproto.PushResponse{}, err
+	}
+	if s.beforeCommit != nil {
+		if err := s.beforeCommit(ctx, tx); err != nil {
+			return syncproto.PushResponse{}, err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return syncproto.PushResponse{}, fmt.Errorf("commit push: %w", err)
+	}
+	return resp, nil
+}
+
+func formatTime(t time.Time) string { return syncproto.FormatTime(t) }
+
+func parseTime(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}

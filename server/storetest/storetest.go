@@ -1,0 +1,499 @@
+// Package storetest is the contract test suite of syncproto.Store. Every
+// store (SQLite today, PostgreSQL when a deployment outgrows one machine)
+// runs it with its own Open function and must pass it unchanged.
+package storetest
+
+import (
+	"context"
+	"encoding/json"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Clock is a settable clock for stores under test.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// Opener opens a new, empty store whose clock is clock.Now; the store is
+// closed by the suite.
+type Opener func(t testing.TB, clock *Clock) syncproto.Store
+
+// T0 is the time the suite's clocks start at.
+var T0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+
+// Village codes used by the suite.
+const (
+	SouthVillage = "500240107201"
+	NorthVillage = "150422103202"
+)
+
+// Run runs every contract test against stores made by open.
+func Run(t *testing.T, open Opener) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Opener)
+	}{
+		{"PolicyOutcomesAreStored", testPolicyOutcomes},
+		{"ReplayAndOrdering", testReplayAndOrdering},
+		{"PullPagesEveryChangeOnce", testPullPaging},
+		{"PullReturnsOwnPushAndTombstones", testPullOwnPushAndTombstones},
+		{"PullScope", testPullScope},
+		{"QuarantineKeepsRejectedChanges", testQuarantine},
+		{"HistoryRecordsEveryVersion", testHistory},
+		{"DeleteConflicts", testDeleteConflicts},
+		{"HouseholdMoveRescopesInspections", testHouseholdMove},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
+	}
+}
+
+// Device is a simulated tablet for tests: it numbers its change sets.
+type Device struct {
+	Actor syncproto.Actor
+	seq   int64
+}
+
+// NewDevice returns a device with a fresh id for user.
+func NewDevice(user string, scope ...string) *Device {
+	return &Device{Actor: syncproto.Actor{UserID: user, DeviceID: uuid.NewString(), Role: "field_worker", Scope: scope}}
+}
+
+// Changeset wraps changes in the device's next change set.
+func (d *Device) Changeset(changes ...syncproto.Change) syncproto.Changeset {
+	d.seq++
+	return syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: d.Actor.DeviceID, DeviceSeq: d.seq,
+		SchemaVersion: 1, Changes: changes}
+}
+
+// Push pushes changes as the device's next change set and fails the test
+// on error.
+func (d *Device) Push(t testing.TB, s syncproto.Store, changes ...syncproto.Change) syncproto.PushResponse {
+	t.Helper()
+	resp, err := s.Push(context.Background(), d.Actor, d.Changeset(changes...))
+	if err != nil {
+		t.Fatalf("push by %s: %v", d.Actor.UserID, err)
+	}
+	return resp
+}
+
+// Upsert builds an upsert change; field values are marshalled to JSON.
+func Upsert(entity, id string, base int64, at time.Time, fields map[string]any) syncproto.Change {
+	f := make(map[string]json.RawMessage, len(fields))
+	for k, v := range fields {
+		b, err := json.Marshal(v)
+		if err != nil {
+			panic(err)
+		}
+		f[k] = b
+	}
+	return syncproto.Change{Entity: entity, ID: id, Op: syncproto.OpUpsert, BaseVersion: base,
+		At: syncproto.FormatTime(at), Fields: f}
+}
+
+// Delete builds a delete change.
+func Delete(entity, id string, base int64, at time.Time) syncproto.Change {
+	return syncproto.Change{Entity: entity, ID: id, Op: syncproto.OpDelete, BaseVersion: base, At: syncproto.FormatTime(at)}
+}
+
+// Household builds the creation of a household in village.
+func Household(id, village string, at time.Time) syncproto.Change {
+	return Upsert("household", id, 0, at, map[string]any{"village": village, "head_name": "陈秀英",
+		"registration_no": "CQ-500240-0001", "members": 5, "category": "registered_poor", "status": "in_poverty"})
+}
+
+// HousingInspection builds the creation of a housing inspection valid in
+// the south (it carries ventilation).
+func HousingInspection(id, household string, grade string, at time.Time) syncproto.Change {
+	return Upsert("housing_inspection", id, 0, at, map[string]any{"household_id": household, "grade": grade,
+		"inspected_on": at.Format(time.DateOnly), "ventilation": "adequate", "hazards": []string{"roof"},
+		"renovation": "none"})
+}
+
+// WaterInspection builds the creation of a water inspection.
+func WaterInspection(id, household string, at time.Time) syncproto.Change {
+	return Upsert("water_inspection", id, 0, at, map[string]any{"household_id": household,
+		"inspected_on": at.Format(time.DateOnly), "source": "piped", "quality_ok": true,
+		"liters_per_person_day": 80, "fetch_minutes": 5, "reliability_pct": 97})
+}
+
+// MustRecord returns a stored record or fails the test.
+func MustRecord(t testing.TB, s syncproto.Store, id string) *syncproto.StoredRecord {
+	t.Helper()
+	r, err := s.Record(context.Background(), id)
+	if err != nil {
+		t.Fatalf("record %s: %v", id, err)
+	}
+	return r
+}
+
+// PullAll follows cursors from after until has_more is false and returns
+// every record and the final cursor.
+func PullAll(t testing.TB, s syncproto.Store, actor syncproto.Actor, after int64, limit int) ([]syncproto.Record, int64) {
+	t.Helper()
+	var all []syncproto.Record
+	for i := 0; ; i++ {
+		page, err := s.Pull(context.Background(), actor, after, limit)
+		if err != nil {
+			t.Fatalf("pull after %d: %v", after, err)
+		}
+		all = append(all, page.Records...)
+		if page.Cursor < after {
+			t.Fatalf("cursor went back from %d to %d", after, page.Cursor)
+		}
+		after = page.Cursor
+		if !page.HasMore {
+			return all, after
+		}
+		if i > 1_000_000 {
+			t.Fatal("pull does not end")
+		}
+	}
+}
+
+func field(t testing.TB, r *syncproto.StoredRecord, name string) string {
+	t.Helper()
+	return string(r.Fields[name])
+}
+
+func testPolicyOutcomes(t *testing.T, open Opener) {
+	clock := NewClock(T0.Add(3 * time.Hour)) // every device time below is in the server's past
+	s := open(t, clock)
+	a, b := NewDevice("li.na"), NewDevice("zhao.lei")
+	hh, ins, wat := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0), WaterInspection(wat, hh, T0))
+	// Device A edits every contested field (version 2), then device B,
+	// still at base 1, edits the same fields to other values.
+	a.Push(t, s,
+		Upsert("household", hh, 1, T0.Add(time.Hour), map[string]any{"members": 6, "head_name": "陈秀芳"}),
+		Upsert("housing_inspection", ins, 1, T0.Add(time.Hour), map[string]any{"grade": "D", "hazards": []string{"walls"}, "renovation": "planned"}),
+		Upsert("water_inspection", wat, 1, T0.Add(time.Hour), map[string]any{"quality_ok": false, "fetch_minutes": 30}))
+	resp := b.Push(t, s,
+		Upsert("household", hh, 1, T0.Add(2*time.Hour), map[string]any{"members": 7, "head_name": "陈秀瑛"}),
+		Upsert("housing_inspection", ins, 1, T0.Add(2*time.Hour), map[string]any{"grade": "B", "hazards": []string{"foundation"}, "renovation": "none"}),
+		Upsert("water_inspection", wat, 1, T0.Add(30*time.Minute), map[string]any{"quality_ok": true, "fetch_minutes": 10}))
+
+	want := []struct {
+		status string
+		fields map[string][2]string // field -> {kept, state}
+	}{
+		{syncproto.StatusConflict, map[string][2]string{"members": {`6`, "open"}, "head_name": {`"陈秀瑛"`, "auto_resolved"}}},
+		{syncproto.StatusMerged, map[string][2]string{"grade": {`"D"`, "auto_resolved"}, "hazards": {`["foundation","walls"]`, "auto_resolved"}, "renovation": {`"none"`, "auto_resolved"}}},
+		{syncproto.StatusMerged, map[string][2]string{"quality_ok": {`false`, "auto_resolved"}, "fetch_minutes": {`30`, "auto_resolved"}}},
+	}
+	for i, w := range want {
+		r := resp.Results[i]
+		if r.Status != w.status {
+			t.Errorf("result %d: status %s, want %s (%+v)", i, r.Status, w.status, r)
+		}
+		got := map[string][2]string{}
+		for _, c := range r.Conflicts {
+			got[c.Field] = [2]string{string(c.Kept), c.State}
+		}
+		if !reflect.DeepEqual(got, w.fields) {
+			t.Errorf("result %d conflicts %v, want %v", i, got, w.fields)
+		}
+	}
+	if r := MustRecord(t, s, hh); field(t, r, "members") != `6` || field(t, r, "head_name") != `"陈秀瑛"` || r.Version != 3 {
+		t.Errorf("household now %v v%d", r.Fields, r.Version)
+	}
+	if r := MustRecord(t, s, ins); field(t, r, "grade") != `"D"` || field(t, r, "hazards") != `["foundation","walls"]` {
+		t.Errorf("inspection now %v", r.Fields)
+	}
+	if r := MustRecord(t, s, wat); field(t, r, "quality_ok") != `false` || field(t, r, "fetch_minutes") != `30` || r.Version != 2 {
+		t.Errorf("water inspection now %v v%d", r.Fields, r.Version)
+	}
+	conflicts, err := s.Conflicts(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conflicts) != 7 {
+		t.Fatalf("stored %d conflicts, want 7", len(conflicts))
+	}
+	for _, c := range conflicts {
+		if c.DeviceID != b.Actor.DeviceID || c.UserID != "zhao.lei" || c.Village != SouthVillage {
+			t.Errorf("conflict %+v not attributed to device B in %s", c, SouthVillage)
+		}
+	}
+}
+
+func testReplayAndOrdering(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	ctx := context.Background()
+	a := NewDevice("li.na")
+	hh := uuid.NewString()
+	cs := a.Changeset(Household(hh, SouthVillage, T0))
+	first, err := s.Push(ctx, a.Actor, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Push(ctx, a.Actor, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Replayed || !again.Replayed {
+		t.Fatalf("replayed: first %v, again %v", first.Replayed, again.Replayed)
+	}
+	again.Replayed = false
+	if !reflect.DeepEqual(first, again) {
+		t.Fatalf("replay answer differs:\n%+v\n%+v", first, again)
+	}
+	other := cs
+	other.Changes = []syncproto.Change{Household(uuid.NewString(), SouthVillage, T0)}
+	if _, err := s.Push(ctx, a.Actor, other); syncproto.ErrorCode(err) != syncproto.EConflict {
+		t.Fatalf("same id, other content: %v", err)
+	}
+	stale := cs
+	stale.ChangesetID = uuid.NewString()
+	_, err = s.Push(ctx, a.Actor, stale)
+	var se *syncproto.Error
+	if syncproto.ErrorCode(err) != syncproto.EConflict || !errorsAs(err, &se) || se.LastDeviceSeq == nil || *se.LastDeviceSeq != 1 {
+		t.Fatalf("lower device_seq: %v", err)
+	}
+	hist, err := s.History(ctx, hh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 1 {
+		t.Fatalf("%d versions after a replay, want 1", len(hist))
+	}
+	if page, _ := s.Pull(ctx, syncproto.Actor{}, 0, 100); len(page.Records) != 1 {
+		t.Fatalf("%d records after replays and refusals, want 1", len(page.Records))
+	}
+}
+
+func errorsAs(err error, target **syncproto.Error) bool {
+	e, ok := err.(*syncproto.Error)
+	*target = e
+	return ok
+}
+
+func testPullPaging(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	a := NewDevice("li.na")
+	var ids []string
+	var batch []syncproto.Change
+	for i := 0; i < 1200; i++ {
+		id := uuid.NewString()
+		ids = append(ids, id)
+		batch = append(batch, Household(id, SouthVillage, T0))
+		if len(batch) == 300 {
+			a.Push(t, s, batch...)
+			batch = nil
+		}
+	}
+	// Touch the first 10 again so that they move to the end of the log.
+	var edits []syncproto.Change
+	for _, id := range ids[:10] {
+		edits = append(edits, Upsert("household", id, 1, T0.Add(time.Minute), map[string]any{"head_name": "改名"}))
+	}
+	a.Push(t, s, edits...)
+	want := append(append([]string{}, ids[10:]...), ids[:10]...)
+
+	ctx := context.Background()
+	first, err := s.Pull(ctx, syncproto.Actor{}, 0, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repeat, err := s.Pull(ctx, syncproto.Actor{}, 0, 500)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(first, repeat) {
+		t.Fatal("the same cursor gave different pages")
+	}
+	if len(first.Records) != 500 || !first.HasMore {
+		t.Fatalf("first page %d records, has_more %v", len(first.Records), first.HasMore)
+	}
+	all, _ := PullAll(t, s, syncproto.Actor{}, 0, 500)
+	if len(all) != len(want) {
+		t.Fatalf("pulled %d records, want %d", len(all), len(want))
+	}
+	for i, r := range all {
+		if r.ID != want[i] {
+			t.Fatalf("record %d is %s, want %s (change order)", i, r.ID, want[i])
+		}
+	}
+	if all[len(all)-1].Version != 2 {
+		t.Fatalf("edited record pulled at version %d", all[len(all)-1].Version)
+	}
+}
+
+func testPullOwnPushAndTombstones(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	a := NewDevice("li.na")
+	hh, ins := uuid.NewString(), uuid.NewString()
+	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
+	_, cursor := PullAll(t, s, a.Actor, 0, 100)
+	resp := a.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
+	if resp.Results[0].Version != 2 {
+		t.Fatalf("version %d", resp.Results[0].Version)
+	}
+	got, cursor := PullAll(t, s, a.Actor, cursor, 100)
+	if len(got) != 1 || got[0].ID != ins || got[0].Version != 2 || string(got[0].Fields["grade"]) != `"D"` {
+		t.Fatalf("pull after own push: %+v", got)
+	}
+	a.Push(t, s, syncproto.Change{Entity: "housing_inspection", ID: ins, Op: syncproto.OpDelete, BaseVersion: 2,
+		At: syncproto.FormatTime(T0.Add(2 * time.Minute))})
+	got, cursor = PullAll(t, s, a.Actor, cursor, 100)
+	if len(got) != 1 || !got[0].Deleted || got[0].Version != 3 {
+		t.Fatalf("tombstone: %+v", got)
+	}
+	if got, _ := PullAll(t, s, a.Actor, cursor, 100); len(got) != 0 {
+		t.Fatalf("pull at the head returned %d records", len(got))
+	}
+}
+
+func testPullScope(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	admin := NewDevice("admin")
+	south, north := uuid.NewString(), uuid.NewString()
+	admin.Push(t, s, Household(south, SouthVillage, T0), Household(north, NorthVillage, T0),
+		HousingInspection(uuid.NewString(), south, "B", T0))
+	worker := syncproto.Actor{UserID: "w", DeviceID: uuid.NewString(), Scope: []string{"500240"}}
+	got, _ := PullAll(t, s, worker, 0, 1)
+	if len(got) != 2 {
+		t.Fatalf("scoped pull returned %d records, want 2", len(got))
+	}
+	for _, r := range got {
+		if r.ID == north {
+			t.Fatal("scoped pull returned an out-of-scope household")
+		}
+	}
+}
+
+func testQuarantine(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	a := NewDevice("li.na")
+	hh := uuid.NewString()
+	bad := Upsert("water_inspection", uuid.NewString(), 0, T0, map[string]any{"household_id": uuid.NewString(),
+		"inspected_on": "2026-11-20", "reliability_pct": 140})
+	cs := a.Changeset(Household(hh, SouthVillage, T0), bad)
+	resp, err := s.Push(context.Background(), a.Actor, cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Results[0].Status != syncproto.StatusApplied || resp.Results[1].Status != syncproto.StatusRejected {
+		t.Fatalf("results %+v", resp.Results)
+	}
+	paths := map[string]bool{}
+	for _, e := range resp.Results[1].Errors {
+		paths[e.Path] = true
+	}
+	if !paths["fields.reliability_pct"] || !paths["fields.household_id"] {
+		t.Fatalf("errors %+v", resp.Results[1].Errors)
+	}
+	q, err := s.Quarantined(context.Background(), cs.ChangesetID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].RecordID != bad.ID || q[0].DeviceID != a.Actor.DeviceID || len(q[0].Errors) != 2 {
+		t.Fatalf("quarantine %+v", q)
+	}
+	var raw syncproto.Change
+	if err := json.Unmarshal(q[0].Raw, &raw); err != nil || raw.ID != bad.ID || string(raw.Fields["reliability_pct"]) != "140" {
+		t.Fatalf("raw change not kept: %s", q[0].Raw)
+	}
+	if _, err := s.Record(context.Background(), bad.ID); syncproto.ErrorCode(err) != syncproto.ENotFound {
+		t.Fatalf("rejected record exists: %v", err)
+	}
+}
+
+func testHistory(t *testing.T, open Opener) {
+	clock := NewClock(T0)
+	s := open(t, clock)
+	a, b := NewDevice("li.na"), NewDevice("zhao.lei")
+	hh, ins := uuid.NewString(), uuid.NewString()
+	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
+	clock.Advance(time.Hour)
+	a.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Hour), map[string]any{"grade": "D"}))
+	clock.Advance(time.Hour)
+	b.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(2*time.Hour), map[string]any{"grade": "B", "renovation": "planned"}))
+	hist, err := s.History(context.Background(), ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 3 {
+		t.Fatalf("%d versions, want 3", len(hist))
+	}
+	for i, e := range hist {
+		if e.Version != int64(i+1) {
+			t.Fatalf("version order %d at %d", e.Version, i)
+		}
+	}
+	if c := hist[1].Changes["grade"]; string(c.Before) != `"C"` || string(c.After) != `"D"` || hist[1].UserID != "li.na" {
+		t.Fatalf("version 2: %+v", hist[1])
+	}
+	last := hist[2]
+	if last.DeviceID != b.Actor.DeviceID || !last.ServerAt.Equal(T0.Add(2*time.Hour)) || len(last.ConflictIDs) != 1 {
+		t.Fatalf("version 3: %+v", last)
+	}
+	if _, ok := last.Changes["grade"]; ok {
+		t.Fatal("the losing grade is recorded as a change")
+	}
+	if c := last.Changes["renovation"]; string(c.After) != `"planned"` {
+		t.Fatalf("version 3 changes %+v", last.Changes)
+	}
+}
+
+func testDeleteConflicts(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	a, b := NewDevice("li.na"), NewDevice("zhao.lei")
+	hh := uuid.NewString()
+	a.Push(t, s, Household(hh, SouthVillage, T0))
+	a.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"head_name": "陈秀芳"}))
+	resp := b.Push(t, s, Delete("household", hh, 1, T0.Add(2*time.Minute)))
+	if r := resp.Results[0]; r.Status != syncproto.StatusConflict || r.Conflicts[0].Field != syncproto.FieldDeleted {
+		t.Fatalf("stale delete: %+v", r)
+	}
+	if r := MustRecord(t, s, hh); r.Deleted || r.Version != 2 {
+		t.Fatalf("record after a contested delete: deleted %v v%d", r.Deleted, r.Version)
+	}
+	// A deletes at the current base; B's edit from an older base then
+	// opens a conflict and the record stays deleted.
+	a.Push(t, s, Delete("household", hh, 2, T0.Add(3*time.Minute)))
+	resp = b.Push(t, s, Upsert("household", hh, 2, T0.Add(4*time.Minute), map[string]any{"members": 3}))
+	if r := resp.Results[0]; r.Status != syncproto.StatusConflict || r.Conflicts[0].Field != syncproto.FieldDeleted {
+		t.Fatalf("edit of a deleted record: %+v", r)
+	}
+	if r := MustRecord(t, s, hh); !r.Deleted || r.Version != 3 {
+		t.Fatalf("record after an edit of a tombstone: deleted %v v%d", r.Deleted, r.Version)
+	}
+}
+
+func testHouseholdMove(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	a := NewDevice("admin")
+	hh, ins := uuid.NewString(), uuid.NewString()
+	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "B", T0))
+	other := "500240108203"
+	a.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": other}))
+	if r := MustRecord(t, s, ins); r.Village != other {
+		t.Fatalf("inspection still scoped by %s after its household moved to %s", r.Village, other)
+	}
+}

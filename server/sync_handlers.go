@@ -1,0 +1,145 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// actor returns who is calling. Until the auth layer lands every caller is
+// an unscoped anonymous user; the push handler takes the device from the
+// body. With auth, this reads the verified token and nothing else changes.
+func (s *Server) actor(c echo.Context) syncproto.Actor {
+	if a, ok := c.Get(actorKey).(syncproto.Actor); ok {
+		return a
+	}
+	return syncproto.Actor{UserID: "anonymous", Role: "admin"}
+}
+
+const actorKey = "fieldsync.actor"
+
+// readBody reads a JSON request body within the body limit: 415 for another
+// content type, 413 beyond the limit.
+func (s *Server) readBody(c echo.Context) ([]byte, error) {
+	req := c.Request()
+	if ct := req.Header.Get(echo.HeaderContentType); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != echo.MIMEApplicationJSON {
+			return nil, &syncproto.Error{Code: syncproto.EMalformed, Title: "Unsupported content type",
+				Message: "send the body as application/json",
+				Errors:  []syncproto.FieldError{{Path: "header.Content-Type", Message: "must be application/json"}}}
+		}
+	}
+	if req.ContentLength > s.limits.MaxBodyBytes {
+		return nil, tooLarge(s.limits.MaxBodyBytes)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.limits.MaxBodyBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, tooLarge(s.limits.MaxBodyBytes)
+	}
+	if err != nil {
+		return nil, &syncproto.Error{Code: syncproto.EMalformed, Message: "the request body could not be read"}
+	}
+	return body, nil
+}
+
+func tooLarge(limit int64) error {
+	return &syncproto.Error{Code: syncproto.ETooLarge, Title: "Request too large",
+		Message: fmt.Sprintf("the body is larger than %d bytes; split the change set", limit)}
+}
+
+// handlePush is POST /v1/sync/push.
+func (s *Server) handlePush(c echo.Context) error {
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	cs, err := syncproto.DecodeChangeset(body, s.schema, s.limits.MaxChanges)
+	if err != nil {
+		return err
+	}
+	actor := s.actor(c)
+	if actor.DeviceID == "" {
+		actor.DeviceID = cs.DeviceID
+	} else if actor.DeviceID != cs.DeviceID {
+		return &syncproto.Error{Code: syncproto.EForbidden, Title: "Device mismatch",
+			Message: "device_id must be the device your token was issued to",
+			Errors:  []syncproto.FieldError{{Path: "device_id", Message: "is not your token's device"}}}
+	}
+	resp, err := s.store.Push(c.Request().Context(), actor, cs)
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, resp)
+}
+
+// handlePull is GET /v1/sync/pull?cursor=&limit=.
+func (s *Server) handlePull(c echo.Context) error {
+	q := c.QueryParams()
+	if err := onlyParams(q, "cursor", "limit"); err != nil {
+		return err
+	}
+	after, err := syncproto.ParseCursor(q.Get("cursor"))
+	if err != nil {
+		return err
+	}
+	limit, err := s.pullLimit(q.Get("limit"))
+	if err != nil {
+		return err
+	}
+	page, err := s.store.Pull(c.Request().Context(), s.actor(c), after, limit)
+	if err != nil {
+		return err
+	}
+	resp := syncproto.PullResponse{Records: page.Records, Cursor: syncproto.EncodeCursor(page.Cursor), HasMore: page.HasMore}
+	if resp.Records == nil {
+		resp.Records = []syncproto.Record{}
+	}
+	return writeJSON(c, http.StatusOK, resp)
+}
+
+func (s *Server) pullLimit(v string) (int, error) {
+	if v == "" {
+		return s.limits.DefaultPull, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > s.limits.MaxPull {
+		return 0, &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid limit",
+			Message: fmt.Sprintf("limit must be a whole number from 1 to %d", s.limits.MaxPull),
+			Errors:  []syncproto.FieldError{{Path: "query.limit", Message: fmt.Sprintf("must be from 1 to %d", s.limits.MaxPull)}}}
+	}
+	return n, nil
+}
+
+// onlyParams refuses query parameters other than the named ones, so that a
+// misspelt parameter is an error rather than silently ignored.
+func onlyParams(q url.Values, allowed ...string) error {
+	var errs []syncproto.FieldError
+	for k := range q {
+		ok := false
+		for _, a := range allowed {
+			ok = ok || k == a
+		}
+		if !ok {
+			errs = append(errs, syncproto.FieldError{Path: "query." + k, Message: "is not a parameter of this endpoint"})
+		}
+	}
+	for _, a := range allowed {
+		if len(q[a]) > 1 {
+			errs = append(errs, syncproto.FieldError{Path: "query." + a, Message: "must be given once"})
+		}
+	}
+	if len(errs) > 0 {
+		return &syncproto.Error{Code: syncproto.EMalformed, Title: "Invalid query", Message: "unknown or repeated query parameters", Errors: errs}
+	}
+	return nil
+}

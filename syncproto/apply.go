@@ -1,0 +1,419 @@
+package syncproto
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// Receipt is the stored outcome of a change set, kept under its id so that
+// every retry gets the same answer.
+type Receipt struct {
+	ChangesetID string
+	DeviceID    string
+	DeviceSeq   int64
+	UserID      string
+	ContentHash string
+	Response    []byte
+	ReceivedAt  time.Time
+	Applied     int
+	Merged      int
+	Conflicts   int
+	Rejected    int
+}
+
+// LogEntry is one accepted version of a record in the append-only change
+// log: who, which device, when, and the before and after of each field.
+type LogEntry struct {
+	Seq         int64
+	Entity      string
+	RecordID    string
+	Version     int64
+	Op          string
+	ChangesetID string
+	UserID      string
+	DeviceID    string
+	DeviceAt    time.Time
+	ServerAt    time.Time
+	Flags       []string
+	Changes     map[string]FieldChange
+	ConflictIDs []string
+}
+
+// ConflictEntry is a recorded concurrent-edit decision, open or resolved.
+type ConflictEntry struct {
+	ID          string
+	Entity      string
+	RecordID    string
+	Village     string
+	Field       string
+	Policy      string
+	Stored      json.RawMessage
+	Incoming    json.RawMessage
+	Kept        json.RawMessage
+	State       string
+	ChangesetID string
+	DeviceID    string
+	UserID      string
+	DeviceAt    time.Time
+	CreatedAt   time.Time
+	// Version is the record version after the change that made the
+	// decision.
+	Version int64
+}
+
+// QuarantineEntry is a rejected change kept with its reason and raw form.
+type QuarantineEntry struct {
+	ID          string
+	ChangesetID string
+	DeviceID    string
+	UserID      string
+	Entity      string
+	RecordID    string
+	Village     string
+	Errors      []FieldError
+	Raw         json.RawMessage
+	ReceivedAt  time.Time
+}
+
+// PushTx is the store's write transaction as the push algorithm sees it.
+// Every method works inside one transaction that the store commits, durably,
+// only after ApplyChangeset returns without error.
+type PushTx interface {
+	// Receipt returns the stored receipt of a change set, or nil.
+	Receipt(ctx context.Context, changesetID string) (*Receipt, error)
+	// LastDeviceSeq returns the last device_seq accepted from a device (0
+	// when none).
+	LastDeviceSeq(ctx context.Context, deviceID string) (int64, error)
+	// Record returns the stored record with the id, of any entity, or nil.
+	Record(ctx context.Context, id string) (*StoredRecord, error)
+	// WriteVersion stores rec as the record's current state and appends
+	// entry to the change log; it returns the entry's global sequence.
+	WriteVersion(ctx context.Context, rec *StoredRecord, entry LogEntry) (int64, error)
+	// UpdateMeta replaces a record's per-field metadata without making a
+	// version (an lww value confirmed later by another write).
+	UpdateMeta(ctx context.Context, id string, meta map[string]FieldMeta) error
+	// AddConflict records a decision.
+	AddConflict(ctx context.Context, c ConflictEntry) error
+	// AddQuarantine keeps a rejected change.
+	AddQuarantine(ctx context.Context, q QuarantineEntry) error
+	// SaveReceipt stores the change set's receipt and advances the
+	// device's last accepted sequence.
+	SaveReceipt(ctx context.Context, r Receipt) error
+	// Head returns the highest global sequence written so far.
+	Head(ctx context.Context) (int64, error)
+}
+
+// ContentHash is the SHA-256 of a change set's canonical JSON, by which a
+// replay is told from another change set reusing the same id.
+func ContentHash(cs Changeset) string {
+	b, _ := json.Marshal(cs)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// ApplyChangeset runs the push algorithm of PROTOCOL.md inside tx: replay
+// detection, device ordering, scope checks, and for every change validation,
+// merge, versioning, conflict recording or quarantine. actor is the
+// authenticated caller; its DeviceID must equal cs.DeviceID (the HTTP
+// adapter checks it). now is the server's clock.
+//
+// It returns EConflict for a reused id with other content or an out-of-order
+// device_seq, EForbidden when any change touches a record outside the
+// actor's scope; in those cases nothing is written.
+func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, now time.Time) (PushResponse, error) {
+	now = now.UTC()
+	hash := ContentHash(cs)
+	rc, err := tx.Receipt(ctx, cs.ChangesetID)
+	if err != nil {
+		return PushResponse{}, err
+	}
+	if rc != nil {
+		if rc.ContentHash != hash {
+			return PushResponse{}, &Error{Code: EConflict, Title: "Change set id reused",
+				Message: "this changeset_id was already used for a change set with different content",
+				Errors:  []FieldError{{Path: "changeset_id", Message: "already used with different content"}}}
+		}
+		var resp PushResponse
+		if err := json.Unmarshal(rc.Response, &resp); err != nil {
+			return PushResponse{}, fmt.Errorf("stored receipt %s: %w", cs.ChangesetID, err)
+		}
+		resp.Replayed = true
+		return resp, nil
+	}
+	last, err := tx.LastDeviceSeq(ctx, cs.DeviceID)
+	if err != nil {
+		return PushResponse{}, err
+	}
+	if cs.DeviceSeq <= last {
+		return PushResponse{}, &Error{Code: EConflict, Title: "Out-of-order device sequence",
+			Message:       fmt.Sprintf("device_seq %d is not greater than the last accepted %d", cs.DeviceSeq, last),
+			Errors:        []FieldError{{Path: "device_seq", Message: fmt.Sprintf("must be greater than %d", last)}},
+			LastDeviceSeq: &last}
+	}
+	if err := checkScope(ctx, tx, sch, actor, cs); err != nil {
+		return PushResponse{}, err
+	}
+
+	rcpt := Receipt{ChangesetID: cs.ChangesetID, DeviceID: cs.DeviceID, DeviceSeq: cs.DeviceSeq,
+		UserID: actor.UserID, ContentHash: hash, ReceivedAt: now}
+	resp := PushResponse{ChangesetID: cs.ChangesetID, Results: make([]ChangeResult, 0, len(cs.Changes))}
+	for i := range cs.Changes {
+		res, err := applyChange(ctx, tx, sch, actor, cs, i, now)
+		if err != nil {
+			return PushResponse{}, err
+		}
+		switch res.Status {
+		case StatusApplied:
+			rcpt.Applied++
+		case StatusMerged:
+			rcpt.Merged++
+		case StatusConflict:
+			rcpt.Conflicts++
+		case StatusRejected:
+			rcpt.Rejected++
+		}
+		resp.Results = append(resp.Results, res)
+	}
+	head, err := tx.Head(ctx)
+	if err != nil {
+		return PushResponse{}, err
+	}
+	resp.Cursor = EncodeCursor(head)
+	if rcpt.Response, err = json.Marshal(resp); err != nil {
+		return PushResponse{}, err
+	}
+	if err := tx.SaveReceipt(ctx, rcpt); err != nil {
+		return PushResponse{}, err
+	}
+	return resp, nil
+}
+
+func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, now time.Time) (ChangeResult, error) {
+	ch := cs.Changes[i]
+	form := sch.Form(ch.Entity)
+	res := ChangeResult{ID: ch.ID}
+	at, _ := ParseTime(ch.At) // checked by DecodeChangeset
+	if at.After(now.Add(MaxSkew)) {
+		at = now
+		res.Flags = append(res.Flags, FlagClockClamped)
+	}
+
+	fields, errs := form.Validate(ch.Fields)
+	stored, err := tx.Record(ctx, ch.ID)
+	if err != nil {
+		return res, err
+	}
+	if stored != nil && stored.Entity != ch.Entity {
+		errs = append(errs, FieldError{Path: "id", Message: "belongs to a " + stored.Entity + ", not a " + ch.Entity})
+		stored = nil
+	}
+	parent, village, refErrs, err := resolveRefs(ctx, tx, form, stored, fields)
+	if err != nil {
+		return res, err
+	}
+	errs = append(errs, refErrs...)
+	if len(errs) == 0 && stored == nil && ch.Op == OpUpsert {
+		errs = append(errs, form.CheckCreate(fields, village)...)
+	}
+	var out Outcome
+	if len(errs) == 0 {
+		out = Merge(form, stored, Incoming{Op: ch.Op, BaseVersion: ch.BaseVersion, Fields: fields, At: at, Device: actor.DeviceID})
+		errs = out.Errors
+	}
+	if len(errs) > 0 {
+		raw, _ := json.Marshal(ch)
+		q := QuarantineEntry{ID: newID(), ChangesetID: cs.ChangesetID, DeviceID: actor.DeviceID, UserID: actor.UserID,
+			Entity: ch.Entity, RecordID: ch.ID, Village: village, Errors: errs, Raw: raw, ReceivedAt: now}
+		if err := tx.AddQuarantine(ctx, q); err != nil {
+			return res, err
+		}
+		res.Status, res.Errors = StatusRejected, errs
+		return res, nil
+	}
+
+	res.Status, res.Version = out.Status, out.Version
+	entry := LogEntry{Entity: ch.Entity, RecordID: ch.ID, Version: out.Version, Op: logOp(stored, ch.Op, out),
+		ChangesetID: cs.ChangesetID, UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: at, ServerAt: now,
+		Flags: res.Flags, Changes: out.Changes}
+	for _, d := range out.Decisions {
+		c := ConflictEntry{ID: newID(), Entity: ch.Entity, RecordID: ch.ID, Village: village, Field: d.Field,
+			Policy: string(d.Policy), Stored: d.Stored, Incoming: d.Incoming, Kept: d.Kept, State: d.State,
+			ChangesetID: cs.ChangesetID, DeviceID: actor.DeviceID, UserID: actor.UserID, DeviceAt: at,
+			CreatedAt: now, Version: out.Version}
+		if err := tx.AddConflict(ctx, c); err != nil {
+			return res, err
+		}
+		entry.ConflictIDs = append(entry.ConflictIDs, c.ID)
+		res.Conflicts = append(res.Conflicts, ConflictReport{ConflictID: c.ID, Field: d.Field, Policy: c.Policy,
+			Kept: d.Kept, Incoming: d.Incoming, Stored: d.Stored, State: d.State})
+	}
+	if len(out.Changes) == 0 {
+		if out.MetaTouched {
+			return res, tx.UpdateMeta(ctx, ch.ID, out.Meta)
+		}
+		return res, nil
+	}
+	rec := &StoredRecord{Entity: ch.Entity, ID: ch.ID, Version: out.Version, Fields: out.Fields, Meta: out.Meta,
+		Deleted: out.Deleted, Village: village, Parent: parent, UpdatedAt: now, UpdatedBy: actor.UserID,
+		UpdatedDevice: actor.DeviceID}
+	if stored != nil {
+		rec.MergedInto = stored.MergedInto
+	}
+	if _, err := tx.WriteVersion(ctx, rec, entry); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+func logOp(stored *StoredRecord, op string, out Outcome) string {
+	switch {
+	case stored == nil:
+		return "create"
+	case op == OpDelete:
+		return "delete"
+	case len(out.Decisions) > 0:
+		return "merge"
+	}
+	return "update"
+}
+
+// resolveRefs checks the reference fields of a change (an inspection's
+// household must exist and not be deleted; a re-inspection must point to an
+// inspection of the same household) and works out the record's parent and
+// the village that scopes it after the change.
+func resolveRefs(ctx context.Context, tx PushTx, form *schema.Form, stored *StoredRecord, fields map[string]json.RawMessage) (parent, village string, errs []FieldError, err error) {
+	if stored != nil {
+		parent, village = stored.Parent, stored.Village
+	}
+	if form.ScopeField != "" {
+		if v, ok := stringField(fields, form.ScopeField); ok {
+			village = v
+		}
+	}
+	if form.Parent != nil {
+		if v, ok := stringField(fields, form.Parent.Field); ok {
+			parent = v
+		}
+	}
+	for _, name := range sortedKeys(fields) {
+		fd := form.Field(name)
+		if fd == nil || fd.Type != schema.TypeReference {
+			continue
+		}
+		id, ok := stringField(fields, name)
+		if !ok {
+			continue
+		}
+		ref, err := tx.Record(ctx, id)
+		if err != nil {
+			return "", "", nil, err
+		}
+		path := "fields." + name
+		switch {
+		case ref == nil || ref.Entity != fd.Entity:
+			errs = append(errs, FieldError{Path: path, Message: "no " + fd.Entity + " with this id"})
+		case ref.Deleted:
+			msg := "refers to a deleted " + fd.Entity
+			if ref.MergedInto != "" {
+				msg += "; it was merged into " + ref.MergedInto
+			}
+			errs = append(errs, FieldError{Path: path, Message: msg})
+		case fd.SameParent && ref.Parent != parent:
+			errs = append(errs, FieldError{Path: path, Message: "must be a " + fd.Entity + " of the same " + form.Parent.Entity})
+		case form.Parent != nil && name == form.Parent.Field:
+			village = ref.Village
+		}
+	}
+	return parent, village, errs, nil
+}
+
+func stringField(fields map[string]json.RawMessage, name string) (string, bool) {
+	raw, ok := fields[name]
+	if !ok || bytes.Equal(raw, schema.Null) {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// checkScope refuses the whole change set when any change touches a record
+// outside the actor's scope: the record's current village, the village a
+// household would move to, or the village of an inspection's household.
+// Households created earlier in the same change set count by their new
+// village.
+func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset) error {
+	if len(actor.Scope) == 0 {
+		return nil
+	}
+	created := map[string]string{} // household id -> village, from this change set
+	var errs []FieldError
+	for i, ch := range cs.Changes {
+		form := sch.Form(ch.Entity)
+		path := fmt.Sprintf("changes[%d]", i)
+		var villages []string
+		stored, err := tx.Record(ctx, ch.ID)
+		if err != nil {
+			return err
+		}
+		if stored != nil {
+			villages = append(villages, stored.Village)
+		}
+		if form.ScopeField != "" {
+			if v, ok := rawString(ch.Fields[form.ScopeField]); ok {
+				villages = append(villages, v)
+				created[ch.ID] = v
+			}
+		}
+		if form.Parent != nil {
+			if pid, ok := rawString(ch.Fields[form.Parent.Field]); ok {
+				if v, ok := created[pid]; ok {
+					villages = append(villages, v)
+				} else if p, err := tx.Record(ctx, pid); err != nil {
+					return err
+				} else if p != nil {
+					villages = append(villages, p.Village)
+				}
+			}
+		}
+		for _, v := range villages {
+			if v != "" && !actor.InScope(v) {
+				errs = append(errs, FieldError{Path: path, Message: "touches village " + v + ", outside your scope"})
+				break
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return &Error{Code: EForbidden, Title: "Outside your scope",
+			Message: "the change set touches records outside your scope; nothing was written", Errors: errs}
+	}
+	return nil
+}
+
+func rawString(raw json.RawMessage) (string, bool) {
+	var s string
+	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// newID returns a UUIDv7 (time-ordered) string.
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}

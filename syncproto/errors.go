@@ -1,0 +1,64 @@
+package syncproto
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// Code classifies an Error; the HTTP adapter maps each code to one status.
+type Code string
+
+// The error codes of fieldsync.
+const (
+	EMalformed    Code = "malformed"    // 400: not JSON, wrong types
+	EUnauthorized Code = "unauthorized" // 401
+	EForbidden    Code = "forbidden"    // 403
+	ENotFound     Code = "not_found"    // 404
+	EConflict     Code = "conflict"     // 409: replayed id with other content, stale device_seq
+	ETooLarge     Code = "too_large"    // 413
+	EInvalid      Code = "invalid"      // 422: semantically invalid
+	ERateLimited  Code = "rate_limited" // 429
+	EUnavailable  Code = "unavailable"  // 503: shutting down, not ready
+	EInternal     Code = "internal"     // 500: never shown in detail
+)
+
+// FieldError is a validation failure with the path of the offending value.
+type FieldError = schema.FieldError
+
+// Error is the one error type of fieldsync. Its Message is safe to show to
+// a client; Errors carries per-field failures with their paths.
+type Error struct {
+	Code    Code
+	Title   string
+	Message string
+	Errors  []FieldError
+	// LastDeviceSeq is set on an out-of-order device_seq: the last sequence
+	// the server accepted from that device.
+	LastDeviceSeq *int64
+	// RetryAfter is set on ERateLimited, in whole seconds.
+	RetryAfter int
+}
+
+func (e *Error) Error() string {
+	if len(e.Errors) > 0 {
+		return fmt.Sprintf("%s: %s (%s: %s)", e.Code, e.Message, e.Errors[0].Path, e.Errors[0].Message)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Message)
+}
+
+// Errorf returns an Error with the given code and a formatted safe message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err if it is (or wraps) an *Error, and
+// EInternal otherwise.
+func ErrorCode(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}

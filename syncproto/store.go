@@ -1,0 +1,54 @@
+package syncproto
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Store is the contract of fieldsync's database, in domain terms. The
+// SQLite store implements it; a PostgreSQL store must implement it too and
+// pass the same contract tests (server/storetest).
+type Store interface {
+	// Push applies a decoded change set for actor in one durable
+	// transaction (ApplyChangeset) and returns its response. On error
+	// nothing is written.
+	Push(ctx context.Context, actor Actor, cs Changeset) (PushResponse, error)
+	// Pull returns up to limit records in the actor's scope changed after
+	// the cursor position, oldest change first, each once.
+	Pull(ctx context.Context, actor Actor, after int64, limit int) (PullPage, error)
+	// Record returns the stored record with the id, or ENotFound.
+	Record(ctx context.Context, id string) (*StoredRecord, error)
+	// History returns every accepted version of a record, oldest first.
+	History(ctx context.Context, id string) ([]LogEntry, error)
+	// Conflicts lists recorded decisions of a record (all records when id
+	// is empty) in the order they were made.
+	Conflicts(ctx context.Context, recordID string) ([]ConflictEntry, error)
+	// Quarantined lists rejected changes of a change set (all when
+	// changesetID is empty) in the order they were received.
+	Quarantined(ctx context.Context, changesetID string) ([]QuarantineEntry, error)
+	// Ping reports whether the store can serve reads and writes.
+	Ping(ctx context.Context) error
+	// Close releases the store.
+	Close() error
+}
+
+// PullPage is one page of a pull: the records, the position after them,
+// and whether more follow.
+type PullPage struct {
+	Records []Record
+	Cursor  int64
+	HasMore bool
+}
+
+// WireRecord renders a stored record as the protocol's Record.
+func WireRecord(r *StoredRecord) Record {
+	out := Record{Entity: r.Entity, ID: r.ID, Version: r.Version, Fields: r.Fields, Deleted: r.Deleted,
+		MergedInto: r.MergedInto, UpdatedBy: r.UpdatedBy}
+	if out.Fields == nil {
+		out.Fields = map[string]json.RawMessage{}
+	}
+	if !r.UpdatedAt.IsZero() {
+		out.UpdatedAt = FormatTime(r.UpdatedAt)
+	}
+	return out
+}

@@ -1,0 +1,146 @@
+// Package syncproto holds the wire types of the fieldsync sync protocol v1,
+// their decoding and validation, the per-field merge rules and the push
+// algorithm, as pure code: no HTTP and no SQL. Stores implement the Store
+// contract (store.go) and run ApplyChangeset inside their own transaction.
+package syncproto
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// TimeLayout is the wire format of times: RFC 3339, milliseconds, UTC.
+const TimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// FormatTime renders t in the wire format.
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
+
+// Ops of a change.
+const (
+	OpUpsert = "upsert"
+	OpDelete = "delete"
+)
+
+// Result statuses of a change, as PROTOCOL.md defines them.
+const (
+	StatusApplied  = "applied"
+	StatusMerged   = "merged"
+	StatusConflict = "conflict"
+	StatusRejected = "rejected"
+)
+
+// Conflict states.
+const (
+	StateOpen         = "open"
+	StateAutoResolved = "auto_resolved"
+	StateResolved     = "resolved"
+)
+
+// FieldDeleted is the pseudo-field under which a contested deletion is
+// recorded as a conflict.
+const FieldDeleted = "_deleted"
+
+// FlagClockClamped marks a change whose device time was more than MaxSkew
+// ahead of the server and was clamped to the server's clock.
+const FlagClockClamped = "clock_clamped"
+
+// MaxSkew is how far ahead of the server's clock a device time may be.
+const MaxSkew = 5 * time.Minute
+
+// Changeset is the body of POST /v1/sync/push.
+type Changeset struct {
+	ChangesetID   string   `json:"changeset_id"`
+	DeviceID      string   `json:"device_id"`
+	DeviceSeq     int64    `json:"device_seq"`
+	SchemaVersion int      `json:"schema_version"`
+	Changes       []Change `json:"changes"`
+}
+
+// Change is one record edit inside a change set. Fields holds only the
+// fields the device changed.
+type Change struct {
+	Entity      string                     `json:"entity"`
+	ID          string                     `json:"id"`
+	Op          string                     `json:"op"`
+	BaseVersion int64                      `json:"base_version"`
+	At          string                     `json:"at"`
+	Fields      map[string]json.RawMessage `json:"fields,omitempty"`
+}
+
+// PushResponse is the answer to a push, stored under the change set id and
+// returned again, with Replayed set, for every retry.
+type PushResponse struct {
+	ChangesetID string         `json:"changeset_id"`
+	Replayed    bool           `json:"replayed"`
+	Cursor      string         `json:"cursor"`
+	Results     []ChangeResult `json:"results"`
+}
+
+// ChangeResult is the outcome of one change.
+type ChangeResult struct {
+	ID        string           `json:"id"`
+	Status    string           `json:"status"`
+	Version   int64            `json:"version,omitempty"`
+	Conflicts []ConflictReport `json:"conflicts,omitempty"`
+	Errors    []FieldError     `json:"errors,omitempty"`
+	Flags     []string         `json:"flags,omitempty"`
+}
+
+// ConflictReport is one concurrent-edit decision. Kept is the value the
+// record holds after the decision, Incoming the value this change sent and
+// Stored the value the record held before it.
+type ConflictReport struct {
+	ConflictID string          `json:"conflict_id"`
+	Field      string          `json:"field"`
+	Policy     string          `json:"policy"`
+	Kept       json.RawMessage `json:"kept"`
+	Incoming   json.RawMessage `json:"incoming"`
+	Stored     json.RawMessage `json:"stored"`
+	State      string          `json:"state"`
+}
+
+// Record is the current state of a record as pull and the record endpoints
+// serve it. A record that left the caller's scope is sent as
+// {"entity", "id", "removed": true}.
+type Record struct {
+	Entity     string                     `json:"entity"`
+	ID         string                     `json:"id"`
+	Version    int64                      `json:"version,omitempty"`
+	Fields     map[string]json.RawMessage `json:"fields,omitempty"`
+	Deleted    bool                       `json:"deleted,omitempty"`
+	Removed    bool                       `json:"removed,omitempty"`
+	MergedInto string                     `json:"merged_into,omitempty"`
+	UpdatedAt  string                     `json:"updated_at,omitempty"`
+	UpdatedBy  string                     `json:"updated_by,omitempty"`
+}
+
+// PullResponse is the answer to GET /v1/sync/pull.
+type PullResponse struct {
+	Records []Record `json:"records"`
+	Cursor  string   `json:"cursor"`
+	HasMore bool     `json:"has_more"`
+}
+
+// Actor is who makes a request: the authenticated user and device, their
+// role and region scope. The push algorithm records the actor, never a value
+// the client merely claims.
+type Actor struct {
+	UserID   string
+	DeviceID string
+	Role     string
+	// Scope lists division-code prefixes; empty means every region.
+	Scope []string
+}
+
+// InScope reports whether a division code lies in the actor's scope.
+func (a Actor) InScope(code string) bool {
+	if len(a.Scope) == 0 {
+		return true
+	}
+	for _, p := range a.Scope {
+		if len(code) >= len(p) && code[:len(p)] == p {
+			return true
+		}
+	}
+	return false
+}
