@@ -121,7 +121,7 @@ func (fd *Field) Normalize(raw json.RawMessage) (json.RawMessage, *FieldError) {
 		var n json.Number
 		dec := json.NewDecoder(bytes.NewReader(raw))
 		dec.UseNumber()
-		if dec.Decode(&n) != nil {
+		if len(raw) == 0 || raw[0] == '"' || dec.Decode(&n) != nil {
 			return fail("must be a number")
 		}
 		x, err := n.Float64()
