@@ -106,9 +106,15 @@ func (s *Server) handleHistory(c echo.Context) error {
 	out := struct {
 		Record   syncproto.Record `json:"record"`
 		Versions []historyEntry   `json:"versions"`
-	}{Record: syncproto.WireRecord(rec), Versions: make([]historyEntry, 0, len(log))}
+		// Conflicts holds every decision on the record, including those
+		// that made no version (a manual conflict, a losing value).
+		Conflicts []map[string]any `json:"conflicts"`
+	}{Record: syncproto.WireRecord(rec), Versions: make([]historyEntry, 0, len(log)), Conflicts: []map[string]any{}}
+	for _, cf := range conflicts {
+		out.Conflicts = append(out.Conflicts, conflictJSON(cf))
+	}
 	for _, e := range log {
-		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: syncproto.EncodeCursor(e.Seq), User: e.UserID,
+		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: syncproto.EncodeCursor(syncproto.Cursor{Seq: e.Seq}), User: e.UserID,
 			Device: e.DeviceID, ServerTime: syncproto.FormatTime(e.ServerAt), DeviceTime: syncproto.FormatTime(e.DeviceAt),
 			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes}
 		for _, id := range e.ConflictIDs {

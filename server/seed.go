@@ -39,7 +39,7 @@ type Loader struct {
 // Add queues one change and pushes a change set when the batch is full.
 func (l *Loader) Add(ctx context.Context, ch syncproto.Change) error {
 	if l.actor.DeviceID == "" {
-		l.actor = syncproto.Actor{UserID: "loader:" + l.Name,
+		l.actor = syncproto.Actor{UserID: "loader:" + l.Name, Role: syncproto.RoleAdmin, AllRegions: true,
 			DeviceID: uuid.NewSHA1(seedNamespace, []byte("device:"+l.Name)).String()}
 		l.started = time.Now()
 		l.counts = map[string]int{}
@@ -71,14 +71,16 @@ func (l *Loader) Flush(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load batch %d: %w", l.seq, err)
 	}
-	for _, r := range resp.Results {
-		l.counts[r.Status]++
-		if r.Status == syncproto.StatusRejected && l.counts[r.Status] <= 3 && l.Progress != nil {
-			fmt.Fprintf(l.Progress, "rejected %s: %v\n", r.ID, r.Errors)
-		}
-	}
 	if resp.Replayed {
+		// Loaded before, under the same change-set id: nothing applied now.
 		l.counts["replayed"] += len(resp.Results)
+	} else {
+		for _, r := range resp.Results {
+			l.counts[r.Status]++
+			if r.Status == syncproto.StatusRejected && l.counts[r.Status] <= 3 && l.Progress != nil {
+				fmt.Fprintf(l.Progress, "rejected %s: %v\n", r.ID, r.Errors)
+			}
+		}
 	}
 	l.loaded += len(l.batch)
 	l.batch = l.batch[:0]
@@ -96,9 +98,10 @@ func (l *Loader) Flush(ctx context.Context) error {
 
 // Summary describes what was loaded.
 func (l *Loader) Summary() string {
-	return fmt.Sprintf("%s: %d changes in %d change sets (applied %d, rejected %d, replayed %d) in %s",
-		l.Name, l.loaded, l.seq, l.counts[syncproto.StatusApplied], l.counts[syncproto.StatusRejected],
-		l.counts["replayed"], time.Since(l.started).Round(time.Millisecond))
+	return fmt.Sprintf("%s: %d changes in %d change sets (applied %d, merged %d, conflict %d, rejected %d; already loaded %d) in %s",
+		l.Name, l.loaded, l.seq, l.counts[syncproto.StatusApplied], l.counts[syncproto.StatusMerged],
+		l.counts[syncproto.StatusConflict], l.counts[syncproto.StatusRejected], l.counts["replayed"],
+		time.Since(l.started).Round(time.Millisecond))
 }
 
 func runSeed(ctx context.Context, env Env, args []string) error {

@@ -156,7 +156,7 @@ func TestServiceEndpoints(t *testing.T) {
 		{"bad limit", "GET", "/v1/sync/pull?limit=-1", 422, `query.limit`, "application/problem+json"},
 		{"absurd limit", "GET", "/v1/sync/pull?limit=99999999999999999999", 422, `query.limit`, "application/problem+json"},
 		{"forged cursor", "GET", "/v1/sync/pull?cursor=AAAA", 422, `"path":"cursor"`, "application/problem+json"},
-		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + syncproto.EncodeCursor(99), 422, `ahead`, "application/problem+json"},
+		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + syncproto.EncodeCursor(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
 		{"unknown parameter", "GET", "/v1/sync/pull?since=1", 400, `query.since`, "application/problem+json"},
 	}
 	for _, c := range cases {
@@ -305,4 +305,36 @@ func equalCounts(a, b map[string]int) bool {
 
 func openReadOnly(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
+}
+
+// TestHistoryShowsConflictsWithoutVersion: a manual conflict makes no new
+// version, yet it must be visible in the record's history.
+func TestHistoryShowsConflictsWithoutVersion(t *testing.T) {
+	ts := mustServe(t)
+	a, b := storetest.NewDevice("li.na"), storetest.NewDevice("zhao.lei")
+	hh := uuid.NewString()
+	if resp, body := ts.pushJSON(t, a.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	a.Push(t, ts.store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}))
+	resp := b.Push(t, ts.store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 7}))
+	if resp.Results[0].Status != "conflict" {
+		t.Fatalf("%+v", resp.Results[0])
+	}
+	_, body := ts.do(t, http.MethodGet, "/v1/records/household/"+hh+"/history", "", nil)
+	var h struct {
+		Versions  []json.RawMessage `json:"versions"`
+		Conflicts []struct {
+			ConflictID string          `json:"conflict_id"`
+			State      string          `json:"state"`
+			Incoming   json.RawMessage `json:"incoming"`
+		} `json:"conflicts"`
+	}
+	if err := json.Unmarshal(body, &h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Versions) != 2 || len(h.Conflicts) != 1 || h.Conflicts[0].ConflictID != resp.Results[0].Conflicts[0].ConflictID ||
+		h.Conflicts[0].State != "open" || string(h.Conflicts[0].Incoming) != "7" {
+		t.Fatalf("history %s", body)
+	}
 }

@@ -21,7 +21,7 @@ func (s *Server) actor(c echo.Context) syncproto.Actor {
 	if a, ok := c.Get(actorKey).(syncproto.Actor); ok {
 		return a
 	}
-	return syncproto.Actor{UserID: "anonymous", Role: "admin"}
+	return syncproto.Actor{UserID: "anonymous", Role: syncproto.RoleAdmin, AllRegions: true}
 }
 
 const actorKey = "fieldsync.actor"

@@ -187,7 +187,7 @@ func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, actor Ac
 	if err != nil {
 		return PushResponse{}, err
 	}
-	resp.Cursor = EncodeCursor(head)
+	resp.Cursor = EncodeCursor(Cursor{Seq: head, Scope: actor.ScopeKey()})
 	if rcpt.Response, err = json.Marshal(resp); err != nil {
 		return PushResponse{}, err
 	}
@@ -354,7 +354,7 @@ func stringField(fields map[string]json.RawMessage, name string) (string, bool) 
 // Households created earlier in the same change set count by their new
 // village.
 func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset) error {
-	if len(actor.Scope) == 0 {
+	if actor.AllRegions {
 		return nil
 	}
 	created := map[string]string{} // household id -> village, from this change set

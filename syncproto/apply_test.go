@@ -102,7 +102,7 @@ func push(t *testing.T, tx *memTx, actor Actor, csID string, seq int64, now time
 
 func TestApplyReplayReturnsStoredResponse(t *testing.T) {
 	tx := newMemTx()
-	a := Actor{UserID: userWS, DeviceID: devA}
+	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	cs := Changeset{ChangesetID: csID1, DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1, Changes: []Change{household(hhID, south)}}
 	first, err := ApplyChangeset(context.Background(), tx, schema.V1(), a, cs, t0)
 	if err != nil {
@@ -132,7 +132,7 @@ func TestApplyReplayReturnsStoredResponse(t *testing.T) {
 
 func TestApplyDeviceSeqMustIncrease(t *testing.T) {
 	tx := newMemTx()
-	a := Actor{UserID: userWS, DeviceID: devA}
+	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	push(t, tx, a, csID1, 5, t0, household(hhID, south))
 	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), a,
 		Changeset{ChangesetID: csID2, DeviceID: devA, DeviceSeq: 5, SchemaVersion: 1, Changes: []Change{household(hhID2, south)}}, t0)
@@ -155,7 +155,7 @@ func asError(err error, target **Error) bool {
 
 func TestApplyClampsClockSkew(t *testing.T) {
 	tx := newMemTx()
-	a := Actor{UserID: userWS, DeviceID: devA}
+	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	ahead := change("household", hhID, OpUpsert, 0, t0.Add(6*time.Minute), map[string]any{"village": south, "head_name": "张伟"})
 	resp := push(t, tx, a, csID1, 1, t0, ahead)
 	if got := resp.Results[0].Flags; len(got) != 1 || got[0] != FlagClockClamped {
@@ -174,7 +174,7 @@ func TestApplyClampsClockSkew(t *testing.T) {
 
 func TestApplyQuarantinesInvalidChangesAndAppliesTheRest(t *testing.T) {
 	tx := newMemTx()
-	a := Actor{UserID: userWS, DeviceID: devA}
+	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	bad := change("housing_inspection", insID, OpUpsert, 0, t0, map[string]any{
 		"household_id": hhID2, "grade": "E", "inspected_on": "2026-11-20"})
 	resp := push(t, tx, a, csID1, 1, t0, household(hhID, south), bad)
@@ -198,7 +198,7 @@ func TestApplyQuarantinesInvalidChangesAndAppliesTheRest(t *testing.T) {
 
 func TestApplyDanglingHouseholdIsRejected(t *testing.T) {
 	tx := newMemTx()
-	a := Actor{UserID: userWS, DeviceID: devA}
+	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	ins := change("housing_inspection", insID, OpUpsert, 0, t0, map[string]any{
 		"household_id": hhID2, "grade": "C", "inspected_on": "2026-11-20", "ventilation": "adequate"})
 	resp := push(t, tx, a, csID1, 1, t0, ins)
@@ -209,7 +209,7 @@ func TestApplyDanglingHouseholdIsRejected(t *testing.T) {
 
 func TestApplyRegionRules(t *testing.T) {
 	tx := newMemTx()
-	a := Actor{UserID: userWS, DeviceID: devA}
+	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	southIns := change("housing_inspection", insID, OpUpsert, 0, t0, map[string]any{
 		"household_id": hhID, "grade": "B", "inspected_on": "2026-11-20"})
 	northIns := change("housing_inspection", "0193a000-0000-7000-8000-000000000202", OpUpsert, 0, t0, map[string]any{
@@ -226,7 +226,7 @@ func TestApplyRegionRules(t *testing.T) {
 
 func TestApplyScopeRefusesWholeChangeset(t *testing.T) {
 	tx := newMemTx()
-	admin := Actor{UserID: "admin", DeviceID: devB}
+	admin := Actor{UserID: "admin", DeviceID: devB, AllRegions: true}
 	push(t, tx, admin, csID1, 1, t0, household(hhID2, north))
 	worker := Actor{UserID: userWS, DeviceID: devA, Scope: []string{"500240"}}
 	ins := change("water_inspection", insID, OpUpsert, 0, t0, map[string]any{
@@ -253,7 +253,7 @@ func TestApplyScopeRefusesWholeChangeset(t *testing.T) {
 
 func TestApplyRecordsEveryConcurrentDecision(t *testing.T) {
 	tx := newMemTx()
-	a, b := Actor{UserID: "a", DeviceID: devA}, Actor{UserID: "b", DeviceID: devB}
+	a, b := Actor{UserID: "a", DeviceID: devA, AllRegions: true}, Actor{UserID: "b", DeviceID: devB, AllRegions: true}
 	ins := change("housing_inspection", insID, OpUpsert, 0, t0, map[string]any{
 		"household_id": hhID, "grade": "C", "inspected_on": "2026-11-20", "ventilation": "adequate"})
 	push(t, tx, a, csID1, 1, t0, household(hhID, south), ins)

@@ -6,36 +6,88 @@ import (
 	"strings"
 )
 
-const cursorPrefix = "fs1."
-
-// EncodeCursor renders a position in the global change sequence as the
-// opaque cursor clients hold.
-func EncodeCursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(cursorPrefix + strconv.FormatInt(seq, 10)))
+// Cursor is a position in the global change sequence, as pull hands it to
+// a tablet. It also names the scope it was issued for, so that a pull made
+// under a changed scope (narrowed or widened) first sends the records that
+// left it as removals and the records that entered it, then continues.
+type Cursor struct {
+	// Seq is the position in the change log: every change up to it has
+	// been delivered.
+	Seq int64
+	// Scope is the ScopeKey the cursor was issued for; empty for the
+	// beginning or a cursor issued without a scope.
+	Scope string
+	// Transition, while a scope change is being delivered, is the position
+	// reached in the scan of records up to Seq; 0 otherwise.
+	Transition int64
 }
 
-// ParseCursor reads a cursor made by EncodeCursor. The empty cursor is the
-// beginning (0). Anything else is an EInvalid error with the path "cursor".
-func ParseCursor(s string) (int64, error) {
+const cursorPrefix = "fs1."
+
+// EncodeCursor renders a cursor as the opaque string clients hold.
+func EncodeCursor(c Cursor) string {
+	s := cursorPrefix + strconv.FormatInt(c.Seq, 10)
+	if c.Scope != "" || c.Transition > 0 {
+		s += "." + c.Scope
+	}
+	if c.Transition > 0 {
+		s += "." + strconv.FormatInt(c.Transition, 10)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(s))
+}
+
+// ParseCursor reads a cursor made by EncodeCursor. The empty string is the
+// beginning. Anything else is an EInvalid error with the path "cursor".
+func ParseCursor(s string) (Cursor, error) {
 	if s == "" {
-		return 0, nil
+		return Cursor{}, nil
 	}
 	bad := &Error{Code: EInvalid, Title: "Invalid cursor", Message: "the cursor was not issued by this server",
 		Errors: []FieldError{{Path: "cursor", Message: "must be a cursor returned by this server"}}}
-	if len(s) > 64 {
-		return 0, bad
+	if len(s) > 4096 {
+		return Cursor{}, bad
 	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
-		return 0, bad
+		return Cursor{}, bad
 	}
-	digits := strings.TrimPrefix(string(b), cursorPrefix)
-	if digits == "" || len(digits) > 18 || (len(digits) > 1 && digits[0] == '0') {
-		return 0, bad
+	parts := strings.Split(strings.TrimPrefix(string(b), cursorPrefix), ".")
+	if len(parts) > 3 {
+		return Cursor{}, bad
 	}
-	seq, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || seq < 0 || EncodeCursor(seq) != s {
-		return 0, bad
+	var c Cursor
+	if c.Seq, err = strconv.ParseInt(parts[0], 10, 64); err != nil || c.Seq < 0 {
+		return Cursor{}, bad
 	}
-	return seq, nil
+	if len(parts) > 1 {
+		c.Scope = parts[1]
+		if c.Scope != "*" && c.Scope != "" {
+			for _, p := range strings.Split(c.Scope, ",") {
+				if !isDigits(p) || len(p) > 12 {
+					return Cursor{}, bad
+				}
+			}
+		}
+	}
+	if len(parts) > 2 {
+		if c.Transition, err = strconv.ParseInt(parts[2], 10, 64); err != nil || c.Transition <= 0 {
+			return Cursor{}, bad
+		}
+	}
+	if EncodeCursor(c) != s {
+		return Cursor{}, bad
+	}
+	return c, nil
+}
+
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }

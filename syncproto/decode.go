@@ -37,6 +37,10 @@ func DecodeChangeset(body []byte, sch *schema.Schema, maxChanges int) (Changeset
 		SchemaVersion json.RawMessage   `json:"schema_version"`
 		Changes       []json.RawMessage `json:"changes"`
 	}
+	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
+		return cs, &Error{Code: EMalformed, Title: "Malformed JSON", Message: "the body must be a JSON object",
+			Errors: []FieldError{{Path: "$", Message: "must be a JSON object"}}}
+	}
 	if err := strictUnmarshal(body, &env); err != nil {
 		return cs, malformed("", err)
 	}

@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -87,13 +88,16 @@ func TestDecodeChangesetDuplicateIDsAndLimit(t *testing.T) {
 }
 
 func TestCursorRoundTripAndForgery(t *testing.T) {
-	for _, seq := range []int64{0, 1, 499, 1 << 40} {
-		got, err := ParseCursor(EncodeCursor(seq))
-		if err != nil || got != seq {
-			t.Fatalf("round trip %d: %d, %v", seq, got, err)
+	for _, c := range []Cursor{{}, {Seq: 1}, {Seq: 499, Scope: "*"}, {Seq: 1 << 40, Scope: "150422,500240"},
+		{Seq: 7, Scope: "500240107", Transition: 12}} {
+		got, err := ParseCursor(EncodeCursor(c))
+		if err != nil || got != c {
+			t.Fatalf("round trip %+v: %+v, %v", c, got, err)
 		}
 	}
-	for _, bad := range []string{"x", "fs1.5", EncodeCursor(5) + "=", "ZnMxLi0x", "ZnMxLjAx", strings.Repeat("A", 100)} {
+	forged := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, bad := range []string{"x", "fs1.5", EncodeCursor(Cursor{Seq: 5}) + "=", forged("fs1.-1"), forged("fs1.01"),
+		forged("fs1.5.50a"), forged("fs1.5.*.0"), forged("fs1.5.*.1.2"), forged("fs1.5.1234567890123"), strings.Repeat("A", 5000)} {
 		if _, err := ParseCursor(bad); ErrorCode(err) != EInvalid {
 			t.Errorf("ParseCursor(%q) = %v, want invalid", bad, err)
 		}
@@ -124,16 +128,17 @@ func FuzzDecodeChangeset(f *testing.F) {
 }
 
 func FuzzParseCursor(f *testing.F) {
-	f.Add(EncodeCursor(42))
+	f.Add(EncodeCursor(Cursor{Seq: 42}))
+	f.Add(EncodeCursor(Cursor{Seq: 42, Scope: "500240,150422", Transition: 3}))
 	f.Add("")
 	f.Add("ZnMxLjk5OTk5OTk5OTk5OTk5OTk5OTk5")
 	f.Fuzz(func(t *testing.T, s string) {
-		seq, err := ParseCursor(s)
+		c, err := ParseCursor(s)
 		if err != nil {
 			return
 		}
-		if seq < 0 || (s != "" && EncodeCursor(seq) != s) {
-			t.Fatalf("ParseCursor(%q) = %d, not canonical", s, seq)
+		if c.Seq < 0 || c.Transition < 0 || (s != "" && EncodeCursor(c) != s) {
+			t.Fatalf("ParseCursor(%q) = %+v, not canonical", s, c)
 		}
 	})
 }

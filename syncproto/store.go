@@ -14,8 +14,9 @@ type Store interface {
 	// nothing is written.
 	Push(ctx context.Context, actor Actor, cs Changeset) (PushResponse, error)
 	// Pull returns up to limit records in the actor's scope changed after
-	// the cursor position, oldest change first, each once.
-	Pull(ctx context.Context, actor Actor, after int64, limit int) (PullPage, error)
+	// the cursor, oldest change first, each once, with removals of records
+	// that left the scope.
+	Pull(ctx context.Context, actor Actor, after Cursor, limit int) (PullPage, error)
 	// Record returns the stored record with the id, or ENotFound.
 	Record(ctx context.Context, id string) (*StoredRecord, error)
 	// History returns every accepted version of a record, oldest first.
@@ -36,7 +37,7 @@ type Store interface {
 // and whether more follow.
 type PullPage struct {
 	Records []Record
-	Cursor  int64
+	Cursor  Cursor
 	HasMore bool
 }
 

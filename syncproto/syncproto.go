@@ -6,6 +6,8 @@ package syncproto
 
 import (
 	"encoding/json"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -121,6 +123,13 @@ type PullResponse struct {
 	HasMore bool     `json:"has_more"`
 }
 
+// Roles of PROTOCOL.md.
+const (
+	RoleFieldWorker = "field_worker"
+	RoleSupervisor  = "supervisor"
+	RoleAdmin       = "admin"
+)
+
 // Actor is who makes a request: the authenticated user and device, their
 // role and region scope. The push algorithm records the actor, never a value
 // the client merely claims.
@@ -128,19 +137,73 @@ type Actor struct {
 	UserID   string
 	DeviceID string
 	Role     string
-	// Scope lists division-code prefixes; empty means every region.
+	// Scope lists division-code prefixes the actor may read and change.
 	Scope []string
+	// AllRegions grants every region (administrators, the demo loader).
+	// An actor without it and with an empty Scope may touch nothing.
+	AllRegions bool
 }
 
 // InScope reports whether a division code lies in the actor's scope.
 func (a Actor) InScope(code string) bool {
-	if len(a.Scope) == 0 {
+	if a.AllRegions {
 		return true
 	}
 	for _, p := range a.Scope {
-		if len(code) >= len(p) && code[:len(p)] == p {
+		if p != "" && len(code) >= len(p) && code[:len(p)] == p {
 			return true
 		}
 	}
 	return false
+}
+
+// Covers reports whether every region of scope lies inside the actor's
+// scope (a supervisor acting on a tablet whose user works in scope).
+func (a Actor) Covers(scope []string) bool {
+	if a.AllRegions {
+		return true
+	}
+	if len(scope) == 0 {
+		return false
+	}
+	for _, p := range scope {
+		if !a.InScope(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// ScopeKey is the canonical form of the actor's scope: "*" for every
+// region, otherwise the sorted prefixes joined by commas. Pull cursors carry
+// it, so that a pull under a changed scope is recognised.
+func (a Actor) ScopeKey() string {
+	if a.AllRegions {
+		return "*"
+	}
+	return ScopeKey(a.Scope)
+}
+
+// ScopeKey returns the canonical form of a list of prefixes.
+func ScopeKey(prefixes []string) string {
+	ps := append([]string(nil), prefixes...)
+	sort.Strings(ps)
+	out := ps[:0]
+	for i, p := range ps {
+		if p != "" && (i == 0 || p != ps[i-1]) {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+// ActorForScopeKey returns an actor whose scope is the one a ScopeKey names.
+func ActorForScopeKey(key string) Actor {
+	if key == "*" {
+		return Actor{AllRegions: true}
+	}
+	if key == "" {
+		return Actor{}
+	}
+	return Actor{Scope: strings.Split(key, ",")}
 }

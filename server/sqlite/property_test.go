@@ -58,7 +58,7 @@ func TestPropertyInterleavingsConverge(t *testing.T) {
 		// which breaks lww ties, is drawn, so that a failure reproduces.
 		ranks := rapid.Permutation([]int{0, 1, 2, 3}[:nDev]).Draw(rt, "device order")
 		for d := 0; d < nDev; d++ {
-			devices[d] = syncproto.Actor{UserID: fmt.Sprintf("worker-%d", d),
+			devices[d] = syncproto.Actor{UserID: fmt.Sprintf("worker-%d", d), AllRegions: true,
 				DeviceID: fmt.Sprint(ranks[d]) + uuid.NewString()[1:]}
 			n := rapid.IntRange(1, 3).Draw(rt, "changesets")
 			var seq []offlineEdit

@@ -63,6 +63,10 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
+	var oldVillage sql.NullString
+	if err := p.tx.QueryRowContext(ctx, `SELECT village FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("read village: %w", err)
+	}
 	fields, err := json.Marshal(rec.Fields)
 	if err != nil {
 		return 0, err
@@ -84,13 +88,72 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err != nil {
 		return 0, fmt.Errorf("write record: %w", err)
 	}
-	// A household that moves carries its inspections along: they are
-	// scoped by its village.
-	if _, err := p.tx.ExecContext(ctx, `UPDATE records SET village = ? WHERE parent_id = ? AND village <> ?`,
-		rec.Village, rec.ID, rec.Village); err != nil {
-		return 0, fmt.Errorf("rescope children: %w", err)
+	if oldVillage.Valid && oldVillage.String != rec.Village {
+		if err := p.scopeExit(ctx, seq, rec.ID, rec.Entity, oldVillage.String, rec.Village); err != nil {
+			return 0, err
+		}
+		if err := p.rescopeChildren(ctx, rec, e); err != nil {
+			return 0, err
+		}
 	}
 	return seq, nil
+}
+
+// scopeExit records that a record left a village at seq, so that pulls in
+// the old village's scope return it as removed.
+func (p *pushTx) scopeExit(ctx context.Context, seq int64, id, entity, from, to string) error {
+	_, err := p.tx.ExecContext(ctx, `INSERT INTO scope_exits (seq, record_id, entity, old_village, new_village)
+		VALUES (?, ?, ?, ?, ?)`, seq, id, entity, from, to)
+	if err != nil {
+		return fmt.Errorf("scope exit: %w", err)
+	}
+	return nil
+}
+
+// rescopeChildren moves the records that belong to rec (a household's
+// inspections) to its new village. Each move is a log entry (op
+// "rescope", same version) with a new sequence, so that tablets of the new
+// village pull them and tablets of the old one are told they left.
+func (p *pushTx) rescopeChildren(ctx context.Context, rec *syncproto.StoredRecord, e syncproto.LogEntry) error {
+	rows, err := p.tx.QueryContext(ctx, `SELECT id, entity, version, village FROM records WHERE parent_id = ? AND village <> ?`,
+		rec.ID, rec.Village)
+	if err != nil {
+		return fmt.Errorf("rescope children: %w", err)
+	}
+	type child struct {
+		id, entity, village string
+		version             int64
+	}
+	var children []child
+	for rows.Next() {
+		var c child
+		if err := rows.Scan(&c.id, &c.entity, &c.version, &c.village); err != nil {
+			rows.Close()
+			return fmt.Errorf("rescope children: %w", err)
+		}
+		children = append(children, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("rescope children: %w", err)
+	}
+	for _, c := range children {
+		var seq int64
+		err := p.tx.QueryRowContext(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
+			device_id, device_at, server_at, diff, village) VALUES (?, ?, ?, 'rescope', ?, ?, ?, ?, ?, '{}', ?) RETURNING seq`,
+			c.entity, c.id, c.version, nullString(e.ChangesetID), e.UserID, e.DeviceID, formatTime(e.DeviceAt),
+			formatTime(e.ServerAt), rec.Village).Scan(&seq)
+		if err != nil {
+			return fmt.Errorf("rescope %s: %w", c.id, err)
+		}
+		if _, err := p.tx.ExecContext(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, rec.Village, seq, c.id); err != nil {
+			return fmt.Errorf("rescope %s: %w", c.id, err)
+		}
+		if err := p.scopeExit(ctx, seq, c.id, c.entity, c.village, rec.Village); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (p *pushTx) UpdateMeta(ctx context.Context, id string, meta map[string]syncproto.FieldMeta) error {

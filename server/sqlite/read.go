@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -40,27 +41,58 @@ func scanRecord(row rowScanner) (*syncproto.StoredRecord, error) {
 }
 
 // scopeClause returns an SQL condition on column restricting it to the
-// division-code prefixes of scope, and its arguments. An empty scope is
-// every region.
-func scopeClause(column string, scope []string) (string, []any) {
-	if len(scope) == 0 {
+// actor's scope, and its arguments.
+func scopeClause(column string, a syncproto.Actor) (string, []any) {
+	if a.AllRegions {
 		return "1", nil
 	}
-	parts := make([]string, len(scope))
-	args := make([]any, 0, 2*len(scope))
-	for i, p := range scope {
+	if len(a.Scope) == 0 {
+		return "0", nil
+	}
+	parts := make([]string, len(a.Scope))
+	args := make([]any, 0, 2*len(a.Scope))
+	for i, p := range a.Scope {
 		parts[i] = fmt.Sprintf("substr(%s, 1, ?) = ?", column)
 		args = append(args, len(p), p)
 	}
 	return "(" + strings.Join(parts, " OR ") + ")", args
 }
 
+// pullItem is a record or a removal, at its position in the change log.
+type pullItem struct {
+	rec syncproto.Record
+	seq int64
+}
+
+const pullColumns = `id, entity, version, fields, deleted, COALESCE(merged_into, ''), updated_at, updated_by, seq`
+
+func scanPullRecord(rows *sql.Rows, extra ...any) (pullItem, error) {
+	var it pullItem
+	var fields, updated string
+	dest := append([]any{&it.rec.ID, &it.rec.Entity, &it.rec.Version, &fields, &it.rec.Deleted, &it.rec.MergedInto,
+		&updated, &it.rec.UpdatedBy, &it.seq}, extra...)
+	if err := rows.Scan(dest...); err != nil {
+		return it, fmt.Errorf("pull: %w", err)
+	}
+	if err := json.Unmarshal([]byte(fields), &it.rec.Fields); err != nil {
+		return it, fmt.Errorf("pull %s: %w", it.rec.ID, err)
+	}
+	it.rec.UpdatedAt = syncproto.FormatTime(parseTime(updated))
+	return it, nil
+}
+
 // Pull returns up to limit records in the actor's scope whose last change
-// is after the position `after`, in change order. The page is read in one
-// read transaction; when it is the last page, the cursor moves to the head
-// of the change log as seen by that transaction, so a tablet whose scope saw
-// no change does not re-scan the same range.
-func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, after int64, limit int) (syncproto.PullPage, error) {
+// is after the cursor, in change order, together with removals: records
+// that left the scope (a household moved away) after the cursor. It reads
+// in one read transaction. When it is the last page the cursor moves to the
+// head of the change log, so a tablet whose scope saw no change does not
+// re-scan the same range.
+//
+// A cursor issued for another scope (the user's scope was narrowed or
+// widened) starts a transition: first every record that left the scope is
+// sent as a removal and every record that entered it in full, then the pull
+// continues from the cursor's position under the new scope.
+func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cur syncproto.Cursor, limit int) (syncproto.PullPage, error) {
 	var page syncproto.PullPage
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -71,45 +103,126 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, after int64, li
 	if err != nil {
 		return page, err
 	}
-	if after > h {
+	if cur.Seq > h || cur.Transition > h {
 		return page, &syncproto.Error{Code: syncproto.EInvalid, Title: "Cursor ahead of the server",
 			Message: "the cursor is ahead of this server's change log (was the server restored from a backup?); pull again from the beginning",
 			Errors:  []syncproto.FieldError{{Path: "cursor", Message: "is ahead of the server"}}}
 	}
-	where, args := scopeClause("village", actor.Scope)
-	args = append([]any{after}, args...)
-	args = append(args, limit+1)
-	rows, err := tx.QueryContext(ctx, `SELECT id, entity, version, fields, deleted, COALESCE(merged_into, ''),
-		updated_at, updated_by, seq FROM records WHERE seq > ? AND `+where+` ORDER BY seq LIMIT ?`, args...)
+	key := actor.ScopeKey()
+	if cur.Seq > 0 && cur.Scope != "" && cur.Scope != key {
+		return pullTransition(ctx, tx, actor, cur, limit)
+	}
+
+	where, args := scopeClause("village", actor)
+	rows, err := tx.QueryContext(ctx, `SELECT `+pullColumns+` FROM records WHERE seq > ? AND `+where+
+		` ORDER BY seq LIMIT ?`, append(append([]any{cur.Seq}, args...), limit+1)...)
 	if err != nil {
 		return page, fmt.Errorf("pull: %w", err)
 	}
+	var items []pullItem
+	for rows.Next() {
+		it, err := scanPullRecord(rows)
+		if err != nil {
+			rows.Close()
+			return page, err
+		}
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("pull: %w", err)
+	}
+
+	// Records that moved out of the scope after the cursor and are not
+	// back in it, if they existed at the cursor (the tablet may hold them).
+	oldWhere, oldArgs := scopeClause("x.old_village", actor)
+	curWhere, curArgs := scopeClause("r.village", actor)
+	exitArgs := append(append(append([]any{cur.Seq}, oldArgs...), curArgs...), cur.Seq, limit+1)
+	rows, err = tx.QueryContext(ctx, `SELECT x.record_id, x.entity, MAX(x.seq) AS s FROM scope_exits x
+		WHERE x.seq > ? AND `+oldWhere+` AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = x.record_id AND `+curWhere+`)
+		AND EXISTS (SELECT 1 FROM changes c WHERE c.record_id = x.record_id AND c.seq <= ?)
+		GROUP BY x.record_id, x.entity ORDER BY s LIMIT ?`, exitArgs...)
+	if err != nil {
+		return page, fmt.Errorf("pull removals: %w", err)
+	}
+	for rows.Next() {
+		var it pullItem
+		if err := rows.Scan(&it.rec.ID, &it.rec.Entity, &it.seq); err != nil {
+			rows.Close()
+			return page, fmt.Errorf("pull removals: %w", err)
+		}
+		it.rec.Removed = true
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("pull removals: %w", err)
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })
+
+	page.Cursor = syncproto.Cursor{Seq: cur.Seq, Scope: key}
+	for _, it := range items {
+		if len(page.Records) == limit {
+			page.HasMore = true
+			break
+		}
+		page.Records = append(page.Records, it.rec)
+		page.Cursor.Seq = it.seq
+	}
+	if !page.HasMore {
+		page.Cursor.Seq = h
+	}
+	return page, nil
+}
+
+// pullTransition delivers a scope change: records in the old scope and not
+// the new one as removals (whenever they changed), records in the new scope
+// and not the old one, changed up to the cursor, in full. Later changes of
+// the new scope follow through the normal pull.
+func pullTransition(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, cur syncproto.Cursor, limit int) (syncproto.PullPage, error) {
+	var page syncproto.PullPage
+	oldWhere, oldArgs := scopeClause("village", syncproto.ActorForScopeKey(cur.Scope))
+	newWhere, newArgs := scopeClause("village", actor)
+	// Placeholders in the order they appear: the in_new column, the
+	// position, the removal test, the addition test, its bound, the limit.
+	var args []any
+	args = append(args, newArgs...)
+	args = append(args, cur.Transition)
+	args = append(append(args, oldArgs...), newArgs...)
+	args = append(append(args, newArgs...), oldArgs...)
+	args = append(args, cur.Seq, limit+1)
+	rows, err := tx.QueryContext(ctx, `SELECT `+pullColumns+`, `+newWhere+` AS in_new FROM records
+		WHERE seq > ? AND ((`+oldWhere+` AND NOT `+newWhere+`) OR (`+newWhere+` AND NOT `+oldWhere+` AND seq <= ?))
+		ORDER BY seq LIMIT ?`, args...)
+	if err != nil {
+		return page, fmt.Errorf("pull transition: %w", err)
+	}
 	defer rows.Close()
-	page.Cursor = after
+	page.Cursor = cur
 	for rows.Next() {
 		if len(page.Records) == limit {
 			page.HasMore = true
 			break
 		}
-		var r syncproto.Record
-		var fields, updated string
-		var seq int64
-		if err := rows.Scan(&r.ID, &r.Entity, &r.Version, &fields, &r.Deleted, &r.MergedInto, &updated,
-			&r.UpdatedBy, &seq); err != nil {
-			return page, fmt.Errorf("pull: %w", err)
+		var inNew bool
+		it, err := scanPullRecord(rows, &inNew)
+		if err != nil {
+			return page, err
 		}
-		if err := json.Unmarshal([]byte(fields), &r.Fields); err != nil {
-			return page, fmt.Errorf("pull %s: %w", r.ID, err)
+		if !inNew {
+			it.rec = syncproto.Record{Entity: it.rec.Entity, ID: it.rec.ID, Removed: true}
 		}
-		r.UpdatedAt = syncproto.FormatTime(parseTime(updated))
-		page.Records = append(page.Records, r)
-		page.Cursor = seq
+		page.Records = append(page.Records, it.rec)
+		page.Cursor.Transition = it.seq
 	}
 	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("pull: %w", err)
+		return page, fmt.Errorf("pull transition: %w", err)
 	}
 	if !page.HasMore {
-		page.Cursor = h
+		// The transition is complete: continue under the new scope from
+		// the old position.
+		page.Cursor = syncproto.Cursor{Seq: cur.Seq, Scope: actor.ScopeKey()}
+		page.HasMore = true
 	}
 	return page, nil
 }

@@ -46,6 +46,9 @@ type Opener func(t testing.TB, clock *Clock) syncproto.Store
 // T0 is the time the suite's clocks start at.
 var T0 = time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 
+// All is an actor of every region.
+var All = syncproto.Actor{UserID: "admin", AllRegions: true}
+
 // Village codes used by the suite.
 const (
 	SouthVillage = "500240107201"
@@ -67,6 +70,8 @@ func Run(t *testing.T, open Opener) {
 		{"HistoryRecordsEveryVersion", testHistory},
 		{"DeleteConflicts", testDeleteConflicts},
 		{"HouseholdMoveRescopesInspections", testHouseholdMove},
+		{"MovedRecordsArePulledAsRemovals", testMoveRemovals},
+		{"ScopeChangeSendsRemovalsAndAdditions", testScopeChange},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -79,9 +84,11 @@ type Device struct {
 	seq   int64
 }
 
-// NewDevice returns a device with a fresh id for user.
+// NewDevice returns a device with a fresh id for user, scoped to the given
+// prefixes, or to every region when none is given.
 func NewDevice(user string, scope ...string) *Device {
-	return &Device{Actor: syncproto.Actor{UserID: user, DeviceID: uuid.NewString(), Role: "field_worker", Scope: scope}}
+	return &Device{Actor: syncproto.Actor{UserID: user, DeviceID: uuid.NewString(), Role: syncproto.RoleFieldWorker,
+		Scope: scope, AllRegions: len(scope) == 0}}
 }
 
 // Changeset wraps changes in the device's next change set.
@@ -154,17 +161,17 @@ func MustRecord(t testing.TB, s syncproto.Store, id string) *syncproto.StoredRec
 
 // PullAll follows cursors from after until has_more is false and returns
 // every record and the final cursor.
-func PullAll(t testing.TB, s syncproto.Store, actor syncproto.Actor, after int64, limit int) ([]syncproto.Record, int64) {
+func PullAll(t testing.TB, s syncproto.Store, actor syncproto.Actor, after syncproto.Cursor, limit int) ([]syncproto.Record, syncproto.Cursor) {
 	t.Helper()
 	var all []syncproto.Record
 	for i := 0; ; i++ {
 		page, err := s.Pull(context.Background(), actor, after, limit)
 		if err != nil {
-			t.Fatalf("pull after %d: %v", after, err)
+			t.Fatalf("pull after %+v: %v", after, err)
 		}
 		all = append(all, page.Records...)
-		if page.Cursor < after {
-			t.Fatalf("cursor went back from %d to %d", after, page.Cursor)
+		if page.Cursor.Seq < after.Seq {
+			t.Fatalf("cursor went back from %+v to %+v", after, page.Cursor)
 		}
 		after = page.Cursor
 		if !page.HasMore {
@@ -282,7 +289,7 @@ func testReplayAndOrdering(t *testing.T, open Opener) {
 	if len(hist) != 1 {
 		t.Fatalf("%d versions after a replay, want 1", len(hist))
 	}
-	if page, _ := s.Pull(ctx, syncproto.Actor{}, 0, 100); len(page.Records) != 1 {
+	if page, _ := s.Pull(ctx, All, syncproto.Cursor{}, 100); len(page.Records) != 1 {
 		t.Fatalf("%d records after replays and refusals, want 1", len(page.Records))
 	}
 }
@@ -316,11 +323,11 @@ func testPullPaging(t *testing.T, open Opener) {
 	want := append(append([]string{}, ids[10:]...), ids[:10]...)
 
 	ctx := context.Background()
-	first, err := s.Pull(ctx, syncproto.Actor{}, 0, 500)
+	first, err := s.Pull(ctx, All, syncproto.Cursor{}, 500)
 	if err != nil {
 		t.Fatal(err)
 	}
-	repeat, err := s.Pull(ctx, syncproto.Actor{}, 0, 500)
+	repeat, err := s.Pull(ctx, All, syncproto.Cursor{}, 500)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +337,7 @@ func testPullPaging(t *testing.T, open Opener) {
 	if len(first.Records) != 500 || !first.HasMore {
 		t.Fatalf("first page %d records, has_more %v", len(first.Records), first.HasMore)
 	}
-	all, _ := PullAll(t, s, syncproto.Actor{}, 0, 500)
+	all, _ := PullAll(t, s, All, syncproto.Cursor{}, 500)
 	if len(all) != len(want) {
 		t.Fatalf("pulled %d records, want %d", len(all), len(want))
 	}
@@ -349,7 +356,7 @@ func testPullOwnPushAndTombstones(t *testing.T, open Opener) {
 	a := NewDevice("li.na")
 	hh, ins := uuid.NewString(), uuid.NewString()
 	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
-	_, cursor := PullAll(t, s, a.Actor, 0, 100)
+	_, cursor := PullAll(t, s, a.Actor, syncproto.Cursor{}, 100)
 	resp := a.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
 	if resp.Results[0].Version != 2 {
 		t.Fatalf("version %d", resp.Results[0].Version)
@@ -376,7 +383,7 @@ func testPullScope(t *testing.T, open Opener) {
 	admin.Push(t, s, Household(south, SouthVillage, T0), Household(north, NorthVillage, T0),
 		HousingInspection(uuid.NewString(), south, "B", T0))
 	worker := syncproto.Actor{UserID: "w", DeviceID: uuid.NewString(), Scope: []string{"500240"}}
-	got, _ := PullAll(t, s, worker, 0, 1)
+	got, _ := PullAll(t, s, worker, syncproto.Cursor{}, 1)
 	if len(got) != 2 {
 		t.Fatalf("scoped pull returned %d records, want 2", len(got))
 	}
@@ -495,5 +502,74 @@ func testHouseholdMove(t *testing.T, open Opener) {
 	a.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": other}))
 	if r := MustRecord(t, s, ins); r.Village != other {
 		t.Fatalf("inspection still scoped by %s after its household moved to %s", r.Village, other)
+	}
+}
+
+func byID(records []syncproto.Record) map[string]syncproto.Record {
+	out := map[string]syncproto.Record{}
+	for _, r := range records {
+		if _, dup := out[r.ID]; dup {
+			panic("record pulled twice in one pass: " + r.ID)
+		}
+		out[r.ID] = r
+	}
+	return out
+}
+
+func testMoveRemovals(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	admin := NewDevice("admin")
+	hh, ins, stay := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	admin.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0), Household(stay, SouthVillage, T0))
+	here := syncproto.Actor{UserID: "w1", DeviceID: uuid.NewString(), Scope: []string{SouthVillage}}
+	there := syncproto.Actor{UserID: "w2", DeviceID: uuid.NewString(), Scope: []string{"500240108"}}
+	got, hereCursor := PullAll(t, s, here, syncproto.Cursor{}, 2)
+	if len(got) != 3 {
+		t.Fatalf("first pull: %d records", len(got))
+	}
+	_, thereCursor := PullAll(t, s, there, syncproto.Cursor{}, 2)
+	admin.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": "500240108203"}))
+
+	got, _ = PullAll(t, s, here, hereCursor, 1)
+	m := byID(got)
+	if len(m) != 2 || !m[hh].Removed || !m[ins].Removed || m[hh].Fields != nil {
+		t.Fatalf("old village's pull: %+v", got)
+	}
+	got, _ = PullAll(t, s, there, thereCursor, 1)
+	m = byID(got)
+	if len(m) != 2 || m[hh].Removed || m[ins].Removed || m[ins].Version != 1 || string(m[hh].Fields["village"]) != `"500240108203"` {
+		t.Fatalf("new village's pull: %+v", got)
+	}
+	// A tablet pulling from scratch in the old village sees neither.
+	got, _ = PullAll(t, s, here, syncproto.Cursor{}, 10)
+	if m := byID(got); len(m) != 1 || m[stay].ID == "" {
+		t.Fatalf("fresh pull in the old village: %+v", got)
+	}
+}
+
+func testScopeChange(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	admin := NewDevice("admin")
+	south, north, northIns := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	admin.Push(t, s, Household(south, SouthVillage, T0), Household(north, NorthVillage, T0),
+		Upsert("water_inspection", northIns, 0, T0, map[string]any{"household_id": north, "inspected_on": "2026-11-20", "source": "well"}))
+	both := syncproto.Actor{UserID: "w", DeviceID: uuid.NewString(), Scope: []string{"500240", "150422"}}
+	southOnly := syncproto.Actor{UserID: "w", DeviceID: both.DeviceID, Scope: []string{"500240"}}
+	got, cursor := PullAll(t, s, both, syncproto.Cursor{}, 10)
+	if len(got) != 3 {
+		t.Fatalf("pull in both counties: %d", len(got))
+	}
+	// The scope is narrowed: the northern records come as removals.
+	admin.Push(t, s, Upsert("household", south, 1, T0.Add(time.Minute), map[string]any{"head_name": "新名"}))
+	got, narrowed := PullAll(t, s, southOnly, cursor, 1)
+	m := byID(got)
+	if !m[north].Removed || !m[northIns].Removed || m[south].Removed || m[south].Version != 2 || len(m) != 3 {
+		t.Fatalf("narrowed pull: %+v", got)
+	}
+	// Widened again: the northern records come back in full.
+	got, _ = PullAll(t, s, both, narrowed, 1)
+	m = byID(got)
+	if len(m) != 2 || m[north].Removed || m[north].Version != 1 || m[northIns].Removed {
+		t.Fatalf("widened pull: %+v", got)
 	}
 }
