@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
 
@@ -36,6 +37,11 @@ Usage:
   fieldsync serve    --addr 127.0.0.1:8080 --data DIR   serve the API from the database in DIR
   fieldsync seed     --data DIR                         load the demo regions, households and inspections
   fieldsync generate --data DIR --households N --seed S load a large deterministic data set (benchmarks)
+  fieldsync user add --data DIR --name NAME --role ROLE --scope P1,P2
+                                                        create or update a user (password on standard input)
+  fieldsync user list --data DIR                        list users
+  fieldsync user disable|enable --data DIR --name NAME  stop (or allow again) a user's access, at once
+  fieldsync key rotate --data DIR                       make a new token-signing key current
   fieldsync version                                     print the version
 
 Run 'fieldsync COMMAND --help' for the flags of a command.
@@ -60,6 +66,10 @@ func Run(ctx context.Context, env Env) error {
 		return runSeed(ctx, env, args)
 	case "generate":
 		return runGenerate(ctx, env, args)
+	case "user":
+		return runUser(ctx, env, args)
+	case "key":
+		return runKey(env, args)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, "fieldsync", Version)
 		return nil
@@ -124,11 +134,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	maxBody := fs.Int64("max-body-bytes", DefaultLimits.MaxBodyBytes, "largest request body accepted (bytes)")
 	maxChanges := fs.Int("max-changes", DefaultLimits.MaxChanges, "most changes accepted in one change set")
 	maxPull := fs.Int("max-pull", DefaultLimits.MaxPull, "largest pull page (records)")
+	pushRate := fs.Float64("push-rate", 10, "pushes per second allowed per device, sustained")
+	pushBurst := fs.Int("push-burst", DefaultRateLimits.PushPerDevice.Burst, "pushes allowed per device at once")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	if *maxBody < 1024 || *maxChanges < 1 || *maxPull < 1 {
-		return fmt.Errorf("invalid limits: --max-body-bytes must be ≥ 1024, --max-changes and --max-pull ≥ 1")
+	if *maxBody < 1024 || *maxChanges < 1 || *maxPull < 1 || *pushRate <= 0 || *pushBurst < 1 {
+		return fmt.Errorf("invalid limits: --max-body-bytes must be ≥ 1024; --max-changes, --max-pull, --push-burst ≥ 1; --push-rate > 0")
 	}
 	var handler slog.Handler
 	switch *logFormat {
@@ -151,13 +163,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if limits.DefaultPull > limits.MaxPull {
 		limits.DefaultPull = limits.MaxPull
 	}
-	srv := New(Config{Store: store, Logger: log, Limits: limits})
+	keys, err := auth.OpenKeyring(*data, nil)
+	if err != nil {
+		return err
+	}
+	rates := DefaultRateLimits
+	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
+	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Limits: limits, Rates: &rates})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
 	}
-	log.Info("fieldsync serving", "addr", ln.Addr().String(), "data", store.Path(), "version", Version)
+	log.Info("fieldsync serving", "addr", ln.Addr().String(), "data", store.Path(), "version", Version, "signing_key", keys.Current())
 	if env.Listening != nil {
 		env.Listening(ln.Addr().String())
 	}

@@ -109,6 +109,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	if errors.As(err, &se) && se.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(se.RetryAfter))
 	}
+	if p.Status == http.StatusUnauthorized {
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fieldsync", error="invalid_token"`)
+	}
 	c.Response().Header().Set(echo.HeaderContentType, "application/problem+json")
 	c.Response().WriteHeader(p.Status)
 	if c.Request().Method == http.MethodHead {

@@ -1,15 +1,32 @@
 package server
 
-// routes is the API's table of contents.
+import (
+	"github.com/labstack/echo/v4"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// routes is the API's table of contents. Every /v1 route but the two token
+// endpoints passes the authenticate gate; supervisor routes also need the
+// role; every handler bounds what it reads or writes by the caller's scope
+// through the Actor. (Routes carry their middleware themselves: an echo
+// group with middleware answers 404 instead of 405 for a wrong method.)
 func (s *Server) routes() {
 	e := s.echo
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
 
-	v1 := e.Group("/v1")
-	v1.GET("/schema", s.handleSchema)
-	v1.POST("/sync/push", s.handlePush)
-	v1.GET("/sync/pull", s.handlePull)
-	v1.GET("/records/:entity/:id", s.handleRecord)
-	v1.GET("/records/:entity/:id/history", s.handleHistory)
+	e.POST("/v1/auth/token", s.handleToken)
+	e.POST("/v1/auth/refresh", s.handleRefresh)
+
+	anyone := []echo.MiddlewareFunc{s.authenticate}
+	supervisor := []echo.MiddlewareFunc{s.authenticate, requireRole(syncproto.RoleSupervisor, syncproto.RoleAdmin)}
+
+	e.GET("/v1/schema", s.handleSchema, anyone...)
+	e.POST("/v1/sync/push", s.handlePush, anyone...)
+	e.GET("/v1/sync/pull", s.handlePull, anyone...)
+
+	e.GET("/v1/records/:entity/:id", s.handleRecord, supervisor...)
+	e.GET("/v1/records/:entity/:id/history", s.handleHistory, supervisor...)
+	e.POST("/v1/devices/:device_id/revoke", s.handleRevokeDevice, supervisor...)
 }

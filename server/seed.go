@@ -130,7 +130,7 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintln(env.Stdout, l.Summary())
 	fmt.Fprintf(env.Stdout, "demo data: %d households, %d housing and %d water inspections, %d households never inspected\n",
 		stats.Households, stats.HousingInspections, stats.WaterInspections, stats.NeverInspected)
-	return nil
+	return seedDemoAccounts(ctx, store, env.Stdout)
 }
 
 func runGenerate(ctx context.Context, env Env, args []string) error {

@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -37,21 +38,28 @@ var DefaultLimits = Limits{MaxBodyBytes: 8 << 20, MaxChanges: syncproto.DefaultM
 
 // Server is the fieldsync HTTP application over a store.
 type Server struct {
-	echo   *echo.Echo
-	store  syncproto.Store
-	schema *schema.Schema
-	log    *slog.Logger
-	limits Limits
-	now    func() time.Time
+	echo     *echo.Echo
+	store    syncproto.Store
+	accounts auth.Accounts
+	keys     *auth.Keyring
+	schema   *schema.Schema
+	log      *slog.Logger
+	limits   Limits
+	now      func() time.Time
+
+	loginByUser, loginByAddr, pushByDevice *auth.Limiter
 }
 
 // Config is what New needs.
 type Config struct {
-	Store  syncproto.Store
-	Schema *schema.Schema
-	Logger *slog.Logger
-	Limits Limits
-	Now    func() time.Time
+	Store    syncproto.Store
+	Accounts auth.Accounts
+	Keys     *auth.Keyring
+	Schema   *schema.Schema
+	Logger   *slog.Logger
+	Limits   Limits
+	Rates    *RateLimits // DefaultRateLimits when nil
+	Now      func() time.Time
 }
 
 // New builds the echo application with every route.
@@ -68,8 +76,16 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{store: cfg.Store, schema: cfg.Schema, log: cfg.Logger, limits: cfg.Limits, now: cfg.Now}
+	if cfg.Rates == nil {
+		cfg.Rates = &DefaultRateLimits
+	}
+	s := &Server{store: cfg.Store, accounts: cfg.Accounts, keys: cfg.Keys, schema: cfg.Schema, log: cfg.Logger,
+		limits: cfg.Limits, now: cfg.Now, loginByUser: cfg.Rates.LoginPerUser.limiter(),
+		loginByAddr: cfg.Rates.LoginPerAddress.limiter(), pushByDevice: cfg.Rates.PushPerDevice.limiter()}
 	e := echo.New()
+	// The client address is the TCP peer: forwarding headers are not
+	// trusted unless a proxy is configured in front.
+	e.IPExtractor = echo.ExtractIPDirect()
 	e.HideBanner, e.HidePort = true, true
 	e.Debug = false
 	e.HTTPErrorHandler = s.errorHandler

@@ -10,38 +10,107 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// testServer is a real HTTP server over a real SQLite file.
+// testServer is a real HTTP server over a real SQLite file, with a real
+// keyring and accounts: admin, and per test whatever users it adds.
 type testServer struct {
 	*httptest.Server
 	store *sqlite.Store
 	clock *storetest.Clock
+	dir   string
+
+	mu     sync.Mutex
+	tokens map[string]string // user+device -> access token
 }
 
+const testPassword = "correct horse battery"
+
 func mustServe(tb testing.TB) *testServer {
+	return mustServeWith(tb, &RateLimits{})
+}
+
+func mustServeWith(tb testing.TB, rates *RateLimits) *testServer {
 	tb.Helper()
 	clock := storetest.NewClock(storetest.T0)
-	store, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), sqlite.FileName), sqlite.Options{Now: clock.Now})
+	dir := tb.TempDir()
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName), sqlite.Options{Now: clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := auth.OpenKeyring(dir, clock.Now)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	limits := DefaultLimits
 	limits.MaxBodyBytes = 1 << 20
 	limits.MaxChanges = 200
-	ts := httptest.NewServer(New(Config{Store: store, Limits: limits, Now: clock.Now}))
+	ts := httptest.NewServer(New(Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: rates}))
 	tb.Cleanup(func() { ts.Close(); store.Close() })
-	return &testServer{Server: ts, store: store, clock: clock}
+	t := &testServer{Server: ts, store: store, clock: clock, dir: dir, tokens: map[string]string{}}
+	t.addUser(tb, "admin", syncproto.RoleAdmin)
+	return t
 }
 
+// addUser creates a user with testPassword.
+func (ts *testServer) addUser(tb testing.TB, name, role string, scope ...string) {
+	tb.Helper()
+	hash, err := auth.HashPassword(testPassword)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := ts.store.PutUser(context.Background(), auth.User{Name: name, PasswordHash: hash, Role: role, Scope: scope}); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// login returns an access token of user on device (cached).
+func (ts *testServer) login(tb testing.TB, user, device string) string {
+	tb.Helper()
+	ts.mu.Lock()
+	tok, ok := ts.tokens[user+"/"+device]
+	ts.mu.Unlock()
+	if ok {
+		return tok
+	}
+	tr := ts.loginResponse(tb, user, testPassword, device, 200)
+	ts.mu.Lock()
+	ts.tokens[user+"/"+device] = tr.AccessToken
+	ts.mu.Unlock()
+	return tr.AccessToken
+}
+
+func (ts *testServer) loginResponse(tb testing.TB, user, password, device string, wantStatus int) tokenResponse {
+	tb.Helper()
+	b, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": device})
+	resp, body := ts.doAs(tb, "", http.MethodPost, "/v1/auth/token", "application/json", b)
+	if resp.StatusCode != wantStatus {
+		tb.Fatalf("login %s: %d %s", user, resp.StatusCode, body)
+	}
+	var tr tokenResponse
+	_ = json.Unmarshal(body, &tr)
+	return tr
+}
+
+const adminDevice = "0193a000-0000-7000-8000-0000000000ad"
+
+// do sends a request as the admin.
 func (ts *testServer) do(tb testing.TB, method, path, contentType string, body []byte) (*http.Response, []byte) {
+	tb.Helper()
+	return ts.doAs(tb, ts.login(tb, "admin", adminDevice), method, path, contentType, body)
+}
+
+// doAs sends a request with a bearer token (none when token is empty).
+func (ts *testServer) doAs(tb testing.TB, token, method, path, contentType string, body []byte) (*http.Response, []byte) {
 	tb.Helper()
 	req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
 	if err != nil {
@@ -49,6 +118,9 @@ func (ts *testServer) do(tb testing.TB, method, path, contentType string, body [
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := ts.Client().Do(req)
 	if err != nil {
@@ -59,12 +131,14 @@ func (ts *testServer) do(tb testing.TB, method, path, contentType string, body [
 	return resp, b
 }
 
-func (ts *testServer) pushJSON(tb testing.TB, v any) (*http.Response, []byte) {
-	b, err := json.Marshal(v)
+// pushJSON pushes a change set as the admin logged in on its device.
+func (ts *testServer) pushJSON(tb testing.TB, cs syncproto.Changeset) (*http.Response, []byte) {
+	tb.Helper()
+	b, err := json.Marshal(cs)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return ts.do(tb, http.MethodPost, "/v1/sync/push", "application/json", b)
+	return ts.doAs(tb, ts.login(tb, "admin", cs.DeviceID), http.MethodPost, "/v1/sync/push", "application/json", b)
 }
 
 // counts returns the number of rows of every table, to prove that a

@@ -14,14 +14,12 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// actor returns who is calling. Until the auth layer lands every caller is
-// an unscoped anonymous user; the push handler takes the device from the
-// body. With auth, this reads the verified token and nothing else changes.
+// actor returns who is calling, as the authenticate gate established it
+// from the verified token. A route outside the gate has no actor: it may
+// touch nothing.
 func (s *Server) actor(c echo.Context) syncproto.Actor {
-	if a, ok := c.Get(actorKey).(syncproto.Actor); ok {
-		return a
-	}
-	return syncproto.Actor{UserID: "anonymous", Role: syncproto.RoleAdmin, AllRegions: true}
+	a, _ := c.Get(actorKey).(syncproto.Actor)
+	return a
 }
 
 const actorKey = "fieldsync.actor"
@@ -68,9 +66,10 @@ func (s *Server) handlePush(c echo.Context) error {
 		return err
 	}
 	actor := s.actor(c)
-	if actor.DeviceID == "" {
-		actor.DeviceID = cs.DeviceID
-	} else if actor.DeviceID != cs.DeviceID {
+	if ok, retry := s.pushByDevice.Allow(actor.DeviceID); !ok {
+		return rateLimited(retry, "pushes from this device")
+	}
+	if actor.DeviceID != cs.DeviceID {
 		return &syncproto.Error{Code: syncproto.EForbidden, Title: "Device mismatch",
 			Message: "device_id must be the device your token was issued to",
 			Errors:  []syncproto.FieldError{{Path: "device_id", Message: "is not your token's device"}}}

@@ -1,0 +1,289 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// RateLimits bound abuse: login attempts per user name and per client
+// address, token refreshes per address, pushes per device.
+type RateLimits struct {
+	LoginPerUser    Rate
+	LoginPerAddress Rate
+	PushPerDevice   Rate
+}
+
+// Rate is a token bucket: Burst events at once, one more every Every.
+type Rate struct {
+	Every time.Duration
+	Burst int
+}
+
+// DefaultRateLimits are the limits the README documents.
+var DefaultRateLimits = RateLimits{
+	LoginPerUser:    Rate{Every: 12 * time.Second, Burst: 5}, // 5 attempts, then one per 12 s
+	LoginPerAddress: Rate{Every: 2 * time.Second, Burst: 30}, // a team behind one NAT logs in together
+	PushPerDevice:   Rate{Every: 100 * time.Millisecond, Burst: 30},
+}
+
+func (r Rate) limiter() *auth.Limiter {
+	if r.Burst <= 0 {
+		return nil
+	}
+	return auth.NewLimiter(r.Every, r.Burst)
+}
+
+func unauthorized(msg string) error {
+	return &syncproto.Error{Code: syncproto.EUnauthorized, Title: "Unauthorized", Message: msg}
+}
+
+func rateLimited(retry int, what string) error {
+	return &syncproto.Error{Code: syncproto.ERateLimited, Title: "Too many requests",
+		Message: "too many " + what + "; try again later", RetryAfter: retry}
+}
+
+// authenticate is the one gate of every /v1 endpoint but the two token
+// endpoints: it verifies the bearer token (signature, algorithm, key id,
+// expiry) and then the live state behind it (the user exists and is
+// enabled, the session is not revoked, the device is not revoked). The
+// request acts with the user's current role and scope, read from the
+// database, so a narrowed scope or a disabled user takes effect at once.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		scheme, token, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+			return unauthorized("send Authorization: Bearer <access token> (POST /v1/auth/token)")
+		}
+		claims, err := s.keys.Verify(strings.TrimSpace(token))
+		if err != nil {
+			s.log.Info("token refused", "reason", err.Error(), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			return unauthorized("the access token is invalid or expired")
+		}
+		st, err := s.accounts.Access(c.Request().Context(), claims.Subject, claims.Sid, claims.Dev, s.now())
+		if err != nil {
+			return err
+		}
+		switch {
+		case st.DeviceRevoked:
+			return unauthorized("this device was revoked; ask a supervisor")
+		case st.User == nil || st.User.Disabled:
+			return unauthorized("this account is disabled")
+		case !st.SessionActive:
+			return unauthorized("this session has ended; log in again")
+		}
+		c.Set(actorKey, st.User.Actor(claims.Dev))
+		return next(c)
+	}
+}
+
+// requireRole lets only the given roles through (403 otherwise).
+func requireRole(roles ...string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			a, _ := c.Get(actorKey).(syncproto.Actor)
+			for _, r := range roles {
+				if a.Role == r {
+					return next(c)
+				}
+			}
+			return &syncproto.Error{Code: syncproto.EForbidden, Title: "Forbidden",
+				Message: "your role (" + a.Role + ") may not use this endpoint; it needs " + strings.Join(roles, " or ")}
+		}
+	}
+}
+
+// tokenResponse is the answer of both token endpoints.
+type tokenResponse struct {
+	AccessToken      string `json:"access_token"`
+	TokenType        string `json:"token_type"`
+	ExpiresIn        int    `json:"expires_in"`
+	RefreshToken     string `json:"refresh_token"`
+	RefreshExpiresIn int    `json:"refresh_expires_in"`
+}
+
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &syncproto.Error{Code: syncproto.EMalformed, Title: "Malformed JSON", Message: "the body could not be decoded",
+			Errors: []syncproto.FieldError{{Path: "$", Message: "must be a JSON object with the documented keys"}}}
+	}
+	return nil
+}
+
+// handleToken is POST /v1/auth/token: a password login on a device.
+func (s *Server) handleToken(c echo.Context) error {
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Username string `json:"username"`
+		Password string `json:"password"`
+		DeviceID string `json:"device_id"`
+	}
+	if err := decodeStrict(body, &req); err != nil {
+		return err
+	}
+	var errs []syncproto.FieldError
+	if req.Username == "" {
+		errs = append(errs, syncproto.FieldError{Path: "username", Message: "is required"})
+	}
+	if req.Password == "" {
+		errs = append(errs, syncproto.FieldError{Path: "password", Message: "is required"})
+	}
+	if id, err := uuid.Parse(req.DeviceID); err != nil || len(req.DeviceID) != 36 {
+		errs = append(errs, syncproto.FieldError{Path: "device_id", Message: "must be the device's UUID"})
+	} else {
+		req.DeviceID = id.String()
+	}
+	if len(errs) > 0 {
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid login", Message: "the login is incomplete", Errors: errs}
+	}
+	if ok, retry := s.loginByUser.Allow(strings.ToLower(req.Username)); !ok {
+		return rateLimited(retry, "login attempts for this user")
+	}
+	if ok, retry := s.loginByAddr.Allow(c.RealIP()); !ok {
+		return rateLimited(retry, "login attempts from this address")
+	}
+	ctx := c.Request().Context()
+	user, err := s.accounts.User(ctx, req.Username)
+	if err != nil {
+		return err
+	}
+	hash := ""
+	if user != nil {
+		hash = user.PasswordHash
+	}
+	// Verify even for an unknown user, so that timing does not tell
+	// which names exist.
+	if !auth.VerifyPassword(hash, req.Password) || user == nil || user.Disabled {
+		s.log.Info("login refused", "user", req.Username, "addr", c.RealIP())
+		return unauthorized("unknown user, wrong password, or disabled account")
+	}
+	if revoked, err := s.accounts.DeviceRevoked(ctx, req.DeviceID); err != nil {
+		return err
+	} else if revoked {
+		return unauthorized("this device was revoked; ask a supervisor")
+	}
+	now := s.now()
+	sess := auth.Session{ID: newUUIDv7(), User: user.Name, DeviceID: req.DeviceID, CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)}
+	refresh, hashRefresh := auth.NewRefreshToken(sess.ID)
+	if err := s.accounts.CreateSession(ctx, sess, hashRefresh); err != nil {
+		return err
+	}
+	s.log.Info("login", "user", user.Name, "device", req.DeviceID, "session", sess.ID)
+	return s.issue(c, *user, sess, refresh)
+}
+
+// handleRefresh is POST /v1/auth/refresh: a new access token and a new
+// refresh token for the current refresh token. Presenting a rotated one
+// revokes the session.
+func (s *Server) handleRefresh(c echo.Context) error {
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := decodeStrict(body, &req); err != nil {
+		return err
+	}
+	if ok, retry := s.loginByAddr.Allow(c.RealIP()); !ok {
+		return rateLimited(retry, "token requests from this address")
+	}
+	sid, presented, ok := auth.SplitRefreshToken(req.RefreshToken)
+	if !ok {
+		return &syncproto.Error{Code: syncproto.EUnauthorized, Title: "Unauthorized", Message: "the refresh token is invalid",
+			Errors: []syncproto.FieldError{{Path: "refresh_token", Message: "is not a refresh token of this server"}}}
+	}
+	now := s.now()
+	newToken, newHash := auth.NewRefreshToken(sid)
+	ctx := c.Request().Context()
+	outcome, sess, err := s.accounts.Refresh(ctx, sid, presented, newHash, now, now.Add(auth.RefreshTTL))
+	if err != nil {
+		return err
+	}
+	switch outcome {
+	case auth.RefreshReused:
+		s.log.Warn("refresh token reused: session revoked", "user", sess.User, "device", sess.DeviceID, "session", sid)
+		return unauthorized("this refresh token was already used; the session is revoked, log in again")
+	case auth.RefreshInvalid:
+		return unauthorized("the refresh token is invalid, expired or revoked; log in again")
+	}
+	st, err := s.accounts.Access(ctx, sess.User, sess.ID, sess.DeviceID, now)
+	if err != nil {
+		return err
+	}
+	if st.User == nil || st.User.Disabled || st.DeviceRevoked {
+		return unauthorized("this account or device may no longer sync")
+	}
+	return s.issue(c, *st.User, *sess, newToken)
+}
+
+func (s *Server) issue(c echo.Context, user auth.User, sess auth.Session, refresh string) error {
+	now := s.now()
+	scope := user.Scope
+	if user.Role == syncproto.RoleAdmin {
+		scope = []string{}
+	}
+	access, err := s.keys.Sign(auth.NewClaims(user.Name, user.Role, scope, sess.DeviceID, sess.ID, now))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return writeJSON(c, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
+		ExpiresIn: int(auth.AccessTTL.Seconds()), RefreshToken: refresh,
+		RefreshExpiresIn: int(sess.ExpiresAt.Sub(now).Seconds())})
+}
+
+// handleRevokeDevice is POST /v1/devices/{device_id}/revoke: every token
+// of the device stops working at once (a lost tablet). A supervisor may
+// revoke a device whose users all work inside the supervisor's scope.
+func (s *Server) handleRevokeDevice(c echo.Context) error {
+	id, err := uuid.Parse(c.Param("device_id"))
+	if err != nil || len(c.Param("device_id")) != 36 {
+		return &syncproto.Error{Code: syncproto.ENotFound, Message: "no such device",
+			Errors: []syncproto.FieldError{{Path: "path.device_id", Message: "must be a UUID"}}}
+	}
+	device := id.String()
+	actor := s.actor(c)
+	ctx := c.Request().Context()
+	users, err := s.accounts.DeviceUsers(ctx, device)
+	if err != nil {
+		return err
+	}
+	if len(users) == 0 {
+		return syncproto.Errorf(syncproto.ENotFound, "no user has logged in on device %s", device)
+	}
+	for _, u := range users {
+		if !actor.AllRegions && (u.Role == syncproto.RoleAdmin || !actor.Covers(u.Scope)) {
+			return syncproto.Errorf(syncproto.EForbidden, "device %s is used by %s, outside your scope", device, u.Name)
+		}
+	}
+	now := s.now()
+	if err := s.accounts.RevokeDevice(ctx, device, actor.UserID, now); err != nil {
+		return err
+	}
+	s.log.Warn("device revoked", "device", device, "by", actor.UserID)
+	return writeJSON(c, http.StatusOK, map[string]any{"device_id": device, "revoked": true,
+		"revoked_by": actor.UserID, "revoked_at": syncproto.FormatTime(now)})
+}
+
+func newUUIDv7() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}

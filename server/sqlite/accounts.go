@@ -1,0 +1,235 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+var _ auth.Accounts = (*Store)(nil)
+
+const userColumns = `name, password_hash, role, scope, disabled, created_at, updated_at`
+
+func scanUser(row rowScanner) (*auth.User, error) {
+	var u auth.User
+	var scope, created, updated string
+	err := row.Scan(&u.Name, &u.PasswordHash, &u.Role, &scope, &u.Disabled, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read user: %w", err)
+	}
+	if err := json.Unmarshal([]byte(scope), &u.Scope); err != nil {
+		return nil, fmt.Errorf("user %s scope: %w", u.Name, err)
+	}
+	u.CreatedAt, u.UpdatedAt = parseTime(created), parseTime(updated)
+	return &u, nil
+}
+
+// PutUser creates or updates a user.
+func (s *Store) PutUser(ctx context.Context, u auth.User) error {
+	scope, err := json.Marshal(nonNil(u.Scope))
+	if err != nil {
+		return err
+	}
+	now := formatTime(s.now())
+	_, err = s.writer.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role,
+		scope = excluded.scope, disabled = excluded.disabled, updated_at = excluded.updated_at`,
+		u.Name, u.PasswordHash, u.Role, string(scope), u.Disabled, now, now)
+	if err != nil {
+		return fmt.Errorf("put user: %w", err)
+	}
+	return nil
+}
+
+// User returns the named user, or nil.
+func (s *Store) User(ctx context.Context, name string) (*auth.User, error) {
+	return scanUser(s.reader.QueryRowContext(ctx, `SELECT `+userColumns+` FROM users WHERE name = ?`, name))
+}
+
+// Users lists every user by name.
+func (s *Store) Users(ctx context.Context) ([]auth.User, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	defer rows.Close()
+	var out []auth.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *u)
+	}
+	return out, rows.Err()
+}
+
+// SetUserDisabled disables or enables a user; disabling ends their sessions.
+func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool, now time.Time) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `UPDATE users SET disabled = ?, updated_at = ? WHERE name = ?`, disabled, formatTime(now), name)
+	if err != nil {
+		return fmt.Errorf("disable user: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return syncproto.Errorf(syncproto.ENotFound, "no user %q", name)
+	}
+	if disabled {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'user disabled'
+			WHERE user_name = ? AND revoked_at IS NULL`, formatTime(now), name); err != nil {
+			return fmt.Errorf("disable user: %w", err)
+		}
+	}
+	return tx.Commit()
+}
+
+// CreateSession stores a new session with its first refresh token.
+func (s *Store) CreateSession(ctx context.Context, sess auth.Session, refreshHash string) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	created := formatTime(sess.CreatedAt)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_name, device_id, created_at, expires_at, last_used_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, sess.ID, sess.User, sess.DeviceID, created, formatTime(sess.ExpiresAt), created); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, current, created_at) VALUES (?, ?, 1, ?)`,
+		refreshHash, sess.ID, created); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	return tx.Commit()
+}
+
+// Refresh rotates a session's refresh token in one transaction. Presenting
+// a token that was already rotated revokes the session: either the tablet
+// or a thief holds a copy, and the worker must log in again.
+func (s *Store) Refresh(ctx context.Context, sessionID, presented, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return auth.RefreshInvalid, nil, err
+	}
+	defer tx.Rollback()
+	var current bool
+	err = tx.QueryRowContext(ctx, `SELECT current FROM refresh_tokens WHERE hash = ? AND session_id = ?`, presented, sessionID).Scan(&current)
+	if errors.Is(err, sql.ErrNoRows) {
+		return auth.RefreshInvalid, nil, nil
+	}
+	if err != nil {
+		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
+	}
+	var sess auth.Session
+	var created, expiresAt string
+	var revoked sql.NullString
+	err = tx.QueryRowContext(ctx, `SELECT id, user_name, device_id, created_at, expires_at, revoked_at FROM sessions WHERE id = ?`,
+		sessionID).Scan(&sess.ID, &sess.User, &sess.DeviceID, &created, &expiresAt, &revoked)
+	if err != nil {
+		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
+	}
+	sess.CreatedAt, sess.ExpiresAt = parseTime(created), parseTime(expiresAt)
+	if revoked.Valid || now.After(sess.ExpiresAt) {
+		return auth.RefreshInvalid, nil, nil
+	}
+	if !current {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'refresh token reused' WHERE id = ?`,
+			formatTime(now), sessionID); err != nil {
+			return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
+		}
+		return auth.RefreshReused, &sess, tx.Commit()
+	}
+	if maxExp := sess.CreatedAt.Add(auth.SessionMaxAge); expires.After(maxExp) {
+		expires = maxExp
+	}
+	sess.ExpiresAt = expires
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET current = 0 WHERE session_id = ?`, sessionID); err != nil {
+		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, current, created_at) VALUES (?, ?, 1, ?)`,
+		newHash, sessionID, formatTime(now)); err != nil {
+		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET expires_at = ?, last_used_at = ? WHERE id = ?`,
+		formatTime(expires), formatTime(now), sessionID); err != nil {
+		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
+	}
+	return auth.RefreshRotated, &sess, tx.Commit()
+}
+
+// Access reads, in one statement, what every authenticated request is
+// checked against: the user, whether the session is live, whether the
+// device was revoked.
+func (s *Store) Access(ctx context.Context, user, sessionID, device string, now time.Time) (auth.AccessState, error) {
+	var st auth.AccessState
+	var sessionLive, revoked int
+	err := s.reader.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM sessions WHERE id = ? AND user_name = ? AND device_id = ? AND revoked_at IS NULL AND expires_at > ?),
+		(SELECT count(*) FROM revoked_devices WHERE device_id = ?)`,
+		sessionID, user, device, formatTime(now), device).Scan(&sessionLive, &revoked)
+	if err != nil {
+		return st, fmt.Errorf("access: %w", err)
+	}
+	st.SessionActive, st.DeviceRevoked = sessionLive == 1, revoked > 0
+	if st.User, err = s.User(ctx, user); err != nil {
+		return st, err
+	}
+	return st, nil
+}
+
+// RevokeDevice ends every session of a device and refuses its tokens from
+// now on.
+func (s *Store) RevokeDevice(ctx context.Context, device, by string, now time.Time) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revoked_devices (device_id, revoked_at, revoked_by) VALUES (?, ?, ?)
+		ON CONFLICT (device_id) DO NOTHING`, device, formatTime(now), by); err != nil {
+		return fmt.Errorf("revoke device: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'device revoked'
+		WHERE device_id = ? AND revoked_at IS NULL`, formatTime(now), device); err != nil {
+		return fmt.Errorf("revoke device: %w", err)
+	}
+	return tx.Commit()
+}
+
+// DeviceRevoked reports whether a device was revoked.
+func (s *Store) DeviceRevoked(ctx context.Context, device string) (bool, error) {
+	var n int
+	err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM revoked_devices WHERE device_id = ?`, device).Scan(&n)
+	return n > 0, err
+}
+
+// DeviceUsers returns the users who logged in on a device.
+func (s *Store) DeviceUsers(ctx context.Context, device string) ([]auth.User, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE name IN
+		(SELECT DISTINCT user_name FROM sessions WHERE device_id = ?) ORDER BY name`, device)
+	if err != nil {
+		return nil, fmt.Errorf("device users: %w", err)
+	}
+	defer rows.Close()
+	var out []auth.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *u)
+	}
+	return out, rows.Err()
+}
