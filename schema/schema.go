@@ -65,6 +65,8 @@ type Field struct {
 	Max      *float64          `json:"max,omitempty"`
 	// MaxLength bounds a text field, in characters.
 	MaxLength int `json:"max_length,omitempty"`
+	// MaxItems bounds a set field sent in one change.
+	MaxItems int `json:"max_items,omitempty"`
 	// Entity is the entity a reference field points to.
 	Entity string `json:"entity,omitempty"`
 	// SameParent requires a reference to point to a record with the same

@@ -152,6 +152,9 @@ func (fd *Field) Normalize(raw json.RawMessage) (json.RawMessage, *FieldError) {
 		if json.Unmarshal(raw, &items) != nil {
 			return fail("must be a list of strings")
 		}
+		if fd.MaxItems > 0 && len(items) > fd.MaxItems {
+			return fail("must hold at most %d items", fd.MaxItems)
+		}
 		seen := map[string]bool{}
 		out := make([]string, 0, len(items))
 		for i, it := range items {

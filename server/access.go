@@ -149,11 +149,17 @@ func (s *Server) handleToken(c echo.Context) error {
 	if len(errs) > 0 {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid login", Message: "the login is incomplete", Errors: errs}
 	}
-	if ok, retry := s.loginByUser.Allow(strings.ToLower(req.Username)); !ok {
-		return rateLimited(retry, "login attempts for this user")
-	}
+	// The address first: a flood of invented names must not fill the
+	// per-user buckets. Names longer than any valid one are refused
+	// before they reach a bucket.
 	if ok, retry := s.loginByAddr.Allow(c.RealIP()); !ok {
 		return rateLimited(retry, "login attempts from this address")
+	}
+	if len(req.Username) > 64 || len(req.Password) > 1024 {
+		return unauthorized("unknown user, wrong password, or disabled account")
+	}
+	if ok, retry := s.loginByUser.Allow(strings.ToLower(req.Username)); !ok {
+		return rateLimited(retry, "login attempts for this user")
 	}
 	ctx := c.Request().Context()
 	user, err := s.accounts.User(ctx, req.Username)
@@ -174,6 +180,20 @@ func (s *Server) handleToken(c echo.Context) error {
 		return err
 	} else if revoked {
 		return unauthorized("this device was revoked; ask a supervisor")
+	}
+	// A device id belongs to the first user who logged in on it: another
+	// user could otherwise push as that tablet (its device_seq, its
+	// conflicts) or shield it from its supervisor's revocation.
+	users, err := s.accounts.DeviceUsers(ctx, req.DeviceID)
+	if err != nil {
+		return err
+	}
+	for _, u := range users {
+		if u.Name != user.Name {
+			return &syncproto.Error{Code: syncproto.EForbidden, Title: "Device in use",
+				Message: "this device id is registered to another user; a tablet that changes hands uses a new device id",
+				Errors:  []syncproto.FieldError{{Path: "device_id", Message: "is registered to another user"}}}
+		}
 	}
 	now := s.now()
 	sess := auth.Session{ID: newUUIDv7(), User: user.Name, DeviceID: req.DeviceID, CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)}

@@ -375,3 +375,37 @@ func TestKeyRotationKeepsOldTokensValid(t *testing.T) {
 		}
 	}
 }
+
+func TestDeviceBelongsToItsFirstUser(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "victim", syncproto.RoleFieldWorker, "500240")
+	ts.addUser(t, "mallory", syncproto.RoleFieldWorker, "150422")
+	dev := uuid.NewString()
+	ts.login(t, "victim", dev)
+	body, _ := json.Marshal(map[string]string{"username": "mallory", "password": testPassword, "device_id": dev})
+	resp, b := ts.doAs(t, "", "POST", "/v1/auth/token", "application/json", body)
+	if p := mustProblem(t, resp, b, 403); p.Errors[0].Path != "device_id" {
+		t.Fatalf("%s", b)
+	}
+	// The same user logs in again on the same tablet.
+	ts.loginResponse(t, "victim", testPassword, dev, 200)
+	// An upper-case device id in the body is the same device.
+	d := &storetest.Device{Actor: syncproto.Actor{DeviceID: dev}}
+	cs := d.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+	cs.DeviceID = strings.ToUpper(cs.DeviceID)
+	body, _ = json.Marshal(cs)
+	if resp, b := ts.doAs(t, ts.login(t, "victim", dev), "POST", "/v1/sync/push", "application/json", body); resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, b)
+	}
+}
+
+func TestLoginBodiesAreBounded(t *testing.T) {
+	ts := mustServe(t)
+	long := strings.Repeat("n", 100)
+	body := []byte(`{"username":"` + long + `","password":"whatever1","device_id":"` + uuid.NewString() + `"}`)
+	resp, b := ts.doAs(t, "", "POST", "/v1/auth/token", "application/json", body)
+	mustProblem(t, resp, b, 401)
+	huge := []byte(`{"username":"` + strings.Repeat("n", 20<<10) + `","password":"x","device_id":"x"}`)
+	resp, b = ts.doAs(t, "", "POST", "/v1/auth/token", "application/json", huge)
+	mustProblem(t, resp, b, 413)
+}

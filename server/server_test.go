@@ -230,7 +230,7 @@ func TestServiceEndpoints(t *testing.T) {
 		{"bad limit", "GET", "/v1/sync/pull?limit=-1", 422, `query.limit`, "application/problem+json"},
 		{"absurd limit", "GET", "/v1/sync/pull?limit=99999999999999999999", 422, `query.limit`, "application/problem+json"},
 		{"forged cursor", "GET", "/v1/sync/pull?cursor=AAAA", 422, `"path":"cursor"`, "application/problem+json"},
-		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + syncproto.EncodeCursor(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
+		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + ts.store.Cursors().Encode(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
 		{"unknown parameter", "GET", "/v1/sync/pull?since=1", 400, `query.since`, "application/problem+json"},
 	}
 	for _, c := range cases {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,6 +25,10 @@ func (s *Server) actor(c echo.Context) syncproto.Actor {
 
 const actorKey = "fieldsync.actor"
 
+// authBodyLimit bounds the body of the token endpoints, which anyone may
+// call.
+const authBodyLimit = 16 << 10
+
 // readBody reads a JSON request body within the body limit: 415 for another
 // content type, 413 beyond the limit.
 func (s *Server) readBody(c echo.Context) ([]byte, error) {
@@ -36,13 +41,17 @@ func (s *Server) readBody(c echo.Context) ([]byte, error) {
 				Errors:  []syncproto.FieldError{{Path: "header.Content-Type", Message: "must be application/json"}}}
 		}
 	}
-	if req.ContentLength > s.limits.MaxBodyBytes {
-		return nil, tooLarge(s.limits.MaxBodyBytes)
+	limit := s.limits.MaxBodyBytes
+	if strings.HasPrefix(req.URL.Path, "/v1/auth/") {
+		limit = authBodyLimit
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, s.limits.MaxBodyBytes))
+	if req.ContentLength > limit {
+		return nil, tooLarge(limit)
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, limit))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return nil, tooLarge(s.limits.MaxBodyBytes)
+		return nil, tooLarge(limit)
 	}
 	if err != nil {
 		return nil, &syncproto.Error{Code: syncproto.EMalformed, Message: "the request body could not be read"}
@@ -87,7 +96,7 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err := onlyParams(q, "cursor", "limit"); err != nil {
 		return err
 	}
-	after, err := syncproto.ParseCursor(q.Get("cursor"))
+	after, err := s.store.Cursors().Parse(q.Get("cursor"))
 	if err != nil {
 		return err
 	}
@@ -99,7 +108,7 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := syncproto.PullResponse{Records: page.Records, Cursor: syncproto.EncodeCursor(page.Cursor), HasMore: page.HasMore}
+	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.store.Cursors().Encode(page.Cursor), HasMore: page.HasMore}
 	if resp.Records == nil {
 		resp.Records = []syncproto.Record{}
 	}

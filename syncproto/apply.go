@@ -124,12 +124,13 @@ func ContentHash(cs Changeset) string {
 // detection, device ordering, scope checks, and for every change validation,
 // merge, versioning, conflict recording or quarantine. actor is the
 // authenticated caller; its DeviceID must equal cs.DeviceID (the HTTP
-// adapter checks it). now is the server's clock.
+// adapter checks it). cursors signs the response's cursor. now is the
+// server's clock.
 //
 // It returns EConflict for a reused id with other content or an out-of-order
 // device_seq, EForbidden when any change touches a record outside the
 // actor's scope; in those cases nothing is written.
-func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, now time.Time) (PushResponse, error) {
+func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *CursorCodec, actor Actor, cs Changeset, now time.Time) (PushResponse, error) {
 	now = now.UTC()
 	hash := ContentHash(cs)
 	rc, err := tx.Receipt(ctx, cs.ChangesetID)
@@ -187,7 +188,7 @@ func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, actor Ac
 	if err != nil {
 		return PushResponse{}, err
 	}
-	resp.Cursor = EncodeCursor(Cursor{Seq: head, Scope: actor.ScopeKey()})
+	resp.Cursor = cursors.Encode(Cursor{Seq: head, Scope: actor.ScopeKey()})
 	if rcpt.Response, err = json.Marshal(resp); err != nil {
 		return PushResponse{}, err
 	}
@@ -240,6 +241,11 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 		return res, nil
 	}
 
+	// The record is scoped by its state after the merge: a village (or a
+	// household) change that opened a manual conflict does not move it.
+	if parent, village, err = scopeAfter(ctx, tx, form, out.Fields, parent, village); err != nil {
+		return res, err
+	}
 	res.Status, res.Version = out.Status, out.Version
 	entry := LogEntry{Entity: ch.Entity, RecordID: ch.ID, Version: out.Version, Op: logOp(stored, ch.Op, out),
 		ChangesetID: cs.ChangesetID, UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: at, ServerAt: now,
@@ -336,6 +342,37 @@ func resolveRefs(ctx context.Context, tx PushTx, form *schema.Form, stored *Stor
 	return parent, village, errs, nil
 }
 
+// scopeAfter returns the parent and village of a record whose fields are
+// fields after the merge; parent and village are the ones found before,
+// kept when the fields name nothing else.
+func scopeAfter(ctx context.Context, tx PushTx, form *schema.Form, fields map[string]json.RawMessage, parent, village string) (string, string, error) {
+	if form.ScopeField != "" {
+		if v, ok := stringField(fields, form.ScopeField); ok {
+			village = v
+		}
+	}
+	if form.Parent != nil {
+		if pid, ok := stringField(fields, form.Parent.Field); ok && pid != parent {
+			p, err := tx.Record(ctx, pid)
+			if err != nil {
+				return "", "", err
+			}
+			if p != nil {
+				parent, village = pid, p.Village
+			}
+		} else if ok {
+			p, err := tx.Record(ctx, pid)
+			if err != nil {
+				return "", "", err
+			}
+			if p != nil {
+				village = p.Village
+			}
+		}
+	}
+	return parent, village, nil
+}
+
 func stringField(fields map[string]json.RawMessage, name string) (string, bool) {
 	raw, ok := fields[name]
 	if !ok || bytes.Equal(raw, schema.Null) {
@@ -362,6 +399,9 @@ func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor,
 	for i, ch := range cs.Changes {
 		form := sch.Form(ch.Entity)
 		path := fmt.Sprintf("changes[%d]", i)
+		// Judge the canonical values (ids lower-cased, text trimmed), the
+		// same the change would be applied with.
+		fields, _ := form.Validate(ch.Fields)
 		var villages []string
 		stored, err := tx.Record(ctx, ch.ID)
 		if err != nil {
@@ -371,13 +411,13 @@ func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor,
 			villages = append(villages, stored.Village)
 		}
 		if form.ScopeField != "" {
-			if v, ok := rawString(ch.Fields[form.ScopeField]); ok {
+			if v, ok := stringField(fields, form.ScopeField); ok {
 				villages = append(villages, v)
 				created[ch.ID] = v
 			}
 		}
 		if form.Parent != nil {
-			if pid, ok := rawString(ch.Fields[form.Parent.Field]); ok {
+			if pid, ok := stringField(fields, form.Parent.Field); ok {
 				if v, ok := created[pid]; ok {
 					villages = append(villages, v)
 				} else if p, err := tx.Record(ctx, pid); err != nil {
@@ -399,14 +439,6 @@ func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor,
 			Message: "the change set touches records outside your scope; nothing was written", Errors: errs}
 	}
 	return nil
-}
-
-func rawString(raw json.RawMessage) (string, bool) {
-	var s string
-	if len(raw) == 0 || json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
 }
 
 // newID returns a UUIDv7 (time-ordered) string.

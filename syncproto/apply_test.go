@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,6 +66,8 @@ func (m *memTx) SaveReceipt(_ context.Context, r Receipt) error {
 }
 func (m *memTx) Head(context.Context) (int64, error) { return int64(len(m.log)), nil }
 
+var testCursors = NewCursorCodec([]byte("test cursor key"))
+
 const (
 	hhID   = "0193a000-0000-7000-8000-000000000101"
 	hhID2  = "0193a000-0000-7000-8000-000000000102"
@@ -92,7 +95,7 @@ func household(id, village string) Change {
 
 func push(t *testing.T, tx *memTx, actor Actor, csID string, seq int64, now time.Time, changes ...Change) PushResponse {
 	t.Helper()
-	resp, err := ApplyChangeset(context.Background(), tx, schema.V1(), actor,
+	resp, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, actor,
 		Changeset{ChangesetID: csID, DeviceID: actor.DeviceID, DeviceSeq: seq, SchemaVersion: 1, Changes: changes}, now)
 	if err != nil {
 		t.Fatalf("push %s: %v", csID, err)
@@ -104,11 +107,11 @@ func TestApplyReplayReturnsStoredResponse(t *testing.T) {
 	tx := newMemTx()
 	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	cs := Changeset{ChangesetID: csID1, DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1, Changes: []Change{household(hhID, south)}}
-	first, err := ApplyChangeset(context.Background(), tx, schema.V1(), a, cs, t0)
+	first, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, a, cs, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := ApplyChangeset(context.Background(), tx, schema.V1(), a, cs, t0.Add(time.Hour))
+	again, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, a, cs, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +127,7 @@ func TestApplyReplayReturnsStoredResponse(t *testing.T) {
 	}
 	// Same id, other content: 409.
 	cs.Changes = []Change{household(hhID2, south)}
-	_, err = ApplyChangeset(context.Background(), tx, schema.V1(), a, cs, t0)
+	_, err = ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, a, cs, t0)
 	if ErrorCode(err) != EConflict {
 		t.Fatalf("reused id with other content: %v", err)
 	}
@@ -134,7 +137,7 @@ func TestApplyDeviceSeqMustIncrease(t *testing.T) {
 	tx := newMemTx()
 	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	push(t, tx, a, csID1, 5, t0, household(hhID, south))
-	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), a,
+	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, a,
 		Changeset{ChangesetID: csID2, DeviceID: devA, DeviceSeq: 5, SchemaVersion: 1, Changes: []Change{household(hhID2, south)}}, t0)
 	var e *Error
 	if ErrorCode(err) != EConflict || !asError(err, &e) || e.LastDeviceSeq == nil || *e.LastDeviceSeq != 5 {
@@ -231,7 +234,7 @@ func TestApplyScopeRefusesWholeChangeset(t *testing.T) {
 	worker := Actor{UserID: userWS, DeviceID: devA, Scope: []string{"500240"}}
 	ins := change("water_inspection", insID, OpUpsert, 0, t0, map[string]any{
 		"household_id": hhID2, "inspected_on": "2026-11-20", "source": "well"})
-	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), worker,
+	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, worker,
 		Changeset{ChangesetID: csID2, DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1,
 			Changes: []Change{household(hhID, south), ins}}, t0)
 	if ErrorCode(err) != EForbidden {
@@ -243,7 +246,7 @@ func TestApplyScopeRefusesWholeChangeset(t *testing.T) {
 	// Moving an in-scope household out of scope is refused too.
 	push(t, tx, admin, csID3, 2, t0, household(hhID, south))
 	move := change("household", hhID, OpUpsert, 1, t0, map[string]any{"village": north})
-	_, err = ApplyChangeset(context.Background(), tx, schema.V1(), worker,
+	_, err = ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, worker,
 		Changeset{ChangesetID: "0193a000-0000-7000-8000-000000000304", DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1,
 			Changes: []Change{move}}, t0)
 	if ErrorCode(err) != EForbidden {
@@ -280,5 +283,38 @@ func TestContentHashIgnoresWhitespace(t *testing.T) {
 	b.Changes[0].Fields["x"] = raw(`{"a":2}`)
 	if ContentHash(a) == ContentHash(b) {
 		t.Fatal("different content, same hash")
+	}
+}
+
+// TestApplyScopeJudgesCanonicalIDs: an upper-case household id must not
+// slip past the scope check.
+func TestApplyScopeJudgesCanonicalIDs(t *testing.T) {
+	tx := newMemTx()
+	admin := Actor{UserID: "admin", DeviceID: devB, AllRegions: true}
+	push(t, tx, admin, csID1, 1, t0, household(hhID2, north))
+	worker := Actor{UserID: userWS, DeviceID: devA, Scope: []string{"5002"}}
+	ins := change("water_inspection", insID, OpUpsert, 0, t0, map[string]any{
+		"household_id": strings.ToUpper(hhID2), "inspected_on": "2026-11-20", "source": "well"})
+	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, worker,
+		Changeset{ChangesetID: csID2, DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1, Changes: []Change{ins}}, t0)
+	if ErrorCode(err) != EForbidden {
+		t.Fatalf("upper-case id of an out-of-scope household: %v", err)
+	}
+}
+
+// TestApplyVillageConflictDoesNotMove: a household move that opens a
+// manual conflict leaves the record where it is.
+func TestApplyVillageConflictDoesNotMove(t *testing.T) {
+	tx := newMemTx()
+	a, b := Actor{UserID: "a", DeviceID: devA, AllRegions: true}, Actor{UserID: "b", DeviceID: devB, AllRegions: true}
+	push(t, tx, a, csID1, 1, t0, household(hhID, south))
+	push(t, tx, a, csID2, 2, t0, change("household", hhID, OpUpsert, 1, t0, map[string]any{"village": "500240107299"}))
+	resp := push(t, tx, b, csID3, 1, t0, change("household", hhID, OpUpsert, 1, t0.Add(time.Minute),
+		map[string]any{"village": north, "head_name": "王芳"}))
+	if resp.Results[0].Status != StatusConflict {
+		t.Fatalf("%+v", resp.Results[0])
+	}
+	if r := tx.records[hhID]; r.Village != "500240107299" || string(r.Fields["village"]) != `"500240107299"` {
+		t.Fatalf("record scoped to %s with village field %s", r.Village, r.Fields["village"])
 	}
 }

@@ -1,6 +1,8 @@
 package syncproto
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"strconv"
 	"strings"
@@ -24,8 +26,53 @@ type Cursor struct {
 
 const cursorPrefix = "fs1."
 
-// EncodeCursor renders a cursor as the opaque string clients hold.
-func EncodeCursor(c Cursor) string {
+// CursorCodec renders cursors as the opaque strings clients hold, signed
+// with the server's secret: a cursor names the scope it was issued for, and
+// a forged one must not make the server describe records outside the
+// caller's scope.
+type CursorCodec struct {
+	key []byte
+}
+
+// NewCursorCodec returns a codec signing with key (32 random bytes kept by
+// the store).
+func NewCursorCodec(key []byte) *CursorCodec { return &CursorCodec{key: append([]byte(nil), key...)} }
+
+const macLen = 12
+
+func (k *CursorCodec) mac(payload string) string {
+	m := hmac.New(sha256.New, k.key)
+	m.Write([]byte(payload))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:macLen])
+}
+
+// Encode renders a cursor.
+func (k *CursorCodec) Encode(c Cursor) string {
+	p := base64.RawURLEncoding.EncodeToString([]byte(cursorText(c)))
+	return p + "." + k.mac(p)
+}
+
+// Parse reads a cursor made by Encode with the same key. The empty string
+// is the beginning. Anything else is an EInvalid error with the path
+// "cursor".
+func (k *CursorCodec) Parse(s string) (Cursor, error) {
+	if s == "" {
+		return Cursor{}, nil
+	}
+	bad := &Error{Code: EInvalid, Title: "Invalid cursor", Message: "the cursor was not issued by this server",
+		Errors: []FieldError{{Path: "cursor", Message: "must be a cursor returned by this server"}}}
+	p, sig, ok := strings.Cut(s, ".")
+	if !ok || len(s) > 4096 || !hmac.Equal([]byte(sig), []byte(k.mac(p))) {
+		return Cursor{}, bad
+	}
+	c, err := parseCursorText(p)
+	if err != nil {
+		return Cursor{}, bad
+	}
+	return c, nil
+}
+
+func cursorText(c Cursor) string {
 	s := cursorPrefix + strconv.FormatInt(c.Seq, 10)
 	if c.Scope != "" || c.Transition > 0 {
 		s += "." + c.Scope
@@ -33,20 +80,13 @@ func EncodeCursor(c Cursor) string {
 	if c.Transition > 0 {
 		s += "." + strconv.FormatInt(c.Transition, 10)
 	}
-	return base64.RawURLEncoding.EncodeToString([]byte(s))
+	return s
 }
 
-// ParseCursor reads a cursor made by EncodeCursor. The empty string is the
-// beginning. Anything else is an EInvalid error with the path "cursor".
-func ParseCursor(s string) (Cursor, error) {
-	if s == "" {
-		return Cursor{}, nil
-	}
-	bad := &Error{Code: EInvalid, Title: "Invalid cursor", Message: "the cursor was not issued by this server",
-		Errors: []FieldError{{Path: "cursor", Message: "must be a cursor returned by this server"}}}
-	if len(s) > 4096 {
-		return Cursor{}, bad
-	}
+// parseCursorText reads the base64 payload of a cursor; any error means
+// the cursor is invalid.
+func parseCursorText(s string) (Cursor, error) {
+	bad := &Error{Code: EInvalid}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
 	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
 		return Cursor{}, bad
@@ -74,7 +114,7 @@ func ParseCursor(s string) (Cursor, error) {
 			return Cursor{}, bad
 		}
 	}
-	if EncodeCursor(c) != s {
+	if base64.RawURLEncoding.EncodeToString([]byte(cursorText(c))) != s {
 		return Cursor{}, bad
 	}
 	return c, nil

@@ -18,6 +18,11 @@ import (
 // DefaultMaxChanges is the default limit of changes in one change set.
 const DefaultMaxChanges = 1000
 
+// MaxDeviceSeq bounds device_seq to the integers every JSON client
+// represents exactly (2^53 − 1), so that a device cannot be pushed to the
+// end of the sequence.
+const MaxDeviceSeq = 1<<53 - 1
+
 // DecodeChangeset decodes and validates a push body. Malformed JSON, invalid
 // UTF-8 and values of the wrong JSON type are EMalformed (400); a change set
 // whose envelope is invalid (ids, op, entity, device time, limits, duplicate
@@ -74,8 +79,9 @@ func DecodeChangeset(body []byte, sch *schema.Schema, maxChanges int) (Changeset
 
 	errs = append(errs, checkUUID(cs.ChangesetID, "changeset_id")...)
 	errs = append(errs, checkUUID(cs.DeviceID, "device_id")...)
-	if cs.DeviceSeq < 1 {
-		errs = append(errs, FieldError{Path: "device_seq", Message: "must be a positive integer"})
+	cs.ChangesetID, cs.DeviceID = strings.ToLower(cs.ChangesetID), strings.ToLower(cs.DeviceID)
+	if cs.DeviceSeq < 1 || cs.DeviceSeq > MaxDeviceSeq {
+		errs = append(errs, FieldError{Path: "device_seq", Message: fmt.Sprintf("must be an integer from 1 to %d", int64(MaxDeviceSeq))})
 	}
 	if cs.SchemaVersion != sch.Version {
 		errs = append(errs, FieldError{Path: "schema_version", Message: fmt.Sprintf("must be %d", sch.Version)})

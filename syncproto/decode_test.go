@@ -90,16 +90,24 @@ func TestDecodeChangesetDuplicateIDsAndLimit(t *testing.T) {
 func TestCursorRoundTripAndForgery(t *testing.T) {
 	for _, c := range []Cursor{{}, {Seq: 1}, {Seq: 499, Scope: "*"}, {Seq: 1 << 40, Scope: "150422,500240"},
 		{Seq: 7, Scope: "500240107", Transition: 12}} {
-		got, err := ParseCursor(EncodeCursor(c))
+		got, err := testCursors.Parse(testCursors.Encode(c))
 		if err != nil || got != c {
 			t.Fatalf("round trip %+v: %+v, %v", c, got, err)
 		}
 	}
-	forged := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
-	for _, bad := range []string{"x", "fs1.5", EncodeCursor(Cursor{Seq: 5}) + "=", forged("fs1.-1"), forged("fs1.01"),
-		forged("fs1.5.50a"), forged("fs1.5.*.0"), forged("fs1.5.*.1.2"), forged("fs1.5.1234567890123"), strings.Repeat("A", 5000)} {
-		if _, err := ParseCursor(bad); ErrorCode(err) != EInvalid {
-			t.Errorf("ParseCursor(%q) = %v, want invalid", bad, err)
+	// Well-formed payloads signed with the right key, but malformed.
+	signed := func(s string) string {
+		p := base64.RawURLEncoding.EncodeToString([]byte(s))
+		return p + "." + testCursors.mac(p)
+	}
+	other := NewCursorCodec([]byte("another server"))
+	valid := testCursors.Encode(Cursor{Seq: 5, Scope: "500240"})
+	for _, bad := range []string{"x", "fs1.5", valid + "=", valid[:len(valid)-1], other.Encode(Cursor{Seq: 5, Scope: "*"}),
+		base64.RawURLEncoding.EncodeToString([]byte("fs1.5.*")) + "." + strings.Split(valid, ".")[1],
+		signed("fs1.-1"), signed("fs1.01"), signed("fs1.5.50a"), signed("fs1.5.*.0"), signed("fs1.5.*.1.2"),
+		signed("fs1.5.1234567890123"), strings.Repeat("A", 5000)} {
+		if _, err := testCursors.Parse(bad); ErrorCode(err) != EInvalid {
+			t.Errorf("Parse(%q) = %v, want invalid", bad, err)
 		}
 	}
 }
@@ -128,16 +136,16 @@ func FuzzDecodeChangeset(f *testing.F) {
 }
 
 func FuzzParseCursor(f *testing.F) {
-	f.Add(EncodeCursor(Cursor{Seq: 42}))
-	f.Add(EncodeCursor(Cursor{Seq: 42, Scope: "500240,150422", Transition: 3}))
+	f.Add(testCursors.Encode(Cursor{Seq: 42}))
+	f.Add(testCursors.Encode(Cursor{Seq: 42, Scope: "500240,150422", Transition: 3}))
 	f.Add("")
 	f.Add("ZnMxLjk5OTk5OTk5OTk5OTk5OTk5OTk5")
 	f.Fuzz(func(t *testing.T, s string) {
-		c, err := ParseCursor(s)
+		c, err := testCursors.Parse(s)
 		if err != nil {
 			return
 		}
-		if c.Seq < 0 || c.Transition < 0 || (s != "" && EncodeCursor(c) != s) {
+		if c.Seq < 0 || c.Transition < 0 || (s != "" && testCursors.Encode(c) != s) {
 			t.Fatalf("ParseCursor(%q) = %+v, not canonical", s, c)
 		}
 	})

@@ -10,6 +10,11 @@ import (
 	"github.com/fieldsync/fieldsync/schema"
 )
 
+// MergedDevice stands, in FieldMeta.Device, for a value made by a
+// concurrent decision rather than by one device: every device's later stale
+// edit of it is concurrent.
+const MergedDevice = "*merged*"
+
 // FieldMeta is what the server keeps of the last write of one field: the
 // record version that wrote it, the device, and the device time (after
 // clamping). "Changed after base_version" and lww are judged by it.
@@ -101,8 +106,8 @@ var (
 //     stays and an open decision is returned);
 //   - a delete at a stale base, when another device changed the record after
 //     that base, does not apply and opens a manual decision on FieldDeleted;
-//     an upsert to a record another device deleted opens the same decision
-//     and the record stays deleted.
+//     an upsert to a record another device deleted after the upsert's base
+//     opens the same decision and the record stays deleted.
 //
 // Merge is pure: it does not modify stored.
 func Merge(form *schema.Form, stored *StoredRecord, in Incoming) Outcome {
@@ -153,14 +158,14 @@ func Merge(form *schema.Form, stored *StoredRecord, in Incoming) Outcome {
 	}
 
 	if stored.Deleted {
-		if m := stored.Meta[FieldDeleted]; m.Device != in.Device {
+		if concurrent(FieldDeleted) {
 			incoming, _ := json.Marshal(in.Fields)
 			out.Decisions = append(out.Decisions, Decision{Field: FieldDeleted, Policy: schema.PolicyManual,
 				Stored: jsonTrue, Incoming: incoming, Kept: jsonTrue, State: StateOpen})
 			return finish(out, newVersion)
 		}
-		// The device that deleted the record edits it again, in order:
-		// its own later edit restores the record.
+		// The deletion was seen by this device (at or before its base) or
+		// made by it: its edit restores the record, as it is.
 		write(FieldDeleted, jsonTrue, jsonFalse)
 		out.Deleted = false
 	}
@@ -202,6 +207,15 @@ func Merge(form *schema.Form, stored *StoredRecord, in Incoming) Outcome {
 		}
 		if !bytes.Equal(d.Kept, current) {
 			write(name, current, d.Kept)
+			if fd.Policy != schema.PolicyLWW {
+				// The value now holds more than this device's edit (a
+				// union, or a more severe value that beat another
+				// device's): a later stale edit from this device is no
+				// longer "its own" and must contend again.
+				m := out.Meta[name]
+				m.Device = MergedDevice
+				out.Meta[name] = m
+			}
 		}
 		out.Decisions = append(out.Decisions, d)
 	}

@@ -208,3 +208,34 @@ func TestMergeManualStillAppliesOtherFields(t *testing.T) {
 		t.Fatalf("fields %v", out.Fields)
 	}
 }
+
+// TestMergedValueIsNotOneDevicesOwn: after a union or safety_first
+// decision the value holds another device's contribution; the winning
+// device's next stale edit must contend again, not overwrite it.
+func TestMergedValueIsNotOneDevicesOwn(t *testing.T) {
+	st := storedBy(2, devB, t0, map[string]string{"hazards": `["roof","walls"]`, "grade": `"C"`})
+	first := Merge(housing, st, in(OpUpsert, 1, devA, t0, map[string]string{"hazards": `["foundation","roof"]`, "grade": `"D"`}))
+	if string(first.Fields["hazards"]) != `["foundation","roof","walls"]` || string(first.Fields["grade"]) != `"D"` {
+		t.Fatalf("first merge %v", first.Fields)
+	}
+	after := &StoredRecord{Version: first.Version, Fields: first.Fields, Meta: first.Meta}
+	next := Merge(housing, after, in(OpUpsert, 1, devA, t0.Add(time.Minute), map[string]string{"hazards": `["foundation"]`, "grade": `"A"`}))
+	if string(next.Fields["hazards"]) != `["foundation","roof","walls"]` || string(next.Fields["grade"]) != `"D"` {
+		t.Fatalf("device A's stale edit erased device B's work: %v", next.Fields)
+	}
+	if len(next.Decisions) != 2 {
+		t.Fatalf("decisions %+v", next.Decisions)
+	}
+}
+
+// TestUpsertAfterSeenDeletionRestores: a device whose base includes the
+// deletion edits the tombstone as it is.
+func TestUpsertAfterSeenDeletionRestores(t *testing.T) {
+	st := storedBy(1, devA, t0, map[string]string{"members": `5`})
+	st.Version, st.Deleted = 2, true
+	st.Meta[FieldDeleted] = FieldMeta{Version: 2, Device: devA, At: t0}
+	out := Merge(hh, st, in(OpUpsert, 2, devB, t0.Add(time.Hour), map[string]string{"members": `6`}))
+	if out.Status != StatusApplied || out.Deleted || out.Version != 3 {
+		t.Fatalf("got %+v", out)
+	}
+}

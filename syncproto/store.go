@@ -27,6 +27,8 @@ type Store interface {
 	// Quarantined lists rejected changes of a change set (all when
 	// changesetID is empty) in the order they were received.
 	Quarantined(ctx context.Context, changesetID string) ([]QuarantineEntry, error)
+	// Cursors is the codec of the cursors this store issues.
+	Cursors() *CursorCodec
 	// Ping reports whether the store can serve reads and writes.
 	Ping(ctx context.Context) error
 	// Close releases the store.

@@ -181,7 +181,8 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cur syncproto.C
 // the new scope follow through the normal pull.
 func pullTransition(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, cur syncproto.Cursor, limit int) (syncproto.PullPage, error) {
 	var page syncproto.PullPage
-	oldWhere, oldArgs := scopeClause("village", syncproto.ActorForScopeKey(cur.Scope))
+	old := syncproto.ActorForScopeKey(cur.Scope)
+	oldWhere, oldArgs := scopeClause("village", old)
 	newWhere, newArgs := scopeClause("village", actor)
 	// Placeholders in the order they appear: the in_new column, the
 	// position, the removal test, the addition test, its bound, the limit.
@@ -197,26 +198,63 @@ func pullTransition(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, cur 
 	if err != nil {
 		return page, fmt.Errorf("pull transition: %w", err)
 	}
-	defer rows.Close()
-	page.Cursor = cur
+	var items []pullItem
 	for rows.Next() {
-		if len(page.Records) == limit {
-			page.HasMore = true
-			break
-		}
 		var inNew bool
 		it, err := scanPullRecord(rows, &inNew)
 		if err != nil {
+			rows.Close()
 			return page, err
 		}
 		if !inNew {
 			it.rec = syncproto.Record{Entity: it.rec.Entity, ID: it.rec.ID, Removed: true}
 		}
-		page.Records = append(page.Records, it.rec)
-		page.Cursor.Transition = it.seq
+		items = append(items, it)
 	}
+	rows.Close()
 	if err := rows.Err(); err != nil {
 		return page, fmt.Errorf("pull transition: %w", err)
+	}
+	// Records of the old scope that moved, after the cursor, to a village
+	// in neither scope: the scan above no longer sees them in the old one.
+	after := cur.Transition
+	if after < cur.Seq {
+		after = cur.Seq
+	}
+	xOld, xOldArgs := scopeClause("x.old_village", old)
+	rNew, rNewArgs := scopeClause("r.village", actor)
+	rOld, rOldArgs := scopeClause("r.village", old)
+	exitArgs := append(append(append(append([]any{after}, xOldArgs...), rNewArgs...), rOldArgs...), cur.Seq, limit+1)
+	rows, err = tx.QueryContext(ctx, `SELECT x.record_id, x.entity, MAX(x.seq) AS s FROM scope_exits x
+		WHERE x.seq > ? AND `+xOld+` AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = x.record_id AND (`+rNew+` OR `+rOld+`))
+		AND EXISTS (SELECT 1 FROM changes c WHERE c.record_id = x.record_id AND c.seq <= ?)
+		GROUP BY x.record_id, x.entity ORDER BY s LIMIT ?`, exitArgs...)
+	if err != nil {
+		return page, fmt.Errorf("pull transition removals: %w", err)
+	}
+	for rows.Next() {
+		var it pullItem
+		if err := rows.Scan(&it.rec.ID, &it.rec.Entity, &it.seq); err != nil {
+			rows.Close()
+			return page, fmt.Errorf("pull transition removals: %w", err)
+		}
+		it.rec.Removed = true
+		items = append(items, it)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return page, fmt.Errorf("pull transition removals: %w", err)
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })
+
+	page.Cursor = cur
+	for _, it := range items {
+		if len(page.Records) == limit {
+			page.HasMore = true
+			break
+		}
+		page.Records = append(page.Records, it.rec)
+		page.Cursor.Transition = it.seq
 	}
 	if !page.HasMore {
 		// The transition is complete: continue under the new scope from

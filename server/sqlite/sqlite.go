@@ -5,6 +5,7 @@ package sqlite
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"embed"
 	"errors"
@@ -45,11 +46,12 @@ type Options struct {
 
 // Store is the SQLite implementation of syncproto.Store.
 type Store struct {
-	writer *sql.DB // one connection: every write transaction is serialised here
-	reader *sql.DB // read-only pool
-	schema *schema.Schema
-	now    func() time.Time
-	path   string
+	writer  *sql.DB // one connection: every write transaction is serialised here
+	reader  *sql.DB // read-only pool
+	cursors *syncproto.CursorCodec
+	schema  *schema.Schema
+	now     func() time.Time
+	path    string
 
 	// beforeCommit, when set (tests only), runs inside every push
 	// transaction after its writes and before its commit.
@@ -107,6 +109,12 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.writer.Close()
 		return nil, err
 	}
+	secret, err := s.cursorSecret(ctx)
+	if err != nil {
+		s.writer.Close()
+		return nil, err
+	}
+	s.cursors = syncproto.NewCursorCodec(secret)
 
 	if s.reader, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
 		s.writer.Close()
@@ -133,6 +141,28 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	return nil
 }
+
+// cursorSecret returns the key that signs cursors, creating it on first
+// use. It lives in the database, so that a backup restores it with the
+// change log the cursors point into.
+func (s *Store) cursorSecret(ctx context.Context) ([]byte, error) {
+	fresh := make([]byte, 32)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	if _, err := s.writer.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('cursor_secret', ?)
+		ON CONFLICT (name) DO NOTHING`, fresh); err != nil {
+		return nil, fmt.Errorf("cursor secret: %w", err)
+	}
+	var secret []byte
+	if err := s.writer.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'cursor_secret'`).Scan(&secret); err != nil {
+		return nil, fmt.Errorf("cursor secret: %w", err)
+	}
+	return secret, nil
+}
+
+// Cursors is the codec of the cursors this store issues.
+func (s *Store) Cursors() *syncproto.CursorCodec { return s.cursors }
 
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
@@ -161,7 +191,7 @@ func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Ch
 		return syncproto.PushResponse{}, fmt.Errorf("begin push: %w", err)
 	}
 	defer tx.Rollback()
-	resp, err := syncproto.ApplyChangeset(ctx, &pushTx{tx: tx}, s.schema, actor, cs, s.now())
+	resp, err := syncproto.ApplyChangeset(ctx, &pushTx{tx: tx}, s.schema, s.cursors, actor, cs, s.now())
 	if err != nil {
 		return syncproto.PushResponse{}, err
 	}

@@ -110,3 +110,52 @@ func TestPushFailsCleanlyOnClosedConnection(t *testing.T) {
 		t.Fatalf("record after failed push: %v", err)
 	}
 }
+
+// BenchmarkPush measures change sets of 100 new inspections (with their
+// households) through the whole push transaction, fsync included.
+func BenchmarkPush(b *testing.B) {
+	s := MustOpen(b, storetest.NewClock(storetest.T0))
+	dev := storetest.NewDevice("bench")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var changes []syncproto.Change
+		for j := 0; j < 50; j++ {
+			hh := uuid.NewString()
+			changes = append(changes, storetest.Household(hh, storetest.SouthVillage, storetest.T0),
+				storetest.HousingInspection(uuid.NewString(), hh, "C", storetest.T0))
+		}
+		if _, err := s.Push(context.Background(), dev.Actor, dev.Changeset(changes...)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "changes/s")
+}
+
+// BenchmarkPullPage measures pull pages of 500 records from 20,000.
+func BenchmarkPullPage(b *testing.B) {
+	s := MustOpen(b, storetest.NewClock(storetest.T0))
+	dev := storetest.NewDevice("bench")
+	for i := 0; i < 20; i++ {
+		var changes []syncproto.Change
+		for j := 0; j < 1000; j++ {
+			changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+		}
+		if _, err := s.Push(context.Background(), dev.Actor, dev.Changeset(changes...)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	worker := syncproto.Actor{UserID: "w", Scope: []string{"500240107"}}
+	b.ResetTimer()
+	var cur syncproto.Cursor
+	for i := 0; i < b.N; i++ {
+		page, err := s.Pull(context.Background(), worker, cur, 500)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cur = page.Cursor
+		if !page.HasMore {
+			cur = syncproto.Cursor{}
+		}
+	}
+	b.ReportMetric(float64(b.N*500)/b.Elapsed().Seconds(), "records/s")
+}

@@ -72,6 +72,7 @@ func Run(t *testing.T, open Opener) {
 		{"HouseholdMoveRescopesInspections", testHouseholdMove},
 		{"MovedRecordsArePulledAsRemovals", testMoveRemovals},
 		{"ScopeChangeSendsRemovalsAndAdditions", testScopeChange},
+		{"ScopeChangeRemovesRecordsThatMovedAway", testScopeChangeWithMoveAway},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -571,5 +572,23 @@ func testScopeChange(t *testing.T, open Opener) {
 	m = byID(got)
 	if len(m) != 2 || m[north].Removed || m[north].Version != 1 || m[northIns].Removed {
 		t.Fatalf("widened pull: %+v", got)
+	}
+}
+
+// testScopeChangeWithMoveAway: a record of the old scope that moved, after
+// the cursor, to a village outside both scopes is removed by the
+// transition.
+func testScopeChangeWithMoveAway(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	admin := NewDevice("admin")
+	stays, leaves := uuid.NewString(), uuid.NewString()
+	admin.Push(t, s, Household(stays, "500240107201", T0), Household(leaves, "500240107299", T0))
+	wide := syncproto.Actor{UserID: "w", DeviceID: uuid.NewString(), Scope: []string{"50024010"}}
+	narrow := syncproto.Actor{UserID: "w", DeviceID: wide.DeviceID, Scope: []string{"500240107201"}}
+	_, cursor := PullAll(t, s, wide, syncproto.Cursor{}, 10)
+	admin.Push(t, s, Upsert("household", leaves, 1, T0.Add(time.Minute), map[string]any{"village": NorthVillage}))
+	got, _ := PullAll(t, s, narrow, cursor, 1)
+	if m := byID(got); len(m) != 1 || !m[leaves].Removed {
+		t.Fatalf("narrowed pull after a move away: %+v", got)
 	}
 }
