@@ -9,6 +9,10 @@ import (
 // SQLite store implements it; a PostgreSQL store must implement it too and
 // pass the same contract tests (server/storetest).
 type Store interface {
+	SnapshotStore
+	ReportStore
+	SupervisionStore
+
 	// Push applies a decoded change set for actor in one durable
 	// transaction (ApplyChangeset) and returns its response. On error
 	// nothing is written.
