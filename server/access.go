@@ -288,7 +288,7 @@ func (s *Server) handleRevokeDevice(c echo.Context) error {
 	}
 	for _, u := range users {
 		if !actor.AllRegions && (u.Role == syncproto.RoleAdmin || !actor.Covers(u.Scope)) {
-			return syncproto.Errorf(syncproto.EForbidden, "device %s is used by %s, outside your scope", device, u.Name)
+			return syncproto.Errorf(syncproto.EForbidden, "this device's user works outside your scope")
 		}
 	}
 	now := s.now()

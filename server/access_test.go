@@ -409,3 +409,33 @@ func TestLoginBodiesAreBounded(t *testing.T) {
 	resp, b = ts.doAs(t, "", "POST", "/v1/auth/token", "application/json", huge)
 	mustProblem(t, resp, b, 413)
 }
+
+func TestPasswordChangeEndsSessions(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240")
+	tr := ts.loginResponse(t, "li.na", testPassword, uuid.NewString(), 200)
+	hash, _ := auth.HashPassword("a brand new password")
+	if err := ts.store.PutUser(context.Background(), auth.User{Name: "li.na", PasswordHash: hash, Role: syncproto.RoleFieldWorker, Scope: []string{"500240"}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := ts.doAs(t, tr.AccessToken, "GET", "/v1/sync/pull", "", nil)
+	mustProblem(t, resp, body, 401)
+	b, _ := json.Marshal(map[string]string{"refresh_token": tr.RefreshToken})
+	resp, body = ts.doAs(t, "", "POST", "/v1/auth/refresh", "application/json", b)
+	mustProblem(t, resp, body, 401)
+}
+
+// TestRemovedKeyStopsVerifying: once rotation removes a key, tokens it
+// signed fail within the keyring's reload interval, logins or not.
+func TestRemovedKeyStopsVerifying(t *testing.T) {
+	ts := mustServe(t)
+	old := ts.login(t, "admin", uuid.NewString())
+	for i := 0; i < 3; i++ {
+		if _, err := auth.RotateKey(ts.dir); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(5100 * time.Millisecond)
+	resp, body := ts.doAs(t, old, "GET", "/v1/schema", "", nil)
+	mustProblem(t, resp, body, 401)
+}

@@ -122,7 +122,13 @@ func openData(ctx context.Context, dir string) (*sqlite.Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	return sqlite.Open(ctx, filepath.Join(dir, sqlite.FileName), sqlite.Options{})
+	path := filepath.Join(dir, sqlite.FileName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		// Say so: a mistyped --data would otherwise silently start a new,
+		// empty database.
+		fmt.Fprintf(os.Stderr, "fieldsync: creating a new database at %s\n", path)
+	}
+	return sqlite.Open(ctx, path, sqlite.Options{})
 }
 
 func runServe(ctx context.Context, env Env, args []string) error {

@@ -15,11 +15,15 @@ import (
 )
 
 func runUser(ctx context.Context, env Env, args []string) error {
+	const userUsage = "Usage: fieldsync user add|list|disable|enable --data DIR ...  (fieldsync user add --help for the flags)\n"
 	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, "Usage: fieldsync user add|list|disable|enable --data DIR ...\n")
+		fmt.Fprint(env.Stderr, userUsage)
 		return ErrUsage
 	}
 	switch args[0] {
+	case "-h", "--help", "help":
+		fmt.Fprint(env.Stdout, userUsage)
+		return nil
 	case "add":
 		return runUserAdd(ctx, env, args[1:])
 	case "list":

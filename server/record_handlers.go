@@ -130,8 +130,13 @@ func (s *Server) handleHistory(c echo.Context) error {
 
 // conflictJSON renders a recorded decision.
 func conflictJSON(cf syncproto.ConflictEntry) map[string]any {
-	return map[string]any{"conflict_id": cf.ID, "entity": cf.Entity, "record_id": cf.RecordID, "field": cf.Field,
-		"policy": cf.Policy, "stored": cf.Stored, "incoming": cf.Incoming, "kept": cf.Kept, "state": cf.State,
-		"device": cf.DeviceID, "user": cf.UserID, "device_time": syncproto.FormatTime(cf.DeviceAt),
+	out := map[string]any{"conflict_id": cf.ID, "entity": cf.Entity, "record_id": cf.RecordID, "village": cf.Village,
+		"field": cf.Field, "policy": cf.Policy, "stored": cf.Stored, "incoming": cf.Incoming, "kept": cf.Kept,
+		"state": cf.State, "device": cf.DeviceID, "user": cf.UserID, "device_time": syncproto.FormatTime(cf.DeviceAt),
 		"created_at": syncproto.FormatTime(cf.CreatedAt), "version": cf.Version}
+	if r := cf.Resolved; r != nil {
+		out["resolution"] = map[string]any{"value": r.Value, "note": r.Note, "by": r.By, "device": r.Device,
+			"at": syncproto.FormatTime(r.At), "version": r.Version}
+	}
+	return out
 }

@@ -29,4 +29,12 @@ func (s *Server) routes() {
 	e.GET("/v1/records/:entity/:id", s.handleRecord, supervisor...)
 	e.GET("/v1/records/:entity/:id/history", s.handleHistory, supervisor...)
 	e.POST("/v1/devices/:device_id/revoke", s.handleRevokeDevice, supervisor...)
+	e.GET("/v1/devices", s.handleDevices, supervisor...)
+	e.GET("/v1/devices/:device_id/receipts", s.handleDeviceReceipts, supervisor...)
+	e.GET("/v1/receipts/:changeset_id", s.handleReceipt, supervisor...)
+	e.GET("/v1/conflicts", s.handleConflicts, supervisor...)
+	e.POST("/v1/conflicts/:id/resolve", s.handleResolve, supervisor...)
+	e.GET("/v1/quarantine", s.handleQuarantine, supervisor...)
+	e.GET("/v1/duplicates", s.handleDuplicates, supervisor...)
+	e.POST("/v1/duplicates/:id/merge", s.handleMergeDuplicate, supervisor...)
 }

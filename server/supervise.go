@@ -1,7 +1,10 @@
 package server
 
 import (
+	"encoding/json"
+	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -33,4 +36,312 @@ func (s *Server) regionScope(c echo.Context) (actor syncproto.Actor, region stri
 	}
 	actor.Scope, actor.AllRegions = []string{region}, false
 	return actor, region, nil
+}
+
+// listPage reads the limit and cursor of a paged supervisor list.
+func (s *Server) listPage(c echo.Context) (after int64, limit int, err error) {
+	cur, err := s.store.Cursors().Parse(c.QueryParam("cursor"))
+	if err != nil {
+		return 0, 0, err
+	}
+	limit, err = s.pullLimit(c.QueryParam("limit"))
+	return cur.Seq, limit, err
+}
+
+func (s *Server) nextCursor(next int64, n, limit int) (string, bool) {
+	return s.store.Cursors().Encode(syncproto.Cursor{Seq: next}), n == limit
+}
+
+// handleConflicts is GET /v1/conflicts?region=&state=&limit=&cursor=.
+func (s *Server) handleConflicts(c echo.Context) error {
+	if err := onlyParams(c.QueryParams(), "region", "state", "limit", "cursor"); err != nil {
+		return err
+	}
+	actor, _, err := s.regionScope(c)
+	if err != nil {
+		return err
+	}
+	state := c.QueryParam("state")
+	switch state {
+	case "", syncproto.StateOpen, syncproto.StateAutoResolved, syncproto.StateResolved:
+	default:
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open, auto_resolved or resolved",
+			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open, auto_resolved or resolved"}}}
+	}
+	after, limit, err := s.listPage(c)
+	if err != nil {
+		return err
+	}
+	list, next, err := s.store.ListConflicts(c.Request().Context(), actor, state, after, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, cf := range list {
+		out = append(out, conflictJSON(cf))
+	}
+	cursor, more := s.nextCursor(next, len(list), limit)
+	return writeJSON(c, http.StatusOK, map[string]any{"conflicts": out, "cursor": cursor, "has_more": more})
+}
+
+// handleResolve is POST /v1/conflicts/{id}/resolve
+// {"value": ..., "note": "..."} or {"choose": "kept"|"incoming", "note"}.
+func (s *Server) handleResolve(c echo.Context) error {
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Value  json.RawMessage `json:"value"`
+		Choose string          `json:"choose"`
+		Note   string          `json:"note"`
+	}
+	if err := decodeStrict(body, &req); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	id := strings.ToLower(c.Param("id"))
+	cf, err := s.store.Conflict(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case req.Choose == "kept" && len(req.Value) == 0:
+		req.Value = cf.Kept
+	case req.Choose == "incoming" && len(req.Value) == 0:
+		req.Value = cf.Incoming
+	case req.Choose != "" || len(req.Value) == 0:
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid resolution",
+			Message: `send {"value": ...} or {"choose": "kept"} or {"choose": "incoming"}, with a "note"`,
+			Errors:  []syncproto.FieldError{{Path: "value", Message: "is required (or choose kept or incoming)"}}}
+	}
+	if len(req.Note) > 2000 {
+		return &syncproto.Error{Code: syncproto.EInvalid, Message: "the note is too long",
+			Errors: []syncproto.FieldError{{Path: "note", Message: "must be at most 2000 characters"}}}
+	}
+	res, err := s.store.ResolveConflict(ctx, s.actor(c), syncproto.Resolution{ConflictID: cf.ID, Value: req.Value, Note: req.Note})
+	if err != nil {
+		return err
+	}
+	s.log.Info("conflict resolved", "conflict", cf.ID, "record", cf.RecordID, "field", cf.Field, "by", s.actor(c).UserID)
+	return writeJSON(c, http.StatusOK, map[string]any{"conflict": conflictJSON(res.Conflict), "record": res.Record})
+}
+
+// handleQuarantine is GET /v1/quarantine?region=&limit=&cursor=.
+func (s *Server) handleQuarantine(c echo.Context) error {
+	if err := onlyParams(c.QueryParams(), "region", "limit", "cursor"); err != nil {
+		return err
+	}
+	actor, _, err := s.regionScope(c)
+	if err != nil {
+		return err
+	}
+	after, limit, err := s.listPage(c)
+	if err != nil {
+		return err
+	}
+	list, next, err := s.store.ListQuarantine(c.Request().Context(), actor, after, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, q := range list {
+		out = append(out, map[string]any{"id": q.ID, "changeset_id": q.ChangesetID, "device": q.DeviceID, "user": q.UserID,
+			"entity": q.Entity, "record_id": q.RecordID, "village": q.Village, "errors": q.Errors, "change": q.Raw,
+			"received_at": syncproto.FormatTime(q.ReceivedAt)})
+	}
+	cursor, more := s.nextCursor(next, len(list), limit)
+	return writeJSON(c, http.StatusOK, map[string]any{"quarantine": out, "cursor": cursor, "has_more": more})
+}
+
+// deviceVisible reports whether a supervisor working in actor's scope
+// oversees a tablet whose user has the given role and scope: some region
+// of the user lies in the actor's scope, or contains part of it.
+func deviceVisible(actor syncproto.Actor, d syncproto.DeviceState) bool {
+	if actor.AllRegions {
+		return true
+	}
+	if d.UserRole == syncproto.RoleAdmin {
+		return false
+	}
+	for _, p := range d.UserScope {
+		if actor.InScope(p) {
+			return true
+		}
+		for _, a := range actor.Scope {
+			if strings.HasPrefix(a, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// handleDevices is GET /v1/devices?region=: each tablet with its user, last
+// push and pull, last accepted device_seq, how many changes its pull cursor
+// is behind, and its counts.
+func (s *Server) handleDevices(c echo.Context) error {
+	if err := onlyParams(c.QueryParams(), "region"); err != nil {
+		return err
+	}
+	actor, _, err := s.regionScope(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	devices, err := s.store.Devices(ctx)
+	if err != nil {
+		return err
+	}
+	head, err := s.store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	out := []map[string]any{}
+	for _, d := range devices {
+		if !deviceVisible(actor, d) {
+			continue
+		}
+		out = append(out, map[string]any{"device_id": d.DeviceID, "user": d.UserID, "user_scope": d.UserScope,
+			"last_push_at": timeOrNil(d.LastPushAt), "last_pull_at": timeOrNil(d.LastPullAt),
+			"last_device_seq": d.LastSeq, "behind": head - d.LastPullSeq, "applied": d.Applied, "merged": d.Merged,
+			"conflicts": d.Conflicts, "rejected": d.Rejected, "revoked": d.Revoked})
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"devices": out, "head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head})})
+}
+
+func timeOrNil(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return syncproto.FormatTime(t)
+}
+
+func receiptJSON(r syncproto.Receipt) map[string]any {
+	return map[string]any{"changeset_id": r.ChangesetID, "device": r.DeviceID, "device_seq": r.DeviceSeq, "user": r.UserID,
+		"received_at": syncproto.FormatTime(r.ReceivedAt), "applied": r.Applied, "merged": r.Merged,
+		"conflicts": r.Conflicts, "rejected": r.Rejected}
+}
+
+// deviceInScope finds a device and checks the caller oversees it.
+func (s *Server) deviceInScope(c echo.Context, device string) error {
+	devices, err := s.store.Devices(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	for _, d := range devices {
+		if d.DeviceID == device {
+			if !deviceVisible(s.actor(c), d) {
+				return syncproto.Errorf(syncproto.EForbidden, "this device's user works outside your scope")
+			}
+			return nil
+		}
+	}
+	return syncproto.Errorf(syncproto.ENotFound, "no device %s has synced", device)
+}
+
+// handleDeviceReceipts is GET /v1/devices/{device_id}/receipts: the
+// device's change sets, newest first.
+func (s *Server) handleDeviceReceipts(c echo.Context) error {
+	if err := onlyParams(c.QueryParams(), "limit", "cursor"); err != nil {
+		return err
+	}
+	device := strings.ToLower(c.Param("device_id"))
+	if err := s.deviceInScope(c, device); err != nil {
+		return err
+	}
+	after, limit, err := s.listPage(c)
+	if err != nil {
+		return err
+	}
+	list, next, err := s.store.Receipts(c.Request().Context(), device, after, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, r := range list {
+		out = append(out, receiptJSON(r))
+	}
+	cursor, more := s.nextCursor(next, len(list), limit)
+	return writeJSON(c, http.StatusOK, map[string]any{"receipts": out, "cursor": cursor, "has_more": more})
+}
+
+// handleReceipt is GET /v1/receipts/{changeset_id}.
+func (s *Server) handleReceipt(c echo.Context) error {
+	r, err := s.store.ReceiptOf(c.Request().Context(), strings.ToLower(c.Param("changeset_id")))
+	if err != nil {
+		return err
+	}
+	if err := s.deviceInScope(c, r.DeviceID); err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, receiptJSON(*r))
+}
+
+func duplicateJSON(d syncproto.Duplicate) map[string]any {
+	out := map[string]any{"id": d.ID, "village": d.Village, "household_a": d.HouseholdA, "household_b": d.HouseholdB,
+		"reason": d.Reason, "state": d.State, "created_at": syncproto.FormatTime(d.CreatedAt)}
+	if d.State != syncproto.StateOpen {
+		out["decided_at"], out["decided_by"], out["survivor"] = syncproto.FormatTime(d.DecidedAt), d.DecidedBy, d.Survivor
+	}
+	return out
+}
+
+// handleDuplicates is GET /v1/duplicates?region=&state=.
+func (s *Server) handleDuplicates(c echo.Context) error {
+	if err := onlyParams(c.QueryParams(), "region", "state"); err != nil {
+		return err
+	}
+	actor, _, err := s.regionScope(c)
+	if err != nil {
+		return err
+	}
+	state := c.QueryParam("state")
+	if state != "" && state != syncproto.StateOpen && state != "merged" {
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open or merged",
+			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open or merged"}}}
+	}
+	list, err := s.store.ListDuplicates(c.Request().Context(), actor, state)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, d := range list {
+		out = append(out, duplicateJSON(d))
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"duplicates": out})
+}
+
+// handleMergeDuplicate is POST /v1/duplicates/{id}/merge
+// {"survivor": id (default: the first registered), "note": "..."}.
+func (s *Server) handleMergeDuplicate(c echo.Context) error {
+	body, err := s.readBody(c)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		Survivor string `json:"survivor"`
+		Note     string `json:"note"`
+	}
+	if len(strings.TrimSpace(string(body))) > 0 {
+		if err := decodeStrict(body, &req); err != nil {
+			return err
+		}
+	}
+	res, err := s.store.MergeDuplicate(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")),
+		strings.ToLower(req.Survivor), req.Note)
+	if err != nil {
+		return err
+	}
+	s.log.Info("households merged", "duplicate", res.Duplicate.ID, "survivor", res.Survivor, "tombstone", res.Tombstone,
+		"by", s.actor(c).UserID)
+	return writeJSON(c, http.StatusOK, map[string]any{"duplicate": duplicateJSON(res.Duplicate), "survivor": res.Survivor,
+		"tombstone": res.Tombstone, "repointed": nonNilStrings(res.Repointed)})
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -68,6 +69,8 @@ type ConflictEntry struct {
 	// Version is the record version after the change that made the
 	// decision.
 	Version int64
+	// Resolved is the supervisor's decision, once there is one.
+	Resolved *ResolvedConflict
 }
 
 // QuarantineEntry is a rejected change kept with its reason and raw form.
@@ -110,6 +113,11 @@ type PushTx interface {
 	SaveReceipt(ctx context.Context, r Receipt) error
 	// Head returns the highest global sequence written so far.
 	Head(ctx context.Context) (int64, error)
+	// SimilarHouseholds returns the live households of a village, other
+	// than id, with the same registration number or the same head name.
+	SimilarHouseholds(ctx context.Context, village, id, registrationNo, headName string) ([]*StoredRecord, error)
+	// AddDuplicate records a suspected duplicate household (once per pair).
+	AddDuplicate(ctx context.Context, d Duplicate) error
 }
 
 // ContentHash is the SHA-256 of a change set's canonical JSON, by which a
@@ -231,6 +239,11 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 		errs = out.Errors
 	}
 	if len(errs) > 0 {
+		if village == "" && !actor.AllRegions && len(actor.Scope) == 1 {
+			// The record's village cannot be told (an unknown household):
+			// keep the change where its supervisors look.
+			village = actor.Scope[0]
+		}
 		raw, _ := json.Marshal(ch)
 		q := QuarantineEntry{ID: newID(), ChangesetID: cs.ChangesetID, DeviceID: actor.DeviceID, UserID: actor.UserID,
 			Entity: ch.Entity, RecordID: ch.ID, Village: village, Errors: errs, Raw: raw, ReceivedAt: now}
@@ -277,7 +290,58 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 	if _, err := tx.WriteVersion(ctx, rec, entry); err != nil {
 		return res, err
 	}
+	if stored == nil && ch.Entity == "household" {
+		if err := flagDuplicates(ctx, tx, rec, now); err != nil {
+			return res, err
+		}
+	}
 	return res, nil
+}
+
+// nearMeters is how close two locations must be for households of the same
+// head name to count as one registered twice.
+const nearMeters = 100
+
+// flagDuplicates records, for a household just created, the households of
+// its village that look like the same one registered twice offline: the
+// same registration number, or the same head name at a location within
+// nearMeters.
+func flagDuplicates(ctx context.Context, tx PushTx, rec *StoredRecord, now time.Time) error {
+	regNo, _ := stringField(rec.Fields, "registration_no")
+	name, _ := stringField(rec.Fields, "head_name")
+	similar, err := tx.SimilarHouseholds(ctx, rec.Village, rec.ID, regNo, name)
+	if err != nil {
+		return err
+	}
+	for _, o := range similar {
+		reason := ""
+		if other, _ := stringField(o.Fields, "registration_no"); regNo != "" && other == regNo {
+			reason = "same registration number " + regNo
+		} else if d, ok := distance(rec.Fields["location"], o.Fields["location"]); ok && d <= nearMeters {
+			reason = fmt.Sprintf("same head name %s, %.0f m apart", name, d)
+		}
+		if reason == "" {
+			continue
+		}
+		if err := tx.AddDuplicate(ctx, Duplicate{ID: newID(), Village: rec.Village, HouseholdA: o.ID, HouseholdB: rec.ID,
+			Reason: reason, State: StateOpen, CreatedAt: now}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// distance returns the distance in metres between two canonical locations.
+func distance(a, b json.RawMessage) (float64, bool) {
+	var p, q struct{ Lat, Lon float64 }
+	if len(a) == 0 || len(b) == 0 || json.Unmarshal(a, &p) != nil || json.Unmarshal(b, &q) != nil {
+		return 0, false
+	}
+	const r = 6371000.0
+	rad := math.Pi / 180
+	dLat, dLon := (q.Lat-p.Lat)*rad, (q.Lon-p.Lon)*rad
+	h := math.Sin(dLat/2)*math.Sin(dLat/2) + math.Cos(p.Lat*rad)*math.Cos(q.Lat*rad)*math.Sin(dLon/2)*math.Sin(dLon/2)
+	return 2 * r * math.Asin(math.Sqrt(h)), true
 }
 
 func logOp(stored *StoredRecord, op string, out Outcome) string {
@@ -429,7 +493,7 @@ func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor,
 		}
 		for _, v := range villages {
 			if v != "" && !actor.InScope(v) {
-				errs = append(errs, FieldError{Path: path, Message: "touches village " + v + ", outside your scope"})
+				errs = append(errs, FieldError{Path: path, Message: "touches a record outside your scope"})
 				break
 			}
 		}

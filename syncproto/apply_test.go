@@ -20,6 +20,7 @@ type memTx struct {
 	log        []LogEntry
 	conflicts  []ConflictEntry
 	quarantine []QuarantineEntry
+	duplicates []Duplicate
 }
 
 func newMemTx() *memTx {
@@ -65,6 +66,24 @@ func (m *memTx) SaveReceipt(_ context.Context, r Receipt) error {
 	return nil
 }
 func (m *memTx) Head(context.Context) (int64, error) { return int64(len(m.log)), nil }
+func (m *memTx) SimilarHouseholds(_ context.Context, village, id, regNo, name string) ([]*StoredRecord, error) {
+	var out []*StoredRecord
+	for _, r := range m.records {
+		if r.Entity != "household" || r.ID == id || r.Village != village || r.Deleted {
+			continue
+		}
+		if s, _ := stringField(r.Fields, "registration_no"); regNo != "" && s == regNo {
+			out = append(out, &r)
+		} else if s, _ := stringField(r.Fields, "head_name"); s == name {
+			out = append(out, &r)
+		}
+	}
+	return out, nil
+}
+func (m *memTx) AddDuplicate(_ context.Context, d Duplicate) error {
+	m.duplicates = append(m.duplicates, d)
+	return nil
+}
 
 var testCursors = NewCursorCodec([]byte("test cursor key"))
 

@@ -101,7 +101,7 @@ func DecodeChangeset(body []byte, sch *schema.Schema, maxChanges int) (Changeset
 	}
 	if len(errs) > 0 {
 		return cs, &Error{Code: EInvalid, Title: "Invalid change set",
-			Message: fmt.Sprintf("%d problems in the change set", len(errs)), Errors: errs}
+			Message: plural(len(errs), "problem") + " in the change set", Errors: errs}
 	}
 	return cs, nil
 }
@@ -261,4 +261,12 @@ func invalidUTF8At(b []byte) int {
 		i += size
 	}
 	return len(b)
+}
+
+// plural renders "1 problem", "2 problems".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -1,5 +1,94 @@
 package syncproto
 
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
 // SupervisionStore is the part of the store contract behind the
-// supervisors' queues: conflicts, quarantine, devices, duplicates.
-type SupervisionStore interface{}
+// supervisors' queues: conflicts, quarantine, devices, receipts and
+// duplicate households. Every list is bounded by the actor's scope and
+// paged by an opaque position (0 from the start).
+type SupervisionStore interface {
+	// ListConflicts returns up to limit conflicts in the actor's scope in
+	// the order they were made, after position, optionally of one state.
+	ListConflicts(ctx context.Context, actor Actor, state string, after int64, limit int) ([]ConflictEntry, int64, error)
+	// Conflict returns one conflict, or ENotFound.
+	Conflict(ctx context.Context, id string) (*ConflictEntry, error)
+	// ResolveConflict applies a supervisor's decision as a new version of
+	// the record (ResolveConflict in this package) in one transaction.
+	ResolveConflict(ctx context.Context, actor Actor, r Resolution) (ResolveResult, error)
+	// ListQuarantine returns rejected changes in the actor's scope.
+	ListQuarantine(ctx context.Context, actor Actor, after int64, limit int) ([]QuarantineEntry, int64, error)
+	// Devices returns every tablet with its sync state.
+	Devices(ctx context.Context) ([]DeviceState, error)
+	// Receipts returns the receipts of a device's change sets, newest
+	// first, after position.
+	Receipts(ctx context.Context, device string, after int64, limit int) ([]Receipt, int64, error)
+	// ReceiptOf returns the receipt of one change set, or ENotFound.
+	ReceiptOf(ctx context.Context, changesetID string) (*Receipt, error)
+	// Head returns the highest position of the change log.
+	Head(ctx context.Context) (int64, error)
+	// RecordPull notes that a device pulled up to seq.
+	RecordPull(ctx context.Context, device, user string, seq int64, at time.Time) error
+	// ListDuplicates returns suspected duplicate households in the
+	// actor's scope, optionally of one state.
+	ListDuplicates(ctx context.Context, actor Actor, state string) ([]Duplicate, error)
+	// MergeDuplicate merges two households (MergeHouseholds in this
+	// package) in one transaction.
+	MergeDuplicate(ctx context.Context, actor Actor, id, survivor, note string) (MergeResult, error)
+}
+
+// Resolution is a supervisor's decision on a conflict: the value the field
+// takes and why.
+type Resolution struct {
+	ConflictID string
+	Value      json.RawMessage
+	Note       string
+}
+
+// ResolveResult is the outcome of a resolution.
+type ResolveResult struct {
+	Conflict ConflictEntry
+	Record   Record
+}
+
+// DeviceState is what the server knows of a tablet's syncing.
+type DeviceState struct {
+	DeviceID    string
+	UserID      string
+	UserScope   []string
+	UserRole    string
+	LastSeq     int64
+	LastPushAt  time.Time
+	LastPullAt  time.Time
+	LastPullSeq int64
+	Applied     int
+	Merged      int
+	Conflicts   int
+	Rejected    int
+	Revoked     bool
+}
+
+// Duplicate is a suspected household registered twice.
+type Duplicate struct {
+	ID         string
+	Village    string
+	HouseholdA string // registered first
+	HouseholdB string // registered second
+	Reason     string
+	State      string // open, merged
+	CreatedAt  time.Time
+	DecidedAt  time.Time
+	DecidedBy  string
+	Survivor   string
+}
+
+// MergeResult is the outcome of merging two households.
+type MergeResult struct {
+	Duplicate Duplicate
+	Survivor  string
+	Tombstone string
+	Repointed []string // inspections moved to the survivor
+}

@@ -205,6 +205,9 @@ var ErrToken = errors.New("invalid token")
 // (never "none" or another), the key id one of the ring's, the issuer
 // fieldsync, and exp, iat, sub, dev and sid present.
 func (k *Keyring) Verify(token string) (*Claims, error) {
+	// Reload when stale, so that a key removed by rotation stops
+	// verifying within reloadEvery even on a server nobody logs in to.
+	k.refresh()
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)

@@ -33,21 +33,37 @@ func scanUser(row rowScanner) (*auth.User, error) {
 	return &u, nil
 }
 
-// PutUser creates or updates a user.
+// PutUser creates or updates a user. A new password ends the user's
+// sessions: tokens obtained with the old one stop working.
 func (s *Store) PutUser(ctx context.Context, u auth.User) error {
 	scope, err := json.Marshal(nonNil(u.Scope))
 	if err != nil {
 		return err
 	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var oldHash string
+	if err := tx.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE name = ?`, u.Name).Scan(&oldHash); err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("put user: %w", err)
+	}
 	now := formatTime(s.now())
-	_, err = s.writer.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err = tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role,
 		scope = excluded.scope, disabled = excluded.disabled, updated_at = excluded.updated_at`,
 		u.Name, u.PasswordHash, u.Role, string(scope), u.Disabled, now, now)
 	if err != nil {
 		return fmt.Errorf("put user: %w", err)
 	}
-	return nil
+	if oldHash != "" && oldHash != u.PasswordHash {
+		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'password changed'
+			WHERE user_name = ? AND revoked_at IS NULL`, now, u.Name); err != nil {
+			return fmt.Errorf("put user: %w", err)
+		}
+	}
+	return tx.Commit()
 }
 
 // User returns the named user, or nil.

@@ -1,0 +1,360 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+var _ syncproto.SupervisionStore = (*Store)(nil)
+
+const conflictColumns = `rowid, id, entity, record_id, village, field, policy, stored, incoming, kept, state,
+	changeset_id, device_id, user_id, device_at, created_at, version, COALESCE(resolved_at, ''),
+	COALESCE(resolved_by, ''), COALESCE(resolved_device, ''), COALESCE(resolution, ''),
+	COALESCE(resolution_note, ''), COALESCE(resolved_version, 0)`
+
+func scanConflict(row rowScanner) (syncproto.ConflictEntry, int64, error) {
+	var c syncproto.ConflictEntry
+	var pos int64
+	var stored, incoming, kept, devAt, created, resAt, resBy, resDev, resValue, resNote string
+	var resVersion int64
+	err := row.Scan(&pos, &c.ID, &c.Entity, &c.RecordID, &c.Village, &c.Field, &c.Policy, &stored, &incoming, &kept,
+		&c.State, &c.ChangesetID, &c.DeviceID, &c.UserID, &devAt, &created, &c.Version, &resAt, &resBy, &resDev,
+		&resValue, &resNote, &resVersion)
+	if err != nil {
+		return c, 0, err
+	}
+	c.Stored, c.Incoming, c.Kept = json.RawMessage(stored), json.RawMessage(incoming), json.RawMessage(kept)
+	c.DeviceAt, c.CreatedAt = parseTime(devAt), parseTime(created)
+	if resAt != "" {
+		c.Resolved = &syncproto.ResolvedConflict{By: resBy, Device: resDev, Note: resNote, Value: json.RawMessage(resValue),
+			Version: resVersion, At: parseTime(resAt)}
+	}
+	return c, pos, nil
+}
+
+// ListConflicts returns up to limit conflicts in the actor's scope after
+// position, in the order they were made, optionally of one state.
+func (s *Store) ListConflicts(ctx context.Context, actor syncproto.Actor, state string, after int64, limit int) ([]syncproto.ConflictEntry, int64, error) {
+	where, args := scopeClause("village", actor)
+	args = append([]any{after, state, state}, args...)
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+conflictColumns+` FROM conflicts
+		WHERE rowid > ? AND (? = '' OR state = ?) AND `+where+` ORDER BY rowid LIMIT ?`, append(args, limit)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("conflicts: %w", err)
+	}
+	defer rows.Close()
+	var out []syncproto.ConflictEntry
+	next := after
+	for rows.Next() {
+		c, pos, err := scanConflict(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("conflicts: %w", err)
+		}
+		out = append(out, c)
+		next = pos
+	}
+	return out, next, rows.Err()
+}
+
+// Conflict returns one conflict, or ENotFound.
+func (s *Store) Conflict(ctx context.Context, id string) (*syncproto.ConflictEntry, error) {
+	c, _, err := scanConflict(s.reader.QueryRowContext(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, syncproto.Errorf(syncproto.ENotFound, "no conflict %s", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("conflict: %w", err)
+	}
+	return &c, nil
+}
+
+// superviseTx is a write transaction for supervisors' decisions.
+type superviseTx struct{ pushTx }
+
+func (p *superviseTx) Conflict(ctx context.Context, id string) (*syncproto.ConflictEntry, error) {
+	c, _, err := scanConflict(p.queryRow(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("conflict: %w", err)
+	}
+	return &c, nil
+}
+
+func (p *superviseTx) MarkResolved(ctx context.Context, id string, c syncproto.ConflictEntry) error {
+	r := c.Resolved
+	_, err := p.exec(ctx, `UPDATE conflicts SET state = ?, resolved_at = ?, resolved_by = ?, resolved_device = ?,
+		resolution = ?, resolution_note = ?, resolved_version = ? WHERE id = ?`,
+		c.State, formatTime(r.At), r.By, r.Device, string(r.Value), r.Note, r.Version, id)
+	if err != nil {
+		return fmt.Errorf("resolve conflict: %w", err)
+	}
+	return nil
+}
+
+func (p *superviseTx) Duplicate(ctx context.Context, id string) (*syncproto.Duplicate, error) {
+	d, err := scanDuplicate(p.queryRow(ctx, `SELECT `+duplicateColumns+` FROM duplicates WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("duplicate: %w", err)
+	}
+	return &d, nil
+}
+
+func (p *superviseTx) MarkMerged(ctx context.Context, d syncproto.Duplicate) error {
+	_, err := p.exec(ctx, `UPDATE duplicates SET state = ?, decided_at = ?, decided_by = ?, survivor = ? WHERE id = ?`,
+		d.State, formatTime(d.DecidedAt), d.DecidedBy, d.Survivor, d.ID)
+	if err != nil {
+		return fmt.Errorf("merge duplicate: %w", err)
+	}
+	return nil
+}
+
+func (p *superviseTx) Children(ctx context.Context, id string) ([]*syncproto.StoredRecord, error) {
+	rows, err := p.query(ctx, recordQuery+` WHERE parent_id = ? ORDER BY seq`, id)
+	if err != nil {
+		return nil, fmt.Errorf("children: %w", err)
+	}
+	defer rows.Close()
+	var out []*syncproto.StoredRecord
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SimilarHouseholds returns the live households of a village, other than
+// id, with the same registration number or the same head name.
+func (p *pushTx) SimilarHouseholds(ctx context.Context, village, id, regNo, name string) ([]*syncproto.StoredRecord, error) {
+	rows, err := p.query(ctx, recordQuery+` WHERE village = ? AND entity = 'household' AND id <> ? AND deleted = 0
+		AND ((? <> '' AND json_extract(fields, '$.registration_no') = ?) OR json_extract(fields, '$.head_name') = ?)
+		ORDER BY seq LIMIT 20`, village, id, regNo, regNo, name)
+	if err != nil {
+		return nil, fmt.Errorf("similar households: %w", err)
+	}
+	defer rows.Close()
+	var out []*syncproto.StoredRecord
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// AddDuplicate records a suspected duplicate, once per pair.
+func (p *pushTx) AddDuplicate(ctx context.Context, d syncproto.Duplicate) error {
+	_, err := p.exec(ctx, `INSERT INTO duplicates (id, village, household_a, household_b, reason, state, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (household_a, household_b) DO NOTHING`,
+		d.ID, d.Village, d.HouseholdA, d.HouseholdB, d.Reason, d.State, formatTime(d.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("add duplicate: %w", err)
+	}
+	return nil
+}
+
+// write runs fn in one IMMEDIATE write transaction, committed durably.
+func (s *Store) write(ctx context.Context, fn func(*superviseTx) error) error {
+	ctx = context.WithoutCancel(ctx)
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(&superviseTx{pushTx{tx: tx}}); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// ResolveConflict applies a supervisor's decision in one transaction.
+func (s *Store) ResolveConflict(ctx context.Context, actor syncproto.Actor, r syncproto.Resolution) (syncproto.ResolveResult, error) {
+	var res syncproto.ResolveResult
+	err := s.write(ctx, func(tx *superviseTx) error {
+		var err error
+		res, err = syncproto.ResolveConflict(ctx, tx, s.schema, actor, r, s.now())
+		return err
+	})
+	return res, err
+}
+
+// MergeDuplicate merges two households in one transaction.
+func (s *Store) MergeDuplicate(ctx context.Context, actor syncproto.Actor, id, survivor, note string) (syncproto.MergeResult, error) {
+	var res syncproto.MergeResult
+	err := s.write(ctx, func(tx *superviseTx) error {
+		var err error
+		res, err = syncproto.MergeHouseholds(ctx, tx, actor, id, survivor, note, s.now())
+		return err
+	})
+	return res, err
+}
+
+// ListQuarantine returns the rejected changes in the actor's scope after
+// position. A change whose village could not be told (an unknown
+// household) is kept under the pushing user's scope when that was a single
+// prefix.
+func (s *Store) ListQuarantine(ctx context.Context, actor syncproto.Actor, after int64, limit int) ([]syncproto.QuarantineEntry, int64, error) {
+	where, args := scopeClause("village", actor)
+	if actor.AllRegions {
+		where = "1"
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT rowid, id, changeset_id, device_id, user_id, entity, record_id, village,
+		errors, raw, received_at FROM quarantine WHERE rowid > ? AND `+where+` ORDER BY rowid LIMIT ?`,
+		append(append([]any{after}, args...), limit)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("quarantine: %w", err)
+	}
+	defer rows.Close()
+	var out []syncproto.QuarantineEntry
+	next := after
+	for rows.Next() {
+		var q syncproto.QuarantineEntry
+		var errs, raw, received string
+		if err := rows.Scan(&next, &q.ID, &q.ChangesetID, &q.DeviceID, &q.UserID, &q.Entity, &q.RecordID, &q.Village,
+			&errs, &raw, &received); err != nil {
+			return nil, 0, fmt.Errorf("quarantine: %w", err)
+		}
+		if err := json.Unmarshal([]byte(errs), &q.Errors); err != nil {
+			return nil, 0, fmt.Errorf("quarantine %s: %w", q.ID, err)
+		}
+		q.Raw, q.ReceivedAt = json.RawMessage(raw), parseTime(received)
+		out = append(out, q)
+	}
+	return out, next, rows.Err()
+}
+
+// Devices returns every tablet with its sync state and its user.
+func (s *Store) Devices(ctx context.Context) ([]syncproto.DeviceState, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT d.device_id, d.user_id, COALESCE(u.scope, '[]'), COALESCE(u.role, ''),
+		d.last_seq, COALESCE(d.last_push_at, ''), COALESCE(d.last_pull_at, ''), d.last_pull_seq, d.applied, d.merged,
+		d.conflicts, d.rejected, EXISTS (SELECT 1 FROM revoked_devices r WHERE r.device_id = d.device_id)
+		FROM devices d LEFT JOIN users u ON u.name = d.user_id ORDER BY d.device_id`)
+	if err != nil {
+		return nil, fmt.Errorf("devices: %w", err)
+	}
+	defer rows.Close()
+	var out []syncproto.DeviceState
+	for rows.Next() {
+		var d syncproto.DeviceState
+		var scope, push, pull string
+		if err := rows.Scan(&d.DeviceID, &d.UserID, &scope, &d.UserRole, &d.LastSeq, &push, &pull, &d.LastPullSeq,
+			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked); err != nil {
+			return nil, fmt.Errorf("devices: %w", err)
+		}
+		_ = json.Unmarshal([]byte(scope), &d.UserScope)
+		d.LastPushAt, d.LastPullAt = parseTime(push), parseTime(pull)
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
+const receiptColumns = `rowid, changeset_id, device_id, device_seq, user_id, content_hash, received_at, applied, merged, conflicts, rejected`
+
+func scanReceipt(row rowScanner) (syncproto.Receipt, int64, error) {
+	var r syncproto.Receipt
+	var pos int64
+	var received string
+	err := row.Scan(&pos, &r.ChangesetID, &r.DeviceID, &r.DeviceSeq, &r.UserID, &r.ContentHash, &received,
+		&r.Applied, &r.Merged, &r.Conflicts, &r.Rejected)
+	r.ReceivedAt = parseTime(received)
+	return r, pos, err
+}
+
+// Receipts returns a device's receipts, newest first, before position
+// (0: from the newest).
+func (s *Store) Receipts(ctx context.Context, device string, after int64, limit int) ([]syncproto.Receipt, int64, error) {
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+receiptColumns+` FROM receipts
+		WHERE device_id = ? AND (? = 0 OR rowid < ?) ORDER BY rowid DESC LIMIT ?`, device, after, after, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("receipts: %w", err)
+	}
+	defer rows.Close()
+	var out []syncproto.Receipt
+	next := after
+	for rows.Next() {
+		r, pos, err := scanReceipt(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("receipts: %w", err)
+		}
+		out = append(out, r)
+		next = pos
+	}
+	return out, next, rows.Err()
+}
+
+// ReceiptOf returns one change set's receipt, or ENotFound.
+func (s *Store) ReceiptOf(ctx context.Context, changesetID string) (*syncproto.Receipt, error) {
+	r, _, err := scanReceipt(s.reader.QueryRowContext(ctx, `SELECT `+receiptColumns+` FROM receipts WHERE changeset_id = ?`, changesetID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, syncproto.Errorf(syncproto.ENotFound, "no receipt for change set %s", changesetID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	return &r, nil
+}
+
+// Head returns the highest position of the change log.
+func (s *Store) Head(ctx context.Context) (int64, error) { return head(ctx, s.reader) }
+
+// RecordPull notes that a device pulled up to seq.
+func (s *Store) RecordPull(ctx context.Context, device, user string, seq int64, at time.Time) error {
+	_, err := s.writer.ExecContext(context.WithoutCancel(ctx), `INSERT INTO devices (device_id, user_id, last_seq, last_pull_at, last_pull_seq)
+		VALUES (?, ?, 0, ?, ?) ON CONFLICT (device_id) DO UPDATE SET last_pull_at = excluded.last_pull_at,
+		last_pull_seq = MAX(last_pull_seq, excluded.last_pull_seq)`, device, user, formatTime(at), seq)
+	if err != nil {
+		return fmt.Errorf("record pull: %w", err)
+	}
+	return nil
+}
+
+const duplicateColumns = `id, village, household_a, household_b, reason, state, created_at, COALESCE(decided_at, ''),
+	COALESCE(decided_by, ''), COALESCE(survivor, '')`
+
+func scanDuplicate(row rowScanner) (syncproto.Duplicate, error) {
+	var d syncproto.Duplicate
+	var created, decided string
+	err := row.Scan(&d.ID, &d.Village, &d.HouseholdA, &d.HouseholdB, &d.Reason, &d.State, &created, &decided,
+		&d.DecidedBy, &d.Survivor)
+	d.CreatedAt, d.DecidedAt = parseTime(created), parseTime(decided)
+	return d, err
+}
+
+// ListDuplicates returns suspected duplicates in the actor's scope,
+// optionally of one state, oldest first.
+func (s *Store) ListDuplicates(ctx context.Context, actor syncproto.Actor, state string) ([]syncproto.Duplicate, error) {
+	where, args := scopeClause("village", actor)
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+duplicateColumns+` FROM duplicates WHERE (? = '' OR state = ?) AND `+
+		where+` ORDER BY created_at, id LIMIT 10000`, append([]any{state, state}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("duplicates: %w", err)
+	}
+	defer rows.Close()
+	var out []syncproto.Duplicate
+	for rows.Next() {
+		d, err := scanDuplicate(rows)
+		if err != nil {
+			return nil, fmt.Errorf("duplicates: %w", err)
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}

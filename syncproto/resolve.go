@@ -1,0 +1,287 @@
+package syncproto
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// SuperviseTx is the store's write transaction as the supervisors'
+// decisions see it.
+type SuperviseTx interface {
+	PushTx
+	// Conflict returns a conflict, or nil.
+	Conflict(ctx context.Context, id string) (*ConflictEntry, error)
+	// MarkResolved records a supervisor's decision on a conflict.
+	MarkResolved(ctx context.Context, id string, c ConflictEntry) error
+	// Duplicate returns a suspected duplicate, or nil.
+	Duplicate(ctx context.Context, id string) (*Duplicate, error)
+	// MarkMerged records the merge of a duplicate.
+	MarkMerged(ctx context.Context, d Duplicate) error
+	// Children returns the records whose parent is id (a household's
+	// inspections), deleted ones included.
+	Children(ctx context.Context, id string) ([]*StoredRecord, error)
+}
+
+// ResolvedConflict extends a conflict with the supervisor's decision.
+type ResolvedConflict struct {
+	By, Device, Note string
+	Value            json.RawMessage
+	Version          int64
+	At               time.Time
+}
+
+// ResolveConflict applies a supervisor's decision on a conflict: the field
+// takes r.Value (for FieldDeleted: true keeps the record deleted, false
+// restores it, and an object restores it with those fields, as the
+// incoming change of an upsert-to-deleted conflict sent them). The decision
+// is a new version of the record made by the supervisor's user and device,
+// in the history with the conflict's id, and reaches tablets through pull;
+// a value equal to the current one makes no version. It returns ENotFound,
+// EForbidden outside the actor's scope, EConflict for a conflict already
+// resolved, EInvalid (path "value") for a value the field does not accept.
+func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {
+	now = now.UTC()
+	c, err := tx.Conflict(ctx, r.ConflictID)
+	if err != nil {
+		return ResolveResult{}, err
+	}
+	if c == nil {
+		return ResolveResult{}, Errorf(ENotFound, "no conflict %s", r.ConflictID)
+	}
+	rec, err := tx.Record(ctx, c.RecordID)
+	if err != nil {
+		return ResolveResult{}, err
+	}
+	if rec == nil || !actor.InScope(rec.Village) {
+		return ResolveResult{}, Errorf(EForbidden, "this conflict's record is outside your scope")
+	}
+	if c.State == StateResolved {
+		return ResolveResult{}, &Error{Code: EConflict, Title: "Already resolved",
+			Message: "this conflict was already resolved; see the record's history"}
+	}
+	invalid := func(msg string) error {
+		return &Error{Code: EInvalid, Title: "Invalid resolution", Message: "the value cannot be stored",
+			Errors: []FieldError{{Path: "value", Message: msg}}}
+	}
+	raw := bytes.TrimSpace(r.Value)
+	if len(raw) == 0 {
+		return ResolveResult{}, invalid("is required")
+	}
+	form := sch.Form(rec.Entity)
+	next := &StoredRecord{Entity: rec.Entity, ID: rec.ID, Version: rec.Version, Fields: cloneFields(rec.Fields),
+		Meta: cloneMeta(rec.Meta), Deleted: rec.Deleted, MergedInto: rec.MergedInto, Village: rec.Village,
+		Parent: rec.Parent, UpdatedAt: now, UpdatedBy: actor.UserID, UpdatedDevice: actor.DeviceID}
+	changes := map[string]FieldChange{}
+	newVersion := rec.Version + 1
+	set := func(field string, v json.RawMessage) {
+		before := valueOf(rec.Fields, field)
+		if field == FieldDeleted {
+			before = jsonBool(rec.Deleted)
+		}
+		if bytes.Equal(before, v) {
+			return
+		}
+		changes[field] = FieldChange{Before: before, After: v}
+		next.Meta[field] = FieldMeta{Version: newVersion, Device: actor.DeviceID, At: now}
+		switch {
+		case field == FieldDeleted:
+			next.Deleted = bytes.Equal(v, jsonTrue)
+		case bytes.Equal(v, schema.Null):
+			delete(next.Fields, field)
+		default:
+			next.Fields[field] = v
+		}
+	}
+	value := raw
+	if c.Field == FieldDeleted {
+		switch {
+		case bytes.Equal(raw, jsonTrue), bytes.Equal(raw, jsonFalse):
+			set(FieldDeleted, raw)
+		case raw[0] == '{':
+			var fields map[string]json.RawMessage
+			if json.Unmarshal(raw, &fields) != nil {
+				return ResolveResult{}, invalid("must be true, false, or the fields to restore the record with")
+			}
+			norm, errs := form.Validate(fields)
+			if len(errs) > 0 {
+				return ResolveResult{}, invalid(errs[0].Path + " " + errs[0].Message)
+			}
+			set(FieldDeleted, jsonFalse)
+			for _, name := range sortedKeys(norm) {
+				set(name, norm[name])
+			}
+		default:
+			return ResolveResult{}, invalid("must be true (keep deleted), false (restore) or the fields to restore with")
+		}
+	} else {
+		fd := form.Field(c.Field)
+		if fd == nil {
+			return ResolveResult{}, invalid("the field " + c.Field + " is no longer in the form")
+		}
+		norm, errs := form.Validate(map[string]json.RawMessage{c.Field: raw})
+		if len(errs) > 0 {
+			return ResolveResult{}, invalid(errs[0].Message)
+		}
+		value = norm[c.Field]
+		set(c.Field, value)
+	}
+	// References (a household, a re-inspected inspection) must still hold.
+	_, _, refErrs, err := resolveRefs(ctx, tx, form, rec, onlyChanged(next.Fields, changes))
+	if err != nil {
+		return ResolveResult{}, err
+	}
+	if len(refErrs) > 0 {
+		return ResolveResult{}, invalid(refErrs[0].Message)
+	}
+	if next.Parent, next.Village, err = scopeAfter(ctx, tx, form, next.Fields, rec.Parent, rec.Village); err != nil {
+		return ResolveResult{}, err
+	}
+	if !actor.InScope(next.Village) {
+		return ResolveResult{}, Errorf(EForbidden, "the resolution would move the record outside your scope")
+	}
+	version := rec.Version
+	if len(changes) > 0 {
+		version = newVersion
+		next.Version = newVersion
+		entry := LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: newVersion, Op: "resolve",
+			UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes,
+			ConflictIDs: []string{c.ID}}
+		if _, err := tx.WriteVersion(ctx, next, entry); err != nil {
+			return ResolveResult{}, err
+		}
+	} else {
+		next = rec
+	}
+	done := *c
+	done.State = StateResolved
+	done.Resolved = &ResolvedConflict{By: actor.UserID, Device: actor.DeviceID, Note: r.Note, Value: value,
+		Version: version, At: now}
+	if err := tx.MarkResolved(ctx, c.ID, done); err != nil {
+		return ResolveResult{}, err
+	}
+	return ResolveResult{Conflict: done, Record: WireRecord(next)}, nil
+}
+
+func onlyChanged(fields map[string]json.RawMessage, changes map[string]FieldChange) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	for name := range changes {
+		if v, ok := fields[name]; ok {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+func jsonBool(b bool) json.RawMessage {
+	if b {
+		return jsonTrue
+	}
+	return jsonFalse
+}
+
+// MergeHouseholds merges a suspected duplicate: the survivor (HouseholdA,
+// the first registered, unless survivor names HouseholdB) keeps every
+// inspection of the other, each re-pointed by a new version; the other
+// becomes a tombstone whose merged_into names the survivor; both histories
+// record the merge, and tablets learn of it through pull. It returns
+// ENotFound, EForbidden outside the actor's scope, EConflict when the
+// duplicate was already decided or a household is gone, EInvalid (path
+// "survivor") for a survivor that is neither household.
+func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survivor, note string, now time.Time) (MergeResult, error) {
+	now = now.UTC()
+	d, err := tx.Duplicate(ctx, id)
+	if err != nil {
+		return MergeResult{}, err
+	}
+	if d == nil {
+		return MergeResult{}, Errorf(ENotFound, "no duplicate %s", id)
+	}
+	if !actor.InScope(d.Village) {
+		return MergeResult{}, Errorf(EForbidden, "this duplicate is outside your scope")
+	}
+	if d.State != StateOpen {
+		return MergeResult{}, Errorf(EConflict, "this duplicate was already %s", d.State)
+	}
+	if survivor == "" {
+		survivor = d.HouseholdA
+	}
+	other := d.HouseholdB
+	switch survivor {
+	case d.HouseholdA:
+	case d.HouseholdB:
+		other = d.HouseholdA
+	default:
+		return MergeResult{}, &Error{Code: EInvalid, Title: "Invalid survivor", Message: "the survivor must be one of the two households",
+			Errors: []FieldError{{Path: "survivor", Message: "must be " + d.HouseholdA + " or " + d.HouseholdB}}}
+	}
+	keep, err := tx.Record(ctx, survivor)
+	if err != nil {
+		return MergeResult{}, err
+	}
+	gone, err := tx.Record(ctx, other)
+	if err != nil {
+		return MergeResult{}, err
+	}
+	if keep == nil || gone == nil || keep.Deleted || gone.Deleted {
+		return MergeResult{}, Errorf(EConflict, "one of the households is already deleted or merged")
+	}
+	if !actor.InScope(keep.Village) || !actor.InScope(gone.Village) {
+		return MergeResult{}, Errorf(EForbidden, "a household of this duplicate is outside your scope")
+	}
+	entry := func(rec *StoredRecord, version int64, changes map[string]FieldChange) LogEntry {
+		return LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: version, Op: "merge", UserID: actor.UserID,
+			DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes}
+	}
+	res := MergeResult{Survivor: survivor, Tombstone: other}
+	children, err := tx.Children(ctx, other)
+	if err != nil {
+		return MergeResult{}, err
+	}
+	parentField := "household_id"
+	for _, ch := range children {
+		if ch.Deleted {
+			continue
+		}
+		v := ch.Version + 1
+		newID, _ := json.Marshal(survivor)
+		next := *ch
+		next.Fields, next.Meta = cloneFields(ch.Fields), cloneMeta(ch.Meta)
+		next.Fields[parentField] = newID
+		next.Meta[parentField] = FieldMeta{Version: v, Device: actor.DeviceID, At: now}
+		next.Version, next.Parent, next.Village = v, survivor, keep.Village
+		next.UpdatedAt, next.UpdatedBy, next.UpdatedDevice = now, actor.UserID, actor.DeviceID
+		if _, err := tx.WriteVersion(ctx, &next, entry(ch, v, map[string]FieldChange{
+			parentField: {Before: valueOf(ch.Fields, parentField), After: newID}})); err != nil {
+			return MergeResult{}, err
+		}
+		res.Repointed = append(res.Repointed, ch.ID)
+	}
+	otherJSON, _ := json.Marshal(other)
+	survivorJSON, _ := json.Marshal(survivor)
+	k := *keep
+	k.Version, k.UpdatedAt, k.UpdatedBy, k.UpdatedDevice = keep.Version+1, now, actor.UserID, actor.DeviceID
+	if _, err := tx.WriteVersion(ctx, &k, entry(keep, k.Version, map[string]FieldChange{
+		"_merged_from": {Before: schema.Null, After: otherJSON}})); err != nil {
+		return MergeResult{}, err
+	}
+	g := *gone
+	g.Meta = cloneMeta(gone.Meta)
+	g.Version, g.Deleted, g.MergedInto = gone.Version+1, true, survivor
+	g.Meta[FieldDeleted] = FieldMeta{Version: g.Version, Device: actor.DeviceID, At: now}
+	g.UpdatedAt, g.UpdatedBy, g.UpdatedDevice = now, actor.UserID, actor.DeviceID
+	if _, err := tx.WriteVersion(ctx, &g, entry(gone, g.Version, map[string]FieldChange{
+		FieldDeleted: {Before: jsonFalse, After: jsonTrue}, "_merged_into": {Before: schema.Null, After: survivorJSON}})); err != nil {
+		return MergeResult{}, err
+	}
+	d.State, d.DecidedAt, d.DecidedBy, d.Survivor = "merged", now, actor.UserID, survivor
+	if err := tx.MarkMerged(ctx, *d); err != nil {
+		return MergeResult{}, err
+	}
+	res.Duplicate = *d
+	_ = note
+	return res, nil
+}
