@@ -142,6 +142,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	maxPull := fs.Int("max-pull", DefaultLimits.MaxPull, "largest pull page (records)")
 	pushRate := fs.Float64("push-rate", 10, "pushes per second allowed per device, sustained")
 	pushBurst := fs.Int("push-burst", DefaultRateLimits.PushPerDevice.Burst, "pushes allowed per device at once")
+	reinspectAfter := DefaultReinspectAfter
+	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (days such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -175,7 +177,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	rates := DefaultRateLimits
 	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
-	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Limits: limits, Rates: &rates})
+	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Limits: limits, Rates: &rates,
+		ReinspectAfter: reinspectAfter})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -29,6 +29,7 @@ func (s *Server) routes() {
 	e.GET("/v1/records/:entity/:id", s.handleRecord, supervisor...)
 	e.GET("/v1/records/:entity/:id/history", s.handleHistory, supervisor...)
 	e.POST("/v1/devices/:device_id/revoke", s.handleRevokeDevice, supervisor...)
+	e.GET("/v1/snapshot", s.handleSnapshot, supervisor...)
 	e.GET("/v1/devices", s.handleDevices, supervisor...)
 	e.GET("/v1/devices/:device_id/receipts", s.handleDeviceReceipts, supervisor...)
 	e.GET("/v1/receipts/:changeset_id", s.handleReceipt, supervisor...)
@@ -37,4 +38,6 @@ func (s *Server) routes() {
 	e.GET("/v1/quarantine", s.handleQuarantine, supervisor...)
 	e.GET("/v1/duplicates", s.handleDuplicates, supervisor...)
 	e.POST("/v1/duplicates/:id/merge", s.handleMergeDuplicate, supervisor...)
+	e.GET("/v1/reports/coverage", s.handleCoverage, supervisor...)
+	e.GET("/v1/reinspections", s.handleReinspections, supervisor...)
 }

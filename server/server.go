@@ -46,6 +46,9 @@ type Server struct {
 	log      *slog.Logger
 	limits   Limits
 	now      func() time.Time
+	// reinspectAfter is how old a housing appraisal may get before the
+	// household is due for re-inspection.
+	reinspectAfter time.Duration
 
 	loginByUser, loginByAddr, pushByDevice *auth.Limiter
 }
@@ -60,6 +63,9 @@ type Config struct {
 	Limits   Limits
 	Rates    *RateLimits // DefaultRateLimits when nil
 	Now      func() time.Time
+	// ReinspectAfter is how old a housing appraisal may get before its
+	// household is due for re-inspection; DefaultReinspectAfter when 0.
+	ReinspectAfter time.Duration
 }
 
 // New builds the echo application with every route.
@@ -79,8 +85,11 @@ func New(cfg Config) *Server {
 	if cfg.Rates == nil {
 		cfg.Rates = &DefaultRateLimits
 	}
+	if cfg.ReinspectAfter <= 0 {
+		cfg.ReinspectAfter = DefaultReinspectAfter
+	}
 	s := &Server{store: cfg.Store, accounts: cfg.Accounts, keys: cfg.Keys, schema: cfg.Schema, log: cfg.Logger,
-		limits: cfg.Limits, now: cfg.Now, loginByUser: cfg.Rates.LoginPerUser.limiter(),
+		limits: cfg.Limits, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter, loginByUser: cfg.Rates.LoginPerUser.limiter(),
 		loginByAddr: cfg.Rates.LoginPerAddress.limiter(), pushByDevice: cfg.Rates.PushPerDevice.limiter()}
 	e := echo.New()
 	// The client address is the TCP peer: forwarding headers are not

@@ -1,0 +1,484 @@
+package server
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/xuri/excelize/v2"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// snapshotEncoder writes the rows of a snapshot in one format.
+type snapshotEncoder interface {
+	contentType() string
+	// streams reports whether the body is written while the rows are read
+	// (every format but XLSX).
+	streams() bool
+	// begin writes what comes before the first row.
+	begin() error
+	// row encodes one record.
+	row(r syncproto.SnapshotRow) error
+	// flush pushes rows the encoder buffers itself to the output.
+	flush() error
+	// end writes what comes after the last row.
+	end() error
+	// close releases what the encoder holds (temporary files), whether or
+	// not the snapshot completed.
+	close()
+	// summary adds log attributes to the snapshot's last log line.
+	summary() []any
+}
+
+func newSnapshotEncoder(req snapshotRequest, sch *schema.Schema, w *bufio.Writer) snapshotEncoder {
+	switch req.format {
+	case formatCSV:
+		return &csvEncoder{w: w, cw: csv.NewWriter(w), form: sch.Form(req.entity)}
+	case formatGeoJSON:
+		return &geojsonEncoder{w: w, water: sch.Form("water_inspection")}
+	case formatXLSX:
+		return &xlsxEncoder{w: w, schema: sch, entities: req.entities(sch)}
+	}
+	return &ndjsonEncoder{w: w}
+}
+
+// ndjsonEncoder writes one protocol Record (as pull returns it) per line.
+type ndjsonEncoder struct {
+	w   io.Writer
+	enc *json.Encoder
+}
+
+func (e *ndjsonEncoder) contentType() string { return "application/x-ndjson" }
+func (e *ndjsonEncoder) streams() bool       { return true }
+func (e *ndjsonEncoder) begin() error {
+	e.enc = json.NewEncoder(e.w)
+	e.enc.SetEscapeHTML(false)
+	return nil
+}
+func (e *ndjsonEncoder) row(r syncproto.SnapshotRow) error {
+	return e.enc.Encode(syncproto.WireRecord(&r.Record))
+}
+func (e *ndjsonEncoder) flush() error   { return nil }
+func (e *ndjsonEncoder) end() error     { return nil }
+func (e *ndjsonEncoder) close()         {}
+func (e *ndjsonEncoder) summary() []any { return nil }
+
+// tableColumn is one column of a CSV file or an XLSX sheet: a record's own
+// column (id, version, updated_at, updated_by) when field is nil, otherwise
+// a form field; a location is two columns, part "lat" and "lon".
+type tableColumn struct {
+	name  string
+	field *schema.Field
+	part  string
+}
+
+// tableColumns are the columns of a form's table, in a stable order: the
+// record's own, then every field in schema order.
+func tableColumns(form *schema.Form) []tableColumn {
+	cols := []tableColumn{{name: "id"}, {name: "version"}, {name: "updated_at"}, {name: "updated_by"}}
+	for i := range form.Fields {
+		fd := &form.Fields[i]
+		if fd.Type == schema.TypeLocation {
+			cols = append(cols, tableColumn{name: fd.Name + "_lat", field: fd, part: "lat"},
+				tableColumn{name: fd.Name + "_lon", field: fd, part: "lon"})
+			continue
+		}
+		cols = append(cols, tableColumn{name: fd.Name, field: fd})
+	}
+	return cols
+}
+
+func columnNames(cols []tableColumn) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = c.name
+	}
+	return out
+}
+
+// location is a location field's value, its numbers kept as written.
+type location struct {
+	Lat json.Number `json:"lat"`
+	Lon json.Number `json:"lon"`
+}
+
+// cellText renders one cell of a record as text: strings as they are,
+// numbers in their canonical JSON form, booleans true or false, a set's
+// items joined by ';', a location's latitude or longitude, and the empty
+// string for an absent field.
+func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
+	if c.field == nil {
+		switch c.name {
+		case "id":
+			return rec.ID
+		case "version":
+			return strconv.FormatInt(rec.Version, 10)
+		case "updated_at":
+			if rec.UpdatedAt.IsZero() {
+				return ""
+			}
+			return syncproto.FormatTime(rec.UpdatedAt)
+		default:
+			return rec.UpdatedBy
+		}
+	}
+	raw, ok := rec.Fields[c.field.Name]
+	if !ok || string(raw) == "null" {
+		return ""
+	}
+	switch c.field.Type {
+	case schema.TypeInteger, schema.TypeNumber, schema.TypeBoolean:
+		return string(raw)
+	case schema.TypeSet:
+		var items []string
+		if json.Unmarshal(raw, &items) != nil {
+			return string(raw)
+		}
+		return strings.Join(items, ";")
+	case schema.TypeLocation:
+		var loc location
+		if json.Unmarshal(raw, &loc) != nil {
+			return ""
+		}
+		if c.part == "lat" {
+			return loc.Lat.String()
+		}
+		return loc.Lon.String()
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return string(raw)
+	}
+	return s
+}
+
+// csvEncoder writes a CSV file that Excel opens with its Chinese text
+// intact: UTF-8 with a byte-order mark, CRLF line ends, a header row.
+type csvEncoder struct {
+	w    io.Writer
+	cw   *csv.Writer
+	form *schema.Form
+	cols []tableColumn
+	cell []string
+}
+
+func (e *csvEncoder) contentType() string { return "text/csv; charset=utf-8" }
+func (e *csvEncoder) streams() bool       { return true }
+
+func (e *csvEncoder) begin() error {
+	if _, err := io.WriteString(e.w, "\uFEFF"); err != nil {
+		return err
+	}
+	e.cw.UseCRLF = true
+	e.cols = tableColumns(e.form)
+	e.cell = make([]string, len(e.cols))
+	return e.cw.Write(columnNames(e.cols))
+}
+
+func (e *csvEncoder) row(r syncproto.SnapshotRow) error {
+	for i, c := range e.cols {
+		e.cell[i] = cellText(c, &r.Record)
+		if c.field != nil && c.field.Type == schema.TypeText {
+			e.cell[i] = defuseFormula(e.cell[i])
+		}
+	}
+	return e.cw.Write(e.cell)
+}
+
+// defuseFormula keeps a spreadsheet from running typed text as a formula
+// (CSV injection): text starting with = + - @ or a tab or carriage return
+// gets a leading apostrophe, which Excel shows as text.
+func defuseFormula(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func (e *csvEncoder) flush() error {
+	e.cw.Flush()
+	return e.cw.Error()
+}
+func (e *csvEncoder) end() error     { return e.flush() }
+func (e *csvEncoder) close()         {}
+func (e *csvEncoder) summary() []any { return nil }
+
+// geojsonEncoder writes households as a GeoJSON FeatureCollection of
+// Points, with their latest housing grade and water safety as properties.
+// Households without a location are skipped and counted.
+type geojsonEncoder struct {
+	w        io.Writer
+	water    *schema.Form
+	features int
+	skipped  int
+	buf      bytes.Buffer
+}
+
+// geoFeature is one household as a GeoJSON Feature.
+type geoFeature struct {
+	Type       string              `json:"type"`
+	ID         string              `json:"id"`
+	Geometry   geoPoint            `json:"geometry"`
+	Properties householdProperties `json:"properties"`
+}
+
+// geoPoint is a GeoJSON Point: [longitude, latitude] (WGS 84).
+type geoPoint struct {
+	Type        string         `json:"type"`
+	Coordinates [2]json.Number `json:"coordinates"`
+}
+
+// householdProperties are a household feature's properties; an absent
+// value is null.
+type householdProperties struct {
+	ID                 string          `json:"id"`
+	Version            int64           `json:"version"`
+	Village            string          `json:"village"`
+	HeadName           json.RawMessage `json:"head_name"`
+	Category           json.RawMessage `json:"category"`
+	Status             json.RawMessage `json:"status"`
+	Members            json.RawMessage `json:"members"`
+	RegistrationNo     json.RawMessage `json:"registration_no"`
+	HousingGrade       json.RawMessage `json:"housing_grade"`
+	HousingRenovation  json.RawMessage `json:"housing_renovation"`
+	HousingInspectedOn json.RawMessage `json:"housing_inspected_on"`
+	WaterSafe          *bool           `json:"water_safe"`
+	WaterFailures      []string        `json:"water_failures"`
+	WaterInspectedOn   json.RawMessage `json:"water_inspected_on"`
+}
+
+func (e *geojsonEncoder) contentType() string { return "application/geo+json" }
+func (e *geojsonEncoder) streams() bool       { return true }
+
+func (e *geojsonEncoder) begin() error {
+	_, err := io.WriteString(e.w, `{"type":"FeatureCollection","features":[`)
+	return err
+}
+
+func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
+	rec := &r.Record
+	var loc location
+	if raw, ok := rec.Fields["location"]; !ok || json.Unmarshal(raw, &loc) != nil || loc.Lat == "" || loc.Lon == "" {
+		e.skipped++
+		return nil
+	}
+	f := geoFeature{Type: "Feature", ID: rec.ID, Geometry: geoPoint{Type: "Point", Coordinates: [2]json.Number{loc.Lon, loc.Lat}},
+		Properties: householdProperties{ID: rec.ID, Version: rec.Version, Village: rec.Village,
+			HeadName: rec.Fields["head_name"], Category: rec.Fields["category"], Status: rec.Fields["status"],
+			Members: rec.Fields["members"], RegistrationNo: rec.Fields["registration_no"]}}
+	if h := r.Latest["housing_inspection"]; h != nil {
+		f.Properties.HousingGrade = h.Fields["grade"]
+		f.Properties.HousingRenovation = h.Fields["renovation"]
+		f.Properties.HousingInspectedOn = h.Fields["inspected_on"]
+	}
+	if w := r.Latest["water_inspection"]; w != nil && e.water != nil {
+		failures := waterFailures(e.water, rec.Village, w.Fields)
+		safe := len(failures) == 0
+		f.Properties.WaterSafe, f.Properties.WaterFailures = &safe, failures
+		f.Properties.WaterInspectedOn = w.Fields["inspected_on"]
+	}
+	e.buf.Reset()
+	if e.features > 0 {
+		e.buf.WriteByte(',')
+	}
+	e.buf.WriteByte('\n')
+	enc := json.NewEncoder(&e.buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(f); err != nil {
+		return err
+	}
+	e.features++
+	_, err := e.w.Write(bytes.TrimRight(e.buf.Bytes(), "\n"))
+	return err
+}
+
+func (e *geojsonEncoder) flush() error { return nil }
+func (e *geojsonEncoder) end() error {
+	_, err := io.WriteString(e.w, "\n]}\n")
+	return err
+}
+func (e *geojsonEncoder) close() {}
+func (e *geojsonEncoder) summary() []any {
+	return []any{"features", e.features, "skipped_without_location", e.skipped}
+}
+
+// waterFailures lists the indicators of a water inspection that miss the
+// standard of the village (schema's thresholds, regional values included),
+// in the form's field order; empty when it meets every one. An indicator
+// the inspection did not record counts as missing its standard: safe water
+// is shown, not assumed.
+func waterFailures(form *schema.Form, village string, fields map[string]json.RawMessage) []string {
+	thresholds := form.ThresholdsFor(village)
+	failures := []string{}
+	for _, fd := range form.Fields {
+		t, ok := thresholds[fd.Name]
+		if !ok {
+			continue
+		}
+		if !meets(t, fields[fd.Name]) {
+			failures = append(failures, fd.Name)
+		}
+	}
+	return failures
+}
+
+// meets reports whether a value satisfies a threshold; an absent value
+// does not.
+func meets(t schema.Threshold, raw json.RawMessage) bool {
+	if len(raw) == 0 || string(raw) == "null" {
+		return false
+	}
+	if t.Equals != nil {
+		var v any
+		if json.Unmarshal(raw, &v) != nil || !reflect.DeepEqual(v, t.Equals) {
+			return false
+		}
+	}
+	if t.Min != nil || t.Max != nil {
+		var x float64
+		if json.Unmarshal(raw, &x) != nil {
+			return false
+		}
+		if t.Min != nil && x < *t.Min || t.Max != nil && x > *t.Max {
+			return false
+		}
+	}
+	return true
+}
+
+// xlsxEncoder writes a workbook with one sheet per entity, named by the
+// entity, through excelize's StreamWriter. Excelize keeps each sheet in
+// memory up to 16 MiB and spools the rest to a temporary file (removed by
+// close), so memory stays bounded while the rows are read; the workbook is
+// then zipped straight into the response, not into a buffer as
+// excelize.File.WriteTo alone would. An XLSX sheet holds at most 1,048,575
+// records; a larger one is refused (use CSV).
+type xlsxEncoder struct {
+	w        io.Writer
+	schema   *schema.Schema
+	entities []string
+	file     *excelize.File
+	sheets   map[string]*xlsxSheet
+	cells    []any
+}
+
+// xlsxSheet is one entity's sheet being written.
+type xlsxSheet struct {
+	sw   *excelize.StreamWriter
+	cols []tableColumn
+	rows int // rows written, the header included
+}
+
+func (e *xlsxEncoder) contentType() string {
+	return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+}
+func (e *xlsxEncoder) streams() bool { return false }
+
+func (e *xlsxEncoder) begin() error {
+	e.file = excelize.NewFile()
+	e.sheets = map[string]*xlsxSheet{}
+	for i, entity := range e.entities {
+		var err error
+		if i == 0 {
+			err = e.file.SetSheetName(e.file.GetSheetName(0), entity)
+		} else {
+			_, err = e.file.NewSheet(entity)
+		}
+		if err != nil {
+			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
+		}
+		sw, err := e.file.NewStreamWriter(entity)
+		if err != nil {
+			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
+		}
+		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
+			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
+		}
+		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema.Form(entity)), rows: 1}
+		header := make([]any, len(sh.cols))
+		for j, c := range sh.cols {
+			header[j] = c.name
+		}
+		if err := sw.SetRow("A1", header); err != nil {
+			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
+		}
+		e.sheets[entity] = sh
+	}
+	return nil
+}
+
+func (e *xlsxEncoder) row(r syncproto.SnapshotRow) error {
+	sh := e.sheets[r.Record.Entity]
+	if sh == nil {
+		return fmt.Errorf("xlsx: a %s row without its sheet", r.Record.Entity)
+	}
+	if sh.rows >= excelize.TotalRows {
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Too many rows for XLSX",
+			Message: fmt.Sprintf("an XLSX sheet holds at most %d records; ask for a smaller region or for CSV", excelize.TotalRows-1),
+			Errors:  []syncproto.FieldError{{Path: "query.format", Message: "is too small for this region"}}}
+	}
+	sh.rows++
+	e.cells = e.cells[:0]
+	for _, c := range sh.cols {
+		e.cells = append(e.cells, cellValue(c, &r.Record))
+	}
+	cell, err := excelize.CoordinatesToCellName(1, sh.rows)
+	if err != nil {
+		return err
+	}
+	return sh.sw.SetRow(cell, e.cells)
+}
+
+// cellValue is a typed XLSX cell: numbers and booleans as such (so that
+// they sum and filter), everything else as cellText; nil for an absent
+// field.
+func cellValue(c tableColumn, rec *syncproto.StoredRecord) any {
+	if c.field == nil && c.name == "version" {
+		return rec.Version
+	}
+	text := cellText(c, rec)
+	if c.field == nil || text == "" {
+		return text
+	}
+	switch c.field.Type {
+	case schema.TypeInteger, schema.TypeNumber, schema.TypeLocation:
+		if x, err := strconv.ParseFloat(text, 64); err == nil {
+			return x
+		}
+	case schema.TypeBoolean:
+		return text == "true"
+	}
+	return text
+}
+
+func (e *xlsxEncoder) flush() error { return nil }
+
+func (e *xlsxEncoder) end() error {
+	for _, entity := range e.entities {
+		if err := e.sheets[entity].sw.Flush(); err != nil {
+			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
+		}
+	}
+	// WriteTo would zip the workbook into a buffer first; a zip writer on
+	// the response sends it as it is compressed.
+	e.file.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(e.w) })
+	_, err := e.file.WriteTo(e.w)
+	return err
+}
+
+func (e *xlsxEncoder) close() {
+	if e.file != nil {
+		_ = e.file.Close()
+	}
+}
+
+func (e *xlsxEncoder) summary() []any { return nil }

@@ -1,0 +1,184 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Coverage reads the households of the actor's scope with their
+// inspections in one read transaction, ordered by village, and feeds them
+// to syncproto's CoverageBuilder: emit receives each village as soon as its
+// last household was read. Memory holds one village and the roll-ups, not
+// the region.
+func (s *Store) Coverage(ctx context.Context, actor syncproto.Actor, emit func(*syncproto.VillageCoverage) error) (*syncproto.CoverageSummary, error) {
+	b := syncproto.NewCoverageBuilder(s.schema)
+	at, err := s.readHouseholds(ctx, actor, true, func(h *syncproto.HouseholdInspections) error {
+		done, err := b.Add(h)
+		if err != nil || done == nil {
+			return err
+		}
+		return emit(done)
+	})
+	if err != nil {
+		return nil, err
+	}
+	last, sum := b.Finish()
+	if last != nil {
+		if err := emit(last); err != nil {
+			return nil, err
+		}
+	}
+	sum.At = at
+	return sum, nil
+}
+
+// Reinspections reads the households of the actor's scope with their
+// inspections in one read transaction, ordered by village, and emits those
+// that syncproto.DueForReinspection finds due, one at a time.
+func (s *Store) Reinspections(ctx context.Context, actor syncproto.Actor, q syncproto.ReinspectionQuery, emit func(*syncproto.DueHousehold) error) (*syncproto.ReinspectionSummary, error) {
+	sum := syncproto.NewReinspectionSummary()
+	at, err := s.readHouseholds(ctx, actor, false, func(h *syncproto.HouseholdInspections) error {
+		due := syncproto.DueForReinspection(h, q)
+		if due == nil {
+			return nil
+		}
+		sum.Count(due)
+		return emit(due)
+	})
+	if err != nil {
+		return nil, err
+	}
+	sum.At = at
+	return sum, nil
+}
+
+// householdsQuery lists every household that is not deleted in a scope
+// (the %s), each followed by its accepted inspections (none: one row with
+// NULLs), ordered by village and household so that a household's rows are
+// adjacent and villages come in code order. SQLite walks records_village in
+// village order and sorts only within a village, so the sort's memory is
+// bounded by the largest village. For each inspection it reads the device
+// that created it (the change log's create entry) and the unresolved
+// conflicts on a housing grade; a water inspection's fields come whole when
+// :water_fields is true, to be judged against the standards.
+const householdsQuery = `SELECT h.id, h.village,
+	COALESCE(json_extract(h.fields, '$.head_name'), ''),
+	COALESCE(json_extract(h.fields, '$.registration_no'), ''),
+	COALESCE(json_extract(h.fields, '$.status'), ''),
+	i.id, i.entity,
+	COALESCE(json_extract(i.fields, '$.inspected_on'), ''),
+	COALESCE(json_extract(i.fields, '$.grade'), ''),
+	COALESCE(json_extract(i.fields, '$.renovation'), ''),
+	COALESCE(json_extract(i.fields, '$.previous_id'), ''),
+	i.updated_at, i.seq,
+	COALESCE((SELECT c.device_id FROM changes c WHERE c.record_id = i.id AND c.op = 'create' ORDER BY c.version LIMIT 1),
+		i.updated_device, ''),
+	CASE WHEN i.entity = :housing THEN (SELECT json_group_array(k.id) FROM conflicts k
+		WHERE k.record_id = i.id AND k.field = :grade AND k.state IN (:open, :auto)) END,
+	CASE WHEN :water_fields AND i.entity = :water THEN i.fields END
+FROM records h
+LEFT JOIN records i ON i.parent_id = h.id AND i.deleted = 0 AND i.entity IN (:housing, :water)
+WHERE h.entity = :household AND h.deleted = 0 AND %s
+ORDER BY h.village, h.id`
+
+// householdsArgs are the named parameters of householdsQuery but the scope.
+func householdsArgs(waterFields bool) []any {
+	return []any{sql.Named("housing", syncproto.HousingEntity), sql.Named("water", syncproto.WaterEntity),
+		sql.Named("household", syncproto.HouseholdEntity), sql.Named("grade", syncproto.GradeField),
+		sql.Named("open", syncproto.StateOpen), sql.Named("auto", syncproto.StateAutoResolved),
+		sql.Named("water_fields", waterFields)}
+}
+
+// readHouseholds runs householdsQuery for the actor's scope in one read
+// transaction and calls fn with each household and its inspections, in
+// village order. It returns the head of the change log the read reflects.
+func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, waterFields bool, fn func(*syncproto.HouseholdInspections) error) (syncproto.Cursor, error) {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return syncproto.Cursor{}, fmt.Errorf("begin report: %w", err)
+	}
+	defer tx.Rollback()
+	seq, err := head(ctx, tx)
+	if err != nil {
+		return syncproto.Cursor{}, fmt.Errorf("report head: %w", err)
+	}
+	at := syncproto.Cursor{Seq: seq, Scope: actor.ScopeKey()}
+
+	where, args := prefixClause("h.village", actor)
+	args = append(args, householdsArgs(waterFields)...)
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(householdsQuery, where), args...)
+	if err != nil {
+		return at, fmt.Errorf("report: %w", err)
+	}
+	defer rows.Close()
+
+	var h *syncproto.HouseholdInspections
+	for rows.Next() {
+		var id, village, head, regNo, status string
+		var inID, inEntity, updated, conflicts, fields sql.NullString
+		var seq sql.NullInt64
+		var in syncproto.InspectionFacts
+		if err := rows.Scan(&id, &village, &head, &regNo, &status, &inID, &inEntity, &in.InspectedOn, &in.Grade,
+			&in.Renovation, &in.PreviousID, &updated, &seq, &in.Device, &conflicts, &fields); err != nil {
+			return at, fmt.Errorf("report: %w", err)
+		}
+		if h == nil || h.ID != id {
+			if h != nil {
+				if err := fn(h); err != nil {
+					return at, err
+				}
+			}
+			h = &syncproto.HouseholdInspections{ID: id, Village: village, HeadName: head, RegistrationNo: regNo, Status: status}
+		}
+		if !inID.Valid {
+			continue
+		}
+		in.ID, in.Entity, in.UpdatedAt, in.Seq = inID.String, inEntity.String, parseTime(updated.String), seq.Int64
+		if conflicts.Valid && conflicts.String != "[]" {
+			if err := json.Unmarshal([]byte(conflicts.String), &in.GradeConflicts); err != nil {
+				return at, fmt.Errorf("report: conflicts of %s: %w", in.ID, err)
+			}
+		}
+		if fields.Valid {
+			if err := json.Unmarshal([]byte(fields.String), &in.Fields); err != nil {
+				return at, fmt.Errorf("report: fields of %s: %w", in.ID, err)
+			}
+		}
+		h.Inspections = append(h.Inspections, in)
+	}
+	if err := rows.Err(); err != nil {
+		return at, fmt.Errorf("report: %w", err)
+	}
+	if h != nil {
+		if err := fn(h); err != nil {
+			return at, err
+		}
+	}
+	return at, nil
+}
+
+// prefixClause is scopeClause with named parameters, written so that
+// SQLite can search the records_village index: each prefix p is the range
+// [p, p + ":") — ':' sorts right after '9', and village codes are digits —
+// and the exact prefix test keeps the condition right for any text.
+func prefixClause(column string, a syncproto.Actor) (string, []any) {
+	if a.AllRegions {
+		return "1", nil
+	}
+	if len(a.Scope) == 0 {
+		return "0", nil
+	}
+	parts := make([]string, len(a.Scope))
+	args := make([]any, 0, 3*len(a.Scope))
+	for i, p := range a.Scope {
+		parts[i] = fmt.Sprintf("(%[1]s >= :scope%[2]d AND %[1]s < :scope%[2]d_end AND substr(%[1]s, 1, :scope%[2]d_len) = :scope%[2]d)", column, i)
+		args = append(args, sql.Named(fmt.Sprintf("scope%d", i), p), sql.Named(fmt.Sprintf("scope%d_end", i), p+":"),
+			sql.Named(fmt.Sprintf("scope%d_len", i), len(p)))
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", args
+}
