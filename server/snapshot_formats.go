@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -312,47 +311,24 @@ func (e *geojsonEncoder) summary() []any {
 }
 
 // waterFailures lists the indicators of a water inspection that miss the
-// standard of the village (schema's thresholds, regional values included),
+// standard of the village (the schema's thresholds, regional values
+// included), judged by the same rule as the reports (syncproto.JudgeWater),
 // in the form's field order; empty when it meets every one. An indicator
 // the inspection did not record counts as missing its standard: safe water
 // is shown, not assumed.
 func waterFailures(form *schema.Form, village string, fields map[string]json.RawMessage) []string {
-	thresholds := form.ThresholdsFor(village)
+	failing, unrecorded := syncproto.JudgeWater(fields, form.ThresholdsFor(village))
+	missed := map[string]bool{}
+	for _, name := range append(failing, unrecorded...) {
+		missed[name] = true
+	}
 	failures := []string{}
 	for _, fd := range form.Fields {
-		t, ok := thresholds[fd.Name]
-		if !ok {
-			continue
-		}
-		if !meets(t, fields[fd.Name]) {
+		if missed[fd.Name] {
 			failures = append(failures, fd.Name)
 		}
 	}
 	return failures
-}
-
-// meets reports whether a value satisfies a threshold; an absent value
-// does not.
-func meets(t schema.Threshold, raw json.RawMessage) bool {
-	if len(raw) == 0 || string(raw) == "null" {
-		return false
-	}
-	if t.Equals != nil {
-		var v any
-		if json.Unmarshal(raw, &v) != nil || !reflect.DeepEqual(v, t.Equals) {
-			return false
-		}
-	}
-	if t.Min != nil || t.Max != nil {
-		var x float64
-		if json.Unmarshal(raw, &x) != nil {
-			return false
-		}
-		if t.Min != nil && x < *t.Min || t.Max != nil && x > *t.Max {
-			return false
-		}
-	}
-	return true
 }
 
 // xlsxEncoder writes a workbook with one sheet per entity, named by the

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"strconv"
 	"strings"
+
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // Cursor is a position in the global change sequence, as pull hands it to
@@ -103,7 +105,7 @@ func parseCursorText(s string) (Cursor, error) {
 		c.Scope = parts[1]
 		if c.Scope != "*" && c.Scope != "" {
 			for _, p := range strings.Split(c.Scope, ",") {
-				if !isDigits(p) || len(p) > 12 {
+				if !schema.IsDigits(p) || len(p) > 12 {
 					return Cursor{}, bad
 				}
 			}
@@ -118,16 +120,4 @@ func parseCursorText(s string) (Cursor, error) {
 		return Cursor{}, bad
 	}
 	return c, nil
-}
-
-func isDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
