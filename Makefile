@@ -35,11 +35,13 @@ test-short:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
 
-## fuzz: each fuzz target for FUZZTIME
+## fuzz: each fuzz target for FUZZTIME (CI runs them for 5 s each)
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChangeset$$' -fuzztime $(FUZZTIME) ./syncproto
 	$(GO) test -run '^$$' -fuzz '^FuzzMerge$$' -fuzztime $(FUZZTIME) ./syncproto
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCursor$$' -fuzztime $(FUZZTIME) ./syncproto
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./server/auth
+	$(GO) test -run '^$$' -fuzz '^FuzzSupervisorQueries$$' -fuzztime $(FUZZTIME) -parallel 1 ./server
 
 ## lint: go vet and a gofmt check
 lint:

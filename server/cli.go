@@ -42,6 +42,8 @@ Usage:
   fieldsync user list --data DIR                        list users
   fieldsync user disable|enable --data DIR --name NAME  stop (or allow again) a user's access, at once
   fieldsync key rotate --data DIR                       make a new token-signing key current
+  fieldsync backup   --data DIR --out FILE [--keys]     a consistent copy of the database, the server running or not
+  fieldsync restore  --data DIR --from FILE [--force]   put a backup in place (stop the server first)
   fieldsync version                                     print the version
 
 Run 'fieldsync COMMAND --help' for the flags of a command.
@@ -70,6 +72,10 @@ func Run(ctx context.Context, env Env) error {
 		return runUser(ctx, env, args)
 	case "key":
 		return runKey(env, args)
+	case "backup":
+		return runBackup(ctx, env, args)
+	case "restore":
+		return runRestore(ctx, env, args)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, "fieldsync", Version)
 		return nil
@@ -115,7 +121,7 @@ func helpAsked(args []string) bool {
 }
 
 // openData opens (creating if needed) the database in a data directory.
-func openData(ctx context.Context, dir string) (*sqlite.Store, error) {
+func openData(ctx context.Context, dir string, stderr io.Writer) (*sqlite.Store, error) {
 	if dir == "" {
 		return nil, errors.New("--data is required")
 	}
@@ -126,7 +132,7 @@ func openData(ctx context.Context, dir string) (*sqlite.Store, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		// Say so: a mistyped --data would otherwise silently start a new,
 		// empty database.
-		fmt.Fprintf(os.Stderr, "fieldsync: creating a new database at %s\n", path)
+		fmt.Fprintf(stderr, "fieldsync: creating a new database at %s\n", path)
 	}
 	return sqlite.Open(ctx, path, sqlite.Options{})
 }
@@ -142,6 +148,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	maxPull := fs.Int("max-pull", DefaultLimits.MaxPull, "largest pull page (records)")
 	pushRate := fs.Float64("push-rate", 10, "pushes per second allowed per device, sustained")
 	pushBurst := fs.Int("push-burst", DefaultRateLimits.PushPerDevice.Burst, "pushes allowed per device at once")
+	readHeaderTimeout := fs.Duration("read-header-timeout", DefaultTimeouts.ReadHeader, "how long a client may take to send a request's headers")
+	readTimeout := fs.Duration("read-timeout", DefaultTimeouts.Read, "how long a client may take to send a whole request, body included")
+	writeTimeout := fs.Duration("write-timeout", DefaultTimeouts.Write, "how long writing a response may take (a snapshot renews it while the client reads)")
+	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
+	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
 	reinspectAfter := DefaultReinspectAfter
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (days such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -149,6 +160,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	if *maxBody < 1024 || *maxChanges < 1 || *maxPull < 1 || *pushRate <= 0 || *pushBurst < 1 {
 		return fmt.Errorf("invalid limits: --max-body-bytes must be ≥ 1024; --max-changes, --max-pull, --push-burst ≥ 1; --push-rate > 0")
+	}
+	timeouts := Timeouts{ReadHeader: *readHeaderTimeout, Read: *readTimeout, Write: *writeTimeout, Idle: *idleTimeout}
+	if err := checkServeLimits(timeouts, *snapshotConcurrency, *grace); err != nil {
+		return err
 	}
 	var handler slog.Handler
 	switch *logFormat {
@@ -161,11 +176,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	log := slog.New(handler)
 
-	store, err := openData(ctx, *data)
+	store, err := openData(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Error("closing the database", "err", err)
+		}
+	}()
 	limits := DefaultLimits
 	limits.MaxBodyBytes, limits.MaxChanges, limits.MaxPull = *maxBody, *maxChanges, *maxPull
 	if limits.DefaultPull > limits.MaxPull {
@@ -178,7 +197,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	rates := DefaultRateLimits
 	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
 	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Limits: limits, Rates: &rates,
-		ReinspectAfter: reinspectAfter})
+		ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -191,4 +210,28 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	err = srv.Serve(ctx, ln, *grace)
 	log.Info("fieldsync stopped")
 	return err
+}
+
+// checkServeLimits refuses timeouts and a snapshot concurrency that would
+// make the server unusable, naming the flag at fault.
+func checkServeLimits(t Timeouts, snapshots int, grace time.Duration) error {
+	var errs []error
+	for _, f := range []struct {
+		flag string
+		d    time.Duration
+	}{{"--read-header-timeout", t.ReadHeader}, {"--read-timeout", t.Read}, {"--write-timeout", t.Write}, {"--idle-timeout", t.Idle}} {
+		if f.d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 30s or 2m, not %s", f.flag, f.d))
+		}
+	}
+	if t.ReadHeader > t.Read && t.Read > 0 {
+		errs = append(errs, fmt.Errorf("--read-header-timeout (%s) must not be longer than --read-timeout (%s)", t.ReadHeader, t.Read))
+	}
+	if snapshots < 1 {
+		errs = append(errs, fmt.Errorf("--snapshot-concurrency must be at least 1, not %d", snapshots))
+	}
+	if grace < 0 {
+		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, not %s", grace))
+	}
+	return errors.Join(errs...)
 }

@@ -59,7 +59,7 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openData(ctx, *data)
+	store, err := openData(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -118,7 +118,7 @@ func runUserList(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openData(ctx, *data)
+	store, err := openData(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func runUserDisable(ctx context.Context, env Env, verb string, args []string) er
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openData(ctx, *data)
+	store, err := openData(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
 	}

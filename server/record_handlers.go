@@ -31,11 +31,17 @@ func (s *Server) handleReadyz(c echo.Context) error {
 
 // handleSchema is GET /v1/schema: the form definitions and schema_version.
 func (s *Server) handleSchema(c echo.Context) error {
+	if err := onlyParams(c.QueryParams()); err != nil {
+		return err
+	}
 	return writeJSON(c, http.StatusOK, s.schema)
 }
 
 // lookupRecord resolves the :entity/:id path of the record endpoints.
 func (s *Server) lookupRecord(c echo.Context) (*syncproto.StoredRecord, error) {
+	if err := onlyParams(c.QueryParams()); err != nil {
+		return nil, err
+	}
 	entity, id := c.Param("entity"), strings.ToLower(c.Param("id"))
 	if s.schema.Form(entity) == nil {
 		return nil, &syncproto.Error{Code: syncproto.ENotFound, Message: "no such entity",

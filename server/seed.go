@@ -110,7 +110,7 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openData(ctx, *data)
+	store, err := openData(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	if *households < 1 || *batch < 1 {
 		return fmt.Errorf("--households and --batch must be positive")
 	}
-	store, err := openData(ctx, *data)
+	store, err := openData(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
 	}

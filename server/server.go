@@ -36,6 +36,46 @@ type Limits struct {
 // DefaultLimits are the limits the README documents.
 var DefaultLimits = Limits{MaxBodyBytes: 8 << 20, MaxChanges: syncproto.DefaultMaxChanges, DefaultPull: 500, MaxPull: 5000}
 
+// Timeouts bound how long the HTTP server waits on a connection; beyond
+// them the connection is closed.
+type Timeouts struct {
+	// ReadHeader bounds reading a request's headers.
+	ReadHeader time.Duration
+	// Read bounds reading a whole request, its body included.
+	Read time.Duration
+	// Write bounds writing a response; a snapshot renews it at every flush
+	// for as long as the client keeps reading.
+	Write time.Duration
+	// Idle bounds how long a kept-alive connection waits for its next
+	// request.
+	Idle time.Duration
+}
+
+// DefaultTimeouts are the timeouts the README documents.
+var DefaultTimeouts = Timeouts{ReadHeader: 10 * time.Second, Read: 2 * time.Minute, Write: 10 * time.Minute, Idle: 2 * time.Minute}
+
+// orDefault is t with each zero (or negative) timeout replaced by its
+// DefaultTimeouts value.
+func (t Timeouts) orDefault() Timeouts {
+	d := DefaultTimeouts
+	if t.ReadHeader > 0 {
+		d.ReadHeader = t.ReadHeader
+	}
+	if t.Read > 0 {
+		d.Read = t.Read
+	}
+	if t.Write > 0 {
+		d.Write = t.Write
+	}
+	if t.Idle > 0 {
+		d.Idle = t.Idle
+	}
+	return d
+}
+
+// DefaultSnapshotConcurrency is how many snapshots may stream at once.
+const DefaultSnapshotConcurrency = 2
+
 // Server is the fieldsync HTTP application over a store.
 type Server struct {
 	echo     *echo.Echo
@@ -45,7 +85,11 @@ type Server struct {
 	schema   *schema.Schema
 	log      *slog.Logger
 	limits   Limits
+	timeouts Timeouts
 	now      func() time.Time
+	// snapshots holds a token for every snapshot being streamed: at most
+	// its capacity at once.
+	snapshots chan struct{}
 	// reinspectAfter is how old a housing appraisal may get before the
 	// household is due for re-inspection.
 	reinspectAfter time.Duration
@@ -61,11 +105,15 @@ type Config struct {
 	Schema   *schema.Schema
 	Logger   *slog.Logger
 	Limits   Limits
+	Timeouts Timeouts    // each zero field takes its DefaultTimeouts value
 	Rates    *RateLimits // DefaultRateLimits when nil
 	Now      func() time.Time
 	// ReinspectAfter is how old a housing appraisal may get before its
 	// household is due for re-inspection; DefaultReinspectAfter when 0.
 	ReinspectAfter time.Duration
+	// SnapshotConcurrency is how many snapshots may stream at once (503
+	// beyond); DefaultSnapshotConcurrency when 0.
+	SnapshotConcurrency int
 }
 
 // New builds the echo application with every route.
@@ -88,8 +136,13 @@ func New(cfg Config) *Server {
 	if cfg.ReinspectAfter <= 0 {
 		cfg.ReinspectAfter = DefaultReinspectAfter
 	}
+	if cfg.SnapshotConcurrency <= 0 {
+		cfg.SnapshotConcurrency = DefaultSnapshotConcurrency
+	}
+	cfg.Timeouts = cfg.Timeouts.orDefault()
 	s := &Server{store: cfg.Store, accounts: cfg.Accounts, keys: cfg.Keys, schema: cfg.Schema, log: cfg.Logger,
-		limits: cfg.Limits, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter, loginByUser: cfg.Rates.LoginPerUser.limiter(),
+		limits: cfg.Limits, timeouts: cfg.Timeouts, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter,
+		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginByUser: cfg.Rates.LoginPerUser.limiter(),
 		loginByAddr: cfg.Rates.LoginPerAddress.limiter(), pushByDevice: cfg.Rates.PushPerDevice.limiter()}
 	e := echo.New()
 	// The client address is the TCP peer: forwarding headers are not
@@ -128,15 +181,16 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// Serve answers HTTP on ln until ctx is done, then shuts down gracefully,
-// finishing requests in flight (up to grace).
+// Serve answers HTTP on ln, with the configured timeouts, until ctx is
+// done, then shuts down gracefully: it stops accepting, closes idle
+// connections and lets requests in flight finish (up to grace).
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       2 * time.Minute,
-		WriteTimeout:      10 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.timeouts.ReadHeader,
+		ReadTimeout:       s.timeouts.Read,
+		WriteTimeout:      s.timeouts.Write,
+		IdleTimeout:       s.timeouts.Idle,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
@@ -146,6 +200,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		return err
 	case <-ctx.Done():
 	}
+	s.log.Info("shutting down: finishing requests in flight", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

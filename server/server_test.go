@@ -41,9 +41,18 @@ func mustServe(tb testing.TB) *testServer {
 
 func mustServeWith(tb testing.TB, rates *RateLimits) *testServer {
 	tb.Helper()
+	return mustServeConfig(tb, sqlite.Options{}, func(cfg *Config) { cfg.Rates = rates })
+}
+
+// mustServeConfig is mustServe with the store opened with opts (the clock
+// is the test's) and the server's configuration changed by configure (nil
+// for none).
+func mustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*Config)) *testServer {
+	tb.Helper()
 	clock := storetest.NewClock(storetest.T0)
 	dir := tb.TempDir()
-	store, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName), sqlite.Options{Now: clock.Now})
+	opts.Now = clock.Now
+	store, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -54,7 +63,11 @@ func mustServeWith(tb testing.TB, rates *RateLimits) *testServer {
 	limits := DefaultLimits
 	limits.MaxBodyBytes = 1 << 20
 	limits.MaxChanges = 200
-	ts := httptest.NewServer(New(Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: rates}))
+	cfg := Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: &RateLimits{}}
+	if configure != nil {
+		configure(&cfg)
+	}
+	ts := httptest.NewServer(New(cfg))
 	tb.Cleanup(func() { ts.Close(); store.Close() })
 	t := &testServer{Server: ts, store: store, clock: clock, dir: dir, tokens: map[string]string{}}
 	t.addUser(tb, "admin", syncproto.RoleAdmin)

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -37,6 +38,9 @@ const (
 	// a snapshot may take longer than the server's write timeout as long as
 	// the client keeps reading.
 	snapshotWriteWindow = 2 * time.Minute
+	// snapshotRetryAfter is the Retry-After, in seconds, of a snapshot
+	// refused because the most allowed are already streaming.
+	snapshotRetryAfter = 30
 )
 
 // snapshotRequest is a validated GET /v1/snapshot.
@@ -145,11 +149,23 @@ func (r snapshotRequest) fileName() string {
 // the change log it shows in X-Snapshot-Cursor. Deleted records are left
 // out. An error after the first byte was sent cannot become a problem
 // document: the connection is then cut, so that the client sees an
-// incomplete download rather than a short file.
+// incomplete download rather than a short file. At most
+// Config.SnapshotConcurrency snapshots stream at once: each holds a read
+// transaction (and so keeps the WAL from being checkpointed past it) and a
+// CPU for as long as its client reads, so beyond that the answer is 503 with
+// Retry-After.
 func (s *Server) handleSnapshot(c echo.Context) error {
 	req, err := s.parseSnapshotRequest(c)
 	if err != nil {
 		return err
+	}
+	select {
+	case s.snapshots <- struct{}{}:
+		defer func() { <-s.snapshots }()
+	default:
+		return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Too many snapshots",
+			Message:    fmt.Sprintf("%d snapshots are being taken already; retry later", cap(s.snapshots)),
+			RetryAfter: snapshotRetryAfter}
 	}
 	run := s.newSnapshotRun(c, req)
 	defer run.enc.close()

@@ -372,6 +372,13 @@ func (e *xlsxEncoder) begin() error {
 		if err != nil {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
 		}
+		// The stream writer writes the sheet's <dimension> before any row,
+		// when the number of rows is unknown; a wrong "A1" makes readers
+		// that trust it (openpyxl read-only) see an empty sheet. Without
+		// the element, readers scan the rows.
+		if err := e.file.SetSheetDimension(entity, ""); err != nil {
+			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
+		}
 		sw, err := e.file.NewStreamWriter(entity)
 		if err != nil {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)

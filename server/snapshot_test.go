@@ -1,6 +1,7 @@
 package server
 
 import (
+	"archive/zip"
 	"bufio"
 	"bytes"
 	"encoding/csv"
@@ -382,6 +383,22 @@ func TestSnapshotXLSX(t *testing.T) {
 		t.Fatalf("the workbook does not open: %v", err)
 	}
 	defer book.Close()
+	// No sheet may claim the used range is A1: readers that trust the
+	// dimension (openpyxl read-only) would show an empty sheet.
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, zf := range zr.File {
+		if strings.HasPrefix(zf.Name, "xl/worksheets/") {
+			rc, _ := zf.Open()
+			xml, _ := io.ReadAll(rc)
+			rc.Close()
+			if bytes.Contains(xml, []byte(`<dimension ref="A1"`)) {
+				t.Fatalf("%s declares its used range as A1", zf.Name)
+			}
+		}
+	}
 	entities := []string{"household", "housing_inspection", "water_inspection"}
 	if got := book.GetSheetList(); strings.Join(got, ",") != strings.Join(entities, ",") {
 		t.Fatalf("sheets %v", got)

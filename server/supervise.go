@@ -38,18 +38,19 @@ func (s *Server) regionScope(c echo.Context) (actor syncproto.Actor, region stri
 	return actor, region, nil
 }
 
-// listPage reads the limit and cursor of a paged supervisor list.
-func (s *Server) listPage(c echo.Context) (after int64, limit int, err error) {
-	cur, err := s.store.Cursors().Parse(c.QueryParam("cursor"))
+// listPage reads the limit and cursor of a paged supervisor list; a
+// cursor of another list, or a change-log cursor, is a 422.
+func (s *Server) listPage(c echo.Context, list string) (after int64, limit int, err error) {
+	after, err = s.store.Cursors().ParseList(list, c.QueryParam("cursor"))
 	if err != nil {
 		return 0, 0, err
 	}
 	limit, err = s.pullLimit(c.QueryParam("limit"))
-	return cur.Seq, limit, err
+	return after, limit, err
 }
 
-func (s *Server) nextCursor(next int64, n, limit int) (string, bool) {
-	return s.store.Cursors().Encode(syncproto.Cursor{Seq: next}), n == limit
+func (s *Server) nextCursor(list string, next int64, n, limit int) (string, bool) {
+	return s.store.Cursors().EncodeList(list, next), n == limit
 }
 
 // handleConflicts is GET /v1/conflicts?region=&state=&limit=&cursor=.
@@ -68,7 +69,7 @@ func (s *Server) handleConflicts(c echo.Context) error {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open, auto_resolved or resolved",
 			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open, auto_resolved or resolved"}}}
 	}
-	after, limit, err := s.listPage(c)
+	after, limit, err := s.listPage(c, "conflicts")
 	if err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (s *Server) handleConflicts(c echo.Context) error {
 	for _, cf := range list {
 		out = append(out, conflictJSON(cf))
 	}
-	cursor, more := s.nextCursor(next, len(list), limit)
+	cursor, more := s.nextCursor("conflicts", next, len(list), limit)
 	return writeJSON(c, http.StatusOK, map[string]any{"conflicts": out, "cursor": cursor, "has_more": more})
 }
 
@@ -136,7 +137,7 @@ func (s *Server) handleQuarantine(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	after, limit, err := s.listPage(c)
+	after, limit, err := s.listPage(c, "quarantine")
 	if err != nil {
 		return err
 	}
@@ -150,7 +151,7 @@ func (s *Server) handleQuarantine(c echo.Context) error {
 			"entity": q.Entity, "record_id": q.RecordID, "village": q.Village, "errors": q.Errors, "change": q.Raw,
 			"received_at": syncproto.FormatTime(q.ReceivedAt)})
 	}
-	cursor, more := s.nextCursor(next, len(list), limit)
+	cursor, more := s.nextCursor("quarantine", next, len(list), limit)
 	return writeJSON(c, http.StatusOK, map[string]any{"quarantine": out, "cursor": cursor, "has_more": more})
 }
 
@@ -250,7 +251,7 @@ func (s *Server) handleDeviceReceipts(c echo.Context) error {
 	if err := s.deviceInScope(c, device); err != nil {
 		return err
 	}
-	after, limit, err := s.listPage(c)
+	after, limit, err := s.listPage(c, "receipts:"+device)
 	if err != nil {
 		return err
 	}
@@ -262,7 +263,7 @@ func (s *Server) handleDeviceReceipts(c echo.Context) error {
 	for _, r := range list {
 		out = append(out, receiptJSON(r))
 	}
-	cursor, more := s.nextCursor(next, len(list), limit)
+	cursor, more := s.nextCursor("receipts:"+device, next, len(list), limit)
 	return writeJSON(c, http.StatusOK, map[string]any{"receipts": out, "cursor": cursor, "has_more": more})
 }
 

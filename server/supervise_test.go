@@ -251,11 +251,14 @@ func TestDuplicateHouseholdsAreFoundAndMerged(t *testing.T) {
 	ins1, ins2 := uuid.NewString(), uuid.NewString()
 	// Two tablets register the same household offline (same registration
 	// number), each with an inspection.
-	s.push(t, s.workerTok, s.worker, storetest.Household(first, storetest.SouthVillage, storetest.T0),
+	registered := func(id string, at time.Time) syncproto.Change {
+		return storetest.RegisteredHousehold(id, storetest.SouthVillage, "5002401072010042", at)
+	}
+	s.push(t, s.workerTok, s.worker, registered(first, storetest.T0),
 		storetest.HousingInspection(ins1, first, "C", storetest.T0))
 	var cursor syncproto.PullResponse
 	s.getJSON(t, s.workerTok, "/v1/sync/pull", 200, &cursor)
-	s.push(t, s.otherTok, s.other, storetest.Household(second, storetest.SouthVillage, storetest.T0.Add(time.Hour)),
+	s.push(t, s.otherTok, s.other, registered(second, storetest.T0.Add(time.Hour)),
 		storetest.HousingInspection(ins2, second, "D", storetest.T0.Add(time.Hour)))
 	var list struct {
 		Duplicates []struct {
@@ -317,4 +320,46 @@ func TestDuplicateHouseholdsAreFoundAndMerged(t *testing.T) {
 		t.Fatalf("%+v", pr.Results[0])
 	}
 	_ = http.StatusOK
+}
+
+// TestCursorsDoNotCrossEndpoints: a list's cursor is refused by another
+// list and by change-log endpoints, and the other way round.
+func TestCursorsDoNotCrossEndpoints(t *testing.T) {
+	s := mustSupervise(t)
+	s.push(t, s.workerTok, s.worker, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+	var list conflictList
+	s.getJSON(t, s.supSouth, "/v1/conflicts", 200, &list)
+	var page syncproto.PullResponse
+	s.getJSON(t, s.supSouth, "/v1/sync/pull", 200, &page)
+	s.getJSON(t, s.supSouth, "/v1/snapshot?entity=household&as_of="+list.Cursor, 422, nil)
+	s.getJSON(t, s.supSouth, "/v1/sync/pull?cursor="+list.Cursor, 422, nil)
+	s.getJSON(t, s.supSouth, "/v1/quarantine?cursor="+list.Cursor, 422, nil)
+	s.getJSON(t, s.supSouth, "/v1/conflicts?cursor="+page.Cursor, 422, nil)
+	s.getJSON(t, s.supSouth, "/v1/conflicts?cursor="+list.Cursor, 200, nil)
+}
+
+func TestHistoryShowsResolutionAndRefusesUnknownParams(t *testing.T) {
+	s := mustSupervise(t)
+	hh := uuid.NewString()
+	s.push(t, s.workerTok, s.worker, storetest.Household(hh, storetest.SouthVillage, storetest.T0))
+	s.push(t, s.workerTok, s.worker, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}))
+	pr := s.push(t, s.otherTok, s.other, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 7}))
+	s.postJSON(t, s.supSouth, "/v1/conflicts/"+pr.Results[0].Conflicts[0].ConflictID+"/resolve",
+		map[string]any{"choose": "kept", "note": "checked the register"}, 200, nil)
+	var hist struct {
+		Conflicts []struct {
+			State      string `json:"state"`
+			Resolution struct {
+				Note string `json:"note"`
+				By   string `json:"by"`
+			} `json:"resolution"`
+		} `json:"conflicts"`
+	}
+	s.getJSON(t, s.supSouth, "/v1/records/household/"+hh+"/history", 200, &hist)
+	if len(hist.Conflicts) != 1 || hist.Conflicts[0].State != "resolved" || hist.Conflicts[0].Resolution.Note != "checked the register" ||
+		hist.Conflicts[0].Resolution.By != "sup.south" {
+		t.Fatalf("history conflicts %+v", hist.Conflicts)
+	}
+	s.getJSON(t, s.supSouth, "/v1/records/household/"+hh+"/history?foo=1", 400, nil)
+	s.getJSON(t, s.supSouth, "/v1/records/household/"+hh+"?region=500240", 400, nil)
 }

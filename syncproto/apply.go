@@ -309,6 +309,12 @@ const nearMeters = 100
 func flagDuplicates(ctx context.Context, tx PushTx, rec *StoredRecord, now time.Time) error {
 	regNo, _ := stringField(rec.Fields, "registration_no")
 	name, _ := stringField(rec.Fields, "head_name")
+	if _, located := rec.Fields["location"]; !located {
+		name = "" // a name alone is not enough: it takes a name and a place
+	}
+	if regNo == "" && name == "" {
+		return nil
+	}
 	similar, err := tx.SimilarHouseholds(ctx, rec.Village, rec.ID, regNo, name)
 	if err != nil {
 		return err

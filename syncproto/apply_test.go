@@ -337,3 +337,23 @@ func TestApplyVillageConflictDoesNotMove(t *testing.T) {
 		t.Fatalf("record scoped to %s with village field %s", r.Village, r.Fields["village"])
 	}
 }
+
+// TestApplyFlagsHouseholdsRegisteredTwice: the same head name within 100 m
+// in one village is flagged; the same name farther away, or without a
+// location, is not.
+func TestApplyFlagsHouseholdsRegisteredTwice(t *testing.T) {
+	tx := newMemTx()
+	a, b := Actor{UserID: "a", DeviceID: devA, AllRegions: true}, Actor{UserID: "b", DeviceID: devB, AllRegions: true}
+	at := func(id string, lat float64) Change {
+		return change("household", id, OpUpsert, 0, t0, map[string]any{"village": south, "head_name": "王芳",
+			"location": map[string]float64{"lat": lat, "lon": 108.1}})
+	}
+	push(t, tx, a, csID1, 1, t0, at(hhID, 30.0))
+	push(t, tx, b, csID2, 1, t0, at(hhID2, 30.0005))                                // about 55 m north
+	push(t, tx, b, csID3, 2, t0, at("0193a000-0000-7000-8000-000000000103", 30.01)) // about 1.1 km
+	push(t, tx, b, "0193a000-0000-7000-8000-000000000305", 3, t0,
+		change("household", "0193a000-0000-7000-8000-000000000104", OpUpsert, 0, t0, map[string]any{"village": south, "head_name": "王芳"}))
+	if len(tx.duplicates) != 1 || tx.duplicates[0].HouseholdA != hhID || tx.duplicates[0].HouseholdB != hhID2 {
+		t.Fatalf("duplicates %+v", tx.duplicates)
+	}
+}

@@ -74,6 +74,41 @@ func (k *CursorCodec) Parse(s string) (Cursor, error) {
 	return c, nil
 }
 
+const listPrefix = "fsl."
+
+// EncodeList renders a position in a supervisor list (conflicts,
+// quarantine, receipts) as an opaque cursor of that list, so that it cannot
+// be mistaken for a change-log cursor or another list's.
+func (k *CursorCodec) EncodeList(list string, pos int64) string {
+	p := base64.RawURLEncoding.EncodeToString([]byte(listPrefix + list + "." + strconv.FormatInt(pos, 10)))
+	return p + "." + k.mac(p)
+}
+
+// ParseList reads a cursor made by EncodeList for the same list; the empty
+// string is the start (0). Anything else is an EInvalid error with the
+// path "query.cursor".
+func (k *CursorCodec) ParseList(list, s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	bad := &Error{Code: EInvalid, Title: "Invalid cursor", Message: "the cursor was not issued by this list",
+		Errors: []FieldError{{Path: "query.cursor", Message: "must be a cursor this list returned"}}}
+	p, sig, ok := strings.Cut(s, ".")
+	if !ok || len(s) > 256 || !hmac.Equal([]byte(sig), []byte(k.mac(p))) {
+		return 0, bad
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(p)
+	rest, found := strings.CutPrefix(string(b), listPrefix+list+".")
+	if err != nil || !found {
+		return 0, bad
+	}
+	pos, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil || pos < 0 || strconv.FormatInt(pos, 10) != rest {
+		return 0, bad
+	}
+	return pos, nil
+}
+
 func cursorText(c Cursor) string {
 	s := cursorPrefix + strconv.FormatInt(c.Seq, 10)
 	if c.Scope != "" || c.Transition > 0 {

@@ -20,7 +20,7 @@ const (
 	ETooLarge     Code = "too_large"    // 413
 	EInvalid      Code = "invalid"      // 422: semantically invalid
 	ERateLimited  Code = "rate_limited" // 429
-	EUnavailable  Code = "unavailable"  // 503: shutting down, not ready
+	EUnavailable  Code = "unavailable"  // 503: not ready, storage full, database busy, too many snapshots
 	EInternal     Code = "internal"     // 500: never shown in detail
 )
 
@@ -37,7 +37,8 @@ type Error struct {
 	// LastDeviceSeq is set on an out-of-order device_seq: the last sequence
 	// the server accepted from that device.
 	LastDeviceSeq *int64
-	// RetryAfter is set on ERateLimited, in whole seconds.
+	// RetryAfter is set on ERateLimited and on EUnavailable when waiting
+	// helps (a full disk, a busy database), in whole seconds.
 	RetryAfter int
 }
 

@@ -36,6 +36,10 @@ func scanUser(row rowScanner) (*auth.User, error) {
 // PutUser creates or updates a user. A new password ends the user's
 // sessions: tokens obtained with the old one stop working.
 func (s *Store) PutUser(ctx context.Context, u auth.User) error {
+	return writeError(s.putUserTx(ctx, u))
+}
+
+func (s *Store) putUserTx(ctx context.Context, u auth.User) error {
 	scope, err := json.Marshal(nonNil(u.Scope))
 	if err != nil {
 		return err
@@ -91,6 +95,10 @@ func (s *Store) Users(ctx context.Context) ([]auth.User, error) {
 
 // SetUserDisabled disables or enables a user; disabling ends their sessions.
 func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool, now time.Time) error {
+	return writeError(s.setUserDisabledTx(ctx, name, disabled, now))
+}
+
+func (s *Store) setUserDisabledTx(ctx context.Context, name string, disabled bool, now time.Time) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -114,6 +122,10 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool,
 
 // CreateSession stores a new session with its first refresh token.
 func (s *Store) CreateSession(ctx context.Context, sess auth.Session, refreshHash string) error {
+	return writeError(s.createSessionTx(ctx, sess, refreshHash))
+}
+
+func (s *Store) createSessionTx(ctx context.Context, sess auth.Session, refreshHash string) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -135,6 +147,11 @@ func (s *Store) CreateSession(ctx context.Context, sess auth.Session, refreshHas
 // a token that was already rotated revokes the session: either the tablet
 // or a thief holds a copy, and the worker must log in again.
 func (s *Store) Refresh(ctx context.Context, sessionID, presented, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
+	outcome, sess, err := s.refreshTx(ctx, sessionID, presented, newHash, now, expires)
+	return outcome, sess, writeError(err)
+}
+
+func (s *Store) refreshTx(ctx context.Context, sessionID, presented, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return auth.RefreshInvalid, nil, err
@@ -208,6 +225,10 @@ func (s *Store) Access(ctx context.Context, user, sessionID, device string, now 
 // RevokeDevice ends every session of a device and refuses its tokens from
 // now on.
 func (s *Store) RevokeDevice(ctx context.Context, device, by string, now time.Time) error {
+	return writeError(s.revokeDeviceTx(ctx, device, by, now))
+}
+
+func (s *Store) revokeDeviceTx(ctx context.Context, device, by string, now time.Time) error {
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return err

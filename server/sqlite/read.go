@@ -305,10 +305,10 @@ func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, e
 }
 
 // Conflicts lists the recorded decisions of a record, or of every record
-// when recordID is empty, in the order they were made.
+// when recordID is empty, in the order they were made, with their
+// resolutions.
 func (s *Store) Conflicts(ctx context.Context, recordID string) ([]syncproto.ConflictEntry, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT id, entity, record_id, village, field, policy, stored, incoming,
-		kept, state, changeset_id, device_id, user_id, device_at, created_at, version FROM conflicts
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+conflictColumns+` FROM conflicts
 		WHERE ? = '' OR record_id = ? ORDER BY rowid`, recordID, recordID)
 	if err != nil {
 		return nil, fmt.Errorf("conflicts: %w", err)
@@ -316,14 +316,10 @@ func (s *Store) Conflicts(ctx context.Context, recordID string) ([]syncproto.Con
 	defer rows.Close()
 	var out []syncproto.ConflictEntry
 	for rows.Next() {
-		var c syncproto.ConflictEntry
-		var stored, incoming, kept, devAt, created string
-		if err := rows.Scan(&c.ID, &c.Entity, &c.RecordID, &c.Village, &c.Field, &c.Policy, &stored, &incoming,
-			&kept, &c.State, &c.ChangesetID, &c.DeviceID, &c.UserID, &devAt, &created, &c.Version); err != nil {
+		c, _, err := scanConflict(rows)
+		if err != nil {
 			return nil, fmt.Errorf("conflicts: %w", err)
 		}
-		c.Stored, c.Incoming, c.Kept = json.RawMessage(stored), json.RawMessage(incoming), json.RawMessage(kept)
-		c.DeviceAt, c.CreatedAt = parseTime(devAt), parseTime(created)
 		out = append(out, c)
 	}
 	return out, rows.Err()

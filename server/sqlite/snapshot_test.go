@@ -256,9 +256,9 @@ func TestSnapshotAsOfBeforeAMerge(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("li.na")
 	first, second, ins := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	dev.Push(t, s, storetest.Household(first, storetest.SouthVillage, storetest.T0))
+	dev.Push(t, s, storetest.RegisteredHousehold(first, storetest.SouthVillage, "5002401072010042", storetest.T0))
 	// The same registration number in the same village: a duplicate.
-	dev.Push(t, s, storetest.Household(second, storetest.SouthVillage, storetest.T0),
+	dev.Push(t, s, storetest.RegisteredHousehold(second, storetest.SouthVillage, "5002401072010042", storetest.T0),
 		storetest.HousingInspection(ins, second, "D", storetest.T0))
 	before := headOf(t, s)
 	admin := syncproto.Actor{UserID: "sup", DeviceID: uuid.NewString(), Role: syncproto.RoleSupervisor, AllRegions: true}

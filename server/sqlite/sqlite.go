@@ -167,9 +167,23 @@ func (s *Store) Cursors() *syncproto.CursorCodec { return s.cursors }
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes both pools.
+// Close closes both pools. The readers go first; then the writer copies
+// the WAL into the database file and truncates it (waiting up to the busy
+// timeout for readers of other processes), so that a clean shutdown leaves
+// a complete database file and an empty WAL rather than relying on the
+// last connection's implicit checkpoint, which SQLite skips while another
+// process has the file open.
 func (s *Store) Close() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	rerr := s.reader.Close()
+	var busy, walPages, copied int
+	cerr := s.writer.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walPages, &copied)
+	if cerr == nil && busy != 0 {
+		cerr = errors.New("another connection kept the WAL from being checkpointed")
+	}
+	if cerr != nil {
+		cerr = fmt.Errorf("checkpoint on close: %w", cerr)
+	}
+	return errors.Join(rerr, cerr, s.writer.Close())
 }
 
 // Ping checks that both pools answer.
@@ -183,25 +197,28 @@ func (s *Store) Ping(ctx context.Context) error {
 // Push applies a change set in one IMMEDIATE transaction on the writer
 // connection and commits it durably before returning. The transaction is
 // not tied to the request's cancellation: once started, a push finishes,
-// and a client that went away gets the stored answer on its retry.
+// and a client that went away gets the stored answer on its retry. A full
+// disk, or a write lock that another process holds beyond the busy
+// timeout, is syncproto.EUnavailable with a Retry-After, and nothing of the
+// change set is written.
 func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
 	ctx = context.WithoutCancel(ctx)
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return syncproto.PushResponse{}, fmt.Errorf("begin push: %w", err)
+		return syncproto.PushResponse{}, writeError(fmt.Errorf("begin push: %w", err))
 	}
 	defer tx.Rollback()
 	resp, err := syncproto.ApplyChangeset(ctx, &pushTx{tx: tx}, s.schema, s.cursors, actor, cs, s.now())
 	if err != nil {
-		return syncproto.PushResponse{}, err
+		return syncproto.PushResponse{}, writeError(err)
 	}
 	if s.beforeCommit != nil {
 		if err := s.beforeCommit(ctx, tx); err != nil {
-			return syncproto.PushResponse{}, err
+			return syncproto.PushResponse{}, writeError(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return syncproto.PushResponse{}, fmt.Errorf("commit push: %w", err)
+		return syncproto.PushResponse{}, writeError(fmt.Errorf("commit push: %w", err))
 	}
 	return resp, nil
 }

@@ -139,9 +139,15 @@ func (p *superviseTx) Children(ctx context.Context, id string) ([]*syncproto.Sto
 // SimilarHouseholds returns the live households of a village, other than
 // id, with the same registration number or the same head name.
 func (p *pushTx) SimilarHouseholds(ctx context.Context, village, id, regNo, name string) ([]*syncproto.StoredRecord, error) {
-	rows, err := p.query(ctx, recordQuery+` WHERE village = ? AND entity = 'household' AND id <> ? AND deleted = 0
-		AND ((? <> '' AND json_extract(fields, '$.registration_no') = ?) OR json_extract(fields, '$.head_name') = ?)
-		ORDER BY seq LIMIT 20`, village, id, regNo, regNo, name)
+	// Two lookups through the expression indexes of migration 5
+	// (households_regno, households_head), not a scan of the village.
+	rows, err := p.query(ctx, recordQuery+` WHERE id IN (
+		SELECT id FROM records WHERE village = ? AND entity = 'household' AND ? <> ''
+			AND json_extract(fields, '$.registration_no') = ?
+		UNION ALL
+		SELECT id FROM records WHERE village = ? AND entity = 'household' AND ? <> ''
+			AND json_extract(fields, '$.head_name') = ?)
+		AND id <> ? AND deleted = 0 ORDER BY seq LIMIT 20`, village, regNo, regNo, village, name, name, id)
 	if err != nil {
 		return nil, fmt.Errorf("similar households: %w", err)
 	}
@@ -168,19 +174,20 @@ func (p *pushTx) AddDuplicate(ctx context.Context, d syncproto.Duplicate) error 
 	return nil
 }
 
-// write runs fn in one IMMEDIATE write transaction, committed durably.
+// write runs fn in one IMMEDIATE write transaction, committed durably; a
+// full disk or a lock held too long is EUnavailable (see writeError).
 func (s *Store) write(ctx context.Context, fn func(*superviseTx) error) error {
 	ctx = context.WithoutCancel(ctx)
 	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return writeError(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback()
 	if err := fn(&superviseTx{pushTx{tx: tx}}); err != nil {
-		return err
+		return writeError(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return writeError(fmt.Errorf("commit: %w", err))
 	}
 	return nil
 }
@@ -321,7 +328,7 @@ func (s *Store) RecordPull(ctx context.Context, device, user string, seq int64, 
 		VALUES (?, ?, 0, ?, ?) ON CONFLICT (device_id) DO UPDATE SET last_pull_at = excluded.last_pull_at,
 		last_pull_seq = MAX(last_pull_seq, excluded.last_pull_seq)`, device, user, formatTime(at), seq)
 	if err != nil {
-		return fmt.Errorf("record pull: %w", err)
+		return writeError(fmt.Errorf("record pull: %w", err))
 	}
 	return nil
 }

@@ -129,10 +129,20 @@ func Delete(entity, id string, base int64, at time.Time) syncproto.Change {
 	return syncproto.Change{Entity: entity, ID: id, Op: syncproto.OpDelete, BaseVersion: base, At: syncproto.FormatTime(at)}
 }
 
-// Household builds the creation of a household in village.
+// Household builds the creation of a household in village, with a
+// registration number of its own (derived from the id), so that test
+// households are not taken for one registered twice.
 func Household(id, village string, at time.Time) syncproto.Change {
 	return Upsert("household", id, 0, at, map[string]any{"village": village, "head_name": "陈秀英",
-		"registration_no": "CQ-500240-0001", "members": 5, "category": "registered_poor", "status": "in_poverty"})
+		"registration_no": "CQ-" + id, "members": 5, "category": "registered_poor", "status": "in_poverty"})
+}
+
+// RegisteredHousehold builds the creation of a household with a given
+// poverty-registration number (two of them in one village are a
+// duplicate).
+func RegisteredHousehold(id, village, registrationNo string, at time.Time) syncproto.Change {
+	return Upsert("household", id, 0, at, map[string]any{"village": village, "head_name": "陈秀英",
+		"registration_no": registrationNo, "members": 5, "category": "registered_poor", "status": "in_poverty"})
 }
 
 // HousingInspection builds the creation of a housing inspection valid in
