@@ -282,6 +282,9 @@ func TestBadPushesWriteNothing(t *testing.T) {
 	dup.Changes = []syncproto.Change{good.Changes[0], good.Changes[0]}
 	dupJSON, _ := json.Marshal(dup)
 	deep := strings.Repeat("[", 100000) + strings.Repeat("]", 100000)
+	hundredThousand := []byte(`{"changeset_id":"` + good.ChangesetID + `","device_id":"` + good.DeviceID +
+		`","device_seq":1,"schema_version":1,"changes":[` +
+		strings.TrimSuffix(strings.Repeat(`{"entity":"household","id":"x","op":"delete","base_version":1,"at":"2026-11-20T08:00:00Z"},`, 100000), ",") + `]}`)
 
 	cases := []struct {
 		name        string
@@ -296,6 +299,10 @@ func TestBadPushesWriteNothing(t *testing.T) {
 		{"not an object", []byte(`[1,2,3]`), "application/json", 400, "$"},
 		{"wrong type", replace(`"device_seq":1`, `"device_seq":"one"`), "application/json", 400, "device_seq"},
 		{"huge number", replace(`"device_seq":1`, `"device_seq":123456789012345678901234567890`), "application/json", 400, "device_seq"},
+		{"NaN-like string", replace(`"device_seq":1`, `"device_seq":"NaN"`), "application/json", 400, "device_seq"},
+		{"infinity-like number", replace(`"base_version":0`, `"base_version":1e999`), "application/json", 400, "changes[0].base_version"},
+		{"100,000 changes", hundredThousand, "application/json", 413, ""},
+		{"sql in changeset id", replace(`"changeset_id":"`+good.ChangesetID+`"`, `"changeset_id":"1' OR '1'='1"`), "application/json", 422, "changeset_id"},
 		{"deeply nested", replace(`"head_name":"陈秀英"`, `"head_name":`+deep), "application/json", 400, ""},
 		{"invalid utf8", replace(`陈秀英`, "\xff\xfe"), "application/json", 400, "$"},
 		{"wrong content type", goodJSON, "text/plain", 400, "header.Content-Type"},
