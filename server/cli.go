@@ -122,6 +122,11 @@ func helpAsked(args []string) bool {
 
 // openData opens (creating if needed) the database in a data directory.
 func openData(ctx context.Context, dir string, stderr io.Writer) (*sqlite.Store, error) {
+	return openDataWith(ctx, dir, stderr, sqlite.Options{})
+}
+
+// openDataWith is openData with store options (serve's busy timeout).
+func openDataWith(ctx context.Context, dir string, stderr io.Writer, opts sqlite.Options) (*sqlite.Store, error) {
 	if dir == "" {
 		return nil, errors.New("--data is required")
 	}
@@ -134,7 +139,7 @@ func openData(ctx context.Context, dir string, stderr io.Writer) (*sqlite.Store,
 		// empty database.
 		fmt.Fprintf(stderr, "fieldsync: creating a new database at %s\n", path)
 	}
-	return sqlite.Open(ctx, path, sqlite.Options{})
+	return sqlite.Open(ctx, path, opts)
 }
 
 func runServe(ctx context.Context, env Env, args []string) error {
@@ -153,6 +158,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	writeTimeout := fs.Duration("write-timeout", DefaultTimeouts.Write, "how long writing a response may take (a snapshot renews it while the client reads)")
 	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
 	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
+	busyTimeout := fs.Duration("busy-timeout", 10*time.Second, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
 	reinspectAfter := DefaultReinspectAfter
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (days such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -165,6 +171,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := checkServeLimits(timeouts, *snapshotConcurrency, *grace); err != nil {
 		return err
 	}
+	if *busyTimeout < 10*time.Millisecond {
+		return fmt.Errorf("--busy-timeout must be at least 10ms, not %s", *busyTimeout)
+	}
 	var handler slog.Handler
 	switch *logFormat {
 	case "text":
@@ -176,7 +185,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	log := slog.New(handler)
 
-	store, err := openData(ctx, *data, env.Stderr)
+	store, err := openDataWith(ctx, *data, env.Stderr, sqlite.Options{BusyTimeout: *busyTimeout})
 	if err != nil {
 		return err
 	}

@@ -108,6 +108,7 @@ func TestServeRefusesBadLimits(t *testing.T) {
 		{[]string{"--read-header-timeout", "0"}, "--read-header-timeout must be a positive duration"},
 		{[]string{"--read-header-timeout", "5m"}, "--read-header-timeout (5m0s) must not be longer than --read-timeout (2m0s)"},
 		{[]string{"--snapshot-concurrency", "0"}, "--snapshot-concurrency must be at least 1"},
+		{[]string{"--busy-timeout", "1ms"}, "--busy-timeout must be at least 10ms"},
 		{[]string{"--shutdown-grace", "-5s"}, "--shutdown-grace must not be negative"},
 		{[]string{"--read-timeout", "soon"}, `invalid value "soon" for flag -read-timeout`},
 	}
