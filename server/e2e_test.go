@@ -132,17 +132,7 @@ func cli(tb testing.TB, stdin string, args ...string) string {
 // httpLogin logs user in on device and returns the access token.
 func httpLogin(tb testing.TB, url, user, password, device string) string {
 	tb.Helper()
-	b, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": device})
-	resp, err := e2eClient.Post(url+"/v1/auth/token", "application/json", bytes.NewReader(b))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var tr tokenResponse
-	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || resp.StatusCode != 200 {
-		tb.Fatalf("login %s: %d %v", user, resp.StatusCode, err)
-	}
-	return tr.AccessToken
+	return login(tb, url, user, password, device).AccessToken
 }
 
 func authed(method, url, token string, body []byte) (*http.Response, error) {
@@ -423,14 +413,6 @@ func verifyFinalState(t *testing.T, p *process, token string, all []*pushed, dat
 	if err := <-p.done; err != nil {
 		t.Fatalf("fieldsync exited with %v after SIGTERM", err)
 	}
-	db, err := openReadOnly(filepath.Join(dataDir, "fieldsync.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var check string
-	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check: %q %v", check, err)
-	}
+	mustIntegrityOK(t, openDB(t, filepath.Join(dataDir, "fieldsync.db")))
 	return acked, len(seen)
 }

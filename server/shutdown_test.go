@@ -196,10 +196,8 @@ func TestSIGTERMFinishesPushesInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var check, mode string
-	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check %q, %v", check, err)
-	}
+	mustIntegrityOK(t, db)
+	var mode string
 	if err := db.QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode %q, %v", mode, err)
 	}

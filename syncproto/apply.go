@@ -168,7 +168,13 @@ func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, cursors 
 			Errors:        []FieldError{{Path: "device_seq", Message: fmt.Sprintf("must be greater than %d", last)}},
 			LastDeviceSeq: &last}
 	}
-	if err := checkScope(ctx, tx, sch, actor, cs); err != nil {
+	// Validate every change once: the scope check and the merge both work
+	// on the canonical values.
+	checked := make([]validated, len(cs.Changes))
+	for i, ch := range cs.Changes {
+		checked[i].fields, checked[i].errs = sch.Form(ch.Entity).Validate(ch.Fields)
+	}
+	if err := checkScope(ctx, tx, sch, actor, cs, checked); err != nil {
 		return PushResponse{}, err
 	}
 
@@ -176,7 +182,7 @@ func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, cursors 
 		UserID: actor.UserID, ContentHash: hash, ReceivedAt: now}
 	resp := PushResponse{ChangesetID: cs.ChangesetID, Results: make([]ChangeResult, 0, len(cs.Changes))}
 	for i := range cs.Changes {
-		res, err := applyChange(ctx, tx, sch, actor, cs, i, now)
+		res, err := applyChange(ctx, tx, sch, actor, cs, i, checked[i], now)
 		if err != nil {
 			return PushResponse{}, err
 		}
@@ -206,7 +212,13 @@ func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, cursors 
 	return resp, nil
 }
 
-func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, now time.Time) (ChangeResult, error) {
+// validated is a change's fields in canonical form and their errors.
+type validated struct {
+	fields map[string]json.RawMessage
+	errs   []FieldError
+}
+
+func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, v validated, now time.Time) (ChangeResult, error) {
 	ch := cs.Changes[i]
 	form := sch.Form(ch.Entity)
 	res := ChangeResult{ID: ch.ID}
@@ -216,7 +228,7 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 		res.Flags = append(res.Flags, FlagClockClamped)
 	}
 
-	fields, errs := form.Validate(ch.Fields)
+	fields, errs := v.fields, append([]FieldError(nil), v.errs...)
 	stored, err := tx.Record(ctx, ch.ID)
 	if err != nil {
 		return res, err
@@ -421,6 +433,8 @@ func scopeAfter(ctx context.Context, tx PushTx, form *schema.Form, fields map[st
 			village = v
 		}
 	}
+	// The village found for parent is already right; only a different
+	// parent (a household change the merge kept) needs a lookup.
 	if form.Parent != nil {
 		if pid, ok := stringField(fields, form.Parent.Field); ok && pid != parent {
 			p, err := tx.Record(ctx, pid)
@@ -429,14 +443,6 @@ func scopeAfter(ctx context.Context, tx PushTx, form *schema.Form, fields map[st
 			}
 			if p != nil {
 				parent, village = pid, p.Village
-			}
-		} else if ok {
-			p, err := tx.Record(ctx, pid)
-			if err != nil {
-				return "", "", err
-			}
-			if p != nil {
-				village = p.Village
 			}
 		}
 	}
@@ -460,7 +466,7 @@ func stringField(fields map[string]json.RawMessage, name string) (string, bool) 
 // household would move to, or the village of an inspection's household.
 // Households created earlier in the same change set count by their new
 // village.
-func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset) error {
+func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, checked []validated) error {
 	if actor.AllRegions {
 		return nil
 	}
@@ -471,7 +477,7 @@ func checkScope(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor,
 		path := fmt.Sprintf("changes[%d]", i)
 		// Judge the canonical values (ids lower-cased, text trimmed), the
 		// same the change would be applied with.
-		fields, _ := form.Validate(ch.Fields)
+		fields := checked[i].fields
 		var villages []string
 		stored, err := tx.Record(ctx, ch.ID)
 		if err != nil {

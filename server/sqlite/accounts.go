@@ -33,6 +33,15 @@ func scanUser(row rowScanner) (*auth.User, error) {
 	return &u, nil
 }
 
+// scanUserRow reads one user row for collect.
+func scanUserRow(row rowScanner) (auth.User, error) {
+	u, err := scanUser(row)
+	if err != nil {
+		return auth.User{}, err
+	}
+	return *u, nil
+}
+
 // PutUser creates or updates a user. A new password ends the user's
 // sessions: tokens obtained with the old one stop working.
 func (s *Store) PutUser(ctx context.Context, u auth.User) error {
@@ -78,19 +87,7 @@ func (s *Store) User(ctx context.Context, name string) (*auth.User, error) {
 // Users lists every user by name.
 func (s *Store) Users(ctx context.Context) ([]auth.User, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+userColumns+` FROM users ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("users: %w", err)
-	}
-	defer rows.Close()
-	var out []auth.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *u)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "users", scanUserRow)
 }
 
 // SetUserDisabled disables or enables a user; disabling ends their sessions.
@@ -256,17 +253,5 @@ func (s *Store) DeviceRevoked(ctx context.Context, device string) (bool, error) 
 func (s *Store) DeviceUsers(ctx context.Context, device string) ([]auth.User, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+userColumns+` FROM users WHERE name IN
 		(SELECT DISTINCT user_name FROM sessions WHERE device_id = ?) ORDER BY name`, device)
-	if err != nil {
-		return nil, fmt.Errorf("device users: %w", err)
-	}
-	defer rows.Close()
-	var out []auth.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *u)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "device users", scanUserRow)
 }

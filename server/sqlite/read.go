@@ -17,6 +17,15 @@ const recordQuery = `SELECT id, entity, version, village, COALESCE(parent_id, ''
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// scanStored reads one row of recordQuery for collect.
+func scanStored(row rowScanner) (*syncproto.StoredRecord, error) {
+	r, err := scanRecord(row)
+	if err == nil && r == nil {
+		err = sql.ErrNoRows
+	}
+	return r, err
+}
+
 // scanRecord reads one row of recordQuery; it returns nil, nil when there is
 // no row.
 func scanRecord(row rowScanner) (*syncproto.StoredRecord, error) {
@@ -66,7 +75,7 @@ type pullItem struct {
 
 const pullColumns = `id, entity, version, fields, deleted, COALESCE(merged_into, ''), updated_at, updated_by, seq`
 
-func scanPullRecord(rows *sql.Rows, extra ...any) (pullItem, error) {
+func scanPullRecord(rows rowScanner, extra ...any) (pullItem, error) {
 	var it pullItem
 	var fields, updated string
 	dest := append([]any{&it.rec.ID, &it.rec.Entity, &it.rec.Version, &fields, &it.rec.Deleted, &it.rec.MergedInto,
@@ -116,21 +125,9 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cur syncproto.C
 	where, args := scopeClause("village", actor)
 	rows, err := tx.QueryContext(ctx, `SELECT `+pullColumns+` FROM records WHERE seq > ? AND `+where+
 		` ORDER BY seq LIMIT ?`, append(append([]any{cur.Seq}, args...), limit+1)...)
+	items, err := collect(rows, err, "pull", func(r rowScanner) (pullItem, error) { return scanPullRecord(r) })
 	if err != nil {
-		return page, fmt.Errorf("pull: %w", err)
-	}
-	var items []pullItem
-	for rows.Next() {
-		it, err := scanPullRecord(rows)
-		if err != nil {
-			rows.Close()
-			return page, err
-		}
-		items = append(items, it)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("pull: %w", err)
+		return page, err
 	}
 
 	// Records that moved out of the scope after the cursor and are not
@@ -142,37 +139,42 @@ func (s *Store) Pull(ctx context.Context, actor syncproto.Actor, cur syncproto.C
 		WHERE x.seq > ? AND `+oldWhere+` AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = x.record_id AND `+curWhere+`)
 		AND EXISTS (SELECT 1 FROM changes c WHERE c.record_id = x.record_id AND c.seq <= ?)
 		GROUP BY x.record_id, x.entity ORDER BY s LIMIT ?`, exitArgs...)
+	removals, err := collect(rows, err, "pull removals", scanRemoval)
 	if err != nil {
-		return page, fmt.Errorf("pull removals: %w", err)
+		return page, err
 	}
-	for rows.Next() {
-		var it pullItem
-		if err := rows.Scan(&it.rec.ID, &it.rec.Entity, &it.seq); err != nil {
-			rows.Close()
-			return page, fmt.Errorf("pull removals: %w", err)
-		}
-		it.rec.Removed = true
-		items = append(items, it)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("pull removals: %w", err)
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })
-
 	page.Cursor = syncproto.Cursor{Seq: cur.Seq, Scope: key}
-	for _, it := range items {
-		if len(page.Records) == limit {
-			page.HasMore = true
-			break
-		}
-		page.Records = append(page.Records, it.rec)
-		page.Cursor.Seq = it.seq
-	}
-	if !page.HasMore {
+	var last int64
+	page.Records, last, page.HasMore = fillPage(append(items, removals...), limit)
+	if page.HasMore {
+		page.Cursor.Seq = last
+	} else {
 		page.Cursor.Seq = h
 	}
 	return page, nil
+}
+
+// scanRemoval reads a row (record_id, entity, seq) of a removal query.
+func scanRemoval(row rowScanner) (pullItem, error) {
+	var it pullItem
+	err := row.Scan(&it.rec.ID, &it.rec.Entity, &it.seq)
+	it.rec.Removed = true
+	return it, err
+}
+
+// fillPage orders records and removals by their change-log position and
+// takes up to limit of them; it returns the position of the last one taken
+// and whether more follow.
+func fillPage(items []pullItem, limit int) (records []syncproto.Record, last int64, more bool) {
+	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })
+	if len(items) > limit {
+		items, more = items[:limit], true
+	}
+	for _, it := range items {
+		records = append(records, it.rec)
+		last = it.seq
+	}
+	return records, last, more
 }
 
 // pullTransition delivers a scope change: records in the old scope and not
@@ -195,25 +197,16 @@ func pullTransition(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, cur 
 	rows, err := tx.QueryContext(ctx, `SELECT `+pullColumns+`, `+newWhere+` AS in_new FROM records
 		WHERE seq > ? AND ((`+oldWhere+` AND NOT `+newWhere+`) OR (`+newWhere+` AND NOT `+oldWhere+` AND seq <= ?))
 		ORDER BY seq LIMIT ?`, args...)
-	if err != nil {
-		return page, fmt.Errorf("pull transition: %w", err)
-	}
-	var items []pullItem
-	for rows.Next() {
+	items, err := collect(rows, err, "pull transition", func(r rowScanner) (pullItem, error) {
 		var inNew bool
-		it, err := scanPullRecord(rows, &inNew)
-		if err != nil {
-			rows.Close()
-			return page, err
-		}
+		it, err := scanPullRecord(r, &inNew)
 		if !inNew {
 			it.rec = syncproto.Record{Entity: it.rec.Entity, ID: it.rec.ID, Removed: true}
 		}
-		items = append(items, it)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("pull transition: %w", err)
+		return it, err
+	})
+	if err != nil {
+		return page, err
 	}
 	// Records of the old scope that moved, after the cursor, to a village
 	// in neither scope: the scan above no longer sees them in the old one.
@@ -229,33 +222,12 @@ func pullTransition(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, cur 
 		WHERE x.seq > ? AND `+xOld+` AND NOT EXISTS (SELECT 1 FROM records r WHERE r.id = x.record_id AND (`+rNew+` OR `+rOld+`))
 		AND EXISTS (SELECT 1 FROM changes c WHERE c.record_id = x.record_id AND c.seq <= ?)
 		GROUP BY x.record_id, x.entity ORDER BY s LIMIT ?`, exitArgs...)
+	removals, err := collect(rows, err, "pull transition removals", scanRemoval)
 	if err != nil {
-		return page, fmt.Errorf("pull transition removals: %w", err)
+		return page, err
 	}
-	for rows.Next() {
-		var it pullItem
-		if err := rows.Scan(&it.rec.ID, &it.rec.Entity, &it.seq); err != nil {
-			rows.Close()
-			return page, fmt.Errorf("pull transition removals: %w", err)
-		}
-		it.rec.Removed = true
-		items = append(items, it)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return page, fmt.Errorf("pull transition removals: %w", err)
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].seq < items[j].seq })
-
 	page.Cursor = cur
-	for _, it := range items {
-		if len(page.Records) == limit {
-			page.HasMore = true
-			break
-		}
-		page.Records = append(page.Records, it.rec)
-		page.Cursor.Transition = it.seq
-	}
+	page.Records, page.Cursor.Transition, page.HasMore = fillPage(append(items, removals...), limit)
 	if !page.HasMore {
 		// The transition is complete: continue under the new scope from
 		// the old position.
@@ -310,44 +282,62 @@ func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, e
 func (s *Store) Conflicts(ctx context.Context, recordID string) ([]syncproto.ConflictEntry, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+conflictColumns+` FROM conflicts
 		WHERE ? = '' OR record_id = ? ORDER BY rowid`, recordID, recordID)
-	if err != nil {
-		return nil, fmt.Errorf("conflicts: %w", err)
-	}
-	defer rows.Close()
-	var out []syncproto.ConflictEntry
-	for rows.Next() {
-		c, _, err := scanConflict(rows)
-		if err != nil {
-			return nil, fmt.Errorf("conflicts: %w", err)
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "conflicts", func(r rowScanner) (syncproto.ConflictEntry, error) {
+		c, _, err := scanConflict(r)
+		return c, err
+	})
 }
 
 // Quarantined lists the rejected changes of a change set, or all when
 // changesetID is empty, in the order they were received.
 func (s *Store) Quarantined(ctx context.Context, changesetID string) ([]syncproto.QuarantineEntry, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT id, changeset_id, device_id, user_id, entity, record_id, village,
-		errors, raw, received_at FROM quarantine WHERE ? = '' OR changeset_id = ? ORDER BY rowid`,
-		changesetID, changesetID)
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+quarantineColumns+` FROM quarantine
+		WHERE ? = '' OR changeset_id = ? ORDER BY rowid`, changesetID, changesetID)
+	list, err := collect(rows, err, "quarantine", scanQuarantine)
+	out, _ := unposition(list, 0)
+	return out, err
+}
+
+const quarantineColumns = `rowid, id, changeset_id, device_id, user_id, entity, record_id, village, errors, raw, received_at`
+
+// positioned is a row with its position in its table.
+type positioned[T any] struct {
+	entry T
+	pos   int64
+}
+
+func scanQuarantine(row rowScanner) (positioned[syncproto.QuarantineEntry], error) {
+	var p positioned[syncproto.QuarantineEntry]
+	q := &p.entry
+	var errs, raw, received string
+	if err := row.Scan(&p.pos, &q.ID, &q.ChangesetID, &q.DeviceID, &q.UserID, &q.Entity, &q.RecordID, &q.Village,
+		&errs, &raw, &received); err != nil {
+		return p, err
+	}
+	if err := json.Unmarshal([]byte(errs), &q.Errors); err != nil {
+		return p, fmt.Errorf("quarantine %s: %w", q.ID, err)
+	}
+	q.Raw, q.ReceivedAt = json.RawMessage(raw), parseTime(received)
+	return p, nil
+}
+
+// collect reads every row of a query (whose error is err) with scan and
+// closes the rows; what names the query in errors.
+func collect[T any](rows *sql.Rows, err error, what string, scan func(rowScanner) (T, error)) ([]T, error) {
 	if err != nil {
-		return nil, fmt.Errorf("quarantine: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	defer rows.Close()
-	var out []syncproto.QuarantineEntry
+	var out []T
 	for rows.Next() {
-		var q syncproto.QuarantineEntry
-		var errs, raw, received string
-		if err := rows.Scan(&q.ID, &q.ChangesetID, &q.DeviceID, &q.UserID, &q.Entity, &q.RecordID, &q.Village,
-			&errs, &raw, &received); err != nil {
-			return nil, fmt.Errorf("quarantine: %w", err)
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		if err := json.Unmarshal([]byte(errs), &q.Errors); err != nil {
-			return nil, fmt.Errorf("quarantine %s: %w", q.ID, err)
-		}
-		q.Raw, q.ReceivedAt = json.RawMessage(raw), parseTime(received)
-		out = append(out, q)
+		out = append(out, v)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
 }

@@ -45,21 +45,12 @@ func (s *Store) ListConflicts(ctx context.Context, actor syncproto.Actor, state 
 	args = append([]any{after, state, state}, args...)
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+conflictColumns+` FROM conflicts
 		WHERE rowid > ? AND (? = '' OR state = ?) AND `+where+` ORDER BY rowid LIMIT ?`, append(args, limit)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("conflicts: %w", err)
-	}
-	defer rows.Close()
-	var out []syncproto.ConflictEntry
-	next := after
-	for rows.Next() {
-		c, pos, err := scanConflict(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("conflicts: %w", err)
-		}
-		out = append(out, c)
-		next = pos
-	}
-	return out, next, rows.Err()
+	list, err := collect(rows, err, "conflicts", func(r rowScanner) (positioned[syncproto.ConflictEntry], error) {
+		c, pos, err := scanConflict(r)
+		return positioned[syncproto.ConflictEntry]{c, pos}, err
+	})
+	out, next := unposition(list, after)
+	return out, next, err
 }
 
 // Conflict returns one conflict, or ENotFound.
@@ -121,19 +112,7 @@ func (p *superviseTx) MarkMerged(ctx context.Context, d syncproto.Duplicate) err
 
 func (p *superviseTx) Children(ctx context.Context, id string) ([]*syncproto.StoredRecord, error) {
 	rows, err := p.query(ctx, recordQuery+` WHERE parent_id = ? ORDER BY seq`, id)
-	if err != nil {
-		return nil, fmt.Errorf("children: %w", err)
-	}
-	defer rows.Close()
-	var out []*syncproto.StoredRecord
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "children", scanStored)
 }
 
 // SimilarHouseholds returns the live households of a village, other than
@@ -148,19 +127,7 @@ func (p *pushTx) SimilarHouseholds(ctx context.Context, village, id, regNo, name
 		SELECT id FROM records WHERE village = ? AND entity = 'household' AND ? <> ''
 			AND json_extract(fields, '$.head_name') = ?)
 		AND id <> ? AND deleted = 0 ORDER BY seq LIMIT 20`, village, regNo, regNo, village, name, name, id)
-	if err != nil {
-		return nil, fmt.Errorf("similar households: %w", err)
-	}
-	defer rows.Close()
-	var out []*syncproto.StoredRecord
-	for rows.Next() {
-		r, err := scanRecord(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collect(rows, err, "similar households", scanStored)
 }
 
 // AddDuplicate records a suspected duplicate, once per pair.
@@ -220,32 +187,11 @@ func (s *Store) MergeDuplicate(ctx context.Context, actor syncproto.Actor, id, s
 // prefix.
 func (s *Store) ListQuarantine(ctx context.Context, actor syncproto.Actor, after int64, limit int) ([]syncproto.QuarantineEntry, int64, error) {
 	where, args := scopeClause("village", actor)
-	if actor.AllRegions {
-		where = "1"
-	}
-	rows, err := s.reader.QueryContext(ctx, `SELECT rowid, id, changeset_id, device_id, user_id, entity, record_id, village,
-		errors, raw, received_at FROM quarantine WHERE rowid > ? AND `+where+` ORDER BY rowid LIMIT ?`,
-		append(append([]any{after}, args...), limit)...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("quarantine: %w", err)
-	}
-	defer rows.Close()
-	var out []syncproto.QuarantineEntry
-	next := after
-	for rows.Next() {
-		var q syncproto.QuarantineEntry
-		var errs, raw, received string
-		if err := rows.Scan(&next, &q.ID, &q.ChangesetID, &q.DeviceID, &q.UserID, &q.Entity, &q.RecordID, &q.Village,
-			&errs, &raw, &received); err != nil {
-			return nil, 0, fmt.Errorf("quarantine: %w", err)
-		}
-		if err := json.Unmarshal([]byte(errs), &q.Errors); err != nil {
-			return nil, 0, fmt.Errorf("quarantine %s: %w", q.ID, err)
-		}
-		q.Raw, q.ReceivedAt = json.RawMessage(raw), parseTime(received)
-		out = append(out, q)
-	}
-	return out, next, rows.Err()
+	rows, err := s.reader.QueryContext(ctx, `SELECT `+quarantineColumns+` FROM quarantine
+		WHERE rowid > ? AND `+where+` ORDER BY rowid LIMIT ?`, append(append([]any{after}, args...), limit)...)
+	list, err := collect(rows, err, "quarantine", scanQuarantine)
+	out, next := unposition(list, after)
+	return out, next, err
 }
 
 // Devices returns every tablet with its sync state and its user.
@@ -254,23 +200,15 @@ func (s *Store) Devices(ctx context.Context) ([]syncproto.DeviceState, error) {
 		d.last_seq, COALESCE(d.last_push_at, ''), COALESCE(d.last_pull_at, ''), d.last_pull_seq, d.applied, d.merged,
 		d.conflicts, d.rejected, EXISTS (SELECT 1 FROM revoked_devices r WHERE r.device_id = d.device_id)
 		FROM devices d LEFT JOIN users u ON u.name = d.user_id ORDER BY d.device_id`)
-	if err != nil {
-		return nil, fmt.Errorf("devices: %w", err)
-	}
-	defer rows.Close()
-	var out []syncproto.DeviceState
-	for rows.Next() {
+	return collect(rows, err, "devices", func(r rowScanner) (syncproto.DeviceState, error) {
 		var d syncproto.DeviceState
 		var scope, push, pull string
-		if err := rows.Scan(&d.DeviceID, &d.UserID, &scope, &d.UserRole, &d.LastSeq, &push, &pull, &d.LastPullSeq,
-			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked); err != nil {
-			return nil, fmt.Errorf("devices: %w", err)
-		}
+		err := r.Scan(&d.DeviceID, &d.UserID, &scope, &d.UserRole, &d.LastSeq, &push, &pull, &d.LastPullSeq,
+			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked)
 		_ = json.Unmarshal([]byte(scope), &d.UserScope)
 		d.LastPushAt, d.LastPullAt = parseTime(push), parseTime(pull)
-		out = append(out, d)
-	}
-	return out, rows.Err()
+		return d, err
+	})
 }
 
 const receiptColumns = `rowid, changeset_id, device_id, device_seq, user_id, content_hash, received_at, applied, merged, conflicts, rejected`
@@ -290,21 +228,12 @@ func scanReceipt(row rowScanner) (syncproto.Receipt, int64, error) {
 func (s *Store) Receipts(ctx context.Context, device string, after int64, limit int) ([]syncproto.Receipt, int64, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+receiptColumns+` FROM receipts
 		WHERE device_id = ? AND (? = 0 OR rowid < ?) ORDER BY rowid DESC LIMIT ?`, device, after, after, limit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("receipts: %w", err)
-	}
-	defer rows.Close()
-	var out []syncproto.Receipt
-	next := after
-	for rows.Next() {
-		r, pos, err := scanReceipt(rows)
-		if err != nil {
-			return nil, 0, fmt.Errorf("receipts: %w", err)
-		}
-		out = append(out, r)
-		next = pos
-	}
-	return out, next, rows.Err()
+	list, err := collect(rows, err, "receipts", func(r rowScanner) (positioned[syncproto.Receipt], error) {
+		rc, pos, err := scanReceipt(r)
+		return positioned[syncproto.Receipt]{rc, pos}, err
+	})
+	out, next := unposition(list, after)
+	return out, next, err
 }
 
 // ReceiptOf returns one change set's receipt, or ENotFound.
@@ -351,17 +280,16 @@ func (s *Store) ListDuplicates(ctx context.Context, actor syncproto.Actor, state
 	where, args := scopeClause("village", actor)
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+duplicateColumns+` FROM duplicates WHERE (? = '' OR state = ?) AND `+
 		where+` ORDER BY created_at, id LIMIT 10000`, append([]any{state, state}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("duplicates: %w", err)
+	return collect(rows, err, "duplicates", scanDuplicate)
+}
+
+// unposition splits positioned rows into the entries and the position of
+// the last one (after, when there is none).
+func unposition[T any](list []positioned[T], after int64) ([]T, int64) {
+	out := make([]T, 0, len(list))
+	for _, p := range list {
+		out = append(out, p.entry)
+		after = p.pos
 	}
-	defer rows.Close()
-	var out []syncproto.Duplicate
-	for rows.Next() {
-		d, err := scanDuplicate(rows)
-		if err != nil {
-			return nil, fmt.Errorf("duplicates: %w", err)
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return out, after
 }
