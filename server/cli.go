@@ -44,6 +44,8 @@ Usage:
   fieldsync key rotate --data DIR                       make a new token-signing key current
   fieldsync backup   --data DIR --out FILE [--keys]     a consistent copy of the database, the server running or not
   fieldsync restore  --data DIR --from FILE [--force]   put a backup in place (stop the server first)
+  fieldsync device   login|sync|edit|list|status|conflicts --dir DIR
+                                                        play a tablet (the Go sync client); see 'fieldsync device help'
   fieldsync version                                     print the version
 
 Run 'fieldsync COMMAND --help' for the flags of a command.
@@ -76,6 +78,8 @@ func Run(ctx context.Context, env Env) error {
 		return runBackup(ctx, env, args)
 	case "restore":
 		return runRestore(ctx, env, args)
+	case "device":
+		return runDevice(ctx, env, args)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, "fieldsync", Version)
 		return nil

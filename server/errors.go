@@ -25,6 +25,7 @@ type Problem struct {
 var statusOf = map[syncproto.Code]int{
 	syncproto.EMalformed:    http.StatusBadRequest,
 	syncproto.EUnauthorized: http.StatusUnauthorized,
+	syncproto.ERevoked:      http.StatusUnauthorized,
 	syncproto.EForbidden:    http.StatusForbidden,
 	syncproto.ENotFound:     http.StatusNotFound,
 	syncproto.EConflict:     http.StatusConflict,
@@ -38,6 +39,7 @@ var statusOf = map[syncproto.Code]int{
 var defaultTitle = map[syncproto.Code]string{
 	syncproto.EMalformed:    "Malformed request",
 	syncproto.EUnauthorized: "Unauthorized",
+	syncproto.ERevoked:      "Device revoked",
 	syncproto.EForbidden:    "Forbidden",
 	syncproto.ENotFound:     "Not found",
 	syncproto.EConflict:     "Conflict",

@@ -120,6 +120,20 @@ func (s *Server) handlePull(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, resp)
 }
 
+// handleChecksum is GET /v1/sync/checksum: the checksum over (id, version)
+// of every record in the caller's scope, at the head of the change log.
+func (s *Server) handleChecksum(c echo.Context) error {
+	if err := onlyParams(c.QueryParams()); err != nil {
+		return err
+	}
+	sum, cur, err := s.store.Checksum(c.Request().Context(), s.actor(c))
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, syncproto.ChecksumResponse{Cursor: s.store.Cursors().Encode(cur),
+		Count: sum.Count, Checksum: sum.String()})
+}
+
 func (s *Server) pullLimit(v string) (int, error) {
 	if v == "" {
 		return s.limits.DefaultPull, nil

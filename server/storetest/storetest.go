@@ -73,6 +73,7 @@ func Run(t *testing.T, open Opener) {
 		{"MovedRecordsArePulledAsRemovals", testMoveRemovals},
 		{"ScopeChangeSendsRemovalsAndAdditions", testScopeChange},
 		{"ScopeChangeRemovesRecordsThatMovedAway", testScopeChangeWithMoveAway},
+		{"ChecksumEqualsAFreshPull", testChecksum},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -601,4 +602,64 @@ func testScopeChangeWithMoveAway(t *testing.T, open Opener) {
 	if m := byID(got); len(m) != 1 || !m[leaves].Removed {
 		t.Fatalf("narrowed pull after a move away: %+v", got)
 	}
+}
+
+// testChecksum checks after every kind of write (create, edit, delete, a
+// household moving with its inspection, a merge of duplicates) that the
+// maintained checksum of each scope equals one computed over a pull of
+// that scope from scratch, and that it names the head of the change log.
+func testChecksum(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	ctx := context.Background()
+	admin := NewDevice("admin")
+	actors := []syncproto.Actor{All,
+		{UserID: "w1", Scope: []string{SouthVillage}},
+		{UserID: "w2", Scope: []string{"500240108"}},
+		{UserID: "w3", Scope: []string{"500240", NorthVillage}},
+		{UserID: "w4", Scope: []string{"990000"}},
+	}
+	check := func(step string) {
+		t.Helper()
+		for _, a := range actors {
+			got, cur, err := s.Checksum(ctx, a)
+			if err != nil {
+				t.Fatalf("%s: checksum for %v: %v", step, a.Scope, err)
+			}
+			records, pulled := PullAll(t, s, a, syncproto.Cursor{}, 3)
+			var want syncproto.Checksum
+			for _, r := range records {
+				if !r.Removed {
+					want.Add(r.ID, r.Version)
+				}
+			}
+			if got != want {
+				t.Fatalf("%s: checksum for %v is %d/%s, a fresh pull gives %d/%s", step, a.Scope,
+					got.Count, got, want.Count, want)
+			}
+			if cur.Seq != pulled.Seq || cur.Scope != a.ScopeKey() {
+				t.Fatalf("%s: checksum cursor %+v, pull ends at %+v", step, cur, pulled)
+			}
+		}
+	}
+	check("empty")
+	hh, ins, north := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	admin.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "B", T0), Household(north, NorthVillage, T0))
+	check("created")
+	admin.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
+	check("edited")
+	admin.Push(t, s, Upsert("household", hh, 1, T0.Add(2*time.Minute), map[string]any{"village": "500240108203"}))
+	check("moved")
+	admin.Push(t, s, Delete("household", north, 1, T0.Add(3*time.Minute)))
+	check("deleted")
+	a, b := uuid.NewString(), uuid.NewString()
+	admin.Push(t, s, RegisteredHousehold(a, SouthVillage, "R-77", T0.Add(4*time.Minute)))
+	admin.Push(t, s, RegisteredHousehold(b, SouthVillage, "R-77", T0.Add(5*time.Minute)))
+	dups, err := s.ListDuplicates(ctx, All, "")
+	if err != nil || len(dups) != 1 {
+		t.Fatalf("duplicates: %v %+v", err, dups)
+	}
+	if _, err := s.MergeDuplicate(ctx, All, dups[0].ID, a, ""); err != nil {
+		t.Fatal(err)
+	}
+	check("merged")
 }
