@@ -287,7 +287,9 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 		return err
 	}
 	var schema json.RawMessage
-	if err := c.call(ctx, http.MethodGet, "/v1/schema", nil, &schema); err != nil {
+	if err := c.retry(ctx, func(ctx context.Context) error {
+		return c.call(ctx, http.MethodGet, "/v1/schema", nil, &schema)
+	}); err != nil {
 		return fmt.Errorf("client: fetching the schema: %w", err)
 	}
 	return setMeta(ctx, c.db, "schema", string(schema))

@@ -48,6 +48,15 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 	return rep, setMeta(ctx, c.db, "last_sync", c.opts.Now().UTC().Format(time.RFC3339Nano))
 }
 
+// Pull only pulls: the server's changes since the last pull, laid under
+// the pending edits (which it never touches). Sync pushes first.
+func (c *Client) Pull(ctx context.Context) (Report, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	var rep Report
+	return rep, c.pull(ctx, &rep, false)
+}
+
 // inflightSet is the change set being pushed.
 type inflightSet struct {
 	id   string
@@ -221,10 +230,24 @@ func (c *Client) acknowledge(ctx context.Context, set *inflightSet, resp syncpro
 				rep.Refused++
 				continue
 			}
-			fields, _ := json.Marshal(ch.Fields)
+			// Laid over an earlier acknowledged change of the record, if
+			// any (a null, which clears a field, is kept as a value).
+			merged := map[string]json.RawMessage{}
+			var prior string
+			if err := tx.QueryRowContext(ctx, `SELECT fields FROM acked WHERE record_id = ?`, ch.ID).Scan(&prior); err == nil {
+				if err := json.Unmarshal([]byte(prior), &merged); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			for k, v := range ch.Fields {
+				merged[k] = v
+			}
+			fields, _ := json.Marshal(merged)
 			if _, err := tx.ExecContext(ctx, `INSERT INTO acked (record_id, entity, op, version, fields) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (record_id) DO UPDATE SET op = excluded.op, version = excluded.version,
-				fields = json_patch(acked.fields, excluded.fields)`, ch.ID, ch.Entity, ch.Op, res.Version, string(fields)); err != nil {
+				ON CONFLICT (record_id) DO UPDATE SET op = excluded.op, version = excluded.version, fields = excluded.fields`,
+				ch.ID, ch.Entity, ch.Op, res.Version, string(fields)); err != nil {
 				return err
 			}
 		}
