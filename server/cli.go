@@ -46,6 +46,7 @@ Usage:
   fieldsync restore  --data DIR --from FILE [--force]   put a backup in place (stop the server first)
   fieldsync device   login|sync|edit|list|status|conflicts --dir DIR
                                                         play a tablet (the Go sync client); see 'fieldsync device help'
+  fieldsync bench    --households N --tablets T ...     the load generator and its raw SQLite ceiling (see BENCHMARKS.md)
   fieldsync version                                     print the version
 
 Run 'fieldsync COMMAND --help' for the flags of a command.
@@ -80,6 +81,8 @@ func Run(ctx context.Context, env Env) error {
 		return runRestore(ctx, env, args)
 	case "device":
 		return runDevice(ctx, env, args)
+	case "bench":
+		return runBench(ctx, env, args)
 	case "version", "--version":
 		fmt.Fprintln(env.Stdout, "fieldsync", Version)
 		return nil

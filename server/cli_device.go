@@ -36,6 +36,7 @@ Usage:
   fieldsync device list   --dir DIR [--entity E] [--json]      the records this tablet holds ('*' = pending edits)
   fieldsync device status --dir DIR                            pending edits, cursor, last sync, conflicts
   fieldsync device conflicts --dir DIR                         conflicts and refusals reported to this tablet
+  fieldsync device fields --dir DIR [--entity E]               the fields of each form: type, required, values
 
 Values are read by the field's type in the schema: numbers, true/false,
 sets as comma-separated items (hazards=roof,walls), a location as lat,lon;
@@ -63,20 +64,41 @@ func runDevice(ctx context.Context, env Env, args []string) error {
 		return runDeviceStatus(ctx, env, args[1:])
 	case "conflicts":
 		return runDeviceConflicts(ctx, env, args[1:])
+	case "fields":
+		return runDeviceFields(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "fieldsync device: unknown command %q\n\n%s", args[0], deviceUsage)
 	return ErrUsage
 }
 
-// openDevice opens the tablet database in dir, creating dir if needed.
-func openDevice(dir string) (*client.Client, error) {
+// openDevice opens the tablet database in dir. Only login creates one: a
+// mistyped directory is an error, not a new tablet.
+func openDevice(dir string, create bool) (*client.Client, error) {
 	if dir == "" {
 		return nil, errors.New("give the tablet's directory with --dir")
+	}
+	path := filepath.Join(dir, "device.db")
+	if !create {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("no tablet in %s: run 'fieldsync device login --dir %s --server URL --user NAME' first", dir, dir)
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return client.Open(filepath.Join(dir, "device.db"), client.Options{})
+	return client.Open(path, client.Options{})
+}
+
+// deviceError words the client's errors for a person at a terminal.
+func deviceError(dir string, err error) error {
+	switch {
+	case errors.Is(err, client.ErrLoginRequired):
+		return fmt.Errorf("this tablet is not logged in, or its session ended (30 days without a sync, a new password): "+
+			"run 'fieldsync device login --dir %s --server URL --user NAME'; pending edits are kept", dir)
+	case errors.Is(err, client.ErrDeviceRevoked):
+		return fmt.Errorf("a supervisor revoked this tablet: it can no longer sync (its pending edits stay in %s)", dir)
+	}
+	return err
 }
 
 func deviceFlags(env Env, name, synopsis string) (*flag.FlagSet, *string) {
@@ -88,6 +110,7 @@ func runDeviceLogin(ctx context.Context, env Env, args []string) error {
 	fs, dir := deviceFlags(env, "login", "login --dir DIR --server URL --user NAME  (password on standard input)")
 	server := fs.String("server", "http://127.0.0.1:8080", "the fieldsync server's URL")
 	user := fs.String("user", "", "user name")
+	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long (the server is retried meanwhile)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -98,15 +121,15 @@ func runDeviceLogin(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	c, err := openDevice(*dir)
+	c, err := openDevice(*dir, true)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	if err := c.Login(ctx, *server, *user, password); err != nil {
-		return fmt.Errorf("login: %w", err)
+		return fmt.Errorf("login to %s: %w", *server, err)
 	}
 	fmt.Fprintf(env.Stdout, "logged in as %s on device %s (%s)\n", *user, c.DeviceID(), *server)
 	return nil
@@ -133,7 +156,7 @@ func runDeviceSync(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	c, err := openDevice(*dir)
+	c, err := openDevice(*dir, false)
 	if err != nil {
 		return err
 	}
@@ -141,6 +164,9 @@ func runDeviceSync(ctx context.Context, env Env, args []string) error {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	rep, err := c.Sync(ctx)
+	if err != nil && rep.Pushed == 0 && rep.Pulled == 0 && rep.Refused == 0 {
+		return deviceError(*dir, err)
+	}
 	fmt.Fprintf(env.Stdout, "pushed %d change sets (%d changes", rep.Pushed, rep.Changes)
 	if rep.Replayed > 0 {
 		fmt.Fprintf(env.Stdout, ", %d answered again after a lost answer", rep.Replayed)
@@ -154,7 +180,11 @@ func runDeviceSync(ctx context.Context, env Env, args []string) error {
 	}
 	fmt.Fprintln(env.Stdout)
 	if err != nil {
-		return fmt.Errorf("sync: %w (nothing is lost: pending edits stay in the outbox)", err)
+		return fmt.Errorf("sync: %w (nothing is lost: pending edits stay in the outbox)", deviceError(*dir, err))
+	}
+	if rep.Refused > 0 {
+		return fmt.Errorf("%d changes refused by the server: 'fieldsync device conflicts --dir %s' shows why; "+
+			"an edit of the record sends it again", rep.Refused, *dir)
 	}
 	return nil
 }
@@ -174,7 +204,7 @@ func runDeviceEdit(ctx context.Context, env Env, args []string) error {
 	if *entity == "" || (*id == "") == !*isNew {
 		return errors.New("give --entity and either --id ID or --new")
 	}
-	c, err := openDevice(*dir)
+	c, err := openDevice(*dir, false)
 	if err != nil {
 		return err
 	}
@@ -303,7 +333,7 @@ func runDeviceList(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	c, err := openDevice(*dir)
+	c, err := openDevice(*dir, false)
 	if err != nil {
 		return err
 	}
@@ -356,7 +386,7 @@ func runDeviceStatus(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	c, err := openDevice(*dir)
+	c, err := openDevice(*dir, false)
 	if err != nil {
 		return err
 	}
@@ -394,7 +424,7 @@ func runDeviceConflicts(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	c, err := openDevice(*dir)
+	c, err := openDevice(*dir, false)
 	if err != nil {
 		return err
 	}
@@ -416,9 +446,63 @@ func runDeviceConflicts(ctx context.Context, env Env, args []string) error {
 	if err != nil || len(refused) == 0 {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, "\nRefused by the server (kept here, not applied):")
+	fmt.Fprintln(env.Stdout, "\nRefused by the server (kept here, not applied; edit the record to fix it and send it again):")
 	for _, r := range refused {
 		fmt.Fprintf(env.Stdout, "  %s %s: %s\n", r.Entity, r.RecordID, r.Reason)
 	}
 	return nil
+}
+
+func runDeviceFields(ctx context.Context, env Env, args []string) error {
+	fs, dir := deviceFlags(env, "fields", "fields --dir DIR [--entity E]")
+	entity := fs.String("entity", "", "only this entity")
+	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
+		return err
+	}
+	c, err := openDevice(*dir, false)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	forms, err := deviceForms(ctx, c)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(forms))
+	for name := range forms {
+		if *entity == "" || name == *entity {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("unknown entity %q", *entity)
+	}
+	sort.Strings(names)
+	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+	for _, name := range names {
+		f := forms[name]
+		fmt.Fprintf(tw, "%s\t(%s)\t\t\n", name, f.Title)
+		for _, fd := range f.Fields {
+			req := ""
+			if fd.Required {
+				req = "required"
+			}
+			detail := strings.Join(fd.Values, ",")
+			if fd.Min != nil || fd.Max != nil {
+				detail = strings.TrimSpace(fmt.Sprintf("%s %s", rangeOf(fd.Min, ">= "), rangeOf(fd.Max, "<= ")))
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, detail)
+		}
+		for _, rule := range f.RegionRules {
+			fmt.Fprintf(tw, "  (in regions %s also required: %s)\t\t\t\n", strings.Join(rule.Prefixes, ","), strings.Join(rule.Require, ", "))
+		}
+	}
+	return tw.Flush()
+}
+
+func rangeOf(v *float64, prefix string) string {
+	if v == nil {
+		return ""
+	}
+	return prefix + strconv.FormatFloat(*v, 'f', -1, 64)
 }

@@ -333,3 +333,112 @@ func TestClientResendsTheSameChangesetAfterAnInterruptedSync(t *testing.T) {
 		t.Fatalf("household at v%d after one edit", r.Version)
 	}
 }
+
+// A supervisor's decision reaches the tablet that opened the conflict:
+// after its next sync the conflict is resolved there, with the value
+// decided. Another device cannot read it through GET /v1/sync/conflicts.
+func TestClientLearnsThatItsConflictWasResolved(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	ts.addUser(t, "b", syncproto.RoleFieldWorker, "500240107")
+	hh, _ := seedHousehold(t, ts)
+	a, b := newTablet(t, ts, "a", client.Options{}), newTablet(t, ts, "b", client.Options{})
+	mustSync(t, a)
+	mustSync(t, b)
+	ctx := context.Background()
+	if err := a.Update(ctx, "household", hh, client.Fields{"members": 6}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Update(ctx, "household", hh, client.Fields{"members": 7}); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, a)
+	mustSync(t, b)
+	cfs, _ := b.Conflicts(ctx)
+	if len(cfs) != 1 || cfs[0].State != "open" {
+		t.Fatalf("b's conflicts: %+v", cfs)
+	}
+	id := cfs[0].ConflictID
+	// a's device may not read b's conflict.
+	tokA := ts.login(t, "a", a.DeviceID())
+	resp, body := ts.doAs(t, tokA, "GET", "/v1/sync/conflicts?ids="+id, "", nil)
+	if resp.StatusCode != 200 || string(body) != `{"conflicts":[]}`+"\n" && string(body) != `{"conflicts":[]}` {
+		t.Fatalf("another device's conflict: %d %s", resp.StatusCode, body)
+	}
+	for _, bad := range []string{"", "?ids=", "?ids=not-a-uuid", "?ids=" + id + "&x=1"} {
+		resp, body := ts.doAs(t, tokA, "GET", "/v1/sync/conflicts"+bad, "", nil)
+		if resp.StatusCode/100 != 4 {
+			t.Fatalf("GET /v1/sync/conflicts%s: %d %s", bad, resp.StatusCode, body)
+		}
+	}
+	if resp, body := ts.do(t, "POST", "/v1/conflicts/"+id+"/resolve", "application/json", []byte(`{"value": 7, "note": "counted"}`)); resp.StatusCode != 200 {
+		t.Fatalf("resolve: %d %s", resp.StatusCode, body)
+	}
+	mustSync(t, b)
+	cfs, _ = b.Conflicts(ctx)
+	if len(cfs) != 1 || cfs[0].State != "resolved" || string(cfs[0].Kept) != "7" {
+		t.Fatalf("b's conflict after the decision: %+v", cfs)
+	}
+	if r, _ := b.Get(ctx, hh); fieldOf(t, r, "members") != "7" {
+		t.Fatalf("b's household after the decision: %+v", r)
+	}
+	if st, _ := b.Status(ctx); st.OpenConflicts != 0 {
+		t.Fatalf("b still counts %d open conflicts", st.OpenConflicts)
+	}
+}
+
+// A record the server refused to create (here: a household in a village
+// outside the worker's scope) is kept with the reason; an edit that fixes
+// it sends it again.
+func TestClientRefusedCreateCanBeFixed(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	tab := newTablet(t, ts, "worker", client.Options{})
+	ctx := context.Background()
+	hh, err := tab.Create(ctx, "household", client.Fields{"village": storetest.NorthVillage, "head_name": "Bao Yu", "members": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := mustSync(t, tab)
+	refused, _ := tab.Refused(ctx)
+	if rep.Refused != 1 || len(refused) != 1 || refused[0].RecordID != hh {
+		t.Fatalf("sync of an out-of-scope household: %+v, refused %+v", rep, refused)
+	}
+	if err := tab.Update(ctx, "household", hh, client.Fields{"village": storetest.SouthVillage}); err != nil {
+		t.Fatalf("fixing the refused household: %v", err)
+	}
+	if rep := mustSync(t, tab); rep.Refused != 0 || rep.Changes != 1 {
+		t.Fatalf("sync of the fix: %+v", rep)
+	}
+	r := storetest.MustRecord(t, ts.store, hh)
+	if string(r.Fields["head_name"]) != `"Bao Yu"` || r.Village != storetest.SouthVillage {
+		t.Fatalf("the household on the server: %+v", r)
+	}
+	if refused, _ := tab.Refused(ctx); len(refused) != 0 {
+		t.Fatalf("refusals after the fix: %+v", refused)
+	}
+}
+
+// Edits that break the form are refused on the tablet, at once.
+func TestClientValidatesEditsWithTheSchema(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	_, ins := seedHousehold(t, ts)
+	tab := newTablet(t, ts, "worker", client.Options{})
+	mustSync(t, tab)
+	ctx := context.Background()
+	var verr *client.ValidationError
+	if err := tab.Update(ctx, "housing_inspection", ins, client.Fields{"grade": "Z", "colour": "red"}); !errors.As(err, &verr) || len(verr.Errors) != 2 {
+		t.Fatalf("grade Z and an unknown field: %v", err)
+	}
+	if _, err := tab.Create(ctx, "household", client.Fields{"head_name": "no village"}); !errors.As(err, &verr) ||
+		verr.Errors[0].Path != "fields.village" {
+		t.Fatalf("a household without village: %v", err)
+	}
+	if _, err := tab.Create(ctx, "house", client.Fields{"head_name": "x"}); err == nil {
+		t.Fatal("an unknown entity was accepted")
+	}
+	if st, _ := tab.Status(ctx); st.Pending != 0 {
+		t.Fatalf("refused edits reached the outbox: %+v", st)
+	}
+}

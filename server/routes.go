@@ -26,6 +26,7 @@ func (s *Server) routes() {
 	e.POST("/v1/sync/push", s.handlePush, anyone...)
 	e.GET("/v1/sync/pull", s.handlePull, anyone...)
 	e.GET("/v1/sync/checksum", s.handleChecksum, anyone...)
+	e.GET("/v1/sync/conflicts", s.handleSyncConflicts, anyone...)
 
 	e.GET("/v1/records/:entity/:id", s.handleRecord, supervisor...)
 	e.GET("/v1/records/:entity/:id/history", s.handleHistory, supervisor...)

@@ -30,6 +30,7 @@ import (
 	"github.com/google/uuid"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -88,6 +89,9 @@ type Client struct {
 	opts   Options
 	device string
 	syncMu sync.Mutex
+
+	schemaMu sync.Mutex
+	forms    *schema.Schema // parsed from the schema fetched at login
 }
 
 // Errors the app should tell its user about.
@@ -95,7 +99,7 @@ var (
 	// ErrLoginRequired: there are no tokens, or the session ended (expired
 	// after 30 days without a sync, password changed, user disabled).
 	// Pending edits are kept; log in and sync again.
-	ErrLoginRequired = errors.New("client: log in again")
+	ErrLoginRequired = errors.New("client: not logged in, or the session ended: log in")
 	// ErrDeviceRevoked: a supervisor revoked this tablet. Pending edits
 	// are kept in the local database, but this device can no longer sync.
 	ErrDeviceRevoked = errors.New("client: this device was revoked; ask a supervisor")
@@ -292,7 +296,39 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	}); err != nil {
 		return fmt.Errorf("client: fetching the schema: %w", err)
 	}
+	if _, err := parseSchema(schema); err != nil {
+		return err
+	}
+	c.schemaMu.Lock()
+	c.forms = nil
+	c.schemaMu.Unlock()
 	return setMeta(ctx, c.db, "schema", string(schema))
+}
+
+func parseSchema(raw []byte) (*schema.Schema, error) {
+	s, err := schema.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("client: the server's schema: %w", err)
+	}
+	return s, nil
+}
+
+// formsOf returns the form definitions fetched at login, or nil before a
+// login.
+func (c *Client) formsOf(ctx context.Context) (*schema.Schema, error) {
+	c.schemaMu.Lock()
+	defer c.schemaMu.Unlock()
+	if c.forms != nil {
+		return c.forms, nil
+	}
+	raw, err := c.meta(ctx, c.db, "schema")
+	if err != nil || raw == "" {
+		return nil, err
+	}
+	if c.forms, err = parseSchema([]byte(raw)); err != nil {
+		return nil, err
+	}
+	return c.forms, nil
 }
 
 // Schema returns the form definitions fetched at login (GET /v1/schema).

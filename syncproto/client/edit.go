@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -116,6 +117,61 @@ type outboxRow struct {
 	exists     bool
 }
 
+// ValidationError is an edit refused on the device, before it reaches the
+// outbox: the values break the form (GET /v1/schema, fetched at login).
+type ValidationError struct {
+	Entity string
+	Errors []syncproto.FieldError
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		parts[i] = fe.Path + ": " + fe.Message
+	}
+	return fmt.Sprintf("client: invalid %s: %s", e.Entity, strings.Join(parts, "; "))
+}
+
+// validate checks an edit against the forms fetched at login (nothing
+// before a login: the server checks every change anyway).
+func (c *Client) validate(ctx context.Context, entity, op string, fields map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+	forms, err := c.formsOf(ctx)
+	if err != nil || forms == nil {
+		return fields, err
+	}
+	form := forms.Form(entity)
+	if form == nil {
+		return nil, fmt.Errorf("client: unknown entity %q (%s)", entity, strings.Join(forms.Entities(), ", "))
+	}
+	if op == "delete" {
+		return fields, nil
+	}
+	norm, errs := form.Validate(fields)
+	if op == "create" && len(errs) == 0 {
+		// Required fields, and those the region's rules require: the
+		// region is the record's own (a household's village) or its
+		// parent's, when the device holds the parent.
+		region := ""
+		if form.ScopeField != "" {
+			_ = json.Unmarshal(norm[form.ScopeField], &region)
+		} else if form.Parent != nil {
+			var parent string
+			if json.Unmarshal(norm[form.Parent.Field], &parent) == nil && parent != "" {
+				if p, err := c.Get(ctx, parent); err == nil {
+					if pf := forms.Form(p.Entity); pf != nil && pf.ScopeField != "" {
+						_ = json.Unmarshal(p.Fields[pf.ScopeField], &region)
+					}
+				}
+			}
+		}
+		errs = form.CheckCreate(norm, region)
+	}
+	if len(errs) > 0 {
+		return nil, &ValidationError{Entity: entity, Errors: errs}
+	}
+	return norm, nil
+}
+
 func (c *Client) edit(ctx context.Context, entity, id, op string, f Fields) error {
 	fields, err := marshalFields(f)
 	if err != nil {
@@ -123,6 +179,9 @@ func (c *Client) edit(ctx context.Context, entity, id, op string, f Fields) erro
 	}
 	if _, err := uuid.Parse(id); err != nil {
 		return fmt.Errorf("client: record id %q is not a UUID", id)
+	}
+	if fields, err = c.validate(ctx, entity, op, fields); err != nil {
+		return err
 	}
 	return c.tx(ctx, func(tx *sql.Tx) error {
 		var row outboxRow
@@ -164,6 +223,32 @@ func (c *Client) edit(ctx context.Context, entity, id, op string, f Fields) erro
 			if err != nil {
 				return err
 			}
+		}
+		if !known && !row.exists && sent == 0 && op != "create" {
+			// A record the server refused to create: the edit fixes it,
+			// and the refused change goes out again with the fix.
+			var raw string
+			err := tx.QueryRowContext(ctx, `SELECT change FROM refused WHERE record_id = ? ORDER BY n DESC LIMIT 1`, id).Scan(&raw)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if raw != "" {
+				var ch syncproto.Change
+				if err := json.Unmarshal([]byte(raw), &ch); err != nil {
+					return err
+				}
+				if ch.Entity != entity {
+					return fmt.Errorf("client: record %s is a %s, not a %s", id, ch.Entity, entity)
+				}
+				row = outboxRow{entity: ch.Entity, op: ch.Op, base: ch.BaseVersion, fields: ch.Fields, exists: true}
+				if row.fields == nil {
+					row.fields = map[string]json.RawMessage{}
+				}
+			}
+		}
+		// A new edit of a record supersedes its refusals: the user acted.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM refused WHERE record_id = ?`, id); err != nil {
+			return err
 		}
 		switch op {
 		case "create":

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -45,7 +46,19 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 	if err := c.verify(ctx, &rep); err != nil {
 		return rep, err
 	}
+	if err := c.refreshConflicts(ctx); err != nil {
+		return rep, err
+	}
 	return rep, setMeta(ctx, c.db, "last_sync", c.opts.Now().UTC().Format(time.RFC3339Nano))
+}
+
+// Push only pushes the outbox (each change set until it is acknowledged
+// or refused), without pulling. Sync does both.
+func (c *Client) Push(ctx context.Context) (Report, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	var rep Report
+	return rep, c.push(ctx, &rep)
 }
 
 // Pull only pulls: the server's changes since the last pull, laid under
@@ -451,4 +464,67 @@ func (c *Client) verify(ctx context.Context, rep *Report) error {
 		}
 	}
 	return nil // the server kept moving: not verified this time
+}
+
+// refreshConflicts asks the server about the conflicts still open here
+// (GET /v1/sync/conflicts), so that a supervisor's decision shows on the
+// tablet as resolved, with the value decided.
+func (c *Client) refreshConflicts(ctx context.Context) error {
+	rows, err := c.db.QueryContext(ctx, `SELECT conflict_id FROM conflicts WHERE state = 'open' ORDER BY conflict_id`)
+	if err != nil {
+		return err
+	}
+	var open []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		open = append(open, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for len(open) > 0 {
+		batch := open[:min(len(open), 100)]
+		open = open[len(batch):]
+		var answer struct {
+			Conflicts []struct {
+				ConflictID string          `json:"conflict_id"`
+				State      string          `json:"state"`
+				Kept       json.RawMessage `json:"kept"`
+				Resolution *struct {
+					Value json.RawMessage `json:"value"`
+				} `json:"resolution"`
+			} `json:"conflicts"`
+		}
+		path := "/v1/sync/conflicts?ids=" + url.QueryEscape(strings.Join(batch, ","))
+		err := c.retry(ctx, func(ctx context.Context) error { return c.call(ctx, http.MethodGet, path, nil, &answer) })
+		var p *Problem
+		if errors.As(err, &p) && p.Status == http.StatusNotFound {
+			return nil // a server without the endpoint: states stay as reported
+		}
+		if err != nil {
+			return err
+		}
+		err = c.tx(ctx, func(tx *sql.Tx) error {
+			for _, cf := range answer.Conflicts {
+				kept := cf.Kept
+				if cf.Resolution != nil {
+					kept = cf.Resolution.Value
+				}
+				if _, err := tx.ExecContext(ctx, `UPDATE conflicts SET state = ?, kept = ? WHERE conflict_id = ?`,
+					cf.State, rawOrNull(kept), cf.ConflictID); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
