@@ -133,6 +133,9 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err != nil {
 		return 0, fmt.Errorf("write record: %w", err)
 	}
+	if err := p.indexPhotos(ctx, rec); err != nil {
+		return 0, err
+	}
 	if oldVillage.Valid && oldVillage.String != rec.Village {
 		if err := p.scopeExit(ctx, seq, rec.ID, rec.Entity, oldVillage.String, rec.Village); err != nil {
 			return 0, err
@@ -195,6 +198,9 @@ func (p *pushTx) rescopeChildren(ctx context.Context, rec *syncproto.StoredRecor
 			return fmt.Errorf("rescope %s: %w", c.id, err)
 		}
 		if err := p.scopeExit(ctx, seq, c.id, c.entity, c.village, rec.Village); err != nil {
+			return err
+		}
+		if err := p.movePhotos(ctx, c.id, rec.Village); err != nil {
 			return err
 		}
 	}
