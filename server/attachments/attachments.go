@@ -332,6 +332,10 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 	}
 	defer func() {
 		if f != nil {
+			// A partial that never received a byte is no upload.
+			if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+				os.Remove(partial)
+			}
 			f.Close()
 		}
 	}()
@@ -703,6 +707,10 @@ func WalkPhotos(dir string, fn func(hash, path string, size int64) error) error 
 	})
 }
 
+// ErrDamaged is wrapped by Install's error for bytes that do not hash to
+// the photo's name.
+var ErrDamaged = errors.New("the bytes do not hash to the photo's name")
+
 // Install puts a photo into the store directory dir (a server's, stopped
 // or not) from r, verifying that its bytes hash to hash and fsyncing it
 // before it appears, through a temporary file in dir's partial directory.
@@ -738,7 +746,7 @@ func Install(dir, hash string, r io.Reader) (bool, error) {
 		return false, err
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != hash {
-		return false, fmt.Errorf("photo %s: its bytes hash to %s", hash, got)
+		return false, fmt.Errorf("photo %s: %w (they hash to %s)", hash, ErrDamaged, got)
 	}
 	shard := filepath.Dir(final)
 	if err := mkdirSynced(dir, shard); err != nil {
@@ -749,10 +757,6 @@ func Install(dir, hash string, r io.Reader) (bool, error) {
 	}
 	return true, syncDir(shard)
 }
-
-// SyncDir fsyncs a directory, making the creations, renames and removals
-// in it durable.
-func SyncDir(dir string) error { return syncDir(dir) }
 
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
