@@ -43,7 +43,7 @@ Usage:
   fieldsync user list --data DIR                        list users
   fieldsync user disable|enable --data DIR --name NAME  stop (or allow again) a user's access, at once
   fieldsync key rotate --data DIR                       make a new token-signing key current
-  fieldsync backup   --data DIR --out FILE [--keys]     a consistent copy of the database, the server running or not
+  fieldsync backup   --data DIR --out FILE [--keys]     a consistent copy of the database and the photos, the server running or not
   fieldsync restore  --data DIR --from FILE [--force]   put a backup in place (stop the server first)
   fieldsync version                                     print the version
 
