@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
@@ -42,7 +43,7 @@ Usage:
   fieldsync user list --data DIR                        list users
   fieldsync user disable|enable --data DIR --name NAME  stop (or allow again) a user's access, at once
   fieldsync key rotate --data DIR                       make a new token-signing key current
-  fieldsync backup   --data DIR --out FILE [--keys]     a consistent copy of the database, the server running or not
+  fieldsync backup   --data DIR --out FILE [--keys]     a consistent copy of the database and the photos, the server running or not
   fieldsync restore  --data DIR --from FILE [--force]   put a backup in place (stop the server first)
   fieldsync device   login|sync|edit|list|status|conflicts --dir DIR
                                                         play a tablet (the Go sync client); see 'fieldsync device help'
@@ -152,7 +153,7 @@ func openDataWith(ctx context.Context, dir string, stderr io.Writer, opts sqlite
 func runServe(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "serve", "serve --addr HOST:PORT --data DIR")
 	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	data := fs.String("data", "data", "data directory (database, keys)")
+	data := fs.String("data", "data", "data directory (database, keys, photos)")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long to let requests in flight finish on SIGTERM")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	maxBody := fs.Int64("max-body-bytes", DefaultLimits.MaxBodyBytes, "largest request body accepted (bytes)")
@@ -166,6 +167,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
 	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
 	busyTimeout := fs.Duration("busy-timeout", 10*time.Second, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
+	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
+	orphanAge := fs.Duration("orphan-upload-age", attachments.DefaultOrphanAge, "how long an unfinished photo upload is kept untouched before it is removed")
 	reinspectAfter := DefaultReinspectAfter
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (days such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -177,6 +180,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	timeouts := Timeouts{ReadHeader: *readHeaderTimeout, Read: *readTimeout, Write: *writeTimeout, Idle: *idleTimeout}
 	if err := checkServeLimits(timeouts, *snapshotConcurrency, *grace); err != nil {
 		return err
+	}
+	if *maxPhoto < 1024 || *orphanAge < time.Minute {
+		return fmt.Errorf("invalid photo limits: --max-photo-bytes must be ≥ 1024, --orphan-upload-age ≥ 1m")
 	}
 	if *busyTimeout < 10*time.Millisecond {
 		return fmt.Errorf("--busy-timeout must be at least 10ms, not %s", *busyTimeout)
@@ -210,10 +216,21 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	photos, err := attachments.Open(filepath.Join(*data, AttachmentsDir), attachments.Options{MaxBytes: *maxPhoto})
+	if err != nil {
+		return err
+	}
+	go photos.RunSweeper(ctx, *orphanAge, sweepInterval(*orphanAge), func(removed int, bytes int64, err error) {
+		if err != nil {
+			log.Warn("sweeping unfinished photo uploads", "err", err)
+			return
+		}
+		log.Info("removed unfinished photo uploads", "uploads", removed, "bytes", bytes, "older_than", orphanAge.String())
+	})
 	rates := DefaultRateLimits
 	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
 	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Limits: limits, Rates: &rates,
-		ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency})
+		ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency, Attachments: photos})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -226,6 +243,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	err = srv.Serve(ctx, ln, *grace)
 	log.Info("fieldsync stopped")
 	return err
+}
+
+// AttachmentsDir is the photo store's directory inside a data directory.
+const AttachmentsDir = "attachments"
+
+// sweepInterval is how often unfinished uploads older than age are looked
+// for: a quarter of the age, at most hourly.
+func sweepInterval(age time.Duration) time.Duration {
+	return min(max(age/4, time.Second), time.Hour)
 }
 
 // checkServeLimits refuses timeouts and a snapshot concurrency that would

@@ -20,6 +20,7 @@ type Problem struct {
 	Instance      string                 `json:"instance,omitempty"`
 	Errors        []syncproto.FieldError `json:"errors,omitempty"`
 	LastDeviceSeq *int64                 `json:"last_device_seq,omitempty"`
+	UploadOffset  *int64                 `json:"upload_offset,omitempty"`
 }
 
 var statusOf = map[syncproto.Code]int{
@@ -31,6 +32,7 @@ var statusOf = map[syncproto.Code]int{
 	syncproto.EConflict:     http.StatusConflict,
 	syncproto.ETooLarge:     http.StatusRequestEntityTooLarge,
 	syncproto.EInvalid:      http.StatusUnprocessableEntity,
+	syncproto.EUnsupported:  http.StatusUnsupportedMediaType,
 	syncproto.ERateLimited:  http.StatusTooManyRequests,
 	syncproto.EUnavailable:  http.StatusServiceUnavailable,
 	syncproto.EInternal:     http.StatusInternalServerError,
@@ -45,6 +47,7 @@ var defaultTitle = map[syncproto.Code]string{
 	syncproto.EConflict:     "Conflict",
 	syncproto.ETooLarge:     "Request too large",
 	syncproto.EInvalid:      "Invalid request",
+	syncproto.EUnsupported:  "Unsupported media type",
 	syncproto.ERateLimited:  "Too many requests",
 	syncproto.EUnavailable:  "Unavailable",
 	syncproto.EInternal:     "Internal error",
@@ -65,7 +68,7 @@ func problemFor(err error) Problem {
 			status = http.StatusInternalServerError
 		}
 		return Problem{Type: "/problems/" + string(se.Code), Title: title, Status: status, Detail: se.Message,
-			Errors: se.Errors, LastDeviceSeq: se.LastDeviceSeq}
+			Errors: se.Errors, LastDeviceSeq: se.LastDeviceSeq, UploadOffset: se.UploadOffset}
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
@@ -110,6 +113,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	var se *syncproto.Error
 	if errors.As(err, &se) && se.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(se.RetryAfter))
+	}
+	if p.UploadOffset != nil {
+		c.Response().Header().Set(headerUploadOffset, strconv.FormatInt(*p.UploadOffset, 10))
 	}
 	if p.Status == http.StatusUnauthorized {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fieldsync", error="invalid_token"`)

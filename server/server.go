@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -95,6 +96,9 @@ type Server struct {
 	reinspectAfter time.Duration
 
 	loginByUser, loginByAddr, pushByDevice *auth.Limiter
+
+	// photos is the photo store (nil: the attachment endpoints answer 503).
+	photos *attachments.Store
 }
 
 // Config is what New needs.
@@ -114,6 +118,9 @@ type Config struct {
 	// SnapshotConcurrency is how many snapshots may stream at once (503
 	// beyond); DefaultSnapshotConcurrency when 0.
 	SnapshotConcurrency int
+	// Attachments is the photo store; without it the attachment endpoints
+	// answer 503.
+	Attachments *attachments.Store
 }
 
 // New builds the echo application with every route.
@@ -159,6 +166,7 @@ func New(cfg Config) *Server {
 		},
 	}))
 	e.Use(s.accessLog)
+	s.photos = cfg.Attachments
 	s.echo = e
 	s.routes()
 	return s

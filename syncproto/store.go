@@ -12,6 +12,7 @@ type Store interface {
 	SnapshotStore
 	ReportStore
 	SupervisionStore
+	AttachmentStore
 
 	// Push applies a decoded change set for actor in one durable
 	// transaction (ApplyChangeset) and returns its response. On error

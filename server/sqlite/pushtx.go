@@ -137,6 +137,9 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err := p.moveSum(ctx, rec.ID, oldVillage.Valid, oldVillage.String, oldVersion, rec.Village, rec.Version); err != nil {
 		return 0, err
 	}
+	if err := p.indexPhotos(ctx, rec); err != nil {
+		return 0, err
+	}
 	if oldVillage.Valid && oldVillage.String != rec.Village {
 		if err := p.scopeExit(ctx, seq, rec.ID, rec.Entity, oldVillage.String, rec.Village); err != nil {
 			return 0, err
@@ -202,6 +205,9 @@ func (p *pushTx) rescopeChildren(ctx context.Context, rec *syncproto.StoredRecor
 			return err
 		}
 		if err := p.moveSum(ctx, c.id, true, c.village, c.version, rec.Village, c.version); err != nil {
+			return err
+		}
+		if err := p.movePhotos(ctx, c.id, rec.Village); err != nil {
 			return err
 		}
 	}

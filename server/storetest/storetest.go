@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -74,6 +75,7 @@ func Run(t *testing.T, open Opener) {
 		{"ScopeChangeSendsRemovalsAndAdditions", testScopeChange},
 		{"ScopeChangeRemovesRecordsThatMovedAway", testScopeChangeWithMoveAway},
 		{"ChecksumEqualsAFreshPull", testChecksum},
+		{"PhotoAccessFollowsRecords", testPhotoAccess},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -662,4 +664,53 @@ func testChecksum(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	check("merged")
+}
+
+// testPhotoAccess: the photos a record references are reachable by the
+// actors whose scope holds the record, from the write that references
+// them, through a move of the household, until a later version drops them.
+func testPhotoAccess(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	admin := NewDevice("admin")
+	a, b := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
+	hh, ins := uuid.NewString(), uuid.NewString()
+	housing := HousingInspection(ins, hh, "D", T0)
+	housing.Fields["photos"] = json.RawMessage(`["` + a + `"]`)
+	admin.Push(t, s, Household(hh, SouthVillage, T0), housing)
+	south := syncproto.Actor{UserID: "w1", Scope: []string{"500240107"}}
+	north := syncproto.Actor{UserID: "w2", Scope: []string{"150422"}}
+	access := func(actor syncproto.Actor, hash string) syncproto.PhotoAccess {
+		t.Helper()
+		got, err := s.PhotoAccess(context.Background(), actor, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := access(south, a); !got.InScope || !got.Referenced {
+		t.Fatalf("photo of a record in scope: %+v", got)
+	}
+	if got := access(north, a); got.InScope || !got.Referenced {
+		t.Fatalf("photo of a record outside scope: %+v", got)
+	}
+	if got := access(All, b); got.InScope || got.Referenced {
+		t.Fatalf("photo no record references: %+v", got)
+	}
+	// The household moves north: its inspection's photo goes with it.
+	admin.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": NorthVillage}))
+	if got := access(south, a); got.InScope {
+		t.Fatalf("photo of a household that moved away: %+v", got)
+	}
+	if got := access(north, a); !got.InScope {
+		t.Fatalf("photo of a household that moved in: %+v", got)
+	}
+	// A later version with another photo set: the dropped photo is no
+	// longer reachable through this record.
+	admin.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(2*time.Minute), map[string]any{"photos": []string{b}}))
+	if got := access(All, a); got.Referenced {
+		t.Fatalf("photo dropped by a later version: %+v", got)
+	}
+	if got := access(north, b); !got.InScope {
+		t.Fatalf("photo of the later version: %+v", got)
+	}
 }
