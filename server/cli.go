@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -169,6 +170,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	busyTimeout := fs.Duration("busy-timeout", 10*time.Second, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
 	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
 	orphanAge := fs.Duration("orphan-upload-age", attachments.DefaultOrphanAge, "how long an unfinished photo upload is kept untouched before it is removed")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file, at shutdown")
 	reinspectAfter := DefaultReinspectAfter
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (days such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -197,6 +199,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("--log-format must be text or json, not %q", *logFormat)
 	}
 	log := slog.New(handler)
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	store, err := openDataWith(ctx, *data, env.Stderr, sqlite.Options{BusyTimeout: *busyTimeout})
 	if err != nil {
@@ -276,4 +285,17 @@ func checkServeLimits(t Timeouts, snapshots int, grace time.Duration) error {
 		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, not %s", grace))
 	}
 	return errors.Join(errs...)
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -56,6 +57,17 @@ type Store struct {
 	// beforeCommit, when set (tests only), runs inside every push
 	// transaction after its writes and before its commit.
 	beforeCommit func(context.Context, *sql.Tx) error
+	// afterApply, when set (tests only), runs after each change set of a
+	// group applied; an error fails that change set alone.
+	afterApply func(syncproto.Changeset) error
+	// onGroup, when set (tests only), is told the size of every group.
+	onGroup func(n int)
+
+	// The group committer (groupcommit.go).
+	pushes        chan *pushRequest
+	pushMu        sync.RWMutex // guards pushClosed and sending on pushes
+	pushClosed    bool
+	committerDone chan struct{}
 }
 
 var _ syncproto.Store = (*Store)(nil)
@@ -122,6 +134,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.reader.SetMaxOpenConns(opts.Readers)
 	s.reader.SetMaxIdleConns(opts.Readers)
+	s.startCommitter()
 	return s, nil
 }
 
@@ -175,6 +188,7 @@ func (s *Store) Path() string { return s.path }
 // last connection's implicit checkpoint, which SQLite skips while another
 // process has the file open.
 func (s *Store) Close() error {
+	s.stopCommitter()
 	rerr := s.reader.Close()
 	var busy, walPages, copied int
 	cerr := s.writer.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walPages, &copied)
@@ -202,28 +216,6 @@ func (s *Store) Ping(ctx context.Context) error {
 // disk, or a write lock that another process holds beyond the busy
 // timeout, is syncproto.EUnavailable with a Retry-After, and nothing of the
 // change set is written.
-func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
-	ctx = context.WithoutCancel(ctx)
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return syncproto.PushResponse{}, writeError(fmt.Errorf("begin push: %w", err))
-	}
-	defer tx.Rollback()
-	resp, err := syncproto.ApplyChangeset(ctx, &pushTx{tx: tx}, s.schema, s.cursors, actor, cs, s.now())
-	if err != nil {
-		return syncproto.PushResponse{}, writeError(err)
-	}
-	if s.beforeCommit != nil {
-		if err := s.beforeCommit(ctx, tx); err != nil {
-			return syncproto.PushResponse{}, writeError(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return syncproto.PushResponse{}, writeError(fmt.Errorf("commit push: %w", err))
-	}
-	return resp, nil
-}
-
 func formatTime(t time.Time) string { return syncproto.FormatTime(t) }
 
 func parseTime(s string) time.Time {
