@@ -132,6 +132,9 @@ func (p *pushTx) Record(ctx context.Context, id string) (*syncproto.StoredRecord
 }
 
 func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, e syncproto.LogEntry) (int64, error) {
+	// What the record was: from this transaction's reads when it was read
+	// (it nearly always was, by the merge), else from the table.
+	prior, known := p.read[rec.ID]
 	delete(p.read, rec.ID)
 	diff, err := json.Marshal(e.Changes)
 	if err != nil {
@@ -150,8 +153,18 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	}
 	var oldVillage sql.NullString
 	var oldVersion int64
-	if err := p.queryRow(ctx, `SELECT village, version FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage, &oldVersion); err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("read village: %w", err)
+	hadPhotos := true // unless known otherwise
+	switch {
+	case known && prior == nil:
+		hadPhotos = false
+	case known:
+		oldVillage, oldVersion = sql.NullString{String: prior.Village, Valid: true}, prior.Version
+		_, hadPhotos = prior.Fields[syncproto.PhotosField]
+	default:
+		err := p.queryRow(ctx, `SELECT village, version FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage, &oldVersion)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("read village: %w", err)
+		}
 	}
 	fields, err := json.Marshal(rec.Fields)
 	if err != nil {
@@ -177,8 +190,10 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err := p.moveSum(ctx, rec.ID, oldVillage.Valid, oldVillage.String, oldVersion, rec.Village, rec.Version); err != nil {
 		return 0, err
 	}
-	if err := p.indexPhotos(ctx, rec); err != nil {
-		return 0, err
+	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
+		if err := p.indexPhotos(ctx, rec); err != nil {
+			return 0, err
+		}
 	}
 	if oldVillage.Valid && oldVillage.String != rec.Village {
 		if err := p.scopeExit(ctx, seq, rec.ID, rec.Entity, oldVillage.String, rec.Village); err != nil {
