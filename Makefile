@@ -6,7 +6,7 @@ DATA     ?= data
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: all build run seed test test-short bench fuzz lint clean
+.PHONY: all build run seed test test-short bench bench-go bench-load bench-scale fuzz lint clean
 
 all: lint test build
 
@@ -31,9 +31,21 @@ test:
 test-short:
 	$(GO) test -count=1 -short ./...
 
-## bench: the Go benchmarks of the hot paths
-bench:
+## bench: the Go benchmarks of the hot paths, then the load generator on 10,000 households
+bench: bench-go bench-load
+
+## bench-go: the Go benchmarks (decode, merge, push transaction, HTTP push, pull page, snapshot, checksum)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
+
+## bench-load: fieldsync bench, 100 tablets × 10 sets × 50 changes on 10,000 households (generated once into .bench/)
+bench-load: build
+	./bin/fieldsync bench --data .bench/10k --households 10000 --tablets 100 --sets 10 --changes 50 --json .bench/10k.json
+
+## bench-scale: the growth curve: the same at 100,000 and 1,000,000 households (generating 1M takes ~20 min once)
+bench-scale: build
+	./bin/fieldsync bench --data .bench/100k --households 100000 --tablets 100 --sets 10 --changes 50 --json .bench/100k.json
+	./bin/fieldsync bench --data .bench/1m --households 1000000 --tablets 100 --sets 10 --changes 50 --json .bench/1m.json
 
 ## fuzz: each fuzz target for FUZZTIME (CI runs them for 5 s each)
 fuzz:

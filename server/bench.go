@@ -52,6 +52,7 @@ type benchConfig struct {
 	seed       uint64
 	jsonOut    string
 	cpuProfile string
+	openLoop   bool
 	out        io.Writer
 	progress   io.Writer
 }
@@ -64,25 +65,31 @@ type BenchResult struct {
 	StartupSeconds  float64         `json:"startup_seconds"`
 	Tablets         int             `json:"tablets"`
 	ChangesPerSet   int             `json:"changes_per_set"`
-	OfferedRate     float64         `json:"offered_changes_per_second,omitempty"`
-	ChangeSets      int64           `json:"change_sets"`
-	Changes         int64           `json:"changes"`
-	Conflicts       int64           `json:"conflicts"`
-	PushSeconds     float64         `json:"push_seconds"`
-	ChangesPerSec   float64         `json:"changes_per_second"`
-	SetsPerSec      float64         `json:"change_sets_per_second"`
-	P50ms           float64         `json:"push_p50_ms"`
-	P95ms           float64         `json:"push_p95_ms"`
-	P99ms           float64         `json:"push_p99_ms"`
-	ServerCPUSec    float64         `json:"server_cpu_seconds"`
-	ServerPeakRSSMB float64         `json:"server_peak_rss_mb"`
-	BytesPerChange  float64         `json:"disk_bytes_written_per_change"`
+	Push            BenchPush       `json:"push"`
+	OpenLoop        *BenchPush      `json:"open_loop,omitempty"`
 	RawUpsertNormal float64         `json:"raw_upsert_rows_per_second_normal"`
 	RawUpsertFull   float64         `json:"raw_upsert_rows_per_second_full"`
 	RawReadRows     float64         `json:"raw_read_rows_per_second"`
 	PullRows        int64           `json:"pull_rows"`
 	PullRowsPerSec  float64         `json:"pull_rows_per_second"`
 	Snapshots       []BenchSnapshot `json:"snapshots"`
+}
+
+// BenchPush is one push phase.
+type BenchPush struct {
+	OfferedRate     float64 `json:"offered_changes_per_second,omitempty"`
+	ChangeSets      int64   `json:"change_sets"`
+	Changes         int64   `json:"changes"`
+	Conflicts       int64   `json:"conflicts"`
+	Seconds         float64 `json:"seconds"`
+	ChangesPerSec   float64 `json:"changes_per_second"`
+	SetsPerSec      float64 `json:"change_sets_per_second"`
+	P50ms           float64 `json:"push_p50_ms"`
+	P95ms           float64 `json:"push_p95_ms"`
+	P99ms           float64 `json:"push_p99_ms"`
+	ServerCPUSec    float64 `json:"server_cpu_seconds"`
+	ServerPeakRSSMB float64 `json:"server_peak_rss_mb"`
+	BytesPerChange  float64 `json:"disk_bytes_written_per_change"`
 }
 
 // BenchSnapshot is one snapshot download.
@@ -108,6 +115,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	fs.IntVar(&cfg.changes, "changes", 50, "changes per change set")
 	fs.Float64Var(&cfg.shared, "shared", 0.1, "share of changes that edit records another tablet edits too (merges, conflicts)")
 	fs.Float64Var(&cfg.rate, "rate", 0, "offered load in changes/s, spread over the tablets (open loop); 0: each tablet pushes as fast as it can")
+	fs.BoolVar(&cfg.openLoop, "open-loop", true, "after the closed loop, push as much again open loop at half its rate (latency under load)")
 	fs.IntVar(&cfg.rawRows, "raw-rows", 100000, "rows of the raw SQLite loop")
 	snaps := fs.String("snapshots", "ndjson,csv,geojson,xlsx", "snapshot formats to download (empty: none)")
 	seed := fs.Uint64("seed", 1, "seed of the simulated edits")
@@ -145,7 +153,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 }
 
 func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
-	res := &BenchResult{Households: cfg.households, Tablets: cfg.tablets, ChangesPerSet: cfg.changes, OfferedRate: cfg.rate}
+	res := &BenchResult{Households: cfg.households, Tablets: cfg.tablets, ChangesPerSet: cfg.changes}
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -227,37 +235,86 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 		}
 		tabs[i] = t
 	}
+	if cfg.rate > 0 {
+		fmt.Fprintf(cfg.progress, "pushing, open loop at %.0f changes/s: %d tablets × %d change sets × %d changes…\n",
+			cfg.rate, cfg.tablets, cfg.sets, cfg.changes)
+		if res.Push, err = benchPush(ctx, srv, tabs, lat, cfg, cfg.rate); err != nil {
+			return nil, err
+		}
+	} else {
+		fmt.Fprintf(cfg.progress, "pushing, closed loop: %d tablets × %d change sets × %d changes…\n", cfg.tablets, cfg.sets, cfg.changes)
+		if res.Push, err = benchPush(ctx, srv, tabs, lat, cfg, 0); err != nil {
+			return nil, err
+		}
+		if cfg.openLoop {
+			half := res.Push.ChangesPerSec / 2
+			fmt.Fprintf(cfg.progress, "pushing, open loop at half that rate (%.0f changes/s)…\n", half)
+			open, err := benchPush(ctx, srv, tabs, lat, cfg, half)
+			if err != nil {
+				return nil, err
+			}
+			res.OpenLoop = &open
+		}
+	}
+
+	fmt.Fprintln(cfg.progress, "pulling everything as one client…")
+	token, err := benchToken(ctx, srv.url, "bench.admin", password)
+	if err != nil {
+		return nil, err
+	}
+	t0 := time.Now()
+	if res.PullRows, err = benchPull(ctx, srv.url, token); err != nil {
+		return nil, err
+	}
+	res.PullRowsPerSec = float64(res.PullRows) / time.Since(t0).Seconds()
+	res.Records = res.PullRows
+
+	households, err := countHouseholds(dbPath)
+	if err != nil {
+		return nil, err
+	}
+	for _, format := range cfg.snapshots {
+		format = strings.TrimSpace(format)
+		fmt.Fprintf(cfg.progress, "snapshot %s of every household…\n", format)
+		snap, err := benchSnapshot(ctx, srv, token, format, "household", int64(households))
+		if err != nil {
+			return nil, err
+		}
+		res.Snapshots = append(res.Snapshots, snap)
+	}
+	return res, nil
+}
+
+// benchPush runs one push phase: closed loop (rate 0: every tablet's
+// sets are edited before the clock starts, then pushed as fast as the
+// server answers) or open loop (tablet i edits and pushes its k-th set at
+// start + (k + i/T)·interval, so that together they offer rate changes/s,
+// whatever the server's latency).
+func benchPush(ctx context.Context, srv *benchServer, tabs []*benchTablet, lat *latencies, cfg benchConfig, rate float64) (BenchPush, error) {
+	var out BenchPush
+	out.OfferedRate = rate
 	lat.reset()
-	if cfg.rate == 0 {
-		// Closed loop: the edits are made before the clock starts (on
-		// this one machine the simulated tablets' own work would
-		// otherwise compete with the server for its two cores); each
-		// tablet then pushes its outbox, a change set at a time.
-		fmt.Fprintln(cfg.progress, "making the tablets' edits (offline, before the clock starts)…")
+	if rate == 0 {
 		for _, t := range tabs {
 			for k := 0; k < cfg.sets; k++ {
 				if err := t.edit(ctx, cfg.changes, cfg.shared); err != nil {
-					return nil, err
+					return out, err
 				}
 			}
 		}
 	}
-
-	fmt.Fprintf(cfg.progress, "pushing: %d tablets × %d change sets × %d changes…\n", cfg.tablets, cfg.sets, cfg.changes)
 	before, err := readProc(srv.pid)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	sampler := startRSSSampler(srv.pid)
 	var changes, sets, conflicts atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, len(tabs))
 	start := time.Now()
-	// Open loop: tablet i pushes its k-th set at start + (k + i/T)·interval,
-	// so that the tablets together offer cfg.rate changes/s.
 	interval := time.Duration(0)
-	if cfg.rate > 0 {
-		interval = time.Duration(float64(time.Second) * float64(cfg.changes*cfg.tablets) / cfg.rate)
+	if rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(cfg.changes*len(tabs)) / rate)
 	}
 	for i, t := range tabs {
 		wg.Add(1)
@@ -289,49 +346,23 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	elapsed := time.Since(start)
 	close(errs)
 	if err := <-errs; err != nil {
-		return nil, err
+		return out, err
 	}
 	after, err := readProc(srv.pid)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
-	res.ServerPeakRSSMB = float64(sampler.stop()) / (1 << 20)
-	res.ChangeSets, res.Changes, res.Conflicts = sets.Load(), changes.Load(), conflicts.Load()
-	res.PushSeconds = elapsed.Seconds()
-	res.ChangesPerSec = float64(res.Changes) / elapsed.Seconds()
-	res.SetsPerSec = float64(res.ChangeSets) / elapsed.Seconds()
-	res.P50ms, res.P95ms, res.P99ms = lat.percentile(50), lat.percentile(95), lat.percentile(99)
-	res.ServerCPUSec = after.cpu - before.cpu
-	if res.Changes > 0 {
-		res.BytesPerChange = float64(after.writeBytes-before.writeBytes) / float64(res.Changes)
+	out.ServerPeakRSSMB = float64(sampler.stop()) / (1 << 20)
+	out.ChangeSets, out.Changes, out.Conflicts = sets.Load(), changes.Load(), conflicts.Load()
+	out.Seconds = elapsed.Seconds()
+	out.ChangesPerSec = float64(out.Changes) / elapsed.Seconds()
+	out.SetsPerSec = float64(out.ChangeSets) / elapsed.Seconds()
+	out.P50ms, out.P95ms, out.P99ms = lat.percentile(50), lat.percentile(95), lat.percentile(99)
+	out.ServerCPUSec = after.cpu - before.cpu
+	if out.Changes > 0 {
+		out.BytesPerChange = float64(after.writeBytes-before.writeBytes) / float64(out.Changes)
 	}
-
-	fmt.Fprintln(cfg.progress, "pulling everything as one client…")
-	token, err := benchToken(ctx, srv.url, "bench.admin", password)
-	if err != nil {
-		return nil, err
-	}
-	t0 := time.Now()
-	if res.PullRows, err = benchPull(ctx, srv.url, token); err != nil {
-		return nil, err
-	}
-	res.PullRowsPerSec = float64(res.PullRows) / time.Since(t0).Seconds()
-	res.Records = res.PullRows
-
-	households, err := countHouseholds(dbPath)
-	if err != nil {
-		return nil, err
-	}
-	for _, format := range cfg.snapshots {
-		format = strings.TrimSpace(format)
-		fmt.Fprintf(cfg.progress, "snapshot %s of every household…\n", format)
-		snap, err := benchSnapshot(ctx, srv, token, format, "household", int64(households))
-		if err != nil {
-			return nil, err
-		}
-		res.Snapshots = append(res.Snapshots, snap)
-	}
-	return res, nil
+	return out, nil
 }
 
 func printBench(w io.Writer, cfg benchConfig, r *BenchResult) {
@@ -341,21 +372,23 @@ func printBench(w io.Writer, cfg benchConfig, r *BenchResult) {
 		}
 		return fmt.Sprintf("%.0f%%", 100*a/b)
 	}
-	fmt.Fprintf(w, "fieldsync bench: %d households (%d records, %.0f MB), %d tablets × %d sets × %d changes, shared %.0f%%",
+	fmt.Fprintf(w, "fieldsync bench: %d households (%d records, %.0f MB), %d tablets × %d sets × %d changes, shared %.0f%%\n",
 		r.Households, r.Records, float64(r.DBBytes)/(1<<20), r.Tablets, cfg.sets, r.ChangesPerSet, 100*cfg.shared)
-	if r.OfferedRate > 0 {
-		fmt.Fprintf(w, ", offered %.0f changes/s (open loop)", r.OfferedRate)
-	}
-	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  server start-up            %8.2f s\n", r.StartupSeconds)
 	fmt.Fprintf(w, "  raw upsert loop            %8.0f rows/s (synchronous=NORMAL), %.0f rows/s (FULL)\n", r.RawUpsertNormal, r.RawUpsertFull)
 	fmt.Fprintf(w, "  raw read loop (NDJSON)     %8.0f rows/s\n", r.RawReadRows)
-	fmt.Fprintf(w, "  push                       %8.0f changes/s  %.0f change sets/s  (%s of raw NORMAL, %s of raw FULL)\n",
-		r.ChangesPerSec, r.SetsPerSec, ratio(r.ChangesPerSec, r.RawUpsertNormal), ratio(r.ChangesPerSec, r.RawUpsertFull))
-	fmt.Fprintf(w, "  push latency               p50 %.1f ms  p95 %.1f ms  p99 %.1f ms\n", r.P50ms, r.P95ms, r.P99ms)
-	fmt.Fprintf(w, "  conflicts produced         %8d (of %d changes in %d change sets)\n", r.Conflicts, r.Changes, r.ChangeSets)
-	fmt.Fprintf(w, "  server during the push     %.1f CPU s (%.0f changes per CPU s), peak RSS %.0f MB, %.0f bytes written per change\n",
-		r.ServerCPUSec, float64(r.Changes)/math.Max(r.ServerCPUSec, 1e-9), r.ServerPeakRSSMB, r.BytesPerChange)
+	for _, p := range append([]BenchPush{r.Push}, derefPush(r.OpenLoop)...) {
+		kind := "push, closed loop"
+		if p.OfferedRate > 0 {
+			kind = fmt.Sprintf("push, open loop at %.0f/s", p.OfferedRate)
+		}
+		fmt.Fprintf(w, "  %-26s %8.0f changes/s  %.0f change sets/s  (%s of raw NORMAL, %s of raw FULL)\n",
+			kind, p.ChangesPerSec, p.SetsPerSec, ratio(p.ChangesPerSec, r.RawUpsertNormal), ratio(p.ChangesPerSec, r.RawUpsertFull))
+		fmt.Fprintf(w, "    latency                  p50 %.1f ms  p95 %.1f ms  p99 %.1f ms\n", p.P50ms, p.P95ms, p.P99ms)
+		fmt.Fprintf(w, "    conflicts produced       %8d (of %d changes in %d change sets)\n", p.Conflicts, p.Changes, p.ChangeSets)
+		fmt.Fprintf(w, "    server                   %.1f CPU s (%.0f changes per CPU s), peak RSS %.0f MB, %.0f bytes written per change\n",
+			p.ServerCPUSec, float64(p.Changes)/math.Max(p.ServerCPUSec, 1e-9), p.ServerPeakRSSMB, p.BytesPerChange)
+	}
 	fmt.Fprintf(w, "  pull, one client           %8.0f rows/s (%d rows; %s of the raw read loop)\n", r.PullRowsPerSec, r.PullRows,
 		ratio(r.PullRowsPerSec, r.RawReadRows))
 	for _, s := range r.Snapshots {
@@ -366,6 +399,13 @@ func printBench(w io.Writer, cfg benchConfig, r *BenchResult) {
 		fmt.Fprintf(w, "  snapshot %-7s %-10s %8.0f rows/s (%d rows, %.1f MB; %s of raw read), server peak RSS %.0f MB\n",
 			s.Format, entity, s.RowsPerSec, s.Rows, float64(s.Bytes)/(1<<20), ratio(s.RowsPerSec, r.RawReadRows), s.PeakRSSMB)
 	}
+}
+
+func derefPush(p *BenchPush) []BenchPush {
+	if p == nil {
+		return nil
+	}
+	return []BenchPush{*p}
 }
 
 func countHouseholds(dbPath string) (int, error) {
