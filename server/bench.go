@@ -171,6 +171,20 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 			return nil, fmt.Errorf("generate: %w", err)
 		}
 	}
+	// Every run starts from the generated database as it was: the run
+	// works on a copy, so that runs on one directory compare.
+	runDir, err := os.MkdirTemp(cfg.data, "run-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(runDir)
+	fmt.Fprintf(cfg.progress, "copying the database into %s…\n", runDir)
+	// (The generator closed the database, checkpointing its WAL: the file
+	// is whole.)
+	if err := copyFile(dbPath, filepath.Join(runDir, sqlite.FileName), 0o600); err != nil {
+		return nil, err
+	}
+	dbPath = filepath.Join(runDir, sqlite.FileName)
 	villages, err := benchVillages(dbPath, (cfg.tablets+1)/2)
 	if err != nil {
 		return nil, err
@@ -197,7 +211,7 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	}
 
 	fmt.Fprintln(cfg.progress, "starting the server…")
-	srv, err := startBenchServer(ctx, exe, cfg.data, cfg.cpuProfile)
+	srv, err := startBenchServer(ctx, exe, runDir, cfg.cpuProfile)
 	if err != nil {
 		return nil, err
 	}
