@@ -185,7 +185,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	log := slog.New(handler)
 
-	store, err := openDataWith(ctx, *data, env.Stderr, sqlite.Options{BusyTimeout: *busyTimeout})
+	metrics := NewMetrics()
+	store, err := openDataWith(ctx, *data, env.Stderr, sqlite.Options{BusyTimeout: *busyTimeout, Observer: metrics})
 	if err != nil {
 		return err
 	}
@@ -205,7 +206,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	rates := DefaultRateLimits
 	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
-	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Limits: limits, Rates: &rates,
+	if err := metrics.WatchDatabase(store.Path()); err != nil {
+		return err
+	}
+	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Metrics: metrics, Limits: limits, Rates: &rates,
 		ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency})
 
 	ln, err := net.Listen("tcp", *addr)

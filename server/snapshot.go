@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -176,7 +177,7 @@ func (s *Server) handleSnapshot(c echo.Context) error {
 	if err != nil {
 		return run.fail(err)
 	}
-	s.log.Info("snapshot done", run.attrs(append([]any{"cursor_seq", run.at.Seq}, run.enc.summary()...)...)...)
+	s.reqLog(c).Info("snapshot done", run.attrs(append([]any{"cursor_seq", run.at.Seq}, run.enc.summary()...)...)...)
 	return nil
 }
 
@@ -193,10 +194,12 @@ type snapshotRun struct {
 	at      syncproto.Cursor
 	rows    int
 	started time.Time
+	// counted is the snapshot's rows counter of the metrics.
+	counted prometheus.Counter
 }
 
 func (s *Server) newSnapshotRun(c echo.Context, req snapshotRequest) *snapshotRun {
-	run := &snapshotRun{s: s, c: c, req: req, started: time.Now(),
+	run := &snapshotRun{s: s, c: c, req: req, started: time.Now(), counted: s.metrics.snapshotRows.WithLabelValues(req.format),
 		out: bufio.NewWriterSize(c.Response(), 64<<10), rc: http.NewResponseController(c.Response().Writer)}
 	run.enc = newSnapshotEncoder(req, s.schema, run.out)
 	return run
@@ -213,7 +216,7 @@ func (r *snapshotRun) Start(at syncproto.Cursor) error {
 	if r.req.format != formatNDJSON {
 		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+r.req.fileName()+`"`)
 	}
-	r.s.log.Info("snapshot started", r.attrs("cursor_seq", at.Seq)...)
+	r.s.reqLog(r.c).Info("snapshot started", r.attrs("cursor_seq", at.Seq)...)
 	if !r.enc.streams() {
 		return r.enc.begin()
 	}
@@ -230,13 +233,14 @@ func (r *snapshotRun) Row(row syncproto.SnapshotRow) error {
 		return err
 	}
 	r.rows++
+	r.counted.Inc()
 	if r.rows%snapshotFlushEvery == 0 {
 		if err := r.flush(); err != nil {
 			return err
 		}
 	}
 	if r.rows%snapshotProgressEvery == 0 {
-		r.s.log.Info("snapshot progress", r.attrs()...)
+		r.s.reqLog(r.c).Info("snapshot progress", r.attrs()...)
 	}
 	return nil
 }
@@ -292,9 +296,9 @@ func (r *snapshotRun) fail(err error) error {
 		return err
 	}
 	if ctxErr := r.c.Request().Context().Err(); ctxErr != nil {
-		r.s.log.Info("snapshot cancelled by the client", r.attrs()...)
+		r.s.reqLog(r.c).Info("snapshot cancelled by the client", r.attrs()...)
 	} else {
-		r.s.log.Error("snapshot failed", r.attrs("err", err)...)
+		r.s.reqLog(r.c).Error("snapshot failed", r.attrs("err", err)...)
 	}
 	// net/http's documented way to abort a response: the connection is
 	// closed without the end of the chunked body, and nothing is logged.
@@ -306,6 +310,5 @@ func (r *snapshotRun) attrs(extra ...any) []any {
 	return append([]any{slog.String("user", r.req.actor.UserID), slog.String("region", r.req.region),
 		slog.String("entity", r.req.entity), slog.String("format", r.req.format), slog.Int("rows", r.rows),
 		slog.Int64("bytes", r.c.Response().Size+int64(r.out.Buffered())),
-		slog.Int64("ms", time.Since(r.started).Milliseconds()),
-		slog.String("request_id", r.c.Response().Header().Get(echo.HeaderXRequestID))}, extra...)
+		slog.Int64("ms", time.Since(r.started).Milliseconds())}, extra...)
 }

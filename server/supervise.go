@@ -124,7 +124,8 @@ func (s *Server) handleResolve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("conflict resolved", "conflict", cf.ID, "record", cf.RecordID, "field", cf.Field, "by", s.actor(c).UserID)
+	s.metrics.conflictsResolved.Inc()
+	s.reqLog(c).Info("conflict resolved", "conflict", cf.ID, "record", cf.RecordID, "field", cf.Field, "by", s.actor(c).UserID)
 	return writeJSON(c, http.StatusOK, map[string]any{"conflict": conflictJSON(res.Conflict), "record": res.Record})
 }
 
@@ -334,7 +335,7 @@ func (s *Server) handleMergeDuplicate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("households merged", "duplicate", res.Duplicate.ID, "survivor", res.Survivor, "tombstone", res.Tombstone,
+	s.reqLog(c).Info("households merged", "duplicate", res.Duplicate.ID, "survivor", res.Survivor, "tombstone", res.Tombstone,
 		"by", s.actor(c).UserID)
 	return writeJSON(c, http.StatusOK, map[string]any{"duplicate": duplicateJSON(res.Duplicate), "survivor": res.Survivor,
 		"tombstone": res.Tombstone, "repointed": nonNilStrings(res.Repointed)})

@@ -42,6 +42,20 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for a lock held by
 	// another process (a backup, the sqlite3 shell); 10 s when 0.
 	BusyTimeout time.Duration
+	// Observer, when set, is told how long each write transaction waited
+	// before it began.
+	Observer WriteObserver
+}
+
+// WriteObserver is told how long each write transaction waited before it
+// could begin: for the single writer connection (the writes of this
+// process queue for it) and then for SQLite's write lock (which another
+// process, a backup or the sqlite3 shell, may hold up to the busy
+// timeout). op names the operation: push, resolve, merge, login, refresh,
+// revoke_device, user, record_pull. The server's metrics implement it, so
+// that this package needs no metrics library.
+type WriteObserver interface {
+	WriteWaited(op string, waited time.Duration)
 }
 
 // Store is the SQLite implementation of syncproto.Store.
@@ -52,6 +66,8 @@ type Store struct {
 	schema  *schema.Schema
 	now     func() time.Time
 	path    string
+	// observer is told each write's wait for the writer; nil for none.
+	observer WriteObserver
 
 	// beforeCommit, when set (tests only), runs inside every push
 	// transaction after its writes and before its commit.
@@ -79,7 +95,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{schema: opts.Schema, now: opts.Now, path: abs}
+	s := &Store{schema: opts.Schema, now: opts.Now, path: abs, observer: opts.Observer}
 
 	// Every pragma goes in the DSN so that it reaches every pooled
 	// connection; busy_timeout first so that the others wait for locks.
@@ -203,7 +219,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // change set is written.
 func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
 	ctx = context.WithoutCancel(ctx)
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx, "push")
 	if err != nil {
 		return syncproto.PushResponse{}, writeError(fmt.Errorf("begin push: %w", err))
 	}
@@ -221,6 +237,18 @@ func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Ch
 		return syncproto.PushResponse{}, writeError(fmt.Errorf("commit push: %w", err))
 	}
 	return resp, nil
+}
+
+// beginWrite begins an IMMEDIATE transaction on the writer connection and
+// tells the observer how long that took: the wait for the connection, then
+// for the write lock. op names the operation for the observer.
+func (s *Store) beginWrite(ctx context.Context, op string) (*sql.Tx, error) {
+	start := time.Now()
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if s.observer != nil {
+		s.observer.WriteWaited(op, time.Since(start))
+	}
+	return tx, err
 }
 
 func formatTime(t time.Time) string { return syncproto.FormatTime(t) }
