@@ -65,18 +65,25 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (snapshotRequest, error) {
 	if err != nil {
 		return snapshotRequest{}, err
 	}
-	req := snapshotRequest{actor: actor, region: region, format: strings.TrimSpace(q.Get("format")),
-		entity: strings.TrimSpace(q.Get("entity"))}
+	return newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"))
+}
+
+// newSnapshotRequest checks a snapshot's format, entity and as_of for an
+// actor already narrowed to the region: 422 for a bad one, with the paths
+// query.format, query.entity, query.as_of (the HTTP API and fieldsync
+// export take the same request).
+func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, actor syncproto.Actor, region, format, entity, asOf string) (snapshotRequest, error) {
+	req := snapshotRequest{actor: actor, region: region, format: strings.TrimSpace(format), entity: strings.TrimSpace(entity)}
 	if req.format == "" {
 		req.format = formatNDJSON
 	}
 	var errs []syncproto.FieldError
-	entities := "must be one of " + strings.Join(s.schema.Entities(), ", ")
+	entities := "must be one of " + strings.Join(sch.Entities(), ", ")
 	switch req.format {
 	case formatNDJSON, formatCSV:
 		if req.entity == "" {
 			errs = append(errs, syncproto.FieldError{Path: "query.entity", Message: "is required for format " + req.format + "; " + entities})
-		} else if s.schema.Form(req.entity) == nil {
+		} else if sch.Form(req.entity) == nil {
 			errs = append(errs, syncproto.FieldError{Path: "query.entity", Message: entities})
 		}
 	case formatGeoJSON:
@@ -86,14 +93,14 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (snapshotRequest, error) {
 			errs = append(errs, syncproto.FieldError{Path: "query.entity", Message: "must be household (or absent) for format geojson"})
 		}
 	case formatXLSX:
-		if req.entity != "" && s.schema.Form(req.entity) == nil {
+		if req.entity != "" && sch.Form(req.entity) == nil {
 			errs = append(errs, syncproto.FieldError{Path: "query.entity", Message: entities})
 		}
 	default:
 		errs = append(errs, syncproto.FieldError{Path: "query.format", Message: "must be one of ndjson, csv, geojson, xlsx"})
 	}
-	if v := q.Get("as_of"); v != "" {
-		cur, err := s.store.Cursors().Parse(v)
+	if asOf != "" {
+		cur, err := cursors.Parse(asOf)
 		if err != nil {
 			errs = append(errs, syncproto.FieldError{Path: "query.as_of", Message: "must be a cursor returned by this server"})
 		} else {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -141,6 +142,72 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// OpenReader opens an existing database for reading only, as fieldsync
+// export does: no migration, no writer connection, no checkpoint at Close.
+// It may run beside a server on the same file: in WAL mode readers and the
+// writer do not block each other. The database must be migrated to this
+// build's newest migration (an older one is migrated by starting serve; a
+// newer one needs a newer fieldsync). Only the read methods may be called.
+func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Schema == nil {
+		opts.Schema = schema.V1()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 2
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("no database at %s: %w", abs, err)
+	}
+	s := &Store{schema: opts.Schema, now: opts.Now, path: abs}
+	dsn := fmt.Sprintf("%s?mode=rw&_pragma=busy_timeout(%d)&_pragma=query_only(1)", fileURI(abs), opts.BusyTimeout.Milliseconds())
+	if s.reader, err = sql.Open("sqlite", dsn); err != nil {
+		return nil, err
+	}
+	s.reader.SetMaxOpenConns(opts.Readers)
+	s.reader.SetMaxIdleConns(opts.Readers)
+	fail := func(format string, args ...any) (*Store, error) {
+		s.reader.Close()
+		return nil, fmt.Errorf("open %s: %s", abs, fmt.Sprintf(format, args...))
+	}
+	var mode string
+	if err := s.reader.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fail("%v", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fail("journal_mode is %q, not wal: is this a fieldsync database?", mode)
+	}
+	var migration int64
+	if err := s.reader.QueryRowContext(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&migration); err != nil {
+		return fail("not a fieldsync database: %v", err)
+	}
+	latest, err := latestMigration()
+	if err != nil {
+		return fail("%v", err)
+	}
+	switch {
+	case migration < latest:
+		return fail("the database is at migration %d, this fieldsync at %d: start fieldsync serve once to migrate it", migration, latest)
+	case migration > latest:
+		return fail("the database is at migration %d, newer than this fieldsync's %d: use a newer fieldsync", migration, latest)
+	}
+	var secret []byte
+	if err := s.reader.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'cursor_secret'`).Scan(&secret); err != nil {
+		return fail("cursor secret: %v", err)
+	}
+	s.cursors = syncproto.NewCursorCodec(secret)
+	return s, nil
+}
+
 // migrate applies the embedded migrations that the database lacks, each in
 // its own transaction, recorded in goose's version table.
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -191,6 +258,9 @@ func (s *Store) Path() string { return s.path }
 // process has the file open.
 func (s *Store) Close() error {
 	rerr := s.reader.Close()
+	if s.writer == nil { // opened by OpenReader
+		return rerr
+	}
 	var busy, walPages, copied int
 	cerr := s.writer.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walPages, &copied)
 	if cerr == nil && busy != 0 {
