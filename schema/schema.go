@@ -162,7 +162,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 		return nil, err
 	}
 	sort.Strings(names)
-	s := &Schema{Version: Version, byEntity: map[string]*Form{}}
+	var forms []*Form
 	for _, name := range names {
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
@@ -172,14 +172,33 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 		if err := json.Unmarshal(b, &f); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", name, err)
 		}
+		forms = append(forms, &f)
+	}
+	return build(Version, forms)
+}
+
+// Parse reads a schema as GET /v1/schema serves it ({"schema_version",
+// "forms"}) and checks it like Load: what a client validates its edits
+// against.
+func Parse(data []byte) (*Schema, error) {
+	var doc Schema
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("schema: %w", err)
+	}
+	return build(doc.Version, doc.Forms)
+}
+
+func build(version int, forms []*Form) (*Schema, error) {
+	s := &Schema{Version: version, byEntity: map[string]*Form{}}
+	for _, f := range forms {
 		if err := f.init(); err != nil {
-			return nil, fmt.Errorf("schema %s: %w", name, err)
+			return nil, fmt.Errorf("schema %s: %w", f.Entity, err)
 		}
 		if _, dup := s.byEntity[f.Entity]; dup {
-			return nil, fmt.Errorf("schema %s: entity %q defined twice", name, f.Entity)
+			return nil, fmt.Errorf("schema: entity %q defined twice", f.Entity)
 		}
-		s.byEntity[f.Entity] = &f
-		s.Forms = append(s.Forms, &f)
+		s.byEntity[f.Entity] = f
+		s.Forms = append(s.Forms, f)
 	}
 	for _, f := range s.Forms {
 		for _, fd := range f.Fields {

@@ -167,3 +167,26 @@ func TestANewFormIsData(t *testing.T) {
 		t.Fatalf("invalid form accepted: %v", err)
 	}
 }
+
+// What GET /v1/schema serves parses back into a schema that validates the
+// same way (the Go client checks edits with it).
+func TestParseTheServedSchema(t *testing.T) {
+	b, err := json.Marshal(V1())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Version != Version || len(s.Forms) != len(V1().Forms) {
+		t.Fatalf("parsed %d forms, version %d", len(s.Forms), s.Version)
+	}
+	_, errs := s.Form("housing_inspection").Validate(map[string]json.RawMessage{"grade": json.RawMessage(`"Z"`)})
+	if len(errs) != 1 || errs[0].Path != "fields.grade" {
+		t.Fatalf("validation with the parsed schema: %+v", errs)
+	}
+	if _, err := Parse([]byte(`{"schema_version":1,"forms":[{"entity":""}]}`)); err == nil {
+		t.Fatal("a form without entity parsed")
+	}
+}

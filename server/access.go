@@ -45,6 +45,14 @@ func unauthorized(msg string) error {
 	return &syncproto.Error{Code: syncproto.EUnauthorized, Title: "Unauthorized", Message: msg}
 }
 
+// deviceRevoked is the answer to every request of a revoked tablet: its
+// own problem type, so that the app can tell its user that logging in again
+// will not help.
+func deviceRevoked() error {
+	return &syncproto.Error{Code: syncproto.ERevoked, Title: "Device revoked",
+		Message: "this device was revoked; ask a supervisor"}
+}
+
 func rateLimited(retry int, what string) error {
 	return &syncproto.Error{Code: syncproto.ERateLimited, Title: "Too many requests",
 		Message: "too many " + what + "; try again later", RetryAfter: retry}
@@ -74,7 +82,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		switch {
 		case st.DeviceRevoked:
-			return unauthorized("this device was revoked; ask a supervisor")
+			return deviceRevoked()
 		case st.User == nil || st.User.Disabled:
 			return unauthorized("this account is disabled")
 		case !st.SessionActive:
@@ -179,7 +187,7 @@ func (s *Server) handleToken(c echo.Context) error {
 	if revoked, err := s.accounts.DeviceRevoked(ctx, req.DeviceID); err != nil {
 		return err
 	} else if revoked {
-		return unauthorized("this device was revoked; ask a supervisor")
+		return deviceRevoked()
 	}
 	// A device id belongs to the first user who logged in on it: another
 	// user could otherwise push as that tablet (its device_seq, its
@@ -245,8 +253,11 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if st.User == nil || st.User.Disabled || st.DeviceRevoked {
-		return unauthorized("this account or device may no longer sync")
+	if st.DeviceRevoked {
+		return deviceRevoked()
+	}
+	if st.User == nil || st.User.Disabled {
+		return unauthorized("this account may no longer sync")
 	}
 	return s.issue(c, *st.User, *sess, newToken)
 }

@@ -102,7 +102,10 @@ func TestEveryBadTokenIs401(t *testing.T) {
 	for name, tok := range cases {
 		t.Run(name, func(t *testing.T) {
 			resp, body := ts.doAs(t, tok, "GET", "/v1/sync/pull", "", nil)
-			mustProblem(t, resp, body, 401)
+			p := mustProblem(t, resp, body, 401)
+			if revoked := p.Type == "/problems/device_revoked"; revoked != (name == "revoked device") {
+				t.Fatalf("problem type %s for %s", p.Type, name)
+			}
 			if !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Fatal("401 without WWW-Authenticate: Bearer")
 			}
@@ -205,7 +208,9 @@ func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
 	if r, b := ts.doAs(t, second.AccessToken, "GET", "/v1/sync/pull", "", nil); r.StatusCode != 200 {
 		t.Fatalf("new access token: %d %s", r.StatusCode, b)
 	}
-	// The old refresh token again: refused, and the whole session ends.
+	// The old refresh token again, after the grace for a lost response:
+	// refused, and the whole session ends.
+	ts.clock.Advance(auth.RefreshGrace + time.Second)
 	resp, body = refresh(first.RefreshToken)
 	mustProblem(t, resp, body, 401)
 	resp, body = refresh(second.RefreshToken)
@@ -217,6 +222,37 @@ func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
 	if p := mustProblem(t, resp, body, 401); p.Errors[0].Path != "refresh_token" {
 		t.Fatalf("%s", body)
 	}
+}
+
+// A refresh whose response was lost is retried with the same token: within
+// auth.RefreshGrace it rotates again (the tablet is not logged out), once;
+// a second retry, or an older token, is reuse and ends the session.
+func TestRefreshRetriedAfterALostResponse(t *testing.T) {
+	ts := mustServe(t)
+	dev := uuid.NewString()
+	first := ts.loginResponse(t, "admin", testPassword, dev, 200)
+	refresh := func(tok string) (*http.Response, []byte) {
+		b, _ := json.Marshal(map[string]string{"refresh_token": tok})
+		return ts.doAs(t, "", "POST", "/v1/auth/refresh", "application/json", b)
+	}
+	if resp, body := refresh(first.RefreshToken); resp.StatusCode != 200 { // the response is "lost"
+		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
+	}
+	ts.clock.Advance(auth.RefreshGrace / 2)
+	resp, body := refresh(first.RefreshToken)
+	if resp.StatusCode != 200 {
+		t.Fatalf("retry within the grace: %d %s", resp.StatusCode, body)
+	}
+	var retried tokenResponse
+	_ = json.Unmarshal(body, &retried)
+	if r, b := ts.doAs(t, retried.AccessToken, "GET", "/v1/sync/pull", "", nil); r.StatusCode != 200 {
+		t.Fatalf("token from the retried refresh: %d %s", r.StatusCode, b)
+	}
+	// The same old token a second time is reuse, even within the grace.
+	resp, body = refresh(first.RefreshToken)
+	mustProblem(t, resp, body, 401)
+	resp, body = refresh(retried.RefreshToken)
+	mustProblem(t, resp, body, 401)
 }
 
 func TestRefreshTokenExpires(t *testing.T) {

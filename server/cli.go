@@ -85,19 +85,46 @@ log in until enabled.`, runUserDisable},
 			`Make a new Ed25519 token-signing key current. A running server picks it up
 within 5 seconds; tokens signed with the previous keys (the last three are kept)
 stay valid until they expire.`, runKeyRotate},
-		{"backup", "--data DIR --out FILE [--keys] [--force]", "a consistent copy of the database, the server running or not",
+		{"backup", "--data DIR --out FILE [--keys] [--attachments=false] [--force]", "a consistent copy of the database and the photos, the server running or not",
 			`Copy the database with SQLite's online backup API, in one read transaction,
 while the server goes on serving; check the copy (integrity_check), fsync it, and
-rename FILE.tmp to FILE. --keys also copies the signing keys to FILE.keys/.`, runBackup},
+rename FILE.tmp to FILE. The photos go to FILE.attachments/ (unless
+--attachments=false); --keys also copies the signing keys to FILE.keys/.`, runBackup},
 		{"restore", "--data DIR --from FILE [--force]", "put a backup in place (stop the server first)",
 			`Check a backup and put it in place as the database of --data (the server must be
-stopped). With --force an existing database is kept beside, renamed
+stopped), with its photos (FILE.attachments/) and keys (FILE.keys/) when the
+backup has them. With --force an existing database is kept beside, renamed
 *.before-restore-TIME. Cursors issued before the restore stop being accepted, so
 tablets pull afresh.`, runRestore},
+		{"device login", "--dir DIR --server URL --user NAME  (password on standard input)", "a tablet: log in (fieldsync device help)",
+			deviceAbout + "Log this tablet in: a new device id on first login, the password on standard input.", runDeviceLogin},
+		{"device sync", "--dir DIR [--timeout 2m]", "a tablet: push pending edits, pull, verify the copy",
+			deviceAbout + "Push the pending edits, pull every change since the last sync, and compare the copy's checksum with the server's.", runDeviceSync},
+		{"device edit", "--dir DIR --entity E (--id ID | --new) [--delete] FIELD=VALUE...", "a tablet: change, create or delete a record",
+			deviceAbout + "Change fields of a record (--id), create one (--new, prints its id) or delete one (--delete). Values are read by the field's type; 'null' clears a field.", runDeviceEdit},
+		{"device list", "--dir DIR [--entity E] [--json]", "a tablet: the records it holds",
+			deviceAbout + "List the records this tablet holds ('*' marks pending edits).", runDeviceList},
+		{"device status", "--dir DIR", "a tablet: pending edits, cursor, last sync, conflicts",
+			deviceAbout + "Show the pending edits, the cursor, the last sync and the conflicts of this tablet.", runDeviceStatus},
+		{"device conflicts", "--dir DIR", "a tablet: conflicts and refusals reported to it",
+			deviceAbout + "List the conflicts and refusals the server reported to this tablet.", runDeviceConflicts},
+		{"device fields", "--dir DIR [--entity E]", "a tablet: the fields of each form",
+			deviceAbout + "Show the fields of each form: type, required, values.", runDeviceFields},
+		{"bench", strings.TrimPrefix(benchUsage, "bench "), "the load generator and its raw SQLite ceiling (BENCHMARKS.md)",
+			`Generate a database, push change sets from simulated tablets, pull, download
+snapshots, and measure a raw SQLite loop beside them; print the results (and
+--json FILE). See BENCHMARKS.md.`, runBench},
 		{"version", "", "print the version and the Go version it was built with",
 			`Print the version of fieldsync and of the Go toolchain that built it.`, runVersion},
 	}
 }
+
+// deviceAbout starts the help of each device subcommand.
+const deviceAbout = `Play a tablet from the command line with the Go sync client: DIR holds its own
+database (its copy of the records, its outbox, its tokens). 'fieldsync device
+help' shows every device subcommand.
+
+`
 
 // commandNamed finds a command of the table.
 func commandNamed(name string) *command {
@@ -152,6 +179,11 @@ func Run(ctx context.Context, env Env) error {
 		return nil
 	case "--version", "-version":
 		name = "version"
+	case "device":
+		if len(args) == 0 || helpAsked(args[:1]) || args[0] == "help" {
+			return runDevice(ctx, env, args)
+		}
+		name, args = name+" "+args[0], args[1:]
 	case "user", "key":
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") || args[0] == "help" {
 			return groupUsage(env, name, args)

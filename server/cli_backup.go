@@ -16,12 +16,17 @@ import (
 // keysSuffix names the directory of signing keys beside a backup file.
 const keysSuffix = ".keys"
 
+// photosSuffix names the directory of photos beside a backup file: the
+// whole photos of DATA/attachments in the same layout (ab/cd/abcd…).
+const photosSuffix = ".attachments"
+
 func runBackup(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "backup")
 	data := fs.String("data", "data", "data directory of the database to copy (the server may be running)")
 	out := fs.String("out", "", "the backup file to write")
 	keys := fs.Bool("keys", false, "also copy the signing keys, to FILE.keys/ (secret: whoever holds them can sign tokens)")
-	force := fs.Bool("force", false, "replace FILE (and FILE.keys/) if they exist")
+	photos := fs.Bool("attachments", true, "also copy the photos, to FILE.attachments/ (--attachments=false for the database alone)")
+	force := fs.Bool("force", false, "replace FILE (and FILE.keys/, FILE.attachments/) if they exist")
 	step := fs.Int("step-pages", 1024, "pages copied per step of the online backup (the grain of the progress; 1024 is 4 MiB)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -44,7 +49,7 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 		return errors.New("--out names the database itself")
 	}
 	if !*force {
-		for _, path := range []string{dst, dst + keysSuffix} {
+		for _, path := range []string{dst, dst + keysSuffix, dst + photosSuffix} {
 			if _, err := os.Lstat(path); err == nil {
 				return fmt.Errorf("%s exists; use --force to replace it", path)
 			}
@@ -106,6 +111,21 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 		}
 	}
 
+	// The photos are copied after the database: every photo that was whole
+	// when the database was copied is still there (photos are never
+	// removed), so each photo a record of the copy references, and that the
+	// server held, is in the backup.
+	var photosTmp string
+	var copiedPhotos photoCopy
+	if *photos {
+		photosTmp = dst + photosSuffix + ".tmp"
+		os.RemoveAll(photosTmp)
+		defer os.RemoveAll(photosTmp)
+		if copiedPhotos, err = backupPhotos(filepath.Join(*data, AttachmentsDir), photosTmp, env.Stderr); err != nil {
+			return fmt.Errorf("photos: %w", err)
+		}
+	}
+
 	if err := os.Rename(tmp, dst); err != nil {
 		return err
 	}
@@ -126,6 +146,20 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
+	stalePhotos := dst + photosSuffix
+	if _, err := os.Stat(stalePhotos); err == nil {
+		if err := os.RemoveAll(stalePhotos); err != nil {
+			return err
+		}
+		if !*photos {
+			fmt.Fprintf(env.Stderr, "removed %s, the photos of the backup this one replaces\n", stalePhotos)
+		}
+	}
+	if *photos {
+		if err := os.Rename(photosTmp, stalePhotos); err != nil {
+			return err
+		}
+	}
 	if err := syncDir(filepath.Dir(dst)); err != nil {
 		return err
 	}
@@ -133,6 +167,14 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "backup of %s written to %s: %s in %s (copy %s), %d records, change log at %d\n",
 		src, dst, byteSize(res.Bytes()), time.Since(started).Round(time.Millisecond), copied.Round(time.Millisecond),
 		info.Records, info.Head)
+	if *photos {
+		fmt.Fprintf(env.Stdout, "photos: %d (%s) copied to %s\n", copiedPhotos.photos, byteSize(copiedPhotos.bytes), dst+photosSuffix)
+		if copiedPhotos.damaged > 0 {
+			fmt.Fprintf(env.Stdout, "photos: %d damaged in %s and not copied (listed above)\n", copiedPhotos.damaged, filepath.Join(*data, AttachmentsDir))
+		}
+	} else {
+		fmt.Fprintf(env.Stdout, "photos not copied (--attachments=false)\n")
+	}
 	if *keys {
 		fmt.Fprintf(env.Stdout, "signing keys copied to %s (keep them as secret as the server's)\n", dst+keysSuffix)
 	} else {
@@ -157,6 +199,7 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	} else if !fi.Mode().IsRegular() {
 		return fmt.Errorf("%s is not a file", *from)
 	}
+	backupPhotos := *from + photosSuffix
 	backupKeys := *from + keysSuffix
 	hasKeys := false
 	if _, err := os.Stat(filepath.Join(backupKeys, "current")); err == nil {
@@ -219,6 +262,17 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 		}
 	}
 
+	// The photos go in before the database: they are added beside the
+	// photos already there (a name is its content, so none is replaced),
+	// each checked and moved in whole, so a failure here leaves the data
+	// directory serving as before.
+	var restoredPhotos photoCopy
+	if fi, err := os.Stat(backupPhotos); err == nil && fi.IsDir() {
+		if restoredPhotos, err = restorePhotos(backupPhotos, filepath.Join(*data, AttachmentsDir), env.Stderr); err != nil {
+			return fmt.Errorf("photos of the backup: %w", err)
+		}
+	}
+
 	aside := "before-restore-" + time.Now().UTC().Format("20060102T150405Z")
 	var kept []string
 	if dbExists {
@@ -255,6 +309,15 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 
 	fmt.Fprintf(env.Stdout, "restored %s into %s: %d records, change log at %d (migration %d)\n",
 		*from, target, info.Records, info.Head, info.Migration)
+	if _, err := os.Stat(backupPhotos); err == nil {
+		fmt.Fprintf(env.Stdout, "photos: %d restored into %s (%s), %d already there\n", restoredPhotos.photos,
+			filepath.Join(*data, AttachmentsDir), byteSize(restoredPhotos.bytes), restoredPhotos.present)
+		if restoredPhotos.damaged > 0 {
+			fmt.Fprintf(env.Stdout, "photos: %d damaged in the backup and not restored (listed above)\n", restoredPhotos.damaged)
+		}
+	} else {
+		fmt.Fprintf(env.Stdout, "the backup has no photos (%s): the photos in %s are kept as they are\n", backupPhotos, filepath.Join(*data, AttachmentsDir))
+	}
 	if hasKeys {
 		fmt.Fprintf(env.Stdout, "signing keys restored from %s\n", backupKeys)
 	} else if keysExist {

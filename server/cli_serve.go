@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
@@ -23,7 +24,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "serve")
 	fs.String(configFlag, "", "a TOML `FILE` of settings (keys: these flags' names)")
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (:8080 for every interface)")
-	data := fs.String("data", "data", "data directory `DIR`: the database fieldsync.db and the signing keys in keys/")
+	data := fs.String("data", "data", "data directory `DIR`: the database fieldsync.db, the signing keys in keys/, the photos in attachments/")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long to let requests in flight finish on SIGTERM")
 	logFormat := fs.String("log-format", LogFormatAuto, "log `FORMAT`: json (one object per line), text, or auto (text on a terminal, json otherwise)")
 	logLevel := fs.String("log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
@@ -39,6 +40,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
 	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
 	busyTimeout := fs.Duration("busy-timeout", DefaultBusyTimeout, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
+	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
+	orphanAge := fs.Duration("orphan-upload-age", attachments.DefaultOrphanAge, "how long an unfinished photo upload is kept untouched before it is removed")
 	reinspectAfter := DefaultReinspectAfter
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (`DAYS` such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -55,6 +58,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	checks := []error{checkServeLimits(timeouts, *snapshotConcurrency, *grace), checkListenAddr("addr", *addr)}
 	if *metricsAddr != "" {
 		checks = append(checks, checkListenAddr("metrics-addr", *metricsAddr))
+	}
+	if *maxPhoto < 1024 || *orphanAge < time.Minute {
+		checks = append(checks, fmt.Errorf("invalid photo limits: --max-photo-bytes must be ≥ 1024, --orphan-upload-age ≥ 1m"))
 	}
 	if *busyTimeout < 10*time.Millisecond {
 		checks = append(checks, fmt.Errorf("--busy-timeout must be at least 10ms, not %s", *busyTimeout))
@@ -94,10 +100,22 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	photos, err := attachments.Open(filepath.Join(*data, AttachmentsDir), attachments.Options{MaxBytes: *maxPhoto})
+	if err != nil {
+		return err
+	}
+	go photos.RunSweeper(ctx, *orphanAge, sweepInterval(*orphanAge), func(removed int, bytes int64, err error) {
+		if err != nil {
+			log.Warn("sweeping unfinished photo uploads", "err", err)
+			return
+		}
+		log.Info("removed unfinished photo uploads", "uploads", removed, "bytes", bytes, "older_than", orphanAge.String())
+	})
 	rates := DefaultRateLimits
 	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
 	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Metrics: metrics, MetricsElsewhere: *metricsAddr != "",
-		Limits: limits, Rates: &rates, ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency})
+		Limits: limits, Rates: &rates, ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency,
+		Attachments: photos})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -122,6 +140,15 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	err = srv.Serve(ctx, ln, *grace)
 	log.Info("fieldsync stopped")
 	return err
+}
+
+// AttachmentsDir is the photo store's directory inside a data directory.
+const AttachmentsDir = "attachments"
+
+// sweepInterval is how often unfinished uploads older than age are looked
+// for: a quarter of the age, at most hourly.
+func sweepInterval(age time.Duration) time.Duration {
+	return min(max(age/4, time.Second), time.Hour)
 }
 
 // serveMetrics answers GET /metrics (and nothing else) on a listener of

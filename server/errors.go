@@ -20,16 +20,19 @@ type Problem struct {
 	Instance      string                 `json:"instance,omitempty"`
 	Errors        []syncproto.FieldError `json:"errors,omitempty"`
 	LastDeviceSeq *int64                 `json:"last_device_seq,omitempty"`
+	UploadOffset  *int64                 `json:"upload_offset,omitempty"`
 }
 
 var statusOf = map[syncproto.Code]int{
 	syncproto.EMalformed:    http.StatusBadRequest,
 	syncproto.EUnauthorized: http.StatusUnauthorized,
+	syncproto.ERevoked:      http.StatusUnauthorized,
 	syncproto.EForbidden:    http.StatusForbidden,
 	syncproto.ENotFound:     http.StatusNotFound,
 	syncproto.EConflict:     http.StatusConflict,
 	syncproto.ETooLarge:     http.StatusRequestEntityTooLarge,
 	syncproto.EInvalid:      http.StatusUnprocessableEntity,
+	syncproto.EUnsupported:  http.StatusUnsupportedMediaType,
 	syncproto.ERateLimited:  http.StatusTooManyRequests,
 	syncproto.EUnavailable:  http.StatusServiceUnavailable,
 	syncproto.EInternal:     http.StatusInternalServerError,
@@ -38,11 +41,13 @@ var statusOf = map[syncproto.Code]int{
 var defaultTitle = map[syncproto.Code]string{
 	syncproto.EMalformed:    "Malformed request",
 	syncproto.EUnauthorized: "Unauthorized",
+	syncproto.ERevoked:      "Device revoked",
 	syncproto.EForbidden:    "Forbidden",
 	syncproto.ENotFound:     "Not found",
 	syncproto.EConflict:     "Conflict",
 	syncproto.ETooLarge:     "Request too large",
 	syncproto.EInvalid:      "Invalid request",
+	syncproto.EUnsupported:  "Unsupported media type",
 	syncproto.ERateLimited:  "Too many requests",
 	syncproto.EUnavailable:  "Unavailable",
 	syncproto.EInternal:     "Internal error",
@@ -63,7 +68,7 @@ func problemFor(err error) Problem {
 			status = http.StatusInternalServerError
 		}
 		return Problem{Type: "/problems/" + string(se.Code), Title: title, Status: status, Detail: se.Message,
-			Errors: se.Errors, LastDeviceSeq: se.LastDeviceSeq}
+			Errors: se.Errors, LastDeviceSeq: se.LastDeviceSeq, UploadOffset: se.UploadOffset}
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
@@ -107,6 +112,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	var se *syncproto.Error
 	if errors.As(err, &se) && se.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(se.RetryAfter))
+	}
+	if p.UploadOffset != nil {
+		c.Response().Header().Set(headerUploadOffset, strconv.FormatInt(*p.UploadOffset, 10))
 	}
 	if p.Status == http.StatusUnauthorized {
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="fieldsync", error="invalid_token"`)

@@ -29,6 +29,18 @@ func (s *Server) routes() {
 	e.GET("/v1/schema", s.handleSchema, anyone...)
 	e.POST("/v1/sync/push", s.handlePush, anyone...)
 	e.GET("/v1/sync/pull", s.handlePull, anyone...)
+	e.GET("/v1/sync/checksum", s.handleChecksum, anyone...)
+	e.GET("/v1/sync/conflicts", s.handleSyncConflicts, anyone...)
+
+	// Photos: any role uploads; a download needs a record in the caller's
+	// scope that references the photo. The digest is everything after
+	// /v1/attachments/, so that a path-like name reaches the handler's
+	// check (400) instead of the router (404).
+	photos := []echo.MiddlewareFunc{s.authenticate, s.requirePhotos}
+	e.POST("/v1/attachments/missing", s.handleMissing, photos...)
+	e.HEAD("/v1/attachments/*", s.handleUploadStatus, photos...)
+	e.PUT("/v1/attachments/*", s.handleUpload, photos...)
+	e.GET("/v1/attachments/*", s.handleDownload, photos...)
 
 	e.GET("/v1/records/:entity/:id", s.handleRecord, supervisor...)
 	e.GET("/v1/records/:entity/:id/history", s.handleHistory, supervisor...)

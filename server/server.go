@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -99,6 +100,9 @@ type Server struct {
 	reinspectAfter time.Duration
 
 	loginByUser, loginByAddr, pushByDevice *auth.Limiter
+
+	// photos is the photo store (nil: the attachment endpoints answer 503).
+	photos *attachments.Store
 }
 
 // Config is what New needs.
@@ -123,6 +127,9 @@ type Config struct {
 	// SnapshotConcurrency is how many snapshots may stream at once (503
 	// beyond); DefaultSnapshotConcurrency when 0.
 	SnapshotConcurrency int
+	// Attachments is the photo store; without it the attachment endpoints
+	// answer 503.
+	Attachments *attachments.Store
 }
 
 // New builds the echo application with every route.
@@ -175,6 +182,7 @@ func New(cfg Config) *Server {
 			return err
 		},
 	}))
+	s.photos = cfg.Attachments
 	s.echo = e
 	s.metrics.watchSnapshots(s.snapshots)
 	s.metrics.initLabels(s.schema)

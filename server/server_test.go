@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
@@ -31,6 +32,8 @@ type testServer struct {
 
 	mu     sync.Mutex
 	tokens map[string]string // user+device -> access token
+
+	photos *attachments.Store
 }
 
 const testPassword = "correct horse battery"
@@ -63,13 +66,17 @@ func mustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*Config)
 	limits := DefaultLimits
 	limits.MaxBodyBytes = 1 << 20
 	limits.MaxChanges = 200
-	cfg := Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: &RateLimits{}}
+	photos, err := attachments.Open(filepath.Join(dir, AttachmentsDir), attachments.Options{Now: clock.Now})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: &RateLimits{}, Attachments: photos}
 	if configure != nil {
 		configure(&cfg)
 	}
 	ts := httptest.NewServer(New(cfg))
 	tb.Cleanup(func() { ts.Close(); store.Close() })
-	t := &testServer{Server: ts, store: store, clock: clock, dir: dir, tokens: map[string]string{}}
+	t := &testServer{Server: ts, store: store, photos: cfg.Attachments, clock: clock, dir: dir, tokens: map[string]string{}}
 	t.addUser(tb, "admin", syncproto.RoleAdmin)
 	return t
 }

@@ -212,7 +212,8 @@ func (e *csvEncoder) close()         {}
 func (e *csvEncoder) summary() []any { return nil }
 
 // geojsonEncoder writes households as a GeoJSON FeatureCollection of
-// Points, with their latest housing grade and water safety as properties.
+// Points, with their latest housing grade, its photos' URLs and water
+// safety as properties.
 // Households without a location are skipped and counted.
 type geojsonEncoder struct {
 	w        io.Writer
@@ -250,6 +251,8 @@ type householdProperties struct {
 	HousingGrade       json.RawMessage `json:"housing_grade"`
 	HousingRenovation  json.RawMessage `json:"housing_renovation"`
 	HousingInspectedOn json.RawMessage `json:"housing_inspected_on"`
+	HousingPhotoURL    *string         `json:"housing_photo_url"`
+	HousingPhotoURLs   []string        `json:"housing_photo_urls"`
 	WaterSafe          *bool           `json:"water_safe"`
 	WaterFailures      []string        `json:"water_failures"`
 	WaterInspectedOn   json.RawMessage `json:"water_inspected_on"`
@@ -278,6 +281,7 @@ func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
 		f.Properties.HousingGrade = h.Fields["grade"]
 		f.Properties.HousingRenovation = h.Fields["renovation"]
 		f.Properties.HousingInspectedOn = h.Fields["inspected_on"]
+		f.Properties.HousingPhotoURL, f.Properties.HousingPhotoURLs = photoURLs(h.Fields[syncproto.PhotosField])
 	}
 	if w := r.Latest["water_inspection"]; w != nil && e.water != nil {
 		failures := waterFailures(e.water, rec.Village, w.Fields)
@@ -298,6 +302,25 @@ func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
 	e.features++
 	_, err := e.w.Write(bytes.TrimRight(e.buf.Bytes(), "\n"))
 	return err
+}
+
+// photoURLs are the download URLs of the photos of a set field, in the
+// set's order (by digest: a set records no order of taking), and the
+// first of them; nil and an empty list without photos.
+func photoURLs(raw json.RawMessage) (*string, []string) {
+	var hashes []string
+	urls := []string{}
+	if len(raw) > 0 && json.Unmarshal(raw, &hashes) == nil {
+		for _, h := range hashes {
+			if syncproto.ValidSHA256(h) {
+				urls = append(urls, photoURL(h))
+			}
+		}
+	}
+	if len(urls) == 0 {
+		return nil, urls
+	}
+	return &urls[0], urls
 }
 
 func (e *geojsonEncoder) flush() error { return nil }

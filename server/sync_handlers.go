@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -120,6 +121,65 @@ func (s *Server) handlePull(c echo.Context) error {
 	}
 	s.metrics.observePull(resp.Records)
 	return writeJSON(c, http.StatusOK, resp)
+}
+
+// handleChecksum is GET /v1/sync/checksum: the checksum over (id, version)
+// of every record in the caller's scope, at the head of the change log.
+func (s *Server) handleChecksum(c echo.Context) error {
+	if err := onlyParams(c.QueryParams()); err != nil {
+		return err
+	}
+	sum, cur, err := s.store.Checksum(c.Request().Context(), s.actor(c))
+	if err != nil {
+		return err
+	}
+	return writeJSON(c, http.StatusOK, syncproto.ChecksumResponse{Cursor: s.store.Cursors().Encode(cur),
+		Count: sum.Count, Checksum: sum.String()})
+}
+
+// maxConflictIDs bounds the ids of one GET /v1/sync/conflicts.
+const maxConflictIDs = 100
+
+// handleSyncConflicts is GET /v1/sync/conflicts?ids=a,b,…: the current
+// state of conflicts that the caller's device's changes opened (a tablet
+// learns that a supervisor decided one). Ids of other devices' conflicts,
+// and unknown ids, are left out of the answer.
+func (s *Server) handleSyncConflicts(c echo.Context) error {
+	q := c.QueryParams()
+	if err := onlyParams(q, "ids"); err != nil {
+		return err
+	}
+	var ids []string
+	for _, id := range strings.Split(q.Get("ids"), ",") {
+		if id = strings.TrimSpace(strings.ToLower(id)); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 || len(ids) > maxConflictIDs {
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid ids",
+			Message: fmt.Sprintf("give 1 to %d conflict ids, comma-separated", maxConflictIDs),
+			Errors:  []syncproto.FieldError{{Path: "query.ids", Message: fmt.Sprintf("must hold 1 to %d ids", maxConflictIDs)}}}
+	}
+	actor := s.actor(c)
+	out := []map[string]any{}
+	for i, id := range ids {
+		if _, err := uuid.Parse(id); err != nil {
+			return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid ids", Message: "conflict ids are UUIDs",
+				Errors: []syncproto.FieldError{{Path: fmt.Sprintf("query.ids[%d]", i), Message: "is not a UUID"}}}
+		}
+		cf, err := s.store.Conflict(c.Request().Context(), id)
+		if syncproto.ErrorCode(err) == syncproto.ENotFound {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if cf.DeviceID != actor.DeviceID || actor.DeviceID == "" {
+			continue
+		}
+		out = append(out, conflictJSON(*cf))
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"conflicts": out})
 }
 
 func (s *Server) pullLimit(v string) (int, error) {

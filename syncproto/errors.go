@@ -12,16 +12,18 @@ type Code string
 
 // The error codes of fieldsync.
 const (
-	EMalformed    Code = "malformed"    // 400: not JSON, wrong types
-	EUnauthorized Code = "unauthorized" // 401
-	EForbidden    Code = "forbidden"    // 403
-	ENotFound     Code = "not_found"    // 404
-	EConflict     Code = "conflict"     // 409: replayed id with other content, stale device_seq
-	ETooLarge     Code = "too_large"    // 413
-	EInvalid      Code = "invalid"      // 422: semantically invalid
-	ERateLimited  Code = "rate_limited" // 429
-	EUnavailable  Code = "unavailable"  // 503: not ready, storage full, database busy, too many snapshots
-	EInternal     Code = "internal"     // 500: never shown in detail
+	EMalformed    Code = "malformed"      // 400: not JSON, wrong types
+	EUnauthorized Code = "unauthorized"   // 401
+	ERevoked      Code = "device_revoked" // 401: this tablet was revoked; logging in again will not help
+	EForbidden    Code = "forbidden"      // 403
+	ENotFound     Code = "not_found"      // 404
+	EConflict     Code = "conflict"       // 409: replayed id with other content, stale device_seq
+	ETooLarge     Code = "too_large"      // 413
+	EInvalid      Code = "invalid"        // 422: semantically invalid
+	EUnsupported  Code = "unsupported"    // 415: a body of a type the server does not take (a photo that is no image)
+	ERateLimited  Code = "rate_limited"   // 429
+	EUnavailable  Code = "unavailable"    // 503: not ready, storage full, database busy, too many snapshots
+	EInternal     Code = "internal"       // 500: never shown in detail
 )
 
 // FieldError is a validation failure with the path of the offending value.
@@ -37,6 +39,10 @@ type Error struct {
 	// LastDeviceSeq is set on an out-of-order device_seq: the last sequence
 	// the server accepted from that device.
 	LastDeviceSeq *int64
+	// UploadOffset is set on the errors of an attachment upload: the bytes
+	// of the photo the server holds for the uploader, where the upload
+	// resumes.
+	UploadOffset *int64
 	// RetryAfter is set on ERateLimited and on EUnavailable when waiting
 	// helps (a full disk, a busy database), in whole seconds.
 	RetryAfter int

@@ -12,6 +12,7 @@ type Store interface {
 	SnapshotStore
 	ReportStore
 	SupervisionStore
+	AttachmentStore
 
 	// Push applies a decoded change set for actor in one durable
 	// transaction (ApplyChangeset) and returns its response. On error
@@ -21,6 +22,11 @@ type Store interface {
 	// the cursor, oldest change first, each once, with removals of records
 	// that left the scope.
 	Pull(ctx context.Context, actor Actor, after Cursor, limit int) (PullPage, error)
+	// Checksum returns the checksum over (id, version) of every record in
+	// the actor's scope (tombstones included, removals not) and the pull
+	// position it holds at: the head of the change log, under the actor's
+	// scope. It reads maintained sums, not every record.
+	Checksum(ctx context.Context, actor Actor) (Checksum, Cursor, error)
 	// Record returns the stored record with the id, or ENotFound.
 	Record(ctx context.Context, id string) (*StoredRecord, error)
 	// History returns every accepted version of a record, oldest first.

@@ -29,6 +29,10 @@ const (
 	// SessionMaxAge bounds a session however often it is refreshed: after
 	// it, the worker logs in again.
 	SessionMaxAge = 180 * 24 * time.Hour
+	// RefreshGrace is how long after a rotation the token it replaced may
+	// be presented once more, as the retry of a refresh whose response was
+	// lost, and rotate again instead of revoking the session.
+	RefreshGrace = time.Minute
 )
 
 // Issuer is the iss claim of fieldsync tokens.

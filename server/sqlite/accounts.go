@@ -175,12 +175,53 @@ func (s *Store) refreshTx(ctx context.Context, sessionID, presented, newHash str
 		return auth.RefreshInvalid, nil, nil
 	}
 	if !current {
+		lost, err := lostRotation(ctx, tx, sessionID, presented, now)
+		if err != nil {
+			return auth.RefreshInvalid, nil, err
+		}
+		if lost {
+			return rotate(ctx, tx, &sess, newHash, now, expires)
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'refresh token reused' WHERE id = ?`,
 			formatTime(now), sessionID); err != nil {
 			return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
 		}
 		return auth.RefreshReused, &sess, tx.Commit()
 	}
+	return rotate(ctx, tx, &sess, newHash, now, expires)
+}
+
+// lostRotation reports whether a rotated refresh token is presented again
+// because its rotation's response was lost on the way to the tablet: it is
+// the token rotated out last, less than auth.RefreshGrace ago. Such a
+// retry rotates again instead of revoking the session (a flaky village
+// connection must not log a tablet out); any older token, or a later
+// retry, still counts as reuse.
+func lostRotation(ctx context.Context, tx *sql.Tx, sessionID, presented string, now time.Time) (bool, error) {
+	var last string
+	err := tx.QueryRowContext(ctx, `SELECT hash FROM refresh_tokens WHERE session_id = ? AND current = 0
+		ORDER BY rowid DESC LIMIT 1`, sessionID).Scan(&last)
+	if err != nil {
+		return false, fmt.Errorf("refresh: %w", err)
+	}
+	if last != presented {
+		return false, nil
+	}
+	var rotated string
+	err = tx.QueryRowContext(ctx, `SELECT created_at FROM refresh_tokens WHERE session_id = ? AND current = 1`, sessionID).Scan(&rotated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("refresh: %w", err)
+	}
+	return now.Sub(parseTime(rotated)) < auth.RefreshGrace, nil
+}
+
+// rotate makes newHash the session's current refresh token and extends the
+// session (within its maximum age).
+func rotate(ctx context.Context, tx *sql.Tx, sess *auth.Session, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
+	sessionID := sess.ID
 	if maxExp := sess.CreatedAt.Add(auth.SessionMaxAge); expires.After(maxExp) {
 		expires = maxExp
 	}
@@ -196,7 +237,7 @@ func (s *Store) refreshTx(ctx context.Context, sessionID, presented, newHash str
 		formatTime(expires), formatTime(now), sessionID); err != nil {
 		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
 	}
-	return auth.RefreshRotated, &sess, tx.Commit()
+	return auth.RefreshRotated, sess, tx.Commit()
 }
 
 // Access reads, in one statement, what every authenticated request is

@@ -217,6 +217,9 @@ func latestMigration() (int64, error) {
 		}
 		latest = max(latest, n)
 	}
+	for _, m := range goMigrations() {
+		latest = max(latest, m.Version)
+	}
 	return latest, nil
 }
 

@@ -109,7 +109,8 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		return 0, fmt.Errorf("append change: %w", err)
 	}
 	var oldVillage sql.NullString
-	if err := p.queryRow(ctx, `SELECT village FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	var oldVersion int64
+	if err := p.queryRow(ctx, `SELECT village, version FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage, &oldVersion); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("read village: %w", err)
 	}
 	fields, err := json.Marshal(rec.Fields)
@@ -132,6 +133,12 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		rec.UpdatedBy, rec.UpdatedDevice)
 	if err != nil {
 		return 0, fmt.Errorf("write record: %w", err)
+	}
+	if err := p.moveSum(ctx, rec.ID, oldVillage.Valid, oldVillage.String, oldVersion, rec.Village, rec.Version); err != nil {
+		return 0, err
+	}
+	if err := p.indexPhotos(ctx, rec); err != nil {
+		return 0, err
 	}
 	if oldVillage.Valid && oldVillage.String != rec.Village {
 		if err := p.scopeExit(ctx, seq, rec.ID, rec.Entity, oldVillage.String, rec.Village); err != nil {
@@ -195,6 +202,12 @@ func (p *pushTx) rescopeChildren(ctx context.Context, rec *syncproto.StoredRecor
 			return fmt.Errorf("rescope %s: %w", c.id, err)
 		}
 		if err := p.scopeExit(ctx, seq, c.id, c.entity, c.village, rec.Village); err != nil {
+			return err
+		}
+		if err := p.moveSum(ctx, c.id, true, c.village, c.version, rec.Village, c.version); err != nil {
+			return err
+		}
+		if err := p.movePhotos(ctx, c.id, rec.Village); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -73,6 +74,8 @@ func Run(t *testing.T, open Opener) {
 		{"MovedRecordsArePulledAsRemovals", testMoveRemovals},
 		{"ScopeChangeSendsRemovalsAndAdditions", testScopeChange},
 		{"ScopeChangeRemovesRecordsThatMovedAway", testScopeChangeWithMoveAway},
+		{"ChecksumEqualsAFreshPull", testChecksum},
+		{"PhotoAccessFollowsRecords", testPhotoAccess},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -600,5 +603,114 @@ func testScopeChangeWithMoveAway(t *testing.T, open Opener) {
 	got, _ := PullAll(t, s, narrow, cursor, 1)
 	if m := byID(got); len(m) != 1 || !m[leaves].Removed {
 		t.Fatalf("narrowed pull after a move away: %+v", got)
+	}
+}
+
+// testChecksum checks after every kind of write (create, edit, delete, a
+// household moving with its inspection, a merge of duplicates) that the
+// maintained checksum of each scope equals one computed over a pull of
+// that scope from scratch, and that it names the head of the change log.
+func testChecksum(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	ctx := context.Background()
+	admin := NewDevice("admin")
+	actors := []syncproto.Actor{All,
+		{UserID: "w1", Scope: []string{SouthVillage}},
+		{UserID: "w2", Scope: []string{"500240108"}},
+		{UserID: "w3", Scope: []string{"500240", NorthVillage}},
+		{UserID: "w4", Scope: []string{"990000"}},
+	}
+	check := func(step string) {
+		t.Helper()
+		for _, a := range actors {
+			got, cur, err := s.Checksum(ctx, a)
+			if err != nil {
+				t.Fatalf("%s: checksum for %v: %v", step, a.Scope, err)
+			}
+			records, pulled := PullAll(t, s, a, syncproto.Cursor{}, 3)
+			var want syncproto.Checksum
+			for _, r := range records {
+				if !r.Removed {
+					want.Add(r.ID, r.Version)
+				}
+			}
+			if got != want {
+				t.Fatalf("%s: checksum for %v is %d/%s, a fresh pull gives %d/%s", step, a.Scope,
+					got.Count, got, want.Count, want)
+			}
+			if cur.Seq != pulled.Seq || cur.Scope != a.ScopeKey() {
+				t.Fatalf("%s: checksum cursor %+v, pull ends at %+v", step, cur, pulled)
+			}
+		}
+	}
+	check("empty")
+	hh, ins, north := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	admin.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "B", T0), Household(north, NorthVillage, T0))
+	check("created")
+	admin.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
+	check("edited")
+	admin.Push(t, s, Upsert("household", hh, 1, T0.Add(2*time.Minute), map[string]any{"village": "500240108203"}))
+	check("moved")
+	admin.Push(t, s, Delete("household", north, 1, T0.Add(3*time.Minute)))
+	check("deleted")
+	a, b := uuid.NewString(), uuid.NewString()
+	admin.Push(t, s, RegisteredHousehold(a, SouthVillage, "R-77", T0.Add(4*time.Minute)))
+	admin.Push(t, s, RegisteredHousehold(b, SouthVillage, "R-77", T0.Add(5*time.Minute)))
+	dups, err := s.ListDuplicates(ctx, All, "")
+	if err != nil || len(dups) != 1 {
+		t.Fatalf("duplicates: %v %+v", err, dups)
+	}
+	if _, err := s.MergeDuplicate(ctx, All, dups[0].ID, a, ""); err != nil {
+		t.Fatal(err)
+	}
+	check("merged")
+}
+
+// testPhotoAccess: the photos a record references are reachable by the
+// actors whose scope holds the record, from the write that references
+// them, through a move of the household, until a later version drops them.
+func testPhotoAccess(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	admin := NewDevice("admin")
+	a, b := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
+	hh, ins := uuid.NewString(), uuid.NewString()
+	housing := HousingInspection(ins, hh, "D", T0)
+	housing.Fields["photos"] = json.RawMessage(`["` + a + `"]`)
+	admin.Push(t, s, Household(hh, SouthVillage, T0), housing)
+	south := syncproto.Actor{UserID: "w1", Scope: []string{"500240107"}}
+	north := syncproto.Actor{UserID: "w2", Scope: []string{"150422"}}
+	access := func(actor syncproto.Actor, hash string) syncproto.PhotoAccess {
+		t.Helper()
+		got, err := s.PhotoAccess(context.Background(), actor, hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := access(south, a); !got.InScope || !got.Referenced {
+		t.Fatalf("photo of a record in scope: %+v", got)
+	}
+	if got := access(north, a); got.InScope || !got.Referenced {
+		t.Fatalf("photo of a record outside scope: %+v", got)
+	}
+	if got := access(All, b); got.InScope || got.Referenced {
+		t.Fatalf("photo no record references: %+v", got)
+	}
+	// The household moves north: its inspection's photo goes with it.
+	admin.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": NorthVillage}))
+	if got := access(south, a); got.InScope {
+		t.Fatalf("photo of a household that moved away: %+v", got)
+	}
+	if got := access(north, a); !got.InScope {
+		t.Fatalf("photo of a household that moved in: %+v", got)
+	}
+	// A later version with another photo set: the dropped photo is no
+	// longer reachable through this record.
+	admin.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(2*time.Minute), map[string]any{"photos": []string{b}}))
+	if got := access(All, a); got.Referenced {
+		t.Fatalf("photo dropped by a later version: %+v", got)
+	}
+	if got := access(north, b); !got.InScope {
+		t.Fatalf("photo of the later version: %+v", got)
 	}
 }

@@ -1,0 +1,398 @@
+// Package client is fieldsync's offline sync client: what a tablet app (in
+// Go, or through gomobile) embeds to keep its copy of the records in its
+// scope and to never lose an edit made offline.
+//
+// The client keeps everything in one local SQLite database: the server's
+// records as last pulled, the outbox of local edits (written durably before
+// Update returns, coalesced per record until pushed), the change set in
+// flight (sent with the same id and body until the server acknowledges it),
+// the pull cursor, the device's sequence, its tokens, and the conflicts and
+// refusals the server reported. Sync pushes the outbox in device_seq order,
+// one change set at a time, retrying on network errors, timeouts, 429 and
+// 5xx with backoff and jitter; then pulls until has_more is false; then
+// checks its copy against the server's checksum and, on a mismatch, re-pulls
+// its scope. What the app reads (Get, List) is the server's record with the
+// pending edits laid over it, so a pull never hides an edit not yet pushed.
+package client
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// Options configure a Client. The zero value of every field has a default.
+type Options struct {
+	// Server is the base URL of the fieldsync server, e.g.
+	// "http://127.0.0.1:8080". When empty, the URL given at Login (kept in
+	// the database) is used.
+	Server string
+	// HTTP is the client requests go through (tests give it a faulty
+	// transport). Default: a client with the default transport.
+	HTTP *http.Client
+	// Now is the device's clock. Default time.Now.
+	Now func() time.Time
+	// BatchSize is the number of changes per change set (at most 1000,
+	// the server's limit). Default 200.
+	BatchSize int
+	// PullLimit is the page size of pulls (1–5000). Default 500.
+	PullLimit int
+	// RequestTimeout bounds one attempt of one request. Default 30 s.
+	RequestTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between retries: full
+	// jitter over an exponential, at least what Retry-After asks.
+	// Defaults 250 ms and 30 s.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+func (o *Options) defaults() {
+	if o.HTTP == nil {
+		o.HTTP = &http.Client{}
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.BatchSize <= 0 || o.BatchSize > 1000 {
+		o.BatchSize = 200
+	}
+	if o.PullLimit <= 0 || o.PullLimit > 5000 {
+		o.PullLimit = 500
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 250 * time.Millisecond
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = 30 * time.Second
+	}
+}
+
+// Client is one device's sync client. Its methods are safe for concurrent
+// use; Sync runs one at a time.
+type Client struct {
+	db     *sql.DB
+	opts   Options
+	device string
+	syncMu sync.Mutex
+
+	schemaMu sync.Mutex
+	forms    *schema.Schema // parsed from the schema fetched at login
+}
+
+// Errors the app should tell its user about.
+var (
+	// ErrLoginRequired: there are no tokens, or the session ended (expired
+	// after 30 days without a sync, password changed, user disabled).
+	// Pending edits are kept; log in and sync again.
+	ErrLoginRequired = errors.New("client: not logged in, or the session ended: log in")
+	// ErrDeviceRevoked: a supervisor revoked this tablet. Pending edits
+	// are kept in the local database, but this device can no longer sync.
+	ErrDeviceRevoked = errors.New("client: this device was revoked; ask a supervisor")
+	// ErrNotFound: no such record in the local copy.
+	ErrNotFound = errors.New("client: no such record")
+)
+
+// Problem is an RFC 9457 error answered by the server.
+type Problem struct {
+	Type          string                 `json:"type"`
+	Title         string                 `json:"title"`
+	Status        int                    `json:"status"`
+	Detail        string                 `json:"detail"`
+	Errors        []syncproto.FieldError `json:"errors"`
+	LastDeviceSeq *int64                 `json:"last_device_seq"`
+	RetryAfter    time.Duration          `json:"-"`
+}
+
+func (p *Problem) Error() string {
+	msg := fmt.Sprintf("server: %d %s: %s", p.Status, p.Title, p.Detail)
+	if len(p.Errors) > 0 {
+		msg += fmt.Sprintf(" (%s: %s)", p.Errors[0].Path, p.Errors[0].Message)
+	}
+	return msg
+}
+
+// Open opens (creating it if needed) the client database at path.
+func Open(path string, opts Options) (*Client, error) {
+	opts.defaults()
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("client: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	c := &Client{db: db, opts: opts}
+	if err := c.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("client: open %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Close closes the database.
+func (c *Client) Close() error { return c.db.Close() }
+
+// DeviceID is this device's id, made at the first Open.
+func (c *Client) DeviceID() string { return c.device }
+
+const localSchema = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- The server's records as last pulled (tombstones included).
+CREATE TABLE IF NOT EXISTS records (
+	id TEXT PRIMARY KEY, entity TEXT NOT NULL, version INTEGER NOT NULL, fields TEXT NOT NULL,
+	deleted INTEGER NOT NULL, merged_into TEXT NOT NULL, updated_at TEXT NOT NULL, updated_by TEXT NOT NULL,
+	gen INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS records_entity ON records (entity, id);
+-- Local edits not yet in a change set, one row per record (coalesced);
+-- pos orders them by their first edit.
+CREATE TABLE IF NOT EXISTS outbox (
+	record_id TEXT PRIMARY KEY, entity TEXT NOT NULL, op TEXT NOT NULL, base_version INTEGER NOT NULL,
+	fields TEXT NOT NULL, at TEXT NOT NULL, pos INTEGER NOT NULL);
+-- The change set being pushed: the exact body, sent again on every retry.
+CREATE TABLE IF NOT EXISTS inflight (
+	changeset_id TEXT PRIMARY KEY, device_seq INTEGER NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
+-- Acknowledged changes not yet seen in a pull: still laid over the
+-- server's copy, until a pull brings the record at that version.
+CREATE TABLE IF NOT EXISTS acked (
+	record_id TEXT PRIMARY KEY, entity TEXT NOT NULL, op TEXT NOT NULL, version INTEGER NOT NULL, fields TEXT NOT NULL);
+-- Concurrent-edit decisions the server reported for this device's changes.
+CREATE TABLE IF NOT EXISTS conflicts (
+	conflict_id TEXT PRIMARY KEY, changeset_id TEXT NOT NULL, entity TEXT NOT NULL, record_id TEXT NOT NULL,
+	field TEXT NOT NULL, policy TEXT NOT NULL, state TEXT NOT NULL, kept TEXT NOT NULL, incoming TEXT NOT NULL,
+	stored TEXT NOT NULL, reported_at TEXT NOT NULL);
+-- Changes the server did not apply: a change it rejected (quarantined) or
+-- a whole change set it refused; the raw change is kept.
+CREATE TABLE IF NOT EXISTS refused (
+	n INTEGER PRIMARY KEY AUTOINCREMENT, changeset_id TEXT NOT NULL, entity TEXT NOT NULL, record_id TEXT NOT NULL,
+	reason TEXT NOT NULL, change TEXT NOT NULL, reported_at TEXT NOT NULL);
+`
+
+func (c *Client) init() error {
+	if _, err := c.db.Exec(localSchema); err != nil {
+		return err
+	}
+	dev, err := c.meta(context.Background(), c.db, "device_id")
+	if err != nil {
+		return err
+	}
+	if dev == "" {
+		id, err := uuid.NewV7()
+		if err != nil {
+			return err
+		}
+		dev = id.String()
+		if err := setMeta(context.Background(), c.db, "device_id", dev); err != nil {
+			return err
+		}
+	}
+	c.device = dev
+	return nil
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (c *Client) meta(ctx context.Context, q execer, key string) (string, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return v, err
+}
+
+func (c *Client) metaInt(ctx context.Context, q execer, key string) (int64, error) {
+	v, err := c.meta(ctx, q, key)
+	if err != nil || v == "" {
+		return 0, err
+	}
+	return strconv.ParseInt(v, 10, 64)
+}
+
+func setMeta(ctx context.Context, q execer, key, value string) error {
+	_, err := q.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value)
+	return err
+}
+
+// tx runs fn in one local write transaction.
+func (c *Client) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := c.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// server is the base URL requests go to.
+func (c *Client) server(ctx context.Context) (string, error) {
+	if c.opts.Server != "" {
+		return strings.TrimRight(c.opts.Server, "/"), nil
+	}
+	s, err := c.meta(ctx, c.db, "server")
+	if err != nil {
+		return "", err
+	}
+	if s == "" {
+		return "", ErrLoginRequired
+	}
+	return s, nil
+}
+
+// Login signs user in on this device and keeps the tokens, so that later
+// syncs (even after weeks offline, within the refresh token's 30 days) need
+// no password. It also fetches the form definitions (Schema).
+func (c *Client) Login(ctx context.Context, server, user, password string) error {
+	if server == "" {
+		server = c.opts.Server
+	}
+	server = strings.TrimRight(server, "/")
+	if server == "" {
+		return errors.New("client: login needs the server's URL")
+	}
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": c.device})
+	var tok tokenPair
+	if err := c.retry(ctx, func(ctx context.Context) error {
+		return c.send(ctx, server, http.MethodPost, "/v1/auth/token", "", body, &tok)
+	}); err != nil {
+		return err
+	}
+	err := c.tx(ctx, func(tx *sql.Tx) error {
+		for k, v := range map[string]string{"server": server, "user": user, "access_token": tok.AccessToken,
+			"refresh_token": tok.RefreshToken} {
+			if err := setMeta(ctx, tx, k, v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var schema json.RawMessage
+	if err := c.retry(ctx, func(ctx context.Context) error {
+		return c.call(ctx, http.MethodGet, "/v1/schema", nil, &schema)
+	}); err != nil {
+		return fmt.Errorf("client: fetching the schema: %w", err)
+	}
+	if _, err := parseSchema(schema); err != nil {
+		return err
+	}
+	c.schemaMu.Lock()
+	c.forms = nil
+	c.schemaMu.Unlock()
+	return setMeta(ctx, c.db, "schema", string(schema))
+}
+
+func parseSchema(raw []byte) (*schema.Schema, error) {
+	s, err := schema.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("client: the server's schema: %w", err)
+	}
+	return s, nil
+}
+
+// formsOf returns the form definitions fetched at login, or nil before a
+// login.
+func (c *Client) formsOf(ctx context.Context) (*schema.Schema, error) {
+	c.schemaMu.Lock()
+	defer c.schemaMu.Unlock()
+	if c.forms != nil {
+		return c.forms, nil
+	}
+	raw, err := c.meta(ctx, c.db, "schema")
+	if err != nil || raw == "" {
+		return nil, err
+	}
+	if c.forms, err = parseSchema([]byte(raw)); err != nil {
+		return nil, err
+	}
+	return c.forms, nil
+}
+
+// Schema returns the form definitions fetched at login (GET /v1/schema).
+func (c *Client) Schema(ctx context.Context) (json.RawMessage, error) {
+	s, err := c.meta(ctx, c.db, "schema")
+	if err != nil || s == "" {
+		return nil, err
+	}
+	return json.RawMessage(s), nil
+}
+
+// Status is what the device knows about its sync state.
+type Status struct {
+	Server        string
+	User          string
+	DeviceID      string
+	DeviceSeq     int64     // last device_seq used
+	Pending       int       // local edits not yet acknowledged (outbox and in flight)
+	InFlight      string    // id of the change set being pushed, if any
+	Cursor        string    // pull cursor
+	Records       int       // records held (tombstones included)
+	LastSync      time.Time // end of the last complete sync (device clock)
+	LastVerified  time.Time // last time the copy matched the server's checksum
+	OpenConflicts int       // conflicts reported open (awaiting a supervisor)
+	Conflicts     int       // all decisions reported
+	Refused       int       // changes the server did not apply
+	LoggedIn      bool
+}
+
+// Status reports the local sync state.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	st := Status{DeviceID: c.device}
+	var err error
+	get := func(key string) string {
+		v, e := c.meta(ctx, c.db, key)
+		if e != nil && err == nil {
+			err = e
+		}
+		return v
+	}
+	st.Server, st.User, st.Cursor = get("server"), get("user"), get("cursor")
+	st.LoggedIn = get("refresh_token") != ""
+	st.DeviceSeq, _ = strconv.ParseInt(get("device_seq"), 10, 64)
+	st.LastSync, _ = time.Parse(time.RFC3339Nano, get("last_sync"))
+	st.LastVerified, _ = time.Parse(time.RFC3339Nano, get("last_verified"))
+	if err != nil {
+		return st, err
+	}
+	var inflightBody string
+	err = c.db.QueryRowContext(ctx, `SELECT changeset_id, body FROM inflight`).Scan(&st.InFlight, &inflightBody)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return st, err
+	}
+	if inflightBody != "" {
+		var cs syncproto.Changeset
+		if err := json.Unmarshal([]byte(inflightBody), &cs); err != nil {
+			return st, err
+		}
+		st.Pending += len(cs.Changes)
+	}
+	var outbox int
+	err = c.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM outbox), (SELECT COUNT(*) FROM records),
+		(SELECT COUNT(*) FROM conflicts WHERE state = 'open'), (SELECT COUNT(*) FROM conflicts),
+		(SELECT COUNT(*) FROM refused)`).Scan(&outbox, &st.Records, &st.OpenConflicts, &st.Conflicts, &st.Refused)
+	st.Pending += outbox
+	return st, err
+}

@@ -1,0 +1,199 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+type tokenPair struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+}
+
+// maxResponse bounds what the client reads of one response.
+const maxResponse = 64 << 20
+
+// send makes one request and decodes a 2xx JSON answer into out; any
+// other answer is a *Problem (a transport failure is returned as it is).
+func (c *Client) send(ctx context.Context, server, method, path, token string, body []byte, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, server+path, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.opts.HTTP.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		p := &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
+		_ = json.Unmarshal(b, p)
+		p.Status = resp.StatusCode
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			p.RetryAfter = time.Duration(s) * time.Second
+		}
+		return p
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		// A cut or garbled answer: like a lost one, worth a retry.
+		return &transient{fmt.Errorf("client: reading the answer to %s %s: %w", method, path, err)}
+	}
+	return nil
+}
+
+// transient marks an error worth retrying that is not a network error.
+type transient struct{ err error }
+
+func (t *transient) Error() string { return t.err.Error() }
+func (t *transient) Unwrap() error { return t.err }
+
+// call makes an authenticated request: on a 401 it refreshes the tokens
+// once and tries again.
+func (c *Client) call(ctx context.Context, method, path string, body []byte, out any) error {
+	server, err := c.server(ctx)
+	if err != nil {
+		return err
+	}
+	token, err := c.meta(ctx, c.db, "access_token")
+	if err != nil {
+		return err
+	}
+	if token == "" {
+		return ErrLoginRequired
+	}
+	err = c.send(ctx, server, method, path, token, body, out)
+	var p *Problem
+	if !errors.As(err, &p) || p.Status != http.StatusUnauthorized {
+		return err
+	}
+	if p.Type == "/problems/device_revoked" {
+		return ErrDeviceRevoked
+	}
+	if token, err = c.refresh(ctx, server); err != nil {
+		return err
+	}
+	err = c.send(ctx, server, method, path, token, body, out)
+	if errors.As(err, &p) && p.Status == http.StatusUnauthorized {
+		if p.Type == "/problems/device_revoked" {
+			return ErrDeviceRevoked
+		}
+		return ErrLoginRequired
+	}
+	return err
+}
+
+// refresh trades the refresh token for a new pair (retrying transient
+// failures: the server accepts the same token once more shortly after a
+// rotation whose answer was lost) and keeps it.
+func (c *Client) refresh(ctx context.Context, server string) (string, error) {
+	rt, err := c.meta(ctx, c.db, "refresh_token")
+	if err != nil {
+		return "", err
+	}
+	if rt == "" {
+		return "", ErrLoginRequired
+	}
+	body, _ := json.Marshal(map[string]string{"refresh_token": rt})
+	var tok tokenPair
+	err = c.retry(ctx, func(ctx context.Context) error {
+		return c.send(ctx, server, http.MethodPost, "/v1/auth/refresh", "", body, &tok)
+	})
+	var p *Problem
+	if errors.As(err, &p) && p.Status == http.StatusUnauthorized {
+		if p.Type == "/problems/device_revoked" {
+			return "", ErrDeviceRevoked
+		}
+		return "", ErrLoginRequired
+	}
+	if err != nil {
+		return "", err
+	}
+	err = c.tx(ctx, func(tx *sql.Tx) error {
+		if err := setMeta(ctx, tx, "access_token", tok.AccessToken); err != nil {
+			return err
+		}
+		return setMeta(ctx, tx, "refresh_token", tok.RefreshToken)
+	})
+	return tok.AccessToken, err
+}
+
+// retryable reports whether a failed attempt is worth repeating: a network
+// error or timeout, a garbled answer, 408, 429 or a 5xx.
+func retryable(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var p *Problem
+	if errors.As(err, &p) {
+		return p.Status == http.StatusRequestTimeout || p.Status == http.StatusTooManyRequests || p.Status >= 500
+	}
+	if errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrDeviceRevoked) {
+		return false
+	}
+	return true // the request or its answer was lost on the way
+}
+
+// retry runs attempt until it succeeds, fails for good, or ctx ends,
+// waiting between attempts with exponential backoff and full jitter (and
+// at least what a Retry-After asked).
+func (c *Client) retry(ctx context.Context, attempt func(context.Context) error) error {
+	for n := 0; ; n++ {
+		err := attempt(ctx)
+		if err == nil || !retryable(ctx, err) {
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+			}
+			return err
+		}
+		wait := c.backoff(n)
+		var p *Problem
+		if errors.As(err, &p) && p.RetryAfter > wait {
+			wait = p.RetryAfter
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+		case <-t.C:
+		}
+	}
+}
+
+// backoff is the wait before retry n+1: uniform in [min, min·2^n], capped.
+func (c *Client) backoff(n int) time.Duration {
+	ceil := c.opts.MinBackoff << min(n, 20)
+	if ceil > c.opts.MaxBackoff || ceil <= 0 {
+		ceil = c.opts.MaxBackoff
+	}
+	return c.opts.MinBackoff + time.Duration(rand.Int64N(int64(ceil-c.opts.MinBackoff)+1))
+}
