@@ -132,8 +132,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		stop := serveMetrics(mln, metrics)
 		defer stop()
 	}
-	log.Info("fieldsync serving", "addr", ln.Addr().String(), "metrics", "http://"+metricsAt+"/metrics", "data", store.Path(),
-		"config", configFile, "version", Version, "signing_key", keys.Current())
+	attrs := []any{"addr", ln.Addr().String(), "metrics", "http://" + metricsAt + "/metrics", "data", store.Path(),
+		"version", Version, "signing_key", keys.Current()}
+	if configFile != "" {
+		attrs = append(attrs, "config", configFile)
+	}
+	log.Info("fieldsync serving", attrs...)
 	if env.Listening != nil {
 		env.Listening(ln.Addr().String())
 	}

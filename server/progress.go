@@ -44,7 +44,12 @@ type progress struct {
 }
 
 func newProgress(w io.Writer, what string, unit progressUnit) *progress {
-	return &progress{w: w, what: what, unit: unit, tty: isTerminal(w), reported: -1, started: time.Now()}
+	p := &progress{w: w, what: what, unit: unit, tty: isTerminal(w), reported: -1, started: time.Now()}
+	if p.tty {
+		// Made now, so that its rate counts from the start of the work.
+		p.bar = p.newBar()
+	}
+	return p
 }
 
 // set reports that done of total items are done; total ≤ 0 means unknown.
@@ -52,12 +57,8 @@ func newProgress(w io.Writer, what string, unit progressUnit) *progress {
 func (p *progress) set(done, total int64) {
 	p.done = done
 	if p.tty {
-		if p.bar == nil || (total > 0 && p.bar.GetMax64() != total) {
-			if p.bar != nil {
-				p.bar.ChangeMax64(total)
-			} else {
-				p.bar = p.newBar(total)
-			}
+		if total > 0 && p.bar.GetMax64() != total {
+			p.bar.ChangeMax64(total)
 		}
 		_ = p.bar.Set64(done)
 		p.total = total
@@ -76,12 +77,11 @@ func (p *progress) set(done, total int64) {
 	}
 }
 
-func (p *progress) newBar(total int64) *progressbar.ProgressBar {
-	if total <= 0 {
-		total = -1 // a spinner with a count
-	}
+// newBar makes the bar, of unknown length (a spinner with a count) until
+// set gives it a total.
+func (p *progress) newBar() *progressbar.ProgressBar {
 	opts := []progressbar.Option{progressbar.OptionSetWriter(p.w), progressbar.OptionSetDescription(p.what),
-		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(total > 0), progressbar.OptionShowIts(),
+		progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true), progressbar.OptionShowIts(),
 		progressbar.OptionThrottle(100 * time.Millisecond), progressbar.OptionFullWidth(),
 		progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) })}
 	if p.unit == progressBytes {
@@ -89,7 +89,7 @@ func (p *progress) newBar(total int64) *progressbar.ProgressBar {
 	} else {
 		opts = append(opts, progressbar.OptionSetItsString(p.unit.String()))
 	}
-	return progressbar.NewOptions64(total, opts...)
+	return progressbar.NewOptions64(-1, opts...)
 }
 
 func (p *progress) line() {
@@ -115,7 +115,7 @@ func (p *progress) count(n int64) string {
 // reached as such).
 func (p *progress) finish() {
 	if p.tty {
-		if p.bar != nil && !p.bar.IsFinished() {
+		if !p.bar.IsFinished() {
 			if p.total > 0 && p.done < p.total { // stopped short: leave the bar where it stopped
 				_ = p.bar.Exit()
 				fmt.Fprintln(p.w)
