@@ -65,11 +65,12 @@ ids, so a second run replays instead of duplicating.`, runSeed},
 		{"generate", "--data DIR --households N [--seed S]", "load a large deterministic data set (benchmarks)",
 			`Generate households with their inspections, deterministically from --seed, and
 load them through the normal push path. The same seed and size give the same data.`, runGenerate},
-		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F]", "write a snapshot to a file, for offline hand-over",
+		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--force]", "write a snapshot to a file, for offline hand-over",
 			`Write every current record of a region to FILE in a snapshot format of
 GET /v1/snapshot (ndjson, csv, geojson, xlsx), byte for byte what the API would
 send. Reads from one SQLite read transaction, so it may run while the server
-serves the same --data; it writes FILE.tmp and renames it when complete.`, runExport},
+serves the same --data. The file is written beside FILE under a temporary name,
+fsynced, and renamed to FILE only when complete (mode 0600: it holds personal data).`, runExport},
 		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2]", "create or update a user (password on standard input)",
 			`Create a user, or update an existing one's role, scope and password (which ends
 the sessions opened with the old password). The password is one line on standard

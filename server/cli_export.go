@@ -25,7 +25,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	entity := fs.String("entity", "", "`ENTITY`: household, housing_inspection or water_inspection (required for ndjson and csv; geojson is households; xlsx without it has a sheet per entity)")
 	format := fs.String("format", formatNDJSON, "`FORMAT`: ndjson, csv, geojson or xlsx")
 	asOf := fs.String("as-of", "", "a `CURSOR` of this server (X-Snapshot-Cursor, a pull or history cursor): the state at that earlier point")
-	out := fs.String("out", "", "the `FILE` to write (written as FILE.tmp, then renamed)")
+	out := fs.String("out", "", "the `FILE` to write (written under a temporary name beside it, then renamed)")
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
