@@ -37,6 +37,7 @@ Usage:
   fieldsync device status --dir DIR                            pending edits, cursor, last sync, conflicts
   fieldsync device conflicts --dir DIR                         conflicts and refusals reported to this tablet
   fieldsync device fields --dir DIR [--entity E]               the fields of each form: type, required, values
+  fieldsync device photo  --dir DIR FILE                       keep a photo on the tablet; prints its SHA-256 for photos=…
 
 Values are read by the field's type in the schema: numbers, true/false,
 sets as comma-separated items (hazards=roof,walls), a location as lat,lon;
@@ -66,6 +67,8 @@ func runDevice(ctx context.Context, env Env, args []string) error {
 		return runDeviceConflicts(ctx, env, args[1:])
 	case "fields":
 		return runDeviceFields(ctx, env, args[1:])
+	case "photo":
+		return runDevicePhoto(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "fieldsync device: unknown command %q\n\n%s", args[0], deviceUsage)
 	return ErrUsage
@@ -170,6 +173,9 @@ func runDeviceSync(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "pushed %d change sets (%d changes", rep.Pushed, rep.Changes)
 	if rep.Replayed > 0 {
 		fmt.Fprintf(env.Stdout, ", %d answered again after a lost answer", rep.Replayed)
+	}
+	if rep.Photos > 0 {
+		fmt.Fprintf(env.Stdout, ", %d photos uploaded", rep.Photos)
 	}
 	fmt.Fprintf(env.Stdout, "), %d conflicts reported, %d refused; pulled %d records", rep.Conflicts, rep.Refused, rep.Pulled)
 	switch {
@@ -416,6 +422,7 @@ func runDeviceStatus(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(tw, "last verified\t%s\n", when(st.LastVerified))
 	fmt.Fprintf(tw, "conflicts reported\t%d (%d open, awaiting a supervisor)\n", st.Conflicts, st.OpenConflicts)
 	fmt.Fprintf(tw, "changes refused\t%d\n", st.Refused)
+	fmt.Fprintf(tw, "photos to upload\t%d\n", st.PhotosPending)
 	return tw.Flush()
 }
 
@@ -505,4 +512,28 @@ func rangeOf(v *float64, prefix string) string {
 		return ""
 	}
 	return prefix + strconv.FormatFloat(*v, 'f', -1, 64)
+}
+
+func runDevicePhoto(ctx context.Context, env Env, args []string) error {
+	fs, dir := deviceFlags(env, "photo")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return ErrUsage
+	}
+	if fs.NArg() != 1 {
+		return errors.New("give one photo file")
+	}
+	c, err := openDevice(*dir, false)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	hash, err := c.AddPhotoFile(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, hash)
+	return nil
 }

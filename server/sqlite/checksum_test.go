@@ -44,8 +44,8 @@ func TestChecksumMigrationFillsSumsFromRecords(t *testing.T) {
 		want = append(want, c)
 	}
 	s.Close()
-	// Back to migration 5: no sums (and so none of the later migrations,
-	// which goose would otherwise refuse as out of order).
+	// Back to migration 5: no sums (and no photo index, migration 7, so
+	// that the migrations run again in order).
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,12 @@ type Options struct {
 	// jitter over an exponential, at least what Retry-After asks.
 	// Defaults 250 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// PhotoDir is where AddPhoto keeps photos until they are uploaded
+	// (and after). Default: "photos" beside the database.
+	PhotoDir string
+	// PhotoChunk is the size of one upload request of a photo: a broken
+	// upload resumes from the last chunk the server holds. Default 256 KiB.
+	PhotoChunk int
 }
 
 func (o *Options) defaults() {
@@ -79,6 +86,9 @@ func (o *Options) defaults() {
 	}
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = 30 * time.Second
+	}
+	if o.PhotoChunk <= 0 {
+		o.PhotoChunk = 256 << 10
 	}
 }
 
@@ -115,6 +125,7 @@ type Problem struct {
 	Detail        string                 `json:"detail"`
 	Errors        []syncproto.FieldError `json:"errors"`
 	LastDeviceSeq *int64                 `json:"last_device_seq"`
+	UploadOffset  *int64                 `json:"upload_offset"`
 	RetryAfter    time.Duration          `json:"-"`
 }
 
@@ -129,6 +140,9 @@ func (p *Problem) Error() string {
 // Open opens (creating it if needed) the client database at path.
 func Open(path string, opts Options) (*Client, error) {
 	opts.defaults()
+	if opts.PhotoDir == "" {
+		opts.PhotoDir = filepath.Join(filepath.Dir(path), "photos")
+	}
 	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -179,6 +193,10 @@ CREATE TABLE IF NOT EXISTS conflicts (
 CREATE TABLE IF NOT EXISTS refused (
 	n INTEGER PRIMARY KEY AUTOINCREMENT, changeset_id TEXT NOT NULL, entity TEXT NOT NULL, record_id TEXT NOT NULL,
 	reason TEXT NOT NULL, change TEXT NOT NULL, reported_at TEXT NOT NULL);
+-- Photos taken on this device (the bytes are in Options.PhotoDir, named by
+-- their SHA-256): pending until the server holds them whole.
+CREATE TABLE IF NOT EXISTS photos (
+	hash TEXT PRIMARY KEY, size INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL);
 `
 
 func (c *Client) init() error {
@@ -355,6 +373,7 @@ type Status struct {
 	OpenConflicts int       // conflicts reported open (awaiting a supervisor)
 	Conflicts     int       // all decisions reported
 	Refused       int       // changes the server did not apply
+	PhotosPending int       // photos not yet held by the server
 	LoggedIn      bool
 }
 
@@ -392,7 +411,8 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	var outbox int
 	err = c.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM outbox), (SELECT COUNT(*) FROM records),
 		(SELECT COUNT(*) FROM conflicts WHERE state = 'open'), (SELECT COUNT(*) FROM conflicts),
-		(SELECT COUNT(*) FROM refused)`).Scan(&outbox, &st.Records, &st.OpenConflicts, &st.Conflicts, &st.Refused)
+		(SELECT COUNT(*) FROM refused), (SELECT COUNT(*) FROM photos WHERE state = 'pending')`).
+		Scan(&outbox, &st.Records, &st.OpenConflicts, &st.Conflicts, &st.Refused, &st.PhotosPending)
 	st.Pending += outbox
 	return st, err
 }

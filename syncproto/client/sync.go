@@ -22,7 +22,8 @@ type Report struct {
 	Changes   int  // changes in them
 	Replayed  int  // change sets acknowledged as replays: an earlier answer was lost
 	Conflicts int  // concurrent-edit decisions reported
-	Refused   int  // changes the server did not apply (see Refused)
+	Refused   int  // changes (and photos) the server did not take (see Refused)
+	Photos    int  // photos uploaded
 	Pulled    int  // records received (removals included)
 	Verified  bool // the copy matched the server's checksum
 	Repaired  bool // it did not, and the scope was pulled again
@@ -85,6 +86,9 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 	for {
 		set, err := c.nextChangeset(ctx)
 		if err != nil || set == nil {
+			return err
+		}
+		if err := c.uploadPhotos(ctx, set, rep); err != nil {
 			return err
 		}
 		var resp syncproto.PushResponse

@@ -25,43 +25,13 @@ const maxResponse = 64 << 20
 // send makes one request and decodes a 2xx JSON answer into out; any
 // other answer is a *Problem (a transport failure is returned as it is).
 func (c *Client) send(ctx context.Context, server, method, path, token string, body []byte, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
-	defer cancel()
-	var rd io.Reader
+	var hdr http.Header
 	if body != nil {
-		rd = bytes.NewReader(body)
+		hdr = http.Header{"Content-Type": {"application/json"}}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, server+path, rd)
-	if err != nil {
+	_, _, b, err := c.sendRaw(ctx, server, method, path, token, hdr, body)
+	if err != nil || out == nil {
 		return err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Accept", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := c.opts.HTTP.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		p := &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
-		_ = json.Unmarshal(b, p)
-		p.Status = resp.StatusCode
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			p.RetryAfter = time.Duration(s) * time.Second
-		}
-		return p
-	}
-	if out == nil {
-		return nil
 	}
 	if err := json.Unmarshal(b, out); err != nil {
 		// A cut or garbled answer: like a lost one, worth a retry.
@@ -70,45 +40,108 @@ func (c *Client) send(ctx context.Context, server, method, path, token string, b
 	return nil
 }
 
+// sendRaw makes one request with the given headers and body and returns
+// the answer's status, headers and body; a non-2xx answer is a *Problem.
+func (c *Client) sendRaw(ctx context.Context, server, method, path, token string, hdr http.Header, body []byte) (int, http.Header, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.RequestTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, server+path, rd)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.opts.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		p := &Problem{Status: resp.StatusCode, Title: http.StatusText(resp.StatusCode)}
+		_ = json.Unmarshal(b, p)
+		p.Status = resp.StatusCode
+		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+			p.RetryAfter = time.Duration(s) * time.Second
+		}
+		if p.UploadOffset == nil {
+			if n, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64); err == nil {
+				p.UploadOffset = &n
+			}
+		}
+		return resp.StatusCode, resp.Header, b, p
+	}
+	return resp.StatusCode, resp.Header, b, nil
+}
+
 // transient marks an error worth retrying that is not a network error.
 type transient struct{ err error }
 
 func (t *transient) Error() string { return t.err.Error() }
 func (t *transient) Unwrap() error { return t.err }
 
-// call makes an authenticated request: on a 401 it refreshes the tokens
-// once and tries again.
+// call makes an authenticated JSON request: on a 401 it refreshes the
+// tokens once and tries again.
 func (c *Client) call(ctx context.Context, method, path string, body []byte, out any) error {
+	var hdr http.Header
+	if body != nil {
+		hdr = http.Header{"Content-Type": {"application/json"}}
+	}
+	_, _, b, err := c.callRaw(ctx, method, path, hdr, body)
+	if err != nil || out == nil {
+		return err
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return &transient{fmt.Errorf("client: reading the answer to %s %s: %w", method, path, err)}
+	}
+	return nil
+}
+
+// callRaw is call with any headers and body, returning the answer's status,
+// headers and body.
+func (c *Client) callRaw(ctx context.Context, method, path string, hdr http.Header, body []byte) (int, http.Header, []byte, error) {
 	server, err := c.server(ctx)
 	if err != nil {
-		return err
+		return 0, nil, nil, err
 	}
 	token, err := c.meta(ctx, c.db, "access_token")
 	if err != nil {
-		return err
+		return 0, nil, nil, err
 	}
 	if token == "" {
-		return ErrLoginRequired
+		return 0, nil, nil, ErrLoginRequired
 	}
-	err = c.send(ctx, server, method, path, token, body, out)
+	status, h, b, err := c.sendRaw(ctx, server, method, path, token, hdr, body)
 	var p *Problem
 	if !errors.As(err, &p) || p.Status != http.StatusUnauthorized {
-		return err
+		return status, h, b, err
 	}
 	if p.Type == "/problems/device_revoked" {
-		return ErrDeviceRevoked
+		return status, h, b, ErrDeviceRevoked
 	}
 	if token, err = c.refresh(ctx, server); err != nil {
-		return err
+		return status, h, b, err
 	}
-	err = c.send(ctx, server, method, path, token, body, out)
+	status, h, b, err = c.sendRaw(ctx, server, method, path, token, hdr, body)
 	if errors.As(err, &p) && p.Status == http.StatusUnauthorized {
 		if p.Type == "/problems/device_revoked" {
-			return ErrDeviceRevoked
+			return status, h, b, ErrDeviceRevoked
 		}
-		return ErrLoginRequired
+		return status, h, b, ErrLoginRequired
 	}
-	return err
+	return status, h, b, err
 }
 
 // refresh trades the refresh token for a new pair (retrying transient
@@ -174,18 +207,26 @@ func (c *Client) retry(ctx context.Context, attempt func(context.Context) error)
 			}
 			return err
 		}
-		wait := c.backoff(n)
-		var p *Problem
-		if errors.As(err, &p) && p.RetryAfter > wait {
-			wait = p.RetryAfter
+		if werr := c.wait(ctx, n, err); werr != nil {
+			return werr
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
-		case <-t.C:
-		}
+	}
+}
+
+// wait sleeps before retry n+1 after err, or returns when ctx ends.
+func (c *Client) wait(ctx context.Context, n int, err error) error {
+	wait := c.backoff(n)
+	var p *Problem
+	if errors.As(err, &p) && p.RetryAfter > wait {
+		wait = p.RetryAfter
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("%w (last error: %v)", ctx.Err(), err)
+	case <-t.C:
+		return nil
 	}
 }
 

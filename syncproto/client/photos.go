@@ -1,0 +1,226 @@
+package client
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// AddPhoto keeps a copy of a photo on the device, named by the SHA-256 of
+// its bytes, and returns that digest: put it in a record's "photos" field.
+// The photo is uploaded by Sync before the change set that references it,
+// in chunks that resume where a broken upload stopped, and only if the
+// server does not hold it already (another tablet may have sent it).
+func (c *Client) AddPhoto(ctx context.Context, r io.Reader) (string, error) {
+	if err := os.MkdirAll(c.opts.PhotoDir, 0o700); err != nil {
+		return "", err
+	}
+	tmp, err := os.CreateTemp(c.opts.PhotoDir, ".incoming-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	size, err := io.Copy(io.MultiWriter(tmp, h), r)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("client: keeping the photo: %w", err)
+	}
+	if size == 0 {
+		return "", errors.New("client: the photo is empty")
+	}
+	hash := hex.EncodeToString(h.Sum(nil))
+	if err := os.Rename(tmp.Name(), c.photoPath(hash)); err != nil {
+		return "", err
+	}
+	if d, err := os.Open(c.opts.PhotoDir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	_, err = c.db.ExecContext(ctx, `INSERT INTO photos (hash, size, state, added_at) VALUES (?, ?, 'pending', ?)
+		ON CONFLICT (hash) DO NOTHING`, hash, size, syncproto.FormatTime(c.opts.Now()))
+	return hash, err
+}
+
+// AddPhotoFile is AddPhoto of a file.
+func (c *Client) AddPhotoFile(ctx context.Context, path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return c.AddPhoto(ctx, f)
+}
+
+func (c *Client) photoPath(hash string) string { return filepath.Join(c.opts.PhotoDir, hash) }
+
+// uploadPhotos sends the server the photos that the change set references
+// and that it lacks, before the change set itself.
+func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report) error {
+	var hashes []string
+	seen := map[string]bool{}
+	for _, ch := range set.cs.Changes {
+		var list []string
+		if json.Unmarshal(ch.Fields[syncproto.PhotosField], &list) != nil {
+			continue
+		}
+		for _, h := range list {
+			if seen[h] {
+				continue
+			}
+			seen[h] = true
+			var state string
+			err := c.db.QueryRowContext(ctx, `SELECT state FROM photos WHERE hash = ?`, h).Scan(&state)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // not taken here: another tablet's photo
+			}
+			if err != nil {
+				return err
+			}
+			if state == "pending" {
+				hashes = append(hashes, h)
+			}
+		}
+	}
+	for len(hashes) > 0 {
+		batch := hashes[:min(len(hashes), syncproto.MaxMissingHashes)]
+		hashes = hashes[len(batch):]
+		body, _ := json.Marshal(map[string][]string{"hashes": batch})
+		var answer struct {
+			Missing []string `json:"missing"`
+		}
+		if err := c.retry(ctx, func(ctx context.Context) error {
+			return c.call(ctx, http.MethodPost, "/v1/attachments/missing", body, &answer)
+		}); err != nil {
+			return err
+		}
+		missing := map[string]bool{}
+		for _, h := range answer.Missing {
+			missing[h] = true
+		}
+		for _, h := range batch {
+			if missing[h] {
+				if err := c.uploadPhoto(ctx, h); err != nil {
+					var p *Problem
+					if !errors.As(err, &p) {
+						return err
+					}
+					// The server will never take it (not an image, too
+					// large): keep it, say why, and push the change.
+					if err := c.setPhotoState(ctx, h, "refused", p.Error()); err != nil {
+						return err
+					}
+					rep.Refused++
+					continue
+				}
+				rep.Photos++
+			}
+			if err := c.setPhotoState(ctx, h, "uploaded", ""); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Client) setPhotoState(ctx context.Context, hash, state, reason string) error {
+	err := c.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE photos SET state = ?, reason = ? WHERE hash = ?`, state, reason, hash); err != nil {
+			return err
+		}
+		if state != "refused" {
+			return nil
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO refused (changeset_id, entity, record_id, reason, change, reported_at)
+			VALUES ('', 'photo', ?, ?, '{}', ?)`, hash, reason, syncproto.FormatTime(c.opts.Now()))
+		return err
+	})
+	return err
+}
+
+// uploadPhoto sends one photo from the offset the server holds, a chunk at
+// a time; a transient failure asks the server again where it stands.
+// A *Problem other than a transient one means the server refuses it.
+func (c *Client) uploadPhoto(ctx context.Context, hash string) error {
+	f, err := os.Open(c.photoPath(hash))
+	if err != nil {
+		return fmt.Errorf("client: photo %s: %w", hash, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	size := st.Size()
+	path := "/v1/attachments/" + hash
+	offset := int64(-1) // unknown: ask
+	fails := 0          // transient failures in a row
+	buf := make([]byte, c.opts.PhotoChunk)
+	for {
+		if offset < 0 {
+			var hdr http.Header
+			if err := c.retry(ctx, func(ctx context.Context) error {
+				var err error
+				_, hdr, _, err = c.callRaw(ctx, http.MethodHead, path, nil, nil)
+				return err
+			}); err != nil {
+				return err
+			}
+			if hdr.Get("Upload-Complete") == "?1" {
+				return nil
+			}
+			if offset, err = strconv.ParseInt(hdr.Get("Upload-Offset"), 10, 64); err != nil || offset < 0 || offset > size {
+				offset = 0
+			}
+		}
+		end := min(offset+int64(len(buf)), size)
+		n, err := f.ReadAt(buf[:end-offset], offset)
+		if err != nil && !(errors.Is(err, io.EOF) && int64(n) == end-offset) {
+			return err
+		}
+		hdr := http.Header{"Content-Type": {"application/octet-stream"},
+			"Content-Range": {fmt.Sprintf("bytes %d-%d/%d", offset, end-1, size)}}
+		status, answer, _, err := c.callRaw(ctx, http.MethodPut, path, hdr, buf[:n])
+		var p *Problem
+		switch {
+		case err == nil && (status == http.StatusCreated || status == http.StatusOK):
+			return nil
+		case err == nil:
+			fails = 0
+			if offset, err = strconv.ParseInt(answer.Get("Upload-Offset"), 10, 64); err != nil {
+				offset = -1
+			}
+		case errors.As(err, &p) && p.Status == http.StatusConflict && p.UploadOffset != nil:
+			offset = *p.UploadOffset // the server holds another offset: go on from there
+		case errors.As(err, &p) && p.Status == http.StatusUnprocessableEntity:
+			// The bytes did not match the name: the local copy is damaged.
+			return p
+		case retryable(ctx, err) || errors.As(err, &p) && p.Status == http.StatusConflict:
+			// Lost on the way, or an earlier chunk still being received:
+			// wait, then ask where the server stands.
+			if werr := c.wait(ctx, fails, err); werr != nil {
+				return werr
+			}
+			fails++
+			offset = -1
+		default:
+			return err
+		}
+	}
+}
