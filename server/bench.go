@@ -51,6 +51,7 @@ type benchConfig struct {
 	snapshots  []string
 	seed       uint64
 	jsonOut    string
+	cpuProfile string
 	out        io.Writer
 	progress   io.Writer
 }
@@ -111,6 +112,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	snaps := fs.String("snapshots", "ndjson,csv,geojson,xlsx", "snapshot formats to download (empty: none)")
 	seed := fs.Uint64("seed", 1, "seed of the simulated edits")
 	fs.StringVar(&cfg.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "profile the server's CPU into this file (go tool pprof)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -187,7 +189,7 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	}
 
 	fmt.Fprintln(cfg.progress, "starting the server…")
-	srv, err := startBenchServer(ctx, exe, cfg.data)
+	srv, err := startBenchServer(ctx, exe, cfg.data, cfg.cpuProfile)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +228,20 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 		tabs[i] = t
 	}
 	lat.reset()
+	if cfg.rate == 0 {
+		// Closed loop: the edits are made before the clock starts (on
+		// this one machine the simulated tablets' own work would
+		// otherwise compete with the server for its two cores); each
+		// tablet then pushes its outbox, a change set at a time.
+		fmt.Fprintln(cfg.progress, "making the tablets' edits (offline, before the clock starts)…")
+		for _, t := range tabs {
+			for k := 0; k < cfg.sets; k++ {
+				if err := t.edit(ctx, cfg.changes, cfg.shared); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
 
 	fmt.Fprintf(cfg.progress, "pushing: %d tablets × %d change sets × %d changes…\n", cfg.tablets, cfg.sets, cfg.changes)
 	before, err := readProc(srv.pid)
@@ -251,10 +267,12 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 				if interval > 0 {
 					at := start.Add(time.Duration(float64(interval) * (float64(k) + float64(i)/float64(len(tabs)))))
 					time.Sleep(time.Until(at))
-				}
-				if err := t.edit(ctx, cfg.changes, cfg.shared); err != nil {
-					errs <- err
-					return
+					if err := t.edit(ctx, cfg.changes, cfg.shared); err != nil {
+						errs <- err
+						return
+					}
+				} else if k > 0 {
+					break // closed loop: the first Push sent every set
 				}
 				rep, err := t.c.Push(ctx)
 				if err != nil {
@@ -300,20 +318,18 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	res.PullRowsPerSec = float64(res.PullRows) / time.Since(t0).Seconds()
 	res.Records = res.PullRows
 
+	households, err := countHouseholds(dbPath)
+	if err != nil {
+		return nil, err
+	}
 	for _, format := range cfg.snapshots {
 		format = strings.TrimSpace(format)
-		entities := []string{"household"}
-		if format == "ndjson" {
-			entities = []string{"", "household"}
+		fmt.Fprintf(cfg.progress, "snapshot %s of every household…\n", format)
+		snap, err := benchSnapshot(ctx, srv, token, format, "household", int64(households))
+		if err != nil {
+			return nil, err
 		}
-		for _, entity := range entities {
-			fmt.Fprintf(cfg.progress, "snapshot %s %s…\n", format, entity)
-			snap, err := benchSnapshot(ctx, srv, token, format, entity)
-			if err != nil {
-				return nil, err
-			}
-			res.Snapshots = append(res.Snapshots, snap)
-		}
+		res.Snapshots = append(res.Snapshots, snap)
 	}
 	return res, nil
 }
@@ -433,6 +449,8 @@ type benchTablet struct {
 	rng        *rand.Rand
 	households []string
 	existing   []client.Record
+	order      []int // a permutation of existing
+	next       int
 }
 
 func (t *benchTablet) load(ctx context.Context) error {
@@ -457,14 +475,17 @@ func (t *benchTablet) load(ctx context.Context) error {
 
 // edit makes n changes: a share of them edit existing records of the
 // village (the other tablet of the village edits the same ones), the rest
-// record new water inspections.
+// record new water inspections. Each existing record is edited once per
+// run (in a random order), so that edits in the outbox do not coalesce and
+// every change set holds n changes.
 func (t *benchTablet) edit(ctx context.Context, n int, shared float64) error {
-	nShared := int(math.Round(float64(n) * shared))
-	if nShared > len(t.existing) {
-		nShared = len(t.existing)
+	if t.order == nil {
+		t.order = t.rng.Perm(len(t.existing))
 	}
-	for _, k := range t.rng.Perm(len(t.existing))[:nShared] {
-		r := t.existing[k]
+	made := 0
+	for want := int(math.Round(float64(n) * shared)); made < want && t.next < len(t.order); made++ {
+		r := t.existing[t.order[t.next]]
+		t.next++
 		var f client.Fields
 		switch r.Entity {
 		case "household":
@@ -478,7 +499,7 @@ func (t *benchTablet) edit(ctx context.Context, n int, shared float64) error {
 			return err
 		}
 	}
-	for i := nShared; i < n; i++ {
+	for ; made < n; made++ {
 		hh := t.households[t.rng.IntN(len(t.households))]
 		if _, err := t.c.Create(ctx, "water_inspection", client.Fields{"household_id": hh, "inspected_on": "2026-11-20",
 			"source": "piped", "quality_ok": t.rng.IntN(10) > 0, "liters_per_person_day": 40 + t.rng.IntN(80),
@@ -544,9 +565,13 @@ type benchServer struct {
 
 var benchListenRE = regexp.MustCompile(`fieldsync serving.*addr=(\S+)`)
 
-func startBenchServer(ctx context.Context, exe, data string) (*benchServer, error) {
-	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "text",
-		"--push-rate", "1000000", "--push-burst", "1000000")
+func startBenchServer(ctx context.Context, exe, data, cpuProfile string) (*benchServer, error) {
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "text",
+		"--push-rate", "1000000", "--push-burst", "1000000"}
+	if cpuProfile != "" {
+		args = append(args, "--cpuprofile", cpuProfile)
+	}
+	cmd := exec.Command(exe, args...)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -727,7 +752,7 @@ func benchPull(ctx context.Context, base, token string) (int64, error) {
 	}
 }
 
-func benchSnapshot(ctx context.Context, srv *benchServer, token, format, entity string) (BenchSnapshot, error) {
+func benchSnapshot(ctx context.Context, srv *benchServer, token, format, entity string, rows int64) (BenchSnapshot, error) {
 	snap := BenchSnapshot{Format: format, Entity: entity}
 	q := url.Values{"format": {format}}
 	if entity != "" {
@@ -754,13 +779,7 @@ func benchSnapshot(ctx context.Context, srv *benchServer, token, format, entity 
 	case "csv":
 		snap.Rows = counter.lines - 1 // the header
 	default:
-		// GeoJSON and XLSX: the households of the database.
-		snap.Rows = -1
-	}
-	if snap.Rows < 0 {
-		if n, err := strconv.ParseInt(resp.Header.Get("X-Snapshot-Rows"), 10, 64); err == nil {
-			snap.Rows = n
-		}
+		snap.Rows = rows // GeoJSON features, XLSX rows: one per household
 	}
 	if snap.Rows > 0 {
 		snap.RowsPerSec = float64(snap.Rows) / snap.Seconds

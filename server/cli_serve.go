@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/attachments"
@@ -42,6 +43,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	busyTimeout := fs.Duration("busy-timeout", DefaultBusyTimeout, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
 	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
 	orphanAge := fs.Duration("orphan-upload-age", attachments.DefaultOrphanAge, "how long an unfinished photo upload is kept untouched before it is removed")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this `FILE`, at shutdown")
 	reinspectAfter := DefaultReinspectAfter
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (`DAYS` such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -73,6 +75,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
+	if *cpuProfile != "" {
+		stop, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	metrics := NewMetrics()
 	if _, err := os.Stat(filepath.Join(*data, sqlite.FileName)); errors.Is(err, os.ErrNotExist) {
 		// Say so: a mistyped --data would otherwise silently start a new,
@@ -153,6 +162,19 @@ const AttachmentsDir = "attachments"
 // for: a quarter of the age, at most hourly.
 func sweepInterval(age time.Duration) time.Duration {
 	return min(max(age/4, time.Second), time.Hour)
+}
+
+// startCPUProfile profiles the process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // serveMetrics answers GET /metrics (and nothing else) on a listener of

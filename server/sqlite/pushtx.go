@@ -17,6 +17,34 @@ import (
 type pushTx struct {
 	tx    *sql.Tx
 	stmts map[string]*sql.Stmt
+	// read holds the records read in this transaction since their last
+	// write (nil: known absent). One change reads its record up to three
+	// times (scope, references, merge) and the inspections of a change set
+	// their households again and again; decoding a record's JSON was the
+	// largest cost of a push after SQLite itself. Every write forgets the
+	// records it touches; a rolled-back savepoint forgets all (forget).
+	read map[string]*syncproto.StoredRecord
+}
+
+// forget drops the records read so far (after a rollback to a savepoint).
+func (p *pushTx) forget() { p.read = nil }
+
+// cloneRecord copies a record deeply enough that the caller may change its
+// maps.
+func cloneRecord(r *syncproto.StoredRecord) *syncproto.StoredRecord {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Fields = make(map[string]json.RawMessage, len(r.Fields))
+	for k, v := range r.Fields {
+		c.Fields[k] = v
+	}
+	c.Meta = make(map[string]syncproto.FieldMeta, len(r.Meta))
+	for k, v := range r.Meta {
+		c.Meta[k] = v
+	}
+	return &c
 }
 
 // stmt returns the transaction's handle of a prepared statement.
@@ -89,10 +117,22 @@ func (p *pushTx) LastDeviceSeq(ctx context.Context, deviceID string) (int64, err
 }
 
 func (p *pushTx) Record(ctx context.Context, id string) (*syncproto.StoredRecord, error) {
-	return scanRecord(p.queryRow(ctx, recordQuery+` WHERE id = ?`, id))
+	if r, ok := p.read[id]; ok {
+		return cloneRecord(r), nil
+	}
+	r, err := scanRecord(p.queryRow(ctx, recordQuery+` WHERE id = ?`, id))
+	if err != nil {
+		return nil, err
+	}
+	if p.read == nil {
+		p.read = map[string]*syncproto.StoredRecord{}
+	}
+	p.read[id] = cloneRecord(r)
+	return r, nil
 }
 
 func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, e syncproto.LogEntry) (int64, error) {
+	delete(p.read, rec.ID)
 	diff, err := json.Marshal(e.Changes)
 	if err != nil {
 		return 0, err
@@ -198,6 +238,7 @@ func (p *pushTx) rescopeChildren(ctx context.Context, rec *syncproto.StoredRecor
 		if err != nil {
 			return fmt.Errorf("rescope %s: %w", c.id, err)
 		}
+		delete(p.read, c.id)
 		if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, rec.Village, seq, c.id); err != nil {
 			return fmt.Errorf("rescope %s: %w", c.id, err)
 		}
@@ -215,6 +256,7 @@ func (p *pushTx) rescopeChildren(ctx context.Context, rec *syncproto.StoredRecor
 }
 
 func (p *pushTx) UpdateMeta(ctx context.Context, id string, meta map[string]syncproto.FieldMeta) error {
+	delete(p.read, id)
 	b, err := json.Marshal(meta)
 	if err != nil {
 		return err

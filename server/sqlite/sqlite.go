@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -50,8 +51,9 @@ type Options struct {
 
 // WriteObserver is told how long each write transaction waited before it
 // could begin: for the single writer connection (the writes of this
-// process queue for it) and then for SQLite's write lock (which another
-// process, a backup or the sqlite3 shell, may hold up to the busy
+// process queue for it; a push waits in the group committer's queue, then
+// for its group's transaction) and then for SQLite's write lock (which
+// another process, a backup or the sqlite3 shell, may hold up to the busy
 // timeout). op names the operation: push, resolve, merge, login, refresh,
 // revoke_device, user, record_pull. The server's metrics implement it, so
 // that this package needs no metrics library.
@@ -73,6 +75,17 @@ type Store struct {
 	// beforeCommit, when set (tests only), runs inside every push
 	// transaction after its writes and before its commit.
 	beforeCommit func(context.Context, *sql.Tx) error
+	// afterApply, when set (tests only), runs after each change set of a
+	// group applied; an error fails that change set alone.
+	afterApply func(syncproto.Changeset) error
+	// onGroup, when set (tests only), is told the size of every group.
+	onGroup func(n int)
+
+	// The group committer (groupcommit.go).
+	pushes        chan *pushRequest
+	pushMu        sync.RWMutex // guards pushClosed and sending on pushes
+	pushClosed    bool
+	committerDone chan struct{}
 }
 
 var _ syncproto.Store = (*Store)(nil)
@@ -139,6 +152,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.reader.SetMaxOpenConns(opts.Readers)
 	s.reader.SetMaxIdleConns(opts.Readers)
+	s.startCommitter()
 	return s, nil
 }
 
@@ -258,10 +272,11 @@ func (s *Store) Path() string { return s.path }
 // last connection's implicit checkpoint, which SQLite skips while another
 // process has the file open.
 func (s *Store) Close() error {
-	rerr := s.reader.Close()
-	if s.writer == nil { // opened by OpenReader
-		return rerr
+	if s.writer == nil { // opened by OpenReader: no committer, no writer
+		return s.reader.Close()
 	}
+	s.stopCommitter()
+	rerr := s.reader.Close()
 	var busy, walPages, copied int
 	cerr := s.writer.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walPages, &copied)
 	if cerr == nil && busy != 0 {
@@ -279,35 +294,6 @@ func (s *Store) Ping(ctx context.Context) error {
 		return err
 	}
 	return s.writer.PingContext(ctx)
-}
-
-// Push applies a change set in one IMMEDIATE transaction on the writer
-// connection and commits it durably before returning. The transaction is
-// not tied to the request's cancellation: once started, a push finishes,
-// and a client that went away gets the stored answer on its retry. A full
-// disk, or a write lock that another process holds beyond the busy
-// timeout, is syncproto.EUnavailable with a Retry-After, and nothing of the
-// change set is written.
-func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
-	ctx = context.WithoutCancel(ctx)
-	tx, err := s.beginWrite(ctx, "push")
-	if err != nil {
-		return syncproto.PushResponse{}, writeError(fmt.Errorf("begin push: %w", err))
-	}
-	defer tx.Rollback()
-	resp, err := syncproto.ApplyChangeset(ctx, &pushTx{tx: tx}, s.schema, s.cursors, actor, cs, s.now())
-	if err != nil {
-		return syncproto.PushResponse{}, writeError(err)
-	}
-	if s.beforeCommit != nil {
-		if err := s.beforeCommit(ctx, tx); err != nil {
-			return syncproto.PushResponse{}, writeError(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return syncproto.PushResponse{}, writeError(fmt.Errorf("commit push: %w", err))
-	}
-	return resp, nil
 }
 
 // beginWrite begins an IMMEDIATE transaction on the writer connection and
