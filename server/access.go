@@ -73,7 +73,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		claims, err := s.keys.Verify(strings.TrimSpace(token))
 		if err != nil {
-			s.log.Info("token refused", "reason", err.Error(), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			s.reqLog(c).Info("token refused", "reason", err.Error())
 			return unauthorized("the access token is invalid or expired")
 		}
 		st, err := s.accounts.Access(c.Request().Context(), claims.Subject, claims.Sid, claims.Dev, s.now())
@@ -181,7 +181,7 @@ func (s *Server) handleToken(c echo.Context) error {
 	// Verify even for an unknown user, so that timing does not tell
 	// which names exist.
 	if !auth.VerifyPassword(hash, req.Password) || user == nil || user.Disabled {
-		s.log.Info("login refused", "user", req.Username, "addr", c.RealIP())
+		s.reqLog(c).Info("login refused", "user", req.Username, "addr", c.RealIP())
 		return unauthorized("unknown user, wrong password, or disabled account")
 	}
 	if revoked, err := s.accounts.DeviceRevoked(ctx, req.DeviceID); err != nil {
@@ -209,7 +209,7 @@ func (s *Server) handleToken(c echo.Context) error {
 	if err := s.accounts.CreateSession(ctx, sess, hashRefresh); err != nil {
 		return err
 	}
-	s.log.Info("login", "user", user.Name, "device", req.DeviceID, "session", sess.ID)
+	s.reqLog(c).Info("login", "user", user.Name, "device", req.DeviceID, "session", sess.ID)
 	return s.issue(c, *user, sess, refresh)
 }
 
@@ -244,7 +244,7 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	}
 	switch outcome {
 	case auth.RefreshReused:
-		s.log.Warn("refresh token reused: session revoked", "user", sess.User, "device", sess.DeviceID, "session", sid)
+		s.reqLog(c).Warn("refresh token reused: session revoked", "user", sess.User, "device", sess.DeviceID, "session", sid)
 		return unauthorized("this refresh token was already used; the session is revoked, log in again")
 	case auth.RefreshInvalid:
 		return unauthorized("the refresh token is invalid, expired or revoked; log in again")
@@ -306,7 +306,7 @@ func (s *Server) handleRevokeDevice(c echo.Context) error {
 	if err := s.accounts.RevokeDevice(ctx, device, actor.UserID, now); err != nil {
 		return err
 	}
-	s.log.Warn("device revoked", "device", device, "by", actor.UserID)
+	s.reqLog(c).Warn("device revoked", "device", device, "by", actor.UserID)
 	return writeJSON(c, http.StatusOK, map[string]any{"device_id": device, "revoked": true,
 		"revoked_by": actor.UserID, "revoked_at": syncproto.FormatTime(now)})
 }

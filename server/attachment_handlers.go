@@ -196,7 +196,7 @@ func (s *Server) handleUpload(c echo.Context) error {
 	status := http.StatusOK
 	if res.Created {
 		status = http.StatusCreated
-		s.log.Info("photo stored", "sha256", hash, "bytes", res.Offset, "type", res.ContentType,
+		s.reqLog(c).Info("photo stored", "sha256", hash, "bytes", res.Offset, "type", res.ContentType,
 			"user", s.actor(c).UserID, "device", s.actor(c).DeviceID)
 	}
 	return writeJSON(c, status, uploadAnswer{SHA256: hash, Size: res.Offset, ContentType: res.ContentType, URL: photoURL(hash)})

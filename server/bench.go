@@ -106,7 +106,7 @@ type BenchSnapshot struct {
 const benchUsage = `bench --households N --tablets T --sets S --changes C [--shared F] [--rate R] [--data DIR]`
 
 func runBench(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "bench", benchUsage)
+	fs := newFlagSet(env, "bench")
 	cfg := benchConfig{out: env.Stdout, progress: env.Stderr}
 	fs.StringVar(&cfg.data, "data", "", "data directory to run on (generated there when it has fewer households); default: a new temporary one")
 	fs.IntVar(&cfg.households, "households", 10000, "households in the database (fieldsync generate)")

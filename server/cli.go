@@ -6,16 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
+	"runtime"
 	"strings"
-	"time"
 
-	"github.com/fieldsync/fieldsync/server/attachments"
-	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
 
@@ -23,36 +18,151 @@ import (
 var Version = "dev"
 
 // Env is what a command sees of its process: arguments, standard streams,
-// and a hook that reports the address the server listens on (tests use it
-// to find a free port chosen by the kernel).
+// the environment, and a hook that reports the address the server listens
+// on (tests use it to find a free port chosen by the kernel).
 type Env struct {
-	Args      []string
-	Stdin     io.Reader
-	Stdout    io.Writer
-	Stderr    io.Writer
+	Args   []string
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// LookupEnv reads an environment variable (os.LookupEnv in main); nil
+	// for an empty environment.
+	LookupEnv func(string) (string, bool)
 	Listening func(addr string)
 }
 
-const usage = `fieldsync — the sync server for village survey teams
+// command is one command of the fieldsync command line. The table below is
+// what Run dispatches on and what fieldsync --help lists, so that the two
+// cannot drift apart; each command's --help prints its synopsis, its
+// description and every flag it defines.
+type command struct {
+	name     string // as typed: "serve", "user add"
+	synopsis string // its arguments, for the usage line
+	summary  string // one line for fieldsync --help
+	about    string // what COMMAND --help says before the flags
+	run      func(ctx context.Context, env Env, args []string) error
+}
 
-Usage:
-  fieldsync serve    --addr 127.0.0.1:8080 --data DIR   serve the API from the database in DIR
-  fieldsync seed     --data DIR                         load the demo regions, households and inspections
-  fieldsync generate --data DIR --households N --seed S load a large deterministic data set (benchmarks)
-  fieldsync user add --data DIR --name NAME --role ROLE --scope P1,P2
-                                                        create or update a user (password on standard input)
-  fieldsync user list --data DIR                        list users
-  fieldsync user disable|enable --data DIR --name NAME  stop (or allow again) a user's access, at once
-  fieldsync key rotate --data DIR                       make a new token-signing key current
-  fieldsync backup   --data DIR --out FILE [--keys]     a consistent copy of the database and the photos, the server running or not
-  fieldsync restore  --data DIR --from FILE [--force]   put a backup in place (stop the server first)
-  fieldsync device   login|sync|edit|list|status|conflicts --dir DIR
-                                                        play a tablet (the Go sync client); see 'fieldsync device help'
-  fieldsync bench    --households N --tablets T ...     the load generator and its raw SQLite ceiling (see BENCHMARKS.md)
-  fieldsync version                                     print the version
+// commands are the commands of fieldsync, in the order of its --help. (A
+// function, not a variable: the commands' own help refers back to it.)
+func commands() []command {
+	return []command{
+		{"serve", "[--config FILE] [--addr HOST:PORT] [--data DIR] [flags]", "serve the sync API from the database in DIR",
+			`Serve the sync API (docs/protocol.md, GET /v1/openapi.json) from the database in
+--data, creating it, migrating it and making a signing key on first start. Stops
+gracefully on SIGTERM or SIGINT, finishing requests in flight.
 
-Run 'fieldsync COMMAND --help' for the flags of a command.
+Every setting is a flag, an environment variable (FIELDSYNC_ and the flag's name
+in capitals, dashes as underscores) or a key of a TOML config file (--config FILE
+or FIELDSYNC_CONFIG; the flag's name without dashes as the key, e.g.
+busy-timeout = "10s"). A flag wins over the environment, which wins over the
+file, which wins over the default. An empty variable counts as unset. An invalid
+value or an unknown key in the file stops serve before it starts.`, runServe},
+		{"seed", "--data DIR", "load the demo regions, households and inspections",
+			`Load the demo data set (fixtures/) through the normal push path, and create the
+demo accounts that do not exist yet. Safe to repeat: the change sets have fixed
+ids, so a second run replays instead of duplicating.`, runSeed},
+		{"generate", "--data DIR --households N [--seed S]", "load a large deterministic data set (benchmarks)",
+			`Generate households with their inspections, deterministically from --seed, and
+load them through the normal push path. The same seed and size give the same data.`, runGenerate},
+		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--force]", "write a snapshot to a file, for offline hand-over",
+			`Write every current record of a region to FILE in a snapshot format of
+GET /v1/snapshot (ndjson, csv, geojson, xlsx), byte for byte what the API would
+send. Reads from one SQLite read transaction, so it may run while the server
+serves the same --data. The file is written beside FILE under a temporary name,
+fsynced, and renamed to FILE only when complete (mode 0600: it holds personal data).`, runExport},
+		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2]", "create or update a user (password on standard input)",
+			`Create a user, or update an existing one's role, scope and password (which ends
+the sessions opened with the old password). The password is one line on standard
+input, e.g. echo 'a-long-password' | fieldsync user add ...`, runUserAdd},
+		{"user list", "--data DIR", "list users, roles, scopes and state",
+			`List every user with role, scope, state and last update.`, runUserList},
+		{"user disable", "--data DIR --name NAME", "stop a user's access at once",
+			`Disable a user: their tokens stop working on the next request and they cannot
+log in until enabled.`, runUserDisable},
+		{"user enable", "--data DIR --name NAME", "allow a disabled user again",
+			`Enable a disabled user again.`, runUserDisable},
+		{"key rotate", "--data DIR", "make a new token-signing key current",
+			`Make a new Ed25519 token-signing key current. A running server picks it up
+within 5 seconds; tokens signed with the previous keys (the last three are kept)
+stay valid until they expire.`, runKeyRotate},
+		{"backup", "--data DIR --out FILE [--keys] [--attachments=false] [--force]", "a consistent copy of the database and the photos, the server running or not",
+			`Copy the database with SQLite's online backup API, in one read transaction,
+while the server goes on serving; check the copy (integrity_check), fsync it, and
+rename FILE.tmp to FILE. The photos go to FILE.attachments/ (unless
+--attachments=false); --keys also copies the signing keys to FILE.keys/.`, runBackup},
+		{"restore", "--data DIR --from FILE [--force]", "put a backup in place (stop the server first)",
+			`Check a backup and put it in place as the database of --data (the server must be
+stopped), with its photos (FILE.attachments/) and keys (FILE.keys/) when the
+backup has them. With --force an existing database is kept beside, renamed
+*.before-restore-TIME. Cursors issued before the restore stop being accepted, so
+tablets pull afresh.`, runRestore},
+		{"device login", "--dir DIR --server URL --user NAME  (password on standard input)", "a tablet: log in (fieldsync device help)",
+			deviceAbout + "Log this tablet in: a new device id on first login, the password on standard input.", runDeviceLogin},
+		{"device sync", "--dir DIR [--timeout 2m]", "a tablet: push pending edits, pull, verify the copy",
+			deviceAbout + "Push the pending edits, pull every change since the last sync, and compare the copy's checksum with the server's.", runDeviceSync},
+		{"device edit", "--dir DIR --entity E (--id ID | --new) [--delete] FIELD=VALUE...", "a tablet: change, create or delete a record",
+			deviceAbout + "Change fields of a record (--id), create one (--new, prints its id) or delete one (--delete). Values are read by the field's type; 'null' clears a field.", runDeviceEdit},
+		{"device list", "--dir DIR [--entity E] [--json]", "a tablet: the records it holds",
+			deviceAbout + "List the records this tablet holds ('*' marks pending edits).", runDeviceList},
+		{"device status", "--dir DIR", "a tablet: pending edits, cursor, last sync, conflicts",
+			deviceAbout + "Show the pending edits, the cursor, the last sync and the conflicts of this tablet.", runDeviceStatus},
+		{"device conflicts", "--dir DIR", "a tablet: conflicts and refusals reported to it",
+			deviceAbout + "List the conflicts and refusals the server reported to this tablet.", runDeviceConflicts},
+		{"device photo", "--dir DIR FILE", "a tablet: keep a photo, print its SHA-256 for photos=…",
+			deviceAbout + "Keep a photo file on the tablet (uploaded by the next sync) and print its SHA-256, to put in a record's photos field.", runDevicePhoto},
+		{"device fields", "--dir DIR [--entity E]", "a tablet: the fields of each form",
+			deviceAbout + "Show the fields of each form: type, required, values.", runDeviceFields},
+		{"bench", strings.TrimPrefix(benchUsage, "bench "), "the load generator and its raw SQLite ceiling (BENCHMARKS.md)",
+			`Generate a database, push change sets from simulated tablets, pull, download
+snapshots, and measure a raw SQLite loop beside them; print the results (and
+--json FILE). See BENCHMARKS.md.`, runBench},
+		{"version", "", "print the version and the Go version it was built with",
+			`Print the version of fieldsync and of the Go toolchain that built it.`, runVersion},
+	}
+}
+
+// deviceAbout starts the help of each device subcommand.
+const deviceAbout = `Play a tablet from the command line with the Go sync client: DIR holds its own
+database (its copy of the records, its outbox, its tokens). 'fieldsync device
+help' shows every device subcommand.
+
 `
+
+// commandNamed finds a command of the table.
+func commandNamed(name string) *command {
+	for _, c := range commands() {
+		if c.name == name {
+			return &c
+		}
+	}
+	return nil
+}
+
+// printUsage writes fieldsync --help.
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `fieldsync — the sync server for village survey teams
+
+Tablets push household, housing and water inspections here and pull the merged
+records back; supervisors read snapshots, reports and conflicts.
+
+Usage: fieldsync COMMAND [flags]
+
+Commands:
+`)
+	width := 0
+	for _, c := range commands() {
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'fieldsync COMMAND --help' for what a command does and all its flags.
+Start with: make run (the demo data, then serve on http://127.0.0.1:8080).
+Operators: docs/operators.md. The API: docs/protocol.md, GET /v1/openapi.json.
+`)
+}
 
 // ErrUsage is returned for a command line that cannot be run; the usage
 // has been printed.
@@ -62,50 +172,86 @@ var ErrUsage = errors.New("usage")
 // command finishes. main calls it; so do the end-to-end tests.
 func Run(ctx context.Context, env Env) error {
 	if len(env.Args) == 0 {
-		fmt.Fprint(env.Stderr, usage)
+		printUsage(env.Stderr)
 		return ErrUsage
 	}
-	cmd, args := env.Args[0], env.Args[1:]
-	switch cmd {
-	case "serve":
-		return runServe(ctx, env, args)
-	case "seed":
-		return runSeed(ctx, env, args)
-	case "generate":
-		return runGenerate(ctx, env, args)
-	case "user":
-		return runUser(ctx, env, args)
-	case "key":
-		return runKey(env, args)
-	case "backup":
-		return runBackup(ctx, env, args)
-	case "restore":
-		return runRestore(ctx, env, args)
+	name, args := env.Args[0], env.Args[1:]
+	switch name {
+	case "help", "-h", "--help", "-help":
+		printUsage(env.Stdout)
+		return nil
+	case "--version", "-version":
+		name = "version"
 	case "device":
-		return runDevice(ctx, env, args)
-	case "bench":
-		return runBench(ctx, env, args)
-	case "version", "--version":
-		fmt.Fprintln(env.Stdout, "fieldsync", Version)
-		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, usage)
-		return nil
+		if len(args) == 0 || helpAsked(args[:1]) || args[0] == "help" {
+			return runDevice(ctx, env, args)
+		}
+		name, args = name+" "+args[0], args[1:]
+	case "user", "key":
+		if len(args) == 0 || strings.HasPrefix(args[0], "-") || args[0] == "help" {
+			return groupUsage(env, name, args)
+		}
+		name, args = name+" "+args[0], args[1:]
 	}
-	fmt.Fprintf(env.Stderr, "fieldsync: unknown command %q\n\n%s", cmd, usage)
+	if c := commandNamed(name); c != nil {
+		return c.run(ctx, env, args)
+	}
+	fmt.Fprintf(env.Stderr, "fieldsync: unknown command %q\n\n", strings.Join(env.Args[:min(2, len(env.Args))], " "))
+	printUsage(env.Stderr)
 	return ErrUsage
 }
 
-func newFlagSet(env Env, name, synopsis string) *flag.FlagSet {
+// groupUsage answers `fieldsync user` and `fieldsync key` without (or
+// with --help before) a subcommand: the list of its subcommands.
+func groupUsage(env Env, group string, args []string) error {
+	w, err := env.Stderr, ErrUsage
+	if helpAsked(args) || (len(args) > 0 && args[0] == "help") {
+		w, err = env.Stdout, nil
+	}
+	fmt.Fprintf(w, "Usage: fieldsync %s SUBCOMMAND [flags]\n\nSubcommands:\n", group)
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, group+" ") {
+			fmt.Fprintf(w, "  fieldsync %-14s %s\n", c.name, c.summary)
+		}
+	}
+	fmt.Fprintf(w, "\nRun 'fieldsync %s SUBCOMMAND --help' for its flags.\n", group)
+	return err
+}
+
+func runVersion(_ context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "version")
+	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "fieldsync %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return nil
+}
+
+// newFlagSet makes the flag set of a command of the table. Its usage, the
+// answer to --help, goes to standard output; after a wrong flag, to
+// standard error.
+func newFlagSet(env Env, name string) *flag.FlagSet {
+	c := commandNamed(name)
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
+	if helpAsked(env.Args) {
+		fs.SetOutput(env.Stdout)
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: fieldsync %s\n\nFlags:\n", synopsis)
-		fs.PrintDefaults()
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: fieldsync %s %s\n\n%s\n", name, c.synopsis, c.about)
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprint(w, "\nFlags:\n")
+			printSettings(w, fs, name == "serve")
+		}
 	}
 	return fs
 }
 
+// parseFlags parses a command's arguments; --help prints the usage (the
+// caller then returns nil, see helpAsked).
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -149,153 +295,4 @@ func openDataWith(ctx context.Context, dir string, stderr io.Writer, opts sqlite
 		fmt.Fprintf(stderr, "fieldsync: creating a new database at %s\n", path)
 	}
 	return sqlite.Open(ctx, path, opts)
-}
-
-func runServe(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "serve", "serve --addr HOST:PORT --data DIR")
-	addr := fs.String("addr", "127.0.0.1:8080", "address to listen on")
-	data := fs.String("data", "data", "data directory (database, keys, photos)")
-	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long to let requests in flight finish on SIGTERM")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	maxBody := fs.Int64("max-body-bytes", DefaultLimits.MaxBodyBytes, "largest request body accepted (bytes)")
-	maxChanges := fs.Int("max-changes", DefaultLimits.MaxChanges, "most changes accepted in one change set")
-	maxPull := fs.Int("max-pull", DefaultLimits.MaxPull, "largest pull page (records)")
-	pushRate := fs.Float64("push-rate", 10, "pushes per second allowed per device, sustained")
-	pushBurst := fs.Int("push-burst", DefaultRateLimits.PushPerDevice.Burst, "pushes allowed per device at once")
-	readHeaderTimeout := fs.Duration("read-header-timeout", DefaultTimeouts.ReadHeader, "how long a client may take to send a request's headers")
-	readTimeout := fs.Duration("read-timeout", DefaultTimeouts.Read, "how long a client may take to send a whole request, body included")
-	writeTimeout := fs.Duration("write-timeout", DefaultTimeouts.Write, "how long writing a response may take (a snapshot renews it while the client reads)")
-	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
-	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
-	busyTimeout := fs.Duration("busy-timeout", 10*time.Second, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
-	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
-	orphanAge := fs.Duration("orphan-upload-age", attachments.DefaultOrphanAge, "how long an unfinished photo upload is kept untouched before it is removed")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this file, at shutdown")
-	reinspectAfter := DefaultReinspectAfter
-	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (days such as 365d, or a duration)")
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
-	if *maxBody < 1024 || *maxChanges < 1 || *maxPull < 1 || *pushRate <= 0 || *pushBurst < 1 {
-		return fmt.Errorf("invalid limits: --max-body-bytes must be ≥ 1024; --max-changes, --max-pull, --push-burst ≥ 1; --push-rate > 0")
-	}
-	timeouts := Timeouts{ReadHeader: *readHeaderTimeout, Read: *readTimeout, Write: *writeTimeout, Idle: *idleTimeout}
-	if err := checkServeLimits(timeouts, *snapshotConcurrency, *grace); err != nil {
-		return err
-	}
-	if *maxPhoto < 1024 || *orphanAge < time.Minute {
-		return fmt.Errorf("invalid photo limits: --max-photo-bytes must be ≥ 1024, --orphan-upload-age ≥ 1m")
-	}
-	if *busyTimeout < 10*time.Millisecond {
-		return fmt.Errorf("--busy-timeout must be at least 10ms, not %s", *busyTimeout)
-	}
-	var handler slog.Handler
-	switch *logFormat {
-	case "text":
-		handler = slog.NewTextHandler(env.Stderr, nil)
-	case "json":
-		handler = slog.NewJSONHandler(env.Stderr, nil)
-	default:
-		return fmt.Errorf("--log-format must be text or json, not %q", *logFormat)
-	}
-	log := slog.New(handler)
-	if *cpuProfile != "" {
-		stop, err := startCPUProfile(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer stop()
-	}
-
-	store, err := openDataWith(ctx, *data, env.Stderr, sqlite.Options{BusyTimeout: *busyTimeout})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("closing the database", "err", err)
-		}
-	}()
-	limits := DefaultLimits
-	limits.MaxBodyBytes, limits.MaxChanges, limits.MaxPull = *maxBody, *maxChanges, *maxPull
-	if limits.DefaultPull > limits.MaxPull {
-		limits.DefaultPull = limits.MaxPull
-	}
-	keys, err := auth.OpenKeyring(*data, nil)
-	if err != nil {
-		return err
-	}
-	photos, err := attachments.Open(filepath.Join(*data, AttachmentsDir), attachments.Options{MaxBytes: *maxPhoto})
-	if err != nil {
-		return err
-	}
-	go photos.RunSweeper(ctx, *orphanAge, sweepInterval(*orphanAge), func(removed int, bytes int64, err error) {
-		if err != nil {
-			log.Warn("sweeping unfinished photo uploads", "err", err)
-			return
-		}
-		log.Info("removed unfinished photo uploads", "uploads", removed, "bytes", bytes, "older_than", orphanAge.String())
-	})
-	rates := DefaultRateLimits
-	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
-	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Limits: limits, Rates: &rates,
-		ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency, Attachments: photos})
-
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	log.Info("fieldsync serving", "addr", ln.Addr().String(), "data", store.Path(), "version", Version, "signing_key", keys.Current())
-	if env.Listening != nil {
-		env.Listening(ln.Addr().String())
-	}
-	err = srv.Serve(ctx, ln, *grace)
-	log.Info("fieldsync stopped")
-	return err
-}
-
-// AttachmentsDir is the photo store's directory inside a data directory.
-const AttachmentsDir = "attachments"
-
-// sweepInterval is how often unfinished uploads older than age are looked
-// for: a quarter of the age, at most hourly.
-func sweepInterval(age time.Duration) time.Duration {
-	return min(max(age/4, time.Second), time.Hour)
-}
-
-// checkServeLimits refuses timeouts and a snapshot concurrency that would
-// make the server unusable, naming the flag at fault.
-func checkServeLimits(t Timeouts, snapshots int, grace time.Duration) error {
-	var errs []error
-	for _, f := range []struct {
-		flag string
-		d    time.Duration
-	}{{"--read-header-timeout", t.ReadHeader}, {"--read-timeout", t.Read}, {"--write-timeout", t.Write}, {"--idle-timeout", t.Idle}} {
-		if f.d <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be a positive duration such as 30s or 2m, not %s", f.flag, f.d))
-		}
-	}
-	if t.ReadHeader > t.Read && t.Read > 0 {
-		errs = append(errs, fmt.Errorf("--read-header-timeout (%s) must not be longer than --read-timeout (%s)", t.ReadHeader, t.Read))
-	}
-	if snapshots < 1 {
-		errs = append(errs, fmt.Errorf("--snapshot-concurrency must be at least 1, not %d", snapshots))
-	}
-	if grace < 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, not %s", grace))
-	}
-	return errors.Join(errs...)
-}
-
-// startCPUProfile profiles the process into path until stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, err
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }

@@ -10,9 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
-
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
 
@@ -24,7 +21,7 @@ const keysSuffix = ".keys"
 const photosSuffix = ".attachments"
 
 func runBackup(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "backup", "backup --data DIR --out FILE [--keys] [--attachments=false] [--force]")
+	fs := newFlagSet(env, "backup")
 	data := fs.String("data", "data", "data directory of the database to copy (the server may be running)")
 	out := fs.String("out", "", "the backup file to write")
 	keys := fs.Bool("keys", false, "also copy the signing keys, to FILE.keys/ (secret: whoever holds them can sign tokens)")
@@ -88,8 +85,8 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	}()
 
 	started := time.Now()
-	progress := newCopyProgress(env.Stderr, "backup")
-	res, err := sqlite.Backup(ctx, src, tmp, *step, progress.bytes)
+	progress := newProgress(env.Stderr, "backup", progressBytes)
+	res, err := sqlite.Backup(ctx, src, tmp, *step, progress.set)
 	progress.finish()
 	if err != nil {
 		return err
@@ -187,7 +184,7 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 }
 
 func runRestore(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "restore", "restore --data DIR --from FILE [--force]  (stop the server first)")
+	fs := newFlagSet(env, "restore")
 	data := fs.String("data", "data", "data directory to restore into (its server must be stopped)")
 	from := fs.String("from", "", "a backup file made by fieldsync backup")
 	force := fs.Bool("force", false, "replace the database (and keys) in DIR; the old ones are kept beside, renamed *.before-restore-TIME")
@@ -236,7 +233,10 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	tmp := target + ".restore-tmp"
 	removeDatabaseFiles(tmp)
 	defer removeDatabaseFiles(tmp)
-	if err := copyFile(*from, tmp, 0o600); err != nil {
+	progress := newProgress(env.Stderr, "restore", progressBytes)
+	err = copyFileWith(*from, tmp, 0o600, progress)
+	progress.finish()
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stderr, "checking the backup (PRAGMA integrity_check)")
@@ -332,55 +332,6 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// copyProgress shows how far a copy is: a progress bar on a terminal, a
-// line at every tenth otherwise (logs, CI).
-type copyProgress struct {
-	w       io.Writer
-	what    string
-	tty     bool
-	bar     *progressbar.ProgressBar
-	printed int64 // tenths already reported as lines
-}
-
-func newCopyProgress(w io.Writer, what string) *copyProgress {
-	p := &copyProgress{w: w, what: what, printed: -1}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.tty = true
-	}
-	return p
-}
-
-func (p *copyProgress) bytes(copied, total int64) {
-	if total <= 0 {
-		return
-	}
-	if p.tty {
-		if p.bar == nil {
-			p.bar = progressbar.NewOptions64(total, progressbar.OptionSetWriter(p.w),
-				progressbar.OptionSetDescription(p.what), progressbar.OptionShowBytes(true),
-				progressbar.OptionShowTotalBytes(true), progressbar.OptionShowCount(), progressbar.OptionSetPredictTime(true),
-				progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionFullWidth(),
-				progressbar.OptionOnCompletion(func() { fmt.Fprintln(p.w) }))
-		}
-		if p.bar.GetMax64() != total {
-			p.bar.ChangeMax64(total) // the database grew or shrank: SQLite restarted the copy
-		}
-		p.bar.Set64(copied)
-		return
-	}
-	if tenth := 10 * copied / total; tenth > p.printed {
-		p.printed = tenth
-		fmt.Fprintf(p.w, "%s: %s of %s (%d%%)\n", p.what, byteSize(copied), byteSize(total), 100*copied/total)
-	}
-}
-
-func (p *copyProgress) finish() {
-	if p.bar != nil && !p.bar.IsFinished() {
-		p.bar.Exit()
-		fmt.Fprintln(p.w)
-	}
-}
-
 // copyKeys copies the signing keys (the current pointer and the key files)
 // from one keys directory to a new one, 0700 with files 0600, synced, and
 // checks that the current key came along (a rotation may remove old keys
@@ -414,16 +365,29 @@ func copyKeys(from, to string) error {
 
 // copyFile copies a regular file to a new file of the given mode and syncs it.
 func copyFile(from, to string, mode os.FileMode) error {
+	return copyFileWith(from, to, mode, nil)
+}
+
+// copyFileWith is copyFile reporting its progress in bytes (nil for none).
+func copyFileWith(from, to string, mode os.FileMode, p *progress) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
+	var src io.Reader = in
+	if p != nil {
+		fi, err := in.Stat()
+		if err != nil {
+			return err
+		}
+		src = &progressReader{r: in, p: p, total: fi.Size()}
+	}
 	out, err := os.OpenFile(to, os.O_CREATE|os.O_EXCL|os.O_WRONLY, mode)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
+	if _, err := io.Copy(out, src); err != nil {
 		out.Close()
 		return err
 	}

@@ -104,15 +104,15 @@ func deviceError(dir string, err error) error {
 	return err
 }
 
-func deviceFlags(env Env, name, synopsis string) (*flag.FlagSet, *string) {
-	fs := newFlagSet(env, "device "+name, "device "+synopsis)
+func deviceFlags(env Env, name string) (*flag.FlagSet, *string) {
+	fs := newFlagSet(env, "device "+name)
 	return fs, fs.String("dir", "", "the tablet's directory (its database is DIR/device.db)")
 }
 
 func runDeviceLogin(ctx context.Context, env Env, args []string) error {
-	fs, dir := deviceFlags(env, "login", "login --dir DIR --server URL --user NAME  (password on standard input)")
+	fs, dir := deviceFlags(env, "login")
 	server := fs.String("server", "http://127.0.0.1:8080", "the fieldsync server's URL")
-	user := fs.String("user", "", "user name")
+	user := fs.String("user", "", "the name of the user to log in as")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long (the server is retried meanwhile)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -154,7 +154,7 @@ func readSecretLine(r io.Reader) (string, error) {
 }
 
 func runDeviceSync(ctx context.Context, env Env, args []string) error {
-	fs, dir := deviceFlags(env, "sync", "sync --dir DIR [--timeout 2m]")
+	fs, dir := deviceFlags(env, "sync")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up (keeping everything for the next sync) after this long")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -196,7 +196,7 @@ func runDeviceSync(ctx context.Context, env Env, args []string) error {
 }
 
 func runDeviceEdit(ctx context.Context, env Env, args []string) error {
-	fs, dir := deviceFlags(env, "edit", "edit --dir DIR --entity E (--id ID | --new) [--delete] FIELD=VALUE...")
+	fs, dir := deviceFlags(env, "edit")
 	entity := fs.String("entity", "", "household, housing_inspection or water_inspection")
 	id := fs.String("id", "", "the record's id")
 	isNew := fs.Bool("new", false, "create a new record (its id is printed)")
@@ -333,7 +333,7 @@ func parseFieldValue(form *schema.Form, name, value string) (json.RawMessage, er
 }
 
 func runDeviceList(ctx context.Context, env Env, args []string) error {
-	fs, dir := deviceFlags(env, "list", "list --dir DIR [--entity E] [--json]")
+	fs, dir := deviceFlags(env, "list")
 	entity := fs.String("entity", "", "only records of this entity")
 	asJSON := fs.Bool("json", false, "one JSON record per line")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -388,7 +388,7 @@ func fieldsText(fields map[string]json.RawMessage) string {
 }
 
 func runDeviceStatus(ctx context.Context, env Env, args []string) error {
-	fs, dir := deviceFlags(env, "status", "status --dir DIR")
+	fs, dir := deviceFlags(env, "status")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -427,7 +427,7 @@ func runDeviceStatus(ctx context.Context, env Env, args []string) error {
 }
 
 func runDeviceConflicts(ctx context.Context, env Env, args []string) error {
-	fs, dir := deviceFlags(env, "conflicts", "conflicts --dir DIR")
+	fs, dir := deviceFlags(env, "conflicts")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -461,7 +461,7 @@ func runDeviceConflicts(ctx context.Context, env Env, args []string) error {
 }
 
 func runDeviceFields(ctx context.Context, env Env, args []string) error {
-	fs, dir := deviceFlags(env, "fields", "fields --dir DIR [--entity E]")
+	fs, dir := deviceFlags(env, "fields")
 	entity := fs.String("entity", "", "only this entity")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -515,7 +515,7 @@ func rangeOf(v *float64, prefix string) string {
 }
 
 func runDevicePhoto(ctx context.Context, env Env, args []string) error {
-	fs, dir := deviceFlags(env, "photo", "photo --dir DIR FILE")
+	fs, dir := deviceFlags(env, "photo")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

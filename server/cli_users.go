@@ -14,29 +14,8 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-func runUser(ctx context.Context, env Env, args []string) error {
-	const userUsage = "Usage: fieldsync user add|list|disable|enable --data DIR ...  (fieldsync user add --help for the flags)\n"
-	if len(args) == 0 {
-		fmt.Fprint(env.Stderr, userUsage)
-		return ErrUsage
-	}
-	switch args[0] {
-	case "-h", "--help", "help":
-		fmt.Fprint(env.Stdout, userUsage)
-		return nil
-	case "add":
-		return runUserAdd(ctx, env, args[1:])
-	case "list":
-		return runUserList(ctx, env, args[1:])
-	case "disable", "enable":
-		return runUserDisable(ctx, env, args[0], args[1:])
-	}
-	fmt.Fprintf(env.Stderr, "fieldsync user: unknown subcommand %q (add, list, disable, enable)\n", args[0])
-	return ErrUsage
-}
-
 func runUserAdd(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "user add", "user add --data DIR --name NAME --role ROLE --scope P1,P2  (password on standard input)")
+	fs := newFlagSet(env, "user add")
 	data := fs.String("data", "data", "data directory")
 	name := fs.String("name", "", "user name (letters, digits, '.', '_', '-')")
 	role := fs.String("role", "", "field_worker, supervisor or admin")
@@ -113,7 +92,7 @@ func scopeText(role string, scope []string) string {
 }
 
 func runUserList(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "user list", "user list --data DIR")
+	fs := newFlagSet(env, "user list")
 	data := fs.String("data", "data", "data directory")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -139,10 +118,15 @@ func runUserList(ctx context.Context, env Env, args []string) error {
 	return tw.Flush()
 }
 
-func runUserDisable(ctx context.Context, env Env, verb string, args []string) error {
-	fs := newFlagSet(env, "user "+verb, "user "+verb+" --data DIR --name NAME")
+// runUserDisable is user disable and user enable.
+func runUserDisable(ctx context.Context, env Env, args []string) error {
+	verb := "disable"
+	if len(env.Args) > 1 && env.Args[1] == "enable" {
+		verb = "enable"
+	}
+	fs := newFlagSet(env, "user "+verb)
 	data := fs.String("data", "data", "data directory")
-	name := fs.String("name", "", "user name")
+	name := fs.String("name", "", "the name of the user")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -158,14 +142,10 @@ func runUserDisable(ctx context.Context, env Env, verb string, args []string) er
 	return nil
 }
 
-func runKey(env Env, args []string) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		fmt.Fprint(env.Stderr, "Usage: fieldsync key rotate --data DIR\n")
-		return ErrUsage
-	}
-	fs := newFlagSet(env, "key rotate", "key rotate --data DIR")
+func runKeyRotate(_ context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "key rotate")
 	data := fs.String("data", "data", "data directory")
-	if err := parseFlags(fs, args[1:]); err != nil || helpAsked(args) {
+	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
 	kid, err := auth.RotateKey(*data)

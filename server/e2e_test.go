@@ -70,7 +70,8 @@ var listenRE = regexp.MustCompile(`fieldsync serving" addr=(\S+)`)
 func startBinary(tb testing.TB, dataDir string, extra ...string) *process {
 	tb.Helper()
 	// The tests push far faster than a tablet: lift the per-device rate.
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--push-rate", "100000", "--push-burst", "100000"}
+	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--push-rate", "100000", "--push-burst", "100000",
+		"--log-format", "text"}
 	cmd := exec.Command(binary, append(args, extra...)...)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {

@@ -107,8 +107,7 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 	p := problemFor(err)
 	p.Instance = c.Request().URL.Path
 	if p.Status >= 500 {
-		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path,
-			"request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err)
+		s.reqLog(c).Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
 	var se *syncproto.Error
 	if errors.As(err, &se) && se.RetryAfter > 0 {
@@ -126,6 +125,6 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		return
 	}
 	if err := jsonEncode(c.Response(), p); err != nil {
-		s.log.Debug("writing problem", slog.Any("err", err))
+		s.reqLog(c).Debug("writing problem", slog.Any("err", err))
 	}
 }

@@ -23,7 +23,7 @@ func (s *Server) handleReadyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
-		s.log.Warn("not ready", "err", err)
+		s.reqLog(c).Warn("not ready", "err", err)
 		return &syncproto.Error{Code: syncproto.EUnavailable, Message: "the database is not available"}
 	}
 	return writeJSON(c, http.StatusOK, map[string]string{"status": "ready"})

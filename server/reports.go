@@ -225,9 +225,9 @@ func (j *jsonStream) fail(err error) error {
 	}
 	ctx := j.c.Request().Context()
 	if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-		j.s.log.Info("report cancelled by the client", "path", j.c.Request().URL.Path, "items", j.items)
+		j.s.reqLog(j.c).Info("report cancelled by the client", "path", j.c.Request().URL.Path, "items", j.items)
 	} else {
-		j.s.log.Error("report failed while streaming", "path", j.c.Request().URL.Path, "items", j.items, "err", err)
+		j.s.reqLog(j.c).Error("report failed while streaming", "path", j.c.Request().URL.Path, "items", j.items, "err", err)
 	}
 	panic(http.ErrAbortHandler)
 }

@@ -15,6 +15,10 @@ func (s *Server) routes() {
 	e := s.echo
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
+	if s.metricsRoute {
+		e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
+	}
+	e.GET("/v1/openapi.json", s.handleOpenAPI)
 
 	e.POST("/v1/auth/token", s.handleToken)
 	e.POST("/v1/auth/refresh", s.handleRefresh)

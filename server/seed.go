@@ -25,8 +25,10 @@ type Loader struct {
 	Store     syncproto.Store
 	Name      string // names the device and the change sets
 	BatchSize int
-	Progress  io.Writer // one line per progress step; nil for none
-	Total     int       // expected changes, for progress; 0 if unknown
+	Progress  io.Writer // the first rejected changes are reported here; nil for none
+	// Report, when set, is called after each change set with the number
+	// of changes loaded so far.
+	Report func(loaded int)
 
 	actor   syncproto.Actor
 	batch   []syncproto.Change
@@ -84,14 +86,8 @@ func (l *Loader) Flush(ctx context.Context) error {
 	}
 	l.loaded += len(l.batch)
 	l.batch = l.batch[:0]
-	if l.Progress != nil && (l.seq%20 == 0 || l.loaded == l.Total) {
-		rate := float64(l.loaded) / time.Since(l.started).Seconds()
-		if l.Total > 0 {
-			fmt.Fprintf(l.Progress, "%s: %d/%d changes (%.0f%%, %.0f/s)\n", l.Name, l.loaded, l.Total,
-				100*float64(l.loaded)/float64(l.Total), rate)
-		} else {
-			fmt.Fprintf(l.Progress, "%s: %d changes (%.0f/s)\n", l.Name, l.loaded, rate)
-		}
+	if l.Report != nil {
+		l.Report(l.loaded)
 	}
 	return nil
 }
@@ -105,7 +101,7 @@ func (l *Loader) Summary() string {
 }
 
 func runSeed(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "seed", "seed --data DIR")
+	fs := newFlagSet(env, "seed")
 	data := fs.String("data", "data", "data directory")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -119,12 +115,16 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	total := stats.Households + stats.HousingInspections + stats.WaterInspections
-	l := &Loader{Store: store, Name: "demo", BatchSize: 500, Progress: env.Stdout, Total: total}
-	if err := fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) }); err != nil {
-		return err
+	total := int64(stats.Households + stats.HousingInspections + stats.WaterInspections)
+	progress := newProgress(env.Stderr, "seed", progressChanges)
+	l := &Loader{Store: store, Name: "demo", BatchSize: 500, Progress: env.Stderr,
+		Report: func(n int) { progress.set(int64(n), total) }}
+	err = fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) })
+	if err == nil {
+		err = l.Flush(ctx)
 	}
-	if err := l.Flush(ctx); err != nil {
+	progress.finish()
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, l.Summary())
@@ -134,7 +134,7 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 }
 
 func runGenerate(ctx context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "generate", "generate --data DIR --households N [--seed S]")
+	fs := newFlagSet(env, "generate")
 	data := fs.String("data", "data", "data directory")
 	households := fs.Int("households", 10000, "households to generate (with their inspections)")
 	seed := fs.Int64("seed", 1, "generator seed: the same seed and size give the same data")
@@ -150,17 +150,26 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	l := &Loader{Store: store, Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stdout}
+	// Progress counts households: their number is known beforehand, the
+	// number of inspections is not.
+	progress := newProgress(env.Stderr, "generate", progressHouseholds)
+	var queued int64 // households handed to the loader (each flush pushes all of them)
+	l := &Loader{Store: store, Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
+	l.Report = func(int) { progress.set(queued, int64(*households)) }
 	err = fixtures.Generate(fixtures.GenConfig{Seed: *seed, Households: *households}, func(ch syncproto.Change) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		if ch.Entity == "household" {
+			queued++
+		}
 		return l.Add(ctx, ch)
 	})
-	if err != nil {
-		return err
+	if err == nil {
+		err = l.Flush(ctx)
 	}
-	if err := l.Flush(ctx); err != nil {
+	progress.finish()
+	if err != nil {
 		return err
 	}
 	fmt.Fprintln(env.Stdout, l.Summary())

@@ -85,9 +85,13 @@ type Server struct {
 	keys     *auth.Keyring
 	schema   *schema.Schema
 	log      *slog.Logger
-	limits   Limits
-	timeouts Timeouts
-	now      func() time.Time
+	metrics  *Metrics
+	// metricsRoute serves /metrics on the API's listener (otherwise serve
+	// answers it on a listener of its own, --metrics-addr).
+	metricsRoute bool
+	limits       Limits
+	timeouts     Timeouts
+	now          func() time.Time
 	// snapshots holds a token for every snapshot being streamed: at most
 	// its capacity at once.
 	snapshots chan struct{}
@@ -108,10 +112,15 @@ type Config struct {
 	Keys     *auth.Keyring
 	Schema   *schema.Schema
 	Logger   *slog.Logger
-	Limits   Limits
-	Timeouts Timeouts    // each zero field takes its DefaultTimeouts value
-	Rates    *RateLimits // DefaultRateLimits when nil
-	Now      func() time.Time
+	// Metrics receives the server's measurements; a new Metrics when nil.
+	Metrics *Metrics
+	// MetricsElsewhere leaves /metrics out of the API's routes (serve
+	// --metrics-addr answers it on a listener of its own).
+	MetricsElsewhere bool
+	Limits           Limits
+	Timeouts         Timeouts    // each zero field takes its DefaultTimeouts value
+	Rates            *RateLimits // DefaultRateLimits when nil
+	Now              func() time.Time
 	// ReinspectAfter is how old a housing appraisal may get before its
 	// household is due for re-inspection; DefaultReinspectAfter when 0.
 	ReinspectAfter time.Duration
@@ -137,6 +146,12 @@ func New(cfg Config) *Server {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics()
+		if p, ok := cfg.Store.(interface{ Path() string }); ok {
+			_ = cfg.Metrics.WatchDatabase(p.Path())
+		}
+	}
 	if cfg.Rates == nil {
 		cfg.Rates = &DefaultRateLimits
 	}
@@ -148,7 +163,7 @@ func New(cfg Config) *Server {
 	}
 	cfg.Timeouts = cfg.Timeouts.orDefault()
 	s := &Server{store: cfg.Store, accounts: cfg.Accounts, keys: cfg.Keys, schema: cfg.Schema, log: cfg.Logger,
-		limits: cfg.Limits, timeouts: cfg.Timeouts, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter,
+		metrics: cfg.Metrics, metricsRoute: !cfg.MetricsElsewhere, limits: cfg.Limits, timeouts: cfg.Timeouts, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter,
 		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginByUser: cfg.Rates.LoginPerUser.limiter(),
 		loginByAddr: cfg.Rates.LoginPerAddress.limiter(), pushByDevice: cfg.Rates.PushPerDevice.limiter()}
 	e := echo.New()
@@ -158,36 +173,25 @@ func New(cfg Config) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.Debug = false
 	e.HTTPErrorHandler = s.errorHandler
-	e.Use(middleware.RequestID())
+	// requestScope is outermost, so that the request id, the metrics and
+	// the access log cover every answer, a recovered panic's 500 too.
+	e.Use(s.requestScope)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			s.log.Error("panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
+			s.reqLog(c).Error("panic", "path", c.Request().URL.Path, "err", err, "stack", string(stack))
 			return err
 		},
 	}))
-	e.Use(s.accessLog)
 	s.photos = cfg.Attachments
 	s.echo = e
+	s.metrics.watchSnapshots(s.snapshots)
+	s.metrics.initLabels(s.schema)
 	s.routes()
 	return s
 }
 
 // ServeHTTP makes the Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
-
-func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		s.log.Info("request", "method", c.Request().Method, "path", c.Request().URL.Path,
-			"status", c.Response().Status, "bytes", c.Response().Size,
-			"ms", time.Since(start).Milliseconds(), "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-		return nil
-	}
-}
 
 // Serve answers HTTP on ln, with the configured timeouts, until ctx is
 // done, then shuts down gracefully: it stops accepting, closes idle

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -64,18 +65,25 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (snapshotRequest, error) {
 	if err != nil {
 		return snapshotRequest{}, err
 	}
-	req := snapshotRequest{actor: actor, region: region, format: strings.TrimSpace(q.Get("format")),
-		entity: strings.TrimSpace(q.Get("entity"))}
+	return newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"))
+}
+
+// newSnapshotRequest checks a snapshot's format, entity and as_of for an
+// actor already narrowed to the region: 422 for a bad one, with the paths
+// query.format, query.entity, query.as_of (the HTTP API and fieldsync
+// export take the same request).
+func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, actor syncproto.Actor, region, format, entity, asOf string) (snapshotRequest, error) {
+	req := snapshotRequest{actor: actor, region: region, format: strings.TrimSpace(format), entity: strings.TrimSpace(entity)}
 	if req.format == "" {
 		req.format = formatNDJSON
 	}
 	var errs []syncproto.FieldError
-	entities := "must be one of " + strings.Join(s.schema.Entities(), ", ")
+	entities := "must be one of " + strings.Join(sch.Entities(), ", ")
 	switch req.format {
 	case formatNDJSON, formatCSV:
 		if req.entity == "" {
 			errs = append(errs, syncproto.FieldError{Path: "query.entity", Message: "is required for format " + req.format + "; " + entities})
-		} else if s.schema.Form(req.entity) == nil {
+		} else if sch.Form(req.entity) == nil {
 			errs = append(errs, syncproto.FieldError{Path: "query.entity", Message: entities})
 		}
 	case formatGeoJSON:
@@ -85,14 +93,14 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (snapshotRequest, error) {
 			errs = append(errs, syncproto.FieldError{Path: "query.entity", Message: "must be household (or absent) for format geojson"})
 		}
 	case formatXLSX:
-		if req.entity != "" && s.schema.Form(req.entity) == nil {
+		if req.entity != "" && sch.Form(req.entity) == nil {
 			errs = append(errs, syncproto.FieldError{Path: "query.entity", Message: entities})
 		}
 	default:
 		errs = append(errs, syncproto.FieldError{Path: "query.format", Message: "must be one of ndjson, csv, geojson, xlsx"})
 	}
-	if v := q.Get("as_of"); v != "" {
-		cur, err := s.store.Cursors().Parse(v)
+	if asOf != "" {
+		cur, err := cursors.Parse(asOf)
 		if err != nil {
 			errs = append(errs, syncproto.FieldError{Path: "query.as_of", Message: "must be a cursor returned by this server"})
 		} else {
@@ -176,7 +184,7 @@ func (s *Server) handleSnapshot(c echo.Context) error {
 	if err != nil {
 		return run.fail(err)
 	}
-	s.log.Info("snapshot done", run.attrs(append([]any{"cursor_seq", run.at.Seq}, run.enc.summary()...)...)...)
+	s.reqLog(c).Info("snapshot done", run.attrs(append([]any{"cursor_seq", run.at.Seq}, run.enc.summary()...)...)...)
 	return nil
 }
 
@@ -193,10 +201,12 @@ type snapshotRun struct {
 	at      syncproto.Cursor
 	rows    int
 	started time.Time
+	// counted is the snapshot's rows counter of the metrics.
+	counted prometheus.Counter
 }
 
 func (s *Server) newSnapshotRun(c echo.Context, req snapshotRequest) *snapshotRun {
-	run := &snapshotRun{s: s, c: c, req: req, started: time.Now(),
+	run := &snapshotRun{s: s, c: c, req: req, started: time.Now(), counted: s.metrics.snapshotRows.WithLabelValues(req.format),
 		out: bufio.NewWriterSize(c.Response(), 64<<10), rc: http.NewResponseController(c.Response().Writer)}
 	run.enc = newSnapshotEncoder(req, s.schema, run.out)
 	return run
@@ -213,7 +223,7 @@ func (r *snapshotRun) Start(at syncproto.Cursor) error {
 	if r.req.format != formatNDJSON {
 		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+r.req.fileName()+`"`)
 	}
-	r.s.log.Info("snapshot started", r.attrs("cursor_seq", at.Seq)...)
+	r.s.reqLog(r.c).Info("snapshot started", r.attrs("cursor_seq", at.Seq)...)
 	if !r.enc.streams() {
 		return r.enc.begin()
 	}
@@ -230,13 +240,14 @@ func (r *snapshotRun) Row(row syncproto.SnapshotRow) error {
 		return err
 	}
 	r.rows++
+	r.counted.Inc()
 	if r.rows%snapshotFlushEvery == 0 {
 		if err := r.flush(); err != nil {
 			return err
 		}
 	}
 	if r.rows%snapshotProgressEvery == 0 {
-		r.s.log.Info("snapshot progress", r.attrs()...)
+		r.s.reqLog(r.c).Info("snapshot progress", r.attrs()...)
 	}
 	return nil
 }
@@ -292,9 +303,9 @@ func (r *snapshotRun) fail(err error) error {
 		return err
 	}
 	if ctxErr := r.c.Request().Context().Err(); ctxErr != nil {
-		r.s.log.Info("snapshot cancelled by the client", r.attrs()...)
+		r.s.reqLog(r.c).Info("snapshot cancelled by the client", r.attrs()...)
 	} else {
-		r.s.log.Error("snapshot failed", r.attrs("err", err)...)
+		r.s.reqLog(r.c).Error("snapshot failed", r.attrs("err", err)...)
 	}
 	// net/http's documented way to abort a response: the connection is
 	// closed without the end of the chunked body, and nothing is logged.
@@ -306,6 +317,5 @@ func (r *snapshotRun) attrs(extra ...any) []any {
 	return append([]any{slog.String("user", r.req.actor.UserID), slog.String("region", r.req.region),
 		slog.String("entity", r.req.entity), slog.String("format", r.req.format), slog.Int("rows", r.rows),
 		slog.Int64("bytes", r.c.Response().Size+int64(r.out.Buffered())),
-		slog.Int64("ms", time.Since(r.started).Milliseconds()),
-		slog.String("request_id", r.c.Response().Header().Get(echo.HeaderXRequestID))}, extra...)
+		slog.Int64("ms", time.Since(r.started).Milliseconds())}, extra...)
 }

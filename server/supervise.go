@@ -24,10 +24,8 @@ func (s *Server) regionScope(c echo.Context) (actor syncproto.Actor, region stri
 	if region == "" {
 		return actor, "", nil
 	}
-	if len(region) < 2 || len(region) > 12 || !schema.IsDigits(region) {
-		return actor, "", &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid region",
-			Message: "region must be a division-code prefix of 2 to 12 digits",
-			Errors:  []syncproto.FieldError{{Path: "query.region", Message: "must be 2 to 12 digits"}}}
+	if err := checkRegion(region); err != nil {
+		return actor, "", err
 	}
 	if !actor.InScope(region) {
 		return actor, "", &syncproto.Error{Code: syncproto.EForbidden, Title: "Outside your scope",
@@ -36,6 +34,17 @@ func (s *Server) regionScope(c echo.Context) (actor syncproto.Actor, region stri
 	}
 	actor.Scope, actor.AllRegions = []string{region}, false
 	return actor, region, nil
+}
+
+// checkRegion refuses a region that is not a division-code prefix of 2 to
+// 12 digits (422, path query.region).
+func checkRegion(region string) error {
+	if len(region) < 2 || len(region) > 12 || !schema.IsDigits(region) {
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid region",
+			Message: "region must be a division-code prefix of 2 to 12 digits",
+			Errors:  []syncproto.FieldError{{Path: "query.region", Message: "must be 2 to 12 digits"}}}
+	}
+	return nil
 }
 
 // listPage reads the limit and cursor of a paged supervisor list; a
@@ -124,7 +133,8 @@ func (s *Server) handleResolve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("conflict resolved", "conflict", cf.ID, "record", cf.RecordID, "field", cf.Field, "by", s.actor(c).UserID)
+	s.metrics.conflictsResolved.Inc()
+	s.reqLog(c).Info("conflict resolved", "conflict", cf.ID, "record", cf.RecordID, "field", cf.Field, "by", s.actor(c).UserID)
 	return writeJSON(c, http.StatusOK, map[string]any{"conflict": conflictJSON(res.Conflict), "record": res.Record})
 }
 
@@ -334,7 +344,7 @@ func (s *Server) handleMergeDuplicate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("households merged", "duplicate", res.Duplicate.ID, "survivor", res.Survivor, "tombstone", res.Tombstone,
+	s.reqLog(c).Info("households merged", "duplicate", res.Duplicate.ID, "survivor", res.Survivor, "tombstone", res.Tombstone,
 		"by", s.actor(c).UserID)
 	return writeJSON(c, http.StatusOK, map[string]any{"duplicate": duplicateJSON(res.Duplicate), "survivor": res.Survivor,
 		"tombstone": res.Tombstone, "repointed": nonNilStrings(res.Repointed)})

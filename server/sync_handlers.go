@@ -88,6 +88,7 @@ func (s *Server) handlePush(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.metrics.observePush(cs, resp)
 	return writeJSON(c, http.StatusOK, resp)
 }
 
@@ -111,13 +112,14 @@ func (s *Server) handlePull(c echo.Context) error {
 	}
 	if a := s.actor(c); a.DeviceID != "" {
 		if err := s.store.RecordPull(c.Request().Context(), a.DeviceID, a.UserID, page.Cursor.Seq, s.now()); err != nil {
-			s.log.Warn("recording a pull", "device", a.DeviceID, "err", err)
+			s.reqLog(c).Warn("recording a pull", "device", a.DeviceID, "err", err)
 		}
 	}
 	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.store.Cursors().Encode(page.Cursor), HasMore: page.HasMore}
 	if resp.Records == nil {
 		resp.Records = []syncproto.Record{}
 	}
+	s.metrics.observePull(resp.Records)
 	return writeJSON(c, http.StatusOK, resp)
 }
 

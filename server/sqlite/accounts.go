@@ -53,7 +53,7 @@ func (s *Store) putUserTx(ctx context.Context, u auth.User) error {
 	if err != nil {
 		return err
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx, "user")
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool,
 }
 
 func (s *Store) setUserDisabledTx(ctx context.Context, name string, disabled bool, now time.Time) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx, "user")
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (s *Store) CreateSession(ctx context.Context, sess auth.Session, refreshHas
 }
 
 func (s *Store) createSessionTx(ctx context.Context, sess auth.Session, refreshHash string) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx, "login")
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func (s *Store) Refresh(ctx context.Context, sessionID, presented, newHash strin
 }
 
 func (s *Store) refreshTx(ctx context.Context, sessionID, presented, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx, "refresh")
 	if err != nil {
 		return auth.RefreshInvalid, nil, err
 	}
@@ -267,7 +267,7 @@ func (s *Store) RevokeDevice(ctx context.Context, device, by string, now time.Ti
 }
 
 func (s *Store) revokeDeviceTx(ctx context.Context, device, by string, now time.Time) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx, "revoke_device")
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -21,10 +22,11 @@ const (
 )
 
 type pushRequest struct {
-	ctx   context.Context
-	actor syncproto.Actor
-	cs    syncproto.Changeset
-	done  chan pushResult
+	ctx    context.Context
+	actor  syncproto.Actor
+	cs     syncproto.Changeset
+	done   chan pushResult
+	queued time.Time // when Push was called, for the write observer
 }
 
 type pushResult struct {
@@ -57,7 +59,7 @@ func (s *Store) stopCommitter() {
 // it: the change set is applied (or not) whole, and its receipt answers the
 // retry.
 func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
-	req := &pushRequest{ctx: context.WithoutCancel(ctx), actor: actor, cs: cs, done: make(chan pushResult, 1)}
+	req := &pushRequest{ctx: context.WithoutCancel(ctx), actor: actor, cs: cs, done: make(chan pushResult, 1), queued: time.Now()}
 	s.pushMu.RLock()
 	if s.pushClosed {
 		s.pushMu.RUnlock()
@@ -110,6 +112,14 @@ func (s *Store) commitGroup(group []*pushRequest) []pushResult {
 	}
 	ctx := context.Background()
 	tx, err := s.writer.BeginTx(ctx, nil)
+	if s.observer != nil {
+		// Each change set's wait: in the committer's queue, then for the
+		// group's transaction (the writer connection and the write lock).
+		began := time.Now()
+		for _, r := range group {
+			s.observer.WriteWaited("push", began.Sub(r.queued))
+		}
+	}
 	if err != nil {
 		return failAll(writeError(fmt.Errorf("begin push: %w", err)))
 	}

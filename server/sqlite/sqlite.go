@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -43,6 +44,21 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for a lock held by
 	// another process (a backup, the sqlite3 shell); 10 s when 0.
 	BusyTimeout time.Duration
+	// Observer, when set, is told how long each write transaction waited
+	// before it began.
+	Observer WriteObserver
+}
+
+// WriteObserver is told how long each write transaction waited before it
+// could begin: for the single writer connection (the writes of this
+// process queue for it; a push waits in the group committer's queue, then
+// for its group's transaction) and then for SQLite's write lock (which
+// another process, a backup or the sqlite3 shell, may hold up to the busy
+// timeout). op names the operation: push, resolve, merge, login, refresh,
+// revoke_device, user, record_pull. The server's metrics implement it, so
+// that this package needs no metrics library.
+type WriteObserver interface {
+	WriteWaited(op string, waited time.Duration)
 }
 
 // Store is the SQLite implementation of syncproto.Store.
@@ -53,6 +69,8 @@ type Store struct {
 	schema  *schema.Schema
 	now     func() time.Time
 	path    string
+	// observer is told each write's wait for the writer; nil for none.
+	observer WriteObserver
 
 	// beforeCommit, when set (tests only), runs inside every push
 	// transaction after its writes and before its commit.
@@ -91,7 +109,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{schema: opts.Schema, now: opts.Now, path: abs}
+	s := &Store{schema: opts.Schema, now: opts.Now, path: abs, observer: opts.Observer}
 
 	// Every pragma goes in the DSN so that it reaches every pooled
 	// connection; busy_timeout first so that the others wait for locks.
@@ -135,6 +153,72 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	s.reader.SetMaxOpenConns(opts.Readers)
 	s.reader.SetMaxIdleConns(opts.Readers)
 	s.startCommitter()
+	return s, nil
+}
+
+// OpenReader opens an existing database for reading only, as fieldsync
+// export does: no migration, no writer connection, no checkpoint at Close.
+// It may run beside a server on the same file: in WAL mode readers and the
+// writer do not block each other. The database must be migrated to this
+// build's newest migration (an older one is migrated by starting serve; a
+// newer one needs a newer fieldsync). Only the read methods may be called.
+func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Schema == nil {
+		opts.Schema = schema.V1()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Readers <= 0 {
+		opts.Readers = 2
+	}
+	if opts.BusyTimeout <= 0 {
+		opts.BusyTimeout = 10 * time.Second
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, fmt.Errorf("no database at %s: %w", abs, err)
+	}
+	s := &Store{schema: opts.Schema, now: opts.Now, path: abs}
+	dsn := fmt.Sprintf("%s?mode=rw&_pragma=busy_timeout(%d)&_pragma=query_only(1)", fileURI(abs), opts.BusyTimeout.Milliseconds())
+	if s.reader, err = sql.Open("sqlite", dsn); err != nil {
+		return nil, err
+	}
+	s.reader.SetMaxOpenConns(opts.Readers)
+	s.reader.SetMaxIdleConns(opts.Readers)
+	fail := func(format string, args ...any) (*Store, error) {
+		s.reader.Close()
+		return nil, fmt.Errorf("open %s: %s", abs, fmt.Sprintf(format, args...))
+	}
+	var mode string
+	if err := s.reader.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return fail("%v", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fail("journal_mode is %q, not wal: is this a fieldsync database?", mode)
+	}
+	var migration int64
+	if err := s.reader.QueryRowContext(ctx, "SELECT COALESCE(MAX(version_id), 0) FROM goose_db_version WHERE is_applied").Scan(&migration); err != nil {
+		return fail("not a fieldsync database: %v", err)
+	}
+	latest, err := latestMigration()
+	if err != nil {
+		return fail("%v", err)
+	}
+	switch {
+	case migration < latest:
+		return fail("the database is at migration %d, this fieldsync at %d: start fieldsync serve once to migrate it", migration, latest)
+	case migration > latest:
+		return fail("the database is at migration %d, newer than this fieldsync's %d: use a newer fieldsync", migration, latest)
+	}
+	var secret []byte
+	if err := s.reader.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'cursor_secret'`).Scan(&secret); err != nil {
+		return fail("cursor secret: %v", err)
+	}
+	s.cursors = syncproto.NewCursorCodec(secret)
 	return s, nil
 }
 
@@ -188,6 +272,9 @@ func (s *Store) Path() string { return s.path }
 // last connection's implicit checkpoint, which SQLite skips while another
 // process has the file open.
 func (s *Store) Close() error {
+	if s.writer == nil { // opened by OpenReader: no committer, no writer
+		return s.reader.Close()
+	}
 	s.stopCommitter()
 	rerr := s.reader.Close()
 	var busy, walPages, copied int
@@ -209,13 +296,18 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.writer.PingContext(ctx)
 }
 
-// Push applies a change set in one IMMEDIATE transaction on the writer
-// connection and commits it durably before returning. The transaction is
-// not tied to the request's cancellation: once started, a push finishes,
-// and a client that went away gets the stored answer on its retry. A full
-// disk, or a write lock that another process holds beyond the busy
-// timeout, is syncproto.EUnavailable with a Retry-After, and nothing of the
-// change set is written.
+// beginWrite begins an IMMEDIATE transaction on the writer connection and
+// tells the observer how long that took: the wait for the connection, then
+// for the write lock. op names the operation for the observer.
+func (s *Store) beginWrite(ctx context.Context, op string) (*sql.Tx, error) {
+	start := time.Now()
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if s.observer != nil {
+		s.observer.WriteWaited(op, time.Since(start))
+	}
+	return tx, err
+}
+
 func formatTime(t time.Time) string { return syncproto.FormatTime(t) }
 
 func parseTime(s string) time.Time {

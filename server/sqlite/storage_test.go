@@ -82,7 +82,7 @@ func TestFullDiskRefusesWritesWhole(t *testing.T) {
 	_, err := s.Push(ctx, dev.Actor, cs)
 	mustBeStorageFull(t, err)
 	// Conflict resolutions and duplicate merges write through write().
-	err = s.write(ctx, func(tx *superviseTx) error {
+	err = s.write(ctx, "test", func(tx *superviseTx) error {
 		_, err := tx.tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('filler', zeroblob(1000000))`)
 		return err
 	})

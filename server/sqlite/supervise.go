@@ -142,10 +142,11 @@ func (p *pushTx) AddDuplicate(ctx context.Context, d syncproto.Duplicate) error 
 }
 
 // write runs fn in one IMMEDIATE write transaction, committed durably; a
-// full disk or a lock held too long is EUnavailable (see writeError).
-func (s *Store) write(ctx context.Context, fn func(*superviseTx) error) error {
+// full disk or a lock held too long is EUnavailable (see writeError). op
+// names the operation for the write observer.
+func (s *Store) write(ctx context.Context, op string, fn func(*superviseTx) error) error {
 	ctx = context.WithoutCancel(ctx)
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx, op)
 	if err != nil {
 		return writeError(fmt.Errorf("begin: %w", err))
 	}
@@ -162,7 +163,7 @@ func (s *Store) write(ctx context.Context, fn func(*superviseTx) error) error {
 // ResolveConflict applies a supervisor's decision in one transaction.
 func (s *Store) ResolveConflict(ctx context.Context, actor syncproto.Actor, r syncproto.Resolution) (syncproto.ResolveResult, error) {
 	var res syncproto.ResolveResult
-	err := s.write(ctx, func(tx *superviseTx) error {
+	err := s.write(ctx, "resolve", func(tx *superviseTx) error {
 		var err error
 		res, err = syncproto.ResolveConflict(ctx, tx, s.schema, actor, r, s.now())
 		return err
@@ -173,7 +174,7 @@ func (s *Store) ResolveConflict(ctx context.Context, actor syncproto.Actor, r sy
 // MergeDuplicate merges two households in one transaction.
 func (s *Store) MergeDuplicate(ctx context.Context, actor syncproto.Actor, id, survivor, note string) (syncproto.MergeResult, error) {
 	var res syncproto.MergeResult
-	err := s.write(ctx, func(tx *superviseTx) error {
+	err := s.write(ctx, "merge", func(tx *superviseTx) error {
 		var err error
 		res, err = syncproto.MergeHouseholds(ctx, tx, actor, id, survivor, note, s.now())
 		return err
@@ -253,13 +254,13 @@ func (s *Store) Head(ctx context.Context) (int64, error) { return head(ctx, s.re
 
 // RecordPull notes that a device pulled up to seq.
 func (s *Store) RecordPull(ctx context.Context, device, user string, seq int64, at time.Time) error {
-	_, err := s.writer.ExecContext(context.WithoutCancel(ctx), `INSERT INTO devices (device_id, user_id, last_seq, last_pull_at, last_pull_seq)
-		VALUES (?, ?, 0, ?, ?) ON CONFLICT (device_id) DO UPDATE SET last_pull_at = excluded.last_pull_at,
-		last_pull_seq = MAX(last_pull_seq, excluded.last_pull_seq)`, device, user, formatTime(at), seq)
-	if err != nil {
-		return writeError(fmt.Errorf("record pull: %w", err))
-	}
-	return nil
+	err := s.write(ctx, "record_pull", func(tx *superviseTx) error {
+		_, err := tx.tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO devices (device_id, user_id, last_seq, last_pull_at, last_pull_seq)
+			VALUES (?, ?, 0, ?, ?) ON CONFLICT (device_id) DO UPDATE SET last_pull_at = excluded.last_pull_at,
+			last_pull_seq = MAX(last_pull_seq, excluded.last_pull_seq)`, device, user, formatTime(at), seq)
+		return err
+	})
+	return err
 }
 
 const duplicateColumns = `id, village, household_a, household_b, reason, state, created_at, COALESCE(decided_at, ''),
