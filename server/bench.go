@@ -70,6 +70,7 @@ type BenchResult struct {
 	RawUpsertNormal float64         `json:"raw_upsert_rows_per_second_normal"`
 	RawUpsertFull   float64         `json:"raw_upsert_rows_per_second_full"`
 	RawReadRows     float64         `json:"raw_read_rows_per_second"`
+	RawBytesPerRow  float64         `json:"raw_disk_bytes_written_per_row"`
 	PullRows        int64           `json:"pull_rows"`
 	PullRowsPerSec  float64         `json:"pull_rows_per_second"`
 	Snapshots       []BenchSnapshot `json:"snapshots"`
@@ -203,8 +204,12 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	if res.RawUpsertNormal, err = rawUpsert(filepath.Join(rawDir, "normal.db"), cfg.rawRows, "NORMAL"); err != nil {
 		return nil, err
 	}
+	self, _ := readProc(os.Getpid())
 	if res.RawUpsertFull, err = rawUpsert(filepath.Join(rawDir, "full.db"), cfg.rawRows, "FULL"); err != nil {
 		return nil, err
+	}
+	if after, err := readProc(os.Getpid()); err == nil && cfg.rawRows > 0 {
+		res.RawBytesPerRow = float64(after.writeBytes-self.writeBytes) / float64(cfg.rawRows)
 	}
 	if res.RawReadRows, err = rawRead(filepath.Join(rawDir, "full.db")); err != nil {
 		return nil, err
@@ -389,7 +394,8 @@ func printBench(w io.Writer, cfg benchConfig, r *BenchResult) {
 	fmt.Fprintf(w, "fieldsync bench: %d households (%d records, %.0f MB), %d tablets × %d sets × %d changes, shared %.0f%%\n",
 		r.Households, r.Records, float64(r.DBBytes)/(1<<20), r.Tablets, cfg.sets, r.ChangesPerSet, 100*cfg.shared)
 	fmt.Fprintf(w, "  server start-up            %8.2f s\n", r.StartupSeconds)
-	fmt.Fprintf(w, "  raw upsert loop            %8.0f rows/s (synchronous=NORMAL), %.0f rows/s (FULL)\n", r.RawUpsertNormal, r.RawUpsertFull)
+	fmt.Fprintf(w, "  raw upsert loop            %8.0f rows/s (synchronous=NORMAL), %.0f rows/s (FULL), %.0f bytes written per row\n",
+		r.RawUpsertNormal, r.RawUpsertFull, r.RawBytesPerRow)
 	fmt.Fprintf(w, "  raw read loop (NDJSON)     %8.0f rows/s\n", r.RawReadRows)
 	for _, p := range append([]BenchPush{r.Push}, derefPush(r.OpenLoop)...) {
 		kind := "push, closed loop"

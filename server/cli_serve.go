@@ -41,6 +41,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
 	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
 	busyTimeout := fs.Duration("busy-timeout", DefaultBusyTimeout, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
+	walCheckpoint := fs.Int("wal-autocheckpoint", sqlite.DefaultWALAutocheckpoint, "WAL pages (4 KiB) after which a commit copies the WAL into the database: more pages, fewer rewrites of hot pages, a longer WAL")
 	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
 	orphanAge := fs.Duration("orphan-upload-age", attachments.DefaultOrphanAge, "how long an unfinished photo upload is kept untouched before it is removed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this `FILE`, at shutdown")
@@ -67,6 +68,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if *busyTimeout < 10*time.Millisecond {
 		checks = append(checks, fmt.Errorf("--busy-timeout must be at least 10ms, not %s", *busyTimeout))
 	}
+	if *walCheckpoint < 100 {
+		checks = append(checks, fmt.Errorf("--wal-autocheckpoint must be at least 100 pages, not %d", *walCheckpoint))
+	}
 	log, err := NewLogger(env.Stderr, *logFormat, *logLevel)
 	if err != nil {
 		checks = append(checks, fmt.Errorf("--log-format or --log-level: %w", err))
@@ -88,7 +92,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		// empty database.
 		log.Warn("creating a new database", "path", filepath.Join(*data, sqlite.FileName))
 	}
-	store, err := openDataWith(ctx, *data, io.Discard, sqlite.Options{BusyTimeout: *busyTimeout, Observer: metrics})
+	store, err := openDataWith(ctx, *data, io.Discard, sqlite.Options{BusyTimeout: *busyTimeout, Observer: metrics, WALAutocheckpoint: *walCheckpoint})
 	if err != nil {
 		return err
 	}

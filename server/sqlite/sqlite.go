@@ -44,6 +44,9 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for a lock held by
 	// another process (a backup, the sqlite3 shell); 10 s when 0.
 	BusyTimeout time.Duration
+	// WALAutocheckpoint is the WAL size in pages after which a commit
+	// checkpoints; DefaultWALAutocheckpoint when 0.
+	WALAutocheckpoint int
 	// Observer, when set, is told how long each write transaction waited
 	// before it began.
 	Observer WriteObserver
@@ -60,6 +63,10 @@ type Options struct {
 type WriteObserver interface {
 	WriteWaited(op string, waited time.Duration)
 }
+
+// DefaultWALAutocheckpoint is the WAL size, in pages, after which a commit
+// copies the WAL into the database (SQLite's default, 4 MiB).
+const DefaultWALAutocheckpoint = 1000
 
 // Store is the SQLite implementation of syncproto.Store.
 type Store struct {
@@ -118,7 +125,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(ON)",
 		opts.BusyTimeout.Milliseconds())
 	base := "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + pragmas
-	if s.writer, err = sql.Open("sqlite", base+"&_txlock=immediate"); err != nil {
+	if opts.WALAutocheckpoint <= 0 {
+		opts.WALAutocheckpoint = DefaultWALAutocheckpoint
+	}
+	if s.writer, err = sql.Open("sqlite", base+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_txlock=immediate", opts.WALAutocheckpoint)); err != nil {
 		return nil, err
 	}
 	s.writer.SetMaxOpenConns(1)
