@@ -280,6 +280,27 @@ func openData(ctx context.Context, dir string, stderr io.Writer) (*sqlite.Store,
 	return openDataWith(ctx, dir, stderr, sqlite.Options{})
 }
 
+// openExisting opens the database of a data directory that must have one:
+// the commands that read or change what is there (user list, disable,
+// enable, key rotate) refuse a mistyped --data instead of starting an
+// empty database beside the real one.
+func openExisting(ctx context.Context, dir string, stderr io.Writer) (*sqlite.Store, error) {
+	if err := mustHaveDatabase(dir); err != nil {
+		return nil, err
+	}
+	return openData(ctx, dir, stderr)
+}
+
+func mustHaveDatabase(dir string) error {
+	if dir == "" {
+		return errors.New("--data is required")
+	}
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
+		return fmt.Errorf("no fieldsync database in %s (is --data right? 'fieldsync serve', 'seed' or 'user add' creates one)", dir)
+	}
+	return nil
+}
+
 // openDataWith is openData with store options (serve's busy timeout).
 func openDataWith(ctx context.Context, dir string, stderr io.Writer, opts sqlite.Options) (*sqlite.Store, error) {
 	if dir == "" {

@@ -97,7 +97,7 @@ func runUserList(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openData(ctx, *data, env.Stderr)
+	store, err := openExisting(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func runUserDisable(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openData(ctx, *data, env.Stderr)
+	store, err := openExisting(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -148,11 +148,14 @@ func runKeyRotate(_ context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
+	if err := mustHaveDatabase(*data); err != nil {
+		return err
+	}
 	kid, err := auth.RotateKey(*data)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "new signing key %s is current; tokens signed with the previous keys stay valid until they expire\n", kid)
+	fmt.Fprintf(env.Stdout, "new signing key %s is current; tokens signed with the last %d keys stay valid until they expire, older keys' tokens no longer verify\n", kid, auth.KeepKeys-1)
 	return nil
 }
 

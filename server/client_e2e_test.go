@@ -528,3 +528,20 @@ func TestBenchRunsEndToEnd(t *testing.T) {
 		t.Fatalf("snapshots: %+v", r.Snapshots)
 	}
 }
+
+// Commands that read or change what a data directory holds refuse one
+// without a database, instead of starting an empty one beside the real
+// one (a mistyped --data).
+func TestAdminCommandsRefuseAMistypedDataDirectory(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{{"user", "list", "--data", missing}, {"user", "disable", "--data", missing, "--name", "x"},
+		{"key", "rotate", "--data", missing}} {
+		out, err := exec.Command(binary, args...).CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte("no fieldsync database in")) {
+			t.Fatalf("fieldsync %v: %v\n%s", args, err, out)
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatalf("fieldsync %v created %s", args, missing)
+		}
+	}
+}

@@ -87,8 +87,8 @@ func TestKeyringFilesAndRotation(t *testing.T) {
 		}
 	}
 	names, _ := filepath.Glob(filepath.Join(dir, "keys", "*.pem"))
-	if len(names) != keepKeys {
-		t.Fatalf("%d keys kept, want %d", len(names), keepKeys)
+	if len(names) != KeepKeys {
+		t.Fatalf("%d keys kept, want %d", len(names), KeepKeys)
 	}
 	if err := os.Chmod(names[0], 0o644); err != nil {
 		t.Fatal(err)

@@ -35,10 +35,10 @@ func NewClaims(user, role string, scope []string, device, session string, now ti
 		ID: uuid.NewString()}}
 }
 
-// keepKeys is how many signing keys stay on disk after a rotation: the
+// KeepKeys is how many signing keys stay on disk after a rotation: the
 // current one and the ones before it, whose tokens are still valid until
 // they expire.
-const keepKeys = 3
+const KeepKeys = 3
 
 // Keyring holds the Ed25519 signing keys of a data directory, in
 // DIR/keys/<kid>.pem (0600) with the current key id in DIR/keys/current.
@@ -78,7 +78,7 @@ func OpenKeyring(dataDir string, now func() time.Time) (*Keyring, error) {
 }
 
 // RotateKey makes a new signing key the current one and removes keys
-// beyond the last keepKeys. Tokens signed with the previous keys stay valid
+// beyond the last KeepKeys. Tokens signed with the previous keys stay valid
 // until they expire. It returns the new key id.
 func RotateKey(dataDir string) (string, error) {
 	dir := filepath.Join(dataDir, "keys")
@@ -102,7 +102,7 @@ func RotateKey(dataDir string) (string, error) {
 	}
 	names, _ := filepath.Glob(filepath.Join(dir, "*.pem"))
 	sort.Strings(names) // key ids start with their creation time
-	for len(names) > keepKeys {
+	for len(names) > KeepKeys {
 		os.Remove(names[0])
 		names = names[1:]
 	}
