@@ -40,11 +40,12 @@ type progress struct {
 	total    int64
 	done     int64
 	reported int64 // the tenth (or the 10,000) last reported as a line
+	lined    int64 // the count of the last line written
 	started  time.Time
 }
 
 func newProgress(w io.Writer, what string, unit progressUnit) *progress {
-	p := &progress{w: w, what: what, unit: unit, tty: isTerminal(w), reported: -1, started: time.Now()}
+	p := &progress{w: w, what: what, unit: unit, tty: isTerminal(w), reported: -1, lined: -1, started: time.Now()}
 	if p.tty {
 		// Made now, so that its rate counts from the start of the work.
 		p.bar = p.newBar()
@@ -93,6 +94,7 @@ func (p *progress) newBar() *progressbar.ProgressBar {
 }
 
 func (p *progress) line() {
+	p.lined = p.done
 	rate := ""
 	if secs := time.Since(p.started).Seconds(); secs > 0.5 && p.unit != progressBytes {
 		rate = fmt.Sprintf(", %.0f/s", float64(p.done)/secs)
@@ -128,7 +130,7 @@ func (p *progress) finish() {
 	if p.total > 0 && p.done >= p.total && p.reported >= 10 {
 		return
 	}
-	if p.done > 0 {
+	if p.done > 0 && p.lined != p.done {
 		p.line()
 	}
 }
