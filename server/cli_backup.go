@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
 
@@ -160,7 +161,7 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := attachments.SyncDir(filepath.Dir(dst)); err != nil {
 		return err
 	}
 
@@ -303,7 +304,7 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	if err := syncDir(*data); err != nil {
+	if err := attachments.SyncDir(*data); err != nil {
 		return err
 	}
 
@@ -360,7 +361,7 @@ func copyKeys(from, to string) error {
 	if _, err := os.Stat(filepath.Join(to, strings.TrimSpace(string(cur))+".pem")); err != nil {
 		return fmt.Errorf("the current key changed while it was copied; run again: %w", err)
 	}
-	return syncDir(to)
+	return attachments.SyncDir(to)
 }
 
 // copyFile copies a regular file to a new file of the given mode and syncs it.
@@ -408,16 +409,6 @@ func syncFile(path string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// syncDir makes the renames and creations in a directory durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // removeDatabaseFiles removes a database file and the journal, WAL and

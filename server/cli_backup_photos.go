@@ -57,7 +57,7 @@ func backupPhotos(src, dst string, stderr io.Writer) (photoCopy, error) {
 		return out, err
 	}
 	for d := range dirs {
-		if err := syncDir(d); err != nil {
+		if err := attachments.SyncDir(d); err != nil {
 			return out, err
 		}
 	}

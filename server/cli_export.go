@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -99,7 +100,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	committed = true
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := attachments.SyncDir(filepath.Dir(dst)); err != nil {
 		return err
 	}
 	what := req.entity

@@ -91,10 +91,11 @@ func Install(dir, hash string, r io.Reader) (bool, error) {
 	if err := os.Rename(tmp, final); err != nil {
 		return false, err
 	}
-	return true, syncDir(shard)
+	return true, SyncDir(shard)
 }
 
-func syncDir(dir string) error {
+// SyncDir makes the renames and creations in a directory durable.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err
@@ -114,7 +115,7 @@ func mkdirSynced(root, leaf string) error {
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {
 		dir := filepath.Join(parent, part)
 		if err := os.Mkdir(dir, 0o700); err == nil {
-			if err := syncDir(parent); err != nil {
+			if err := SyncDir(parent); err != nil {
 				return err
 			}
 		} else if !errors.Is(err, fs.ErrExist) {

@@ -123,7 +123,7 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 		}
 	}()
 	if created {
-		if err := syncDir(s.partialDir); err != nil {
+		if err := SyncDir(s.partialDir); err != nil {
 			return Result{}, err
 		}
 	}
@@ -273,7 +273,7 @@ func (s *Store) finish(hash, partial string) (Result, error) {
 	if err := os.Rename(partial, final); err != nil {
 		return Result{}, err
 	}
-	if err := syncDir(shard); err != nil {
+	if err := SyncDir(shard); err != nil {
 		return Result{}, err
 	}
 	// The partial's name left its directory; losing that in a power cut

@@ -67,21 +67,36 @@ func createScopeSums(ctx context.Context, tx *sql.Tx) error {
 
 // moveSum takes the record at a version out of one village's checksum
 // (when it existed) and adds it at another version to another's, in the
-// write transaction that changes the record.
+// write transaction that changes the record. In the same village (nearly
+// every write) it is one update by the difference of the two digests.
 func (p *pushTx) moveSum(ctx context.Context, id string, existed bool, fromVillage string, fromVersion int64, toVillage string, toVersion int64) error {
-	if existed {
-		if err := p.addSum(ctx, fromVillage, syncproto.RecordDigest(id, fromVersion), -1); err != nil {
-			return err
-		}
+	to := syncproto.RecordDigest(id, toVersion)
+	if !existed {
+		return p.addSum(ctx, toVillage, 1, to)
 	}
-	return p.addSum(ctx, toVillage, syncproto.RecordDigest(id, toVersion), 1)
+	from := syncproto.RecordDigest(id, fromVersion)
+	if fromVillage == toVillage {
+		var diff [4]int64
+		for i := range diff {
+			diff[i] = to[i] - from[i]
+		}
+		return p.addSum(ctx, toVillage, 0, diff)
+	}
+	for i := range from {
+		from[i] = -from[i]
+	}
+	if err := p.addSum(ctx, fromVillage, -1, from); err != nil {
+		return err
+	}
+	return p.addSum(ctx, toVillage, 1, to)
 }
 
-func (p *pushTx) addSum(ctx context.Context, village string, d [4]int64, sign int64) error {
+// addSum adds n records and the digest sums d to a village's checksum.
+func (p *pushTx) addSum(ctx context.Context, village string, n int64, d [4]int64) error {
 	_, err := p.exec(ctx, `INSERT INTO scope_sums (village, n, s0, s1, s2, s3) VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (village) DO UPDATE SET n = n + excluded.n, s0 = s0 + excluded.s0,
 		s1 = s1 + excluded.s1, s2 = s2 + excluded.s2, s3 = s3 + excluded.s3`,
-		village, sign, sign*d[0], sign*d[1], sign*d[2], sign*d[3])
+		village, n, d[0], d[1], d[2], d[3])
 	if err != nil {
 		return fmt.Errorf("scope checksum: %w", err)
 	}

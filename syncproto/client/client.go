@@ -396,18 +396,13 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return st, err
 	}
-	var inflightBody string
-	err = c.db.QueryRowContext(ctx, `SELECT changeset_id, body FROM inflight`).Scan(&st.InFlight, &inflightBody)
+	var inflight int
+	err = c.db.QueryRowContext(ctx, `SELECT changeset_id, json_array_length(body, '$.changes') FROM inflight`).
+		Scan(&st.InFlight, &inflight)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return st, err
 	}
-	if inflightBody != "" {
-		var cs syncproto.Changeset
-		if err := json.Unmarshal([]byte(inflightBody), &cs); err != nil {
-			return st, err
-		}
-		st.Pending += len(cs.Changes)
-	}
+	st.Pending += inflight
 	var outbox int
 	err = c.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM outbox), (SELECT COUNT(*) FROM records),
 		(SELECT COUNT(*) FROM conflicts WHERE state = 'open'), (SELECT COUNT(*) FROM conflicts),

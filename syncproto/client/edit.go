@@ -299,17 +299,13 @@ func (c *Client) edit(ctx context.Context, entity, id, op string, f Fields) erro
 	})
 }
 
-// inflightHas reports (as 0 or 1) whether the change set in flight holds a
-// change of the record.
+// inflightHas reports (as a count, 0 or 1) whether the change set in flight
+// holds a change of the record, without decoding the set in Go.
 func (c *Client) inflightHas(ctx context.Context, q execer, id string) (int, error) {
-	changes, err := c.inflightChanges(ctx, q)
-	if err != nil {
-		return 0, err
-	}
-	if _, ok := changes[id]; ok {
-		return 1, nil
-	}
-	return 0, nil
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM inflight, json_each(inflight.body, '$.changes') AS ch
+		WHERE json_extract(ch.value, '$.id') = ?`, id).Scan(&n)
+	return n, err
 }
 
 // inflightChanges returns the changes of the change set in flight by

@@ -30,6 +30,11 @@ func (c *Client) send(ctx context.Context, server, method, path, token string, b
 		hdr = http.Header{"Content-Type": {"application/json"}}
 	}
 	_, _, b, err := c.sendRaw(ctx, server, method, path, token, hdr, body)
+	return decodeAnswer(method, path, b, err, out)
+}
+
+// decodeAnswer decodes a 2xx JSON answer into out (when out is not nil).
+func decodeAnswer(method, path string, b []byte, err error, out any) error {
 	if err != nil || out == nil {
 		return err
 	}
@@ -100,13 +105,7 @@ func (c *Client) call(ctx context.Context, method, path string, body []byte, out
 		hdr = http.Header{"Content-Type": {"application/json"}}
 	}
 	_, _, b, err := c.callRaw(ctx, method, path, hdr, body)
-	if err != nil || out == nil {
-		return err
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return &transient{fmt.Errorf("client: reading the answer to %s %s: %w", method, path, err)}
-	}
-	return nil
+	return decodeAnswer(method, path, b, err, out)
 }
 
 // callRaw is call with any headers and body, returning the answer's status,
@@ -124,24 +123,36 @@ func (c *Client) callRaw(ctx context.Context, method, path string, hdr http.Head
 		return 0, nil, nil, ErrLoginRequired
 	}
 	status, h, b, err := c.sendRaw(ctx, server, method, path, token, hdr, body)
-	var p *Problem
-	if !errors.As(err, &p) || p.Status != http.StatusUnauthorized {
+	if !unauthorized(err) {
 		return status, h, b, err
 	}
-	if p.Type == "/problems/device_revoked" {
+	if errors.Is(authFailure(err), ErrDeviceRevoked) {
 		return status, h, b, ErrDeviceRevoked
 	}
 	if token, err = c.refresh(ctx, server); err != nil {
 		return status, h, b, err
 	}
 	status, h, b, err = c.sendRaw(ctx, server, method, path, token, hdr, body)
-	if errors.As(err, &p) && p.Status == http.StatusUnauthorized {
-		if p.Type == "/problems/device_revoked" {
-			return status, h, b, ErrDeviceRevoked
-		}
-		return status, h, b, ErrLoginRequired
+	return status, h, b, authFailure(err)
+}
+
+func unauthorized(err error) bool {
+	var p *Problem
+	return errors.As(err, &p) && p.Status == http.StatusUnauthorized
+}
+
+// authFailure turns a 401 into ErrDeviceRevoked or ErrLoginRequired (the
+// tokens no longer serve); any other error stays as it is.
+func authFailure(err error) error {
+	var p *Problem
+	switch {
+	case !errors.As(err, &p) || p.Status != http.StatusUnauthorized:
+		return err
+	case p.Type == "/problems/device_revoked":
+		return ErrDeviceRevoked
+	default:
+		return ErrLoginRequired
 	}
-	return status, h, b, err
 }
 
 // refresh trades the refresh token for a new pair (retrying transient
@@ -160,15 +171,8 @@ func (c *Client) refresh(ctx context.Context, server string) (string, error) {
 	err = c.retry(ctx, func(ctx context.Context) error {
 		return c.send(ctx, server, http.MethodPost, "/v1/auth/refresh", "", body, &tok)
 	})
-	var p *Problem
-	if errors.As(err, &p) && p.Status == http.StatusUnauthorized {
-		if p.Type == "/problems/device_revoked" {
-			return "", ErrDeviceRevoked
-		}
-		return "", ErrLoginRequired
-	}
 	if err != nil {
-		return "", err
+		return "", authFailure(err)
 	}
 	err = c.tx(ctx, func(tx *sql.Tx) error {
 		if err := setMeta(ctx, tx, "access_token", tok.AccessToken); err != nil {
