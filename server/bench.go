@@ -211,8 +211,14 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 	if after, err := readProc(os.Getpid()); err == nil && cfg.rawRows > 0 {
 		res.RawBytesPerRow = float64(after.writeBytes-self.writeBytes) / float64(cfg.rawRows)
 	}
-	if res.RawReadRows, err = rawRead(filepath.Join(rawDir, "full.db")); err != nil {
-		return nil, err
+	// The read loop takes about a second and varies by a third from run
+	// to run on a shared disk: the best of three is the ceiling.
+	for i := 0; i < 3; i++ {
+		rate, err := rawRead(filepath.Join(rawDir, "full.db"))
+		if err != nil {
+			return nil, err
+		}
+		res.RawReadRows = max(res.RawReadRows, rate)
 	}
 
 	fmt.Fprintln(cfg.progress, "starting the server…")
@@ -406,8 +412,12 @@ func printBench(w io.Writer, cfg benchConfig, r *BenchResult) {
 			kind, p.ChangesPerSec, p.SetsPerSec, ratio(p.ChangesPerSec, r.RawUpsertNormal), ratio(p.ChangesPerSec, r.RawUpsertFull))
 		fmt.Fprintf(w, "    latency                  p50 %.1f ms  p95 %.1f ms  p99 %.1f ms\n", p.P50ms, p.P95ms, p.P99ms)
 		fmt.Fprintf(w, "    conflicts produced       %8d (of %d changes in %d change sets)\n", p.Conflicts, p.Changes, p.ChangeSets)
-		fmt.Fprintf(w, "    server                   %.1f CPU s (%.0f changes per CPU s), peak RSS %.0f MB, %.0f bytes written per change\n",
-			p.ServerCPUSec, float64(p.Changes)/math.Max(p.ServerCPUSec, 1e-9), p.ServerPeakRSSMB, p.BytesPerChange)
+		perCPU := "too short to tell" // /proc counts CPU time in 10 ms ticks
+		if p.ServerCPUSec >= 0.1 {
+			perCPU = fmt.Sprintf("%.0f changes per CPU s", float64(p.Changes)/p.ServerCPUSec)
+		}
+		fmt.Fprintf(w, "    server                   %.1f CPU s (%s), peak RSS %.0f MB, %.0f bytes written per change\n",
+			p.ServerCPUSec, perCPU, p.ServerPeakRSSMB, p.BytesPerChange)
 	}
 	fmt.Fprintf(w, "  pull, one client           %8.0f rows/s (%d rows; %s of the raw read loop)\n", r.PullRowsPerSec, r.PullRows,
 		ratio(r.PullRowsPerSec, r.RawReadRows))
@@ -798,7 +808,18 @@ func benchPull(ctx context.Context, base, token string) (int64, error) {
 		if err != nil {
 			return n, err
 		}
-		var page syncproto.PullResponse
+		// A client that stores what it pulls keeps each record's fields
+		// as they come, as the raw read loop does.
+		var page struct {
+			Records []struct {
+				Entity  string          `json:"entity"`
+				ID      string          `json:"id"`
+				Version int64           `json:"version"`
+				Fields  json.RawMessage `json:"fields"`
+			} `json:"records"`
+			Cursor  string `json:"cursor"`
+			HasMore bool   `json:"has_more"`
+		}
 		err = json.NewDecoder(resp.Body).Decode(&page)
 		resp.Body.Close()
 		if err != nil {

@@ -117,7 +117,8 @@ func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, acto
 // query is what the store reads for the request. A GeoJSON snapshot also
 // asks for each household's latest housing and water inspection.
 func (r snapshotRequest) query(sch *schema.Schema) syncproto.SnapshotQuery {
-	q := syncproto.SnapshotQuery{Entities: r.entities(sch), AsOf: r.asOf}
+	// NDJSON writes each record's fields as stored, without decoding them.
+	q := syncproto.SnapshotQuery{Entities: r.entities(sch), AsOf: r.asOf, RawFields: r.format == formatNDJSON}
 	if r.format == formatGeoJSON {
 		q.Latest, q.LatestBy = []string{"housing_inspection", "water_inspection"}, "inspected_on"
 	}

@@ -50,21 +50,26 @@ func newSnapshotEncoder(req snapshotRequest, sch *schema.Schema, w *bufio.Writer
 	return &ndjsonEncoder{w: w}
 }
 
-// ndjsonEncoder writes one protocol Record (as pull returns it) per line.
+// ndjsonEncoder writes one protocol Record (as pull returns it) per line,
+// through Record.AppendJSON (the fields as stored, when the store passed
+// them through).
 type ndjsonEncoder struct {
 	w   io.Writer
-	enc *json.Encoder
+	buf []byte
 }
 
 func (e *ndjsonEncoder) contentType() string { return "application/x-ndjson" }
 func (e *ndjsonEncoder) streams() bool       { return true }
-func (e *ndjsonEncoder) begin() error {
-	e.enc = json.NewEncoder(e.w)
-	e.enc.SetEscapeHTML(false)
-	return nil
-}
+func (e *ndjsonEncoder) begin() error        { return nil }
 func (e *ndjsonEncoder) row(r syncproto.SnapshotRow) error {
-	return e.enc.Encode(syncproto.WireRecord(&r.Record))
+	rec := syncproto.WireRecord(&r.Record)
+	b, err := rec.AppendJSON(e.buf[:0])
+	if err != nil {
+		return err
+	}
+	e.buf = append(b, '\n')
+	_, err = e.w.Write(e.buf)
+	return err
 }
 func (e *ndjsonEncoder) flush() error   { return nil }
 func (e *ndjsonEncoder) end() error     { return nil }

@@ -43,6 +43,10 @@ type StoredRecord struct {
 	UpdatedAt     time.Time
 	UpdatedBy     string
 	UpdatedDevice string
+	// RawFields, when set instead of Fields, is the fields object as
+	// stored; only a snapshot whose SnapshotQuery.RawFields asks for it
+	// reads records so (WireRecord passes it on).
+	RawFields json.RawMessage
 }
 
 // Incoming is a validated change as Merge sees it: canonical field values

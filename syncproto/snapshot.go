@@ -43,6 +43,11 @@ type SnapshotQuery struct {
 	// LatestBy is the field (a date) that orders those records; ties go to
 	// the one updated last, then to the larger id.
 	LatestBy string
+	// RawFields asks for the records' fields as stored (StoredRecord.
+	// RawFields) instead of decoded, where the store can: for a sink that
+	// only writes the wire form (NDJSON). Rows rebuilt as of an earlier
+	// point, and Latest records, still come decoded.
+	RawFields bool
 }
 
 // SnapshotRow is one record of a snapshot.

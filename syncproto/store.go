@@ -56,8 +56,8 @@ type PullPage struct {
 // WireRecord renders a stored record as the protocol's Record.
 func WireRecord(r *StoredRecord) Record {
 	out := Record{Entity: r.Entity, ID: r.ID, Version: r.Version, Fields: r.Fields, Deleted: r.Deleted,
-		MergedInto: r.MergedInto, UpdatedBy: r.UpdatedBy}
-	if out.Fields == nil {
+		MergedInto: r.MergedInto, UpdatedBy: r.UpdatedBy, RawFields: r.RawFields}
+	if out.Fields == nil && out.RawFields == nil {
 		out.Fields = map[string]json.RawMessage{}
 	}
 	if !r.UpdatedAt.IsZero() {

@@ -114,6 +114,11 @@ type Record struct {
 	MergedInto string                     `json:"merged_into,omitempty"`
 	UpdatedAt  string                     `json:"updated_at,omitempty"`
 	UpdatedBy  string                     `json:"updated_by,omitempty"`
+	// RawFields, when set, is the fields object as the server stores it,
+	// written instead of Fields by AppendJSON and MarshalJSON (the server
+	// passes stored records through without decoding them). Never sent as
+	// such, never set by decoding.
+	RawFields json.RawMessage `json:"-"`
 }
 
 // PullResponse is the answer to GET /v1/sync/pull.

@@ -135,19 +135,25 @@ const snapshotColumns = `r.id, r.entity, r.version, r.village, COALESCE(r.parent
 	COALESCE(r.merged_into, ''), r.updated_at, r.updated_by, r.seq`
 
 // scanSnapshotRecord reads snapshotColumns, then extra.
-func scanSnapshotRecord(rows *sql.Rows, extra ...any) (syncproto.StoredRecord, int64, error) {
+// With raw, the fields stay as stored (RawFields), not decoded.
+func scanSnapshotRecord(rows *sql.Rows, raw bool, extra ...any) (syncproto.StoredRecord, int64, error) {
 	var r syncproto.StoredRecord
-	var fields, updated string
+	var updated string
+	var fields []byte
 	var seq int64
 	dest := append([]any{&r.ID, &r.Entity, &r.Version, &r.Village, &r.Parent, &fields, &r.Deleted, &r.MergedInto,
 		&updated, &r.UpdatedBy, &seq}, extra...)
 	if err := rows.Scan(dest...); err != nil {
 		return r, 0, fmt.Errorf("snapshot: %w", err)
 	}
-	if err := json.Unmarshal([]byte(fields), &r.Fields); err != nil {
+	r.UpdatedAt = parseTime(updated)
+	if raw {
+		r.RawFields = fields
+		return r, seq, nil
+	}
+	if err := json.Unmarshal(fields, &r.Fields); err != nil {
 		return r, 0, fmt.Errorf("snapshot %s fields: %w", r.ID, err)
 	}
-	r.UpdatedAt = parseTime(updated)
 	return r, seq, nil
 }
 
@@ -233,7 +239,7 @@ func (sn *snapshotTx) emitRows(ctx context.Context, query string, args []any, sq
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rec, _, err := scanSnapshotRecord(rows, extra...)
+		rec, _, err := scanSnapshotRecord(rows, sn.q.RawFields, extra...)
 		if err != nil {
 			return err
 		}
@@ -304,7 +310,7 @@ func (sn *snapshotTx) changedSince(ctx context.Context, entity string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rec, _, err := scanSnapshotRecord(rows)
+		rec, _, err := scanSnapshotRecord(rows, false)
 		if err != nil {
 			return err
 		}
@@ -500,7 +506,7 @@ func (sn *snapshotTx) collect(ctx context.Context, st *sql.Stmt, args ...any) ([
 	defer rows.Close()
 	var out []seqRecord
 	for rows.Next() {
-		rec, seq, err := scanSnapshotRecord(rows)
+		rec, seq, err := scanSnapshotRecord(rows, false)
 		if err != nil {
 			return nil, err
 		}

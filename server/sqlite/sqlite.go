@@ -128,7 +128,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.WALAutocheckpoint <= 0 {
 		opts.WALAutocheckpoint = DefaultWALAutocheckpoint
 	}
-	if s.writer, err = sql.Open("sqlite", base+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_txlock=immediate", opts.WALAutocheckpoint)); err != nil {
+	if s.writer, err = sql.Open("sqlite", base+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_pragma=cache_size(-65536)&_txlock=immediate", opts.WALAutocheckpoint)); err != nil {
 		return nil, err
 	}
 	s.writer.SetMaxOpenConns(1)

@@ -183,6 +183,11 @@ func PullAll(t testing.TB, s syncproto.Store, actor syncproto.Actor, after syncp
 		if err != nil {
 			t.Fatalf("pull after %+v: %v", after, err)
 		}
+		for i := range page.Records {
+			if err := page.Records[i].DecodeRawFields(); err != nil {
+				t.Fatal(err)
+			}
+		}
 		all = append(all, page.Records...)
 		if page.Cursor.Seq < after.Seq {
 			t.Fatalf("cursor went back from %+v to %+v", after, page.Cursor)
