@@ -41,7 +41,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
 	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
 	busyTimeout := fs.Duration("busy-timeout", DefaultBusyTimeout, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
-	walCheckpoint := fs.Int("wal-autocheckpoint", sqlite.DefaultWALAutocheckpoint, "WAL pages (4 KiB) after which a commit copies the WAL into the database: more pages, fewer rewrites of hot pages, a longer WAL")
+	walCheckpoint := fs.Int("wal-autocheckpoint", sqlite.DefaultWALAutocheckpoint, "WAL pages (4 KiB) at which a commit copies the WAL into the database itself, and waits; below it a background checkpointer does so shortly after writes")
 	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
 	orphanAge := fs.Duration("orphan-upload-age", attachments.DefaultOrphanAge, "how long an unfinished photo upload is kept untouched before it is removed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this `FILE`, at shutdown")

@@ -36,6 +36,7 @@ type Metrics struct {
 	pullRecords       *prometheus.CounterVec
 	snapshotRows      *prometheus.CounterVec
 	writeWait         *prometheus.HistogramVec
+	checkpoint        prometheus.Histogram
 }
 
 // requestBuckets are the latency buckets of HTTP requests, in seconds: from
@@ -77,12 +78,15 @@ func NewMetrics() *Metrics {
 		writeWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fieldsync_sqlite_write_wait_seconds",
 			Help:    "Time a write transaction waited for the single writer connection and SQLite's write lock, by operation.",
 			Buckets: writeWaitBuckets}, []string{"op"}),
+		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldsync_sqlite_checkpoint_seconds",
+			Help:    "Duration of the background checkpoints, which copy the WAL into the database file beside the writer.",
+			Buckets: writeWaitBuckets}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fieldsync_build_info",
 		Help: "Always 1: the version of fieldsync and of Go it was built with."}, []string{"version", "go_version"})
 	buildInfo.WithLabelValues(Version, runtime.Version()).Set(1)
 	r.MustRegister(m.httpRequests, m.httpDuration, m.httpInFlight, m.changesets, m.changes, m.merges,
-		m.conflictsOpened, m.conflictsResolved, m.quarantined, m.pullRecords, m.snapshotRows, m.writeWait, buildInfo,
+		m.conflictsOpened, m.conflictsResolved, m.quarantined, m.pullRecords, m.snapshotRows, m.writeWait, m.checkpoint, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{"applied", "replayed"} {
 		m.changesets.WithLabelValues(o)
@@ -118,6 +122,12 @@ func (m *Metrics) Handler() http.Handler {
 // it implements sqlite.WriteObserver.
 func (m *Metrics) WriteWaited(op string, waited time.Duration) {
 	m.writeWait.WithLabelValues(op).Observe(waited.Seconds())
+}
+
+// Checkpointed records a background checkpoint; it implements
+// sqlite.CheckpointObserver.
+func (m *Metrics) Checkpointed(walPages, copied int, took time.Duration) {
+	m.checkpoint.Observe(took.Seconds())
 }
 
 // WatchDatabase adds the gauge fieldsync_database_size_bytes of the

@@ -76,7 +76,7 @@ func (s *Store) putUserTx(ctx context.Context, u auth.User) error {
 			return fmt.Errorf("put user: %w", err)
 		}
 	}
-	return tx.Commit()
+	return s.commit(tx)
 }
 
 // User returns the named user, or nil.
@@ -114,7 +114,7 @@ func (s *Store) setUserDisabledTx(ctx context.Context, name string, disabled boo
 			return fmt.Errorf("disable user: %w", err)
 		}
 	}
-	return tx.Commit()
+	return s.commit(tx)
 }
 
 // CreateSession stores a new session with its first refresh token.
@@ -137,7 +137,7 @@ func (s *Store) createSessionTx(ctx context.Context, sess auth.Session, refreshH
 		refreshHash, sess.ID, created); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
-	return tx.Commit()
+	return s.commit(tx)
 }
 
 // Refresh rotates a session's refresh token in one transaction. Presenting
@@ -180,15 +180,15 @@ func (s *Store) refreshTx(ctx context.Context, sessionID, presented, newHash str
 			return auth.RefreshInvalid, nil, err
 		}
 		if lost {
-			return rotate(ctx, tx, &sess, newHash, now, expires)
+			return s.rotate(ctx, tx, &sess, newHash, now, expires)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'refresh token reused' WHERE id = ?`,
 			formatTime(now), sessionID); err != nil {
 			return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
 		}
-		return auth.RefreshReused, &sess, tx.Commit()
+		return auth.RefreshReused, &sess, s.commit(tx)
 	}
-	return rotate(ctx, tx, &sess, newHash, now, expires)
+	return s.rotate(ctx, tx, &sess, newHash, now, expires)
 }
 
 // lostRotation reports whether a rotated refresh token is presented again
@@ -220,7 +220,7 @@ func lostRotation(ctx context.Context, tx *sql.Tx, sessionID, presented string, 
 
 // rotate makes newHash the session's current refresh token and extends the
 // session (within its maximum age).
-func rotate(ctx context.Context, tx *sql.Tx, sess *auth.Session, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
+func (s *Store) rotate(ctx context.Context, tx *sql.Tx, sess *auth.Session, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
 	sessionID := sess.ID
 	if maxExp := sess.CreatedAt.Add(auth.SessionMaxAge); expires.After(maxExp) {
 		expires = maxExp
@@ -237,7 +237,7 @@ func rotate(ctx context.Context, tx *sql.Tx, sess *auth.Session, newHash string,
 		formatTime(expires), formatTime(now), sessionID); err != nil {
 		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
 	}
-	return auth.RefreshRotated, sess, tx.Commit()
+	return auth.RefreshRotated, sess, s.commit(tx)
 }
 
 // Access reads, in one statement, what every authenticated request is
@@ -280,7 +280,7 @@ func (s *Store) revokeDeviceTx(ctx context.Context, device, by string, now time.
 		WHERE device_id = ? AND revoked_at IS NULL`, formatTime(now), device); err != nil {
 		return fmt.Errorf("revoke device: %w", err)
 	}
-	return tx.Commit()
+	return s.commit(tx)
 }
 
 // DeviceRevoked reports whether a device was revoked.

@@ -154,7 +154,7 @@ func (s *Store) commitGroup(group []*pushRequest) []pushResult {
 			return failAll(writeError(err))
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx); err != nil {
 		return failAll(writeError(fmt.Errorf("commit push: %w", err)))
 	}
 	return results

@@ -44,8 +44,9 @@ type Options struct {
 	// BusyTimeout is how long a connection waits for a lock held by
 	// another process (a backup, the sqlite3 shell); 10 s when 0.
 	BusyTimeout time.Duration
-	// WALAutocheckpoint is the WAL size in pages after which a commit
-	// checkpoints; DefaultWALAutocheckpoint when 0.
+	// WALAutocheckpoint is the WAL size in pages at which a commit
+	// checkpoints itself (below it the background checkpointer does, see
+	// checkpoint.go); DefaultWALAutocheckpoint when 0.
 	WALAutocheckpoint int
 	// Observer, when set, is told how long each write transaction waited
 	// before it began.
@@ -64,8 +65,8 @@ type WriteObserver interface {
 	WriteWaited(op string, waited time.Duration)
 }
 
-// DefaultWALAutocheckpoint is the WAL size, in pages, after which a commit
-// copies the WAL into the database (SQLite's default, 4 MiB).
+// DefaultWALAutocheckpoint is the WAL size, in pages, at which a commit
+// copies the WAL into the database itself (SQLite's default, 4 MiB).
 const DefaultWALAutocheckpoint = 1000
 
 // Store is the SQLite implementation of syncproto.Store.
@@ -87,6 +88,12 @@ type Store struct {
 	afterApply func(syncproto.Changeset) error
 	// onGroup, when set (tests only), is told the size of every group.
 	onGroup func(n int)
+	// onCheckpoint, when set (tests only), is told the result of every
+	// background checkpoint.
+	onCheckpoint func(walPages, copied int)
+
+	// ckpt checkpoints the WAL in the background (checkpoint.go).
+	ckpt *checkpointer
 
 	// The group committer (groupcommit.go).
 	pushes        chan *pushRequest
@@ -128,7 +135,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.WALAutocheckpoint <= 0 {
 		opts.WALAutocheckpoint = DefaultWALAutocheckpoint
 	}
-	if s.writer, err = sql.Open("sqlite", base+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_pragma=cache_size(-65536)&_txlock=immediate", opts.WALAutocheckpoint)); err != nil {
+	if s.writer, err = sql.Open("sqlite", base+fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)&_pragma=cache_size(-16384)&_txlock=immediate", opts.WALAutocheckpoint)); err != nil {
 		return nil, err
 	}
 	s.writer.SetMaxOpenConns(1)
@@ -162,6 +169,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s.reader.SetMaxOpenConns(opts.Readers)
 	s.reader.SetMaxIdleConns(opts.Readers)
+	if err := s.startCheckpointer(base); err != nil {
+		s.reader.Close()
+		s.writer.Close()
+		return nil, err
+	}
 	s.startCommitter()
 	return s, nil
 }
@@ -286,6 +298,7 @@ func (s *Store) Close() error {
 		return s.reader.Close()
 	}
 	s.stopCommitter()
+	kerr := s.stopCheckpointer()
 	rerr := s.reader.Close()
 	var busy, walPages, copied int
 	cerr := s.writer.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &walPages, &copied)
@@ -295,7 +308,7 @@ func (s *Store) Close() error {
 	if cerr != nil {
 		cerr = fmt.Errorf("checkpoint on close: %w", cerr)
 	}
-	return errors.Join(rerr, cerr, s.writer.Close())
+	return errors.Join(kerr, rerr, cerr, s.writer.Close())
 }
 
 // Ping checks that both pools answer.

@@ -154,7 +154,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(*superviseTx) erro
 	if err := fn(&superviseTx{pushTx{tx: tx}}); err != nil {
 		return writeError(err)
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commit(tx); err != nil {
 		return writeError(fmt.Errorf("commit: %w", err))
 	}
 	return nil
