@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"testing"
@@ -275,6 +276,46 @@ func TestClientCreatesAndDeletes(t *testing.T) {
 	}
 	if r, err := tab.Get(ctx, ins); err != nil || !r.Deleted {
 		t.Fatalf("the tombstone on the tablet: %v %+v", err, r)
+	}
+}
+
+// PushNext pushes one change set at a time, oldest edits first, and
+// leaves the rest of the outbox pending.
+func TestClientPushNextPushesOneChangesetAtATime(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	tab := newTablet(t, ts, "worker", client.Options{BatchSize: 2})
+	ctx := context.Background()
+	var ids []string
+	for i := 0; i < 5; i++ {
+		id, err := tab.Create(ctx, "household", client.Fields{"village": storetest.SouthVillage,
+			"head_name": fmt.Sprintf("Head %d", i), "members": 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	for i, want := range []struct{ sets, changes, pending int }{{1, 2, 3}, {1, 2, 1}, {1, 1, 0}, {0, 0, 0}} {
+		rep, err := tab.PushNext(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := tab.Status(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Pushed != want.sets || rep.Changes != want.changes || st.Pending != want.pending {
+			t.Fatalf("PushNext %d: pushed %d sets of %d changes, %d pending; want %d, %d, %d",
+				i+1, rep.Pushed, rep.Changes, st.Pending, want.sets, want.changes, want.pending)
+		}
+		// The oldest edits went first: the server holds exactly the first
+		// 2, 4, 5 households.
+		for j, id := range ids {
+			_, err := ts.store.Record(ctx, id)
+			if held := err == nil; held != (j < 5-want.pending) {
+				t.Fatalf("after PushNext %d, household %d on the server: %v", i+1, j, held)
+			}
+		}
 	}
 }
 

@@ -38,7 +38,7 @@ func (c *Client) Sync(ctx context.Context) (Report, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	var rep Report
-	if err := c.push(ctx, &rep); err != nil {
+	if err := c.push(ctx, &rep, 0); err != nil {
 		return rep, err
 	}
 	if err := c.pull(ctx, &rep, false); err != nil {
@@ -59,7 +59,19 @@ func (c *Client) Push(ctx context.Context) (Report, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
 	var rep Report
-	return rep, c.push(ctx, &rep)
+	return rep, c.push(ctx, &rep, 0)
+}
+
+// PushNext pushes one change set, the next of the outbox (the one in
+// flight first), until it is acknowledged or refused, and leaves the rest
+// for later: for an app that spreads its pushes out, on a metered link or
+// in short moments of coverage. Report.Pushed and Refused say what became
+// of it; an empty outbox returns an empty Report.
+func (c *Client) PushNext(ctx context.Context) (Report, error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	var rep Report
+	return rep, c.push(ctx, &rep, 1)
 }
 
 // Pull only pulls: the server's changes since the last pull, laid under
@@ -80,10 +92,10 @@ type inflightSet struct {
 }
 
 // push sends the outbox, one change set at a time, each until it is
-// acknowledged or refused.
-func (c *Client) push(ctx context.Context, rep *Report) error {
+// acknowledged or refused: at most sets of them when sets > 0.
+func (c *Client) push(ctx context.Context, rep *Report, sets int) error {
 	renumbered := 0
-	for {
+	for done := 0; sets <= 0 || done < sets; {
 		set, err := c.nextChangeset(ctx)
 		if err != nil || set == nil {
 			return err
@@ -101,6 +113,7 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 			if err := c.acknowledge(ctx, set, resp, rep); err != nil {
 				return err
 			}
+			done++
 		case errors.As(err, &p) && p.Status == http.StatusConflict && p.LastDeviceSeq != nil && renumbered < 3:
 			// The server accepted a later device_seq from this device id
 			// than this database knows (a restored tablet): this change
@@ -113,10 +126,12 @@ func (c *Client) push(ctx context.Context, rep *Report) error {
 			if err := c.refuse(ctx, set, p, rep); err != nil {
 				return err
 			}
+			done++
 		default:
 			return err
 		}
 	}
+	return nil
 }
 
 // nextChangeset returns the change set in flight, or makes one from the
