@@ -241,3 +241,65 @@ type discardWriter struct{}
 func (discardWriter) Header() http.Header         { return http.Header{} }
 func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (discardWriter) WriteHeader(int)             {}
+
+// A pull of many pages writes the device's position at its first and last
+// page only, not at every page (each write is a durable transaction queued
+// behind the pushes), and the position written is the end of the pull.
+func TestLongPullWritesItsPositionAtTheEnds(t *testing.T) {
+	m := NewMetrics()
+	ts := mustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *Config) { cfg.Metrics = m })
+	admin := storetest.NewDevice("admin")
+	var changes []syncproto.Change
+	for i := 0; i < 7; i++ {
+		changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+	}
+	if resp, body := ts.pushJSON(t, admin.Changeset(changes...)); resp.StatusCode != 200 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	dev := uuid.NewString()
+	token := ts.login(t, "worker", dev)
+	writes := func() float64 {
+		return metricValue(scrape(t, ts), "fieldsync_sqlite_write_wait_seconds", map[string]string{"op": "record_pull"})
+	}
+	before := max(writes(), 0)
+	cursor, pages := "", 0
+	for {
+		resp, body := ts.doAs(t, token, http.MethodGet, "/v1/sync/pull?limit=2&cursor="+cursor, "", nil)
+		var page syncproto.PullResponse
+		if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("pull: %d %s", resp.StatusCode, body)
+		}
+		pages++
+		cursor = page.Cursor
+		if !page.HasMore {
+			break
+		}
+	}
+	if pages != 4 {
+		t.Fatalf("%d pages of 2 for 7 records", pages)
+	}
+	if got := writes() - before; got != 2 {
+		t.Fatalf("a pull of %d pages wrote the position %v times, want 2 (first and last page)", pages, got)
+	}
+	devs, err := ts.store.Devices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := ts.store.Cursors().Parse(cursor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range devs {
+		if d.DeviceID == dev {
+			found = true
+			if d.LastPullSeq != head.Seq {
+				t.Fatalf("position written %d, the pull ended at %d", d.LastPullSeq, head.Seq)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("the pulling device is not in the device list")
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -100,6 +101,11 @@ type Server struct {
 	reinspectAfter time.Duration
 
 	loginByUser, loginByAddr, pushByDevice *auth.Limiter
+
+	// pullsNoted is when each device's pull position was last written
+	// (notePull).
+	pullsMu    sync.Mutex
+	pullsNoted map[string]time.Time
 
 	// photos is the photo store (nil: the attachment endpoints answer 503).
 	photos *attachments.Store

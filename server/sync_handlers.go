@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -111,7 +112,7 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if a := s.actor(c); a.DeviceID != "" {
+	if a := s.actor(c); a.DeviceID != "" && s.notePull(a.DeviceID, !page.HasMore) {
 		if err := s.store.RecordPull(c.Request().Context(), a.DeviceID, a.UserID, page.Cursor.Seq, s.now()); err != nil {
 			s.reqLog(c).Warn("recording a pull", "device", a.DeviceID, "err", err)
 		}
@@ -138,6 +139,34 @@ func (s *Server) handlePull(c echo.Context) error {
 	c.Response().WriteHeader(http.StatusOK)
 	_, err = c.Response().Write(*buf)
 	return err
+}
+
+// pullNoteEvery is how often, at most, a device's position is written
+// while it pulls page after page; its last page is always written.
+const pullNoteEvery = 5 * time.Second
+
+// notePull reports whether to write the device's pull position now: at the
+// last page of a pull, or when the last write for the device is
+// pullNoteEvery old. The position is bookkeeping for supervisors (how far
+// behind a tablet is), and each write is a durable transaction queued
+// behind the pushes: writing it at every page of a long pull made the pull
+// wait for the writer page after page.
+func (s *Server) notePull(device string, last bool) bool {
+	now := time.Now()
+	s.pullsMu.Lock()
+	defer s.pullsMu.Unlock()
+	if s.pullsNoted == nil {
+		s.pullsNoted = map[string]time.Time{}
+	}
+	if at, ok := s.pullsNoted[device]; ok && !last && now.Sub(at) < pullNoteEvery {
+		return false
+	}
+	if last {
+		delete(s.pullsNoted, device) // the map holds only devices mid-pull
+	} else {
+		s.pullsNoted[device] = now
+	}
+	return true
 }
 
 // pullBuffers holds the buffers pull answers are written into; one of a
