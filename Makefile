@@ -42,7 +42,7 @@ bench-go:
 bench-load: build
 	./bin/fieldsync bench --data .bench/10k --households 10000 --tablets 100 --sets 10 --changes 50 --json .bench/10k.json
 
-## bench-scale: the growth curve: the same at 100,000 and 1,000,000 households (generating 1M takes ~20 min once)
+## bench-scale: the growth curve: the same at 100,000 and 1,000,000 households (generating 1M takes ~17 min once)
 bench-scale: build
 	./bin/fieldsync bench --data .bench/100k --households 100000 --tablets 100 --sets 10 --changes 50 --json .bench/100k.json
 	./bin/fieldsync bench --data .bench/1m --households 1000000 --tablets 100 --sets 10 --changes 50 --json .bench/1m.json

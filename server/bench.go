@@ -53,6 +53,8 @@ type benchConfig struct {
 	jsonOut    string
 	cpuProfile string
 	openLoop   bool
+	// dataTemporary: no --data was given; the data is removed at the end.
+	dataTemporary bool
 	out        io.Writer
 	progress   io.Writer
 }
@@ -139,7 +141,7 @@ func runBench(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		cfg.data = dir
+		cfg.data, cfg.dataTemporary = dir, true
 	}
 	res, err := bench(ctx, cfg)
 	if err != nil {
@@ -165,7 +167,11 @@ func bench(ctx context.Context, cfg benchConfig) (*BenchResult, error) {
 		return nil, err
 	}
 	if have < cfg.households {
-		fmt.Fprintf(cfg.progress, "generating %d households in %s (once; kept for later runs on this directory)\n", cfg.households, cfg.data)
+		kept := "once; kept for later runs on this directory"
+		if cfg.dataTemporary {
+			kept = "a temporary directory, removed at the end: give --data to keep it"
+		}
+		fmt.Fprintf(cfg.progress, "generating %d households in %s (%s)\n", cfg.households, cfg.data, kept)
 		cmd := exec.CommandContext(ctx, exe, "generate", "--data", cfg.data, "--households", strconv.Itoa(cfg.households))
 		cmd.Stdout, cmd.Stderr = cfg.progress, cfg.progress
 		if err := cmd.Run(); err != nil {
@@ -341,14 +347,20 @@ func benchPush(ctx context.Context, srv *benchServer, tabs []*benchTablet, lat *
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(cfg.changes*len(tabs)) / rate)
 	}
+	// The open loop's latency runs from each set's slot to its answer, so
+	// that a set that waited behind its tablet's previous one counts that
+	// wait too (no coordinated omission); the closed loop's is each push's
+	// round trip, which the transport records.
+	slotLat := &latencies{}
 	for i, t := range tabs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for k := 0; k < cfg.sets; k++ {
 				push := t.c.PushNext
+				var at time.Time
 				if interval > 0 {
-					at := start.Add(time.Duration(float64(interval) * (float64(k) + float64(i)/float64(len(tabs)))))
+					at = start.Add(time.Duration(float64(interval) * (float64(k) + float64(i)/float64(len(tabs)))))
 					time.Sleep(time.Until(at))
 				} else if k > 0 {
 					break // closed loop: the first Push sent every set
@@ -359,6 +371,9 @@ func benchPush(ctx context.Context, srv *benchServer, tabs []*benchTablet, lat *
 				if err != nil {
 					errs <- fmt.Errorf("push: %w", err)
 					return
+				}
+				if interval > 0 {
+					slotLat.add(time.Since(at))
 				}
 				changes.Add(int64(rep.Changes))
 				sets.Add(int64(rep.Pushed))
@@ -381,6 +396,9 @@ func benchPush(ctx context.Context, srv *benchServer, tabs []*benchTablet, lat *
 	out.Seconds = elapsed.Seconds()
 	out.ChangesPerSec = float64(out.Changes) / elapsed.Seconds()
 	out.SetsPerSec = float64(out.ChangeSets) / elapsed.Seconds()
+	if interval > 0 {
+		lat = slotLat
+	}
 	out.P50ms, out.P95ms, out.P99ms = lat.percentile(50), lat.percentile(95), lat.percentile(99)
 	out.ServerCPUSec = after.cpu - before.cpu
 	if out.Changes > 0 {

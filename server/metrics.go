@@ -37,6 +37,8 @@ type Metrics struct {
 	snapshotRows      *prometheus.CounterVec
 	writeWait         *prometheus.HistogramVec
 	checkpoint        prometheus.Histogram
+	checkpointErrors  prometheus.Counter
+	walUncopied       prometheus.Gauge
 }
 
 // requestBuckets are the latency buckets of HTTP requests, in seconds: from
@@ -81,12 +83,16 @@ func NewMetrics() *Metrics {
 		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldsync_sqlite_checkpoint_seconds",
 			Help:    "Duration of the background checkpoints, which copy the WAL into the database file beside the writer.",
 			Buckets: writeWaitBuckets}),
+		checkpointErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldsync_sqlite_checkpoint_errors_total",
+			Help: "Background checkpoints that failed (a full disk, an I/O error); the WAL keeps every page, nothing is lost."}),
+		walUncopied: prometheus.NewGauge(prometheus.GaugeOpts{Name: "fieldsync_sqlite_wal_uncopied_pages",
+			Help: "WAL pages the last background checkpoint could not copy into the database file: pages a reader still needs, or written meanwhile."}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fieldsync_build_info",
 		Help: "Always 1: the version of fieldsync and of Go it was built with."}, []string{"version", "go_version"})
 	buildInfo.WithLabelValues(Version, runtime.Version()).Set(1)
 	r.MustRegister(m.httpRequests, m.httpDuration, m.httpInFlight, m.changesets, m.changes, m.merges,
-		m.conflictsOpened, m.conflictsResolved, m.quarantined, m.pullRecords, m.snapshotRows, m.writeWait, m.checkpoint, buildInfo,
+		m.conflictsOpened, m.conflictsResolved, m.quarantined, m.pullRecords, m.snapshotRows, m.writeWait, m.checkpoint, m.checkpointErrors, m.walUncopied, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{"applied", "replayed"} {
 		m.changesets.WithLabelValues(o)
@@ -126,8 +132,13 @@ func (m *Metrics) WriteWaited(op string, waited time.Duration) {
 
 // Checkpointed records a background checkpoint; it implements
 // sqlite.CheckpointObserver.
-func (m *Metrics) Checkpointed(walPages, copied int, took time.Duration) {
+func (m *Metrics) Checkpointed(walPages, copied int, took time.Duration, err error) {
+	if err != nil {
+		m.checkpointErrors.Inc()
+		return
+	}
 	m.checkpoint.Observe(took.Seconds())
+	m.walUncopied.Set(float64(walPages - copied))
 }
 
 // WatchDatabase adds the gauge fieldsync_database_size_bytes of the

@@ -178,13 +178,20 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if got := metricValue(after, "fieldsync_database_size_bytes", map[string]string{"file": "wal"}); got <= 0 {
 		t.Errorf("WAL size %v (the WAL holds the pushes until a checkpoint)", got)
 	}
-	// The background checkpointer runs a moment after the writes.
+	// The background checkpointer runs a moment after the writes, and with
+	// no reader in the way it copies the whole WAL.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if n := metricValue(scrape(t, ts), "fieldsync_sqlite_checkpoint_seconds", nil); n >= 1 {
+		m := scrape(t, ts)
+		n := metricValue(m, "fieldsync_sqlite_checkpoint_seconds", nil)
+		left := metricValue(m, "fieldsync_sqlite_wal_uncopied_pages", nil)
+		if n >= 1 && left == 0 {
 			break
 		} else if time.Now().After(deadline) {
-			t.Fatalf("background checkpoints observed: %v, want at least 1 after the writes", n)
+			t.Fatalf("background checkpoints observed: %v, WAL pages left uncopied %v; want at least 1, and 0", n, left)
 		}
+	}
+	if n := metricValue(after, "fieldsync_sqlite_checkpoint_errors_total", nil); n != 0 {
+		t.Errorf("failed checkpoints: %v", n)
 	}
 	for _, name := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes", "process_open_fds"} {
 		if metricValue(after, name, nil) < 0 {

@@ -1,6 +1,7 @@
 package syncproto
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -23,7 +24,9 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 	}
 	switch {
 	case r.RawFields != nil:
-		if !emptyObject(r.RawFields) {
+		// No members, or null, or nothing: no fields, as encoding/json
+		// leaves out an empty or nil map.
+		if !emptyObject(r.RawFields) && !isNull(r.RawFields) {
 			dst = append(dst, `,"fields":`...)
 			dst = append(dst, r.RawFields...)
 		}
@@ -78,6 +81,12 @@ func AppendPullResponse(dst []byte, p *PullResponse) ([]byte, error) {
 	dst = append(dst, `,"has_more":`...)
 	dst = strconv.AppendBool(dst, p.HasMore)
 	return append(dst, '}'), nil
+}
+
+// isNull reports whether raw is empty, blank or the JSON null.
+func isNull(raw []byte) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
 }
 
 // emptyObject reports whether raw is a JSON object without members.

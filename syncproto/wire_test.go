@@ -137,6 +137,30 @@ func TestAppendPullResponseMatchesEncodingJSON(t *testing.T) {
 	})
 }
 
+// Stored fields with no members, null or nothing are left out, as
+// encoding/json leaves out an empty map; blank space around an object is
+// kept as it is (valid JSON).
+func TestRecordAppendJSONRawFieldsEdgeCases(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{}`: `{"entity":"household","id":"x"}`, ` { } `: `{"entity":"household","id":"x"}`,
+		`null`: `{"entity":"household","id":"x"}`, ``: `{"entity":"household","id":"x"}`,
+		` {"a":1} `: `{"entity":"household","id":"x","fields": {"a":1} }`,
+	} {
+		r := Record{Entity: "household", ID: "x", RawFields: []byte(raw)}
+		got, err := r.AppendJSON(nil)
+		if err != nil || string(got) != want {
+			t.Errorf("RawFields %q: %s, %v; want %s", raw, got, err, want)
+		}
+		if !json.Valid(got) {
+			t.Errorf("RawFields %q: invalid JSON %s", raw, got)
+		}
+	}
+	empty := Record{Entity: "household", ID: "x", Fields: map[string]json.RawMessage{}}
+	if got, _ := empty.AppendJSON(nil); string(got) != `{"entity":"household","id":"x"}` {
+		t.Errorf("an empty fields map: %s", got)
+	}
+}
+
 func TestEmptyObject(t *testing.T) {
 	for raw, want := range map[string]bool{`{}`: true, ` { } `: true, `{"a":1}`: false, `[]`: false, `{`: false, ``: false} {
 		if got := emptyObject([]byte(raw)); got != want {

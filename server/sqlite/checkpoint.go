@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -27,16 +28,20 @@ const checkpointInterval = 200 * time.Millisecond
 
 // CheckpointObserver, when the WriteObserver also implements it, is told
 // of every background checkpoint: the WAL's size in pages, how many of
-// them are now in the database file, and how long it took.
+// them are now in the database file (fewer when a reader still needs
+// older pages, or the writer appended meanwhile), how long it took, and
+// its error (then the counts are 0).
 type CheckpointObserver interface {
-	Checkpointed(walPages, copied int, took time.Duration)
+	Checkpointed(walPages, copied int, took time.Duration, err error)
 }
 
 type checkpointer struct {
-	db   *sql.DB
-	kick chan struct{} // a commit happened (buffered: one pending kick)
-	stop chan struct{}
-	done chan struct{}
+	db       *sql.DB
+	kick     chan struct{} // a commit happened (buffered: one pending kick)
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	closeErr error
 }
 
 func (s *Store) startCheckpointer(dsn string) error {
@@ -85,17 +90,14 @@ func (s *Store) checkpointLoop() {
 		case <-time.After(checkpointInterval):
 		}
 		start := time.Now()
+		// A checkpoint that fails (a full disk, an I/O error) leaves the
+		// WAL as it was: nothing is lost, and the writer's own checkpoint
+		// or the next kick tries again. The observer counts the failure.
 		walPages, copied, err := s.checkpointPassive(context.Background())
-		if err != nil {
-			// A checkpoint that fails (a full disk) leaves the WAL as it
-			// was: nothing is lost, and the writer's own checkpoint or the
-			// next kick tries again.
-			continue
-		}
 		if o, ok := s.observer.(CheckpointObserver); ok {
-			o.Checkpointed(walPages, copied, time.Since(start))
+			o.Checkpointed(walPages, copied, time.Since(start), err)
 		}
-		if s.onCheckpoint != nil {
+		if err == nil && s.onCheckpoint != nil {
 			s.onCheckpoint(walPages, copied)
 		}
 	}
@@ -110,12 +112,16 @@ func (s *Store) checkpointPassive(ctx context.Context) (walPages, copied int, er
 }
 
 // stopCheckpointer ends the loop (a checkpoint under way completes) and
-// closes its connection.
+// closes its connection; calling it again returns the same result.
 func (s *Store) stopCheckpointer() error {
-	if s.ckpt == nil {
+	c := s.ckpt
+	if c == nil {
 		return nil
 	}
-	close(s.ckpt.stop)
-	<-s.ckpt.done
-	return s.ckpt.db.Close()
+	c.stopOnce.Do(func() {
+		close(c.stop)
+		<-c.done
+		c.closeErr = c.db.Close()
+	})
+	return c.closeErr
 }

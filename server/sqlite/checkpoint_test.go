@@ -77,3 +77,16 @@ func TestBackgroundCheckpointIdlesWithoutWrites(t *testing.T) {
 	case <-time.After(3 * checkpointInterval):
 	}
 }
+
+// Closing a store twice returns (the second time with an error from the
+// closed pools) instead of panicking on the stopped checkpointer.
+func TestCloseTwice(t *testing.T) {
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("first close: %v", err)
+	}
+	_ = s.Close()
+}
