@@ -55,8 +55,8 @@ type benchConfig struct {
 	openLoop   bool
 	// dataTemporary: no --data was given; the data is removed at the end.
 	dataTemporary bool
-	out        io.Writer
-	progress   io.Writer
+	out           io.Writer
+	progress      io.Writer
 }
 
 // BenchResult is what one bench run measured; --json writes it.
