@@ -142,12 +142,17 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	}
 	flags, _ := json.Marshal(nonNil(e.Flags))
 	cids, _ := json.Marshal(nonNil(e.ConflictIDs))
-	var seq int64
-	err = p.queryRow(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
+	// seq is the row's rowid (INTEGER PRIMARY KEY): taken from the insert
+	// itself, not through RETURNING, which costs a result set per change.
+	res, err := p.exec(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
 		device_id, device_at, server_at, flags, diff, conflict_ids, village)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Entity, e.RecordID, e.Version, e.Op, nullString(e.ChangesetID), e.UserID, e.DeviceID,
-		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village).Scan(&seq)
+		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village)
+	if err != nil {
+		return 0, fmt.Errorf("append change: %w", err)
+	}
+	seq, err := res.LastInsertId()
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
