@@ -139,8 +139,34 @@ func ContentHash(cs Changeset) string {
 // device_seq, EForbidden when any change touches a record outside the
 // actor's scope; in those cases nothing is written.
 func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *CursorCodec, actor Actor, cs Changeset, now time.Time) (PushResponse, error) {
+	return ApplyPrepared(ctx, tx, sch, cursors, actor, cs, PrepareChangeset(sch, cs), now)
+}
+
+// Prepared is the part of applying a change set that needs no store: its
+// content hash and every change validated against its form.
+type Prepared struct {
+	hash    string
+	checked []validated
+}
+
+// PrepareChangeset computes a change set's Prepared. A server calls it
+// before it queues for its single writer, so that the writer does only
+// what needs the database.
+func PrepareChangeset(sch *schema.Schema, cs Changeset) Prepared {
+	// Validate every change once: the scope check and the merge both work
+	// on the canonical values.
+	p := Prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
+	for i, ch := range cs.Changes {
+		p.checked[i].fields, p.checked[i].errs = sch.Form(ch.Entity).Validate(ch.Fields)
+	}
+	return p
+}
+
+// ApplyPrepared is ApplyChangeset with the change set already prepared by
+// PrepareChangeset with the same schema. prep is used once.
+func ApplyPrepared(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *CursorCodec, actor Actor, cs Changeset, prep Prepared, now time.Time) (PushResponse, error) {
 	now = now.UTC()
-	hash := ContentHash(cs)
+	hash := prep.hash
 	rc, err := tx.Receipt(ctx, cs.ChangesetID)
 	if err != nil {
 		return PushResponse{}, err
@@ -168,11 +194,9 @@ func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, cursors 
 			Errors:        []FieldError{{Path: "device_seq", Message: fmt.Sprintf("must be greater than %d", last)}},
 			LastDeviceSeq: &last}
 	}
-	// Validate every change once: the scope check and the merge both work
-	// on the canonical values.
-	checked := make([]validated, len(cs.Changes))
-	for i, ch := range cs.Changes {
-		checked[i].fields, checked[i].errs = sch.Form(ch.Entity).Validate(ch.Fields)
+	checked := prep.checked
+	if len(checked) != len(cs.Changes) {
+		return PushResponse{}, fmt.Errorf("change set %s: prepared for %d changes, has %d", cs.ChangesetID, len(checked), len(cs.Changes))
 	}
 	if err := checkScope(ctx, tx, sch, actor, cs, checked); err != nil {
 		return PushResponse{}, err

@@ -25,6 +25,7 @@ type pushRequest struct {
 	ctx    context.Context
 	actor  syncproto.Actor
 	cs     syncproto.Changeset
+	prep   syncproto.Prepared // hashed and validated by the caller, outside the committer
 	done   chan pushResult
 	queued time.Time // when Push was called, for the write observer
 }
@@ -59,7 +60,8 @@ func (s *Store) stopCommitter() {
 // it: the change set is applied (or not) whole, and its receipt answers the
 // retry.
 func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
-	req := &pushRequest{ctx: context.WithoutCancel(ctx), actor: actor, cs: cs, done: make(chan pushResult, 1), queued: time.Now()}
+	req := &pushRequest{ctx: context.WithoutCancel(ctx), actor: actor, cs: cs, prep: syncproto.PrepareChangeset(s.schema, cs),
+		done: make(chan pushResult, 1), queued: time.Now()}
 	s.pushMu.RLock()
 	if s.pushClosed {
 		s.pushMu.RUnlock()
@@ -129,7 +131,7 @@ func (s *Store) commitGroup(group []*pushRequest) []pushResult {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT changeset`); err != nil {
 			return failAll(writeError(fmt.Errorf("savepoint: %w", err)))
 		}
-		resp, err := syncproto.ApplyChangeset(r.ctx, ptx, s.schema, s.cursors, r.actor, r.cs, s.now())
+		resp, err := syncproto.ApplyPrepared(r.ctx, ptx, s.schema, s.cursors, r.actor, r.cs, r.prep, s.now())
 		if err == nil && s.afterApply != nil {
 			err = s.afterApply(r.cs)
 		}
