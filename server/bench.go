@@ -356,16 +356,15 @@ func benchPush(ctx context.Context, srv *benchServer, tabs []*benchTablet, lat *
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for k := 0; k < cfg.sets; k++ {
-				push := t.c.PushNext
+			push, n := t.c.PushNext, cfg.sets
+			if interval == 0 {
+				push, n = t.c.Push, 1 // closed loop: one Push sends every set
+			}
+			for k := 0; k < n; k++ {
 				var at time.Time
 				if interval > 0 {
 					at = start.Add(time.Duration(float64(interval) * (float64(k) + float64(i)/float64(len(tabs)))))
 					time.Sleep(time.Until(at))
-				} else if k > 0 {
-					break // closed loop: the first Push sent every set
-				} else {
-					push = t.c.Push
 				}
 				rep, err := push(ctx)
 				if err != nil {

@@ -92,6 +92,16 @@ func openDevice(dir string, create bool) (*client.Client, error) {
 	return client.Open(path, client.Options{})
 }
 
+// parseAndOpenDevice parses a device command's flags and opens its tablet.
+// A nil client ends the command with the error: a bad flag, no tablet, or
+// nil after --help.
+func parseAndOpenDevice(fs *flag.FlagSet, dir *string, args []string) (*client.Client, error) {
+	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
+		return nil, err
+	}
+	return openDevice(*dir, false)
+}
+
 // deviceError words the client's errors for a person at a terminal.
 func deviceError(dir string, err error) error {
 	switch {
@@ -156,11 +166,8 @@ func readSecretLine(r io.Reader) (string, error) {
 func runDeviceSync(ctx context.Context, env Env, args []string) error {
 	fs, dir := deviceFlags(env, "sync")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up (keeping everything for the next sync) after this long")
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
-	c, err := openDevice(*dir, false)
-	if err != nil {
+	c, err := parseAndOpenDevice(fs, dir, args)
+	if c == nil {
 		return err
 	}
 	defer c.Close()
@@ -336,11 +343,8 @@ func runDeviceList(ctx context.Context, env Env, args []string) error {
 	fs, dir := deviceFlags(env, "list")
 	entity := fs.String("entity", "", "only records of this entity")
 	asJSON := fs.Bool("json", false, "one JSON record per line")
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
-	c, err := openDevice(*dir, false)
-	if err != nil {
+	c, err := parseAndOpenDevice(fs, dir, args)
+	if c == nil {
 		return err
 	}
 	defer c.Close()
@@ -389,11 +393,8 @@ func fieldsText(fields map[string]json.RawMessage) string {
 
 func runDeviceStatus(ctx context.Context, env Env, args []string) error {
 	fs, dir := deviceFlags(env, "status")
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
-	c, err := openDevice(*dir, false)
-	if err != nil {
+	c, err := parseAndOpenDevice(fs, dir, args)
+	if c == nil {
 		return err
 	}
 	defer c.Close()
@@ -428,11 +429,8 @@ func runDeviceStatus(ctx context.Context, env Env, args []string) error {
 
 func runDeviceConflicts(ctx context.Context, env Env, args []string) error {
 	fs, dir := deviceFlags(env, "conflicts")
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
-	c, err := openDevice(*dir, false)
-	if err != nil {
+	c, err := parseAndOpenDevice(fs, dir, args)
+	if c == nil {
 		return err
 	}
 	defer c.Close()
@@ -463,11 +461,8 @@ func runDeviceConflicts(ctx context.Context, env Env, args []string) error {
 func runDeviceFields(ctx context.Context, env Env, args []string) error {
 	fs, dir := deviceFlags(env, "fields")
 	entity := fs.String("entity", "", "only this entity")
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
-	c, err := openDevice(*dir, false)
-	if err != nil {
+	c, err := parseAndOpenDevice(fs, dir, args)
+	if c == nil {
 		return err
 	}
 	defer c.Close()

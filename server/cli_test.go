@@ -115,7 +115,7 @@ metrics-addr = "127.0.0.1:0"
 busy-timeout = "3s"
 reinspect-after = "180d"
 `)
-	var stderr syncBuffer
+	var stderr logBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,27 +13,8 @@ import (
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
 
-// syncBuffer is a log destination the server's goroutines write to while
-// the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // lines parses the JSON log lines.
-func (s *syncBuffer) lines(tb testing.TB) []map[string]any {
+func (s *logBuffer) lines(tb testing.TB) []map[string]any {
 	tb.Helper()
 	var out []map[string]any
 	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
@@ -53,7 +33,7 @@ func (s *syncBuffer) lines(tb testing.TB) []map[string]any {
 // waitForRequests waits until n access-log lines were written (the line
 // is written once the answer is sent, so the client may see the answer
 // first).
-func (s *syncBuffer) waitForRequests(tb testing.TB, n int) {
+func (s *logBuffer) waitForRequests(tb testing.TB, n int) {
 	tb.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for strings.Count(s.String(), `"msg":"request"`) < n {
@@ -71,7 +51,7 @@ func (s *syncBuffer) waitForRequests(tb testing.TB, n int) {
 // response — and no line holds a password, a token or an Authorization
 // header.
 func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logBuffer{}
 	logger, err := NewLogger(logs, LogFormatJSON, "debug")
 	if err != nil {
 		t.Fatal(err)

@@ -238,7 +238,18 @@ func jsonEncode(w io.Writer, v any) error {
 
 // writeJSON answers status with v as application/json.
 func writeJSON(c echo.Context, status int, v any) error {
+	jsonHeader(c, status)
+	return jsonEncode(c.Response(), v)
+}
+
+// writeJSONBytes answers status with b, JSON already encoded.
+func writeJSONBytes(c echo.Context, status int, b []byte) error {
+	jsonHeader(c, status)
+	_, err := c.Response().Write(b)
+	return err
+}
+
+func jsonHeader(c echo.Context, status int) {
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	c.Response().WriteHeader(status)
-	return jsonEncode(c.Response(), v)
 }

@@ -135,10 +135,7 @@ func (s *Server) handlePull(c echo.Context) error {
 		return err
 	}
 	*buf = append(b, '\n')
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	c.Response().WriteHeader(http.StatusOK)
-	_, err = c.Response().Write(*buf)
-	return err
+	return writeJSONBytes(c, http.StatusOK, *buf)
 }
 
 // pullNoteEvery is how often, at most, a device's position is written

@@ -24,9 +24,7 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 	}
 	switch {
 	case r.RawFields != nil:
-		// No members, or null, or nothing: no fields, as encoding/json
-		// leaves out an empty or nil map.
-		if !emptyObject(r.RawFields) && !isNull(r.RawFields) {
+		if !noFields(r.RawFields) {
 			dst = append(dst, `,"fields":`...)
 			dst = append(dst, r.RawFields...)
 		}
@@ -83,41 +81,29 @@ func AppendPullResponse(dst []byte, p *PullResponse) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// isNull reports whether raw is empty, blank or the JSON null.
-func isNull(raw []byte) bool {
+// noFields reports whether stored fields are an object without members,
+// null or nothing: encoding/json leaves such fields out, as it leaves out an
+// empty or nil map.
+func noFields(raw []byte) bool {
 	t := bytes.TrimSpace(raw)
-	return len(t) == 0 || string(t) == "null"
+	return len(t) == 0 || string(t) == "null" || emptyObject(t)
 }
 
 // emptyObject reports whether raw is a JSON object without members.
 func emptyObject(raw []byte) bool {
-	n := 0
-	for _, c := range raw {
-		switch c {
-		case ' ', '\t', '\n', '\r':
-		default:
-			n++
-			if n > 2 || (n == 1 && c != '{') || (n == 2 && c != '}') {
-				return false
-			}
-		}
-	}
-	return n == 2
+	t := bytes.TrimSpace(raw)
+	return len(t) >= 2 && t[0] == '{' && t[len(t)-1] == '}' && len(bytes.TrimSpace(t[1:len(t)-1])) == 0
 }
 
 func marshalNoHTML(v any) ([]byte, error) {
-	var b jsonBuffer
+	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return b[:len(b)-1], nil // without Encode's newline
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil // without Encode's newline
 }
-
-type jsonBuffer []byte
-
-func (b *jsonBuffer) Write(p []byte) (int, error) { *b = append(*b, p...); return len(p), nil }
 
 const hexDigits = "0123456789abcdef"
 

@@ -97,9 +97,6 @@ func (s *Store) checkpointLoop() {
 		if o, ok := s.observer.(CheckpointObserver); ok {
 			o.Checkpointed(walPages, copied, time.Since(start), err)
 		}
-		if err == nil && s.onCheckpoint != nil {
-			s.onCheckpoint(walPages, copied)
-		}
 	}
 }
 

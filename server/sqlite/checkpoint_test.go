@@ -20,13 +20,13 @@ func TestBackgroundCheckpointCopiesPushesIntoTheDatabaseFile(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	path := filepath.Join(dir, FileName)
-	s, err := Open(ctx, path, Options{Now: storetest.NewClock(storetest.T0).Now, WALAutocheckpoint: 1 << 20})
+	done := make(chan [2]int, 64)
+	s, err := Open(ctx, path, Options{Now: storetest.NewClock(storetest.T0).Now, WALAutocheckpoint: 1 << 20,
+		Observer: checkpoints(func(walPages, copied int) { done <- [2]int{walPages, copied} })})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	done := make(chan [2]int, 64)
-	s.onCheckpoint = func(walPages, copied int) { done <- [2]int{walPages, copied} }
 
 	dev := storetest.NewDevice("ckpt")
 	var changes []syncproto.Change
@@ -68,9 +68,13 @@ func TestBackgroundCheckpointCopiesPushesIntoTheDatabaseFile(t *testing.T) {
 
 // Without commits the checkpointer stays idle: it runs after writes only.
 func TestBackgroundCheckpointIdlesWithoutWrites(t *testing.T) {
-	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	runs := make(chan struct{}, 8)
-	s.onCheckpoint = func(int, int) { runs <- struct{}{} }
+	s, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName), Options{
+		Observer: checkpoints(func(int, int) { runs <- struct{}{} })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
 	select {
 	case <-runs:
 		t.Fatal("a checkpoint ran with nothing committed")
@@ -89,4 +93,16 @@ func TestCloseTwice(t *testing.T) {
 		t.Fatalf("first close: %v", err)
 	}
 	_ = s.Close()
+}
+
+// checkpoints is an observer that hands each successful background
+// checkpoint to a function.
+type checkpoints func(walPages, copied int)
+
+func (checkpoints) WriteWaited(string, time.Duration) {}
+
+func (f checkpoints) Checkpointed(walPages, copied int, _ time.Duration, err error) {
+	if err == nil {
+		f(walPages, copied)
+	}
 }

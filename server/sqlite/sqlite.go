@@ -88,10 +88,6 @@ type Store struct {
 	afterApply func(syncproto.Changeset) error
 	// onGroup, when set (tests only), is told the size of every group.
 	onGroup func(n int)
-	// onCheckpoint, when set (tests only), is told the result of every
-	// background checkpoint.
-	onCheckpoint func(walPages, copied int)
-
 	// ckpt checkpoints the WAL in the background (checkpoint.go).
 	ckpt *checkpointer
 
@@ -104,21 +100,28 @@ type Store struct {
 
 var _ syncproto.Store = (*Store)(nil)
 
+// withDefaults fills in the options left zero; readers is the read pool's
+// size when Readers is not set.
+func (o Options) withDefaults(readers int) Options {
+	if o.Schema == nil {
+		o.Schema = schema.V1()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Readers <= 0 {
+		o.Readers = readers
+	}
+	if o.BusyTimeout <= 0 {
+		o.BusyTimeout = 10 * time.Second
+	}
+	return o
+}
+
 // Open opens (creating it if needed) the database at path, checks that WAL
 // took, and applies pending migrations.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if opts.Schema == nil {
-		opts.Schema = schema.V1()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Readers <= 0 {
-		opts.Readers = 2 * runtime.GOMAXPROCS(0)
-	}
-	if opts.BusyTimeout <= 0 {
-		opts.BusyTimeout = 10 * time.Second
-	}
+	opts = opts.withDefaults(2 * runtime.GOMAXPROCS(0))
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -185,18 +188,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // build's newest migration (an older one is migrated by starting serve; a
 // newer one needs a newer fieldsync). Only the read methods may be called.
 func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) {
-	if opts.Schema == nil {
-		opts.Schema = schema.V1()
-	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Readers <= 0 {
-		opts.Readers = 2
-	}
-	if opts.BusyTimeout <= 0 {
-		opts.BusyTimeout = 10 * time.Second
-	}
+	opts = opts.withDefaults(2)
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
