@@ -94,6 +94,9 @@ type Accounts interface {
 	// sessions end. It returns ENotFound for an unknown user.
 	SetUserDisabled(ctx context.Context, name string, disabled bool, now time.Time) error
 	// CreateSession stores a new session and its first refresh token hash.
+	// It checks and claims the device in one write transaction: it returns
+	// ErrDeviceRevoked for a revoked device and ErrDeviceTaken when another
+	// user has ever had a session on it, and stores nothing then.
 	CreateSession(ctx context.Context, s Session, refreshHash string) error
 	// Refresh presents the hash of a refresh token of session sessionID; if
 	// it is the session's current one it is replaced by newHash and the
@@ -109,6 +112,16 @@ type Accounts interface {
 	// DeviceUsers returns the users who logged in on a device.
 	DeviceUsers(ctx context.Context, device string) ([]User, error)
 }
+
+// Errors of CreateSession.
+var (
+	// ErrDeviceRevoked: the device was revoked; nobody may log in on it.
+	ErrDeviceRevoked = errors.New("device revoked")
+	// ErrDeviceTaken: another user logged in on the device first. A device
+	// id belongs to one user, so that nobody else can push as that tablet
+	// or shield it from its supervisor's revocation.
+	ErrDeviceTaken = errors.New("device registered to another user")
+)
 
 // ValidRoles are the roles a user may have.
 var ValidRoles = []string{syncproto.RoleFieldWorker, syncproto.RoleSupervisor, syncproto.RoleAdmin}

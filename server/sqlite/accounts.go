@@ -117,7 +117,11 @@ func (s *Store) setUserDisabledTx(ctx context.Context, name string, disabled boo
 	return s.commit(tx)
 }
 
-// CreateSession stores a new session with its first refresh token.
+// CreateSession stores a new session with its first refresh token. The
+// device's claim is checked and made in the same write transaction, so two
+// users logging in at once on a new device id cannot both get it: it
+// returns auth.ErrDeviceRevoked for a revoked device and
+// auth.ErrDeviceTaken when another user has a session (live or not) on it.
 func (s *Store) CreateSession(ctx context.Context, sess auth.Session, refreshHash string) error {
 	return writeError(s.createSessionTx(ctx, sess, refreshHash))
 }
@@ -128,6 +132,19 @@ func (s *Store) createSessionTx(ctx context.Context, sess auth.Session, refreshH
 		return err
 	}
 	defer tx.Rollback()
+	var revoked, others int
+	if err := tx.QueryRowContext(ctx, `SELECT
+		(SELECT count(*) FROM revoked_devices WHERE device_id = ?),
+		(SELECT count(*) FROM sessions WHERE device_id = ? AND user_name <> ?)`,
+		sess.DeviceID, sess.DeviceID, sess.User).Scan(&revoked, &others); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	switch {
+	case revoked > 0:
+		return auth.ErrDeviceRevoked
+	case others > 0:
+		return auth.ErrDeviceTaken
+	}
 	created := formatTime(sess.CreatedAt)
 	if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, user_name, device_id, created_at, expires_at, last_used_at)
 		VALUES (?, ?, ?, ?, ?, ?)`, sess.ID, sess.User, sess.DeviceID, created, formatTime(sess.ExpiresAt), created); err != nil {
