@@ -197,7 +197,7 @@ func (s *Store) refreshTx(ctx context.Context, sessionID, presented, newHash str
 			return auth.RefreshInvalid, nil, err
 		}
 		if lost {
-			return s.rotate(ctx, tx, &sess, newHash, now, expires)
+			return s.rotate(ctx, tx, &sess, presented, true, newHash, now, expires)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'refresh token reused' WHERE id = ?`,
 			formatTime(now), sessionID); err != nil {
@@ -205,49 +205,46 @@ func (s *Store) refreshTx(ctx context.Context, sessionID, presented, newHash str
 		}
 		return auth.RefreshReused, &sess, s.commit(tx)
 	}
-	return s.rotate(ctx, tx, &sess, newHash, now, expires)
+	return s.rotate(ctx, tx, &sess, presented, false, newHash, now, expires)
 }
 
 // lostRotation reports whether a rotated refresh token is presented again
-// because its rotation's response was lost on the way to the tablet: it is
-// the token rotated out last, less than auth.RefreshGrace ago. Such a
-// retry rotates again instead of revoking the session (a flaky village
-// connection must not log a tablet out); any older token, or a later
-// retry, still counts as reuse.
+// because its rotation's answer was lost on the way to the tablet: the
+// session's current token was issued for it, less than auth.RefreshGrace
+// ago, and not itself by such a retry. The retry rotates again instead of
+// revoking the session (a flaky village connection must not log a tablet
+// out) and retires the current token it replaces, so that one token stays
+// live; any other rotated token, the same one a second time, or the retired
+// successor, is reuse.
 func lostRotation(ctx context.Context, tx *sql.Tx, sessionID, presented string, now time.Time) (bool, error) {
-	var last string
-	err := tx.QueryRowContext(ctx, `SELECT hash FROM refresh_tokens WHERE session_id = ? AND current = 0
-		ORDER BY rowid DESC LIMIT 1`, sessionID).Scan(&last)
-	if err != nil {
-		return false, fmt.Errorf("refresh: %w", err)
-	}
-	if last != presented {
-		return false, nil
-	}
-	var rotated string
-	err = tx.QueryRowContext(ctx, `SELECT created_at FROM refresh_tokens WHERE session_id = ? AND current = 1`, sessionID).Scan(&rotated)
+	var replaces sql.NullString
+	var viaGrace bool
+	var issued string
+	err := tx.QueryRowContext(ctx, `SELECT replaces, via_grace, created_at FROM refresh_tokens WHERE session_id = ? AND current = 1`,
+		sessionID).Scan(&replaces, &viaGrace, &issued)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
 	if err != nil {
 		return false, fmt.Errorf("refresh: %w", err)
 	}
-	return now.Sub(parseTime(rotated)) < auth.RefreshGrace, nil
+	return replaces.Valid && replaces.String == presented && !viaGrace && now.Sub(parseTime(issued)) < auth.RefreshGrace, nil
 }
 
-// rotate makes newHash the session's current refresh token and extends the
-// session (within its maximum age).
-func (s *Store) rotate(ctx context.Context, tx *sql.Tx, sess *auth.Session, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
+// rotate makes newHash the session's only current refresh token, issued
+// for the presented one (viaGrace: by the retry of a lost answer), and
+// extends the session (within its maximum age).
+func (s *Store) rotate(ctx context.Context, tx *sql.Tx, sess *auth.Session, presented string, viaGrace bool, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
 	sessionID := sess.ID
 	if maxExp := sess.CreatedAt.Add(auth.SessionMaxAge); expires.After(maxExp) {
 		expires = maxExp
 	}
 	sess.ExpiresAt = expires
-	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET current = 0 WHERE session_id = ?`, sessionID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET current = 0 WHERE session_id = ? AND current = 1`, sessionID); err != nil {
 		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, current, created_at) VALUES (?, ?, 1, ?)`,
-		newHash, sessionID, formatTime(now)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, current, created_at, replaces, via_grace)
+		VALUES (?, ?, 1, ?, ?, ?)`, newHash, sessionID, formatTime(now), presented, viaGrace); err != nil {
 		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET expires_at = ?, last_used_at = ? WHERE id = ?`,
