@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -13,12 +14,17 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// RateLimits bound abuse: login attempts per user name and per client
-// address, token refreshes per address, pushes per device.
+// RateLimits bound abuse. Logins count failures, not attempts: per user
+// name and client address, and per client address (an IPv6 client by its
+// /64, auth.AddressKey), so that nobody's wrong passwords lock out a user
+// who logs in from elsewhere. Refreshes count attempts per address, pushes
+// per device. The hashes a login costs are bounded apart, for the whole
+// process (Config.HashGate).
 type RateLimits struct {
-	LoginPerUser    Rate
-	LoginPerAddress Rate
-	PushPerDevice   Rate
+	LoginPerUser      Rate // failed logins per (user name, address)
+	LoginPerAddress   Rate // failed logins per address, whatever the name
+	RefreshPerAddress Rate // refresh attempts per address
+	PushPerDevice     Rate
 }
 
 // Rate is a token bucket: Burst events at once, one more every Every.
@@ -29,9 +35,10 @@ type Rate struct {
 
 // DefaultRateLimits are the limits the README documents.
 var DefaultRateLimits = RateLimits{
-	LoginPerUser:    Rate{Every: 12 * time.Second, Burst: 5}, // 5 attempts, then one per 12 s
-	LoginPerAddress: Rate{Every: 2 * time.Second, Burst: 30}, // a team behind one NAT logs in together
-	PushPerDevice:   Rate{Every: 100 * time.Millisecond, Burst: 30},
+	LoginPerUser:      Rate{Every: 12 * time.Second, Burst: 5}, // 5 failures, then one per 12 s
+	LoginPerAddress:   Rate{Every: 2 * time.Second, Burst: 30}, // a team behind one NAT mistypes too
+	RefreshPerAddress: Rate{Every: 2 * time.Second, Burst: 30}, // a team behind one NAT refreshes together
+	PushPerDevice:     Rate{Every: 100 * time.Millisecond, Burst: 30},
 }
 
 func (r Rate) limiter() *auth.Limiter {
@@ -157,17 +164,19 @@ func (s *Server) handleToken(c echo.Context) error {
 	if len(errs) > 0 {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid login", Message: "the login is incomplete", Errors: errs}
 	}
-	// The address first: a flood of invented names must not fill the
-	// per-user buckets. Names longer than any valid one are refused
-	// before they reach a bucket.
-	if ok, retry := s.loginByAddr.Allow(c.RealIP()); !ok {
-		return rateLimited(retry, "login attempts from this address")
+	// Every refusal here comes before the password is hashed: the hash
+	// is what a flood would spend (19 MiB and a core for tens of ms).
+	addr := auth.AddressKey(c.RealIP())
+	if blocked, retry := s.loginFailsByAddr.Blocked(addr); blocked {
+		return rateLimited(retry, "failed logins from this address")
 	}
 	if len(req.Username) > 64 || len(req.Password) > 1024 {
+		s.loginFailsByAddr.Fail(addr)
 		return unauthorized("unknown user, wrong password, or disabled account")
 	}
-	if ok, retry := s.loginByUser.Allow(strings.ToLower(req.Username)); !ok {
-		return rateLimited(retry, "login attempts for this user")
+	userAddr := strings.ToLower(req.Username) + " " + addr
+	if blocked, retry := s.loginFailsByUser.Blocked(userAddr); blocked {
+		return rateLimited(retry, "failed logins for this user from this address")
 	}
 	ctx := c.Request().Context()
 	user, err := s.accounts.User(ctx, req.Username)
@@ -178,35 +187,39 @@ func (s *Server) handleToken(c echo.Context) error {
 	if user != nil {
 		hash = user.PasswordHash
 	}
+	release, refused, retry := s.hashGate.Enter(ctx, addr)
+	switch refused {
+	case auth.GateKeyBusy:
+		return rateLimited(retry, "logins at once from this address")
+	case auth.GateFull:
+		return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Too many logins",
+			Message: "the server is checking too many passwords at once; try again shortly", RetryAfter: retry}
+	}
 	// Verify even for an unknown user, so that timing does not tell
 	// which names exist.
-	if !auth.VerifyPassword(hash, req.Password) || user == nil || user.Disabled {
+	matched := auth.VerifyPassword(hash, req.Password)
+	release()
+	if !matched || user == nil || user.Disabled {
+		s.loginFailsByUser.Fail(userAddr)
+		s.loginFailsByAddr.Fail(addr)
 		s.reqLog(c).Info("login refused", "user", req.Username, "addr", c.RealIP())
 		return unauthorized("unknown user, wrong password, or disabled account")
 	}
-	if revoked, err := s.accounts.DeviceRevoked(ctx, req.DeviceID); err != nil {
-		return err
-	} else if revoked {
-		return deviceRevoked()
-	}
-	// A device id belongs to the first user who logged in on it: another
-	// user could otherwise push as that tablet (its device_seq, its
-	// conflicts) or shield it from its supervisor's revocation.
-	users, err := s.accounts.DeviceUsers(ctx, req.DeviceID)
-	if err != nil {
-		return err
-	}
-	for _, u := range users {
-		if u.Name != user.Name {
-			return &syncproto.Error{Code: syncproto.EForbidden, Title: "Device in use",
-				Message: "this device id is registered to another user; a tablet that changes hands uses a new device id",
-				Errors:  []syncproto.FieldError{{Path: "device_id", Message: "is registered to another user"}}}
-		}
-	}
+	s.loginFailsByUser.Forget(userAddr)
 	now := s.now()
 	sess := auth.Session{ID: newUUIDv7(), User: user.Name, DeviceID: req.DeviceID, CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)}
 	refresh, hashRefresh := auth.NewRefreshToken(sess.ID)
-	if err := s.accounts.CreateSession(ctx, sess, hashRefresh); err != nil {
+	// The device's claim is checked in the session's own write
+	// transaction: two users logging in at once on a new device id cannot
+	// both get it.
+	switch err := s.accounts.CreateSession(ctx, sess, hashRefresh); {
+	case errors.Is(err, auth.ErrDeviceRevoked):
+		return deviceRevoked()
+	case errors.Is(err, auth.ErrDeviceTaken):
+		return &syncproto.Error{Code: syncproto.EForbidden, Title: "Device in use",
+			Message: "this device id is registered to another user; a tablet that changes hands uses a new device id",
+			Errors:  []syncproto.FieldError{{Path: "device_id", Message: "is registered to another user"}}}
+	case err != nil:
 		return err
 	}
 	s.reqLog(c).Info("login", "user", user.Name, "device", req.DeviceID, "session", sess.ID)
@@ -227,7 +240,7 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	if err := decodeStrict(body, &req); err != nil {
 		return err
 	}
-	if ok, retry := s.loginByAddr.Allow(c.RealIP()); !ok {
+	if ok, retry := s.refreshByAddr.Allow(auth.AddressKey(c.RealIP())); !ok {
 		return rateLimited(retry, "token requests from this address")
 	}
 	sid, presented, ok := auth.SplitRefreshToken(req.RefreshToken)

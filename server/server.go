@@ -100,7 +100,9 @@ type Server struct {
 	// household is due for re-inspection.
 	reinspectAfter time.Duration
 
-	loginByUser, loginByAddr, pushByDevice *auth.Limiter
+	loginFailsByUser, loginFailsByAddr, refreshByAddr, pushByDevice *auth.Limiter
+	// hashGate bounds the password hashes in flight (handleToken).
+	hashGate *auth.HashGate
 
 	// pullsNoted is when each device's pull position was last written
 	// (notePull).
@@ -136,6 +138,9 @@ type Config struct {
 	// Attachments is the photo store; without it the attachment endpoints
 	// answer 503.
 	Attachments *attachments.Store
+	// HashGate bounds the password hashes in flight for the whole
+	// process; auth.NewHashGate(0, 0, 0) when nil.
+	HashGate *auth.HashGate
 }
 
 // New builds the echo application with every route.
@@ -170,8 +175,12 @@ func New(cfg Config) *Server {
 	cfg.Timeouts = cfg.Timeouts.orDefault()
 	s := &Server{store: cfg.Store, accounts: cfg.Accounts, keys: cfg.Keys, schema: cfg.Schema, log: cfg.Logger,
 		metrics: cfg.Metrics, metricsRoute: !cfg.MetricsElsewhere, limits: cfg.Limits, timeouts: cfg.Timeouts, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter,
-		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginByUser: cfg.Rates.LoginPerUser.limiter(),
-		loginByAddr: cfg.Rates.LoginPerAddress.limiter(), pushByDevice: cfg.Rates.PushPerDevice.limiter()}
+		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginFailsByUser: cfg.Rates.LoginPerUser.limiter(),
+		loginFailsByAddr: cfg.Rates.LoginPerAddress.limiter(), refreshByAddr: cfg.Rates.RefreshPerAddress.limiter(),
+		pushByDevice: cfg.Rates.PushPerDevice.limiter(), hashGate: cfg.HashGate}
+	if s.hashGate == nil {
+		s.hashGate = auth.NewHashGate(0, 0, 0)
+	}
 	e := echo.New()
 	// The client address is the TCP peer: forwarding headers are not
 	// trusted unless a proxy is configured in front.
