@@ -35,6 +35,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	maxPull := fs.Int("max-pull", DefaultLimits.MaxPull, "largest pull page (records)")
 	pushRate := fs.Float64("push-rate", 10, "pushes per second allowed per device, sustained")
 	pushBurst := fs.Int("push-burst", DefaultRateLimits.PushPerDevice.Burst, "pushes allowed per device at once")
+	loginHashes := fs.Int("login-hashes", 0, "password checks (argon2id, 19 MiB each) running at once for the whole process; 0: half the cores, at least 1")
 	readHeaderTimeout := fs.Duration("read-header-timeout", DefaultTimeouts.ReadHeader, "how long a client may take to send a request's headers")
 	readTimeout := fs.Duration("read-timeout", DefaultTimeouts.Read, "how long a client may take to send a whole request, body included")
 	writeTimeout := fs.Duration("write-timeout", DefaultTimeouts.Write, "how long writing a response may take (a snapshot renews it while the client reads)")
@@ -64,6 +65,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	if *maxPhoto < 1024 || *orphanAge < time.Minute {
 		checks = append(checks, fmt.Errorf("invalid photo limits: --max-photo-bytes must be ≥ 1024, --orphan-upload-age ≥ 1m"))
+	}
+	if *loginHashes < 0 {
+		checks = append(checks, fmt.Errorf("--login-hashes must be 0 (half the cores) or more, not %d", *loginHashes))
 	}
 	if *busyTimeout < 10*time.Millisecond {
 		checks = append(checks, fmt.Errorf("--busy-timeout must be at least 10ms, not %s", *busyTimeout))
@@ -128,7 +132,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
 	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Metrics: metrics, MetricsElsewhere: *metricsAddr != "",
 		Limits: limits, Rates: &rates, ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency,
-		Attachments: photos})
+		Attachments: photos, HashGate: auth.NewHashGate(*loginHashes, 0, 0)})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

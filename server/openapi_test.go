@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -21,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -434,6 +436,13 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	lk.call(t, apiCall{name: "login, rate limited", method: "POST", path: "/v1/auth/token", contentType: json,
 		body: login("admin", "wrong password", uuid.NewString()), status: 429})
+	// Every password check of the process taken: 503 with Retry-After.
+	gate := auth.NewHashGate(1, 4, 10*time.Millisecond)
+	gated := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.HashGate = gate })
+	release, _, _ := gate.Enter(ctx, "held by the test")
+	newContract(t, gated, doc).call(t, apiCall{name: "login, every password check busy", method: "POST", path: "/v1/auth/token",
+		contentType: json, body: login("admin", testPassword, uuid.NewString()), status: 503})
+	release()
 	// The refresh token used a second time, past the grace for a lost
 	// answer: 401, and the session ends.
 	ts.clock.Advance(2 * auth.RefreshGrace)

@@ -100,7 +100,10 @@ type Accounts interface {
 	CreateSession(ctx context.Context, s Session, refreshHash string) error
 	// Refresh presents the hash of a refresh token of session sessionID; if
 	// it is the session's current one it is replaced by newHash and the
-	// session's expiry slides to expires.
+	// session's expiry slides to expires. The token the current one was
+	// issued for, presented within RefreshGrace of that rotation and only
+	// once, rotates too (the retry of a lost answer) and retires the current
+	// one; any other rotated token is RefreshReused and revokes the session.
 	Refresh(ctx context.Context, sessionID, presentedHash, newHash string, now, expires time.Time) (RefreshOutcome, *Session, error)
 	// Access returns the state a token of user, session and device is
 	// checked against.

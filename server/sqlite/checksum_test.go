@@ -44,13 +44,15 @@ func TestChecksumMigrationFillsSumsFromRecords(t *testing.T) {
 		want = append(want, c)
 	}
 	s.Close()
-	// Back to migration 5: no sums (and no photo index, migration 7, so
-	// that the migrations run again in order).
+	// Back to migration 5: no sums (and no photo index, migration 7, nor
+	// the refresh tokens' lineage, migration 8, so that the migrations run
+	// again in order).
 	db, err := sql.Open("sqlite", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`DROP TABLE scope_sums`, `DROP TABLE attachment_refs`, `DELETE FROM goose_db_version WHERE version_id >= 6`} {
+	for _, q := range []string{`DROP TABLE scope_sums`, `DROP TABLE attachment_refs`,
+		`ALTER TABLE refresh_tokens DROP COLUMN via_grace`, `ALTER TABLE refresh_tokens DROP COLUMN replaces`, `DELETE FROM goose_db_version WHERE version_id >= 6`} {
 		if _, err := db.Exec(q); err != nil {
 			t.Fatal(err)
 		}
