@@ -43,7 +43,9 @@ func TestCheckJSONRefusesRepeatedKeys(t *testing.T) {
 // list by DefaultMaxItems.
 func TestCheckJSONCapsLists(t *testing.T) {
 	limit := ChangesetItemLimit(schema.V1(), 3)
-	list := func(n int, item string) string { return "[" + strings.TrimSuffix(strings.Repeat(item+",", n), ",") + "]" }
+	list := func(n int, item string) string {
+		return "[" + strings.TrimSuffix(strings.Repeat(item+",", n), ",") + "]"
+	}
 	change := func(field, value string) string {
 		return `{"changes":[{"entity":"housing_inspection","fields":{"` + field + `":` + value + `}}]}`
 	}
