@@ -125,7 +125,14 @@ type tokenResponse struct {
 	RefreshExpiresIn int    `json:"refresh_expires_in"`
 }
 
+// decodeStrict decodes a request body into v: a key repeated in an
+// object or a list over syncproto.DefaultMaxItems is refused first
+// (syncproto.CheckJSON), then an unknown key, a wrong type or trailing
+// data.
 func decodeStrict(body []byte, v any) error {
+	if err := syncproto.CheckJSON(body, nil); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {

@@ -41,6 +41,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	writeTimeout := fs.Duration("write-timeout", DefaultTimeouts.Write, "how long writing a response may take (a snapshot renews it while the client reads)")
 	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
 	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
+	snapshotsPerUser := fs.Int("snapshot-per-user", DefaultSnapshotsPerUser, "how many snapshots one user may stream at once (429 beyond)")
+	snapshotMinRate := fs.Int64("snapshot-min-rate", DefaultSnapshotMinRate, "least average rate, in bytes per second, a snapshot's client must read at, after --snapshot-rate-grace (the connection is cut below it)")
+	snapshotRateGrace := fs.Duration("snapshot-rate-grace", DefaultSnapshotRateGrace, "time a snapshot's client has on top of its bytes at --snapshot-min-rate")
 	busyTimeout := fs.Duration("busy-timeout", DefaultBusyTimeout, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
 	walCheckpoint := fs.Int("wal-autocheckpoint", sqlite.DefaultWALAutocheckpoint, "WAL pages (4 KiB) at which a commit copies the WAL into the database itself, and waits; below it a background checkpointer does so shortly after writes")
 	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
@@ -59,7 +62,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("invalid limits: --max-body-bytes must be ≥ 1024; --max-changes, --max-pull, --push-burst ≥ 1; --push-rate > 0")
 	}
 	timeouts := Timeouts{ReadHeader: *readHeaderTimeout, Read: *readTimeout, Write: *writeTimeout, Idle: *idleTimeout}
-	checks := []error{checkServeLimits(timeouts, *snapshotConcurrency, *grace), checkListenAddr("addr", *addr)}
+	checks := []error{checkServeLimits(timeouts, *snapshotConcurrency, *grace), checkListenAddr("addr", *addr),
+		checkSnapshotPace(*snapshotsPerUser, *snapshotMinRate, *snapshotRateGrace)}
 	if *metricsAddr != "" {
 		checks = append(checks, checkListenAddr("metrics-addr", *metricsAddr))
 	}
@@ -132,6 +136,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
 	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Metrics: metrics, MetricsElsewhere: *metricsAddr != "",
 		Limits: limits, Rates: &rates, ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency,
+		SnapshotsPerUser: *snapshotsPerUser, SnapshotMinRate: *snapshotMinRate, SnapshotRateGrace: *snapshotRateGrace,
 		Attachments: photos, HashGate: auth.NewHashGate(*loginHashes, 0, 0)})
 
 	ln, err := net.Listen("tcp", *addr)

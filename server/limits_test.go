@@ -52,6 +52,7 @@ func TestSnapshotConcurrencyLimit(t *testing.T) {
 	held := &heldSnapshots{started: make(chan struct{}, 1), release: make(chan struct{})}
 	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
 		cfg.SnapshotConcurrency = 1
+		cfg.SnapshotsPerUser = 2 // the admin takes both snapshots
 		held.Store = cfg.Store
 		cfg.Store = held
 	})

@@ -156,10 +156,42 @@ func (m *Metrics) watchSnapshots(sem chan struct{}) {
 		Help: "Snapshots streaming now (at most --snapshot-concurrency)."}, func() float64 { return float64(len(sem)) }))
 }
 
+// observeRequest counts and times one answered request. Every label comes
+// from a closed set, whatever the client sent: the method is one of
+// HTTP's registered methods or "other" (methodLabel), the route is a
+// registered route template or "unmatched" (routeLabel), the status one
+// the server answered or "other" (statusLabel). A client inventing methods
+// or paths therefore adds no series.
 func (m *Metrics) observeRequest(method, route string, status int, elapsed time.Duration) {
-	code := strconv.Itoa(status)
+	method, code := methodLabel(method), statusLabel(status)
 	m.httpRequests.WithLabelValues(method, route, code).Inc()
 	m.httpDuration.WithLabelValues(method, route, code).Observe(elapsed.Seconds())
+}
+
+// otherLabel is the label value of every method or status outside the
+// closed set.
+const otherLabel = "other"
+
+// methodLabel is the metrics' label of a request method: the method
+// itself when it is one of net/http's (GET, HEAD, POST, PUT, PATCH,
+// DELETE, CONNECT, OPTIONS, TRACE), "other" for anything a client made up
+// (HTTP allows any token as a method, and net/http passes it on).
+func methodLabel(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return otherLabel
+}
+
+// statusLabel is the metrics' label of a response status: its three
+// digits when net/http knows the status, "other" otherwise.
+func statusLabel(status int) string {
+	if http.StatusText(status) == "" {
+		return otherLabel
+	}
+	return strconv.Itoa(status)
 }
 
 // observePush counts a push's outcome: the change set, each change's

@@ -96,6 +96,12 @@ type Server struct {
 	// snapshots holds a token for every snapshot being streamed: at most
 	// its capacity at once.
 	snapshots chan struct{}
+	// snapshotsByUser bounds the snapshots of one user; snapshotMinRate
+	// and snapshotRateGrace the pace a snapshot's client must read at
+	// (snapshot_slots.go).
+	snapshotsByUser   *userSnapshots
+	snapshotMinRate   int64
+	snapshotRateGrace time.Duration
 	// reinspectAfter is how old a housing appraisal may get before the
 	// household is due for re-inspection.
 	reinspectAfter time.Duration
@@ -135,6 +141,16 @@ type Config struct {
 	// SnapshotConcurrency is how many snapshots may stream at once (503
 	// beyond); DefaultSnapshotConcurrency when 0.
 	SnapshotConcurrency int
+	// SnapshotsPerUser is how many snapshots one user may stream at once
+	// (429 beyond); DefaultSnapshotsPerUser when 0.
+	SnapshotsPerUser int
+	// SnapshotMinRate (bytes per second) and SnapshotRateGrace bound how
+	// slowly a snapshot's client may read: the first B bytes must be
+	// written within SnapshotRateGrace + B/SnapshotMinRate, or the
+	// connection is cut. DefaultSnapshotMinRate and
+	// DefaultSnapshotRateGrace when 0.
+	SnapshotMinRate   int64
+	SnapshotRateGrace time.Duration
 	// Attachments is the photo store; without it the attachment endpoints
 	// answer 503.
 	Attachments *attachments.Store
@@ -172,6 +188,15 @@ func New(cfg Config) *Server {
 	if cfg.SnapshotConcurrency <= 0 {
 		cfg.SnapshotConcurrency = DefaultSnapshotConcurrency
 	}
+	if cfg.SnapshotsPerUser <= 0 {
+		cfg.SnapshotsPerUser = DefaultSnapshotsPerUser
+	}
+	if cfg.SnapshotMinRate <= 0 {
+		cfg.SnapshotMinRate = DefaultSnapshotMinRate
+	}
+	if cfg.SnapshotRateGrace <= 0 {
+		cfg.SnapshotRateGrace = DefaultSnapshotRateGrace
+	}
 	cfg.Timeouts = cfg.Timeouts.orDefault()
 	s := &Server{store: cfg.Store, accounts: cfg.Accounts, keys: cfg.Keys, schema: cfg.Schema, log: cfg.Logger,
 		metrics: cfg.Metrics, metricsRoute: !cfg.MetricsElsewhere, limits: cfg.Limits, timeouts: cfg.Timeouts, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter,
@@ -198,6 +223,8 @@ func New(cfg Config) *Server {
 		},
 	}))
 	s.photos = cfg.Attachments
+	s.snapshotsByUser = &userSnapshots{max: cfg.SnapshotsPerUser}
+	s.snapshotMinRate, s.snapshotRateGrace = cfg.SnapshotMinRate, cfg.SnapshotRateGrace
 	s.echo = e
 	s.metrics.watchSnapshots(s.snapshots)
 	s.metrics.initLabels(s.schema)

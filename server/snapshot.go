@@ -162,12 +162,21 @@ func (r snapshotRequest) fileName() string {
 // Config.SnapshotConcurrency snapshots stream at once: each holds a read
 // transaction (and so keeps the WAL from being checkpointed past it) and a
 // CPU for as long as its client reads, so beyond that the answer is 503 with
-// Retry-After.
+// Retry-After. One user may take Config.SnapshotsPerUser of them (429
+// beyond), and a client must read at Config.SnapshotMinRate on average
+// (rateBoundWriter), so that a slow reader cannot hold the slots for long.
 func (s *Server) handleSnapshot(c echo.Context) error {
 	req, err := s.parseSnapshotRequest(c)
 	if err != nil {
 		return err
 	}
+	// One user's snapshots first, so that a user beyond their own slots
+	// does not take a global one.
+	user := s.actor(c).UserID
+	if !s.snapshotsByUser.acquire(user) {
+		return tooManyUserSnapshots(s.snapshotsByUser.max)
+	}
+	defer s.snapshotsByUser.release(user)
 	select {
 	case s.snapshots <- struct{}{}:
 		defer func() { <-s.snapshots }()
@@ -207,8 +216,10 @@ type snapshotRun struct {
 }
 
 func (s *Server) newSnapshotRun(c echo.Context, req snapshotRequest) *snapshotRun {
+	rc := http.NewResponseController(c.Response().Writer)
+	paced := &rateBoundWriter{w: c.Response(), rc: rc, minRate: s.snapshotMinRate, grace: s.snapshotRateGrace}
 	run := &snapshotRun{s: s, c: c, req: req, started: time.Now(), counted: s.metrics.snapshotRows.WithLabelValues(req.format),
-		out: bufio.NewWriterSize(c.Response(), 64<<10), rc: http.NewResponseController(c.Response().Writer)}
+		out: bufio.NewWriterSize(paced, 64<<10), rc: rc}
 	run.enc = newSnapshotEncoder(req, s.schema, run.out)
 	return run
 }

@@ -67,8 +67,16 @@ func tooLarge(limit int64) error {
 		Message: fmt.Sprintf("the body is larger than %d bytes; split the change set", limit)}
 }
 
-// handlePush is POST /v1/sync/push.
+// handlePush is POST /v1/sync/push. The cheap refusals come first: the
+// token and the device were checked by authenticate, the device's push
+// rate is checked here before a byte of the body is read; then the body is
+// read within its limit, checked for repeated keys and overlong lists as a
+// stream, and only then decoded.
 func (s *Server) handlePush(c echo.Context) error {
+	actor := s.actor(c)
+	if ok, retry := s.pushByDevice.Allow(actor.DeviceID); !ok {
+		return rateLimited(retry, "pushes from this device")
+	}
 	body, err := s.readBody(c)
 	if err != nil {
 		return err
@@ -76,10 +84,6 @@ func (s *Server) handlePush(c echo.Context) error {
 	cs, err := syncproto.DecodeChangeset(body, s.schema, s.limits.MaxChanges)
 	if err != nil {
 		return err
-	}
-	actor := s.actor(c)
-	if ok, retry := s.pushByDevice.Allow(actor.DeviceID); !ok {
-		return rateLimited(retry, "pushes from this device")
 	}
 	if actor.DeviceID != cs.DeviceID {
 		return &syncproto.Error{Code: syncproto.EForbidden, Title: "Device mismatch",

@@ -50,3 +50,24 @@ func BenchmarkMergeStaleEdit(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDecodeChangesetHugeSet decodes the review's attack: a change
+// set of about 7 MB whose one change has a 1,000,000-item hazards list.
+// DecodeChangeset refuses it (413) at the sixth item.
+func BenchmarkDecodeChangesetHugeSet(b *testing.B) {
+	hazards := make([]string, 1_000_000)
+	for i := range hazards {
+		hazards[i] = "roof"
+	}
+	cs := Changeset{ChangesetID: csID1, DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1}
+	cs.Changes = append(cs.Changes, change("housing_inspection", "0193a000-0000-7000-8000-000000000001", OpUpsert, 0, t0,
+		map[string]any{"household_id": hhID, "grade": "C", "inspected_on": "2026-11-20", "hazards": hazards}))
+	body, _ := json.Marshal(cs)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := DecodeChangeset(body, schema.V1(), 1000); ErrorCode(err) != ETooLarge {
+			b.Fatal(err)
+		}
+	}
+}

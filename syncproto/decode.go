@@ -24,7 +24,9 @@ const DefaultMaxChanges = 1000
 const MaxDeviceSeq = 1<<53 - 1
 
 // DecodeChangeset decodes and validates a push body. Malformed JSON, invalid
-// UTF-8 and values of the wrong JSON type are EMalformed (400); a change set
+// UTF-8, values of the wrong JSON type and a key repeated in an object are
+// EMalformed (400); a list longer than its bound (CheckJSON,
+// ChangesetItemLimit) is ETooLarge (413); a change set
 // whose envelope is invalid (ids, op, entity, device time, limits, duplicate
 // record ids) is EInvalid (422). Every error carries its path. Per-field
 // schema violations are not checked here: they are judged per change by
@@ -45,6 +47,11 @@ func DecodeChangeset(body []byte, sch *schema.Schema, maxChanges int) (Changeset
 	if trimmed := bytes.TrimSpace(body); len(trimmed) == 0 || trimmed[0] != '{' {
 		return cs, &Error{Code: EMalformed, Title: "Malformed JSON", Message: "the body must be a JSON object",
 			Errors: []FieldError{{Path: "$", Message: "must be a JSON object"}}}
+	}
+	// Repeated keys and overlong lists are refused before anything is
+	// decoded, so that a million-item list is not decoded to be refused.
+	if err := CheckJSON(body, ChangesetItemLimit(sch, maxChanges)); err != nil {
+		return cs, err
 	}
 	if err := strictUnmarshal(body, &env); err != nil {
 		return cs, malformed("", err)
