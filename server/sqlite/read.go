@@ -305,7 +305,7 @@ const quarantineColumns = `rowid, id, changeset_id, device_id, user_id, entity, 
 
 // quarantineHousehold is the head name of the stored household that a
 // quarantined change is (a household) or names (an inspection's
-// household_id), '' when none is stored.
+// household_id), ” when none is stored.
 const quarantineHousehold = `COALESCE((SELECT json_extract(h.fields, '$.head_name') FROM records h
 	WHERE h.entity = 'household' AND h.id = CASE WHEN quarantine.entity = 'household' THEN quarantine.record_id
 		ELSE json_extract(quarantine.raw, '$.fields.household_id') END), '')`
