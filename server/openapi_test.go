@@ -443,6 +443,11 @@ func TestOpenAPIResponses(t *testing.T) {
 		body: login("worker.xituo", testPassword, workerDevice), status: 200})
 	decodeInto(t, body, &pair)
 	worker = pair.AccessToken
+	named := mustJSON(t, map[string]string{"username": "worker.xituo", "password": testPassword, "device_id": workerDevice, "device_name": "西沱镇 1"})
+	k.call(t, apiCall{name: "login with a device name", method: "POST", path: "/v1/auth/token", contentType: json, body: named, status: 200})
+	k.call(t, apiCall{name: "login, device name too long", method: "POST", path: "/v1/auth/token", contentType: json,
+		body: mustJSON(t, map[string]string{"username": "worker.xituo", "password": testPassword, "device_id": workerDevice,
+			"device_name": strings.Repeat("x", 65)}), status: 422, invalid: true})
 
 	// Schema.
 	k.call(t, apiCall{name: "schema", method: "GET", path: "/v1/schema", token: worker, status: 200})

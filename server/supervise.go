@@ -237,9 +237,11 @@ func deviceVisible(actor syncproto.Actor, d syncproto.DeviceState) bool {
 	return false
 }
 
-// handleDevices is GET /v1/devices?region=: each tablet with its user, last
-// push and pull, last accepted device_seq, how many changes its pull cursor
-// is behind, and its counts.
+// handleDevices is GET /v1/devices?region=: each tablet with its user and
+// name, last push and pull, last accepted device_seq, how many records of
+// its user's scope changed after its pull cursor, and its counts. Devices
+// without a name whose user is a supervisor or an administrator (a curl or
+// script login) are listed apart, under api_sessions.
 func (s *Server) handleDevices(c echo.Context) error {
 	if err := onlyParams(c.QueryParams(), "region"); err != nil {
 		return err
@@ -257,17 +259,69 @@ func (s *Server) handleDevices(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := []map[string]any{}
+	visible := devices[:0]
 	for _, d := range devices {
-		if !deviceVisible(actor, d) {
-			continue
+		if deviceVisible(actor, d) {
+			visible = append(visible, d)
 		}
-		out = append(out, map[string]any{"device_id": d.DeviceID, "user": d.UserID, "user_scope": d.UserScope,
-			"last_push_at": timeOrNil(d.LastPushAt), "last_pull_at": timeOrNil(d.LastPullAt),
-			"last_device_seq": d.LastSeq, "behind": head - d.LastPullSeq, "applied": d.Applied, "merged": d.Merged,
-			"conflicts": d.Conflicts, "rejected": d.Rejected, "revoked": d.Revoked})
 	}
-	return writeJSON(c, http.StatusOK, map[string]any{"devices": out, "head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head})})
+	behind, err := s.devicesBehind(c, visible)
+	if err != nil {
+		return err
+	}
+	tablets, sessions := []map[string]any{}, []map[string]any{}
+	for i, d := range visible {
+		entry := map[string]any{"device_id": d.DeviceID, "user": d.UserID, "user_scope": d.UserScope,
+			"last_push_at": timeOrNil(d.LastPushAt), "last_pull_at": timeOrNil(d.LastPullAt),
+			"last_device_seq": d.LastSeq, "behind": behind[i], "applied": d.Applied, "merged": d.Merged,
+			"conflicts": d.Conflicts, "rejected": d.Rejected, "revoked": d.Revoked}
+		if d.Name != "" {
+			entry["name"] = d.Name
+		}
+		if d.Name == "" && (d.UserRole == syncproto.RoleSupervisor || d.UserRole == syncproto.RoleAdmin) {
+			sessions = append(sessions, entry)
+		} else {
+			tablets = append(tablets, entry)
+		}
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"devices": tablets, "api_sessions": sessions,
+		"head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head})})
+}
+
+// devicesBehind counts, for each device, the records of its user's scope
+// changed after its pull cursor: one store call per distinct scope, not
+// one per device.
+func (s *Server) devicesBehind(c echo.Context, devices []syncproto.DeviceState) ([]int64, error) {
+	type group struct {
+		actor   syncproto.Actor
+		devices []int
+		after   []int64
+	}
+	groups := map[string]*group{}
+	var order []string
+	for i, d := range devices {
+		a := syncproto.Actor{Scope: d.UserScope, AllRegions: d.UserRole == syncproto.RoleAdmin}
+		key := a.ScopeKey()
+		g := groups[key]
+		if g == nil {
+			g = &group{actor: a}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.devices, g.after = append(g.devices, i), append(g.after, d.LastPullSeq)
+	}
+	out := make([]int64, len(devices))
+	for _, key := range order {
+		g := groups[key]
+		counts, err := s.store.Behind(c.Request().Context(), g.actor, g.after)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range g.devices {
+			out[i] = counts[j]
+		}
+	}
+	return out, nil
 }
 
 func timeOrNil(t time.Time) any {

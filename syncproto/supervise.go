@@ -24,6 +24,12 @@ type SupervisionStore interface {
 	ListQuarantine(ctx context.Context, actor Actor, state string, after int64, limit int) ([]QuarantineEntry, int64, error)
 	// Devices returns every tablet with its sync state.
 	Devices(ctx context.Context) ([]DeviceState, error)
+	// Behind counts, for each change-log position of after, the records
+	// in the actor's scope changed after it (0: every record of the
+	// scope), without reading the change log.
+	Behind(ctx context.Context, actor Actor, after []int64) ([]int64, error)
+	// NameDevice keeps the name a tablet gave itself at login.
+	NameDevice(ctx context.Context, device, name string) error
 	// Receipts returns the receipts of a device's change sets, newest
 	// first, after position.
 	Receipts(ctx context.Context, device string, after int64, limit int) ([]Receipt, int64, error)
@@ -89,6 +95,8 @@ type DeviceState struct {
 	Conflicts   int
 	Rejected    int
 	Revoked     bool
+	// Name is the name the tablet gave itself at login, or "".
+	Name string
 }
 
 // Duplicate is a suspected household registered twice.

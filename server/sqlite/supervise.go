@@ -257,13 +257,15 @@ func (s *Store) ListQuarantine(ctx context.Context, actor syncproto.Actor, state
 func (s *Store) Devices(ctx context.Context) ([]syncproto.DeviceState, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT d.device_id, d.user_id, COALESCE(u.scope, '[]'), COALESCE(u.role, ''),
 		d.last_seq, COALESCE(d.last_push_at, ''), COALESCE(d.last_pull_at, ''), d.last_pull_seq, d.applied, d.merged,
-		d.conflicts, d.rejected, EXISTS (SELECT 1 FROM revoked_devices r WHERE r.device_id = d.device_id)
-		FROM devices d LEFT JOIN users u ON u.name = d.user_id ORDER BY d.device_id`)
+		d.conflicts, d.rejected, EXISTS (SELECT 1 FROM revoked_devices r WHERE r.device_id = d.device_id),
+		COALESCE(n.name, '')
+		FROM devices d LEFT JOIN users u ON u.name = d.user_id LEFT JOIN device_names n ON n.device_id = d.device_id
+		ORDER BY d.device_id`)
 	return collect(rows, err, "devices", func(r rowScanner) (syncproto.DeviceState, error) {
 		var d syncproto.DeviceState
 		var scope, push, pull string
 		err := r.Scan(&d.DeviceID, &d.UserID, &scope, &d.UserRole, &d.LastSeq, &push, &pull, &d.LastPullSeq,
-			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked)
+			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked, &d.Name)
 		_ = json.Unmarshal([]byte(scope), &d.UserScope)
 		d.LastPushAt, d.LastPullAt = parseTime(push), parseTime(pull)
 		return d, err
