@@ -41,11 +41,12 @@ func loadOpenAPI(tb testing.TB) *openapi3.T {
 var registerDecoders sync.Once
 
 // registerSnapshotDecoders teaches openapi3filter the media types of
-// snapshots and photos: GeoJSON is JSON; NDJSON, XLSX and images are read
-// as strings (the test checks NDJSON's lines itself).
+// snapshots and photos: GeoJSON, NDJSON, XLSX and images are read as
+// strings (the test checks GeoJSON against HouseholdCollection and NDJSON's
+// lines itself).
 func registerSnapshotDecoders() {
 	registerDecoders.Do(func() {
-		openapi3filter.RegisterBodyDecoder("application/geo+json", openapi3filter.JSONBodyDecoder)
+		openapi3filter.RegisterBodyDecoder("application/geo+json", openapi3filter.PlainBodyDecoder)
 		openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
 		openapi3filter.RegisterBodyDecoder("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", openapi3filter.FileBodyDecoder)
 		for _, t := range []string{"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"} {
@@ -246,6 +247,9 @@ func (k *contract) call(t *testing.T, c apiCall) (*http.Response, []byte) {
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") {
 		k.checkNDJSON(t, c.name, body)
 	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/geo+json") && resp.StatusCode == http.StatusOK {
+		k.checkGeoJSON(t, c.name, body)
+	}
 	if resp.Header.Get("X-Request-Id") == "" {
 		t.Errorf("%s: no X-Request-Id", c.name)
 	}
@@ -302,6 +306,19 @@ func TestOpenAPIValidationCatchesDrift(t *testing.T) {
 		if err := validateAnswer(in, d.status, d.header, []byte(d.body)); err == nil {
 			t.Errorf("%s: not detected", d.name)
 		}
+	}
+}
+
+// checkGeoJSON validates a GeoJSON snapshot as a HouseholdCollection (the
+// document types it as a string for client generators).
+func (k *contract) checkGeoJSON(t *testing.T, name string, body []byte) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("%s: GeoJSON: %v", name, err)
+	}
+	if err := k.doc.Components.Schemas["HouseholdCollection"].Value.VisitJSON(v, openapi3.VisitAsResponse()); err != nil {
+		t.Errorf("%s: not a HouseholdCollection: %v", name, err)
 	}
 }
 
