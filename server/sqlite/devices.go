@@ -36,7 +36,11 @@ func (s *Store) Behind(ctx context.Context, actor syncproto.Actor, after []int64
 	}
 	var seqs []int64
 	if lowest > 0 {
-		rows, err := tx.QueryContext(ctx, `SELECT r.seq FROM scope_sums s JOIN records r ON r.village = s.village AND r.seq > ?
+		// CROSS JOIN keeps scope_sums the outer loop, so that each village
+		// is one range of records_village_seq: without statistics SQLite
+		// would rather walk records_seq from the lowest cursor, the whole
+		// database for a tablet that pulled long ago.
+		rows, err := tx.QueryContext(ctx, `SELECT r.seq FROM scope_sums s CROSS JOIN records r ON r.village = s.village AND r.seq > ?
 			WHERE `+where, append([]any{lowest}, args...)...)
 		seqs, err = collect(rows, err, "behind", func(r rowScanner) (int64, error) {
 			var seq int64
