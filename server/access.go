@@ -152,11 +152,14 @@ func (s *Server) handleToken(c echo.Context) error {
 		Username string `json:"username"`
 		Password string `json:"password"`
 		DeviceID string `json:"device_id"`
+		// DeviceName is an optional name of the tablet for the devices
+		// list (see checkDeviceName).
+		DeviceName string `json:"device_name"`
 	}
 	if err := decodeStrict(body, &req); err != nil {
 		return err
 	}
-	var errs []syncproto.FieldError
+	errs := checkDeviceName(req.DeviceName)
 	if req.Username == "" {
 		errs = append(errs, syncproto.FieldError{Path: "username", Message: "is required"})
 	}
@@ -228,6 +231,11 @@ func (s *Server) handleToken(c echo.Context) error {
 			Errors:  []syncproto.FieldError{{Path: "device_id", Message: "is registered to another user"}}}
 	case err != nil:
 		return err
+	}
+	if req.DeviceName != "" {
+		if err := s.store.NameDevice(ctx, req.DeviceID, req.DeviceName); err != nil {
+			return err
+		}
 	}
 	s.reqLog(c).Info("login", "user", user.Name, "device", req.DeviceID, "session", sess.ID)
 	return s.issue(c, *user, sess, refresh)

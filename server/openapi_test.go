@@ -43,11 +43,12 @@ func loadOpenAPI(tb testing.TB) *openapi3.T {
 var registerDecoders sync.Once
 
 // registerSnapshotDecoders teaches openapi3filter the media types of
-// snapshots and photos: GeoJSON is JSON; NDJSON, XLSX and images are read
-// as strings (the test checks NDJSON's lines itself).
+// snapshots and photos: GeoJSON, NDJSON, XLSX and images are read as
+// strings (the test checks GeoJSON against HouseholdCollection and NDJSON's
+// lines itself).
 func registerSnapshotDecoders() {
 	registerDecoders.Do(func() {
-		openapi3filter.RegisterBodyDecoder("application/geo+json", openapi3filter.JSONBodyDecoder)
+		openapi3filter.RegisterBodyDecoder("application/geo+json", openapi3filter.PlainBodyDecoder)
 		openapi3filter.RegisterBodyDecoder("application/x-ndjson", openapi3filter.PlainBodyDecoder)
 		openapi3filter.RegisterBodyDecoder("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", openapi3filter.FileBodyDecoder)
 		for _, t := range []string{"image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"} {
@@ -248,6 +249,9 @@ func (k *contract) call(t *testing.T, c apiCall) (*http.Response, []byte) {
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") {
 		k.checkNDJSON(t, c.name, body)
 	}
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/geo+json") && resp.StatusCode == http.StatusOK {
+		k.checkGeoJSON(t, c.name, body)
+	}
 	if resp.Header.Get("X-Request-Id") == "" {
 		t.Errorf("%s: no X-Request-Id", c.name)
 	}
@@ -304,6 +308,19 @@ func TestOpenAPIValidationCatchesDrift(t *testing.T) {
 		if err := validateAnswer(in, d.status, d.header, []byte(d.body)); err == nil {
 			t.Errorf("%s: not detected", d.name)
 		}
+	}
+}
+
+// checkGeoJSON validates a GeoJSON snapshot as a HouseholdCollection (the
+// document types it as a string for client generators).
+func (k *contract) checkGeoJSON(t *testing.T, name string, body []byte) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatalf("%s: GeoJSON: %v", name, err)
+	}
+	if err := k.doc.Components.Schemas["HouseholdCollection"].Value.VisitJSON(v, openapi3.VisitAsResponse()); err != nil {
+		t.Errorf("%s: not a HouseholdCollection: %v", name, err)
 	}
 }
 
@@ -452,6 +469,11 @@ func TestOpenAPIResponses(t *testing.T) {
 		body: login("worker.xituo", testPassword, workerDevice), status: 200})
 	decodeInto(t, body, &pair)
 	worker = pair.AccessToken
+	named := mustJSON(t, map[string]string{"username": "worker.xituo", "password": testPassword, "device_id": workerDevice, "device_name": "西沱镇 1"})
+	k.call(t, apiCall{name: "login with a device name", method: "POST", path: "/v1/auth/token", contentType: json, body: named, status: 200})
+	k.call(t, apiCall{name: "login, device name too long", method: "POST", path: "/v1/auth/token", contentType: json,
+		body: mustJSON(t, map[string]string{"username": "worker.xituo", "password": testPassword, "device_id": workerDevice,
+			"device_name": strings.Repeat("x", 65)}), status: 422, invalid: true})
 
 	// Schema.
 	k.call(t, apiCall{name: "schema", method: "GET", path: "/v1/schema", token: worker, status: 200})
@@ -624,32 +646,67 @@ func TestOpenAPIResponses(t *testing.T) {
 	k.call(t, apiCall{name: "resolve, outside the scope", method: "POST", path: resolve, token: far, contentType: json, body: []byte(`{"choose": "kept"}`), status: 403})
 	k.call(t, apiCall{name: "resolve", method: "POST", path: resolve, token: sup, contentType: json, body: []byte(`{"choose": "incoming", "note": "counted on site"}`), status: 200})
 	k.call(t, apiCall{name: "resolve, again", method: "POST", path: resolve, token: sup, contentType: json, body: []byte(`{"value": 6}`), status: 409})
-	k.call(t, apiCall{name: "quarantine", method: "GET", path: "/v1/quarantine", token: sup, status: 200})
+	_, body = k.call(t, apiCall{name: "quarantine", method: "GET", path: "/v1/quarantine?state=open", token: sup, status: 200})
+	var quarantine struct {
+		Quarantine []struct {
+			ID string `json:"id"`
+		} `json:"quarantine"`
+	}
+	decodeInto(t, body, &quarantine)
+	if len(quarantine.Quarantine) != 1 {
+		t.Fatalf("quarantine: %s", body)
+	}
+	closeEntry := "/v1/quarantine/" + quarantine.Quarantine[0].ID + "/close"
 	k.call(t, apiCall{name: "quarantine, bad region", method: "GET", path: "/v1/quarantine?region=abc", token: sup, status: 422, invalid: true})
-	k.call(t, apiCall{name: "quarantine, unknown parameter", method: "GET", path: "/v1/quarantine?state=open", token: sup, status: 400, invalid: true})
+	k.call(t, apiCall{name: "quarantine, bad state", method: "GET", path: "/v1/quarantine?state=gone", token: sup, status: 422, invalid: true})
+	k.call(t, apiCall{name: "quarantine, unknown parameter", method: "GET", path: "/v1/quarantine?kind=x", token: sup, status: 400, invalid: true})
 	k.call(t, apiCall{name: "quarantine, field worker", method: "GET", path: "/v1/quarantine", token: worker, status: 403})
+	k.call(t, apiCall{name: "close quarantine, no note", method: "POST", path: closeEntry, token: sup, contentType: json, body: []byte(`{"note": ""}`), status: 422, invalid: true})
+	k.call(t, apiCall{name: "close quarantine, not JSON", method: "POST", path: closeEntry, token: sup, contentType: json, body: []byte(`{"note": 1}`), status: 400, invalid: true})
+	k.call(t, apiCall{name: "close quarantine, unknown", method: "POST", path: "/v1/quarantine/" + uuid.NewString() + "/close", token: sup, contentType: json, body: []byte(`{"note": "x"}`), status: 404})
+	k.call(t, apiCall{name: "close quarantine, outside the scope", method: "POST", path: closeEntry, token: far, contentType: json, body: []byte(`{"note": "x"}`), status: 403})
+	k.call(t, apiCall{name: "close quarantine", method: "POST", path: closeEntry, token: sup, contentType: json, body: []byte(`{"note": "sent again as grade C"}`), status: 200})
+	k.call(t, apiCall{name: "close quarantine, again", method: "POST", path: closeEntry, token: sup, contentType: json, body: []byte(`{"note": "x"}`), status: 409})
+	k.call(t, apiCall{name: "quarantine, closed", method: "GET", path: "/v1/quarantine?state=closed", token: sup, status: 200})
+	hh3, hh4 := uuid.NewString(), uuid.NewString()
+	push("push, a second pair", worker, changeset(workerDevice,
+		storetest.RegisteredHousehold(hh3, storetest.SouthVillage, "5002401072018888", storetest.T0),
+		storetest.RegisteredHousehold(hh4, storetest.SouthVillage, "5002401072018888", storetest.T0)), 200)
 	_, body = k.call(t, apiCall{name: "duplicates", method: "GET", path: "/v1/duplicates?state=open", token: sup, status: 200})
 	var dups struct {
 		Duplicates []struct {
-			ID string `json:"id"`
+			ID         string `json:"id"`
+			HouseholdA string `json:"household_a"`
 		} `json:"duplicates"`
 	}
 	decodeInto(t, body, &dups)
-	if len(dups.Duplicates) != 1 {
+	if len(dups.Duplicates) != 2 || dups.Duplicates[0].HouseholdA != hh || dups.Duplicates[1].HouseholdA != hh3 {
 		t.Fatalf("duplicates: %s", body)
 	}
 	merge := "/v1/duplicates/" + dups.Duplicates[0].ID + "/merge"
+	dismiss := "/v1/duplicates/" + dups.Duplicates[1].ID + "/dismiss"
+	k.call(t, apiCall{name: "dismiss, no note", method: "POST", path: dismiss, token: sup, contentType: json, body: []byte(`{}`), status: 422, invalid: true})
+	k.call(t, apiCall{name: "dismiss, not JSON", method: "POST", path: dismiss, token: sup, contentType: json, body: []byte(`{"note": [`), status: 400, invalid: true})
+	k.call(t, apiCall{name: "dismiss, unknown", method: "POST", path: "/v1/duplicates/" + uuid.NewString() + "/dismiss", token: sup, contentType: json, body: []byte(`{"note": "x"}`), status: 404})
+	k.call(t, apiCall{name: "dismiss, outside the scope", method: "POST", path: dismiss, token: far, contentType: json, body: []byte(`{"note": "x"}`), status: 403})
+	k.call(t, apiCall{name: "dismiss", method: "POST", path: dismiss, token: sup, contentType: json, body: []byte(`{"note": "two families, one number mistyped"}`), status: 200})
+	k.call(t, apiCall{name: "dismiss, again", method: "POST", path: dismiss, token: sup, contentType: json, body: []byte(`{"note": "x"}`), status: 409})
+	k.call(t, apiCall{name: "duplicates, dismissed", method: "GET", path: "/v1/duplicates?state=dismissed", token: sup, status: 200})
 	k.call(t, apiCall{name: "duplicates, bad state", method: "GET", path: "/v1/duplicates?state=closed", token: sup, status: 422, invalid: true})
 	k.call(t, apiCall{name: "duplicates, unknown parameter", method: "GET", path: "/v1/duplicates?limit=1", token: sup, status: 400, invalid: true})
 	k.call(t, apiCall{name: "duplicates, field worker", method: "GET", path: "/v1/duplicates", token: worker, status: 403})
 	k.call(t, apiCall{name: "merge, not JSON", method: "POST", path: merge, token: sup, contentType: json, body: []byte(`{"survivor": 1}`), status: 400, invalid: true})
 	k.call(t, apiCall{name: "merge, unknown survivor", method: "POST", path: merge, token: sup, contentType: json,
 		body: mustJSON(t, map[string]string{"survivor": uuid.NewString()}), status: 422})
-	k.call(t, apiCall{name: "merge, unknown", method: "POST", path: "/v1/duplicates/" + uuid.NewString() + "/merge", token: sup, status: 404})
-	k.call(t, apiCall{name: "merge, outside the scope", method: "POST", path: merge, token: far, status: 403})
+	k.call(t, apiCall{name: "merge, no survivor", method: "POST", path: merge, token: sup, contentType: json,
+		body: []byte(`{"note": "same family"}`), status: 422, invalid: true})
+	k.call(t, apiCall{name: "merge, no body", method: "POST", path: merge, token: sup, status: 422, invalid: true})
+	survivor := mustJSON(t, map[string]string{"survivor": hh})
+	k.call(t, apiCall{name: "merge, unknown", method: "POST", path: "/v1/duplicates/" + uuid.NewString() + "/merge", token: sup, contentType: json, body: survivor, status: 404})
+	k.call(t, apiCall{name: "merge, outside the scope", method: "POST", path: merge, token: far, contentType: json, body: survivor, status: 403})
 	k.call(t, apiCall{name: "merge", method: "POST", path: merge, token: sup, contentType: json,
 		body: mustJSON(t, map[string]string{"survivor": hh, "note": "same family"}), status: 200})
-	k.call(t, apiCall{name: "merge, again", method: "POST", path: merge, token: sup, status: 409})
+	k.call(t, apiCall{name: "merge, again", method: "POST", path: merge, token: sup, contentType: json, body: survivor, status: 409})
 
 	// Reports.
 	for _, path := range []string{"/v1/reports/coverage", "/v1/reinspections"} {

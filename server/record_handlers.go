@@ -86,6 +86,7 @@ type historyEntry struct {
 	Flags       []string                         `json:"flags,omitempty"`
 	Changes     map[string]syncproto.FieldChange `json:"changes"`
 	Conflicts   []json.RawMessage                `json:"conflicts,omitempty"`
+	Note        string                           `json:"note,omitempty"`
 }
 
 // handleHistory is GET /v1/records/{entity}/{id}/history: every version,
@@ -122,7 +123,7 @@ func (s *Server) handleHistory(c echo.Context) error {
 	for _, e := range log {
 		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: s.store.Cursors().Encode(syncproto.Cursor{Seq: e.Seq}), User: e.UserID,
 			Device: e.DeviceID, ServerTime: syncproto.FormatTime(e.ServerAt), DeviceTime: syncproto.FormatTime(e.DeviceAt),
-			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes}
+			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes, Note: e.Note}
 		for _, id := range e.ConflictIDs {
 			if cf, ok := byID[id]; ok {
 				b, _ := json.Marshal(conflictJSON(cf))
@@ -140,6 +141,9 @@ func conflictJSON(cf syncproto.ConflictEntry) map[string]any {
 		"field": cf.Field, "policy": cf.Policy, "stored": cf.Stored, "incoming": cf.Incoming, "kept": cf.Kept,
 		"state": cf.State, "device": cf.DeviceID, "user": cf.UserID, "device_time": syncproto.FormatTime(cf.DeviceAt),
 		"created_at": syncproto.FormatTime(cf.CreatedAt), "version": cf.Version}
+	if cf.HouseholdName != "" {
+		out["household_name"] = cf.HouseholdName
+	}
 	if r := cf.Resolved; r != nil {
 		out["resolution"] = map[string]any{"value": r.Value, "note": r.Note, "by": r.By, "device": r.Device,
 			"at": syncproto.FormatTime(r.At), "version": r.Version}

@@ -54,6 +54,8 @@ func (s *Server) routes() {
 	e.GET("/v1/quarantine", s.handleQuarantine, supervisor...)
 	e.GET("/v1/duplicates", s.handleDuplicates, supervisor...)
 	e.POST("/v1/duplicates/:id/merge", s.handleMergeDuplicate, supervisor...)
+	e.POST("/v1/duplicates/:id/dismiss", s.handleDismissDuplicate, supervisor...)
+	e.POST("/v1/quarantine/:id/close", s.handleCloseQuarantine, supervisor...)
 	e.GET("/v1/reports/coverage", s.handleCoverage, supervisor...)
 	e.GET("/v1/reinspections", s.handleReinspections, supervisor...)
 }

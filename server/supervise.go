@@ -138,31 +138,80 @@ func (s *Server) handleResolve(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, map[string]any{"conflict": conflictJSON(res.Conflict), "record": res.Record})
 }
 
-// handleQuarantine is GET /v1/quarantine?region=&limit=&cursor=.
+// handleQuarantine is GET /v1/quarantine?region=&state=&limit=&cursor=.
 func (s *Server) handleQuarantine(c echo.Context) error {
-	if err := onlyParams(c.QueryParams(), "region", "limit", "cursor"); err != nil {
+	if err := onlyParams(c.QueryParams(), "region", "state", "limit", "cursor"); err != nil {
 		return err
 	}
 	actor, _, err := s.regionScope(c)
 	if err != nil {
 		return err
 	}
+	state := c.QueryParam("state")
+	if state != "" && state != syncproto.StateOpen && state != syncproto.StateClosed {
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open or closed",
+			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open or closed"}}}
+	}
 	after, limit, err := s.listPage(c, "quarantine")
 	if err != nil {
 		return err
 	}
-	list, next, err := s.store.ListQuarantine(c.Request().Context(), actor, after, limit)
+	list, next, err := s.store.ListQuarantine(c.Request().Context(), actor, state, after, limit)
 	if err != nil {
 		return err
 	}
 	out := make([]map[string]any, 0, len(list))
 	for _, q := range list {
-		out = append(out, map[string]any{"id": q.ID, "changeset_id": q.ChangesetID, "device": q.DeviceID, "user": q.UserID,
-			"entity": q.Entity, "record_id": q.RecordID, "village": q.Village, "errors": q.Errors, "change": q.Raw,
-			"received_at": syncproto.FormatTime(q.ReceivedAt)})
+		out = append(out, quarantineJSON(q))
 	}
 	cursor, more := s.nextCursor("quarantine", next, len(list), limit)
 	return writeJSON(c, http.StatusOK, map[string]any{"quarantine": out, "cursor": cursor, "has_more": more})
+}
+
+func quarantineJSON(q syncproto.QuarantineEntry) map[string]any {
+	out := map[string]any{"id": q.ID, "changeset_id": q.ChangesetID, "device": q.DeviceID, "user": q.UserID,
+		"entity": q.Entity, "record_id": q.RecordID, "village": q.Village, "errors": q.Errors, "change": q.Raw,
+		"received_at": syncproto.FormatTime(q.ReceivedAt), "state": q.State}
+	if q.HouseholdName != "" {
+		out["household_name"] = q.HouseholdName
+	}
+	if d := q.Closed; d != nil {
+		out["closed"] = map[string]any{"by": d.By, "at": syncproto.FormatTime(d.At), "note": d.Note}
+	}
+	return out
+}
+
+// noteRequest decodes the body {"note": "..."} of a supervisor's decision.
+func (s *Server) noteRequest(c echo.Context) (string, error) {
+	body, err := s.readBody(c)
+	if err != nil {
+		return "", err
+	}
+	var req struct {
+		Note string `json:"note"`
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return "", nil // the decision refuses a missing note with its path
+	}
+	if err := decodeStrict(body, &req); err != nil {
+		return "", err
+	}
+	return req.Note, nil
+}
+
+// handleCloseQuarantine is POST /v1/quarantine/{id}/close {"note": "..."}:
+// the supervisor has dealt with a rejected change.
+func (s *Server) handleCloseQuarantine(c echo.Context) error {
+	note, err := s.noteRequest(c)
+	if err != nil {
+		return err
+	}
+	q, err := s.store.CloseQuarantine(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")), note)
+	if err != nil {
+		return err
+	}
+	s.reqLog(c).Info("quarantine entry closed", "quarantine", q.ID, "by", s.actor(c).UserID)
+	return writeJSON(c, http.StatusOK, quarantineJSON(q))
 }
 
 // deviceVisible reports whether a supervisor working in actor's scope
@@ -188,9 +237,11 @@ func deviceVisible(actor syncproto.Actor, d syncproto.DeviceState) bool {
 	return false
 }
 
-// handleDevices is GET /v1/devices?region=: each tablet with its user, last
-// push and pull, last accepted device_seq, how many changes its pull cursor
-// is behind, and its counts.
+// handleDevices is GET /v1/devices?region=: each tablet with its user and
+// name, last push and pull, last accepted device_seq, how many records of
+// its user's scope changed after its pull cursor, and its counts. Devices
+// without a name whose user is a supervisor or an administrator (a curl or
+// script login) are listed apart, under api_sessions.
 func (s *Server) handleDevices(c echo.Context) error {
 	if err := onlyParams(c.QueryParams(), "region"); err != nil {
 		return err
@@ -208,17 +259,69 @@ func (s *Server) handleDevices(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := []map[string]any{}
+	visible := devices[:0]
 	for _, d := range devices {
-		if !deviceVisible(actor, d) {
-			continue
+		if deviceVisible(actor, d) {
+			visible = append(visible, d)
 		}
-		out = append(out, map[string]any{"device_id": d.DeviceID, "user": d.UserID, "user_scope": d.UserScope,
-			"last_push_at": timeOrNil(d.LastPushAt), "last_pull_at": timeOrNil(d.LastPullAt),
-			"last_device_seq": d.LastSeq, "behind": head - d.LastPullSeq, "applied": d.Applied, "merged": d.Merged,
-			"conflicts": d.Conflicts, "rejected": d.Rejected, "revoked": d.Revoked})
 	}
-	return writeJSON(c, http.StatusOK, map[string]any{"devices": out, "head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head})})
+	behind, err := s.devicesBehind(c, visible)
+	if err != nil {
+		return err
+	}
+	tablets, sessions := []map[string]any{}, []map[string]any{}
+	for i, d := range visible {
+		entry := map[string]any{"device_id": d.DeviceID, "user": d.UserID, "user_scope": d.UserScope,
+			"last_push_at": timeOrNil(d.LastPushAt), "last_pull_at": timeOrNil(d.LastPullAt),
+			"last_device_seq": d.LastSeq, "behind": behind[i], "applied": d.Applied, "merged": d.Merged,
+			"conflicts": d.Conflicts, "rejected": d.Rejected, "revoked": d.Revoked}
+		if d.Name != "" {
+			entry["name"] = d.Name
+		}
+		if d.Name == "" && (d.UserRole == syncproto.RoleSupervisor || d.UserRole == syncproto.RoleAdmin) {
+			sessions = append(sessions, entry)
+		} else {
+			tablets = append(tablets, entry)
+		}
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{"devices": tablets, "api_sessions": sessions,
+		"head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head})})
+}
+
+// devicesBehind counts, for each device, the records of its user's scope
+// changed after its pull cursor: one store call per distinct scope, not
+// one per device.
+func (s *Server) devicesBehind(c echo.Context, devices []syncproto.DeviceState) ([]int64, error) {
+	type group struct {
+		actor   syncproto.Actor
+		devices []int
+		after   []int64
+	}
+	groups := map[string]*group{}
+	var order []string
+	for i, d := range devices {
+		a := syncproto.Actor{Scope: d.UserScope, AllRegions: d.UserRole == syncproto.RoleAdmin}
+		key := a.ScopeKey()
+		g := groups[key]
+		if g == nil {
+			g = &group{actor: a}
+			groups[key] = g
+			order = append(order, key)
+		}
+		g.devices, g.after = append(g.devices, i), append(g.after, d.LastPullSeq)
+	}
+	out := make([]int64, len(devices))
+	for _, key := range order {
+		g := groups[key]
+		counts, err := s.store.Behind(c.Request().Context(), g.actor, g.after)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range g.devices {
+			out[i] = counts[j]
+		}
+	}
+	return out, nil
 }
 
 func timeOrNil(t time.Time) any {
@@ -292,8 +395,17 @@ func (s *Server) handleReceipt(c echo.Context) error {
 func duplicateJSON(d syncproto.Duplicate) map[string]any {
 	out := map[string]any{"id": d.ID, "village": d.Village, "household_a": d.HouseholdA, "household_b": d.HouseholdB,
 		"reason": d.Reason, "state": d.State, "created_at": syncproto.FormatTime(d.CreatedAt)}
+	if d.NameA != "" {
+		out["household_a_name"] = d.NameA
+	}
+	if d.NameB != "" {
+		out["household_b_name"] = d.NameB
+	}
 	if d.State != syncproto.StateOpen {
-		out["decided_at"], out["decided_by"], out["survivor"] = syncproto.FormatTime(d.DecidedAt), d.DecidedBy, d.Survivor
+		out["decided_at"], out["decided_by"], out["note"] = syncproto.FormatTime(d.DecidedAt), d.DecidedBy, d.Note
+	}
+	if d.State == syncproto.StateMerged {
+		out["survivor"] = d.Survivor
 	}
 	return out
 }
@@ -308,9 +420,11 @@ func (s *Server) handleDuplicates(c echo.Context) error {
 		return err
 	}
 	state := c.QueryParam("state")
-	if state != "" && state != syncproto.StateOpen && state != "merged" {
-		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open or merged",
-			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open or merged"}}}
+	switch state {
+	case "", syncproto.StateOpen, syncproto.StateMerged, syncproto.StateDismissed:
+	default:
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open, merged or dismissed",
+			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open, merged or dismissed"}}}
 	}
 	list, err := s.store.ListDuplicates(c.Request().Context(), actor, state)
 	if err != nil {
@@ -324,7 +438,8 @@ func (s *Server) handleDuplicates(c echo.Context) error {
 }
 
 // handleMergeDuplicate is POST /v1/duplicates/{id}/merge
-// {"survivor": id (default: the first registered), "note": "..."}.
+// {"survivor": id (required: one of the two), "note": "..."}; a body
+// without a survivor is a 422 with the path survivor.
 func (s *Server) handleMergeDuplicate(c echo.Context) error {
 	body, err := s.readBody(c)
 	if err != nil {
@@ -334,10 +449,12 @@ func (s *Server) handleMergeDuplicate(c echo.Context) error {
 		Survivor string `json:"survivor"`
 		Note     string `json:"note"`
 	}
-	if len(strings.TrimSpace(string(body))) > 0 {
-		if err := decodeStrict(body, &req); err != nil {
-			return err
-		}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Survivor required", Message: "name the household that survives the merge",
+			Errors: []syncproto.FieldError{{Path: "survivor", Message: "is required"}}}
+	}
+	if err := decodeStrict(body, &req); err != nil {
+		return err
 	}
 	res, err := s.store.MergeDuplicate(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")),
 		strings.ToLower(req.Survivor), req.Note)
@@ -348,6 +465,21 @@ func (s *Server) handleMergeDuplicate(c echo.Context) error {
 		"by", s.actor(c).UserID)
 	return writeJSON(c, http.StatusOK, map[string]any{"duplicate": duplicateJSON(res.Duplicate), "survivor": res.Survivor,
 		"tombstone": res.Tombstone, "repointed": nonNilStrings(res.Repointed)})
+}
+
+// handleDismissDuplicate is POST /v1/duplicates/{id}/dismiss {"note":
+// "..."}: the two households are different ones and both stay.
+func (s *Server) handleDismissDuplicate(c echo.Context) error {
+	note, err := s.noteRequest(c)
+	if err != nil {
+		return err
+	}
+	d, err := s.store.DismissDuplicate(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")), note)
+	if err != nil {
+		return err
+	}
+	s.reqLog(c).Info("duplicate dismissed", "duplicate", d.ID, "by", s.actor(c).UserID)
+	return writeJSON(c, http.StatusOK, map[string]any{"duplicate": duplicateJSON(d)})
 }
 
 func nonNilStrings(s []string) []string {

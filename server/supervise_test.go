@@ -282,11 +282,11 @@ func TestDuplicateHouseholdsAreFoundAndMerged(t *testing.T) {
 		Tombstone string   `json:"tombstone"`
 		Repointed []string `json:"repointed"`
 	}
-	s.postJSON(t, s.supSouth, "/v1/duplicates/"+id+"/merge", map[string]any{"note": "same family"}, 200, &merged)
+	s.postJSON(t, s.supSouth, "/v1/duplicates/"+id+"/merge", map[string]any{"survivor": first, "note": "same family"}, 200, &merged)
 	if merged.Survivor != first || merged.Tombstone != second || len(merged.Repointed) != 1 || merged.Repointed[0] != ins2 {
 		t.Fatalf("merge %+v", merged)
 	}
-	s.postJSON(t, s.supSouth, "/v1/duplicates/"+id+"/merge", map[string]any{}, 409, nil)
+	s.postJSON(t, s.supSouth, "/v1/duplicates/"+id+"/merge", map[string]any{"survivor": first}, 409, nil)
 
 	// Tablets learn of it through pull: the tombstone names the survivor,
 	// the inspection points to the survivor.

@@ -47,6 +47,8 @@ type LogEntry struct {
 	Flags       []string
 	Changes     map[string]FieldChange
 	ConflictIDs []string
+	// Note is why a person made this version (a merge's note), or "".
+	Note string
 }
 
 // ConflictEntry is a recorded concurrent-edit decision, open or resolved.
@@ -71,6 +73,9 @@ type ConflictEntry struct {
 	Version int64
 	// Resolved is the supervisor's decision, once there is one.
 	Resolved *ResolvedConflict
+	// HouseholdName is the head of the household the record is or
+	// belongs to, for supervisors (personal data: never logged).
+	HouseholdName string
 }
 
 // QuarantineEntry is a rejected change kept with its reason and raw form.
@@ -85,6 +90,13 @@ type QuarantineEntry struct {
 	Errors      []FieldError
 	Raw         json.RawMessage
 	ReceivedAt  time.Time
+	// State is open until a supervisor closes the entry (closed).
+	State string
+	// Closed is the supervisor's closing decision, or nil.
+	Closed *QueueDecision
+	// HouseholdName is the head of the stored household the change is or
+	// belongs to, when there is one (personal data: never logged).
+	HouseholdName string
 }
 
 // PushTx is the store's write transaction as the push algorithm sees it.

@@ -19,8 +19,15 @@ type SuperviseTx interface {
 	MarkResolved(ctx context.Context, id string, c ConflictEntry) error
 	// Duplicate returns a suspected duplicate, or nil.
 	Duplicate(ctx context.Context, id string) (*Duplicate, error)
-	// MarkMerged records the merge of a duplicate.
-	MarkMerged(ctx context.Context, d Duplicate) error
+	// MarkDecided records the decision on a duplicate (merged or
+	// dismissed: state, when, by whom, survivor, note).
+	MarkDecided(ctx context.Context, d Duplicate) error
+	// OpenConflicts returns the open conflicts of a record.
+	OpenConflicts(ctx context.Context, recordID string) ([]ConflictEntry, error)
+	// QuarantineEntry returns a quarantine entry, or nil.
+	QuarantineEntry(ctx context.Context, id string) (*QuarantineEntry, error)
+	// MarkClosed records the closing of a quarantine entry.
+	MarkClosed(ctx context.Context, q QuarantineEntry) error
 	// Children returns the records whose parent is id (a household's
 	// inspections), deleted ones included.
 	Children(ctx context.Context, id string) ([]*StoredRecord, error)
@@ -62,6 +69,12 @@ func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 	if c.State == StateResolved {
 		return ResolveResult{}, &Error{Code: EConflict, Title: "Already resolved",
 			Message: "this conflict was already resolved; see the record's history"}
+	}
+	if rec.MergedInto != "" {
+		// A merged-away household stays a tombstone: restoring it would
+		// count it twice beside the survivor that holds its inspections.
+		return ResolveResult{}, &Error{Code: EConflict, Title: "Record merged",
+			Message: "this record was merged into " + rec.MergedInto + "; decide on the survivor instead"}
 	}
 	invalid := func(msg string) error {
 		return &Error{Code: EInvalid, Title: "Invalid resolution", Message: "the value cannot be stored",
@@ -183,14 +196,17 @@ func jsonBool(b bool) json.RawMessage {
 	return jsonFalse
 }
 
-// MergeHouseholds merges a suspected duplicate: the survivor (HouseholdA,
-// the first registered, unless survivor names HouseholdB) keeps every
-// inspection of the other, each re-pointed by a new version; the other
-// becomes a tombstone whose merged_into names the survivor; both histories
-// record the merge, and tablets learn of it through pull. It returns
-// ENotFound, EForbidden outside the actor's scope, EConflict when the
-// duplicate was already decided or a household is gone, EInvalid (path
-// "survivor") for a survivor that is neither household.
+// MergeHouseholds merges a suspected duplicate: the survivor (one of the
+// two households, named by the supervisor) keeps every inspection of the
+// other, each re-pointed by a new version; the other becomes a tombstone
+// whose merged_into names the survivor, and its open conflicts are settled
+// by that version (resolved, the stored value kept, the merge named in the
+// resolution's note); both histories record the merge with its note, and
+// tablets learn of it through pull. It returns ENotFound, EForbidden
+// outside the actor's scope, EConflict when the duplicate was already
+// decided or a household is gone, EInvalid (path "survivor") for a missing
+// survivor or one that is neither household, EInvalid (path "note") for a
+// note over MaxNote.
 func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survivor, note string, now time.Time) (MergeResult, error) {
 	now = now.UTC()
 	d, err := tx.Duplicate(ctx, id)
@@ -206,8 +222,12 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 	if d.State != StateOpen {
 		return MergeResult{}, Errorf(EConflict, "this duplicate was already %s", d.State)
 	}
+	if err := checkNote(note, false); err != nil {
+		return MergeResult{}, err
+	}
 	if survivor == "" {
-		survivor = d.HouseholdA
+		return MergeResult{}, &Error{Code: EInvalid, Title: "Survivor required", Message: "name the household that survives the merge",
+			Errors: []FieldError{{Path: "survivor", Message: "is required: " + d.HouseholdA + " or " + d.HouseholdB}}}
 	}
 	other := d.HouseholdB
 	switch survivor {
@@ -234,7 +254,7 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 	}
 	entry := func(rec *StoredRecord, version int64, changes map[string]FieldChange) LogEntry {
 		return LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: version, Op: "merge", UserID: actor.UserID,
-			DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes}
+			DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes, Note: note}
 	}
 	res := MergeResult{Survivor: survivor, Tombstone: other}
 	children, err := tx.Children(ctx, other)
@@ -273,15 +293,36 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 	g.Version, g.Deleted, g.MergedInto = gone.Version+1, true, survivor
 	g.Meta[FieldDeleted] = FieldMeta{Version: g.Version, Device: actor.DeviceID, At: now}
 	g.UpdatedAt, g.UpdatedBy, g.UpdatedDevice = now, actor.UserID, actor.DeviceID
-	if _, err := tx.WriteVersion(ctx, &g, entry(gone, g.Version, map[string]FieldChange{
-		FieldDeleted: {Before: jsonFalse, After: jsonTrue}, "_merged_into": {Before: schema.Null, After: survivorJSON}})); err != nil {
+	// The tombstone's open conflicts are settled by the merge: a later
+	// resolution must not bring the household back beside its survivor.
+	open, err := tx.OpenConflicts(ctx, gone.ID)
+	if err != nil {
 		return MergeResult{}, err
 	}
-	d.State, d.DecidedAt, d.DecidedBy, d.Survivor = "merged", now, actor.UserID, survivor
-	if err := tx.MarkMerged(ctx, *d); err != nil {
+	goneEntry := entry(gone, g.Version, map[string]FieldChange{
+		FieldDeleted: {Before: jsonFalse, After: jsonTrue}, "_merged_into": {Before: schema.Null, After: survivorJSON}})
+	for _, c := range open {
+		goneEntry.ConflictIDs = append(goneEntry.ConflictIDs, c.ID)
+	}
+	if _, err := tx.WriteVersion(ctx, &g, goneEntry); err != nil {
+		return MergeResult{}, err
+	}
+	settled := "settled by the merge into " + survivor
+	if note != "" {
+		settled += ": " + note
+	}
+	for _, c := range open {
+		c.State = StateResolved
+		c.Resolved = &ResolvedConflict{By: actor.UserID, Device: actor.DeviceID, Note: settled, Value: c.Kept,
+			Version: g.Version, At: now}
+		if err := tx.MarkResolved(ctx, c.ID, c); err != nil {
+			return MergeResult{}, err
+		}
+	}
+	d.State, d.DecidedAt, d.DecidedBy, d.Survivor, d.Note = StateMerged, now, actor.UserID, survivor, note
+	if err := tx.MarkDecided(ctx, *d); err != nil {
 		return MergeResult{}, err
 	}
 	res.Duplicate = *d
-	_ = note
 	return res, nil
 }

@@ -19,10 +19,17 @@ type SupervisionStore interface {
 	// ResolveConflict applies a supervisor's decision as a new version of
 	// the record (ResolveConflict in this package) in one transaction.
 	ResolveConflict(ctx context.Context, actor Actor, r Resolution) (ResolveResult, error)
-	// ListQuarantine returns rejected changes in the actor's scope.
-	ListQuarantine(ctx context.Context, actor Actor, after int64, limit int) ([]QuarantineEntry, int64, error)
+	// ListQuarantine returns rejected changes in the actor's scope,
+	// optionally of one state (open, closed).
+	ListQuarantine(ctx context.Context, actor Actor, state string, after int64, limit int) ([]QuarantineEntry, int64, error)
 	// Devices returns every tablet with its sync state.
 	Devices(ctx context.Context) ([]DeviceState, error)
+	// Behind counts, for each change-log position of after, the records
+	// in the actor's scope changed after it (0: every record of the
+	// scope), without reading the change log.
+	Behind(ctx context.Context, actor Actor, after []int64) ([]int64, error)
+	// NameDevice keeps the name a tablet gave itself at login.
+	NameDevice(ctx context.Context, device, name string) error
 	// Receipts returns the receipts of a device's change sets, newest
 	// first, after position.
 	Receipts(ctx context.Context, device string, after int64, limit int) ([]Receipt, int64, error)
@@ -38,6 +45,25 @@ type SupervisionStore interface {
 	// MergeDuplicate merges two households (MergeHouseholds in this
 	// package) in one transaction.
 	MergeDuplicate(ctx context.Context, actor Actor, id, survivor, note string) (MergeResult, error)
+	// DismissDuplicate decides that a suspected duplicate is not one
+	// (DismissDuplicate in this package) in one transaction.
+	DismissDuplicate(ctx context.Context, actor Actor, id, note string) (Duplicate, error)
+	// CloseQuarantine closes a quarantine entry with a note
+	// (CloseQuarantine in this package) in one transaction.
+	CloseQuarantine(ctx context.Context, actor Actor, id, note string) (QuarantineEntry, error)
+}
+
+// Duplicate and quarantine states, besides StateOpen.
+const (
+	StateMerged    = "merged"
+	StateDismissed = "dismissed"
+	StateClosed    = "closed"
+)
+
+// QueueDecision is who closed an entry of a supervisors' queue, when, and why.
+type QueueDecision struct {
+	By, Note string
+	At       time.Time
 }
 
 // Resolution is a supervisor's decision on a conflict: the value the field
@@ -69,6 +95,8 @@ type DeviceState struct {
 	Conflicts   int
 	Rejected    int
 	Revoked     bool
+	// Name is the name the tablet gave itself at login, or "".
+	Name string
 }
 
 // Duplicate is a suspected household registered twice.
@@ -78,11 +106,15 @@ type Duplicate struct {
 	HouseholdA string // registered first
 	HouseholdB string // registered second
 	Reason     string
-	State      string // open, merged
+	State      string // open, merged, dismissed
 	CreatedAt  time.Time
 	DecidedAt  time.Time
 	DecidedBy  string
 	Survivor   string
+	Note       string // the decision's note
+	// NameA and NameB are the heads of the two households, for
+	// supervisors (personal data: never logged).
+	NameA, NameB string
 }
 
 // MergeResult is the outcome of merging two households.

@@ -145,10 +145,11 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	// seq is the row's rowid (INTEGER PRIMARY KEY): taken from the insert
 	// itself, not through RETURNING, which costs a result set per change.
 	res, err := p.exec(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
-		device_id, device_at, server_at, flags, diff, conflict_ids, village)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		device_id, device_at, server_at, flags, diff, conflict_ids, village, note)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Entity, e.RecordID, e.Version, e.Op, nullString(e.ChangesetID), e.UserID, e.DeviceID,
-		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village)
+		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village,
+		nullString(e.Note))
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}

@@ -254,7 +254,7 @@ func (s *Store) Record(ctx context.Context, id string) (*syncproto.StoredRecord,
 // History returns every accepted version of a record, oldest first.
 func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT seq, entity, record_id, version, op, COALESCE(changeset_id, ''),
-		user_id, device_id, device_at, server_at, flags, diff, conflict_ids FROM changes
+		user_id, device_id, device_at, server_at, flags, diff, conflict_ids, COALESCE(note, '') FROM changes
 		WHERE record_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
@@ -265,7 +265,7 @@ func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, e
 		var e syncproto.LogEntry
 		var devAt, srvAt, flags, diff, cids string
 		if err := rows.Scan(&e.Seq, &e.Entity, &e.RecordID, &e.Version, &e.Op, &e.ChangesetID, &e.UserID,
-			&e.DeviceID, &devAt, &srvAt, &flags, &diff, &cids); err != nil {
+			&e.DeviceID, &devAt, &srvAt, &flags, &diff, &cids, &e.Note); err != nil {
 			return nil, fmt.Errorf("history: %w", err)
 		}
 		e.DeviceAt, e.ServerAt = parseTime(devAt), parseTime(srvAt)
@@ -300,7 +300,15 @@ func (s *Store) Quarantined(ctx context.Context, changesetID string) ([]syncprot
 	return out, err
 }
 
-const quarantineColumns = `rowid, id, changeset_id, device_id, user_id, entity, record_id, village, errors, raw, received_at`
+const quarantineColumns = `rowid, id, changeset_id, device_id, user_id, entity, record_id, village, errors, raw, received_at,
+	state, COALESCE(closed_at, ''), COALESCE(closed_by, ''), COALESCE(close_note, ''), ` + quarantineHousehold
+
+// quarantineHousehold is the head name of the stored household that a
+// quarantined change is (a household) or names (an inspection's
+// household_id), ” when none is stored.
+const quarantineHousehold = `COALESCE((SELECT json_extract(h.fields, '$.head_name') FROM records h
+	WHERE h.entity = 'household' AND h.id = CASE WHEN quarantine.entity = 'household' THEN quarantine.record_id
+		ELSE json_extract(quarantine.raw, '$.fields.household_id') END), '')`
 
 // positioned is a row with its position in its table.
 type positioned[T any] struct {
@@ -311,10 +319,13 @@ type positioned[T any] struct {
 func scanQuarantine(row rowScanner) (positioned[syncproto.QuarantineEntry], error) {
 	var p positioned[syncproto.QuarantineEntry]
 	q := &p.entry
-	var errs, raw, received string
+	var errs, raw, received, closedAt, closedBy, closeNote string
 	if err := row.Scan(&p.pos, &q.ID, &q.ChangesetID, &q.DeviceID, &q.UserID, &q.Entity, &q.RecordID, &q.Village,
-		&errs, &raw, &received); err != nil {
+		&errs, &raw, &received, &q.State, &closedAt, &closedBy, &closeNote, &q.HouseholdName); err != nil {
 		return p, err
+	}
+	if closedAt != "" {
+		q.Closed = &syncproto.QueueDecision{By: closedBy, Note: closeNote, At: parseTime(closedAt)}
 	}
 	if err := json.Unmarshal([]byte(errs), &q.Errors); err != nil {
 		return p, fmt.Errorf("quarantine %s: %w", q.ID, err)

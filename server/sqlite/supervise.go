@@ -16,7 +16,13 @@ var _ syncproto.SupervisionStore = (*Store)(nil)
 const conflictColumns = `rowid, id, entity, record_id, village, field, policy, stored, incoming, kept, state,
 	changeset_id, device_id, user_id, device_at, created_at, version, COALESCE(resolved_at, ''),
 	COALESCE(resolved_by, ''), COALESCE(resolved_device, ''), COALESCE(resolution, ''),
-	COALESCE(resolution_note, ''), COALESCE(resolved_version, 0)`
+	COALESCE(resolution_note, ''), COALESCE(resolved_version, 0), ` + conflictHousehold
+
+// conflictHousehold is the head name of the household a conflict's record
+// is or belongs to (” when it has none).
+const conflictHousehold = `COALESCE((SELECT json_extract(h.fields, '$.head_name') FROM records r
+	JOIN records h ON h.id = CASE WHEN r.entity = 'household' THEN r.id ELSE r.parent_id END
+	WHERE r.id = conflicts.record_id), '')`
 
 func scanConflict(row rowScanner) (syncproto.ConflictEntry, int64, error) {
 	var c syncproto.ConflictEntry
@@ -25,7 +31,7 @@ func scanConflict(row rowScanner) (syncproto.ConflictEntry, int64, error) {
 	var resVersion int64
 	err := row.Scan(&pos, &c.ID, &c.Entity, &c.RecordID, &c.Village, &c.Field, &c.Policy, &stored, &incoming, &kept,
 		&c.State, &c.ChangesetID, &c.DeviceID, &c.UserID, &devAt, &created, &c.Version, &resAt, &resBy, &resDev,
-		&resValue, &resNote, &resVersion)
+		&resValue, &resNote, &resVersion, &c.HouseholdName)
 	if err != nil {
 		return c, 0, err
 	}
@@ -101,11 +107,40 @@ func (p *superviseTx) Duplicate(ctx context.Context, id string) (*syncproto.Dupl
 	return &d, nil
 }
 
-func (p *superviseTx) MarkMerged(ctx context.Context, d syncproto.Duplicate) error {
-	_, err := p.exec(ctx, `UPDATE duplicates SET state = ?, decided_at = ?, decided_by = ?, survivor = ? WHERE id = ?`,
-		d.State, formatTime(d.DecidedAt), d.DecidedBy, d.Survivor, d.ID)
+func (p *superviseTx) MarkDecided(ctx context.Context, d syncproto.Duplicate) error {
+	_, err := p.exec(ctx, `UPDATE duplicates SET state = ?, decided_at = ?, decided_by = ?, survivor = ?, note = ? WHERE id = ?`,
+		d.State, formatTime(d.DecidedAt), d.DecidedBy, nullString(d.Survivor), d.Note, d.ID)
 	if err != nil {
-		return fmt.Errorf("merge duplicate: %w", err)
+		return fmt.Errorf("decide duplicate: %w", err)
+	}
+	return nil
+}
+
+func (p *superviseTx) OpenConflicts(ctx context.Context, recordID string) ([]syncproto.ConflictEntry, error) {
+	rows, err := p.query(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE record_id = ? AND state = ? ORDER BY rowid`,
+		recordID, syncproto.StateOpen)
+	return collect(rows, err, "open conflicts", func(r rowScanner) (syncproto.ConflictEntry, error) {
+		c, _, err := scanConflict(r)
+		return c, err
+	})
+}
+
+func (p *superviseTx) QuarantineEntry(ctx context.Context, id string) (*syncproto.QuarantineEntry, error) {
+	q, err := scanQuarantine(p.queryRow(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quarantine entry: %w", err)
+	}
+	return &q.entry, nil
+}
+
+func (p *superviseTx) MarkClosed(ctx context.Context, q syncproto.QuarantineEntry) error {
+	_, err := p.exec(ctx, `UPDATE quarantine SET state = ?, closed_at = ?, closed_by = ?, close_note = ? WHERE id = ?`,
+		q.State, formatTime(q.Closed.At), q.Closed.By, q.Closed.Note, q.ID)
+	if err != nil {
+		return fmt.Errorf("close quarantine entry: %w", err)
 	}
 	return nil
 }
@@ -182,14 +217,37 @@ func (s *Store) MergeDuplicate(ctx context.Context, actor syncproto.Actor, id, s
 	return res, err
 }
 
+// DismissDuplicate dismisses a suspected duplicate in one transaction.
+func (s *Store) DismissDuplicate(ctx context.Context, actor syncproto.Actor, id, note string) (syncproto.Duplicate, error) {
+	var d syncproto.Duplicate
+	err := s.write(ctx, "dismiss", func(tx *superviseTx) error {
+		var err error
+		d, err = syncproto.DismissDuplicate(ctx, tx, actor, id, note, s.now())
+		return err
+	})
+	return d, err
+}
+
+// CloseQuarantine closes a quarantine entry in one transaction.
+func (s *Store) CloseQuarantine(ctx context.Context, actor syncproto.Actor, id, note string) (syncproto.QuarantineEntry, error) {
+	var q syncproto.QuarantineEntry
+	err := s.write(ctx, "close_quarantine", func(tx *superviseTx) error {
+		var err error
+		q, err = syncproto.CloseQuarantine(ctx, tx, actor, id, note, s.now())
+		return err
+	})
+	return q, err
+}
+
 // ListQuarantine returns the rejected changes in the actor's scope after
-// position. A change whose village could not be told (an unknown
-// household) is kept under the pushing user's scope when that was a single
-// prefix.
-func (s *Store) ListQuarantine(ctx context.Context, actor syncproto.Actor, after int64, limit int) ([]syncproto.QuarantineEntry, int64, error) {
+// position, optionally of one state. A change whose village could not be
+// told (an unknown household) is kept under the pushing user's scope when
+// that was a single prefix.
+func (s *Store) ListQuarantine(ctx context.Context, actor syncproto.Actor, state string, after int64, limit int) ([]syncproto.QuarantineEntry, int64, error) {
 	where, args := scopeClause("village", actor)
 	rows, err := s.reader.QueryContext(ctx, `SELECT `+quarantineColumns+` FROM quarantine
-		WHERE rowid > ? AND `+where+` ORDER BY rowid LIMIT ?`, append(append([]any{after}, args...), limit)...)
+		WHERE rowid > ? AND (? = '' OR state = ?) AND `+where+` ORDER BY rowid LIMIT ?`,
+		append(append([]any{after, state, state}, args...), limit)...)
 	list, err := collect(rows, err, "quarantine", scanQuarantine)
 	out, next := unposition(list, after)
 	return out, next, err
@@ -199,13 +257,15 @@ func (s *Store) ListQuarantine(ctx context.Context, actor syncproto.Actor, after
 func (s *Store) Devices(ctx context.Context) ([]syncproto.DeviceState, error) {
 	rows, err := s.reader.QueryContext(ctx, `SELECT d.device_id, d.user_id, COALESCE(u.scope, '[]'), COALESCE(u.role, ''),
 		d.last_seq, COALESCE(d.last_push_at, ''), COALESCE(d.last_pull_at, ''), d.last_pull_seq, d.applied, d.merged,
-		d.conflicts, d.rejected, EXISTS (SELECT 1 FROM revoked_devices r WHERE r.device_id = d.device_id)
-		FROM devices d LEFT JOIN users u ON u.name = d.user_id ORDER BY d.device_id`)
+		d.conflicts, d.rejected, EXISTS (SELECT 1 FROM revoked_devices r WHERE r.device_id = d.device_id),
+		COALESCE(n.name, '')
+		FROM devices d LEFT JOIN users u ON u.name = d.user_id LEFT JOIN device_names n ON n.device_id = d.device_id
+		ORDER BY d.device_id`)
 	return collect(rows, err, "devices", func(r rowScanner) (syncproto.DeviceState, error) {
 		var d syncproto.DeviceState
 		var scope, push, pull string
 		err := r.Scan(&d.DeviceID, &d.UserID, &scope, &d.UserRole, &d.LastSeq, &push, &pull, &d.LastPullSeq,
-			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked)
+			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked, &d.Name)
 		_ = json.Unmarshal([]byte(scope), &d.UserScope)
 		d.LastPushAt, d.LastPullAt = parseTime(push), parseTime(pull)
 		return d, err
@@ -264,13 +324,15 @@ func (s *Store) RecordPull(ctx context.Context, device, user string, seq int64, 
 }
 
 const duplicateColumns = `id, village, household_a, household_b, reason, state, created_at, COALESCE(decided_at, ''),
-	COALESCE(decided_by, ''), COALESCE(survivor, '')`
+	COALESCE(decided_by, ''), COALESCE(survivor, ''), COALESCE(note, ''),
+	COALESCE((SELECT json_extract(fields, '$.head_name') FROM records WHERE id = household_a), ''),
+	COALESCE((SELECT json_extract(fields, '$.head_name') FROM records WHERE id = household_b), '')`
 
 func scanDuplicate(row rowScanner) (syncproto.Duplicate, error) {
 	var d syncproto.Duplicate
 	var created, decided string
 	err := row.Scan(&d.ID, &d.Village, &d.HouseholdA, &d.HouseholdB, &d.Reason, &d.State, &created, &decided,
-		&d.DecidedBy, &d.Survivor)
+		&d.DecidedBy, &d.Survivor, &d.Note, &d.NameA, &d.NameB)
 	d.CreatedAt, d.DecidedAt = parseTime(created), parseTime(decided)
 	return d, err
 }
