@@ -49,6 +49,9 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	if abs, _ := filepath.Abs(src); abs == dst {
 		return errors.New("--out names the database itself")
 	}
+	if err := outDirExists(dst); err != nil {
+		return err
+	}
 	if !*force {
 		for _, path := range []string{dst, dst + keysSuffix, dst + photosSuffix} {
 			if _, err := os.Lstat(path); err == nil {
@@ -330,6 +333,23 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "kept the previous %s\n", strings.Join(kept, " and "))
 	}
 	fmt.Fprintf(env.Stdout, "start the server: fieldsync serve --data %s\n", *data)
+	return nil
+}
+
+// outDirExists refuses a --out whose directory is missing or not a
+// directory, before anything is written, with the directory's name
+// (rather than the failure to open a FILE.tmp the operator never named).
+func outDirExists(out string) error {
+	dir := filepath.Dir(out)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("--out %s: the directory %s does not exist; create it first (mkdir -p %s)", out, dir, dir)
+	case err != nil:
+		return fmt.Errorf("--out %s: %w", out, err)
+	case !fi.IsDir():
+		return fmt.Errorf("--out %s: %s is not a directory", out, dir)
+	}
 	return nil
 }
 

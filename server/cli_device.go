@@ -348,6 +348,15 @@ func runDeviceList(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if *entity != "" {
+		forms, err := deviceForms(ctx, c)
+		if err != nil {
+			return err
+		}
+		if err := knownEntity(forms, *entity); err != nil {
+			return err
+		}
+	}
 	records, err := c.List(ctx, *entity)
 	if err != nil {
 		return err
@@ -470,20 +479,28 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *entity != "" {
+		if err := knownEntity(forms, *entity); err != nil {
+			return err
+		}
+	}
 	names := make([]string, 0, len(forms))
 	for name := range forms {
 		if *entity == "" || name == *entity {
 			names = append(names, name)
 		}
 	}
-	if len(names) == 0 {
-		return fmt.Errorf("unknown entity %q", *entity)
-	}
 	sort.Strings(names)
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	for _, name := range names {
+	// One table per form, so that a form's title or a region rule does
+	// not widen the columns of the fields; the rules follow, as text.
+	for i, name := range names {
 		f := forms[name]
-		fmt.Fprintf(tw, "%s\t(%s)\t\t\n", name, f.Title)
+		if i > 0 {
+			fmt.Fprintln(env.Stdout)
+		}
+		fmt.Fprintf(env.Stdout, "%s (%s)\n", name, f.Title)
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  FIELD\tTYPE\tREQUIRED\tPOLICY\tVALUES\tLABEL")
 		for _, fd := range f.Fields {
 			req := ""
 			if fd.Required {
@@ -493,13 +510,40 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 			if fd.Min != nil || fd.Max != nil {
 				detail = strings.TrimSpace(fmt.Sprintf("%s %s", rangeOf(fd.Min, ">= "), rangeOf(fd.Max, "<= ")))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, detail)
+			if fd.Type == schema.TypeReference && fd.Entity != "" {
+				detail = "id of a " + fd.Entity
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, fd.Policy, orDash(detail), orDash(fd.Label))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 		for _, rule := range f.RegionRules {
-			fmt.Fprintf(tw, "  (in regions %s also required: %s)\t\t\t\n", strings.Join(rule.Prefixes, ","), strings.Join(rule.Require, ", "))
+			fmt.Fprintf(env.Stdout, "  in regions %s also required: %s\n", strings.Join(rule.Prefixes, ","), strings.Join(rule.Require, ", "))
 		}
 	}
-	return tw.Flush()
+	return nil
+}
+
+// knownEntity refuses an --entity that no form of the tablet's schema has,
+// naming the ones it has.
+func knownEntity(forms map[string]*schema.Form, entity string) error {
+	if forms[entity] != nil {
+		return nil
+	}
+	names := make([]string, 0, len(forms))
+	for name := range forms {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("--entity %q is not a form of this tablet's schema: use one of %s", entity, strings.Join(names, ", "))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func rangeOf(v *float64, prefix string) string {
