@@ -209,12 +209,26 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	if _, err := os.Stat(filepath.Join(backupKeys, "current")); err == nil {
 		hasKeys = true
 	}
-	if err := os.MkdirAll(*data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	// The lock first: a server of this directory that is starting, or a
+	// seed, would otherwise open the database while it is replaced.
+	lockFile := filepath.Join(*data, LockFileName)
+	_, err := os.Stat(lockFile)
+	hadLockFile := err == nil
+	release, err := lockData(*data, "restore")
+	if err != nil {
+		return err
 	}
+	defer release()
+	restored := false
+	defer func() {
+		// A refused restore leaves the directory as it found it.
+		if !restored && !hadLockFile {
+			os.Remove(lockFile)
+		}
+	}()
 	target := filepath.Join(*data, sqlite.FileName)
 	keysDir := filepath.Join(*data, "keys")
-	_, err := os.Stat(target)
+	_, err = os.Stat(target)
 	dbExists := err == nil
 	_, err = os.Stat(keysDir)
 	keysExist := err == nil
@@ -311,6 +325,7 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
+	restored = true
 	fmt.Fprintf(env.Stdout, "restored %s into %s: %d records, change log at %d (migration %d)\n",
 		*from, target, info.Records, info.Head, info.Migration)
 	if _, err := os.Stat(backupPhotos); err == nil {
