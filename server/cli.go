@@ -82,7 +82,8 @@ must exist (serve or seed creates it); --create makes it when it does not.`, run
 			`Disable a user: their tokens stop working on the next request and they cannot
 log in until enabled.`, runUserDisable},
 		{"user enable", "--data DIR --name NAME", "allow a disabled user again",
-			`Enable a disabled user again.`, runUserDisable},
+			`Enable a disabled user again. Disabling ended their sessions for good: each of
+their tablets logs in again (its pending edits are kept).`, runUserDisable},
 		{"key rotate", "--data DIR", "make a new token-signing key current",
 			`Make a new Ed25519 token-signing key current. A running server picks it up
 within 5 seconds; tokens signed with the previous keys (the last three are kept)

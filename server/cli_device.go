@@ -108,6 +108,9 @@ func deviceError(dir string, err error) error {
 	case errors.Is(err, client.ErrLoginRequired):
 		return fmt.Errorf("this tablet is not logged in, or its session ended (30 days without a sync, a new password): "+
 			"run 'fieldsync device login --dir %s --server URL --user NAME'; pending edits are kept", dir)
+	case errors.Is(err, client.ErrAccountDisabled):
+		return fmt.Errorf("this account is disabled: ask an admin to enable it (fieldsync user enable), then run "+
+			"'fieldsync device login --dir %s --server URL --user NAME' (disabling ended the old session); pending edits are kept", dir)
 	case errors.Is(err, client.ErrDeviceRevoked):
 		return fmt.Errorf("a supervisor revoked this tablet: it can no longer sync (its pending edits stay in %s)", dir)
 	}
