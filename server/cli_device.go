@@ -199,8 +199,9 @@ func runDeviceSync(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("sync: %w (nothing is lost: pending edits stay in the outbox)", deviceError(*dir, err))
 	}
 	if rep.Refused > 0 {
-		return fmt.Errorf("%d changes refused by the server: 'fieldsync device conflicts --dir %s' shows why; "+
-			"an edit of the record sends it again", rep.Refused, *dir)
+		return fmt.Errorf("%d changes or photos refused by the server: 'fieldsync device conflicts --dir %s' shows why; "+
+			"an edit of a refused change's record sends it again, while a refused photo is never sent again "+
+			"(take it again as a %s file, 'fieldsync device photo', and put the new SHA-256 in the record)", rep.Refused, *dir, syncproto.PhotoTypes)
 	}
 	return nil
 }

@@ -118,6 +118,9 @@ var (
 	// does not help until they enable the account; then a login is needed
 	// (the old session stays ended). Pending edits are kept.
 	ErrAccountDisabled = errors.New("client: this account is disabled; ask an admin to enable it, then log in")
+	// ErrNotAPhoto: AddPhoto was given bytes that are no photo the server
+	// takes; nothing was kept.
+	ErrNotAPhoto = errors.New("client: not a photo the server takes (" + syncproto.PhotoTypes + "); nothing was kept")
 	// ErrNotFound: no such record in the local copy.
 	ErrNotFound = errors.New("client: no such record")
 )
