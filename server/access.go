@@ -60,6 +60,20 @@ func deviceRevoked() error {
 		Message: "this device was revoked; ask a supervisor"}
 }
 
+// accountDisabled is the answer to a disabled user's token (and to their
+// login with the right password): its own problem type, so that the app
+// tells its user to ask an admin rather than to log in again.
+func accountDisabled() error {
+	return &syncproto.Error{Code: syncproto.EAccountDisabled, Title: "Account disabled",
+		Message: "this account is disabled; ask an admin to enable it, then log in again"}
+}
+
+// sessionEnded is the answer to a token of a session that has ended: the
+// app should ask its user to log in again.
+func sessionEnded(msg string) error {
+	return &syncproto.Error{Code: syncproto.ESessionEnded, Title: "Session ended", Message: msg}
+}
+
 func rateLimited(retry int, what string) error {
 	return &syncproto.Error{Code: syncproto.ERateLimited, Title: "Too many requests",
 		Message: "too many " + what + "; try again later", RetryAfter: retry}
@@ -90,10 +104,12 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		switch {
 		case st.DeviceRevoked:
 			return deviceRevoked()
-		case st.User == nil || st.User.Disabled:
-			return unauthorized("this account is disabled")
+		case st.User == nil:
+			return unauthorized("the access token is invalid or expired")
+		case st.User.Disabled:
+			return accountDisabled()
 		case !st.SessionActive:
-			return unauthorized("this session has ended; log in again")
+			return sessionEnded("this session has ended; log in again")
 		}
 		c.Set(actorKey, st.User.Actor(claims.Dev))
 		return next(c)
@@ -209,13 +225,19 @@ func (s *Server) handleToken(c echo.Context) error {
 	// which names exist.
 	matched := auth.VerifyPassword(hash, req.Password)
 	release()
-	if !matched || user == nil || user.Disabled {
+	if !matched || user == nil {
 		s.loginFailsByUser.Fail(userAddr)
 		s.loginFailsByAddr.Fail(addr)
 		s.reqLog(c).Info("login refused", "user", req.Username, "addr", c.RealIP())
 		return unauthorized("unknown user, wrong password, or disabled account")
 	}
 	s.loginFailsByUser.Forget(userAddr)
+	if user.Disabled {
+		// Only to whoever knows the password: that the account exists
+		// and is disabled tells them what to do.
+		s.reqLog(c).Info("login refused: account disabled", "user", req.Username, "addr", c.RealIP())
+		return accountDisabled()
+	}
 	now := s.now()
 	sess := auth.Session{ID: newUUIDv7(), User: user.Name, DeviceID: req.DeviceID, CreatedAt: now, ExpiresAt: now.Add(auth.RefreshTTL)}
 	refresh, hashRefresh := auth.NewRefreshToken(sess.ID)
@@ -273,9 +295,9 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	switch outcome {
 	case auth.RefreshReused:
 		s.reqLog(c).Warn("refresh token reused: session revoked", "user", sess.User, "device", sess.DeviceID, "session", sid)
-		return unauthorized("this refresh token was already used; the session is revoked, log in again")
+		return sessionEnded("this refresh token was already used; the session is revoked, log in again")
 	case auth.RefreshInvalid:
-		return unauthorized("the refresh token is invalid, expired or revoked; log in again")
+		return sessionEnded("the refresh token is invalid, expired or revoked; log in again")
 	}
 	st, err := s.accounts.Access(ctx, sess.User, sess.ID, sess.DeviceID, now)
 	if err != nil {
@@ -284,8 +306,11 @@ func (s *Server) handleRefresh(c echo.Context) error {
 	if st.DeviceRevoked {
 		return deviceRevoked()
 	}
-	if st.User == nil || st.User.Disabled {
-		return unauthorized("this account may no longer sync")
+	if st.User == nil {
+		return sessionEnded("this account no longer exists")
+	}
+	if st.User.Disabled {
+		return accountDisabled()
 	}
 	return s.issue(c, *st.User, *sess, newToken)
 }

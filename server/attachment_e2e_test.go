@@ -30,7 +30,7 @@ func TestAttachmentKilledServerDuringUpload(t *testing.T) {
 		t.Skip("end-to-end crash test")
 	}
 	dataDir := t.TempDir()
-	cli(t, "worker-password\n", "user", "add", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
+	cli(t, "worker-password\n", "user", "add", "--create", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
 	const kills = 6
 	var photos [][]byte
 	var hashes []string
@@ -144,7 +144,7 @@ func TestAttachmentBackupIncludesPhotos(t *testing.T) {
 		t.Skip("end-to-end backup test")
 	}
 	dataDir := t.TempDir()
-	cli(t, "worker-password\n", "user", "add", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
+	cli(t, "worker-password\n", "user", "add", "--create", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
 	p := startBinary(t, dataDir)
 	tablet := storetest.NewDevice("tablet")
 	token := httpLogin(t, p.url, "worker", "worker-password", tablet.Actor.DeviceID)

@@ -116,7 +116,7 @@ func TestBackupWhilePushing(t *testing.T) {
 	}
 	const tablets = 4
 	dataDir := t.TempDir()
-	cli(t, "worker-password\n", "user", "add", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
+	cli(t, "worker-password\n", "user", "add", "--create", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
 	p := startBinary(t, dataDir)
 
 	var mu sync.Mutex
@@ -265,8 +265,8 @@ func TestRestoredServerServesSamePulls(t *testing.T) {
 		t.Skip("end-to-end restore test")
 	}
 	dataDir := t.TempDir()
-	cli(t, "admin-password\n", "user", "add", "--data", dataDir, "--name", "checker", "--role", "admin")
-	cli(t, "worker-password\n", "user", "add", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
+	cli(t, "admin-password\n", "user", "add", "--create", "--data", dataDir, "--name", "checker", "--role", "admin")
+	cli(t, "worker-password\n", "user", "add", "--create", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
 	p := startBinary(t, dataDir)
 	admin := login(t, p.url, "checker", "admin-password", uuid.NewString())
 	tablet := storetest.NewDevice("tablet")
@@ -373,7 +373,7 @@ func TestRestoredServerServesSamePulls(t *testing.T) {
 // the file is not an intact fieldsync database.
 func TestRestoreRefuses(t *testing.T) {
 	dataDir := t.TempDir()
-	cli(t, "admin-password\n", "user", "add", "--data", dataDir, "--name", "checker", "--role", "admin")
+	cli(t, "admin-password\n", "user", "add", "--create", "--data", dataDir, "--name", "checker", "--role", "admin")
 	good := filepath.Join(t.TempDir(), "good.db")
 	cli(t, "", "backup", "--data", dataDir, "--out", good)
 
@@ -476,7 +476,7 @@ func TestRestoreRefuses(t *testing.T) {
 // file of another backup, is kept unless --force.
 func TestBackupRefusesToOverwrite(t *testing.T) {
 	dataDir := t.TempDir()
-	cli(t, "admin-password\n", "user", "add", "--data", dataDir, "--name", "checker", "--role", "admin")
+	cli(t, "admin-password\n", "user", "add", "--create", "--data", dataDir, "--name", "checker", "--role", "admin")
 	out := filepath.Join(t.TempDir(), "backup.db")
 	if err := os.WriteFile(out, []byte("last week's backup"), 0o600); err != nil {
 		t.Fatal(err)

@@ -71,17 +71,19 @@ GET /v1/snapshot (ndjson, csv, geojson, xlsx), byte for byte what the API would
 send. Reads from one SQLite read transaction, so it may run while the server
 serves the same --data. The file is written beside FILE under a temporary name,
 fsynced, and renamed to FILE only when complete (mode 0600: it holds personal data).`, runExport},
-		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2]", "create or update a user (password on standard input)",
+		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--create]", "create or update a user (password on standard input)",
 			`Create a user, or update an existing one's role, scope and password (which ends
 the sessions opened with the old password). The password is one line on standard
-input, e.g. echo 'a-long-password' | fieldsync user add ...`, runUserAdd},
+input, e.g. echo 'a-long-password' | fieldsync user add ... The database in --data
+must exist (serve or seed creates it); --create makes it when it does not.`, runUserAdd},
 		{"user list", "--data DIR", "list users, roles, scopes and state",
 			`List every user with role, scope, state and last update.`, runUserList},
 		{"user disable", "--data DIR --name NAME", "stop a user's access at once",
 			`Disable a user: their tokens stop working on the next request and they cannot
 log in until enabled.`, runUserDisable},
 		{"user enable", "--data DIR --name NAME", "allow a disabled user again",
-			`Enable a disabled user again.`, runUserDisable},
+			`Enable a disabled user again. Disabling ended their sessions for good: each of
+their tablets logs in again (its pending edits are kept).`, runUserDisable},
 		{"key rotate", "--data DIR", "make a new token-signing key current",
 			`Make a new Ed25519 token-signing key current. A running server picks it up
 within 5 seconds; tokens signed with the previous keys (the last three are kept)
@@ -281,9 +283,10 @@ func openData(ctx context.Context, dir string, stderr io.Writer) (*sqlite.Store,
 }
 
 // openExisting opens the database of a data directory that must have one:
-// the commands that read or change what is there (user list, disable,
-// enable, key rotate) refuse a mistyped --data instead of starting an
-// empty database beside the real one.
+// the commands that read or change what is there (user add without
+// --create, list, disable, enable, key rotate) refuse a mistyped --data
+// instead of starting an empty database beside the real one. Only serve,
+// seed and generate create one.
 func openExisting(ctx context.Context, dir string, stderr io.Writer) (*sqlite.Store, error) {
 	if err := mustHaveDatabase(dir); err != nil {
 		return nil, err
@@ -296,7 +299,7 @@ func mustHaveDatabase(dir string) error {
 		return errors.New("--data is required")
 	}
 	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
-		return fmt.Errorf("no fieldsync database in %s (is --data right? 'fieldsync serve', 'seed' or 'user add' creates one)", dir)
+		return fmt.Errorf("no fieldsync database in %s (is --data right? 'fieldsync serve' or 'seed' creates one; 'user add --create' an empty one)", dir)
 	}
 	return nil
 }

@@ -49,6 +49,9 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	if abs, _ := filepath.Abs(src); abs == dst {
 		return errors.New("--out names the database itself")
 	}
+	if err := outDirExists(dst); err != nil {
+		return err
+	}
 	if !*force {
 		for _, path := range []string{dst, dst + keysSuffix, dst + photosSuffix} {
 			if _, err := os.Lstat(path); err == nil {
@@ -206,12 +209,26 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	if _, err := os.Stat(filepath.Join(backupKeys, "current")); err == nil {
 		hasKeys = true
 	}
-	if err := os.MkdirAll(*data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	// The lock first: a server of this directory that is starting, or a
+	// seed, would otherwise open the database while it is replaced.
+	lockFile := filepath.Join(*data, LockFileName)
+	_, err := os.Stat(lockFile)
+	hadLockFile := err == nil
+	release, err := lockData(*data, "restore")
+	if err != nil {
+		return err
 	}
+	defer release()
+	restored := false
+	defer func() {
+		// A refused restore leaves the directory as it found it.
+		if !restored && !hadLockFile {
+			os.Remove(lockFile)
+		}
+	}()
 	target := filepath.Join(*data, sqlite.FileName)
 	keysDir := filepath.Join(*data, "keys")
-	_, err := os.Stat(target)
+	_, err = os.Stat(target)
 	dbExists := err == nil
 	_, err = os.Stat(keysDir)
 	keysExist := err == nil
@@ -308,6 +325,7 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 
+	restored = true
 	fmt.Fprintf(env.Stdout, "restored %s into %s: %d records, change log at %d (migration %d)\n",
 		*from, target, info.Records, info.Head, info.Migration)
 	if _, err := os.Stat(backupPhotos); err == nil {
@@ -330,6 +348,23 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 		fmt.Fprintf(env.Stdout, "kept the previous %s\n", strings.Join(kept, " and "))
 	}
 	fmt.Fprintf(env.Stdout, "start the server: fieldsync serve --data %s\n", *data)
+	return nil
+}
+
+// outDirExists refuses a --out whose directory is missing or not a
+// directory, before anything is written, with the directory's name
+// (rather than the failure to open a FILE.tmp the operator never named).
+func outDirExists(out string) error {
+	dir := filepath.Dir(out)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("--out %s: the directory %s does not exist; create it first (mkdir -p %s)", out, dir, dir)
+	case err != nil:
+		return fmt.Errorf("--out %s: %w", out, err)
+	case !fi.IsDir():
+		return fmt.Errorf("--out %s: %s is not a directory", out, dir)
+	}
 	return nil
 }
 

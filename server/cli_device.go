@@ -108,6 +108,9 @@ func deviceError(dir string, err error) error {
 	case errors.Is(err, client.ErrLoginRequired):
 		return fmt.Errorf("this tablet is not logged in, or its session ended (30 days without a sync, a new password): "+
 			"run 'fieldsync device login --dir %s --server URL --user NAME'; pending edits are kept", dir)
+	case errors.Is(err, client.ErrAccountDisabled):
+		return fmt.Errorf("this account is disabled: ask an admin to enable it (fieldsync user enable), then run "+
+			"'fieldsync device login --dir %s --server URL --user NAME' (disabling ended the old session); pending edits are kept", dir)
 	case errors.Is(err, client.ErrDeviceRevoked):
 		return fmt.Errorf("a supervisor revoked this tablet: it can no longer sync (its pending edits stay in %s)", dir)
 	}
@@ -196,8 +199,9 @@ func runDeviceSync(ctx context.Context, env Env, args []string) error {
 		return fmt.Errorf("sync: %w (nothing is lost: pending edits stay in the outbox)", deviceError(*dir, err))
 	}
 	if rep.Refused > 0 {
-		return fmt.Errorf("%d changes refused by the server: 'fieldsync device conflicts --dir %s' shows why; "+
-			"an edit of the record sends it again", rep.Refused, *dir)
+		return fmt.Errorf("%d changes or photos refused by the server: 'fieldsync device conflicts --dir %s' shows why; "+
+			"an edit of a refused change's record sends it again, while a refused photo is never sent again "+
+			"(take it again as a %s file, 'fieldsync device photo', and put the new SHA-256 in the record)", rep.Refused, *dir, syncproto.PhotoTypes)
 	}
 	return nil
 }
@@ -348,6 +352,15 @@ func runDeviceList(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer c.Close()
+	if *entity != "" {
+		forms, err := deviceForms(ctx, c)
+		if err != nil {
+			return err
+		}
+		if err := knownEntity(forms, *entity); err != nil {
+			return err
+		}
+	}
 	records, err := c.List(ctx, *entity)
 	if err != nil {
 		return err
@@ -470,20 +483,28 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *entity != "" {
+		if err := knownEntity(forms, *entity); err != nil {
+			return err
+		}
+	}
 	names := make([]string, 0, len(forms))
 	for name := range forms {
 		if *entity == "" || name == *entity {
 			names = append(names, name)
 		}
 	}
-	if len(names) == 0 {
-		return fmt.Errorf("unknown entity %q", *entity)
-	}
 	sort.Strings(names)
-	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	for _, name := range names {
+	// One table per form, so that a form's title or a region rule does
+	// not widen the columns of the fields; the rules follow, as text.
+	for i, name := range names {
 		f := forms[name]
-		fmt.Fprintf(tw, "%s\t(%s)\t\t\n", name, f.Title)
+		if i > 0 {
+			fmt.Fprintln(env.Stdout)
+		}
+		fmt.Fprintf(env.Stdout, "%s (%s)\n", name, f.Title)
+		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  FIELD\tTYPE\tREQUIRED\tPOLICY\tVALUES\tLABEL")
 		for _, fd := range f.Fields {
 			req := ""
 			if fd.Required {
@@ -493,13 +514,40 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 			if fd.Min != nil || fd.Max != nil {
 				detail = strings.TrimSpace(fmt.Sprintf("%s %s", rangeOf(fd.Min, ">= "), rangeOf(fd.Max, "<= ")))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, detail)
+			if fd.Type == schema.TypeReference && fd.Entity != "" {
+				detail = "id of a " + fd.Entity
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, fd.Policy, orDash(detail), orDash(fd.Label))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
 		}
 		for _, rule := range f.RegionRules {
-			fmt.Fprintf(tw, "  (in regions %s also required: %s)\t\t\t\n", strings.Join(rule.Prefixes, ","), strings.Join(rule.Require, ", "))
+			fmt.Fprintf(env.Stdout, "  in regions %s also required: %s\n", strings.Join(rule.Prefixes, ","), strings.Join(rule.Require, ", "))
 		}
 	}
-	return tw.Flush()
+	return nil
+}
+
+// knownEntity refuses an --entity that no form of the tablet's schema has,
+// naming the ones it has.
+func knownEntity(forms map[string]*schema.Form, entity string) error {
+	if forms[entity] != nil {
+		return nil
+	}
+	names := make([]string, 0, len(forms))
+	for name := range forms {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return fmt.Errorf("--entity %q is not a form of this tablet's schema: use one of %s", entity, strings.Join(names, ", "))
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func rangeOf(v *float64, prefix string) string {

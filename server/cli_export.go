@@ -38,6 +38,9 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := outDirExists(dst); err != nil {
+		return err
+	}
 	if !*force {
 		if _, err := os.Lstat(dst); err == nil {
 			return fmt.Errorf("%s exists; use --force to replace it", dst)

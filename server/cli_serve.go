@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/fieldsync/fieldsync/server/attachments"
@@ -94,6 +95,13 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		}
 		defer stop()
 	}
+	// One server per data directory: the durability promise rests on a
+	// single writer.
+	release, err := lockData(*data, "serve")
+	if err != nil {
+		return err
+	}
+	defer release()
 	metrics := NewMetrics()
 	if _, err := os.Stat(filepath.Join(*data, sqlite.FileName)); errors.Is(err, os.ErrNotExist) {
 		// Say so: a mistyped --data would otherwise silently start a new,
@@ -141,14 +149,14 @@ func runServe(ctx context.Context, env Env, args []string) error {
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
-		return err
+		return listenError("addr", *addr, err)
 	}
 	metricsAt := ln.Addr().String()
 	if *metricsAddr != "" {
 		mln, err := net.Listen("tcp", *metricsAddr)
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("--metrics-addr: %w", err)
+			return listenError("metrics-addr", *metricsAddr, err)
 		}
 		metricsAt = mln.Addr().String()
 		stop := serveMetrics(mln, metrics)
@@ -166,6 +174,16 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	err = srv.Serve(ctx, ln, *grace)
 	log.Info("fieldsync stopped")
 	return err
+}
+
+// listenError words a failure to listen on --flag addr; an address in use
+// gets the way out (another port, with make run's ADDR=).
+func listenError(flagName, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("--%s %s: the address is already in use (another fieldsync or program listens there): "+
+			"give another, e.g. --%s 127.0.0.1:8081 (make run ADDR=127.0.0.1:8081 DATA=data2)", flagName, addr, flagName)
+	}
+	return fmt.Errorf("--%s %s: %w", flagName, addr, err)
 }
 
 // AttachmentsDir is the photo store's directory inside a data directory.

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -19,13 +20,22 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	data := fs.String("data", "data", "data directory")
 	name := fs.String("name", "", "user name (letters, digits, '.', '_', '-')")
 	role := fs.String("role", "", "field_worker, supervisor or admin")
-	scope := fs.String("scope", "", "comma-separated division-code prefixes, e.g. 500240,150422 (not for admin)")
+	scope := fs.String("scope", "", "comma-separated division codes of 2, 4, 6, 9 or 12 digits (province to village), e.g. 500240,150422 (not for admin)")
+	create := fs.Bool("create", false, "create the database in --data if it has none (otherwise a mistyped --data is an error)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
 	prefixes := splitScope(*scope)
 	if err := auth.CheckUser(*name, *role, prefixes); err != nil {
 		return err
+	}
+	if err := checkScopeLevels(prefixes); err != nil {
+		return err
+	}
+	if !*create {
+		if err := mustHaveDatabase(*data); err != nil {
+			return err
+		}
 	}
 	if *role == syncproto.RoleAdmin && len(prefixes) > 0 {
 		return fmt.Errorf("an admin has every region; leave out --scope")
@@ -72,6 +82,18 @@ func readPassword(r io.Reader) (string, error) {
 		return "", fmt.Errorf("give a password of at least %d characters on standard input, e.g. echo 'secret-pass' | fieldsync user add ...", auth.MinPasswordLen)
 	}
 	return line, nil
+}
+
+// checkScopeLevels refuses a scope prefix that names no region: a
+// division code is read in levels of 2, 4, 6, 9 and 12 digits, so that
+// 5002401 (7 digits) would match villages of two townships by accident.
+func checkScopeLevels(scope []string) error {
+	for _, p := range scope {
+		if !schema.IsDivisionPrefix(p) {
+			return fmt.Errorf("--scope %s: a region is a division code of 2 (province), 4 (prefecture), 6 (county), 9 (township) or 12 (village) digits, not %d", p, len(p))
+		}
+	}
+	return nil
 }
 
 func splitScope(s string) []string {

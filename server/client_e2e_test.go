@@ -141,9 +141,9 @@ func TestTabletsConvergeThroughAFaultyNetwork(t *testing.T) {
 
 func runConvergence(t *testing.T, seed uint64) {
 	data := t.TempDir()
-	cli(t, e2ePassword+"\n", "user", "add", "--data", data, "--name", "boss", "--role", "admin")
+	cli(t, e2ePassword+"\n", "user", "add", "--create", "--data", data, "--name", "boss", "--role", "admin")
 	for i := 0; i < 3; i++ {
-		cli(t, e2ePassword+"\n", "user", "add", "--data", data, "--name", fmt.Sprintf("w%d", i), "--role", "field_worker", "--scope", "500240107")
+		cli(t, e2ePassword+"\n", "user", "add", "--create", "--data", data, "--name", fmt.Sprintf("w%d", i), "--role", "field_worker", "--scope", "500240107")
 	}
 	srv := startBinary(t, data)
 	rng := rand.New(rand.NewPCG(seed, 42))
@@ -432,7 +432,7 @@ func sameFields(a, b map[string]json.RawMessage) bool {
 // its outbox when it starts again, and pushes it.
 func TestClientKilledAfterAnEditPushesItOnRestart(t *testing.T) {
 	data := t.TempDir()
-	cli(t, e2ePassword+"\n", "user", "add", "--data", data, "--name", "w", "--role", "field_worker", "--scope", "500240107")
+	cli(t, e2ePassword+"\n", "user", "add", "--create", "--data", data, "--name", "w", "--role", "field_worker", "--scope", "500240107")
 	srv := startBinary(t, data)
 	tabDir := t.TempDir()
 	cli(t, e2ePassword+"\n", "device", "login", "--dir", tabDir, "--server", srv.url, "--user", "w")
@@ -470,7 +470,7 @@ func TestClientKilledAfterAnEditPushesItOnRestart(t *testing.T) {
 	}
 	cli(t, "", "device", "sync", "--dir", tabDir)
 	admin := uuid.NewString()
-	cli(t, e2ePassword+"\n", "user", "add", "--data", data, "--name", "boss", "--role", "admin")
+	cli(t, e2ePassword+"\n", "user", "add", "--create", "--data", data, "--name", "boss", "--role", "admin")
 	tok := httpLogin(t, srv.url, "boss", e2ePassword, admin)
 	var rec syncproto.Record
 	getJSON(t, srv.url, tok, "/v1/records/household/"+id, &rec)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/attachments"
+	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
 	"github.com/fieldsync/fieldsync/syncproto/client/faulty"
@@ -193,16 +195,23 @@ func storedRecordPhotos(t *testing.T, ts *testServer, id string) []string {
 	return out
 }
 
-// A file that is no image is refused by the server: the tablet keeps it,
-// says why, and still pushes the change.
+// A photo the server refuses (here: over its size limit; a file that is
+// no image the tablet refuses itself) is kept on the tablet, which says
+// why and still pushes the change.
 func TestClientReportsARefusedPhoto(t *testing.T) {
-	ts := mustServe(t)
+	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+		photos, err := attachments.Open(t.TempDir(), attachments.Options{MaxBytes: 4096})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Attachments = photos
+	})
 	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
 	_, ins := seedHousehold(t, ts)
 	ctx := context.Background()
 	a := newTablet(t, ts, "a", client.Options{})
 	mustSync(t, a)
-	hash, err := a.AddPhoto(ctx, bytes.NewReader(bytes.Repeat([]byte("not an image "), 100)))
+	hash, err := a.AddPhoto(ctx, bytes.NewReader(testPNG(t, 64, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +220,7 @@ func TestClientReportsARefusedPhoto(t *testing.T) {
 	}
 	rep, err := a.Sync(ctx)
 	if err != nil || rep.Refused != 1 || rep.Pushed != 1 {
-		t.Fatalf("sync with a non-image: %v %+v", err, rep)
+		t.Fatalf("sync with a photo over the limit: %v %+v", err, rep)
 	}
 	refused, _ := a.Refused(ctx)
 	if len(refused) != 1 || refused[0].Entity != "photo" || refused[0].RecordID != hash {

@@ -237,8 +237,8 @@ func TestKilledServerKeepsAcknowledgedPushes(t *testing.T) {
 	began := time.Now()
 	dataDir := t.TempDir()
 	rng := rand.New(rand.NewPCG(7, 11))
-	cli(t, "checker-password\n", "user", "add", "--data", dataDir, "--name", "checker", "--role", "admin")
-	cli(t, "worker-password\n", "user", "add", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
+	cli(t, "checker-password\n", "user", "add", "--create", "--data", dataDir, "--name", "checker", "--role", "admin")
+	cli(t, "worker-password\n", "user", "add", "--create", "--data", dataDir, "--name", "worker", "--role", "field_worker", "--scope", "500240")
 	devices := make([]*storetest.Device, tablets)
 	tokens := map[string]string{} // device id -> access token
 	for i := range devices {

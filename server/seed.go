@@ -106,6 +106,11 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
+	release, err := lockData(*data, "seed")
+	if err != nil {
+		return err
+	}
+	defer release()
 	store, err := openData(ctx, *data, env.Stderr)
 	if err != nil {
 		return err
@@ -145,6 +150,11 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	if *households < 1 || *batch < 1 {
 		return fmt.Errorf("--households and --batch must be positive")
 	}
+	release, err := lockData(*data, "generate")
+	if err != nil {
+		return err
+	}
+	defer release()
 	store, err := openData(ctx, *data, env.Stderr)
 	if err != nil {
 		return err

@@ -93,8 +93,8 @@ func TestSIGTERMFinishesPushesInFlight(t *testing.T) {
 	const grace, fast, slow = 10 * time.Second, 4, 2
 	dataDir := t.TempDir()
 	// Two workers, so that no name reaches the login rate limit.
-	cli(t, "worker-password\n", "user", "add", "--data", dataDir, "--name", "worker.a", "--role", "field_worker", "--scope", "500240")
-	cli(t, "worker-password\n", "user", "add", "--data", dataDir, "--name", "worker.b", "--role", "field_worker", "--scope", "500240")
+	cli(t, "worker-password\n", "user", "add", "--create", "--data", dataDir, "--name", "worker.a", "--role", "field_worker", "--scope", "500240")
+	cli(t, "worker-password\n", "user", "add", "--create", "--data", dataDir, "--name", "worker.b", "--role", "field_worker", "--scope", "500240")
 	p := startBinary(t, dataDir, "--shutdown-grace", grace.String())
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{}}
 

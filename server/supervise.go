@@ -95,7 +95,7 @@ func (s *Server) handleConflicts(c echo.Context) error {
 }
 
 // handleResolve is POST /v1/conflicts/{id}/resolve
-// {"value": ..., "note": "..."} or {"choose": "kept"|"incoming", "note"}.
+// {"value": ..., "note": "..."} or {"choose": "kept"|"stored"|"incoming", "note"}.
 func (s *Server) handleResolve(c echo.Context) error {
 	body, err := s.readBody(c)
 	if err != nil {
@@ -115,15 +115,8 @@ func (s *Server) handleResolve(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case req.Choose == "kept" && len(req.Value) == 0:
-		req.Value = cf.Kept
-	case req.Choose == "incoming" && len(req.Value) == 0:
-		req.Value = cf.Incoming
-	case req.Choose != "" || len(req.Value) == 0:
-		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid resolution",
-			Message: `send {"value": ...} or {"choose": "kept"} or {"choose": "incoming"}, with a "note"`,
-			Errors:  []syncproto.FieldError{{Path: "value", Message: "is required (or choose kept or incoming)"}}}
+	if req.Value, err = resolutionValue(cf, req.Value, req.Choose); err != nil {
+		return err
 	}
 	if len(req.Note) > 2000 {
 		return &syncproto.Error{Code: syncproto.EInvalid, Message: "the note is too long",

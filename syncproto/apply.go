@@ -278,8 +278,10 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 		return res, err
 	}
 	errs = append(errs, refErrs...)
-	if len(errs) == 0 && stored == nil && ch.Op == OpUpsert {
-		errs = append(errs, form.CheckCreate(fields, village)...)
+	if stored == nil && ch.Op == OpUpsert {
+		// Every error of the change at once: a missing required field too,
+		// not only on the push after the others were fixed.
+		errs = AddMissing(errs, form.CheckCreate(fields, village))
 	}
 	var out Outcome
 	if len(errs) == 0 {

@@ -15,15 +15,23 @@ const (
 	EMalformed    Code = "malformed"      // 400: not JSON, wrong types
 	EUnauthorized Code = "unauthorized"   // 401
 	ERevoked      Code = "device_revoked" // 401: this tablet was revoked; logging in again will not help
-	EForbidden    Code = "forbidden"      // 403
-	ENotFound     Code = "not_found"      // 404
-	EConflict     Code = "conflict"       // 409: replayed id with other content, stale device_seq
-	ETooLarge     Code = "too_large"      // 413
-	EInvalid      Code = "invalid"        // 422: semantically invalid
-	EUnsupported  Code = "unsupported"    // 415: a body of a type the server does not take (a photo that is no image)
-	ERateLimited  Code = "rate_limited"   // 429
-	EUnavailable  Code = "unavailable"    // 503: not ready, storage full, database busy, too many snapshots
-	EInternal     Code = "internal"       // 500: never shown in detail
+	// EAccountDisabled (401): the user is disabled; logging in again will
+	// not help until an admin enables them (and then a login is needed:
+	// disabling ended every session for good).
+	EAccountDisabled Code = "account_disabled"
+	// ESessionEnded (401): the session was ended (a new password, a
+	// disabled and re-enabled user, a reused refresh token, 30 days
+	// without a sync); logging in again helps.
+	ESessionEnded Code = "session_ended"
+	EForbidden    Code = "forbidden"    // 403
+	ENotFound     Code = "not_found"    // 404
+	EConflict     Code = "conflict"     // 409: replayed id with other content, stale device_seq
+	ETooLarge     Code = "too_large"    // 413
+	EInvalid      Code = "invalid"      // 422: semantically invalid
+	EUnsupported  Code = "unsupported"  // 415: a body of a type the server does not take (a photo that is no image)
+	ERateLimited  Code = "rate_limited" // 429
+	EUnavailable  Code = "unavailable"  // 503: not ready, storage full, database busy, too many snapshots
+	EInternal     Code = "internal"     // 500: never shown in detail
 )
 
 // FieldError is a validation failure with the path of the offending value.

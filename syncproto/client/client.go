@@ -107,12 +107,20 @@ type Client struct {
 // Errors the app should tell its user about.
 var (
 	// ErrLoginRequired: there are no tokens, or the session ended (expired
-	// after 30 days without a sync, password changed, user disabled).
-	// Pending edits are kept; log in and sync again.
+	// after 30 days without a sync, password changed, a refresh token
+	// reused, the user disabled and enabled again: disabling ends every
+	// session for good). Pending edits are kept; log in and sync again.
 	ErrLoginRequired = errors.New("client: not logged in, or the session ended: log in")
 	// ErrDeviceRevoked: a supervisor revoked this tablet. Pending edits
 	// are kept in the local database, but this device can no longer sync.
 	ErrDeviceRevoked = errors.New("client: this device was revoked; ask a supervisor")
+	// ErrAccountDisabled: an admin disabled this user. Logging in again
+	// does not help until they enable the account; then a login is needed
+	// (the old session stays ended). Pending edits are kept.
+	ErrAccountDisabled = errors.New("client: this account is disabled; ask an admin to enable it, then log in")
+	// ErrNotAPhoto: AddPhoto was given bytes that are no photo the server
+	// takes; nothing was kept.
+	ErrNotAPhoto = errors.New("client: not a photo the server takes (" + syncproto.PhotoTypes + "); nothing was kept")
 	// ErrNotFound: no such record in the local copy.
 	ErrNotFound = errors.New("client: no such record")
 )
@@ -294,6 +302,10 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	if err := c.retry(ctx, func(ctx context.Context) error {
 		return c.send(ctx, server, http.MethodPost, "/v1/auth/token", "", body, &tok)
 	}); err != nil {
+		var p *Problem
+		if errors.As(err, &p) && p.Type == problemAccountDisabled {
+			return ErrAccountDisabled
+		}
 		return err
 	}
 	err := c.tx(ctx, func(tx *sql.Tx) error {

@@ -147,7 +147,7 @@ func (c *Client) validate(ctx context.Context, entity, op string, fields map[str
 		return fields, nil
 	}
 	norm, errs := form.Validate(fields)
-	if op == "create" && len(errs) == 0 {
+	if op == "create" {
 		// Required fields, and those the region's rules require: the
 		// region is the record's own (a household's village) or its
 		// parent's, when the device holds the parent.
@@ -164,7 +164,7 @@ func (c *Client) validate(ctx context.Context, entity, op string, fields map[str
 				}
 			}
 		}
-		errs = form.CheckCreate(norm, region)
+		errs = syncproto.AddMissing(errs, form.CheckCreate(norm, region))
 	}
 	if len(errs) > 0 {
 		return nil, &ValidationError{Entity: entity, Errors: errs}

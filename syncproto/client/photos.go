@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -22,7 +23,23 @@ import (
 // The photo is uploaded by Sync before the change set that references it,
 // in chunks that resume where a broken upload stopped, and only if the
 // server does not hold it already (another tablet may have sent it).
+// Bytes that are no photo the server takes (syncproto.PhotoType: JPEG,
+// PNG, WebP, HEIC/HEIF) are refused at once with ErrNotAPhoto and nothing
+// is kept: the server would refuse them at upload, after the record that
+// names them was queued.
 func (c *Client) AddPhoto(ctx context.Context, r io.Reader) (string, error) {
+	br := bufio.NewReaderSize(r, max(4096, syncproto.PhotoSniffLen))
+	head, err := br.Peek(syncproto.PhotoSniffLen)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("client: reading the photo: %w", err)
+	}
+	if len(head) == 0 {
+		return "", errors.New("client: the photo is empty")
+	}
+	if syncproto.PhotoType(head) == "" {
+		return "", ErrNotAPhoto
+	}
+	r = br
 	if err := os.MkdirAll(c.opts.PhotoDir, 0o700); err != nil {
 		return "", err
 	}

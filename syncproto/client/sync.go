@@ -31,7 +31,7 @@ type Report struct {
 
 // Sync pushes every pending edit, pulls every change, and checks the copy
 // against the server. It retries transient failures until ctx ends; it
-// returns ErrLoginRequired or ErrDeviceRevoked when the server no longer
+// returns ErrLoginRequired, ErrAccountDisabled or ErrDeviceRevoked when the server no longer
 // accepts this device's tokens. An interrupted Sync loses nothing: the
 // next one resends the same change set and pulls from the last page kept.
 func (c *Client) Sync(ctx context.Context) (Report, error) {

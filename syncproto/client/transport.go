@@ -126,8 +126,9 @@ func (c *Client) callRaw(ctx context.Context, method, path string, hdr http.Head
 	if !unauthorized(err) {
 		return status, h, b, err
 	}
-	if errors.Is(authFailure(err), ErrDeviceRevoked) {
-		return status, h, b, ErrDeviceRevoked
+	// A refresh cannot help a revoked tablet or a disabled account.
+	if f := authFailure(err); errors.Is(f, ErrDeviceRevoked) || errors.Is(f, ErrAccountDisabled) {
+		return status, h, b, f
 	}
 	if token, err = c.refresh(ctx, server); err != nil {
 		return status, h, b, err
@@ -141,15 +142,24 @@ func unauthorized(err error) bool {
 	return errors.As(err, &p) && p.Status == http.StatusUnauthorized
 }
 
-// authFailure turns a 401 into ErrDeviceRevoked or ErrLoginRequired (the
-// tokens no longer serve); any other error stays as it is.
+// The problem types of the 401s that are not "log in again".
+const (
+	problemDeviceRevoked   = "/problems/device_revoked"
+	problemAccountDisabled = "/problems/account_disabled"
+)
+
+// authFailure turns a 401 into ErrDeviceRevoked, ErrAccountDisabled or
+// ErrLoginRequired (the tokens no longer serve); any other error stays as
+// it is.
 func authFailure(err error) error {
 	var p *Problem
 	switch {
 	case !errors.As(err, &p) || p.Status != http.StatusUnauthorized:
 		return err
-	case p.Type == "/problems/device_revoked":
+	case p.Type == problemDeviceRevoked:
 		return ErrDeviceRevoked
+	case p.Type == problemAccountDisabled:
+		return ErrAccountDisabled
 	default:
 		return ErrLoginRequired
 	}
@@ -193,7 +203,7 @@ func retryable(ctx context.Context, err error) bool {
 	if errors.As(err, &p) {
 		return p.Status == http.StatusRequestTimeout || p.Status == http.StatusTooManyRequests || p.Status >= 500
 	}
-	if errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrDeviceRevoked) {
+	if errors.Is(err, ErrLoginRequired) || errors.Is(err, ErrDeviceRevoked) || errors.Is(err, ErrAccountDisabled) {
 		return false
 	}
 	return true // the request or its answer was lost on the way
