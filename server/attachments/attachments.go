@@ -76,7 +76,8 @@ type Options struct {
 	// same uploader and photo; DefaultLockWait when 0.
 	LockWait time.Duration
 	// UserPartialBytes bounds the bytes of one user's unfinished uploads;
-	// DefaultUserPartialBytes when 0.
+	// DefaultUserPartialBytes when 0, and never less than MaxBytes (as
+	// UserHourlyBytes).
 	UserPartialBytes int64
 	// UserHourlyBytes bounds the photo bytes one user may send per hour
 	// (a bucket that holds an hour's worth and refills evenly);
@@ -145,6 +146,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.MinFreeBytes == 0 {
 		opts.MinFreeBytes = DefaultMinFreeBytes
 	}
+	// A quota below the largest photo would refuse every large photo for
+	// good: the quotas hold at least one.
+	opts.UserPartialBytes = max(opts.UserPartialBytes, opts.MaxBytes)
+	opts.UserHourlyBytes = max(opts.UserHourlyBytes, opts.MaxBytes)
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
