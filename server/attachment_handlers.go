@@ -47,10 +47,12 @@ func photoHash(c echo.Context) (string, error) {
 	return h, nil
 }
 
-// uploader names who uploads, for the partials: the device of the token
-// (a device belongs to one user), so that a tablet's bytes only ever land
-// in its own partial.
-func uploader(a syncproto.Actor) string { return a.UserID + "/" + a.DeviceID }
+// uploader names who uploads, for the partials and the quotas: the user
+// and the device of the token, so that a tablet's bytes only ever land in
+// its own partial and count against its user's quotas.
+func uploader(a syncproto.Actor) attachments.Uploader {
+	return attachments.Uploader{User: a.UserID, Device: a.DeviceID}
+}
 
 func setUploadHeaders(c echo.Context, offset int64, complete bool) {
 	h := c.Response().Header()
@@ -69,7 +71,10 @@ type missingRequest struct {
 }
 
 // handleMissing is POST /v1/attachments/missing {"hashes": [...]}: the
-// hashes the server does not hold whole, each once, in the order asked.
+// hashes the server does not hold whole, or that the caller may not read
+// yet (no granting reference in scope, no upload of theirs), each once, in
+// the order asked: so that the tablet uploads the bytes, which proves it
+// has them, before its reference grants anything.
 func (s *Server) handleMissing(c echo.Context) error {
 	body, err := s.readBody(c)
 	if err != nil {
@@ -111,18 +116,25 @@ func (s *Server) handleMissing(c echo.Context) error {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid hashes",
 			Message: fmt.Sprintf("%d hashes are not SHA-256 digests", len(invalid)), Errors: invalid}
 	}
-	missing := []string{}
+	unique := make([]string, 0, len(hashes))
 	seen := map[string]bool{}
 	for _, h := range hashes {
-		if seen[h] {
-			continue
+		if !seen[h] {
+			seen[h] = true
+			unique = append(unique, h)
 		}
-		seen[h] = true
+	}
+	readable, err := s.store.ReadablePhotos(c.Request().Context(), s.actor(c), unique)
+	if err != nil {
+		return err
+	}
+	missing := []string{}
+	for _, h := range unique {
 		has, err := s.photos.Has(h)
 		if err != nil {
 			return err
 		}
-		if !has {
+		if !has || !readable[h] {
 			missing = append(missing, h)
 		}
 	}
@@ -132,13 +144,18 @@ func (s *Server) handleMissing(c echo.Context) error {
 
 // handleUploadStatus is HEAD /v1/attachments/{sha256}: Upload-Offset, the
 // bytes held for the caller's device (the photo's size when it is held
-// whole, from whichever tablet), and Upload-Complete.
+// whole, from whichever tablet, and the caller may read it), and
+// Upload-Complete.
 func (s *Server) handleUploadStatus(c echo.Context) error {
 	hash, err := photoHash(c)
 	if err != nil {
 		return err
 	}
-	held, err := s.photos.Held(hash, uploader(s.actor(c)))
+	access, err := s.store.PhotoAccess(c.Request().Context(), s.actor(c), hash)
+	if err != nil {
+		return err
+	}
+	held, err := s.photos.Held(hash, uploader(s.actor(c)), access.Readable())
 	if err != nil {
 		return err
 	}
@@ -158,7 +175,10 @@ type uploadAnswer struct {
 // handleUpload is PUT /v1/attachments/{sha256} with Content-Range: bytes
 // START-END/TOTAL: a chunk appended at the held offset. 204 with
 // Upload-Offset while the photo is incomplete; 201 when this chunk
-// completed and verified it; 200 when it was already whole.
+// completed and verified it; 200 when it was already whole (at once for a
+// caller who may read it; after all its bytes, hashed and not kept, for
+// one who may not: the proof of possession). Every upload whose bytes all
+// matched is recorded as the caller's.
 func (s *Server) handleUpload(c echo.Context) error {
 	hash, err := photoHash(c)
 	if err != nil {
@@ -179,14 +199,24 @@ func (s *Server) handleUpload(c echo.Context) error {
 			Message: fmt.Sprintf("the body must hold the %d bytes of the Content-Range", end-start+1),
 			Errors:  []syncproto.FieldError{{Path: "header.Content-Length", Message: fmt.Sprintf("must be %d, the length of the Content-Range", end-start+1)}}}
 	}
+	actor := s.actor(c)
+	access, err := s.store.PhotoAccess(req.Context(), actor, hash)
+	if err != nil {
+		return err
+	}
 	rc := http.NewResponseController(c.Response().Writer)
-	res, err := s.photos.Write(req.Context(), attachments.Chunk{SHA256: hash, Uploader: uploader(s.actor(c)),
-		Start: start, End: end, Total: total, Body: req.Body,
+	res, err := s.photos.Write(req.Context(), attachments.Chunk{SHA256: hash, Uploader: uploader(actor),
+		CanRead: access.Readable(), Start: start, End: end, Total: total, Body: req.Body,
 		// A newer chunk from the same tablet for the same photo: this
 		// request's connection is most likely dead; stop waiting for it.
 		Preempt: func() { _ = rc.SetReadDeadline(time.Now()) }})
 	if err != nil {
 		return err
+	}
+	if res.Proven {
+		if err := s.store.PhotoUploaded(req.Context(), actor, hash); err != nil {
+			return err
+		}
 	}
 	setUploadHeaders(c, res.Offset, res.Complete)
 	if !res.Complete {
@@ -253,8 +283,9 @@ func parseDigits(s string) (int64, bool) {
 }
 
 // handleDownload is GET /v1/attachments/{sha256}: the photo, if a record
-// in the caller's scope references it (403 otherwise) and the server holds
-// it whole (404 otherwise). Range requests, conditional requests on the
+// in the caller's scope references it through a reference that grants (its
+// maker proved possession), or the caller uploaded it (403 otherwise), and
+// the server holds it whole (404 otherwise). Range requests, conditional requests on the
 // ETag (the digest) and a year of private caching.
 func (s *Server) handleDownload(c echo.Context) error {
 	hash, err := photoHash(c)
@@ -265,9 +296,17 @@ func (s *Server) handleDownload(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if !access.InScope {
+	if !access.Readable() {
+		// A reference in scope whose maker has not uploaded the photo yet:
+		// 404 while the server holds no such photo at all (nothing to
+		// protect), 403 once it holds one that the reference's maker did
+		// not prove to have.
+		if has, err := s.photos.Has(hash); err == nil && !has && access.Pending {
+			return &syncproto.Error{Code: syncproto.ENotFound, Title: "Not found",
+				Message: "the server does not hold this photo whole: the tablet that took it has not finished uploading it"}
+		}
 		return &syncproto.Error{Code: syncproto.EForbidden, Title: "Forbidden",
-			Message: "no record in your scope references this photo"}
+			Message: "no record in your scope references this photo with proof that its maker had it, and you did not upload it"}
 	}
 	p, err := s.photos.OpenPhoto(hash)
 	if errors.Is(err, fs.ErrNotExist) {

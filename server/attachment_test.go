@@ -368,6 +368,9 @@ func TestAttachmentDownload(t *testing.T) {
 	_, notHeld := photoPNG(t, 33, 60)
 	north.upload(t, hash, photo, 1<<20)
 	north.upload(t, orphanHash, orphan, 1<<20)
+	// The admin who pushes the reference proves possession too (a
+	// re-upload of bytes the server holds), so that it grants.
+	admin.upload(t, hash, photo, 1<<20)
 	hh := uuid.NewString()
 	ts.mustPush(t, storetest.NewDevice("admin").Changeset(storetest.Household(hh, storetest.NorthVillage, storetest.T0),
 		northHousing(uuid.NewString(), hh, hash, notHeld)))
@@ -428,7 +431,9 @@ func TestAttachmentScopeFollowsHouseholdMove(t *testing.T) {
 	here := ts.photoClient(t, "li.na", uuid.NewString())
 	there := ts.photoClient(t, "wu.fang", uuid.NewString())
 	photo, hash := photoPNG(t, 41, 50)
-	here.upload(t, hash, photo, 1<<20)
+	// The admin who pushes takes the photo: neither worker uploaded it, so
+	// their access rests on the record alone.
+	ts.photoClient(t, "admin", adminDevice).upload(t, hash, photo, 1<<20)
 	hh := uuid.NewString()
 	dev := storetest.NewDevice("admin")
 	ts.mustPush(t, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),

@@ -49,6 +49,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	walCheckpoint := fs.Int("wal-autocheckpoint", sqlite.DefaultWALAutocheckpoint, "WAL pages (4 KiB) at which a commit copies the WAL into the database itself, and waits; below it a background checkpointer does so shortly after writes")
 	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
 	orphanAge := fs.Duration("orphan-upload-age", attachments.DefaultOrphanAge, "how long an unfinished photo upload is kept untouched before it is removed")
+	userPartial := fs.Int64("user-partial-bytes", attachments.DefaultUserPartialBytes, "most bytes one user's unfinished photo uploads may hold (429 beyond; at least --max-photo-bytes)")
+	userHourly := fs.Int64("user-photo-bytes-per-hour", attachments.DefaultUserHourlyBytes, "most photo bytes one user may send per hour (429 with Retry-After beyond; at least --max-photo-bytes)")
+	minFree := fs.Int64("min-free-bytes", attachments.DefaultMinFreeBytes, "free disk space kept for the database: photo bytes that would leave less are refused (507) while pushes go on; 0 turns the floor off")
+	unrefAge := fs.Duration("unreferenced-photo-age", DefaultUnreferencedPhotoAge, "how long a photo that no record references (since its upload, or since a version dropped it) is kept before it is removed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this `FILE`, at shutdown")
 	reinspectAfter := DefaultReinspectAfter
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (`DAYS` such as 365d, or a duration)")
@@ -73,6 +77,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	if *loginHashes < 0 {
 		checks = append(checks, fmt.Errorf("--login-hashes must be 0 (half the cores) or more, not %d", *loginHashes))
+	}
+	if *userPartial < *maxPhoto || *userHourly < *maxPhoto || *minFree < 0 || *unrefAge < time.Hour {
+		checks = append(checks, fmt.Errorf("invalid photo quotas: --user-partial-bytes and --user-photo-bytes-per-hour must be ≥ --max-photo-bytes (%d), --min-free-bytes ≥ 0, --unreferenced-photo-age ≥ 1h", *maxPhoto))
 	}
 	if *busyTimeout < 10*time.Millisecond {
 		checks = append(checks, fmt.Errorf("--busy-timeout must be at least 10ms, not %s", *busyTimeout))
@@ -129,10 +136,16 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	photos, err := attachments.Open(filepath.Join(*data, AttachmentsDir), attachments.Options{MaxBytes: *maxPhoto})
+	floor := *minFree
+	if floor == 0 {
+		floor = -1 // no floor
+	}
+	photos, err := attachments.Open(filepath.Join(*data, AttachmentsDir), attachments.Options{MaxBytes: *maxPhoto,
+		UserPartialBytes: *userPartial, UserHourlyBytes: *userHourly, MinFreeBytes: floor})
 	if err != nil {
 		return err
 	}
+	go runPhotoSweeper(ctx, store, photos, *unrefAge, sweepInterval(*unrefAge), log)
 	go photos.RunSweeper(ctx, *orphanAge, sweepInterval(*orphanAge), func(removed int, bytes int64, err error) {
 		if err != nil {
 			log.Warn("sweeping unfinished photo uploads", "err", err)

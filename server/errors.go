@@ -38,6 +38,8 @@ var statusOf = map[syncproto.Code]int{
 	syncproto.ERateLimited:     http.StatusTooManyRequests,
 	syncproto.EUnavailable:     http.StatusServiceUnavailable,
 	syncproto.EInternal:        http.StatusInternalServerError,
+
+	syncproto.EInsufficientStorage: http.StatusInsufficientStorage,
 }
 
 var defaultTitle = map[syncproto.Code]string{
@@ -55,6 +57,8 @@ var defaultTitle = map[syncproto.Code]string{
 	syncproto.ERateLimited:     "Too many requests",
 	syncproto.EUnavailable:     "Unavailable",
 	syncproto.EInternal:        "Internal error",
+
+	syncproto.EInsufficientStorage: "Insufficient storage",
 }
 
 // problemFor maps any error to a problem document: a *syncproto.Error by its

@@ -1,29 +1,61 @@
 package syncproto
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // MaxMissingHashes bounds the hashes of one POST /v1/attachments/missing.
 const MaxMissingHashes = 1000
 
 // AttachmentStore is the part of the store contract that knows which
-// records reference which photos. A record's photo field (a set of SHA-256
-// digests) is indexed in the same transaction as every write of the
-// record, so that the index never disagrees with the records.
+// records reference which photos, and who proved possession of a photo by
+// uploading its bytes. A record's photo field (a set of SHA-256 digests) is
+// indexed in the same transaction as every write of the record, so that
+// the index never disagrees with the records.
+//
+// Knowing a digest grants nothing: a reference grants a download only when
+// the user who added the digest to the record proved possession of the
+// photo (PhotoUploaded), before or after the push; and a user may always
+// read a photo they uploaded themselves.
 type AttachmentStore interface {
-	// PhotoAccess tells whether a record in the actor's scope references
-	// the photo with the given digest (64 lowercase hexadecimal digits),
-	// and whether any record at all does. Deleted records count: their
-	// last fields are still served (pull tombstones, history).
+	// PhotoAccess tells whether the actor may read the photo with the
+	// given digest (64 lowercase hexadecimal digits): through a granting
+	// reference of a record in the actor's scope, or through the actor's
+	// own proven upload; and whether any record at all references it.
+	// Deleted records count: their last fields are still served (pull
+	// tombstones, history).
 	PhotoAccess(ctx context.Context, actor Actor, sha256 string) (PhotoAccess, error)
+	// ReadablePhotos returns, of the given digests, those the actor may
+	// read (PhotoAccess.Readable), as a set.
+	ReadablePhotos(ctx context.Context, actor Actor, sha256s []string) (map[string]bool, error)
+	// PhotoUploaded records that the actor (user and device) sent every
+	// byte of the photo and that they hashed to its digest: a new upload,
+	// or a re-upload of a photo the server already held.
+	PhotoUploaded(ctx context.Context, actor Actor, sha256 string) error
+	// PhotosInUse returns, of the given digests, those that a record's
+	// current fields reference, or that were uploaded or lost their last
+	// reference at since or later: the photos the sweep of unreferenced
+	// photos must keep.
+	PhotosInUse(ctx context.Context, sha256s []string, since time.Time) (map[string]bool, error)
 }
 
 // PhotoAccess is the answer of AttachmentStore.PhotoAccess.
 type PhotoAccess struct {
-	// InScope: a record in the actor's scope references the photo.
+	// InScope: a record in the actor's scope references the photo, and
+	// the reference grants (its maker proved possession of the photo).
 	InScope bool
+	// Pending: a record in the actor's scope references the photo, but
+	// no such reference grants yet (its maker has not uploaded the photo).
+	Pending bool
+	// Uploaded: the actor proved possession of the photo themselves.
+	Uploaded bool
 	// Referenced: some record, in scope or not, references the photo.
 	Referenced bool
 }
+
+// Readable reports whether the actor may read the photo.
+func (a PhotoAccess) Readable() bool { return a.InScope || a.Uploaded }
 
 // ValidSHA256 reports whether s is a SHA-256 digest as the protocol
 // writes it: exactly 64 lowercase hexadecimal digits. Anything else (upper

@@ -32,6 +32,10 @@ const (
 	ERateLimited  Code = "rate_limited" // 429
 	EUnavailable  Code = "unavailable"  // 503: not ready, storage full, database busy, too many snapshots
 	EInternal     Code = "internal"     // 500: never shown in detail
+
+	// EInsufficientStorage (507): the server keeps its last free disk space
+	// for pushes and stores no more photos for now.
+	EInsufficientStorage Code = "insufficient_storage"
 )
 
 // FieldError is a validation failure with the path of the offending value.
@@ -51,7 +55,8 @@ type Error struct {
 	// of the photo the server holds for the uploader, where the upload
 	// resumes.
 	UploadOffset *int64
-	// RetryAfter is set on ERateLimited and on EUnavailable when waiting
+	// RetryAfter is set on ERateLimited, EInsufficientStorage and on
+	// EUnavailable when waiting
 	// helps (a full disk, a busy database), in whole seconds.
 	RetryAfter int
 }

@@ -7,7 +7,9 @@
 // Layout, under the directory given to Open (DATA/attachments):
 //
 //	ab/cd/abcd…        a whole photo, verified: its name is the SHA-256 of its bytes
-//	partial/HASH.UPL   the bytes received so far of the photo HASH from one uploader
+//	partial/USR/HASH.DEV  the bytes received so far of the photo HASH from one
+//	                      device (DEV) of one user (USR); both are digests of
+//	                      the ids, so that no id reaches the file system
 //
 // A whole photo appears only by an atomic rename of a partial that was
 // complete, matched its hash and was fsynced; so a crash leaves a photo
@@ -27,6 +29,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -42,6 +46,25 @@ const DefaultOrphanAge = 7 * 24 * time.Hour
 // same uploader and photo that is still being received.
 const DefaultLockWait = 10 * time.Second
 
+// DefaultUserPartialBytes is how many bytes of unfinished uploads one user
+// may hold unless configured: 64 MiB, three photos of the largest size
+// (a tablet uploads one photo at a time).
+const DefaultUserPartialBytes = 64 << 20
+
+// DefaultUserHourlyBytes is how many photo bytes one user may send per
+// hour unless configured: 512 MiB, a day's photos of a busy team member
+// at once, but not a disk in an afternoon.
+const DefaultUserHourlyBytes = 512 << 20
+
+// DefaultMinFreeBytes is the free disk space below which no photo bytes
+// are stored unless configured: 1 GiB, kept for the database's pushes.
+const DefaultMinFreeBytes = 1 << 30
+
+// MaxPartialsPerUser bounds the unfinished uploads (and the re-uploads of
+// photos the server holds, which cost memory) that one user may have open
+// at once: a honest tablet has one.
+const MaxPartialsPerUser = 32
+
 // partialDirName is the directory of partial uploads inside the store.
 const partialDirName = "partial"
 
@@ -52,7 +75,19 @@ type Options struct {
 	// LockWait is how long a chunk waits for the previous chunk of the
 	// same uploader and photo; DefaultLockWait when 0.
 	LockWait time.Duration
-	// Now is the clock of the sweep; time.Now when nil.
+	// UserPartialBytes bounds the bytes of one user's unfinished uploads;
+	// DefaultUserPartialBytes when 0, and never less than MaxBytes (as
+	// UserHourlyBytes).
+	UserPartialBytes int64
+	// UserHourlyBytes bounds the photo bytes one user may send per hour
+	// (a bucket that holds an hour's worth and refills evenly);
+	// DefaultUserHourlyBytes when 0.
+	UserHourlyBytes int64
+	// MinFreeBytes is the free disk space below which no photo bytes are
+	// written (507); DefaultMinFreeBytes when 0, none when negative.
+	MinFreeBytes int64
+	// Now is the clock of the sweep and of the hourly quota; time.Now when
+	// nil.
 	Now func() time.Time
 }
 
@@ -65,9 +100,18 @@ type Store struct {
 	maxBytes        int64
 	lockWait        time.Duration
 	now             func() time.Time
+	quota           quota
 
 	mu    sync.Mutex
 	locks map[string]*keyLock
+	// proofs are the re-uploads under way of photos held whole, by user
+	// key and then partial path (proof.go).
+	proofs map[string]map[string]*proof
+	// reserved is the bytes of the chunks being written, by user key, so
+	// that concurrent chunks of one user share the partial quota.
+	reserved map[string]int64
+	// hourly is each user's bucket of photo bytes, by user key.
+	hourly map[string]*rate.Limiter
 
 	photos, bytes atomic.Int64
 }
@@ -93,12 +137,27 @@ func Open(dir string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.UserPartialBytes <= 0 {
+		opts.UserPartialBytes = DefaultUserPartialBytes
+	}
+	if opts.UserHourlyBytes <= 0 {
+		opts.UserHourlyBytes = DefaultUserHourlyBytes
+	}
+	if opts.MinFreeBytes == 0 {
+		opts.MinFreeBytes = DefaultMinFreeBytes
+	}
+	// A quota below the largest photo would refuse every large photo for
+	// good: the quotas hold at least one.
+	opts.UserPartialBytes = max(opts.UserPartialBytes, opts.MaxBytes)
+	opts.UserHourlyBytes = max(opts.UserHourlyBytes, opts.MaxBytes)
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
 	}
 	s := &Store{dir: abs, partialDir: filepath.Join(abs, partialDirName), maxBytes: opts.MaxBytes,
-		lockWait: opts.LockWait, now: opts.Now, locks: map[string]*keyLock{}}
+		lockWait: opts.LockWait, now: opts.Now, locks: map[string]*keyLock{},
+		quota:  quota{partialBytes: opts.UserPartialBytes, hourlyBytes: opts.UserHourlyBytes, minFree: opts.MinFreeBytes},
+		proofs: map[string]map[string]*proof{}, reserved: map[string]int64{}, hourly: map[string]*rate.Limiter{}}
 	if err := os.MkdirAll(s.partialDir, 0o700); err != nil {
 		return nil, fmt.Errorf("attachments: %w", err)
 	}
@@ -125,15 +184,29 @@ func PhotoPath(dir, hash string) string {
 	return filepath.Join(dir, hash[0:2], hash[2:4], hash)
 }
 
-// uploaderKey names an uploader (a device id) in partial file names: a
-// digest, so that whatever the id holds never reaches the file system.
-func uploaderKey(uploader string) string {
-	sum := sha256.Sum256([]byte("fieldsync uploader\x00" + uploader))
+// Uploader is who sends a photo: the user, whose quotas the bytes count
+// against, and the device, which has a partial of its own.
+type Uploader struct {
+	User, Device string
+}
+
+// userKey names a user in partial paths: a digest, so that whatever the
+// id holds never reaches the file system.
+func (u Uploader) userKey() string {
+	sum := sha256.Sum256([]byte("fieldsync user\x00" + u.User))
 	return hex.EncodeToString(sum[:8])
 }
 
-func (s *Store) partialPath(hash, uploader string) string {
-	return filepath.Join(s.partialDir, hash+"."+uploaderKey(uploader))
+// deviceKey names the uploader's device in partial file names.
+func (u Uploader) deviceKey() string {
+	sum := sha256.Sum256([]byte("fieldsync uploader\x00" + u.User + "/" + u.Device))
+	return hex.EncodeToString(sum[:8])
+}
+
+func (s *Store) userPartialDir(u Uploader) string { return filepath.Join(s.partialDir, u.userKey()) }
+
+func (s *Store) partialPath(hash string, u Uploader) string {
+	return filepath.Join(s.userPartialDir(u), hash+"."+u.deviceKey())
 }
 
 func invalidHash() error {
@@ -151,26 +224,40 @@ type Held struct {
 	Complete bool
 }
 
-// Held tells how much of the photo hash the store holds for uploader. A
-// whole photo counts for every uploader (and the uploader's partial of it,
-// now useless, is removed).
-func (s *Store) Held(hash, uploader string) (Held, error) {
+// Held tells how much of the photo hash the store holds for the
+// uploader. A whole photo counts for every uploader who may read it
+// (canRead; the uploader's partial of it, now useless, is removed); for
+// one who may not, what counts is how far their re-upload of it (the
+// proof that they have its bytes) has come.
+func (s *Store) Held(hash string, u Uploader, canRead bool) (Held, error) {
 	if !syncproto.ValidSHA256(hash) {
 		return Held{}, invalidHash()
 	}
+	partial := s.partialPath(hash, u)
 	if fi, err := os.Stat(PhotoPath(s.dir, hash)); err == nil {
 		// A partial of the uploader's left from a race with another
-		// tablet's last chunk is of no use any more.
-		partial := s.partialPath(hash, uploader)
-		if release, ok := s.tryAcquire("partial:" + partial); ok {
-			os.Remove(partial)
-			release()
+		// tablet's last chunk is of no use any more as a partial.
+		release, ok := s.tryAcquire("partial:" + partial)
+		if !ok {
+			if canRead {
+				return Held{Offset: fi.Size(), Complete: true}, nil
+			}
+			return Held{Offset: s.proofOffset(u, partial)}, nil
 		}
-		return Held{Offset: fi.Size(), Complete: true}, nil
+		defer release()
+		if canRead {
+			os.Remove(partial)
+			return Held{Offset: fi.Size(), Complete: true}, nil
+		}
+		p, err := s.proofOf(u, partial)
+		if err != nil {
+			return Held{}, err
+		}
+		return Held{Offset: p.offset}, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return Held{}, err
 	}
-	fi, err := os.Stat(s.partialPath(hash, uploader))
+	fi, err := os.Stat(partial)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Held{}, nil
 	}
@@ -242,18 +329,38 @@ type Stats struct {
 // directory.
 func (s *Store) Stats() (Stats, error) {
 	st := Stats{Photos: s.photos.Load(), Bytes: s.bytes.Load()}
+	err := s.walkPartials(func(path string, fi fs.FileInfo) {
+		st.Partials++
+		st.PartialBytes += fi.Size()
+	})
+	return st, err
+}
+
+// walkPartials calls fn for every partial upload: those of each user's
+// directory, and those of the directory itself (temporary files of
+// Install, and partials of the layout before per-user directories).
+func (s *Store) walkPartials(fn func(path string, fi fs.FileInfo)) error {
 	entries, err := os.ReadDir(s.partialDir)
 	if err != nil {
-		return st, err
+		return err
 	}
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
+		path := filepath.Join(s.partialDir, e.Name())
+		if e.IsDir() {
+			sub, err := os.ReadDir(path)
+			if err != nil {
+				continue // removed meanwhile
+			}
+			for _, f := range sub {
+				if fi, err := f.Info(); err == nil && f.Type().IsRegular() {
+					fn(filepath.Join(path, f.Name()), fi)
+				}
+			}
 			continue
 		}
-		if fi, err := e.Info(); err == nil {
-			st.Partials++
-			st.PartialBytes += fi.Size()
+		if fi, err := e.Info(); err == nil && e.Type().IsRegular() {
+			fn(path, fi)
 		}
 	}
-	return st, nil
+	return nil
 }

@@ -123,7 +123,7 @@ func TestSniff(t *testing.T) {
 func upload(tb testing.TB, s *Store, hash, uploader string, photo []byte, chunk int) Result {
 	tb.Helper()
 	for {
-		held, err := s.Held(hash, uploader)
+		held, err := s.Held(hash, Uploader{User: uploader}, true)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -131,7 +131,7 @@ func upload(tb testing.TB, s *Store, hash, uploader string, photo []byte, chunk 
 			return Result{Offset: held.Offset, Complete: true}
 		}
 		end := min(held.Offset+int64(chunk), int64(len(photo))) - 1
-		res, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: uploader, Start: held.Offset, End: end,
+		res, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: Uploader{User: uploader}, CanRead: true, Start: held.Offset, End: end,
 			Total: int64(len(photo)), Body: bytes.NewReader(photo[held.Offset : end+1])})
 		if code(err) == syncproto.EConflict {
 			continue
@@ -155,7 +155,7 @@ func TestWriteResumesAfterCuts(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 7))
 		cuts := 0
 		for {
-			held, err := s.Held(hash, "tablet")
+			held, err := s.Held(hash, Uploader{User: "tablet"}, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,14 +172,14 @@ func TestWriteResumesAfterCuts(t *testing.T) {
 				cut = rng.Int64N(int64(len(rest)))
 				body = cutReader{io.LimitReader(bytes.NewReader(rest), cut)}
 			}
-			res, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: "tablet", Start: held.Offset,
+			res, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: Uploader{User: "tablet"}, CanRead: true, Start: held.Offset,
 				End: total - 1, Total: total, Body: body})
 			if cuts < 6 {
 				cuts++
 				if code(err) != syncproto.EMalformed || offsetOf(err) != held.Offset+cut {
 					t.Fatalf("seed %d: cut after %d bytes from %d: %v (offset %d)", seed, cut, held.Offset, err, offsetOf(err))
 				}
-				if h, _ := s.Held(hash, "tablet"); h.Offset != held.Offset+cut || h.Complete {
+				if h, _ := s.Held(hash, Uploader{User: "tablet"}, true); h.Offset != held.Offset+cut || h.Complete {
 					t.Fatalf("seed %d: held %+v after a cut at %d", seed, h, held.Offset+cut)
 				}
 				if _, err := os.Stat(PhotoPath(s.Dir(), hash)); !errors.Is(err, os.ErrNotExist) {
@@ -208,16 +208,16 @@ func TestWriteDiscardsWhatDoesNotMatch(t *testing.T) {
 	bad[len(bad)/2] ^= 0x40
 	total := int64(len(bad))
 	half := total / 2
-	if _, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: "u", Start: 0, End: half - 1, Total: total,
+	if _, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: Uploader{User: "u"}, CanRead: true, Start: 0, End: half - 1, Total: total,
 		Body: bytes.NewReader(bad[:half])}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: "u", Start: half, End: total - 1, Total: total,
+	_, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: Uploader{User: "u"}, CanRead: true, Start: half, End: total - 1, Total: total,
 		Body: bytes.NewReader(bad[half:])})
 	if code(err) != syncproto.EInvalid || offsetOf(err) != 0 {
 		t.Fatalf("corrupted upload: %v", err)
 	}
-	if h, _ := s.Held(hash, "u"); h.Offset != 0 || h.Complete {
+	if h, _ := s.Held(hash, Uploader{User: "u"}, true); h.Offset != 0 || h.Complete {
 		t.Fatalf("held after a mismatch: %+v", h)
 	}
 	if st, _ := s.Stats(); st.Photos != 0 || st.Partials != 0 {
@@ -251,20 +251,20 @@ func TestWriteRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want %s", c.name, err, c.want)
 		}
 	}
-	if h, _ := s.Held(textHash, ""); h.Offset != 0 {
+	if h, _ := s.Held(textHash, Uploader{User: ""}, true); h.Offset != 0 {
 		t.Fatalf("a non-image was kept: %+v", h)
 	}
 	// A first chunk too short to judge is kept; the next one decides.
-	if _, err := s.Write(context.Background(), Chunk{SHA256: textHash, Uploader: "v", Start: 0, End: 3, Total: int64(len(text)),
+	if _, err := s.Write(context.Background(), Chunk{SHA256: textHash, Uploader: Uploader{User: "v"}, CanRead: true, Start: 0, End: 3, Total: int64(len(text)),
 		Body: bytes.NewReader(text[:4])}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.Write(context.Background(), Chunk{SHA256: textHash, Uploader: "v", Start: 4, End: 199, Total: int64(len(text)),
+	_, err := s.Write(context.Background(), Chunk{SHA256: textHash, Uploader: Uploader{User: "v"}, CanRead: true, Start: 4, End: 199, Total: int64(len(text)),
 		Body: bytes.NewReader(text[4:200])})
 	if code(err) != syncproto.EUnsupported {
 		t.Fatalf("non-image second chunk: %v", err)
 	}
-	if h, _ := s.Held(textHash, "v"); h.Offset != 0 {
+	if h, _ := s.Held(textHash, Uploader{User: "v"}, true); h.Offset != 0 {
 		t.Fatalf("a non-image was kept: %+v", h)
 	}
 }
@@ -311,7 +311,7 @@ func TestNewerChunkPreemptsAStuckOne(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: "u", Start: 0, End: total - 1, Total: total,
+		_, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: Uploader{User: "u"}, CanRead: true, Start: 0, End: total - 1, Total: total,
 			Body: pr, Preempt: func() { pw.CloseWithError(errors.New("read deadline")) }})
 		done <- err
 	}()
@@ -322,7 +322,7 @@ func TestNewerChunkPreemptsAStuckOne(t *testing.T) {
 	var res Result
 	var err error
 	for range 100 {
-		res, err = s.Write(context.Background(), Chunk{SHA256: hash, Uploader: "u", Start: 100, End: total - 1, Total: total,
+		res, err = s.Write(context.Background(), Chunk{SHA256: hash, Uploader: Uploader{User: "u"}, CanRead: true, Start: 100, End: total - 1, Total: total,
 			Body: bytes.NewReader(photo[100:])})
 		if code(err) != syncproto.EConflict {
 			break
@@ -343,16 +343,16 @@ func TestSweepRemovesOldPartials(t *testing.T) {
 	s := mustOpen(t, Options{Now: clock})
 	photo, hash := testPhoto(t, 6, 32)
 	for _, u := range []string{"old", "new"} {
-		if _, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: u, Start: 0, End: 99, Total: int64(len(photo)),
+		if _, err := s.Write(context.Background(), Chunk{SHA256: hash, Uploader: Uploader{User: u}, CanRead: true, Start: 0, End: 99, Total: int64(len(photo)),
 			Body: bytes.NewReader(photo[:100])}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	old := now.Add(-8 * 24 * time.Hour)
-	if err := os.Chtimes(s.partialPath(hash, "old"), old, old); err != nil {
+	if err := os.Chtimes(s.partialPath(hash, Uploader{User: "old"}), old, old); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chtimes(s.partialPath(hash, "new"), now.Add(-time.Hour), now.Add(-time.Hour)); err != nil {
+	if err := os.Chtimes(s.partialPath(hash, Uploader{User: "new"}), now.Add(-time.Hour), now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if st, _ := s.Stats(); st.Partials != 2 || st.PartialBytes != 200 {
@@ -362,10 +362,10 @@ func TestSweepRemovesOldPartials(t *testing.T) {
 	if err != nil || removed != 1 || n != 100 {
 		t.Fatalf("sweep: %d %d %v", removed, n, err)
 	}
-	if h, _ := s.Held(hash, "old"); h.Offset != 0 {
+	if h, _ := s.Held(hash, Uploader{User: "old"}, true); h.Offset != 0 {
 		t.Fatalf("old partial kept: %+v", h)
 	}
-	if h, _ := s.Held(hash, "new"); h.Offset != 100 {
+	if h, _ := s.Held(hash, Uploader{User: "new"}, true); h.Offset != 100 {
 		t.Fatalf("recent partial removed: %+v", h)
 	}
 }

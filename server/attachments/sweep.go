@@ -2,29 +2,32 @@ package attachments
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // Sweep removes the partial uploads untouched for longer than age (a
-// tablet lost, or a photo abandoned) and returns how many it removed and
+// tablet lost, or a photo abandoned), and forgets the re-uploads of held
+// photos untouched as long; it returns how many partials it removed and
 // their bytes. A partial being written is left alone.
 func (s *Store) Sweep(age time.Duration) (removed int, bytes int64, err error) {
-	entries, err := os.ReadDir(s.partialDir)
+	cutoff := s.now().Add(-age)
+	s.sweepProofs(cutoff)
+	var stale []string
+	err = s.walkPartials(func(path string, fi fs.FileInfo) {
+		if fi.ModTime().Before(cutoff) {
+			stale = append(stale, path)
+		}
+	})
 	if err != nil {
 		return 0, 0, err
 	}
-	cutoff := s.now().Add(-age)
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		path := filepath.Join(s.partialDir, e.Name())
-		fi, err := e.Info()
-		if err != nil || !fi.ModTime().Before(cutoff) {
-			continue
-		}
+	for _, path := range stale {
 		release, ok := s.tryAcquire("partial:" + path)
 		if !ok {
 			continue
@@ -55,4 +58,61 @@ func (s *Store) RunSweeper(ctx context.Context, age, interval time.Duration, log
 		case <-t.C:
 		}
 	}
+}
+
+// PhotoFile is a whole photo as the store lists it.
+type PhotoFile struct {
+	SHA256  string
+	Size    int64
+	ModTime time.Time
+}
+
+// Photos calls fn for every whole photo the store holds, in no particular
+// order, with its size and the time it was stored.
+func (s *Store) Photos(fn func(PhotoFile) error) error {
+	return WalkPhotos(s.dir, func(hash, path string, size int64) error {
+		fi, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return fn(PhotoFile{SHA256: hash, Size: size, ModTime: fi.ModTime()})
+	})
+}
+
+// RemovePhoto removes a whole photo stored before cutoff, unless a
+// re-upload of it is under way or it was stored since; it reports whether
+// it removed the photo. The caller decided that no record needs it (the
+// sweep of unreferenced photos).
+func (s *Store) RemovePhoto(hash string, cutoff time.Time) (bool, error) {
+	if !syncproto.ValidSHA256(hash) {
+		return false, invalidHash()
+	}
+	release, _ := s.acquire(context.Background(), "photo:"+hash, nil, 0)
+	defer release()
+	if s.proving(hash) {
+		return false, nil
+	}
+	path := PhotoPath(s.dir, hash)
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !fi.ModTime().Before(cutoff) {
+		return false, nil
+	}
+	if err := os.Remove(path); err != nil {
+		return false, err
+	}
+	if err := SyncDir(filepath.Dir(path)); err != nil {
+		return true, err
+	}
+	s.photos.Add(-1)
+	s.bytes.Add(-fi.Size())
+	return true, nil
 }

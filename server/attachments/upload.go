@@ -19,9 +19,16 @@ import (
 // of a photo of Total bytes whose SHA-256 is SHA256, from one uploader.
 type Chunk struct {
 	SHA256 string
-	// Uploader identifies who uploads (the device): each uploader has a
-	// partial of its own.
-	Uploader          string
+	// Uploader identifies who uploads: each device has a partial of its
+	// own, and the bytes count against the user's quotas.
+	Uploader Uploader
+	// CanRead tells that the uploader may read the photo already (a
+	// granting reference in their scope, or an earlier proven upload):
+	// then a photo held whole is answered at once. For an uploader who may
+	// not, the chunks of a photo held whole are a re-upload that proves
+	// they have its bytes (hashed, not kept).
+	CanRead bool
+	// Start, End and Total are the Content-Range.
 	Start, End, Total int64
 	// Body yields the chunk's bytes; the store reads End-Start+1 of them,
 	// then checks that no more follow.
@@ -47,6 +54,10 @@ type Result struct {
 	Created bool
 	// ContentType is the photo's media type, once Complete.
 	ContentType string
+	// Proven: the uploader sent every byte of the photo and they hashed
+	// to its digest (a new upload, or a re-upload of a photo held whole):
+	// the proof of possession that lets their references grant reads.
+	Proven bool
 }
 
 func withOffset(e *syncproto.Error, offset int64) *syncproto.Error {
@@ -69,7 +80,9 @@ func rangeError(msg string) *syncproto.Error {
 // before (or runs past) the range; ETooLarge for a Total above MaxBytes;
 // EConflict when Start is not the held offset, or when an earlier chunk of
 // the same uploader and photo is still being received after LockWait
-// (RetryAfter set); EUnsupported when the first bytes are not a JPEG, PNG,
+// (RetryAfter set); ERateLimited (RetryAfter set) over the user's hourly
+// or partial quota; EInsufficientStorage when writing the chunk would
+// leave less free disk than the floor; EUnsupported when the first bytes are not a JPEG, PNG,
 // WebP or HEIC/HEIF image (the partial is removed); EInvalid when the
 // complete bytes do not hash to SHA256 (the partial is removed), or when
 // the photo is already held whole with another size; EUnavailable when the
@@ -89,7 +102,7 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 	partial := s.partialPath(ch.SHA256, ch.Uploader)
 	release, ok := s.acquire(ctx, "partial:"+partial, ch.Preempt, s.lockWait)
 	if !ok {
-		held, _ := s.Held(ch.SHA256, ch.Uploader)
+		held, _ := s.Held(ch.SHA256, ch.Uploader, ch.CanRead)
 		return Result{}, withOffset(&syncproto.Error{Code: syncproto.EConflict, Title: "Upload in progress",
 			Message:    "an earlier chunk of this photo from your device is still being received; retry in a few seconds",
 			RetryAfter: 2}, held.Offset)
@@ -98,6 +111,9 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 
 	final := PhotoPath(s.dir, ch.SHA256)
 	if fi, err := os.Stat(final); err == nil {
+		if fi.Size() == ch.Total && !ch.CanRead {
+			return s.prove(ch, partial, fi.Size())
+		}
 		os.Remove(partial)
 		if fi.Size() != ch.Total {
 			return Result{}, withOffset(&syncproto.Error{Code: syncproto.EInvalid, Title: "Wrong photo size",
@@ -109,6 +125,20 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 		return Result{}, err
 	}
 
+	var heldBefore int64
+	if fi, err := os.Stat(partial); err == nil {
+		heldBefore = fi.Size()
+	}
+	length := ch.End - ch.Start + 1
+	done, err := s.admit(ch.Uploader, partial, length, heldBefore, true)
+	if err != nil {
+		return Result{}, err
+	}
+	received := int64(0)
+	defer func() { done(received) }()
+	if err := mkdirSynced(s.dir, s.userPartialDir(ch.Uploader)); err != nil {
+		return Result{}, storageError(err, heldBefore)
+	}
 	f, created, err := openPartial(partial)
 	if err != nil {
 		return Result{}, storageError(err, 0)
@@ -123,7 +153,7 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 		}
 	}()
 	if created {
-		if err := SyncDir(s.partialDir); err != nil {
+		if err := SyncDir(s.userPartialDir(ch.Uploader)); err != nil {
 			return Result{}, err
 		}
 	}
@@ -167,8 +197,8 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 		return Result{}, err
 	}
 
-	length := ch.End - ch.Start + 1
 	w := &countingWriter{w: f}
+	defer func() { received = w.n }()
 	var readErr error
 	// The type is judged from the first bytes, before they are kept: a file
 	// that is not a photo is refused at its first chunk, not after 20 MiB.
@@ -225,6 +255,13 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 	if offset < ch.Total {
 		if _, err := os.Stat(final); err == nil {
 			// Another tablet finished this photo meanwhile.
+			if !ch.CanRead {
+				// This one's bytes go on as a re-upload: they prove
+				// possession once all have arrived.
+				f.Close()
+				f = nil
+				return s.proveFrom(ch, partial)
+			}
 			discard()
 			return s.wholeResult(ch.SHA256, false)
 		}
@@ -257,8 +294,25 @@ func (s *Store) keep(f *os.File, offset int64, err error) error {
 
 // finish moves a verified, fsynced partial into the store. When another
 // uploader finished the same photo first, the partial is dropped and the
-// result is Complete without Created.
+// result is Complete without Created. Either way the uploader's bytes
+// matched: the result is Proven.
 func (s *Store) finish(hash, partial string) (Result, error) {
+	res, err := s.finishPartial(hash, partial)
+	res.Proven = err == nil
+	return res, err
+}
+
+// proveFrom turns the uploader's partial of a photo that became whole
+// meanwhile into a re-upload and answers where it stands.
+func (s *Store) proveFrom(ch Chunk, partial string) (Result, error) {
+	p, err := s.proofOf(ch.Uploader, partial)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Offset: p.offset}, nil
+}
+
+func (s *Store) finishPartial(hash, partial string) (Result, error) {
 	release, _ := s.acquire(context.Background(), "photo:"+hash, nil, 0)
 	defer release()
 	final := PhotoPath(s.dir, hash)
@@ -292,7 +346,7 @@ func (s *Store) finish(hash, partial string) (Result, error) {
 // complete. A partial being written is left to its chunk, which finds the
 // photo whole and removes it.
 func (s *Store) dropPartials(hash string) {
-	others, _ := filepath.Glob(filepath.Join(s.partialDir, hash+".*"))
+	others, _ := filepath.Glob(filepath.Join(s.partialDir, "*", hash+".*"))
 	for _, path := range others {
 		if release, ok := s.tryAcquire("partial:" + path); ok {
 			os.Remove(path)

@@ -2,8 +2,10 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -11,25 +13,65 @@ import (
 // indexPhotos makes attachment_refs hold exactly the photos that rec (the
 // version being written) references, in rec's village. WriteVersion calls
 // it for every version, inside the push, resolution or merge transaction.
-func (p *pushTx) indexPhotos(ctx context.Context, rec *syncproto.StoredRecord) error {
-	if _, err := p.exec(ctx, `DELETE FROM attachment_refs WHERE record_id = ?`, rec.ID); err != nil {
+// A digest new to the record is recorded as added by the version's user
+// (rec.UpdatedBy), whose proof of possession decides whether the
+// reference grants downloads; a digest the record already held keeps who
+// added it; a digest the record drops is recorded as released at now, from
+// which the sweep of unreferenced photos counts.
+func (p *pushTx) indexPhotos(ctx context.Context, rec *syncproto.StoredRecord, now time.Time) error {
+	want := map[string]bool{}
+	if raw, ok := rec.Fields[syncproto.PhotosField]; ok {
+		var hashes []string
+		if json.Unmarshal(raw, &hashes) == nil { // null: the field was cleared
+			for _, h := range hashes {
+				if syncproto.ValidSHA256(h) { // the schema stores digests in lower case; anything else names no photo
+					want[h] = true
+				}
+			}
+		}
+	}
+	rows, err := p.query(ctx, `SELECT hash FROM attachment_refs WHERE record_id = ?`, rec.ID)
+	if err != nil {
 		return fmt.Errorf("photo references: %w", err)
 	}
-	raw, ok := rec.Fields[syncproto.PhotosField]
-	if !ok {
-		return nil
-	}
-	var hashes []string
-	if json.Unmarshal(raw, &hashes) != nil {
-		return nil // null: the field was cleared
-	}
-	for _, h := range hashes {
-		if !syncproto.ValidSHA256(h) {
-			continue // the schema stores digests in lower case; anything else names no photo
-		}
-		if _, err := p.exec(ctx, `INSERT INTO attachment_refs (hash, record_id, village) VALUES (?, ?, ?)
-			ON CONFLICT (hash, record_id) DO UPDATE SET village = excluded.village`, h, rec.ID, rec.Village); err != nil {
+	have := map[string]bool{}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
 			return fmt.Errorf("photo references: %w", err)
+		}
+		have[h] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("photo references: %w", err)
+	}
+	at := formatTime(now)
+	for h := range have {
+		if want[h] {
+			continue
+		}
+		if _, err := p.exec(ctx, `DELETE FROM attachment_refs WHERE hash = ? AND record_id = ?`, h, rec.ID); err != nil {
+			return fmt.Errorf("photo references: %w", err)
+		}
+		if _, err := p.exec(ctx, `INSERT INTO attachment_released (hash, at) VALUES (?, ?)
+			ON CONFLICT (hash) DO UPDATE SET at = excluded.at`, h, at); err != nil {
+			return fmt.Errorf("photo references: %w", err)
+		}
+	}
+	for h := range want {
+		if have[h] {
+			continue
+		}
+		if _, err := p.exec(ctx, `INSERT INTO attachment_refs (hash, record_id, village, added_by) VALUES (?, ?, ?, ?)`,
+			h, rec.ID, rec.Village, rec.UpdatedBy); err != nil {
+			return fmt.Errorf("photo references: %w", err)
+		}
+	}
+	if len(have) > 0 {
+		if err := p.movePhotos(ctx, rec.ID, rec.Village); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -38,34 +80,134 @@ func (p *pushTx) indexPhotos(ctx context.Context, rec *syncproto.StoredRecord) e
 // movePhotos moves the photo references of a record to another village
 // (an inspection whose household moved: rescopeChildren).
 func (p *pushTx) movePhotos(ctx context.Context, recordID, village string) error {
-	if _, err := p.exec(ctx, `UPDATE attachment_refs SET village = ? WHERE record_id = ?`, village, recordID); err != nil {
+	if _, err := p.exec(ctx, `UPDATE attachment_refs SET village = ? WHERE record_id = ? AND village <> ?`, village, recordID, village); err != nil {
 		return fmt.Errorf("photo references of %s: %w", recordID, err)
 	}
 	return nil
 }
 
-// PhotoAccess tells whether a record in the actor's scope references the
-// photo, and whether any record does (syncproto.AttachmentStore).
-func (s *Store) PhotoAccess(ctx context.Context, actor syncproto.Actor, hash string) (syncproto.PhotoAccess, error) {
-	var out syncproto.PhotoAccess
-	rows, err := s.reader.QueryContext(ctx, `SELECT village FROM attachment_refs WHERE hash = ?`, hash)
+// photoRefsQuery lists, for the digests of a JSON array (?1) and a user
+// (?2), every reference with its village and whether it grants (legacy,
+// or its maker proved possession), and, once per digest, whether the user
+// proved possession (a row with a NULL village).
+const photoRefsQuery = `
+	SELECT r.hash, r.village, r.legacy OR EXISTS (SELECT 1 FROM attachment_uploads u
+		WHERE u.hash = r.hash AND u.user_id = r.added_by)
+	FROM attachment_refs r WHERE r.hash IN (SELECT value FROM json_each(?1))
+	UNION ALL
+	SELECT DISTINCT u.hash, NULL, 1 FROM attachment_uploads u
+	WHERE u.hash IN (SELECT value FROM json_each(?1)) AND u.user_id = ?2`
+
+// photoAccess answers PhotoAccess for several digests in one query.
+func (s *Store) photoAccess(ctx context.Context, actor syncproto.Actor, hashes []string) (map[string]syncproto.PhotoAccess, error) {
+	list, _ := json.Marshal(hashes)
+	rows, err := s.reader.QueryContext(ctx, photoRefsQuery, string(list), actor.UserID)
 	if err != nil {
-		return out, fmt.Errorf("photo access: %w", err)
+		return nil, fmt.Errorf("photo access: %w", err)
 	}
 	defer rows.Close()
+	out := map[string]syncproto.PhotoAccess{}
 	for rows.Next() {
-		var village string
-		if err := rows.Scan(&village); err != nil {
-			return out, fmt.Errorf("photo access: %w", err)
+		var hash string
+		var village sql.NullString
+		var grants bool
+		if err := rows.Scan(&hash, &village, &grants); err != nil {
+			return nil, fmt.Errorf("photo access: %w", err)
 		}
-		out.Referenced = true
-		if actor.InScope(village) {
-			out.InScope = true
-			return out, nil
+		a := out[hash]
+		if !village.Valid {
+			a.Uploaded = true
+		} else {
+			a.Referenced = true
+			switch {
+			case grants && actor.InScope(village.String):
+				a.InScope = true
+			case actor.InScope(village.String):
+				a.Pending = true
+			}
+		}
+		out[hash] = a
+	}
+	for h, a := range out {
+		if a.InScope {
+			a.Pending = false
+			out[h] = a
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return out, fmt.Errorf("photo access: %w", err)
+		return nil, fmt.Errorf("photo access: %w", err)
 	}
 	return out, nil
+}
+
+// PhotoAccess tells whether the actor may read the photo, through a
+// granting reference in scope or an own upload, and whether any record
+// references it (syncproto.AttachmentStore).
+func (s *Store) PhotoAccess(ctx context.Context, actor syncproto.Actor, hash string) (syncproto.PhotoAccess, error) {
+	all, err := s.photoAccess(ctx, actor, []string{hash})
+	return all[hash], err
+}
+
+// ReadablePhotos returns the digests of hashes the actor may read
+// (syncproto.AttachmentStore).
+func (s *Store) ReadablePhotos(ctx context.Context, actor syncproto.Actor, hashes []string) (map[string]bool, error) {
+	all, err := s.photoAccess(ctx, actor, hashes)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for h, a := range all {
+		if a.Readable() {
+			out[h] = true
+		}
+	}
+	return out, nil
+}
+
+// PhotoUploaded records the actor's proof of possession of a photo, at
+// the store's clock (syncproto.AttachmentStore).
+func (s *Store) PhotoUploaded(ctx context.Context, actor syncproto.Actor, hash string) error {
+	return writeError(s.photoUploadedTx(ctx, actor, hash))
+}
+
+func (s *Store) photoUploadedTx(ctx context.Context, actor syncproto.Actor, hash string) error {
+	if !syncproto.ValidSHA256(hash) {
+		return fmt.Errorf("photo upload: %q is not a SHA-256 digest", hash)
+	}
+	tx, err := s.beginWrite(ctx, "photo_upload")
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO attachment_uploads (hash, user_id, device_id, at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (hash, user_id, device_id) DO UPDATE SET at = excluded.at`,
+		hash, actor.UserID, actor.DeviceID, formatTime(s.now())); err != nil {
+		return fmt.Errorf("photo upload: %w", err)
+	}
+	return s.commit(tx)
+}
+
+// PhotosInUse returns the digests of hashes that a record's current fields
+// reference, or that were uploaded or released at since or later
+// (syncproto.AttachmentStore).
+func (s *Store) PhotosInUse(ctx context.Context, hashes []string, since time.Time) (map[string]bool, error) {
+	list, _ := json.Marshal(hashes)
+	rows, err := s.reader.QueryContext(ctx, `
+		SELECT hash FROM attachment_refs WHERE hash IN (SELECT value FROM json_each(?1))
+		UNION SELECT hash FROM attachment_uploads WHERE hash IN (SELECT value FROM json_each(?1)) AND at >= ?2
+		UNION SELECT hash FROM attachment_released WHERE hash IN (SELECT value FROM json_each(?1)) AND at >= ?2`,
+		string(list), formatTime(since))
+	if err != nil {
+		return nil, fmt.Errorf("photos in use: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("photos in use: %w", err)
+		}
+		out[h] = true
+	}
+	return out, rows.Err()
 }

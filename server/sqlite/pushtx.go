@@ -197,7 +197,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		return 0, err
 	}
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
-		if err := p.indexPhotos(ctx, rec); err != nil {
+		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
 			return 0, err
 		}
 	}

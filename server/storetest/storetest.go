@@ -76,6 +76,8 @@ func Run(t *testing.T, open Opener) {
 		{"ScopeChangeRemovesRecordsThatMovedAway", testScopeChangeWithMoveAway},
 		{"ChecksumEqualsAFreshPull", testChecksum},
 		{"PhotoAccessFollowsRecords", testPhotoAccess},
+		{"PhotoReferenceGrantsOnlyWithPossession", testPhotoPossession},
+		{"PhotosInUseForTheSweep", testPhotosInUse},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -681,6 +683,11 @@ func testPhotoAccess(t *testing.T, open Opener) {
 	hh, ins := uuid.NewString(), uuid.NewString()
 	housing := HousingInspection(ins, hh, "D", T0)
 	housing.Fields["photos"] = json.RawMessage(`["` + a + `"]`)
+	for _, h := range []string{a, b} { // the pusher has the photos
+		if err := s.PhotoUploaded(context.Background(), admin.Actor, h); err != nil {
+			t.Fatal(err)
+		}
+	}
 	admin.Push(t, s, Household(hh, SouthVillage, T0), housing)
 	south := syncproto.Actor{UserID: "w1", Scope: []string{"500240107"}}
 	north := syncproto.Actor{UserID: "w2", Scope: []string{"150422"}}
@@ -717,5 +724,114 @@ func testPhotoAccess(t *testing.T, open Opener) {
 	}
 	if got := access(north, b); !got.InScope {
 		t.Fatalf("photo of the later version: %+v", got)
+	}
+}
+
+// testPhotoPossession: a reference grants reads only when the user who
+// added the digest to the record proved possession of the photo, before
+// or after the push; knowing the digest (pushing a record of one's own
+// that names it) grants nothing, and one's own upload always does.
+func testPhotoPossession(t *testing.T, open Opener) {
+	ctx := context.Background()
+	s := open(t, NewClock(T0))
+	south := NewDevice("w.south", "500240107")
+	north := NewDevice("w.north", "150422")
+	supSouth := syncproto.Actor{UserID: "sup.south", Role: syncproto.RoleSupervisor, Scope: []string{"500240"}}
+	photo := strings.Repeat("c3", 32)
+	access := func(actor syncproto.Actor) syncproto.PhotoAccess {
+		t.Helper()
+		got, err := s.PhotoAccess(ctx, actor, photo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	// The south worker takes and uploads the photo and references it.
+	if err := s.PhotoUploaded(ctx, south.Actor, photo); err != nil {
+		t.Fatal(err)
+	}
+	hhS, insS := uuid.NewString(), uuid.NewString()
+	housing := HousingInspection(insS, hhS, "D", T0)
+	housing.Fields["photos"] = json.RawMessage(`["` + photo + `"]`)
+	south.Push(t, s, Household(hhS, SouthVillage, T0), housing)
+	if got := access(supSouth); !got.InScope || !got.Readable() {
+		t.Fatalf("supervisor of the uploader's county: %+v", got)
+	}
+	// The north worker saw the digest and references it in a record of
+	// its own county: that grants nothing.
+	hhN, insN := uuid.NewString(), uuid.NewString()
+	stolen := HousingInspection(insN, hhN, "C", T0)
+	stolen.Fields["photos"] = json.RawMessage(`["` + photo + `"]`)
+	stolen.Fields["heating_insulation"] = json.RawMessage(`"inadequate"`)
+	north.Push(t, s, Household(hhN, NorthVillage, T0), stolen)
+	if got := access(north.Actor); got.Readable() || !got.Pending || got.Uploaded {
+		t.Fatalf("a reference by someone who never uploaded the photo: %+v", got)
+	}
+	if got, err := s.ReadablePhotos(ctx, north.Actor, []string{photo}); err != nil || got[photo] {
+		t.Fatalf("readable by the north worker: %v %v", got, err)
+	}
+	// Once the north worker proves possession (uploads the bytes), the
+	// same reference grants: the order of push and upload does not matter.
+	if err := s.PhotoUploaded(ctx, north.Actor, photo); err != nil {
+		t.Fatal(err)
+	}
+	if got := access(north.Actor); !got.Readable() || !got.InScope || !got.Uploaded || got.Pending {
+		t.Fatalf("after the north worker's upload: %+v", got)
+	}
+	// One's own upload grants without any record.
+	other := strings.Repeat("d4", 32)
+	if err := s.PhotoUploaded(ctx, south.Actor, other); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadablePhotos(ctx, south.Actor, []string{photo, other, strings.Repeat("e5", 32)})
+	if err != nil || len(got) != 2 || !got[photo] || !got[other] {
+		t.Fatalf("readable by the south worker: %v %v", got, err)
+	}
+	if got, err := s.ReadablePhotos(ctx, supSouth, []string{other}); err != nil || got[other] {
+		t.Fatalf("an unreferenced upload of someone else: %v %v", got, err)
+	}
+}
+
+// testPhotosInUse: a photo is in use while a record's current fields
+// reference it (a tombstone's too), and for a while after its last upload
+// or after a version dropped it; a photo only history names is not.
+func testPhotosInUse(t *testing.T, open Opener) {
+	ctx := context.Background()
+	clock := NewClock(T0)
+	s := open(t, clock)
+	admin := NewDevice("admin")
+	kept, dropped, uploaded, never := strings.Repeat("a1", 32), strings.Repeat("b2", 32), strings.Repeat("c3", 32), strings.Repeat("d4", 32)
+	hh, ins := uuid.NewString(), uuid.NewString()
+	housing := HousingInspection(ins, hh, "D", T0)
+	housing.Fields["photos"] = json.RawMessage(`["` + kept + `","` + dropped + `"]`)
+	admin.Push(t, s, Household(hh, SouthVillage, T0), housing)
+	if err := s.PhotoUploaded(ctx, admin.Actor, uploaded); err != nil {
+		t.Fatal(err)
+	}
+	all := []string{kept, dropped, uploaded, never}
+	inUse := func(since time.Time) map[string]bool {
+		t.Helper()
+		got, err := s.PhotosInUse(ctx, all, since)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := inUse(T0); !got[kept] || !got[dropped] || !got[uploaded] || got[never] {
+		t.Fatalf("in use at the start: %v", got)
+	}
+	// A later version drops one photo: its release keeps it a while.
+	admin.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"photos": []string{kept}}))
+	if got := inUse(T0); !got[dropped] {
+		t.Fatalf("a photo just dropped: %v", got)
+	}
+	later := T0.Add(30 * 24 * time.Hour)
+	if got := inUse(later); !got[kept] || got[dropped] || got[uploaded] || got[never] {
+		t.Fatalf("in use a month later: %v", got)
+	}
+	// A deleted record keeps its photos (its tombstone shows them).
+	admin.Push(t, s, Delete("housing_inspection", ins, 2, T0.Add(2*time.Minute)))
+	if got := inUse(later); !got[kept] {
+		t.Fatalf("the photo of a deleted record: %v", got)
 	}
 }
