@@ -1,7 +1,6 @@
 package server
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
 	"encoding/csv"
@@ -479,9 +478,10 @@ func (e *xlsxEncoder) end() error {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
 		}
 	}
-	// WriteTo would zip the workbook into a buffer first; a zip writer on
-	// the response sends it as it is compressed.
-	e.file.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(e.w) })
+	// WriteTo would zip the workbook into a buffer first; orderedZip spools
+	// it to a file and then writes its entries in name order to the
+	// response, so that the same workbook is always the same bytes.
+	e.file.SetZipWriter(func(io.Writer) excelize.ZipWriter { return newOrderedZip(e.w) })
 	_, err := e.file.WriteTo(e.w)
 	return err
 }
