@@ -4,6 +4,11 @@ import (
 	"archive/zip"
 	"bytes"
 	"testing"
+
+	"github.com/google/uuid"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/fieldsync/fieldsync/server/storetest"
 )
 
 // TestSnapshotXLSXIsByteStable downloads the workbook of every entity at
@@ -34,6 +39,48 @@ func TestSnapshotXLSXIsByteStable(t *testing.T) {
 	for i := 1; i < len(zr.File); i++ {
 		if zr.File[i-1].Name >= zr.File[i].Name {
 			t.Fatalf("entries out of order: %s before %s", zr.File[i-1].Name, zr.File[i].Name)
+		}
+	}
+}
+
+// TestSnapshotCSVValuesAreByteExact reads the CSV's bytes: a line feed
+// inside a value stays a line feed (encoding/csv with UseCRLF wrote CR LF),
+// records end in CR LF, and identifiers that look like numbers start with
+// a tab so that spreadsheets keep them text, leading zeros and all 16
+// digits; in the XLSX they are string cells.
+func TestSnapshotCSVValuesAreByteExact(t *testing.T) {
+	ts := mustServe(t)
+	admin := ts.login(t, "admin", adminDevice)
+	id := uuid.NewString()
+	ts.mustPush(t, storetest.NewDevice("admin").Changeset(storetest.Upsert("household", id, 0, storetest.T0,
+		map[string]any{"village": storetest.SouthVillage, "head_name": "李\n四", "registration_no": "0050024010720101"})))
+
+	_, body := ts.snapshot(t, admin, "entity=household&format=csv")
+	if !bytes.Contains(body, []byte("\"李\n四\"")) || bytes.Contains(body, []byte("李\r\n四")) {
+		t.Errorf("the line feed of 李\\n四 is not kept: %q", body)
+	}
+	if want := "\"\t0050024010720101\""; !bytes.Contains(body, []byte(want)) {
+		t.Errorf("registration number not kept text (%q): %q", want, body)
+	}
+	if want := ",\"\t" + storetest.SouthVillage + "\","; !bytes.Contains(body, []byte(want)) {
+		t.Errorf("village code not kept text (%q): %q", want, body)
+	}
+	lines := bytes.Split(bytes.TrimSuffix(body, []byte("\r\n")), []byte("\r\n"))
+	if len(lines) != 2 || !bytes.HasSuffix(body, []byte("\r\n")) {
+		t.Errorf("want a header and one record, each ended by CR LF: %q", body)
+	}
+
+	_, body = ts.snapshot(t, admin, "entity=household&format=xlsx")
+	book, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer book.Close()
+	for cell, want := range map[string]string{"E2": storetest.SouthVillage, "G2": "0050024010720101", "F2": "李\n四"} {
+		v, _ := book.GetCellValue("household", cell)
+		typ, _ := book.GetCellType("household", cell)
+		if v != want || typ != excelize.CellTypeInlineString {
+			t.Errorf("XLSX %s = %q (type %v), want the string %q", cell, v, typ, want)
 		}
 	}
 }

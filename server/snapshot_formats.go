@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,7 +39,7 @@ type snapshotEncoder interface {
 func newSnapshotEncoder(req snapshotRequest, sch *schema.Schema, w *bufio.Writer) snapshotEncoder {
 	switch req.format {
 	case formatCSV:
-		return &csvEncoder{w: w, cw: csv.NewWriter(w), form: sch.Form(req.entity)}
+		return &csvEncoder{w: w, cw: &csvWriter{w: w}, form: sch.Form(req.entity)}
 	case formatGeoJSON:
 		return &geojsonEncoder{w: w, water: sch.Form("water_inspection")}
 	case formatXLSX:
@@ -165,10 +164,12 @@ func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
 }
 
 // csvEncoder writes a CSV file that Excel opens with its Chinese text
-// intact: UTF-8 with a byte-order mark, CRLF line ends, a header row.
+// intact: UTF-8 with a byte-order mark, CRLF record ends, a header row;
+// values byte for byte (a line feed in a value stays one), text that a
+// spreadsheet would take for a number or a formula kept text (keepText).
 type csvEncoder struct {
 	w    io.Writer
-	cw   *csv.Writer
+	cw   *csvWriter
 	form *schema.Form
 	cols []tableColumn
 	cell []string
@@ -181,7 +182,6 @@ func (e *csvEncoder) begin() error {
 	if _, err := io.WriteString(e.w, "\uFEFF"); err != nil {
 		return err
 	}
-	e.cw.UseCRLF = true
 	e.cols = tableColumns(e.form)
 	e.cell = make([]string, len(e.cols))
 	return e.cw.Write(columnNames(e.cols))
@@ -189,10 +189,7 @@ func (e *csvEncoder) begin() error {
 
 func (e *csvEncoder) row(r syncproto.SnapshotRow) error {
 	for i, c := range e.cols {
-		e.cell[i] = cellText(c, &r.Record)
-		if c.field != nil && c.field.Type == schema.TypeText {
-			e.cell[i] = defuseFormula(e.cell[i])
-		}
+		e.cell[i] = keepText(c.field, cellText(c, &r.Record))
 	}
 	return e.cw.Write(e.cell)
 }
@@ -207,10 +204,7 @@ func defuseFormula(s string) string {
 	return s
 }
 
-func (e *csvEncoder) flush() error {
-	e.cw.Flush()
-	return e.cw.Error()
-}
+func (e *csvEncoder) flush() error { return nil }
 func (e *csvEncoder) end() error     { return e.flush() }
 func (e *csvEncoder) close()         {}
 func (e *csvEncoder) summary() []any { return nil }
