@@ -204,7 +204,7 @@ func defuseFormula(s string) string {
 	return s
 }
 
-func (e *csvEncoder) flush() error { return nil }
+func (e *csvEncoder) flush() error   { return nil }
 func (e *csvEncoder) end() error     { return e.flush() }
 func (e *csvEncoder) close()         {}
 func (e *csvEncoder) summary() []any { return nil }
