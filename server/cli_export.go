@@ -115,6 +115,9 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "exported %d records (%s, %s, %s) to %s: %s in %s; snapshot cursor %s\n",
 		sink.rows, what, where, req.format, dst, byteSize(fi.Size()), time.Since(started).Round(time.Millisecond),
 		store.Cursors().Encode(sink.at))
+	if lc, ok := sink.enc.(locationCounter); ok {
+		fmt.Fprintf(env.Stdout, "%d of them without a location (features with a null geometry)\n", lc.withoutLocation())
+	}
 	return nil
 }
 

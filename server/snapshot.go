@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,16 @@ const (
 
 // headerSnapshotCursor names the point of the change log a snapshot shows.
 const headerSnapshotCursor = "X-Snapshot-Cursor"
+
+// headerWithoutLocation is the HTTP trailer of a GeoJSON snapshot: how many
+// of its households have no location (their features' geometry is null).
+// A trailer, announced in the Trailer header, because the count is known
+// only once the last row is streamed.
+const headerWithoutLocation = "X-Households-Without-Location"
+
+// locationCounter is an encoder that counts the households it wrote
+// without a location (GeoJSON).
+type locationCounter interface{ withoutLocation() int }
 
 const (
 	// snapshotFlushEvery is how many rows go to the client between two
@@ -224,6 +235,9 @@ func (r *snapshotRun) Start(at syncproto.Cursor) error {
 	if r.req.format != formatNDJSON {
 		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+r.req.fileName()+`"`)
 	}
+	if _, ok := r.enc.(locationCounter); ok {
+		h.Set("Trailer", headerWithoutLocation)
+	}
 	r.s.reqLog(r.c).Info("snapshot started", r.attrs("cursor_seq", at.Seq)...)
 	if !r.enc.streams() {
 		return r.enc.begin()
@@ -282,6 +296,9 @@ func (r *snapshotRun) finish() error {
 	if err := r.enc.end(); err != nil {
 		return err
 	}
+	if lc, ok := r.enc.(locationCounter); ok {
+		r.c.Response().Header().Set(headerWithoutLocation, strconv.Itoa(lc.withoutLocation()))
+	}
 	return r.flush()
 }
 
@@ -293,6 +310,7 @@ func (r *snapshotRun) fail(err error) error {
 		h := r.c.Response().Header()
 		h.Del(headerSnapshotCursor)
 		h.Del(echo.HeaderContentDisposition)
+		h.Del("Trailer")
 		var se *syncproto.Error
 		if errors.As(err, &se) {
 			for i := range se.Errors {

@@ -3,12 +3,15 @@ package server
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
+	"net/http"
 	"testing"
 
 	"github.com/google/uuid"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/fieldsync/fieldsync/server/storetest"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // TestSnapshotXLSXIsByteStable downloads the workbook of every entity at
@@ -82,5 +85,46 @@ func TestSnapshotCSVValuesAreByteExact(t *testing.T) {
 		if v != want || typ != excelize.CellTypeInlineString {
 			t.Errorf("XLSX %s = %q (type %v), want the string %q", cell, v, typ, want)
 		}
+	}
+}
+
+// TestWaterVerdictIsOneJudgement pushes a water inspection that records
+// no measurement: the GeoJSON and the coverage report must both call its
+// four indicators unrecorded, none failing, and the water not safe.
+func TestWaterVerdictIsOneJudgement(t *testing.T) {
+	ts := mustServe(t)
+	admin := ts.login(t, "admin", adminDevice)
+	hh, water := uuid.NewString(), uuid.NewString()
+	ts.mustPush(t, storetest.NewDevice("admin").Changeset(
+		storetest.Upsert("household", hh, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage, "head_name": "谭明华"}),
+		storetest.Upsert("water_inspection", water, 0, storetest.T0, map[string]any{"household_id": hh, "inspected_on": "2026-11-20"})))
+	all := `["fetch_minutes","liters_per_person_day","quality_ok","reliability_pct"]`
+
+	_, body := ts.snapshot(t, admin, "format=geojson")
+	_, props := geojsonFeatures(t, body)
+	failures, _ := json.Marshal(props[hh]["water_failures"])
+	unrecorded, _ := json.Marshal(props[hh]["water_unrecorded"])
+	if props[hh]["water_safe"] != false || string(failures) != `[]` || string(unrecorded) != all {
+		t.Errorf("GeoJSON: water_safe %v, water_failures %s, water_unrecorded %s; want false, [], %s",
+			props[hh]["water_safe"], failures, unrecorded, all)
+	}
+
+	resp, body := ts.doAs(t, admin, http.MethodGet, "/v1/reports/coverage?region="+storetest.SouthVillage, "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("coverage: %d %s", resp.StatusCode, body)
+	}
+	var cov struct {
+		Totals syncproto.CoverageCounts `json:"totals"`
+	}
+	if err := json.Unmarshal(body, &cov); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"fetch_minutes", "liters_per_person_day", "quality_ok", "reliability_pct"} {
+		if cov.Totals.WaterFailing[k] != 0 || cov.Totals.WaterUnrecorded[k] != 1 {
+			t.Errorf("coverage %s: failing %d, unrecorded %d; want 0, 1", k, cov.Totals.WaterFailing[k], cov.Totals.WaterUnrecorded[k])
+		}
+	}
+	if cov.Totals.WaterUnsafe != 1 {
+		t.Errorf("coverage water_unsafe %d, want 1", cov.Totals.WaterUnsafe)
 	}
 }

@@ -211,21 +211,26 @@ func (e *csvEncoder) summary() []any { return nil }
 
 // geojsonEncoder writes households as a GeoJSON FeatureCollection of
 // Points, with their latest housing grade, its photos' URLs and water
-// safety as properties.
-// Households without a location are skipped and counted.
+// safety as properties. A household without a location is a feature with
+// a null geometry (RFC 7946, 3.2), so that the map's table holds every
+// household, the newest (registered before anyone stood at the house with
+// a GPS) included; they are counted (withoutLocation).
 type geojsonEncoder struct {
-	w        io.Writer
-	water    *schema.Form
-	features int
-	skipped  int
-	buf      bytes.Buffer
+	w         io.Writer
+	water     *schema.Form
+	features  int
+	unlocated int
+	buf       bytes.Buffer
 }
+
+// withoutLocation is the count of households written with a null geometry.
+func (e *geojsonEncoder) withoutLocation() int { return e.unlocated }
 
 // geoFeature is one household as a GeoJSON Feature.
 type geoFeature struct {
 	Type       string              `json:"type"`
 	ID         string              `json:"id"`
-	Geometry   geoPoint            `json:"geometry"`
+	Geometry   *geoPoint           `json:"geometry"`
 	Properties householdProperties `json:"properties"`
 }
 
@@ -253,6 +258,7 @@ type householdProperties struct {
 	HousingPhotoURLs   []string        `json:"housing_photo_urls"`
 	WaterSafe          *bool           `json:"water_safe"`
 	WaterFailures      []string        `json:"water_failures"`
+	WaterUnrecorded    []string        `json:"water_unrecorded"`
 	WaterInspectedOn   json.RawMessage `json:"water_inspected_on"`
 }
 
@@ -267,11 +273,13 @@ func (e *geojsonEncoder) begin() error {
 func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
 	rec := &r.Record
 	var loc location
+	var point *geoPoint
 	if raw, ok := rec.Fields["location"]; !ok || json.Unmarshal(raw, &loc) != nil || loc.Lat == "" || loc.Lon == "" {
-		e.skipped++
-		return nil
+		e.unlocated++
+	} else {
+		point = &geoPoint{Type: "Point", Coordinates: [2]json.Number{loc.Lon, loc.Lat}}
 	}
-	f := geoFeature{Type: "Feature", ID: rec.ID, Geometry: geoPoint{Type: "Point", Coordinates: [2]json.Number{loc.Lon, loc.Lat}},
+	f := geoFeature{Type: "Feature", ID: rec.ID, Geometry: point,
 		Properties: householdProperties{ID: rec.ID, Version: rec.Version, Village: rec.Village,
 			HeadName: rec.Fields["head_name"], Category: rec.Fields["category"], Status: rec.Fields["status"],
 			Members: rec.Fields["members"], RegistrationNo: rec.Fields["registration_no"]}}
@@ -282,9 +290,9 @@ func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
 		f.Properties.HousingPhotoURL, f.Properties.HousingPhotoURLs = photoURLs(h.Fields[syncproto.PhotosField])
 	}
 	if w := r.Latest["water_inspection"]; w != nil && e.water != nil {
-		failures := waterFailures(e.water, rec.Village, w.Fields)
-		safe := len(failures) == 0
-		f.Properties.WaterSafe, f.Properties.WaterFailures = &safe, failures
+		verdict := syncproto.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
+		safe := verdict.Safe()
+		f.Properties.WaterSafe, f.Properties.WaterFailures, f.Properties.WaterUnrecorded = &safe, verdict.Failing, verdict.Unrecorded
 		f.Properties.WaterInspectedOn = w.Fields["inspected_on"]
 	}
 	e.buf.Reset()
@@ -328,28 +336,7 @@ func (e *geojsonEncoder) end() error {
 }
 func (e *geojsonEncoder) close() {}
 func (e *geojsonEncoder) summary() []any {
-	return []any{"features", e.features, "skipped_without_location", e.skipped}
-}
-
-// waterFailures lists the indicators of a water inspection that miss the
-// standard of the village (the schema's thresholds, regional values
-// included), judged by the same rule as the reports (syncproto.JudgeWater),
-// in the form's field order; empty when it meets every one. An indicator
-// the inspection did not record counts as missing its standard: safe water
-// is shown, not assumed.
-func waterFailures(form *schema.Form, village string, fields map[string]json.RawMessage) []string {
-	failing, unrecorded := syncproto.JudgeWater(fields, form.ThresholdsFor(village))
-	missed := map[string]bool{}
-	for _, name := range append(failing, unrecorded...) {
-		missed[name] = true
-	}
-	failures := []string{}
-	for _, fd := range form.Fields {
-		if missed[fd.Name] {
-			failures = append(failures, fd.Name)
-		}
-	}
-	return failures
+	return []any{"features", e.features, "without_location", e.unlocated}
 }
 
 // xlsxEncoder writes a workbook with one sheet per entity, named by the
