@@ -68,4 +68,3 @@ func fails(th schema.Threshold, raw json.RawMessage) (fail, known bool) {
 	}
 	return false, true
 }
-
