@@ -28,6 +28,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	asOf := fs.String("as-of", "", "a `CURSOR` of this server (X-Snapshot-Cursor, a pull or history cursor): the state at that earlier point")
 	out := fs.String("out", "", "the `FILE` to write (written under a temporary name beside it, then renamed)")
 	force := fs.Bool("force", false, "replace FILE if it exists")
+	lang := fs.String("lang", langCodes, "`LANG` of CSV and XLSX headers and enum values: zh, en, or codes (field keys and enum codes)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -56,7 +57,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}
 	defer store.Close()
 	sch := schema.V1()
-	req, err := newSnapshotRequest(sch, store.Cursors(), actor, *region, *format, *entity, *asOf)
+	req, err := newSnapshotRequest(sch, store.Cursors(), actor, *region, *format, *entity, *asOf, *lang, "")
 	if err != nil {
 		return cliError(err)
 	}

@@ -62,6 +62,9 @@ type snapshotRequest struct {
 	format string
 	entity string // "" for every entity (XLSX only)
 	asOf   *syncproto.Cursor
+	// lang is the language of a CSV's or XLSX's headers and enum values:
+	// zh, en, or codes (tableLang).
+	lang string
 }
 
 // parseSnapshotRequest reads the query: 400 for unknown or repeated
@@ -69,26 +72,35 @@ type snapshotRequest struct {
 // region, format, entity or as_of (every error with its path).
 func (s *Server) parseSnapshotRequest(c echo.Context) (snapshotRequest, error) {
 	q := c.QueryParams()
-	if err := onlyParams(q, "region", "entity", "format", "as_of"); err != nil {
+	if err := onlyParams(q, "region", "entity", "format", "as_of", "lang"); err != nil {
 		return snapshotRequest{}, err
 	}
 	actor, region, err := s.regionScope(c)
 	if err != nil {
 		return snapshotRequest{}, err
 	}
-	return newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"))
+	return newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"),
+		q.Get("lang"), c.Request().Header.Get("Accept-Language"))
 }
 
 // newSnapshotRequest checks a snapshot's format, entity and as_of for an
 // actor already narrowed to the region: 422 for a bad one, with the paths
-// query.format, query.entity, query.as_of (the HTTP API and fieldsync
-// export take the same request).
-func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, actor syncproto.Actor, region, format, entity, asOf string) (snapshotRequest, error) {
+// query.format, query.entity, query.as_of, query.lang (the HTTP API and
+// fieldsync export take the same request). lang and acceptLanguage choose
+// the language of CSV and XLSX (tableLang); NDJSON and GeoJSON keep their
+// keys and codes whatever they say.
+func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, actor syncproto.Actor, region, format, entity, asOf, lang, acceptLanguage string) (snapshotRequest, error) {
 	req := snapshotRequest{actor: actor, region: region, format: strings.TrimSpace(format), entity: strings.TrimSpace(entity)}
 	if req.format == "" {
 		req.format = formatNDJSON
 	}
 	var errs []syncproto.FieldError
+	req.lang, _ = tableLang("", "")
+	if l, fe := tableLang(lang, acceptLanguage); fe != nil {
+		errs = append(errs, *fe)
+	} else if req.format == formatCSV || req.format == formatXLSX {
+		req.lang = l
+	}
 	entities := "must be one of " + strings.Join(sch.Entities(), ", ")
 	switch req.format {
 	case formatNDJSON, formatCSV:

@@ -3,6 +3,7 @@ package server
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -126,5 +127,85 @@ func TestWaterVerdictIsOneJudgement(t *testing.T) {
 	}
 	if cov.Totals.WaterUnsafe != 1 {
 		t.Errorf("coverage water_unsafe %d, want 1", cov.Totals.WaterUnsafe)
+	}
+}
+
+// TestSnapshotLanguages asks for the CSV and XLSX in Chinese and English,
+// by lang and by Accept-Language: headers and enum values are the schema's
+// labels; without either they stay keys and codes, as does NDJSON always.
+func TestSnapshotLanguages(t *testing.T) {
+	ts := mustServe(t)
+	admin := ts.login(t, "admin", adminDevice)
+	f := pushSurvey(t, ts)
+	get := func(query, acceptLanguage string) (*http.Response, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+"/v1/snapshot?"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		if acceptLanguage != "" {
+			req.Header.Set("Accept-Language", acceptLanguage)
+		}
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		_, _ = b.ReadFrom(resp.Body)
+		return resp, b.Bytes()
+	}
+	for _, c := range []struct {
+		query, acceptLanguage, head, category, hazards string
+	}{
+		{"lang=zh", "", "户主姓名", "建档立卡贫困户", "屋顶;墙体"},
+		{"lang=en", "zh-CN", "Head of household", "Registered poor", "Roof;Walls"},
+		{"", "zh-CN,zh;q=0.9,en;q=0.8", "户主姓名", "建档立卡贫困户", "屋顶;墙体"},
+		{"", "en-GB,en;q=0.9", "Head of household", "Registered poor", "Roof;Walls"},
+		{"", "fr-FR", "Head of household", "Registered poor", "Roof;Walls"},
+		{"", "", "head_name", "registered_poor", "roof;walls"},
+		{"lang=codes", "zh-CN", "head_name", "registered_poor", "roof;walls"},
+	} {
+		resp, body := get("entity=household&format=csv&"+c.query, c.acceptLanguage)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("?%s: %d %s", c.query, resp.StatusCode, body)
+		}
+		all, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\xEF\xBB\xBF")))).ReadAll()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Columns 5 and 8: head_name and category.
+		if all[0][5] != c.head {
+			t.Errorf("?%s Accept-Language %q: header %v, want %q in column 6", c.query, c.acceptLanguage, all[0], c.head)
+		}
+		for _, r := range all[1:] {
+			if r[0] == f.tan && r[8] != c.category {
+				t.Errorf("?%s Accept-Language %q: category of tan %q, want %q", c.query, c.acceptLanguage, r[8], c.category)
+			}
+		}
+		_, body = get("entity=housing_inspection&format=csv&"+c.query, c.acceptLanguage)
+		if !bytes.Contains(body, []byte(","+c.hazards+",")) {
+			t.Errorf("?%s Accept-Language %q: hazards %q not in %s", c.query, c.acceptLanguage, c.hazards, body)
+		}
+	}
+
+	_, body := get("format=xlsx&entity=household&lang=zh", "")
+	book, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer book.Close()
+	if h, _ := book.GetCellValue("household", "F1"); h != "户主姓名" {
+		t.Errorf("XLSX header F1 %q, want 户主姓名", h)
+	}
+	if h, _ := book.GetCellValue("household", "K1"); h != "位置（纬度）" {
+		t.Errorf("XLSX header K1 %q, want 位置（纬度）", h)
+	}
+
+	_, body = get("format=ndjson&entity=household&lang=zh", "zh-CN")
+	if !bytes.Contains(body, []byte(`"category":"registered_poor"`)) {
+		t.Errorf("NDJSON must keep its codes: %s", body)
+	}
+	resp, body := get("format=csv&entity=household&lang=fr", "")
+	if resp.StatusCode != http.StatusUnprocessableEntity || !bytes.Contains(body, []byte(`"query.lang"`)) {
+		t.Errorf("lang=fr: %d %s", resp.StatusCode, body)
 	}
 }

@@ -39,11 +39,11 @@ type snapshotEncoder interface {
 func newSnapshotEncoder(req snapshotRequest, sch *schema.Schema, w *bufio.Writer) snapshotEncoder {
 	switch req.format {
 	case formatCSV:
-		return &csvEncoder{w: w, cw: &csvWriter{w: w}, form: sch.Form(req.entity)}
+		return &csvEncoder{w: w, cw: &csvWriter{w: w}, form: sch.Form(req.entity), lang: req.lang}
 	case formatGeoJSON:
 		return &geojsonEncoder{w: w, water: sch.Form("water_inspection")}
 	case formatXLSX:
-		return &xlsxEncoder{w: w, schema: sch, entities: req.entities(sch)}
+		return &xlsxEncoder{w: w, schema: sch, entities: req.entities(sch), lang: req.lang}
 	}
 	return &ndjsonEncoder{w: w}
 }
@@ -81,28 +81,32 @@ type tableColumn struct {
 	name  string
 	field *schema.Field
 	part  string
+	lang  string // zh, en, or codes (or "") for keys and codes
 }
 
 // tableColumns are the columns of a form's table, in a stable order: the
 // record's own, then every field in schema order.
-func tableColumns(form *schema.Form) []tableColumn {
-	cols := []tableColumn{{name: "id"}, {name: "version"}, {name: "updated_at"}, {name: "updated_by"}}
+func tableColumns(form *schema.Form, lang string) []tableColumn {
+	cols := []tableColumn{{name: "id", lang: lang}, {name: "version", lang: lang}, {name: "updated_at", lang: lang},
+		{name: "updated_by", lang: lang}}
 	for i := range form.Fields {
 		fd := &form.Fields[i]
 		if fd.Type == schema.TypeLocation {
-			cols = append(cols, tableColumn{name: fd.Name + "_lat", field: fd, part: "lat"},
-				tableColumn{name: fd.Name + "_lon", field: fd, part: "lon"})
+			cols = append(cols, tableColumn{name: fd.Name + "_lat", field: fd, part: "lat", lang: lang},
+				tableColumn{name: fd.Name + "_lon", field: fd, part: "lon", lang: lang})
 			continue
 		}
-		cols = append(cols, tableColumn{name: fd.Name, field: fd})
+		cols = append(cols, tableColumn{name: fd.Name, field: fd, lang: lang})
 	}
 	return cols
 }
 
-func columnNames(cols []tableColumn) []string {
+// columnHeaders are the header row: keys, or labels in the columns'
+// language.
+func columnHeaders(cols []tableColumn) []string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
-		out[i] = c.name
+		out[i] = c.header()
 	}
 	return out
 }
@@ -145,6 +149,11 @@ func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
 		if json.Unmarshal(raw, &items) != nil {
 			return string(raw)
 		}
+		if len(c.field.Values) > 0 {
+			for i := range items {
+				items[i] = c.valueLabel(items[i])
+			}
+		}
 		return strings.Join(items, ";")
 	case schema.TypeLocation:
 		var loc location
@@ -160,6 +169,9 @@ func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
 	if json.Unmarshal(raw, &s) != nil {
 		return string(raw)
 	}
+	if c.field.Type == schema.TypeEnum {
+		return c.valueLabel(s)
+	}
 	return s
 }
 
@@ -171,6 +183,7 @@ type csvEncoder struct {
 	w    io.Writer
 	cw   *csvWriter
 	form *schema.Form
+	lang string
 	cols []tableColumn
 	cell []string
 }
@@ -182,9 +195,9 @@ func (e *csvEncoder) begin() error {
 	if _, err := io.WriteString(e.w, "\uFEFF"); err != nil {
 		return err
 	}
-	e.cols = tableColumns(e.form)
+	e.cols = tableColumns(e.form, e.lang)
 	e.cell = make([]string, len(e.cols))
-	return e.cw.Write(columnNames(e.cols))
+	return e.cw.Write(columnHeaders(e.cols))
 }
 
 func (e *csvEncoder) row(r syncproto.SnapshotRow) error {
@@ -350,6 +363,7 @@ type xlsxEncoder struct {
 	w        io.Writer
 	schema   *schema.Schema
 	entities []string
+	lang     string
 	file     *excelize.File
 	sheets   map[string]*xlsxSheet
 	cells    []any
@@ -394,10 +408,10 @@ func (e *xlsxEncoder) begin() error {
 		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
 		}
-		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema.Form(entity)), rows: 1}
+		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema.Form(entity), e.lang), rows: 1}
 		header := make([]any, len(sh.cols))
-		for j, c := range sh.cols {
-			header[j] = c.name
+		for j, h := range columnHeaders(sh.cols) {
+			header[j] = h
 		}
 		if err := sw.SetRow("A1", header); err != nil {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
