@@ -141,7 +141,8 @@ func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, acto
 // asks for each household's latest housing and water inspection.
 func (r snapshotRequest) query(sch *schema.Schema) syncproto.SnapshotQuery {
 	// NDJSON writes each record's fields as stored, without decoding them.
-	q := syncproto.SnapshotQuery{Entities: r.entities(sch), AsOf: r.asOf, RawFields: r.format == formatNDJSON}
+	q := syncproto.SnapshotQuery{Entities: r.entities(sch), AsOf: r.asOf, RawFields: r.format == formatNDJSON,
+		Parents: r.format == formatCSV || r.format == formatXLSX}
 	if r.format == formatGeoJSON {
 		q.Latest, q.LatestBy = []string{"housing_inspection", "water_inspection"}, "inspected_on"
 	}

@@ -6,7 +6,10 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/xuri/excelize/v2"
@@ -207,5 +210,46 @@ func TestSnapshotLanguages(t *testing.T) {
 	resp, body := get("format=csv&entity=household&lang=fr", "")
 	if resp.StatusCode != http.StatusUnprocessableEntity || !bytes.Contains(body, []byte(`"query.lang"`)) {
 		t.Errorf("lang=fr: %d %s", resp.StatusCode, body)
+	}
+}
+
+// TestInspectionRowsNameTheirHousehold reads the inspections' CSV and XLSX:
+// each row carries its household's village and head, the head as of the
+// snapshot's point (as_of gives the name before a later edit).
+func TestInspectionRowsNameTheirHousehold(t *testing.T) {
+	ts := mustServe(t)
+	admin := ts.login(t, "admin", adminDevice)
+	f := pushSurvey(t, ts)
+	resp, _ := ts.snapshot(t, admin, "entity=household")
+	before := resp.Header.Get(headerSnapshotCursor)
+	ts.mustPush(t, storetest.NewDevice("admin").Changeset(
+		storetest.Upsert("household", f.tan, 1, storetest.T0.Add(time.Hour), map[string]any{"head_name": "谭明"})))
+
+	for query, head := range map[string]string{"": "谭明", "&as_of=" + url.QueryEscape(before): "谭明华"} {
+		_, body := ts.snapshot(t, admin, "entity=housing_inspection&format=csv"+query)
+		header, rows := readCSV(t, body)
+		if strings.Join(header[4:7], ",") != "household_id,village,head_name" {
+			t.Fatalf("header %v", header)
+		}
+		for _, id := range []string{f.housingOld, f.housingNew} {
+			if r := rows[id]; r["village"] != storetest.SouthVillage || r["head_name"] != head || r["household_id"] != f.tan {
+				t.Errorf("?%s: inspection %s: %v, want village %s, head %s", query, id, r, storetest.SouthVillage, head)
+			}
+		}
+	}
+	_, body := ts.snapshot(t, admin, "format=xlsx&lang=zh")
+	book, err := excelize.OpenReader(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer book.Close()
+	rows, _ := book.GetRows("water_inspection")
+	if strings.Join(rows[0][4:7], ",") != "农户,村,户主姓名" {
+		t.Fatalf("XLSX header %v", rows[0])
+	}
+	for _, r := range rows[1:] {
+		if r[0] == f.northWater && (r[5] != storetest.NorthVillage || r[6] != "巴特尔") {
+			t.Errorf("XLSX row %v", r)
+		}
 	}
 }

@@ -39,7 +39,7 @@ type snapshotEncoder interface {
 func newSnapshotEncoder(req snapshotRequest, sch *schema.Schema, w *bufio.Writer) snapshotEncoder {
 	switch req.format {
 	case formatCSV:
-		return &csvEncoder{w: w, cw: &csvWriter{w: w}, form: sch.Form(req.entity), lang: req.lang}
+		return &csvEncoder{w: w, cw: &csvWriter{w: w}, schema: sch, form: sch.Form(req.entity), lang: req.lang}
 	case formatGeoJSON:
 		return &geojsonEncoder{w: w, water: sch.Form("water_inspection")}
 	case formatXLSX:
@@ -82,15 +82,37 @@ type tableColumn struct {
 	field *schema.Field
 	part  string
 	lang  string // zh, en, or codes (or "") for keys and codes
+	// village is the column of the record's village (an inspection's is
+	// its household's); fromParent takes field from the parent record
+	// (the household's head on an inspection row).
+	village, fromParent bool
 }
 
 // tableColumns are the columns of a form's table, in a stable order: the
 // record's own, then every field in schema order.
-func tableColumns(form *schema.Form, lang string) []tableColumn {
+//
+// A form with a parent (an inspection) gets, after its parent field, the
+// parent's village and head_name (when the parent form has those fields),
+// so that an inspection row says where and whose.
+func tableColumns(sch *schema.Schema, form *schema.Form, lang string) []tableColumn {
 	cols := []tableColumn{{name: "id", lang: lang}, {name: "version", lang: lang}, {name: "updated_at", lang: lang},
 		{name: "updated_by", lang: lang}}
+	var parent *schema.Form
+	if form.Parent != nil {
+		parent = sch.Form(form.Parent.Entity)
+	}
 	for i := range form.Fields {
 		fd := &form.Fields[i]
+		if parent != nil && fd.Name == form.Parent.Field {
+			cols = append(cols, tableColumn{name: fd.Name, field: fd, lang: lang})
+			if v := parent.Field(parent.ScopeField); v != nil && form.Field(v.Name) == nil {
+				cols = append(cols, tableColumn{name: v.Name, field: v, lang: lang, village: true})
+			}
+			if h := parent.Field("head_name"); h != nil && form.Field(h.Name) == nil {
+				cols = append(cols, tableColumn{name: h.Name, field: h, lang: lang, fromParent: true})
+			}
+			continue
+		}
 		if fd.Type == schema.TypeLocation {
 			cols = append(cols, tableColumn{name: fd.Name + "_lat", field: fd, part: "lat", lang: lang},
 				tableColumn{name: fd.Name + "_lon", field: fd, part: "lon", lang: lang})
@@ -121,7 +143,17 @@ type location struct {
 // numbers in their canonical JSON form, booleans true or false, a set's
 // items joined by ';', a location's latitude or longitude, and the empty
 // string for an absent field.
-func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
+func cellText(c tableColumn, row *syncproto.SnapshotRow) string {
+	rec := &row.Record
+	switch {
+	case c.village:
+		return rec.Village
+	case c.fromParent:
+		if row.Parent == nil {
+			return ""
+		}
+		rec = row.Parent
+	}
 	if c.field == nil {
 		switch c.name {
 		case "id":
@@ -180,12 +212,13 @@ func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
 // values byte for byte (a line feed in a value stays one), text that a
 // spreadsheet would take for a number or a formula kept text (keepText).
 type csvEncoder struct {
-	w    io.Writer
-	cw   *csvWriter
-	form *schema.Form
-	lang string
-	cols []tableColumn
-	cell []string
+	w      io.Writer
+	cw     *csvWriter
+	schema *schema.Schema
+	form   *schema.Form
+	lang   string
+	cols   []tableColumn
+	cell   []string
 }
 
 func (e *csvEncoder) contentType() string { return "text/csv; charset=utf-8" }
@@ -195,14 +228,14 @@ func (e *csvEncoder) begin() error {
 	if _, err := io.WriteString(e.w, "\uFEFF"); err != nil {
 		return err
 	}
-	e.cols = tableColumns(e.form, e.lang)
+	e.cols = tableColumns(e.schema, e.form, e.lang)
 	e.cell = make([]string, len(e.cols))
 	return e.cw.Write(columnHeaders(e.cols))
 }
 
 func (e *csvEncoder) row(r syncproto.SnapshotRow) error {
 	for i, c := range e.cols {
-		e.cell[i] = keepText(c.field, cellText(c, &r.Record))
+		e.cell[i] = keepText(c.field, cellText(c, &r))
 	}
 	return e.cw.Write(e.cell)
 }
@@ -408,7 +441,7 @@ func (e *xlsxEncoder) begin() error {
 		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
 		}
-		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema.Form(entity), e.lang), rows: 1}
+		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema, e.schema.Form(entity), e.lang), rows: 1}
 		header := make([]any, len(sh.cols))
 		for j, h := range columnHeaders(sh.cols) {
 			header[j] = h
@@ -434,7 +467,7 @@ func (e *xlsxEncoder) row(r syncproto.SnapshotRow) error {
 	sh.rows++
 	e.cells = e.cells[:0]
 	for _, c := range sh.cols {
-		e.cells = append(e.cells, cellValue(c, &r.Record))
+		e.cells = append(e.cells, cellValue(c, &r))
 	}
 	cell, err := excelize.CoordinatesToCellName(1, sh.rows)
 	if err != nil {
@@ -446,11 +479,11 @@ func (e *xlsxEncoder) row(r syncproto.SnapshotRow) error {
 // cellValue is a typed XLSX cell: numbers and booleans as such (so that
 // they sum and filter), everything else as cellText; nil for an absent
 // field.
-func cellValue(c tableColumn, rec *syncproto.StoredRecord) any {
+func cellValue(c tableColumn, row *syncproto.SnapshotRow) any {
 	if c.field == nil && c.name == "version" {
-		return rec.Version
+		return row.Record.Version
 	}
-	text := cellText(c, rec)
+	text := cellText(c, row)
 	if c.field == nil || text == "" {
 		return text
 	}

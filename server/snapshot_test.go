@@ -449,7 +449,7 @@ func TestSnapshotXLSX(t *testing.T) {
 	}
 	defer book.Close()
 	rows, _ := book.GetRows("water_inspection")
-	if sheets := book.GetSheetList(); len(sheets) != 1 || len(rows) != 2 || rows[1][8] != "45" {
+	if sheets := book.GetSheetList(); len(sheets) != 1 || len(rows) != 2 || rows[1][10] != "45" {
 		t.Fatalf("one sheet of the north's water inspections: %v %v", sheets, rows)
 	}
 }
