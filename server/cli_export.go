@@ -28,6 +28,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	asOf := fs.String("as-of", "", "a `CURSOR` of this server (X-Snapshot-Cursor, a pull or history cursor): the state at that earlier point")
 	out := fs.String("out", "", "the `FILE` to write (written under a temporary name beside it, then renamed)")
 	force := fs.Bool("force", false, "replace FILE if it exists")
+	divisionsFile := fs.String("divisions", "", "division register `FILE` (CSV code,name) naming villages when --lang is zh or en")
 	lang := fs.String("lang", langCodes, "`LANG` of CSV and XLSX headers and enum values: zh, en, or codes (field keys and enum codes)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -60,6 +61,11 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	req, err := newSnapshotRequest(sch, store.Cursors(), actor, *region, *format, *entity, *asOf, *lang, "")
 	if err != nil {
 		return cliError(err)
+	}
+	if *divisionsFile != "" {
+		if req.divisions, err = LoadDivisions(*divisionsFile); err != nil {
+			return err
+		}
 	}
 
 	// The file holds personal data: 0600, and whole or not at all.

@@ -99,6 +99,8 @@ type Server struct {
 	// reinspectAfter is how old a housing appraisal may get before the
 	// household is due for re-inspection.
 	reinspectAfter time.Duration
+	// divisions is the operator's division register (Config.Divisions).
+	divisions Divisions
 
 	loginByUser, loginByAddr, pushByDevice *auth.Limiter
 
@@ -133,6 +135,9 @@ type Config struct {
 	// SnapshotConcurrency is how many snapshots may stream at once (503
 	// beyond); DefaultSnapshotConcurrency when 0.
 	SnapshotConcurrency int
+	// Divisions names regions in the labelled CSV and XLSX snapshots
+	// (LoadDivisions); codes stay codes without it.
+	Divisions Divisions
 	// Attachments is the photo store; without it the attachment endpoints
 	// answer 503.
 	Attachments *attachments.Store
@@ -171,7 +176,8 @@ func New(cfg Config) *Server {
 	s := &Server{store: cfg.Store, accounts: cfg.Accounts, keys: cfg.Keys, schema: cfg.Schema, log: cfg.Logger,
 		metrics: cfg.Metrics, metricsRoute: !cfg.MetricsElsewhere, limits: cfg.Limits, timeouts: cfg.Timeouts, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter,
 		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginByUser: cfg.Rates.LoginPerUser.limiter(),
-		loginByAddr: cfg.Rates.LoginPerAddress.limiter(), pushByDevice: cfg.Rates.PushPerDevice.limiter()}
+		loginByAddr: cfg.Rates.LoginPerAddress.limiter(), pushByDevice: cfg.Rates.PushPerDevice.limiter(),
+		divisions: cfg.Divisions}
 	e := echo.New()
 	// The client address is the TCP peer: forwarding headers are not
 	// trusted unless a proxy is configured in front.

@@ -65,6 +65,8 @@ type snapshotRequest struct {
 	// lang is the language of a CSV's or XLSX's headers and enum values:
 	// zh, en, or codes (tableLang).
 	lang string
+	// divisions names the villages of a labelled table.
+	divisions Divisions
 }
 
 // parseSnapshotRequest reads the query: 400 for unknown or repeated
@@ -79,8 +81,10 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (snapshotRequest, error) {
 	if err != nil {
 		return snapshotRequest{}, err
 	}
-	return newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"),
+	req, err := newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"),
 		q.Get("lang"), c.Request().Header.Get("Accept-Language"))
+	req.divisions = s.divisions
+	return req, err
 }
 
 // newSnapshotRequest checks a snapshot's format, entity and as_of for an

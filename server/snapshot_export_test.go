@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/fieldsync/fieldsync/fixtures"
+	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -175,13 +179,20 @@ func TestSnapshotLanguages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Columns 5 and 8: head_name and category.
-		if all[0][5] != c.head {
-			t.Errorf("?%s Accept-Language %q: header %v, want %q in column 6", c.query, c.acceptLanguage, all[0], c.head)
+		// The category is three columns after the head of household.
+		head := -1
+		for i, h := range all[0] {
+			if h == c.head {
+				head = i
+			}
+		}
+		if head < 0 {
+			t.Errorf("?%s Accept-Language %q: header %v lacks %q", c.query, c.acceptLanguage, all[0], c.head)
+			continue
 		}
 		for _, r := range all[1:] {
-			if r[0] == f.tan && r[8] != c.category {
-				t.Errorf("?%s Accept-Language %q: category of tan %q, want %q", c.query, c.acceptLanguage, r[8], c.category)
+			if r[0] == f.tan && r[head+3] != c.category {
+				t.Errorf("?%s Accept-Language %q: category of tan %q, want %q", c.query, c.acceptLanguage, r[head+3], c.category)
 			}
 		}
 		_, body = get("entity=housing_inspection&format=csv&"+c.query, c.acceptLanguage)
@@ -196,11 +207,11 @@ func TestSnapshotLanguages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer book.Close()
-	if h, _ := book.GetCellValue("household", "F1"); h != "户主姓名" {
-		t.Errorf("XLSX header F1 %q, want 户主姓名", h)
+	if h, _ := book.GetCellValue("household", "G1"); h != "户主姓名" {
+		t.Errorf("XLSX header G1 %q, want 户主姓名", h)
 	}
-	if h, _ := book.GetCellValue("household", "K1"); h != "位置（纬度）" {
-		t.Errorf("XLSX header K1 %q, want 位置（纬度）", h)
+	if h, _ := book.GetCellValue("household", "L1"); h != "位置（纬度）" {
+		t.Errorf("XLSX header L1 %q, want 位置（纬度）", h)
 	}
 
 	_, body = get("format=ndjson&entity=household&lang=zh", "zh-CN")
@@ -244,12 +255,73 @@ func TestInspectionRowsNameTheirHousehold(t *testing.T) {
 	}
 	defer book.Close()
 	rows, _ := book.GetRows("water_inspection")
-	if strings.Join(rows[0][4:7], ",") != "农户,村,户主姓名" {
+	if strings.Join(rows[0][4:8], ",") != "农户,村,村名,户主姓名" {
 		t.Fatalf("XLSX header %v", rows[0])
 	}
 	for _, r := range rows[1:] {
-		if r[0] == f.northWater && (r[5] != storetest.NorthVillage || r[6] != "巴特尔") {
+		if r[0] == f.northWater && (r[5] != storetest.NorthVillage || r[6] != storetest.NorthVillage || r[7] != "巴特尔") {
 			t.Errorf("XLSX row %v", r)
 		}
+	}
+}
+
+// TestDivisionRegister loads the demo's register (it names every region of
+// the fixtures), refuses bad registers with their line, and names the
+// villages of a labelled CSV from it; a village it lacks stays its code,
+// and a table in codes has no name column.
+func TestDivisionRegister(t *testing.T) {
+	demo, err := LoadDivisions("../fixtures/divisions-demo.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	regions := fixtures.Regions()
+	if len(demo) != len(regions) {
+		t.Errorf("the demo register has %d regions, the fixtures %d", len(demo), len(regions))
+	}
+	for _, r := range regions {
+		if demo[r.Code] != r.Name {
+			t.Errorf("register %s = %q, fixtures %q", r.Code, demo[r.Code], r.Name)
+		}
+	}
+	dir := t.TempDir()
+	for body, want := range map[string]string{
+		"code,name\r\n5002,a\r\n50024,\r\n": "line 3: no name",
+		"code,name\r\n50x,a\r\n":            "line 2: the code must be 2 to 12 digits",
+		"code,name\r\n50,a\r\n50,b\r\n":     "line 3: 50 is named twice",
+		"id,label\r\n50,a\r\n":              "line 1: the header must be code,name",
+		"\uFEFFcode,name\r\n500240,石柱\r\n":  "",
+	} {
+		path := filepath.Join(dir, "d.csv")
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadDivisions(path)
+		if (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", body, err, want)
+		}
+	}
+
+	ts := mustServeConfig(t, sqlite.Options{}, func(c *Config) { c.Divisions = demo })
+	admin := ts.login(t, "admin", adminDevice)
+	known, unknown := uuid.NewString(), uuid.NewString()
+	ts.mustPush(t, storetest.NewDevice("admin").Changeset(
+		storetest.Upsert("household", known, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage, "head_name": "甲"}),
+		storetest.Upsert("household", unknown, 0, storetest.T0, map[string]any{"village": "500240199201", "head_name": "乙"})))
+	_, body := ts.snapshot(t, admin, "entity=household&format=csv&lang=zh")
+	all, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\xEF\xBB\xBF")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all[0][5] != "村名" {
+		t.Fatalf("header %v", all[0])
+	}
+	for _, r := range all[1:] {
+		if want := map[string]string{known: "独庄村", unknown: "500240199201"}[r[0]]; r[5] != want {
+			t.Errorf("village name of %s: %q, want %q", r[0], r[5], want)
+		}
+	}
+	_, body = ts.snapshot(t, admin, "entity=household&format=csv")
+	if header, _ := readCSV(t, body); strings.Contains(strings.Join(header, ","), "village_name") {
+		t.Errorf("a table in codes has a name column: %v", header)
 	}
 }

@@ -39,11 +39,11 @@ type snapshotEncoder interface {
 func newSnapshotEncoder(req snapshotRequest, sch *schema.Schema, w *bufio.Writer) snapshotEncoder {
 	switch req.format {
 	case formatCSV:
-		return &csvEncoder{w: w, cw: &csvWriter{w: w}, schema: sch, form: sch.Form(req.entity), lang: req.lang}
+		return &csvEncoder{w: w, cw: &csvWriter{w: w}, schema: sch, form: sch.Form(req.entity), lang: req.lang, names: req.divisions}
 	case formatGeoJSON:
 		return &geojsonEncoder{w: w, water: sch.Form("water_inspection")}
 	case formatXLSX:
-		return &xlsxEncoder{w: w, schema: sch, entities: req.entities(sch), lang: req.lang}
+		return &xlsxEncoder{w: w, schema: sch, entities: req.entities(sch), lang: req.lang, names: req.divisions}
 	}
 	return &ndjsonEncoder{w: w}
 }
@@ -86,6 +86,9 @@ type tableColumn struct {
 	// its household's); fromParent takes field from the parent record
 	// (the household's head on an inspection row).
 	village, fromParent bool
+	// names is the division register of a village_name column (the
+	// village's name, or its code where the register has none).
+	names Divisions
 }
 
 // tableColumns are the columns of a form's table, in a stable order: the
@@ -94,7 +97,12 @@ type tableColumn struct {
 // A form with a parent (an inspection) gets, after its parent field, the
 // parent's village and head_name (when the parent form has those fields),
 // so that an inspection row says where and whose.
-func tableColumns(sch *schema.Schema, form *schema.Form, lang string) []tableColumn {
+//
+// A labelled table (lang zh or en) has after the village a village_name
+// column, from names.
+func tableColumns(sch *schema.Schema, form *schema.Form, lang string, names Divisions) []tableColumn {
+	labelled := lang != "" && lang != langCodes
+	nameCol := tableColumn{name: "village_name", lang: lang, names: names}
 	cols := []tableColumn{{name: "id", lang: lang}, {name: "version", lang: lang}, {name: "updated_at", lang: lang},
 		{name: "updated_by", lang: lang}}
 	var parent *schema.Form
@@ -107,6 +115,9 @@ func tableColumns(sch *schema.Schema, form *schema.Form, lang string) []tableCol
 			cols = append(cols, tableColumn{name: fd.Name, field: fd, lang: lang})
 			if v := parent.Field(parent.ScopeField); v != nil && form.Field(v.Name) == nil {
 				cols = append(cols, tableColumn{name: v.Name, field: v, lang: lang, village: true})
+				if labelled {
+					cols = append(cols, nameCol)
+				}
 			}
 			if h := parent.Field("head_name"); h != nil && form.Field(h.Name) == nil {
 				cols = append(cols, tableColumn{name: h.Name, field: h, lang: lang, fromParent: true})
@@ -119,6 +130,9 @@ func tableColumns(sch *schema.Schema, form *schema.Form, lang string) []tableCol
 			continue
 		}
 		cols = append(cols, tableColumn{name: fd.Name, field: fd, lang: lang})
+		if labelled && fd.Name == form.ScopeField && fd.Type == schema.TypeDivisionCode {
+			cols = append(cols, nameCol)
+		}
 	}
 	return cols
 }
@@ -146,6 +160,8 @@ type location struct {
 func cellText(c tableColumn, row *syncproto.SnapshotRow) string {
 	rec := &row.Record
 	switch {
+	case c.name == "village_name" && c.field == nil:
+		return c.names.Name(rec.Village)
 	case c.village:
 		return rec.Village
 	case c.fromParent:
@@ -217,6 +233,7 @@ type csvEncoder struct {
 	schema *schema.Schema
 	form   *schema.Form
 	lang   string
+	names  Divisions
 	cols   []tableColumn
 	cell   []string
 }
@@ -228,7 +245,7 @@ func (e *csvEncoder) begin() error {
 	if _, err := io.WriteString(e.w, "\uFEFF"); err != nil {
 		return err
 	}
-	e.cols = tableColumns(e.schema, e.form, e.lang)
+	e.cols = tableColumns(e.schema, e.form, e.lang, e.names)
 	e.cell = make([]string, len(e.cols))
 	return e.cw.Write(columnHeaders(e.cols))
 }
@@ -397,6 +414,7 @@ type xlsxEncoder struct {
 	schema   *schema.Schema
 	entities []string
 	lang     string
+	names    Divisions
 	file     *excelize.File
 	sheets   map[string]*xlsxSheet
 	cells    []any
@@ -441,7 +459,7 @@ func (e *xlsxEncoder) begin() error {
 		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
 		}
-		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema, e.schema.Form(entity), e.lang), rows: 1}
+		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema, e.schema.Form(entity), e.lang, e.names), rows: 1}
 		header := make([]any, len(sh.cols))
 		for j, h := range columnHeaders(sh.cols) {
 			header[j] = h

@@ -52,6 +52,8 @@ var recordColumnLabels = map[string]map[string]string{
 	"version":    {schema.LangZH: "版本", schema.LangEN: "Version"},
 	"updated_at": {schema.LangZH: "更新时间", schema.LangEN: "Updated at"},
 	"updated_by": {schema.LangZH: "更新人", schema.LangEN: "Updated by"},
+	// A village's name from the division register.
+	"village_name": {schema.LangZH: "村名", schema.LangEN: "Village name"},
 }
 
 // locationPartLabels name the two columns of a location.
