@@ -49,11 +49,17 @@ const (
 
 // Field is one field of a form.
 type Field struct {
-	Name     string    `json:"name"`
-	Type     FieldType `json:"type"`
-	Label    string    `json:"label,omitempty"`
-	Required bool      `json:"required,omitempty"`
-	Policy   Policy    `json:"policy"`
+	Name  string    `json:"name"`
+	Type  FieldType `json:"type"`
+	Label string    `json:"label,omitempty"`
+	// Labels name the field for people, by language ("zh", "en"): the
+	// headers of the tabular exports and reports. Label stays as v1 has it.
+	Labels map[string]string `json:"labels,omitempty"`
+	// ValueLabels name the values of an enum, or of a set's items, by
+	// value and then language.
+	ValueLabels map[string]map[string]string `json:"value_labels,omitempty"`
+	Required    bool                         `json:"required,omitempty"`
+	Policy      Policy                       `json:"policy"`
 	// Values lists the allowed values of an enum, or of a set's items.
 	Values []string `json:"values,omitempty"`
 	// Items is the item type of a set when it is not an enum ("sha256").
@@ -260,6 +266,11 @@ func (f *Form) init() error {
 		default:
 			return fmt.Errorf("field %q: unknown type %q", fd.Name, fd.Type)
 		}
+		for v := range fd.ValueLabels {
+			if !contains(fd.Values, v) {
+				return fmt.Errorf("field %q: value_labels names %q, not one of its values", fd.Name, v)
+			}
+		}
 		for j, sv := range fd.Severity {
 			norm, err := fd.Normalize(sv)
 			if err != nil {
@@ -283,6 +294,30 @@ func (f *Form) init() error {
 		return fmt.Errorf("parent field %q unknown", f.Parent.Field)
 	}
 	return nil
+}
+
+// The languages the forms carry labels in.
+const (
+	LangZH = "zh"
+	LangEN = "en"
+)
+
+// LabelIn returns the field's label in lang, or its name when it has none
+// in that language.
+func (fd *Field) LabelIn(lang string) string {
+	if l := fd.Labels[lang]; l != "" {
+		return l
+	}
+	return fd.Name
+}
+
+// ValueLabelIn returns the label of one of the field's values in lang, or
+// the value itself when it has none.
+func (fd *Field) ValueLabelIn(value, lang string) string {
+	if l := fd.ValueLabels[value][lang]; l != "" {
+		return l
+	}
+	return value
 }
 
 // Form returns the form of entity, or nil when the schema has none.

@@ -28,6 +28,8 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	asOf := fs.String("as-of", "", "a `CURSOR` of this server (X-Snapshot-Cursor, a pull or history cursor): the state at that earlier point")
 	out := fs.String("out", "", "the `FILE` to write (written under a temporary name beside it, then renamed)")
 	force := fs.Bool("force", false, "replace FILE if it exists")
+	divisionsFile := fs.String("divisions", "", "division register `FILE` (CSV code,name) naming villages when --lang is zh or en")
+	lang := fs.String("lang", langCodes, "`LANG` of CSV and XLSX headers and enum values: zh, en, or codes (field keys and enum codes)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -59,9 +61,14 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}
 	defer store.Close()
 	sch := schema.V1()
-	req, err := newSnapshotRequest(sch, store.Cursors(), actor, *region, *format, *entity, *asOf)
+	req, err := newSnapshotRequest(sch, store.Cursors(), actor, *region, *format, *entity, *asOf, *lang, "")
 	if err != nil {
 		return cliError(err)
+	}
+	if *divisionsFile != "" {
+		if req.divisions, err = LoadDivisions(*divisionsFile); err != nil {
+			return err
+		}
 	}
 
 	// The file holds personal data: 0600, and whole or not at all.
@@ -118,6 +125,9 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(env.Stdout, "exported %d records (%s, %s, %s) to %s: %s in %s; snapshot cursor %s\n",
 		sink.rows, what, where, req.format, dst, byteSize(fi.Size()), time.Since(started).Round(time.Millisecond),
 		store.Cursors().Encode(sink.at))
+	if lc, ok := sink.enc.(locationCounter); ok {
+		fmt.Fprintf(env.Stdout, "%d of them without a location (features with a null geometry)\n", lc.withoutLocation())
+	}
 	return nil
 }
 

@@ -55,6 +55,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	unrefAge := fs.Duration("unreferenced-photo-age", DefaultUnreferencedPhotoAge, "how long a photo that no record references (since its upload, or since a version dropped it) is kept before it is removed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this `FILE`, at shutdown")
 	reinspectAfter := DefaultReinspectAfter
+	divisionsFile := fs.String("divisions", "", "division register `FILE` (CSV code,name) naming villages in labelled CSV and XLSX snapshots; fixtures/divisions-demo.csv for the demo")
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (`DAYS` such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -153,12 +154,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		}
 		log.Info("removed unfinished photo uploads", "uploads", removed, "bytes", bytes, "older_than", orphanAge.String())
 	})
+	var divisions Divisions
+	if *divisionsFile != "" {
+		if divisions, err = LoadDivisions(*divisionsFile); err != nil {
+			return err
+		}
+	}
 	rates := DefaultRateLimits
 	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
 	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Metrics: metrics, MetricsElsewhere: *metricsAddr != "",
 		Limits: limits, Rates: &rates, ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency,
 		SnapshotsPerUser: *snapshotsPerUser, SnapshotMinRate: *snapshotMinRate, SnapshotRateGrace: *snapshotRateGrace,
-		Attachments: photos, HashGate: auth.NewHashGate(*loginHashes, 0, 0)})
+		Attachments: photos, HashGate: auth.NewHashGate(*loginHashes, 0, 0),
+		Divisions: divisions})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

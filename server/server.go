@@ -105,6 +105,8 @@ type Server struct {
 	// reinspectAfter is how old a housing appraisal may get before the
 	// household is due for re-inspection.
 	reinspectAfter time.Duration
+	// divisions is the operator's division register (Config.Divisions).
+	divisions Divisions
 
 	loginFailsByUser, loginFailsByAddr, refreshByAddr, pushByDevice *auth.Limiter
 	// hashGate bounds the password hashes in flight (handleToken).
@@ -151,6 +153,9 @@ type Config struct {
 	// DefaultSnapshotRateGrace when 0.
 	SnapshotMinRate   int64
 	SnapshotRateGrace time.Duration
+	// Divisions names regions in the labelled CSV and XLSX snapshots
+	// (LoadDivisions); codes stay codes without it.
+	Divisions Divisions
 	// Attachments is the photo store; without it the attachment endpoints
 	// answer 503.
 	Attachments *attachments.Store
@@ -202,7 +207,8 @@ func New(cfg Config) *Server {
 		metrics: cfg.Metrics, metricsRoute: !cfg.MetricsElsewhere, limits: cfg.Limits, timeouts: cfg.Timeouts, now: cfg.Now, reinspectAfter: cfg.ReinspectAfter,
 		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginFailsByUser: cfg.Rates.LoginPerUser.limiter(),
 		loginFailsByAddr: cfg.Rates.LoginPerAddress.limiter(), refreshByAddr: cfg.Rates.RefreshPerAddress.limiter(),
-		pushByDevice: cfg.Rates.PushPerDevice.limiter(), hashGate: cfg.HashGate}
+		pushByDevice: cfg.Rates.PushPerDevice.limiter(), hashGate: cfg.HashGate,
+		divisions: cfg.Divisions}
 	if s.hashGate == nil {
 		s.hashGate = auth.NewHashGate(0, 0, 0)
 	}

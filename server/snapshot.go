@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +27,16 @@ const (
 
 // headerSnapshotCursor names the point of the change log a snapshot shows.
 const headerSnapshotCursor = "X-Snapshot-Cursor"
+
+// headerWithoutLocation is the HTTP trailer of a GeoJSON snapshot: how many
+// of its households have no location (their features' geometry is null).
+// A trailer, announced in the Trailer header, because the count is known
+// only once the last row is streamed.
+const headerWithoutLocation = "X-Households-Without-Location"
+
+// locationCounter is an encoder that counts the households it wrote
+// without a location (GeoJSON).
+type locationCounter interface{ withoutLocation() int }
 
 const (
 	// snapshotFlushEvery is how many rows go to the client between two
@@ -51,6 +62,11 @@ type snapshotRequest struct {
 	format string
 	entity string // "" for every entity (XLSX only)
 	asOf   *syncproto.Cursor
+	// lang is the language of a CSV's or XLSX's headers and enum values:
+	// zh, en, or codes (tableLang).
+	lang string
+	// divisions names the villages of a labelled table.
+	divisions Divisions
 }
 
 // parseSnapshotRequest reads the query: 400 for unknown or repeated
@@ -58,26 +74,37 @@ type snapshotRequest struct {
 // region, format, entity or as_of (every error with its path).
 func (s *Server) parseSnapshotRequest(c echo.Context) (snapshotRequest, error) {
 	q := c.QueryParams()
-	if err := onlyParams(q, "region", "entity", "format", "as_of"); err != nil {
+	if err := onlyParams(q, "region", "entity", "format", "as_of", "lang"); err != nil {
 		return snapshotRequest{}, err
 	}
 	actor, region, err := s.regionScope(c)
 	if err != nil {
 		return snapshotRequest{}, err
 	}
-	return newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"))
+	req, err := newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"),
+		q.Get("lang"), c.Request().Header.Get("Accept-Language"))
+	req.divisions = s.divisions
+	return req, err
 }
 
 // newSnapshotRequest checks a snapshot's format, entity and as_of for an
 // actor already narrowed to the region: 422 for a bad one, with the paths
-// query.format, query.entity, query.as_of (the HTTP API and fieldsync
-// export take the same request).
-func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, actor syncproto.Actor, region, format, entity, asOf string) (snapshotRequest, error) {
+// query.format, query.entity, query.as_of, query.lang (the HTTP API and
+// fieldsync export take the same request). lang and acceptLanguage choose
+// the language of CSV and XLSX (tableLang); NDJSON and GeoJSON keep their
+// keys and codes whatever they say.
+func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, actor syncproto.Actor, region, format, entity, asOf, lang, acceptLanguage string) (snapshotRequest, error) {
 	req := snapshotRequest{actor: actor, region: region, format: strings.TrimSpace(format), entity: strings.TrimSpace(entity)}
 	if req.format == "" {
 		req.format = formatNDJSON
 	}
 	var errs []syncproto.FieldError
+	req.lang, _ = tableLang("", "")
+	if l, fe := tableLang(lang, acceptLanguage); fe != nil {
+		errs = append(errs, *fe)
+	} else if req.format == formatCSV || req.format == formatXLSX {
+		req.lang = l
+	}
 	entities := "must be one of " + strings.Join(sch.Entities(), ", ")
 	switch req.format {
 	case formatNDJSON, formatCSV:
@@ -118,7 +145,8 @@ func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, acto
 // asks for each household's latest housing and water inspection.
 func (r snapshotRequest) query(sch *schema.Schema) syncproto.SnapshotQuery {
 	// NDJSON writes each record's fields as stored, without decoding them.
-	q := syncproto.SnapshotQuery{Entities: r.entities(sch), AsOf: r.asOf, RawFields: r.format == formatNDJSON}
+	q := syncproto.SnapshotQuery{Entities: r.entities(sch), AsOf: r.asOf, RawFields: r.format == formatNDJSON,
+		Parents: r.format == formatCSV || r.format == formatXLSX}
 	if r.format == formatGeoJSON {
 		q.Latest, q.LatestBy = []string{"housing_inspection", "water_inspection"}, "inspected_on"
 	}
@@ -235,6 +263,9 @@ func (r *snapshotRun) Start(at syncproto.Cursor) error {
 	if r.req.format != formatNDJSON {
 		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+r.req.fileName()+`"`)
 	}
+	if _, ok := r.enc.(locationCounter); ok {
+		h.Set("Trailer", headerWithoutLocation)
+	}
 	r.s.reqLog(r.c).Info("snapshot started", r.attrs("cursor_seq", at.Seq)...)
 	if !r.enc.streams() {
 		return r.enc.begin()
@@ -293,6 +324,9 @@ func (r *snapshotRun) finish() error {
 	if err := r.enc.end(); err != nil {
 		return err
 	}
+	if lc, ok := r.enc.(locationCounter); ok {
+		r.c.Response().Header().Set(headerWithoutLocation, strconv.Itoa(lc.withoutLocation()))
+	}
 	return r.flush()
 }
 
@@ -304,6 +338,7 @@ func (r *snapshotRun) fail(err error) error {
 		h := r.c.Response().Header()
 		h.Del(headerSnapshotCursor)
 		h.Del(echo.HeaderContentDisposition)
+		h.Del("Trailer")
 		var se *syncproto.Error
 		if errors.As(err, &se) {
 			for i := range se.Errors {

@@ -1,10 +1,8 @@
 package server
 
 import (
-	"archive/zip"
 	"bufio"
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -41,11 +39,11 @@ type snapshotEncoder interface {
 func newSnapshotEncoder(req snapshotRequest, sch *schema.Schema, w *bufio.Writer) snapshotEncoder {
 	switch req.format {
 	case formatCSV:
-		return &csvEncoder{w: w, cw: csv.NewWriter(w), form: sch.Form(req.entity)}
+		return &csvEncoder{w: w, cw: &csvWriter{w: w}, schema: sch, form: sch.Form(req.entity), lang: req.lang, names: req.divisions}
 	case formatGeoJSON:
 		return &geojsonEncoder{w: w, water: sch.Form("water_inspection")}
 	case formatXLSX:
-		return &xlsxEncoder{w: w, schema: sch, entities: req.entities(sch)}
+		return &xlsxEncoder{w: w, schema: sch, entities: req.entities(sch), lang: req.lang, names: req.divisions}
 	}
 	return &ndjsonEncoder{w: w}
 }
@@ -83,28 +81,68 @@ type tableColumn struct {
 	name  string
 	field *schema.Field
 	part  string
+	lang  string // zh, en, or codes (or "") for keys and codes
+	// village is the column of the record's village (an inspection's is
+	// its household's); fromParent takes field from the parent record
+	// (the household's head on an inspection row).
+	village, fromParent bool
+	// names is the division register of a village_name column (the
+	// village's name, or its code where the register has none).
+	names Divisions
 }
 
 // tableColumns are the columns of a form's table, in a stable order: the
 // record's own, then every field in schema order.
-func tableColumns(form *schema.Form) []tableColumn {
-	cols := []tableColumn{{name: "id"}, {name: "version"}, {name: "updated_at"}, {name: "updated_by"}}
+//
+// A form with a parent (an inspection) gets, after its parent field, the
+// parent's village and head_name (when the parent form has those fields),
+// so that an inspection row says where and whose.
+//
+// A labelled table (lang zh or en) has after the village a village_name
+// column, from names.
+func tableColumns(sch *schema.Schema, form *schema.Form, lang string, names Divisions) []tableColumn {
+	labelled := lang != "" && lang != langCodes
+	nameCol := tableColumn{name: "village_name", lang: lang, names: names}
+	cols := []tableColumn{{name: "id", lang: lang}, {name: "version", lang: lang}, {name: "updated_at", lang: lang},
+		{name: "updated_by", lang: lang}}
+	var parent *schema.Form
+	if form.Parent != nil {
+		parent = sch.Form(form.Parent.Entity)
+	}
 	for i := range form.Fields {
 		fd := &form.Fields[i]
-		if fd.Type == schema.TypeLocation {
-			cols = append(cols, tableColumn{name: fd.Name + "_lat", field: fd, part: "lat"},
-				tableColumn{name: fd.Name + "_lon", field: fd, part: "lon"})
+		if parent != nil && fd.Name == form.Parent.Field {
+			cols = append(cols, tableColumn{name: fd.Name, field: fd, lang: lang})
+			if v := parent.Field(parent.ScopeField); v != nil && form.Field(v.Name) == nil {
+				cols = append(cols, tableColumn{name: v.Name, field: v, lang: lang, village: true})
+				if labelled {
+					cols = append(cols, nameCol)
+				}
+			}
+			if h := parent.Field("head_name"); h != nil && form.Field(h.Name) == nil {
+				cols = append(cols, tableColumn{name: h.Name, field: h, lang: lang, fromParent: true})
+			}
 			continue
 		}
-		cols = append(cols, tableColumn{name: fd.Name, field: fd})
+		if fd.Type == schema.TypeLocation {
+			cols = append(cols, tableColumn{name: fd.Name + "_lat", field: fd, part: "lat", lang: lang},
+				tableColumn{name: fd.Name + "_lon", field: fd, part: "lon", lang: lang})
+			continue
+		}
+		cols = append(cols, tableColumn{name: fd.Name, field: fd, lang: lang})
+		if labelled && fd.Name == form.ScopeField && fd.Type == schema.TypeDivisionCode {
+			cols = append(cols, nameCol)
+		}
 	}
 	return cols
 }
 
-func columnNames(cols []tableColumn) []string {
+// columnHeaders are the header row: keys, or labels in the columns'
+// language.
+func columnHeaders(cols []tableColumn) []string {
 	out := make([]string, len(cols))
 	for i, c := range cols {
-		out[i] = c.name
+		out[i] = c.header()
 	}
 	return out
 }
@@ -119,7 +157,19 @@ type location struct {
 // numbers in their canonical JSON form, booleans true or false, a set's
 // items joined by ';', a location's latitude or longitude, and the empty
 // string for an absent field.
-func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
+func cellText(c tableColumn, row *syncproto.SnapshotRow) string {
+	rec := &row.Record
+	switch {
+	case c.name == "village_name" && c.field == nil:
+		return c.names.Name(rec.Village)
+	case c.village:
+		return rec.Village
+	case c.fromParent:
+		if row.Parent == nil {
+			return ""
+		}
+		rec = row.Parent
+	}
 	if c.field == nil {
 		switch c.name {
 		case "id":
@@ -147,6 +197,11 @@ func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
 		if json.Unmarshal(raw, &items) != nil {
 			return string(raw)
 		}
+		if len(c.field.Values) > 0 {
+			for i := range items {
+				items[i] = c.valueLabel(items[i])
+			}
+		}
 		return strings.Join(items, ";")
 	case schema.TypeLocation:
 		var loc location
@@ -162,17 +217,25 @@ func cellText(c tableColumn, rec *syncproto.StoredRecord) string {
 	if json.Unmarshal(raw, &s) != nil {
 		return string(raw)
 	}
+	if c.field.Type == schema.TypeEnum {
+		return c.valueLabel(s)
+	}
 	return s
 }
 
 // csvEncoder writes a CSV file that Excel opens with its Chinese text
-// intact: UTF-8 with a byte-order mark, CRLF line ends, a header row.
+// intact: UTF-8 with a byte-order mark, CRLF record ends, a header row;
+// values byte for byte (a line feed in a value stays one), text that a
+// spreadsheet would take for a number or a formula kept text (keepText).
 type csvEncoder struct {
-	w    io.Writer
-	cw   *csv.Writer
-	form *schema.Form
-	cols []tableColumn
-	cell []string
+	w      io.Writer
+	cw     *csvWriter
+	schema *schema.Schema
+	form   *schema.Form
+	lang   string
+	names  Divisions
+	cols   []tableColumn
+	cell   []string
 }
 
 func (e *csvEncoder) contentType() string { return "text/csv; charset=utf-8" }
@@ -182,18 +245,14 @@ func (e *csvEncoder) begin() error {
 	if _, err := io.WriteString(e.w, "\uFEFF"); err != nil {
 		return err
 	}
-	e.cw.UseCRLF = true
-	e.cols = tableColumns(e.form)
+	e.cols = tableColumns(e.schema, e.form, e.lang, e.names)
 	e.cell = make([]string, len(e.cols))
-	return e.cw.Write(columnNames(e.cols))
+	return e.cw.Write(columnHeaders(e.cols))
 }
 
 func (e *csvEncoder) row(r syncproto.SnapshotRow) error {
 	for i, c := range e.cols {
-		e.cell[i] = cellText(c, &r.Record)
-		if c.field != nil && c.field.Type == schema.TypeText {
-			e.cell[i] = defuseFormula(e.cell[i])
-		}
+		e.cell[i] = keepText(c.field, cellText(c, &r))
 	}
 	return e.cw.Write(e.cell)
 }
@@ -208,31 +267,33 @@ func defuseFormula(s string) string {
 	return s
 }
 
-func (e *csvEncoder) flush() error {
-	e.cw.Flush()
-	return e.cw.Error()
-}
+func (e *csvEncoder) flush() error   { return nil }
 func (e *csvEncoder) end() error     { return e.flush() }
 func (e *csvEncoder) close()         {}
 func (e *csvEncoder) summary() []any { return nil }
 
 // geojsonEncoder writes households as a GeoJSON FeatureCollection of
 // Points, with their latest housing grade, its photos' URLs and water
-// safety as properties.
-// Households without a location are skipped and counted.
+// safety as properties. A household without a location is a feature with
+// a null geometry (RFC 7946, 3.2), so that the map's table holds every
+// household, the newest (registered before anyone stood at the house with
+// a GPS) included; they are counted (withoutLocation).
 type geojsonEncoder struct {
-	w        io.Writer
-	water    *schema.Form
-	features int
-	skipped  int
-	buf      bytes.Buffer
+	w         io.Writer
+	water     *schema.Form
+	features  int
+	unlocated int
+	buf       bytes.Buffer
 }
+
+// withoutLocation is the count of households written with a null geometry.
+func (e *geojsonEncoder) withoutLocation() int { return e.unlocated }
 
 // geoFeature is one household as a GeoJSON Feature.
 type geoFeature struct {
 	Type       string              `json:"type"`
 	ID         string              `json:"id"`
-	Geometry   geoPoint            `json:"geometry"`
+	Geometry   *geoPoint           `json:"geometry"`
 	Properties householdProperties `json:"properties"`
 }
 
@@ -260,6 +321,7 @@ type householdProperties struct {
 	HousingPhotoURLs   []string        `json:"housing_photo_urls"`
 	WaterSafe          *bool           `json:"water_safe"`
 	WaterFailures      []string        `json:"water_failures"`
+	WaterUnrecorded    []string        `json:"water_unrecorded"`
 	WaterInspectedOn   json.RawMessage `json:"water_inspected_on"`
 }
 
@@ -274,11 +336,13 @@ func (e *geojsonEncoder) begin() error {
 func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
 	rec := &r.Record
 	var loc location
+	var point *geoPoint
 	if raw, ok := rec.Fields["location"]; !ok || json.Unmarshal(raw, &loc) != nil || loc.Lat == "" || loc.Lon == "" {
-		e.skipped++
-		return nil
+		e.unlocated++
+	} else {
+		point = &geoPoint{Type: "Point", Coordinates: [2]json.Number{loc.Lon, loc.Lat}}
 	}
-	f := geoFeature{Type: "Feature", ID: rec.ID, Geometry: geoPoint{Type: "Point", Coordinates: [2]json.Number{loc.Lon, loc.Lat}},
+	f := geoFeature{Type: "Feature", ID: rec.ID, Geometry: point,
 		Properties: householdProperties{ID: rec.ID, Version: rec.Version, Village: rec.Village,
 			HeadName: rec.Fields["head_name"], Category: rec.Fields["category"], Status: rec.Fields["status"],
 			Members: rec.Fields["members"], RegistrationNo: rec.Fields["registration_no"]}}
@@ -289,9 +353,9 @@ func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
 		f.Properties.HousingPhotoURL, f.Properties.HousingPhotoURLs = photoURLs(h.Fields[syncproto.PhotosField])
 	}
 	if w := r.Latest["water_inspection"]; w != nil && e.water != nil {
-		failures := waterFailures(e.water, rec.Village, w.Fields)
-		safe := len(failures) == 0
-		f.Properties.WaterSafe, f.Properties.WaterFailures = &safe, failures
+		verdict := syncproto.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
+		safe := verdict.Safe()
+		f.Properties.WaterSafe, f.Properties.WaterFailures, f.Properties.WaterUnrecorded = &safe, verdict.Failing, verdict.Unrecorded
 		f.Properties.WaterInspectedOn = w.Fields["inspected_on"]
 	}
 	e.buf.Reset()
@@ -335,28 +399,7 @@ func (e *geojsonEncoder) end() error {
 }
 func (e *geojsonEncoder) close() {}
 func (e *geojsonEncoder) summary() []any {
-	return []any{"features", e.features, "skipped_without_location", e.skipped}
-}
-
-// waterFailures lists the indicators of a water inspection that miss the
-// standard of the village (the schema's thresholds, regional values
-// included), judged by the same rule as the reports (syncproto.JudgeWater),
-// in the form's field order; empty when it meets every one. An indicator
-// the inspection did not record counts as missing its standard: safe water
-// is shown, not assumed.
-func waterFailures(form *schema.Form, village string, fields map[string]json.RawMessage) []string {
-	failing, unrecorded := syncproto.JudgeWater(fields, form.ThresholdsFor(village))
-	missed := map[string]bool{}
-	for _, name := range append(failing, unrecorded...) {
-		missed[name] = true
-	}
-	failures := []string{}
-	for _, fd := range form.Fields {
-		if missed[fd.Name] {
-			failures = append(failures, fd.Name)
-		}
-	}
-	return failures
+	return []any{"features", e.features, "without_location", e.unlocated}
 }
 
 // xlsxEncoder writes a workbook with one sheet per entity, named by the
@@ -370,6 +413,8 @@ type xlsxEncoder struct {
 	w        io.Writer
 	schema   *schema.Schema
 	entities []string
+	lang     string
+	names    Divisions
 	file     *excelize.File
 	sheets   map[string]*xlsxSheet
 	cells    []any
@@ -414,10 +459,10 @@ func (e *xlsxEncoder) begin() error {
 		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
 		}
-		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema.Form(entity)), rows: 1}
+		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema, e.schema.Form(entity), e.lang, e.names), rows: 1}
 		header := make([]any, len(sh.cols))
-		for j, c := range sh.cols {
-			header[j] = c.name
+		for j, h := range columnHeaders(sh.cols) {
+			header[j] = h
 		}
 		if err := sw.SetRow("A1", header); err != nil {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
@@ -440,7 +485,7 @@ func (e *xlsxEncoder) row(r syncproto.SnapshotRow) error {
 	sh.rows++
 	e.cells = e.cells[:0]
 	for _, c := range sh.cols {
-		e.cells = append(e.cells, cellValue(c, &r.Record))
+		e.cells = append(e.cells, cellValue(c, &r))
 	}
 	cell, err := excelize.CoordinatesToCellName(1, sh.rows)
 	if err != nil {
@@ -452,11 +497,11 @@ func (e *xlsxEncoder) row(r syncproto.SnapshotRow) error {
 // cellValue is a typed XLSX cell: numbers and booleans as such (so that
 // they sum and filter), everything else as cellText; nil for an absent
 // field.
-func cellValue(c tableColumn, rec *syncproto.StoredRecord) any {
+func cellValue(c tableColumn, row *syncproto.SnapshotRow) any {
 	if c.field == nil && c.name == "version" {
-		return rec.Version
+		return row.Record.Version
 	}
-	text := cellText(c, rec)
+	text := cellText(c, row)
 	if c.field == nil || text == "" {
 		return text
 	}
@@ -479,9 +524,10 @@ func (e *xlsxEncoder) end() error {
 			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
 		}
 	}
-	// WriteTo would zip the workbook into a buffer first; a zip writer on
-	// the response sends it as it is compressed.
-	e.file.SetZipWriter(func(io.Writer) excelize.ZipWriter { return zip.NewWriter(e.w) })
+	// WriteTo would zip the workbook into a buffer first; orderedZip spools
+	// it to a file and then writes its entries in name order to the
+	// response, so that the same workbook is always the same bytes.
+	e.file.SetZipWriter(func(io.Writer) excelize.ZipWriter { return newOrderedZip(e.w) })
 	_, err := e.file.WriteTo(e.w)
 	return err
 }

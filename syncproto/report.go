@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"reflect"
 	"sort"
 	"time"
 
@@ -287,51 +286,6 @@ func (h *HouseholdInspections) DuplicateVisits() []DuplicateVisit {
 	return out
 }
 
-// JudgeWater judges a water inspection's fields against thresholds (the
-// form's standards for the household's region, schema.Form.ThresholdsFor):
-// failing lists the indicators recorded outside their threshold,
-// unrecorded those the inspection does not hold; both sorted.
-func JudgeWater(fields map[string]json.RawMessage, thresholds map[string]schema.Threshold) (failing, unrecorded []string) {
-	for _, name := range sortedKeys(thresholds) {
-		th := thresholds[name]
-		raw, ok := fields[name]
-		if !ok || len(raw) == 0 || string(raw) == "null" {
-			unrecorded = append(unrecorded, name)
-			continue
-		}
-		if fail, known := fails(th, raw); !known {
-			unrecorded = append(unrecorded, name)
-		} else if fail {
-			failing = append(failing, name)
-		}
-	}
-	return failing, unrecorded
-}
-
-// fails reports whether a value misses the threshold; known is false when
-// the value cannot be judged (a number expected and something else held).
-func fails(th schema.Threshold, raw json.RawMessage) (fail, known bool) {
-	if th.Equals != nil {
-		var v any
-		if json.Unmarshal(raw, &v) != nil {
-			return false, false
-		}
-		if !reflect.DeepEqual(v, th.Equals) {
-			return true, true
-		}
-	}
-	if th.Min != nil || th.Max != nil {
-		var x float64
-		if json.Unmarshal(raw, &x) != nil {
-			return false, false
-		}
-		if (th.Min != nil && x < *th.Min) || (th.Max != nil && x > *th.Max) {
-			return true, true
-		}
-	}
-	return false, true
-}
-
 // CoverageCounts are the coverage figures of an area: a village, a
 // township, a county, or every household of the report. Each household is
 // counted once, by its current housing inspection (CurrentHousing) and its
@@ -548,16 +502,18 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 	}
 	water := h.LatestWater()
 	var failing, unrecorded []string
+	waterSafe := true
 	if water != nil {
 		c.WithWater++
-		failing, unrecorded = JudgeWater(water.Fields, b.thresholds)
+		verdict := JudgeWater(water.Fields, b.thresholds)
+		failing, unrecorded, waterSafe = verdict.Failing, verdict.Unrecorded, verdict.Safe()
 		for _, k := range failing {
 			c.WaterFailing[k]++
 		}
 		for _, k := range unrecorded {
 			c.WaterUnrecorded[k]++
 		}
-		if len(failing)+len(unrecorded) > 0 {
+		if !waterSafe {
 			c.WaterUnsafe++
 		}
 	}
@@ -571,7 +527,7 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 		if house != nil && IsDangerousGrade(house.Grade) {
 			reasons = append(reasons, RelapseDangerousHouse)
 		}
-		if len(failing)+len(unrecorded) > 0 {
+		if !waterSafe {
 			reasons = append(reasons, RelapseUnsafeWater)
 		}
 		if h.Status == PovertyRelapseRisk {

@@ -43,6 +43,12 @@ type SnapshotQuery struct {
 	// LatestBy is the field (a date) that orders those records; ties go to
 	// the one updated last, then to the larger id.
 	LatestBy string
+	// Parents asks for each row's parent record (the household of an
+	// inspection: the record its form's Parent field names) as of the
+	// snapshot's point, in SnapshotRow.Parent: one lookup per row, so that
+	// a table of inspections can show the household's head without the
+	// whole region in memory.
+	Parents bool
 	// RawFields asks for the records' fields as stored (StoredRecord.
 	// RawFields) instead of decoded, where the store can: for a sink that
 	// only writes the wire form (NDJSON). Rows rebuilt as of an earlier
@@ -58,6 +64,10 @@ type SnapshotRow struct {
 	// Latest holds, for each entity of SnapshotQuery.Latest that has one,
 	// the latest record belonging to this one (Meta not read).
 	Latest map[string]*StoredRecord
+	// Parent is, with SnapshotQuery.Parents, the record this one belongs to
+	// (Meta not read); nil for a record without a parent, or whose parent
+	// did not exist at the snapshot's point.
+	Parent *StoredRecord
 }
 
 // SnapshotSink receives a snapshot as the store reads it.

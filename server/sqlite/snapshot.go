@@ -264,6 +264,9 @@ func (sn *snapshotTx) emitRows(ctx context.Context, query string, args []any, sq
 				return err
 			}
 		}
+		if err := sn.withParent(ctx, &row); err != nil {
+			return err
+		}
 		if err := sn.sink.Row(row); err != nil {
 			return err
 		}
@@ -326,6 +329,9 @@ func (sn *snapshotTx) changedSince(ctx context.Context, entity string) error {
 			if row.Latest, err = sn.latestAt(ctx, rec.ID); err != nil {
 				return err
 			}
+		}
+		if err := sn.withParent(ctx, &row); err != nil {
+			return err
 		}
 		if err := sn.sink.Row(row); err != nil {
 			return err

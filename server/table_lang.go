@@ -1,0 +1,91 @@
+package server
+
+import (
+	"strings"
+
+	"golang.org/x/text/language"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// langCodes asks for a table in codes: field keys as headers, enum codes as
+// values (what the CSV and XLSX were before they had labels).
+const langCodes = "codes"
+
+// langMatcher picks zh or en for an Accept-Language header (golang.org/x/
+// text/language: it knows zh-CN, zh-Hans, en-GB and the weights); a header
+// that names neither gets en.
+var langMatcher = language.NewMatcher([]language.Tag{language.English, language.Chinese})
+
+// tableLang is the language of a tabular snapshot: lang when given (zh, en
+// or codes; anything else is an error at query.lang), else the best match
+// of acceptLanguage, else codes. Without Accept-Language (curl, scripts,
+// fieldsync export without --lang) a table keeps its codes, so that
+// programs reading it by header see what they always saw; a browser always
+// sends the header and gets labels.
+func tableLang(lang, acceptLanguage string) (string, *syncproto.FieldError) {
+	switch lang = strings.TrimSpace(lang); lang {
+	case schema.LangZH, schema.LangEN, langCodes:
+		return lang, nil
+	case "":
+	default:
+		return "", &syncproto.FieldError{Path: "query.lang", Message: "must be one of zh, en, codes"}
+	}
+	if strings.TrimSpace(acceptLanguage) == "" {
+		return langCodes, nil
+	}
+	tags, _, err := language.ParseAcceptLanguage(acceptLanguage)
+	if err != nil || len(tags) == 0 {
+		return schema.LangEN, nil
+	}
+	_, i, _ := langMatcher.Match(tags...)
+	if i == 1 {
+		return schema.LangZH, nil
+	}
+	return schema.LangEN, nil
+}
+
+// recordColumnLabels name a record's own columns.
+var recordColumnLabels = map[string]map[string]string{
+	"id":         {schema.LangZH: "记录ID", schema.LangEN: "Record ID"},
+	"version":    {schema.LangZH: "版本", schema.LangEN: "Version"},
+	"updated_at": {schema.LangZH: "更新时间", schema.LangEN: "Updated at"},
+	"updated_by": {schema.LangZH: "更新人", schema.LangEN: "Updated by"},
+	// A village's name from the division register.
+	"village_name": {schema.LangZH: "村名", schema.LangEN: "Village name"},
+}
+
+// locationPartLabels name the two columns of a location.
+var locationPartLabels = map[string]map[string]string{
+	"lat": {schema.LangZH: "（纬度）", schema.LangEN: " (latitude)"},
+	"lon": {schema.LangZH: "（经度）", schema.LangEN: " (longitude)"},
+}
+
+// header is the column's header in its language: the key in codes, else
+// the schema's label (the key where the schema has none).
+func (c tableColumn) header() string {
+	if c.lang == "" || c.lang == langCodes {
+		return c.name
+	}
+	if c.field == nil {
+		if l := recordColumnLabels[c.name][c.lang]; l != "" {
+			return l
+		}
+		return c.name
+	}
+	h := c.field.LabelIn(c.lang)
+	if c.part != "" {
+		h += locationPartLabels[c.part][c.lang]
+	}
+	return h
+}
+
+// valueLabel is a value of an enum (or an item of a set) in the column's
+// language.
+func (c tableColumn) valueLabel(v string) string {
+	if c.lang == "" || c.lang == langCodes {
+		return v
+	}
+	return c.field.ValueLabelIn(v, c.lang)
+}
