@@ -96,6 +96,9 @@ type Store struct {
 	pushMu        sync.RWMutex // guards pushClosed and sending on pushes
 	pushClosed    bool
 	committerDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ syncproto.Store = (*Store)(nil)
@@ -284,8 +287,14 @@ func (s *Store) Path() string { return s.path }
 // timeout for readers of other processes), so that a clean shutdown leaves
 // a complete database file and an empty WAL rather than relying on the
 // last connection's implicit checkpoint, which SQLite skips while another
-// process has the file open.
+// process has the file open. Close may be called again: later calls do
+// nothing and return the first call's result.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	if s.writer == nil { // opened by OpenReader: no committer, no writer
 		return s.reader.Close()
 	}
