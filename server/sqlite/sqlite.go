@@ -130,6 +130,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{schema: opts.Schema, now: opts.Now, path: abs, observer: opts.Observer}
+	if err := createPrivate(abs); err != nil {
+		return nil, err
+	}
 
 	// Every pragma goes in the DSN so that it reaches every pooled
 	// connection; busy_timeout first so that the others wait for locks.
@@ -237,6 +240,22 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	}
 	s.cursors = syncproto.NewCursorCodec(secret)
 	return s, nil
+}
+
+// createPrivate creates an empty database file readable by its owner only
+// (0600, whatever the umask), unless one exists. SQLite creates the WAL and
+// shared-memory files with the mode of the database file, so they are
+// private too. The file holds password hashes, sessions, the cursor secret
+// and personal data.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	return f.Close()
 }
 
 // migrate applies the embedded migrations that the database lacks, each in
