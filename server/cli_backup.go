@@ -206,8 +206,8 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	if _, err := os.Stat(filepath.Join(backupKeys, "current")); err == nil {
 		hasKeys = true
 	}
-	if err := os.MkdirAll(*data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
+	if err := prepareDataDir(*data); err != nil {
+		return err
 	}
 	target := filepath.Join(*data, sqlite.FileName)
 	keysDir := filepath.Join(*data, "keys")

@@ -17,7 +17,8 @@ import (
 // it creates there owner-only (directories 0700, files 0600) whatever the
 // umask, and refuses to open a data directory where the directory itself,
 // the database with its WAL and shared-memory files, the keys or the
-// photo directory can be reached by group or others.
+// photo directory can be reached by group or others. An empty directory
+// (made for fieldsync by mkdir or install -d) is taken over: made 0700.
 
 // privatePaths are the entries of a data directory checked at open,
 // relative to it; a missing one is fine (it is created private).
@@ -36,6 +37,9 @@ var privatePaths = []string{
 func prepareDataDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := takeOverEmpty(dir); err != nil {
+		return err
 	}
 	paths := append([]string(nil), privatePaths...)
 	if keys, err := os.ReadDir(filepath.Join(dir, "keys")); err == nil {
@@ -76,6 +80,27 @@ func prepareDataDir(dir string) error {
 	}
 	return fmt.Errorf("the data directory holds password hashes, signing keys and personal data, and other users can read or enter these:\n%s\nmake them private to the user fieldsync runs as, then start again:\n  %s",
 		strings.Join(open, "\n"), strings.Join(fix, "\n  "))
+}
+
+// takeOverEmpty makes an empty data directory that others can reach
+// private (0700). A directory with anything in it is left as it is: it may
+// be the operator's, and prepareDataDir refuses it instead.
+func takeOverEmpty(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) > 0 {
+		return nil // the check that follows reports it
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: making %s private: %w", dir, err)
+	}
+	return nil
 }
 
 // shellQuote quotes a path for a shell command line when it needs it.

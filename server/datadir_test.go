@@ -44,8 +44,9 @@ func modeOf(tb testing.TB, path string) os.FileMode {
 	return fi.Mode().Perm()
 }
 
-// Seeding into an existing data directory that others can read is
-// refused, with the command that fixes it, and creates no database there.
+// Seeding into an existing data directory that others can read and that
+// holds something else is refused, with the command that fixes it, and
+// creates no database there (fieldsync takes over only an empty one).
 func TestDataDirectoryReadableByOthersIsRefused(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	if err := os.Mkdir(data, 0o755); err != nil {
@@ -54,6 +55,7 @@ func TestDataDirectoryReadableByOthersIsRefused(t *testing.T) {
 	if err := os.Chmod(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	writeFile(t, data, "notes.txt", "the operator's")
 	out, code := umask022(t, "seed", "--data", data)
 	if code != 1 || !strings.Contains(out, data+" (mode 0755)") || !strings.Contains(out, "chmod 700 "+data) {
 		t.Fatalf("seed into a 0755 data directory: exit %d\n%s", code, out)
@@ -63,14 +65,22 @@ func TestDataDirectoryReadableByOthersIsRefused(t *testing.T) {
 	}
 }
 
-// Under umask 022 everything fieldsync creates in a new data directory is
-// its owner's alone: the directory, the database with its WAL and
+// Seeding into an existing, empty 0755 data directory under umask 022
+// (the review's case: the database came out 0644) leaves everything
+// fieldsync made there its owner's alone: the directory, the database with
+// its WAL and
 // shared-memory files (while the server runs), the signing keys and the
 // photo directory. A database file that another user can read (as one
 // created by an older fieldsync is) stops serve, naming the file and the
 // fix; once fixed, serve starts.
 func TestDataDirectoryIsPrivate(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if out, code := umask022(t, "seed", "--data", data); code != 0 {
 		t.Fatalf("seed: exit %d\n%s", code, out)
 	}
