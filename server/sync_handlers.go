@@ -100,7 +100,7 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err := onlyParams(q, "cursor", "limit"); err != nil {
 		return err
 	}
-	after, err := s.store.Cursors().Parse(q.Get("cursor"))
+	after, err := s.store.Cursors().ParsePull(q.Get("cursor"), s.actor(c))
 	if err != nil {
 		return err
 	}
@@ -117,6 +117,7 @@ func (s *Server) handlePull(c echo.Context) error {
 			s.reqLog(c).Warn("recording a pull", "device", a.DeviceID, "err", err)
 		}
 	}
+	page.Cursor.Device = s.actor(c).DeviceID // a cursor serves the device it was issued to
 	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.store.Cursors().Encode(page.Cursor), HasMore: page.HasMore}
 	if resp.Records == nil {
 		resp.Records = []syncproto.Record{}
@@ -182,6 +183,7 @@ func (s *Server) handleChecksum(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	cur.Device = s.actor(c).DeviceID // equal to the pull's cursor at the same position
 	return writeJSON(c, http.StatusOK, syncproto.ChecksumResponse{Cursor: s.store.Cursors().Encode(cur),
 		Count: sum.Count, Checksum: sum.String()})
 }

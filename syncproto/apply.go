@@ -226,7 +226,7 @@ func ApplyPrepared(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *
 	if err != nil {
 		return PushResponse{}, err
 	}
-	resp.Cursor = cursors.Encode(Cursor{Seq: head, Scope: actor.ScopeKey()})
+	resp.Cursor = cursors.Encode(Cursor{Seq: head, Scope: actor.ScopeKey(), Device: actor.DeviceID})
 	if rcpt.Response, err = json.Marshal(resp); err != nil {
 		return PushResponse{}, err
 	}
