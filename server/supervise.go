@@ -218,7 +218,8 @@ func (s *Server) handleDevices(c echo.Context) error {
 			"last_device_seq": d.LastSeq, "behind": head - d.LastPullSeq, "applied": d.Applied, "merged": d.Merged,
 			"conflicts": d.Conflicts, "rejected": d.Rejected, "revoked": d.Revoked})
 	}
-	return writeJSON(c, http.StatusOK, map[string]any{"devices": out, "head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head})})
+	return writeJSON(c, http.StatusOK, map[string]any{"devices": out, "head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head}),
+		"pull_lag_seconds": s.pulls.every.Seconds()})
 }
 
 func timeOrNil(t time.Time) any {

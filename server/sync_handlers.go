@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -112,10 +111,8 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if a := s.actor(c); a.DeviceID != "" && s.notePull(a.DeviceID, !page.HasMore) {
-		if err := s.store.RecordPull(c.Request().Context(), a.DeviceID, a.UserID, page.Cursor.Seq, s.now()); err != nil {
-			s.reqLog(c).Warn("recording a pull", "device", a.DeviceID, "err", err)
-		}
+	if a := s.actor(c); a.DeviceID != "" {
+		s.pulls.note(syncproto.PullPosition{Device: a.DeviceID, User: a.UserID, Seq: page.Cursor.Seq, At: s.now()})
 	}
 	page.Cursor.Device = s.actor(c).DeviceID // a cursor serves the device it was issued to
 	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.store.Cursors().Encode(page.Cursor), HasMore: page.HasMore}
@@ -137,34 +134,6 @@ func (s *Server) handlePull(c echo.Context) error {
 	}
 	*buf = append(b, '\n')
 	return writeJSONBytes(c, http.StatusOK, *buf)
-}
-
-// pullNoteEvery is how often, at most, a device's position is written
-// while it pulls page after page; its last page is always written.
-const pullNoteEvery = 5 * time.Second
-
-// notePull reports whether to write the device's pull position now: at the
-// last page of a pull, or when the last write for the device is
-// pullNoteEvery old. The position is bookkeeping for supervisors (how far
-// behind a tablet is), and each write is a durable transaction queued
-// behind the pushes: writing it at every page of a long pull made the pull
-// wait for the writer page after page.
-func (s *Server) notePull(device string, last bool) bool {
-	now := time.Now()
-	s.pullsMu.Lock()
-	defer s.pullsMu.Unlock()
-	if s.pullsNoted == nil {
-		s.pullsNoted = map[string]time.Time{}
-	}
-	if at, ok := s.pullsNoted[device]; ok && !last && now.Sub(at) < pullNoteEvery {
-		return false
-	}
-	if last {
-		delete(s.pullsNoted, device) // the map holds only devices mid-pull
-	} else {
-		s.pullsNoted[device] = now
-	}
-	return true
 }
 
 // pullBuffers holds the buffers pull answers are written into; one of a
