@@ -37,6 +37,14 @@ func (w *writeCounter) count(op string) int {
 	return w.n[op]
 }
 
+// flushPulls writes the test server's buffered pull positions now.
+func flushPulls(tb testing.TB, ts *testServer) {
+	tb.Helper()
+	if err := ts.Config.Handler.(*Server).pulls.flush(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+}
+
 // loopChecksumAndPull is the review's worker: n rounds of checksum and a
 // one-record pull from the cursor held, as fast as the server answers.
 func loopChecksumAndPull(tb testing.TB, ts *testServer, token string, n int) string {
