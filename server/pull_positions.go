@@ -61,8 +61,9 @@ func (b *pullPositions) note(p syncproto.PullPosition) {
 }
 
 // flush writes every pending position in one transaction. Positions that
-// fail to be written stay pending for the next flush (unless a newer one
-// of the same device arrived meanwhile).
+// fail to be written stay pending (unless a newer one of the same device
+// arrived meanwhile) for the flush that the next pull arms: a store that
+// keeps failing is not retried in a loop of its own.
 func (b *pullPositions) flush(ctx context.Context) error {
 	b.flushMu.Lock()
 	defer b.flushMu.Unlock()
@@ -85,9 +86,6 @@ func (b *pullPositions) flush(ctx context.Context) error {
 			if _, newer := b.pending[p.Device]; !newer {
 				b.pending[p.Device] = p
 			}
-		}
-		if !b.closed && b.timer == nil {
-			b.timer = time.AfterFunc(b.every, func() { b.flush(context.Background()) })
 		}
 		b.mu.Unlock()
 	}
