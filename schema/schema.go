@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Version is the schema_version of the forms embedded in this build.
@@ -78,6 +79,13 @@ type Field struct {
 	// SameParent requires a reference to point to a record with the same
 	// parent (a re-inspection must check an inspection of the same household).
 	SameParent bool `json:"same_parent,omitempty"`
+	// MinDate is the earliest value of a date field (YYYY-MM-DD).
+	MinDate string `json:"min_date,omitempty"`
+	// MaxDaysAhead bounds a date field from above: at most this many days
+	// after today (UTC) on the validating machine's clock, so that a
+	// tablet a timezone ahead can still date a visit today. Absent: no
+	// upper bound.
+	MaxDaysAhead *int `json:"max_days_ahead,omitempty"`
 }
 
 // Parent names the field by which a record belongs to another record whose
@@ -269,6 +277,17 @@ func (f *Form) init() error {
 		for v := range fd.ValueLabels {
 			if !contains(fd.Values, v) {
 				return fmt.Errorf("field %q: value_labels names %q, not one of its values", fd.Name, v)
+			}
+		}
+		if fd.MinDate != "" || fd.MaxDaysAhead != nil {
+			if fd.Type != TypeDate {
+				return fmt.Errorf("field %q: min_date and max_days_ahead are for date fields", fd.Name)
+			}
+			if _, err := time.Parse(time.DateOnly, fd.MinDate); fd.MinDate != "" && err != nil {
+				return fmt.Errorf("field %q: min_date %q is not a date (YYYY-MM-DD)", fd.Name, fd.MinDate)
+			}
+			if fd.MaxDaysAhead != nil && (*fd.MaxDaysAhead < 0 || *fd.MaxDaysAhead > 366) {
+				return fmt.Errorf("field %q: max_days_ahead must be from 0 to 366", fd.Name)
 			}
 		}
 		for j, sv := range fd.Severity {

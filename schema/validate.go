@@ -28,8 +28,16 @@ var Null = json.RawMessage("null")
 // Validate checks fields against the form and returns them in canonical
 // form: sets sorted and without duplicates, numbers in shortest form, so that
 // equal values have equal bytes. Every error is returned, each with the path
-// "fields.<name>". A field set to null is kept as Null.
+// "fields.<name>". A field set to null is kept as Null. Date ranges relative
+// to today (max_days_ahead) are taken from this machine's clock; a server
+// with a clock of its own calls ValidateAt.
 func (f *Form) Validate(fields map[string]json.RawMessage) (map[string]json.RawMessage, []FieldError) {
+	return f.ValidateAt(fields, time.Now())
+}
+
+// ValidateAt is Validate with now as the clock that date ranges relative to
+// today are measured from.
+func (f *Form) ValidateAt(fields map[string]json.RawMessage, now time.Time) (map[string]json.RawMessage, []FieldError) {
 	names := make([]string, 0, len(fields))
 	for name := range fields {
 		names = append(names, name)
@@ -53,7 +61,7 @@ func (f *Form) Validate(fields map[string]json.RawMessage) (map[string]json.RawM
 			out[name] = Null
 			continue
 		}
-		norm, ferr := fd.Normalize(raw)
+		norm, ferr := fd.NormalizeAt(raw, now)
 		if ferr != nil {
 			ferr.Path = path
 			errs = append(errs, *ferr)
@@ -96,7 +104,14 @@ func (f *Form) ruleFor(field, region string) string {
 
 // Normalize checks one non-null value against the field's type and
 // constraints and returns its canonical JSON. The returned error has no path.
+// A date's range relative to today is taken from this machine's clock.
 func (fd *Field) Normalize(raw json.RawMessage) (json.RawMessage, *FieldError) {
+	return fd.NormalizeAt(raw, time.Now())
+}
+
+// NormalizeAt is Normalize with now as the clock that a date field's
+// max_days_ahead is counted from (its UTC date).
+func (fd *Field) NormalizeAt(raw json.RawMessage, now time.Time) (json.RawMessage, *FieldError) {
 	fail := func(format string, a ...any) (json.RawMessage, *FieldError) {
 		return nil, &FieldError{Message: fmt.Sprintf(format, a...)}
 	}
@@ -180,6 +195,9 @@ func (fd *Field) Normalize(raw json.RawMessage) (json.RawMessage, *FieldError) {
 		}
 		if _, err := time.Parse(time.DateOnly, s); err != nil {
 			return fail("must be a date (YYYY-MM-DD)")
+		}
+		if lo, hi := fd.DateRange(now); (lo != "" && s < lo) || (hi != "" && s > hi) {
+			return fail("must be a date %s", dateRangeText(fd, lo, hi))
 		}
 		return marshal(s)
 	case TypeDivisionCode:
@@ -279,4 +297,32 @@ func contains(list []string, s string) bool {
 func isHex(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil
+}
+
+// DateRange returns the earliest and latest values a date field accepts at
+// now, as YYYY-MM-DD ("" where the form sets no bound). Dates in that form
+// compare as strings.
+func (fd *Field) DateRange(now time.Time) (earliest, latest string) {
+	if fd.MaxDaysAhead != nil {
+		latest = now.UTC().AddDate(0, 0, *fd.MaxDaysAhead).Format(time.DateOnly)
+	}
+	return fd.MinDate, latest
+}
+
+func dateRangeText(fd *Field, lo, hi string) string {
+	ahead := ""
+	if fd.MaxDaysAhead != nil {
+		ahead = fmt.Sprintf(" (today plus %d days)", *fd.MaxDaysAhead)
+		if *fd.MaxDaysAhead == 1 {
+			ahead = " (today plus 1 day)"
+		}
+	}
+	switch {
+	case lo != "" && hi != "":
+		return fmt.Sprintf("from %s to %s%s", lo, hi, ahead)
+	case lo != "":
+		return "not before " + lo
+	default:
+		return "not after " + hi + ahead
+	}
 }

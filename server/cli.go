@@ -309,8 +309,8 @@ func openDataWith(ctx context.Context, dir string, stderr io.Writer, opts sqlite
 	if dir == "" {
 		return nil, errors.New("--data is required")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	if err := prepareDataDir(dir); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, sqlite.FileName)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {

@@ -209,7 +209,10 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	if _, err := os.Stat(filepath.Join(backupKeys, "current")); err == nil {
 		hasKeys = true
 	}
-	// The lock first: a server of this directory that is starting, or a
+	if err := prepareDataDir(*data); err != nil {
+		return err
+	}
+	// Then the lock: a server of this directory that is starting, or a
 	// seed, would otherwise open the database while it is replaced.
 	lockFile := filepath.Join(*data, LockFileName)
 	_, err := os.Stat(lockFile)

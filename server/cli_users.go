@@ -173,6 +173,9 @@ func runKeyRotate(_ context.Context, env Env, args []string) error {
 	if err := mustHaveDatabase(*data); err != nil {
 		return err
 	}
+	if err := prepareDataDir(*data); err != nil {
+		return err
+	}
 	kid, err := auth.RotateKey(*data)
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -112,10 +111,8 @@ type Server struct {
 	// hashGate bounds the password hashes in flight (handleToken).
 	hashGate *auth.HashGate
 
-	// pullsNoted is when each device's pull position was last written
-	// (notePull).
-	pullsMu    sync.Mutex
-	pullsNoted map[string]time.Time
+	// pulls buffers the devices' pull positions (pull_positions.go).
+	pulls *pullPositions
 
 	// photos is the photo store (nil: the attachment endpoints answer 503).
 	photos *attachments.Store
@@ -162,6 +159,9 @@ type Config struct {
 	// HashGate bounds the password hashes in flight for the whole
 	// process; auth.NewHashGate(0, 0, 0) when nil.
 	HashGate *auth.HashGate
+	// PullPositionsEvery is how long a pull position may wait in memory
+	// before it is written; DefaultPullPositionsEvery when 0.
+	PullPositionsEvery time.Duration
 }
 
 // New builds the echo application with every route.
@@ -231,12 +231,18 @@ func New(cfg Config) *Server {
 	s.photos = cfg.Attachments
 	s.snapshotsByUser = &userSnapshots{max: cfg.SnapshotsPerUser}
 	s.snapshotMinRate, s.snapshotRateGrace = cfg.SnapshotMinRate, cfg.SnapshotRateGrace
+	s.pulls = newPullPositions(cfg.Store, cfg.PullPositionsEvery, s.log.Warn)
 	s.echo = e
 	s.metrics.watchSnapshots(s.snapshots)
 	s.metrics.initLabels(s.schema)
 	s.routes()
 	return s
 }
+
+// FlushPullPositions writes the buffered pull positions of devices now,
+// and every later one at once: call it at shutdown, before the store
+// closes (Serve does).
+func (s *Server) FlushPullPositions(ctx context.Context) error { return s.pulls.close(ctx) }
 
 // ServeHTTP makes the Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
@@ -263,7 +269,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	s.log.Info("shutting down: finishing requests in flight", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err := srv.Shutdown(sctx)
+	// The pull positions still buffered are written before the store
+	// closes (a failure is logged by the buffer and loses bookkeeping only).
+	_ = s.FlushPullPositions(context.Background())
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -225,7 +225,7 @@ func pushSurvey(t *testing.T, ts *testServer) surveyFixture {
 			"head_name": "巴特尔", "location": map[string]float64{"lat": 43.98, "lon": 119.38}}),
 		// The later visit first: "latest" goes by the inspection date.
 		storetest.Upsert("housing_inspection", f.housingNew, 0, day2, map[string]any{"household_id": f.tan,
-			"inspected_on": "2026-11-23", "grade": "B", "ventilation": "adequate", "renovation": "verified"}),
+			"inspected_on": "2026-11-21", "grade": "B", "ventilation": "adequate", "renovation": "verified"}),
 		storetest.Upsert("housing_inspection", f.housingOld, 0, day1, map[string]any{"household_id": f.tan,
 			"inspected_on": "2026-11-20", "grade": "D", "ventilation": "inadequate", "hazards": []string{"walls", "roof"},
 			"renovation": "planned"}),

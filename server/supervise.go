@@ -278,7 +278,7 @@ func (s *Server) handleDevices(c echo.Context) error {
 		}
 	}
 	return writeJSON(c, http.StatusOK, map[string]any{"devices": tablets, "api_sessions": sessions,
-		"head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head})})
+		"head": s.store.Cursors().Encode(syncproto.Cursor{Seq: head}), "pull_lag_seconds": s.pulls.every.Seconds()})
 }
 
 // devicesBehind counts, for each device, the records of its user's scope

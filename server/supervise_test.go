@@ -211,6 +211,7 @@ func TestQuarantineDevicesAndReceipts(t *testing.T) {
 			Rejected      int    `json:"rejected"`
 		} `json:"devices"`
 	}
+	flushPulls(t, s.testServer) // pull positions are written in batches
 	s.getJSON(t, s.supSouth, "/v1/devices", 200, &devs)
 	found := false
 	for _, d := range devs.Devices {

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -104,7 +103,7 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err := onlyParams(q, "cursor", "limit"); err != nil {
 		return err
 	}
-	after, err := s.store.Cursors().Parse(q.Get("cursor"))
+	after, err := s.store.Cursors().ParsePull(q.Get("cursor"), s.actor(c))
 	if err != nil {
 		return err
 	}
@@ -116,11 +115,10 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if a := s.actor(c); a.DeviceID != "" && s.notePull(a.DeviceID, !page.HasMore) {
-		if err := s.store.RecordPull(c.Request().Context(), a.DeviceID, a.UserID, page.Cursor.Seq, s.now()); err != nil {
-			s.reqLog(c).Warn("recording a pull", "device", a.DeviceID, "err", err)
-		}
+	if a := s.actor(c); a.DeviceID != "" {
+		s.pulls.note(syncproto.PullPosition{Device: a.DeviceID, User: a.UserID, Seq: page.Cursor.Seq, At: s.now()})
 	}
+	page.Cursor.Device = s.actor(c).DeviceID // a cursor serves the device it was issued to
 	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.store.Cursors().Encode(page.Cursor), HasMore: page.HasMore}
 	if resp.Records == nil {
 		resp.Records = []syncproto.Record{}
@@ -142,34 +140,6 @@ func (s *Server) handlePull(c echo.Context) error {
 	return writeJSONBytes(c, http.StatusOK, *buf)
 }
 
-// pullNoteEvery is how often, at most, a device's position is written
-// while it pulls page after page; its last page is always written.
-const pullNoteEvery = 5 * time.Second
-
-// notePull reports whether to write the device's pull position now: at the
-// last page of a pull, or when the last write for the device is
-// pullNoteEvery old. The position is bookkeeping for supervisors (how far
-// behind a tablet is), and each write is a durable transaction queued
-// behind the pushes: writing it at every page of a long pull made the pull
-// wait for the writer page after page.
-func (s *Server) notePull(device string, last bool) bool {
-	now := time.Now()
-	s.pullsMu.Lock()
-	defer s.pullsMu.Unlock()
-	if s.pullsNoted == nil {
-		s.pullsNoted = map[string]time.Time{}
-	}
-	if at, ok := s.pullsNoted[device]; ok && !last && now.Sub(at) < pullNoteEvery {
-		return false
-	}
-	if last {
-		delete(s.pullsNoted, device) // the map holds only devices mid-pull
-	} else {
-		s.pullsNoted[device] = now
-	}
-	return true
-}
-
 // pullBuffers holds the buffers pull answers are written into; one of a
 // page of the largest size stays about 3 MB.
 var pullBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
@@ -186,6 +156,7 @@ func (s *Server) handleChecksum(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	cur.Device = s.actor(c).DeviceID // equal to the pull's cursor at the same position
 	return writeJSON(c, http.StatusOK, syncproto.ChecksumResponse{Cursor: s.store.Cursors().Encode(cur),
 		Count: sum.Count, Checksum: sum.String()})
 }

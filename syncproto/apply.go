@@ -151,7 +151,7 @@ func ContentHash(cs Changeset) string {
 // device_seq, EForbidden when any change touches a record outside the
 // actor's scope; in those cases nothing is written.
 func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *CursorCodec, actor Actor, cs Changeset, now time.Time) (PushResponse, error) {
-	return ApplyPrepared(ctx, tx, sch, cursors, actor, cs, PrepareChangeset(sch, cs), now)
+	return ApplyPrepared(ctx, tx, sch, cursors, actor, cs, PrepareChangeset(sch, cs, now), now)
 }
 
 // Prepared is the part of applying a change set that needs no store: its
@@ -163,13 +163,14 @@ type Prepared struct {
 
 // PrepareChangeset computes a change set's Prepared. A server calls it
 // before it queues for its single writer, so that the writer does only
-// what needs the database.
-func PrepareChangeset(sch *schema.Schema, cs Changeset) Prepared {
+// what needs the database. now is the server's clock, which date ranges
+// relative to today are measured from.
+func PrepareChangeset(sch *schema.Schema, cs Changeset, now time.Time) Prepared {
 	// Validate every change once: the scope check and the merge both work
 	// on the canonical values.
 	p := Prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
 	for i, ch := range cs.Changes {
-		p.checked[i].fields, p.checked[i].errs = sch.Form(ch.Entity).Validate(ch.Fields)
+		p.checked[i].fields, p.checked[i].errs = sch.Form(ch.Entity).ValidateAt(ch.Fields, now)
 	}
 	return p
 }
@@ -238,7 +239,7 @@ func ApplyPrepared(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *
 	if err != nil {
 		return PushResponse{}, err
 	}
-	resp.Cursor = cursors.Encode(Cursor{Seq: head, Scope: actor.ScopeKey()})
+	resp.Cursor = cursors.Encode(Cursor{Seq: head, Scope: actor.ScopeKey(), Device: actor.DeviceID})
 	if rcpt.Response, err = json.Marshal(resp); err != nil {
 		return PushResponse{}, err
 	}

@@ -24,9 +24,18 @@ type Cursor struct {
 	// Transition, while a scope change is being delivered, is the position
 	// reached in the scan of records up to Seq; 0 otherwise.
 	Transition int64
+	// Device is the device the cursor was issued to (pull and checksum
+	// bind their cursors to the caller's device); empty for a cursor that
+	// names only a position (a snapshot's, a history entry's, a report's)
+	// or one issued before cursors were bound. ParsePull accepts a bound
+	// cursor from its device only.
+	Device string
 }
 
-const cursorPrefix = "fs1."
+const (
+	cursorPrefix      = "fs1."
+	boundCursorPrefix = "fs2."
+)
 
 // CursorCodec renders cursors as the opaque strings clients hold, signed
 // with the server's secret: a cursor names the scope it was issued for, and
@@ -74,6 +83,34 @@ func (k *CursorCodec) Parse(s string) (Cursor, error) {
 	return c, nil
 }
 
+// ParsePull reads a cursor sent to pull by actor: a cursor Parse accepts,
+// and one that actor may continue from. A cursor bound to a device is
+// accepted from that device only. An unbound one (issued before cursors
+// were bound, or a snapshot's or history entry's position) is accepted when
+// it names no scope or the actor's current scope: continuing from it
+// reveals nothing the actor cannot read, whereas a cursor of another scope
+// would start a transition that lists that scope's records as removals.
+// Any other is an EInvalid error with the path "cursor" that says nothing
+// of the cursor's origin; the tablet then pulls from the beginning.
+func (k *CursorCodec) ParsePull(s string, actor Actor) (Cursor, error) {
+	c, err := k.Parse(s)
+	if err != nil {
+		return Cursor{}, err
+	}
+	var ok bool
+	if c.Device != "" {
+		ok = c.Device == actor.DeviceID
+	} else {
+		ok = c.Scope == "" || c.Scope == actor.ScopeKey() || (c.Seq == 0 && c.Transition == 0)
+	}
+	if !ok {
+		return Cursor{}, &Error{Code: EInvalid, Title: "Invalid cursor",
+			Message: "the cursor was not issued to this device; pull again from the beginning",
+			Errors:  []FieldError{{Path: "cursor", Message: "was not issued to this device"}}}
+	}
+	return c, nil
+}
+
 const listPrefix = "fsl."
 
 // EncodeList renders a position in a supervisor list (conflicts,
@@ -110,7 +147,11 @@ func (k *CursorCodec) ParseList(list, s string) (int64, error) {
 }
 
 func cursorText(c Cursor) string {
-	s := cursorPrefix + strconv.FormatInt(c.Seq, 10)
+	s := cursorPrefix
+	if c.Device != "" {
+		s = boundCursorPrefix + c.Device + "."
+	}
+	s += strconv.FormatInt(c.Seq, 10)
 	if c.Scope != "" || c.Transition > 0 {
 		s += "." + c.Scope
 	}
@@ -125,14 +166,24 @@ func cursorText(c Cursor) string {
 func parseCursorText(s string) (Cursor, error) {
 	bad := &Error{Code: EInvalid}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
-	if err != nil || !strings.HasPrefix(string(b), cursorPrefix) {
-		return Cursor{}, bad
-	}
-	parts := strings.Split(strings.TrimPrefix(string(b), cursorPrefix), ".")
-	if len(parts) > 3 {
+	if err != nil {
 		return Cursor{}, bad
 	}
 	var c Cursor
+	text, unbound := strings.CutPrefix(string(b), cursorPrefix)
+	if !unbound {
+		var bound bool
+		if text, bound = strings.CutPrefix(string(b), boundCursorPrefix); !bound {
+			return Cursor{}, bad
+		}
+		if c.Device, text, _ = strings.Cut(text, "."); !validCursorDevice(c.Device) {
+			return Cursor{}, bad
+		}
+	}
+	parts := strings.Split(text, ".")
+	if len(parts) > 3 {
+		return Cursor{}, bad
+	}
 	if c.Seq, err = strconv.ParseInt(parts[0], 10, 64); err != nil || c.Seq < 0 {
 		return Cursor{}, bad
 	}
@@ -155,4 +206,19 @@ func parseCursorText(s string) (Cursor, error) {
 		return Cursor{}, bad
 	}
 	return c, nil
+}
+
+// validCursorDevice reports whether s can be a device id in a cursor (the
+// login accepts UUIDs only; a cursor is signed, so this only keeps the
+// text unambiguous).
+func validCursorDevice(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' || r == '-') {
+			return false
+		}
+	}
+	return true
 }

@@ -128,12 +128,12 @@ type HouseholdInspections struct {
 }
 
 // later reports whether a should rank before b as a household's current
-// inspection: the later inspected_on, then the later accepted change (by
-// server time, then change-log position), then the greater id (so that the
-// order is total).
+// inspection: the later inspected_on (as rankDate bounds it), then the later
+// accepted change (by server time, then change-log position), then the
+// greater id (so that the order is total).
 func later(a, b *InspectionFacts) bool {
-	if a.InspectedOn != b.InspectedOn {
-		return a.InspectedOn > b.InspectedOn
+	if da, db := a.rankDate(), b.rankDate(); da != db {
+		return da > db
 	}
 	if !a.UpdatedAt.Equal(b.UpdatedAt) {
 		return a.UpdatedAt.After(b.UpdatedAt)
@@ -142,6 +142,22 @@ func later(a, b *InspectionFacts) bool {
 		return a.Seq > b.Seq
 	}
 	return a.ID > b.ID
+}
+
+// rankDate is the date an inspection ranks by: its inspected_on, but never
+// later than the day after the server accepted it (UpdatedAt, UTC; the day
+// after, as the forms allow a tablet a timezone ahead). A visit cannot
+// have been made after its record reached the server, so an implausible
+// date (2099-12-31, stored before the forms bounded dates) ranks as of its
+// upload and cannot hide later real visits for good.
+func (in *InspectionFacts) rankDate() string {
+	if in.UpdatedAt.IsZero() {
+		return in.InspectedOn
+	}
+	if limit := in.UpdatedAt.UTC().AddDate(0, 0, 1).Format(time.DateOnly); in.InspectedOn > limit {
+		return limit
+	}
+	return in.InspectedOn
 }
 
 // reinspected returns the ids of the household's housing inspections that
@@ -718,9 +734,11 @@ func DueForReinspection(h *HouseholdInspections, q ReinspectionQuery) *DueHouseh
 		if day, err := time.Parse(time.DateOnly, cur.InspectedOn); err == nil && q.After > 0 {
 			cutoff := q.Now.UTC().Add(-q.After).Format(time.DateOnly)
 			if cur.InspectedOn < cutoff {
+				// Whole days by calendar, from Unix seconds: a time.Duration
+				// saturates at 292 years (year 1 gave 106,751).
 				today := q.Now.UTC().Truncate(24 * time.Hour)
 				reasons = append(reasons, DueReason{Code: ReasonAssessmentOutdated, InspectionID: cur.ID,
-					AgeDays: int(today.Sub(day) / (24 * time.Hour))})
+					AgeDays: int((today.Unix() - day.Unix()) / 86400)})
 			}
 		}
 	}

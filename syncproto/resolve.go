@@ -119,7 +119,7 @@ func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 			if json.Unmarshal(raw, &fields) != nil {
 				return ResolveResult{}, invalid("must be true, false, or the fields to restore the record with")
 			}
-			norm, errs := form.Validate(fields)
+			norm, errs := form.ValidateAt(fields, now)
 			if len(errs) > 0 {
 				return ResolveResult{}, invalid(errs[0].Path + " " + errs[0].Message)
 			}
@@ -135,7 +135,7 @@ func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 		if fd == nil {
 			return ResolveResult{}, invalid("the field " + c.Field + " is no longer in the form")
 		}
-		norm, errs := form.Validate(map[string]json.RawMessage{c.Field: raw})
+		norm, errs := form.ValidateAt(map[string]json.RawMessage{c.Field: raw}, now)
 		if len(errs) > 0 {
 			return ResolveResult{}, invalid(errs[0].Message)
 		}

@@ -37,8 +37,9 @@ type SupervisionStore interface {
 	ReceiptOf(ctx context.Context, changesetID string) (*Receipt, error)
 	// Head returns the highest position of the change log.
 	Head(ctx context.Context) (int64, error)
-	// RecordPull notes that a device pulled up to seq.
-	RecordPull(ctx context.Context, device, user string, seq int64, at time.Time) error
+	// RecordPulls writes the pull positions of devices, all in one
+	// transaction; a position never moves a device's back.
+	RecordPulls(ctx context.Context, positions []PullPosition) error
 	// ListDuplicates returns suspected duplicate households in the
 	// actor's scope, optionally of one state.
 	ListDuplicates(ctx context.Context, actor Actor, state string) ([]Duplicate, error)
@@ -123,4 +124,13 @@ type MergeResult struct {
 	Survivor  string
 	Tombstone string
 	Repointed []string // inspections moved to the survivor
+}
+
+// PullPosition is how far a device has pulled: seq of the change log, at
+// a time, by a user.
+type PullPosition struct {
+	Device string
+	User   string
+	Seq    int64
+	At     time.Time
 }

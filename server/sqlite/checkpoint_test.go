@@ -82,17 +82,31 @@ func TestBackgroundCheckpointIdlesWithoutWrites(t *testing.T) {
 	}
 }
 
-// Closing a store twice returns (the second time with an error from the
-// closed pools) instead of panicking on the stopped checkpointer.
+// Closing a store twice is harmless: the second Close neither panics on
+// the stopped checkpointer nor fails on the closed pools, and returns the
+// first one's result (nil). So is closing a reader-only store twice.
 func TestCloseTwice(t *testing.T) {
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), FileName), Options{})
+	path := filepath.Join(t.TempDir(), FileName)
+	s, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("first close: %v", err)
 	}
-	_ = s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	r, err := OpenReader(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("first close of a reader: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second close of a reader: %v", err)
+	}
 }
 
 // checkpoints is an observer that hands each successful background

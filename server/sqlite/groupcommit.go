@@ -60,7 +60,7 @@ func (s *Store) stopCommitter() {
 // it: the change set is applied (or not) whole, and its receipt answers the
 // retry.
 func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
-	req := &pushRequest{ctx: context.WithoutCancel(ctx), actor: actor, cs: cs, prep: syncproto.PrepareChangeset(s.schema, cs),
+	req := &pushRequest{ctx: context.WithoutCancel(ctx), actor: actor, cs: cs, prep: syncproto.PrepareChangeset(s.schema, cs, s.now()),
 		done: make(chan pushResult, 1), queued: time.Now()}
 	s.pushMu.RLock()
 	if s.pushClosed {

@@ -66,8 +66,10 @@ func (p *pushTx) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
 func (p *pushTx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := p.stmt(ctx, query)
 	if err != nil {
-		// Surface the error through the row: run it unprepared.
-		return p.queryRow(ctx, query, args...)
+		// A *sql.Row carries its error only to Scan, so run the query
+		// unprepared on the transaction: its Scan then reports why (the
+		// same failure, or a cancelled context) instead of a nil Row.
+		return p.tx.QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }

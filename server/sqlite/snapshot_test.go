@@ -67,6 +67,7 @@ func TestSnapshotCurrentState(t *testing.T) {
 	south, north, gone := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	older, newer, water := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	day1, day2 := storetest.T0, storetest.T0.Add(48*time.Hour)
+	clock.Advance(48 * time.Hour) // the visit of day2 is not in the future
 	dev.Push(t, s, storetest.Household(south, storetest.SouthVillage, day1),
 		storetest.Household(north, storetest.NorthVillage, day1),
 		storetest.Household(gone, storetest.SouthVillage, day1),

@@ -96,6 +96,9 @@ type Store struct {
 	pushMu        sync.RWMutex // guards pushClosed and sending on pushes
 	pushClosed    bool
 	committerDone chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 var _ syncproto.Store = (*Store)(nil)
@@ -127,6 +130,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{schema: opts.Schema, now: opts.Now, path: abs, observer: opts.Observer}
+	if err := createPrivate(abs); err != nil {
+		return nil, err
+	}
 
 	// Every pragma goes in the DSN so that it reaches every pooled
 	// connection; busy_timeout first so that the others wait for locks.
@@ -236,6 +242,22 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	return s, nil
 }
 
+// createPrivate creates an empty database file readable by its owner only
+// (0600, whatever the umask), unless one exists. SQLite creates the WAL and
+// shared-memory files with the mode of the database file, so they are
+// private too. The file holds password hashes, sessions, the cursor secret
+// and personal data.
+func createPrivate(path string) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	return f.Close()
+}
+
 // migrate applies the embedded migrations that the database lacks, each in
 // its own transaction, recorded in goose's version table.
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -293,8 +315,14 @@ func (s *Store) Path() string { return s.path }
 // timeout for readers of other processes), so that a clean shutdown leaves
 // a complete database file and an empty WAL rather than relying on the
 // last connection's implicit checkpoint, which SQLite skips while another
-// process has the file open.
+// process has the file open. Close may be called again: later calls do
+// nothing and return the first call's result.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Store) close() error {
 	if s.writer == nil { // opened by OpenReader: no committer, no writer
 		return s.reader.Close()
 	}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -312,15 +311,23 @@ func (s *Store) ReceiptOf(ctx context.Context, changesetID string) (*syncproto.R
 // Head returns the highest position of the change log.
 func (s *Store) Head(ctx context.Context) (int64, error) { return head(ctx, s.reader) }
 
-// RecordPull notes that a device pulled up to seq.
-func (s *Store) RecordPull(ctx context.Context, device, user string, seq int64, at time.Time) error {
-	err := s.write(ctx, "record_pull", func(tx *superviseTx) error {
-		_, err := tx.tx.ExecContext(context.WithoutCancel(ctx), `INSERT INTO devices (device_id, user_id, last_seq, last_pull_at, last_pull_seq)
+// RecordPulls writes the pull positions of devices in one transaction (one
+// fsync however many devices): the server buffers them, a position per
+// device, and writes them every few seconds rather than at every pull.
+func (s *Store) RecordPulls(ctx context.Context, positions []syncproto.PullPosition) error {
+	if len(positions) == 0 {
+		return nil
+	}
+	return s.write(ctx, "record_pull", func(tx *superviseTx) error {
+		for _, p := range positions {
+			if _, err := tx.exec(ctx, `INSERT INTO devices (device_id, user_id, last_seq, last_pull_at, last_pull_seq)
 			VALUES (?, ?, 0, ?, ?) ON CONFLICT (device_id) DO UPDATE SET last_pull_at = excluded.last_pull_at,
-			last_pull_seq = MAX(last_pull_seq, excluded.last_pull_seq)`, device, user, formatTime(at), seq)
-		return err
+			last_pull_seq = MAX(last_pull_seq, excluded.last_pull_seq)`, p.Device, p.User, formatTime(p.At), p.Seq); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
-	return err
 }
 
 const duplicateColumns = `id, village, household_a, household_b, reason, state, created_at, COALESCE(decided_at, ''),
