@@ -32,8 +32,10 @@ func lockData(dir, command string) (release func(), err error) {
 	if dir == "" {
 		return nil, errors.New("--data is required")
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	// The directory's privacy first: the lock file would make a new,
+	// empty directory look like the operator's own.
+	if err := prepareDataDir(dir); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(dir, LockFileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)

@@ -69,6 +69,7 @@ func TestDevicesBehindWithinScope(t *testing.T) {
 	// Edits in another county: nothing for the south tablet to pull.
 	s.push(t, northTok, north, storetest.Household(uuid.NewString(), storetest.NorthVillage, storetest.T0),
 		storetest.Household(uuid.NewString(), storetest.NorthVillage, storetest.T0))
+	flushPulls(t, s.testServer) // pull positions are written in batches
 	var list deviceListing
 	s.getJSON(t, s.supSouth, "/v1/devices", 200, &list)
 	if d, _ := list.find(t, s.worker.Actor.DeviceID); d.Behind != 0 || d.Name != "西沱镇 平板 1" {
@@ -108,6 +109,7 @@ func TestDevicesListAPISessionsApart(t *testing.T) {
 	named := uuid.NewString()
 	tok := s.loginNamed(t, "sup.south", named, "督导 平板", 200)
 	s.getJSON(t, tok, "/v1/sync/pull", 200, &page)
+	flushPulls(t, s.testServer) // pull positions are written in batches
 
 	var list deviceListing
 	s.getJSON(t, s.supSouth, "/v1/devices", 200, &list)
