@@ -19,6 +19,8 @@ func TestCheckJSONRefusesRepeatedKeys(t *testing.T) {
 		{"escaped", `{"village":"A","vill\u0061ge":"B"}`, "village"},
 		{"root array", `[{"k":1},{"k":1,"k":1}]`, "[1].k"},
 		{"push field", `{"changes":[{"fields":{"village":"500240107201","village":"500240107202"}}]}`, "changes[0].fields.village"},
+		{"a key of digits", `{"x":[{"0":[1]},{"0":1,"0":2}]}`, "x[1].0"},
+		{"invalid UTF-8 read as encoding/json does", "{\"a\xff\":1,\"a\xfe\":2}", "a\uFFFD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
