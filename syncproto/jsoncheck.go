@@ -139,11 +139,19 @@ func appendPath(path []PathElem, dec *jsontext.Decoder, p jsontext.Pointer) []Pa
 	return path
 }
 
-// ChangesetItemLimit is the ItemLimit of a push body: changes holds at most
-// maxChanges (DefaultMaxChanges when 0); a set field of a change at most as
-// many items as the schema allows it (max_items, or for a set of enum
-// values the enum's size, taking the largest where several entities have
-// a field of that name); every other array DefaultMaxItems.
+// SetItemsCap is how many times its schema bound a set field's list may
+// hold in a push before the streaming check refuses the whole change set
+// (at least DefaultMaxItems): the bound itself is judged per change, which
+// quarantines a change over it while the rest of its change set applies,
+// so that one bad change never strands a tablet's outbox.
+const SetItemsCap = 10
+
+// ChangesetItemLimit is the ItemLimit of a push body, a bound on memory
+// rather than on the schema: changes holds at most maxChanges
+// (DefaultMaxChanges when 0); a set field of a change at most
+// SetItemsCap times the schema's bound (schema.Field.SetBound, the largest
+// where several entities have a field of that name), and never fewer than
+// DefaultMaxItems; every other array DefaultMaxItems.
 func ChangesetItemLimit(sch *schema.Schema, maxChanges int) ItemLimit {
 	if maxChanges <= 0 {
 		maxChanges = DefaultMaxChanges
@@ -151,17 +159,9 @@ func ChangesetItemLimit(sch *schema.Schema, maxChanges int) ItemLimit {
 	sets := map[string]int{}
 	for _, e := range sch.Entities() {
 		for _, fd := range sch.Form(e).Fields {
-			if fd.Type != schema.TypeSet {
-				continue
+			if fd.Type == schema.TypeSet {
+				sets[fd.Name] = max(sets[fd.Name], SetItemsCap*fd.SetBound(), DefaultMaxItems)
 			}
-			n := fd.MaxItems
-			if n == 0 && len(fd.Values) > 0 {
-				n = len(fd.Values)
-			}
-			if n == 0 {
-				n = DefaultMaxItems
-			}
-			sets[fd.Name] = max(sets[fd.Name], n)
 		}
 	}
 	return func(p []PathElem) int {
