@@ -88,6 +88,20 @@ type Field struct {
 	MaxDaysAhead *int `json:"max_days_ahead,omitempty"`
 }
 
+// SetBound is the most items a set field may hold in one change: MaxItems,
+// or for a set of enum values without it the enum's size (more would
+// repeat a value); 0 when neither bounds it or the field is no set.
+func (fd Field) SetBound() int {
+	switch {
+	case fd.Type != TypeSet:
+		return 0
+	case fd.MaxItems > 0:
+		return fd.MaxItems
+	default:
+		return len(fd.Values)
+	}
+}
+
 // Parent names the field by which a record belongs to another record whose
 // region scopes it (an inspection belongs to a household).
 type Parent struct {

@@ -167,8 +167,11 @@ func (fd *Field) NormalizeAt(raw json.RawMessage, now time.Time) (json.RawMessag
 		if json.Unmarshal(raw, &items) != nil {
 			return fail("must be a list of strings")
 		}
-		if fd.MaxItems > 0 && len(items) > fd.MaxItems {
-			return fail("must hold at most %d items", fd.MaxItems)
+		if n := fd.SetBound(); n > 0 && len(items) > n {
+			if fd.MaxItems == 0 {
+				return fail("must hold at most %d items (each of %s once)", n, strings.Join(fd.Values, ", "))
+			}
+			return fail("must hold at most %d items", n)
 		}
 		seen := map[string]bool{}
 		out := make([]string, 0, len(items))

@@ -195,6 +195,14 @@ func runDeviceSync(ctx context.Context, env Env, args []string) error {
 		fmt.Fprint(env.Stdout, "; copy verified against the server's checksum")
 	}
 	fmt.Fprintln(env.Stdout)
+	if rep.PhotosWaiting > 0 {
+		why := "the server could not take them yet"
+		if rep.PhotosWaitReason != "" {
+			why += " (" + rep.PhotosWaitReason + ")"
+		}
+		fmt.Fprintf(env.Stdout, "%d photos wait on this device: %s; their records were pushed, and a later sync sends them "+
+			"(until then other tablets cannot download them)\n", rep.PhotosWaiting, why)
+	}
 	if err != nil {
 		return fmt.Errorf("sync: %w (nothing is lost: pending edits stay in the outbox)", deviceError(*dir, err))
 	}
@@ -437,6 +445,9 @@ func runDeviceStatus(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(tw, "conflicts reported\t%d (%d open, awaiting a supervisor)\n", st.Conflicts, st.OpenConflicts)
 	fmt.Fprintf(tw, "changes refused\t%d\n", st.Refused)
 	fmt.Fprintf(tw, "photos to upload\t%d\n", st.PhotosPending)
+	if st.PhotosWaiting > 0 {
+		fmt.Fprintf(tw, "  of them waiting\t%d (their records were pushed; the server could not take them yet)\n", st.PhotosWaiting)
+	}
 	return tw.Flush()
 }
 

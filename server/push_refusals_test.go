@@ -64,7 +64,8 @@ func TestPushRateLimitIsCheckedBeforeTheBody(t *testing.T) {
 // TestPushRefusesRepeatedKeysAndLongLists: a push whose change repeats a
 // field ({"village": A, "village": B}) is a 400 naming
 // changes[0].fields.village, one whose hazards list is longer than the
-// enum (here 100,000 items) a 413 naming changes[0].fields.hazards; both
+// hard cap of a set (here 100,000 items) a 413 naming
+// changes[0].fields.hazards; both
 // write nothing. (The old server applied the last village, and decoded,
 // validated and stored every hazard.)
 func TestPushRefusesRepeatedKeysAndLongLists(t *testing.T) {

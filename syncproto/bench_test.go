@@ -53,7 +53,8 @@ func BenchmarkMergeStaleEdit(b *testing.B) {
 
 // BenchmarkDecodeChangesetHugeSet decodes the review's attack: a change
 // set of about 7 MB whose one change has a 1,000,000-item hazards list.
-// DecodeChangeset refuses it (413) at the sixth item.
+// DecodeChangeset refuses it (413) at item 1,001, the hard cap of a set
+// (SetItemsCap).
 func BenchmarkDecodeChangesetHugeSet(b *testing.B) {
 	hazards := make([]string, 1_000_000)
 	for i := range hazards {

@@ -2,11 +2,12 @@ package syncproto
 
 import (
 	"bytes"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/fieldsync/fieldsync/schema"
 )
@@ -58,90 +59,99 @@ type ItemLimit func(path []PathElem) int
 //   - an array holding more items than limit allows at its path (every
 //     array DefaultMaxItems when limit is nil), refused at the first item
 //     too many, so that a million-item list costs no more than its first
-//     thousand (ETooLarge, 413, with the path of the array).
+//     thousand (ETooLarge, 413, with the path of the array). The limit is
+//     a bound on memory, not the schema's bounds, which are judged per
+//     change.
 //
 // Keys are compared after JSON unescaping ("vill\u0061ge" repeats
-// "village"). A syntax error is left for the decoder that follows, which
-// reports it with its own message: CheckJSON then returns nil.
+// "village"), and invalid UTF-8 in them as encoding/json reads it (each
+// bad byte is U+FFFD). A syntax error is left for the decoder that
+// follows, which reports it with its own message: CheckJSON then returns
+// nil.
+//
+// The tokenizer is jsontext (the encoding/json/v2 design, from
+// github.com/go-json-experiment/json), whose Decoder refuses repeated
+// names by itself and reads a token without allocating: a fraction of the
+// cost of encoding/json's Decoder.Token.
 func CheckJSON(body []byte, limit ItemLimit) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber() // numbers are skipped: no float conversion
-	type frame struct {
-		array bool
-		items int
-		max   int
-		keys  map[string]struct{}
-	}
-	var stack []frame
-	var path []PathElem
-	expectKey := false // the next string token of an object is a key
+	dec := jsontext.NewDecoder(bytes.NewBuffer(body), jsontext.AllowInvalidUTF8(true))
+	var limits []int   // the bound of every open array, innermost last
+	var buf []PathElem // reused for the path given to limit
 	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			return nil
-		}
+		tok, err := dec.ReadToken()
 		if err != nil {
-			return nil // the decoder after this reports the syntax error
-		}
-		if n := len(stack); n > 0 {
-			top := &stack[n-1]
-			if top.array {
-				if d, ok := tok.(json.Delim); !ok || d != ']' {
-					// A new item of the array.
-					path[len(path)-1].Index = top.items
-					top.items++
-					if top.items > top.max {
-						arr := path[:len(path)-1]
-						return &Error{Code: ETooLarge, Title: "List too long",
-							Message: fmt.Sprintf("%s holds more than %d items", JSONPath(arr), top.max),
-							Errors:  []FieldError{{Path: JSONPath(arr), Message: fmt.Sprintf("must hold at most %d items", top.max)}}}
-					}
-				}
-			} else if expectKey {
-				if key, ok := tok.(string); ok {
-					path[len(path)-1].Key = key
-					if _, dup := top.keys[key]; dup {
-						return &Error{Code: EMalformed, Title: "Repeated key",
-							Message: "a key appears twice in one object; send each key once",
-							Errors:  []FieldError{{Path: JSONPath(path), Message: "repeats a key of the same object"}}}
-					}
-					top.keys[key] = struct{}{}
-					expectKey = false
-					continue
+			if errors.Is(err, jsontext.ErrDuplicateName) {
+				var se *jsontext.SyntacticError
+				if errors.As(err, &se) {
+					return &Error{Code: EMalformed, Title: "Repeated key",
+						Message: "a key appears twice in one object; send each key once",
+						Errors:  []FieldError{{Path: JSONPath(appendPath(nil, dec, se.JSONPointer)), Message: "repeats a key of the same object"}}}
 				}
 			}
+			return nil // io.EOF, or a syntax error the decoder after this reports
 		}
-		switch tok {
-		case json.Delim('{'):
-			stack = append(stack, frame{keys: map[string]struct{}{}})
-			path = append(path, PathElem{Index: -1})
-			expectKey = true
+		kind := tok.Kind()
+		depth := dec.StackDepth()
+		level := depth // the container of the value just read
+		switch kind {
+		case '}':
 			continue
-		case json.Delim('['):
+		case ']':
+			limits = limits[:len(limits)-1]
+			continue
+		case '{', '[':
+			level = depth - 1
+		}
+		if level > 0 {
+			if k, n := dec.StackIndex(level); k == '[' && n > int64(limits[len(limits)-1]) {
+				max := limits[len(limits)-1]
+				arr := JSONPath(appendPath(nil, dec, dec.StackPointer().Parent()))
+				return &Error{Code: ETooLarge, Title: "List too long",
+					Message: fmt.Sprintf("%s holds more than %d items", arr, max),
+					Errors:  []FieldError{{Path: arr, Message: fmt.Sprintf("must hold at most %d items", max)}}}
+			}
+		}
+		if kind == '[' {
 			max := DefaultMaxItems
 			if limit != nil {
-				max = limit(path)
+				buf = appendPath(buf[:0], dec, dec.StackPointer())
+				max = limit(buf)
 			}
-			stack = append(stack, frame{array: true, max: max})
-			path = append(path, PathElem{Index: 0})
-			continue
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			path = path[:len(path)-1]
-		}
-		// A value ended (a scalar, or a closed object or array): an
-		// object's next token is a key again.
-		if n := len(stack); n > 0 && !stack[n-1].array {
-			expectKey = true
+			limits = append(limits, max)
 		}
 	}
 }
 
-// ChangesetItemLimit is the ItemLimit of a push body: changes holds at most
-// maxChanges (DefaultMaxChanges when 0); a set field of a change at most as
-// many items as the schema allows it (max_items, or for a set of enum
-// values the enum's size, taking the largest where several entities have
-// a field of that name); every other array DefaultMaxItems.
+// appendPath appends to path the steps of a JSON Pointer that dec's open
+// containers lead to: a token under an array is its index, under an
+// object a key (a pointer alone cannot tell the key "0" from the index 0).
+func appendPath(path []PathElem, dec *jsontext.Decoder, p jsontext.Pointer) []PathElem {
+	level := 1
+	for tok := range p.Tokens() {
+		e := PathElem{Key: tok, Index: -1}
+		if k, _ := dec.StackIndex(level); k == '[' {
+			e.Key = ""
+			e.Index, _ = strconv.Atoi(tok)
+		}
+		path = append(path, e)
+		level++
+	}
+	return path
+}
+
+// SetItemsCap is how many times its schema bound a set field's list may
+// hold in a push before the streaming check refuses the whole change set
+// (at least DefaultMaxItems): the bound itself is judged per change, which
+// quarantines a change over it while the rest of its change set applies,
+// so that one bad change never strands a tablet's outbox.
+const SetItemsCap = 10
+
+// ChangesetItemLimit is the ItemLimit of a push body, a bound on memory
+// rather than on the schema: changes holds at most maxChanges
+// (DefaultMaxChanges when 0); a set field of a change at most
+// SetItemsCap times the schema's bound (schema.Field.SetBound, the largest
+// where several entities have a field of that name), and never fewer than
+// DefaultMaxItems; every other array DefaultMaxItems.
 func ChangesetItemLimit(sch *schema.Schema, maxChanges int) ItemLimit {
 	if maxChanges <= 0 {
 		maxChanges = DefaultMaxChanges
@@ -149,17 +159,9 @@ func ChangesetItemLimit(sch *schema.Schema, maxChanges int) ItemLimit {
 	sets := map[string]int{}
 	for _, e := range sch.Entities() {
 		for _, fd := range sch.Form(e).Fields {
-			if fd.Type != schema.TypeSet {
-				continue
+			if fd.Type == schema.TypeSet {
+				sets[fd.Name] = max(sets[fd.Name], SetItemsCap*fd.SetBound(), DefaultMaxItems)
 			}
-			n := fd.MaxItems
-			if n == 0 && len(fd.Values) > 0 {
-				n = len(fd.Values)
-			}
-			if n == 0 {
-				n = DefaultMaxItems
-			}
-			sets[fd.Name] = max(sets[fd.Name], n)
 		}
 	}
 	return func(p []PathElem) int {

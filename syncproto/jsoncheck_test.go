@@ -19,6 +19,8 @@ func TestCheckJSONRefusesRepeatedKeys(t *testing.T) {
 		{"escaped", `{"village":"A","vill\u0061ge":"B"}`, "village"},
 		{"root array", `[{"k":1},{"k":1,"k":1}]`, "[1].k"},
 		{"push field", `{"changes":[{"fields":{"village":"500240107201","village":"500240107202"}}]}`, "changes[0].fields.village"},
+		{"a key of digits", `{"x":[{"0":[1]},{"0":1,"0":2}]}`, "x[1].0"},
+		{"invalid UTF-8 read as encoding/json does", "{\"a\xff\":1,\"a\xfe\":2}", "a\uFFFD"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -38,9 +40,11 @@ func TestCheckJSONRefusesRepeatedKeys(t *testing.T) {
 }
 
 // TestCheckJSONCapsLists: a list longer than its bound is a 413 naming
-// the list; ChangesetItemLimit bounds changes by the limit, an enum set
-// by the enum's size, photos by the schema's max_items and any other
-// list by DefaultMaxItems.
+// the list; ChangesetItemLimit bounds changes by the limit and a set field
+// of a change by a hard cap (SetItemsCap times its schema bound, at least
+// DefaultMaxItems), never by the schema's bound itself: 6 hazards or 101
+// photos pass, to be quarantined by validation. Any other list is bounded
+// by DefaultMaxItems.
 func TestCheckJSONCapsLists(t *testing.T) {
 	limit := ChangesetItemLimit(schema.V1(), 3)
 	list := func(n int, item string) string {
@@ -56,11 +60,13 @@ func TestCheckJSONCapsLists(t *testing.T) {
 	}{
 		{"changes at the limit", `{"changes":` + list(3, `{}`) + `}`, ""},
 		{"changes over the limit", `{"changes":` + list(4, `{}`) + `}`, "changes"},
-		{"hazards at the enum's size", change("hazards", list(5, `"roof"`)), ""},
-		{"hazards over the enum's size", change("hazards", list(6, `"roof"`)), "changes[0].fields.hazards"},
+		{"hazards over the enum's size", change("hazards", list(6, `"roof"`)), ""},
+		{"hazards at the hard cap", change("hazards", list(DefaultMaxItems, `"roof"`)), ""},
+		{"hazards over the hard cap", change("hazards", list(DefaultMaxItems+1, `"roof"`)), "changes[0].fields.hazards"},
 		{"a million hazards", change("hazards", list(1_000_000, `"roof"`)), "changes[0].fields.hazards"},
-		{"photos at max_items", change("photos", list(100, photo)), ""},
-		{"photos over max_items", change("photos", list(101, photo)), "changes[0].fields.photos"},
+		{"photos over max_items", change("photos", list(101, photo)), ""},
+		{"photos at the hard cap", change("photos", list(SetItemsCap*100, photo)), ""},
+		{"photos over the hard cap", change("photos", list(SetItemsCap*100+1, photo)), "changes[0].fields.photos"},
 		{"a list where none belongs", change("head_name", list(DefaultMaxItems+1, `1`)), "changes[0].fields.head_name"},
 		{"nested lists", `{"x":[[` + list(DefaultMaxItems+1, `0`)[1:] + `]}`, "x[0]"},
 	}
@@ -78,6 +84,24 @@ func TestCheckJSONCapsLists(t *testing.T) {
 				t.Fatalf("CheckJSON = %v, want ETooLarge at %s", err, c.path)
 			}
 		})
+	}
+}
+
+// TestDecodeChangesetStopsAtTheHardCap: a set over the hard cap is refused
+// (413) at its first item too many, without decoding the rest of the body:
+// the body below is cut off after the list, which a full decode would have
+// reported as malformed (400).
+func TestDecodeChangesetStopsAtTheHardCap(t *testing.T) {
+	hazards := `[` + strings.TrimSuffix(strings.Repeat(`"roof",`, 2*DefaultMaxItems), ",") + `]`
+	body := strings.Replace(validBody, `"grade":"C"`, `"grade":"C","hazards":`+hazards, 1)
+	if body == validBody {
+		t.Fatal("validBody has no grade to add hazards to")
+	}
+	body = body[:len(body)-3] // and cut: no decoder would take it
+	_, err := DecodeChangeset([]byte(body), schema.V1(), 100)
+	e, ok := err.(*Error)
+	if !ok || e.Code != ETooLarge || len(e.Errors) != 1 || e.Errors[0].Path != "changes[0].fields.hazards" {
+		t.Fatalf("DecodeChangeset = %v, want ETooLarge at changes[0].fields.hazards", err)
 	}
 }
 

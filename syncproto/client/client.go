@@ -202,7 +202,8 @@ CREATE TABLE IF NOT EXISTS refused (
 	n INTEGER PRIMARY KEY AUTOINCREMENT, changeset_id TEXT NOT NULL, entity TEXT NOT NULL, record_id TEXT NOT NULL,
 	reason TEXT NOT NULL, change TEXT NOT NULL, reported_at TEXT NOT NULL);
 -- Photos taken on this device (the bytes are in Options.PhotoDir, named by
--- their SHA-256): pending until the server holds them whole.
+-- their SHA-256): pending until the server holds them whole; waiting when
+-- their change was pushed without them (the server put them off).
 CREATE TABLE IF NOT EXISTS photos (
 	hash TEXT PRIMARY KEY, size INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL);
 `
@@ -385,7 +386,8 @@ type Status struct {
 	OpenConflicts int       // conflicts reported open (awaiting a supervisor)
 	Conflicts     int       // all decisions reported
 	Refused       int       // changes the server did not apply
-	PhotosPending int       // photos not yet held by the server
+	PhotosPending int       // photos not yet held by the server (waiting ones included)
+	PhotosWaiting int       // of those, photos whose changes were pushed without them (see Report.PhotosWaiting)
 	LoggedIn      bool
 }
 
@@ -418,8 +420,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	var outbox int
 	err = c.db.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM outbox), (SELECT COUNT(*) FROM records),
 		(SELECT COUNT(*) FROM conflicts WHERE state = 'open'), (SELECT COUNT(*) FROM conflicts),
-		(SELECT COUNT(*) FROM refused), (SELECT COUNT(*) FROM photos WHERE state = 'pending')`).
-		Scan(&outbox, &st.Records, &st.OpenConflicts, &st.Conflicts, &st.Refused, &st.PhotosPending)
+		(SELECT COUNT(*) FROM refused), (SELECT COUNT(*) FROM photos WHERE state IN ('pending', 'waiting')),
+		(SELECT COUNT(*) FROM photos WHERE state = 'waiting')`).
+		Scan(&outbox, &st.Records, &st.OpenConflicts, &st.Conflicts, &st.Refused, &st.PhotosPending, &st.PhotosWaiting)
 	st.Pending += outbox
 	return st, err
 }

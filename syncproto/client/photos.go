@@ -87,9 +87,46 @@ func (c *Client) AddPhotoFile(ctx context.Context, path string) (string, error) 
 
 func (c *Client) photoPath(hash string) string { return filepath.Join(c.opts.PhotoDir, hash) }
 
+// photoRound is what one push learned about the server's photo uploads:
+// once it answered 507 (short of disk) or 429 (over the user's quotas),
+// no more photos are tried until a later push.
+type photoRound struct {
+	later *Problem // the answer that put the photos off, if any
+}
+
+// A photo's states in the local photos table: pending until the server
+// holds it; waiting when its change was pushed without it (the server
+// put it off, 507 or 429) and it goes with a later push; uploaded; or
+// refused for good (with the reason).
+const (
+	photoPending  = "pending"
+	photoWaiting  = "waiting"
+	photoUploaded = "uploaded"
+	photoRefused  = "refused"
+)
+
+// photoLater is uploadPhoto's error when the server cannot take the
+// photo now (507 below its free-space floor, 429 over the user's quotas):
+// the photo stays queued, and the push goes on without it.
+type photoLater struct{ p *Problem }
+
+func (e *photoLater) Error() string { return "the server put the photo off: " + e.p.Error() }
+
+// putOff reports whether an upload's answer puts the photo off for later,
+// rather than refusing it or being worth an immediate retry.
+func putOff(err error) (*Problem, bool) {
+	var p *Problem
+	if errors.As(err, &p) && (p.Status == http.StatusInsufficientStorage || p.Status == http.StatusTooManyRequests) {
+		return p, true
+	}
+	return nil, false
+}
+
 // uploadPhotos sends the server the photos that the change set references
-// and that it lacks, before the change set itself.
-func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report) error {
+// and that it lacks, before the change set itself. A photo the server
+// cannot take now (round.later) waits for a later push: the change set
+// is pushed all the same, since pushes must never stall behind photos.
+func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report, round *photoRound) error {
 	var hashes []string
 	seen := map[string]bool{}
 	for _, ch := range set.cs.Changes {
@@ -110,12 +147,52 @@ func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report
 			if err != nil {
 				return err
 			}
-			if state == "pending" {
+			if state == photoPending {
 				hashes = append(hashes, h)
 			}
 		}
 	}
+	return c.sendPhotos(ctx, hashes, rep, round)
+}
+
+// uploadWaiting sends the photos whose changes were pushed without them,
+// oldest first, unless the server put photos off in this push already.
+func (c *Client) uploadWaiting(ctx context.Context, rep *Report, round *photoRound) error {
+	if round.later != nil {
+		return nil
+	}
+	rows, err := c.db.QueryContext(ctx, `SELECT hash FROM photos WHERE state = ? ORDER BY added_at, hash`, photoWaiting)
+	if err != nil {
+		return err
+	}
+	var hashes []string
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			rows.Close()
+			return err
+		}
+		hashes = append(hashes, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return c.sendPhotos(ctx, hashes, rep, round)
+}
+
+// sendPhotos asks the server which of hashes it lacks and uploads those.
+// Once the server puts a photo off, it and every later one wait.
+func (c *Client) sendPhotos(ctx context.Context, hashes []string, rep *Report, round *photoRound) error {
 	for len(hashes) > 0 {
+		if round.later != nil {
+			for _, h := range hashes {
+				if err := c.setPhotoState(ctx, h, photoWaiting, round.later.Error()); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		batch := hashes[:min(len(hashes), syncproto.MaxMissingHashes)]
 		hashes = hashes[len(batch):]
 		body, _ := json.Marshal(map[string][]string{"hashes": batch})
@@ -133,14 +210,28 @@ func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report
 		}
 		for _, h := range batch {
 			if missing[h] {
+				if round.later != nil {
+					if err := c.setPhotoState(ctx, h, photoWaiting, round.later.Error()); err != nil {
+						return err
+					}
+					continue
+				}
 				if err := c.uploadPhoto(ctx, h); err != nil {
+					var later *photoLater
+					if errors.As(err, &later) {
+						round.later = later.p
+						if err := c.setPhotoState(ctx, h, photoWaiting, later.p.Error()); err != nil {
+							return err
+						}
+						continue
+					}
 					var p *Problem
 					if !errors.As(err, &p) {
 						return err
 					}
 					// The server will never take it (not an image, too
 					// large): keep it, say why, and push the change.
-					if err := c.setPhotoState(ctx, h, "refused", p.Error()); err != nil {
+					if err := c.setPhotoState(ctx, h, photoRefused, p.Error()); err != nil {
 						return err
 					}
 					rep.Refused++
@@ -148,7 +239,7 @@ func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report
 				}
 				rep.Photos++
 			}
-			if err := c.setPhotoState(ctx, h, "uploaded", ""); err != nil {
+			if err := c.setPhotoState(ctx, h, photoUploaded, ""); err != nil {
 				return err
 			}
 		}
@@ -161,7 +252,7 @@ func (c *Client) setPhotoState(ctx context.Context, hash, state, reason string) 
 		if _, err := tx.ExecContext(ctx, `UPDATE photos SET state = ?, reason = ? WHERE hash = ?`, state, reason, hash); err != nil {
 			return err
 		}
-		if state != "refused" {
+		if state != photoRefused {
 			return nil
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO refused (changeset_id, entity, record_id, reason, change, reported_at)
@@ -214,6 +305,12 @@ func (c *Client) uploadPhoto(ctx context.Context, hash string) error {
 		hdr := http.Header{"Content-Type": {"application/octet-stream"},
 			"Content-Range": {fmt.Sprintf("bytes %d-%d/%d", offset, end-1, size)}}
 		status, answer, _, err := c.callRaw(ctx, http.MethodPut, path, hdr, buf[:n])
+		if p, later := putOff(err); later {
+			// Short of disk (507) or over a quota (429): not now. Waiting
+			// here for its Retry-After (minutes, an hour) would hold back
+			// the pushes; the photo goes with a later sync instead.
+			return &photoLater{p}
+		}
 		var p *Problem
 		switch {
 		case err == nil && (status == http.StatusCreated || status == http.StatusOK):

@@ -27,6 +27,15 @@ type Report struct {
 	Pulled    int  // records received (removals included)
 	Verified  bool // the copy matched the server's checksum
 	Repaired  bool // it did not, and the scope was pulled again
+
+	// PhotosWaiting counts photos whose changes were pushed without them:
+	// the server could not take them yet (507, short of disk; 429, over
+	// the user's quotas). They stay queued and go with a later sync; until
+	// their bytes arrive, other tablets cannot download them.
+	PhotosWaiting int
+	// PhotosWaitReason is the server's answer that put photos off in this
+	// sync, when it did.
+	PhotosWaitReason string
 }
 
 // Sync pushes every pending edit, pulls every change, and checks the copy
@@ -66,7 +75,8 @@ func (c *Client) Push(ctx context.Context) (Report, error) {
 // flight first), until it is acknowledged or refused, and leaves the rest
 // for later: for an app that spreads its pushes out, on a metered link or
 // in short moments of coverage. Report.Pushed and Refused say what became
-// of it; an empty outbox returns an empty Report.
+// of it; the photos earlier pushes left behind (Report.PhotosWaiting) are
+// sent after it, or alone when the outbox is empty.
 func (c *Client) PushNext(ctx context.Context) (Report, error) {
 	c.syncMu.Lock()
 	defer c.syncMu.Unlock()
@@ -92,15 +102,33 @@ type inflightSet struct {
 }
 
 // push sends the outbox, one change set at a time, each until it is
-// acknowledged or refused: at most sets of them when sets > 0.
+// acknowledged or refused: at most sets of them when sets > 0. Then it
+// sends the photos that earlier pushes had to leave behind, and counts
+// those still waiting in rep.
 func (c *Client) push(ctx context.Context, rep *Report, sets int) error {
+	var round photoRound
+	err := c.pushSets(ctx, rep, sets, &round)
+	if err == nil {
+		err = c.uploadWaiting(ctx, rep, &round)
+	}
+	if cerr := c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM photos WHERE state = ?`, photoWaiting).Scan(&rep.PhotosWaiting); err == nil {
+		err = cerr
+	}
+	if round.later != nil && rep.PhotosWaiting > 0 {
+		rep.PhotosWaitReason = round.later.Error()
+	}
+	return err
+}
+
+// pushSets is push without the photos left behind.
+func (c *Client) pushSets(ctx context.Context, rep *Report, sets int, round *photoRound) error {
 	renumbered := 0
 	for done := 0; sets <= 0 || done < sets; {
 		set, err := c.nextChangeset(ctx)
 		if err != nil || set == nil {
 			return err
 		}
-		if err := c.uploadPhotos(ctx, set, rep); err != nil {
+		if err := c.uploadPhotos(ctx, set, rep, round); err != nil {
 			return err
 		}
 		var resp syncproto.PushResponse
