@@ -174,12 +174,12 @@ func TestCoverageTables(t *testing.T) {
 	// zh from Accept-Language, en from lang=, both from the labels.
 	rows = csvTable(t, getTable(t, ts, admin, "/v1/reports/coverage?region=500240&format=csv", formatCSV, "zh-CN,zh;q=0.9"))
 	for _, h := range []string{"村", "村名", "乡镇名", "户数", "从未入户", "A级（安全）", "危房·已竣工", "危房·未填", "水质达标·不达标",
-		"供水保证率（%）·未记录", "已脱贫", "返贫监测户"} {
+		"供水保证率（%）·未记录", "贫困状态·已脱贫", "贫困状态·未填", "返贫监测户"} {
 		column(t, rows[0], h)
 	}
 	rows = csvTable(t, getTable(t, ts, admin, "/v1/reports/coverage?region=500240&format=csv&lang=en", formatCSV, "zh-CN"))
 	for _, h := range []string{"Village", "Village name", "Households", "Grade A (safe)", "Dangerous, renovation Completed",
-		"Failing: Water quality meets the standard", "Lifted out", "Relapse watch"} {
+		"Failing: Water quality meets the standard", "Status: Lifted out", "Relapse watch"} {
 		column(t, rows[0], h)
 	}
 
