@@ -400,7 +400,7 @@ func waterOnDay(id, household, day string, liters float64) syncproto.Change {
 // TestReinspectionReasons builds one household per case and checks the
 // re-inspection list and the coverage report name each as they should.
 func TestReinspectionReasons(t *testing.T) {
-	ts := mustServe(t)
+	ts := mustServeDemoRegister(t)
 	a, b := storetest.NewDevice("li.na"), storetest.NewDevice("zhao.lei")
 	village := storetest.SouthVillage
 	id := func() string { return uuid.NewString() }
