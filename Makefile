@@ -14,10 +14,10 @@ all: lint test build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/fieldsync ./server/cmd/fieldsync
 
-## run: build, seed the demo data into ./data (idempotent), serve on 127.0.0.1:8080
+## run: build, seed the demo data into ./data (idempotent), serve on 127.0.0.1:8080 with the demo's division register
 run: build
 	./bin/fieldsync seed --data $(DATA)
-	./bin/fieldsync serve --addr $(ADDR) --data $(DATA)
+	./bin/fieldsync serve --addr $(ADDR) --data $(DATA) --divisions fixtures/divisions-demo.csv
 
 ## seed: load the demo data set into ./data
 seed: build

@@ -194,3 +194,31 @@ func TestParseTheServedSchema(t *testing.T) {
 		t.Fatal("a form without entity parsed")
 	}
 }
+
+// TestTableLabelsAreComplete: the table labels of this build load, every
+// column, sheet and "unset" has a zh and an en label, and a file missing
+// one is refused.
+func TestTableLabelsAreComplete(t *testing.T) {
+	tl := Tables()
+	if got := tl.Column("households", "", LangZH); got != "户数" {
+		t.Errorf("households in zh: %q", got)
+	}
+	if got := tl.Column("grade", "A (safe)", LangEN); got != "Grade A (safe)" {
+		t.Errorf("a per-value header: %q", got)
+	}
+	if got := tl.Value("reason", "dangerous_house", LangZH); got != "危房未改造" {
+		t.Errorf("a reason in zh: %q", got)
+	}
+	if got := tl.Value("", "unset", LangEN); got != "Unset" {
+		t.Errorf("unset in en: %q", got)
+	}
+	if got := tl.Column("no_such_column", "x", LangZH); got != "no_such_column_x" {
+		t.Errorf("an unlabelled column: %q", got)
+	}
+	for _, bad := range []string{`{"columns": {"households": {"zh": "户数"}}}`, `{"sheets": {"areas": {"en": "Totals"}}}`,
+		`{"values": {"unset": {"zh": "未填"}}}`, `{"values": {"reason": []}}`} {
+		if _, err := parseTableLabels([]byte(bad)); err == nil {
+			t.Errorf("%s was accepted", bad)
+		}
+	}
+}

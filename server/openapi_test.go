@@ -717,6 +717,19 @@ func TestOpenAPIResponses(t *testing.T) {
 		k.call(t, apiCall{name: path + ", unknown parameter", method: "GET", path: path + "?limit=1", token: sup, status: 400, invalid: true})
 		k.call(t, apiCall{name: path + ", field worker", method: "GET", path: path, token: worker, status: 403})
 	}
+	// Reports and lists as tables.
+	for _, path := range []string{"/v1/reports/coverage", "/v1/reinspections", "/v1/conflicts", "/v1/duplicates"} {
+		k.call(t, apiCall{name: path + " csv", method: "GET", path: path + "?format=csv&region=500240", token: sup, status: 200})
+		k.call(t, apiCall{name: path + " xlsx", method: "GET", path: path + "?format=xlsx&lang=zh", token: sup, status: 200})
+		k.call(t, apiCall{name: path + " json", method: "GET", path: path + "?format=json&lang=en", token: sup,
+			header: map[string]string{"Accept-Language": "zh-CN"}, status: 200})
+		k.call(t, apiCall{name: path + ", bad format", method: "GET", path: path + "?format=pdf", token: sup, status: 422, invalid: true})
+	}
+	k.call(t, apiCall{name: "coverage csv, never inspected", method: "GET", path: "/v1/reports/coverage?format=csv&table=never_inspected",
+		token: sup, status: 200})
+	k.call(t, apiCall{name: "coverage xlsx with a table", method: "GET", path: "/v1/reports/coverage?format=xlsx&table=areas",
+		token: sup, status: 422})
+	k.call(t, apiCall{name: "conflicts csv with a cursor", method: "GET", path: "/v1/conflicts?format=csv&limit=5", token: sup, status: 422})
 
 	// Revocation, last: the other tablet is lost.
 	k.call(t, apiCall{name: "revoke, field worker", method: "POST", path: "/v1/devices/" + otherDevice + "/revoke", token: worker, status: 403})

@@ -13,7 +13,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/fieldsync/fieldsync/fixtures"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -31,15 +30,27 @@ const DefaultReinspectAfter = 365 * 24 * time.Hour
 //	 "cursor", "generated_at"}
 //
 // where cursor names the point of the change log the report reflects.
+//
+// With format=csv or xlsx it is a table instead (coverageTable).
 func (s *Server) handleCoverage(c echo.Context) error {
-	if err := onlyParams(c.QueryParams(), "region"); err != nil {
+	if err := onlyParams(c.QueryParams(), "region", "format", "lang", "table"); err != nil {
 		return err
 	}
 	actor, region, err := s.regionScope(c)
 	if err != nil {
 		return err
 	}
-	names := regionNames{}
+	f, errs := parseReportFormat(c)
+	if table := c.QueryParam("table"); f.format == formatJSON && table != "" {
+		errs = append(errs, syncproto.FieldError{Path: "query.table", Message: "is for format csv"})
+	}
+	if len(errs) > 0 {
+		return invalidReport(errs)
+	}
+	if f.tabular() {
+		return s.coverageTable(c, f, strings.TrimSpace(c.QueryParam("table")), actor, region)
+	}
+	names := regionNames(s.divisions)
 	out := s.newJSONStream(c, reportHead{Region: region, RegionName: names.of(region)}, "villages")
 	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *syncproto.VillageCoverage) error {
 		v.Name = names.of(v.Code)
@@ -65,16 +76,25 @@ func (s *Server) handleCoverage(c echo.Context) error {
 //
 //	{"region", "region_name", "reinspect_after_days", "households": [DueHousehold...],
 //	 "counts": {"households", "by_reason"}, "cursor", "generated_at"}
+//
+// With format=csv or xlsx it is a table instead (reinspectionTable).
 func (s *Server) handleReinspections(c echo.Context) error {
-	if err := onlyParams(c.QueryParams(), "region"); err != nil {
+	if err := onlyParams(c.QueryParams(), "region", "format", "lang"); err != nil {
 		return err
 	}
 	actor, region, err := s.regionScope(c)
 	if err != nil {
 		return err
 	}
+	f, errs := parseReportFormat(c)
+	if len(errs) > 0 {
+		return invalidReport(errs)
+	}
+	if f.tabular() {
+		return s.reinspectionTable(c, f, actor, region)
+	}
 	now := s.now()
-	names := regionNames{}
+	names := regionNames(s.divisions)
 	out := s.newJSONStream(c, reinspectionHead{Region: region, RegionName: names.of(region),
 		AfterDays: s.reinspectAfter.Hours() / 24}, "households")
 	q := syncproto.ReinspectionQuery{Now: now, After: s.reinspectAfter}
@@ -121,21 +141,12 @@ type reinspectionTail struct {
 	GeneratedAt string             `json:"generated_at"`
 }
 
-// regionNames looks up, once per code, the names the server knows of
-// regions (those of the demo set).
-type regionNames map[string]string
+// regionNames are the names of regions in the JSON reports: those of the
+// operator's division register (serve --divisions), "" for a code it
+// lacks or without one.
+type regionNames Divisions
 
-func (n regionNames) of(code string) string {
-	if code == "" {
-		return ""
-	}
-	name, ok := n[code]
-	if !ok {
-		name = fixtures.RegionName(code)
-		n[code] = name
-	}
-	return name
-}
+func (n regionNames) of(code string) string { return n[code] }
 
 // jsonStream answers with a JSON object one of whose members, an array, is
 // written item by item as a store produces it: the head's members, the

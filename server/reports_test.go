@@ -170,11 +170,22 @@ func expectedWaterFailures(tb testing.TB, village string, in *demoTruthInspectio
 	return out
 }
 
+// mustServeDemoRegister is mustServe with the demo's division register
+// (fixtures/divisions-demo.csv), as make run serves.
+func mustServeDemoRegister(tb testing.TB) *testServer {
+	tb.Helper()
+	demo, err := LoadDivisions("../fixtures/divisions-demo.csv")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return mustServeConfig(tb, sqlite.Options{}, func(c *Config) { c.Divisions = demo })
+}
+
 // TestReportsOnTheDemo loads the demo data set once and checks the reports
 // on it against figures computed from the fixtures' changes, and who may
-// read them.
+// read them. Region names come from the demo's division register.
 func TestReportsOnTheDemo(t *testing.T) {
-	ts := mustServe(t)
+	ts := mustServeDemoRegister(t)
 	seedDemoForReports(t, ts)
 	m := loadDemoTruth(t)
 	t.Run("coverage", func(t *testing.T) { testDemoCoverage(t, ts, m) })
@@ -389,7 +400,7 @@ func waterOnDay(id, household, day string, liters float64) syncproto.Change {
 // TestReinspectionReasons builds one household per case and checks the
 // re-inspection list and the coverage report name each as they should.
 func TestReinspectionReasons(t *testing.T) {
-	ts := mustServe(t)
+	ts := mustServeDemoRegister(t)
 	a, b := storetest.NewDevice("li.na"), storetest.NewDevice("zhao.lei")
 	village := storetest.SouthVillage
 	id := func() string { return uuid.NewString() }

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/xuri/excelize/v2"
-
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -403,95 +401,47 @@ func (e *geojsonEncoder) summary() []any {
 }
 
 // xlsxEncoder writes a workbook with one sheet per entity, named by the
-// entity, through excelize's StreamWriter. Excelize keeps each sheet in
-// memory up to 16 MiB and spools the rest to a temporary file (removed by
-// close), so memory stays bounded while the rows are read; the workbook is
-// then zipped straight into the response, not into a buffer as
-// excelize.File.WriteTo alone would. An XLSX sheet holds at most 1,048,575
-// records; a larger one is refused (use CSV).
+// entity, through xlsxBook (excelize's StreamWriter, spooled, zipped in
+// name order straight into the response). An XLSX sheet holds at most
+// 1,048,575 records; a larger one is refused (use CSV).
 type xlsxEncoder struct {
 	w        io.Writer
 	schema   *schema.Schema
 	entities []string
 	lang     string
 	names    Divisions
-	file     *excelize.File
-	sheets   map[string]*xlsxSheet
+	book     *xlsxBook
+	sheets   map[string]int           // the sheet of each entity
+	cols     map[string][]tableColumn // the columns of each entity
 	cells    []any
 }
 
-// xlsxSheet is one entity's sheet being written.
-type xlsxSheet struct {
-	sw   *excelize.StreamWriter
-	cols []tableColumn
-	rows int // rows written, the header included
-}
-
-func (e *xlsxEncoder) contentType() string {
-	return "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-}
-func (e *xlsxEncoder) streams() bool { return false }
+func (e *xlsxEncoder) contentType() string { return mimeXLSX }
+func (e *xlsxEncoder) streams() bool       { return false }
 
 func (e *xlsxEncoder) begin() error {
-	e.file = excelize.NewFile()
-	e.sheets = map[string]*xlsxSheet{}
+	e.sheets, e.cols = map[string]int{}, map[string][]tableColumn{}
+	headers := make([][]string, len(e.entities))
 	for i, entity := range e.entities {
-		var err error
-		if i == 0 {
-			err = e.file.SetSheetName(e.file.GetSheetName(0), entity)
-		} else {
-			_, err = e.file.NewSheet(entity)
-		}
-		if err != nil {
-			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
-		}
-		// The stream writer writes the sheet's <dimension> before any row,
-		// when the number of rows is unknown; a wrong "A1" makes readers
-		// that trust it (openpyxl read-only) see an empty sheet. Without
-		// the element, readers scan the rows.
-		if err := e.file.SetSheetDimension(entity, ""); err != nil {
-			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
-		}
-		sw, err := e.file.NewStreamWriter(entity)
-		if err != nil {
-			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
-		}
-		if err := sw.SetPanes(&excelize.Panes{Freeze: true, YSplit: 1, TopLeftCell: "A2", ActivePane: "bottomLeft"}); err != nil {
-			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
-		}
-		sh := &xlsxSheet{sw: sw, cols: tableColumns(e.schema, e.schema.Form(entity), e.lang, e.names), rows: 1}
-		header := make([]any, len(sh.cols))
-		for j, h := range columnHeaders(sh.cols) {
-			header[j] = h
-		}
-		if err := sw.SetRow("A1", header); err != nil {
-			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
-		}
-		e.sheets[entity] = sh
+		e.sheets[entity] = i
+		e.cols[entity] = tableColumns(e.schema, e.schema.Form(entity), e.lang, e.names)
+		headers[i] = columnHeaders(e.cols[entity])
 	}
-	return nil
+	var err error
+	e.book, err = newXLSXBook(e.entities, headers)
+	return err
 }
 
 func (e *xlsxEncoder) row(r syncproto.SnapshotRow) error {
-	sh := e.sheets[r.Record.Entity]
-	if sh == nil {
+	i, ok := e.sheets[r.Record.Entity]
+	if !ok {
 		return fmt.Errorf("xlsx: a %s row without its sheet", r.Record.Entity)
 	}
-	if sh.rows >= excelize.TotalRows {
-		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Too many rows for XLSX",
-			Message: fmt.Sprintf("an XLSX sheet holds at most %d records; ask for a smaller region or for CSV", excelize.TotalRows-1),
-			Errors:  []syncproto.FieldError{{Path: "query.format", Message: "is too small for this region"}}}
-	}
-	sh.rows++
 	e.cells = e.cells[:0]
-	for _, c := range sh.cols {
+	for _, c := range e.cols[r.Record.Entity] {
 		e.cells = append(e.cells, cellValue(c, &r))
 	}
-	cell, err := excelize.CoordinatesToCellName(1, sh.rows)
-	if err != nil {
-		return err
-	}
-	return sh.sw.SetRow(cell, e.cells)
+	return e.book.addRow(i, e.cells)
 }
 
 // cellValue is a typed XLSX cell: numbers and booleans as such (so that
@@ -517,25 +467,7 @@ func cellValue(c tableColumn, row *syncproto.SnapshotRow) any {
 }
 
 func (e *xlsxEncoder) flush() error { return nil }
-
-func (e *xlsxEncoder) end() error {
-	for _, entity := range e.entities {
-		if err := e.sheets[entity].sw.Flush(); err != nil {
-			return fmt.Errorf("xlsx sheet %s: %w", entity, err)
-		}
-	}
-	// WriteTo would zip the workbook into a buffer first; orderedZip spools
-	// it to a file and then writes its entries in name order to the
-	// response, so that the same workbook is always the same bytes.
-	e.file.SetZipWriter(func(io.Writer) excelize.ZipWriter { return newOrderedZip(e.w) })
-	_, err := e.file.WriteTo(e.w)
-	return err
-}
-
-func (e *xlsxEncoder) close() {
-	if e.file != nil {
-		_ = e.file.Close()
-	}
-}
+func (e *xlsxEncoder) end() error   { return e.book.writeTo(e.w) }
+func (e *xlsxEncoder) close()       { e.book.close() }
 
 func (e *xlsxEncoder) summary() []any { return nil }

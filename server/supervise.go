@@ -62,12 +62,13 @@ func (s *Server) nextCursor(list string, next int64, n, limit int) (string, bool
 	return s.store.Cursors().EncodeList(list, next), n == limit
 }
 
-// handleConflicts is GET /v1/conflicts?region=&state=&limit=&cursor=.
+// handleConflicts is GET /v1/conflicts?region=&state=&limit=&cursor=;
+// with format=csv or xlsx every page as one table (conflictTable).
 func (s *Server) handleConflicts(c echo.Context) error {
-	if err := onlyParams(c.QueryParams(), "region", "state", "limit", "cursor"); err != nil {
+	if err := onlyParams(c.QueryParams(), "region", "state", "limit", "cursor", "format", "lang"); err != nil {
 		return err
 	}
-	actor, _, err := s.regionScope(c)
+	actor, region, err := s.regionScope(c)
 	if err != nil {
 		return err
 	}
@@ -77,6 +78,18 @@ func (s *Server) handleConflicts(c echo.Context) error {
 	default:
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open, auto_resolved or resolved",
 			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open, auto_resolved or resolved"}}}
+	}
+	if f, errs := parseReportFormat(c); len(errs) > 0 || f.tabular() {
+		// A table holds every page: limit and cursor are the JSON's.
+		for _, p := range []string{"limit", "cursor"} {
+			if f.tabular() && c.QueryParam(p) != "" {
+				errs = append(errs, syncproto.FieldError{Path: "query." + p, Message: "is for format json: a table holds every page"})
+			}
+		}
+		if len(errs) > 0 {
+			return invalidReport(errs)
+		}
+		return s.conflictTable(c, f, actor, region, state)
 	}
 	after, limit, err := s.listPage(c, "conflicts")
 	if err != nil {
@@ -403,12 +416,13 @@ func duplicateJSON(d syncproto.Duplicate) map[string]any {
 	return out
 }
 
-// handleDuplicates is GET /v1/duplicates?region=&state=.
+// handleDuplicates is GET /v1/duplicates?region=&state=; with format=csv
+// or xlsx a table (duplicateTable).
 func (s *Server) handleDuplicates(c echo.Context) error {
-	if err := onlyParams(c.QueryParams(), "region", "state"); err != nil {
+	if err := onlyParams(c.QueryParams(), "region", "state", "format", "lang"); err != nil {
 		return err
 	}
-	actor, _, err := s.regionScope(c)
+	actor, region, err := s.regionScope(c)
 	if err != nil {
 		return err
 	}
@@ -418,6 +432,11 @@ func (s *Server) handleDuplicates(c echo.Context) error {
 	default:
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open, merged or dismissed",
 			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open, merged or dismissed"}}}
+	}
+	if f, errs := parseReportFormat(c); len(errs) > 0 {
+		return invalidReport(errs)
+	} else if f.tabular() {
+		return s.duplicateTable(c, f, actor, region, state)
 	}
 	list, err := s.store.ListDuplicates(c.Request().Context(), actor, state)
 	if err != nil {

@@ -46,22 +46,6 @@ func tableLang(lang, acceptLanguage string) (string, *syncproto.FieldError) {
 	return schema.LangEN, nil
 }
 
-// recordColumnLabels name a record's own columns.
-var recordColumnLabels = map[string]map[string]string{
-	"id":         {schema.LangZH: "记录ID", schema.LangEN: "Record ID"},
-	"version":    {schema.LangZH: "版本", schema.LangEN: "Version"},
-	"updated_at": {schema.LangZH: "更新时间", schema.LangEN: "Updated at"},
-	"updated_by": {schema.LangZH: "更新人", schema.LangEN: "Updated by"},
-	// A village's name from the division register.
-	"village_name": {schema.LangZH: "村名", schema.LangEN: "Village name"},
-}
-
-// locationPartLabels name the two columns of a location.
-var locationPartLabels = map[string]map[string]string{
-	"lat": {schema.LangZH: "（纬度）", schema.LangEN: " (latitude)"},
-	"lon": {schema.LangZH: "（经度）", schema.LangEN: " (longitude)"},
-}
-
 // header is the column's header in its language: the key in codes, else
 // the schema's label (the key where the schema has none).
 func (c tableColumn) header() string {
@@ -69,14 +53,12 @@ func (c tableColumn) header() string {
 		return c.name
 	}
 	if c.field == nil {
-		if l := recordColumnLabels[c.name][c.lang]; l != "" {
-			return l
-		}
-		return c.name
+		// A record's own column, labelled in schema/labels/tables.json.
+		return schema.Tables().Column(c.name, "", c.lang)
 	}
 	h := c.field.LabelIn(c.lang)
 	if c.part != "" {
-		h += locationPartLabels[c.part][c.lang]
+		h = schema.Tables().Column("location_"+c.part, h, c.lang)
 	}
 	return h
 }
