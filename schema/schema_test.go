@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -77,9 +78,10 @@ func TestValidateEveryType(t *testing.T) {
 		{housing, "hazards", `["walls","roof","walls"]`, `["roof","walls"]`},
 		{housing, "hazards", `["termites"]`, "error: item 0"},
 		{housing, "hazards", `["roof","walls","foundation","ventilation","heating_insulation"]`, `["foundation","heating_insulation","roof","ventilation","walls"]`},
-		{housing, "hazards", `["roof","walls","foundation","ventilation","heating_insulation","roof"]`, "error: at most 5 items"},
+		{housing, "hazards", `["roof","walls","foundation","ventilation","heating_insulation","roof"]`, `["foundation","heating_insulation","roof","ventilation","walls"]`},
 		{housing, "photos", `[` + strings.Repeat(`"`+strings.Repeat("ab", 32)+`",`, 100)[:100*67-1] + `]`, `["` + strings.Repeat("ab", 32) + `"]`},
-		{housing, "photos", `[` + strings.Repeat(`"`+strings.Repeat("ab", 32)+`",`, 101)[:101*67-1] + `]`, "error: at most 100 items"},
+		{housing, "photos", `[` + strings.Repeat(`"`+strings.Repeat("ab", 32)+`",`, 101)[:101*67-1] + `]`, `["` + strings.Repeat("ab", 32) + `"]`},
+		{housing, "photos", distinctDigests(101), "error: at most 100 items"},
 		{housing, "photos", `["` + strings.Repeat("AB", 32) + `"]`, `["` + strings.Repeat("ab", 32) + `"]`},
 		{housing, "photos", `["abc"]`, "error: SHA-256"},
 		{housing, "household_id", `"0193A000-0000-7000-8000-000000000101"`, `"0193a000-0000-7000-8000-000000000101"`},
@@ -221,4 +223,13 @@ func TestTableLabelsAreComplete(t *testing.T) {
 			t.Errorf("%s was accepted", bad)
 		}
 	}
+}
+
+// distinctDigests is a JSON list of n different SHA-256 digests.
+func distinctDigests(n int) string {
+	list := make([]string, n)
+	for i := range list {
+		list[i] = fmt.Sprintf("%q", fmt.Sprintf("%064x", i+1))
+	}
+	return "[" + strings.Join(list, ",") + "]"
 }

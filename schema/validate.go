@@ -167,12 +167,6 @@ func (fd *Field) NormalizeAt(raw json.RawMessage, now time.Time) (json.RawMessag
 		if json.Unmarshal(raw, &items) != nil {
 			return fail("must be a list of strings")
 		}
-		if n := fd.SetBound(); n > 0 && len(items) > n {
-			if fd.MaxItems == 0 {
-				return fail("must hold at most %d items (each of %s once)", n, strings.Join(fd.Values, ", "))
-			}
-			return fail("must hold at most %d items", n)
-		}
 		seen := map[string]bool{}
 		out := make([]string, 0, len(items))
 		for i, it := range items {
@@ -188,6 +182,13 @@ func (fd *Field) NormalizeAt(raw json.RawMessage, now time.Time) (json.RawMessag
 				seen[it] = true
 				out = append(out, it)
 			}
+		}
+		// The bound counts distinct items: a set that repeats an item
+		// means it once (as v1 always read it), so only a set of more
+		// distinct items than the form allows is refused. The streaming
+		// check (syncproto.SetItemsCap) has already bounded the list.
+		if n := fd.SetBound(); n > 0 && len(out) > n {
+			return fail("must hold at most %d items", n)
 		}
 		sort.Strings(out)
 		return marshal(out)
