@@ -171,6 +171,8 @@ func runOutboxReplay(ctx context.Context, env Env, args []string) error {
 	for _, s := range rep.Sets {
 		detail := ""
 		switch s.Status {
+		case "replayed":
+			detail = "already on the server: nothing applied again"
 		case "refused":
 			refused++
 			if s.Problem != nil {
