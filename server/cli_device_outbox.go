@@ -28,7 +28,11 @@ sent twice applies nothing new.`
 // runDeviceOutbox is 'fieldsync device outbox export|replay'.
 func runDeviceOutbox(ctx context.Context, env Env, args []string) error {
 	if len(args) == 0 || helpAsked(args[:1]) || args[0] == "help" {
-		fs := newFlagSet(env, "device outbox")
+		// The flags of both subcommands, for the help.
+		fs, _ := deviceFlags(env, "outbox")
+		fs.String("out", "", "export: the file to write (not overwritten unless --force)")
+		fs.Bool("force", false, "export: overwrite --out if it exists")
+		fs.Duration("timeout", 2*time.Minute, "replay: give up after this long (the server is retried meanwhile)")
 		fs.SetOutput(env.Stdout)
 		fs.Usage()
 		if len(args) == 0 {
