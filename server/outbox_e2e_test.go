@@ -210,8 +210,8 @@ func TestRevokedTabletOutboxIsReplayedBySupervisor(t *testing.T) {
 	// The supervisor replays it from their own tablet.
 	supTab, supDev := w.tablet(t, "sup")
 	out = cli(t, "", "device", "outbox", "replay", "--dir", supTab, file)
-	if !regexp.MustCompile(`(?m)^1\s+` + first.ChangesetID + `\s+replayed`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^2\s+` + second.ChangesetID + `\s+applied\s+2 applied`).MatchString(out) ||
+	if !regexp.MustCompile(`(?m)^1\s+`+first.ChangesetID+`\s+replayed`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^2\s+`+second.ChangesetID+`\s+applied\s+2 applied`).MatchString(out) ||
 		!strings.Contains(out, "1 photos uploaded") {
 		t.Fatalf("replay said:\n%s", out)
 	}
