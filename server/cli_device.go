@@ -38,6 +38,8 @@ Usage:
   fieldsync device conflicts --dir DIR                         conflicts and refusals reported to this tablet
   fieldsync device fields --dir DIR [--entity E]               the fields of each form: type, required, values
   fieldsync device photo  --dir DIR FILE                       keep a photo on the tablet; prints its SHA-256 for photos=…
+  fieldsync device outbox export --dir DIR --out FILE         write the pending edits to a file (offline; a revoked tablet)
+  fieldsync device outbox replay --dir DIR FILE              a supervisor's tablet hands on a revoked tablet's exported edits
 
 Values are read by the field's type in the schema: numbers, true/false,
 sets as comma-separated items (hazards=roof,walls), a location as lat,lon;
@@ -69,6 +71,8 @@ func runDevice(ctx context.Context, env Env, args []string) error {
 		return runDeviceFields(ctx, env, args[1:])
 	case "photo":
 		return runDevicePhoto(ctx, env, args[1:])
+	case "outbox":
+		return runDeviceOutbox(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "fieldsync device: unknown command %q\n\n%s", args[0], deviceUsage)
 	return ErrUsage

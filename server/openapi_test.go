@@ -735,8 +735,26 @@ func TestOpenAPIResponses(t *testing.T) {
 	k.call(t, apiCall{name: "revoke, field worker", method: "POST", path: "/v1/devices/" + otherDevice + "/revoke", token: worker, status: 403})
 	k.call(t, apiCall{name: "revoke, unknown device", method: "POST", path: "/v1/devices/" + uuid.NewString() + "/revoke", token: sup, status: 404})
 	k.call(t, apiCall{name: "revoke without token", method: "POST", path: "/v1/devices/" + otherDevice + "/revoke", status: 401})
+	outboxOf := func(device, user string) map[string]any {
+		cs := changeset(device, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+		cs.DeviceSeq = 100
+		return map[string]any{"format": "fieldsync-outbox", "version": 1, "device_id": device, "user": user,
+			"changesets": []syncproto.Changeset{cs}}
+	}
+	outbox := mustJSON(t, outboxOf(otherDevice, "worker.two"))
+	replay := "/v1/devices/" + otherDevice + "/outbox"
+	k.call(t, apiCall{name: "replay outbox, device not revoked", method: "POST", path: replay, token: sup, contentType: json, body: outbox, status: 409})
 	k.call(t, apiCall{name: "revoke", method: "POST", path: "/v1/devices/" + otherDevice + "/revoke", token: sup, status: 200})
 	k.call(t, apiCall{name: "pull, revoked device", method: "GET", path: "/v1/sync/pull", token: other, status: 401})
+	k.call(t, apiCall{name: "replay outbox, field worker", method: "POST", path: replay, token: worker, contentType: json, body: outbox, status: 403})
+	k.call(t, apiCall{name: "replay outbox, outside the scope", method: "POST", path: replay, token: far, contentType: json, body: outbox, status: 403})
+	k.call(t, apiCall{name: "replay outbox, unknown device", method: "POST", path: "/v1/devices/" + uuid.NewString() + "/outbox", token: sup, contentType: json, body: outbox, status: 404})
+	k.call(t, apiCall{name: "replay outbox without token", method: "POST", path: replay, contentType: json, body: outbox, status: 401})
+	k.call(t, apiCall{name: "replay outbox, not JSON", method: "POST", path: replay, token: sup, contentType: json, body: []byte(`{`), status: 400, invalid: true})
+	wrongUser := outboxOf(otherDevice, "worker.xituo")
+	k.call(t, apiCall{name: "replay outbox, another user", method: "POST", path: replay, token: sup, contentType: json, body: mustJSON(t, wrongUser), status: 422})
+	k.call(t, apiCall{name: "replay outbox", method: "POST", path: replay, token: sup, contentType: json, body: outbox, status: 200})
+	k.call(t, apiCall{name: "replay outbox, again", method: "POST", path: replay, token: sup, contentType: json, body: outbox, status: 200})
 
 	// A database that cannot grow: writes answer 503, reads go on.
 	if _, err := ts.store.SetMaxPageCountForTest(ctx, 0); err != nil {

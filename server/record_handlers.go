@@ -87,6 +87,10 @@ type historyEntry struct {
 	Changes     map[string]syncproto.FieldChange `json:"changes"`
 	Conflicts   []json.RawMessage                `json:"conflicts,omitempty"`
 	Note        string                           `json:"note,omitempty"`
+	// Replayed says who replayed the version's change set from an
+	// exported outbox, and through which device (Device stays the tablet
+	// that made the edit).
+	Replayed json.RawMessage `json:"replayed,omitempty"`
 }
 
 // handleHistory is GET /v1/records/{entity}/{id}/history: every version,
@@ -123,7 +127,7 @@ func (s *Server) handleHistory(c echo.Context) error {
 	for _, e := range log {
 		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: s.store.Cursors().Encode(syncproto.Cursor{Seq: e.Seq}), User: e.UserID,
 			Device: e.DeviceID, ServerTime: syncproto.FormatTime(e.ServerAt), DeviceTime: syncproto.FormatTime(e.DeviceAt),
-			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes, Note: e.Note}
+			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes, Note: e.Note, Replayed: replayJSON(e.Replay)}
 		for _, id := range e.ConflictIDs {
 			if cf, ok := byID[id]; ok {
 				b, _ := json.Marshal(conflictJSON(cf))

@@ -45,6 +45,7 @@ func (s *Server) routes() {
 	e.GET("/v1/records/:entity/:id", s.handleRecord, supervisor...)
 	e.GET("/v1/records/:entity/:id/history", s.handleHistory, supervisor...)
 	e.POST("/v1/devices/:device_id/revoke", s.handleRevokeDevice, supervisor...)
+	e.POST("/v1/devices/:device_id/outbox", s.handleReplayOutbox, supervisor...)
 	e.GET("/v1/snapshot", s.handleSnapshot, supervisor...)
 	e.GET("/v1/devices", s.handleDevices, supervisor...)
 	e.GET("/v1/devices/:device_id/receipts", s.handleDeviceReceipts, supervisor...)

@@ -49,6 +49,9 @@ type LogEntry struct {
 	ConflictIDs []string
 	// Note is why a person made this version (a merge's note), or "".
 	Note string
+	// Replay is set when the version came from an exported outbox that a
+	// supervisor replayed for its device (DeviceID stays that device).
+	Replay *Replay
 }
 
 // ConflictEntry is a recorded concurrent-edit decision, open or resolved.

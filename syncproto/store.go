@@ -13,6 +13,7 @@ type Store interface {
 	ReportStore
 	SupervisionStore
 	AttachmentStore
+	OutboxStore
 
 	// Push applies a decoded change set for actor in one durable
 	// transaction (ApplyChangeset) and returns its response. On error

@@ -253,8 +253,10 @@ func (s *Store) Record(ctx context.Context, id string) (*syncproto.StoredRecord,
 
 // History returns every accepted version of a record, oldest first.
 func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, error) {
-	rows, err := s.reader.QueryContext(ctx, `SELECT seq, entity, record_id, version, op, COALESCE(changeset_id, ''),
-		user_id, device_id, device_at, server_at, flags, diff, conflict_ids, COALESCE(note, '') FROM changes
+	rows, err := s.reader.QueryContext(ctx, `SELECT seq, entity, record_id, version, op, COALESCE(c.changeset_id, ''),
+		user_id, device_id, device_at, server_at, flags, diff, conflict_ids, COALESCE(note, ''),
+		COALESCE(r.replayed_by, ''), COALESCE(r.via_device, ''), COALESCE(r.replayed_at, '')
+		FROM changes c LEFT JOIN outbox_replays r ON r.changeset_id = c.changeset_id
 		WHERE record_id = ? ORDER BY seq`, id)
 	if err != nil {
 		return nil, fmt.Errorf("history: %w", err)
@@ -263,10 +265,13 @@ func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, e
 	var out []syncproto.LogEntry
 	for rows.Next() {
 		var e syncproto.LogEntry
-		var devAt, srvAt, flags, diff, cids string
+		var devAt, srvAt, flags, diff, cids, replayBy, replayVia, replayAt string
 		if err := rows.Scan(&e.Seq, &e.Entity, &e.RecordID, &e.Version, &e.Op, &e.ChangesetID, &e.UserID,
-			&e.DeviceID, &devAt, &srvAt, &flags, &diff, &cids, &e.Note); err != nil {
+			&e.DeviceID, &devAt, &srvAt, &flags, &diff, &cids, &e.Note, &replayBy, &replayVia, &replayAt); err != nil {
 			return nil, fmt.Errorf("history: %w", err)
+		}
+		if replayBy != "" {
+			e.Replay = &syncproto.Replay{By: replayBy, Device: replayVia, At: parseTime(replayAt)}
 		}
 		e.DeviceAt, e.ServerAt = parseTime(devAt), parseTime(srvAt)
 		if err := errors.Join(json.Unmarshal([]byte(flags), &e.Flags), json.Unmarshal([]byte(diff), &e.Changes),

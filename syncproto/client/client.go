@@ -184,7 +184,9 @@ CREATE INDEX IF NOT EXISTS records_entity ON records (entity, id);
 CREATE TABLE IF NOT EXISTS outbox (
 	record_id TEXT PRIMARY KEY, entity TEXT NOT NULL, op TEXT NOT NULL, base_version INTEGER NOT NULL,
 	fields TEXT NOT NULL, at TEXT NOT NULL, pos INTEGER NOT NULL);
--- The change set being pushed: the exact body, sent again on every retry.
+-- The change sets sealed for pushing, each with its exact body, sent again
+-- on every retry: the one of the lowest device_seq is being pushed; an
+-- exported outbox seals every pending edit (ExportOutbox).
 CREATE TABLE IF NOT EXISTS inflight (
 	changeset_id TEXT PRIMARY KEY, device_seq INTEGER NOT NULL, body TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
 -- Acknowledged changes not yet seen in a pull: still laid over the
@@ -378,7 +380,7 @@ type Status struct {
 	DeviceID      string
 	DeviceSeq     int64     // last device_seq used
 	Pending       int       // local edits not yet acknowledged (outbox and in flight)
-	InFlight      string    // id of the change set being pushed, if any
+	InFlight      string    // id of the change set being pushed (the first sealed), if any
 	Cursor        string    // pull cursor
 	Records       int       // records held (tombstones included)
 	LastSync      time.Time // end of the last complete sync (device clock)
@@ -411,9 +413,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 		return st, err
 	}
 	var inflight int
-	err = c.db.QueryRowContext(ctx, `SELECT changeset_id, json_array_length(body, '$.changes') FROM inflight`).
-		Scan(&st.InFlight, &inflight)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	err = c.db.QueryRowContext(ctx, `SELECT COALESCE((SELECT changeset_id FROM inflight ORDER BY device_seq LIMIT 1), ''),
+		COALESCE(SUM(json_array_length(body, '$.changes')), 0) FROM inflight`).Scan(&st.InFlight, &inflight)
+	if err != nil {
 		return st, err
 	}
 	st.Pending += inflight

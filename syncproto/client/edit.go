@@ -299,8 +299,8 @@ func (c *Client) edit(ctx context.Context, entity, id, op string, f Fields) erro
 	})
 }
 
-// inflightHas reports (as a count, 0 or 1) whether the change set in flight
-// holds a change of the record, without decoding the set in Go.
+// inflightHas reports (as a count: 0 for none) whether a change set in
+// flight holds a change of the record, without decoding the set in Go.
 func (c *Client) inflightHas(ctx context.Context, q execer, id string) (int, error) {
 	var n int
 	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM inflight, json_each(inflight.body, '$.changes') AS ch
@@ -308,26 +308,30 @@ func (c *Client) inflightHas(ctx context.Context, q execer, id string) (int, err
 	return n, err
 }
 
-// inflightChanges returns the changes of the change set in flight by
-// record id.
-func (c *Client) inflightChanges(ctx context.Context, q execer) (map[string]syncproto.Change, error) {
-	var body string
-	err := q.QueryRowContext(ctx, `SELECT body FROM inflight`).Scan(&body)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+// inflightChanges returns the changes of the change sets in flight (the
+// one being pushed and any sealed after it by an export), by record id, in
+// device_seq order.
+func (c *Client) inflightChanges(ctx context.Context, q execer) (map[string][]syncproto.Change, error) {
+	rows, err := q.QueryContext(ctx, `SELECT body FROM inflight ORDER BY device_seq`)
 	if err != nil {
 		return nil, err
 	}
-	var cs syncproto.Changeset
-	if err := json.Unmarshal([]byte(body), &cs); err != nil {
-		return nil, err
+	defer rows.Close()
+	out := map[string][]syncproto.Change{}
+	for rows.Next() {
+		var body string
+		if err := rows.Scan(&body); err != nil {
+			return nil, err
+		}
+		var cs syncproto.Changeset
+		if err := json.Unmarshal([]byte(body), &cs); err != nil {
+			return nil, err
+		}
+		for _, ch := range cs.Changes {
+			out[ch.ID] = append(out[ch.ID], ch)
+		}
 	}
-	out := make(map[string]syncproto.Change, len(cs.Changes))
-	for _, ch := range cs.Changes {
-		out[ch.ID] = ch
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // overlay is every pending edit, by record id, in the order they lay over
@@ -348,9 +352,9 @@ func (c *Client) overlays(ctx context.Context, q execer, id string) (overlay, er
 	if err != nil {
 		return nil, err
 	}
-	for rid, ch := range inflight {
+	for rid, chs := range inflight {
 		if id == "" || rid == id {
-			out[rid] = append(out[rid], ch)
+			out[rid] = append(out[rid], chs...)
 		}
 	}
 	rows, err = q.QueryContext(ctx, `SELECT record_id, entity, op, fields FROM outbox`+filter+` ORDER BY pos`, args...)

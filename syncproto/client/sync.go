@@ -162,8 +162,9 @@ func (c *Client) pushSets(ctx context.Context, rep *Report, sets int, round *pho
 	return nil
 }
 
-// nextChangeset returns the change set in flight, or makes one from the
-// oldest edits of the outbox (nil when the outbox is empty). Making it
+// nextChangeset returns the change set in flight (the sealed one of the
+// lowest device_seq: an exported outbox seals them all), or makes one from
+// the oldest edits of the outbox (nil when the outbox is empty). Making it
 // moves the edits out of the outbox and takes the next device_seq in one
 // local transaction, so that it is sent with the same id and body however
 // often it must be retried, across restarts.
@@ -171,7 +172,8 @@ func (c *Client) nextChangeset(ctx context.Context) (*inflightSet, error) {
 	var set *inflightSet
 	err := c.tx(ctx, func(tx *sql.Tx) error {
 		var s inflightSet
-		err := tx.QueryRowContext(ctx, `SELECT changeset_id, device_seq, body FROM inflight`).Scan(&s.id, &s.seq, &s.body)
+		err := tx.QueryRowContext(ctx, `SELECT changeset_id, device_seq, body FROM inflight ORDER BY device_seq LIMIT 1`).
+			Scan(&s.id, &s.seq, &s.body)
 		if err == nil {
 			set = &s
 			return json.Unmarshal(s.body, &s.cs)
@@ -179,82 +181,119 @@ func (c *Client) nextChangeset(ctx context.Context) (*inflightSet, error) {
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT record_id, entity, op, base_version, fields, at FROM outbox
-			ORDER BY pos LIMIT ?`, c.opts.BatchSize)
-		if err != nil {
-			return err
-		}
-		var changes []syncproto.Change
-		for rows.Next() {
-			var ch syncproto.Change
-			var fields string
-			if err := rows.Scan(&ch.ID, &ch.Entity, &ch.Op, &ch.BaseVersion, &fields, &ch.At); err != nil {
-				rows.Close()
-				return err
-			}
-			if err := json.Unmarshal([]byte(fields), &ch.Fields); err != nil {
-				rows.Close()
-				return err
-			}
-			if ch.Op == "delete" {
-				ch.Fields = nil
-			}
-			changes = append(changes, ch)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil || len(changes) == 0 {
-			return err
-		}
-		last, err := c.metaInt(ctx, tx, "device_seq")
-		if err != nil {
-			return err
-		}
-		id, err := uuid.NewV7()
-		if err != nil {
-			return err
-		}
-		s = inflightSet{id: id.String(), seq: last + 1}
-		s.cs = syncproto.Changeset{ChangesetID: s.id, DeviceID: c.device, DeviceSeq: s.seq, SchemaVersion: 1, Changes: changes}
-		if s.body, err = json.Marshal(s.cs); err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO inflight (changeset_id, device_seq, body) VALUES (?, ?, ?)`,
-			s.id, s.seq, string(s.body)); err != nil {
-			return err
-		}
-		for _, ch := range changes {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE record_id = ?`, ch.ID); err != nil {
-				return err
-			}
-		}
-		set = &s
-		return setMeta(ctx, tx, "device_seq", fmt.Sprint(s.seq))
+		set, err = c.seal(ctx, tx)
+		return err
 	})
 	return set, err
 }
 
-// renumber gives the change set in flight a new id and a device_seq after
-// the server's last accepted one.
+// seal makes a change set of the oldest edits of the outbox (at most
+// BatchSize), with the next device_seq and a new UUIDv7 id, and keeps it in
+// the inflight table, in tx. It returns nil when the outbox is empty.
+func (c *Client) seal(ctx context.Context, tx *sql.Tx) (*inflightSet, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT record_id, entity, op, base_version, fields, at FROM outbox
+		ORDER BY pos LIMIT ?`, c.opts.BatchSize)
+	if err != nil {
+		return nil, err
+	}
+	var changes []syncproto.Change
+	for rows.Next() {
+		var ch syncproto.Change
+		var fields string
+		if err := rows.Scan(&ch.ID, &ch.Entity, &ch.Op, &ch.BaseVersion, &fields, &ch.At); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(fields), &ch.Fields); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if ch.Op == "delete" {
+			ch.Fields = nil
+		}
+		changes = append(changes, ch)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil || len(changes) == 0 {
+		return nil, err
+	}
+	last, err := c.metaInt(ctx, tx, "device_seq")
+	if err != nil {
+		return nil, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, err
+	}
+	s := inflightSet{id: id.String(), seq: last + 1}
+	s.cs = syncproto.Changeset{ChangesetID: s.id, DeviceID: c.device, DeviceSeq: s.seq, SchemaVersion: 1, Changes: changes}
+	if s.body, err = json.Marshal(s.cs); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO inflight (changeset_id, device_seq, body) VALUES (?, ?, ?)`,
+		s.id, s.seq, string(s.body)); err != nil {
+		return nil, err
+	}
+	for _, ch := range changes {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE record_id = ?`, ch.ID); err != nil {
+			return nil, err
+		}
+	}
+	return &s, setMeta(ctx, tx, "device_seq", fmt.Sprint(s.seq))
+}
+
+// renumber gives the change sets in flight (set first, then any others
+// sealed after it, in order) new ids and device_seqs after the server's
+// last accepted one.
 func (c *Client) renumber(ctx context.Context, set *inflightSet, serverLast int64) error {
 	return c.tx(ctx, func(tx *sql.Tx) error {
 		last, err := c.metaInt(ctx, tx, "device_seq")
 		if err != nil {
 			return err
 		}
-		id, err := uuid.NewV7()
+		rows, err := tx.QueryContext(ctx, `SELECT changeset_id, body FROM inflight ORDER BY device_seq`)
 		if err != nil {
 			return err
 		}
-		set.cs.ChangesetID, set.cs.DeviceSeq = id.String(), max(last, serverLast)+1
-		body, err := json.Marshal(set.cs)
-		if err != nil {
+		type sealed struct{ id, body string }
+		var all []sealed
+		for rows.Next() {
+			var s sealed
+			if err := rows.Scan(&s.id, &s.body); err != nil {
+				rows.Close()
+				return err
+			}
+			all = append(all, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE inflight SET changeset_id = ?, device_seq = ?, body = ?`,
-			set.cs.ChangesetID, set.cs.DeviceSeq, string(body)); err != nil {
-			return err
+		next := max(last, serverLast)
+		for _, s := range all {
+			var cs syncproto.Changeset
+			if err := json.Unmarshal([]byte(s.body), &cs); err != nil {
+				return err
+			}
+			id, err := uuid.NewV7()
+			if err != nil {
+				return err
+			}
+			next++
+			cs.ChangesetID, cs.DeviceSeq = id.String(), next
+			body, err := json.Marshal(cs)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE inflight SET changeset_id = ?, device_seq = ?, body = ? WHERE changeset_id = ?`,
+				cs.ChangesetID, cs.DeviceSeq, string(body), s.id); err != nil {
+				return err
+			}
+			if s.id == set.id {
+				set.id, set.seq, set.body, set.cs = cs.ChangesetID, cs.DeviceSeq, body, cs
+			}
 		}
-		return setMeta(ctx, tx, "device_seq", fmt.Sprint(set.cs.DeviceSeq))
+		return setMeta(ctx, tx, "device_seq", fmt.Sprint(next))
 	})
 }
 

@@ -1,0 +1,81 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+var _ syncproto.OutboxStore = (*Store)(nil)
+
+// replayTx is a write transaction for the replay of an exported outbox.
+type replayTx struct{ pushTx }
+
+var _ syncproto.ReplayTx = (*replayTx)(nil)
+
+func (p *replayTx) RecordReplay(ctx context.Context, changesetID string, r syncproto.Replay) error {
+	_, err := p.exec(ctx, `INSERT INTO outbox_replays (changeset_id, replayed_by, via_device, replayed_at)
+		VALUES (?, ?, ?, ?)`, changesetID, r.By, r.Device, formatTime(r.At))
+	if err != nil {
+		return fmt.Errorf("record replay: %w", err)
+	}
+	return nil
+}
+
+func (p *replayTx) CarryPhotoProofs(ctx context.Context, hashes []string, replayer, original syncproto.Actor) error {
+	list, _ := json.Marshal(hashes)
+	_, err := p.exec(ctx, `INSERT INTO attachment_uploads (hash, user_id, device_id, at)
+		SELECT hash, ?, ?, MAX(at) FROM attachment_uploads
+		WHERE user_id = ? AND hash IN (SELECT value FROM json_each(?)) GROUP BY hash
+		ON CONFLICT (hash, user_id, device_id) DO UPDATE SET at = excluded.at`,
+		original.UserID, original.DeviceID, replayer.UserID, string(list))
+	if err != nil {
+		return fmt.Errorf("carry photo proofs: %w", err)
+	}
+	return nil
+}
+
+// ReplayOutbox applies the change sets of an exported outbox as their
+// original device, in order, in one durable transaction with a savepoint
+// per change set: a refused change set (out of order, out of scope, an id
+// reused) is rolled back alone and reported; the others apply.
+func (s *Store) ReplayOutbox(ctx context.Context, original, replayer syncproto.Actor, sets []syncproto.Changeset) ([]syncproto.ReplayedSet, error) {
+	tx, err := s.beginWrite(ctx, "outbox_replay")
+	if err != nil {
+		return nil, writeError(fmt.Errorf("begin replay: %w", err))
+	}
+	defer tx.Rollback()
+	rtx := &replayTx{pushTx{tx: tx}}
+	out := make([]syncproto.ReplayedSet, len(sets))
+	now := s.now()
+	for i, cs := range sets {
+		out[i].ChangesetID, out[i].DeviceSeq = cs.ChangesetID, cs.DeviceSeq
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT replay`); err != nil {
+			return nil, writeError(fmt.Errorf("savepoint: %w", err))
+		}
+		resp, err := syncproto.ReplayChangeset(ctx, rtx, s.schema, s.cursors, original, replayer, cs, now)
+		if err != nil {
+			var se *syncproto.Error
+			if !errors.As(err, &se) {
+				return nil, writeError(err) // the database failed: nothing of the replay is kept
+			}
+			rtx.forget()
+			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO replay`); rerr != nil {
+				return nil, writeError(err)
+			}
+			out[i].Err = err
+		} else {
+			out[i].Response = resp
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE replay`); err != nil {
+			return nil, writeError(fmt.Errorf("release savepoint: %w", err))
+		}
+	}
+	if err := s.commit(tx); err != nil {
+		return nil, writeError(fmt.Errorf("commit replay: %w", err))
+	}
+	return out, nil
+}
