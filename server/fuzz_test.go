@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net/http"
 	"net/url"
 	"testing"
@@ -50,9 +51,17 @@ func FuzzSupervisorQueries(f *testing.F) {
 		if err != nil {
 			t.Fatalf("%s?%s: %v", path, query, err)
 		}
+		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 		switch resp.StatusCode {
 		case 200, 400, 403, 404, 413, 422:
+		case 429:
+			// A user's snapshots at once are bounded (--snapshot-per-user):
+			// the previous snapshot's slot may not be free yet. The
+			// answer must say when to retry.
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("%s?%s answered 429 without Retry-After", path, query)
+			}
 		default:
 			t.Fatalf("%s?%s answered %d", path, query, resp.StatusCode)
 		}
