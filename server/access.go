@@ -335,26 +335,12 @@ func (s *Server) issue(c echo.Context, user auth.User, sess auth.Session, refres
 // of the device stops working at once (a lost tablet). A supervisor may
 // revoke a device whose users all work inside the supervisor's scope.
 func (s *Server) handleRevokeDevice(c echo.Context) error {
-	id, err := uuid.Parse(c.Param("device_id"))
-	if err != nil || len(c.Param("device_id")) != 36 {
-		return &syncproto.Error{Code: syncproto.ENotFound, Message: "no such device",
-			Errors: []syncproto.FieldError{{Path: "path.device_id", Message: "must be a UUID"}}}
-	}
-	device := id.String()
-	actor := s.actor(c)
-	ctx := c.Request().Context()
-	users, err := s.accounts.DeviceUsers(ctx, device)
+	device, _, err := s.supervisedDevice(c)
 	if err != nil {
 		return err
 	}
-	if len(users) == 0 {
-		return syncproto.Errorf(syncproto.ENotFound, "no user has logged in on device %s", device)
-	}
-	for _, u := range users {
-		if !actor.AllRegions && (u.Role == syncproto.RoleAdmin || !actor.Covers(u.Scope)) {
-			return syncproto.Errorf(syncproto.EForbidden, "this device's user works outside your scope")
-		}
-	}
+	actor := s.actor(c)
+	ctx := c.Request().Context()
 	now := s.now()
 	if err := s.accounts.RevokeDevice(ctx, device, actor.UserID, now); err != nil {
 		return err
@@ -362,6 +348,35 @@ func (s *Server) handleRevokeDevice(c echo.Context) error {
 	s.reqLog(c).Warn("device revoked", "device", device, "by", actor.UserID)
 	return writeJSON(c, http.StatusOK, map[string]any{"device_id": device, "revoked": true,
 		"revoked_by": actor.UserID, "revoked_at": syncproto.FormatTime(now)})
+}
+
+// supervisedDevice reads the path's device_id and returns it with the users
+// who logged in on it, when the caller may act on that device: an admin on
+// any, a supervisor on one whose users all work inside the supervisor's
+// scope (403 otherwise, 404 for a device nobody logged in on).
+func (s *Server) supervisedDevice(c echo.Context) (string, []auth.User, error) {
+	id, err := uuid.Parse(c.Param("device_id"))
+	if err != nil || len(c.Param("device_id")) != 36 {
+		return "", nil, &syncproto.Error{Code: syncproto.ENotFound, Message: "no such device",
+			Errors: []syncproto.FieldError{{Path: "path.device_id", Message: "must be a UUID"}}}
+	}
+	device := id.String()
+	actor := s.actor(c)
+	users, err := s.accounts.DeviceUsers(c.Request().Context(), device)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(users) == 0 {
+		return "", nil, &syncproto.Error{Code: syncproto.ENotFound, Message: "no user has logged in on device " + device,
+			Errors: []syncproto.FieldError{{Path: "path.device_id", Message: "is no device the server knows"}}}
+	}
+	for _, u := range users {
+		if !actor.AllRegions && (u.Role == syncproto.RoleAdmin || !actor.Covers(u.Scope)) {
+			return "", nil, &syncproto.Error{Code: syncproto.EForbidden, Message: "this device's user works outside your scope",
+				Errors: []syncproto.FieldError{{Path: "path.device_id", Message: "belongs to a user outside your scope"}}}
+		}
+	}
+	return device, users, nil
 }
 
 func newUUIDv7() string {

@@ -461,6 +461,44 @@ func TestPasswordChangeEndsSessions(t *testing.T) {
 	mustProblem(t, resp, body, 401)
 }
 
+// TestUserAddWithTheSamePasswordKeepsSessions: user add for an existing
+// user with the password unchanged (to narrow a scope) keeps its
+// sessions, and the narrower scope holds at the next request; a new
+// password ends them.
+func TestUserAddWithTheSamePasswordKeepsSessions(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240")
+	tr := ts.loginResponse(t, "li.na", testPassword, uuid.NewString(), 200)
+	if err := os.Chmod(ts.dir, 0o700); err != nil { // a test server's directory is t.TempDir's 0755
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, testPassword+"\n", "user", "add", "--data", ts.dir, "--name", "li.na", "--role", "field_worker", "--scope", "500240107"); err != nil {
+		t.Fatalf("user add, same password: %v\n%s", err, out)
+	}
+	resp, body := ts.doAs(t, tr.AccessToken, "GET", "/v1/sync/pull", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("pull after user add with the same password: %d %s", resp.StatusCode, body)
+	}
+	var page struct {
+		Records []struct {
+			Fields map[string]any `json:"fields"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range page.Records {
+		if v, ok := r.Fields["village"].(string); ok && !strings.HasPrefix(v, "500240107") {
+			t.Fatalf("the narrowed scope did not hold: a record of village %s", v)
+		}
+	}
+	if out, err := runCLI(t, "a brand new password\n", "user", "add", "--data", ts.dir, "--name", "li.na", "--role", "field_worker", "--scope", "500240107"); err != nil {
+		t.Fatalf("user add, new password: %v\n%s", err, out)
+	}
+	resp, body = ts.doAs(t, tr.AccessToken, "GET", "/v1/sync/pull", "", nil)
+	mustProblem(t, resp, body, 401)
+}
+
 // TestRemovedKeyStopsVerifying: once rotation removes a key, tokens it
 // signed fail within the keyring's reload interval, logins or not.
 func TestRemovedKeyStopsVerifying(t *testing.T) {

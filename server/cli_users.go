@@ -57,6 +57,11 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if existing != nil && auth.VerifyPassword(existing.PasswordHash, password) {
+		// The same password: keep its hash, so that changing a role or
+		// a scope does not end the user's sessions (a new password does).
+		hash = existing.PasswordHash
+	}
 	if err := store.PutUser(ctx, auth.User{Name: *name, PasswordHash: hash, Role: *role, Scope: prefixes}); err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -32,28 +31,12 @@ func (s *Server) handleReplayOutbox(c echo.Context) error {
 	if err := onlyParams(c.QueryParams()); err != nil {
 		return err
 	}
-	id, err := uuid.Parse(c.Param("device_id"))
-	if err != nil || len(c.Param("device_id")) != 36 {
-		return &syncproto.Error{Code: syncproto.ENotFound, Message: "no such device",
-			Errors: []syncproto.FieldError{{Path: "path.device_id", Message: "must be a UUID"}}}
-	}
-	device := id.String()
-	actor := s.actor(c)
-	ctx := c.Request().Context()
-	users, err := s.accounts.DeviceUsers(ctx, device)
+	device, users, err := s.supervisedDevice(c)
 	if err != nil {
 		return err
 	}
-	if len(users) == 0 {
-		return &syncproto.Error{Code: syncproto.ENotFound, Message: "no user has logged in on device " + device,
-			Errors: []syncproto.FieldError{{Path: "path.device_id", Message: "is no device the server knows"}}}
-	}
-	for _, u := range users {
-		if !actor.AllRegions && (u.Role == syncproto.RoleAdmin || !actor.Covers(u.Scope)) {
-			return &syncproto.Error{Code: syncproto.EForbidden, Message: "this device's user works outside your scope",
-				Errors: []syncproto.FieldError{{Path: "path.device_id", Message: "belongs to a user outside your scope"}}}
-		}
-	}
+	actor := s.actor(c)
+	ctx := c.Request().Context()
 	revoked, err := s.accounts.DeviceRevoked(ctx, device)
 	if err != nil {
 		return err

@@ -139,8 +139,9 @@ func TestCoverageTables(t *testing.T) {
 	households, gradeC, failing := column(t, header, "households"), column(t, header, "grade_C"), column(t, header, "water_failing_reliability_pct")
 	for i, v := range rep.Villages {
 		r := rows[1+i]
-		// A village code is kept text: a tab first (docs/protocol.md).
-		if r[0] != "\t"+v.Code || r[1] != v.Name || v.Name == "" || r[3] != "西沱镇" && r[3] != "黄水镇" && r[3] != "中益乡" ||
+		// A village code reads back as the same digits in a spreadsheet:
+		// it stays as it is (docs/protocol.md).
+		if r[0] != v.Code || r[1] != v.Name || v.Name == "" || r[3] != "西沱镇" && r[3] != "黄水镇" && r[3] != "中益乡" ||
 			r[5] != "石柱土家族自治县" {
 			t.Errorf("village row %v for %s %s", r[:6], v.Code, v.Name)
 		}
@@ -166,7 +167,7 @@ func TestCoverageTables(t *testing.T) {
 		t.Fatalf("areas: %v", rows)
 	}
 	last := rows[len(rows)-1]
-	if last[0] != "Total" || last[1] != "\t500240" || last[2] != "石柱土家族自治县" || last[3] != itoa(rep.Totals.Households) ||
+	if last[0] != "Total" || last[1] != "500240" || last[2] != "石柱土家族自治县" || last[3] != itoa(rep.Totals.Households) ||
 		rows[1][0] != "Township" || rows[1][2] != "西沱镇" {
 		t.Fatalf("areas: %v", rows)
 	}
@@ -228,7 +229,7 @@ func TestCoverageTables(t *testing.T) {
 		t.Fatalf("the supervisor's scope: %d villages", len(rows)-1)
 	}
 	for _, r := range rows[1:] {
-		if !strings.HasPrefix(r[0], "\t150422") {
+		if !strings.HasPrefix(r[0], "150422") {
 			t.Errorf("village %q outside the supervisor's scope", r[0])
 		}
 	}
@@ -295,7 +296,7 @@ func TestReinspectionTable(t *testing.T) {
 		for _, x := range d.Reasons {
 			codes = append(codes, x.Code)
 		}
-		if r[0] != d.HouseholdID || r[1] != "\t"+d.Village || r[2] != d.VillageName || d.VillageName == "" || r[3] != d.HeadName ||
+		if r[0] != d.HouseholdID || r[1] != d.Village || r[2] != d.VillageName || d.VillageName == "" || r[3] != d.HeadName ||
 			r[4] != "\t"+d.RegistrationNo || r[reasons] != strings.Join(codes, ";") || r[6] != d.Current.ID || r[8] != d.Current.Grade {
 			t.Errorf("row %q for %+v", r, d)
 		}

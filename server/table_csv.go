@@ -53,16 +53,25 @@ func csvNeedsQuotes(f string) bool {
 // zeros included), a sign, a decimal point, an exponent.
 var numberLike = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
 
+// plainInteger matches an integer a spreadsheet reads back as the same
+// digits: no sign, no leading zero, at most 15 digits (the precision of a
+// double, past which Excel and LibreOffice replace the last digits by
+// zeros).
+var plainInteger = regexp.MustCompile(`^[1-9][0-9]{0,14}$`)
+
 // keepText prepares a text cell of a CSV for spreadsheets. A CSV has no
 // types, so Excel and LibreOffice read a 16-digit registration number as a
-// number (losing the last digit) and drop leading zeros. A value of a
-// text, division-code or reference field that a spreadsheet would read as
-// a number therefore starts with a tab, which both keep as text, the way
-// ID numbers (身份证号) are commonly exported; a reader of the CSV strips
-// that one leading tab (docs/operators.md). The `="…"` formula trick is not
-// used: it is a formula (what defuseFormula guards against), and other
-// readers see the formula, not the value. Text that starts like a formula
-// gets its apostrophe first (defuseFormula).
+// number (losing its last digit), drop leading zeros and turn "1e5" into
+// 100000. A value of a text, division-code or reference field that a
+// spreadsheet would change that way therefore starts with a tab, which
+// both keep as text, the way ID numbers (身份证号) are commonly exported; a
+// reader of the CSV strips that one leading tab (docs/operators.md). A
+// value a spreadsheet reads back as the same digits (a 12-digit village
+// code) is left as it is, so that scripts joining on codes see what they
+// always saw. The `="…"` formula trick is not used: it is a formula (what
+// defuseFormula guards against), and other readers see the formula, not
+// the value. Text that starts like a formula gets its apostrophe first
+// (defuseFormula).
 func keepText(fd *schema.Field, s string) string {
 	if fd == nil {
 		return s
@@ -74,7 +83,7 @@ func keepText(fd *schema.Field, s string) string {
 	default:
 		return s
 	}
-	if numberLike.MatchString(s) {
+	if numberLike.MatchString(s) && !plainInteger.MatchString(s) {
 		return "\t" + s
 	}
 	return s

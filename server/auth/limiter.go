@@ -40,6 +40,18 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter int) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.touch(key, now)
+	r := b.lim.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, int(math.Ceil(d.Seconds()))
+	}
+	return true, 0
+}
+
+// touch returns key's bucket, made full if it has none, marked as seen at
+// now, after sweeping the idle ones (l.mu held).
+func (l *Limiter) touch(key string, now time.Time) *bucket {
 	l.sweep(now)
 	b := l.buckets[key]
 	if b == nil {
@@ -47,12 +59,7 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter int) {
 		l.buckets[key] = b
 	}
 	b.seen = now
-	r := b.lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, int(math.Ceil(d.Seconds()))
-	}
-	return true, 0
+	return b
 }
 
 // sweep drops the buckets idle for long enough to be full again (l.mu
@@ -102,13 +109,7 @@ func (l *Limiter) Fail(key string) {
 	now := time.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.sweep(now)
-	b := l.buckets[key]
-	if b == nil {
-		b = &bucket{lim: rate.NewLimiter(rate.Every(l.every), l.burst)}
-		l.buckets[key] = b
-	}
-	b.seen = now
+	b := l.touch(key, now)
 	b.lim.ReserveN(now, 1)
 }
 
