@@ -337,6 +337,7 @@ func TestOutboxReplayRefusals(t *testing.T) {
 		path   string
 	}{
 		{"not JSON", []byte(`{"format": `), 400, ""},
+		{"a repeated key", append([]byte(`{"user":"sup",`), bytes.TrimPrefix(bytes.TrimSpace(body), []byte("{"))...), 400, "user"},
 		{"another format", mutate(func(m map[string]any) { m["format"] = "zip" }), 422, "format"},
 		{"a later version", mutate(func(m map[string]any) { m["version"] = 2 }), 422, "version"},
 		{"another user", mutate(func(m map[string]any) { m["user"] = "sup" }), 422, "user"},

@@ -95,6 +95,20 @@ func DecodeOutbox(body []byte, sch *schema.Schema, device string, maxChanges, ma
 		return req, &Error{Code: EMalformed, Title: "Malformed outbox", Message: "the body must be a JSON object",
 			Errors: []FieldError{{Path: "$", Message: "must be a JSON object"}}}
 	}
+	// Repeated keys and long lists, as in every body, before decoding:
+	// the change sets' own lists bounded as a push bounds them.
+	inSet := ChangesetItemLimit(sch, maxChanges)
+	if err := CheckJSON(body, func(p []PathElem) int {
+		switch {
+		case len(p) == 1 && p[0].Key == "changesets":
+			return maxSets
+		case len(p) > 2 && p[0].Key == "changesets":
+			return inSet(p[2:])
+		}
+		return DefaultMaxItems
+	}); err != nil {
+		return req, err
+	}
 	if err := strictUnmarshal(body, &env); err != nil {
 		return req, malformed("", err)
 	}
