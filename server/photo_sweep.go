@@ -10,10 +10,13 @@ import (
 )
 
 // DefaultUnreferencedPhotoAge is how long a photo that no record
-// references is kept unless configured: 7 days, as long as an unfinished
-// upload, since a tablet uploads its photos before the push that
-// references them and may lose coverage in between.
-const DefaultUnreferencedPhotoAge = 7 * 24 * time.Hour
+// references is kept unless configured: 30 days. A tablet uploads its
+// photos before the push that references them and may lose coverage in
+// between, for a team's days or weeks out of coverage; the Go client asks
+// again before every push and re-sends a photo the server removed, but a
+// tablet that does not may push a reference to a photo the server no
+// longer holds, so the age is generous.
+const DefaultUnreferencedPhotoAge = 30 * 24 * time.Hour
 
 // photoSweepBatch is how many photos one write transaction of the sweep
 // covers: pushes wait for it (a removal and a directory fsync each), so it
