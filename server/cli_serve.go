@@ -210,8 +210,9 @@ func listenError(flagName, addr string, err error) error {
 // AttachmentsDir is the photo store's directory inside a data directory.
 const AttachmentsDir = "attachments"
 
-// sweepInterval is how often unfinished uploads older than age are looked
-// for: a quarter of the age, at most hourly.
+// sweepInterval is how often unfinished uploads (or unreferenced photos)
+// older than age are looked for: a quarter of the age or an hour,
+// whichever is shorter.
 func sweepInterval(age time.Duration) time.Duration {
 	return min(max(age/4, time.Second), time.Hour)
 }

@@ -258,7 +258,7 @@ func TestPhotoQuotasPerUser(t *testing.T) {
 	}
 }
 
-// TestUnreferencedPhotosAreRemoved: the sweep removes a photo no record
+// TestUnreferencedPhotosAreRemoved (at an age of 7 days): the sweep removes a photo no record
 // references once it is older than the age, and keeps a referenced one
 // (a deleted record's too), a recent one, one re-uploaded lately, and one
 // dropped by a version lately.
@@ -302,7 +302,7 @@ func TestUnreferencedPhotosAreRemoved(t *testing.T) {
 	ts.pushAs(t, pc, later8, 1, storetest.Upsert("housing_inspection", ins, 1, now, map[string]any{"photos": []string{hashes["referenced"]}}))
 
 	before := ts.photoStats(t)
-	removed, n, err := sweepUnreferencedPhotos(context.Background(), ts.store, ts.photos, DefaultUnreferencedPhotoAge, now)
+	removed, n, err := sweepUnreferencedPhotos(context.Background(), ts.store, ts.photos, 7*24*time.Hour, now)
 	if err != nil || removed != 1 || n != int64(len(photos["orphan"])) {
 		t.Fatalf("sweep: %d photos, %d bytes, %v; want the orphan (%d bytes)", removed, n, err, len(photos["orphan"]))
 	}
@@ -317,7 +317,7 @@ func TestUnreferencedPhotosAreRemoved(t *testing.T) {
 	}
 	// Eight days later still, the dropped photo goes too.
 	later := now.Add(8 * 24 * time.Hour)
-	removed, _, err = sweepUnreferencedPhotos(context.Background(), ts.store, ts.photos, DefaultUnreferencedPhotoAge, later)
+	removed, _, err = sweepUnreferencedPhotos(context.Background(), ts.store, ts.photos, 7*24*time.Hour, later)
 	if err != nil || removed != 2 { // "dropped", and "recent", which no record ever referenced
 		t.Fatalf("second sweep: %d, %v", removed, err)
 	}

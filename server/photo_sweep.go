@@ -10,13 +10,18 @@ import (
 )
 
 // DefaultUnreferencedPhotoAge is how long a photo that no record
-// references is kept unless configured: 7 days, as long as an unfinished
-// upload, since a tablet uploads its photos before the push that
-// references them and may lose coverage in between.
-const DefaultUnreferencedPhotoAge = 7 * 24 * time.Hour
+// references is kept unless configured: 30 days. A tablet uploads its
+// photos before the push that references them and may lose coverage in
+// between, for a team's days or weeks out of coverage; the Go client asks
+// again before every push and re-sends a photo the server removed, but a
+// tablet that does not may push a reference to a photo the server no
+// longer holds, so the age is generous.
+const DefaultUnreferencedPhotoAge = 30 * 24 * time.Hour
 
-// photoSweepBatch is how many photos one question to the store covers.
-const photoSweepBatch = 500
+// photoSweepBatch is how many photos one write transaction of the sweep
+// covers: pushes wait for it (a removal and a directory fsync each), so it
+// is kept small.
+const photoSweepBatch = 64
 
 // sweepUnreferencedPhotos removes the photos that no record's current
 // fields reference (tombstones included), stored before now-age, that
@@ -34,25 +39,22 @@ func sweepUnreferencedPhotos(ctx context.Context, store syncproto.AttachmentStor
 			return nil
 		}
 		hashes := make([]string, len(batch))
+		size := make(map[string]int64, len(batch))
 		for i, p := range batch {
 			hashes[i] = p.SHA256
+			size[p.SHA256] = p.Size
 		}
-		inUse, err := store.PhotosInUse(ctx, hashes, cutoff)
+		// The store checks the references and calls RemovePhoto while it
+		// holds its write lock: a push cannot add a reference in between.
+		gone, err := store.RemoveUnreferencedPhotos(ctx, hashes, cutoff, func(hash string) (bool, error) {
+			return photos.RemovePhoto(hash, cutoff)
+		})
+		for _, h := range gone {
+			removed++
+			bytes += size[h]
+		}
 		if err != nil {
 			return err
-		}
-		for _, p := range batch {
-			if inUse[p.SHA256] {
-				continue
-			}
-			ok, err := photos.RemovePhoto(p.SHA256, cutoff)
-			if err != nil {
-				return err
-			}
-			if ok {
-				removed++
-				bytes += p.Size
-			}
 		}
 		batch = batch[:0]
 		return ctx.Err()

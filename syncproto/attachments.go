@@ -33,11 +33,16 @@ type AttachmentStore interface {
 	// byte of the photo and that they hashed to its digest: a new upload,
 	// or a re-upload of a photo the server already held.
 	PhotoUploaded(ctx context.Context, actor Actor, sha256 string) error
-	// PhotosInUse returns, of the given digests, those that a record's
-	// current fields reference, or that were uploaded or lost their last
-	// reference at since or later: the photos the sweep of unreferenced
-	// photos must keep.
-	PhotosInUse(ctx context.Context, sha256s []string, since time.Time) (map[string]bool, error)
+	// RemoveUnreferencedPhotos calls remove for each of the given digests
+	// that no record's current fields reference and that was neither
+	// uploaded nor lost its last reference at since or later, and returns
+	// those that remove reported removed: the sweep of unreferenced photos.
+	// The check and the removal are atomic with respect to every write of
+	// the store: no push can add a reference to a photo between the check
+	// that finds it unreferenced and its removal (a push waits, and then
+	// finds the photo gone).
+	RemoveUnreferencedPhotos(ctx context.Context, sha256s []string, since time.Time,
+		remove func(sha256 string) (bool, error)) ([]string, error)
 }
 
 // PhotoAccess is the answer of AttachmentStore.PhotoAccess.

@@ -228,32 +228,35 @@ type Held struct {
 // uploader. A whole photo counts for every uploader who may read it
 // (canRead; the uploader's partial of it, now useless, is removed); for
 // one who may not, what counts is how far their re-upload of it (the
-// proof that they have its bytes) has come.
+// proof that they have its bytes) has come, or their partial of it; asking
+// starts no re-upload.
 func (s *Store) Held(hash string, u Uploader, canRead bool) (Held, error) {
 	if !syncproto.ValidSHA256(hash) {
 		return Held{}, invalidHash()
 	}
 	partial := s.partialPath(hash, u)
 	if fi, err := os.Stat(PhotoPath(s.dir, hash)); err == nil {
+		if !canRead {
+			// Only asking starts no re-upload: a proof under way keeps
+			// the photo from the sweep of unreferenced photos, and a
+			// caller who knows just the digest must not keep it so. What
+			// counts is the re-upload's progress, or else the uploader's
+			// partial, which the first chunk turns into the re-upload.
+			if off := s.proofOffset(u, partial); off > 0 {
+				return Held{Offset: off}, nil
+			}
+			if pfi, err := os.Stat(partial); err == nil {
+				return Held{Offset: pfi.Size()}, nil
+			}
+			return Held{}, nil
+		}
 		// A partial of the uploader's left from a race with another
 		// tablet's last chunk is of no use any more as a partial.
-		release, ok := s.tryAcquire("partial:" + partial)
-		if !ok {
-			if canRead {
-				return Held{Offset: fi.Size(), Complete: true}, nil
-			}
-			return Held{Offset: s.proofOffset(u, partial)}, nil
-		}
-		defer release()
-		if canRead {
+		if release, ok := s.tryAcquire("partial:" + partial); ok {
 			os.Remove(partial)
-			return Held{Offset: fi.Size(), Complete: true}, nil
+			release()
 		}
-		p, err := s.proofOf(u, partial)
-		if err != nil {
-			return Held{}, err
-		}
-		return Held{Offset: p.offset}, nil
+		return Held{Offset: fi.Size(), Complete: true}, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return Held{}, err
 	}

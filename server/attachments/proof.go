@@ -97,13 +97,14 @@ func (s *Store) dropProof(u Uploader, partial string) {
 	}
 }
 
-// proving reports whether a re-upload of the photo hash is under way.
+// proving reports whether a re-upload of the photo hash is under way
+// (some of its bytes arrived).
 func (s *Store) proving(hash string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, mine := range s.proofs {
-		for path := range mine {
-			if strings.HasPrefix(filepath.Base(path), hash+".") {
+		for path, p := range mine {
+			if p.offset > 0 && strings.HasPrefix(filepath.Base(path), hash+".") {
 				return true
 			}
 		}

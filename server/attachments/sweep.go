@@ -83,14 +83,19 @@ func (s *Store) Photos(fn func(PhotoFile) error) error {
 }
 
 // RemovePhoto removes a whole photo stored before cutoff, unless a
-// re-upload of it is under way or it was stored since; it reports whether
-// it removed the photo. The caller decided that no record needs it (the
-// sweep of unreferenced photos).
+// re-upload of it is under way, its lock is held (it is being stored or
+// removed right now) or it was stored since; it reports whether it removed
+// the photo. The caller decided that no record needs it, and holds the
+// store's write lock so that no push can reference it meanwhile (the
+// sweep of unreferenced photos): it never waits for the photo's lock.
 func (s *Store) RemovePhoto(hash string, cutoff time.Time) (bool, error) {
 	if !syncproto.ValidSHA256(hash) {
 		return false, invalidHash()
 	}
-	release, _ := s.acquire(context.Background(), "photo:"+hash, nil, 0)
+	release, ok := s.tryAcquire("photo:" + hash)
+	if !ok {
+		return false, nil
+	}
 	defer release()
 	if s.proving(hash) {
 		return false, nil

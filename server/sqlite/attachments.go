@@ -187,27 +187,62 @@ func (s *Store) photoUploadedTx(ctx context.Context, actor syncproto.Actor, hash
 	return s.commit(tx)
 }
 
-// PhotosInUse returns the digests of hashes that a record's current fields
-// reference, or that were uploaded or released at since or later
+// photosInUseQuery lists, of the digests of a JSON array (?1), those that
+// a record's current fields reference, or that were uploaded or released
+// at ?2 or later.
+const photosInUseQuery = `
+	SELECT hash FROM attachment_refs WHERE hash IN (SELECT value FROM json_each(?1))
+	UNION SELECT hash FROM attachment_uploads WHERE hash IN (SELECT value FROM json_each(?1)) AND at >= ?2
+	UNION SELECT hash FROM attachment_released WHERE hash IN (SELECT value FROM json_each(?1)) AND at >= ?2`
+
+// RemoveUnreferencedPhotos calls remove for each of hashes that no
+// record's current fields reference and that was neither uploaded nor
+// released at since or later, inside an IMMEDIATE transaction on the
+// single writer connection: no push (nor any other write) can add a
+// reference between the check and the removal, since every write waits
+// for that connection. A push that comes after finds the photo gone
 // (syncproto.AttachmentStore).
-func (s *Store) PhotosInUse(ctx context.Context, hashes []string, since time.Time) (map[string]bool, error) {
+func (s *Store) RemoveUnreferencedPhotos(ctx context.Context, hashes []string, since time.Time,
+	remove func(sha256 string) (bool, error)) ([]string, error) {
+	tx, err := s.beginWrite(ctx, "photo_sweep")
+	if err != nil {
+		return nil, writeError(fmt.Errorf("photo sweep: %w", err))
+	}
+	defer tx.Rollback()
 	list, _ := json.Marshal(hashes)
-	rows, err := s.reader.QueryContext(ctx, `
-		SELECT hash FROM attachment_refs WHERE hash IN (SELECT value FROM json_each(?1))
-		UNION SELECT hash FROM attachment_uploads WHERE hash IN (SELECT value FROM json_each(?1)) AND at >= ?2
-		UNION SELECT hash FROM attachment_released WHERE hash IN (SELECT value FROM json_each(?1)) AND at >= ?2`,
-		string(list), formatTime(since))
+	rows, err := tx.QueryContext(ctx, photosInUseQuery, string(list), formatTime(since))
 	if err != nil {
 		return nil, fmt.Errorf("photos in use: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]bool{}
+	inUse := map[string]bool{}
 	for rows.Next() {
 		var h string
 		if err := rows.Scan(&h); err != nil {
+			rows.Close()
 			return nil, fmt.Errorf("photos in use: %w", err)
 		}
-		out[h] = true
+		inUse[h] = true
 	}
-	return out, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("photos in use: %w", err)
+	}
+	var removed []string
+	for _, h := range hashes {
+		if inUse[h] {
+			continue
+		}
+		if s.beforePhotoRemoval != nil {
+			s.beforePhotoRemoval(h)
+		}
+		ok, err := remove(h)
+		if err != nil {
+			return removed, err
+		}
+		if ok {
+			removed = append(removed, h)
+		}
+	}
+	// Nothing was written: the transaction only held the write lock.
+	return removed, nil
 }

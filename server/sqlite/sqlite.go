@@ -88,6 +88,9 @@ type Store struct {
 	afterApply func(syncproto.Changeset) error
 	// onGroup, when set (tests only), is told the size of every group.
 	onGroup func(n int)
+	// beforePhotoRemoval, when set (tests only), runs in the sweep of
+	// unreferenced photos between the check of a photo and its removal.
+	beforePhotoRemoval func(sha256 string)
 	// ckpt checkpoints the WAL in the background (checkpoint.go).
 	ckpt *checkpointer
 

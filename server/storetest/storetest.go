@@ -792,9 +792,10 @@ func testPhotoPossession(t *testing.T, open Opener) {
 	}
 }
 
-// testPhotosInUse: a photo is in use while a record's current fields
-// reference it (a tombstone's too), and for a while after its last upload
-// or after a version dropped it; a photo only history names is not.
+// testPhotosInUse: the sweep is offered a photo only when no record's
+// current fields reference it (a tombstone's count), and not for a while
+// after its last upload or after a version dropped it; a photo only
+// history names is offered.
 func testPhotosInUse(t *testing.T, open Opener) {
 	ctx := context.Background()
 	clock := NewClock(T0)
@@ -809,11 +810,20 @@ func testPhotosInUse(t *testing.T, open Opener) {
 		t.Fatal(err)
 	}
 	all := []string{kept, dropped, uploaded, never}
+	// inUse asks the sweep's question without removing anything: the
+	// photos it is not offered are the ones in use.
 	inUse := func(since time.Time) map[string]bool {
 		t.Helper()
-		got, err := s.PhotosInUse(ctx, all, since)
-		if err != nil {
-			t.Fatal(err)
+		got := map[string]bool{}
+		for _, h := range all {
+			got[h] = true
+		}
+		removed, err := s.RemoveUnreferencedPhotos(ctx, all, since, func(h string) (bool, error) {
+			delete(got, h)
+			return false, nil
+		})
+		if err != nil || len(removed) != 0 {
+			t.Fatalf("removed %v, %v: nothing was removed", removed, err)
 		}
 		return got
 	}

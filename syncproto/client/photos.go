@@ -123,7 +123,10 @@ func putOff(err error) (*Problem, bool) {
 }
 
 // uploadPhotos sends the server the photos that the change set references
-// and that it lacks, before the change set itself. A photo the server
+// and that it lacks, before each push of the change set: one question
+// (/missing) covers every photo of the set that this device holds, pending
+// or uploaded before, so that a photo the server removed since (unreferenced
+// for longer than its sweep's age) is sent again. A photo the server
 // cannot take now (round.later) waits for a later push: the change set
 // is pushed all the same, since pushes must never stall behind photos.
 func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report, round *photoRound) error {
@@ -147,9 +150,17 @@ func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report
 			if err != nil {
 				return err
 			}
-			if state == photoPending {
-				hashes = append(hashes, h)
+			// An uploaded photo is asked about again: the push that
+			// references it may come long after its upload (a push that
+			// failed, weeks out of coverage), and the server removes a
+			// photo no record references once it is old enough.
+			if state != photoPending && state != photoUploaded {
+				continue
 			}
+			if _, err := os.Stat(c.photoPath(h)); err != nil {
+				continue // no longer on this device: nothing to send
+			}
+			hashes = append(hashes, h)
 		}
 	}
 	return c.sendPhotos(ctx, hashes, rep, round)
