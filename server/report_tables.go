@@ -196,12 +196,26 @@ type reportOutput struct {
 	cells []string
 	book  *xlsxBook
 	rows  int
+	user  string // the user whose snapshot slot the table holds, once taken
 }
 
 // newReportOutput starts the answer; fileName is without its extension.
+// A table is bounded as a snapshot is (snapshot_slots.go): it takes one
+// of its user's snapshot slots (Config.SnapshotsPerUser, shared with
+// their snapshots; 429 beyond), and its client must read at
+// Config.SnapshotMinRate on average (rateBoundWriter), so that one slow
+// reader cannot hold a read of the store for long. close gives the slot
+// back.
 func (s *Server) newReportOutput(c echo.Context, f reportFormat, l reportLabels, tables []reportTable, csvTable int, fileName string) (*reportOutput, error) {
 	o := &reportOutput{s: s, c: c, format: f.format, tables: tables, csvTable: csvTable, fileName: fileName + "." + f.format}
-	o.out = bufio.NewWriterSize(&reportResponse{o: o}, 64<<10)
+	user := s.actor(c).UserID
+	if !s.snapshotsByUser.acquire(user) {
+		return o, tooManyUserSnapshots(s.snapshotsByUser.max)
+	}
+	o.user = user
+	paced := &rateBoundWriter{w: &reportResponse{o: o}, rc: http.NewResponseController(c.Response().Writer),
+		minRate: s.snapshotMinRate, grace: s.snapshotRateGrace}
+	o.out = bufio.NewWriterSize(paced, 64<<10)
 	if f.format == formatCSV {
 		o.cw = &csvWriter{w: o.out}
 		cols := tables[csvTable].cols
@@ -330,5 +344,12 @@ func (o *reportOutput) fail(err error) error {
 	panic(http.ErrAbortHandler)
 }
 
-// close releases the workbook's temporary files.
-func (o *reportOutput) close() { o.book.close() }
+// close releases the workbook's temporary files and the user's snapshot
+// slot.
+func (o *reportOutput) close() {
+	o.book.close()
+	if o.user != "" {
+		o.s.snapshotsByUser.release(o.user)
+		o.user = ""
+	}
+}

@@ -131,10 +131,6 @@ func (s *Server) handleResolve(c echo.Context) error {
 	if req.Value, err = resolutionValue(cf, req.Value, req.Choose); err != nil {
 		return err
 	}
-	if len(req.Note) > 2000 {
-		return &syncproto.Error{Code: syncproto.EInvalid, Message: "the note is too long",
-			Errors: []syncproto.FieldError{{Path: "note", Message: "must be at most 2000 characters"}}}
-	}
 	res, err := s.store.ResolveConflict(ctx, s.actor(c), syncproto.Resolution{ConflictID: cf.ID, Value: req.Value, Note: req.Note})
 	if err != nil {
 		return err

@@ -55,7 +55,11 @@ type ItemLimit func(path []PathElem) int
 //   - a key repeated in one object, at any depth: encoding/json keeps the
 //     last value, another parser may keep the first, so the server and a
 //     proxy or app in front of it would disagree about what was sent
-//     (EMalformed, 400, with the path of the second occurrence);
+//     (EMalformed, 400, with the path of the second occurrence). Keys
+//     that differ only in letter case repeat each other too ("op" and
+//     "OP", "device_seq" and "Device_Seq"): encoding/json matches them to
+//     the same struct field, the last one winning. They are compared
+//     folded as encoding/json folds them (foldedNames);
 //   - an array holding more items than limit allows at its path (every
 //     array DefaultMaxItems when limit is nil), refused at the first item
 //     too many, so that a million-item list costs no more than its first
@@ -77,15 +81,19 @@ func CheckJSON(body []byte, limit ItemLimit) error {
 	dec := jsontext.NewDecoder(bytes.NewBuffer(body), jsontext.AllowInvalidUTF8(true))
 	var limits []int   // the bound of every open array, innermost last
 	var buf []PathElem // reused for the path given to limit
+	var names foldedNames
+	repeated := func(at jsontext.Pointer) error {
+		return &Error{Code: EMalformed, Title: "Repeated key",
+			Message: "a key appears twice in one object (letter case aside); send each key once",
+			Errors:  []FieldError{{Path: JSONPath(appendPath(nil, dec, at)), Message: "repeats a key of the same object"}}}
+	}
 	for {
 		tok, err := dec.ReadToken()
 		if err != nil {
 			if errors.Is(err, jsontext.ErrDuplicateName) {
 				var se *jsontext.SyntacticError
 				if errors.As(err, &se) {
-					return &Error{Code: EMalformed, Title: "Repeated key",
-						Message: "a key appears twice in one object; send each key once",
-						Errors:  []FieldError{{Path: JSONPath(appendPath(nil, dec, se.JSONPointer)), Message: "repeats a key of the same object"}}}
+					return repeated(se.JSONPointer)
 				}
 			}
 			return nil // io.EOF, or a syntax error the decoder after this reports
@@ -95,12 +103,20 @@ func CheckJSON(body []byte, limit ItemLimit) error {
 		level := depth // the container of the value just read
 		switch kind {
 		case '}':
+			names.close()
 			continue
 		case ']':
 			limits = limits[:len(limits)-1]
 			continue
 		case '{', '[':
 			level = depth - 1
+		case '"':
+			if k, n := dec.StackIndex(depth); k == '{' && n%2 == 1 && names.add(tok.String()) {
+				return repeated(dec.StackPointer())
+			}
+		}
+		if kind == '{' {
+			names.open()
 		}
 		if level > 0 {
 			if k, n := dec.StackIndex(level); k == '[' && n > int64(limits[len(limits)-1]) {

@@ -47,9 +47,15 @@ type ResolvedConflict struct {
 // incoming change of an upsert-to-deleted conflict sent them). The decision
 // is a new version of the record made by the supervisor's user and device,
 // in the history with the conflict's id, and reaches tablets through pull;
-// a value equal to the current one makes no version. It returns ENotFound,
-// EForbidden outside the actor's scope, EConflict for a conflict already
-// resolved, EInvalid (path "value") for a value the field does not accept.
+// a value equal to the current one makes no version. A household merged
+// into another (MergedInto) stays a tombstone: a resolution that keeps it
+// as it is (for FieldDeleted, true) settles the conflict with its note and
+// makes no version; one that would restore it or change a field is
+// EConflict, naming the survivor, where such an edit belongs. It returns
+// ENotFound, EForbidden outside the actor's scope, EConflict for a
+// conflict already resolved or a merged record's change, EInvalid (path
+// "value") for a value the field does not accept, EInvalid (path "note")
+// for a note over MaxNote.
 func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {
 	now = now.UTC()
 	c, err := tx.Conflict(ctx, r.ConflictID)
@@ -70,11 +76,16 @@ func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 		return ResolveResult{}, &Error{Code: EConflict, Title: "Already resolved",
 			Message: "this conflict was already resolved; see the record's history"}
 	}
-	if rec.MergedInto != "" {
-		// A merged-away household stays a tombstone: restoring it would
-		// count it twice beside the survivor that holds its inspections.
-		return ResolveResult{}, &Error{Code: EConflict, Title: "Record merged",
-			Message: "this record was merged into " + rec.MergedInto + "; decide on the survivor instead"}
+	if err := checkNote(r.Note, false); err != nil {
+		return ResolveResult{}, err
+	}
+	// A merged-away household stays a tombstone: restoring it would count
+	// it twice beside the survivor that holds its inspections, and an edit
+	// of it belongs on the survivor.
+	mergedAway := func() error {
+		return &Error{Code: EConflict, Title: "Record merged",
+			Message: "this record was merged into " + rec.MergedInto +
+				"; it stays deleted (resolve with true to keep it so), and an edit belongs on " + rec.MergedInto}
 	}
 	invalid := func(msg string) error {
 		return &Error{Code: EInvalid, Title: "Invalid resolution", Message: "the value cannot be stored",
@@ -110,6 +121,9 @@ func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 		}
 	}
 	value := raw
+	if rec.MergedInto != "" && c.Field == FieldDeleted && !bytes.Equal(raw, jsonTrue) {
+		return ResolveResult{}, mergedAway()
+	}
 	if c.Field == FieldDeleted {
 		switch {
 		case bytes.Equal(raw, jsonTrue), bytes.Equal(raw, jsonFalse):
@@ -141,6 +155,9 @@ func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 		}
 		value = norm[c.Field]
 		set(c.Field, value)
+	}
+	if rec.MergedInto != "" && len(changes) > 0 {
+		return ResolveResult{}, mergedAway()
 	}
 	// References (a household, a re-inspected inspection) must still hold.
 	_, _, refErrs, err := resolveRefs(ctx, tx, form, rec, onlyChanged(next.Fields, changes))

@@ -2,13 +2,16 @@ package syncproto
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// MaxNote is the longest note, in characters, that a supervisor's
-// decision carries.
+// MaxNote is the longest note, in characters (Unicode code points, not
+// bytes), that a supervisor's decision carries: a conflict's resolution, a
+// duplicate's merge or dismissal, a quarantine entry's closing. 2000
+// characters of Chinese are about 6000 bytes of UTF-8.
 const MaxNote = 2000
 
 // checkNote refuses a note over MaxNote characters and, when required, a
@@ -20,7 +23,7 @@ func checkNote(note string, required bool) error {
 			Errors: []FieldError{{Path: "note", Message: "is required"}}}
 	case utf8.RuneCountInString(note) > MaxNote:
 		return &Error{Code: EInvalid, Title: "Note too long", Message: "the note is too long",
-			Errors: []FieldError{{Path: "note", Message: "must be at most 2000 characters"}}}
+			Errors: []FieldError{{Path: "note", Message: fmt.Sprintf("must be at most %d characters", MaxNote)}}}
 	}
 	return nil
 }

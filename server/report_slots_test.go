@@ -1,0 +1,107 @@
+package server
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/server/sqlite"
+	"github.com/fieldsync/fieldsync/server/storetest"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// TestSlowReportReaderCannotStarveOthers: the CSV and XLSX tables of the
+// reports are bounded as snapshots are. One supervisor downloads the
+// coverage table of never-inspected households at about 3 KB/s: while it
+// streams, every other table (coverage XLSX, re-inspections, conflicts,
+// duplicates) and every snapshot of the same user is refused with 429 and
+// Retry-After (they share the user's --snapshot-per-user slot), another
+// supervisor's table is served whole, and the slow download is cut once it
+// falls behind --snapshot-min-rate (here 64 KiB/s after a 1 s grace),
+// giving its slot back, well before it could finish.
+func TestSlowReportReaderCannotStarveOthers(t *testing.T) {
+	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+		cfg.SnapshotMinRate, cfg.SnapshotRateGrace = 64<<10, time.Second
+	})
+	dev := storetest.NewDevice("admin")
+	for i := 0; i < 10; i++ {
+		var changes []syncproto.Change
+		for j := 0; j < 200; j++ {
+			changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+		}
+		resp, body := ts.pushJSON(t, dev.Changeset(changes...))
+		pushedNew(t, resp, body)
+	}
+	ts.addUser(t, "wang.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
+	ts.addUser(t, "zhao.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
+	slowToken := ts.login(t, "wang.sup", uuid.NewString())
+	slowSrv := httptest.NewUnstartedServer(ts.Config.Handler)
+	slowSrv.Listener = smallSendBuffers{slowSrv.Listener}
+	slowSrv.Start()
+	defer slowSrv.Close()
+	const path = "/v1/reports/coverage?format=csv&table=never_inspected"
+
+	resp, whole := ts.doAs(t, slowToken, http.MethodGet, path, "", nil)
+	if resp.StatusCode != 200 || len(whole) < 150<<10 {
+		t.Fatalf("the table: %d, %d bytes (want 200 and more than 150 KiB)", resp.StatusCode, len(whole))
+	}
+
+	type outcome struct {
+		read    int
+		err     error
+		elapsed time.Duration
+	}
+	slow := make(chan outcome, 1)
+	started := make(chan struct{})
+	go func() {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, slowSrv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+slowToken)
+		begin := time.Now()
+		resp, err := slowClient().Do(req)
+		close(started)
+		if err != nil {
+			slow <- outcome{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 300)
+		read := 0
+		for time.Since(begin) < 25*time.Second { // about 3 KB/s
+			n, err := io.ReadFull(resp.Body, buf)
+			read += n
+			if err != nil {
+				slow <- outcome{read: read, err: err, elapsed: time.Since(begin)}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		slow <- outcome{read: read, elapsed: time.Since(begin)}
+	}()
+	<-started
+
+	for _, other := range []string{path, "/v1/reports/coverage?format=xlsx", "/v1/reinspections?format=csv",
+		"/v1/conflicts?format=csv", "/v1/duplicates?format=xlsx", "/v1/snapshot?entity=household&format=csv"} {
+		resp, body := ts.doAs(t, slowToken, http.MethodGet, other, "", nil)
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("the slow supervisor's %s while the table streams: %d %.200s", other, resp.StatusCode, body)
+		}
+	}
+	resp, body := ts.doAs(t, ts.login(t, "zhao.sup", uuid.NewString()), http.MethodGet, path, "", nil)
+	if resp.StatusCode != 200 || len(body) != len(whole) {
+		t.Fatalf("another supervisor's table while the slow one streams: %d %.200s", resp.StatusCode, body)
+	}
+
+	got := <-slow
+	t.Logf("slow reader: %d of %d bytes in %s, then %v", got.read, len(whole), got.elapsed.Round(time.Millisecond), got.err)
+	if got.err == nil || got.read >= len(whole) {
+		t.Fatalf("the slow download was not cut: %d of %d bytes in %s", got.read, len(whole), got.elapsed)
+	}
+	if resp, body := ts.doAs(t, slowToken, http.MethodGet, path, "", nil); resp.StatusCode != 200 || len(body) != len(whole) {
+		t.Fatalf("a table once the slow one was cut: %d %.200s", resp.StatusCode, body)
+	}
+}
