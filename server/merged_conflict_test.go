@@ -76,6 +76,28 @@ func TestMergedHouseholdsNewConflictCanBeClosed(t *testing.T) {
 	}
 }
 
+// TestEditAtTheMergeVersionKeepsTheTombstone: a tablet that pulled the
+// merge and then edits the merged-away household (its base is the merge
+// version) does not bring it back: the edit opens a _deleted conflict, the
+// household stays deleted and merged into the survivor, counted once.
+func TestEditAtTheMergeVersionKeepsTheTombstone(t *testing.T) {
+	s := mustSupervise(t)
+	id, first, second := s.duplicatePair(t)
+	s.postJSON(t, s.supSouth, "/v1/duplicates/"+id+"/merge", map[string]any{"survivor": first, "note": "一户两录"}, 200, nil)
+	var merged historyOf
+	s.getJSON(t, s.supSouth, "/v1/records/household/"+second+"/history", 200, &merged)
+	pr := s.push(t, s.otherTok, s.other, storetest.Upsert("household", second, merged.Record.Version,
+		storetest.T0.Add(9*time.Hour), map[string]any{"members": 9}))
+	if r := pr.Results[0]; r.Status != syncproto.StatusConflict || len(r.Conflicts) != 1 || r.Conflicts[0].Field != syncproto.FieldDeleted {
+		t.Fatalf("edit at the merge version: %+v", r)
+	}
+	var after historyOf
+	s.getJSON(t, s.supSouth, "/v1/records/household/"+second+"/history", 200, &after)
+	if !after.Record.Deleted || after.Record.MergedInto != first || after.Record.Version != merged.Record.Version {
+		t.Fatalf("the merged household after an edit at its merge version: %+v", after.Record)
+	}
+}
+
 // TestNoteLimitIsCharacters: a resolution's note is bounded like every
 // other decision's, at syncproto.MaxNote characters, not bytes: 2000
 // Chinese characters (6000 bytes) are taken, 2001 characters are a 422 at

@@ -162,7 +162,11 @@ func Merge(form *schema.Form, stored *StoredRecord, in Incoming) Outcome {
 	}
 
 	if stored.Deleted {
-		if concurrent(FieldDeleted) {
+		// A household merged into another stays a tombstone whoever edits
+		// it: even a device that saw the merge opens the conflict, whose
+		// incoming value shows the supervisor the edit that belongs on the
+		// survivor (MergedInto).
+		if concurrent(FieldDeleted) || stored.MergedInto != "" {
 			incoming, _ := json.Marshal(in.Fields)
 			out.Decisions = append(out.Decisions, Decision{Field: FieldDeleted, Policy: schema.PolicyManual,
 				Stored: jsonTrue, Incoming: incoming, Kept: jsonTrue, State: StateOpen})

@@ -190,6 +190,23 @@ func TestMergeUpsertToDeletedRecordOpensConflict(t *testing.T) {
 	}
 }
 
+// TestMergeEditOfAMergedHouseholdNeverRestoresIt: a tablet that pulled the
+// merge (its base is the merge version) and edits the merged-away
+// household opens a _deleted conflict instead of bringing it back; the
+// tombstone stays, its edit kept for the supervisor.
+func TestMergeEditOfAMergedHouseholdNeverRestoresIt(t *testing.T) {
+	st := storedBy(1, devA, t0, map[string]string{"members": `5`})
+	st.Version, st.Deleted, st.MergedInto = 2, true, "0193a000-0000-7000-8000-0000000000ff"
+	st.Meta[FieldDeleted] = FieldMeta{Version: 2, Device: devA, At: t0}
+	for _, dev := range []string{devA, devB} {
+		out := Merge(hh, st, in(OpUpsert, 2, dev, t0.Add(time.Hour), map[string]string{"members": `6`}))
+		if out.Status != StatusConflict || !out.Deleted || len(out.Decisions) != 1 || out.Decisions[0].Field != FieldDeleted ||
+			string(out.Decisions[0].Incoming) != `{"members":6}` || len(out.Changes) != 0 {
+			t.Fatalf("edit by %s at the merge version: %+v", dev, out)
+		}
+	}
+}
+
 func TestMergeNoChangeNoVersion(t *testing.T) {
 	st := storedBy(4, devA, t0, map[string]string{"grade": `"B"`})
 	out := Merge(housing, st, in(OpUpsert, 4, devA, t0, map[string]string{"grade": `"B"`}))
