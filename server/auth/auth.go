@@ -35,6 +35,18 @@ const (
 	RefreshGrace = time.Minute
 )
 
+// Bounds on what one account's logins and refreshes can store, so that no
+// client, even with a valid password, can fill the disk with them: a user
+// keeps its newest MaxSessionsPerUser sessions (a login beyond removes the
+// oldest, live or ended, with its refresh tokens: a tablet holding one logs
+// in again), and a session keeps its current refresh token and the newest
+// KeptRotatedTokens it rotated out (an older one presented again is
+// unknown, a plain 401, instead of reuse).
+const (
+	MaxSessionsPerUser = 100
+	KeptRotatedTokens  = 20
+)
+
 // Issuer is the iss claim of fieldsync tokens.
 const Issuer = "fieldsync"
 

@@ -135,8 +135,9 @@ func (s *Store) createSessionTx(ctx context.Context, sess auth.Session, refreshH
 	var revoked, others int
 	if err := tx.QueryRowContext(ctx, `SELECT
 		(SELECT count(*) FROM revoked_devices WHERE device_id = ?),
-		(SELECT count(*) FROM sessions WHERE device_id = ? AND user_name <> ?)`,
-		sess.DeviceID, sess.DeviceID, sess.User).Scan(&revoked, &others); err != nil {
+		(SELECT count(*) FROM sessions WHERE device_id = ? AND user_name <> ?) +
+		(SELECT count(*) FROM devices WHERE device_id = ? AND user_id <> ?)`,
+		sess.DeviceID, sess.DeviceID, sess.User, sess.DeviceID, sess.User).Scan(&revoked, &others); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	switch {
@@ -152,6 +153,18 @@ func (s *Store) createSessionTx(ctx context.Context, sess auth.Session, refreshH
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, current, created_at) VALUES (?, ?, 1, ?)`,
 		refreshHash, sess.ID, created); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	// The user's sessions beyond the newest auth.MaxSessionsPerUser go,
+	// with their refresh tokens (sessions_user keeps this a range).
+	// A device that has pushed stays its user's through devices (see the
+	// claim above), whatever happens to its sessions.
+	const older = `SELECT id FROM sessions WHERE user_name = ? ORDER BY rowid DESC LIMIT -1 OFFSET ?`
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE session_id IN (`+older+`)`,
+		sess.User, auth.MaxSessionsPerUser); err != nil {
+		return fmt.Errorf("create session: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE id IN (`+older+`)`, sess.User, auth.MaxSessionsPerUser); err != nil {
 		return fmt.Errorf("create session: %w", err)
 	}
 	return s.commit(tx)
@@ -245,6 +258,13 @@ func (s *Store) rotate(ctx context.Context, tx *sql.Tx, sess *auth.Session, pres
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, session_id, current, created_at, replaces, via_grace)
 		VALUES (?, ?, 1, ?, ?, ?)`, newHash, sessionID, formatTime(now), presented, viaGrace); err != nil {
+		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
+	}
+	// The session keeps its newest auth.KeptRotatedTokens rotated tokens
+	// (the one just presented among them, for the grace of a lost answer).
+	if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE session_id = ? AND current = 0 AND rowid NOT IN (
+		SELECT rowid FROM refresh_tokens WHERE session_id = ? AND current = 0 ORDER BY rowid DESC LIMIT ?)`,
+		sessionID, sessionID, auth.KeptRotatedTokens); err != nil {
 		return auth.RefreshInvalid, nil, fmt.Errorf("refresh: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE sessions SET expires_at = ?, last_used_at = ? WHERE id = ?`,
