@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -51,38 +49,7 @@ func TestSlowReportReaderCannotStarveOthers(t *testing.T) {
 		t.Fatalf("the table: %d, %d bytes (want 200 and more than 150 KiB)", resp.StatusCode, len(whole))
 	}
 
-	type outcome struct {
-		read    int
-		err     error
-		elapsed time.Duration
-	}
-	slow := make(chan outcome, 1)
-	started := make(chan struct{})
-	go func() {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, slowSrv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+slowToken)
-		begin := time.Now()
-		resp, err := slowClient().Do(req)
-		close(started)
-		if err != nil {
-			slow <- outcome{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		buf := make([]byte, 300)
-		read := 0
-		for time.Since(begin) < 25*time.Second { // about 3 KB/s
-			n, err := io.ReadFull(resp.Body, buf)
-			read += n
-			if err != nil {
-				slow <- outcome{read: read, err: err, elapsed: time.Since(begin)}
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		slow <- outcome{read: read, elapsed: time.Since(begin)}
-	}()
-	<-started
+	slow := slowRead(slowSrv.URL+path, slowToken)
 
 	for _, other := range []string{path, "/v1/reports/coverage?format=xlsx", "/v1/reinspections?format=csv",
 		"/v1/conflicts?format=csv", "/v1/duplicates?format=xlsx", "/v1/snapshot?entity=household&format=csv"} {

@@ -77,38 +77,7 @@ func TestSlowSnapshotReaderCannotStarveOthers(t *testing.T) {
 		t.Fatalf("snapshot: %d %s", resp.StatusCode, whole)
 	}
 
-	type outcome struct {
-		read    int
-		err     error
-		elapsed time.Duration
-	}
-	slow := make(chan outcome, 1)
-	started := make(chan struct{})
-	go func() {
-		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, slowSrv.URL+path, nil)
-		req.Header.Set("Authorization", "Bearer "+slowToken)
-		begin := time.Now()
-		resp, err := slowClient().Do(req)
-		close(started)
-		if err != nil {
-			slow <- outcome{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		buf := make([]byte, 300)
-		read := 0
-		for time.Since(begin) < 25*time.Second { // about 3 KB/s
-			n, err := io.ReadFull(resp.Body, buf)
-			read += n
-			if err != nil {
-				slow <- outcome{read: read, err: err, elapsed: time.Since(begin)}
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		slow <- outcome{read: read, elapsed: time.Since(begin)}
-	}()
-	<-started
+	slow := slowRead(slowSrv.URL+path, slowToken)
 
 	resp, body := ts.doAs(t, slowToken, http.MethodGet, path, "", nil)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
@@ -127,4 +96,45 @@ func TestSlowSnapshotReaderCannotStarveOthers(t *testing.T) {
 	if resp, body := ts.doAs(t, slowToken, http.MethodGet, path, "", nil); resp.StatusCode != 200 || len(body) != len(whole) {
 		t.Fatalf("a snapshot once the slow one was cut: %d %.200s", resp.StatusCode, body)
 	}
+}
+
+// slowOutcome is how a slow reader's download ended.
+type slowOutcome struct {
+	read    int
+	err     error
+	elapsed time.Duration
+}
+
+// slowRead starts a download of url with token read at about 3 KB/s for at
+// most 25 s, and returns once the answer's headers have come; the channel
+// tells how much it read and how the download ended.
+func slowRead(url, token string) <-chan slowOutcome {
+	slow := make(chan slowOutcome, 1)
+	started := make(chan struct{})
+	go func() {
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		begin := time.Now()
+		resp, err := slowClient().Do(req)
+		close(started)
+		if err != nil {
+			slow <- slowOutcome{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		buf := make([]byte, 300)
+		read := 0
+		for time.Since(begin) < 25*time.Second { // about 3 KB/s
+			n, err := io.ReadFull(resp.Body, buf)
+			read += n
+			if err != nil {
+				slow <- slowOutcome{read: read, err: err, elapsed: time.Since(begin)}
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		slow <- slowOutcome{read: read, elapsed: time.Since(begin)}
+	}()
+	<-started
+	return slow
 }
