@@ -226,18 +226,9 @@ func jsonBool(b bool) json.RawMessage {
 // note over MaxNote.
 func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survivor, note string, now time.Time) (MergeResult, error) {
 	now = now.UTC()
-	d, err := tx.Duplicate(ctx, id)
+	d, err := openDuplicate(ctx, tx, actor, id)
 	if err != nil {
 		return MergeResult{}, err
-	}
-	if d == nil {
-		return MergeResult{}, Errorf(ENotFound, "no duplicate %s", id)
-	}
-	if !actor.InScope(d.Village) {
-		return MergeResult{}, Errorf(EForbidden, "this duplicate is outside your scope")
-	}
-	if d.State != StateOpen {
-		return MergeResult{}, Errorf(EConflict, "this duplicate was already %s", d.State)
 	}
 	if err := checkNote(note, false); err != nil {
 		return MergeResult{}, err

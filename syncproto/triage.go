@@ -28,6 +28,26 @@ func checkNote(note string, required bool) error {
 	return nil
 }
 
+// openDuplicate returns the suspected duplicate id for a decision by
+// actor: ENotFound when there is none, EForbidden outside the actor's
+// scope, EConflict when it was already decided.
+func openDuplicate(ctx context.Context, tx SuperviseTx, actor Actor, id string) (*Duplicate, error) {
+	d, err := tx.Duplicate(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, Errorf(ENotFound, "no duplicate %s", id)
+	}
+	if !actor.InScope(d.Village) {
+		return nil, Errorf(EForbidden, "this duplicate is outside your scope")
+	}
+	if d.State != StateOpen {
+		return nil, Errorf(EConflict, "this duplicate was already %s", d.State)
+	}
+	return d, nil
+}
+
 // DismissDuplicate decides that a suspected duplicate is two different
 // households: the pair is dismissed with the supervisor's note (required),
 // who and when, and both households stay as they are. It returns
@@ -35,18 +55,9 @@ func checkNote(note string, required bool) error {
 // duplicate was already decided, EInvalid (path "note") for a blank or
 // overlong note.
 func DismissDuplicate(ctx context.Context, tx SuperviseTx, actor Actor, id, note string, now time.Time) (Duplicate, error) {
-	d, err := tx.Duplicate(ctx, id)
+	d, err := openDuplicate(ctx, tx, actor, id)
 	if err != nil {
 		return Duplicate{}, err
-	}
-	if d == nil {
-		return Duplicate{}, Errorf(ENotFound, "no duplicate %s", id)
-	}
-	if !actor.InScope(d.Village) {
-		return Duplicate{}, Errorf(EForbidden, "this duplicate is outside your scope")
-	}
-	if d.State != StateOpen {
-		return Duplicate{}, Errorf(EConflict, "this duplicate was already %s", d.State)
 	}
 	if err := checkNote(note, true); err != nil {
 		return Duplicate{}, err
