@@ -312,26 +312,33 @@ func (c *Client) inflightHas(ctx context.Context, q execer, id string) (int, err
 // one being pushed and any sealed after it by an export), by record id, in
 // device_seq order.
 func (c *Client) inflightChanges(ctx context.Context, q execer) (map[string][]syncproto.Change, error) {
-	rows, err := q.QueryContext(ctx, `SELECT body FROM inflight ORDER BY device_seq`)
+	_, sets, err := sealedSets(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
 	out := map[string][]syncproto.Change{}
-	for rows.Next() {
-		var body string
-		if err := rows.Scan(&body); err != nil {
-			return nil, err
-		}
-		var cs syncproto.Changeset
-		if err := json.Unmarshal([]byte(body), &cs); err != nil {
-			return nil, err
-		}
+	for _, cs := range sets {
 		for _, ch := range cs.Changes {
 			out[ch.ID] = append(out[ch.ID], ch)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// sealedSets returns the change sets in flight, in device_seq order: each
+// body as it is sent, and decoded.
+func sealedSets(ctx context.Context, q execer) ([]string, []syncproto.Changeset, error) {
+	bodies, err := queryStrings(ctx, q, `SELECT body FROM inflight ORDER BY device_seq`)
+	if err != nil {
+		return nil, nil, err
+	}
+	sets := make([]syncproto.Changeset, len(bodies))
+	for i, body := range bodies {
+		if err := json.Unmarshal([]byte(body), &sets[i]); err != nil {
+			return nil, nil, err
+		}
+	}
+	return bodies, sets, nil
 }
 
 // overlay is every pending edit, by record id, in the order they lay over

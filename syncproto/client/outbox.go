@@ -54,24 +54,15 @@ func (c *Client) ExportOutbox(ctx context.Context) (*syncproto.OutboxFile, error
 				break
 			}
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT body FROM inflight ORDER BY device_seq`)
+		var bodies []string
+		bodies, sets, err = sealedSets(ctx, tx)
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var body string
-			if err := rows.Scan(&body); err != nil {
-				return err
-			}
-			var cs syncproto.Changeset
-			if err := json.Unmarshal([]byte(body), &cs); err != nil {
-				return err
-			}
+		for _, body := range bodies {
 			f.Changesets = append(f.Changesets, json.RawMessage(body))
-			sets = append(sets, cs)
 		}
-		return rows.Err()
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -118,9 +109,9 @@ func (c *Client) exportPhotos(ctx context.Context, f *syncproto.OutboxFile, sets
 			return err
 		}
 		switch state {
-		case "uploaded":
+		case photoUploaded:
 			continue
-		case "refused":
+		case photoRefused:
 			f.PhotosMissing = append(f.PhotosMissing, syncproto.MissingPhoto{SHA256: h, Reason: "the server refused it: " + reason})
 			continue
 		}

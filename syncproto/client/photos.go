@@ -172,21 +172,8 @@ func (c *Client) uploadWaiting(ctx context.Context, rep *Report, round *photoRou
 	if round.later != nil {
 		return nil
 	}
-	rows, err := c.db.QueryContext(ctx, `SELECT hash FROM photos WHERE state = ? ORDER BY added_at, hash`, photoWaiting)
+	hashes, err := queryStrings(ctx, c.db, `SELECT hash FROM photos WHERE state = ? ORDER BY added_at, hash`, photoWaiting)
 	if err != nil {
-		return err
-	}
-	var hashes []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return err
-		}
-		hashes = append(hashes, h)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	return c.sendPhotos(ctx, hashes, rep, round)

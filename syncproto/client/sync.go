@@ -556,21 +556,8 @@ func (c *Client) verify(ctx context.Context, rep *Report) error {
 // (GET /v1/sync/conflicts), so that a supervisor's decision shows on the
 // tablet as resolved, with the value decided.
 func (c *Client) refreshConflicts(ctx context.Context) error {
-	rows, err := c.db.QueryContext(ctx, `SELECT conflict_id FROM conflicts WHERE state = 'open' ORDER BY conflict_id`)
+	open, err := queryStrings(ctx, c.db, `SELECT conflict_id FROM conflicts WHERE state = 'open' ORDER BY conflict_id`)
 	if err != nil {
-		return err
-	}
-	var open []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return err
-		}
-		open = append(open, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return err
 	}
 	for len(open) > 0 {
