@@ -82,22 +82,11 @@ func (c *Client) ExportOutbox(ctx context.Context) (*syncproto.OutboxFile, error
 // exportPhotos adds to f the photos that sets reference and this device
 // holds but the server does not.
 func (c *Client) exportPhotos(ctx context.Context, f *syncproto.OutboxFile, sets []syncproto.Changeset) error {
-	seen := map[string]bool{}
-	var hashes []string
+	var changes []syncproto.Change
 	for _, cs := range sets {
-		for _, ch := range cs.Changes {
-			var list []string
-			if json.Unmarshal(ch.Fields[syncproto.PhotosField], &list) != nil {
-				continue
-			}
-			for _, h := range list {
-				if !seen[h] {
-					seen[h] = true
-					hashes = append(hashes, h)
-				}
-			}
-		}
+		changes = append(changes, cs.Changes...)
 	}
+	hashes := photoHashes(changes)
 	sort.Strings(hashes)
 	for _, h := range hashes {
 		var state, reason string

@@ -131,39 +131,48 @@ func putOff(err error) (*Problem, bool) {
 // is pushed all the same, since pushes must never stall behind photos.
 func (c *Client) uploadPhotos(ctx context.Context, set *inflightSet, rep *Report, round *photoRound) error {
 	var hashes []string
+	for _, h := range photoHashes(set.cs.Changes) {
+		var state string
+		err := c.db.QueryRowContext(ctx, `SELECT state FROM photos WHERE hash = ?`, h).Scan(&state)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // not taken here: another tablet's photo
+		}
+		if err != nil {
+			return err
+		}
+		// An uploaded photo is asked about again: the push that
+		// references it may come long after its upload (a push that
+		// failed, weeks out of coverage), and the server removes a
+		// photo no record references once it is old enough.
+		if state != photoPending && state != photoUploaded {
+			continue
+		}
+		if _, err := os.Stat(c.photoPath(h)); err != nil {
+			continue // no longer on this device: nothing to send
+		}
+		hashes = append(hashes, h)
+	}
+	return c.sendPhotos(ctx, hashes, rep, round)
+}
+
+// photoHashes returns the digests the changes' photos fields name, each
+// once, in the order they first appear.
+func photoHashes(changes []syncproto.Change) []string {
+	var hashes []string
 	seen := map[string]bool{}
-	for _, ch := range set.cs.Changes {
+	for _, ch := range changes {
 		var list []string
 		if json.Unmarshal(ch.Fields[syncproto.PhotosField], &list) != nil {
 			continue
 		}
 		for _, h := range list {
-			if seen[h] {
-				continue
+			if !seen[h] {
+				seen[h] = true
+				hashes = append(hashes, h)
 			}
-			seen[h] = true
-			var state string
-			err := c.db.QueryRowContext(ctx, `SELECT state FROM photos WHERE hash = ?`, h).Scan(&state)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // not taken here: another tablet's photo
-			}
-			if err != nil {
-				return err
-			}
-			// An uploaded photo is asked about again: the push that
-			// references it may come long after its upload (a push that
-			// failed, weeks out of coverage), and the server removes a
-			// photo no record references once it is old enough.
-			if state != photoPending && state != photoUploaded {
-				continue
-			}
-			if _, err := os.Stat(c.photoPath(h)); err != nil {
-				continue // no longer on this device: nothing to send
-			}
-			hashes = append(hashes, h)
 		}
 	}
-	return c.sendPhotos(ctx, hashes, rep, round)
+	return hashes
 }
 
 // uploadWaiting sends the photos whose changes were pushed without them,
