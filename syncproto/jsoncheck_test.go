@@ -25,8 +25,7 @@ func TestCheckJSONRefusesRepeatedKeys(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := CheckJSON([]byte(c.body), nil)
-			e, ok := err.(*Error)
-			if !ok || e.Code != EMalformed || len(e.Errors) != 1 || e.Errors[0].Path != c.path {
+			if !errorAt(err, EMalformed, c.path) {
 				t.Fatalf("CheckJSON(%s) = %v, want EMalformed at %s", c.body, err, c.path)
 			}
 		})
@@ -79,8 +78,7 @@ func TestCheckJSONCapsLists(t *testing.T) {
 				}
 				return
 			}
-			e, ok := err.(*Error)
-			if !ok || e.Code != ETooLarge || len(e.Errors) != 1 || e.Errors[0].Path != c.path {
+			if !errorAt(err, ETooLarge, c.path) {
 				t.Fatalf("CheckJSON = %v, want ETooLarge at %s", err, c.path)
 			}
 		})
@@ -99,8 +97,7 @@ func TestDecodeChangesetStopsAtTheHardCap(t *testing.T) {
 	}
 	body = body[:len(body)-3] // and cut: no decoder would take it
 	_, err := DecodeChangeset([]byte(body), schema.V1(), 100)
-	e, ok := err.(*Error)
-	if !ok || e.Code != ETooLarge || len(e.Errors) != 1 || e.Errors[0].Path != "changes[0].fields.hazards" {
+	if !errorAt(err, ETooLarge, "changes[0].fields.hazards") {
 		t.Fatalf("DecodeChangeset = %v, want ETooLarge at changes[0].fields.hazards", err)
 	}
 }
@@ -114,9 +111,15 @@ func TestDecodeChangesetRefusesRepeatedKeys(t *testing.T) {
 		{`"grade":"C"`, `"grade":"C","grade":"D"`, "changes[0].fields.grade"},
 	} {
 		_, err := DecodeChangeset([]byte(strings.Replace(validBody, c.from, c.to, 1)), schema.V1(), 100)
-		e, ok := err.(*Error)
-		if !ok || e.Code != EMalformed || len(e.Errors) != 1 || e.Errors[0].Path != c.path {
+		if !errorAt(err, EMalformed, c.path) {
 			t.Errorf("%s: %v, want EMalformed at %s", c.to, err, c.path)
 		}
 	}
+}
+
+// errorAt reports whether err is an *Error of code with exactly one field
+// error, at path.
+func errorAt(err error, code Code, path string) bool {
+	e, ok := err.(*Error)
+	return ok && e.Code == code && len(e.Errors) == 1 && e.Errors[0].Path == path
 }

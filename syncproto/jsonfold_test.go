@@ -35,8 +35,7 @@ func TestCheckJSONRefusesKeysEqualButForCase(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			err := CheckJSON([]byte(c.body), nil)
-			e, ok := err.(*Error)
-			if !ok || e.Code != EMalformed || len(e.Errors) != 1 || e.Errors[0].Path != c.path {
+			if !errorAt(err, EMalformed, c.path) {
 				t.Fatalf("CheckJSON(%s) = %v, want EMalformed at %s", c.body, err, c.path)
 			}
 		})
@@ -56,8 +55,7 @@ func TestDecodeChangesetRefusesACaseVariantOp(t *testing.T) {
 	body := `{"changeset_id":"` + csID1 + `","device_id":"` + devA + `","device_seq":1,"schema_version":1,"changes":[` +
 		`{"entity":"household","id":"` + hhID + `","op":"upsert","OP":"delete","base_version":0,"at":"2026-11-20T08:00:00Z","fields":{}}]}`
 	_, err := DecodeChangeset([]byte(body), schema.V1(), 1000)
-	e, ok := err.(*Error)
-	if !ok || e.Code != EMalformed || len(e.Errors) != 1 || e.Errors[0].Path != "changes[0].OP" {
+	if !errorAt(err, EMalformed, "changes[0].OP") {
 		t.Fatalf("DecodeChangeset = %v, want EMalformed at changes[0].OP", err)
 	}
 }
