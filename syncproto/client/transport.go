@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 type tokenPair struct {
@@ -142,10 +144,11 @@ func unauthorized(err error) bool {
 	return errors.As(err, &p) && p.Status == http.StatusUnauthorized
 }
 
-// The problem types of the 401s that are not "log in again".
+// The problem types of the 401s that are not "log in again": the server
+// names a problem "/problems/" and its syncproto code.
 const (
-	problemDeviceRevoked   = "/problems/device_revoked"
-	problemAccountDisabled = "/problems/account_disabled"
+	problemDeviceRevoked   = "/problems/" + string(syncproto.ERevoked)
+	problemAccountDisabled = "/problems/" + string(syncproto.EAccountDisabled)
 )
 
 // authFailure turns a 401 into ErrDeviceRevoked, ErrAccountDisabled or
