@@ -182,9 +182,9 @@ func ChangesetItemLimit(sch *schema.Schema, maxChanges int) ItemLimit {
 	}
 	return func(p []PathElem) int {
 		switch {
-		case len(p) == 1 && p[0].Key == "changes":
+		case len(p) == 1 && strings.EqualFold(p[0].Key, "changes"):
 			return maxChanges
-		case len(p) == 4 && p[0].Key == "changes" && p[2].Key == "fields":
+		case len(p) == 4 && strings.EqualFold(p[0].Key, "changes") && strings.EqualFold(p[2].Key, "fields"):
 			if n, ok := sets[p[3].Key]; ok {
 				return n
 			}

@@ -123,3 +123,14 @@ func errorAt(err error, code Code, path string) bool {
 	e, ok := err.(*Error)
 	return ok && e.Code == code && len(e.Errors) == 1 && e.Errors[0].Path == path
 }
+
+// TestChangesetLimitsMatchKeysAsTheDecoderDoes: encoding/json decodes
+// "Changes" into the changes of a change set, so the bound on changes
+// holds for that spelling too.
+func TestChangesetLimitsMatchKeysAsTheDecoderDoes(t *testing.T) {
+	limit := ChangesetItemLimit(schema.V1(), 2)
+	err := CheckJSON([]byte(`{"Changes":[{},{},{}]}`), limit)
+	if !errorAt(err, ETooLarge, "Changes") {
+		t.Fatalf("three Changes with a limit of 2: %v", err)
+	}
+}

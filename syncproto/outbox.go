@@ -100,9 +100,9 @@ func DecodeOutbox(body []byte, sch *schema.Schema, device string, maxChanges, ma
 	inSet := ChangesetItemLimit(sch, maxChanges)
 	if err := CheckJSON(body, func(p []PathElem) int {
 		switch {
-		case len(p) == 1 && p[0].Key == "changesets":
+		case len(p) == 1 && strings.EqualFold(p[0].Key, "changesets"):
 			return maxSets
-		case len(p) > 2 && p[0].Key == "changesets":
+		case len(p) > 2 && strings.EqualFold(p[0].Key, "changesets"):
 			return inSet(p[2:])
 		}
 		return DefaultMaxItems
