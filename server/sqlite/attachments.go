@@ -121,24 +121,17 @@ func (s *Store) photoAccess(ctx context.Context, actor syncproto.Actor, hashes [
 			return nil, fmt.Errorf("photo access: %w", err)
 		}
 		a := out[hash]
-		if !village.Valid {
+		switch {
+		case !village.Valid:
 			a.Uploaded = true
-		} else {
+		case !actor.InScope(village.String):
 			a.Referenced = true
-			switch {
-			case grants && actor.InScope(village.String):
-				a.InScope = true
-			case actor.InScope(village.String):
-				a.Pending = true
-			}
+		default:
+			a.Referenced = true
+			a.InScope = a.InScope || grants
+			a.Pending = !a.InScope // an in-scope reference, none of which grants
 		}
 		out[hash] = a
-	}
-	for h, a := range out {
-		if a.InScope {
-			a.Pending = false
-			out[h] = a
-		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("photo access: %w", err)
