@@ -18,6 +18,11 @@ import (
 // or a backup's copy of one), in no particular order, skipping partials and
 // any file that is not a photo at its place.
 func WalkPhotos(dir string, fn func(hash, path string, size int64) error) error {
+	return walkPhotoFiles(dir, func(hash, path string, fi fs.FileInfo) error { return fn(hash, path, fi.Size()) })
+}
+
+// walkPhotoFiles is WalkPhotos with each photo's file info.
+func walkPhotoFiles(dir string, fn func(hash, path string, fi fs.FileInfo) error) error {
 	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && path == dir {
@@ -39,7 +44,7 @@ func WalkPhotos(dir string, fn func(hash, path string, size int64) error) error 
 		if err != nil {
 			return err
 		}
-		return fn(name, path, fi.Size())
+		return fn(name, path, fi)
 	})
 }
 

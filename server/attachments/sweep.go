@@ -70,15 +70,8 @@ type PhotoFile struct {
 // Photos calls fn for every whole photo the store holds, in no particular
 // order, with its size and the time it was stored.
 func (s *Store) Photos(fn func(PhotoFile) error) error {
-	return WalkPhotos(s.dir, func(hash, path string, size int64) error {
-		fi, err := os.Stat(path)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		return fn(PhotoFile{SHA256: hash, Size: size, ModTime: fi.ModTime()})
+	return walkPhotoFiles(s.dir, func(hash, _ string, fi fs.FileInfo) error {
+		return fn(PhotoFile{SHA256: hash, Size: fi.Size(), ModTime: fi.ModTime()})
 	})
 }
 

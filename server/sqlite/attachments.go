@@ -31,21 +31,9 @@ func (p *pushTx) indexPhotos(ctx context.Context, rec *syncproto.StoredRecord, n
 		}
 	}
 	rows, err := p.query(ctx, `SELECT hash FROM attachment_refs WHERE record_id = ?`, rec.ID)
+	have, err := hashSet(rows, err, "photo references")
 	if err != nil {
-		return fmt.Errorf("photo references: %w", err)
-	}
-	have := map[string]bool{}
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return fmt.Errorf("photo references: %w", err)
-		}
-		have[h] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("photo references: %w", err)
+		return err
 	}
 	at := formatTime(now)
 	for h := range have {
@@ -75,6 +63,24 @@ func (p *pushTx) indexPhotos(ctx context.Context, rec *syncproto.StoredRecord, n
 		}
 	}
 	return nil
+}
+
+// hashSet is the set of the digests that rows (of one column) hold; what
+// names the query in errors, as for collect.
+func hashSet(rows *sql.Rows, err error, what string) (map[string]bool, error) {
+	list, err := collect(rows, err, what, func(r rowScanner) (string, error) {
+		var h string
+		err := r.Scan(&h)
+		return h, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(list))
+	for _, h := range list {
+		set[h] = true
+	}
+	return set, nil
 }
 
 // movePhotos moves the photo references of a record to another village
@@ -115,24 +121,17 @@ func (s *Store) photoAccess(ctx context.Context, actor syncproto.Actor, hashes [
 			return nil, fmt.Errorf("photo access: %w", err)
 		}
 		a := out[hash]
-		if !village.Valid {
+		switch {
+		case !village.Valid:
 			a.Uploaded = true
-		} else {
+		case !actor.InScope(village.String):
 			a.Referenced = true
-			switch {
-			case grants && actor.InScope(village.String):
-				a.InScope = true
-			case actor.InScope(village.String):
-				a.Pending = true
-			}
+		default:
+			a.Referenced = true
+			a.InScope = a.InScope || grants
+			a.Pending = !a.InScope // an in-scope reference, none of which grants
 		}
 		out[hash] = a
-	}
-	for h, a := range out {
-		if a.InScope {
-			a.Pending = false
-			out[h] = a
-		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("photo access: %w", err)
@@ -211,21 +210,9 @@ func (s *Store) RemoveUnreferencedPhotos(ctx context.Context, hashes []string, s
 	defer tx.Rollback()
 	list, _ := json.Marshal(hashes)
 	rows, err := tx.QueryContext(ctx, photosInUseQuery, string(list), formatTime(since))
+	inUse, err := hashSet(rows, err, "photos in use")
 	if err != nil {
-		return nil, fmt.Errorf("photos in use: %w", err)
-	}
-	inUse := map[string]bool{}
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("photos in use: %w", err)
-		}
-		inUse[h] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("photos in use: %w", err)
+		return nil, err
 	}
 	var removed []string
 	for _, h := range hashes {

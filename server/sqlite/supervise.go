@@ -194,48 +194,44 @@ func (s *Store) write(ctx context.Context, op string, fn func(*superviseTx) erro
 	return nil
 }
 
-// ResolveConflict applies a supervisor's decision in one transaction.
-func (s *Store) ResolveConflict(ctx context.Context, actor syncproto.Actor, r syncproto.Resolution) (syncproto.ResolveResult, error) {
-	var res syncproto.ResolveResult
-	err := s.write(ctx, "resolve", func(tx *superviseTx) error {
+// writeResult is write for an fn that returns a value: it returns fn's
+// value with write's error.
+func writeResult[T any](ctx context.Context, s *Store, op string, fn func(*superviseTx) (T, error)) (T, error) {
+	var v T
+	err := s.write(ctx, op, func(tx *superviseTx) error {
 		var err error
-		res, err = syncproto.ResolveConflict(ctx, tx, s.schema, actor, r, s.now())
+		v, err = fn(tx)
 		return err
 	})
-	return res, err
+	return v, err
+}
+
+// ResolveConflict applies a supervisor's decision in one transaction.
+func (s *Store) ResolveConflict(ctx context.Context, actor syncproto.Actor, r syncproto.Resolution) (syncproto.ResolveResult, error) {
+	return writeResult(ctx, s, "resolve", func(tx *superviseTx) (syncproto.ResolveResult, error) {
+		return syncproto.ResolveConflict(ctx, tx, s.schema, actor, r, s.now())
+	})
 }
 
 // MergeDuplicate merges two households in one transaction.
 func (s *Store) MergeDuplicate(ctx context.Context, actor syncproto.Actor, id, survivor, note string) (syncproto.MergeResult, error) {
-	var res syncproto.MergeResult
-	err := s.write(ctx, "merge", func(tx *superviseTx) error {
-		var err error
-		res, err = syncproto.MergeHouseholds(ctx, tx, actor, id, survivor, note, s.now())
-		return err
+	return writeResult(ctx, s, "merge", func(tx *superviseTx) (syncproto.MergeResult, error) {
+		return syncproto.MergeHouseholds(ctx, tx, actor, id, survivor, note, s.now())
 	})
-	return res, err
 }
 
 // DismissDuplicate dismisses a suspected duplicate in one transaction.
 func (s *Store) DismissDuplicate(ctx context.Context, actor syncproto.Actor, id, note string) (syncproto.Duplicate, error) {
-	var d syncproto.Duplicate
-	err := s.write(ctx, "dismiss", func(tx *superviseTx) error {
-		var err error
-		d, err = syncproto.DismissDuplicate(ctx, tx, actor, id, note, s.now())
-		return err
+	return writeResult(ctx, s, "dismiss", func(tx *superviseTx) (syncproto.Duplicate, error) {
+		return syncproto.DismissDuplicate(ctx, tx, actor, id, note, s.now())
 	})
-	return d, err
 }
 
 // CloseQuarantine closes a quarantine entry in one transaction.
 func (s *Store) CloseQuarantine(ctx context.Context, actor syncproto.Actor, id, note string) (syncproto.QuarantineEntry, error) {
-	var q syncproto.QuarantineEntry
-	err := s.write(ctx, "close_quarantine", func(tx *superviseTx) error {
-		var err error
-		q, err = syncproto.CloseQuarantine(ctx, tx, actor, id, note, s.now())
-		return err
+	return writeResult(ctx, s, "close_quarantine", func(tx *superviseTx) (syncproto.QuarantineEntry, error) {
+		return syncproto.CloseQuarantine(ctx, tx, actor, id, note, s.now())
 	})
-	return q, err
 }
 
 // ListQuarantine returns the rejected changes in the actor's scope after
