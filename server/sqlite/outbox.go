@@ -64,7 +64,7 @@ func (s *Store) ReplayOutbox(ctx context.Context, original, replayer syncproto.A
 			}
 			rtx.forget()
 			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO replay`); rerr != nil {
-				return nil, writeError(err)
+				return nil, writeError(fmt.Errorf("replay: roll back a refused change set: %w", rerr))
 			}
 			out[i].Err = err
 		} else {
