@@ -299,9 +299,6 @@ func (r *snapshotRun) Row(row syncproto.SnapshotRow) error {
 // deadline (only the latter while an XLSX workbook is being spooled).
 func (r *snapshotRun) flush() error {
 	if r.c.Response().Committed {
-		if err := r.enc.flush(); err != nil {
-			return err
-		}
 		if err := r.out.Flush(); err != nil {
 			return err
 		}
