@@ -81,7 +81,7 @@ func (s *Server) reportLabels(lang string) reportLabels {
 	return reportLabels{lang: lang, schema: s.schema, tables: schema.Tables()}
 }
 
-func (l reportLabels) codes() bool { return l.lang == "" || l.lang == langCodes }
+func (l reportLabels) codes() bool { return inCodes(l.lang) }
 
 // field is a form's field, or nil.
 func (l reportLabels) field(entity, name string) *schema.Field {

@@ -99,7 +99,7 @@ func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, acto
 		req.format = formatNDJSON
 	}
 	var errs []syncproto.FieldError
-	req.lang, _ = tableLang("", "")
+	req.lang = langCodes
 	if l, fe := tableLang(lang, acceptLanguage); fe != nil {
 		errs = append(errs, *fe)
 	} else if req.format == formatCSV || req.format == formatXLSX {

@@ -96,7 +96,7 @@ type tableColumn struct {
 // A labelled table (lang zh or en) has after the village a village_name
 // column, from names.
 func tableColumns(sch *schema.Schema, form *schema.Form, lang string, names Divisions) []tableColumn {
-	labelled := lang != "" && lang != langCodes
+	labelled := !inCodes(lang)
 	nameCol := tableColumn{name: "village_name", lang: lang, names: names}
 	cols := []tableColumn{{name: "id", lang: lang}, {name: "version", lang: lang}, {name: "updated_at", lang: lang},
 		{name: "updated_by", lang: lang}}
