@@ -244,10 +244,9 @@ type snapshotRun struct {
 }
 
 func (s *Server) newSnapshotRun(c echo.Context, req snapshotRequest) *snapshotRun {
-	rc := http.NewResponseController(c.Response().Writer)
-	paced := &rateBoundWriter{w: c.Response(), rc: rc, minRate: s.snapshotMinRate, grace: s.snapshotRateGrace}
+	paced := s.paced(c, c.Response())
 	run := &snapshotRun{s: s, c: c, req: req, started: time.Now(), counted: s.metrics.snapshotRows.WithLabelValues(req.format),
-		out: bufio.NewWriterSize(paced, 64<<10), rc: rc}
+		out: bufio.NewWriterSize(paced, 64<<10), rc: paced.rc}
 	run.enc = newSnapshotEncoder(req, s.schema, run.out)
 	return run
 }
