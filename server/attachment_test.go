@@ -461,11 +461,7 @@ func TestAttachmentScopeFollowsHouseholdMove(t *testing.T) {
 func TestAttachmentRefusals(t *testing.T) {
 	const limit = 64 << 10
 	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		photos, err := attachments.Open(filepath.Join(t.TempDir(), "attachments"), attachments.Options{MaxBytes: limit})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Attachments = photos
+		cfg.Attachments = mustOpenPhotos(t, filepath.Join(t.TempDir(), "attachments"), attachments.Options{MaxBytes: limit})
 	})
 	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
 	pc := ts.photoClient(t, "li.na", uuid.NewString())

@@ -154,9 +154,6 @@ func (e *exportSink) Row(row syncproto.SnapshotRow) error {
 	}
 	e.rows++
 	if e.rows%1000 == 0 {
-		if err := e.enc.flush(); err != nil {
-			return err
-		}
 		e.progress.set(e.rows, 0)
 	}
 	return nil

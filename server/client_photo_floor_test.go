@@ -56,10 +56,7 @@ func downloadAs(tb testing.TB, url, token, hash string) (int, []byte) {
 // client waited on the photo's Retry-After and pushed nothing.)
 func TestDeviceSyncPushesWhilePhotosWait(t *testing.T) {
 	data := t.TempDir()
-	probe, err := attachments.Open(filepath.Join(t.TempDir(), "probe"), attachments.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	probe := mustOpenPhotos(t, filepath.Join(t.TempDir(), "probe"), attachments.Options{})
 	if free, ok := probe.FreeBytes(); !ok || free >= 1<<62 {
 		t.Skipf("free space unknown here (%d, %v)", free, ok)
 	}
@@ -143,12 +140,8 @@ func TestDeviceSyncPushesWhilePhotosWait(t *testing.T) {
 // sync sends it without any new edit, and the server serves it.
 func TestClientPushesWhilePhotosAreOverQuota(t *testing.T) {
 	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		p, err := attachments.Open(filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{
+		cfg.Attachments = mustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{
 			MaxBytes: 80 << 10, UserHourlyBytes: 100 << 10, MinFreeBytes: -1, Now: cfg.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Attachments = p
 	})
 	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
 	_, ins := seedHousehold(t, ts)

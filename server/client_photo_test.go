@@ -200,11 +200,7 @@ func storedRecordPhotos(t *testing.T, ts *testServer, id string) []string {
 // why and still pushes the change.
 func TestClientReportsARefusedPhoto(t *testing.T) {
 	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		photos, err := attachments.Open(t.TempDir(), attachments.Options{MaxBytes: 4096})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Attachments = photos
+		cfg.Attachments = mustOpenPhotos(t, t.TempDir(), attachments.Options{MaxBytes: 4096})
 	})
 	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
 	_, ins := seedHousehold(t, ts)

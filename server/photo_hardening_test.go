@@ -145,12 +145,8 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 func TestPhotoFloorRefusesUploadsNotPushes(t *testing.T) {
 	var photos *attachments.Store
 	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		dir := filepath.Join(t.TempDir(), AttachmentsDir)
-		p, err := attachments.Open(dir, attachments.Options{MinFreeBytes: 1 << 62})
-		if err != nil {
-			t.Fatal(err)
-		}
-		photos, cfg.Attachments = p, p
+		photos = mustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MinFreeBytes: 1 << 62})
+		cfg.Attachments = photos
 	})
 	if free, ok := photos.FreeBytes(); !ok || free >= 1<<62 {
 		t.Skipf("free space unknown here (%d, %v)", free, ok)
@@ -181,12 +177,8 @@ func TestPhotoQuotasPerUser(t *testing.T) {
 	var clock *storetest.Clock
 	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
 		clock = storetest.NewClock(storetest.T0)
-		p, err := attachments.Open(filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MaxBytes: 80 << 10,
+		cfg.Attachments = mustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MaxBytes: 80 << 10,
 			UserPartialBytes: 100 << 10, UserHourlyBytes: 330 << 10, MinFreeBytes: -1, Now: clock.Now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Attachments = p
 	})
 	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
 	ts.addUser(t, "wu.fang", syncproto.RoleFieldWorker, "500240108")

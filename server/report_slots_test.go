@@ -2,15 +2,10 @@ package server
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-
-	"github.com/fieldsync/fieldsync/server/sqlite"
-	"github.com/fieldsync/fieldsync/server/storetest"
-	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // TestSlowReportReaderCannotStarveOthers: the CSV and XLSX tables of the
@@ -23,25 +18,7 @@ import (
 // falls behind --snapshot-min-rate (here 64 KiB/s after a 1 s grace),
 // giving its slot back, well before it could finish.
 func TestSlowReportReaderCannotStarveOthers(t *testing.T) {
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		cfg.SnapshotMinRate, cfg.SnapshotRateGrace = 64<<10, time.Second
-	})
-	dev := storetest.NewDevice("admin")
-	for i := 0; i < 10; i++ {
-		var changes []syncproto.Change
-		for j := 0; j < 200; j++ {
-			changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
-		}
-		resp, body := ts.pushJSON(t, dev.Changeset(changes...))
-		pushedNew(t, resp, body)
-	}
-	ts.addUser(t, "wang.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
-	ts.addUser(t, "zhao.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
-	slowToken := ts.login(t, "wang.sup", uuid.NewString())
-	slowSrv := httptest.NewUnstartedServer(ts.Config.Handler)
-	slowSrv.Listener = smallSendBuffers{slowSrv.Listener}
-	slowSrv.Start()
-	defer slowSrv.Close()
+	ts, slowToken, slowURL := slowReaderServer(t)
 	const path = "/v1/reports/coverage?format=csv&table=never_inspected"
 
 	resp, whole := ts.doAs(t, slowToken, http.MethodGet, path, "", nil)
@@ -49,7 +26,7 @@ func TestSlowReportReaderCannotStarveOthers(t *testing.T) {
 		t.Fatalf("the table: %d, %d bytes (want 200 and more than 150 KiB)", resp.StatusCode, len(whole))
 	}
 
-	slow := slowRead(slowSrv.URL+path, slowToken)
+	slow := slowRead(slowURL+path, slowToken)
 
 	for _, other := range []string{path, "/v1/reports/coverage?format=xlsx", "/v1/reinspections?format=csv",
 		"/v1/conflicts?format=csv", "/v1/duplicates?format=xlsx", "/v1/snapshot?entity=household&format=csv"} {

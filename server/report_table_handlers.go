@@ -61,17 +61,19 @@ func (s *Server) coverageCounts(l reportLabels) ([]reportColumn, []func(*syncpro
 	perValue("dangerous_by_renovation", syncproto.HousingEntity, "renovation", enum(syncproto.HousingEntity, "renovation", true),
 		func(c *syncproto.CoverageCounts) map[string]int { return c.DangerousByRenovation })
 	indicators := waterIndicators(s.schema)
-	for _, key := range []string{"water_failing", "water_unrecorded"} {
+	for _, water := range []struct {
+		key string
+		m   func(*syncproto.CoverageCounts) map[string]int
+	}{
+		{"water_failing", func(c *syncproto.CoverageCounts) map[string]int { return c.WaterFailing }},
+		{"water_unrecorded", func(c *syncproto.CoverageCounts) map[string]int { return c.WaterUnrecorded }},
+	} {
 		for _, ind := range indicators {
 			label := ind
 			if fd := l.field(syncproto.WaterEntity, ind); fd != nil && !l.codes() {
 				label = fd.LabelIn(l.lang)
 			}
-			m := func(c *syncproto.CoverageCounts) map[string]int { return c.WaterFailing }
-			if key == "water_unrecorded" {
-				m = func(c *syncproto.CoverageCounts) map[string]int { return c.WaterUnrecorded }
-			}
-			add(l.perValue(key, ind, label), func(c *syncproto.CoverageCounts) int { return m(c)[ind] })
+			add(l.perValue(water.key, ind, label), func(c *syncproto.CoverageCounts) int { return water.m(c)[ind] })
 		}
 	}
 	add(l.own("water_unsafe", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WaterUnsafe })

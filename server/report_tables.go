@@ -81,7 +81,7 @@ func (s *Server) reportLabels(lang string) reportLabels {
 	return reportLabels{lang: lang, schema: s.schema, tables: schema.Tables()}
 }
 
-func (l reportLabels) codes() bool { return l.lang == "" || l.lang == langCodes }
+func (l reportLabels) codes() bool { return inCodes(l.lang) }
 
 // field is a form's field, or nil.
 func (l reportLabels) field(entity, name string) *schema.Field {
@@ -213,9 +213,7 @@ func (s *Server) newReportOutput(c echo.Context, f reportFormat, l reportLabels,
 		return o, tooManyUserSnapshots(s.snapshotsByUser.max)
 	}
 	o.user = user
-	paced := &rateBoundWriter{w: &reportResponse{o: o}, rc: http.NewResponseController(c.Response().Writer),
-		minRate: s.snapshotMinRate, grace: s.snapshotRateGrace}
-	o.out = bufio.NewWriterSize(paced, 64<<10)
+	o.out = bufio.NewWriterSize(s.paced(c, &reportResponse{o: o}), 64<<10)
 	if f.format == formatCSV {
 		o.cw = &csvWriter{w: o.out}
 		cols := tables[csvTable].cols

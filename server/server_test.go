@@ -47,6 +47,16 @@ func mustServeWith(tb testing.TB, rates *RateLimits) *testServer {
 	return mustServeConfig(tb, sqlite.Options{}, func(cfg *Config) { cfg.Rates = rates })
 }
 
+// mustOpenPhotos opens a photo store in dir, failing the test if it cannot.
+func mustOpenPhotos(tb testing.TB, dir string, opts attachments.Options) *attachments.Store {
+	tb.Helper()
+	photos, err := attachments.Open(dir, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return photos
+}
+
 // mustServeConfig is mustServe with the store opened with opts (the clock
 // is the test's) and the server's configuration changed by configure (nil
 // for none).
@@ -66,10 +76,7 @@ func mustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*Config)
 	limits := DefaultLimits
 	limits.MaxBodyBytes = 1 << 20
 	limits.MaxChanges = 200
-	photos, err := attachments.Open(filepath.Join(dir, AttachmentsDir), attachments.Options{Now: clock.Now})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	photos := mustOpenPhotos(tb, filepath.Join(dir, AttachmentsDir), attachments.Options{Now: clock.Now})
 	cfg := Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: &RateLimits{}, Attachments: photos}
 	if configure != nil {
 		configure(&cfg)

@@ -99,7 +99,7 @@ func newSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, acto
 		req.format = formatNDJSON
 	}
 	var errs []syncproto.FieldError
-	req.lang, _ = tableLang("", "")
+	req.lang = langCodes
 	if l, fe := tableLang(lang, acceptLanguage); fe != nil {
 		errs = append(errs, *fe)
 	} else if req.format == formatCSV || req.format == formatXLSX {
@@ -244,10 +244,9 @@ type snapshotRun struct {
 }
 
 func (s *Server) newSnapshotRun(c echo.Context, req snapshotRequest) *snapshotRun {
-	rc := http.NewResponseController(c.Response().Writer)
-	paced := &rateBoundWriter{w: c.Response(), rc: rc, minRate: s.snapshotMinRate, grace: s.snapshotRateGrace}
+	paced := s.paced(c, c.Response())
 	run := &snapshotRun{s: s, c: c, req: req, started: time.Now(), counted: s.metrics.snapshotRows.WithLabelValues(req.format),
-		out: bufio.NewWriterSize(paced, 64<<10), rc: rc}
+		out: bufio.NewWriterSize(paced, 64<<10), rc: paced.rc}
 	run.enc = newSnapshotEncoder(req, s.schema, run.out)
 	return run
 }
@@ -299,9 +298,6 @@ func (r *snapshotRun) Row(row syncproto.SnapshotRow) error {
 // deadline (only the latter while an XLSX workbook is being spooled).
 func (r *snapshotRun) flush() error {
 	if r.c.Response().Committed {
-		if err := r.enc.flush(); err != nil {
-			return err
-		}
 		if err := r.out.Flush(); err != nil {
 			return err
 		}

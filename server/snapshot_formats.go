@@ -23,8 +23,6 @@ type snapshotEncoder interface {
 	begin() error
 	// row encodes one record.
 	row(r syncproto.SnapshotRow) error
-	// flush pushes rows the encoder buffers itself to the output.
-	flush() error
 	// end writes what comes after the last row.
 	end() error
 	// close releases what the encoder holds (temporary files), whether or
@@ -67,7 +65,6 @@ func (e *ndjsonEncoder) row(r syncproto.SnapshotRow) error {
 	_, err = e.w.Write(e.buf)
 	return err
 }
-func (e *ndjsonEncoder) flush() error   { return nil }
 func (e *ndjsonEncoder) end() error     { return nil }
 func (e *ndjsonEncoder) close()         {}
 func (e *ndjsonEncoder) summary() []any { return nil }
@@ -99,7 +96,7 @@ type tableColumn struct {
 // A labelled table (lang zh or en) has after the village a village_name
 // column, from names.
 func tableColumns(sch *schema.Schema, form *schema.Form, lang string, names Divisions) []tableColumn {
-	labelled := lang != "" && lang != langCodes
+	labelled := !inCodes(lang)
 	nameCol := tableColumn{name: "village_name", lang: lang, names: names}
 	cols := []tableColumn{{name: "id", lang: lang}, {name: "version", lang: lang}, {name: "updated_at", lang: lang},
 		{name: "updated_by", lang: lang}}
@@ -265,8 +262,7 @@ func defuseFormula(s string) string {
 	return s
 }
 
-func (e *csvEncoder) flush() error   { return nil }
-func (e *csvEncoder) end() error     { return e.flush() }
+func (e *csvEncoder) end() error     { return nil }
 func (e *csvEncoder) close()         {}
 func (e *csvEncoder) summary() []any { return nil }
 
@@ -390,7 +386,6 @@ func photoURLs(raw json.RawMessage) (*string, []string) {
 	return &urls[0], urls
 }
 
-func (e *geojsonEncoder) flush() error { return nil }
 func (e *geojsonEncoder) end() error {
 	_, err := io.WriteString(e.w, "\n]}\n")
 	return err
@@ -466,8 +461,7 @@ func cellValue(c tableColumn, row *syncproto.SnapshotRow) any {
 	return text
 }
 
-func (e *xlsxEncoder) flush() error { return nil }
-func (e *xlsxEncoder) end() error   { return e.book.writeTo(e.w) }
-func (e *xlsxEncoder) close()       { e.book.close() }
+func (e *xlsxEncoder) end() error { return e.book.writeTo(e.w) }
+func (e *xlsxEncoder) close()     { e.book.close() }
 
 func (e *xlsxEncoder) summary() []any { return nil }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/labstack/echo/v4"
+
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -78,6 +80,13 @@ type rateBoundWriter struct {
 	grace   time.Duration
 	started time.Time
 	written int64
+}
+
+// paced is w, which writes the body of c's answer, held to the snapshots'
+// minimum rate (Config.SnapshotMinRate after Config.SnapshotRateGrace).
+func (s *Server) paced(c echo.Context, w io.Writer) *rateBoundWriter {
+	return &rateBoundWriter{w: w, rc: http.NewResponseController(c.Response().Writer),
+		minRate: s.snapshotMinRate, grace: s.snapshotRateGrace}
 }
 
 func (r *rateBoundWriter) Write(p []byte) (int, error) {

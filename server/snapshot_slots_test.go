@@ -38,15 +38,16 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 	return c, err
 }
 
-// TestSlowSnapshotReaderCannotStarveOthers replays the review: one
-// supervisor downloads snapshots at about 3 KB/s. Its second snapshot is
-// refused (429, one per user by default) instead of taking the second
-// global slot, so another supervisor's snapshot is served (the old server
-// answered every other user 503); and the slow download is cut once it
-// falls behind --snapshot-min-rate (here 64 KiB/s after a 1 s grace),
-// freeing its slot, well before it could finish.
-func TestSlowSnapshotReaderCannotStarveOthers(t *testing.T) {
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+// slowReaderServer serves 2,000 households in storetest.SouthVillage to two
+// supervisors, wang.sup and zhao.sup, with --snapshot-min-rate 64 KiB/s
+// after a 1 s grace. It returns the server, a token of wang.sup (the slow
+// reader) and the URL of a second server of the same handler for the slow
+// reader: its connections have a small send buffer, as a county snapshot
+// (MBs) outgrows any socket buffer, so the server's writes wait for the
+// reader instead of finishing into the kernel.
+func slowReaderServer(t *testing.T) (ts *testServer, slowToken, slowURL string) {
+	t.Helper()
+	ts = mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
 		cfg.SnapshotMinRate, cfg.SnapshotRateGrace = 64<<10, time.Second
 	})
 	dev := storetest.NewDevice("admin")
@@ -60,15 +61,23 @@ func TestSlowSnapshotReaderCannotStarveOthers(t *testing.T) {
 	}
 	ts.addUser(t, "wang.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
 	ts.addUser(t, "zhao.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
-	slowToken := ts.login(t, "wang.sup", uuid.NewString())
-	// The slow reader talks to the same server through a listener whose
-	// connections have a small send buffer, as a county snapshot (MBs)
-	// outgrows any socket buffer: the server's writes then wait for the
-	// reader instead of finishing into the kernel.
+	slowToken = ts.login(t, "wang.sup", uuid.NewString())
 	slowSrv := httptest.NewUnstartedServer(ts.Config.Handler)
 	slowSrv.Listener = smallSendBuffers{slowSrv.Listener}
 	slowSrv.Start()
-	defer slowSrv.Close()
+	t.Cleanup(slowSrv.Close)
+	return ts, slowToken, slowSrv.URL
+}
+
+// TestSlowSnapshotReaderCannotStarveOthers replays the review: one
+// supervisor downloads snapshots at about 3 KB/s. Its second snapshot is
+// refused (429, one per user by default) instead of taking the second
+// global slot, so another supervisor's snapshot is served (the old server
+// answered every other user 503); and the slow download is cut once it
+// falls behind --snapshot-min-rate (here 64 KiB/s after a 1 s grace),
+// freeing its slot, well before it could finish.
+func TestSlowSnapshotReaderCannotStarveOthers(t *testing.T) {
+	ts, slowToken, slowURL := slowReaderServer(t)
 	const path = "/v1/snapshot?entity=household&format=ndjson"
 
 	// The whole snapshot, read at full speed, for its size.
@@ -77,7 +86,7 @@ func TestSlowSnapshotReaderCannotStarveOthers(t *testing.T) {
 		t.Fatalf("snapshot: %d %s", resp.StatusCode, whole)
 	}
 
-	slow := slowRead(slowSrv.URL+path, slowToken)
+	slow := slowRead(slowURL+path, slowToken)
 
 	resp, body := ts.doAs(t, slowToken, http.MethodGet, path, "", nil)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {

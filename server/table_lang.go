@@ -13,6 +13,10 @@ import (
 // values (what the CSV and XLSX were before they had labels).
 const langCodes = "codes"
 
+// inCodes reports whether a table in lang shows keys and codes (codes, or
+// no language) rather than labels.
+func inCodes(lang string) bool { return lang == "" || lang == langCodes }
+
 // langMatcher picks zh or en for an Accept-Language header (golang.org/x/
 // text/language: it knows zh-CN, zh-Hans, en-GB and the weights); a header
 // that names neither gets en.
@@ -49,7 +53,7 @@ func tableLang(lang, acceptLanguage string) (string, *syncproto.FieldError) {
 // header is the column's header in its language: the key in codes, else
 // the schema's label (the key where the schema has none).
 func (c tableColumn) header() string {
-	if c.lang == "" || c.lang == langCodes {
+	if inCodes(c.lang) {
 		return c.name
 	}
 	if c.field == nil {
@@ -66,7 +70,7 @@ func (c tableColumn) header() string {
 // valueLabel is a value of an enum (or an item of a set) in the column's
 // language.
 func (c tableColumn) valueLabel(v string) string {
-	if c.lang == "" || c.lang == langCodes {
+	if inCodes(c.lang) {
 		return v
 	}
 	return c.field.ValueLabelIn(v, c.lang)
