@@ -1,0 +1,680 @@
+package api
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/png"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/server/attachments"
+	"github.com/fieldsync/fieldsync/server/sqlite"
+	"github.com/fieldsync/fieldsync/server/storetest"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// photoPNG is a PNG of random pixels, about 4·side² bytes, and its digest;
+// each seed makes another photo.
+func photoPNG(tb testing.TB, seed uint64, side int) ([]byte, string) {
+	tb.Helper()
+	rng := rand.New(rand.NewPCG(seed, 2026))
+	img := image.NewNRGBA(image.Rect(0, 0, side, side))
+	for i := range img.Pix {
+		img.Pix[i] = byte(rng.IntN(256))
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		tb.Fatal(err)
+	}
+	return buf.Bytes(), digest(buf.Bytes())
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// photoClient speaks the attachment endpoints of one server as one tablet.
+type photoClient struct {
+	url, token string
+	client     *http.Client
+}
+
+func (ts *testServer) photoClient(tb testing.TB, user, device string) *photoClient {
+	return &photoClient{url: ts.URL, token: ts.login(tb, user, device), client: ts.Client()}
+}
+
+// status asks HEAD /v1/attachments/{hash}: the offset held and whether
+// the photo is complete.
+func (pc *photoClient) status(tb testing.TB, hash string) (int64, bool) {
+	tb.Helper()
+	resp, _, err := pc.request(http.MethodHead, "/v1/attachments/"+hash, nil, -1, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("HEAD %s: %d", hash, resp.StatusCode)
+	}
+	return uploadOffset(tb, resp), resp.Header.Get("Upload-Complete") == "?1"
+}
+
+func uploadOffset(tb testing.TB, resp *http.Response) int64 {
+	tb.Helper()
+	n, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
+	if err != nil {
+		tb.Fatalf("Upload-Offset %q on %d", resp.Header.Get("Upload-Offset"), resp.StatusCode)
+	}
+	return n
+}
+
+// request sends a request with a body of length bytes (-1: none) and
+// extra headers; it returns the response and its body, or the transport's
+// error.
+func (pc *photoClient) request(method, path string, body io.Reader, length int64, header map[string]string) (*http.Response, []byte, error) {
+	req, err := http.NewRequest(method, pc.url+path, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if length >= 0 {
+		req.ContentLength = length
+	}
+	if pc.token != "" {
+		req.Header.Set("Authorization", "Bearer "+pc.token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := pc.client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, b, err
+}
+
+// put sends bytes start..start+len(chunk)-1 of a photo of total bytes.
+func (pc *photoClient) put(hash string, start, total int64, body io.Reader, length int64) (*http.Response, []byte, error) {
+	return pc.request(http.MethodPut, "/v1/attachments/"+hash, body, length, map[string]string{
+		"Content-Range": fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, total),
+		"Content-Type":  "application/octet-stream"})
+}
+
+// upload sends a photo in chunks of chunk bytes from where the server
+// stands, following Upload-Offset after a 409, until it is whole; it
+// returns the final status (201 or 200).
+func (pc *photoClient) upload(tb testing.TB, hash string, photo []byte, chunk int) int {
+	tb.Helper()
+	total := int64(len(photo))
+	offset, complete := pc.status(tb, hash)
+	for attempt := 0; attempt < 10000; attempt++ {
+		if complete {
+			return http.StatusOK
+		}
+		end := min(offset+int64(chunk), total)
+		resp, body, err := pc.put(hash, offset, total, bytes.NewReader(photo[offset:end]), end-offset)
+		if err != nil {
+			tb.Fatalf("PUT %d-%d: %v", offset, end-1, err)
+		}
+		switch resp.StatusCode {
+		case http.StatusCreated, http.StatusOK:
+			var ans uploadAnswer
+			if err := json.Unmarshal(body, &ans); err != nil || ans.SHA256 != hash || ans.Size != total {
+				tb.Fatalf("answer %s", body)
+			}
+			return resp.StatusCode
+		case http.StatusNoContent, http.StatusConflict:
+			offset = uploadOffset(tb, resp)
+			complete = resp.Header.Get("Upload-Complete") == "?1"
+		default:
+			tb.Fatalf("PUT %d-%d: %d %s", offset, end-1, resp.StatusCode, body)
+		}
+	}
+	tb.Fatal("the upload does not end")
+	return 0
+}
+
+// get downloads a photo as the client, with extra headers.
+func (pc *photoClient) get(tb testing.TB, hash string, header map[string]string) (*http.Response, []byte) {
+	tb.Helper()
+	resp, body, err := pc.request(http.MethodGet, "/v1/attachments/"+hash, nil, -1, header)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, body
+}
+
+// cutBody yields n bytes of b, then fails as a dropped link does.
+type cutBody struct {
+	r io.Reader
+}
+
+func (c *cutBody) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err == io.EOF {
+		return n, errors.New("the link dropped")
+	}
+	return n, err
+}
+
+// heldPhoto reads the file the store keeps for a digest.
+func (ts *testServer) heldPhoto(tb testing.TB, hash string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(attachments.PhotoPath(ts.photos.Dir(), hash))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func (ts *testServer) photoStats(tb testing.TB) attachments.Stats {
+	tb.Helper()
+	st, err := ts.photos.Stats()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+// TestAttachmentUploadCutAndResumed cuts uploads at random byte offsets
+// (the body fails after a random number of bytes, as a dropped link does),
+// asks HEAD where the server stands after each cut, and resumes from
+// there; the stored file has the right digest.
+func TestAttachmentUploadCutAndResumed(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	pc := ts.photoClient(t, "li.na", uuid.NewString())
+	for seed := uint64(1); seed <= 4; seed++ {
+		photo, hash := photoPNG(t, seed, 150+int(seed)*20)
+		total := int64(len(photo))
+		rng := rand.New(rand.NewPCG(seed, 5))
+		var last int64
+		for cut := 0; cut < 5; cut++ {
+			offset, complete := pc.status(t, hash)
+			if complete || offset < last || offset > total {
+				t.Fatalf("seed %d: HEAD after cut %d: %d (complete %v), last %d", seed, cut, offset, complete, last)
+			}
+			last = offset
+			n := rng.Int64N(total - offset)
+			resp, body, err := pc.put(hash, offset, total, &cutBody{bytes.NewReader(photo[offset : offset+n])}, total-offset)
+			if err == nil && resp.StatusCode != http.StatusConflict {
+				t.Fatalf("seed %d: a cut upload was answered %d %s", seed, resp.StatusCode, body)
+			}
+			// Whatever arrived is held, and no more than was sent.
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				held, complete := pc.status(t, hash)
+				if complete || held > offset+n {
+					t.Fatalf("seed %d: HEAD %d (complete %v) after a cut at %d", seed, held, complete, offset+n)
+				}
+				if held == offset+n || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond) // the server may still be reading what was sent
+			}
+		}
+		if status := pc.upload(t, hash, photo, len(photo)); status != http.StatusCreated {
+			t.Fatalf("seed %d: the resumed upload ended with %d", seed, status)
+		}
+		if got := ts.heldPhoto(t, hash); digest(got) != hash || !bytes.Equal(got, photo) {
+			t.Fatalf("seed %d: the stored photo is not the photo", seed)
+		}
+		if offset, complete := pc.status(t, hash); !complete || offset != total {
+			t.Fatalf("seed %d: HEAD after the upload: %d %v", seed, offset, complete)
+		}
+	}
+	if st := ts.photoStats(t); st.Photos != 4 || st.Partials != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// TestAttachmentCorruptedChunk: a chunk whose bytes changed on the way is
+// detected when the last byte arrives (422), and nothing is kept.
+func TestAttachmentCorruptedChunk(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	pc := ts.photoClient(t, "li.na", uuid.NewString())
+	photo, hash := photoPNG(t, 11, 120)
+	total := int64(len(photo))
+	const chunk = 16 << 10
+	var resp *http.Response
+	var body []byte
+	for start := int64(0); start < total; start += chunk {
+		end := min(start+chunk, total)
+		part := bytes.Clone(photo[start:end])
+		if start == 2*chunk {
+			part[100] ^= 0x01
+		}
+		var err error
+		resp, body, err = pc.put(hash, start, total, bytes.NewReader(part), int64(len(part)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if end < total && resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("chunk at %d: %d %s", start, resp.StatusCode, body)
+		}
+	}
+	p := mustProblem(t, resp, body, http.StatusUnprocessableEntity)
+	if len(p.Errors) != 1 || p.Errors[0].Path != "path.sha256" || p.UploadOffset == nil || *p.UploadOffset != 0 ||
+		resp.Header.Get("Upload-Offset") != "0" {
+		t.Fatalf("mismatch problem %s (Upload-Offset %q)", body, resp.Header.Get("Upload-Offset"))
+	}
+	if offset, complete := pc.status(t, hash); offset != 0 || complete {
+		t.Fatalf("HEAD after a mismatch: %d %v", offset, complete)
+	}
+	if st := ts.photoStats(t); st.Photos != 0 || st.Partials != 0 {
+		t.Fatalf("kept after a mismatch: %+v", st)
+	}
+	// The tablet sends it again, intact.
+	if status := pc.upload(t, hash, photo, chunk); status != http.StatusCreated {
+		t.Fatalf("upload after a mismatch: %d", status)
+	}
+}
+
+// TestAttachmentConcurrentUploads: tablets uploading the same photo at
+// the same time all succeed, and it is stored once.
+func TestAttachmentConcurrentUploads(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.addUser(t, "zhao.lei", syncproto.RoleFieldWorker, "500240107")
+	photo, hash := photoPNG(t, 21, 200)
+	clients := []*photoClient{ts.photoClient(t, "li.na", uuid.NewString()), ts.photoClient(t, "zhao.lei", uuid.NewString()),
+		ts.photoClient(t, "li.na", uuid.NewString())}
+	statuses := make([]int, len(clients))
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, pc := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			statuses[i] = pc.upload(t, hash, photo, 24<<10+i*1000)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	created := 0
+	for _, s := range statuses {
+		switch s {
+		case http.StatusCreated:
+			created++
+		case http.StatusOK:
+		default:
+			t.Fatalf("statuses %v", statuses)
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d uploads created the photo (statuses %v), want 1", created, statuses)
+	}
+	if st := ts.photoStats(t); st.Photos != 1 || st.Bytes != int64(len(photo)) || st.Partials != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if !bytes.Equal(ts.heldPhoto(t, hash), photo) {
+		t.Fatal("the stored photo is not the photo")
+	}
+	for _, pc := range clients {
+		if offset, complete := pc.status(t, hash); !complete || offset != int64(len(photo)) {
+			t.Fatalf("HEAD: %d %v", offset, complete)
+		}
+	}
+}
+
+// northHousing is a housing inspection valid in the north (it records
+// heating and insulation) with photos.
+func northHousing(id, household string, photos ...string) syncproto.Change {
+	return storetest.Upsert("housing_inspection", id, 0, storetest.T0, map[string]any{"household_id": household,
+		"grade": "D", "inspected_on": "2026-11-20", "heating_insulation": "inadequate", "photos": photos})
+}
+
+// southHousing is a housing inspection valid in the south with photos.
+func southHousing(id, household string, photos ...string) syncproto.Change {
+	ch := storetest.HousingInspection(id, household, "D", storetest.T0)
+	b, _ := json.Marshal(photos)
+	ch.Fields["photos"] = b
+	return ch
+}
+
+// TestAttachmentDownload: a photo is served to those in whose scope a
+// record references it — with its type, ETag, caching, ranges — and
+// refused (403) to the others, even when they know its digest.
+func TestAttachmentDownload(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.addUser(t, "bao.yin", syncproto.RoleFieldWorker, "150422103")
+	ts.addUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
+	south := ts.photoClient(t, "li.na", uuid.NewString())
+	north := ts.photoClient(t, "bao.yin", uuid.NewString())
+	sup := ts.photoClient(t, "sup.bairin", uuid.NewString())
+	admin := ts.photoClient(t, "admin", adminDevice)
+
+	photo, hash := photoPNG(t, 31, 60)
+	orphan, orphanHash := photoPNG(t, 32, 60)
+	_, notHeld := photoPNG(t, 33, 60)
+	north.upload(t, hash, photo, 1<<20)
+	north.upload(t, orphanHash, orphan, 1<<20)
+	// The admin who pushes the reference proves possession too (a
+	// re-upload of bytes the server holds), so that it grants.
+	admin.upload(t, hash, photo, 1<<20)
+	hh := uuid.NewString()
+	ts.mustPush(t, storetest.NewDevice("admin").Changeset(storetest.Household(hh, storetest.NorthVillage, storetest.T0),
+		northHousing(uuid.NewString(), hh, hash, notHeld)))
+
+	for name, pc := range map[string]*photoClient{"field worker": north, "supervisor": sup, "admin": admin} {
+		resp, body := pc.get(t, hash, nil)
+		if resp.StatusCode != 200 || !bytes.Equal(body, photo) {
+			t.Fatalf("%s: GET %d (%d bytes)", name, resp.StatusCode, len(body))
+		}
+		h := resp.Header
+		if h.Get("Content-Type") != "image/png" || h.Get("ETag") != `"`+hash+`"` ||
+			h.Get("Cache-Control") != "private, max-age=31536000, immutable" || h.Get("Accept-Ranges") != "bytes" {
+			t.Fatalf("%s: headers %v", name, h)
+		}
+	}
+	// Ranges and revalidation.
+	resp, body := north.get(t, hash, map[string]string{"Range": "bytes=100-199"})
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, photo[100:200]) ||
+		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 100-199/%d", len(photo)) {
+		t.Fatalf("range: %d %q %d bytes", resp.StatusCode, resp.Header.Get("Content-Range"), len(body))
+	}
+	resp, body = north.get(t, hash, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(photo)-10)})
+	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, photo[len(photo)-10:]) {
+		t.Fatalf("suffix range: %d", resp.StatusCode)
+	}
+	if resp, _ := north.get(t, hash, map[string]string{"If-None-Match": `"` + hash + `"`}); resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("If-None-Match: %d", resp.StatusCode)
+	}
+	resp, body = north.get(t, hash, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(photo)+5)})
+	if p := mustProblem(t, resp, body, http.StatusRequestedRangeNotSatisfiable); len(p.Errors) != 1 || p.Errors[0].Path != "header.Range" {
+		t.Fatalf("unsatisfiable range: %s", body)
+	}
+
+	// Outside the scope of every record that references it: 403, whether
+	// the photo is held or not.
+	for _, h := range []string{hash, notHeld} {
+		resp, body := south.get(t, h, nil)
+		mustProblem(t, resp, body, http.StatusForbidden)
+	}
+	// Referenced by no record at all: 403, for an admin too.
+	resp, body = admin.get(t, orphanHash, nil)
+	mustProblem(t, resp, body, http.StatusForbidden)
+	// Referenced in scope but not uploaded yet: 404.
+	resp, body = north.get(t, notHeld, nil)
+	mustProblem(t, resp, body, http.StatusNotFound)
+	// No token: 401.
+	anonymous := &photoClient{url: ts.URL, client: ts.Client()}
+	resp, body = anonymous.get(t, hash, nil)
+	mustProblem(t, resp, body, http.StatusUnauthorized)
+}
+
+// TestAttachmentScopeFollowsHouseholdMove: when a household moves out of
+// a field worker's villages, the photos of its inspections go with it.
+func TestAttachmentScopeFollowsHouseholdMove(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.addUser(t, "wu.fang", syncproto.RoleFieldWorker, "500240108")
+	here := ts.photoClient(t, "li.na", uuid.NewString())
+	there := ts.photoClient(t, "wu.fang", uuid.NewString())
+	photo, hash := photoPNG(t, 41, 50)
+	// The admin who pushes takes the photo: neither worker uploaded it, so
+	// their access rests on the record alone.
+	ts.photoClient(t, "admin", adminDevice).upload(t, hash, photo, 1<<20)
+	hh := uuid.NewString()
+	dev := storetest.NewDevice("admin")
+	ts.mustPush(t, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
+		southHousing(uuid.NewString(), hh, hash)))
+	if resp, _ := here.get(t, hash, nil); resp.StatusCode != 200 {
+		t.Fatalf("before the move: %d", resp.StatusCode)
+	}
+	if resp, _ := there.get(t, hash, nil); resp.StatusCode != 403 {
+		t.Fatalf("before the move, the other township: %d", resp.StatusCode)
+	}
+	ts.mustPush(t, dev.Changeset(storetest.Upsert("household", hh, 1, storetest.T0.Add(time.Hour),
+		map[string]any{"village": "500240108203"})))
+	if resp, body := here.get(t, hash, nil); resp.StatusCode != 403 {
+		t.Fatalf("after the household moved away: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := there.get(t, hash, nil); resp.StatusCode != 200 || !bytes.Equal(body, photo) {
+		t.Fatalf("after the household moved in: %d", resp.StatusCode)
+	}
+}
+
+// TestAttachmentRefusals: a field worker cannot upload a non-image, exceed
+// the size limit, or name a photo by a path or a malformed digest; bad
+// ranges are 400 and a wrong offset 409; each is a problem document and
+// nothing is kept.
+func TestAttachmentRefusals(t *testing.T) {
+	const limit = 64 << 10
+	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+		cfg.Attachments = mustOpenPhotos(t, filepath.Join(t.TempDir(), "attachments"), attachments.Options{MaxBytes: limit})
+	})
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	pc := ts.photoClient(t, "li.na", uuid.NewString())
+	photo, hash := photoPNG(t, 51, 40)
+	big, bigHash := photoPNG(t, 52, 140)
+	if len(big) <= limit {
+		t.Fatalf("the big photo has %d bytes", len(big))
+	}
+	text := []byte(strings.Repeat("not a photo; ", 500))
+	textHash := digest(text)
+	script := []byte("<script>alert(1)</script>" + strings.Repeat(" ", 100))
+
+	type request struct {
+		name, method, path string
+		body               []byte
+		header             map[string]string
+		status             int
+		errPath            string
+	}
+	put := func(name, h string, body []byte, contentRange string, status int, errPath string) request {
+		return request{name, http.MethodPut, "/v1/attachments/" + h, body, map[string]string{"Content-Range": contentRange}, status, errPath}
+	}
+	full := func(b []byte) string { return fmt.Sprintf("bytes 0-%d/%d", len(b)-1, len(b)) }
+	cases := []request{
+		put("a text file", textHash, text, full(text), 415, "body"),
+		put("a script", digest(script), script, full(script), 415, "body"),
+		put("the first chunk of a text file", textHash, text[:200], fmt.Sprintf("bytes 0-199/%d", len(text)), 415, "body"),
+		put("beyond the limit", bigHash, big[:1000], fmt.Sprintf("bytes 0-999/%d", len(big)), 413, "header.Content-Range"),
+		put("beyond the limit in one piece", bigHash, big, full(big), 413, "header.Content-Range"),
+		put("no Content-Range", hash, photo, "", 400, "header.Content-Range"),
+		put("Content-Range without total", hash, photo, fmt.Sprintf("bytes 0-%d", len(photo)-1), 400, "header.Content-Range"),
+		put("Content-Range of another unit", hash, photo, fmt.Sprintf("items 0-%d/%d", len(photo)-1, len(photo)), 400, "header.Content-Range"),
+		put("Content-Range with a sign", hash, photo, fmt.Sprintf("bytes +0-%d/%d", len(photo)-1, len(photo)), 400, "header.Content-Range"),
+		put("Content-Range end before start", hash, photo[:10], "bytes 10-1/500", 400, "header.Content-Range"),
+		put("Content-Range end at total", hash, photo, fmt.Sprintf("bytes 0-%d/%d", len(photo), len(photo)), 400, "header.Content-Range"),
+		put("Content-Range unsatisfied", hash, photo, "bytes */500", 400, "header.Content-Range"),
+		put("Content-Range absurd", hash, photo, "bytes 0-1/99999999999999999999999", 400, "header.Content-Range"),
+		put("body shorter than the range", hash, photo[:100], fmt.Sprintf("bytes 0-199/%d", len(photo)), 400, "header.Content-Length"),
+		put("wrong start", hash, photo[100:200], fmt.Sprintf("bytes 100-199/%d", len(photo)), 409, "header.Content-Range"),
+	}
+	for _, path := range []string{"../x", "..%2Fx", "%2e%2e", "%2E%2E%2Fetc%2Fpasswd", "..%2F..%2F..%2Fetc%2Fpasswd",
+		strings.ToUpper(hash), hash[:63], hash + "0", hash + "/x", hash + "%00", hash[:62] + "%2e", "missing", "",
+		"g" + hash[1:]} {
+		for _, method := range []string{http.MethodGet, http.MethodPut, http.MethodHead} {
+			r := request{name: method + " " + path, method: method, path: "/v1/attachments/" + path, body: photo,
+				header: map[string]string{"Content-Range": full(photo)}, status: 400, errPath: "path.sha256"}
+			if method == http.MethodHead {
+				r.errPath = ""
+			}
+			if method != http.MethodPut {
+				r.body = nil
+			}
+			cases = append(cases, r)
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var body io.Reader
+			length := int64(-1)
+			if c.body != nil {
+				body, length = bytes.NewReader(c.body), int64(len(c.body))
+			}
+			resp, b, err := pc.request(c.method, c.path, body, length, c.header)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != c.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, b)
+			}
+			if c.method == http.MethodHead {
+				return
+			}
+			p := mustProblem(t, resp, b, c.status)
+			found := false
+			for _, e := range p.Errors {
+				found = found || e.Path == c.errPath
+			}
+			if !found {
+				t.Fatalf("problem %s lacks path %s", b, c.errPath)
+			}
+			if c.status == 409 && (p.UploadOffset == nil || *p.UploadOffset != 0 || resp.Header.Get("Upload-Offset") != "0") {
+				t.Fatalf("409 without the held offset: %s %v", b, resp.Header)
+			}
+		})
+	}
+	for _, h := range []string{textHash, bigHash, hash} {
+		if offset, complete := pc.status(t, h); offset != 0 || complete {
+			t.Fatalf("refused uploads left %d bytes of %s…", offset, h[:8])
+		}
+	}
+	if st := ts.photoStats(t); st.Photos != 0 || st.Partials != 0 {
+		t.Fatalf("refused uploads kept %+v", st)
+	}
+	// The limit is the photo's size: one of exactly the limit is taken.
+	if status := pc.upload(t, hash, photo, 1000); status != http.StatusCreated {
+		t.Fatalf("a valid upload after the refusals: %d", status)
+	}
+}
+
+// TestAttachmentMissing: POST /v1/attachments/missing names the hashes
+// the server does not hold whole; its list is validated with paths.
+func TestAttachmentMissing(t *testing.T) {
+	ts := mustServe(t)
+	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	pc := ts.photoClient(t, "li.na", uuid.NewString())
+	held, heldHash := photoPNG(t, 61, 30)
+	partial, partialHash := photoPNG(t, 62, 30)
+	_, absent := photoPNG(t, 63, 30)
+	pc.upload(t, heldHash, held, 1<<20)
+	if resp, body, err := pc.put(partialHash, 0, int64(len(partial)), bytes.NewReader(partial[:500]), 500); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("partial upload: %v %d %s", err, resp.StatusCode, body)
+	}
+	ask := func(body string) (*http.Response, []byte) {
+		resp, b, err := pc.request(http.MethodPost, "/v1/attachments/missing", strings.NewReader(body), int64(len(body)),
+			map[string]string{"Content-Type": "application/json"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, b
+	}
+	resp, body := ask(`{"hashes": ["` + heldHash + `", "` + absent + `", "` + partialHash + `", "` + absent + `"]}`)
+	if resp.StatusCode != 200 || string(body) != `{"missing":["`+absent+`","`+partialHash+`"]}`+"\n" {
+		t.Fatalf("missing: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := ask(`{"hashes": []}`); resp.StatusCode != 200 || string(body) != `{"missing":[]}`+"\n" {
+		t.Fatalf("missing of none: %d %s", resp.StatusCode, body)
+	}
+	many := make([]string, 1001)
+	for i := range many {
+		many[i] = absent
+	}
+	tooMany, _ := json.Marshal(map[string]any{"hashes": many})
+	cases := []struct {
+		name, body string
+		status     int
+		path       string
+	}{
+		{"upper case", `{"hashes": ["` + heldHash + `", "` + strings.ToUpper(absent) + `"]}`, 422, "hashes[1]"},
+		{"short", `{"hashes": ["abc"]}`, 422, "hashes[0]"},
+		{"path", `{"hashes": ["` + heldHash + `", "` + heldHash + `", "../../etc/passwd"]}`, 422, "hashes[2]"},
+		{"a number", `{"hashes": [12]}`, 400, "hashes[0]"},
+		{"not a list", `{"hashes": "` + absent + `"}`, 400, "$"},
+		{"no hashes", `{}`, 422, "hashes"},
+		{"null hashes", `{"hashes": null}`, 422, "hashes"},
+		{"unknown key", `{"hashes": [], "photos": []}`, 400, "$"},
+		{"not json", `hashes=1`, 400, "$"},
+		{"too many", string(tooMany), 413, "hashes"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, body := ask(c.body)
+			p := mustProblem(t, resp, body, c.status)
+			found := false
+			for _, e := range p.Errors {
+				found = found || e.Path == c.path
+			}
+			if !found {
+				t.Fatalf("problem %s lacks path %s", body, c.path)
+			}
+		})
+	}
+}
+
+// TestAttachmentSnapshotsCarryPhotos: the photo digests are fields, so
+// NDJSON and CSV carry them; the GeoJSON of households carries the URL of
+// the latest housing inspection's photos.
+func TestAttachmentSnapshotsCarryPhotos(t *testing.T) {
+	ts := mustServe(t)
+	admin := ts.login(t, "admin", adminDevice)
+	a, b, c := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)
+	hh, bare, older, newer := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	loc := map[string]float64{"lat": 29.95, "lon": 108.12}
+	household := func(id string) syncproto.Change {
+		ch := storetest.Household(id, storetest.SouthVillage, storetest.T0)
+		ch.Fields["location"], _ = json.Marshal(loc)
+		return ch
+	}
+	later := southHousing(newer, hh, c, b)
+	later.Fields["inspected_on"] = json.RawMessage(`"2026-11-21"`)
+	ts.mustPush(t, storetest.NewDevice("admin").Changeset(household(hh), household(bare), southHousing(older, hh, a), later))
+
+	_, body := ts.snapshot(t, admin, "entity=housing_inspection&format=ndjson")
+	recs := ndjsonRecords(t, body)
+	if string(recs[newer].Fields["photos"]) != `["`+b+`","`+c+`"]` || string(recs[older].Fields["photos"]) != `["`+a+`"]` {
+		t.Fatalf("ndjson photos: %s / %s", recs[newer].Fields["photos"], recs[older].Fields["photos"])
+	}
+	_, body = ts.snapshot(t, admin, "entity=housing_inspection&format=csv")
+	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\uFEFF")))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := -1
+	for i, name := range rows[0] {
+		if name == "photos" {
+			col = i
+		}
+	}
+	found := false
+	for _, row := range rows[1:] {
+		if row[0] == newer {
+			found = col >= 0 && row[col] == b+";"+c
+		}
+	}
+	if !found {
+		t.Fatalf("csv photos column %d: %v", col, rows)
+	}
+	_, body = ts.snapshot(t, admin, "format=geojson")
+	_, props := geojsonFeatures(t, body)
+	urls, _ := json.Marshal(props[hh]["housing_photo_urls"])
+	if props[hh]["housing_photo_url"] != "/v1/attachments/"+b || string(urls) != `["/v1/attachments/`+b+`","/v1/attachments/`+c+`"]` {
+		t.Fatalf("geojson photo properties: %v %s", props[hh]["housing_photo_url"], urls)
+	}
+	if p := props[bare]; p["housing_photo_url"] != nil || p["housing_photo_urls"] != nil {
+		t.Fatalf("a household without inspection: %v", p)
+	}
+}
