@@ -1,7 +1,7 @@
 # fieldsync — the front door. `make run` serves the demo; `make test` is CI.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/fieldsync/fieldsync/server.Version=$(VERSION)
+LDFLAGS  := -s -w -X github.com/fieldsync/fieldsync/server/cli.Version=$(VERSION)
 DATA     ?= data
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 10s

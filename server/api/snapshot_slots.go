@@ -102,9 +102,9 @@ func (r *rateBoundWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// checkSnapshotPace refuses snapshot bounds serve cannot work with, naming
+// CheckSnapshotPace refuses snapshot bounds serve cannot work with, naming
 // the flag at fault.
-func checkSnapshotPace(perUser int, minRate int64, grace time.Duration) error {
+func CheckSnapshotPace(perUser int, minRate int64, grace time.Duration) error {
 	var errs []error
 	if perUser < 1 {
 		errs = append(errs, fmt.Errorf("--snapshot-per-user must be at least 1, not %d", perUser))

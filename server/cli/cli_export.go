@@ -30,7 +30,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	out := fs.String("out", "", "the `FILE` to write (written under a temporary name beside it, then renamed)")
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	divisionsFile := fs.String("divisions", "", "division register `FILE` (CSV code,name) naming villages when --lang is zh or en")
-	lang := fs.String("lang", langCodes, "`LANG` of CSV and XLSX headers and enum values: zh, en, or codes (field keys and enum codes)")
+	lang := fs.String("lang", export.LangCodes, "`LANG` of CSV and XLSX headers and enum values: zh, en, or codes (field keys and enum codes)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -51,8 +51,8 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}
 	actor := syncproto.Actor{UserID: "export", Role: syncproto.RoleAdmin, AllRegions: true}
 	if *region != "" {
-		if err := checkRegion(*region); err != nil {
-			return cliError(err)
+		if !schema.IsRegion(*region) {
+			return errors.New("--region must be a division-code prefix of 2 to 12 digits")
 		}
 		actor.Scope, actor.AllRegions = []string{*region}, false
 	}
@@ -62,12 +62,12 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}
 	defer store.Close()
 	sch := schema.V1()
-	req, err := newSnapshotRequest(sch, store.Cursors(), actor, *region, *format, *entity, *asOf, *lang, "")
+	req, err := export.NewSnapshotRequest(sch, store.Cursors(), actor, *region, export.SnapshotParams{Format: *format, Entity: *entity, AsOf: *asOf, Lang: *lang})
 	if err != nil {
 		return cliError(err)
 	}
 	if *divisionsFile != "" {
-		if req.divisions, err = LoadDivisions(*divisionsFile); err != nil {
+		if req.Divisions, err = schema.LoadDivisions(*divisionsFile); err != nil {
 			return err
 		}
 	}
@@ -87,13 +87,13 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}()
 	started := time.Now()
 	sink := &exportSink{out: bufio.NewWriterSize(f, 64<<10), progress: newProgress(env.Stderr, "export", progressRecords)}
-	sink.enc = newSnapshotEncoder(req, sch, sink.out)
-	defer sink.enc.close()
-	err = store.Snapshot(ctx, req.actor, req.query(sch), sink)
+	sink.enc = export.NewEncoder(req, sch, sink.out)
+	defer sink.enc.Close()
+	err = store.Snapshot(ctx, req.Actor, req.Query(sch), sink)
 	sink.progress.set(sink.rows, 0)
 	sink.progress.finish()
 	if err == nil {
-		err = sink.enc.end()
+		err = sink.enc.End()
 	}
 	if err == nil {
 		err = sink.out.Flush()
@@ -114,28 +114,28 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	if err := attachments.SyncDir(filepath.Dir(dst)); err != nil {
 		return err
 	}
-	what := req.entity
+	what := req.Entity
 	if what == "" {
 		what = "every entity"
 	}
-	where := req.region
+	where := req.Region
 	if where == "" {
 		where = "every region"
 	}
 	fi, _ := os.Stat(dst)
 	fmt.Fprintf(env.Stdout, "exported %d records (%s, %s, %s) to %s: %s in %s; snapshot cursor %s\n",
-		sink.rows, what, where, req.format, dst, byteSize(fi.Size()), time.Since(started).Round(time.Millisecond),
+		sink.rows, what, where, req.Format, dst, byteSize(fi.Size()), time.Since(started).Round(time.Millisecond),
 		store.Cursors().Encode(sink.at))
-	if lc, ok := sink.enc.(locationCounter); ok {
-		fmt.Fprintf(env.Stdout, "%d of them without a location (features with a null geometry)\n", lc.withoutLocation())
+	if lc, ok := sink.enc.(export.LocationCounter); ok {
+		fmt.Fprintf(env.Stdout, "%d of them without a location (features with a null geometry)\n", lc.WithoutLocation())
 	}
 	return nil
 }
 
 // exportSink receives the store's snapshot rows and hands them to the
-// format's encoder, as snapshotRun does for the HTTP answer.
+// format's encoder, as the API does for the HTTP answer.
 type exportSink struct {
-	enc      snapshotEncoder
+	enc      export.Encoder
 	out      *bufio.Writer
 	progress *progress
 	at       syncproto.Cursor
@@ -145,12 +145,12 @@ type exportSink struct {
 // Start begins the file once the store knows the snapshot's point.
 func (e *exportSink) Start(at syncproto.Cursor) error {
 	e.at = at
-	return e.enc.begin()
+	return e.enc.Begin()
 }
 
 // Row encodes one record.
 func (e *exportSink) Row(row syncproto.SnapshotRow) error {
-	if err := e.enc.row(row); err != nil {
+	if err := e.enc.Row(row); err != nil {
 		return err
 	}
 	e.rows++
@@ -160,8 +160,8 @@ func (e *exportSink) Row(row syncproto.SnapshotRow) error {
 	return nil
 }
 
-// cliError words a request error of the API for the command line: the
-// query paths become the flags (query.entity: --entity).
+// cliError words a request error of export for the command line: the
+// parameters become the flags (as_of: --as-of).
 func cliError(err error) error {
 	var se *syncproto.Error
 	if !errors.As(err, &se) {
@@ -169,7 +169,7 @@ func cliError(err error) error {
 	}
 	parts := []string{se.Message}
 	for _, fe := range se.Errors {
-		flag := strings.ReplaceAll(strings.TrimPrefix(fe.Path, "query."), "_", "-")
+		flag := strings.ReplaceAll(fe.Path, "_", "-")
 		parts = append(parts, fmt.Sprintf("--%s %s", flag, fe.Message))
 	}
 	return errors.New(strings.Join(parts, "; "))

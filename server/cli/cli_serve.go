@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/api"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
@@ -31,20 +33,20 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	logFormat := fs.String("log-format", LogFormatAuto, "log `FORMAT`: json (one object per line), text, or auto (text on a terminal, json otherwise)")
 	logLevel := fs.String("log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics on this `HOST:PORT` of its own instead of --addr (e.g. 127.0.0.1:9464)")
-	maxBody := fs.Int64("max-body-bytes", DefaultLimits.MaxBodyBytes, "largest request body accepted (bytes)")
-	maxChanges := fs.Int("max-changes", DefaultLimits.MaxChanges, "most changes accepted in one change set")
-	maxPull := fs.Int("max-pull", DefaultLimits.MaxPull, "largest pull page (records)")
+	maxBody := fs.Int64("max-body-bytes", api.DefaultLimits.MaxBodyBytes, "largest request body accepted (bytes)")
+	maxChanges := fs.Int("max-changes", api.DefaultLimits.MaxChanges, "most changes accepted in one change set")
+	maxPull := fs.Int("max-pull", api.DefaultLimits.MaxPull, "largest pull page (records)")
 	pushRate := fs.Float64("push-rate", 10, "pushes per second allowed per device, sustained")
-	pushBurst := fs.Int("push-burst", DefaultRateLimits.PushPerDevice.Burst, "pushes allowed per device at once")
+	pushBurst := fs.Int("push-burst", api.DefaultRateLimits.PushPerDevice.Burst, "pushes allowed per device at once")
 	loginHashes := fs.Int("login-hashes", 0, "password checks (argon2id, 19 MiB each) running at once for the whole process; 0: half the cores, at least 1")
-	readHeaderTimeout := fs.Duration("read-header-timeout", DefaultTimeouts.ReadHeader, "how long a client may take to send a request's headers")
-	readTimeout := fs.Duration("read-timeout", DefaultTimeouts.Read, "how long a client may take to send a whole request, body included")
-	writeTimeout := fs.Duration("write-timeout", DefaultTimeouts.Write, "how long writing a response may take (a snapshot renews it while the client reads)")
-	idleTimeout := fs.Duration("idle-timeout", DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
-	snapshotConcurrency := fs.Int("snapshot-concurrency", DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
-	snapshotsPerUser := fs.Int("snapshot-per-user", DefaultSnapshotsPerUser, "how many snapshots one user may stream at once (429 beyond)")
-	snapshotMinRate := fs.Int64("snapshot-min-rate", DefaultSnapshotMinRate, "least average rate, in bytes per second, a snapshot's client must read at, after --snapshot-rate-grace (the connection is cut below it)")
-	snapshotRateGrace := fs.Duration("snapshot-rate-grace", DefaultSnapshotRateGrace, "time a snapshot's client has on top of its bytes at --snapshot-min-rate")
+	readHeaderTimeout := fs.Duration("read-header-timeout", api.DefaultTimeouts.ReadHeader, "how long a client may take to send a request's headers")
+	readTimeout := fs.Duration("read-timeout", api.DefaultTimeouts.Read, "how long a client may take to send a whole request, body included")
+	writeTimeout := fs.Duration("write-timeout", api.DefaultTimeouts.Write, "how long writing a response may take (a snapshot renews it while the client reads)")
+	idleTimeout := fs.Duration("idle-timeout", api.DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
+	snapshotConcurrency := fs.Int("snapshot-concurrency", api.DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
+	snapshotsPerUser := fs.Int("snapshot-per-user", api.DefaultSnapshotsPerUser, "how many snapshots one user may stream at once (429 beyond)")
+	snapshotMinRate := fs.Int64("snapshot-min-rate", api.DefaultSnapshotMinRate, "least average rate, in bytes per second, a snapshot's client must read at, after --snapshot-rate-grace (the connection is cut below it)")
+	snapshotRateGrace := fs.Duration("snapshot-rate-grace", api.DefaultSnapshotRateGrace, "time a snapshot's client has on top of its bytes at --snapshot-min-rate")
 	busyTimeout := fs.Duration("busy-timeout", DefaultBusyTimeout, "how long a write waits for a lock held by another process (a backup, the sqlite3 shell) before a 503")
 	walCheckpoint := fs.Int("wal-autocheckpoint", sqlite.DefaultWALAutocheckpoint, "WAL pages (4 KiB) at which a commit copies the WAL into the database itself, and waits; below it a background checkpointer does so shortly after writes")
 	maxPhoto := fs.Int64("max-photo-bytes", attachments.DefaultMaxBytes, "largest photo accepted (bytes; 413 beyond)")
@@ -52,9 +54,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	userPartial := fs.Int64("user-partial-bytes", attachments.DefaultUserPartialBytes, "most bytes one user's unfinished photo uploads may hold (429 beyond; at least --max-photo-bytes)")
 	userHourly := fs.Int64("user-photo-bytes-per-hour", attachments.DefaultUserHourlyBytes, "most photo bytes one user may send per hour (429 with Retry-After beyond; at least --max-photo-bytes)")
 	minFree := fs.Int64("min-free-bytes", attachments.DefaultMinFreeBytes, "free disk space kept for the database: photo bytes that would leave less are refused (507) while pushes go on; 0 turns the floor off")
-	unrefAge := fs.Duration("unreferenced-photo-age", DefaultUnreferencedPhotoAge, "how long a photo that no record references (since its upload, or since a version dropped it) is kept before it is removed")
+	unrefAge := fs.Duration("unreferenced-photo-age", attachments.DefaultUnreferencedPhotoAge, "how long a photo that no record references (since its upload, or since a version dropped it) is kept before it is removed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this `FILE`, at shutdown")
-	reinspectAfter := DefaultReinspectAfter
+	reinspectAfter := api.DefaultReinspectAfter
 	divisionsFile := fs.String("divisions", "", "division register `FILE` (CSV code,name) naming villages in labelled CSV and XLSX snapshots; fixtures/divisions-demo.csv for the demo")
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (`DAYS` such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -67,9 +69,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if *maxBody < 1024 || *maxChanges < 1 || *maxPull < 1 || *pushRate <= 0 || *pushBurst < 1 {
 		return fmt.Errorf("invalid limits: --max-body-bytes must be ≥ 1024; --max-changes, --max-pull, --push-burst ≥ 1; --push-rate > 0")
 	}
-	timeouts := Timeouts{ReadHeader: *readHeaderTimeout, Read: *readTimeout, Write: *writeTimeout, Idle: *idleTimeout}
+	timeouts := api.Timeouts{ReadHeader: *readHeaderTimeout, Read: *readTimeout, Write: *writeTimeout, Idle: *idleTimeout}
 	checks := []error{checkServeLimits(timeouts, *snapshotConcurrency, *grace), checkListenAddr("addr", *addr),
-		checkSnapshotPace(*snapshotsPerUser, *snapshotMinRate, *snapshotRateGrace)}
+		api.CheckSnapshotPace(*snapshotsPerUser, *snapshotMinRate, *snapshotRateGrace)}
 	if *metricsAddr != "" {
 		checks = append(checks, checkListenAddr("metrics-addr", *metricsAddr))
 	}
@@ -110,7 +112,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer release()
-	metrics := NewMetrics()
+	metrics := api.NewMetrics(Version)
 	if _, err := os.Stat(filepath.Join(*data, sqlite.FileName)); errors.Is(err, os.ErrNotExist) {
 		// Say so: a mistyped --data would otherwise silently start a new,
 		// empty database.
@@ -128,7 +130,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := metrics.WatchDatabase(store.Path()); err != nil {
 		return err
 	}
-	limits := DefaultLimits
+	limits := api.DefaultLimits
 	limits.MaxBodyBytes, limits.MaxChanges, limits.MaxPull = *maxBody, *maxChanges, *maxPull
 	if limits.DefaultPull > limits.MaxPull {
 		limits.DefaultPull = limits.MaxPull
@@ -146,7 +148,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	go runPhotoSweeper(ctx, store, photos, *unrefAge, sweepInterval(*unrefAge), log)
+	go photos.RunUnreferencedSweeper(ctx, store, *unrefAge, sweepInterval(*unrefAge), log)
 	go photos.RunSweeper(ctx, *orphanAge, sweepInterval(*orphanAge), func(removed int, bytes int64, err error) {
 		if err != nil {
 			log.Warn("sweeping unfinished photo uploads", "err", err)
@@ -154,19 +156,19 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		}
 		log.Info("removed unfinished photo uploads", "uploads", removed, "bytes", bytes, "older_than", orphanAge.String())
 	})
-	var divisions Divisions
+	var divisions schema.Divisions
 	if *divisionsFile != "" {
-		if divisions, err = LoadDivisions(*divisionsFile); err != nil {
+		if divisions, err = schema.LoadDivisions(*divisionsFile); err != nil {
 			return err
 		}
 	}
-	rates := DefaultRateLimits
-	rates.PushPerDevice = Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
-	srv := New(Config{Store: store, Accounts: store, Keys: keys, Logger: log, Metrics: metrics, MetricsElsewhere: *metricsAddr != "",
+	rates := api.DefaultRateLimits
+	rates.PushPerDevice = api.Rate{Every: time.Duration(float64(time.Second) / *pushRate), Burst: *pushBurst}
+	srv := api.New(api.Config{Store: store, Accounts: store, Keys: keys, Logger: log, Metrics: metrics, MetricsElsewhere: *metricsAddr != "",
 		Limits: limits, Rates: &rates, ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency,
 		SnapshotsPerUser: *snapshotsPerUser, SnapshotMinRate: *snapshotMinRate, SnapshotRateGrace: *snapshotRateGrace,
 		Attachments: photos, HashGate: auth.NewHashGate(*loginHashes, 0, 0),
-		Divisions: divisions})
+		Divisions: divisions, Version: Version})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -232,7 +234,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 
 // serveMetrics answers GET /metrics (and nothing else) on a listener of
 // its own until the returned stop is called.
-func serveMetrics(ln net.Listener, m *Metrics) (stop func()) {
+func serveMetrics(ln net.Listener, m *api.Metrics) (stop func()) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
@@ -247,7 +249,7 @@ func serveMetrics(ln net.Listener, m *Metrics) (stop func()) {
 
 // checkServeLimits refuses timeouts and a snapshot concurrency that would
 // make the server unusable, naming the flag at fault.
-func checkServeLimits(t Timeouts, snapshots int, grace time.Duration) error {
+func checkServeLimits(t api.Timeouts, snapshots int, grace time.Duration) error {
 	var errs []error
 	for _, f := range []struct {
 		flag string

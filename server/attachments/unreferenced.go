@@ -1,11 +1,10 @@
-package api
+package attachments
 
 import (
 	"context"
 	"log/slog"
 	"time"
 
-	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -23,17 +22,18 @@ const DefaultUnreferencedPhotoAge = 30 * 24 * time.Hour
 // is kept small.
 const photoSweepBatch = 64
 
-// sweepUnreferencedPhotos removes the photos that no record's current
+// SweepUnreferenced removes the photos that no record's current
 // fields reference (tombstones included), stored before now-age, that
 // nobody uploaded (or re-uploaded) since then, and that no version
 // dropped since then; it returns how many it removed and their bytes.
 // What only the history of a record names does not count: the download
 // of such a photo is refused anyway (a reference is a record's current
 // photos field).
-func sweepUnreferencedPhotos(ctx context.Context, store syncproto.AttachmentStore, photos *attachments.Store,
+// refs is the record store, which knows the references.
+func (photos *Store) SweepUnreferenced(ctx context.Context, refs syncproto.AttachmentStore,
 	age time.Duration, now time.Time) (removed int, bytes int64, err error) {
 	cutoff := now.Add(-age)
-	var batch []attachments.PhotoFile
+	var batch []PhotoFile
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -46,7 +46,7 @@ func sweepUnreferencedPhotos(ctx context.Context, store syncproto.AttachmentStor
 		}
 		// The store checks the references and calls RemovePhoto while it
 		// holds its write lock: a push cannot add a reference in between.
-		gone, err := store.RemoveUnreferencedPhotos(ctx, hashes, cutoff, func(hash string) (bool, error) {
+		gone, err := refs.RemoveUnreferencedPhotos(ctx, hashes, cutoff, func(hash string) (bool, error) {
 			return photos.RemovePhoto(hash, cutoff)
 		})
 		for _, h := range gone {
@@ -59,7 +59,7 @@ func sweepUnreferencedPhotos(ctx context.Context, store syncproto.AttachmentStor
 		batch = batch[:0]
 		return ctx.Err()
 	}
-	err = photos.Photos(func(p attachments.PhotoFile) error {
+	err = photos.Photos(func(p PhotoFile) error {
 		if !p.ModTime.Before(cutoff) {
 			return nil
 		}
@@ -75,14 +75,15 @@ func sweepUnreferencedPhotos(ctx context.Context, store syncproto.AttachmentStor
 	return removed, bytes, err
 }
 
-// runPhotoSweeper sweeps unreferenced photos every interval until ctx is
-// done, logging what it removed (counts and bytes: no digest, no user).
-func runPhotoSweeper(ctx context.Context, store syncproto.AttachmentStore, photos *attachments.Store,
+// RunUnreferencedSweeper sweeps unreferenced photos every interval until
+// ctx is done, logging what it removed (counts and bytes: no digest, no
+// user).
+func (photos *Store) RunUnreferencedSweeper(ctx context.Context, refs syncproto.AttachmentStore,
 	age, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		n, b, err := sweepUnreferencedPhotos(ctx, store, photos, age, time.Now())
+		n, b, err := photos.SweepUnreferenced(ctx, refs, age, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
 			log.Warn("sweeping unreferenced photos", "err", err)
