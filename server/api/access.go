@@ -132,8 +132,8 @@ func requireRole(roles ...string) echo.MiddlewareFunc {
 	}
 }
 
-// tokenResponse is the answer of both token endpoints.
-type tokenResponse struct {
+// TokenResponse is the answer of both token endpoints.
+type TokenResponse struct {
 	AccessToken      string `json:"access_token"`
 	TokenType        string `json:"token_type"`
 	ExpiresIn        int    `json:"expires_in"`
@@ -326,7 +326,7 @@ func (s *Server) issue(c echo.Context, user auth.User, sess auth.Session, refres
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return writeJSON(c, http.StatusOK, tokenResponse{AccessToken: access, TokenType: "Bearer",
+	return writeJSON(c, http.StatusOK, TokenResponse{AccessToken: access, TokenType: "Bearer",
 		ExpiresIn: int(auth.AccessTTL.Seconds()), RefreshToken: refresh,
 		RefreshExpiresIn: int(sess.ExpiresAt.Sub(now).Seconds())})
 }

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -19,16 +19,16 @@ import (
 // /problems/session_ended, ErrLoginRequired, and a login makes the tablet
 // sync again with its pending edit.
 func TestDisabledAccountAndEndedSessionAreTold(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	hh, _ := seedHousehold(t, ts)
-	tab := newTablet(t, ts, "worker", client.Options{})
-	mustSync(t, tab)
-	token := ts.login(t, "worker", uuid.NewString())
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	hh, _ := apitest.SeedHousehold(t, ts)
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{})
+	apitest.MustSync(t, tab)
+	token := ts.Login(t, "worker", uuid.NewString())
 	ctx := context.Background()
 	problemOf := func(t *testing.T) Problem {
 		t.Helper()
-		resp, body := ts.doAs(t, token, "GET", "/v1/sync/checksum", "", nil)
+		resp, body := ts.DoAs(t, token, "GET", "/v1/sync/checksum", "", nil)
 		var p Problem
 		_ = json.Unmarshal(body, &p)
 		if resp.StatusCode != 401 || p.Status != 401 {
@@ -37,7 +37,7 @@ func TestDisabledAccountAndEndedSessionAreTold(t *testing.T) {
 		return p
 	}
 
-	if err := ts.store.SetUserDisabled(ctx, "worker", true, ts.clock.Now()); err != nil {
+	if err := ts.Store.SetUserDisabled(ctx, "worker", true, ts.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if p := problemOf(t); p.Type != "/problems/account_disabled" {
@@ -49,11 +49,11 @@ func TestDisabledAccountAndEndedSessionAreTold(t *testing.T) {
 	if _, err := tab.Sync(ctx); !errors.Is(err, client.ErrAccountDisabled) {
 		t.Fatalf("sync of a disabled user: %v, want ErrAccountDisabled", err)
 	}
-	if err := tab.Login(ctx, ts.URL, "worker", testPassword); !errors.Is(err, client.ErrAccountDisabled) {
+	if err := tab.Login(ctx, ts.URL, "worker", apitest.TestPassword); !errors.Is(err, client.ErrAccountDisabled) {
 		t.Fatalf("login of a disabled user: %v, want ErrAccountDisabled", err)
 	}
 
-	if err := ts.store.SetUserDisabled(ctx, "worker", false, ts.clock.Now()); err != nil {
+	if err := ts.Store.SetUserDisabled(ctx, "worker", false, ts.Clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if p := problemOf(t); p.Type != "/problems/session_ended" {
@@ -62,10 +62,10 @@ func TestDisabledAccountAndEndedSessionAreTold(t *testing.T) {
 	if _, err := tab.Sync(ctx); !errors.Is(err, client.ErrLoginRequired) {
 		t.Fatalf("sync after enable, before a login: %v, want ErrLoginRequired", err)
 	}
-	if err := tab.Login(ctx, ts.URL, "worker", testPassword); err != nil {
+	if err := tab.Login(ctx, ts.URL, "worker", apitest.TestPassword); err != nil {
 		t.Fatal(err)
 	}
-	if rep := mustSync(t, tab); rep.Pushed != 1 {
+	if rep := apitest.MustSync(t, tab); rep.Pushed != 1 {
 		t.Fatalf("the pending edit after the new login: %+v", rep)
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -29,197 +29,34 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// photoPNG is a PNG of random pixels, about 4·side² bytes, and its digest;
-// each seed makes another photo.
-func photoPNG(tb testing.TB, seed uint64, side int) ([]byte, string) {
-	tb.Helper()
-	rng := rand.New(rand.NewPCG(seed, 2026))
-	img := image.NewNRGBA(image.Rect(0, 0, side, side))
-	for i := range img.Pix {
-		img.Pix[i] = byte(rng.IntN(256))
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		tb.Fatal(err)
-	}
-	return buf.Bytes(), digest(buf.Bytes())
-}
-
-func digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
-// photoClient speaks the attachment endpoints of one server as one tablet.
-type photoClient struct {
-	url, token string
-	client     *http.Client
-}
-
-func (ts *testServer) photoClient(tb testing.TB, user, device string) *photoClient {
-	return &photoClient{url: ts.URL, token: ts.login(tb, user, device), client: ts.Client()}
-}
-
-// status asks HEAD /v1/attachments/{hash}: the offset held and whether
-// the photo is complete.
-func (pc *photoClient) status(tb testing.TB, hash string) (int64, bool) {
-	tb.Helper()
-	resp, _, err := pc.request(http.MethodHead, "/v1/attachments/"+hash, nil, -1, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("HEAD %s: %d", hash, resp.StatusCode)
-	}
-	return uploadOffset(tb, resp), resp.Header.Get("Upload-Complete") == "?1"
-}
-
-func uploadOffset(tb testing.TB, resp *http.Response) int64 {
-	tb.Helper()
-	n, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
-	if err != nil {
-		tb.Fatalf("Upload-Offset %q on %d", resp.Header.Get("Upload-Offset"), resp.StatusCode)
-	}
-	return n
-}
-
-// request sends a request with a body of length bytes (-1: none) and
-// extra headers; it returns the response and its body, or the transport's
-// error.
-func (pc *photoClient) request(method, path string, body io.Reader, length int64, header map[string]string) (*http.Response, []byte, error) {
-	req, err := http.NewRequest(method, pc.url+path, body)
-	if err != nil {
-		return nil, nil, err
-	}
-	if length >= 0 {
-		req.ContentLength = length
-	}
-	if pc.token != "" {
-		req.Header.Set("Authorization", "Bearer "+pc.token)
-	}
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := pc.client.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp, b, err
-}
-
-// put sends bytes start..start+len(chunk)-1 of a photo of total bytes.
-func (pc *photoClient) put(hash string, start, total int64, body io.Reader, length int64) (*http.Response, []byte, error) {
-	return pc.request(http.MethodPut, "/v1/attachments/"+hash, body, length, map[string]string{
-		"Content-Range": fmt.Sprintf("bytes %d-%d/%d", start, start+length-1, total),
-		"Content-Type":  "application/octet-stream"})
-}
-
-// upload sends a photo in chunks of chunk bytes from where the server
-// stands, following Upload-Offset after a 409, until it is whole; it
-// returns the final status (201 or 200).
-func (pc *photoClient) upload(tb testing.TB, hash string, photo []byte, chunk int) int {
-	tb.Helper()
-	total := int64(len(photo))
-	offset, complete := pc.status(tb, hash)
-	for attempt := 0; attempt < 10000; attempt++ {
-		if complete {
-			return http.StatusOK
-		}
-		end := min(offset+int64(chunk), total)
-		resp, body, err := pc.put(hash, offset, total, bytes.NewReader(photo[offset:end]), end-offset)
-		if err != nil {
-			tb.Fatalf("PUT %d-%d: %v", offset, end-1, err)
-		}
-		switch resp.StatusCode {
-		case http.StatusCreated, http.StatusOK:
-			var ans uploadAnswer
-			if err := json.Unmarshal(body, &ans); err != nil || ans.SHA256 != hash || ans.Size != total {
-				tb.Fatalf("answer %s", body)
-			}
-			return resp.StatusCode
-		case http.StatusNoContent, http.StatusConflict:
-			offset = uploadOffset(tb, resp)
-			complete = resp.Header.Get("Upload-Complete") == "?1"
-		default:
-			tb.Fatalf("PUT %d-%d: %d %s", offset, end-1, resp.StatusCode, body)
-		}
-	}
-	tb.Fatal("the upload does not end")
-	return 0
-}
-
-// get downloads a photo as the client, with extra headers.
-func (pc *photoClient) get(tb testing.TB, hash string, header map[string]string) (*http.Response, []byte) {
-	tb.Helper()
-	resp, body, err := pc.request(http.MethodGet, "/v1/attachments/"+hash, nil, -1, header)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp, body
-}
-
-// cutBody yields n bytes of b, then fails as a dropped link does.
-type cutBody struct {
-	r io.Reader
-}
-
-func (c *cutBody) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if err == io.EOF {
-		return n, errors.New("the link dropped")
-	}
-	return n, err
-}
-
-// heldPhoto reads the file the store keeps for a digest.
-func (ts *testServer) heldPhoto(tb testing.TB, hash string) []byte {
-	tb.Helper()
-	b, err := os.ReadFile(attachments.PhotoPath(ts.photos.Dir(), hash))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-func (ts *testServer) photoStats(tb testing.TB) attachments.Stats {
-	tb.Helper()
-	st, err := ts.photos.Stats()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return st
-}
-
 // TestAttachmentUploadCutAndResumed cuts uploads at random byte offsets
 // (the body fails after a random number of bytes, as a dropped link does),
 // asks HEAD where the server stands after each cut, and resumes from
 // there; the stored file has the right digest.
 func TestAttachmentUploadCutAndResumed(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	pc := ts.photoClient(t, "li.na", uuid.NewString())
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	pc := ts.PhotoClient(t, "li.na", uuid.NewString())
 	for seed := uint64(1); seed <= 4; seed++ {
-		photo, hash := photoPNG(t, seed, 150+int(seed)*20)
+		photo, hash := apitest.PhotoPNG(t, seed, 150+int(seed)*20)
 		total := int64(len(photo))
 		rng := rand.New(rand.NewPCG(seed, 5))
 		var last int64
 		for cut := 0; cut < 5; cut++ {
-			offset, complete := pc.status(t, hash)
+			offset, complete := pc.Status(t, hash)
 			if complete || offset < last || offset > total {
 				t.Fatalf("seed %d: HEAD after cut %d: %d (complete %v), last %d", seed, cut, offset, complete, last)
 			}
 			last = offset
 			n := rng.Int64N(total - offset)
-			resp, body, err := pc.put(hash, offset, total, &cutBody{bytes.NewReader(photo[offset : offset+n])}, total-offset)
+			resp, body, err := pc.Put(hash, offset, total, &apitest.CutBody{bytes.NewReader(photo[offset : offset+n])}, total-offset)
 			if err == nil && resp.StatusCode != http.StatusConflict {
 				t.Fatalf("seed %d: a cut upload was answered %d %s", seed, resp.StatusCode, body)
 			}
 			// Whatever arrived is held, and no more than was sent.
 			deadline := time.Now().Add(5 * time.Second)
 			for {
-				held, complete := pc.status(t, hash)
+				held, complete := pc.Status(t, hash)
 				if complete || held > offset+n {
 					t.Fatalf("seed %d: HEAD %d (complete %v) after a cut at %d", seed, held, complete, offset+n)
 				}
@@ -229,17 +66,17 @@ func TestAttachmentUploadCutAndResumed(t *testing.T) {
 				time.Sleep(5 * time.Millisecond) // the server may still be reading what was sent
 			}
 		}
-		if status := pc.upload(t, hash, photo, len(photo)); status != http.StatusCreated {
+		if status := pc.Upload(t, hash, photo, len(photo)); status != http.StatusCreated {
 			t.Fatalf("seed %d: the resumed upload ended with %d", seed, status)
 		}
-		if got := ts.heldPhoto(t, hash); digest(got) != hash || !bytes.Equal(got, photo) {
+		if got := ts.HeldPhoto(t, hash); apitest.Digest(got) != hash || !bytes.Equal(got, photo) {
 			t.Fatalf("seed %d: the stored photo is not the photo", seed)
 		}
-		if offset, complete := pc.status(t, hash); !complete || offset != total {
+		if offset, complete := pc.Status(t, hash); !complete || offset != total {
 			t.Fatalf("seed %d: HEAD after the upload: %d %v", seed, offset, complete)
 		}
 	}
-	if st := ts.photoStats(t); st.Photos != 4 || st.Partials != 0 {
+	if st := ts.PhotoStats(t); st.Photos != 4 || st.Partials != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -247,10 +84,10 @@ func TestAttachmentUploadCutAndResumed(t *testing.T) {
 // TestAttachmentCorruptedChunk: a chunk whose bytes changed on the way is
 // detected when the last byte arrives (422), and nothing is kept.
 func TestAttachmentCorruptedChunk(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	pc := ts.photoClient(t, "li.na", uuid.NewString())
-	photo, hash := photoPNG(t, 11, 120)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	pc := ts.PhotoClient(t, "li.na", uuid.NewString())
+	photo, hash := apitest.PhotoPNG(t, 11, 120)
 	total := int64(len(photo))
 	const chunk = 16 << 10
 	var resp *http.Response
@@ -262,7 +99,7 @@ func TestAttachmentCorruptedChunk(t *testing.T) {
 			part[100] ^= 0x01
 		}
 		var err error
-		resp, body, err = pc.put(hash, start, total, bytes.NewReader(part), int64(len(part)))
+		resp, body, err = pc.Put(hash, start, total, bytes.NewReader(part), int64(len(part)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,19 +107,19 @@ func TestAttachmentCorruptedChunk(t *testing.T) {
 			t.Fatalf("chunk at %d: %d %s", start, resp.StatusCode, body)
 		}
 	}
-	p := mustProblem(t, resp, body, http.StatusUnprocessableEntity)
+	p := apitest.MustProblem(t, resp, body, http.StatusUnprocessableEntity)
 	if len(p.Errors) != 1 || p.Errors[0].Path != "path.sha256" || p.UploadOffset == nil || *p.UploadOffset != 0 ||
 		resp.Header.Get("Upload-Offset") != "0" {
 		t.Fatalf("mismatch problem %s (Upload-Offset %q)", body, resp.Header.Get("Upload-Offset"))
 	}
-	if offset, complete := pc.status(t, hash); offset != 0 || complete {
+	if offset, complete := pc.Status(t, hash); offset != 0 || complete {
 		t.Fatalf("HEAD after a mismatch: %d %v", offset, complete)
 	}
-	if st := ts.photoStats(t); st.Photos != 0 || st.Partials != 0 {
+	if st := ts.PhotoStats(t); st.Photos != 0 || st.Partials != 0 {
 		t.Fatalf("kept after a mismatch: %+v", st)
 	}
 	// The tablet sends it again, intact.
-	if status := pc.upload(t, hash, photo, chunk); status != http.StatusCreated {
+	if status := pc.Upload(t, hash, photo, chunk); status != http.StatusCreated {
 		t.Fatalf("upload after a mismatch: %d", status)
 	}
 }
@@ -290,12 +127,12 @@ func TestAttachmentCorruptedChunk(t *testing.T) {
 // TestAttachmentConcurrentUploads: tablets uploading the same photo at
 // the same time all succeed, and it is stored once.
 func TestAttachmentConcurrentUploads(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "zhao.lei", syncproto.RoleFieldWorker, "500240107")
-	photo, hash := photoPNG(t, 21, 200)
-	clients := []*photoClient{ts.photoClient(t, "li.na", uuid.NewString()), ts.photoClient(t, "zhao.lei", uuid.NewString()),
-		ts.photoClient(t, "li.na", uuid.NewString())}
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "zhao.lei", syncproto.RoleFieldWorker, "500240107")
+	photo, hash := apitest.PhotoPNG(t, 21, 200)
+	clients := []*apitest.PhotoClient{ts.PhotoClient(t, "li.na", uuid.NewString()), ts.PhotoClient(t, "zhao.lei", uuid.NewString()),
+		ts.PhotoClient(t, "li.na", uuid.NewString())}
 	statuses := make([]int, len(clients))
 	start := make(chan struct{})
 	var wg sync.WaitGroup
@@ -304,7 +141,7 @@ func TestAttachmentConcurrentUploads(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			statuses[i] = pc.upload(t, hash, photo, 24<<10+i*1000)
+			statuses[i] = pc.Upload(t, hash, photo, 24<<10+i*1000)
 		}()
 	}
 	close(start)
@@ -322,14 +159,14 @@ func TestAttachmentConcurrentUploads(t *testing.T) {
 	if created != 1 {
 		t.Fatalf("%d uploads created the photo (statuses %v), want 1", created, statuses)
 	}
-	if st := ts.photoStats(t); st.Photos != 1 || st.Bytes != int64(len(photo)) || st.Partials != 0 {
+	if st := ts.PhotoStats(t); st.Photos != 1 || st.Bytes != int64(len(photo)) || st.Partials != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	if !bytes.Equal(ts.heldPhoto(t, hash), photo) {
+	if !bytes.Equal(ts.HeldPhoto(t, hash), photo) {
 		t.Fatal("the stored photo is not the photo")
 	}
 	for _, pc := range clients {
-		if offset, complete := pc.status(t, hash); !complete || offset != int64(len(photo)) {
+		if offset, complete := pc.Status(t, hash); !complete || offset != int64(len(photo)) {
 			t.Fatalf("HEAD: %d %v", offset, complete)
 		}
 	}
@@ -354,29 +191,29 @@ func southHousing(id, household string, photos ...string) syncproto.Change {
 // record references it — with its type, ETag, caching, ranges — and
 // refused (403) to the others, even when they know its digest.
 func TestAttachmentDownload(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "bao.yin", syncproto.RoleFieldWorker, "150422103")
-	ts.addUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
-	south := ts.photoClient(t, "li.na", uuid.NewString())
-	north := ts.photoClient(t, "bao.yin", uuid.NewString())
-	sup := ts.photoClient(t, "sup.bairin", uuid.NewString())
-	admin := ts.photoClient(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "bao.yin", syncproto.RoleFieldWorker, "150422103")
+	ts.AddUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
+	south := ts.PhotoClient(t, "li.na", uuid.NewString())
+	north := ts.PhotoClient(t, "bao.yin", uuid.NewString())
+	sup := ts.PhotoClient(t, "sup.bairin", uuid.NewString())
+	admin := ts.PhotoClient(t, "admin", apitest.AdminDevice)
 
-	photo, hash := photoPNG(t, 31, 60)
-	orphan, orphanHash := photoPNG(t, 32, 60)
-	_, notHeld := photoPNG(t, 33, 60)
+	photo, hash := apitest.PhotoPNG(t, 31, 60)
+	orphan, orphanHash := apitest.PhotoPNG(t, 32, 60)
+	_, notHeld := apitest.PhotoPNG(t, 33, 60)
 	north.upload(t, hash, photo, 1<<20)
 	north.upload(t, orphanHash, orphan, 1<<20)
 	// The admin who pushes the reference proves possession too (a
 	// re-upload of bytes the server holds), so that it grants.
 	admin.upload(t, hash, photo, 1<<20)
 	hh := uuid.NewString()
-	ts.mustPush(t, storetest.NewDevice("admin").Changeset(storetest.Household(hh, storetest.NorthVillage, storetest.T0),
+	ts.MustPush(t, storetest.NewDevice("admin").Changeset(storetest.Household(hh, storetest.NorthVillage, storetest.T0),
 		northHousing(uuid.NewString(), hh, hash, notHeld)))
 
-	for name, pc := range map[string]*photoClient{"field worker": north, "supervisor": sup, "admin": admin} {
-		resp, body := pc.get(t, hash, nil)
+	for name, pc := range map[string]*apitest.PhotoClient{"field worker": north, "supervisor": sup, "admin": admin} {
+		resp, body := pc.Get(t, hash, nil)
 		if resp.StatusCode != 200 || !bytes.Equal(body, photo) {
 			t.Fatalf("%s: GET %d (%d bytes)", name, resp.StatusCode, len(body))
 		}
@@ -400,7 +237,7 @@ func TestAttachmentDownload(t *testing.T) {
 		t.Fatalf("If-None-Match: %d", resp.StatusCode)
 	}
 	resp, body = north.get(t, hash, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(photo)+5)})
-	if p := mustProblem(t, resp, body, http.StatusRequestedRangeNotSatisfiable); len(p.Errors) != 1 || p.Errors[0].Path != "header.Range" {
+	if p := apitest.MustProblem(t, resp, body, http.StatusRequestedRangeNotSatisfiable); len(p.Errors) != 1 || p.Errors[0].Path != "header.Range" {
 		t.Fatalf("unsatisfiable range: %s", body)
 	}
 
@@ -408,35 +245,35 @@ func TestAttachmentDownload(t *testing.T) {
 	// the photo is held or not.
 	for _, h := range []string{hash, notHeld} {
 		resp, body := south.get(t, h, nil)
-		mustProblem(t, resp, body, http.StatusForbidden)
+		apitest.MustProblem(t, resp, body, http.StatusForbidden)
 	}
 	// Referenced by no record at all: 403, for an admin too.
 	resp, body = admin.get(t, orphanHash, nil)
-	mustProblem(t, resp, body, http.StatusForbidden)
+	apitest.MustProblem(t, resp, body, http.StatusForbidden)
 	// Referenced in scope but not uploaded yet: 404.
 	resp, body = north.get(t, notHeld, nil)
-	mustProblem(t, resp, body, http.StatusNotFound)
+	apitest.MustProblem(t, resp, body, http.StatusNotFound)
 	// No token: 401.
-	anonymous := &photoClient{url: ts.URL, client: ts.Client()}
+	anonymous := &apitest.PhotoClient{url: ts.URL, client: ts.Client()}
 	resp, body = anonymous.get(t, hash, nil)
-	mustProblem(t, resp, body, http.StatusUnauthorized)
+	apitest.MustProblem(t, resp, body, http.StatusUnauthorized)
 }
 
 // TestAttachmentScopeFollowsHouseholdMove: when a household moves out of
 // a field worker's villages, the photos of its inspections go with it.
 func TestAttachmentScopeFollowsHouseholdMove(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "wu.fang", syncproto.RoleFieldWorker, "500240108")
-	here := ts.photoClient(t, "li.na", uuid.NewString())
-	there := ts.photoClient(t, "wu.fang", uuid.NewString())
-	photo, hash := photoPNG(t, 41, 50)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "wu.fang", syncproto.RoleFieldWorker, "500240108")
+	here := ts.PhotoClient(t, "li.na", uuid.NewString())
+	there := ts.PhotoClient(t, "wu.fang", uuid.NewString())
+	photo, hash := apitest.PhotoPNG(t, 41, 50)
 	// The admin who pushes takes the photo: neither worker uploaded it, so
 	// their access rests on the record alone.
-	ts.photoClient(t, "admin", adminDevice).upload(t, hash, photo, 1<<20)
+	ts.PhotoClient(t, "admin", apitest.AdminDevice).upload(t, hash, photo, 1<<20)
 	hh := uuid.NewString()
 	dev := storetest.NewDevice("admin")
-	ts.mustPush(t, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
+	ts.MustPush(t, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
 		southHousing(uuid.NewString(), hh, hash)))
 	if resp, _ := here.get(t, hash, nil); resp.StatusCode != 200 {
 		t.Fatalf("before the move: %d", resp.StatusCode)
@@ -444,7 +281,7 @@ func TestAttachmentScopeFollowsHouseholdMove(t *testing.T) {
 	if resp, _ := there.get(t, hash, nil); resp.StatusCode != 403 {
 		t.Fatalf("before the move, the other township: %d", resp.StatusCode)
 	}
-	ts.mustPush(t, dev.Changeset(storetest.Upsert("household", hh, 1, storetest.T0.Add(time.Hour),
+	ts.MustPush(t, dev.Changeset(storetest.Upsert("household", hh, 1, storetest.T0.Add(time.Hour),
 		map[string]any{"village": "500240108203"})))
 	if resp, body := here.get(t, hash, nil); resp.StatusCode != 403 {
 		t.Fatalf("after the household moved away: %d %s", resp.StatusCode, body)
@@ -460,18 +297,18 @@ func TestAttachmentScopeFollowsHouseholdMove(t *testing.T) {
 // nothing is kept.
 func TestAttachmentRefusals(t *testing.T) {
 	const limit = 64 << 10
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		cfg.Attachments = mustOpenPhotos(t, filepath.Join(t.TempDir(), "attachments"), attachments.Options{MaxBytes: limit})
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+		cfg.Attachments = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), "attachments"), attachments.Options{MaxBytes: limit})
 	})
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	pc := ts.photoClient(t, "li.na", uuid.NewString())
-	photo, hash := photoPNG(t, 51, 40)
-	big, bigHash := photoPNG(t, 52, 140)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	pc := ts.PhotoClient(t, "li.na", uuid.NewString())
+	photo, hash := apitest.PhotoPNG(t, 51, 40)
+	big, bigHash := apitest.PhotoPNG(t, 52, 140)
 	if len(big) <= limit {
 		t.Fatalf("the big photo has %d bytes", len(big))
 	}
 	text := []byte(strings.Repeat("not a photo; ", 500))
-	textHash := digest(text)
+	textHash := apitest.Digest(text)
 	script := []byte("<script>alert(1)</script>" + strings.Repeat(" ", 100))
 
 	type request struct {
@@ -487,7 +324,7 @@ func TestAttachmentRefusals(t *testing.T) {
 	full := func(b []byte) string { return fmt.Sprintf("bytes 0-%d/%d", len(b)-1, len(b)) }
 	cases := []request{
 		put("a text file", textHash, text, full(text), 415, "body"),
-		put("a script", digest(script), script, full(script), 415, "body"),
+		put("a script", apitest.Digest(script), script, full(script), 415, "body"),
 		put("the first chunk of a text file", textHash, text[:200], fmt.Sprintf("bytes 0-199/%d", len(text)), 415, "body"),
 		put("beyond the limit", bigHash, big[:1000], fmt.Sprintf("bytes 0-999/%d", len(big)), 413, "header.Content-Range"),
 		put("beyond the limit in one piece", bigHash, big, full(big), 413, "header.Content-Range"),
@@ -524,7 +361,7 @@ func TestAttachmentRefusals(t *testing.T) {
 			if c.body != nil {
 				body, length = bytes.NewReader(c.body), int64(len(c.body))
 			}
-			resp, b, err := pc.request(c.method, c.path, body, length, c.header)
+			resp, b, err := pc.Request(c.method, c.path, body, length, c.header)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -534,7 +371,7 @@ func TestAttachmentRefusals(t *testing.T) {
 			if c.method == http.MethodHead {
 				return
 			}
-			p := mustProblem(t, resp, b, c.status)
+			p := apitest.MustProblem(t, resp, b, c.status)
 			found := false
 			for _, e := range p.Errors {
 				found = found || e.Path == c.errPath
@@ -548,15 +385,15 @@ func TestAttachmentRefusals(t *testing.T) {
 		})
 	}
 	for _, h := range []string{textHash, bigHash, hash} {
-		if offset, complete := pc.status(t, h); offset != 0 || complete {
+		if offset, complete := pc.Status(t, h); offset != 0 || complete {
 			t.Fatalf("refused uploads left %d bytes of %s…", offset, h[:8])
 		}
 	}
-	if st := ts.photoStats(t); st.Photos != 0 || st.Partials != 0 {
+	if st := ts.PhotoStats(t); st.Photos != 0 || st.Partials != 0 {
 		t.Fatalf("refused uploads kept %+v", st)
 	}
 	// The limit is the photo's size: one of exactly the limit is taken.
-	if status := pc.upload(t, hash, photo, 1000); status != http.StatusCreated {
+	if status := pc.Upload(t, hash, photo, 1000); status != http.StatusCreated {
 		t.Fatalf("a valid upload after the refusals: %d", status)
 	}
 }
@@ -564,18 +401,18 @@ func TestAttachmentRefusals(t *testing.T) {
 // TestAttachmentMissing: POST /v1/attachments/missing names the hashes
 // the server does not hold whole; its list is validated with paths.
 func TestAttachmentMissing(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	pc := ts.photoClient(t, "li.na", uuid.NewString())
-	held, heldHash := photoPNG(t, 61, 30)
-	partial, partialHash := photoPNG(t, 62, 30)
-	_, absent := photoPNG(t, 63, 30)
-	pc.upload(t, heldHash, held, 1<<20)
-	if resp, body, err := pc.put(partialHash, 0, int64(len(partial)), bytes.NewReader(partial[:500]), 500); err != nil || resp.StatusCode != 204 {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	pc := ts.PhotoClient(t, "li.na", uuid.NewString())
+	held, heldHash := apitest.PhotoPNG(t, 61, 30)
+	partial, partialHash := apitest.PhotoPNG(t, 62, 30)
+	_, absent := apitest.PhotoPNG(t, 63, 30)
+	pc.Upload(t, heldHash, held, 1<<20)
+	if resp, body, err := pc.Put(partialHash, 0, int64(len(partial)), bytes.NewReader(partial[:500]), 500); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("partial upload: %v %d %s", err, resp.StatusCode, body)
 	}
 	ask := func(body string) (*http.Response, []byte) {
-		resp, b, err := pc.request(http.MethodPost, "/v1/attachments/missing", strings.NewReader(body), int64(len(body)),
+		resp, b, err := pc.Request(http.MethodPost, "/v1/attachments/missing", strings.NewReader(body), int64(len(body)),
 			map[string]string{"Content-Type": "application/json"})
 		if err != nil {
 			t.Fatal(err)
@@ -613,7 +450,7 @@ func TestAttachmentMissing(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			resp, body := ask(c.body)
-			p := mustProblem(t, resp, body, c.status)
+			p := apitest.MustProblem(t, resp, body, c.status)
 			found := false
 			for _, e := range p.Errors {
 				found = found || e.Path == c.path
@@ -629,8 +466,8 @@ func TestAttachmentMissing(t *testing.T) {
 // NDJSON and CSV carry them; the GeoJSON of households carries the URL of
 // the latest housing inspection's photos.
 func TestAttachmentSnapshotsCarryPhotos(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	a, b, c := strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)
 	hh, bare, older, newer := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
 	loc := map[string]float64{"lat": 29.95, "lon": 108.12}
@@ -641,14 +478,14 @@ func TestAttachmentSnapshotsCarryPhotos(t *testing.T) {
 	}
 	later := southHousing(newer, hh, c, b)
 	later.Fields["inspected_on"] = json.RawMessage(`"2026-11-21"`)
-	ts.mustPush(t, storetest.NewDevice("admin").Changeset(household(hh), household(bare), southHousing(older, hh, a), later))
+	ts.MustPush(t, storetest.NewDevice("admin").Changeset(household(hh), household(bare), southHousing(older, hh, a), later))
 
-	_, body := ts.snapshot(t, admin, "entity=housing_inspection&format=ndjson")
-	recs := ndjsonRecords(t, body)
+	_, body := ts.Snapshot(t, admin, "entity=housing_inspection&format=ndjson")
+	recs := apitest.NDJSONRecords(t, body)
 	if string(recs[newer].Fields["photos"]) != `["`+b+`","`+c+`"]` || string(recs[older].Fields["photos"]) != `["`+a+`"]` {
 		t.Fatalf("ndjson photos: %s / %s", recs[newer].Fields["photos"], recs[older].Fields["photos"])
 	}
-	_, body = ts.snapshot(t, admin, "entity=housing_inspection&format=csv")
+	_, body = ts.Snapshot(t, admin, "entity=housing_inspection&format=csv")
 	rows, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\uFEFF")))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -668,7 +505,7 @@ func TestAttachmentSnapshotsCarryPhotos(t *testing.T) {
 	if !found {
 		t.Fatalf("csv photos column %d: %v", col, rows)
 	}
-	_, body = ts.snapshot(t, admin, "format=geojson")
+	_, body = ts.Snapshot(t, admin, "format=geojson")
 	_, props := geojsonFeatures(t, body)
 	urls, _ := json.Marshal(props[hh]["housing_photo_urls"])
 	if props[hh]["housing_photo_url"] != "/v1/attachments/"+b || string(urls) != `["/v1/attachments/`+b+`","/v1/attachments/`+c+`"]` {

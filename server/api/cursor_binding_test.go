@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"encoding/json"
@@ -20,9 +20,9 @@ import (
 // back, and is refused for any other scope. Checksum's cursor is bound
 // like pull's, so a tablet can still compare the two.
 func TestPullCursorIsBoundToItsDevice(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker.south", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "worker.north", syncproto.RoleFieldWorker, "150422")
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker.south", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "worker.north", syncproto.RoleFieldWorker, "150422")
 	admin := storetest.NewDevice("admin")
 	var south []string
 	var changes []syncproto.Change
@@ -32,14 +32,14 @@ func TestPullCursorIsBoundToItsDevice(t *testing.T) {
 		changes = append(changes, storetest.Household(id, storetest.SouthVillage, storetest.T0))
 	}
 	changes = append(changes, storetest.Household(uuid.NewString(), storetest.NorthVillage, storetest.T0))
-	if resp, b := ts.pushJSON(t, admin.Changeset(changes...)); resp.StatusCode != 200 {
+	if resp, b := ts.PushJSON(t, admin.Changeset(changes...)); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 	southDev, northDev := uuid.NewString(), uuid.NewString()
-	southTok := ts.login(t, "worker.south", southDev)
-	northTok := ts.login(t, "worker.north", northDev)
+	southTok := ts.Login(t, "worker.south", southDev)
+	northTok := ts.Login(t, "worker.north", northDev)
 	pull := func(token, cursor string) (int, []byte, syncproto.PullResponse) {
-		resp, body := ts.doAs(t, token, "GET", "/v1/sync/pull?limit=100&cursor="+url.QueryEscape(cursor), "", nil)
+		resp, body := ts.DoAs(t, token, "GET", "/v1/sync/pull?limit=100&cursor="+url.QueryEscape(cursor), "", nil)
 		var page syncproto.PullResponse
 		if resp.StatusCode == 200 {
 			if err := json.Unmarshal(body, &page); err != nil {
@@ -68,15 +68,15 @@ func TestPullCursorIsBoundToItsDevice(t *testing.T) {
 	status, body, _ = pull(northTok, southCursor)
 	refused("another county's device with the cursor", status, body)
 	// The same user on another device: the cursor is the first device's.
-	status, body, _ = pull(ts.login(t, "worker.south", uuid.NewString()), southCursor)
+	status, body, _ = pull(ts.Login(t, "worker.south", uuid.NewString()), southCursor)
 	refused("the same user on another device", status, body)
 
 	// A cursor as the server issued them before binding: scope, no device.
-	bound, err := ts.store.Cursors().Parse(southCursor)
+	bound, err := ts.Store.Cursors().Parse(southCursor)
 	if err != nil || bound.Device != southDev {
 		t.Fatalf("the pull cursor %+v (%v) is not bound to device %s", bound, err, southDev)
 	}
-	legacy := ts.store.Cursors().Encode(syncproto.Cursor{Seq: bound.Seq, Scope: bound.Scope})
+	legacy := ts.Store.Cursors().Encode(syncproto.Cursor{Seq: bound.Seq, Scope: bound.Scope})
 	status, body, _ = pull(northTok, legacy)
 	refused("another county's device with an unbound cursor", status, body)
 	status, body, page = pull(southTok, legacy)
@@ -84,7 +84,7 @@ func TestPullCursorIsBoundToItsDevice(t *testing.T) {
 		t.Fatalf("the unbound cursor of the south scope from a south tablet: %d %s, want an empty page and the bound cursor %s", status, body, southCursor)
 	}
 
-	resp, body := ts.doAs(t, southTok, "GET", "/v1/sync/checksum", "", nil)
+	resp, body := ts.DoAs(t, southTok, "GET", "/v1/sync/checksum", "", nil)
 	var sum syncproto.ChecksumResponse
 	if err := json.Unmarshal(body, &sum); err != nil || resp.StatusCode != 200 || sum.Cursor != southCursor {
 		t.Fatalf("checksum: %d %s, want the cursor %s", resp.StatusCode, body, southCursor)

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"encoding/json"
@@ -15,7 +15,7 @@ import (
 // after the server's today plus one day) is rejected with the path of the
 // date and the range, and stored nowhere but the quarantine.
 func TestPushRefusesImplausibleInspectionDates(t *testing.T) {
-	ts := mustServe(t) // the server's clock is storetest.T0, 2026-11-20
+	ts := apitest.MustServe(t) // the server's clock is storetest.T0, 2026-11-20
 	d := storetest.NewDevice("li.na")
 	hh := uuid.NewString()
 	changes := []syncproto.Change{storetest.Household(hh, storetest.SouthVillage, storetest.T0)}
@@ -23,7 +23,7 @@ func TestPushRefusesImplausibleInspectionDates(t *testing.T) {
 		changes = append(changes, storetest.Upsert("housing_inspection", uuid.NewString(), 0, storetest.T0,
 			map[string]any{"household_id": hh, "grade": "A", "inspected_on": day, "ventilation": "adequate"}))
 	}
-	resp, body := ts.pushJSON(t, d.Changeset(changes...))
+	resp, body := ts.PushJSON(t, d.Changeset(changes...))
 	var pr syncproto.PushResponse
 	if err := json.Unmarshal(body, &pr); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)

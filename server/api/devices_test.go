@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"encoding/json"
@@ -42,12 +42,12 @@ func (l deviceListing) find(t *testing.T, device string) (deviceEntry, bool) {
 // loginNamed logs in on a device with a device_name.
 func (s *supervised) loginNamed(t *testing.T, user, device, name string, status int) string {
 	t.Helper()
-	b, _ := json.Marshal(map[string]string{"username": user, "password": testPassword, "device_id": device, "device_name": name})
+	b, _ := json.Marshal(map[string]string{"username": user, "password": apitest.TestPassword, "device_id": device, "device_name": name})
 	resp, body := s.doAs(t, "", "POST", "/v1/auth/token", "application/json", b)
 	if resp.StatusCode != status {
 		t.Fatalf("login %s: %d %s", user, resp.StatusCode, body)
 	}
-	var tr tokenResponse
+	var tr TokenResponse
 	_ = json.Unmarshal(body, &tr)
 	return tr.AccessToken
 }
@@ -92,7 +92,7 @@ func TestDevicesBehindWithinScope(t *testing.T) {
 		t.Fatalf("behind %d, but the pull returned %d records", first.Behind, len(next.Records))
 	}
 	var admin deviceListing
-	s.getJSON(t, s.login(t, "admin", adminDevice), "/v1/devices", 200, &admin)
+	s.getJSON(t, s.login(t, "admin", apitest.AdminDevice), "/v1/devices", 200, &admin)
 	if d, _ := admin.find(t, north.Actor.DeviceID); d.Behind != 2 {
 		t.Fatalf("north tablet that never pulled: %+v, want behind 2 (its two, nothing of the south)", d)
 	}
@@ -123,7 +123,7 @@ func TestDevicesListAPISessionsApart(t *testing.T) {
 		t.Fatalf("a named supervisor's tablet: %+v (apart: %v)", d, apart)
 	}
 	resp, b := s.doAs(t, "", "POST", "/v1/auth/token", "application/json",
-		[]byte(`{"username": "worker.a", "password": "`+testPassword+`", "device_id": "`+s.worker.Actor.DeviceID+`", "device_name": "`+strings.Repeat("板", 65)+`"}`))
+		[]byte(`{"username": "worker.a", "password": "`+apitest.TestPassword+`", "device_id": "`+s.worker.Actor.DeviceID+`", "device_name": "`+strings.Repeat("板", 65)+`"}`))
 	if resp.StatusCode != 422 || !strings.Contains(string(b), `"path":"device_name"`) {
 		t.Fatalf("long device name: %d %s", resp.StatusCode, b)
 	}

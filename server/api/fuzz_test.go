@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"io"
@@ -16,15 +16,15 @@ import (
 // report and list endpoints of a real server: whatever the parameters, the
 // answer is a success or a documented 4xx, never a 500.
 func FuzzSupervisorQueries(f *testing.F) {
-	ts := mustServe(f)
-	ts.addUser(f, "sup", syncproto.RoleSupervisor, "500240")
+	ts := apitest.MustServe(f)
+	ts.AddUser(f, "sup", syncproto.RoleSupervisor, "500240")
 	d := storetest.NewDevice("admin")
 	hh := uuid.NewString()
-	if resp, b := ts.pushJSON(f, d.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
+	if resp, b := ts.PushJSON(f, d.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
 		storetest.HousingInspection(uuid.NewString(), hh, "D", storetest.T0))); resp.StatusCode != 200 {
 		f.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	tok := ts.login(f, "sup", uuid.NewString())
+	tok := ts.Login(f, "sup", uuid.NewString())
 	for _, seed := range []string{"entity=household&format=csv", "format=geojson&region=500240107", "format=xlsx",
 		"entity=household&as_of=ZnMxLjE.xxxx", "region=50%27%3B--", "limit=-1&cursor=%00", "state=open&region=1504",
 		"format=ndjson&entity=water_inspection&region=500240107201", "region=" + string(make([]byte, 40))} {

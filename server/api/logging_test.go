@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -56,7 +56,7 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Logger = logger })
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Logger = logger })
 	device := uuid.NewString()
 	send := func(id, token, path string, body any) (*http.Response, []byte) {
 		t.Helper()
@@ -80,11 +80,11 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	}
 
 	const wrong = "not-the-password-8472"
-	resp, body := send("tablet-42.req-0001", "", "/v1/auth/token", map[string]string{"username": "admin", "password": testPassword, "device_id": device})
+	resp, body := send("tablet-42.req-0001", "", "/v1/auth/token", map[string]string{"username": "admin", "password": apitest.TestPassword, "device_id": device})
 	if resp.StatusCode != 200 || resp.Header.Get("X-Request-Id") != "tablet-42.req-0001" {
 		t.Fatalf("login: %d, X-Request-Id %q: %s", resp.StatusCode, resp.Header.Get("X-Request-Id"), body)
 	}
-	var tr tokenResponse
+	var tr TokenResponse
 	if err := json.Unmarshal(body, &tr); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
 	}
-	var tr2 tokenResponse
+	var tr2 TokenResponse
 	_ = json.Unmarshal(body, &tr2)
 	resp, _ = send("", tr.AccessToken+"x", "/v1/sync/push", map[string]any{})
 	if resp.StatusCode != 401 {
@@ -116,7 +116,7 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	logs.waitForRequests(t, 7)
 
 	text := logs.String()
-	secrets := map[string]string{"password": testPassword, "wrong password": wrong, "access token": tr.AccessToken,
+	secrets := map[string]string{"password": apitest.TestPassword, "wrong password": wrong, "access token": tr.AccessToken,
 		"refresh token": tr.RefreshToken, "second refresh token": tr2.RefreshToken, "Authorization header": "Bearer"}
 	for _, part := range []string{tr.RefreshToken, tr2.RefreshToken} {
 		if _, secret, ok := strings.Cut(part, "."); ok {

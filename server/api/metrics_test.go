@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -21,9 +21,9 @@ import (
 )
 
 // scrape reads /metrics of a test server, without a token, and parses it.
-func scrape(tb testing.TB, ts *testServer) map[string]*dto.MetricFamily {
+func scrape(tb testing.TB, ts *apitest.Server) map[string]*dto.MetricFamily {
 	tb.Helper()
-	resp, body := ts.doAs(tb, "", http.MethodGet, "/metrics", "", nil)
+	resp, body := ts.DoAs(tb, "", http.MethodGet, "/metrics", "", nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 		tb.Fatalf("/metrics: %d %s %.300s", resp.StatusCode, resp.Header.Get("Content-Type"), body)
 	}
@@ -76,8 +76,8 @@ next:
 // metrics.
 func TestMetricsMoveWithTraffic(t *testing.T) {
 	m := NewMetrics("test")
-	ts := mustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *Config) { cfg.Metrics = m })
-	if err := m.WatchDatabase(ts.store.Path()); err != nil {
+	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *Config) { cfg.Metrics = m })
+	if err := m.WatchDatabase(ts.Store.Path()); err != nil {
 		t.Fatal(err)
 	}
 	before := scrape(t, ts)
@@ -89,7 +89,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	hh, insp := uuid.NewString(), uuid.NewString()
 	push := func(d *storetest.Device, changes ...syncproto.Change) syncproto.PushResponse {
 		t.Helper()
-		resp, body := ts.pushJSON(t, d.Changeset(changes...))
+		resp, body := ts.PushJSON(t, d.Changeset(changes...))
 		if resp.StatusCode != 200 {
 			t.Fatalf("push: %d %s", resp.StatusCode, body)
 		}
@@ -105,7 +105,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		storetest.Upsert("housing_inspection", uuid.NewString(), 0, storetest.T0,
 			map[string]any{"household_id": hh, "grade": "E", "inspected_on": "2026-11-20", "ventilation": "adequate"}))
 	for i := 0; i < 2; i++ { // the second time a replay
-		resp, body := ts.pushJSON(t, first)
+		resp, body := ts.PushJSON(t, first)
 		if resp.StatusCode != 200 {
 			t.Fatalf("push: %d %s", resp.StatusCode, body)
 		}
@@ -119,18 +119,18 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 	if pr.Results[0].Status != "conflict" || pr.Results[1].Status != "merged" {
 		t.Fatalf("unexpected results %+v", pr.Results)
 	}
-	if resp, body := ts.do(t, http.MethodGet, "/v1/sync/pull", "", nil); resp.StatusCode != 200 {
+	if resp, body := ts.Do(t, http.MethodGet, "/v1/sync/pull", "", nil); resp.StatusCode != 200 {
 		t.Fatalf("pull: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := ts.do(t, http.MethodGet, "/v1/snapshot?entity=household&format=csv", "", nil); resp.StatusCode != 200 {
+	if resp, body := ts.Do(t, http.MethodGet, "/v1/snapshot?entity=household&format=csv", "", nil); resp.StatusCode != 200 {
 		t.Fatalf("snapshot: %d %s", resp.StatusCode, body)
 	}
 	resolve, _ := json.Marshal(map[string]any{"choose": "incoming", "note": "counted on site"})
-	if resp, body := ts.do(t, http.MethodPost, "/v1/conflicts/"+pr.Results[0].Conflicts[0].ConflictID+"/resolve",
+	if resp, body := ts.Do(t, http.MethodPost, "/v1/conflicts/"+pr.Results[0].Conflicts[0].ConflictID+"/resolve",
 		"application/json", resolve); resp.StatusCode != 200 {
 		t.Fatalf("resolve: %d %s", resp.StatusCode, body)
 	}
-	ts.do(t, http.MethodGet, "/v1/no-such-thing/"+uuid.NewString(), "", nil)
+	ts.Do(t, http.MethodGet, "/v1/no-such-thing/"+uuid.NewString(), "", nil)
 
 	flushPulls(t, ts) // pull positions are written in batches
 	after := scrape(t, ts)
@@ -204,8 +204,8 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 // TestMetricsElsewhere: with Config.MetricsElsewhere (serve
 // --metrics-addr) the API's listener does not answer /metrics.
 func TestMetricsElsewhere(t *testing.T) {
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.MetricsElsewhere = true })
-	if resp, _ := ts.doAs(t, "", http.MethodGet, "/metrics", "", nil); resp.StatusCode != 404 {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.MetricsElsewhere = true })
+	if resp, _ := ts.DoAs(t, "", http.MethodGet, "/metrics", "", nil); resp.StatusCode != 404 {
 		t.Fatalf("/metrics on the API listener: %d", resp.StatusCode)
 	}
 }
@@ -256,25 +256,25 @@ func (discardWriter) WriteHeader(int)             {}
 // the pull.
 func TestLongPullWritesItsPositionOnce(t *testing.T) {
 	m := NewMetrics("test")
-	ts := mustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *Config) { cfg.Metrics = m })
+	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *Config) { cfg.Metrics = m })
 	admin := storetest.NewDevice("admin")
 	var changes []syncproto.Change
 	for i := 0; i < 7; i++ {
 		changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 	}
-	if resp, body := ts.pushJSON(t, admin.Changeset(changes...)); resp.StatusCode != 200 {
+	if resp, body := ts.PushJSON(t, admin.Changeset(changes...)); resp.StatusCode != 200 {
 		t.Fatalf("push: %d %s", resp.StatusCode, body)
 	}
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	dev := uuid.NewString()
-	token := ts.login(t, "worker", dev)
+	token := ts.Login(t, "worker", dev)
 	writes := func() float64 {
 		return max(metricValue(scrape(t, ts), "fieldsync_sqlite_write_wait_seconds", map[string]string{"op": "record_pull"}), 0)
 	}
 	before := writes()
 	cursor, pages := "", 0
 	for {
-		resp, body := ts.doAs(t, token, http.MethodGet, "/v1/sync/pull?limit=2&cursor="+cursor, "", nil)
+		resp, body := ts.DoAs(t, token, http.MethodGet, "/v1/sync/pull?limit=2&cursor="+cursor, "", nil)
 		var page syncproto.PullResponse
 		if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("pull: %d %s", resp.StatusCode, body)
@@ -295,11 +295,11 @@ func TestLongPullWritesItsPositionOnce(t *testing.T) {
 	if got := writes() - before; got != 1 {
 		t.Fatalf("a pull of %d pages wrote the position %v times, want 1", pages, got)
 	}
-	devs, err := ts.store.Devices(context.Background())
+	devs, err := ts.Store.Devices(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := ts.store.Cursors().Parse(cursor)
+	head, err := ts.Store.Cursors().Parse(cursor)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bufio"
@@ -88,8 +88,8 @@ func TestOpenAPIDocument(t *testing.T) {
 	if s := doc.Components.SecuritySchemes["bearerAuth"]; s == nil || s.Value.Scheme != "bearer" || s.Value.BearerFormat != "JWT" {
 		t.Errorf("bearer JWT security scheme missing")
 	}
-	ts := mustServe(t)
-	resp, body := ts.doAs(t, "", http.MethodGet, "/v1/openapi.json", "", nil)
+	ts := apitest.MustServe(t)
+	resp, body := ts.DoAs(t, "", http.MethodGet, "/v1/openapi.json", "", nil)
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(body, openAPIDocument) {
 		t.Fatalf("/v1/openapi.json: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -114,7 +114,7 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			documented[method+" "+path] = true
 		}
 	}
-	s := New(Config{Store: mustServe(t).store})
+	s := New(Config{Store: apitest.MustServe(t).store})
 	served := map[string]bool{}
 	for _, r := range s.echo.Routes() {
 		served[r.Method+" "+echoPathToOpenAPI(r.Path)] = true
@@ -161,13 +161,13 @@ type apiCall struct {
 // contract sends requests to a real server and validates each answer
 // against the document, counting the statuses seen per operation.
 type contract struct {
-	ts     *testServer
+	ts     *apitest.Server
 	doc    *openapi3.T
 	router routers.Router
 	seen   map[string]map[int]bool // "METHOD /path/{template}" -> statuses answered
 }
 
-func newContract(tb testing.TB, ts *testServer, doc *openapi3.T) *contract {
+func newContract(tb testing.TB, ts *apitest.Server, doc *openapi3.T) *contract {
 	tb.Helper()
 	registerSnapshotDecoders()
 	router, err := gorillamux.NewRouter(doc)
@@ -273,9 +273,9 @@ func validateAnswer(in *openapi3filter.RequestValidationInput, status int, heade
 // problem without its content type fails.
 func TestOpenAPIValidationCatchesDrift(t *testing.T) {
 	doc := loadOpenAPI(t)
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	k := newContract(t, ts, doc)
-	resp, body := ts.pushJSON(t, validChangeset())
+	resp, body := ts.PushJSON(t, apitest.ValidChangeset())
 	if resp.StatusCode != 200 {
 		t.Fatalf("push: %d %s", resp.StatusCode, body)
 	}
@@ -396,18 +396,18 @@ func decodeInto(tb testing.TB, b []byte, v any) {
 // document part ways; and it fails if an operation went unexercised.
 func TestOpenAPIResponses(t *testing.T) {
 	doc := loadOpenAPI(t)
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	k := newContract(t, ts, doc)
 	ctx := context.Background()
 
-	ts.addUser(t, "sup.shizhu", syncproto.RoleSupervisor, "500240")
-	ts.addUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
-	ts.addUser(t, "worker.xituo", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "worker.two", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "sup.shizhu", syncproto.RoleSupervisor, "500240")
+	ts.AddUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
+	ts.AddUser(t, "worker.xituo", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "worker.two", syncproto.RoleFieldWorker, "500240107")
 	workerDevice, otherDevice := uuid.NewString(), uuid.NewString()
-	admin := ts.login(t, "admin", adminDevice)
-	sup := ts.login(t, "sup.shizhu", uuid.NewString())
-	far := ts.login(t, "sup.bairin", uuid.NewString())
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
+	sup := ts.Login(t, "sup.shizhu", uuid.NewString())
+	far := ts.Login(t, "sup.bairin", uuid.NewString())
 	json := "application/json"
 
 	// Service.
@@ -422,8 +422,8 @@ func TestOpenAPIResponses(t *testing.T) {
 		return mustJSON(t, map[string]string{"username": user, "password": password, "device_id": device})
 	}
 	_, body := k.call(t, apiCall{name: "login", method: "POST", path: "/v1/auth/token", contentType: json,
-		body: login("worker.xituo", testPassword, workerDevice), status: 200})
-	var pair tokenResponse
+		body: login("worker.xituo", apitest.TestPassword, workerDevice), status: 200})
+	var pair TokenResponse
 	decodeInto(t, body, &pair)
 	worker := pair.AccessToken
 	k.call(t, apiCall{name: "login, wrong password", method: "POST", path: "/v1/auth/token", contentType: json,
@@ -433,19 +433,19 @@ func TestOpenAPIResponses(t *testing.T) {
 	k.call(t, apiCall{name: "login, no device", method: "POST", path: "/v1/auth/token", contentType: json,
 		body: []byte(`{"username": "x", "password": "y", "device_id": ""}`), status: 422, invalid: true})
 	k.call(t, apiCall{name: "login, another user's device", method: "POST", path: "/v1/auth/token", contentType: json,
-		body: login("worker.two", testPassword, workerDevice), status: 403})
+		body: login("worker.two", apitest.TestPassword, workerDevice), status: 403})
 	k.call(t, apiCall{name: "login, too large", method: "POST", path: "/v1/auth/token", contentType: json,
 		body: login("worker.xituo", strings.Repeat("x", 20000), workerDevice), status: 413, invalid: true})
 	_, body = k.call(t, apiCall{name: "refresh", method: "POST", path: "/v1/auth/refresh", contentType: json,
 		body: mustJSON(t, map[string]string{"refresh_token": pair.RefreshToken}), status: 200})
-	var pair2 tokenResponse
+	var pair2 TokenResponse
 	decodeInto(t, body, &pair2)
 	worker = pair2.AccessToken
 	k.call(t, apiCall{name: "refresh, not JSON", method: "POST", path: "/v1/auth/refresh", contentType: json, body: []byte(`[]`), status: 400, invalid: true})
 	k.call(t, apiCall{name: "refresh, too large", method: "POST", path: "/v1/auth/refresh", contentType: json,
 		body: mustJSON(t, map[string]string{"refresh_token": strings.Repeat("x", 20000)}), status: 413})
 	// A server with its rate limits: the sixth login for one name is a 429.
-	limited := mustServeWith(t, &DefaultRateLimits)
+	limited := apitest.MustServeWith(t, &DefaultRateLimits)
 	lk := newContract(t, limited, doc)
 	for i := 0; i < 5; i++ {
 		lk.call(t, apiCall{name: "login, limited", method: "POST", path: "/v1/auth/token", contentType: json,
@@ -455,24 +455,24 @@ func TestOpenAPIResponses(t *testing.T) {
 		body: login("admin", "wrong password", uuid.NewString()), status: 429})
 	// Every password check of the process taken: 503 with Retry-After.
 	gate := auth.NewHashGate(1, 4, 10*time.Millisecond)
-	gated := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.HashGate = gate })
+	gated := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.HashGate = gate })
 	release, _, _ := gate.Enter(ctx, "held by the test")
 	newContract(t, gated, doc).call(t, apiCall{name: "login, every password check busy", method: "POST", path: "/v1/auth/token",
-		contentType: json, body: login("admin", testPassword, uuid.NewString()), status: 503})
+		contentType: json, body: login("admin", apitest.TestPassword, uuid.NewString()), status: 503})
 	release()
 	// The refresh token used a second time, past the grace for a lost
 	// answer: 401, and the session ends.
-	ts.clock.Advance(2 * auth.RefreshGrace)
+	ts.Clock.Advance(2 * auth.RefreshGrace)
 	k.call(t, apiCall{name: "refresh, reused", method: "POST", path: "/v1/auth/refresh", contentType: json,
 		body: mustJSON(t, map[string]string{"refresh_token": pair.RefreshToken}), status: 401})
 	_, body = k.call(t, apiCall{name: "login again", method: "POST", path: "/v1/auth/token", contentType: json,
-		body: login("worker.xituo", testPassword, workerDevice), status: 200})
+		body: login("worker.xituo", apitest.TestPassword, workerDevice), status: 200})
 	decodeInto(t, body, &pair)
 	worker = pair.AccessToken
-	named := mustJSON(t, map[string]string{"username": "worker.xituo", "password": testPassword, "device_id": workerDevice, "device_name": "西沱镇 1"})
+	named := mustJSON(t, map[string]string{"username": "worker.xituo", "password": apitest.TestPassword, "device_id": workerDevice, "device_name": "西沱镇 1"})
 	k.call(t, apiCall{name: "login with a device name", method: "POST", path: "/v1/auth/token", contentType: json, body: named, status: 200})
 	k.call(t, apiCall{name: "login, device name too long", method: "POST", path: "/v1/auth/token", contentType: json,
-		body: mustJSON(t, map[string]string{"username": "worker.xituo", "password": testPassword, "device_id": workerDevice,
+		body: mustJSON(t, map[string]string{"username": "worker.xituo", "password": apitest.TestPassword, "device_id": workerDevice,
 			"device_name": strings.Repeat("x", 65)}), status: 422, invalid: true})
 
 	// Schema.
@@ -481,8 +481,8 @@ func TestOpenAPIResponses(t *testing.T) {
 	k.call(t, apiCall{name: "schema, unknown parameter", method: "GET", path: "/v1/schema?all=1", token: worker, status: 400, invalid: true})
 
 	// Photos: one uploaded in two chunks, one referenced but never uploaded.
-	photo, hash := photoPNG(t, 1, 24)
-	_, lost := photoPNG(t, 2, 8)
+	photo, hash := apitest.PhotoPNG(t, 1, 24)
+	_, lost := apitest.PhotoPNG(t, 2, 8)
 	put := func(name string, hash string, start, end, total int, chunk []byte, status int, invalid bool) {
 		k.call(t, apiCall{name: name, method: "PUT", path: "/v1/attachments/" + hash, token: worker, body: chunk,
 			contentType: "application/octet-stream", header: map[string]string{"Content-Range": fmt.Sprintf("bytes %d-%d/%d", start, end, total)},
@@ -510,7 +510,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	put("upload, bad range", hash, 9, 0, len(photo), nil, 400, true)
 	put("upload, too large", lost, 0, 9, 1<<30, photo[:10], 413, false)
 	text := []byte(strings.Repeat("not a photo ", 20))
-	put("upload, not an image", digest(text), 0, len(text)-1, len(text), text, 415, false)
+	put("upload, not an image", apitest.Digest(text), 0, len(text)-1, len(text), text, 415, false)
 	put("upload, wrong bytes", lost, 0, len(photo)-1, len(photo), photo, 422, false)
 	put("upload, last chunk", hash, half, len(photo)-1, len(photo), photo[half:], 201, false)
 	put("upload, already whole", hash, 0, len(photo)-1, len(photo), photo, 200, false)
@@ -537,7 +537,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		storetest.RegisteredHousehold(hh2, storetest.SouthVillage, "5002401072019999", storetest.T0))
 	push("push", worker, first, 200)
 	push("push, replayed", worker, first, 200)
-	other := ts.login(t, "worker.two", otherDevice)
+	other := ts.Login(t, "worker.two", otherDevice)
 	seq = 0
 	push("push, other tablet", other, changeset(otherDevice,
 		storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}),
@@ -757,7 +757,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	k.call(t, apiCall{name: "replay outbox, again", method: "POST", path: replay, token: sup, contentType: json, body: outbox, status: 200})
 
 	// A database that cannot grow: writes answer 503, reads go on.
-	if _, err := ts.store.SetMaxPageCountForTest(ctx, 0); err != nil {
+	if _, err := ts.Store.SetMaxPageCountForTest(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
 	full := changeset(workerDevice)

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -20,11 +20,11 @@ import (
 
 // pushAs pushes changes as a photo client's user and device and fails the
 // test unless every change applied.
-func (ts *testServer) pushAs(tb testing.TB, pc *photoClient, device string, seq int64, changes ...syncproto.Change) {
+func (ts *apitest.Server) pushAs(tb testing.TB, pc *apitest.PhotoClient, device string, seq int64, changes ...syncproto.Change) {
 	tb.Helper()
 	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: device, DeviceSeq: seq, SchemaVersion: 1, Changes: changes}
 	b, _ := json.Marshal(cs)
-	resp, body := ts.doAs(tb, pc.token, http.MethodPost, "/v1/sync/push", "application/json", b)
+	resp, body := ts.DoAs(tb, pc.token, http.MethodPost, "/v1/sync/push", "application/json", b)
 	if resp.StatusCode != http.StatusOK {
 		tb.Fatalf("push: %d %s", resp.StatusCode, body)
 	}
@@ -38,10 +38,10 @@ func (ts *testServer) pushAs(tb testing.TB, pc *photoClient, device string, seq 
 }
 
 // askMissing is POST /v1/attachments/missing as the client.
-func (pc *photoClient) askMissing(tb testing.TB, hashes ...string) []string {
+func (pc *apitest.PhotoClient) askMissing(tb testing.TB, hashes ...string) []string {
 	tb.Helper()
 	b, _ := json.Marshal(map[string][]string{"hashes": hashes})
-	resp, body, err := pc.request(http.MethodPost, "/v1/attachments/missing", bytes.NewReader(b), int64(len(b)),
+	resp, body, err := pc.Request(http.MethodPost, "/v1/attachments/missing", bytes.NewReader(b), int64(len(b)),
 		map[string]string{"Content-Type": "application/json"})
 	if err != nil || resp.StatusCode != http.StatusOK {
 		tb.Fatalf("missing: %v %d %s", err, resp.StatusCode, body)
@@ -61,15 +61,15 @@ func (pc *photoClient) askMissing(tb testing.TB, hashes ...string) []string {
 // answered 200, stores nothing and grants from then on; a re-upload with
 // other bytes is told only at its last byte.
 func TestPhotoHashAloneGrantsNothing(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "sup.wulong", syncproto.RoleSupervisor, "500240")
-	ts.addUser(t, "bao.yin", syncproto.RoleFieldWorker, "150422103")
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "sup.wulong", syncproto.RoleSupervisor, "500240")
+	ts.AddUser(t, "bao.yin", syncproto.RoleFieldWorker, "150422103")
 	southDev, northDev := uuid.NewString(), uuid.NewString()
-	south := ts.photoClient(t, "li.na", southDev)
-	sup := ts.photoClient(t, "sup.wulong", uuid.NewString())
-	north := ts.photoClient(t, "bao.yin", northDev)
-	photo, hash := photoPNG(t, 71, 80)
+	south := ts.PhotoClient(t, "li.na", southDev)
+	sup := ts.PhotoClient(t, "sup.wulong", uuid.NewString())
+	north := ts.PhotoClient(t, "bao.yin", northDev)
+	photo, hash := apitest.PhotoPNG(t, 71, 80)
 
 	// The honest v1 tablet: asks, uploads what is missing, pushes.
 	if got := south.askMissing(t, hash); len(got) != 1 {
@@ -84,8 +84,8 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 	if got := south.askMissing(t, hash); len(got) != 0 {
 		t.Fatalf("south: missing %v after its upload", got)
 	}
-	for name, pc := range map[string]*photoClient{"uploader": south, "supervisor in scope": sup} {
-		if resp, body := pc.get(t, hash, nil); resp.StatusCode != 200 || !bytes.Equal(body, photo) {
+	for name, pc := range map[string]*apitest.PhotoClient{"uploader": south, "supervisor in scope": sup} {
+		if resp, body := pc.Get(t, hash, nil); resp.StatusCode != 200 || !bytes.Equal(body, photo) {
 			t.Fatalf("%s: GET %d", name, resp.StatusCode)
 		}
 	}
@@ -101,7 +101,7 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 	ts.pushAs(t, north, northDev, 1, storetest.Household(hhN, storetest.NorthVillage, storetest.T0),
 		northHousing(uuid.NewString(), hhN, hash))
 	resp, body := north.get(t, hash, nil)
-	mustProblem(t, resp, body, http.StatusForbidden)
+	apitest.MustProblem(t, resp, body, http.StatusForbidden)
 
 	// A re-upload with other bytes of the same size: every chunk but the
 	// last is taken without a verdict; the last is 422 and grants nothing.
@@ -109,14 +109,14 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 	fake[len(fake)/2] ^= 0xFF
 	total := int64(len(fake))
 	half := total / 2
-	if resp, body, err := north.put(hash, 0, total, bytes.NewReader(fake[:half]), half); err != nil || resp.StatusCode != http.StatusNoContent || uploadOffset(t, resp) != half {
+	if resp, body, err := north.put(hash, 0, total, bytes.NewReader(fake[:half]), half); err != nil || resp.StatusCode != http.StatusNoContent || apitest.UploadOffset(t, resp) != half {
 		t.Fatalf("first half of a wrong re-upload: %v %d %s", err, resp.StatusCode, body)
 	}
 	resp, body, err := north.put(hash, half, total, bytes.NewReader(fake[half:]), total-half)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := mustProblem(t, resp, body, http.StatusUnprocessableEntity); len(p.Errors) != 1 || p.Errors[0].Path != "path.sha256" {
+	if p := apitest.MustProblem(t, resp, body, http.StatusUnprocessableEntity); len(p.Errors) != 1 || p.Errors[0].Path != "path.sha256" {
 		t.Fatalf("wrong re-upload: %s", body)
 	}
 	if resp, body := north.get(t, hash, nil); resp.StatusCode != http.StatusForbidden {
@@ -124,11 +124,11 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 	}
 
 	// The bytes themselves: 200 (the server held them), nothing stored.
-	before := ts.photoStats(t)
+	before := ts.PhotoStats(t)
 	if status := north.upload(t, hash, photo, 4096); status != http.StatusOK {
 		t.Fatalf("north re-upload: %d", status)
 	}
-	if after := ts.photoStats(t); after != before || after.Partials != 0 {
+	if after := ts.PhotoStats(t); after != before || after.Partials != 0 {
 		t.Fatalf("a re-upload changed the store: %+v, before %+v", after, before)
 	}
 	if resp, body := north.get(t, hash, nil); resp.StatusCode != 200 || !bytes.Equal(body, photo) {
@@ -144,22 +144,22 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 // Retry-After and nothing is written, while pushes go on.
 func TestPhotoFloorRefusesUploadsNotPushes(t *testing.T) {
 	var photos *attachments.Store
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		photos = mustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MinFreeBytes: 1 << 62})
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+		photos = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MinFreeBytes: 1 << 62})
 		cfg.Attachments = photos
 	})
 	if free, ok := photos.FreeBytes(); !ok || free >= 1<<62 {
 		t.Skipf("free space unknown here (%d, %v)", free, ok)
 	}
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
 	dev := uuid.NewString()
-	pc := ts.photoClient(t, "li.na", dev)
-	photo, hash := photoPNG(t, 72, 40)
-	resp, body, err := pc.put(hash, 0, int64(len(photo)), bytes.NewReader(photo), int64(len(photo)))
+	pc := ts.PhotoClient(t, "li.na", dev)
+	photo, hash := apitest.PhotoPNG(t, 72, 40)
+	resp, body, err := pc.Put(hash, 0, int64(len(photo)), bytes.NewReader(photo), int64(len(photo)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := mustProblem(t, resp, body, http.StatusInsufficientStorage); p.Type != "/problems/insufficient_storage" || resp.Header.Get("Retry-After") == "" {
+	if p := apitest.MustProblem(t, resp, body, http.StatusInsufficientStorage); p.Type != "/problems/insufficient_storage" || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("upload below the floor: %s, Retry-After %q", body, resp.Header.Get("Retry-After"))
 	}
 	if st, _ := photos.Stats(); st.Photos != 0 || st.Partials != 0 || st.PartialBytes != 0 {
@@ -175,19 +175,19 @@ func TestPhotoFloorRefusesUploadsNotPushes(t *testing.T) {
 // are 429 with Retry-After, and another user is not affected.
 func TestPhotoQuotasPerUser(t *testing.T) {
 	var clock *storetest.Clock
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
 		clock = storetest.NewClock(storetest.T0)
-		cfg.Attachments = mustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MaxBytes: 80 << 10,
+		cfg.Attachments = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MaxBytes: 80 << 10,
 			UserPartialBytes: 100 << 10, UserHourlyBytes: 330 << 10, MinFreeBytes: -1, Now: clock.Now})
 	})
-	ts.addUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "wu.fang", syncproto.RoleFieldWorker, "500240108")
-	a := ts.photoClient(t, "li.na", uuid.NewString())
-	a2 := ts.photoClient(t, "li.na", uuid.NewString()) // the same user's second tablet
-	b := ts.photoClient(t, "wu.fang", uuid.NewString())
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "wu.fang", syncproto.RoleFieldWorker, "500240108")
+	a := ts.PhotoClient(t, "li.na", uuid.NewString())
+	a2 := ts.PhotoClient(t, "li.na", uuid.NewString()) // the same user's second tablet
+	b := ts.PhotoClient(t, "wu.fang", uuid.NewString())
 	big := func(seed uint64) ([]byte, string) {
 		for side := 100; ; side++ {
-			p, h := photoPNG(t, seed, side)
+			p, h := apitest.PhotoPNG(t, seed, side)
 			if len(p) > 60<<10 {
 				if len(p) > 80<<10 {
 					t.Fatalf("test photo of %d bytes", len(p))
@@ -207,7 +207,7 @@ func TestPhotoQuotasPerUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mustProblem(t, resp, body, http.StatusTooManyRequests)
+	apitest.MustProblem(t, resp, body, http.StatusTooManyRequests)
 	if resp.Header.Get("Retry-After") == "" {
 		t.Fatal("partial quota: no Retry-After")
 	}
@@ -255,65 +255,65 @@ func TestPhotoQuotasPerUser(t *testing.T) {
 // (a deleted record's too), a recent one, one re-uploaded lately, and one
 // dropped by a version lately.
 func TestUnreferencedPhotosAreRemoved(t *testing.T) {
-	ts := mustServe(t)
-	pc := ts.photoClient(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	pc := ts.PhotoClient(t, "admin", apitest.AdminDevice)
 	names := []string{"referenced", "deleted", "orphan", "recent", "dropped"}
 	photos, hashes := map[string][]byte{}, map[string]string{}
 	for i, n := range names {
-		photos[n], hashes[n] = photoPNG(t, 100+uint64(i), 30)
+		photos[n], hashes[n] = apitest.PhotoPNG(t, 100+uint64(i), 30)
 	}
 	for _, n := range names {
 		if n != "recent" {
-			pc.upload(t, hashes[n], photos[n], 1<<20)
+			pc.Upload(t, hashes[n], photos[n], 1<<20)
 		}
 	}
 	hh, ins, gone := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	dev := storetest.NewDevice("admin")
-	ts.mustPush(t, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
+	ts.MustPush(t, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
 		southHousing(ins, hh, hashes["referenced"], hashes["dropped"]), southHousing(gone, hh, hashes["deleted"])))
-	ts.mustPush(t, dev.Changeset(storetest.Delete("housing_inspection", gone, 1, storetest.T0.Add(time.Minute))))
+	ts.MustPush(t, dev.Changeset(storetest.Delete("housing_inspection", gone, 1, storetest.T0.Add(time.Minute))))
 
 	// Eight days on, every photo file is old but "recent", uploaded now.
-	ts.clock.Advance(8 * 24 * time.Hour)
-	now := ts.clock.Now()
+	ts.Clock.Advance(8 * 24 * time.Hour)
+	now := ts.Clock.Now()
 	later8 := uuid.NewString()
-	pc = ts.photoClient(t, "admin", later8) // the first token expired meanwhile
+	pc = ts.PhotoClient(t, "admin", later8) // the first token expired meanwhile
 	old := storetest.T0.Add(-time.Hour)
 	for _, n := range names {
 		if n != "recent" {
-			if err := os.Chtimes(attachments.PhotoPath(ts.photos.Dir(), hashes[n]), old, old); err != nil {
+			if err := os.Chtimes(attachments.PhotoPath(ts.Photos.Dir(), hashes[n]), old, old); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	pc.upload(t, hashes["recent"], photos["recent"], 1<<20)
-	if err := os.Chtimes(attachments.PhotoPath(ts.photos.Dir(), hashes["recent"]), now, now); err != nil {
+	pc.Upload(t, hashes["recent"], photos["recent"], 1<<20)
+	if err := os.Chtimes(attachments.PhotoPath(ts.Photos.Dir(), hashes["recent"]), now, now); err != nil {
 		t.Fatal(err)
 	}
 	// A version drops "dropped" now: its age starts again.
 	ts.pushAs(t, pc, later8, 1, storetest.Upsert("housing_inspection", ins, 1, now, map[string]any{"photos": []string{hashes["referenced"]}}))
 
-	before := ts.photoStats(t)
-	removed, n, err := sweepUnreferencedPhotos(context.Background(), ts.store, ts.photos, 7*24*time.Hour, now)
+	before := ts.PhotoStats(t)
+	removed, n, err := sweepUnreferencedPhotos(context.Background(), ts.Store, ts.Photos, 7*24*time.Hour, now)
 	if err != nil || removed != 1 || n != int64(len(photos["orphan"])) {
 		t.Fatalf("sweep: %d photos, %d bytes, %v; want the orphan (%d bytes)", removed, n, err, len(photos["orphan"]))
 	}
 	for _, name := range names {
-		has, _ := ts.photos.Has(hashes[name])
+		has, _ := ts.Photos.Has(hashes[name])
 		if has != (name != "orphan") {
 			t.Errorf("%s: held %v after the sweep", name, has)
 		}
 	}
-	if after := ts.photoStats(t); after.Photos != before.Photos-1 || after.Bytes != before.Bytes-n {
+	if after := ts.PhotoStats(t); after.Photos != before.Photos-1 || after.Bytes != before.Bytes-n {
 		t.Fatalf("stats %+v, before %+v", after, before)
 	}
 	// Eight days later still, the dropped photo goes too.
 	later := now.Add(8 * 24 * time.Hour)
-	removed, _, err = sweepUnreferencedPhotos(context.Background(), ts.store, ts.photos, 7*24*time.Hour, later)
+	removed, _, err = sweepUnreferencedPhotos(context.Background(), ts.Store, ts.Photos, 7*24*time.Hour, later)
 	if err != nil || removed != 2 { // "dropped", and "recent", which no record ever referenced
 		t.Fatalf("second sweep: %d, %v", removed, err)
 	}
-	if has, _ := ts.photos.Has(hashes["referenced"]); !has {
+	if has, _ := ts.Photos.Has(hashes["referenced"]); !has {
 		t.Fatal("a referenced photo was removed")
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -18,25 +18,25 @@ import (
 // before the sweep; asking starts no re-upload, so the photo, which no
 // record references, is removed all the same.
 func TestAskingAboutAPhotoKeepsNothingFromTheSweep(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "bao.yin", syncproto.RoleFieldWorker, "150422103")
-	photo, hash := photoPNG(t, 301, 30)
-	ts.photoClient(t, "admin", adminDevice).upload(t, hash, photo, 1<<20)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "bao.yin", syncproto.RoleFieldWorker, "150422103")
+	photo, hash := apitest.PhotoPNG(t, 301, 30)
+	ts.PhotoClient(t, "admin", apitest.AdminDevice).upload(t, hash, photo, 1<<20)
 
-	ts.clock.Advance(DefaultUnreferencedPhotoAge + 24*time.Hour)
-	now := ts.clock.Now()
+	ts.Clock.Advance(DefaultUnreferencedPhotoAge + 24*time.Hour)
+	now := ts.Clock.Now()
 	old := storetest.T0.Add(-time.Hour)
-	if err := os.Chtimes(attachments.PhotoPath(ts.photos.Dir(), hash), old, old); err != nil {
+	if err := os.Chtimes(attachments.PhotoPath(ts.Photos.Dir(), hash), old, old); err != nil {
 		t.Fatal(err)
 	}
-	north := ts.photoClient(t, "bao.yin", uuid.NewString())
+	north := ts.PhotoClient(t, "bao.yin", uuid.NewString())
 	if offset, complete := north.status(t, hash); offset != 0 || complete {
 		t.Fatalf("HEAD by a caller who cannot read: offset %d, complete %v", offset, complete)
 	}
 	if got := north.askMissing(t, hash); len(got) != 1 {
 		t.Fatalf("missing for a caller who cannot read: %v", got)
 	}
-	removed, _, err := sweepUnreferencedPhotos(context.Background(), ts.store, ts.photos, DefaultUnreferencedPhotoAge, now)
+	removed, _, err := sweepUnreferencedPhotos(context.Background(), ts.Store, ts.Photos, DefaultUnreferencedPhotoAge, now)
 	if err != nil || removed != 1 {
 		t.Fatalf("sweep after a HEAD and a /missing of a stranger: removed %d, %v; want the photo removed", removed, err)
 	}

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func (w *writeCounter) count(op string) int {
 }
 
 // flushPulls writes the test server's buffered pull positions now.
-func flushPulls(tb testing.TB, ts *testServer) {
+func flushPulls(tb testing.TB, ts *apitest.Server) {
 	tb.Helper()
 	if err := ts.Config.Handler.(*Server).pulls.flush(context.Background()); err != nil {
 		tb.Fatal(err)
@@ -47,14 +47,14 @@ func flushPulls(tb testing.TB, ts *testServer) {
 
 // loopChecksumAndPull is the review's worker: n rounds of checksum and a
 // one-record pull from the cursor held, as fast as the server answers.
-func loopChecksumAndPull(tb testing.TB, ts *testServer, token string, n int) string {
+func loopChecksumAndPull(tb testing.TB, ts *apitest.Server, token string, n int) string {
 	tb.Helper()
 	cursor := ""
 	for i := 0; i < n; i++ {
-		if resp, body := ts.doAs(tb, token, "GET", "/v1/sync/checksum", "", nil); resp.StatusCode != 200 {
+		if resp, body := ts.DoAs(tb, token, "GET", "/v1/sync/checksum", "", nil); resp.StatusCode != 200 {
 			tb.Fatalf("checksum: %d %s", resp.StatusCode, body)
 		}
-		resp, body := ts.doAs(tb, token, "GET", "/v1/sync/pull?limit=1&cursor="+url.QueryEscape(cursor), "", nil)
+		resp, body := ts.DoAs(tb, token, "GET", "/v1/sync/pull?limit=1&cursor="+url.QueryEscape(cursor), "", nil)
 		var page syncproto.PullResponse
 		if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != 200 {
 			tb.Fatalf("pull: %d %s", resp.StatusCode, body)
@@ -66,9 +66,9 @@ func loopChecksumAndPull(tb testing.TB, ts *testServer, token string, n int) str
 
 // pulledSeq returns the device's pull position as the store holds it (-1:
 // not listed).
-func pulledSeq(tb testing.TB, ts *testServer, device string) int64 {
+func pulledSeq(tb testing.TB, ts *apitest.Server, device string) int64 {
 	tb.Helper()
-	devices, err := ts.store.Devices(context.Background())
+	devices, err := ts.Store.Devices(context.Background())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -86,18 +86,18 @@ func pulledSeq(tb testing.TB, ts *testServer, device string) int64 {
 // it at every pull: 300 writes for this loop.
 func TestPullPositionsAreWrittenInBatches(t *testing.T) {
 	writes := &writeCounter{}
-	ts := mustServeConfig(t, sqlite.Options{Observer: writes}, func(cfg *Config) { cfg.PullPositionsEvery = time.Hour })
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: writes}, func(cfg *Config) { cfg.PullPositionsEvery = time.Hour })
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	admin := storetest.NewDevice("admin")
 	var changes []syncproto.Change
 	for i := 0; i < 3; i++ {
 		changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 	}
-	if resp, b := ts.pushJSON(t, admin.Changeset(changes...)); resp.StatusCode != 200 {
+	if resp, b := ts.PushJSON(t, admin.Changeset(changes...)); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 	device := uuid.NewString()
-	token := ts.login(t, "worker", device)
+	token := ts.Login(t, "worker", device)
 	const rounds = 300
 	cursor := loopChecksumAndPull(t, ts, token, rounds)
 	if n := writes.count("record_pull"); n != 0 {
@@ -113,14 +113,14 @@ func TestPullPositionsAreWrittenInBatches(t *testing.T) {
 	if n := writes.count("record_pull"); n != 1 {
 		t.Fatalf("the flush made %d position writes, want 1", n)
 	}
-	c, err := ts.store.Cursors().Parse(cursor)
+	c, err := ts.Store.Cursors().Parse(cursor)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if seq := pulledSeq(t, ts, device); seq != c.Seq {
 		t.Fatalf("after the flush the device's position is %d, want %d", seq, c.Seq)
 	}
-	resp, body := ts.doAs(t, ts.login(t, "admin", uuid.NewString()), "GET", "/v1/devices", "", nil)
+	resp, body := ts.DoAs(t, ts.Login(t, "admin", uuid.NewString()), "GET", "/v1/devices", "", nil)
 	var list struct {
 		Lag float64 `json:"pull_lag_seconds"`
 	}
@@ -132,14 +132,14 @@ func TestPullPositionsAreWrittenInBatches(t *testing.T) {
 // With nothing else happening, a buffered position is written on its own
 // after the interval (no later request needed to push it out).
 func TestPullPositionIsWrittenAfterAQuietInterval(t *testing.T) {
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.PullPositionsEvery = 50 * time.Millisecond })
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.PullPositionsEvery = 50 * time.Millisecond })
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	admin := storetest.NewDevice("admin")
-	if resp, b := ts.pushJSON(t, admin.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
+	if resp, b := ts.PushJSON(t, admin.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 	device := uuid.NewString()
-	loopChecksumAndPull(t, ts, ts.login(t, "worker", device), 1)
+	loopChecksumAndPull(t, ts, ts.Login(t, "worker", device), 1)
 	deadline := time.Now().Add(20 * time.Second)
 	for pulledSeq(t, ts, device) <= 0 {
 		if time.Now().After(deadline) {
@@ -152,8 +152,8 @@ func TestPullPositionIsWrittenAfterAQuietInterval(t *testing.T) {
 // A graceful shutdown writes the positions still buffered before Serve
 // returns (and so before serve closes the store).
 func TestShutdownFlushesPullPositions(t *testing.T) {
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.PullPositionsEvery = time.Hour })
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.PullPositionsEvery = time.Hour })
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	srv := ts.Config.Handler.(*Server)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -163,7 +163,7 @@ func TestShutdownFlushesPullPositions(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ctx, ln, 5*time.Second) }()
 	device := uuid.NewString()
-	token := ts.login(t, "worker", device)
+	token := ts.Login(t, "worker", device)
 	// Pull through the listener Serve answers, not the test server's.
 	testURL := ts.URL
 	ts.URL = "http://" + ln.Addr().String()

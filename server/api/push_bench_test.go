@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -22,10 +22,10 @@ import (
 // at once; b.N counts change sets. `go test ./server -run '^$' -bench
 // HTTPPush -cpuprofile push.prof` shows where a push's time goes.
 func BenchmarkHTTPPush(b *testing.B) {
-	ts := mustServeConfig(b, sqlite.Options{}, func(cfg *Config) { cfg.Limits.MaxBodyBytes = 8 << 20 })
-	ts.addUser(b, "w", syncproto.RoleFieldWorker, "500240107")
+	ts := apitest.MustServeConfig(b, sqlite.Options{}, func(cfg *Config) { cfg.Limits.MaxBodyBytes = 8 << 20 })
+	ts.AddUser(b, "w", syncproto.RoleFieldWorker, "500240107")
 	admin := storetest.NewDevice("admin")
-	admin.Actor.DeviceID = adminDevice
+	admin.Actor.DeviceID = apitest.AdminDevice
 	var households []string
 	var changes []syncproto.Change
 	for i := 0; i < 100; i++ {
@@ -33,7 +33,7 @@ func BenchmarkHTTPPush(b *testing.B) {
 		households = append(households, hh)
 		changes = append(changes, storetest.Household(hh, storetest.SouthVillage, storetest.T0))
 	}
-	if resp, body := ts.pushJSON(b, admin.Changeset(changes...)); resp.StatusCode != 200 {
+	if resp, body := ts.PushJSON(b, admin.Changeset(changes...)); resp.StatusCode != 200 {
 		b.Fatalf("seed: %d %s", resp.StatusCode, body)
 	}
 	const tablets, perSet = 8, 50
@@ -44,7 +44,7 @@ func BenchmarkHTTPPush(b *testing.B) {
 	tabs := make([]tablet, tablets)
 	for i := range tabs {
 		d := storetest.NewDevice("w", "500240107")
-		tabs[i] = tablet{dev: d, token: ts.login(b, "w", d.Actor.DeviceID)}
+		tabs[i] = tablet{dev: d, token: ts.Login(b, "w", d.Actor.DeviceID)}
 	}
 	body := func(t tablet) []byte {
 		var changes []syncproto.Change

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"encoding/json"
@@ -21,8 +21,8 @@ import (
 // list over the hard cap (syncproto.SetItemsCap times the bound, here
 // 1,001 photos) refuses the whole change set (413), writing nothing.
 func TestPushQuarantinesASetOverItsSchemaBound(t *testing.T) {
-	ts := mustServe(t)
-	token := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	token := ts.Login(t, "admin", apitest.AdminDevice)
 	photos := func(n int) json.RawMessage {
 		list := make([]string, n)
 		for i := range list {
@@ -37,11 +37,11 @@ func TestPushQuarantinesASetOverItsSchemaBound(t *testing.T) {
 	sixHazards := storetest.HousingInspection(uuid.NewString(), hh, "D", storetest.T0)
 	sixHazards.Fields["hazards"] = json.RawMessage(`["roof","walls","foundation","ventilation","heating_insulation","roof"]`)
 	fine := storetest.HousingInspection(uuid.NewString(), hh, "B", storetest.T0)
-	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: adminDevice, DeviceSeq: 1, SchemaVersion: 1,
+	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: apitest.AdminDevice, DeviceSeq: 1, SchemaVersion: 1,
 		Changes: []syncproto.Change{storetest.Household(hh, storetest.SouthVillage, storetest.T0), manyPhotos, sixHazards, fine}}
-	before := ts.counts(t)
+	before := ts.Counts(t)
 	b, _ := json.Marshal(cs)
-	resp, body := ts.doAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", b)
+	resp, body := ts.DoAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", b)
 	var pr syncproto.PushResponse
 	if err := json.Unmarshal(body, &pr); err != nil || resp.StatusCode != http.StatusOK || len(pr.Results) != 4 {
 		t.Fatalf("push: %d %s", resp.StatusCode, body)
@@ -52,7 +52,7 @@ func TestPushQuarantinesASetOverItsSchemaBound(t *testing.T) {
 			t.Errorf("result %d: %+v, want %s %s", i, r, want.status, want.path)
 		}
 	}
-	after := ts.counts(t)
+	after := ts.Counts(t)
 	if after["records"] != before["records"]+3 || after["quarantine"] != before["quarantine"]+1 {
 		t.Fatalf("counts %v -> %v: want the household and two inspections applied, one change quarantined", before, after)
 	}
@@ -60,15 +60,15 @@ func TestPushQuarantinesASetOverItsSchemaBound(t *testing.T) {
 	// Over the hard cap: the whole change set is refused, nothing written.
 	overCap := storetest.HousingInspection(uuid.NewString(), hh, "C", storetest.T0)
 	overCap.Fields["photos"] = photos(syncproto.SetItemsCap*100 + 1)
-	cs = syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: adminDevice, DeviceSeq: 2, SchemaVersion: 1,
+	cs = syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: apitest.AdminDevice, DeviceSeq: 2, SchemaVersion: 1,
 		Changes: []syncproto.Change{storetest.HousingInspection(uuid.NewString(), hh, "A", storetest.T0), overCap}}
 	b, _ = json.Marshal(cs)
 	if !strings.Contains(string(b), `"photos":[`) {
 		t.Fatal("no photos list in the body")
 	}
-	resp, body = ts.doAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", b)
+	resp, body = ts.DoAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", b)
 	problemAt(t, "1,001 photos", resp, body, http.StatusRequestEntityTooLarge, "changes[1].fields.photos")
-	if final := ts.counts(t); !equalCounts(after, final) {
+	if final := ts.Counts(t); !equalCounts(after, final) {
 		t.Fatalf("a refused push wrote: %v -> %v", after, final)
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"encoding/json"
@@ -30,9 +30,9 @@ func problemAt(tb testing.TB, what string, resp *http.Response, body []byte, sta
 // answer must come while the rest is still unsent (the old handler read
 // the whole body, then decoded it, then asked the rate limiter).
 func TestPushRateLimitIsCheckedBeforeTheBody(t *testing.T) {
-	ts := mustServeWith(t, &RateLimits{PushPerDevice: Rate{Every: time.Hour, Burst: 1}})
-	cs := validChangeset()
-	resp, body := ts.pushJSON(t, cs)
+	ts := apitest.MustServeWith(t, &RateLimits{PushPerDevice: Rate{Every: time.Hour, Burst: 1}})
+	cs := apitest.ValidChangeset()
+	resp, body := ts.PushJSON(t, cs)
 	pushedNew(t, resp, body)
 
 	pr, pw := io.Pipe()
@@ -40,7 +40,7 @@ func TestPushRateLimitIsCheckedBeforeTheBody(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/sync/push", pr)
 	req.ContentLength = 900_000
 	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+ts.login(t, "admin", cs.DeviceID))
+	req.Header.Set("Authorization", "Bearer "+ts.Login(t, "admin", cs.DeviceID))
 	go func() { _, _ = pw.Write([]byte(`{"changeset_id":"`)) }() // and nothing more
 	answered := make(chan *http.Response, 1)
 	go func() {
@@ -69,18 +69,18 @@ func TestPushRateLimitIsCheckedBeforeTheBody(t *testing.T) {
 // write nothing. (The old server applied the last village, and decoded,
 // validated and stored every hazard.)
 func TestPushRefusesRepeatedKeysAndLongLists(t *testing.T) {
-	ts := mustServe(t)
-	before := ts.counts(t)
-	token := ts.login(t, "admin", adminDevice)
-	cs := validChangeset()
-	cs.DeviceID = adminDevice
+	ts := apitest.MustServe(t)
+	before := ts.Counts(t)
+	token := ts.Login(t, "admin", apitest.AdminDevice)
+	cs := apitest.ValidChangeset()
+	cs.DeviceID = apitest.AdminDevice
 	b, _ := json.Marshal(cs)
 	village := string(cs.Changes[0].Fields["village"])
 	repeated := strings.Replace(string(b), `"village":`+village, `"village":`+village+`,"village":"500240107202"`, 1)
 	if repeated == string(b) {
 		t.Fatal("the change set has no village to repeat")
 	}
-	resp, body := ts.doAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", []byte(repeated))
+	resp, body := ts.DoAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", []byte(repeated))
 	problemAt(t, "a repeated field", resp, body, 400, "changes[0].fields.village")
 
 	hazards := make([]string, 100_000)
@@ -90,10 +90,10 @@ func TestPushRefusesRepeatedKeysAndLongLists(t *testing.T) {
 	h, _ := json.Marshal(hazards)
 	cs.Changes[1].Fields["hazards"] = h
 	b, _ = json.Marshal(cs)
-	resp, body = ts.doAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", b)
+	resp, body = ts.DoAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", b)
 	problemAt(t, "100,000 hazards", resp, body, 413, "changes[1].fields.hazards")
 
-	if after := ts.counts(t); !equalCounts(before, after) {
+	if after := ts.Counts(t); !equalCounts(before, after) {
 		t.Fatalf("refused pushes wrote: %v -> %v", before, after)
 	}
 }
@@ -102,20 +102,20 @@ func TestPushRefusesRepeatedKeysAndLongLists(t *testing.T) {
 // query, a conflict's resolution and a duplicate's merge each refuse a
 // repeated key with a 400 naming it, before acting on the body.
 func TestEveryJSONBodyRefusesRepeatedKeys(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	id := uuid.NewString()
-	token := ts.login(t, "admin", adminDevice)
+	token := ts.Login(t, "admin", apitest.AdminDevice)
 	for _, c := range []struct{ path, body, want string }{
-		{"/v1/auth/token", `{"username":"admin","password":"x","username":"other","device_id":"` + adminDevice + `"}`, "username"},
+		{"/v1/auth/token", `{"username":"admin","password":"x","username":"other","device_id":"` + apitest.AdminDevice + `"}`, "username"},
 		{"/v1/auth/refresh", `{"refresh_token":"a.b","refresh_token":"c.d"}`, "refresh_token"},
 		{"/v1/attachments/missing", `{"hashes":[],"hashes":["` + strings.Repeat("a", 64) + `"]}`, "hashes"},
 		{"/v1/conflicts/" + id + "/resolve", `{"choose":"kept","note":"a","note":"b"}`, "note"},
 		{"/v1/duplicates/" + id + "/merge", `{"survivor":"` + id + `","survivor":"` + id + `"}`, "survivor"},
 	} {
-		resp, body := ts.doAs(t, token, http.MethodPost, c.path, "application/json", []byte(c.body))
+		resp, body := ts.DoAs(t, token, http.MethodPost, c.path, "application/json", []byte(c.body))
 		problemAt(t, c.path, resp, body, 400, c.want)
 	}
 	hashes := `{"hashes":[` + strings.TrimSuffix(strings.Repeat(`"`+strings.Repeat("b", 64)+`",`, syncproto.MaxMissingHashes+1), ",") + `]}`
-	resp, body := ts.doAs(t, token, http.MethodPost, "/v1/attachments/missing", "application/json", []byte(hashes))
+	resp, body := ts.DoAs(t, token, http.MethodPost, "/v1/attachments/missing", "application/json", []byte(hashes))
 	problemAt(t, "too many hashes", resp, body, 413, "hashes")
 }

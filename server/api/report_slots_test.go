@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"net/http"
@@ -21,7 +21,7 @@ func TestSlowReportReaderCannotStarveOthers(t *testing.T) {
 	ts, slowToken, slowURL := slowReaderServer(t)
 	const path = "/v1/reports/coverage?format=csv&table=never_inspected"
 
-	resp, whole := ts.doAs(t, slowToken, http.MethodGet, path, "", nil)
+	resp, whole := ts.DoAs(t, slowToken, http.MethodGet, path, "", nil)
 	if resp.StatusCode != 200 || len(whole) < 150<<10 {
 		t.Fatalf("the table: %d, %d bytes (want 200 and more than 150 KiB)", resp.StatusCode, len(whole))
 	}
@@ -30,12 +30,12 @@ func TestSlowReportReaderCannotStarveOthers(t *testing.T) {
 
 	for _, other := range []string{path, "/v1/reports/coverage?format=xlsx", "/v1/reinspections?format=csv",
 		"/v1/conflicts?format=csv", "/v1/duplicates?format=xlsx", "/v1/snapshot?entity=household&format=csv"} {
-		resp, body := ts.doAs(t, slowToken, http.MethodGet, other, "", nil)
+		resp, body := ts.DoAs(t, slowToken, http.MethodGet, other, "", nil)
 		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 			t.Fatalf("the slow supervisor's %s while the table streams: %d %.200s", other, resp.StatusCode, body)
 		}
 	}
-	resp, body := ts.doAs(t, ts.login(t, "zhao.sup", uuid.NewString()), http.MethodGet, path, "", nil)
+	resp, body := ts.DoAs(t, ts.Login(t, "zhao.sup", uuid.NewString()), http.MethodGet, path, "", nil)
 	if resp.StatusCode != 200 || len(body) != len(whole) {
 		t.Fatalf("another supervisor's table while the slow one streams: %d %.200s", resp.StatusCode, body)
 	}
@@ -45,7 +45,7 @@ func TestSlowReportReaderCannotStarveOthers(t *testing.T) {
 	if got.err == nil || got.read >= len(whole) {
 		t.Fatalf("the slow download was not cut: %d of %d bytes in %s", got.read, len(whole), got.elapsed)
 	}
-	if resp, body := ts.doAs(t, slowToken, http.MethodGet, path, "", nil); resp.StatusCode != 200 || len(body) != len(whole) {
+	if resp, body := ts.DoAs(t, slowToken, http.MethodGet, path, "", nil); resp.StatusCode != 200 || len(body) != len(whole) {
 		t.Fatalf("a table once the slow one was cut: %d %.200s", resp.StatusCode, body)
 	}
 }

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 // getTable sends GET path with token (and Accept-Language when lang is
 // not empty), expects 200 with the media type of format, a download name
 // and no-store, and returns the body.
-func getTable(tb testing.TB, ts *testServer, token, path, format, acceptLanguage string) []byte {
+func getTable(tb testing.TB, ts *apitest.Server, token, path, format, acceptLanguage string) []byte {
 	tb.Helper()
 	req, err := http.NewRequest(http.MethodGet, ts.URL+path, nil)
 	if err != nil {
@@ -112,7 +112,7 @@ func column(tb testing.TB, header []string, name string) int {
 func TestCoverageTables(t *testing.T) {
 	ts := mustServeDemoRegister(t)
 	seedDemoForReports(t, ts)
-	admin := ts.login(t, "admin", adminDevice)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	var rep coverageBody
 	getReport(t, ts, admin, "/v1/reports/coverage?region=500240", &rep)
 	never := 0
@@ -211,7 +211,7 @@ func TestCoverageTables(t *testing.T) {
 		t.Errorf("a registration number is a %v cell, not text", typ)
 	}
 	// Byte-stable: the same report is the same bytes.
-	ts.clock.Advance(time.Minute) // a later generated_at must not change the table
+	ts.Clock.Advance(time.Minute) // a later generated_at must not change the table
 	for i := range 6 {
 		if again := getTable(t, ts, admin, "/v1/reports/coverage?region=500240&format=xlsx&lang=zh", export.FormatXLSX, ""); !bytes.Equal(again, first) {
 			t.Fatalf("download %d of one report differs from the first (%d and %d bytes)", i+2, len(again), len(first))
@@ -223,8 +223,8 @@ func TestCoverageTables(t *testing.T) {
 	}
 
 	// Scope: a supervisor of 150422 gets that county's villages only.
-	ts.addUser(t, "supervisor.bairin", syncproto.RoleSupervisor, "150422")
-	sup := ts.login(t, "supervisor.bairin", uuid.NewString())
+	ts.AddUser(t, "supervisor.bairin", syncproto.RoleSupervisor, "150422")
+	sup := ts.Login(t, "supervisor.bairin", uuid.NewString())
 	rows = csvTable(t, getTable(t, ts, sup, "/v1/reports/coverage?format=csv", export.FormatCSV, ""))
 	if len(rows) != 1+8 {
 		t.Fatalf("the supervisor's scope: %d villages", len(rows)-1)
@@ -235,13 +235,13 @@ func TestCoverageTables(t *testing.T) {
 		}
 	}
 	resp, b := getRaw(t, ts, sup, "/v1/reports/coverage?format=xlsx&region=500240")
-	mustProblem(t, resp, b, 403)
+	apitest.MustProblem(t, resp, b, 403)
 }
 
 // getRaw sends GET path with token.
-func getRaw(tb testing.TB, ts *testServer, token, path string) (*http.Response, []byte) {
+func getRaw(tb testing.TB, ts *apitest.Server, token, path string) (*http.Response, []byte) {
 	tb.Helper()
-	return ts.doAs(tb, token, http.MethodGet, path, "", nil)
+	return ts.DoAs(tb, token, http.MethodGet, path, "", nil)
 }
 
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
@@ -250,8 +250,8 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // path; limit and cursor are for the JSON pages; every refusal is a
 // problem, not a table.
 func TestReportTableRequests(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	for _, c := range []struct{ path, errPath string }{
 		{"/v1/reports/coverage?format=pdf", "query.format"},
 		{"/v1/reports/coverage?format=csv&lang=fr", "query.lang"},
@@ -265,13 +265,13 @@ func TestReportTableRequests(t *testing.T) {
 		{"/v1/duplicates?format=csv&lang=de", "query.lang"},
 	} {
 		resp, body := getRaw(t, ts, admin, c.path)
-		p := mustProblem(t, resp, body, 422)
+		p := apitest.MustProblem(t, resp, body, 422)
 		if len(p.Errors) == 0 || p.Errors[0].Path != c.errPath {
 			t.Errorf("%s: %s, want the path %s", c.path, body, c.errPath)
 		}
 	}
 	resp, body := getRaw(t, ts, admin, "/v1/reinspections?format=csv&sheet=1")
-	mustProblem(t, resp, body, 400)
+	apitest.MustProblem(t, resp, body, 400)
 }
 
 // TestReinspectionTable: the re-inspection list as CSV and XLSX, one row
@@ -279,7 +279,7 @@ func TestReportTableRequests(t *testing.T) {
 func TestReinspectionTable(t *testing.T) {
 	ts := mustServeDemoRegister(t)
 	seedDemoForReports(t, ts)
-	admin := ts.login(t, "admin", adminDevice)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	var re reinspectionBody
 	getReport(t, ts, admin, "/v1/reinspections?region=500240", &re)
 	if len(re.Households) == 0 {
@@ -334,10 +334,10 @@ func TestReinspectionTable(t *testing.T) {
 // them page by page), with labelled values; the duplicates likewise; a
 // supervisor sees their scope only.
 func TestConflictAndDuplicateTables(t *testing.T) {
-	ts := mustServeConfig(t, sqlite.Options{}, func(c *Config) {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(c *Config) {
 		c.Divisions = Divisions{storetest.SouthVillage: "独庄村"}
 	})
-	admin := ts.login(t, "admin", adminDevice)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	a, b := storetest.NewDevice("admin"), storetest.NewDevice("admin")
 	// Each household edited from its first version by a second device:
 	// a conflict on members (manual) per household, over several pages.
@@ -352,8 +352,8 @@ func TestConflictAndDuplicateTables(t *testing.T) {
 			edit = append(edit, storetest.Upsert("household", ids[i], 0, storetest.T0.Add(time.Minute), map[string]any{
 				"village": storetest.SouthVillage, "head_name": "户" + itoa(i), "members": 4, "category": "disabled_poor"}))
 		}
-		ts.mustPush(t, a.Changeset(create...))
-		ts.mustPush(t, b.Changeset(edit...))
+		ts.MustPush(t, a.Changeset(create...))
+		ts.MustPush(t, b.Changeset(edit...))
 	}
 	// What the JSON pages hold, all of them.
 	total := 0
@@ -412,15 +412,15 @@ func TestConflictAndDuplicateTables(t *testing.T) {
 		t.Errorf("the XLSX holds %d conflicts, the queue %d", len(sheets["conflicts"])-1, total)
 	}
 	// Another county's supervisor sees none of them.
-	ts.addUser(t, "supervisor.bairin", syncproto.RoleSupervisor, "150422")
-	sup := ts.login(t, "supervisor.bairin", uuid.NewString())
+	ts.AddUser(t, "supervisor.bairin", syncproto.RoleSupervisor, "150422")
+	sup := ts.Login(t, "supervisor.bairin", uuid.NewString())
 	if rows := csvTable(t, getTable(t, ts, sup, "/v1/conflicts?format=csv", export.FormatCSV, "")); len(rows) != 1 {
 		t.Errorf("a supervisor of 150422 sees %d conflicts of 500240", len(rows)-1)
 	}
 
 	// Duplicates: a household registered twice with one number.
 	dup1, dup2 := uuid.NewString(), uuid.NewString()
-	ts.mustPush(t, a.Changeset(
+	ts.MustPush(t, a.Changeset(
 		storetest.Upsert("household", dup1, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage, "head_name": "谭明华", "registration_no": "0050024010700001"}),
 		storetest.Upsert("household", dup2, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage, "head_name": "谭明化", "registration_no": "0050024010700001"})))
 	var dl struct {
@@ -454,11 +454,11 @@ func TestCoverageNamesComeFromTheRegister(t *testing.T) {
 		divisions               Divisions
 		village, township, area string
 	}{{register, "某村", "某镇", "某县"}, {nil, "", "", ""}} {
-		ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Divisions = c.divisions })
-		ts.mustPush(t, storetest.NewDevice("admin").Changeset(storetest.Upsert("household", uuid.NewString(), 0, storetest.T0,
+		ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Divisions = c.divisions })
+		ts.MustPush(t, storetest.NewDevice("admin").Changeset(storetest.Upsert("household", uuid.NewString(), 0, storetest.T0,
 			map[string]any{"village": storetest.SouthVillage, "head_name": "甲"})))
 		var rep coverageBody
-		getReport(t, ts, ts.login(t, "admin", adminDevice), "/v1/reports/coverage?region=500240107", &rep)
+		getReport(t, ts, ts.Login(t, "admin", apitest.AdminDevice), "/v1/reports/coverage?region=500240107", &rep)
 		if len(rep.Villages) != 1 || rep.Villages[0].Name != c.village || rep.RegionName != c.township ||
 			rep.Townships[0].Name != c.township || rep.Counties[0].Name != c.area {
 			t.Errorf("register %v: %+v", c.divisions, rep)

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -50,9 +50,9 @@ type reinspectionBody struct {
 }
 
 // getReport sends GET path with token, expects 200 and decodes the body.
-func getReport(tb testing.TB, ts *testServer, token, path string, out any) {
+func getReport(tb testing.TB, ts *apitest.Server, token, path string, out any) {
 	tb.Helper()
-	resp, body := ts.doAs(tb, token, http.MethodGet, path, "", nil)
+	resp, body := ts.DoAs(tb, token, http.MethodGet, path, "", nil)
 	if resp.StatusCode != 200 {
 		tb.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
 	}
@@ -66,10 +66,10 @@ func getReport(tb testing.TB, ts *testServer, token, path string, out any) {
 
 // seedDemoForReports loads the demo data set through the push path, as `fieldsync
 // seed` does.
-func seedDemoForReports(tb testing.TB, ts *testServer) {
+func seedDemoForReports(tb testing.TB, ts *apitest.Server) {
 	tb.Helper()
 	ctx := context.Background()
-	l := &Loader{Store: ts.store, Name: "demo", BatchSize: 500}
+	l := &Loader{Store: ts.Store, Name: "demo", BatchSize: 500}
 	if err := fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) }); err != nil {
 		tb.Fatal(err)
 	}
@@ -172,13 +172,13 @@ func expectedWaterFailures(tb testing.TB, village string, in *demoTruthInspectio
 
 // mustServeDemoRegister is mustServe with the demo's division register
 // (fixtures/divisions-demo.csv), as make run serves.
-func mustServeDemoRegister(tb testing.TB) *testServer {
+func mustServeDemoRegister(tb testing.TB) *apitest.Server {
 	tb.Helper()
 	demo, err := LoadDivisions("../fixtures/divisions-demo.csv")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return mustServeConfig(tb, sqlite.Options{}, func(c *Config) { c.Divisions = demo })
+	return apitest.MustServeConfig(tb, sqlite.Options{}, func(c *Config) { c.Divisions = demo })
 }
 
 // TestReportsOnTheDemo loads the demo data set once and checks the reports
@@ -193,9 +193,9 @@ func TestReportsOnTheDemo(t *testing.T) {
 	t.Run("access", func(t *testing.T) { testReportsAccess(t, ts) })
 }
 
-func testDemoCoverage(t *testing.T, ts *testServer, m *demoTruth) {
+func testDemoCoverage(t *testing.T, ts *apitest.Server, m *demoTruth) {
 	var rep coverageBody
-	getReport(t, ts, ts.login(t, "admin", adminDevice), "/v1/reports/coverage", &rep)
+	getReport(t, ts, ts.Login(t, "admin", apitest.AdminDevice), "/v1/reports/coverage", &rep)
 
 	// Expected, per village, from the fixtures' changes.
 	type villageWant struct {
@@ -340,7 +340,7 @@ func testDemoCoverage(t *testing.T, ts *testServer, m *demoTruth) {
 	}
 }
 
-func testDemoReinspections(t *testing.T, ts *testServer, m *demoTruth) {
+func testDemoReinspections(t *testing.T, ts *apitest.Server, m *demoTruth) {
 	// Due, from the fixtures: the latest appraisal C or D, by renovation.
 	want := map[string]string{}
 	for id := range m.households {
@@ -356,7 +356,7 @@ func testDemoReinspections(t *testing.T, ts *testServer, m *demoTruth) {
 		}
 	}
 	var rep reinspectionBody
-	getReport(t, ts, ts.login(t, "admin", adminDevice), "/v1/reinspections", &rep)
+	getReport(t, ts, ts.Login(t, "admin", apitest.AdminDevice), "/v1/reinspections", &rep)
 	got := map[string]string{}
 	for _, d := range rep.Households {
 		if len(d.Reasons) != 1 || d.Current == nil || d.Reasons[0].InspectionID != d.Current.ID {
@@ -408,14 +408,14 @@ func TestReinspectionReasons(t *testing.T) {
 	for _, name := range []string{"unrenovated", "completed", "chainDone", "chainDue", "conflict", "old", "dupHousing",
 		"dupWater", "sameDayRecheck", "safe", "never", "deleted"} {
 		hh[name] = id()
-		a.Push(t, ts.store, storetest.Household(hh[name], village, storetest.T0.Add(-60*24*time.Hour)))
+		a.Push(t, ts.Store, storetest.Household(hh[name], village, storetest.T0.Add(-60*24*time.Hour)))
 	}
 	ins := map[string]string{}
 	for _, k := range []string{"unrenovated", "completed", "chain1", "chain2", "chain3", "due1", "due2", "conflict", "old",
 		"dupA", "dupB", "dupWaterA", "dupWaterB", "recheck1", "recheck2", "safe", "deleted"} {
 		ins[k] = id()
 	}
-	a.Push(t, ts.store,
+	a.Push(t, ts.Store,
 		housingOnDay(ins["unrenovated"], hh["unrenovated"], "2026-11-01", "D", "planned", ""),
 		housingOnDay(ins["completed"], hh["completed"], "2026-11-02", "C", "completed", ""),
 		// A chain of three: D, renovated and re-inspected C, then A verified.
@@ -434,29 +434,29 @@ func TestReinspectionReasons(t *testing.T) {
 		housingOnDay(ins["deleted"], hh["deleted"], "2026-11-04", "D", "none", ""),
 	)
 	// Another team visits the same households the same day, and syncs later.
-	ts.clock.Advance(time.Minute)
-	b.Push(t, ts.store,
+	ts.Clock.Advance(time.Minute)
+	b.Push(t, ts.Store,
 		housingOnDay(ins["dupB"], hh["dupHousing"], "2026-11-15", "A", "none", ""),
 		waterOnDay(ins["dupWaterB"], hh["dupWater"], "2026-11-16", 30),
 		housingOnDay(ins["recheck2"], hh["sameDayRecheck"], "2026-11-16", "A", "verified", ins["recheck1"]),
 	)
 	// Two devices change the same grade: safety_first keeps C, recorded.
-	a.Push(t, ts.store, storetest.Upsert("housing_inspection", ins["conflict"], 1, storetest.T0, map[string]any{"grade": "A"}))
-	resp := b.Push(t, ts.store, storetest.Upsert("housing_inspection", ins["conflict"], 1, storetest.T0, map[string]any{"grade": "C"}))
+	a.Push(t, ts.Store, storetest.Upsert("housing_inspection", ins["conflict"], 1, storetest.T0, map[string]any{"grade": "A"}))
+	resp := b.Push(t, ts.Store, storetest.Upsert("housing_inspection", ins["conflict"], 1, storetest.T0, map[string]any{"grade": "C"}))
 	if len(resp.Results[0].Conflicts) != 1 || resp.Results[0].Conflicts[0].State != "auto_resolved" {
 		t.Fatalf("no grade conflict: %+v", resp.Results[0])
 	}
 	conflictID := resp.Results[0].Conflicts[0].ConflictID
-	a.Push(t, ts.store, storetest.Delete("household", hh["deleted"], 1, storetest.T0))
+	a.Push(t, ts.Store, storetest.Delete("household", hh["deleted"], 1, storetest.T0))
 	// A household lifted out of poverty whose water was inspected without a
 	// quality reading: not shown safe, so on the relapse watch.
 	lifted := id()
-	a.Push(t, ts.store, storetest.Upsert("household", lifted, 0, storetest.T0, map[string]any{"village": village,
+	a.Push(t, ts.Store, storetest.Upsert("household", lifted, 0, storetest.T0, map[string]any{"village": village,
 		"head_name": "冉光明", "status": "lifted_out"}),
 		storetest.Upsert("water_inspection", id(), 0, storetest.T0, map[string]any{"household_id": lifted,
 			"inspected_on": "2026-11-18", "liters_per_person_day": 70, "fetch_minutes": 5, "reliability_pct": 95}))
 
-	admin := ts.login(t, "admin", adminDevice)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	var rep reinspectionBody
 	getReport(t, ts, admin, "/v1/reinspections?region="+village, &rep)
 	got := map[string]syncproto.DueHousehold{}
@@ -550,7 +550,7 @@ func TestReinspectionReasons(t *testing.T) {
 
 	// A supervisor decides the conflict: the grade is A after all. The
 	// household is no longer due.
-	resp2, body := ts.doAs(t, admin, http.MethodPost, "/v1/conflicts/"+conflictID+"/resolve", "application/json",
+	resp2, body := ts.DoAs(t, admin, http.MethodPost, "/v1/conflicts/"+conflictID+"/resolve", "application/json",
 		[]byte(`{"value":"A","note":"checked on the phone with both teams"}`))
 	if resp2.StatusCode != 200 {
 		t.Fatalf("resolve: %d %s", resp2.StatusCode, body)
@@ -566,58 +566,39 @@ func TestReinspectionReasons(t *testing.T) {
 // TestReinspectAfterIsConfigured: a server configured with a shorter
 // interval lists older appraisals as outdated.
 func TestReinspectAfterIsConfigured(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	d := storetest.NewDevice("li.na")
 	old, fresh := uuid.NewString(), uuid.NewString()
-	d.Push(t, ts.store, storetest.Household(old, storetest.SouthVillage, storetest.T0), storetest.Household(fresh, storetest.SouthVillage, storetest.T0),
+	d.Push(t, ts.Store, storetest.Household(old, storetest.SouthVillage, storetest.T0), storetest.Household(fresh, storetest.SouthVillage, storetest.T0),
 		housingOnDay(uuid.NewString(), old, "2026-10-01", "A", "none", ""),
 		housingOnDay(uuid.NewString(), fresh, "2026-11-01", "A", "none", ""))
-	keys, err := auth.OpenKeyring(ts.dir, ts.clock.Now)
+	keys, err := auth.OpenKeyring(ts.Dir, ts.Clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	short := httptest.NewServer(New(Config{Store: ts.store, Accounts: ts.store, Keys: keys, Now: ts.clock.Now,
+	short := httptest.NewServer(New(Config{Store: ts.Store, Accounts: ts.Store, Keys: keys, Now: ts.Clock.Now,
 		Rates: &RateLimits{}, ReinspectAfter: 30 * 24 * time.Hour}))
 	defer short.Close()
-	other := &testServer{Server: short, store: ts.store, clock: ts.clock, dir: ts.dir, tokens: map[string]string{}}
+	other := &apitest.Server{Server: short, store: ts.Store, clock: ts.Clock, dir: ts.Dir, tokens: map[string]string{}}
 
 	var rep reinspectionBody
-	getReport(t, ts, ts.login(t, "admin", adminDevice), "/v1/reinspections", &rep)
+	getReport(t, ts, ts.Login(t, "admin", apitest.AdminDevice), "/v1/reinspections", &rep)
 	if len(rep.Households) != 0 || rep.AfterDays != 365 {
 		t.Fatalf("default interval: %+v", rep)
 	}
-	getReport(t, other, other.login(t, "admin", adminDevice), "/v1/reinspections", &rep)
+	getReport(t, other, other.login(t, "admin", apitest.AdminDevice), "/v1/reinspections", &rep)
 	if len(rep.Households) != 1 || rep.Households[0].HouseholdID != old || rep.Households[0].Reasons[0].Code != "assessment_outdated" ||
 		rep.Households[0].Reasons[0].AgeDays != 50 || rep.AfterDays != 30 {
 		t.Fatalf("30-day interval: %+v", rep)
 	}
 }
 
-func TestReinspectAfterFlag(t *testing.T) {
-	for in, want := range map[string]time.Duration{"365d": 365 * 24 * time.Hour, "30d": 30 * 24 * time.Hour, "720h": 720 * time.Hour} {
-		var d time.Duration
-		if err := (reinspectAfterFlag{&d}).Set(in); err != nil || d != want {
-			t.Errorf("%s: %v, %v", in, d, err)
-		}
-	}
-	for _, in := range []string{"", "0d", "-3d", "0", "-1h", "soon", "1.5d", "99999999d"} {
-		d := DefaultReinspectAfter
-		if err := (reinspectAfterFlag{&d}).Set(in); err == nil || d != DefaultReinspectAfter {
-			t.Errorf("%q accepted: %v", in, d)
-		}
-	}
-	d := DefaultReinspectAfter
-	if s := (reinspectAfterFlag{&d}).String(); s != "365d" {
-		t.Errorf("default shown as %q", s)
-	}
-}
-
-func testReportsAccess(t *testing.T, ts *testServer) {
-	ts.addUser(t, "worker.xituo", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "supervisor.bairin", syncproto.RoleSupervisor, "150422")
-	worker := ts.login(t, "worker.xituo", uuid.NewString())
-	sup := ts.login(t, "supervisor.bairin", uuid.NewString())
-	admin := ts.login(t, "admin", adminDevice)
+func testReportsAccess(t *testing.T, ts *apitest.Server) {
+	ts.AddUser(t, "worker.xituo", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "supervisor.bairin", syncproto.RoleSupervisor, "150422")
+	worker := ts.Login(t, "worker.xituo", uuid.NewString())
+	sup := ts.Login(t, "supervisor.bairin", uuid.NewString())
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 
 	for _, path := range []string{"/v1/reports/coverage", "/v1/reinspections"} {
 		t.Run(path, func(t *testing.T) {
@@ -641,8 +622,8 @@ func testReportsAccess(t *testing.T, ts *testServer) {
 			}
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
-					resp, body := ts.doAs(t, c.token, http.MethodGet, path+c.query, "", nil)
-					p := mustProblem(t, resp, body, c.status)
+					resp, body := ts.DoAs(t, c.token, http.MethodGet, path+c.query, "", nil)
+					p := apitest.MustProblem(t, resp, body, c.status)
 					if c.errPath != "" && (len(p.Errors) == 0 || p.Errors[0].Path != c.errPath) {
 						t.Fatalf("problem %s lacks path %s", body, c.errPath)
 					}
@@ -706,16 +687,16 @@ func (f failingReports) Coverage(ctx context.Context, actor syncproto.Actor, emi
 // a failure cannot become a problem response; the server cuts the
 // connection so that the client cannot take a partial list for the whole.
 func TestReportFailingMidStreamCutsTheConnection(t *testing.T) {
-	ts := mustServe(t)
-	keys, err := auth.OpenKeyring(ts.dir, ts.clock.Now)
+	ts := apitest.MustServe(t)
+	keys, err := auth.OpenKeyring(ts.Dir, ts.Clock.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := httptest.NewServer(New(Config{Store: failingReports{ts.store}, Accounts: ts.store, Keys: keys,
-		Now: ts.clock.Now, Rates: &RateLimits{}}))
+	broken := httptest.NewServer(New(Config{Store: failingReports{ts.Store}, Accounts: ts.Store, Keys: keys,
+		Now: ts.Clock.Now, Rates: &RateLimits{}}))
 	defer broken.Close()
 	req, _ := http.NewRequest(http.MethodGet, broken.URL+"/v1/reports/coverage", nil)
-	req.Header.Set("Authorization", "Bearer "+ts.login(t, "admin", adminDevice))
+	req.Header.Set("Authorization", "Bearer "+ts.Login(t, "admin", apitest.AdminDevice))
 	resp, err := broken.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

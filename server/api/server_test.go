@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -22,183 +22,10 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// testServer is a real HTTP server over a real SQLite file, with a real
-// keyring and accounts: admin, and per test whatever users it adds.
-type testServer struct {
-	*httptest.Server
-	store *sqlite.Store
-	clock *storetest.Clock
-	dir   string
-
-	mu     sync.Mutex
-	tokens map[string]string // user+device -> access token
-
-	photos *attachments.Store
-}
-
-const testPassword = "correct horse battery"
-
-func mustServe(tb testing.TB) *testServer {
-	return mustServeWith(tb, &RateLimits{})
-}
-
-func mustServeWith(tb testing.TB, rates *RateLimits) *testServer {
-	tb.Helper()
-	return mustServeConfig(tb, sqlite.Options{}, func(cfg *Config) { cfg.Rates = rates })
-}
-
-// mustOpenPhotos opens a photo store in dir, failing the test if it cannot.
-func mustOpenPhotos(tb testing.TB, dir string, opts attachments.Options) *attachments.Store {
-	tb.Helper()
-	photos, err := attachments.Open(dir, opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return photos
-}
-
-// mustServeConfig is mustServe with the store opened with opts (the clock
-// is the test's) and the server's configuration changed by configure (nil
-// for none).
-func mustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*Config)) *testServer {
-	tb.Helper()
-	clock := storetest.NewClock(storetest.T0)
-	dir := tb.TempDir()
-	opts.Now = clock.Now
-	store, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName), opts)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keys, err := auth.OpenKeyring(dir, clock.Now)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	limits := DefaultLimits
-	limits.MaxBodyBytes = 1 << 20
-	limits.MaxChanges = 200
-	photos := mustOpenPhotos(tb, filepath.Join(dir, AttachmentsDir), attachments.Options{Now: clock.Now})
-	cfg := Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: &RateLimits{}, Attachments: photos}
-	if configure != nil {
-		configure(&cfg)
-	}
-	ts := httptest.NewServer(New(cfg))
-	tb.Cleanup(func() { ts.Close(); store.Close() })
-	t := &testServer{Server: ts, store: store, photos: cfg.Attachments, clock: clock, dir: dir, tokens: map[string]string{}}
-	t.addUser(tb, "admin", syncproto.RoleAdmin)
-	return t
-}
-
-// addUser creates a user with testPassword.
-func (ts *testServer) addUser(tb testing.TB, name, role string, scope ...string) {
-	tb.Helper()
-	hash, err := auth.HashPassword(testPassword)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := ts.store.PutUser(context.Background(), auth.User{Name: name, PasswordHash: hash, Role: role, Scope: scope}); err != nil {
-		tb.Fatal(err)
-	}
-}
-
-// login returns an access token of user on device (cached).
-func (ts *testServer) login(tb testing.TB, user, device string) string {
-	tb.Helper()
-	ts.mu.Lock()
-	tok, ok := ts.tokens[user+"/"+device]
-	ts.mu.Unlock()
-	if ok {
-		return tok
-	}
-	tr := ts.loginResponse(tb, user, testPassword, device, 200)
-	ts.mu.Lock()
-	ts.tokens[user+"/"+device] = tr.AccessToken
-	ts.mu.Unlock()
-	return tr.AccessToken
-}
-
-func (ts *testServer) loginResponse(tb testing.TB, user, password, device string, wantStatus int) tokenResponse {
-	tb.Helper()
-	b, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": device})
-	resp, body := ts.doAs(tb, "", http.MethodPost, "/v1/auth/token", "application/json", b)
-	if resp.StatusCode != wantStatus {
-		tb.Fatalf("login %s: %d %s", user, resp.StatusCode, body)
-	}
-	var tr tokenResponse
-	_ = json.Unmarshal(body, &tr)
-	return tr
-}
-
-const adminDevice = "0193a000-0000-7000-8000-0000000000ad"
-
-// do sends a request as the admin.
-func (ts *testServer) do(tb testing.TB, method, path, contentType string, body []byte) (*http.Response, []byte) {
-	tb.Helper()
-	return ts.doAs(tb, ts.login(tb, "admin", adminDevice), method, path, contentType, body)
-}
-
-// doAs sends a request with a bearer token (none when token is empty).
-func (ts *testServer) doAs(tb testing.TB, token, method, path, contentType string, body []byte) (*http.Response, []byte) {
-	tb.Helper()
-	req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := ts.Client().Do(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, b
-}
-
-// pushJSON pushes a change set as the admin logged in on its device.
-func (ts *testServer) pushJSON(tb testing.TB, cs syncproto.Changeset) (*http.Response, []byte) {
-	tb.Helper()
-	b, err := json.Marshal(cs)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ts.doAs(tb, ts.login(tb, "admin", cs.DeviceID), http.MethodPost, "/v1/sync/push", "application/json", b)
-}
-
-// counts returns the number of rows of every table, to prove that a
-// request wrote nothing.
-func (ts *testServer) counts(tb testing.TB) map[string]int {
-	tb.Helper()
-	db, err := openReadOnly(ts.store.Path())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer db.Close()
-	out := map[string]int{}
-	for _, table := range []string{"records", "changes", "receipts", "devices", "conflicts", "quarantine"} {
-		var n int
-		if err := db.QueryRow("SELECT count(*) FROM " + table).Scan(&n); err != nil {
-			tb.Fatal(err)
-		}
-		out[table] = n
-	}
-	return out
-}
-
-func validChangeset() syncproto.Changeset {
-	d := storetest.NewDevice("li.na")
-	hh := uuid.NewString()
-	return d.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
-		storetest.HousingInspection(uuid.NewString(), hh, "C", storetest.T0))
-}
-
 func TestPushAndPullOverHTTP(t *testing.T) {
-	ts := mustServe(t)
-	cs := validChangeset()
-	resp, body := ts.pushJSON(t, cs)
+	ts := apitest.MustServe(t)
+	cs := apitest.ValidChangeset()
+	resp, body := ts.PushJSON(t, cs)
 	if resp.StatusCode != 200 {
 		t.Fatalf("push: %d %s", resp.StatusCode, body)
 	}
@@ -209,7 +36,7 @@ func TestPushAndPullOverHTTP(t *testing.T) {
 	if pr.Replayed || len(pr.Results) != 2 || pr.Results[1].Status != "applied" || pr.Results[1].Version != 1 {
 		t.Fatalf("push response %s", body)
 	}
-	resp, again := ts.pushJSON(t, cs)
+	resp, again := ts.PushJSON(t, cs)
 	var rp syncproto.PushResponse
 	_ = json.Unmarshal(again, &rp)
 	if resp.StatusCode != 200 || !rp.Replayed {
@@ -218,7 +45,7 @@ func TestPushAndPullOverHTTP(t *testing.T) {
 	if want := strings.Replace(string(body), `"replayed":false`, `"replayed":true`, 1); want != string(again) {
 		t.Fatalf("replay body differs:\n%s\n%s", body, again)
 	}
-	resp, body = ts.do(t, http.MethodGet, "/v1/sync/pull?limit=1", "", nil)
+	resp, body = ts.Do(t, http.MethodGet, "/v1/sync/pull?limit=1", "", nil)
 	var page syncproto.PullResponse
 	if err := json.Unmarshal(body, &page); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("pull: %d %s", resp.StatusCode, body)
@@ -226,19 +53,19 @@ func TestPushAndPullOverHTTP(t *testing.T) {
 	if len(page.Records) != 1 || !page.HasMore || page.Records[0].Entity != "household" {
 		t.Fatalf("first page %s", body)
 	}
-	_, body = ts.do(t, http.MethodGet, "/v1/sync/pull?limit=5&cursor="+page.Cursor, "", nil)
+	_, body = ts.Do(t, http.MethodGet, "/v1/sync/pull?limit=5&cursor="+page.Cursor, "", nil)
 	_ = json.Unmarshal(body, &page)
 	if len(page.Records) != 1 || page.HasMore || page.Records[0].Entity != "housing_inspection" {
 		t.Fatalf("second page %s", body)
 	}
-	resp, body = ts.do(t, http.MethodGet, "/v1/records/housing_inspection/"+cs.Changes[1].ID+"/history", "", nil)
+	resp, body = ts.Do(t, http.MethodGet, "/v1/records/housing_inspection/"+cs.Changes[1].ID+"/history", "", nil)
 	if resp.StatusCode != 200 || !strings.Contains(string(body), `"grade":{"before":null,"after":"C"}`) {
 		t.Fatalf("history: %d %s", resp.StatusCode, body)
 	}
 }
 
 func TestServiceEndpoints(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	cases := []struct {
 		name, method, path string
 		status             int
@@ -257,12 +84,12 @@ func TestServiceEndpoints(t *testing.T) {
 		{"bad limit", "GET", "/v1/sync/pull?limit=-1", 422, `query.limit`, "application/problem+json"},
 		{"absurd limit", "GET", "/v1/sync/pull?limit=99999999999999999999", 422, `query.limit`, "application/problem+json"},
 		{"forged cursor", "GET", "/v1/sync/pull?cursor=AAAA", 422, `"path":"cursor"`, "application/problem+json"},
-		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + ts.store.Cursors().Encode(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
+		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + ts.Store.Cursors().Encode(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
 		{"unknown parameter", "GET", "/v1/sync/pull?since=1", 400, `query.since`, "application/problem+json"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body := ts.do(t, c.method, c.path, "", nil)
+			resp, body := ts.Do(t, c.method, c.path, "", nil)
 			if resp.StatusCode != c.status || !strings.Contains(string(body), c.contains) {
 				t.Fatalf("%s %s: %d %s", c.method, c.path, resp.StatusCode, body)
 			}
@@ -277,8 +104,8 @@ func TestServiceEndpoints(t *testing.T) {
 // a documented 4xx problem with the offending path, and the database is
 // unchanged.
 func TestBadPushesWriteNothing(t *testing.T) {
-	ts := mustServe(t)
-	good := validChangeset()
+	ts := apitest.MustServe(t)
+	good := apitest.ValidChangeset()
 	goodJSON, _ := json.Marshal(good)
 	replace := func(from, to string) []byte {
 		if !strings.Contains(string(goodJSON), from) {
@@ -327,10 +154,10 @@ func TestBadPushesWriteNothing(t *testing.T) {
 		{"too many changes", tooManyJSON, "application/json", 413, "changes"},
 		{"oversized body", replace(`"head_name":"陈秀英"`, `"head_name":"`+strings.Repeat("x", 2<<20)+`"`), "application/json", 413, ""},
 	}
-	before := ts.counts(t)
+	before := ts.Counts(t)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			resp, body := ts.do(t, http.MethodPost, "/v1/sync/push", c.contentType, c.body)
+			resp, body := ts.Do(t, http.MethodPost, "/v1/sync/push", c.contentType, c.body)
 			if resp.StatusCode != c.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, c.status, body)
 			}
@@ -352,10 +179,10 @@ func TestBadPushesWriteNothing(t *testing.T) {
 			}
 		})
 	}
-	if after := ts.counts(t); !equalCounts(before, after) {
+	if after := ts.Counts(t); !equalCounts(before, after) {
 		t.Fatalf("bad pushes wrote: before %v after %v", before, after)
 	}
-	if resp, _ := ts.do(t, http.MethodGet, "/healthz", "", nil); resp.StatusCode != 200 {
+	if resp, _ := ts.Do(t, http.MethodGet, "/healthz", "", nil); resp.StatusCode != 200 {
 		t.Fatal("server unhealthy after bad input")
 	}
 }
@@ -363,7 +190,7 @@ func TestBadPushesWriteNothing(t *testing.T) {
 // TestInvalidFieldsAreQuarantined: schema violations inside a valid change
 // set are rejected per change, kept in quarantine, and the rest applies.
 func TestInvalidFieldsAreQuarantined(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	d := storetest.NewDevice("li.na")
 	hh := uuid.NewString()
 	cases := map[string]syncproto.Change{
@@ -381,7 +208,7 @@ func TestInvalidFieldsAreQuarantined(t *testing.T) {
 		changes = append(changes, ch)
 		wantPaths = append(wantPaths, path)
 	}
-	resp, body := ts.pushJSON(t, d.Changeset(changes...))
+	resp, body := ts.PushJSON(t, d.Changeset(changes...))
 	if resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
@@ -396,7 +223,7 @@ func TestInvalidFieldsAreQuarantined(t *testing.T) {
 			t.Errorf("%s: %+v", path, r)
 		}
 	}
-	c := ts.counts(t)
+	c := ts.Counts(t)
 	if c["records"] != 1 || c["quarantine"] != len(cases) {
 		t.Fatalf("counts %v", c)
 	}
@@ -411,25 +238,21 @@ func equalCounts(a, b map[string]int) bool {
 	return len(a) == len(b)
 }
 
-func openReadOnly(path string) (*sql.DB, error) {
-	return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
-}
-
 // TestHistoryShowsConflictsWithoutVersion: a manual conflict makes no new
 // version, yet it must be visible in the record's history.
 func TestHistoryShowsConflictsWithoutVersion(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	a, b := storetest.NewDevice("li.na"), storetest.NewDevice("zhao.lei")
 	hh := uuid.NewString()
-	if resp, body := ts.pushJSON(t, a.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
+	if resp, body := ts.PushJSON(t, a.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	a.Push(t, ts.store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}))
-	resp := b.Push(t, ts.store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 7}))
+	a.Push(t, ts.Store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}))
+	resp := b.Push(t, ts.Store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 7}))
 	if resp.Results[0].Status != "conflict" {
 		t.Fatalf("%+v", resp.Results[0])
 	}
-	_, body := ts.do(t, http.MethodGet, "/v1/records/household/"+hh+"/history", "", nil)
+	_, body := ts.Do(t, http.MethodGet, "/v1/records/household/"+hh+"/history", "", nil)
 	var h struct {
 		Versions  []json.RawMessage `json:"versions"`
 		Conflicts []struct {

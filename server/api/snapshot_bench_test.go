@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bufio"
@@ -29,9 +29,9 @@ import (
 //	go test -run '^$' -bench BenchmarkSnapshot -benchtime 1x ./server
 func BenchmarkSnapshot(b *testing.B) {
 	const households = 200_000
-	ts := mustServe(b)
+	ts := apitest.MustServe(b)
 	ctx := context.Background()
-	loader := &Loader{Store: ts.store, Name: "bench-snapshot", BatchSize: 1000}
+	loader := &Loader{Store: ts.Store, Name: "bench-snapshot", BatchSize: 1000}
 	var county string
 	err := fixtures.Generate(fixtures.GenConfig{Seed: 1, Households: households}, func(ch syncproto.Change) error {
 		if ch.Entity != "household" {
@@ -50,7 +50,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	token := ts.login(b, "admin", adminDevice)
+	token := ts.Login(b, "admin", apitest.AdminDevice)
 
 	for _, bc := range []struct{ name, query string }{
 		{"county", "entity=household&region=" + county},
@@ -98,7 +98,7 @@ func BenchmarkSnapshot(b *testing.B) {
 
 // streamSnapshot reads a snapshot line by line, as a client would, and
 // returns how many records it held.
-func streamSnapshot(b *testing.B, ts *testServer, token, query string) int {
+func streamSnapshot(b *testing.B, ts *apitest.Server, token, query string) int {
 	req, err := http.NewRequest(http.MethodGet, ts.URL+"/v1/snapshot?"+query, nil)
 	if err != nil {
 		b.Fatal(err)

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"archive/zip"
@@ -27,14 +27,14 @@ import (
 // entries in name order (excelize alone wrote the streamed sheets in map
 // order).
 func TestSnapshotXLSXIsByteStable(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	pushSurvey(t, ts)
-	resp, first := ts.snapshot(t, admin, "format=xlsx")
+	resp, first := ts.Snapshot(t, admin, "format=xlsx")
 	asOf := resp.Header.Get(headerSnapshotCursor)
 	pushSurvey(t, ts) // later changes: as_of must still give the same file
 	for i := 0; i < 8; i++ {
-		_, body := ts.snapshot(t, admin, "format=xlsx&as_of="+asOf)
+		_, body := ts.Snapshot(t, admin, "format=xlsx&as_of="+asOf)
 		if i == 0 {
 			first = body
 			continue
@@ -60,13 +60,13 @@ func TestSnapshotXLSXIsByteStable(t *testing.T) {
 // a tab so that spreadsheets keep them text, leading zeros and all 16
 // digits; in the XLSX they are string cells.
 func TestSnapshotCSVValuesAreByteExact(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	id := uuid.NewString()
-	ts.mustPush(t, storetest.NewDevice("admin").Changeset(storetest.Upsert("household", id, 0, storetest.T0,
+	ts.MustPush(t, storetest.NewDevice("admin").Changeset(storetest.Upsert("household", id, 0, storetest.T0,
 		map[string]any{"village": storetest.SouthVillage, "head_name": "李\n四", "registration_no": "0050024010720101"})))
 
-	_, body := ts.snapshot(t, admin, "entity=household&format=csv")
+	_, body := ts.Snapshot(t, admin, "entity=household&format=csv")
 	if !bytes.Contains(body, []byte("\"李\n四\"")) || bytes.Contains(body, []byte("李\r\n四")) {
 		t.Errorf("the line feed of 李\\n四 is not kept: %q", body)
 	}
@@ -83,7 +83,7 @@ func TestSnapshotCSVValuesAreByteExact(t *testing.T) {
 		t.Errorf("want a header and one record, each ended by CR LF: %q", body)
 	}
 
-	_, body = ts.snapshot(t, admin, "entity=household&format=xlsx")
+	_, body = ts.Snapshot(t, admin, "entity=household&format=xlsx")
 	book, err := excelize.OpenReader(bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -102,15 +102,15 @@ func TestSnapshotCSVValuesAreByteExact(t *testing.T) {
 // no measurement: the GeoJSON and the coverage report must both call its
 // four indicators unrecorded, none failing, and the water not safe.
 func TestWaterVerdictIsOneJudgement(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	hh, water := uuid.NewString(), uuid.NewString()
-	ts.mustPush(t, storetest.NewDevice("admin").Changeset(
+	ts.MustPush(t, storetest.NewDevice("admin").Changeset(
 		storetest.Upsert("household", hh, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage, "head_name": "谭明华"}),
 		storetest.Upsert("water_inspection", water, 0, storetest.T0, map[string]any{"household_id": hh, "inspected_on": "2026-11-20"})))
 	all := `["fetch_minutes","liters_per_person_day","quality_ok","reliability_pct"]`
 
-	_, body := ts.snapshot(t, admin, "format=geojson")
+	_, body := ts.Snapshot(t, admin, "format=geojson")
 	_, props := geojsonFeatures(t, body)
 	failures, _ := json.Marshal(props[hh]["water_failures"])
 	unrecorded, _ := json.Marshal(props[hh]["water_unrecorded"])
@@ -119,7 +119,7 @@ func TestWaterVerdictIsOneJudgement(t *testing.T) {
 			props[hh]["water_safe"], failures, unrecorded, all)
 	}
 
-	resp, body := ts.doAs(t, admin, http.MethodGet, "/v1/reports/coverage?region="+storetest.SouthVillage, "", nil)
+	resp, body := ts.DoAs(t, admin, http.MethodGet, "/v1/reports/coverage?region="+storetest.SouthVillage, "", nil)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("coverage: %d %s", resp.StatusCode, body)
 	}
@@ -143,8 +143,8 @@ func TestWaterVerdictIsOneJudgement(t *testing.T) {
 // by lang and by Accept-Language: headers and enum values are the schema's
 // labels; without either they stay keys and codes, as does NDJSON always.
 func TestSnapshotLanguages(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	f := pushSurvey(t, ts)
 	get := func(query, acceptLanguage string) (*http.Response, []byte) {
 		t.Helper()
@@ -230,16 +230,16 @@ func TestSnapshotLanguages(t *testing.T) {
 // each row carries its household's village and head, the head as of the
 // snapshot's point (as_of gives the name before a later edit).
 func TestInspectionRowsNameTheirHousehold(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	f := pushSurvey(t, ts)
-	resp, _ := ts.snapshot(t, admin, "entity=household")
+	resp, _ := ts.Snapshot(t, admin, "entity=household")
 	before := resp.Header.Get(headerSnapshotCursor)
-	ts.mustPush(t, storetest.NewDevice("admin").Changeset(
+	ts.MustPush(t, storetest.NewDevice("admin").Changeset(
 		storetest.Upsert("household", f.tan, 1, storetest.T0.Add(time.Hour), map[string]any{"head_name": "谭明"})))
 
 	for query, head := range map[string]string{"": "谭明", "&as_of=" + url.QueryEscape(before): "谭明华"} {
-		_, body := ts.snapshot(t, admin, "entity=housing_inspection&format=csv"+query)
+		_, body := ts.Snapshot(t, admin, "entity=housing_inspection&format=csv"+query)
 		header, rows := readCSV(t, body)
 		if strings.Join(header[4:7], ",") != "household_id,village,head_name" {
 			t.Fatalf("header %v", header)
@@ -250,7 +250,7 @@ func TestInspectionRowsNameTheirHousehold(t *testing.T) {
 			}
 		}
 	}
-	_, body := ts.snapshot(t, admin, "format=xlsx&lang=zh")
+	_, body := ts.Snapshot(t, admin, "format=xlsx&lang=zh")
 	book, err := excelize.OpenReader(bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
@@ -303,13 +303,13 @@ func TestDivisionRegister(t *testing.T) {
 		}
 	}
 
-	ts := mustServeConfig(t, sqlite.Options{}, func(c *Config) { c.Divisions = demo })
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(c *Config) { c.Divisions = demo })
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	known, unknown := uuid.NewString(), uuid.NewString()
-	ts.mustPush(t, storetest.NewDevice("admin").Changeset(
+	ts.MustPush(t, storetest.NewDevice("admin").Changeset(
 		storetest.Upsert("household", known, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage, "head_name": "甲"}),
 		storetest.Upsert("household", unknown, 0, storetest.T0, map[string]any{"village": "500240199201", "head_name": "乙"})))
-	_, body := ts.snapshot(t, admin, "entity=household&format=csv&lang=zh")
+	_, body := ts.Snapshot(t, admin, "entity=household&format=csv&lang=zh")
 	all, err := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(body, []byte("\xEF\xBB\xBF")))).ReadAll()
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +322,7 @@ func TestDivisionRegister(t *testing.T) {
 			t.Errorf("village name of %s: %q, want %q", r[0], r[5], want)
 		}
 	}
-	_, body = ts.snapshot(t, admin, "entity=household&format=csv")
+	_, body = ts.Snapshot(t, admin, "entity=household&format=csv")
 	if header, _ := readCSV(t, body); strings.Contains(strings.Join(header, ","), "village_name") {
 		t.Errorf("a table in codes has a name column: %v", header)
 	}

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -45,9 +45,9 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 // reader: its connections have a small send buffer, as a county snapshot
 // (MBs) outgrows any socket buffer, so the server's writes wait for the
 // reader instead of finishing into the kernel.
-func slowReaderServer(t *testing.T) (ts *testServer, slowToken, slowURL string) {
+func slowReaderServer(t *testing.T) (ts *apitest.Server, slowToken, slowURL string) {
 	t.Helper()
-	ts = mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+	ts = apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
 		cfg.SnapshotMinRate, cfg.SnapshotRateGrace = 64<<10, time.Second
 	})
 	dev := storetest.NewDevice("admin")
@@ -56,12 +56,12 @@ func slowReaderServer(t *testing.T) (ts *testServer, slowToken, slowURL string) 
 		for j := 0; j < 200; j++ {
 			changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 		}
-		resp, body := ts.pushJSON(t, dev.Changeset(changes...))
+		resp, body := ts.PushJSON(t, dev.Changeset(changes...))
 		pushedNew(t, resp, body)
 	}
-	ts.addUser(t, "wang.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
-	ts.addUser(t, "zhao.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
-	slowToken = ts.login(t, "wang.sup", uuid.NewString())
+	ts.AddUser(t, "wang.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
+	ts.AddUser(t, "zhao.sup", syncproto.RoleSupervisor, storetest.SouthVillage[:6])
+	slowToken = ts.Login(t, "wang.sup", uuid.NewString())
 	slowSrv := httptest.NewUnstartedServer(ts.Config.Handler)
 	slowSrv.Listener = smallSendBuffers{slowSrv.Listener}
 	slowSrv.Start()
@@ -81,18 +81,18 @@ func TestSlowSnapshotReaderCannotStarveOthers(t *testing.T) {
 	const path = "/v1/snapshot?entity=household&format=ndjson"
 
 	// The whole snapshot, read at full speed, for its size.
-	resp, whole := ts.doAs(t, slowToken, http.MethodGet, path, "", nil)
+	resp, whole := ts.DoAs(t, slowToken, http.MethodGet, path, "", nil)
 	if resp.StatusCode != 200 {
 		t.Fatalf("snapshot: %d %s", resp.StatusCode, whole)
 	}
 
 	slow := slowRead(slowURL+path, slowToken)
 
-	resp, body := ts.doAs(t, slowToken, http.MethodGet, path, "", nil)
+	resp, body := ts.DoAs(t, slowToken, http.MethodGet, path, "", nil)
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Fatalf("the slow supervisor's second snapshot: %d %.200s", resp.StatusCode, body)
 	}
-	resp, body = ts.doAs(t, ts.login(t, "zhao.sup", uuid.NewString()), http.MethodGet, path, "", nil)
+	resp, body = ts.DoAs(t, ts.Login(t, "zhao.sup", uuid.NewString()), http.MethodGet, path, "", nil)
 	if resp.StatusCode != 200 || len(body) != len(whole) {
 		t.Fatalf("another supervisor's snapshot while the slow one streams: %d %.200s", resp.StatusCode, body)
 	}
@@ -102,7 +102,7 @@ func TestSlowSnapshotReaderCannotStarveOthers(t *testing.T) {
 	if got.err == nil || got.read >= len(whole) {
 		t.Fatalf("the slow download was not cut: %d of %d bytes in %s", got.read, len(whole), got.elapsed)
 	}
-	if resp, body := ts.doAs(t, slowToken, http.MethodGet, path, "", nil); resp.StatusCode != 200 || len(body) != len(whole) {
+	if resp, body := ts.DoAs(t, slowToken, http.MethodGet, path, "", nil); resp.StatusCode != 200 || len(body) != len(whole) {
 		t.Fatalf("a snapshot once the slow one was cut: %d %.200s", resp.StatusCode, body)
 	}
 }

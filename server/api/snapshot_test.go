@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"archive/zip"
@@ -27,52 +27,6 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// snapshot requests GET /v1/snapshot?query with token and fails the test
-// unless it answers 200.
-func (ts *testServer) snapshot(tb testing.TB, token, query string) (*http.Response, []byte) {
-	tb.Helper()
-	resp, body := ts.doAs(tb, token, http.MethodGet, "/v1/snapshot?"+query, "", nil)
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("snapshot ?%s: %d %s", query, resp.StatusCode, body)
-	}
-	if resp.Header.Get(headerSnapshotCursor) == "" {
-		tb.Fatalf("snapshot ?%s without %s", query, headerSnapshotCursor)
-	}
-	return resp, body
-}
-
-// ndjsonRecords decodes an NDJSON body: one record per line.
-func ndjsonRecords(tb testing.TB, body []byte) map[string]syncproto.Record {
-	tb.Helper()
-	out := map[string]syncproto.Record{}
-	for _, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		var r syncproto.Record
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			tb.Fatalf("ndjson line %q: %v", line, err)
-		}
-		out[r.ID] = r
-	}
-	return out
-}
-
-func (ts *testServer) mustPush(tb testing.TB, cs syncproto.Changeset) {
-	tb.Helper()
-	resp, body := ts.pushJSON(tb, cs)
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("push: %d %s", resp.StatusCode, body)
-	}
-	var pr syncproto.PushResponse
-	_ = json.Unmarshal(body, &pr)
-	for _, r := range pr.Results {
-		if r.Status == syncproto.StatusRejected {
-			tb.Fatalf("push rejected %s: %v", r.ID, r.Errors)
-		}
-	}
-}
-
 // TestSnapshotIsOnePointInTime takes snapshots while another goroutine
 // pushes change sets without pause. Each change set adds three households
 // and names itself in a counter household, so a snapshot must hold, for the
@@ -80,9 +34,9 @@ func (ts *testServer) mustPush(tb testing.TB, cs syncproto.Changeset) {
 // later one; and the same records and versions as the state rebuilt later
 // at its cursor.
 func TestSnapshotIsOnePointInTime(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
-	sup := ts.login(t, "sup.south", uuid.NewString())
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
+	sup := ts.Login(t, "sup.south", uuid.NewString())
 	dev := storetest.NewDevice("admin")
 	counter := uuid.NewString()
 	base := []syncproto.Change{storetest.Upsert("household", counter, 0, storetest.T0,
@@ -91,9 +45,9 @@ func TestSnapshotIsOnePointInTime(t *testing.T) {
 		base = append(base, storetest.Upsert("household", uuid.NewString(), 0, storetest.T0,
 			map[string]any{"village": storetest.SouthVillage, "head_name": fmt.Sprintf("基础户%d", i)}))
 	}
-	ts.mustPush(t, dev.Changeset(base...))
+	ts.MustPush(t, dev.Changeset(base...))
 
-	token := ts.login(t, "admin", dev.Actor.DeviceID)
+	token := ts.Login(t, "admin", dev.Actor.DeviceID)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var pushed int
@@ -140,8 +94,8 @@ func TestSnapshotIsOnePointInTime(t *testing.T) {
 	}
 	var snaps []taken
 	for len(snaps) < 8 {
-		resp, body := ts.snapshot(t, sup, "entity=household")
-		snaps = append(snaps, taken{resp.Header.Get(headerSnapshotCursor), ndjsonRecords(t, body)})
+		resp, body := ts.Snapshot(t, sup, "entity=household")
+		snaps = append(snaps, taken{resp.Header.Get(headerSnapshotCursor), apitest.NDJSONRecords(t, body)})
 		time.Sleep(15 * time.Millisecond)
 	}
 	close(stop)
@@ -174,11 +128,11 @@ func TestSnapshotIsOnePointInTime(t *testing.T) {
 		points[sn.cursor] = true
 
 		// The state rebuilt at the cursor from the change log is the same.
-		resp, body := ts.snapshot(t, sup, "entity=household&as_of="+url.QueryEscape(sn.cursor))
+		resp, body := ts.Snapshot(t, sup, "entity=household&as_of="+url.QueryEscape(sn.cursor))
 		if got := resp.Header.Get(headerSnapshotCursor); got != sn.cursor {
 			t.Fatalf("as_of answered at %s, want %s", got, sn.cursor)
 		}
-		rebuilt := ndjsonRecords(t, body)
+		rebuilt := apitest.NDJSONRecords(t, body)
 		if len(rebuilt) != len(sn.records) {
 			t.Fatalf("at %s: %d records then, %d rebuilt", sn.cursor, len(sn.records), len(rebuilt))
 		}
@@ -192,9 +146,9 @@ func TestSnapshotIsOnePointInTime(t *testing.T) {
 		t.Fatalf("the snapshots saw %d points while %d change sets were pushed", len(points), pushed)
 	}
 	// At rest, a snapshot holds what a pull of everything holds.
-	_, body := ts.snapshot(t, sup, "entity=household")
-	pulled, _ := storetest.PullAll(t, ts.store, syncproto.Actor{Scope: []string{"500240"}}, syncproto.Cursor{}, 500)
-	if got := ndjsonRecords(t, body); len(got) != len(pulled) || len(got) != 51+3*pushed {
+	_, body := ts.Snapshot(t, sup, "entity=household")
+	pulled, _ := storetest.PullAll(t, ts.Store, syncproto.Actor{Scope: []string{"500240"}}, syncproto.Cursor{}, 500)
+	if got := apitest.NDJSONRecords(t, body); len(got) != len(pulled) || len(got) != 51+3*pushed {
 		t.Fatalf("snapshot %d records, pull %d, pushed %d change sets", len(got), len(pulled), pushed)
 	}
 }
@@ -207,13 +161,13 @@ type surveyFixture struct {
 	northWater                    string
 }
 
-func pushSurvey(t *testing.T, ts *testServer) surveyFixture {
+func pushSurvey(t *testing.T, ts *apitest.Server) surveyFixture {
 	t.Helper()
 	f := surveyFixture{tan: uuid.NewString(), wang: uuid.NewString(), noLocation: uuid.NewString(), north: uuid.NewString(),
 		housingOld: uuid.NewString(), housingNew: uuid.NewString(), water: uuid.NewString(), northWater: uuid.NewString()}
 	day1, day2 := storetest.T0, storetest.T0.Add(72*time.Hour)
 	dev := storetest.NewDevice("admin")
-	ts.mustPush(t, dev.Changeset(
+	ts.MustPush(t, dev.Changeset(
 		storetest.Upsert("household", f.tan, 0, day1, map[string]any{"village": storetest.SouthVillage,
 			"head_name": "谭明华", "members": 4, "category": "registered_poor", "status": "in_poverty",
 			"location": map[string]float64{"lat": 29.95, "lon": 108.12}}),
@@ -266,12 +220,12 @@ func readCSV(t *testing.T, body []byte) ([]string, map[string]map[string]string)
 }
 
 func TestSnapshotCSV(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
-	sup := ts.login(t, "sup.south", uuid.NewString())
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
+	sup := ts.Login(t, "sup.south", uuid.NewString())
 	f := pushSurvey(t, ts)
 
-	resp, body := ts.snapshot(t, sup, "region=500240&entity=household&format=csv")
+	resp, body := ts.Snapshot(t, sup, "region=500240&entity=household&format=csv")
 	if ct := resp.Header.Get("Content-Type"); ct != "text/csv; charset=utf-8" {
 		t.Fatalf("content type %q", ct)
 	}
@@ -299,13 +253,13 @@ func TestSnapshotCSV(t *testing.T) {
 		t.Errorf("wang %v", wang)
 	}
 
-	_, body = ts.snapshot(t, sup, "entity=housing_inspection&format=csv")
+	_, body = ts.Snapshot(t, sup, "entity=housing_inspection&format=csv")
 	_, rows = readCSV(t, body)
 	if old := rows[f.housingOld]; old["hazards"] != "roof;walls" || old["grade"] != "D" || old["household_id"] != f.tan ||
 		old["photos"] != "" || old["heating_insulation"] != "" {
 		t.Errorf("housing inspection %v", old)
 	}
-	_, body = ts.snapshot(t, sup, "entity=water_inspection&format=csv")
+	_, body = ts.Snapshot(t, sup, "entity=water_inspection&format=csv")
 	_, rows = readCSV(t, body)
 	if w := rows[f.water]; w["quality_ok"] != "false" || w["liters_per_person_day"] != "35.5" || w["fetch_minutes"] != "25" ||
 		w["source"] != "well" || len(rows) != 1 {
@@ -343,9 +297,9 @@ func geojsonFeatures(t *testing.T, body []byte) (featureCollection, map[string]m
 }
 
 func TestSnapshotGeoJSON(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	f := pushSurvey(t, ts)
-	resp, body := ts.snapshot(t, ts.login(t, "admin", adminDevice), "format=geojson")
+	resp, body := ts.Snapshot(t, ts.Login(t, "admin", apitest.AdminDevice), "format=geojson")
 	if ct := resp.Header.Get("Content-Type"); ct != "application/geo+json" {
 		t.Fatalf("content type %q", ct)
 	}
@@ -383,10 +337,10 @@ func TestSnapshotGeoJSON(t *testing.T) {
 }
 
 func TestSnapshotXLSX(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	pushSurvey(t, ts)
-	resp, body := ts.snapshot(t, admin, "format=xlsx")
+	resp, body := ts.Snapshot(t, admin, "format=xlsx")
 	if cd := resp.Header.Get("Content-Disposition"); cd != `attachment; filename="fieldsync-snapshot-all.xlsx"` {
 		t.Fatalf("content disposition %q", cd)
 	}
@@ -416,7 +370,7 @@ func TestSnapshotXLSX(t *testing.T) {
 		t.Fatalf("sheets %v", got)
 	}
 	for _, entity := range entities {
-		_, csvBody := ts.snapshot(t, admin, "format=csv&entity="+entity)
+		_, csvBody := ts.Snapshot(t, admin, "format=csv&entity="+entity)
 		header, want := readCSV(t, csvBody)
 		rows, err := book.GetRows(entity)
 		if err != nil {
@@ -444,7 +398,7 @@ func TestSnapshotXLSX(t *testing.T) {
 			}
 		}
 	}
-	_, body = ts.snapshot(t, admin, "format=xlsx&entity=water_inspection&region=150422")
+	_, body = ts.Snapshot(t, admin, "format=xlsx&entity=water_inspection&region=150422")
 	if book, err = excelize.OpenReader(bytes.NewReader(body)); err != nil {
 		t.Fatal(err)
 	}
@@ -458,45 +412,45 @@ func TestSnapshotXLSX(t *testing.T) {
 // TestSnapshotAsOf reads the state at an earlier cursor: a grade before
 // its edit, a household created later absent, in every format.
 func TestSnapshotAsOf(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	f := pushSurvey(t, ts)
-	resp, _ := ts.snapshot(t, admin, "entity=household")
+	resp, _ := ts.Snapshot(t, admin, "entity=household")
 	before := resp.Header.Get(headerSnapshotCursor)
 
-	ts.clock.Advance(time.Minute)
+	ts.Clock.Advance(time.Minute)
 	later := uuid.NewString()
 	dev := storetest.NewDevice("admin")
-	ts.mustPush(t, dev.Changeset(
+	ts.MustPush(t, dev.Changeset(
 		storetest.Upsert("housing_inspection", f.housingNew, 1, storetest.T0.Add(time.Hour), map[string]any{"grade": "C"}),
 		storetest.Upsert("household", later, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage,
 			"head_name": "新户", "location": map[string]float64{"lat": 29, "lon": 108}})))
-	ts.mustPush(t, dev.Changeset(storetest.Delete("water_inspection", f.water, 1, storetest.T0.Add(time.Hour))))
+	ts.MustPush(t, dev.Changeset(storetest.Delete("water_inspection", f.water, 1, storetest.T0.Add(time.Hour))))
 
 	asOf := "&as_of=" + url.QueryEscape(before)
-	resp, body := ts.snapshot(t, admin, "entity=housing_inspection"+asOf)
+	resp, body := ts.Snapshot(t, admin, "entity=housing_inspection"+asOf)
 	if got := resp.Header.Get(headerSnapshotCursor); got != before {
 		t.Fatalf("X-Snapshot-Cursor %s, want the as_of cursor %s", got, before)
 	}
-	if r := ndjsonRecords(t, body)[f.housingNew]; string(r.Fields["grade"]) != `"B"` || r.Version != 1 ||
+	if r := apitest.NDJSONRecords(t, body)[f.housingNew]; string(r.Fields["grade"]) != `"B"` || r.Version != 1 ||
 		r.UpdatedAt != "2026-11-20T08:00:00.000Z" {
 		t.Fatalf("inspection as of the cursor %+v", r)
 	}
-	_, body = ts.snapshot(t, admin, "entity=household"+asOf)
-	if got := ndjsonRecords(t, body); len(got) != 4 || got[later].ID != "" {
+	_, body = ts.Snapshot(t, admin, "entity=household"+asOf)
+	if got := apitest.NDJSONRecords(t, body); len(got) != 4 || got[later].ID != "" {
 		t.Fatalf("households as of the cursor %v", got)
 	}
-	_, body = ts.snapshot(t, admin, "format=geojson"+asOf)
+	_, body = ts.Snapshot(t, admin, "format=geojson"+asOf)
 	_, props := geojsonFeatures(t, body)
 	if tan := props[f.tan]; len(props) != 4 || tan["housing_grade"] != "B" || tan["water_safe"] != false {
 		t.Fatalf("GeoJSON as of the cursor %v", props)
 	}
-	_, body = ts.snapshot(t, admin, "format=csv&entity=water_inspection"+asOf)
+	_, body = ts.Snapshot(t, admin, "format=csv&entity=water_inspection"+asOf)
 	if _, rows := readCSV(t, body); len(rows) != 2 {
 		t.Fatalf("water inspections as of the cursor: %v", rows)
 	}
 	// Now: the new grade, the new household, the water inspection deleted.
-	_, body = ts.snapshot(t, admin, "format=geojson")
+	_, body = ts.Snapshot(t, admin, "format=geojson")
 	_, props = geojsonFeatures(t, body)
 	if tan := props[f.tan]; len(props) != 5 || tan["housing_grade"] != "C" || tan["water_safe"] != nil {
 		t.Fatalf("GeoJSON now %v", props)
@@ -504,43 +458,43 @@ func TestSnapshotAsOf(t *testing.T) {
 }
 
 func TestSnapshotScope(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker.south", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
-	ts.addUser(t, "sup.north", syncproto.RoleSupervisor, "150422")
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker.south", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
+	ts.AddUser(t, "sup.north", syncproto.RoleSupervisor, "150422")
 	f := pushSurvey(t, ts)
-	worker := ts.login(t, "worker.south", uuid.NewString())
-	supSouth := ts.login(t, "sup.south", uuid.NewString())
-	supNorth := ts.login(t, "sup.north", uuid.NewString())
+	worker := ts.Login(t, "worker.south", uuid.NewString())
+	supSouth := ts.Login(t, "sup.south", uuid.NewString())
+	supNorth := ts.Login(t, "sup.north", uuid.NewString())
 
 	for _, q := range []string{"entity=household", "region=500240107&entity=household&format=csv", "format=geojson", "format=xlsx"} {
-		resp, b := ts.doAs(t, worker, http.MethodGet, "/v1/snapshot?"+q, "", nil)
-		mustProblem(t, resp, b, http.StatusForbidden)
+		resp, b := ts.DoAs(t, worker, http.MethodGet, "/v1/snapshot?"+q, "", nil)
+		apitest.MustProblem(t, resp, b, http.StatusForbidden)
 	}
 	for _, q := range []string{"region=500240&entity=household", "region=50&format=geojson", "region=500240107201&format=xlsx"} {
-		resp, b := ts.doAs(t, supNorth, http.MethodGet, "/v1/snapshot?"+q, "", nil)
-		if p := mustProblem(t, resp, b, http.StatusForbidden); p.Errors[0].Path != "query.region" {
+		resp, b := ts.DoAs(t, supNorth, http.MethodGet, "/v1/snapshot?"+q, "", nil)
+		if p := apitest.MustProblem(t, resp, b, http.StatusForbidden); p.Errors[0].Path != "query.region" {
 			t.Fatalf("%s: %s", q, b)
 		}
 	}
-	resp, body := ts.snapshot(t, supNorth, "format=csv&entity=household")
+	resp, body := ts.Snapshot(t, supNorth, "format=csv&entity=household")
 	if _, rows := readCSV(t, body); len(rows) != 1 || rows[f.north] == nil {
 		t.Fatalf("the northern supervisor's snapshot holds %v", rows)
 	}
 	if cd := resp.Header.Get("Content-Disposition"); !strings.Contains(cd, "fieldsync-household-150422.csv") {
 		t.Fatalf("content disposition %q", cd)
 	}
-	_, body = ts.snapshot(t, supSouth, "region=500240107&entity=household")
-	if got := ndjsonRecords(t, body); len(got) != 3 || got[f.north].ID != "" {
+	_, body = ts.Snapshot(t, supSouth, "region=500240107&entity=household")
+	if got := apitest.NDJSONRecords(t, body); len(got) != 3 || got[f.north].ID != "" {
 		t.Fatalf("the southern supervisor's township snapshot holds %v", got)
 	}
 }
 
 func TestSnapshotBadRequests(t *testing.T) {
-	ts := mustServe(t)
-	admin := ts.login(t, "admin", adminDevice)
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	pushSurvey(t, ts)
-	ahead := ts.store.Cursors().Encode(syncproto.Cursor{Seq: 1_000_000})
+	ahead := ts.Store.Cursors().Encode(syncproto.Cursor{Seq: 1_000_000})
 	tests := []struct {
 		name, query string
 		status      int
@@ -560,8 +514,8 @@ func TestSnapshotBadRequests(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, b := ts.doAs(t, admin, http.MethodGet, "/v1/snapshot?"+tc.query, "", nil)
-			p := mustProblem(t, resp, b, tc.status)
+			resp, b := ts.DoAs(t, admin, http.MethodGet, "/v1/snapshot?"+tc.query, "", nil)
+			p := apitest.MustProblem(t, resp, b, tc.status)
 			paths := []string{}
 			for _, e := range p.Errors {
 				paths = append(paths, e.Path)
@@ -575,8 +529,8 @@ func TestSnapshotBadRequests(t *testing.T) {
 			}
 		})
 	}
-	resp, b := ts.doAs(t, "", http.MethodGet, "/v1/snapshot?entity=household", "", nil)
-	mustProblem(t, resp, b, http.StatusUnauthorized)
+	resp, b := ts.DoAs(t, "", http.MethodGet, "/v1/snapshot?entity=household", "", nil)
+	apitest.MustProblem(t, resp, b, http.StatusUnauthorized)
 }
 
 // TestSnapshotFailureAfterTheFirstByteCutsTheConnection: once a snapshot's

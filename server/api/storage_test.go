@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"bytes"
@@ -84,31 +84,31 @@ func (b *logBuffer) String() string {
 // change set applies as new.
 func TestFullDiskAnswers503AndKeepsReads(t *testing.T) {
 	var log logBuffer
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
 	dev := storetest.NewDevice("li.na")
-	resp, body := ts.pushJSON(t, newHouseholds(dev, 2))
+	resp, body := ts.PushJSON(t, newHouseholds(dev, 2))
 	pushedNew(t, resp, body)
-	ts.do(t, http.MethodGet, "/healthz", "", nil) // logs the admin in while there is room
+	ts.Do(t, http.MethodGet, "/healthz", "", nil) // logs the admin in while there is room
 
-	if _, err := ts.store.SetMaxPageCountForTest(context.Background(), 0); err != nil {
+	if _, err := ts.Store.SetMaxPageCountForTest(context.Background(), 0); err != nil {
 		t.Fatal(err)
 	}
-	before := ts.counts(t)
+	before := ts.Counts(t)
 	cs := newHouseholds(dev, 50)
-	resp, body = ts.pushJSON(t, cs)
+	resp, body = ts.PushJSON(t, cs)
 	mustBeUnavailable(t, resp, body, "Storage full", "60")
 	if l := log.String(); !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "database or disk is full") {
 		t.Fatalf("the full disk is not logged as an error:\n%s", l)
 	}
-	if after := ts.counts(t); !equalCounts(before, after) {
+	if after := ts.Counts(t); !equalCounts(before, after) {
 		t.Fatalf("a refused push wrote: before %v, after %v", before, after)
 	}
-	if resp, body := ts.do(t, http.MethodGet, "/v1/receipts/"+cs.ChangesetID, "", nil); resp.StatusCode != 404 {
+	if resp, body := ts.Do(t, http.MethodGet, "/v1/receipts/"+cs.ChangesetID, "", nil); resp.StatusCode != 404 {
 		t.Fatalf("receipt of a refused push: %d %s", resp.StatusCode, body)
 	}
 
 	for _, path := range []string{"/readyz", "/v1/sync/pull", "/v1/snapshot?entity=household&format=ndjson"} {
-		resp, body := ts.do(t, http.MethodGet, path, "", nil)
+		resp, body := ts.Do(t, http.MethodGet, path, "", nil)
 		if resp.StatusCode != 200 {
 			t.Fatalf("GET %s on a full disk: %d %s", path, resp.StatusCode, body)
 		}
@@ -117,12 +117,12 @@ func TestFullDiskAnswers503AndKeepsReads(t *testing.T) {
 		}
 	}
 
-	if _, err := ts.store.SetMaxPageCountForTest(context.Background(), 1<<32-2); err != nil {
+	if _, err := ts.Store.SetMaxPageCountForTest(context.Background(), 1<<32-2); err != nil {
 		t.Fatal(err)
 	}
-	resp, body = ts.pushJSON(t, cs)
+	resp, body = ts.PushJSON(t, cs)
 	pushedNew(t, resp, body)
-	if c := ts.counts(t); c["records"] != 52 || c["receipts"] != 2 {
+	if c := ts.Counts(t); c["records"] != 52 || c["receipts"] != 2 {
 		t.Fatalf("counts once there is room: %v", c)
 	}
 }
@@ -159,7 +159,7 @@ func lockWriter(tb testing.TB, path string) (commit func()) {
 
 // pushAs posts a change set with token; it may run off the test's
 // goroutine (it does not fail the test).
-func pushAs(ts *testServer, token string, cs syncproto.Changeset) (*http.Response, []byte, error) {
+func pushAs(ts *apitest.Server, token string, cs syncproto.Changeset) (*http.Response, []byte, error) {
 	b, _ := json.Marshal(cs)
 	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v1/sync/push", bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
@@ -177,15 +177,15 @@ func pushAs(ts *testServer, token string, cs syncproto.Changeset) (*http.Respons
 // write lock for a second, pushes wait for it (busy_timeout) and all
 // succeed; none reaches the client as SQLITE_BUSY.
 func TestBusyDatabaseWaitsForTheLock(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	const tablets, each = 4, 3
 	devices := make([]*storetest.Device, tablets)
 	tokens := make([]string, tablets)
 	for i := range devices {
 		devices[i] = storetest.NewDevice(fmt.Sprintf("tablet-%d", i))
-		tokens[i] = ts.login(t, "admin", devices[i].Actor.DeviceID) // sessions are writes too: before the lock
+		tokens[i] = ts.Login(t, "admin", devices[i].Actor.DeviceID) // sessions are writes too: before the lock
 	}
-	commit := lockWriter(t, ts.store.Path())
+	commit := lockWriter(t, ts.Store.Path())
 	type outcome struct {
 		status int
 		body   []byte
@@ -222,7 +222,7 @@ func TestBusyDatabaseWaitsForTheLock(t *testing.T) {
 			t.Fatalf("tablet %d: a push finished while the lock was held", i)
 		}
 	}
-	if c := ts.counts(t); c["receipts"] != tablets*each {
+	if c := ts.Counts(t); c["receipts"] != tablets*each {
 		t.Fatalf("counts %v", c)
 	}
 }
@@ -232,25 +232,25 @@ func TestBusyDatabaseWaitsForTheLock(t *testing.T) {
 // writes nothing, and succeeds as new once the lock is gone.
 func TestLockHeldBeyondBusyTimeoutAnswers503(t *testing.T) {
 	const wait = 200 * time.Millisecond
-	ts := mustServeConfig(t, sqlite.Options{BusyTimeout: wait}, nil)
+	ts := apitest.MustServeConfig(t, sqlite.Options{BusyTimeout: wait}, nil)
 	dev := storetest.NewDevice("li.na")
 	cs := newHouseholds(dev, 5)
-	ts.login(t, "admin", dev.Actor.DeviceID)
-	ts.login(t, "admin", adminDevice)
-	before := ts.counts(t)
+	ts.Login(t, "admin", dev.Actor.DeviceID)
+	ts.Login(t, "admin", apitest.AdminDevice)
+	before := ts.Counts(t)
 
-	commit := lockWriter(t, ts.store.Path())
+	commit := lockWriter(t, ts.Store.Path())
 	start := time.Now()
-	resp, body := ts.pushJSON(t, cs)
+	resp, body := ts.PushJSON(t, cs)
 	waited := time.Since(start)
 	mustBeUnavailable(t, resp, body, "Database busy", "5")
 	if waited < wait {
 		t.Fatalf("the push gave up after %s, before the busy timeout (%s)", waited, wait)
 	}
 	commit()
-	if after := ts.counts(t); !equalCounts(before, after) {
+	if after := ts.Counts(t); !equalCounts(before, after) {
 		t.Fatalf("a refused push wrote: before %v, after %v", before, after)
 	}
-	resp, body = ts.pushJSON(t, cs)
+	resp, body = ts.PushJSON(t, cs)
 	pushedNew(t, resp, body)
 }

@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"encoding/json"
@@ -15,23 +15,23 @@ import (
 // supervised is a server with a worker and a supervisor in the south, a
 // supervisor in the north, and helpers to act as them.
 type supervised struct {
-	*testServer
+	*apitest.Server
 	worker, other       *storetest.Device
 	workerTok, otherTok string
 	supSouth, supNorth  string
 }
 
 func mustSupervise(t *testing.T) *supervised {
-	ts := mustServe(t)
-	ts.addUser(t, "worker.a", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "worker.b", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
-	ts.addUser(t, "sup.north", syncproto.RoleSupervisor, "150422")
-	s := &supervised{testServer: ts, worker: storetest.NewDevice("worker.a"), other: storetest.NewDevice("worker.b")}
-	s.workerTok = ts.login(t, "worker.a", s.worker.Actor.DeviceID)
-	s.otherTok = ts.login(t, "worker.b", s.other.Actor.DeviceID)
-	s.supSouth = ts.login(t, "sup.south", uuid.NewString())
-	s.supNorth = ts.login(t, "sup.north", uuid.NewString())
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker.a", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "worker.b", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
+	ts.AddUser(t, "sup.north", syncproto.RoleSupervisor, "150422")
+	s := &supervised{apitest.Server: ts, worker: storetest.NewDevice("worker.a"), other: storetest.NewDevice("worker.b")}
+	s.workerTok = ts.Login(t, "worker.a", s.worker.Actor.DeviceID)
+	s.otherTok = ts.Login(t, "worker.b", s.other.Actor.DeviceID)
+	s.supSouth = ts.Login(t, "sup.south", uuid.NewString())
+	s.supNorth = ts.Login(t, "sup.north", uuid.NewString())
 	return s
 }
 
@@ -47,7 +47,7 @@ func (s *supervised) push(t *testing.T, tok string, d *storetest.Device, changes
 	return pr
 }
 
-func (s *supervised) getJSON(t *testing.T, tok, path string, status int, v any) {
+func (s *supervised) apitest.GetJSON(t *testing.T, tok, path string, status int, v any) {
 	t.Helper()
 	resp, b := s.doAs(t, tok, "GET", path, "", nil)
 	if resp.StatusCode != status {

@@ -1,4 +1,4 @@
-package api
+package client_test
 
 import (
 	"bytes"
@@ -17,10 +17,10 @@ import (
 // HEIC/HEIF is refused when it is added (ErrNotAPhoto), before any record
 // names it, and nothing is kept; device photo says so and exits non-zero.
 func TestClientRefusesANonImagePhoto(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	photoDir := filepath.Join(t.TempDir(), "photos")
-	tab := newTablet(t, ts, "worker", client.Options{PhotoDir: photoDir})
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{PhotoDir: photoDir})
 	ctx := context.Background()
 	for _, b := range [][]byte{[]byte("%PDF-1.7 a report, not a photo"), bytes.Repeat([]byte("not an image "), 100)} {
 		if _, err := tab.AddPhoto(ctx, bytes.NewReader(b)); !errors.Is(err, client.ErrNotAPhoto) {
@@ -35,7 +35,7 @@ func TestClientRefusesANonImagePhoto(t *testing.T) {
 	}
 
 	tablet := filepath.Join(t.TempDir(), "tablet-a")
-	if out, err := runCLI(t, testPassword+"\n", "device", "login", "--dir", tablet, "--server", ts.URL, "--user", "worker"); err != nil {
+	if out, err := runCLI(t, apitest.TestPassword+"\n", "device", "login", "--dir", tablet, "--server", ts.URL, "--user", "worker"); err != nil {
 		t.Fatalf("device login: %v\n%s", err, out)
 	}
 	notes := writeFile(t, t.TempDir(), "notes.jpg", "a text file named like a photo")

@@ -1,4 +1,4 @@
-package api
+package cli
 
 import (
 	"bytes"
@@ -35,7 +35,7 @@ func TestAttachmentKilledServerDuringUpload(t *testing.T) {
 	var photos [][]byte
 	var hashes []string
 	for i := range kills + 1 {
-		photo, hash := photoPNG(t, 71+uint64(i), 600) // about 1.4 MB
+		photo, hash := apitest.PhotoPNG(t, 71+uint64(i), 600) // about 1.4 MB
 		photos, hashes = append(photos, photo), append(hashes, hash)
 	}
 	device := uuid.NewString()
@@ -44,13 +44,13 @@ func TestAttachmentKilledServerDuringUpload(t *testing.T) {
 	cur, sawPartial := 0, 0 // the photo being uploaded; restarts that found a partial of it
 	for round := 0; ; round++ {
 		p := startBinary(t, dataDir)
-		pc := &photoClient{url: p.url, token: httpLogin(t, p.url, "worker", "worker-password", device), client: e2eClient}
+		pc := apitest.NewPhotoClient(p.url, httpLogin(t, p.url, "worker", "worker-password", device), apitest.HTTPClient)
 		// On disk, a whole photo only if it is the photo, and then HEAD
 		// says complete; the photos finished in earlier rounds are whole.
 		mustOnlyWholePhotos(t, store)
 		var offset int64
 		for i := 0; i <= cur; i++ {
-			held, complete := pc.status(t, hashes[i])
+			held, complete := pc.Status(t, hashes[i])
 			_, err := os.Stat(attachments.PhotoPath(store, hashes[i]))
 			if complete != (err == nil) || (complete && held != int64(len(photos[i]))) || (i < cur && !complete) {
 				t.Fatalf("round %d, photo %d: HEAD %d complete %v, file: %v", round, i, held, complete, err)
@@ -67,7 +67,7 @@ func TestAttachmentKilledServerDuringUpload(t *testing.T) {
 		}
 		photo, hash, total := photos[cur], hashes[cur], int64(len(photos[cur]))
 		if round == kills {
-			if status := pc.upload(t, hash, photo, 256<<10); status != http.StatusCreated {
+			if status := pc.Upload(t, hash, photo, 256<<10); status != http.StatusCreated {
 				t.Fatalf("the last upload: %d", status)
 			}
 			if b, err := os.ReadFile(attachments.PhotoPath(store, hash)); err != nil || !bytes.Equal(b, photo) {
@@ -86,7 +86,7 @@ func TestAttachmentKilledServerDuringUpload(t *testing.T) {
 			defer close(done)
 			for offset < total {
 				end := min(offset+512<<10, total)
-				resp, _, err := pc.put(hash, offset, total, &slowReader{r: bytes.NewReader(photo[offset:end])}, end-offset)
+				resp, _, err := pc.Put(hash, offset, total, &slowReader{r: bytes.NewReader(photo[offset:end])}, end-offset)
 				if err != nil || resp.StatusCode != http.StatusNoContent {
 					return
 				}
@@ -126,7 +126,7 @@ func mustOnlyWholePhotos(tb testing.TB, dir string) {
 		if err != nil {
 			return err
 		}
-		if h := digest(b); attachments.PhotoPath(dir, h) != path {
+		if h := apitest.Digest(b); attachments.PhotoPath(dir, h) != path {
 			tb.Fatalf("%s is not a whole photo at its place (its digest is %s)", path, h)
 		}
 		return nil
@@ -148,13 +148,13 @@ func TestAttachmentBackupIncludesPhotos(t *testing.T) {
 	p := startBinary(t, dataDir)
 	tablet := storetest.NewDevice("tablet")
 	token := httpLogin(t, p.url, "worker", "worker-password", tablet.Actor.DeviceID)
-	pc := &photoClient{url: p.url, token: token, client: e2eClient}
-	one, oneHash := photoPNG(t, 81, 80)
-	two, twoHash := photoPNG(t, 82, 80)
-	three, threeHash := photoPNG(t, 83, 80)
-	pc.upload(t, oneHash, one, 1<<20)
-	pc.upload(t, twoHash, two, 1<<20)
-	if resp, _, err := pc.put(threeHash, 0, int64(len(three)), bytes.NewReader(three[:1000]), 1000); err != nil || resp.StatusCode != 204 {
+	pc := apitest.NewPhotoClient(p.url, token, apitest.HTTPClient)
+	one, oneHash := apitest.PhotoPNG(t, 81, 80)
+	two, twoHash := apitest.PhotoPNG(t, 82, 80)
+	three, threeHash := apitest.PhotoPNG(t, 83, 80)
+	pc.Upload(t, oneHash, one, 1<<20)
+	pc.Upload(t, twoHash, two, 1<<20)
+	if resp, _, err := pc.Put(threeHash, 0, int64(len(three)), bytes.NewReader(three[:1000]), 1000); err != nil || resp.StatusCode != 204 {
 		t.Fatalf("partial upload: %v", err)
 	}
 	hh := uuid.NewString()
@@ -171,7 +171,7 @@ func TestAttachmentBackupIncludesPhotos(t *testing.T) {
 	var copied []string
 	if err := attachments.WalkPhotos(out+".attachments", func(hash, path string, size int64) error {
 		b, err := os.ReadFile(path)
-		if err != nil || digest(b) != hash {
+		if err != nil || apitest.Digest(b) != hash {
 			t.Fatalf("backup photo %s: %v", path, err)
 		}
 		copied = append(copied, hash)
@@ -193,7 +193,7 @@ func TestAttachmentBackupIncludesPhotos(t *testing.T) {
 		t.Fatalf("restore output does not count the photos:\n%s", printed)
 	}
 	r := startBinary(t, restored)
-	rc := &photoClient{url: r.url, token: token, client: e2eClient}
+	rc := apitest.NewPhotoClient(r.url, token, apitest.HTTPClient)
 	for hash, want := range map[string][]byte{oneHash: one, twoHash: two} {
 		resp, body := rc.get(t, hash, nil)
 		if resp.StatusCode != 200 || !bytes.Equal(body, want) {

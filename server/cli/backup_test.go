@@ -1,4 +1,4 @@
-package api
+package cli
 
 import (
 	"bytes"
@@ -54,7 +54,7 @@ func mustIntegrityOK(tb testing.TB, db *sql.DB) {
 }
 
 // login logs user in on device and returns both tokens.
-func login(tb testing.TB, url, user, password, device string) tokenResponse {
+func login(tb testing.TB, url, user, password, device string) TokenResponse {
 	tb.Helper()
 	b, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": device})
 	resp, err := e2eClient.Post(url+"/v1/auth/token", "application/json", bytes.NewReader(b))
@@ -62,7 +62,7 @@ func login(tb testing.TB, url, user, password, device string) tokenResponse {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var tr tokenResponse
+	var tr TokenResponse
 	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || resp.StatusCode != 200 {
 		tb.Fatalf("login %s: %d %v", user, resp.StatusCode, err)
 	}
@@ -75,7 +75,7 @@ func pullPages(tb testing.TB, url, token string, limit int) []syncproto.PullResp
 	var pages []syncproto.PullResponse
 	cursor := ""
 	for {
-		resp, err := authed(http.MethodGet, fmt.Sprintf("%s/v1/sync/pull?limit=%d&cursor=%s", url, limit, cursor), token, nil)
+		resp, err := apitest.Authed(http.MethodGet, fmt.Sprintf("%s/v1/sync/pull?limit=%d&cursor=%s", url, limit, cursor), token, nil)
 		if err != nil {
 			tb.Fatal(err)
 		}
@@ -322,7 +322,7 @@ func TestRestoredServerServesSamePulls(t *testing.T) {
 	// A cursor issued before the restore is refused, so that the tablet
 	// pulls afresh instead of taking it for a position in the restored log.
 	last := before[len(before)-1].Cursor
-	resp, err := authed(http.MethodGet, r.url+"/v1/sync/pull?cursor="+last, admin.AccessToken, nil)
+	resp, err := apitest.Authed(http.MethodGet, r.url+"/v1/sync/pull?cursor="+last, admin.AccessToken, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func TestRestoredServerServesSamePulls(t *testing.T) {
 		t.Fatalf("restore without keys:\n%s", printed)
 	}
 	r = startBinary(t, restored)
-	resp, err = authed(http.MethodGet, r.url+"/v1/sync/pull", admin.AccessToken, nil)
+	resp, err = apitest.Authed(http.MethodGet, r.url+"/v1/sync/pull", admin.AccessToken, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestRestoredServerServesSamePulls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fresh tokenResponse
+	var fresh TokenResponse
 	err = json.NewDecoder(resp.Body).Decode(&fresh)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 {

@@ -1,4 +1,4 @@
-package api
+package cli
 
 import (
 	"bufio"
@@ -32,23 +32,6 @@ import (
 // requests and answers, duplicates, delays and cuts them.
 
 const e2ePassword = "tablet-pass-1234"
-
-// getJSON GETs path as token and decodes the answer.
-func getJSON(tb testing.TB, base, token, path string, out any) {
-	tb.Helper()
-	resp, err := authed(http.MethodGet, base+path, token, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != 200 {
-		tb.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		tb.Fatalf("GET %s: %v", path, err)
-	}
-}
 
 // deviceClock is a tablet's own clock, moved by the test.
 type deviceClock struct {
@@ -284,7 +267,7 @@ func runConvergence(t *testing.T, seed uint64) {
 	cursor := ""
 	for {
 		var page syncproto.PullResponse
-		getJSON(t, srv.url, admin, "/v1/sync/pull?limit=100&cursor="+url.QueryEscape(cursor), &page)
+		apitest.GetJSON(t, srv.url, admin, "/v1/sync/pull?limit=100&cursor="+url.QueryEscape(cursor), &page)
 		for _, r := range page.Records {
 			server[r.ID] = r
 		}
@@ -328,7 +311,7 @@ func runConvergence(t *testing.T, seed uint64) {
 				Cursor  string `json:"cursor"`
 				HasMore bool   `json:"has_more"`
 			}
-			getJSON(t, srv.url, admin, "/v1/devices/"+tab.c.DeviceID()+"/receipts?limit=100&cursor="+url.QueryEscape(cur), &page)
+			apitest.GetJSON(t, srv.url, admin, "/v1/devices/"+tab.c.DeviceID()+"/receipts?limit=100&cursor="+url.QueryEscape(cur), &page)
 			for _, r := range page.Receipts {
 				if ids[r.ChangesetID] {
 					t.Fatalf("seed %d: change set %s has two receipts", seed, r.ChangesetID)
@@ -360,7 +343,7 @@ func runConvergence(t *testing.T, seed uint64) {
 	histories := map[string]history{}
 	for id, r := range server {
 		var h history
-		getJSON(t, srv.url, admin, "/v1/records/"+r.Entity+"/"+id+"/history", &h)
+		apitest.GetJSON(t, srv.url, admin, "/v1/records/"+r.Entity+"/"+id+"/history", &h)
 		seen := map[string]bool{}
 		for n, v := range h.Versions {
 			if v.Version != int64(n+1) {
@@ -473,7 +456,7 @@ func TestClientKilledAfterAnEditPushesItOnRestart(t *testing.T) {
 	cli(t, e2ePassword+"\n", "user", "add", "--create", "--data", data, "--name", "boss", "--role", "admin")
 	tok := httpLogin(t, srv.url, "boss", e2ePassword, admin)
 	var rec syncproto.Record
-	getJSON(t, srv.url, tok, "/v1/records/household/"+id, &rec)
+	apitest.GetJSON(t, srv.url, tok, "/v1/records/household/"+id, &rec)
 	if string(rec.Fields["head_name"]) != `"written before the kill"` {
 		t.Fatalf("the household on the server: %+v", rec)
 	}

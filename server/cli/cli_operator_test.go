@@ -1,4 +1,4 @@
-package api
+package cli
 
 import (
 	"bytes"
@@ -52,22 +52,22 @@ func TestUserAddRefusesAMistypedData(t *testing.T) {
 // level, a backup into a missing directory, a misspelt entity on the
 // tablet: each is an error that says what is wrong.
 func TestOperatorCommandsRefuseWhatTheyCannotDo(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	for _, scope := range []string{"5002401", "50024010", "500"} {
-		_, err := runCLI(t, "worker-password\n", "user", "add", "--data", ts.dir, "--name", "w2", "--role", "field_worker", "--scope", "500240107,"+scope)
+		_, err := runCLI(t, "worker-password\n", "user", "add", "--data", ts.Dir, "--name", "w2", "--role", "field_worker", "--scope", "500240107,"+scope)
 		if err == nil || !strings.Contains(err.Error(), "--scope "+scope+": a region is a division code of 2 (province), 4 (prefecture), 6 (county), 9 (township) or 12 (village) digits") {
 			t.Errorf("scope %s: %v", scope, err)
 		}
 	}
 	missing := filepath.Join(t.TempDir(), "no-such-dir", "b.db")
-	if _, err := runCLI(t, "", "backup", "--data", ts.dir, "--out", missing); err == nil ||
+	if _, err := runCLI(t, "", "backup", "--data", ts.Dir, "--out", missing); err == nil ||
 		!strings.Contains(err.Error(), "the directory "+filepath.Dir(missing)+" does not exist") {
 		t.Errorf("backup into a missing directory: %v", err)
 	}
 
 	tablet := filepath.Join(t.TempDir(), "tablet-a")
-	if out, err := runCLI(t, testPassword+"\n", "device", "login", "--dir", tablet, "--server", ts.URL, "--user", "worker"); err != nil {
+	if out, err := runCLI(t, apitest.TestPassword+"\n", "device", "login", "--dir", tablet, "--server", ts.URL, "--user", "worker"); err != nil {
 		t.Fatalf("device login: %v\n%s", err, out)
 	}
 	for _, cmd := range []string{"list", "fields"} {
@@ -82,10 +82,10 @@ func TestOperatorCommandsRefuseWhatTheyCannotDo(t *testing.T) {
 // shows its policy, and no column is stretched by a form's region rules
 // (the first column is as wide as the longest field name, not ~100).
 func TestDeviceFieldsIsAReadableTable(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	tablet := filepath.Join(t.TempDir(), "tablet-a")
-	if out, err := runCLI(t, testPassword+"\n", "device", "login", "--dir", tablet, "--server", ts.URL, "--user", "worker"); err != nil {
+	if out, err := runCLI(t, apitest.TestPassword+"\n", "device", "login", "--dir", tablet, "--server", ts.URL, "--user", "worker"); err != nil {
 		t.Fatalf("device login: %v\n%s", err, out)
 	}
 	out, err := runCLI(t, "", "device", "fields", "--dir", tablet)
@@ -115,4 +115,43 @@ func TestDeviceFieldsIsAReadableTable(t *testing.T) {
 	if fields < 15 {
 		t.Fatalf("only %d field lines:\n%s", fields, out)
 	}
+}
+
+
+// TestUserAddWithTheSamePasswordKeepsSessions: user add for an existing
+// user with the password unchanged (to narrow a scope) keeps its
+// sessions, and the narrower scope holds at the next request; a new
+// password ends them.
+func TestUserAddWithTheSamePasswordKeepsSessions(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240")
+	tr := ts.LoginResponse(t, "li.na", apitest.TestPassword, uuid.NewString(), 200)
+	if err := os.Chmod(ts.Dir, 0o700); err != nil { // a test server's directory is t.TempDir's 0755
+		t.Fatal(err)
+	}
+	if out, err := runCLI(t, apitest.TestPassword+"\n", "user", "add", "--data", ts.Dir, "--name", "li.na", "--role", "field_worker", "--scope", "500240107"); err != nil {
+		t.Fatalf("user add, same password: %v\n%s", err, out)
+	}
+	resp, body := ts.DoAs(t, tr.AccessToken, "GET", "/v1/sync/pull", "", nil)
+	if resp.StatusCode != 200 {
+		t.Fatalf("pull after user add with the same password: %d %s", resp.StatusCode, body)
+	}
+	var page struct {
+		Records []struct {
+			Fields map[string]any `json:"fields"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(body, &page); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range page.Records {
+		if v, ok := r.Fields["village"].(string); ok && !strings.HasPrefix(v, "500240107") {
+			t.Fatalf("the narrowed scope did not hold: a record of village %s", v)
+		}
+	}
+	if out, err := runCLI(t, "a brand new password\n", "user", "add", "--data", ts.Dir, "--name", "li.na", "--role", "field_worker", "--scope", "500240107"); err != nil {
+		t.Fatalf("user add, new password: %v\n%s", err, out)
+	}
+	resp, body = ts.DoAs(t, tr.AccessToken, "GET", "/v1/sync/pull", "", nil)
+	apitest.MustProblem(t, resp, body, 401)
 }

@@ -1,4 +1,4 @@
-package api
+package client_test
 
 import (
 	"context"
@@ -15,11 +15,11 @@ import (
 // pushes exactly the exported change sets, in device_seq order, so the
 // file and the tablet can never apply the same edits twice.
 func TestClientPushesTheChangesetsItExported(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	hh, _ := seedHousehold(t, ts)
-	tab := newTablet(t, ts, "worker", client.Options{BatchSize: 1})
-	mustSync(t, tab)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	hh, _ := apitest.SeedHousehold(t, ts)
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{BatchSize: 1})
+	apitest.MustSync(t, tab)
 	ctx := context.Background()
 	if _, err := tab.ExportOutbox(ctx); !errors.Is(err, client.ErrNothingPending) {
 		t.Fatalf("export of an empty outbox: %v", err)
@@ -39,7 +39,7 @@ func TestClientPushesTheChangesetsItExported(t *testing.T) {
 		t.Fatalf("the export: %d change sets, %+v", len(f.Changesets), f)
 	}
 	// The edits still show as pending on the tablet.
-	if r, err := tab.Get(ctx, hh); err != nil || !r.Pending || fieldOf(t, r, "members") != "2" {
+	if r, err := tab.Get(ctx, hh); err != nil || !r.Pending || apitest.FieldOf(t, r, "members") != "2" {
 		t.Fatalf("the edited household after the export: %v %+v", err, r)
 	}
 	if r, err := tab.Get(ctx, created); err != nil || !r.Pending {
@@ -48,7 +48,7 @@ func TestClientPushesTheChangesetsItExported(t *testing.T) {
 	if st, _ := tab.Status(ctx); st.Pending != 2 {
 		t.Fatalf("pending after the export: %d", st.Pending)
 	}
-	rep := mustSync(t, tab)
+	rep := apitest.MustSync(t, tab)
 	if rep.Pushed != 2 {
 		t.Fatalf("the sync after the export: %+v", rep)
 	}
@@ -57,7 +57,7 @@ func TestClientPushesTheChangesetsItExported(t *testing.T) {
 		if err := json.Unmarshal(raw, &cs); err != nil {
 			t.Fatal(err)
 		}
-		rc, err := ts.store.ReceiptOf(ctx, cs.ChangesetID)
+		rc, err := ts.Store.ReceiptOf(ctx, cs.ChangesetID)
 		if err != nil || rc.DeviceSeq != cs.DeviceSeq || rc.ContentHash != syncproto.ContentHash(cs) {
 			t.Fatalf("changesets[%d] (seq %d) was not pushed as exported: %v %+v", i, cs.DeviceSeq, err, rc)
 		}

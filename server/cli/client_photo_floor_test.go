@@ -1,4 +1,4 @@
-package api
+package cli
 
 import (
 	"bytes"
@@ -36,7 +36,7 @@ func (p *process) stop(tb testing.TB) {
 // downloadAs fetches a photo with token: its status and bytes.
 func downloadAs(tb testing.TB, url, token, hash string) (int, []byte) {
 	tb.Helper()
-	resp, err := authed(http.MethodGet, url+"/v1/attachments/"+hash, token, nil)
+	resp, err := apitest.Authed(http.MethodGet, url+"/v1/attachments/"+hash, token, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func downloadAs(tb testing.TB, url, token, hash string) (int, []byte) {
 // client waited on the photo's Retry-After and pushed nothing.)
 func TestDeviceSyncPushesWhilePhotosWait(t *testing.T) {
 	data := t.TempDir()
-	probe := mustOpenPhotos(t, filepath.Join(t.TempDir(), "probe"), attachments.Options{})
+	probe := apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), "probe"), attachments.Options{})
 	if free, ok := probe.FreeBytes(); !ok || free >= 1<<62 {
 		t.Skipf("free space unknown here (%d, %v)", free, ok)
 	}
@@ -139,15 +139,15 @@ func TestDeviceSyncPushesWhilePhotosWait(t *testing.T) {
 // (Report.PhotosWaiting, with the server's answer). An hour later the next
 // sync sends it without any new edit, and the server serves it.
 func TestClientPushesWhilePhotosAreOverQuota(t *testing.T) {
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		cfg.Attachments = mustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+		cfg.Attachments = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{
 			MaxBytes: 80 << 10, UserHourlyBytes: 100 << 10, MinFreeBytes: -1, Now: cfg.Now})
 	})
-	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
-	_, ins := seedHousehold(t, ts)
+	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	_, ins := apitest.SeedHousehold(t, ts)
 	ctx := context.Background()
-	a := newTablet(t, ts, "a", client.Options{})
-	mustSync(t, a)
+	a := apitest.NewTablet(t, ts, "a", client.Options{})
+	apitest.MustSync(t, a)
 	first, second := testPNG(t, 120, 1), testPNG(t, 120, 2) // ~58 KB each: the second is over the quota
 	var hashes []string
 	for _, p := range [][]byte{first, second} {
@@ -160,7 +160,7 @@ func TestClientPushesWhilePhotosAreOverQuota(t *testing.T) {
 	if err := a.Update(ctx, "housing_inspection", ins, client.Fields{"photos": hashes}); err != nil {
 		t.Fatal(err)
 	}
-	rep := mustSync(t, a)
+	rep := apitest.MustSync(t, a)
 	if rep.Pushed != 1 || rep.Photos != 1 || rep.PhotosWaiting != 1 || !strings.Contains(rep.PhotosWaitReason, "429") {
 		t.Fatalf("sync over the quota: %+v", rep)
 	}
@@ -171,13 +171,13 @@ func TestClientPushesWhilePhotosAreOverQuota(t *testing.T) {
 		t.Fatalf("status over the quota: %+v", st)
 	}
 
-	ts.clock.Advance(time.Hour)
-	if rep := mustSync(t, a); rep.Photos != 1 || rep.PhotosWaiting != 0 || rep.Pushed != 0 {
+	ts.Clock.Advance(time.Hour)
+	if rep := apitest.MustSync(t, a); rep.Photos != 1 || rep.PhotosWaiting != 0 || rep.Pushed != 0 {
 		t.Fatalf("sync an hour later: %+v", rep)
 	}
-	admin := ts.login(t, "admin", uuid.NewString()) // a new login: the clock moved past the first token
+	admin := ts.Login(t, "admin", uuid.NewString()) // a new login: the clock moved past the first token
 	for i, p := range [][]byte{first, second} {
-		if resp, body := ts.doAs(t, admin, http.MethodGet, "/v1/attachments/"+hashes[i], "", nil); resp.StatusCode != 200 || !bytes.Equal(body, p) {
+		if resp, body := ts.DoAs(t, admin, http.MethodGet, "/v1/attachments/"+hashes[i], "", nil); resp.StatusCode != 200 || !bytes.Equal(body, p) {
 			t.Fatalf("photo %d on the server: %d, %d bytes", i, resp.StatusCode, len(body))
 		}
 	}

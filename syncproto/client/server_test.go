@@ -1,4 +1,4 @@
-package api
+package client_test
 
 import (
 	"context"
@@ -18,73 +18,20 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto/client/faulty"
 )
 
-// The Go client against an in-process server (real HTTP, real SQLite on
-// both sides) whose clock the tests move.
-
-func newTablet(t testing.TB, ts *testServer, user string, opts client.Options) *client.Client {
-	t.Helper()
-	if opts.HTTP == nil {
-		opts.HTTP = ts.Client()
-	}
-	if opts.Now == nil {
-		opts.Now = ts.clock.Now
-	}
-	opts.MinBackoff, opts.MaxBackoff = time.Millisecond, 20*time.Millisecond
-	c, err := client.Open(filepath.Join(t.TempDir(), "device.db"), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login(context.Background(), ts.URL, user, testPassword); err != nil {
-		t.Fatalf("login %s: %v", user, err)
-	}
-	return c
-}
-
-func mustSync(t testing.TB, c *client.Client) client.Report {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	rep, err := c.Sync(ctx)
-	if err != nil {
-		t.Fatalf("sync: %v", err)
-	}
-	return rep
-}
-
-func fieldOf(t testing.TB, r client.Record, name string) string {
-	t.Helper()
-	return string(r.Fields[name])
-}
-
-// seedHousehold pushes a household (and a housing inspection of it) as the
-// admin and returns their ids.
-func seedHousehold(t testing.TB, ts *testServer) (hh, ins string) {
-	t.Helper()
-	hh, ins = uuid.NewString(), uuid.NewString()
-	d := storetest.NewDevice("admin")
-	d.Actor.DeviceID = adminDevice
-	if resp, b := ts.pushJSON(t, d.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
-		storetest.HousingInspection(ins, hh, "B", storetest.T0))); resp.StatusCode != 200 {
-		t.Fatalf("seed: %d %s", resp.StatusCode, b)
-	}
-	return hh, ins
-}
-
 func TestClientWeekOfflineSyncsWithoutPassword(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	hh, ins := seedHousehold(t, ts)
-	tab := newTablet(t, ts, "worker", client.Options{})
-	if rep := mustSync(t, tab); rep.Pulled != 2 || !rep.Verified {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	hh, ins := apitest.SeedHousehold(t, ts)
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{})
+	if rep := apitest.MustSync(t, tab); rep.Pulled != 2 || !rep.Verified {
 		t.Fatalf("first sync: %+v", rep)
 	}
 	ctx := context.Background()
 	// Seven days in the villages, an edit a day; the access token (15
 	// minutes) expired long ago.
 	for day := 0; day < 7; day++ {
-		ts.clock.Advance(24 * time.Hour)
-		if err := tab.Update(ctx, "housing_inspection", ins, client.Fields{"inspected_on": ts.clock.Now().Format("2006-01-02")}); err != nil {
+		ts.Clock.Advance(24 * time.Hour)
+		if err := tab.Update(ctx, "housing_inspection", ins, client.Fields{"inspected_on": ts.Clock.Now().Format("2006-01-02")}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -94,12 +41,12 @@ func TestClientWeekOfflineSyncsWithoutPassword(t *testing.T) {
 	if st, _ := tab.Status(ctx); st.Pending != 2 {
 		t.Fatalf("pending after a week of edits to two records: %d", st.Pending)
 	}
-	rep := mustSync(t, tab)
+	rep := apitest.MustSync(t, tab)
 	if rep.Pushed != 1 || rep.Changes != 2 || !rep.Verified {
 		t.Fatalf("sync after a week: %+v", rep)
 	}
-	r := storetest.MustRecord(t, ts.store, ins)
-	if got, want := string(r.Fields["inspected_on"]), `"`+ts.clock.Now().Format("2006-01-02")+`"`; got != want || r.Version != 2 {
+	r := storetest.MustRecord(t, ts.Store, ins)
+	if got, want := string(r.Fields["inspected_on"]), `"`+ts.Clock.Now().Format("2006-01-02")+`"`; got != want || r.Version != 2 {
 		t.Fatalf("server after the week: inspected_on %s v%d, want %s v2 (seven edits coalesced)", got, r.Version, want)
 	}
 	if st, _ := tab.Status(ctx); st.Pending != 0 || !st.LoggedIn {
@@ -108,13 +55,13 @@ func TestClientWeekOfflineSyncsWithoutPassword(t *testing.T) {
 }
 
 func TestClientPullKeepsPendingEdits(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "b", syncproto.RoleFieldWorker, "500240107")
-	hh, _ := seedHousehold(t, ts)
-	a, b := newTablet(t, ts, "a", client.Options{}), newTablet(t, ts, "b", client.Options{})
-	mustSync(t, a)
-	mustSync(t, b)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "b", syncproto.RoleFieldWorker, "500240107")
+	hh, _ := apitest.SeedHousehold(t, ts)
+	a, b := apitest.NewTablet(t, ts, "a", client.Options{}), apitest.NewTablet(t, ts, "b", client.Options{})
+	apitest.MustSync(t, a)
+	apitest.MustSync(t, b)
 	ctx := context.Background()
 	// a edits members offline; b changes members and head_name and syncs.
 	if err := a.Update(ctx, "household", hh, client.Fields{"members": 6}); err != nil {
@@ -123,7 +70,7 @@ func TestClientPullKeepsPendingEdits(t *testing.T) {
 	if err := b.Update(ctx, "household", hh, client.Fields{"members": 4, "head_name": "Ma Lan"}); err != nil {
 		t.Fatal(err)
 	}
-	mustSync(t, b)
+	apitest.MustSync(t, b)
 	// a pulls only: it sees b's head_name, and still its own members.
 	if _, err := a.Pull(ctx); err != nil {
 		t.Fatal(err)
@@ -132,12 +79,12 @@ func TestClientPullKeepsPendingEdits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fieldOf(t, r, "members") != "6" || fieldOf(t, r, "head_name") != `"Ma Lan"` || !r.Pending || r.Version != 2 {
+	if apitest.FieldOf(t, r, "members") != "6" || apitest.FieldOf(t, r, "head_name") != `"Ma Lan"` || !r.Pending || r.Version != 2 {
 		t.Fatalf("a after pulling b's change: %+v", r)
 	}
 	// a pushes: members is manual, so the server keeps 4 and opens a
 	// conflict, which a can list.
-	rep := mustSync(t, a)
+	rep := apitest.MustSync(t, a)
 	if rep.Conflicts != 1 {
 		t.Fatalf("a's sync: %+v", rep)
 	}
@@ -146,28 +93,28 @@ func TestClientPullKeepsPendingEdits(t *testing.T) {
 		string(cfs[0].Incoming) != "6" || string(cfs[0].Kept) != "4" {
 		t.Fatalf("a's conflicts: %v %+v", err, cfs)
 	}
-	if r, _ := a.Get(ctx, hh); fieldOf(t, r, "members") != "4" || r.Pending {
+	if r, _ := a.Get(ctx, hh); apitest.FieldOf(t, r, "members") != "4" || r.Pending {
 		t.Fatalf("a after the sync shows %+v, want the server's members 5", r)
 	}
 }
 
 func TestClientRepairsADivergedCopy(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	hh, ins := seedHousehold(t, ts)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	hh, ins := apitest.SeedHousehold(t, ts)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "device.db")
-	opts := client.Options{HTTP: ts.Client(), Now: ts.clock.Now}
+	opts := client.Options{HTTP: ts.Client(), Now: ts.Clock.Now}
 	tab, err := client.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { tab.Close() }()
 	ctx := context.Background()
-	if err := tab.Login(ctx, ts.URL, "worker", testPassword); err != nil {
+	if err := tab.Login(ctx, ts.URL, "worker", apitest.TestPassword); err != nil {
 		t.Fatal(err)
 	}
-	mustSync(t, tab)
+	apitest.MustSync(t, tab)
 	if err := tab.Update(ctx, "household", hh, client.Fields{"head_name": "pending, not pushed"}); err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +138,7 @@ func TestClientRepairsADivergedCopy(t *testing.T) {
 	}
 	// The sync pushes the pending edit first, then finds the mismatch and
 	// pulls the scope again, keeping the edit.
-	rep := mustSync(t, tab)
+	rep := apitest.MustSync(t, tab)
 	if !rep.Repaired || !rep.Verified || rep.Pushed != 1 {
 		t.Fatalf("sync of a diverged copy: %+v", rep)
 	}
@@ -199,26 +146,26 @@ func TestClientRepairsADivergedCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _, err := ts.store.Checksum(ctx, syncproto.Actor{Scope: []string{"500240107"}})
+	want, _, err := ts.Store.Checksum(ctx, syncproto.Actor{Scope: []string{"500240107"}})
 	if err != nil || sum != want || sum.Count != 2 {
 		t.Fatalf("after the repair: local %d/%s, server %d/%s", sum.Count, sum, want.Count, want)
 	}
-	if r, err := tab.Get(ctx, hh); err != nil || fieldOf(t, r, "head_name") != `"pending, not pushed"` || r.Version != 2 {
+	if r, err := tab.Get(ctx, hh); err != nil || apitest.FieldOf(t, r, "head_name") != `"pending, not pushed"` || r.Version != 2 {
 		t.Fatalf("the edit after the repair: %v %+v", err, r)
 	}
 }
 
 func TestClientReportsARevokedDevice(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	hh, _ := seedHousehold(t, ts)
-	tab := newTablet(t, ts, "worker", client.Options{})
-	mustSync(t, tab)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	hh, _ := apitest.SeedHousehold(t, ts)
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{})
+	apitest.MustSync(t, tab)
 	ctx := context.Background()
 	if err := tab.Update(ctx, "household", hh, client.Fields{"members": 2}); err != nil {
 		t.Fatal(err)
 	}
-	if resp, b := ts.do(t, "POST", "/v1/devices/"+tab.DeviceID()+"/revoke", "", nil); resp.StatusCode != 200 {
+	if resp, b := ts.Do(t, "POST", "/v1/devices/"+tab.DeviceID()+"/revoke", "", nil); resp.StatusCode != 200 {
 		t.Fatalf("revoke: %d %s", resp.StatusCode, b)
 	}
 	if _, err := tab.Sync(ctx); !errors.Is(err, client.ErrDeviceRevoked) {
@@ -231,9 +178,9 @@ func TestClientReportsARevokedDevice(t *testing.T) {
 }
 
 func TestClientCreatesAndDeletes(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	tab := newTablet(t, ts, "worker", client.Options{BatchSize: 2})
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{BatchSize: 2})
 	ctx := context.Background()
 	hh, err := tab.Create(ctx, "household", client.Fields{"village": storetest.SouthVillage, "head_name": "Xiang Hua",
 		"members": 3, "registration_no": "R-1"})
@@ -255,23 +202,23 @@ func TestClientCreatesAndDeletes(t *testing.T) {
 	if err := tab.Delete(ctx, "household", gone); err != nil { // never pushed: dropped
 		t.Fatal(err)
 	}
-	rep := mustSync(t, tab)
+	rep := apitest.MustSync(t, tab)
 	// Two records in change sets of two: the household (with members
 	// coalesced) before the inspection that references it.
 	if rep.Pushed != 1 || rep.Changes != 2 || rep.Refused != 0 {
 		t.Fatalf("sync: %+v", rep)
 	}
-	if r := storetest.MustRecord(t, ts.store, hh); string(r.Fields["members"]) != "4" || r.Version != 1 {
+	if r := storetest.MustRecord(t, ts.Store, hh); string(r.Fields["members"]) != "4" || r.Version != 1 {
 		t.Fatalf("household on the server: %+v", r)
 	}
-	if _, err := ts.store.Record(ctx, gone); err == nil {
+	if _, err := ts.Store.Record(ctx, gone); err == nil {
 		t.Fatal("a household created and deleted offline reached the server")
 	}
 	if err := tab.Delete(ctx, "water_inspection", ins); err != nil {
 		t.Fatal(err)
 	}
-	mustSync(t, tab)
-	if r := storetest.MustRecord(t, ts.store, ins); !r.Deleted {
+	apitest.MustSync(t, tab)
+	if r := storetest.MustRecord(t, ts.Store, ins); !r.Deleted {
 		t.Fatal("the deleted inspection is not a tombstone on the server")
 	}
 	if r, err := tab.Get(ctx, ins); err != nil || !r.Deleted {
@@ -282,9 +229,9 @@ func TestClientCreatesAndDeletes(t *testing.T) {
 // PushNext pushes one change set at a time, oldest edits first, and
 // leaves the rest of the outbox pending.
 func TestClientPushNextPushesOneChangesetAtATime(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	tab := newTablet(t, ts, "worker", client.Options{BatchSize: 2})
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{BatchSize: 2})
 	ctx := context.Background()
 	var ids []string
 	for i := 0; i < 5; i++ {
@@ -311,7 +258,7 @@ func TestClientPushNextPushesOneChangesetAtATime(t *testing.T) {
 		// The oldest edits went first: the server holds exactly the first
 		// 2, 4, 5 households.
 		for j, id := range ids {
-			_, err := ts.store.Record(ctx, id)
+			_, err := ts.Store.Record(ctx, id)
 			if held := err == nil; held != (j < 5-want.pending) {
 				t.Fatalf("after PushNext %d, household %d on the server: %v", i+1, j, held)
 			}
@@ -323,22 +270,22 @@ func TestClientPushNextPushesOneChangesetAtATime(t *testing.T) {
 // answer lost) leaves the set in flight; the next sync, after a restart,
 // sends it again with the same id and gets the stored answer.
 func TestClientResendsTheSameChangesetAfterAnInterruptedSync(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	hh, _ := seedHousehold(t, ts)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	hh, _ := apitest.SeedHousehold(t, ts)
 	net := faulty.New(ts.Client().Transport, faulty.Faults{}, 1)
 	path := filepath.Join(t.TempDir(), "device.db")
-	opts := client.Options{HTTP: &http.Client{Transport: net}, Now: ts.clock.Now, MinBackoff: time.Millisecond,
+	opts := client.Options{HTTP: &http.Client{Transport: net}, Now: ts.Clock.Now, MinBackoff: time.Millisecond,
 		MaxBackoff: 5 * time.Millisecond}
 	tab, err := client.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := tab.Login(ctx, ts.URL, "worker", testPassword); err != nil {
+	if err := tab.Login(ctx, ts.URL, "worker", apitest.TestPassword); err != nil {
 		t.Fatal(err)
 	}
-	mustSync(t, tab)
+	apitest.MustSync(t, tab)
 	if err := tab.Update(ctx, "household", hh, client.Fields{"head_name": "Long Mei"}); err != nil {
 		t.Fatal(err)
 	}
@@ -353,7 +300,7 @@ func TestClientResendsTheSameChangesetAfterAnInterruptedSync(t *testing.T) {
 	if st.InFlight == "" || st.Pending != 1 {
 		t.Fatalf("status after the interrupted sync: %+v", st)
 	}
-	if r := storetest.MustRecord(t, ts.store, hh); string(r.Fields["head_name"]) != `"Long Mei"` {
+	if r := storetest.MustRecord(t, ts.Store, hh); string(r.Fields["head_name"]) != `"Long Mei"` {
 		t.Fatal("the server did not apply the change set whose answer was lost (the test tests nothing)")
 	}
 	tab.Close()
@@ -362,15 +309,15 @@ func TestClientResendsTheSameChangesetAfterAnInterruptedSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tab.Close()
-	rep := mustSync(t, tab)
+	rep := apitest.MustSync(t, tab)
 	if rep.Pushed != 1 || rep.Replayed != 1 {
 		t.Fatalf("the retried sync: %+v", rep)
 	}
-	receipts, _, err := ts.store.Receipts(ctx, tab.DeviceID(), 0, 100)
+	receipts, _, err := ts.Store.Receipts(ctx, tab.DeviceID(), 0, 100)
 	if err != nil || len(receipts) != 1 || receipts[0].ChangesetID != st.InFlight {
 		t.Fatalf("receipts: %v %+v, want one for %s", err, receipts, st.InFlight)
 	}
-	if r := storetest.MustRecord(t, ts.store, hh); r.Version != 2 {
+	if r := storetest.MustRecord(t, ts.Store, hh); r.Version != 2 {
 		t.Fatalf("household at v%d after one edit", r.Version)
 	}
 }
@@ -379,13 +326,13 @@ func TestClientResendsTheSameChangesetAfterAnInterruptedSync(t *testing.T) {
 // after its next sync the conflict is resolved there, with the value
 // decided. Another device cannot read it through GET /v1/sync/conflicts.
 func TestClientLearnsThatItsConflictWasResolved(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "b", syncproto.RoleFieldWorker, "500240107")
-	hh, _ := seedHousehold(t, ts)
-	a, b := newTablet(t, ts, "a", client.Options{}), newTablet(t, ts, "b", client.Options{})
-	mustSync(t, a)
-	mustSync(t, b)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "b", syncproto.RoleFieldWorker, "500240107")
+	hh, _ := apitest.SeedHousehold(t, ts)
+	a, b := apitest.NewTablet(t, ts, "a", client.Options{}), apitest.NewTablet(t, ts, "b", client.Options{})
+	apitest.MustSync(t, a)
+	apitest.MustSync(t, b)
 	ctx := context.Background()
 	if err := a.Update(ctx, "household", hh, client.Fields{"members": 6}); err != nil {
 		t.Fatal(err)
@@ -393,34 +340,34 @@ func TestClientLearnsThatItsConflictWasResolved(t *testing.T) {
 	if err := b.Update(ctx, "household", hh, client.Fields{"members": 7}); err != nil {
 		t.Fatal(err)
 	}
-	mustSync(t, a)
-	mustSync(t, b)
+	apitest.MustSync(t, a)
+	apitest.MustSync(t, b)
 	cfs, _ := b.Conflicts(ctx)
 	if len(cfs) != 1 || cfs[0].State != "open" {
 		t.Fatalf("b's conflicts: %+v", cfs)
 	}
 	id := cfs[0].ConflictID
 	// a's device may not read b's conflict.
-	tokA := ts.login(t, "a", a.DeviceID())
-	resp, body := ts.doAs(t, tokA, "GET", "/v1/sync/conflicts?ids="+id, "", nil)
+	tokA := ts.Login(t, "a", a.DeviceID())
+	resp, body := ts.DoAs(t, tokA, "GET", "/v1/sync/conflicts?ids="+id, "", nil)
 	if resp.StatusCode != 200 || string(body) != `{"conflicts":[]}`+"\n" && string(body) != `{"conflicts":[]}` {
 		t.Fatalf("another device's conflict: %d %s", resp.StatusCode, body)
 	}
 	for _, bad := range []string{"", "?ids=", "?ids=not-a-uuid", "?ids=" + id + "&x=1"} {
-		resp, body := ts.doAs(t, tokA, "GET", "/v1/sync/conflicts"+bad, "", nil)
+		resp, body := ts.DoAs(t, tokA, "GET", "/v1/sync/conflicts"+bad, "", nil)
 		if resp.StatusCode/100 != 4 {
 			t.Fatalf("GET /v1/sync/conflicts%s: %d %s", bad, resp.StatusCode, body)
 		}
 	}
-	if resp, body := ts.do(t, "POST", "/v1/conflicts/"+id+"/resolve", "application/json", []byte(`{"value": 7, "note": "counted"}`)); resp.StatusCode != 200 {
+	if resp, body := ts.Do(t, "POST", "/v1/conflicts/"+id+"/resolve", "application/json", []byte(`{"value": 7, "note": "counted"}`)); resp.StatusCode != 200 {
 		t.Fatalf("resolve: %d %s", resp.StatusCode, body)
 	}
-	mustSync(t, b)
+	apitest.MustSync(t, b)
 	cfs, _ = b.Conflicts(ctx)
 	if len(cfs) != 1 || cfs[0].State != "resolved" || string(cfs[0].Kept) != "7" {
 		t.Fatalf("b's conflict after the decision: %+v", cfs)
 	}
-	if r, _ := b.Get(ctx, hh); fieldOf(t, r, "members") != "7" {
+	if r, _ := b.Get(ctx, hh); apitest.FieldOf(t, r, "members") != "7" {
 		t.Fatalf("b's household after the decision: %+v", r)
 	}
 	if st, _ := b.Status(ctx); st.OpenConflicts != 0 {
@@ -432,15 +379,15 @@ func TestClientLearnsThatItsConflictWasResolved(t *testing.T) {
 // outside the worker's scope) is kept with the reason; an edit that fixes
 // it sends it again.
 func TestClientRefusedCreateCanBeFixed(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	tab := newTablet(t, ts, "worker", client.Options{})
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{})
 	ctx := context.Background()
 	hh, err := tab.Create(ctx, "household", client.Fields{"village": storetest.NorthVillage, "head_name": "Bao Yu", "members": 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep := mustSync(t, tab)
+	rep := apitest.MustSync(t, tab)
 	refused, _ := tab.Refused(ctx)
 	if rep.Refused != 1 || len(refused) != 1 || refused[0].RecordID != hh {
 		t.Fatalf("sync of an out-of-scope household: %+v, refused %+v", rep, refused)
@@ -448,10 +395,10 @@ func TestClientRefusedCreateCanBeFixed(t *testing.T) {
 	if err := tab.Update(ctx, "household", hh, client.Fields{"village": storetest.SouthVillage}); err != nil {
 		t.Fatalf("fixing the refused household: %v", err)
 	}
-	if rep := mustSync(t, tab); rep.Refused != 0 || rep.Changes != 1 {
+	if rep := apitest.MustSync(t, tab); rep.Refused != 0 || rep.Changes != 1 {
 		t.Fatalf("sync of the fix: %+v", rep)
 	}
-	r := storetest.MustRecord(t, ts.store, hh)
+	r := storetest.MustRecord(t, ts.Store, hh)
 	if string(r.Fields["head_name"]) != `"Bao Yu"` || r.Village != storetest.SouthVillage {
 		t.Fatalf("the household on the server: %+v", r)
 	}
@@ -462,11 +409,11 @@ func TestClientRefusedCreateCanBeFixed(t *testing.T) {
 
 // Edits that break the form are refused on the tablet, at once.
 func TestClientValidatesEditsWithTheSchema(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	_, ins := seedHousehold(t, ts)
-	tab := newTablet(t, ts, "worker", client.Options{})
-	mustSync(t, tab)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	_, ins := apitest.SeedHousehold(t, ts)
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{})
+	apitest.MustSync(t, tab)
 	ctx := context.Background()
 	var verr *client.ValidationError
 	if err := tab.Update(ctx, "housing_inspection", ins, client.Fields{"grade": "Z", "colour": "red"}); !errors.As(err, &verr) || len(verr.Errors) != 2 {

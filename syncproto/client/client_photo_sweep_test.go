@@ -1,4 +1,4 @@
-package api
+package client_test
 
 import (
 	"bytes"
@@ -55,13 +55,13 @@ func (p *pushCutter) RoundTrip(req *http.Request) (*http.Response, error) {
 // back, its push asks /missing for the photo again, uploads it, and the
 // record's photo is downloadable.
 func TestClientResendsAPhotoSweptWhileOffline(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
-	_, ins := seedHousehold(t, ts)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	_, ins := apitest.SeedHousehold(t, ts)
 	ctx := context.Background()
 	cutter := &pushCutter{base: ts.Client().Transport}
-	a := newTablet(t, ts, "a", client.Options{HTTP: &http.Client{Transport: cutter}})
-	mustSync(t, a)
+	a := apitest.NewTablet(t, ts, "a", client.Options{HTTP: &http.Client{Transport: cutter}})
+	apitest.MustSync(t, a)
 	photo := testPNG(t, 60, 9)
 	hash, err := a.AddPhoto(ctx, bytes.NewReader(photo))
 	if err != nil {
@@ -78,7 +78,7 @@ func TestClientResendsAPhotoSweptWhileOffline(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || rep.Photos != 1 {
 		t.Fatalf("the sync cut at its push: %+v, %v", rep, err)
 	}
-	if has, _ := ts.photos.Has(hash); !has {
+	if has, _ := ts.Photos.Has(hash); !has {
 		t.Fatal("the photo was not uploaded before the push")
 	}
 	if st, _ := a.Status(ctx); st.PhotosPending != 0 || st.Pending == 0 {
@@ -86,12 +86,12 @@ func TestClientResendsAPhotoSweptWhileOffline(t *testing.T) {
 	}
 
 	// Longer offline than the age: the sweep removes the photo.
-	ts.clock.Advance(DefaultUnreferencedPhotoAge + 24*time.Hour)
+	ts.Clock.Advance(DefaultUnreferencedPhotoAge + 24*time.Hour)
 	old := storetest.T0.Add(-time.Hour)
-	if err := os.Chtimes(attachments.PhotoPath(ts.photos.Dir(), hash), old, old); err != nil {
+	if err := os.Chtimes(attachments.PhotoPath(ts.Photos.Dir(), hash), old, old); err != nil {
 		t.Fatal(err)
 	}
-	removed, _, err := sweepUnreferencedPhotos(ctx, ts.store, ts.photos, DefaultUnreferencedPhotoAge, ts.clock.Now())
+	removed, _, err := sweepUnreferencedPhotos(ctx, ts.Store, ts.Photos, DefaultUnreferencedPhotoAge, ts.Clock.Now())
 	if err != nil || removed != 1 {
 		t.Fatalf("the sweep: %d, %v; want the photo removed", removed, err)
 	}
@@ -100,13 +100,13 @@ func TestClientResendsAPhotoSweptWhileOffline(t *testing.T) {
 	cutter.mu.Lock()
 	cutter.cut = false
 	cutter.mu.Unlock()
-	if err := a.Login(ctx, ts.URL, "a", testPassword); err != nil {
+	if err := a.Login(ctx, ts.URL, "a", apitest.TestPassword); err != nil {
 		t.Fatal(err)
 	}
-	if rep := mustSync(t, a); rep.Photos != 1 || rep.Pushed == 0 {
+	if rep := apitest.MustSync(t, a); rep.Photos != 1 || rep.Pushed == 0 {
 		t.Fatalf("the sync back in coverage: %+v; want the photo sent again", rep)
 	}
-	resp, body := ts.photoClient(t, "a", uuid.NewString()).get(t, hash, nil) // a new login: the first tokens expired meanwhile
+	resp, body := ts.PhotoClient(t, "a", uuid.NewString()).get(t, hash, nil) // a new login: the first tokens expired meanwhile
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, photo) {
 		t.Fatalf("the photo after the push: %d, %d bytes (want %d)", resp.StatusCode, len(body), len(photo))
 	}

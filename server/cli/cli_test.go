@@ -1,4 +1,4 @@
-package api
+package cli
 
 import (
 	"bytes"
@@ -329,7 +329,7 @@ func TestHelpIsComplete(t *testing.T) {
 // identical cells in the XLSX). The GeoJSON's summary counts the households
 // without a location, as the response's trailer does.
 func TestExportMatchesSnapshot(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	seedDemoForReports(t, ts)
 	out := t.TempDir()
 	cases := []struct{ query, format, entity, region string }{
@@ -341,12 +341,12 @@ func TestExportMatchesSnapshot(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.query, func(t *testing.T) {
-			resp, want := ts.do(t, http.MethodGet, "/v1/snapshot?"+c.query, "", nil)
+			resp, want := ts.Do(t, http.MethodGet, "/v1/snapshot?"+c.query, "", nil)
 			if resp.StatusCode != 200 {
 				t.Fatalf("snapshot: %d %s", resp.StatusCode, want)
 			}
 			file := filepath.Join(out, strings.NewReplacer("&", "_", "=", "-").Replace(c.query))
-			args := []string{"export", "--data", ts.dir, "--format", c.format, "--out", file}
+			args := []string{"export", "--data", ts.Dir, "--format", c.format, "--out", file}
 			if c.entity != "" {
 				args = append(args, "--entity", c.entity)
 			}
@@ -415,7 +415,7 @@ func xlsxCells(tb testing.TB, b []byte) string {
 // TestExportRefusesBadRequests: bad flags are errors naming the flag, and
 // no file is left behind.
 func TestExportRefusesBadRequests(t *testing.T) {
-	ts := mustServe(t)
+	ts := apitest.MustServe(t)
 	out := filepath.Join(t.TempDir(), "out.csv")
 	cases := []struct {
 		args []string
@@ -430,7 +430,7 @@ func TestExportRefusesBadRequests(t *testing.T) {
 		{[]string{"--entity", "household", "--out", ""}, "--out is required"},
 	}
 	for _, c := range cases {
-		args := append([]string{"export", "--data", ts.dir, "--out", out}, c.args...)
+		args := append([]string{"export", "--data", ts.Dir, "--out", out}, c.args...)
 		err := Run(context.Background(), Env{Args: args, Stdout: io.Discard, Stderr: io.Discard})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v, want %q", c.args, err, c.want)
@@ -442,7 +442,7 @@ func TestExportRefusesBadRequests(t *testing.T) {
 	if err := os.WriteFile(out, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := Run(context.Background(), Env{Args: []string{"export", "--data", ts.dir, "--entity", "household", "--out", out},
+	err := Run(context.Background(), Env{Args: []string{"export", "--data", ts.Dir, "--entity", "household", "--out", out},
 		Stdout: io.Discard, Stderr: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "exists; use --force") {
 		t.Errorf("existing file: %v", err)

@@ -1,4 +1,4 @@
-package api
+package cli
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ func (w *outboxWorld) tablet(t *testing.T, user string) (dir, device string) {
 
 func (w *outboxWorld) revoke(t *testing.T, device string) {
 	t.Helper()
-	resp, err := authed(http.MethodPost, w.url+"/v1/devices/"+device+"/revoke", w.admin, nil)
+	resp, err := apitest.Authed(http.MethodPost, w.url+"/v1/devices/"+device+"/revoke", w.admin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func (w *outboxWorld) revoke(t *testing.T, device string) {
 // post sends body to the replay endpoint of device as token.
 func (w *outboxWorld) post(t *testing.T, token, device string, body []byte) (int, []byte) {
 	t.Helper()
-	resp, err := authed(http.MethodPost, w.url+"/v1/devices/"+device+"/outbox", token, body)
+	resp, err := apitest.Authed(http.MethodPost, w.url+"/v1/devices/"+device+"/outbox", token, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +95,7 @@ func (w *outboxWorld) state(t *testing.T) string {
 	t.Helper()
 	var all []byte
 	for _, entity := range []string{"household", "housing_inspection", "water_inspection"} {
-		resp, err := authed(http.MethodGet, w.url+"/v1/snapshot?format=ndjson&entity="+entity, w.admin, nil)
+		resp, err := apitest.Authed(http.MethodGet, w.url+"/v1/snapshot?format=ndjson&entity="+entity, w.admin, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -112,7 +112,7 @@ func (w *outboxWorld) state(t *testing.T) string {
 			LastSeq  int64  `json:"last_device_seq"`
 		} `json:"devices"`
 	}
-	getJSON(t, w.url, w.admin, "/v1/devices", &receipts)
+	apitest.GetJSON(t, w.url, w.admin, "/v1/devices", &receipts)
 	seqs, _ := json.Marshal(receipts)
 	return string(all) + string(seqs)
 }
@@ -145,7 +145,7 @@ func TestRevokedTabletOutboxIsReplayedBySupervisor(t *testing.T) {
 		}
 	}
 	var rec syncproto.Record
-	getJSON(t, w.url, w.admin, "/v1/records/household/"+hh, &rec)
+	apitest.GetJSON(t, w.url, w.admin, "/v1/records/household/"+hh, &rec)
 	if rec.Version != 1 {
 		t.Fatalf("the lost push did not reach the server: %+v", rec)
 	}
@@ -217,12 +217,12 @@ func TestRevokedTabletOutboxIsReplayedBySupervisor(t *testing.T) {
 	}
 
 	// The records are the tablet's edits, made as the tablet.
-	getJSON(t, w.url, w.admin, "/v1/records/household/"+hh, &rec)
+	apitest.GetJSON(t, w.url, w.admin, "/v1/records/household/"+hh, &rec)
 	if rec.Version != 2 || string(rec.Fields["members"]) != "5" || rec.UpdatedBy != "w" {
 		t.Fatalf("the household after the replay: %+v", rec)
 	}
 	var ins syncproto.Record
-	getJSON(t, w.url, w.admin, "/v1/records/housing_inspection/"+insp, &ins)
+	apitest.GetJSON(t, w.url, w.admin, "/v1/records/housing_inspection/"+insp, &ins)
 	if string(ins.Fields["grade"]) != `"C"` || !strings.Contains(string(ins.Fields["photos"]), hash) {
 		t.Fatalf("the inspection after the replay: %+v", ins)
 	}
@@ -239,7 +239,7 @@ func TestRevokedTabletOutboxIsReplayedBySupervisor(t *testing.T) {
 			} `json:"replayed"`
 		} `json:"versions"`
 	}
-	getJSON(t, w.url, supTok, "/v1/records/household/"+hh+"/history", &hist)
+	apitest.GetJSON(t, w.url, supTok, "/v1/records/household/"+hh+"/history", &hist)
 	if len(hist.Versions) != 2 {
 		t.Fatalf("history: %+v", hist)
 	}
@@ -253,7 +253,7 @@ func TestRevokedTabletOutboxIsReplayedBySupervisor(t *testing.T) {
 	// The photo reached the server and its reference grants a download
 	// to a reader who never uploaded it (an admin), as if the tablet had
 	// uploaded it.
-	resp, err := authed(http.MethodGet, w.url+"/v1/attachments/"+hash, w.admin, nil)
+	resp, err := apitest.Authed(http.MethodGet, w.url+"/v1/attachments/"+hash, w.admin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

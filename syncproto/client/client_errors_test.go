@@ -1,4 +1,4 @@
-package api
+package client_test
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 // TestClientReportsEveryErrorOfACreateAtOnce: the tablet's own check of a
 // new record names a misspelt field and a missing required one together.
 func TestClientReportsEveryErrorOfACreateAtOnce(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	tab := newTablet(t, ts, "worker", client.Options{})
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	tab := apitest.NewTablet(t, ts, "worker", client.Options{})
 	var verr *client.ValidationError
 	_, err := tab.Create(context.Background(), "household", client.Fields{"village": "500240107201", "nmae": "陈秀英"})
 	if !errors.As(err, &verr) {

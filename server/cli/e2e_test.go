@@ -1,4 +1,4 @@
-package api
+package cli
 
 import (
 	"bufio"
@@ -115,8 +115,6 @@ func (p *process) kill(tb testing.TB) {
 	<-p.done
 }
 
-var e2eClient = &http.Client{Timeout: 20 * time.Second}
-
 // cli runs the fieldsync binary to completion with stdin and fails the
 // test if it does not succeed.
 func cli(tb testing.TB, stdin string, args ...string) string {
@@ -136,21 +134,9 @@ func httpLogin(tb testing.TB, url, user, password, device string) string {
 	return login(tb, url, user, password, device).AccessToken
 }
 
-func authed(method, url, token string, body []byte) (*http.Response, error) {
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	return e2eClient.Do(req)
-}
-
 func postPush(url, token string, cs syncproto.Changeset) (syncproto.PushResponse, int, error) {
 	b, _ := json.Marshal(cs)
-	resp, err := authed(http.MethodPost, url+"/v1/sync/push", token, b)
+	resp, err := apitest.Authed(http.MethodPost, url+"/v1/sync/push", token, b)
 	if err != nil {
 		return syncproto.PushResponse{}, 0, err
 	}
@@ -170,7 +156,7 @@ func postPush(url, token string, cs syncproto.Changeset) (syncproto.PushResponse
 
 func recordExists(tb testing.TB, url, token, entity, id string) bool {
 	tb.Helper()
-	resp, err := authed(http.MethodGet, url+"/v1/records/"+entity+"/"+id, token, nil)
+	resp, err := apitest.Authed(http.MethodGet, url+"/v1/records/"+entity+"/"+id, token, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -374,7 +360,7 @@ func verifyFinalState(t *testing.T, p *process, token string, all []*pushed, dat
 	seen := map[string]int{}
 	cursor := ""
 	for {
-		resp, err := authed(http.MethodGet, p.url+"/v1/sync/pull?limit=700&cursor="+cursor, token, nil)
+		resp, err := apitest.Authed(http.MethodGet, p.url+"/v1/sync/pull?limit=700&cursor="+cursor, token, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package api
+package client_test
 
 import (
 	"bytes"
@@ -78,16 +78,16 @@ func (p *putCounter) heal() {
 }
 
 func TestClientUploadsPhotosBeforeTheChange(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
-	ts.addUser(t, "b", syncproto.RoleFieldWorker, "500240107")
-	_, ins := seedHousehold(t, ts)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "b", syncproto.RoleFieldWorker, "500240107")
+	_, ins := apitest.SeedHousehold(t, ts)
 	ctx := context.Background()
 	photo := testPNG(t, 100, 1) // ~30 KB
 	// Tablet a, through a bad network, in chunks of 4 KiB.
 	net := faulty.New(ts.Client().Transport, faulty.Faults{DropRequest: 0.1, DropResponse: 0.15, CutBody: 0.15, Duplicate: 0.1}, 3)
-	a := newTablet(t, ts, "a", client.Options{HTTP: &http.Client{Transport: net}, PhotoChunk: 4 << 10})
-	mustSync(t, a)
+	a := apitest.NewTablet(t, ts, "a", client.Options{HTTP: &http.Client{Transport: net}, PhotoChunk: 4 << 10})
+	apitest.MustSync(t, a)
 	hash, err := a.AddPhoto(ctx, bytes.NewReader(photo))
 	if err != nil {
 		t.Fatal(err)
@@ -98,14 +98,14 @@ func TestClientUploadsPhotosBeforeTheChange(t *testing.T) {
 	if st, _ := a.Status(ctx); st.PhotosPending != 1 {
 		t.Fatalf("photos pending before the sync: %d", st.PhotosPending)
 	}
-	rep := mustSync(t, a)
+	rep := apitest.MustSync(t, a)
 	if rep.Photos != 1 || rep.Refused != 0 {
 		t.Fatalf("sync with a photo: %+v", rep)
 	}
 	if c := net.Counts(); c.DroppedResponses+c.CutBodies+c.DroppedRequests == 0 {
 		t.Fatalf("the network was not faulty: %+v", c)
 	}
-	resp, body := ts.do(t, "GET", "/v1/attachments/"+hash, "", nil)
+	resp, body := ts.Do(t, "GET", "/v1/attachments/"+hash, "", nil)
 	if resp.StatusCode != 200 || !bytes.Equal(body, photo) {
 		t.Fatalf("the photo on the server: %d, %d bytes (want %d)", resp.StatusCode, len(body), len(photo))
 	}
@@ -114,8 +114,8 @@ func TestClientUploadsPhotosBeforeTheChange(t *testing.T) {
 	}
 	// Tablet b took the same photo: the server has it, b sends no byte.
 	counter := &putCounter{base: ts.Client().Transport}
-	b := newTablet(t, ts, "b", client.Options{HTTP: &http.Client{Transport: counter}})
-	mustSync(t, b)
+	b := apitest.NewTablet(t, ts, "b", client.Options{HTTP: &http.Client{Transport: counter}})
+	apitest.MustSync(t, b)
 	same, err := b.AddPhoto(ctx, bytes.NewReader(photo))
 	if err != nil || same != hash {
 		t.Fatalf("the same photo on b: %v %s", err, same)
@@ -123,7 +123,7 @@ func TestClientUploadsPhotosBeforeTheChange(t *testing.T) {
 	if err := b.Update(ctx, "housing_inspection", ins, client.Fields{"photos": []string{hash}}); err != nil {
 		t.Fatal(err)
 	}
-	if rep := mustSync(t, b); rep.Photos != 0 || counter.puts.Load() != 0 {
+	if rep := apitest.MustSync(t, b); rep.Photos != 0 || counter.puts.Load() != 0 {
 		t.Fatalf("b uploaded a photo the server had: %+v, %d PUTs", rep, counter.puts.Load())
 	}
 }
@@ -131,23 +131,23 @@ func TestClientUploadsPhotosBeforeTheChange(t *testing.T) {
 // A sync cut in the middle of a photo leaves a partial upload; the next
 // sync, after a restart, resumes from what the server holds.
 func TestClientResumesAnInterruptedPhotoUpload(t *testing.T) {
-	ts := mustServe(t)
-	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
-	_, ins := seedHousehold(t, ts)
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	_, ins := apitest.SeedHousehold(t, ts)
 	ctx := context.Background()
 	photo := testPNG(t, 120, 2) // ~43 KB: 11 chunks of 4 KiB
 	counter := &putCounter{base: ts.Client().Transport}
 	path := filepath.Join(t.TempDir(), "device.db")
-	opts := client.Options{HTTP: &http.Client{Transport: counter}, Now: ts.clock.Now, PhotoChunk: 4 << 10,
+	opts := client.Options{HTTP: &http.Client{Transport: counter}, Now: ts.Clock.Now, PhotoChunk: 4 << 10,
 		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 	a, err := client.Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Login(ctx, ts.URL, "a", testPassword); err != nil {
+	if err := a.Login(ctx, ts.URL, "a", apitest.TestPassword); err != nil {
 		t.Fatal(err)
 	}
-	mustSync(t, a)
+	apitest.MustSync(t, a)
 	hash, _ := a.AddPhoto(ctx, bytes.NewReader(photo))
 	if err := a.Update(ctx, "housing_inspection", ins, client.Fields{"photos": []string{hash}}); err != nil {
 		t.Fatal(err)
@@ -168,14 +168,14 @@ func TestClientResumesAnInterruptedPhotoUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if rep := mustSync(t, a); rep.Photos != 1 {
+	if rep := apitest.MustSync(t, a); rep.Photos != 1 {
 		t.Fatalf("the resumed sync: %+v", rep)
 	}
 	resent := counter.bytes.Load() - before
 	if resent >= int64(len(photo)) || resent < int64(len(photo))-5*(4<<10) {
 		t.Fatalf("the resumed upload sent %d of %d bytes; 4 chunks of 4 KiB were already on the server", resent, len(photo))
 	}
-	resp, body := ts.do(t, "GET", "/v1/attachments/"+hash, "", nil)
+	resp, body := ts.Do(t, "GET", "/v1/attachments/"+hash, "", nil)
 	if resp.StatusCode != 200 || !bytes.Equal(body, photo) {
 		t.Fatalf("the photo on the server: %d, %d bytes", resp.StatusCode, len(body))
 	}
@@ -184,9 +184,9 @@ func TestClientResumesAnInterruptedPhotoUpload(t *testing.T) {
 	}
 }
 
-func storedRecordPhotos(t *testing.T, ts *testServer, id string) []string {
+func storedRecordPhotos(t *testing.T, ts *apitest.Server, id string) []string {
 	t.Helper()
-	r, err := ts.store.Record(context.Background(), id)
+	r, err := ts.Store.Record(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,14 +199,14 @@ func storedRecordPhotos(t *testing.T, ts *testServer, id string) []string {
 // no image the tablet refuses itself) is kept on the tablet, which says
 // why and still pushes the change.
 func TestClientReportsARefusedPhoto(t *testing.T) {
-	ts := mustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		cfg.Attachments = mustOpenPhotos(t, t.TempDir(), attachments.Options{MaxBytes: 4096})
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+		cfg.Attachments = apitest.MustOpenPhotos(t, t.TempDir(), attachments.Options{MaxBytes: 4096})
 	})
-	ts.addUser(t, "a", syncproto.RoleFieldWorker, "500240107")
-	_, ins := seedHousehold(t, ts)
+	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	_, ins := apitest.SeedHousehold(t, ts)
 	ctx := context.Background()
-	a := newTablet(t, ts, "a", client.Options{})
-	mustSync(t, a)
+	a := apitest.NewTablet(t, ts, "a", client.Options{})
+	apitest.MustSync(t, a)
 	hash, err := a.AddPhoto(ctx, bytes.NewReader(testPNG(t, 64, 1)))
 	if err != nil {
 		t.Fatal(err)
@@ -230,9 +230,9 @@ func TestClientReportsARefusedPhoto(t *testing.T) {
 	}
 }
 
-func storedGrade(t *testing.T, ts *testServer, id string) string {
+func storedGrade(t *testing.T, ts *apitest.Server, id string) string {
 	t.Helper()
-	r, err := ts.store.Record(context.Background(), id)
+	r, err := ts.Store.Record(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
