@@ -16,6 +16,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -145,8 +147,8 @@ func TestLogin(t *testing.T) {
 }
 
 func TestLoginAndPushRateLimits(t *testing.T) {
-	ts := apitest.MustServeWith(t, &RateLimits{LoginPerUser: Rate{Every: time.Hour, Burst: 3},
-		LoginPerAddress: Rate{Every: time.Hour, Burst: 100}, PushPerDevice: Rate{Every: time.Hour, Burst: 2}})
+	ts := apitest.MustServeWith(t, &api.RateLimits{LoginPerUser: api.Rate{Every: time.Hour, Burst: 3},
+		LoginPerAddress: api.Rate{Every: time.Hour, Burst: 100}, PushPerDevice: api.Rate{Every: time.Hour, Burst: 2}})
 	dev := uuid.NewString()
 	body := []byte(`{"username":"admin","password":"wrong password","device_id":"` + dev + `"}`)
 	for i := 0; i < 3; i++ {
@@ -159,14 +161,14 @@ func TestLoginAndPushRateLimits(t *testing.T) {
 		t.Fatalf("429 without Retry-After: %q", ra)
 	}
 
-	ts2 := apitest.MustServeWith(t, &RateLimits{PushPerDevice: Rate{Every: time.Hour, Burst: 2}})
+	ts2 := apitest.MustServeWith(t, &api.RateLimits{PushPerDevice: api.Rate{Every: time.Hour, Burst: 2}})
 	d := storetest.NewDevice("admin")
 	for i := 0; i < 2; i++ {
-		if resp, b := ts2.pushJSON(t, d.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
+		if resp, b := ts2.PushJSON(t, d.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
 			t.Fatalf("push %d: %d %s", i, resp.StatusCode, b)
 		}
 	}
-	resp, b = ts2.pushJSON(t, d.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0)))
+	resp, b = ts2.PushJSON(t, d.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0)))
 	apitest.MustProblem(t, resp, b, 429)
 }
 
@@ -185,7 +187,7 @@ func TestRefreshRotatesAndReuseRevokes(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("refresh after a week: %d %s", resp.StatusCode, body)
 	}
-	var second TokenResponse
+	var second api.TokenResponse
 	_ = json.Unmarshal(body, &second)
 	if second.RefreshToken == first.RefreshToken || second.AccessToken == "" {
 		t.Fatal("refresh did not rotate")
@@ -228,7 +230,7 @@ func TestRefreshRetriedAfterALostResponse(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("retry within the grace: %d %s", resp.StatusCode, body)
 	}
-	var retried TokenResponse
+	var retried api.TokenResponse
 	_ = json.Unmarshal(body, &retried)
 	if r, b := ts.DoAs(t, retried.AccessToken, "GET", "/v1/sync/pull", "", nil); r.StatusCode != 200 {
 		t.Fatalf("token from the retried refresh: %d %s", r.StatusCode, b)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
 )
@@ -26,10 +28,10 @@ func TestDisabledAccountAndEndedSessionAreTold(t *testing.T) {
 	apitest.MustSync(t, tab)
 	token := ts.Login(t, "worker", uuid.NewString())
 	ctx := context.Background()
-	problemOf := func(t *testing.T) Problem {
+	problemOf := func(t *testing.T) api.Problem {
 		t.Helper()
 		resp, body := ts.DoAs(t, token, "GET", "/v1/sync/checksum", "", nil)
-		var p Problem
+		var p api.Problem
 		_ = json.Unmarshal(body, &p)
 		if resp.StatusCode != 401 || p.Status != 401 {
 			t.Fatalf("want a 401: %d %s", resp.StatusCode, body)

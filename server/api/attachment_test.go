@@ -2,20 +2,13 @@ package api_test
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"image"
-	"image/png"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
@@ -49,7 +44,7 @@ func TestAttachmentUploadCutAndResumed(t *testing.T) {
 			}
 			last = offset
 			n := rng.Int64N(total - offset)
-			resp, body, err := pc.Put(hash, offset, total, &apitest.CutBody{bytes.NewReader(photo[offset : offset+n])}, total-offset)
+			resp, body, err := pc.Put(hash, offset, total, &apitest.CutBody{R: bytes.NewReader(photo[offset : offset+n])}, total-offset)
 			if err == nil && resp.StatusCode != http.StatusConflict {
 				t.Fatalf("seed %d: a cut upload was answered %d %s", seed, resp.StatusCode, body)
 			}
@@ -172,21 +167,6 @@ func TestAttachmentConcurrentUploads(t *testing.T) {
 	}
 }
 
-// northHousing is a housing inspection valid in the north (it records
-// heating and insulation) with photos.
-func northHousing(id, household string, photos ...string) syncproto.Change {
-	return storetest.Upsert("housing_inspection", id, 0, storetest.T0, map[string]any{"household_id": household,
-		"grade": "D", "inspected_on": "2026-11-20", "heating_insulation": "inadequate", "photos": photos})
-}
-
-// southHousing is a housing inspection valid in the south with photos.
-func southHousing(id, household string, photos ...string) syncproto.Change {
-	ch := storetest.HousingInspection(id, household, "D", storetest.T0)
-	b, _ := json.Marshal(photos)
-	ch.Fields["photos"] = b
-	return ch
-}
-
 // TestAttachmentDownload: a photo is served to those in whose scope a
 // record references it — with its type, ETag, caching, ranges — and
 // refused (403) to the others, even when they know its digest.
@@ -203,14 +183,14 @@ func TestAttachmentDownload(t *testing.T) {
 	photo, hash := apitest.PhotoPNG(t, 31, 60)
 	orphan, orphanHash := apitest.PhotoPNG(t, 32, 60)
 	_, notHeld := apitest.PhotoPNG(t, 33, 60)
-	north.upload(t, hash, photo, 1<<20)
-	north.upload(t, orphanHash, orphan, 1<<20)
+	north.Upload(t, hash, photo, 1<<20)
+	north.Upload(t, orphanHash, orphan, 1<<20)
 	// The admin who pushes the reference proves possession too (a
 	// re-upload of bytes the server holds), so that it grants.
-	admin.upload(t, hash, photo, 1<<20)
+	admin.Upload(t, hash, photo, 1<<20)
 	hh := uuid.NewString()
 	ts.MustPush(t, storetest.NewDevice("admin").Changeset(storetest.Household(hh, storetest.NorthVillage, storetest.T0),
-		northHousing(uuid.NewString(), hh, hash, notHeld)))
+		apitest.NorthHousing(uuid.NewString(), hh, hash, notHeld)))
 
 	for name, pc := range map[string]*apitest.PhotoClient{"field worker": north, "supervisor": sup, "admin": admin} {
 		resp, body := pc.Get(t, hash, nil)
@@ -224,19 +204,19 @@ func TestAttachmentDownload(t *testing.T) {
 		}
 	}
 	// Ranges and revalidation.
-	resp, body := north.get(t, hash, map[string]string{"Range": "bytes=100-199"})
+	resp, body := north.Get(t, hash, map[string]string{"Range": "bytes=100-199"})
 	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, photo[100:200]) ||
 		resp.Header.Get("Content-Range") != fmt.Sprintf("bytes 100-199/%d", len(photo)) {
 		t.Fatalf("range: %d %q %d bytes", resp.StatusCode, resp.Header.Get("Content-Range"), len(body))
 	}
-	resp, body = north.get(t, hash, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(photo)-10)})
+	resp, body = north.Get(t, hash, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(photo)-10)})
 	if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, photo[len(photo)-10:]) {
 		t.Fatalf("suffix range: %d", resp.StatusCode)
 	}
-	if resp, _ := north.get(t, hash, map[string]string{"If-None-Match": `"` + hash + `"`}); resp.StatusCode != http.StatusNotModified {
+	if resp, _ := north.Get(t, hash, map[string]string{"If-None-Match": `"` + hash + `"`}); resp.StatusCode != http.StatusNotModified {
 		t.Fatalf("If-None-Match: %d", resp.StatusCode)
 	}
-	resp, body = north.get(t, hash, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(photo)+5)})
+	resp, body = north.Get(t, hash, map[string]string{"Range": fmt.Sprintf("bytes=%d-", len(photo)+5)})
 	if p := apitest.MustProblem(t, resp, body, http.StatusRequestedRangeNotSatisfiable); len(p.Errors) != 1 || p.Errors[0].Path != "header.Range" {
 		t.Fatalf("unsatisfiable range: %s", body)
 	}
@@ -244,18 +224,18 @@ func TestAttachmentDownload(t *testing.T) {
 	// Outside the scope of every record that references it: 403, whether
 	// the photo is held or not.
 	for _, h := range []string{hash, notHeld} {
-		resp, body := south.get(t, h, nil)
+		resp, body := south.Get(t, h, nil)
 		apitest.MustProblem(t, resp, body, http.StatusForbidden)
 	}
 	// Referenced by no record at all: 403, for an admin too.
-	resp, body = admin.get(t, orphanHash, nil)
+	resp, body = admin.Get(t, orphanHash, nil)
 	apitest.MustProblem(t, resp, body, http.StatusForbidden)
 	// Referenced in scope but not uploaded yet: 404.
-	resp, body = north.get(t, notHeld, nil)
+	resp, body = north.Get(t, notHeld, nil)
 	apitest.MustProblem(t, resp, body, http.StatusNotFound)
 	// No token: 401.
-	anonymous := &apitest.PhotoClient{url: ts.URL, client: ts.Client()}
-	resp, body = anonymous.get(t, hash, nil)
+	anonymous := apitest.NewPhotoClient(ts.URL, "", ts.Client())
+	resp, body = anonymous.Get(t, hash, nil)
 	apitest.MustProblem(t, resp, body, http.StatusUnauthorized)
 }
 
@@ -270,23 +250,23 @@ func TestAttachmentScopeFollowsHouseholdMove(t *testing.T) {
 	photo, hash := apitest.PhotoPNG(t, 41, 50)
 	// The admin who pushes takes the photo: neither worker uploaded it, so
 	// their access rests on the record alone.
-	ts.PhotoClient(t, "admin", apitest.AdminDevice).upload(t, hash, photo, 1<<20)
+	ts.PhotoClient(t, "admin", apitest.AdminDevice).Upload(t, hash, photo, 1<<20)
 	hh := uuid.NewString()
 	dev := storetest.NewDevice("admin")
 	ts.MustPush(t, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
-		southHousing(uuid.NewString(), hh, hash)))
-	if resp, _ := here.get(t, hash, nil); resp.StatusCode != 200 {
+		apitest.SouthHousing(uuid.NewString(), hh, hash)))
+	if resp, _ := here.Get(t, hash, nil); resp.StatusCode != 200 {
 		t.Fatalf("before the move: %d", resp.StatusCode)
 	}
-	if resp, _ := there.get(t, hash, nil); resp.StatusCode != 403 {
+	if resp, _ := there.Get(t, hash, nil); resp.StatusCode != 403 {
 		t.Fatalf("before the move, the other township: %d", resp.StatusCode)
 	}
 	ts.MustPush(t, dev.Changeset(storetest.Upsert("household", hh, 1, storetest.T0.Add(time.Hour),
 		map[string]any{"village": "500240108203"})))
-	if resp, body := here.get(t, hash, nil); resp.StatusCode != 403 {
+	if resp, body := here.Get(t, hash, nil); resp.StatusCode != 403 {
 		t.Fatalf("after the household moved away: %d %s", resp.StatusCode, body)
 	}
-	if resp, body := there.get(t, hash, nil); resp.StatusCode != 200 || !bytes.Equal(body, photo) {
+	if resp, body := there.Get(t, hash, nil); resp.StatusCode != 200 || !bytes.Equal(body, photo) {
 		t.Fatalf("after the household moved in: %d", resp.StatusCode)
 	}
 }
@@ -297,7 +277,7 @@ func TestAttachmentScopeFollowsHouseholdMove(t *testing.T) {
 // nothing is kept.
 func TestAttachmentRefusals(t *testing.T) {
 	const limit = 64 << 10
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) {
 		cfg.Attachments = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), "attachments"), attachments.Options{MaxBytes: limit})
 	})
 	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
@@ -476,9 +456,9 @@ func TestAttachmentSnapshotsCarryPhotos(t *testing.T) {
 		ch.Fields["location"], _ = json.Marshal(loc)
 		return ch
 	}
-	later := southHousing(newer, hh, c, b)
+	later := apitest.SouthHousing(newer, hh, c, b)
 	later.Fields["inspected_on"] = json.RawMessage(`"2026-11-21"`)
-	ts.MustPush(t, storetest.NewDevice("admin").Changeset(household(hh), household(bare), southHousing(older, hh, a), later))
+	ts.MustPush(t, storetest.NewDevice("admin").Changeset(household(hh), household(bare), apitest.SouthHousing(older, hh, a), later))
 
 	_, body := ts.Snapshot(t, admin, "entity=housing_inspection&format=ndjson")
 	recs := apitest.NDJSONRecords(t, body)

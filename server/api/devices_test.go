@@ -7,6 +7,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -43,11 +45,11 @@ func (l deviceListing) find(t *testing.T, device string) (deviceEntry, bool) {
 func (s *supervised) loginNamed(t *testing.T, user, device, name string, status int) string {
 	t.Helper()
 	b, _ := json.Marshal(map[string]string{"username": user, "password": apitest.TestPassword, "device_id": device, "device_name": name})
-	resp, body := s.doAs(t, "", "POST", "/v1/auth/token", "application/json", b)
+	resp, body := s.DoAs(t, "", "POST", "/v1/auth/token", "application/json", b)
 	if resp.StatusCode != status {
 		t.Fatalf("login %s: %d %s", user, resp.StatusCode, body)
 	}
-	var tr TokenResponse
+	var tr api.TokenResponse
 	_ = json.Unmarshal(body, &tr)
 	return tr.AccessToken
 }
@@ -58,9 +60,9 @@ func (s *supervised) loginNamed(t *testing.T, user, device, name string, status 
 // scope's records, not by the whole change log.
 func TestDevicesBehindWithinScope(t *testing.T) {
 	s := mustSupervise(t)
-	s.addUser(t, "worker.north", syncproto.RoleFieldWorker, "150422")
+	s.AddUser(t, "worker.north", syncproto.RoleFieldWorker, "150422")
 	north := storetest.NewDevice("worker.north")
-	northTok := s.login(t, "worker.north", north.Actor.DeviceID)
+	northTok := s.Login(t, "worker.north", north.Actor.DeviceID)
 	tok := s.loginNamed(t, "worker.a", s.worker.Actor.DeviceID, "西沱镇 平板 1", 200)
 
 	s.push(t, tok, s.worker, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
@@ -69,7 +71,7 @@ func TestDevicesBehindWithinScope(t *testing.T) {
 	// Edits in another county: nothing for the south tablet to pull.
 	s.push(t, northTok, north, storetest.Household(uuid.NewString(), storetest.NorthVillage, storetest.T0),
 		storetest.Household(uuid.NewString(), storetest.NorthVillage, storetest.T0))
-	flushPulls(t, s.testServer) // pull positions are written in batches
+	flushPulls(t, s.Server) // pull positions are written in batches
 	var list deviceListing
 	s.getJSON(t, s.supSouth, "/v1/devices", 200, &list)
 	if d, _ := list.find(t, s.worker.Actor.DeviceID); d.Behind != 0 || d.Name != "西沱镇 平板 1" {
@@ -92,7 +94,7 @@ func TestDevicesBehindWithinScope(t *testing.T) {
 		t.Fatalf("behind %d, but the pull returned %d records", first.Behind, len(next.Records))
 	}
 	var admin deviceListing
-	s.getJSON(t, s.login(t, "admin", apitest.AdminDevice), "/v1/devices", 200, &admin)
+	s.getJSON(t, s.Login(t, "admin", apitest.AdminDevice), "/v1/devices", 200, &admin)
 	if d, _ := admin.find(t, north.Actor.DeviceID); d.Behind != 2 {
 		t.Fatalf("north tablet that never pulled: %+v, want behind 2 (its two, nothing of the south)", d)
 	}
@@ -109,7 +111,7 @@ func TestDevicesListAPISessionsApart(t *testing.T) {
 	named := uuid.NewString()
 	tok := s.loginNamed(t, "sup.south", named, "督导 平板", 200)
 	s.getJSON(t, tok, "/v1/sync/pull", 200, &page)
-	flushPulls(t, s.testServer) // pull positions are written in batches
+	flushPulls(t, s.Server) // pull positions are written in batches
 
 	var list deviceListing
 	s.getJSON(t, s.supSouth, "/v1/devices", 200, &list)
@@ -122,7 +124,7 @@ func TestDevicesListAPISessionsApart(t *testing.T) {
 	if d, apart := list.find(t, named); apart || d.Name != "督导 平板" {
 		t.Fatalf("a named supervisor's tablet: %+v (apart: %v)", d, apart)
 	}
-	resp, b := s.doAs(t, "", "POST", "/v1/auth/token", "application/json",
+	resp, b := s.DoAs(t, "", "POST", "/v1/auth/token", "application/json",
 		[]byte(`{"username": "worker.a", "password": "`+apitest.TestPassword+`", "device_id": "`+s.worker.Actor.DeviceID+`", "device_name": "`+strings.Repeat("板", 65)+`"}`))
 	if resp.StatusCode != 422 || !strings.Contains(string(b), `"path":"device_name"`) {
 		t.Fatalf("long device name: %d %s", resp.StatusCode, b)

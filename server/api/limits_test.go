@@ -1,19 +1,15 @@
 package api_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"io"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -50,7 +46,7 @@ func (s heldSink) Start(at syncproto.Cursor) error {
 // request is still a 4xx); once the first ends, snapshots are served again.
 func TestSnapshotConcurrencyLimit(t *testing.T) {
 	held := &heldSnapshots{started: make(chan struct{}, 1), release: make(chan struct{})}
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) {
 		cfg.SnapshotConcurrency = 1
 		cfg.SnapshotsPerUser = 2 // the admin takes both snapshots
 		held.Store = cfg.Store

@@ -3,46 +3,17 @@ package api_test
 import (
 	"bytes"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
-
-// lines parses the JSON log lines.
-func (s *logBuffer) lines(tb testing.TB) []map[string]any {
-	tb.Helper()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.String()), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			tb.Fatalf("log line %q is not JSON: %v", l, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
-// waitForRequests waits until n access-log lines were written (the line
-// is written once the answer is sent, so the client may see the answer
-// first).
-func (s *logBuffer) waitForRequests(tb testing.TB, n int) {
-	tb.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for strings.Count(s.String(), `"msg":"request"`) < n {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%d request lines logged, want %d:\n%s", strings.Count(s.String(), `"msg":"request"`), n, s.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // TestLogsCarryRequestIDAndNoSecrets logs in (right and wrong password),
 // refreshes and calls with a bad token, logging JSON at debug level:
@@ -51,12 +22,12 @@ func (s *logBuffer) waitForRequests(tb testing.TB, n int) {
 // response — and no line holds a password, a token or an Authorization
 // header.
 func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
-	logs := &logBuffer{}
-	logger, err := NewLogger(logs, LogFormatJSON, "debug")
+	logs := &apitest.LogBuffer{}
+	logger, err := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), error(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Logger = logger })
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.Logger = logger })
 	device := uuid.NewString()
 	send := func(id, token, path string, body any) (*http.Response, []byte) {
 		t.Helper()
@@ -84,7 +55,7 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("X-Request-Id") != "tablet-42.req-0001" {
 		t.Fatalf("login: %d, X-Request-Id %q: %s", resp.StatusCode, resp.Header.Get("X-Request-Id"), body)
 	}
-	var tr TokenResponse
+	var tr api.TokenResponse
 	if err := json.Unmarshal(body, &tr); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +74,7 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("refresh: %d %s", resp.StatusCode, body)
 	}
-	var tr2 TokenResponse
+	var tr2 api.TokenResponse
 	_ = json.Unmarshal(body, &tr2)
 	resp, _ = send("", tr.AccessToken+"x", "/v1/sync/push", map[string]any{})
 	if resp.StatusCode != 401 {
@@ -113,7 +84,7 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	if resp.StatusCode != 422 {
 		t.Fatalf("empty push: %d", resp.StatusCode)
 	}
-	logs.waitForRequests(t, 7)
+	logs.WaitForRequests(t, 7)
 
 	text := logs.String()
 	secrets := map[string]string{"password": apitest.TestPassword, "wrong password": wrong, "access token": tr.AccessToken,
@@ -131,7 +102,7 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	// Every line was written while serving a request and carries its id;
 	// the login's lines carry the client's.
 	byID := map[string][]string{}
-	for _, l := range logs.lines(t) {
+	for _, l := range logs.Lines(t) {
 		id, _ := l["request_id"].(string)
 		if id == "" {
 			t.Errorf("log line without request_id: %v", l)
@@ -143,18 +114,5 @@ func TestLogsCarryRequestIDAndNoSecrets(t *testing.T) {
 	}
 	if len(byID) != 7 {
 		t.Errorf("%d request ids in the log, want 7: %v", len(byID), byID)
-	}
-}
-
-func TestNewLoggerRefusesBadSettings(t *testing.T) {
-	for _, c := range [][2]string{{"xml", "info"}, {"json", "loud"}, {"text", "info+2"}, {"", "info"}} {
-		if _, err := NewLogger(&bytes.Buffer{}, c[0], c[1]); err == nil {
-			t.Errorf("format %q level %q accepted", c[0], c[1])
-		}
-	}
-	for _, c := range [][2]string{{"json", "debug"}, {"text", "WARN"}, {"auto", "error"}} {
-		if _, err := NewLogger(&bytes.Buffer{}, c[0], c[1]); err != nil {
-			t.Errorf("format %q level %q: %v", c[0], c[1], err)
-		}
 	}
 }

@@ -1,23 +1,17 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
-	"os"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -29,7 +23,7 @@ import (
 func TestNobodyCanLockAUserOut(t *testing.T) {
 	// The default bursts, refilled slowly enough that the test's own
 	// duration (hashes under -race on busy cores) refills nothing.
-	rates := DefaultRateLimits
+	rates := api.DefaultRateLimits
 	rates.LoginPerUser.Every, rates.LoginPerAddress.Every = time.Hour, time.Hour
 	ts := apitest.MustServeWith(t, &rates)
 	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240")
@@ -37,7 +31,7 @@ func TestNobodyCanLockAUserOut(t *testing.T) {
 	dev := uuid.NewString()
 
 	// Wrong passwords for li.na from 127.0.0.2: refused, then limited there.
-	for i := 0; i < DefaultRateLimits.LoginPerUser.Burst; i++ {
+	for i := 0; i < api.DefaultRateLimits.LoginPerUser.Burst; i++ {
 		if st, _, b := apitest.PostLogin(t, attacker, ts.URL, "li.na", "wrong password", uuid.NewString()); st != 401 {
 			t.Fatalf("wrong password %d: %d %s", i, st, b)
 		}
@@ -55,14 +49,14 @@ func TestNobodyCanLockAUserOut(t *testing.T) {
 		}
 	}
 	// The real user logs in many times in a row: successes are not counted.
-	for i := 0; i < 2*DefaultRateLimits.LoginPerUser.Burst; i++ {
+	for i := 0; i < 2*api.DefaultRateLimits.LoginPerUser.Burst; i++ {
 		if st, _, b := apitest.PostLogin(t, user, ts.URL, "li.na", apitest.TestPassword, dev); st != 200 {
 			t.Fatalf("correct login %d refused: %d %s", i, st, b)
 		}
 	}
 	// Failures per address, whatever the name: 127.0.0.3 tries invented
 	// names until its address is limited; li.na is not.
-	for i := 0; i < DefaultRateLimits.LoginPerAddress.Burst; i++ {
+	for i := 0; i < api.DefaultRateLimits.LoginPerAddress.Burst; i++ {
 		if st, _, b := apitest.PostLogin(t, other, ts.URL, fmt.Sprintf("guess%d", i), "wrong password", uuid.NewString()); st != 401 {
 			t.Fatalf("invented name %d: %d %s", i, st, b)
 		}
@@ -85,14 +79,14 @@ func TestNobodyCanLockAUserOut(t *testing.T) {
 // a login is answered 503 with Retry-After before its password is hashed.
 func TestLoginBeyondTheHashBoundIs503(t *testing.T) {
 	gate := auth.NewHashGate(1, 4, 50*time.Millisecond)
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.HashGate = gate })
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.HashGate = gate })
 	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240")
 	release, refused, _ := gate.Enter(context.Background(), "the test holds the only slot")
 	if refused != auth.GateAdmitted {
 		t.Fatal("the empty gate refused")
 	}
 	st, retry, b := apitest.PostLogin(t, ts.Client(), ts.URL, "li.na", apitest.TestPassword, uuid.NewString())
-	p := Problem{}
+	p := api.Problem{}
 	_ = json.Unmarshal(b, &p)
 	if st != 503 || retry == "" || retry == "0" || p.Status != 503 {
 		t.Fatalf("login with every hash slot taken: %d Retry-After %q %s", st, retry, b)
@@ -110,10 +104,10 @@ func TestLoginBeyondTheHashBoundIs503(t *testing.T) {
 func TestRefreshTokenIsUsedOnce(t *testing.T) {
 	ts := apitest.MustServe(t)
 	first := ts.LoginResponse(t, "admin", apitest.TestPassword, uuid.NewString(), 200)
-	refresh := func(tok string) (int, TokenResponse) {
+	refresh := func(tok string) (int, api.TokenResponse) {
 		b, _ := json.Marshal(map[string]string{"refresh_token": tok})
 		resp, body := ts.DoAs(t, "", "POST", "/v1/auth/refresh", "application/json", b)
-		var tr TokenResponse
+		var tr api.TokenResponse
 		_ = json.Unmarshal(body, &tr)
 		return resp.StatusCode, tr
 	}

@@ -40,7 +40,7 @@ func TestMergedHouseholdsNewConflictCanBeClosed(t *testing.T) {
 	} {
 		cid := editTombstone(7)
 		for _, restore := range []map[string]any{{"value": false}, {"choose": "incoming"}, {"value": map[string]any{"members": 7}}} {
-			resp, b := s.doAs(t, s.supSouth, "POST", "/v1/conflicts/"+cid+"/resolve", "application/json", mustJSON(t, restore))
+			resp, b := s.DoAs(t, s.supSouth, "POST", "/v1/conflicts/"+cid+"/resolve", "application/json", mustJSON(t, restore))
 			if resp.StatusCode != 409 || !strings.Contains(string(b), first) {
 				t.Fatalf("restoring the tombstone with %v: %d %s (want 409 naming the survivor %s)", restore, resp.StatusCode, b, first)
 			}

@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -75,8 +76,8 @@ next:
 // write-queue wait observed per push, the database size and Go's runtime
 // metrics.
 func TestMetricsMoveWithTraffic(t *testing.T) {
-	m := NewMetrics("test")
-	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *Config) { cfg.Metrics = m })
+	m := api.NewMetrics("test")
+	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *api.Config) { cfg.Metrics = m })
 	if err := m.WatchDatabase(ts.Store.Path()); err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		{"fieldsync_http_requests_total", map[string]string{"method": "GET", "route": "/v1/snapshot", "status": "200"}, 1},
 		{"fieldsync_http_requests_in_flight", nil, 1}, // the scrape itself
 		{"fieldsync_snapshots_in_flight", nil, 0},
-		{"fieldsync_build_info", map[string]string{"version": Version}, 1},
+		{"fieldsync_build_info", map[string]string{"version": apitest.Version}, 1},
 	}
 	for _, w := range want {
 		if got := metricValue(after, w.name, w.labels); got != w.value {
@@ -204,59 +205,19 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 // TestMetricsElsewhere: with Config.MetricsElsewhere (serve
 // --metrics-addr) the API's listener does not answer /metrics.
 func TestMetricsElsewhere(t *testing.T) {
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.MetricsElsewhere = true })
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.MetricsElsewhere = true })
 	if resp, _ := ts.DoAs(t, "", http.MethodGet, "/metrics", "", nil); resp.StatusCode != 404 {
 		t.Fatalf("/metrics on the API listener: %d", resp.StatusCode)
 	}
 }
-
-// BenchmarkRequestScope measures what the request-scope middleware (request
-// id, metrics, access log) adds to a request, against the same handler
-// without it; the logger discards, as a logger writing to a pipe costs the
-// same with or without metrics.
-func BenchmarkRequestScope(b *testing.B) {
-	s := New(Config{Store: nil})
-	handler := func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
-	run := func(b *testing.B, h echo.HandlerFunc) {
-		e := echo.New()
-		e.GET("/v1/records/:entity/:id", h)
-		req := httpRequest(http.MethodGet, "/v1/records/household/"+uuid.NewString())
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			e.ServeHTTP(discardWriter{}, req)
-		}
-	}
-	b.Run("bare", func(b *testing.B) { run(b, handler) })
-	b.Run("with-request-scope", func(b *testing.B) { run(b, s.requestScope(handler)) })
-	b.Run("metrics-only", func(b *testing.B) {
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			s.metrics.observeRequest(http.MethodGet, "/v1/records/:entity/:id", 200, time.Millisecond)
-		}
-	})
-}
-
-func httpRequest(method, path string) *http.Request {
-	req, _ := http.NewRequestWithContext(context.Background(), method, path, nil)
-	req.RemoteAddr = "127.0.0.1:5555"
-	return req
-}
-
-// discardWriter is an http.ResponseWriter that keeps nothing.
-type discardWriter struct{}
-
-func (discardWriter) Header() http.Header         { return http.Header{} }
-func (discardWriter) Write(b []byte) (int, error) { return len(b), nil }
-func (discardWriter) WriteHeader(int)             {}
 
 // A pull of many pages writes the device's position at no page (each
 // write is a durable transaction queued behind the pushes): once, when the
 // buffered positions are flushed, and the position written is the end of
 // the pull.
 func TestLongPullWritesItsPositionOnce(t *testing.T) {
-	m := NewMetrics("test")
-	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *Config) { cfg.Metrics = m })
+	m := api.NewMetrics("test")
+	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *api.Config) { cfg.Metrics = m })
 	admin := storetest.NewDevice("admin")
 	var changes []syncproto.Change
 	for i := 0; i < 7; i++ {

@@ -21,6 +21,8 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
@@ -30,7 +32,7 @@ import (
 // loadOpenAPI loads and validates the embedded document.
 func loadOpenAPI(tb testing.TB) *openapi3.T {
 	tb.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData(openAPIDocument)
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPIDocument)
 	if err != nil {
 		tb.Fatalf("loading openapi.json: %v", err)
 	}
@@ -90,7 +92,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	ts := apitest.MustServe(t)
 	resp, body := ts.DoAs(t, "", http.MethodGet, "/v1/openapi.json", "", nil)
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(body, openAPIDocument) {
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/json" || !bytes.Equal(body, api.OpenAPIDocument) {
 		t.Fatalf("/v1/openapi.json: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
@@ -114,9 +116,9 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 			documented[method+" "+path] = true
 		}
 	}
-	s := New(Config{Store: apitest.MustServe(t).store})
+	s := api.New(api.Config{Store: apitest.MustServe(t).Store})
 	served := map[string]bool{}
-	for _, r := range s.echo.Routes() {
+	for _, r := range api.RoutesOf(s) {
 		served[r.Method+" "+echoPathToOpenAPI(r.Path)] = true
 	}
 	var missing, extra []string
@@ -423,7 +425,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	_, body := k.call(t, apiCall{name: "login", method: "POST", path: "/v1/auth/token", contentType: json,
 		body: login("worker.xituo", apitest.TestPassword, workerDevice), status: 200})
-	var pair TokenResponse
+	var pair api.TokenResponse
 	decodeInto(t, body, &pair)
 	worker := pair.AccessToken
 	k.call(t, apiCall{name: "login, wrong password", method: "POST", path: "/v1/auth/token", contentType: json,
@@ -438,14 +440,14 @@ func TestOpenAPIResponses(t *testing.T) {
 		body: login("worker.xituo", strings.Repeat("x", 20000), workerDevice), status: 413, invalid: true})
 	_, body = k.call(t, apiCall{name: "refresh", method: "POST", path: "/v1/auth/refresh", contentType: json,
 		body: mustJSON(t, map[string]string{"refresh_token": pair.RefreshToken}), status: 200})
-	var pair2 TokenResponse
+	var pair2 api.TokenResponse
 	decodeInto(t, body, &pair2)
 	worker = pair2.AccessToken
 	k.call(t, apiCall{name: "refresh, not JSON", method: "POST", path: "/v1/auth/refresh", contentType: json, body: []byte(`[]`), status: 400, invalid: true})
 	k.call(t, apiCall{name: "refresh, too large", method: "POST", path: "/v1/auth/refresh", contentType: json,
 		body: mustJSON(t, map[string]string{"refresh_token": strings.Repeat("x", 20000)}), status: 413})
 	// A server with its rate limits: the sixth login for one name is a 429.
-	limited := apitest.MustServeWith(t, &DefaultRateLimits)
+	limited := apitest.MustServeWith(t, &api.DefaultRateLimits)
 	lk := newContract(t, limited, doc)
 	for i := 0; i < 5; i++ {
 		lk.call(t, apiCall{name: "login, limited", method: "POST", path: "/v1/auth/token", contentType: json,
@@ -455,7 +457,7 @@ func TestOpenAPIResponses(t *testing.T) {
 		body: login("admin", "wrong password", uuid.NewString()), status: 429})
 	// Every password check of the process taken: 503 with Retry-After.
 	gate := auth.NewHashGate(1, 4, 10*time.Millisecond)
-	gated := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.HashGate = gate })
+	gated := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.HashGate = gate })
 	release, _, _ := gate.Enter(ctx, "held by the test")
 	newContract(t, gated, doc).call(t, apiCall{name: "login, every password check busy", method: "POST", path: "/v1/auth/token",
 		contentType: json, body: login("admin", apitest.TestPassword, uuid.NewString()), status: 503})
@@ -532,7 +534,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	}
 	first := changeset(workerDevice,
 		storetest.RegisteredHousehold(hh, storetest.SouthVillage, "5002401072019999", storetest.T0),
-		southHousing(insp, hh, hash, lost),
+		apitest.SouthHousing(insp, hh, hash, lost),
 		storetest.Upsert("housing_inspection", uuid.NewString(), 0, storetest.T0, map[string]any{"household_id": hh, "grade": "E"}),
 		storetest.RegisteredHousehold(hh2, storetest.SouthVillage, "5002401072019999", storetest.T0))
 	push("push", worker, first, 200)

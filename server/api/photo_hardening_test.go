@@ -3,7 +3,6 @@ package api_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,46 +11,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
-
-// pushAs pushes changes as a photo client's user and device and fails the
-// test unless every change applied.
-func (ts *apitest.Server) pushAs(tb testing.TB, pc *apitest.PhotoClient, device string, seq int64, changes ...syncproto.Change) {
-	tb.Helper()
-	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: device, DeviceSeq: seq, SchemaVersion: 1, Changes: changes}
-	b, _ := json.Marshal(cs)
-	resp, body := ts.DoAs(tb, pc.token, http.MethodPost, "/v1/sync/push", "application/json", b)
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("push: %d %s", resp.StatusCode, body)
-	}
-	var pr syncproto.PushResponse
-	_ = json.Unmarshal(body, &pr)
-	for _, r := range pr.Results {
-		if r.Status == syncproto.StatusRejected {
-			tb.Fatalf("push rejected %s: %v", r.ID, r.Errors)
-		}
-	}
-}
-
-// askMissing is POST /v1/attachments/missing as the client.
-func (pc *apitest.PhotoClient) askMissing(tb testing.TB, hashes ...string) []string {
-	tb.Helper()
-	b, _ := json.Marshal(map[string][]string{"hashes": hashes})
-	resp, body, err := pc.Request(http.MethodPost, "/v1/attachments/missing", bytes.NewReader(b), int64(len(b)),
-		map[string]string{"Content-Type": "application/json"})
-	if err != nil || resp.StatusCode != http.StatusOK {
-		tb.Fatalf("missing: %v %d %s", err, resp.StatusCode, body)
-	}
-	var ans struct{ Missing []string }
-	if err := json.Unmarshal(body, &ans); err != nil {
-		tb.Fatal(err)
-	}
-	return ans.Missing
-}
 
 // TestPhotoHashAloneGrantsNothing replays the review's finding: a worker
 // of another county pushes a record of its own that references a photo
@@ -72,16 +38,16 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 	photo, hash := apitest.PhotoPNG(t, 71, 80)
 
 	// The honest v1 tablet: asks, uploads what is missing, pushes.
-	if got := south.askMissing(t, hash); len(got) != 1 {
+	if got := south.AskMissing(t, hash); len(got) != 1 {
 		t.Fatalf("south: missing %v before its upload", got)
 	}
-	if status := south.upload(t, hash, photo, 4096); status != http.StatusCreated {
+	if status := south.Upload(t, hash, photo, 4096); status != http.StatusCreated {
 		t.Fatalf("south upload: %d", status)
 	}
 	hhS := uuid.NewString()
-	ts.pushAs(t, south, southDev, 1, storetest.Household(hhS, storetest.SouthVillage, storetest.T0),
-		southHousing(uuid.NewString(), hhS, hash))
-	if got := south.askMissing(t, hash); len(got) != 0 {
+	ts.PushAs(t, south, southDev, 1, storetest.Household(hhS, storetest.SouthVillage, storetest.T0),
+		apitest.SouthHousing(uuid.NewString(), hhS, hash))
+	if got := south.AskMissing(t, hash); len(got) != 0 {
 		t.Fatalf("south: missing %v after its upload", got)
 	}
 	for name, pc := range map[string]*apitest.PhotoClient{"uploader": south, "supervisor in scope": sup} {
@@ -91,16 +57,16 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 	}
 
 	// The north worker knows only the digest.
-	if got := north.askMissing(t, hash); len(got) != 1 || got[0] != hash {
+	if got := north.AskMissing(t, hash); len(got) != 1 || got[0] != hash {
 		t.Fatalf("north: missing %v, want the photo it cannot read", got)
 	}
-	if offset, complete := north.status(t, hash); offset != 0 || complete {
+	if offset, complete := north.Status(t, hash); offset != 0 || complete {
 		t.Fatalf("north: HEAD %d %v, want nothing held", offset, complete)
 	}
 	hhN := uuid.NewString()
-	ts.pushAs(t, north, northDev, 1, storetest.Household(hhN, storetest.NorthVillage, storetest.T0),
-		northHousing(uuid.NewString(), hhN, hash))
-	resp, body := north.get(t, hash, nil)
+	ts.PushAs(t, north, northDev, 1, storetest.Household(hhN, storetest.NorthVillage, storetest.T0),
+		apitest.NorthHousing(uuid.NewString(), hhN, hash))
+	resp, body := north.Get(t, hash, nil)
 	apitest.MustProblem(t, resp, body, http.StatusForbidden)
 
 	// A re-upload with other bytes of the same size: every chunk but the
@@ -109,32 +75,32 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 	fake[len(fake)/2] ^= 0xFF
 	total := int64(len(fake))
 	half := total / 2
-	if resp, body, err := north.put(hash, 0, total, bytes.NewReader(fake[:half]), half); err != nil || resp.StatusCode != http.StatusNoContent || apitest.UploadOffset(t, resp) != half {
+	if resp, body, err := north.Put(hash, 0, total, bytes.NewReader(fake[:half]), half); err != nil || resp.StatusCode != http.StatusNoContent || apitest.UploadOffset(t, resp) != half {
 		t.Fatalf("first half of a wrong re-upload: %v %d %s", err, resp.StatusCode, body)
 	}
-	resp, body, err := north.put(hash, half, total, bytes.NewReader(fake[half:]), total-half)
+	resp, body, err := north.Put(hash, half, total, bytes.NewReader(fake[half:]), total-half)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := apitest.MustProblem(t, resp, body, http.StatusUnprocessableEntity); len(p.Errors) != 1 || p.Errors[0].Path != "path.sha256" {
 		t.Fatalf("wrong re-upload: %s", body)
 	}
-	if resp, body := north.get(t, hash, nil); resp.StatusCode != http.StatusForbidden {
+	if resp, body := north.Get(t, hash, nil); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("after a wrong re-upload: %d %s", resp.StatusCode, body)
 	}
 
 	// The bytes themselves: 200 (the server held them), nothing stored.
 	before := ts.PhotoStats(t)
-	if status := north.upload(t, hash, photo, 4096); status != http.StatusOK {
+	if status := north.Upload(t, hash, photo, 4096); status != http.StatusOK {
 		t.Fatalf("north re-upload: %d", status)
 	}
 	if after := ts.PhotoStats(t); after != before || after.Partials != 0 {
 		t.Fatalf("a re-upload changed the store: %+v, before %+v", after, before)
 	}
-	if resp, body := north.get(t, hash, nil); resp.StatusCode != 200 || !bytes.Equal(body, photo) {
+	if resp, body := north.Get(t, hash, nil); resp.StatusCode != 200 || !bytes.Equal(body, photo) {
 		t.Fatalf("north after proving possession: %d", resp.StatusCode)
 	}
-	if got := north.askMissing(t, hash); len(got) != 0 {
+	if got := north.AskMissing(t, hash); len(got) != 0 {
 		t.Fatalf("north: missing %v after its re-upload", got)
 	}
 }
@@ -144,8 +110,8 @@ func TestPhotoHashAloneGrantsNothing(t *testing.T) {
 // Retry-After and nothing is written, while pushes go on.
 func TestPhotoFloorRefusesUploadsNotPushes(t *testing.T) {
 	var photos *attachments.Store
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
-		photos = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MinFreeBytes: 1 << 62})
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) {
+		photos = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), "attachments"), attachments.Options{MinFreeBytes: 1 << 62})
 		cfg.Attachments = photos
 	})
 	if free, ok := photos.FreeBytes(); !ok || free >= 1<<62 {
@@ -167,7 +133,7 @@ func TestPhotoFloorRefusesUploadsNotPushes(t *testing.T) {
 	}
 	// The push that references the photo is taken all the same.
 	hh := uuid.NewString()
-	ts.pushAs(t, pc, dev, 1, storetest.Household(hh, storetest.SouthVillage, storetest.T0), southHousing(uuid.NewString(), hh, hash))
+	ts.PushAs(t, pc, dev, 1, storetest.Household(hh, storetest.SouthVillage, storetest.T0), apitest.SouthHousing(uuid.NewString(), hh, hash))
 }
 
 // TestPhotoQuotasPerUser: one user's unfinished uploads may hold at most
@@ -175,9 +141,9 @@ func TestPhotoFloorRefusesUploadsNotPushes(t *testing.T) {
 // are 429 with Retry-After, and another user is not affected.
 func TestPhotoQuotasPerUser(t *testing.T) {
 	var clock *storetest.Clock
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) {
 		clock = storetest.NewClock(storetest.T0)
-		cfg.Attachments = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{MaxBytes: 80 << 10,
+		cfg.Attachments = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), "attachments"), attachments.Options{MaxBytes: 80 << 10,
 			UserPartialBytes: 100 << 10, UserHourlyBytes: 330 << 10, MinFreeBytes: -1, Now: clock.Now})
 	})
 	ts.AddUser(t, "li.na", syncproto.RoleFieldWorker, "500240107")
@@ -200,10 +166,10 @@ func TestPhotoQuotasPerUser(t *testing.T) {
 	p2, h2 := big(82)
 	// Two unfinished uploads of 60 KiB: the second tablet's first chunk
 	// would take the user over 100 KiB.
-	if resp, body, err := a.put(h1, 0, int64(len(p1)), bytes.NewReader(p1[:60<<10]), 60<<10); err != nil || resp.StatusCode != http.StatusNoContent {
+	if resp, body, err := a.Put(h1, 0, int64(len(p1)), bytes.NewReader(p1[:60<<10]), 60<<10); err != nil || resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("first partial: %v %d %s", err, resp.StatusCode, body)
 	}
-	resp, body, err := a2.put(h2, 0, int64(len(p2)), bytes.NewReader(p2[:60<<10]), 60<<10)
+	resp, body, err := a2.Put(h2, 0, int64(len(p2)), bytes.NewReader(p2[:60<<10]), 60<<10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,11 +178,11 @@ func TestPhotoQuotasPerUser(t *testing.T) {
 		t.Fatal("partial quota: no Retry-After")
 	}
 	// Another user is not affected.
-	if status := b.upload(t, h2, p2, 16<<10); status != http.StatusCreated {
+	if status := b.Upload(t, h2, p2, 16<<10); status != http.StatusCreated {
 		t.Fatalf("another user: %d", status)
 	}
 	// Finishing the first upload frees the partial quota.
-	if status := a.upload(t, h1, p1, 16<<10); status != http.StatusCreated {
+	if status := a.Upload(t, h1, p1, 16<<10); status != http.StatusCreated {
 		t.Fatalf("finishing: %d", status)
 	}
 	// The hourly quota: li.na has sent one photo of 60 to 80 KiB; photos
@@ -224,7 +190,7 @@ func TestPhotoQuotasPerUser(t *testing.T) {
 	refused := 0
 	for i := range 6 {
 		p, h := big(90 + uint64(i))
-		resp, body, err := a.put(h, 0, int64(len(p)), bytes.NewReader(p), int64(len(p)))
+		resp, body, err := a.Put(h, 0, int64(len(p)), bytes.NewReader(p), int64(len(p)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +211,7 @@ func TestPhotoQuotasPerUser(t *testing.T) {
 	// An hour later the bucket is full again.
 	clock.Advance(time.Hour)
 	p, h := big(99)
-	if resp, body, err := a.put(h, 0, int64(len(p)), bytes.NewReader(p), int64(len(p))); err != nil || resp.StatusCode != http.StatusCreated {
+	if resp, body, err := a.Put(h, 0, int64(len(p)), bytes.NewReader(p), int64(len(p))); err != nil || resp.StatusCode != http.StatusCreated {
 		t.Fatalf("an hour later: %v %d %s", err, resp.StatusCode, body)
 	}
 }
@@ -270,7 +236,7 @@ func TestUnreferencedPhotosAreRemoved(t *testing.T) {
 	hh, ins, gone := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	dev := storetest.NewDevice("admin")
 	ts.MustPush(t, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
-		southHousing(ins, hh, hashes["referenced"], hashes["dropped"]), southHousing(gone, hh, hashes["deleted"])))
+		apitest.SouthHousing(ins, hh, hashes["referenced"], hashes["dropped"]), apitest.SouthHousing(gone, hh, hashes["deleted"])))
 	ts.MustPush(t, dev.Changeset(storetest.Delete("housing_inspection", gone, 1, storetest.T0.Add(time.Minute))))
 
 	// Eight days on, every photo file is old but "recent", uploaded now.
@@ -291,10 +257,10 @@ func TestUnreferencedPhotosAreRemoved(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A version drops "dropped" now: its age starts again.
-	ts.pushAs(t, pc, later8, 1, storetest.Upsert("housing_inspection", ins, 1, now, map[string]any{"photos": []string{hashes["referenced"]}}))
+	ts.PushAs(t, pc, later8, 1, storetest.Upsert("housing_inspection", ins, 1, now, map[string]any{"photos": []string{hashes["referenced"]}}))
 
 	before := ts.PhotoStats(t)
-	removed, n, err := sweepUnreferencedPhotos(context.Background(), ts.Store, ts.Photos, 7*24*time.Hour, now)
+	removed, n, err := ts.Photos.SweepUnreferenced(context.Background(), ts.Store, 7*24*time.Hour, now)
 	if err != nil || removed != 1 || n != int64(len(photos["orphan"])) {
 		t.Fatalf("sweep: %d photos, %d bytes, %v; want the orphan (%d bytes)", removed, n, err, len(photos["orphan"]))
 	}
@@ -309,7 +275,7 @@ func TestUnreferencedPhotosAreRemoved(t *testing.T) {
 	}
 	// Eight days later still, the dropped photo goes too.
 	later := now.Add(8 * 24 * time.Hour)
-	removed, _, err = sweepUnreferencedPhotos(context.Background(), ts.Store, ts.Photos, 7*24*time.Hour, later)
+	removed, _, err = ts.Photos.SweepUnreferenced(context.Background(), ts.Store, 7*24*time.Hour, later)
 	if err != nil || removed != 2 { // "dropped", and "recent", which no record ever referenced
 		t.Fatalf("second sweep: %d, %v", removed, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -21,22 +22,22 @@ func TestAskingAboutAPhotoKeepsNothingFromTheSweep(t *testing.T) {
 	ts := apitest.MustServe(t)
 	ts.AddUser(t, "bao.yin", syncproto.RoleFieldWorker, "150422103")
 	photo, hash := apitest.PhotoPNG(t, 301, 30)
-	ts.PhotoClient(t, "admin", apitest.AdminDevice).upload(t, hash, photo, 1<<20)
+	ts.PhotoClient(t, "admin", apitest.AdminDevice).Upload(t, hash, photo, 1<<20)
 
-	ts.Clock.Advance(DefaultUnreferencedPhotoAge + 24*time.Hour)
+	ts.Clock.Advance(attachments.DefaultUnreferencedPhotoAge + 24*time.Hour)
 	now := ts.Clock.Now()
 	old := storetest.T0.Add(-time.Hour)
 	if err := os.Chtimes(attachments.PhotoPath(ts.Photos.Dir(), hash), old, old); err != nil {
 		t.Fatal(err)
 	}
 	north := ts.PhotoClient(t, "bao.yin", uuid.NewString())
-	if offset, complete := north.status(t, hash); offset != 0 || complete {
+	if offset, complete := north.Status(t, hash); offset != 0 || complete {
 		t.Fatalf("HEAD by a caller who cannot read: offset %d, complete %v", offset, complete)
 	}
-	if got := north.askMissing(t, hash); len(got) != 1 {
+	if got := north.AskMissing(t, hash); len(got) != 1 {
 		t.Fatalf("missing for a caller who cannot read: %v", got)
 	}
-	removed, _, err := sweepUnreferencedPhotos(context.Background(), ts.Store, ts.Photos, DefaultUnreferencedPhotoAge, now)
+	removed, _, err := ts.Photos.SweepUnreferenced(context.Background(), ts.Store, attachments.DefaultUnreferencedPhotoAge, now)
 	if err != nil || removed != 1 {
 		t.Fatalf("sweep after a HEAD and a /missing of a stranger: removed %d, %v; want the photo removed", removed, err)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -40,7 +42,7 @@ func (w *writeCounter) count(op string) int {
 // flushPulls writes the test server's buffered pull positions now.
 func flushPulls(tb testing.TB, ts *apitest.Server) {
 	tb.Helper()
-	if err := ts.Config.Handler.(*Server).pulls.flush(context.Background()); err != nil {
+	if err := api.FlushPulls(context.Background(), ts.Config.Handler.(*api.Server)); err != nil {
 		tb.Fatal(err)
 	}
 }
@@ -86,7 +88,7 @@ func pulledSeq(tb testing.TB, ts *apitest.Server, device string) int64 {
 // it at every pull: 300 writes for this loop.
 func TestPullPositionsAreWrittenInBatches(t *testing.T) {
 	writes := &writeCounter{}
-	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: writes}, func(cfg *Config) { cfg.PullPositionsEvery = time.Hour })
+	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: writes}, func(cfg *api.Config) { cfg.PullPositionsEvery = time.Hour })
 	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	admin := storetest.NewDevice("admin")
 	var changes []syncproto.Change
@@ -106,7 +108,7 @@ func TestPullPositionsAreWrittenInBatches(t *testing.T) {
 	if seq := pulledSeq(t, ts, device); seq != -1 {
 		t.Fatalf("the position (%d) was written before the flush", seq)
 	}
-	srv := ts.Config.Handler.(*Server)
+	srv := ts.Config.Handler.(*api.Server)
 	if err := srv.FlushPullPositions(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestPullPositionsAreWrittenInBatches(t *testing.T) {
 // With nothing else happening, a buffered position is written on its own
 // after the interval (no later request needed to push it out).
 func TestPullPositionIsWrittenAfterAQuietInterval(t *testing.T) {
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.PullPositionsEvery = 50 * time.Millisecond })
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.PullPositionsEvery = 50 * time.Millisecond })
 	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
 	admin := storetest.NewDevice("admin")
 	if resp, b := ts.PushJSON(t, admin.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
@@ -152,9 +154,9 @@ func TestPullPositionIsWrittenAfterAQuietInterval(t *testing.T) {
 // A graceful shutdown writes the positions still buffered before Serve
 // returns (and so before serve closes the store).
 func TestShutdownFlushesPullPositions(t *testing.T) {
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.PullPositionsEvery = time.Hour })
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.PullPositionsEvery = time.Hour })
 	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	srv := ts.Config.Handler.(*Server)
+	srv := ts.Config.Handler.(*api.Server)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -22,7 +24,7 @@ import (
 // at once; b.N counts change sets. `go test ./server -run '^$' -bench
 // HTTPPush -cpuprofile push.prof` shows where a push's time goes.
 func BenchmarkHTTPPush(b *testing.B) {
-	ts := apitest.MustServeConfig(b, sqlite.Options{}, func(cfg *Config) { cfg.Limits.MaxBodyBytes = 8 << 20 })
+	ts := apitest.MustServeConfig(b, sqlite.Options{}, func(cfg *api.Config) { cfg.Limits.MaxBodyBytes = 8 << 20 })
 	ts.AddUser(b, "w", syncproto.RoleFieldWorker, "500240107")
 	admin := storetest.NewDevice("admin")
 	admin.Actor.DeviceID = apitest.AdminDevice

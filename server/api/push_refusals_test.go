@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -17,7 +19,7 @@ import (
 // document naming path.
 func problemAt(tb testing.TB, what string, resp *http.Response, body []byte, status int, path string) {
 	tb.Helper()
-	var p Problem
+	var p api.Problem
 	_ = json.Unmarshal(body, &p)
 	if resp.StatusCode != status || resp.Header.Get("Content-Type") != "application/problem+json" || len(p.Errors) == 0 || p.Errors[0].Path != path {
 		tb.Fatalf("%s: %d %s, want %d naming %s", what, resp.StatusCode, body, status, path)
@@ -30,7 +32,7 @@ func problemAt(tb testing.TB, what string, resp *http.Response, body []byte, sta
 // answer must come while the rest is still unsent (the old handler read
 // the whole body, then decoded it, then asked the rate limiter).
 func TestPushRateLimitIsCheckedBeforeTheBody(t *testing.T) {
-	ts := apitest.MustServeWith(t, &RateLimits{PushPerDevice: Rate{Every: time.Hour, Burst: 1}})
+	ts := apitest.MustServeWith(t, &api.RateLimits{PushPerDevice: api.Rate{Every: time.Hour, Burst: 1}})
 	cs := apitest.ValidChangeset()
 	resp, body := ts.PushJSON(t, cs)
 	pushedNew(t, resp, body)

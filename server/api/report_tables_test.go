@@ -12,6 +12,9 @@ import (
 	"github.com/google/uuid"
 	"github.com/xuri/excelize/v2"
 
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/export"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
@@ -43,7 +46,7 @@ func getTable(tb testing.TB, ts *apitest.Server, token, path, format, acceptLang
 	if resp.StatusCode != http.StatusOK {
 		tb.Fatalf("GET %s: %d %s", path, resp.StatusCode, body.Bytes())
 	}
-	want := map[string]string{export.FormatCSV: "text/csv; charset=utf-8", export.FormatXLSX: mimeXLSX}[format]
+	want := map[string]string{export.FormatCSV: "text/csv; charset=utf-8", export.FormatXLSX: export.MIMEXLSX}[format]
 	if ct := resp.Header.Get("Content-Type"); ct != want {
 		tb.Fatalf("GET %s: content type %q, want %q", path, ct, want)
 	}
@@ -111,7 +114,7 @@ func column(tb testing.TB, header []string, name string) int {
 // identifiers kept text; the same bytes twice; the supervisor's scope.
 func TestCoverageTables(t *testing.T) {
 	ts := mustServeDemoRegister(t)
-	seedDemoForReports(t, ts)
+	apitest.SeedDemo(t, ts)
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	var rep coverageBody
 	getReport(t, ts, admin, "/v1/reports/coverage?region=500240", &rep)
@@ -278,7 +281,7 @@ func TestReportTableRequests(t *testing.T) {
 // per due household of the JSON, reasons labelled and joined.
 func TestReinspectionTable(t *testing.T) {
 	ts := mustServeDemoRegister(t)
-	seedDemoForReports(t, ts)
+	apitest.SeedDemo(t, ts)
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	var re reinspectionBody
 	getReport(t, ts, admin, "/v1/reinspections?region=500240", &re)
@@ -334,14 +337,14 @@ func TestReinspectionTable(t *testing.T) {
 // them page by page), with labelled values; the duplicates likewise; a
 // supervisor sees their scope only.
 func TestConflictAndDuplicateTables(t *testing.T) {
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(c *Config) {
-		c.Divisions = Divisions{storetest.SouthVillage: "独庄村"}
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(c *api.Config) {
+		c.Divisions = schema.Divisions{storetest.SouthVillage: "独庄村"}
 	})
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	a, b := storetest.NewDevice("admin"), storetest.NewDevice("admin")
 	// Each household edited from its first version by a second device:
 	// a conflict on members (manual) per household, over several pages.
-	n := tablePageSize + 30
+	n := api.TablePageSize + 30
 	ids := make([]string, n)
 	for start := 0; start < n; start += 200 {
 		var create, edit []syncproto.Change
@@ -370,7 +373,7 @@ func TestConflictAndDuplicateTables(t *testing.T) {
 		}
 		cursor = page.Cursor
 	}
-	if total <= tablePageSize {
+	if total <= api.TablePageSize {
 		t.Fatalf("only %d conflicts: the test needs more than a page", total)
 	}
 	rows := csvTable(t, getTable(t, ts, admin, "/v1/conflicts?format=csv", export.FormatCSV, ""))
@@ -449,12 +452,12 @@ func TestConflictAndDuplicateTables(t *testing.T) {
 // (villages, areas, the region) are those of the operator's register, ""
 // without one: no name is compiled into the server.
 func TestCoverageNamesComeFromTheRegister(t *testing.T) {
-	register := Divisions{"500240": "某县", "500240107": "某镇", storetest.SouthVillage: "某村"}
+	register := schema.Divisions{"500240": "某县", "500240107": "某镇", storetest.SouthVillage: "某村"}
 	for _, c := range []struct {
-		divisions               Divisions
+		divisions               schema.Divisions
 		village, township, area string
 	}{{register, "某村", "某镇", "某县"}, {nil, "", "", ""}} {
-		ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Divisions = c.divisions })
+		ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.Divisions = c.divisions })
 		ts.MustPush(t, storetest.NewDevice("admin").Changeset(storetest.Upsert("household", uuid.NewString(), 0, storetest.T0,
 			map[string]any{"village": storetest.SouthVillage, "head_name": "甲"})))
 		var rep coverageBody

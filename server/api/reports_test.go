@@ -18,6 +18,8 @@ import (
 
 	"github.com/fieldsync/fieldsync/fixtures"
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
@@ -61,20 +63,6 @@ func getReport(tb testing.TB, ts *apitest.Server, token, path string, out any) {
 	}
 	if err := json.Unmarshal(body, out); err != nil {
 		tb.Fatalf("GET %s: %v in %s", path, err, body)
-	}
-}
-
-// seedDemoForReports loads the demo data set through the push path, as `fieldsync
-// seed` does.
-func seedDemoForReports(tb testing.TB, ts *apitest.Server) {
-	tb.Helper()
-	ctx := context.Background()
-	l := &Loader{Store: ts.Store, Name: "demo", BatchSize: 500}
-	if err := fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) }); err != nil {
-		tb.Fatal(err)
-	}
-	if err := l.Flush(ctx); err != nil {
-		tb.Fatal(err)
 	}
 }
 
@@ -174,11 +162,11 @@ func expectedWaterFailures(tb testing.TB, village string, in *demoTruthInspectio
 // (fixtures/divisions-demo.csv), as make run serves.
 func mustServeDemoRegister(tb testing.TB) *apitest.Server {
 	tb.Helper()
-	demo, err := LoadDivisions("../fixtures/divisions-demo.csv")
+	demo, err := schema.LoadDivisions("../fixtures/divisions-demo.csv")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return apitest.MustServeConfig(tb, sqlite.Options{}, func(c *Config) { c.Divisions = demo })
+	return apitest.MustServeConfig(tb, sqlite.Options{}, func(c *api.Config) { c.Divisions = demo })
 }
 
 // TestReportsOnTheDemo loads the demo data set once and checks the reports
@@ -186,7 +174,7 @@ func mustServeDemoRegister(tb testing.TB) *apitest.Server {
 // read them. Region names come from the demo's division register.
 func TestReportsOnTheDemo(t *testing.T) {
 	ts := mustServeDemoRegister(t)
-	seedDemoForReports(t, ts)
+	apitest.SeedDemo(t, ts)
 	m := loadDemoTruth(t)
 	t.Run("coverage", func(t *testing.T) { testDemoCoverage(t, ts, m) })
 	t.Run("reinspections", func(t *testing.T) { testDemoReinspections(t, ts, m) })
@@ -576,17 +564,17 @@ func TestReinspectAfterIsConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	short := httptest.NewServer(New(Config{Store: ts.Store, Accounts: ts.Store, Keys: keys, Now: ts.Clock.Now,
-		Rates: &RateLimits{}, ReinspectAfter: 30 * 24 * time.Hour}))
+	short := httptest.NewServer(api.New(api.Config{Store: ts.Store, Accounts: ts.Store, Keys: keys, Now: ts.Clock.Now,
+		Rates: &api.RateLimits{}, ReinspectAfter: 30 * 24 * time.Hour}))
 	defer short.Close()
-	other := &apitest.Server{Server: short, store: ts.Store, clock: ts.Clock, dir: ts.Dir, tokens: map[string]string{}}
+	other := ts.Beside(short)
 
 	var rep reinspectionBody
 	getReport(t, ts, ts.Login(t, "admin", apitest.AdminDevice), "/v1/reinspections", &rep)
 	if len(rep.Households) != 0 || rep.AfterDays != 365 {
 		t.Fatalf("default interval: %+v", rep)
 	}
-	getReport(t, other, other.login(t, "admin", apitest.AdminDevice), "/v1/reinspections", &rep)
+	getReport(t, other, other.Login(t, "admin", apitest.AdminDevice), "/v1/reinspections", &rep)
 	if len(rep.Households) != 1 || rep.Households[0].HouseholdID != old || rep.Households[0].Reasons[0].Code != "assessment_outdated" ||
 		rep.Households[0].Reasons[0].AgeDays != 50 || rep.AfterDays != 30 {
 		t.Fatalf("30-day interval: %+v", rep)
@@ -692,8 +680,8 @@ func TestReportFailingMidStreamCutsTheConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	broken := httptest.NewServer(New(Config{Store: failingReports{ts.Store}, Accounts: ts.Store, Keys: keys,
-		Now: ts.Clock.Now, Rates: &RateLimits{}}))
+	broken := httptest.NewServer(api.New(api.Config{Store: failingReports{ts.Store}, Accounts: ts.Store, Keys: keys,
+		Now: ts.Clock.Now, Rates: &api.RateLimits{}}))
 	defer broken.Close()
 	req, _ := http.NewRequest(http.MethodGet, broken.URL+"/v1/reports/coverage", nil)
 	req.Header.Set("Authorization", "Bearer "+ts.Login(t, "admin", apitest.AdminDevice))

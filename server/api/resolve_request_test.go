@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
 	"github.com/fieldsync/fieldsync/server/storetest"
 )
 
@@ -37,8 +38,8 @@ func TestResolveAcceptsTheConflictsOwnNames(t *testing.T) {
 		{"value and choose together", `{"choose": "kept", "value": "王丙"}`, "choose"},
 		{"neither", `{"note": "?"}`, "value"},
 	} {
-		resp, body := s.doAs(t, s.supSouth, http.MethodPost, resolve, "application/json", []byte(tc.body))
-		var p Problem
+		resp, body := s.DoAs(t, s.supSouth, http.MethodPost, resolve, "application/json", []byte(tc.body))
+		var p api.Problem
 		_ = json.Unmarshal(body, &p)
 		if resp.StatusCode != http.StatusUnprocessableEntity || len(p.Errors) != 1 || p.Errors[0].Path != tc.path {
 			t.Errorf("%s: want 422 at %q, got %d %s", tc.name, tc.path, resp.StatusCode, body)

@@ -1,23 +1,15 @@
 package api_test
 
 import (
-	"bytes"
-	"context"
-	"database/sql"
 	"encoding/json"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/google/uuid"
 
-	"github.com/fieldsync/fieldsync/server/attachments"
-	"github.com/fieldsync/fieldsync/server/auth"
-	"github.com/fieldsync/fieldsync/server/sqlite"
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -164,7 +156,7 @@ func TestBadPushesWriteNothing(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
 				t.Fatalf("content type %q", ct)
 			}
-			var p Problem
+			var p api.Problem
 			if err := json.Unmarshal(body, &p); err != nil || p.Status != c.status || p.Type == "" || p.Title == "" {
 				t.Fatalf("problem %s (%v)", body, err)
 			}

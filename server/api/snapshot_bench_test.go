@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/fixtures"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -31,7 +32,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	const households = 200_000
 	ts := apitest.MustServe(b)
 	ctx := context.Background()
-	loader := &Loader{Store: ts.Store, Name: "bench-snapshot", BatchSize: 1000}
+	loader := &fixtures.Loader{Store: ts.Store, Name: "bench-snapshot", BatchSize: 1000}
 	var county string
 	err := fixtures.Generate(fixtures.GenConfig{Seed: 1, Households: households}, func(ch syncproto.Change) error {
 		if ch.Entity != "household" {

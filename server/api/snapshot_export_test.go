@@ -17,6 +17,9 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/fieldsync/fieldsync/fixtures"
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -31,7 +34,7 @@ func TestSnapshotXLSXIsByteStable(t *testing.T) {
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	pushSurvey(t, ts)
 	resp, first := ts.Snapshot(t, admin, "format=xlsx")
-	asOf := resp.Header.Get(headerSnapshotCursor)
+	asOf := resp.Header.Get("X-Snapshot-Cursor")
 	pushSurvey(t, ts) // later changes: as_of must still give the same file
 	for i := 0; i < 8; i++ {
 		_, body := ts.Snapshot(t, admin, "format=xlsx&as_of="+asOf)
@@ -234,7 +237,7 @@ func TestInspectionRowsNameTheirHousehold(t *testing.T) {
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	f := pushSurvey(t, ts)
 	resp, _ := ts.Snapshot(t, admin, "entity=household")
-	before := resp.Header.Get(headerSnapshotCursor)
+	before := resp.Header.Get("X-Snapshot-Cursor")
 	ts.MustPush(t, storetest.NewDevice("admin").Changeset(
 		storetest.Upsert("household", f.tan, 1, storetest.T0.Add(time.Hour), map[string]any{"head_name": "谭明"})))
 
@@ -272,7 +275,7 @@ func TestInspectionRowsNameTheirHousehold(t *testing.T) {
 // villages of a labelled CSV from it; a village it lacks stays its code,
 // and a table in codes has no name column.
 func TestDivisionRegister(t *testing.T) {
-	demo, err := LoadDivisions("../fixtures/divisions-demo.csv")
+	demo, err := schema.LoadDivisions("../fixtures/divisions-demo.csv")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,13 +300,13 @@ func TestDivisionRegister(t *testing.T) {
 		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, err := LoadDivisions(path)
+		_, err := schema.LoadDivisions(path)
 		if (want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", body, err, want)
 		}
 	}
 
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(c *Config) { c.Divisions = demo })
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(c *api.Config) { c.Divisions = demo })
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	known, unknown := uuid.NewString(), uuid.NewString()
 	ts.MustPush(t, storetest.NewDevice("admin").Changeset(

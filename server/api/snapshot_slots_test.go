@@ -12,6 +12,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -47,7 +49,7 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 // reader instead of finishing into the kernel.
 func slowReaderServer(t *testing.T) (ts *apitest.Server, slowToken, slowURL string) {
 	t.Helper()
-	ts = apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+	ts = apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) {
 		cfg.SnapshotMinRate, cfg.SnapshotRateGrace = 64<<10, time.Second
 	})
 	dev := storetest.NewDevice("admin")

@@ -16,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -35,7 +37,7 @@ func newHouseholds(dev *storetest.Device, n int) syncproto.Changeset {
 // mustBeUnavailable checks a 503 problem with its Retry-After.
 func mustBeUnavailable(tb testing.TB, resp *http.Response, body []byte, title, retryAfter string) {
 	tb.Helper()
-	var p Problem
+	var p api.Problem
 	_ = json.Unmarshal(body, &p)
 	if resp.StatusCode != http.StatusServiceUnavailable || p.Type != "/problems/unavailable" || p.Title != title ||
 		resp.Header.Get("Content-Type") != "application/problem+json" {
@@ -58,33 +60,14 @@ func pushedNew(tb testing.TB, resp *http.Response, body []byte) {
 	}
 }
 
-// logBuffer collects a server's log; handlers write to it while the test
-// reads.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestFullDiskAnswers503AndKeepsReads makes the database unable to grow: a
 // push answers 503 with Retry-After, is logged as an error with SQLite's
 // reason, and leaves no trace (no receipt, no rows, the device's sequence
 // unused); /readyz, pull and snapshot go on; once there is room, the same
 // change set applies as new.
 func TestFullDiskAnswers503AndKeepsReads(t *testing.T) {
-	var log logBuffer
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	var log apitest.LogBuffer
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
 	dev := storetest.NewDevice("li.na")
 	resp, body := ts.PushJSON(t, newHouseholds(dev, 2))
 	pushedNew(t, resp, body)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -27,7 +28,7 @@ func mustSupervise(t *testing.T) *supervised {
 	ts.AddUser(t, "worker.b", syncproto.RoleFieldWorker, "500240107")
 	ts.AddUser(t, "sup.south", syncproto.RoleSupervisor, "500240")
 	ts.AddUser(t, "sup.north", syncproto.RoleSupervisor, "150422")
-	s := &supervised{apitest.Server: ts, worker: storetest.NewDevice("worker.a"), other: storetest.NewDevice("worker.b")}
+	s := &supervised{Server: ts, worker: storetest.NewDevice("worker.a"), other: storetest.NewDevice("worker.b")}
 	s.workerTok = ts.Login(t, "worker.a", s.worker.Actor.DeviceID)
 	s.otherTok = ts.Login(t, "worker.b", s.other.Actor.DeviceID)
 	s.supSouth = ts.Login(t, "sup.south", uuid.NewString())
@@ -38,7 +39,7 @@ func mustSupervise(t *testing.T) *supervised {
 func (s *supervised) push(t *testing.T, tok string, d *storetest.Device, changes ...syncproto.Change) syncproto.PushResponse {
 	t.Helper()
 	body, _ := json.Marshal(d.Changeset(changes...))
-	resp, b := s.doAs(t, tok, "POST", "/v1/sync/push", "application/json", body)
+	resp, b := s.DoAs(t, tok, "POST", "/v1/sync/push", "application/json", body)
 	if resp.StatusCode != 200 {
 		t.Fatalf("push: %d %s", resp.StatusCode, b)
 	}
@@ -47,9 +48,9 @@ func (s *supervised) push(t *testing.T, tok string, d *storetest.Device, changes
 	return pr
 }
 
-func (s *supervised) apitest.GetJSON(t *testing.T, tok, path string, status int, v any) {
+func (s *supervised) getJSON(t *testing.T, tok, path string, status int, v any) {
 	t.Helper()
-	resp, b := s.doAs(t, tok, "GET", path, "", nil)
+	resp, b := s.DoAs(t, tok, "GET", path, "", nil)
 	if resp.StatusCode != status {
 		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
 	}
@@ -63,7 +64,7 @@ func (s *supervised) apitest.GetJSON(t *testing.T, tok, path string, status int,
 func (s *supervised) postJSON(t *testing.T, tok, path string, body any, status int, v any) {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, out := s.doAs(t, tok, "POST", path, "application/json", b)
+	resp, out := s.DoAs(t, tok, "POST", path, "application/json", b)
 	if resp.StatusCode != status {
 		t.Fatalf("POST %s: %d %s", path, resp.StatusCode, out)
 	}
@@ -211,7 +212,7 @@ func TestQuarantineDevicesAndReceipts(t *testing.T) {
 			Rejected      int    `json:"rejected"`
 		} `json:"devices"`
 	}
-	flushPulls(t, s.testServer) // pull positions are written in batches
+	flushPulls(t, s.Server) // pull positions are written in batches
 	s.getJSON(t, s.supSouth, "/v1/devices", 200, &devs)
 	found := false
 	for _, d := range devs.Devices {

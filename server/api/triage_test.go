@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -54,8 +55,8 @@ func (s *supervised) duplicatePair(t *testing.T) (id, first, second string) {
 }
 
 type historyOf struct {
-	Record    syncproto.Record `json:"record"`
-	Versions  []historyEntry   `json:"versions"`
+	Record    syncproto.Record   `json:"record"`
+	Versions  []api.HistoryEntry `json:"versions"`
 	Conflicts []struct {
 		ConflictID string `json:"conflict_id"`
 		State      string `json:"state"`
@@ -139,7 +140,7 @@ func TestMergeSettlesTheMergedHouseholdsConflicts(t *testing.T) {
 func TestMergeNeedsTheSurvivor(t *testing.T) {
 	s := mustSupervise(t)
 	id, first, _ := s.duplicatePair(t)
-	resp, b := s.doAs(t, s.supSouth, "POST", "/v1/duplicates/"+id+"/merge", "application/json", nil)
+	resp, b := s.DoAs(t, s.supSouth, "POST", "/v1/duplicates/"+id+"/merge", "application/json", nil)
 	if resp.StatusCode != 422 || !strings.Contains(string(b), `"path":"survivor"`) {
 		t.Fatalf("merge without a body: %d %s", resp.StatusCode, b)
 	}

@@ -84,7 +84,8 @@ func MustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*api.Con
 	limits.MaxBodyBytes = 1 << 20
 	limits.MaxChanges = 200
 	photos := MustOpenPhotos(tb, filepath.Join(dir, "attachments"), attachments.Options{Now: clock.Now})
-	cfg := api.Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: &api.RateLimits{}, Attachments: photos}
+	cfg := api.Config{Store: store, Accounts: store, Keys: keys, Limits: limits, Now: clock.Now, Rates: &api.RateLimits{}, Attachments: photos,
+		Version: Version}
 	if configure != nil {
 		configure(&cfg)
 	}
@@ -266,3 +267,13 @@ func (ts *Server) MustPush(tb testing.TB, cs syncproto.Changeset) {
 		}
 	}
 }
+
+// Beside is a server over the same store, clock and directory as ts but
+// with other's router (another configuration of the API), with tokens of
+// its own.
+func (ts *Server) Beside(other *httptest.Server) *Server {
+	return &Server{Server: other, Store: ts.Store, Clock: ts.Clock, Dir: ts.Dir, Photos: ts.Photos, tokens: map[string]string{}}
+}
+
+// Version is the version the harness's servers report (api.Config.Version).
+const Version = "apitest"

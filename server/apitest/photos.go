@@ -17,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/server/attachments"
+	"github.com/fieldsync/fieldsync/syncproto"
+	"github.com/google/uuid"
 )
 
 // PhotoPNG is a PNG of random pixels, about 4·side² bytes, and its Digest;
@@ -151,11 +153,11 @@ func (pc *PhotoClient) Get(tb testing.TB, hash string, header map[string]string)
 
 // CutBody yields n bytes of b, then fails as a dropped link does.
 type CutBody struct {
-	r io.Reader
+	R io.Reader
 }
 
 func (c *CutBody) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
+	n, err := c.R.Read(p)
 	if err == io.EOF {
 		return n, errors.New("the link dropped")
 	}
@@ -189,4 +191,39 @@ func (ts *Server) PhotoClient(tb testing.TB, user, device string) *PhotoClient {
 // bearer access token) through c.
 func NewPhotoClient(url, token string, c *http.Client) *PhotoClient {
 	return &PhotoClient{url: url, token: token, client: c}
+}
+
+// PushAs pushes changes as a photo client's user and device and fails the
+// test unless every change applied.
+func (ts *Server) PushAs(tb testing.TB, pc *PhotoClient, device string, seq int64, changes ...syncproto.Change) {
+	tb.Helper()
+	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: device, DeviceSeq: seq, SchemaVersion: 1, Changes: changes}
+	b, _ := json.Marshal(cs)
+	resp, body := ts.DoAs(tb, pc.token, http.MethodPost, "/v1/sync/push", "application/json", b)
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	var pr syncproto.PushResponse
+	_ = json.Unmarshal(body, &pr)
+	for _, r := range pr.Results {
+		if r.Status == syncproto.StatusRejected {
+			tb.Fatalf("push rejected %s: %v", r.ID, r.Errors)
+		}
+	}
+}
+
+// AskMissing is POST /v1/attachments/missing as the client.
+func (pc *PhotoClient) AskMissing(tb testing.TB, hashes ...string) []string {
+	tb.Helper()
+	b, _ := json.Marshal(map[string][]string{"hashes": hashes})
+	resp, body, err := pc.Request(http.MethodPost, "/v1/attachments/missing", bytes.NewReader(b), int64(len(b)),
+		map[string]string{"Content-Type": "application/json"})
+	if err != nil || resp.StatusCode != http.StatusOK {
+		tb.Fatalf("missing: %v %d %s", err, resp.StatusCode, body)
+	}
+	var ans struct{ Missing []string }
+	if err := json.Unmarshal(body, &ans); err != nil {
+		tb.Fatal(err)
+	}
+	return ans.Missing
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/storetest"
 )
@@ -159,7 +160,7 @@ func TestAttachmentBackupIncludesPhotos(t *testing.T) {
 	}
 	hh := uuid.NewString()
 	if _, status, err := postPush(p.url, token, tablet.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
-		southHousing(uuid.NewString(), hh, oneHash, twoHash))); err != nil || status != 200 {
+		apitest.SouthHousing(uuid.NewString(), hh, oneHash, twoHash))); err != nil || status != 200 {
 		t.Fatalf("push: %d %v", status, err)
 	}
 
@@ -195,12 +196,12 @@ func TestAttachmentBackupIncludesPhotos(t *testing.T) {
 	r := startBinary(t, restored)
 	rc := apitest.NewPhotoClient(r.url, token, apitest.HTTPClient)
 	for hash, want := range map[string][]byte{oneHash: one, twoHash: two} {
-		resp, body := rc.get(t, hash, nil)
+		resp, body := rc.Get(t, hash, nil)
 		if resp.StatusCode != 200 || !bytes.Equal(body, want) {
 			t.Fatalf("restored server GET %s…: %d", hash[:8], resp.StatusCode)
 		}
 	}
-	if offset, _ := rc.status(t, threeHash); offset != 0 {
+	if offset, _ := rc.Status(t, threeHash); offset != 0 {
 		t.Fatalf("a partial upload was restored: %d", offset)
 	}
 	r.kill(t)

@@ -18,6 +18,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -54,15 +56,15 @@ func mustIntegrityOK(tb testing.TB, db *sql.DB) {
 }
 
 // login logs user in on device and returns both tokens.
-func login(tb testing.TB, url, user, password, device string) TokenResponse {
+func login(tb testing.TB, url, user, password, device string) api.TokenResponse {
 	tb.Helper()
 	b, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": device})
-	resp, err := e2eClient.Post(url+"/v1/auth/token", "application/json", bytes.NewReader(b))
+	resp, err := apitest.HTTPClient.Post(url+"/v1/auth/token", "application/json", bytes.NewReader(b))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var tr TokenResponse
+	var tr api.TokenResponse
 	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || resp.StatusCode != 200 {
 		tb.Fatalf("login %s: %d %v", user, resp.StatusCode, err)
 	}
@@ -353,11 +355,11 @@ func TestRestoredServerServesSamePulls(t *testing.T) {
 		t.Fatalf("old access token on a server restored without keys: %d, want 401", resp.StatusCode)
 	}
 	b, _ := json.Marshal(map[string]string{"refresh_token": admin.RefreshToken})
-	resp, err = e2eClient.Post(r.url+"/v1/auth/refresh", "application/json", bytes.NewReader(b))
+	resp, err = apitest.HTTPClient.Post(r.url+"/v1/auth/refresh", "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fresh TokenResponse
+	var fresh api.TokenResponse
 	err = json.NewDecoder(resp.Body).Decode(&fresh)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 {

@@ -3,14 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
+	"github.com/google/uuid"
 )
 
 // runCLI runs a fieldsync command in this process and returns its
@@ -116,7 +119,6 @@ func TestDeviceFieldsIsAReadableTable(t *testing.T) {
 		t.Fatalf("only %d field lines:\n%s", fields, out)
 	}
 }
-
 
 // TestUserAddWithTheSamePasswordKeepsSessions: user add for an existing
 // user with the password unchanged (to narrow a scope) keeps its

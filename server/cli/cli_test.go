@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -115,7 +116,7 @@ metrics-addr = "127.0.0.1:0"
 busy-timeout = "3s"
 reinspect-after = "180d"
 `)
-	var stderr logBuffer
+	var stderr apitest.LogBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
@@ -136,7 +137,7 @@ reinspect-after = "180d"
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	lines := stderr.lines(t) // JSON: the environment won over the file
+	lines := stderr.Lines(t) // JSON: the environment won over the file
 	var serving map[string]any
 	for _, l := range lines {
 		if l["msg"] == "fieldsync serving" {
@@ -330,7 +331,7 @@ func TestHelpIsComplete(t *testing.T) {
 // without a location, as the response's trailer does.
 func TestExportMatchesSnapshot(t *testing.T) {
 	ts := apitest.MustServe(t)
-	seedDemoForReports(t, ts)
+	apitest.SeedDemo(t, ts)
 	out := t.TempDir()
 	cases := []struct{ query, format, entity, region string }{
 		{"format=ndjson&entity=housing_inspection", "ndjson", "housing_inspection", ""},
@@ -361,8 +362,8 @@ func TestExportMatchesSnapshot(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(stdout.String(), "exported ") || !strings.Contains(stdout.String(), resp.Header.Get(headerSnapshotCursor)) {
-				t.Errorf("export said %q; the snapshot's cursor is %s", stdout.String(), resp.Header.Get(headerSnapshotCursor))
+			if !strings.Contains(stdout.String(), "exported ") || !strings.Contains(stdout.String(), resp.Header.Get("X-Snapshot-Cursor")) {
+				t.Errorf("export said %q; the snapshot's cursor is %s", stdout.String(), resp.Header.Get("X-Snapshot-Cursor"))
 			}
 			if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
 				t.Errorf("mode %v", fi.Mode())
@@ -371,9 +372,9 @@ func TestExportMatchesSnapshot(t *testing.T) {
 				t.Fatalf("export differs from the snapshot: %d bytes vs %d\n%.300s\n%.300s", len(got), len(want), got, want)
 			}
 			if c.format == "geojson" {
-				n := resp.Trailer.Get(headerWithoutLocation)
+				n := resp.Trailer.Get("X-Households-Without-Location")
 				if n == "" || !strings.Contains(stdout.String(), n+" of them without a location") {
-					t.Errorf("export said %q; the snapshot's trailer %s is %q", stdout.String(), headerWithoutLocation, n)
+					t.Errorf("export said %q; the snapshot's trailer %s is %q", stdout.String(), "X-Households-Without-Location", n)
 				}
 			}
 			if c.format != "xlsx" {

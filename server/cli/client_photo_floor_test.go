@@ -13,6 +13,8 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
@@ -74,7 +76,7 @@ func TestDeviceSyncPushesWhilePhotosWait(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	photo := testPNG(t, 60, 9)
+	photo := apitest.TestPNG(t, 60, 9)
 	hash, err := c.AddPhoto(ctx, bytes.NewReader(photo))
 	if err != nil {
 		t.Fatal(err)
@@ -139,7 +141,7 @@ func TestDeviceSyncPushesWhilePhotosWait(t *testing.T) {
 // (Report.PhotosWaiting, with the server's answer). An hour later the next
 // sync sends it without any new edit, and the server serves it.
 func TestClientPushesWhilePhotosAreOverQuota(t *testing.T) {
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) {
 		cfg.Attachments = apitest.MustOpenPhotos(t, filepath.Join(t.TempDir(), AttachmentsDir), attachments.Options{
 			MaxBytes: 80 << 10, UserHourlyBytes: 100 << 10, MinFreeBytes: -1, Now: cfg.Now})
 	})
@@ -148,7 +150,7 @@ func TestClientPushesWhilePhotosAreOverQuota(t *testing.T) {
 	ctx := context.Background()
 	a := apitest.NewTablet(t, ts, "a", client.Options{})
 	apitest.MustSync(t, a)
-	first, second := testPNG(t, 120, 1), testPNG(t, 120, 2) // ~58 KB each: the second is over the quota
+	first, second := apitest.TestPNG(t, 120, 1), apitest.TestPNG(t, 120, 2) // ~58 KB each: the second is over the quota
 	var hashes []string
 	for _, p := range [][]byte{first, second} {
 		h, err := a.AddPhoto(ctx, bytes.NewReader(p))
@@ -164,7 +166,7 @@ func TestClientPushesWhilePhotosAreOverQuota(t *testing.T) {
 	if rep.Pushed != 1 || rep.Photos != 1 || rep.PhotosWaiting != 1 || !strings.Contains(rep.PhotosWaitReason, "429") {
 		t.Fatalf("sync over the quota: %+v", rep)
 	}
-	if got := storedRecordPhotos(t, ts, ins); len(got) != 2 {
+	if got := apitest.StoredRecordPhotos(t, ts, ins); len(got) != 2 {
 		t.Fatalf("the inspection on the server names %v, want both photos", got)
 	}
 	if st, _ := a.Status(ctx); st.Pending != 0 || st.PhotosPending != 1 || st.PhotosWaiting != 1 {

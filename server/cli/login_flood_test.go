@@ -1,5 +1,22 @@
 package cli
 
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/server/apitest"
+	"github.com/google/uuid"
+)
 
 // Item 2 of issue 14, against the real binary: 300 concurrent failed
 // logins from 10 loopback addresses keep the process's peak resident

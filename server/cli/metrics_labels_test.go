@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 )
@@ -24,7 +25,7 @@ import (
 // and the size of the exposition in bytes.
 func scrapeURL(tb testing.TB, url string) (series int, size int) {
 	tb.Helper()
-	resp, err := e2eClient.Get(url + "/metrics")
+	resp, err := apitest.HTTPClient.Get(url + "/metrics")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -165,20 +166,5 @@ func TestMetricsLabelsStayClosed(t *testing.T) {
 	}
 	if grown := rssAfter - rssBefore; grown > 25<<20 {
 		t.Errorf("RSS grew by %.1f MiB (%.1f -> %.1f)", float64(grown)/(1<<20), float64(rssBefore)/(1<<20), float64(rssAfter)/(1<<20))
-	}
-}
-
-// TestMetricsLabelValues: the label functions map the client's inventions
-// to one value each and keep what the server itself answers.
-func TestMetricsLabelValues(t *testing.T) {
-	for in, want := range map[string]string{"GET": "GET", "PUT": "PUT", "OPTIONS": "OPTIONS", "get": "other", "B0000001": "other", "": "other"} {
-		if got := methodLabel(in); got != want {
-			t.Errorf("methodLabel(%q) = %q, want %q", in, got, want)
-		}
-	}
-	for in, want := range map[int]string{200: "200", 404: "404", 503: "503", 0: "other", 999: "other", 299: "other"} {
-		if got := statusLabel(in); got != want {
-			t.Errorf("statusLabel(%d) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
 	"github.com/fieldsync/fieldsync/syncproto/client/faulty"
@@ -153,7 +154,7 @@ func TestRevokedTabletOutboxIsReplayedBySupervisor(t *testing.T) {
 	// Offline: more edits, a photo, a new inspection.
 	cli(t, "", "device", "edit", "--dir", tab, "--entity", "household", "--id", hh, "members=5")
 	photo := filepath.Join(t.TempDir(), "wall.png")
-	if err := os.WriteFile(photo, testPNG(t, 24, 5), 0o600); err != nil {
+	if err := os.WriteFile(photo, apitest.TestPNG(t, 24, 5), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	hash := strings.TrimSpace(cli(t, "", "device", "photo", "--dir", tab, photo))

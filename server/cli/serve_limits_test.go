@@ -1,5 +1,19 @@
 package cli
 
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
 
 // TestServeRefusesBadLimits: invalid timeouts and concurrency stop `serve`
 // at start with an error naming the flag, before the data directory is

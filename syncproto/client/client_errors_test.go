@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
 )

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
 )

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -62,7 +63,7 @@ func TestClientResendsAPhotoSweptWhileOffline(t *testing.T) {
 	cutter := &pushCutter{base: ts.Client().Transport}
 	a := apitest.NewTablet(t, ts, "a", client.Options{HTTP: &http.Client{Transport: cutter}})
 	apitest.MustSync(t, a)
-	photo := testPNG(t, 60, 9)
+	photo := apitest.TestPNG(t, 60, 9)
 	hash, err := a.AddPhoto(ctx, bytes.NewReader(photo))
 	if err != nil {
 		t.Fatal(err)
@@ -86,12 +87,12 @@ func TestClientResendsAPhotoSweptWhileOffline(t *testing.T) {
 	}
 
 	// Longer offline than the age: the sweep removes the photo.
-	ts.Clock.Advance(DefaultUnreferencedPhotoAge + 24*time.Hour)
+	ts.Clock.Advance(attachments.DefaultUnreferencedPhotoAge + 24*time.Hour)
 	old := storetest.T0.Add(-time.Hour)
 	if err := os.Chtimes(attachments.PhotoPath(ts.Photos.Dir(), hash), old, old); err != nil {
 		t.Fatal(err)
 	}
-	removed, _, err := sweepUnreferencedPhotos(ctx, ts.Store, ts.Photos, DefaultUnreferencedPhotoAge, ts.Clock.Now())
+	removed, _, err := ts.Photos.SweepUnreferenced(ctx, ts.Store, attachments.DefaultUnreferencedPhotoAge, ts.Clock.Now())
 	if err != nil || removed != 1 {
 		t.Fatalf("the sweep: %d, %v; want the photo removed", removed, err)
 	}
@@ -106,7 +107,7 @@ func TestClientResendsAPhotoSweptWhileOffline(t *testing.T) {
 	if rep := apitest.MustSync(t, a); rep.Photos != 1 || rep.Pushed == 0 {
 		t.Fatalf("the sync back in coverage: %+v; want the photo sent again", rep)
 	}
-	resp, body := ts.PhotoClient(t, "a", uuid.NewString()).get(t, hash, nil) // a new login: the first tokens expired meanwhile
+	resp, body := ts.PhotoClient(t, "a", uuid.NewString()).Get(t, hash, nil) // a new login: the first tokens expired meanwhile
 	if resp.StatusCode != http.StatusOK || !bytes.Equal(body, photo) {
 		t.Fatalf("the photo after the push: %d, %d bytes (want %d)", resp.StatusCode, len(body), len(photo))
 	}

@@ -3,12 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"image"
-	"image/color"
-	"image/png"
-	"math/rand/v2"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -16,28 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/server/api"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
 	"github.com/fieldsync/fieldsync/syncproto/client/faulty"
 )
-
-// testPNG is a real PNG of noise (it does not compress), about 3·w·w bytes.
-func testPNG(t testing.TB, w int, seed uint64) []byte {
-	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 7))
-	img := image.NewRGBA(image.Rect(0, 0, w, w))
-	for i := range img.Pix {
-		img.Pix[i] = byte(rng.IntN(256))
-	}
-	img.Set(0, 0, color.RGBA{1, 2, 3, 255})
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // putCounter counts the photo chunks a tablet sends and, once broken, lets
 // nothing through (the village connection is gone).
@@ -83,7 +64,7 @@ func TestClientUploadsPhotosBeforeTheChange(t *testing.T) {
 	ts.AddUser(t, "b", syncproto.RoleFieldWorker, "500240107")
 	_, ins := apitest.SeedHousehold(t, ts)
 	ctx := context.Background()
-	photo := testPNG(t, 100, 1) // ~30 KB
+	photo := apitest.TestPNG(t, 100, 1) // ~30 KB
 	// Tablet a, through a bad network, in chunks of 4 KiB.
 	net := faulty.New(ts.Client().Transport, faulty.Faults{DropRequest: 0.1, DropResponse: 0.15, CutBody: 0.15, Duplicate: 0.1}, 3)
 	a := apitest.NewTablet(t, ts, "a", client.Options{HTTP: &http.Client{Transport: net}, PhotoChunk: 4 << 10})
@@ -135,7 +116,7 @@ func TestClientResumesAnInterruptedPhotoUpload(t *testing.T) {
 	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
 	_, ins := apitest.SeedHousehold(t, ts)
 	ctx := context.Background()
-	photo := testPNG(t, 120, 2) // ~43 KB: 11 chunks of 4 KiB
+	photo := apitest.TestPNG(t, 120, 2) // ~43 KB: 11 chunks of 4 KiB
 	counter := &putCounter{base: ts.Client().Transport}
 	path := filepath.Join(t.TempDir(), "device.db")
 	opts := client.Options{HTTP: &http.Client{Transport: counter}, Now: ts.Clock.Now, PhotoChunk: 4 << 10,
@@ -159,7 +140,7 @@ func TestClientResumesAnInterruptedPhotoUpload(t *testing.T) {
 	}
 	cancel()
 	a.Close()
-	if r := storedRecordPhotos(t, ts, ins); len(r) != 0 {
+	if r := apitest.StoredRecordPhotos(t, ts, ins); len(r) != 0 {
 		t.Fatalf("the change was pushed before its photo: %v", r)
 	}
 	counter.heal()
@@ -179,27 +160,16 @@ func TestClientResumesAnInterruptedPhotoUpload(t *testing.T) {
 	if resp.StatusCode != 200 || !bytes.Equal(body, photo) {
 		t.Fatalf("the photo on the server: %d, %d bytes", resp.StatusCode, len(body))
 	}
-	if got := storedRecordPhotos(t, ts, ins); len(got) != 1 || got[0] != hash {
+	if got := apitest.StoredRecordPhotos(t, ts, ins); len(got) != 1 || got[0] != hash {
 		t.Fatalf("the inspection's photos: %v", got)
 	}
-}
-
-func storedRecordPhotos(t *testing.T, ts *apitest.Server, id string) []string {
-	t.Helper()
-	r, err := ts.Store.Record(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	_ = json.Unmarshal(r.Fields["photos"], &out)
-	return out
 }
 
 // A photo the server refuses (here: over its size limit; a file that is
 // no image the tablet refuses itself) is kept on the tablet, which says
 // why and still pushes the change.
 func TestClientReportsARefusedPhoto(t *testing.T) {
-	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *Config) {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) {
 		cfg.Attachments = apitest.MustOpenPhotos(t, t.TempDir(), attachments.Options{MaxBytes: 4096})
 	})
 	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
@@ -207,7 +177,7 @@ func TestClientReportsARefusedPhoto(t *testing.T) {
 	ctx := context.Background()
 	a := apitest.NewTablet(t, ts, "a", client.Options{})
 	apitest.MustSync(t, a)
-	hash, err := a.AddPhoto(ctx, bytes.NewReader(testPNG(t, 64, 1)))
+	hash, err := a.AddPhoto(ctx, bytes.NewReader(apitest.TestPNG(t, 64, 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,19 +192,10 @@ func TestClientReportsARefusedPhoto(t *testing.T) {
 	if len(refused) != 1 || refused[0].Entity != "photo" || refused[0].RecordID != hash {
 		t.Fatalf("refusals: %+v", refused)
 	}
-	if r := storedGrade(t, ts, ins); r != `"D"` {
+	if r := apitest.StoredGrade(t, ts, ins); r != `"D"` {
 		t.Fatalf("the change with the refused photo was not pushed: grade %s", r)
 	}
 	if _, err := a.AddPhoto(ctx, bytes.NewReader(nil)); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatal("an empty photo was kept")
 	}
-}
-
-func storedGrade(t *testing.T, ts *apitest.Server, id string) string {
-	t.Helper()
-	r, err := ts.Store.Record(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(r.Fields["grade"])
 }
