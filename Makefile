@@ -54,7 +54,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckJSON$$' -fuzztime $(FUZZTIME) ./syncproto
 	$(GO) test -run '^$$' -fuzz '^FuzzParseCursor$$' -fuzztime $(FUZZTIME) ./syncproto
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./server/auth
-	$(GO) test -run '^$$' -fuzz '^FuzzSupervisorQueries$$' -fuzztime $(FUZZTIME) -parallel 1 ./server
+	$(GO) test -run '^$$' -fuzz '^FuzzSupervisorQueries$$' -fuzztime $(FUZZTIME) -parallel 1 ./server/api
 
 ## lint: go vet and a gofmt check
 lint:

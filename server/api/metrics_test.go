@@ -76,7 +76,7 @@ next:
 // write-queue wait observed per push, the database size and Go's runtime
 // metrics.
 func TestMetricsMoveWithTraffic(t *testing.T) {
-	m := api.NewMetrics("test")
+	m := api.NewMetrics(apitest.Version)
 	ts := apitest.MustServeConfig(t, sqlite.Options{Observer: m}, func(cfg *api.Config) { cfg.Metrics = m })
 	if err := m.WatchDatabase(ts.Store.Path()); err != nil {
 		t.Fatal(err)

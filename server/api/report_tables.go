@@ -1,155 +1,326 @@
 package api
 
 import (
-	"bufio"
-	"errors"
-	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/export"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// reportFormat is the format= and lang= of a report or list: json (the
-// default), csv or xlsx, and the language of a table's headers and values
-// (tableLang, as snapshots take it; JSON ignores it).
-type reportFormat struct {
-	format, lang string
-}
+// The tables of the coverage report: a CSV holds one (table=, villages by
+// default), an XLSX all three as sheets.
+const (
+	coverageVillages       = "villages"
+	coverageAreas          = "areas"
+	coverageNeverInspected = "never_inspected"
+)
 
-// tabular reports whether the answer is a table (CSV or XLSX).
-func (f reportFormat) tabular() bool { return f.format != export.FormatJSON }
+var coverageTables = []string{coverageVillages, coverageAreas, coverageNeverInspected}
 
-// parseReportFormat reads format= and lang=: 422 at query.format or
-// query.lang for a value it does not know.
-func parseReportFormat(c echo.Context) (reportFormat, []syncproto.FieldError) {
-	f := reportFormat{format: strings.TrimSpace(c.QueryParam("format"))}
-	var errs []syncproto.FieldError
-	switch f.format {
-	case "":
-		f.format = export.FormatJSON
-	case export.FormatJSON, export.FormatCSV, export.FormatXLSX:
-	default:
-		errs = append(errs, syncproto.FieldError{Path: "query.format", Message: "must be one of json, csv, xlsx"})
+// tablePageSize is how many conflicts a table of the queue reads at a
+// time: the server holds one page, however long the queue.
+const tablePageSize = 500
+
+// coverageCounts are the count columns of the coverage tables, in order,
+// and how each reads its figure from a CoverageCounts: the households and
+// inspections, one column per grade, per renovation state of a dangerous
+// house, per failing and per unrecorded water indicator, per status (the
+// values the forms declare, and unset), then the watch and the duplicates.
+func (s *Server) coverageCounts(l export.Labels) ([]export.Column, []func(*syncproto.CoverageCounts) int) {
+	var cols []export.Column
+	var get []func(*syncproto.CoverageCounts) int
+	add := func(col export.Column, f func(*syncproto.CoverageCounts) int) {
+		cols, get = append(cols, col), append(get, f)
 	}
-	lang, fe := export.TableLang(c.QueryParam("lang"), c.Request().Header.Get("Accept-Language"))
-	if fe != nil {
-		fe.Path = "query." + fe.Path
-		errs = append(errs, *fe)
+	add(l.Own("households", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.Households })
+	add(l.Own("with_housing", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WithHousing })
+	add(l.Own("with_water", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WithWater })
+	add(l.Own("never_inspected", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.NeverInspected })
+	perValue := func(key, entity, field string, values []string, m func(*syncproto.CoverageCounts) map[string]int) {
+		for _, v := range values {
+			add(l.PerValue(key, v, l.FieldValue(entity, field, v)), func(c *syncproto.CoverageCounts) int { return m(c)[v] })
+		}
 	}
-	f.lang = lang
-	return f, errs
-}
-
-// invalidReport is the 422 of a report's parameters.
-func invalidReport(errs []syncproto.FieldError) error {
-	return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid report request",
-		Message: "the report's parameters are invalid", Errors: errs}
-}
-
-// reportLabels are the labels of a report's tables in lang.
-func (s *Server) reportLabels(lang string) export.Labels { return export.NewLabels(lang, s.schema) }
-
-// reportOutput writes the tables of a report (export.TableWriter) as the
-// answer: CSV (one of them, streamed as rows come) or XLSX (every table a
-// sheet, sent once complete). Nothing reaches the client before the first
-// 64 KiB of a CSV, or the end of an XLSX, so that an error before then is
-// still a problem response; after it the connection is cut.
-type reportOutput struct {
-	s        *Server
-	c        echo.Context
-	tw       *export.TableWriter
-	fileName string
-	user     string // the user whose snapshot slot the table holds, once taken
-}
-
-// newReportOutput starts the answer; fileName is without its extension.
-// A table is bounded as a snapshot is (snapshot_slots.go): it takes one
-// of its user's snapshot slots (Config.SnapshotsPerUser, shared with
-// their snapshots; 429 beyond), and its client must read at
-// Config.SnapshotMinRate on average (rateBoundWriter), so that one slow
-// reader cannot hold a read of the store for long. close gives the slot
-// back.
-func (s *Server) newReportOutput(c echo.Context, f reportFormat, l export.Labels, tables []export.Table, csvTable int, fileName string) (*reportOutput, error) {
-	o := &reportOutput{s: s, c: c, fileName: fileName + "." + f.format}
-	user := s.actor(c).UserID
-	if !s.snapshotsByUser.acquire(user) {
-		return o, tooManyUserSnapshots(s.snapshotsByUser.max)
+	enum := func(entity, field string, unset bool) []string {
+		fd := l.Field(entity, field)
+		if fd == nil {
+			return nil
+		}
+		vs := append([]string(nil), fd.Values...)
+		if unset {
+			vs = append(vs, syncproto.Unset)
+		}
+		return vs
 	}
-	o.user = user
-	var err error
-	o.tw, err = export.NewTableWriter(bufio.NewWriterSize(s.paced(c, &reportResponse{o: o}), 64<<10), f.format, l, tables, csvTable)
-	return o, err
-}
-
-// reportResponse sets the download's headers and sends the status before
-// the first byte of the body.
-type reportResponse struct{ o *reportOutput }
-
-func (r *reportResponse) Write(p []byte) (int, error) {
-	resp := r.o.c.Response()
-	if !resp.Committed {
-		h := resp.Header()
-		h.Set(echo.HeaderContentType, r.o.tw.ContentType())
-		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+r.o.fileName+`"`)
-		h.Set("Cache-Control", "no-store")
-		resp.WriteHeader(http.StatusOK)
+	perValue("grade", syncproto.HousingEntity, "grade", enum(syncproto.HousingEntity, "grade", false),
+		func(c *syncproto.CoverageCounts) map[string]int { return c.Grades })
+	perValue("dangerous_by_renovation", syncproto.HousingEntity, "renovation", enum(syncproto.HousingEntity, "renovation", true),
+		func(c *syncproto.CoverageCounts) map[string]int { return c.DangerousByRenovation })
+	indicators := waterIndicators(s.schema)
+	for _, water := range []struct {
+		key string
+		m   func(*syncproto.CoverageCounts) map[string]int
+	}{
+		{"water_failing", func(c *syncproto.CoverageCounts) map[string]int { return c.WaterFailing }},
+		{"water_unrecorded", func(c *syncproto.CoverageCounts) map[string]int { return c.WaterUnrecorded }},
+	} {
+		for _, ind := range indicators {
+			label := ind
+			if fd := l.Field(syncproto.WaterEntity, ind); fd != nil && !l.Codes() {
+				label = fd.LabelIn(l.Lang())
+			}
+			add(l.PerValue(water.key, ind, label), func(c *syncproto.CoverageCounts) int { return water.m(c)[ind] })
+		}
 	}
-	return resp.Write(p)
+	add(l.Own("water_unsafe", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WaterUnsafe })
+	perValue("status", syncproto.HouseholdEntity, "status", enum(syncproto.HouseholdEntity, "status", true),
+		func(c *syncproto.CoverageCounts) map[string]int { return c.Status })
+	add(l.Own("relapse_watch", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.RelapseWatch })
+	add(l.Own("duplicate_visits", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.DuplicateVisits })
+	return cols, get
 }
 
-// row adds a row to table t (a CSV skips the rows of its other tables),
-// sending what is buffered now and then once the answer has begun.
-func (o *reportOutput) row(t int, cells ...any) error {
-	before := o.tw.CSVRows()
-	if err := o.tw.Row(t, cells...); err != nil {
+// waterIndicators are the indicators of the water form's standards,
+// national and regional, sorted (the keys of the reports' water counts).
+func waterIndicators(sch *schema.Schema) []string {
+	f := sch.Form(syncproto.WaterEntity)
+	if f == nil || f.Standards == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	for k := range f.Standards.National {
+		seen[k] = true
+	}
+	for _, rs := range f.Standards.Regional {
+		for k := range rs.Thresholds {
+			seen[k] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// coverageTable answers the coverage report as CSV or XLSX: the villages,
+// one row each with its names and counts; the areas (each township and
+// county of the region, then the total); the households never inspected,
+// one row each. A CSV holds the table named by table (villages when
+// empty), an XLSX the three as sheets.
+func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, actor syncproto.Actor, region string) error {
+	csvTable := 0
+	if table != "" {
+		csvTable = -1
+		for i, t := range coverageTables {
+			if t == table {
+				csvTable = i
+			}
+		}
+		switch {
+		case csvTable < 0:
+			return invalidReport([]syncproto.FieldError{{Path: "query.table", Message: "must be one of " + strings.Join(coverageTables, ", ")}})
+		case f.format != export.FormatCSV:
+			return invalidReport([]syncproto.FieldError{{Path: "query.table", Message: "is for format csv: an XLSX holds every table as a sheet"}})
+		}
+	}
+	l := s.reportLabels(f.lang)
+	counts, get := s.coverageCounts(l)
+	village := l.FormField(syncproto.HouseholdEntity, "village", schema.TypeDivisionCode)
+	villageName := l.Own("village_name", schema.TypeText)
+	places := []export.Column{village, villageName, l.Own("township", schema.TypeDivisionCode), l.Own("township_name", schema.TypeText),
+		l.Own("county", schema.TypeDivisionCode), l.Own("county_name", schema.TypeText)}
+	areas := []export.Column{l.Own("level", schema.TypeText), l.Own("code", schema.TypeDivisionCode), l.Own("name", schema.TypeText)}
+	tables := []export.Table{
+		{Key: coverageVillages, Cols: append(places, counts...)},
+		{Key: coverageAreas, Cols: append(areas, counts...)},
+		{Key: coverageNeverInspected, Cols: []export.Column{village, villageName, l.Own("household_id", schema.TypeReference),
+			l.FormField(syncproto.HouseholdEntity, "head_name", schema.TypeText),
+			l.FormField(syncproto.HouseholdEntity, "registration_no", schema.TypeText)}},
+	}
+	name := "fieldsync-coverage-"
+	if table != "" && table != coverageVillages {
+		name += table + "-"
+	}
+	out, err := s.newReportOutput(c, f, l, tables, csvTable, name+export.RegionFileName(actor, region))
+	defer out.close()
+	if err != nil {
 		return err
 	}
-	if n := o.tw.CSVRows(); n != before && n%snapshotFlushEvery == 0 && o.c.Response().Committed {
-		if err := o.tw.Flush(); err != nil {
+	figures := func(cells []any, counts *syncproto.CoverageCounts) []any {
+		for _, g := range get {
+			cells = append(cells, g(counts))
+		}
+		return cells
+	}
+	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *syncproto.VillageCoverage) error {
+		name := s.divisions.Name(v.Code)
+		cells := []any{v.Code, name, v.Township, s.divisions.Name(v.Township), v.County, s.divisions.Name(v.County)}
+		if err := out.row(0, figures(cells, &v.Counts)...); err != nil {
 			return err
 		}
-		o.c.Response().Flush()
+		for _, h := range v.NeverInspected {
+			if err := out.row(2, v.Code, name, h.ID, h.HeadName, h.RegistrationNo); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return out.fail(err)
 	}
-	return nil
+	for _, a := range append(append([]syncproto.AreaCoverage{}, sum.Townships...), sum.Counties...) {
+		if err := out.row(1, figures([]any{l.Value("level", a.Level), a.Code, s.divisions.Name(a.Code)}, &a.Counts)...); err != nil {
+			return out.fail(err)
+		}
+	}
+	totalName := ""
+	if region != "" {
+		totalName = s.divisions.Name(region)
+	}
+	if err := out.row(1, figures([]any{l.Value("level", "total"), region, totalName}, &sum.Totals)...); err != nil {
+		return out.fail(err)
+	}
+	return out.finish()
 }
 
-// finish writes what is left: the rest of a CSV, or the whole workbook.
-func (o *reportOutput) finish() error {
-	if err := o.tw.Finish(); err != nil {
-		return o.fail(err)
-	}
-	if !o.c.Response().Committed { // an empty body cannot be: a CSV has its header
-		return o.fail(errors.New("report: nothing written"))
-	}
-	return nil
-}
-
-// fail answers err: a problem response while nothing was sent, else the
-// connection is cut so that the client cannot take a short table for the
-// whole.
-func (o *reportOutput) fail(err error) error {
-	if !o.c.Response().Committed {
+// reinspectionTable answers the re-inspection list as CSV or XLSX: one row
+// per due household, its reasons (and the ids of its chain and of its
+// grade conflicts) joined by ';'.
+func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncproto.Actor, region string) error {
+	l := s.reportLabels(f.lang)
+	h, w := syncproto.HouseholdEntity, syncproto.HousingEntity
+	cols := []export.Column{l.Own("household_id", schema.TypeReference), l.FormField(h, "village", schema.TypeDivisionCode),
+		l.Own("village_name", schema.TypeText), l.FormField(h, "head_name", schema.TypeText),
+		l.FormField(h, "registration_no", schema.TypeText), l.FormField(h, "status", schema.TypeText),
+		l.Own("current_inspection_id", schema.TypeReference), l.FormField(w, "inspected_on", schema.TypeDate),
+		l.FormField(w, "grade", schema.TypeText), l.FormField(w, "renovation", schema.TypeText),
+		l.Own("chain", schema.TypeText), l.Own("reasons", schema.TypeText), l.Own("age_days", schema.TypeInteger),
+		l.Own("conflict_ids", schema.TypeText)}
+	out, err := s.newReportOutput(c, f, l, []export.Table{{Key: "households", Cols: cols}}, 0,
+		"fieldsync-reinspections-"+export.RegionFileName(actor, region))
+	defer out.close()
+	if err != nil {
 		return err
 	}
-	if o.c.Request().Context().Err() != nil {
-		o.s.reqLog(o.c).Info("report cancelled by the client", "path", o.c.Request().URL.Path, "rows", o.tw.CSVRows())
-	} else {
-		o.s.reqLog(o.c).Error("report failed while streaming", "path", o.c.Request().URL.Path, "rows", o.tw.CSVRows(), "err", err)
+	q := syncproto.ReinspectionQuery{Now: s.now(), After: s.reinspectAfter}
+	_, err = s.store.Reinspections(c.Request().Context(), actor, q, func(d *syncproto.DueHousehold) error {
+		var cur syncproto.InspectionMark
+		if d.Current != nil {
+			cur = *d.Current
+		}
+		var reasons, conflicts []string
+		age := any("")
+		for _, r := range d.Reasons {
+			reasons = append(reasons, r.Code)
+			conflicts = append(conflicts, r.ConflictIDs...)
+			if r.Code == syncproto.ReasonAssessmentOutdated {
+				age = r.AgeDays
+			}
+		}
+		return out.row(0, d.HouseholdID, d.Village, s.divisions.Name(d.Village), d.HeadName, d.RegistrationNo,
+			l.FieldValue(h, "status", d.Status), cur.ID, cur.InspectedOn, l.FieldValue(w, "grade", cur.Grade),
+			l.FieldValue(w, "renovation", cur.Renovation), strings.Join(d.Chain, ";"),
+			l.Values(func(v string) string { return l.Value("reason", v) }, reasons), age, strings.Join(conflicts, ";"))
+	})
+	if err != nil {
+		return out.fail(err)
 	}
-	panic(http.ErrAbortHandler)
+	return out.finish()
 }
 
-// close releases the workbook's temporary files and the user's snapshot
-// slot.
-func (o *reportOutput) close() {
-	if o.tw != nil {
-		o.tw.Close()
+// conflictTable answers the conflict queue as CSV or XLSX: every conflict
+// of the scope (and state), read page by page of tablePageSize, so that the
+// server holds one page at a time however long the queue. Values are as a
+// snapshot's cells show a field's (enum values labelled); one that is not
+// a scalar of its field is its JSON.
+func (s *Server) conflictTable(c echo.Context, f reportFormat, actor syncproto.Actor, region, state string) error {
+	l := s.reportLabels(f.lang)
+	cols := []export.Column{l.Own("conflict_id", schema.TypeReference), l.Own("created_at", schema.TypeText),
+		l.Own("state", schema.TypeText), l.Own("entity", schema.TypeText), l.Own("record_id", schema.TypeReference),
+		l.FormField(syncproto.HouseholdEntity, "village", schema.TypeDivisionCode), l.Own("village_name", schema.TypeText),
+		l.Own("household_name", schema.TypeText), l.Own("field", schema.TypeText), l.Own("policy", schema.TypeText),
+		l.Own("stored", schema.TypeText), l.Own("incoming", schema.TypeText), l.Own("kept", schema.TypeText),
+		l.Own("device", schema.TypeReference), l.Own("user", schema.TypeText), l.Own("device_time", schema.TypeText),
+		l.Own("version", schema.TypeInteger), l.Own("resolution_value", schema.TypeText), l.Own("resolution_note", schema.TypeText),
+		l.Own("resolved_by", schema.TypeText), l.Own("resolved_at", schema.TypeText)}
+	out, err := s.newReportOutput(c, f, l, []export.Table{{Key: "conflicts", Cols: cols}}, 0,
+		"fieldsync-conflicts-"+export.RegionFileName(actor, region))
+	defer out.close()
+	if err != nil {
+		return err
 	}
-	if o.user != "" {
-		o.s.snapshotsByUser.release(o.user)
-		o.user = ""
+	ctx := c.Request().Context()
+	for after := int64(0); ; {
+		list, next, err := s.store.ListConflicts(ctx, actor, state, after, tablePageSize)
+		if err != nil {
+			return out.fail(err)
+		}
+		for _, cf := range list {
+			fd := l.Field(cf.Entity, cf.Field)
+			field := cf.Field
+			if !l.Codes() {
+				if fd != nil {
+					field = fd.LabelIn(l.Lang())
+				} else {
+					field = l.Value("field", cf.Field)
+				}
+			}
+			var resValue export.FieldCell
+			var resNote, resBy, resAt string
+			if r := cf.Resolved; r != nil {
+				resValue, resNote, resBy, resAt = l.FieldText(fd, r.Value), r.Note, r.By, syncproto.FormatTime(r.At)
+			}
+			if err := out.row(0, cf.ID, syncproto.FormatTime(cf.CreatedAt), l.Value("state", cf.State), l.Value("entity", cf.Entity),
+				cf.RecordID, cf.Village, s.divisions.Name(cf.Village), cf.HouseholdName, field, l.Value("policy", cf.Policy),
+				l.FieldText(fd, cf.Stored), l.FieldText(fd, cf.Incoming), l.FieldText(fd, cf.Kept), cf.DeviceID, cf.UserID,
+				syncproto.FormatTime(cf.DeviceAt), cf.Version, resValue, resNote, resBy, resAt); err != nil {
+				return out.fail(err)
+			}
+		}
+		if len(list) < tablePageSize {
+			break
+		}
+		after = next
 	}
+	return out.finish()
+}
+
+// duplicateTable answers the suspected duplicates as CSV or XLSX, one row
+// each.
+func (s *Server) duplicateTable(c echo.Context, f reportFormat, actor syncproto.Actor, region, state string) error {
+	l := s.reportLabels(f.lang)
+	h := syncproto.HouseholdEntity
+	cols := []export.Column{l.Own("duplicate_id", schema.TypeReference), l.Own("created_at", schema.TypeText),
+		l.Own("state", schema.TypeText), l.Own("reason", schema.TypeText), l.FormField(h, "village", schema.TypeDivisionCode),
+		l.Own("village_name", schema.TypeText), l.Own("household_a", schema.TypeReference), l.Own("household_a_name", schema.TypeText),
+		l.Own("household_b", schema.TypeReference), l.Own("household_b_name", schema.TypeText), l.Own("decided_at", schema.TypeText),
+		l.Own("decided_by", schema.TypeText), l.Own("survivor", schema.TypeReference), l.Own("note", schema.TypeText)}
+	out, err := s.newReportOutput(c, f, l, []export.Table{{Key: "duplicates", Cols: cols}}, 0,
+		"fieldsync-duplicates-"+export.RegionFileName(actor, region))
+	defer out.close()
+	if err != nil {
+		return err
+	}
+	list, err := s.store.ListDuplicates(c.Request().Context(), actor, state)
+	if err != nil {
+		return out.fail(err)
+	}
+	for _, d := range list {
+		decidedAt := ""
+		if d.State != syncproto.StateOpen {
+			decidedAt = syncproto.FormatTime(d.DecidedAt)
+		}
+		if err := out.row(0, d.ID, syncproto.FormatTime(d.CreatedAt), l.Value("state", d.State), d.Reason, d.Village,
+			s.divisions.Name(d.Village), d.HouseholdA, d.NameA, d.HouseholdB, d.NameB, decidedAt, d.DecidedBy, d.Survivor,
+			d.Note); err != nil {
+			return out.fail(err)
+		}
+	}
+	return out.finish()
 }

@@ -162,7 +162,7 @@ func expectedWaterFailures(tb testing.TB, village string, in *demoTruthInspectio
 // (fixtures/divisions-demo.csv), as make run serves.
 func mustServeDemoRegister(tb testing.TB) *apitest.Server {
 	tb.Helper()
-	demo, err := schema.LoadDivisions("../fixtures/divisions-demo.csv")
+	demo, err := schema.LoadDivisions("../../fixtures/divisions-demo.csv")
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -275,7 +275,7 @@ func TestInspectionRowsNameTheirHousehold(t *testing.T) {
 // villages of a labelled CSV from it; a village it lacks stays its code,
 // and a table in codes has no name column.
 func TestDivisionRegister(t *testing.T) {
-	demo, err := schema.LoadDivisions("../fixtures/divisions-demo.csv")
+	demo, err := schema.LoadDivisions("../../fixtures/divisions-demo.csv")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,3 +1,12 @@
+// Package cli is the fieldsync command: Run (which main and the
+// end-to-end tests start), the command table, the configuration (flags,
+// FIELDSYNC_* variables, the TOML file), progress bars, and one file per
+// command — serve, seed and generate, export, user, key, backup and
+// restore, device, bench, version.
+//
+// It is where the parts are wired together: it may import every package
+// of fieldsync (api, export, bench, the SQLite store, auth, attachments,
+// the client, the fixtures); nothing imports it but main.
 package cli
 
 import (

@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binary = filepath.Join(dir, "fieldsync")
-		out, err := exec.Command("go", "build", "-o", binary, "./cmd/fieldsync").CombinedOutput()
+		out, err := exec.Command("go", "build", "-o", binary, "../cmd/fieldsync").CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "building fieldsync: %v\n%s", err, out)
 			return 1

@@ -1,7 +1,15 @@
-// Package server is fieldsync's HTTP adapter and command: the echo
-// application (routes, handlers, problem responses), the operator commands,
-// and Run, which both main and the end-to-end tests start. Echo types do
-// not leave this package.
+// Package api is fieldsync's HTTP adapter: the echo application over the
+// store contract — New and Config, the routes (routes.go, the API's table
+// of contents), the one mapping of domain errors to RFC 9457 problems
+// (errors.go), the middleware (request scope and access log, the auth
+// gate), the metrics, and one file per resource (sync, records, supervise,
+// reports, snapshot, attachments, outbox, access), with the OpenAPI
+// document it serves.
+//
+// It is the only package that imports echo, and no echo type leaves it. It
+// may import the domain (schema, syncproto), export (the encoders), auth
+// and attachments; never a store package, the command line or the load
+// generator: cli wires a store into Config.
 package api
 
 import (
