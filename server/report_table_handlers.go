@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -30,19 +31,19 @@ const tablePageSize = 500
 // inspections, one column per grade, per renovation state of a dangerous
 // house, per failing and per unrecorded water indicator, per status (the
 // values the forms declare, and unset), then the watch and the duplicates.
-func (s *Server) coverageCounts(l reportLabels) ([]reportColumn, []func(*syncproto.CoverageCounts) int) {
+func (s *Server) coverageCounts(l reportLabels) ([]reportColumn, []func(*survey.CoverageCounts) int) {
 	var cols []reportColumn
-	var get []func(*syncproto.CoverageCounts) int
-	add := func(col reportColumn, f func(*syncproto.CoverageCounts) int) {
+	var get []func(*survey.CoverageCounts) int
+	add := func(col reportColumn, f func(*survey.CoverageCounts) int) {
 		cols, get = append(cols, col), append(get, f)
 	}
-	add(l.own("households", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.Households })
-	add(l.own("with_housing", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WithHousing })
-	add(l.own("with_water", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WithWater })
-	add(l.own("never_inspected", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.NeverInspected })
-	perValue := func(key, entity, field string, values []string, m func(*syncproto.CoverageCounts) map[string]int) {
+	add(l.own("households", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.Households })
+	add(l.own("with_housing", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.WithHousing })
+	add(l.own("with_water", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.WithWater })
+	add(l.own("never_inspected", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.NeverInspected })
+	perValue := func(key, entity, field string, values []string, m func(*survey.CoverageCounts) map[string]int) {
 		for _, v := range values {
-			add(l.perValue(key, v, l.fieldValue(entity, field, v)), func(c *syncproto.CoverageCounts) int { return m(c)[v] })
+			add(l.perValue(key, v, l.fieldValue(entity, field, v)), func(c *survey.CoverageCounts) int { return m(c)[v] })
 		}
 	}
 	enum := func(entity, field string, unset bool) []string {
@@ -52,42 +53,42 @@ func (s *Server) coverageCounts(l reportLabels) ([]reportColumn, []func(*syncpro
 		}
 		vs := append([]string(nil), fd.Values...)
 		if unset {
-			vs = append(vs, syncproto.Unset)
+			vs = append(vs, survey.Unset)
 		}
 		return vs
 	}
-	perValue("grade", syncproto.HousingEntity, "grade", enum(syncproto.HousingEntity, "grade", false),
-		func(c *syncproto.CoverageCounts) map[string]int { return c.Grades })
-	perValue("dangerous_by_renovation", syncproto.HousingEntity, "renovation", enum(syncproto.HousingEntity, "renovation", true),
-		func(c *syncproto.CoverageCounts) map[string]int { return c.DangerousByRenovation })
+	perValue("grade", survey.HousingEntity, "grade", enum(survey.HousingEntity, "grade", false),
+		func(c *survey.CoverageCounts) map[string]int { return c.Grades })
+	perValue("dangerous_by_renovation", survey.HousingEntity, "renovation", enum(survey.HousingEntity, "renovation", true),
+		func(c *survey.CoverageCounts) map[string]int { return c.DangerousByRenovation })
 	indicators := waterIndicators(s.schema)
 	for _, water := range []struct {
 		key string
-		m   func(*syncproto.CoverageCounts) map[string]int
+		m   func(*survey.CoverageCounts) map[string]int
 	}{
-		{"water_failing", func(c *syncproto.CoverageCounts) map[string]int { return c.WaterFailing }},
-		{"water_unrecorded", func(c *syncproto.CoverageCounts) map[string]int { return c.WaterUnrecorded }},
+		{"water_failing", func(c *survey.CoverageCounts) map[string]int { return c.WaterFailing }},
+		{"water_unrecorded", func(c *survey.CoverageCounts) map[string]int { return c.WaterUnrecorded }},
 	} {
 		for _, ind := range indicators {
 			label := ind
-			if fd := l.field(syncproto.WaterEntity, ind); fd != nil && !l.codes() {
+			if fd := l.field(survey.WaterEntity, ind); fd != nil && !l.codes() {
 				label = fd.LabelIn(l.lang)
 			}
-			add(l.perValue(water.key, ind, label), func(c *syncproto.CoverageCounts) int { return water.m(c)[ind] })
+			add(l.perValue(water.key, ind, label), func(c *survey.CoverageCounts) int { return water.m(c)[ind] })
 		}
 	}
-	add(l.own("water_unsafe", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WaterUnsafe })
-	perValue("status", syncproto.HouseholdEntity, "status", enum(syncproto.HouseholdEntity, "status", true),
-		func(c *syncproto.CoverageCounts) map[string]int { return c.Status })
-	add(l.own("relapse_watch", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.RelapseWatch })
-	add(l.own("duplicate_visits", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.DuplicateVisits })
+	add(l.own("water_unsafe", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.WaterUnsafe })
+	perValue("status", survey.HouseholdEntity, "status", enum(survey.HouseholdEntity, "status", true),
+		func(c *survey.CoverageCounts) map[string]int { return c.Status })
+	add(l.own("relapse_watch", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.RelapseWatch })
+	add(l.own("duplicate_visits", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.DuplicateVisits })
 	return cols, get
 }
 
 // waterIndicators are the indicators of the water form's standards,
 // national and regional, sorted (the keys of the reports' water counts).
 func waterIndicators(sch *schema.Schema) []string {
-	f := sch.Form(syncproto.WaterEntity)
+	f := sch.Form(survey.WaterEntity)
 	if f == nil || f.Standards == nil {
 		return nil
 	}
@@ -131,7 +132,7 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 	}
 	l := s.reportLabels(f.lang)
 	counts, get := s.coverageCounts(l)
-	village := l.formField(syncproto.HouseholdEntity, "village", schema.TypeDivisionCode)
+	village := l.formField(survey.HouseholdEntity, "village", schema.TypeDivisionCode)
 	villageName := l.own("village_name", schema.TypeText)
 	places := []reportColumn{village, villageName, l.own("township", schema.TypeDivisionCode), l.own("township_name", schema.TypeText),
 		l.own("county", schema.TypeDivisionCode), l.own("county_name", schema.TypeText)}
@@ -140,8 +141,8 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 		{key: coverageVillages, cols: append(places, counts...)},
 		{key: coverageAreas, cols: append(areas, counts...)},
 		{key: coverageNeverInspected, cols: []reportColumn{village, villageName, l.own("household_id", schema.TypeReference),
-			l.formField(syncproto.HouseholdEntity, "head_name", schema.TypeText),
-			l.formField(syncproto.HouseholdEntity, "registration_no", schema.TypeText)}},
+			l.formField(survey.HouseholdEntity, "head_name", schema.TypeText),
+			l.formField(survey.HouseholdEntity, "registration_no", schema.TypeText)}},
 	}
 	name := "fieldsync-coverage-"
 	if table != "" && table != coverageVillages {
@@ -152,13 +153,13 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 	if err != nil {
 		return err
 	}
-	figures := func(cells []any, counts *syncproto.CoverageCounts) []any {
+	figures := func(cells []any, counts *survey.CoverageCounts) []any {
 		for _, g := range get {
 			cells = append(cells, g(counts))
 		}
 		return cells
 	}
-	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *syncproto.VillageCoverage) error {
+	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
 		name := s.divisions.Name(v.Code)
 		cells := []any{v.Code, name, v.Township, s.divisions.Name(v.Township), v.County, s.divisions.Name(v.County)}
 		if err := out.row(0, figures(cells, &v.Counts)...); err != nil {
@@ -174,7 +175,7 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 	if err != nil {
 		return out.fail(err)
 	}
-	for _, a := range append(append([]syncproto.AreaCoverage{}, sum.Townships...), sum.Counties...) {
+	for _, a := range append(append([]survey.AreaCoverage{}, sum.Townships...), sum.Counties...) {
 		if err := out.row(1, figures([]any{l.value("level", a.Level), a.Code, s.divisions.Name(a.Code)}, &a.Counts)...); err != nil {
 			return out.fail(err)
 		}
@@ -194,7 +195,7 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 // grade conflicts) joined by ';'.
 func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncproto.Actor, region string) error {
 	l := s.reportLabels(f.lang)
-	h, w := syncproto.HouseholdEntity, syncproto.HousingEntity
+	h, w := survey.HouseholdEntity, survey.HousingEntity
 	cols := []reportColumn{l.own("household_id", schema.TypeReference), l.formField(h, "village", schema.TypeDivisionCode),
 		l.own("village_name", schema.TypeText), l.formField(h, "head_name", schema.TypeText),
 		l.formField(h, "registration_no", schema.TypeText), l.formField(h, "status", schema.TypeText),
@@ -208,9 +209,9 @@ func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncpro
 	if err != nil {
 		return err
 	}
-	q := syncproto.ReinspectionQuery{Now: s.now(), After: s.reinspectAfter}
-	_, err = s.store.Reinspections(c.Request().Context(), actor, q, func(d *syncproto.DueHousehold) error {
-		var cur syncproto.InspectionMark
+	q := survey.ReinspectionQuery{Now: s.now(), After: s.reinspectAfter}
+	_, err = s.store.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
+		var cur survey.InspectionMark
 		if d.Current != nil {
 			cur = *d.Current
 		}
@@ -219,7 +220,7 @@ func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncpro
 		for _, r := range d.Reasons {
 			reasons = append(reasons, r.Code)
 			conflicts = append(conflicts, r.ConflictIDs...)
-			if r.Code == syncproto.ReasonAssessmentOutdated {
+			if r.Code == survey.ReasonAssessmentOutdated {
 				age = r.AgeDays
 			}
 		}
@@ -243,7 +244,7 @@ func (s *Server) conflictTable(c echo.Context, f reportFormat, actor syncproto.A
 	l := s.reportLabels(f.lang)
 	cols := []reportColumn{l.own("conflict_id", schema.TypeReference), l.own("created_at", schema.TypeText),
 		l.own("state", schema.TypeText), l.own("entity", schema.TypeText), l.own("record_id", schema.TypeReference),
-		l.formField(syncproto.HouseholdEntity, "village", schema.TypeDivisionCode), l.own("village_name", schema.TypeText),
+		l.formField(survey.HouseholdEntity, "village", schema.TypeDivisionCode), l.own("village_name", schema.TypeText),
 		l.own("household_name", schema.TypeText), l.own("field", schema.TypeText), l.own("policy", schema.TypeText),
 		l.own("stored", schema.TypeText), l.own("incoming", schema.TypeText), l.own("kept", schema.TypeText),
 		l.own("device", schema.TypeReference), l.own("user", schema.TypeText), l.own("device_time", schema.TypeText),
@@ -313,7 +314,7 @@ func (l reportLabels) fieldText(fd *schema.Field, raw json.RawMessage) fieldCell
 // each.
 func (s *Server) duplicateTable(c echo.Context, f reportFormat, actor syncproto.Actor, region, state string) error {
 	l := s.reportLabels(f.lang)
-	h := syncproto.HouseholdEntity
+	h := survey.HouseholdEntity
 	cols := []reportColumn{l.own("duplicate_id", schema.TypeReference), l.own("created_at", schema.TypeText),
 		l.own("state", schema.TypeText), l.own("reason", schema.TypeText), l.formField(h, "village", schema.TypeDivisionCode),
 		l.own("village_name", schema.TypeText), l.own("household_a", schema.TypeReference), l.own("household_a_name", schema.TypeText),

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -130,7 +131,7 @@ func (l reportLabels) fieldValue(entity, name, v string) string {
 	if v == "" || l.codes() {
 		return v
 	}
-	if v == syncproto.Unset {
+	if v == survey.Unset {
 		return l.tables.Value("", v, l.lang)
 	}
 	if fd := l.field(entity, name); fd != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -347,7 +348,7 @@ func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
 		f.Properties.HousingPhotoURL, f.Properties.HousingPhotoURLs = photoURLs(h.Fields[syncproto.PhotosField])
 	}
 	if w := r.Latest["water_inspection"]; w != nil && e.water != nil {
-		verdict := syncproto.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
+		verdict := survey.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
 		safe := verdict.Safe()
 		f.Properties.WaterSafe, f.Properties.WaterFailures, f.Properties.WaterUnrecorded = &safe, verdict.Failing, verdict.Unrecorded
 		f.Properties.WaterInspectedOn = w.Fields["inspected_on"]

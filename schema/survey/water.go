@@ -1,8 +1,10 @@
-package syncproto
+package survey
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 
 	"github.com/fieldsync/fieldsync/schema"
 )
@@ -29,7 +31,7 @@ func (v WaterVerdict) Safe() bool { return len(v.Failing) == 0 && len(v.Unrecord
 // form's standards for the household's region, schema.Form.ThresholdsFor).
 func JudgeWater(fields map[string]json.RawMessage, thresholds map[string]schema.Threshold) WaterVerdict {
 	failing, unrecorded := []string{}, []string{}
-	for _, name := range sortedKeys(thresholds) {
+	for _, name := range slices.Sorted(maps.Keys(thresholds)) {
 		th := thresholds[name]
 		raw, ok := fields[name]
 		if !ok || len(raw) == 0 || string(raw) == "null" {
