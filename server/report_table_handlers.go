@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -57,11 +56,11 @@ func (s *Server) coverageCounts(l reportLabels) ([]reportColumn, []func(*survey.
 		}
 		return vs
 	}
-	perValue("grade", survey.HousingEntity, "grade", enum(survey.HousingEntity, "grade", false),
+	perValue("grade", survey.HousingEntity, survey.GradeField, enum(survey.HousingEntity, survey.GradeField, false),
 		func(c *survey.CoverageCounts) map[string]int { return c.Grades })
-	perValue("dangerous_by_renovation", survey.HousingEntity, "renovation", enum(survey.HousingEntity, "renovation", true),
+	perValue("dangerous_by_renovation", survey.HousingEntity, survey.RenovationField, enum(survey.HousingEntity, survey.RenovationField, true),
 		func(c *survey.CoverageCounts) map[string]int { return c.DangerousByRenovation })
-	indicators := waterIndicators(s.schema)
+	indicators := survey.WaterIndicators(s.schema)
 	for _, water := range []struct {
 		key string
 		m   func(*survey.CoverageCounts) map[string]int
@@ -78,35 +77,11 @@ func (s *Server) coverageCounts(l reportLabels) ([]reportColumn, []func(*survey.
 		}
 	}
 	add(l.own("water_unsafe", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.WaterUnsafe })
-	perValue("status", survey.HouseholdEntity, "status", enum(survey.HouseholdEntity, "status", true),
+	perValue("status", survey.HouseholdEntity, survey.StatusField, enum(survey.HouseholdEntity, survey.StatusField, true),
 		func(c *survey.CoverageCounts) map[string]int { return c.Status })
 	add(l.own("relapse_watch", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.RelapseWatch })
 	add(l.own("duplicate_visits", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.DuplicateVisits })
 	return cols, get
-}
-
-// waterIndicators are the indicators of the water form's standards,
-// national and regional, sorted (the keys of the reports' water counts).
-func waterIndicators(sch *schema.Schema) []string {
-	f := sch.Form(survey.WaterEntity)
-	if f == nil || f.Standards == nil {
-		return nil
-	}
-	seen := map[string]bool{}
-	for k := range f.Standards.National {
-		seen[k] = true
-	}
-	for _, rs := range f.Standards.Regional {
-		for k := range rs.Thresholds {
-			seen[k] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // coverageTable answers the coverage report as CSV or XLSX: the villages,
@@ -132,7 +107,7 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 	}
 	l := s.reportLabels(f.lang)
 	counts, get := s.coverageCounts(l)
-	village := l.formField(survey.HouseholdEntity, "village", schema.TypeDivisionCode)
+	village := l.formField(survey.HouseholdEntity, survey.VillageField, schema.TypeDivisionCode)
 	villageName := l.own("village_name", schema.TypeText)
 	places := []reportColumn{village, villageName, l.own("township", schema.TypeDivisionCode), l.own("township_name", schema.TypeText),
 		l.own("county", schema.TypeDivisionCode), l.own("county_name", schema.TypeText)}
@@ -141,8 +116,8 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 		{key: coverageVillages, cols: append(places, counts...)},
 		{key: coverageAreas, cols: append(areas, counts...)},
 		{key: coverageNeverInspected, cols: []reportColumn{village, villageName, l.own("household_id", schema.TypeReference),
-			l.formField(survey.HouseholdEntity, "head_name", schema.TypeText),
-			l.formField(survey.HouseholdEntity, "registration_no", schema.TypeText)}},
+			l.formField(survey.HouseholdEntity, survey.HeadNameField, schema.TypeText),
+			l.formField(survey.HouseholdEntity, survey.RegistrationNoField, schema.TypeText)}},
 	}
 	name := "fieldsync-coverage-"
 	if table != "" && table != coverageVillages {
@@ -196,11 +171,11 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncproto.Actor, region string) error {
 	l := s.reportLabels(f.lang)
 	h, w := survey.HouseholdEntity, survey.HousingEntity
-	cols := []reportColumn{l.own("household_id", schema.TypeReference), l.formField(h, "village", schema.TypeDivisionCode),
-		l.own("village_name", schema.TypeText), l.formField(h, "head_name", schema.TypeText),
-		l.formField(h, "registration_no", schema.TypeText), l.formField(h, "status", schema.TypeText),
-		l.own("current_inspection_id", schema.TypeReference), l.formField(w, "inspected_on", schema.TypeDate),
-		l.formField(w, "grade", schema.TypeText), l.formField(w, "renovation", schema.TypeText),
+	cols := []reportColumn{l.own("household_id", schema.TypeReference), l.formField(h, survey.VillageField, schema.TypeDivisionCode),
+		l.own("village_name", schema.TypeText), l.formField(h, survey.HeadNameField, schema.TypeText),
+		l.formField(h, survey.RegistrationNoField, schema.TypeText), l.formField(h, survey.StatusField, schema.TypeText),
+		l.own("current_inspection_id", schema.TypeReference), l.formField(w, survey.InspectedOnField, schema.TypeDate),
+		l.formField(w, survey.GradeField, schema.TypeText), l.formField(w, survey.RenovationField, schema.TypeText),
 		l.own("chain", schema.TypeText), l.own("reasons", schema.TypeText), l.own("age_days", schema.TypeInteger),
 		l.own("conflict_ids", schema.TypeText)}
 	out, err := s.newReportOutput(c, f, l, []reportTable{{key: "households", cols: cols}}, 0,
@@ -225,8 +200,8 @@ func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncpro
 			}
 		}
 		return out.row(0, d.HouseholdID, d.Village, s.divisions.Name(d.Village), d.HeadName, d.RegistrationNo,
-			l.fieldValue(h, "status", d.Status), cur.ID, cur.InspectedOn, l.fieldValue(w, "grade", cur.Grade),
-			l.fieldValue(w, "renovation", cur.Renovation), strings.Join(d.Chain, ";"),
+			l.fieldValue(h, survey.StatusField, d.Status), cur.ID, cur.InspectedOn, l.fieldValue(w, survey.GradeField, cur.Grade),
+			l.fieldValue(w, survey.RenovationField, cur.Renovation), strings.Join(d.Chain, ";"),
 			l.values(func(v string) string { return l.value("reason", v) }, reasons), age, strings.Join(conflicts, ";"))
 	})
 	if err != nil {
@@ -244,7 +219,7 @@ func (s *Server) conflictTable(c echo.Context, f reportFormat, actor syncproto.A
 	l := s.reportLabels(f.lang)
 	cols := []reportColumn{l.own("conflict_id", schema.TypeReference), l.own("created_at", schema.TypeText),
 		l.own("state", schema.TypeText), l.own("entity", schema.TypeText), l.own("record_id", schema.TypeReference),
-		l.formField(survey.HouseholdEntity, "village", schema.TypeDivisionCode), l.own("village_name", schema.TypeText),
+		l.formField(survey.HouseholdEntity, survey.VillageField, schema.TypeDivisionCode), l.own("village_name", schema.TypeText),
 		l.own("household_name", schema.TypeText), l.own("field", schema.TypeText), l.own("policy", schema.TypeText),
 		l.own("stored", schema.TypeText), l.own("incoming", schema.TypeText), l.own("kept", schema.TypeText),
 		l.own("device", schema.TypeReference), l.own("user", schema.TypeText), l.own("device_time", schema.TypeText),
@@ -316,7 +291,7 @@ func (s *Server) duplicateTable(c echo.Context, f reportFormat, actor syncproto.
 	l := s.reportLabels(f.lang)
 	h := survey.HouseholdEntity
 	cols := []reportColumn{l.own("duplicate_id", schema.TypeReference), l.own("created_at", schema.TypeText),
-		l.own("state", schema.TypeText), l.own("reason", schema.TypeText), l.formField(h, "village", schema.TypeDivisionCode),
+		l.own("state", schema.TypeText), l.own("reason", schema.TypeText), l.formField(h, survey.VillageField, schema.TypeDivisionCode),
 		l.own("village_name", schema.TypeText), l.own("household_a", schema.TypeReference), l.own("household_a_name", schema.TypeText),
 		l.own("household_b", schema.TypeReference), l.own("household_b_name", schema.TypeText), l.own("decided_at", schema.TypeText),
 		l.own("decided_by", schema.TypeText), l.own("survivor", schema.TypeReference), l.own("note", schema.TypeText)}

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -148,7 +149,7 @@ func (r snapshotRequest) query(sch *schema.Schema) syncproto.SnapshotQuery {
 	q := syncproto.SnapshotQuery{Entities: r.entities(sch), AsOf: r.asOf, RawFields: r.format == formatNDJSON,
 		Parents: r.format == formatCSV || r.format == formatXLSX}
 	if r.format == formatGeoJSON {
-		q.Latest, q.LatestBy = []string{"housing_inspection", "water_inspection"}, "inspected_on"
+		q.Latest, q.LatestBy = []string{survey.HousingEntity, survey.WaterEntity}, survey.InspectedOnField
 	}
 	return q
 }

@@ -38,7 +38,7 @@ func newSnapshotEncoder(req snapshotRequest, sch *schema.Schema, w *bufio.Writer
 	case formatCSV:
 		return &csvEncoder{w: w, cw: &csvWriter{w: w}, schema: sch, form: sch.Form(req.entity), lang: req.lang, names: req.divisions}
 	case formatGeoJSON:
-		return &geojsonEncoder{w: w, water: sch.Form("water_inspection")}
+		return &geojsonEncoder{w: w, water: sch.Form(survey.WaterEntity)}
 	case formatXLSX:
 		return &xlsxEncoder{w: w, schema: sch, entities: req.entities(sch), lang: req.lang, names: req.divisions}
 	}
@@ -341,17 +341,17 @@ func (e *geojsonEncoder) row(r syncproto.SnapshotRow) error {
 		Properties: householdProperties{ID: rec.ID, Version: rec.Version, Village: rec.Village,
 			HeadName: rec.Fields["head_name"], Category: rec.Fields["category"], Status: rec.Fields["status"],
 			Members: rec.Fields["members"], RegistrationNo: rec.Fields["registration_no"]}}
-	if h := r.Latest["housing_inspection"]; h != nil {
-		f.Properties.HousingGrade = h.Fields["grade"]
-		f.Properties.HousingRenovation = h.Fields["renovation"]
-		f.Properties.HousingInspectedOn = h.Fields["inspected_on"]
+	if h := r.Latest[survey.HousingEntity]; h != nil {
+		f.Properties.HousingGrade = h.Fields[survey.GradeField]
+		f.Properties.HousingRenovation = h.Fields[survey.RenovationField]
+		f.Properties.HousingInspectedOn = h.Fields[survey.InspectedOnField]
 		f.Properties.HousingPhotoURL, f.Properties.HousingPhotoURLs = photoURLs(h.Fields[syncproto.PhotosField])
 	}
-	if w := r.Latest["water_inspection"]; w != nil && e.water != nil {
+	if w := r.Latest[survey.WaterEntity]; w != nil && e.water != nil {
 		verdict := survey.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
 		safe := verdict.Safe()
 		f.Properties.WaterSafe, f.Properties.WaterFailures, f.Properties.WaterUnrecorded = &safe, verdict.Failing, verdict.Unrecorded
-		f.Properties.WaterInspectedOn = w.Fields["inspected_on"]
+		f.Properties.WaterInspectedOn = w.Fields[survey.InspectedOnField]
 	}
 	e.buf.Reset()
 	if e.features > 0 {

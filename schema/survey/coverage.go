@@ -2,8 +2,6 @@ package survey
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 
 	"github.com/fieldsync/fieldsync/schema"
@@ -159,18 +157,7 @@ type CoverageBuilder struct {
 // regional thresholds).
 func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
 	b := &CoverageBuilder{housing: sch.Form(HousingEntity), household: sch.Form(HouseholdEntity), water: sch.Form(WaterEntity)}
-	seen := map[string]bool{}
-	if b.water != nil && b.water.Standards != nil {
-		for k := range b.water.Standards.National {
-			seen[k] = true
-		}
-		for _, rs := range b.water.Standards.Regional {
-			for k := range rs.Thresholds {
-				seen[k] = true
-			}
-		}
-	}
-	b.indicators = slices.Sorted(maps.Keys(seen))
+	b.indicators = WaterIndicators(sch)
 	b.sum.Totals = b.newCounts()
 	return b
 }

@@ -66,14 +66,14 @@ func (s *Store) Reinspections(ctx context.Context, actor syncproto.Actor, q surv
 // conflicts on a housing grade; a water inspection's fields come whole when
 // :water_fields is true, to be judged against the standards.
 const householdsQuery = `SELECT h.id, h.village,
-	COALESCE(json_extract(h.fields, '$.head_name'), ''),
-	COALESCE(json_extract(h.fields, '$.registration_no'), ''),
-	COALESCE(json_extract(h.fields, '$.status'), ''),
+	COALESCE(json_extract(h.fields, :head_name_path), ''),
+	COALESCE(json_extract(h.fields, :registration_no_path), ''),
+	COALESCE(json_extract(h.fields, :status_path), ''),
 	i.id, i.entity,
-	COALESCE(json_extract(i.fields, '$.inspected_on'), ''),
-	COALESCE(json_extract(i.fields, '$.grade'), ''),
-	COALESCE(json_extract(i.fields, '$.renovation'), ''),
-	COALESCE(json_extract(i.fields, '$.previous_id'), ''),
+	COALESCE(json_extract(i.fields, :inspected_on_path), ''),
+	COALESCE(json_extract(i.fields, :grade_path), ''),
+	COALESCE(json_extract(i.fields, :renovation_path), ''),
+	COALESCE(json_extract(i.fields, :previous_id_path), ''),
 	i.updated_at, i.seq,
 	COALESCE((SELECT c.device_id FROM changes c WHERE c.record_id = i.id AND c.op = 'create' ORDER BY c.version LIMIT 1),
 		i.updated_device, ''),
@@ -85,12 +85,22 @@ LEFT JOIN records i ON i.parent_id = h.id AND i.deleted = 0 AND i.entity IN (:ho
 WHERE h.entity = :household AND h.deleted = 0 AND %s
 ORDER BY h.village, h.id`
 
-// householdsArgs are the named parameters of householdsQuery but the scope.
+// householdsArgs are the named parameters of householdsQuery but the scope:
+// the forms and fields it reads are survey's names of them.
 func householdsArgs(waterFields bool) []any {
 	return []any{sql.Named("housing", survey.HousingEntity), sql.Named("water", survey.WaterEntity),
 		sql.Named("household", survey.HouseholdEntity), sql.Named("grade", survey.GradeField),
 		sql.Named("open", syncproto.StateOpen), sql.Named("auto", syncproto.StateAutoResolved),
-		sql.Named("water_fields", waterFields)}
+		sql.Named("water_fields", waterFields),
+		sql.Named("head_name_path", jsonPath(survey.HeadNameField)), sql.Named("registration_no_path", jsonPath(survey.RegistrationNoField)),
+		sql.Named("status_path", jsonPath(survey.StatusField)), sql.Named("inspected_on_path", jsonPath(survey.InspectedOnField)),
+		sql.Named("grade_path", jsonPath(survey.GradeField)), sql.Named("renovation_path", jsonPath(survey.RenovationField)),
+		sql.Named("previous_id_path", jsonPath(survey.PreviousIDField))}
+}
+
+// jsonPath is the JSON path of a top-level field of a record's fields.
+func jsonPath(field string) string {
+	return "$." + field
 }
 
 // readHouseholds runs householdsQuery for the actor's scope in one read
