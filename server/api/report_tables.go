@@ -1,12 +1,12 @@
 package api
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/server/export"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -30,19 +30,19 @@ const tablePageSize = 500
 // inspections, one column per grade, per renovation state of a dangerous
 // house, per failing and per unrecorded water indicator, per status (the
 // values the forms declare, and unset), then the watch and the duplicates.
-func (s *Server) coverageCounts(l export.Labels) ([]export.Column, []func(*syncproto.CoverageCounts) int) {
+func (s *Server) coverageCounts(l export.Labels) ([]export.Column, []func(*survey.CoverageCounts) int) {
 	var cols []export.Column
-	var get []func(*syncproto.CoverageCounts) int
-	add := func(col export.Column, f func(*syncproto.CoverageCounts) int) {
+	var get []func(*survey.CoverageCounts) int
+	add := func(col export.Column, f func(*survey.CoverageCounts) int) {
 		cols, get = append(cols, col), append(get, f)
 	}
-	add(l.Own("households", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.Households })
-	add(l.Own("with_housing", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WithHousing })
-	add(l.Own("with_water", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WithWater })
-	add(l.Own("never_inspected", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.NeverInspected })
-	perValue := func(key, entity, field string, values []string, m func(*syncproto.CoverageCounts) map[string]int) {
+	add(l.Own("households", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.Households })
+	add(l.Own("with_housing", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.WithHousing })
+	add(l.Own("with_water", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.WithWater })
+	add(l.Own("never_inspected", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.NeverInspected })
+	perValue := func(key, entity, field string, values []string, m func(*survey.CoverageCounts) map[string]int) {
 		for _, v := range values {
-			add(l.PerValue(key, v, l.FieldValue(entity, field, v)), func(c *syncproto.CoverageCounts) int { return m(c)[v] })
+			add(l.PerValue(key, v, l.FieldValue(entity, field, v)), func(c *survey.CoverageCounts) int { return m(c)[v] })
 		}
 	}
 	enum := func(entity, field string, unset bool) []string {
@@ -52,60 +52,36 @@ func (s *Server) coverageCounts(l export.Labels) ([]export.Column, []func(*syncp
 		}
 		vs := append([]string(nil), fd.Values...)
 		if unset {
-			vs = append(vs, syncproto.Unset)
+			vs = append(vs, survey.Unset)
 		}
 		return vs
 	}
-	perValue("grade", syncproto.HousingEntity, "grade", enum(syncproto.HousingEntity, "grade", false),
-		func(c *syncproto.CoverageCounts) map[string]int { return c.Grades })
-	perValue("dangerous_by_renovation", syncproto.HousingEntity, "renovation", enum(syncproto.HousingEntity, "renovation", true),
-		func(c *syncproto.CoverageCounts) map[string]int { return c.DangerousByRenovation })
-	indicators := waterIndicators(s.schema)
+	perValue("grade", survey.HousingEntity, "grade", enum(survey.HousingEntity, survey.GradeField, false),
+		func(c *survey.CoverageCounts) map[string]int { return c.Grades })
+	perValue("dangerous_by_renovation", survey.HousingEntity, "renovation", enum(survey.HousingEntity, survey.RenovationField, true),
+		func(c *survey.CoverageCounts) map[string]int { return c.DangerousByRenovation })
+	indicators := survey.WaterIndicators(s.schema)
 	for _, water := range []struct {
 		key string
-		m   func(*syncproto.CoverageCounts) map[string]int
+		m   func(*survey.CoverageCounts) map[string]int
 	}{
-		{"water_failing", func(c *syncproto.CoverageCounts) map[string]int { return c.WaterFailing }},
-		{"water_unrecorded", func(c *syncproto.CoverageCounts) map[string]int { return c.WaterUnrecorded }},
+		{"water_failing", func(c *survey.CoverageCounts) map[string]int { return c.WaterFailing }},
+		{"water_unrecorded", func(c *survey.CoverageCounts) map[string]int { return c.WaterUnrecorded }},
 	} {
 		for _, ind := range indicators {
 			label := ind
-			if fd := l.Field(syncproto.WaterEntity, ind); fd != nil && !l.Codes() {
+			if fd := l.Field(survey.WaterEntity, ind); fd != nil && !l.Codes() {
 				label = fd.LabelIn(l.Lang())
 			}
-			add(l.PerValue(water.key, ind, label), func(c *syncproto.CoverageCounts) int { return water.m(c)[ind] })
+			add(l.PerValue(water.key, ind, label), func(c *survey.CoverageCounts) int { return water.m(c)[ind] })
 		}
 	}
-	add(l.Own("water_unsafe", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.WaterUnsafe })
-	perValue("status", syncproto.HouseholdEntity, "status", enum(syncproto.HouseholdEntity, "status", true),
-		func(c *syncproto.CoverageCounts) map[string]int { return c.Status })
-	add(l.Own("relapse_watch", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.RelapseWatch })
-	add(l.Own("duplicate_visits", schema.TypeInteger), func(c *syncproto.CoverageCounts) int { return c.DuplicateVisits })
+	add(l.Own("water_unsafe", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.WaterUnsafe })
+	perValue("status", survey.HouseholdEntity, "status", enum(survey.HouseholdEntity, survey.StatusField, true),
+		func(c *survey.CoverageCounts) map[string]int { return c.Status })
+	add(l.Own("relapse_watch", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.RelapseWatch })
+	add(l.Own("duplicate_visits", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.DuplicateVisits })
 	return cols, get
-}
-
-// waterIndicators are the indicators of the water form's standards,
-// national and regional, sorted (the keys of the reports' water counts).
-func waterIndicators(sch *schema.Schema) []string {
-	f := sch.Form(syncproto.WaterEntity)
-	if f == nil || f.Standards == nil {
-		return nil
-	}
-	seen := map[string]bool{}
-	for k := range f.Standards.National {
-		seen[k] = true
-	}
-	for _, rs := range f.Standards.Regional {
-		for k := range rs.Thresholds {
-			seen[k] = true
-		}
-	}
-	out := make([]string, 0, len(seen))
-	for k := range seen {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // coverageTable answers the coverage report as CSV or XLSX: the villages,
@@ -131,7 +107,7 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 	}
 	l := s.reportLabels(f.lang)
 	counts, get := s.coverageCounts(l)
-	village := l.FormField(syncproto.HouseholdEntity, "village", schema.TypeDivisionCode)
+	village := l.FormField(survey.HouseholdEntity, survey.VillageField, schema.TypeDivisionCode)
 	villageName := l.Own("village_name", schema.TypeText)
 	places := []export.Column{village, villageName, l.Own("township", schema.TypeDivisionCode), l.Own("township_name", schema.TypeText),
 		l.Own("county", schema.TypeDivisionCode), l.Own("county_name", schema.TypeText)}
@@ -140,8 +116,8 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 		{Key: coverageVillages, Cols: append(places, counts...)},
 		{Key: coverageAreas, Cols: append(areas, counts...)},
 		{Key: coverageNeverInspected, Cols: []export.Column{village, villageName, l.Own("household_id", schema.TypeReference),
-			l.FormField(syncproto.HouseholdEntity, "head_name", schema.TypeText),
-			l.FormField(syncproto.HouseholdEntity, "registration_no", schema.TypeText)}},
+			l.FormField(survey.HouseholdEntity, survey.HeadNameField, schema.TypeText),
+			l.FormField(survey.HouseholdEntity, survey.RegistrationNoField, schema.TypeText)}},
 	}
 	name := "fieldsync-coverage-"
 	if table != "" && table != coverageVillages {
@@ -152,13 +128,13 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 	if err != nil {
 		return err
 	}
-	figures := func(cells []any, counts *syncproto.CoverageCounts) []any {
+	figures := func(cells []any, counts *survey.CoverageCounts) []any {
 		for _, g := range get {
 			cells = append(cells, g(counts))
 		}
 		return cells
 	}
-	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *syncproto.VillageCoverage) error {
+	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
 		name := s.divisions.Name(v.Code)
 		cells := []any{v.Code, name, v.Township, s.divisions.Name(v.Township), v.County, s.divisions.Name(v.County)}
 		if err := out.row(0, figures(cells, &v.Counts)...); err != nil {
@@ -174,7 +150,7 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 	if err != nil {
 		return out.fail(err)
 	}
-	for _, a := range append(append([]syncproto.AreaCoverage{}, sum.Townships...), sum.Counties...) {
+	for _, a := range append(append([]survey.AreaCoverage{}, sum.Townships...), sum.Counties...) {
 		if err := out.row(1, figures([]any{l.Value("level", a.Level), a.Code, s.divisions.Name(a.Code)}, &a.Counts)...); err != nil {
 			return out.fail(err)
 		}
@@ -194,12 +170,12 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 // grade conflicts) joined by ';'.
 func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncproto.Actor, region string) error {
 	l := s.reportLabels(f.lang)
-	h, w := syncproto.HouseholdEntity, syncproto.HousingEntity
-	cols := []export.Column{l.Own("household_id", schema.TypeReference), l.FormField(h, "village", schema.TypeDivisionCode),
-		l.Own("village_name", schema.TypeText), l.FormField(h, "head_name", schema.TypeText),
-		l.FormField(h, "registration_no", schema.TypeText), l.FormField(h, "status", schema.TypeText),
-		l.Own("current_inspection_id", schema.TypeReference), l.FormField(w, "inspected_on", schema.TypeDate),
-		l.FormField(w, "grade", schema.TypeText), l.FormField(w, "renovation", schema.TypeText),
+	h, w := survey.HouseholdEntity, survey.HousingEntity
+	cols := []export.Column{l.Own("household_id", schema.TypeReference), l.FormField(h, survey.VillageField, schema.TypeDivisionCode),
+		l.Own("village_name", schema.TypeText), l.FormField(h, survey.HeadNameField, schema.TypeText),
+		l.FormField(h, survey.RegistrationNoField, schema.TypeText), l.FormField(h, survey.StatusField, schema.TypeText),
+		l.Own("current_inspection_id", schema.TypeReference), l.FormField(w, survey.InspectedOnField, schema.TypeDate),
+		l.FormField(w, survey.GradeField, schema.TypeText), l.FormField(w, survey.RenovationField, schema.TypeText),
 		l.Own("chain", schema.TypeText), l.Own("reasons", schema.TypeText), l.Own("age_days", schema.TypeInteger),
 		l.Own("conflict_ids", schema.TypeText)}
 	out, err := s.newReportOutput(c, f, l, []export.Table{{Key: "households", Cols: cols}}, 0,
@@ -208,9 +184,9 @@ func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncpro
 	if err != nil {
 		return err
 	}
-	q := syncproto.ReinspectionQuery{Now: s.now(), After: s.reinspectAfter}
-	_, err = s.store.Reinspections(c.Request().Context(), actor, q, func(d *syncproto.DueHousehold) error {
-		var cur syncproto.InspectionMark
+	q := survey.ReinspectionQuery{Now: s.now(), After: s.reinspectAfter}
+	_, err = s.store.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
+		var cur survey.InspectionMark
 		if d.Current != nil {
 			cur = *d.Current
 		}
@@ -219,13 +195,13 @@ func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncpro
 		for _, r := range d.Reasons {
 			reasons = append(reasons, r.Code)
 			conflicts = append(conflicts, r.ConflictIDs...)
-			if r.Code == syncproto.ReasonAssessmentOutdated {
+			if r.Code == survey.ReasonAssessmentOutdated {
 				age = r.AgeDays
 			}
 		}
 		return out.row(0, d.HouseholdID, d.Village, s.divisions.Name(d.Village), d.HeadName, d.RegistrationNo,
-			l.FieldValue(h, "status", d.Status), cur.ID, cur.InspectedOn, l.FieldValue(w, "grade", cur.Grade),
-			l.FieldValue(w, "renovation", cur.Renovation), strings.Join(d.Chain, ";"),
+			l.FieldValue(h, survey.StatusField, d.Status), cur.ID, cur.InspectedOn, l.FieldValue(w, survey.GradeField, cur.Grade),
+			l.FieldValue(w, survey.RenovationField, cur.Renovation), strings.Join(d.Chain, ";"),
 			l.Values(func(v string) string { return l.Value("reason", v) }, reasons), age, strings.Join(conflicts, ";"))
 	})
 	if err != nil {
@@ -243,7 +219,7 @@ func (s *Server) conflictTable(c echo.Context, f reportFormat, actor syncproto.A
 	l := s.reportLabels(f.lang)
 	cols := []export.Column{l.Own("conflict_id", schema.TypeReference), l.Own("created_at", schema.TypeText),
 		l.Own("state", schema.TypeText), l.Own("entity", schema.TypeText), l.Own("record_id", schema.TypeReference),
-		l.FormField(syncproto.HouseholdEntity, "village", schema.TypeDivisionCode), l.Own("village_name", schema.TypeText),
+		l.FormField(survey.HouseholdEntity, survey.VillageField, schema.TypeDivisionCode), l.Own("village_name", schema.TypeText),
 		l.Own("household_name", schema.TypeText), l.Own("field", schema.TypeText), l.Own("policy", schema.TypeText),
 		l.Own("stored", schema.TypeText), l.Own("incoming", schema.TypeText), l.Own("kept", schema.TypeText),
 		l.Own("device", schema.TypeReference), l.Own("user", schema.TypeText), l.Own("device_time", schema.TypeText),
@@ -295,9 +271,9 @@ func (s *Server) conflictTable(c echo.Context, f reportFormat, actor syncproto.A
 // each.
 func (s *Server) duplicateTable(c echo.Context, f reportFormat, actor syncproto.Actor, region, state string) error {
 	l := s.reportLabels(f.lang)
-	h := syncproto.HouseholdEntity
+	h := survey.HouseholdEntity
 	cols := []export.Column{l.Own("duplicate_id", schema.TypeReference), l.Own("created_at", schema.TypeText),
-		l.Own("state", schema.TypeText), l.Own("reason", schema.TypeText), l.FormField(h, "village", schema.TypeDivisionCode),
+		l.Own("state", schema.TypeText), l.Own("reason", schema.TypeText), l.FormField(h, survey.VillageField, schema.TypeDivisionCode),
 		l.Own("village_name", schema.TypeText), l.Own("household_a", schema.TypeReference), l.Own("household_a_name", schema.TypeText),
 		l.Own("household_b", schema.TypeReference), l.Own("household_b_name", schema.TypeText), l.Own("decided_at", schema.TypeText),
 		l.Own("decided_by", schema.TypeText), l.Own("survivor", schema.TypeReference), l.Own("note", schema.TypeText)}

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/server/export"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -54,14 +55,14 @@ func (s *Server) handleCoverage(c echo.Context) error {
 	}
 	names := regionNames(s.divisions)
 	out := s.newJSONStream(c, reportHead{Region: region, RegionName: names.of(region)}, "villages")
-	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *syncproto.VillageCoverage) error {
+	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
 		v.Name = names.of(v.Code)
 		return out.item(v)
 	})
 	if err != nil {
 		return out.fail(err)
 	}
-	for _, areas := range [][]syncproto.AreaCoverage{sum.Townships, sum.Counties} {
+	for _, areas := range [][]survey.AreaCoverage{sum.Townships, sum.Counties} {
 		for i := range areas {
 			areas[i].Name = names.of(areas[i].Code)
 		}
@@ -99,8 +100,8 @@ func (s *Server) handleReinspections(c echo.Context) error {
 	names := regionNames(s.divisions)
 	out := s.newJSONStream(c, reinspectionHead{Region: region, RegionName: names.of(region),
 		AfterDays: s.reinspectAfter.Hours() / 24}, "households")
-	q := syncproto.ReinspectionQuery{Now: now, After: s.reinspectAfter}
-	sum, err := s.store.Reinspections(c.Request().Context(), actor, q, func(d *syncproto.DueHousehold) error {
+	q := survey.ReinspectionQuery{Now: now, After: s.reinspectAfter}
+	sum, err := s.store.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
 		d.VillageName = names.of(d.Village)
 		return out.item(d)
 	})
@@ -125,11 +126,11 @@ type reinspectionHead struct {
 }
 
 type coverageTail struct {
-	Townships   []syncproto.AreaCoverage `json:"townships"`
-	Counties    []syncproto.AreaCoverage `json:"counties"`
-	Totals      syncproto.CoverageCounts `json:"totals"`
-	Cursor      string                   `json:"cursor"`
-	GeneratedAt string                   `json:"generated_at"`
+	Townships   []survey.AreaCoverage `json:"townships"`
+	Counties    []survey.AreaCoverage `json:"counties"`
+	Totals      survey.CoverageCounts `json:"totals"`
+	Cursor      string                `json:"cursor"`
+	GeneratedAt string                `json:"generated_at"`
 }
 
 type reinspectionCounts struct {

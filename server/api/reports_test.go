@@ -18,6 +18,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/fixtures"
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/server/api"
 	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/auth"
@@ -28,22 +29,22 @@ import (
 
 // coverageBody is the answer of GET /v1/reports/coverage.
 type coverageBody struct {
-	Region      string                      `json:"region"`
-	RegionName  string                      `json:"region_name"`
-	Villages    []syncproto.VillageCoverage `json:"villages"`
-	Townships   []syncproto.AreaCoverage    `json:"townships"`
-	Counties    []syncproto.AreaCoverage    `json:"counties"`
-	Totals      syncproto.CoverageCounts    `json:"totals"`
-	Cursor      string                      `json:"cursor"`
-	GeneratedAt string                      `json:"generated_at"`
+	Region      string                   `json:"region"`
+	RegionName  string                   `json:"region_name"`
+	Villages    []survey.VillageCoverage `json:"villages"`
+	Townships   []survey.AreaCoverage    `json:"townships"`
+	Counties    []survey.AreaCoverage    `json:"counties"`
+	Totals      survey.CoverageCounts    `json:"totals"`
+	Cursor      string                   `json:"cursor"`
+	GeneratedAt string                   `json:"generated_at"`
 }
 
 // reinspectionBody is the answer of GET /v1/reinspections.
 type reinspectionBody struct {
-	Region     string                   `json:"region"`
-	RegionName string                   `json:"region_name"`
-	AfterDays  float64                  `json:"reinspect_after_days"`
-	Households []syncproto.DueHousehold `json:"households"`
+	Region     string                `json:"region"`
+	RegionName string                `json:"region_name"`
+	AfterDays  float64               `json:"reinspect_after_days"`
+	Households []survey.DueHousehold `json:"households"`
 	Counts     struct {
 		Households int            `json:"households"`
 		ByReason   map[string]int `json:"by_reason"`
@@ -315,7 +316,7 @@ func testDemoCoverage(t *testing.T, ts *apitest.Server, m *demoTruth) {
 	if len(rep.Counties) != 2 || len(rep.Townships) != 6 {
 		t.Fatalf("%d counties, %d townships", len(rep.Counties), len(rep.Townships))
 	}
-	for _, a := range append(append([]syncproto.AreaCoverage{}, rep.Townships...), rep.Counties...) {
+	for _, a := range append(append([]survey.AreaCoverage{}, rep.Townships...), rep.Counties...) {
 		if a.Counts.Households != sums[a.Code] || a.Name != fixtures.RegionName(a.Code) || a.Name == "" {
 			t.Errorf("area %s (%s) %q: %d households, want %d", a.Code, a.Level, a.Name, a.Counts.Households, sums[a.Code])
 		}
@@ -447,11 +448,11 @@ func TestReinspectionReasons(t *testing.T) {
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	var rep reinspectionBody
 	getReport(t, ts, admin, "/v1/reinspections?region="+village, &rep)
-	got := map[string]syncproto.DueHousehold{}
+	got := map[string]survey.DueHousehold{}
 	for _, d := range rep.Households {
 		got[d.HouseholdID] = d
 	}
-	codes := func(d syncproto.DueHousehold) string {
+	codes := func(d survey.DueHousehold) string {
 		var out []string
 		for _, r := range d.Reasons {
 			out = append(out, r.Code)
@@ -662,9 +663,9 @@ func testReportsAccess(t *testing.T, ts *apitest.Server) {
 // database error in the middle of a large region would.
 type failingReports struct{ *sqlite.Store }
 
-func (f failingReports) Coverage(ctx context.Context, actor syncproto.Actor, emit func(*syncproto.VillageCoverage) error) (*syncproto.CoverageSummary, error) {
+func (f failingReports) Coverage(ctx context.Context, actor syncproto.Actor, emit func(*survey.VillageCoverage) error) (*syncproto.CoverageReport, error) {
 	for i := range 100 {
-		if err := emit(&syncproto.VillageCoverage{Code: fmt.Sprintf("500240107%03d", i), Counts: syncproto.CoverageCounts{Households: 1}}); err != nil {
+		if err := emit(&survey.VillageCoverage{Code: fmt.Sprintf("500240107%03d", i), Counts: survey.CoverageCounts{Households: 1}}); err != nil {
 			return nil, err
 		}
 	}

@@ -18,11 +18,11 @@ import (
 
 	"github.com/fieldsync/fieldsync/fixtures"
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/server/api"
 	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
-	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // TestSnapshotXLSXIsByteStable downloads the workbook of every entity at
@@ -127,7 +127,7 @@ func TestWaterVerdictIsOneJudgement(t *testing.T) {
 		t.Fatalf("coverage: %d %s", resp.StatusCode, body)
 	}
 	var cov struct {
-		Totals syncproto.CoverageCounts `json:"totals"`
+		Totals survey.CoverageCounts `json:"totals"`
 	}
 	if err := json.Unmarshal(body, &cov); err != nil {
 		t.Fatal(err)

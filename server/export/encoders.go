@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -44,7 +45,7 @@ func NewEncoder(req SnapshotRequest, sch *schema.Schema, w *bufio.Writer) Encode
 	case FormatCSV:
 		return &csvEncoder{w: w, cw: &csvWriter{w: w}, schema: sch, form: sch.Form(req.Entity), lang: req.Lang, names: req.Divisions}
 	case FormatGeoJSON:
-		return &geojsonEncoder{w: w, water: sch.Form("water_inspection"), photoURL: req.PhotoURL}
+		return &geojsonEncoder{w: w, water: sch.Form(survey.WaterEntity), photoURL: req.PhotoURL}
 	case FormatXLSX:
 		return &xlsxEncoder{w: w, schema: sch, entities: req.Entities(sch), lang: req.Lang, names: req.Divisions}
 	}
@@ -348,14 +349,14 @@ func (e *geojsonEncoder) Row(r syncproto.SnapshotRow) error {
 		Properties: householdProperties{ID: rec.ID, Version: rec.Version, Village: rec.Village,
 			HeadName: rec.Fields["head_name"], Category: rec.Fields["category"], Status: rec.Fields["status"],
 			Members: rec.Fields["members"], RegistrationNo: rec.Fields["registration_no"]}}
-	if h := r.Latest["housing_inspection"]; h != nil {
-		f.Properties.HousingGrade = h.Fields["grade"]
-		f.Properties.HousingRenovation = h.Fields["renovation"]
-		f.Properties.HousingInspectedOn = h.Fields["inspected_on"]
+	if h := r.Latest[survey.HousingEntity]; h != nil {
+		f.Properties.HousingGrade = h.Fields[survey.GradeField]
+		f.Properties.HousingRenovation = h.Fields[survey.RenovationField]
+		f.Properties.HousingInspectedOn = h.Fields[survey.InspectedOnField]
 		f.Properties.HousingPhotoURL, f.Properties.HousingPhotoURLs = photoURLs(h.Fields[syncproto.PhotosField], e.photoURL)
 	}
-	if w := r.Latest["water_inspection"]; w != nil && e.water != nil {
-		verdict := syncproto.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
+	if w := r.Latest[survey.WaterEntity]; w != nil && e.water != nil {
+		verdict := survey.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
 		safe := verdict.Safe()
 		f.Properties.WaterSafe, f.Properties.WaterFailures, f.Properties.WaterUnrecorded = &safe, verdict.Failing, verdict.Unrecorded
 		f.Properties.WaterInspectedOn = w.Fields["inspected_on"]

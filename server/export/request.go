@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -94,7 +95,7 @@ func (r SnapshotRequest) Query(sch *schema.Schema) syncproto.SnapshotQuery {
 	q := syncproto.SnapshotQuery{Entities: r.Entities(sch), AsOf: r.AsOf, RawFields: r.Format == FormatNDJSON,
 		Parents: r.Format == FormatCSV || r.Format == FormatXLSX}
 	if r.Format == FormatGeoJSON {
-		q.Latest, q.LatestBy = []string{"housing_inspection", "water_inspection"}, "inspected_on"
+		q.Latest, q.LatestBy = []string{survey.HousingEntity, survey.WaterEntity}, survey.InspectedOnField
 	}
 	return q
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -89,12 +90,12 @@ func (l Labels) PerValue(key, value, valueLabel string) Column {
 }
 
 // FieldValue is a value of a form's enum field in the language (and the
-// reports' key for a value not recorded, syncproto.Unset).
+// reports' key for a value not recorded, survey.Unset).
 func (l Labels) FieldValue(entity, name, v string) string {
 	if v == "" || l.Codes() {
 		return v
 	}
-	if v == syncproto.Unset {
+	if v == survey.Unset {
 		return l.tables.Value("", v, l.lang)
 	}
 	if fd := l.Field(entity, name); fd != nil {

@@ -1,4 +1,4 @@
-package syncproto
+package survey
 
 import (
 	"testing"

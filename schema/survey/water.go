@@ -1,8 +1,10 @@
-package syncproto
+package survey
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
+	"slices"
 
 	"github.com/fieldsync/fieldsync/schema"
 )
@@ -25,11 +27,29 @@ type WaterVerdict struct {
 // unrecorded indicator makes it not safe, though it is not failing.
 func (v WaterVerdict) Safe() bool { return len(v.Failing) == 0 && len(v.Unrecorded) == 0 }
 
+// WaterIndicators returns the indicators of the water form's standards,
+// national and regional, sorted: the keys of the reports' water counts.
+// It returns none when sch has no water form or the form no standards.
+func WaterIndicators(sch *schema.Schema) []string {
+	seen := map[string]bool{}
+	if f := sch.Form(WaterEntity); f != nil && f.Standards != nil {
+		for k := range f.Standards.National {
+			seen[k] = true
+		}
+		for _, rs := range f.Standards.Regional {
+			for k := range rs.Thresholds {
+				seen[k] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}
+
 // JudgeWater judges a water inspection's fields against thresholds (the
 // form's standards for the household's region, schema.Form.ThresholdsFor).
 func JudgeWater(fields map[string]json.RawMessage, thresholds map[string]schema.Threshold) WaterVerdict {
 	failing, unrecorded := []string{}, []string{}
-	for _, name := range sortedKeys(thresholds) {
+	for _, name := range slices.Sorted(maps.Keys(thresholds)) {
 		th := thresholds[name]
 		raw, ok := fields[name]
 		if !ok || len(raw) == 0 || string(raw) == "null" {
