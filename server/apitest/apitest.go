@@ -43,12 +43,16 @@ type Server struct {
 	Photos *attachments.Store
 }
 
+// TestPassword is the password of every user the harness adds.
 const TestPassword = "correct horse battery"
 
+// MustServe starts a harness server with no rate limits, failing the test
+// if it cannot.
 func MustServe(tb testing.TB) *Server {
 	return MustServeWith(tb, &api.RateLimits{})
 }
 
+// MustServeWith is MustServe with the given rate limits.
 func MustServeWith(tb testing.TB, rates *api.RateLimits) *Server {
 	tb.Helper()
 	return MustServeConfig(tb, sqlite.Options{}, func(cfg *api.Config) { cfg.Rates = rates })
@@ -124,6 +128,8 @@ func (ts *Server) Login(tb testing.TB, user, device string) string {
 	return tr.AccessToken
 }
 
+// LoginResponse logs user in on device with password and fails the test
+// unless the answer has wantStatus; it returns the token answer.
 func (ts *Server) LoginResponse(tb testing.TB, user, password, device string, wantStatus int) api.TokenResponse {
 	tb.Helper()
 	b, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": device})
@@ -136,6 +142,7 @@ func (ts *Server) LoginResponse(tb testing.TB, user, password, device string, wa
 	return tr
 }
 
+// AdminDevice is the device the harness's admin logs in on.
 const AdminDevice = "0193a000-0000-7000-8000-0000000000ad"
 
 // do sends a request as the admin.
@@ -196,6 +203,8 @@ func (ts *Server) Counts(tb testing.TB) map[string]int {
 	return out
 }
 
+// ValidChangeset is a change set of a new household in the south and its
+// housing inspection, from a new device of li.na.
 func ValidChangeset() syncproto.Changeset {
 	d := storetest.NewDevice("li.na")
 	hh := uuid.NewString()
@@ -203,10 +212,14 @@ func ValidChangeset() syncproto.Changeset {
 		storetest.HousingInspection(uuid.NewString(), hh, "C", storetest.T0))
 }
 
+// OpenReadOnly opens an SQLite file read-only, to look at what a request
+// wrote.
 func OpenReadOnly(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(5000)")
 }
 
+// MustProblem decodes a problem answer and fails the test unless it has
+// status and the problem media type.
 func MustProblem(tb testing.TB, resp *http.Response, body []byte, status int) api.Problem {
 	tb.Helper()
 	if resp.StatusCode != status {
@@ -253,6 +266,8 @@ func NDJSONRecords(tb testing.TB, body []byte) map[string]syncproto.Record {
 	return out
 }
 
+// MustPush pushes a change set as the admin and fails the test unless it
+// is accepted and no change is rejected.
 func (ts *Server) MustPush(tb testing.TB, cs syncproto.Changeset) {
 	tb.Helper()
 	resp, body := ts.PushJSON(tb, cs)

@@ -16,12 +16,14 @@ type LogBuffer struct {
 	buf bytes.Buffer
 }
 
+// Write appends to the log.
 func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
+// String is the log so far.
 func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -37,6 +37,7 @@ func PhotoPNG(tb testing.TB, seed uint64, side int) ([]byte, string) {
 	return buf.Bytes(), Digest(buf.Bytes())
 }
 
+// Digest is the lowercase hexadecimal SHA-256 of b.
 func Digest(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
@@ -62,6 +63,7 @@ func (pc *PhotoClient) Status(tb testing.TB, hash string) (int64, bool) {
 	return UploadOffset(tb, resp), resp.Header.Get("Upload-Complete") == "?1"
 }
 
+// UploadOffset reads the Upload-Offset header, failing the test without it.
 func UploadOffset(tb testing.TB, resp *http.Response) int64 {
 	tb.Helper()
 	n, err := strconv.ParseInt(resp.Header.Get("Upload-Offset"), 10, 64)
@@ -156,6 +158,7 @@ type CutBody struct {
 	R io.Reader
 }
 
+// Read reads from R and turns its end into a dropped link.
 func (c *CutBody) Read(p []byte) (int, error) {
 	n, err := c.R.Read(p)
 	if err == io.EOF {
@@ -174,6 +177,7 @@ func (ts *Server) HeldPhoto(tb testing.TB, hash string) []byte {
 	return b
 }
 
+// PhotoStats are the photo store's figures.
 func (ts *Server) PhotoStats(tb testing.TB) attachments.Stats {
 	tb.Helper()
 	st, err := ts.Photos.Stats()
@@ -183,6 +187,7 @@ func (ts *Server) PhotoStats(tb testing.TB) attachments.Stats {
 	return st
 }
 
+// PhotoClient speaks the attachment endpoints as user on device.
 func (ts *Server) PhotoClient(tb testing.TB, user, device string) *PhotoClient {
 	return &PhotoClient{url: ts.URL, token: ts.Login(tb, user, device), client: ts.Client()}
 }

@@ -60,6 +60,7 @@ func TestPNG(t testing.TB, w int, seed uint64) []byte {
 	return buf.Bytes()
 }
 
+// StoredRecordPhotos are the photo digests the stored record id references.
 func StoredRecordPhotos(t *testing.T, ts *Server, id string) []string {
 	t.Helper()
 	r, err := ts.Store.Record(context.Background(), id)
@@ -71,6 +72,7 @@ func StoredRecordPhotos(t *testing.T, ts *Server, id string) []string {
 	return out
 }
 
+// StoredGrade is the stored housing inspection's grade.
 func StoredGrade(t *testing.T, ts *Server, id string) string {
 	t.Helper()
 	r, err := ts.Store.Record(context.Background(), id)

@@ -19,6 +19,8 @@ import (
 // The Go client against an in-process server (real HTTP, real SQLite on
 // both sides) whose clock the tests move.
 
+// NewTablet opens a tablet's client on a new device database, on the
+// harness's clock and HTTP client, logged in as user.
 func NewTablet(t testing.TB, ts *Server, user string, opts client.Options) *client.Client {
 	t.Helper()
 	if opts.HTTP == nil {
@@ -39,6 +41,7 @@ func NewTablet(t testing.TB, ts *Server, user string, opts client.Options) *clie
 	return c
 }
 
+// MustSync syncs c, failing the test on an error.
 func MustSync(t testing.TB, c *client.Client) client.Report {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -50,6 +53,7 @@ func MustSync(t testing.TB, c *client.Client) client.Report {
 	return rep
 }
 
+// FieldOf is a field of a client record as its JSON text.
 func FieldOf(t testing.TB, r client.Record, name string) string {
 	t.Helper()
 	return string(r.Fields[name])
@@ -86,6 +90,7 @@ func GetJSON(tb testing.TB, base, token, path string, out any) {
 	}
 }
 
+// Authed sends a request with a bearer token through HTTPClient.
 func Authed(method, url, token string, body []byte) (*http.Response, error) {
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
@@ -98,6 +103,8 @@ func Authed(method, url, token string, body []byte) (*http.Response, error) {
 	return HTTPClient.Do(req)
 }
 
+// HTTPClient is the client of tests against a real process: it gives up
+// after 20 s, so that a hung server fails the test instead of hanging it.
 var HTTPClient = &http.Client{Timeout: 20 * time.Second}
 
 // ClientFrom returns an HTTP client whose connections leave from the

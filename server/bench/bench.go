@@ -393,6 +393,8 @@ func benchPush(ctx context.Context, srv *benchServer, tabs []*benchTablet, lat *
 	return out, nil
 }
 
+// Print writes the results for a person: one line per measure, each push
+// and read rate also as a share of the engine's raw ceiling.
 func Print(w io.Writer, cfg Config, r *Result) {
 	ratio := func(a, b float64) string {
 		// Print writes the results for a person: one line per measure, each push

@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/server/sqlite"
@@ -229,15 +228,6 @@ func groupUsage(env Env, group string, args []string) error {
 	}
 	fmt.Fprintf(w, "\nRun 'fieldsync %s SUBCOMMAND --help' for its flags.\n", group)
 	return err
-}
-
-func runVersion(_ context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "version")
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "fieldsync %s (%s %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return nil
 }
 
 // newFlagSet makes the flag set of a command of the table. Its usage, the

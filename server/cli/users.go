@@ -169,26 +169,6 @@ func runUserDisable(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-func runKeyRotate(_ context.Context, env Env, args []string) error {
-	fs := newFlagSet(env, "key rotate")
-	data := fs.String("data", "data", "data directory")
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
-	}
-	if err := mustHaveDatabase(*data); err != nil {
-		return err
-	}
-	if err := prepareDataDir(*data); err != nil {
-		return err
-	}
-	kid, err := auth.RotateKey(*data)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(env.Stdout, "new signing key %s is current; tokens signed with the last %d keys stay valid until they expire, older keys' tokens no longer verify\n", kid, auth.KeepKeys-1)
-	return nil
-}
-
 // demoAccounts are created by `fieldsync seed` with the demo data, and
 // only then: one per role, scoped to the demo counties and townships.
 var demoAccounts = []struct {
