@@ -61,7 +61,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}
 	defer store.Close()
 	sch := schema.V1()
-	req, err := newSnapshotRequest(sch, store.Cursors(), actor, *region, *format, *entity, *asOf, *lang, "")
+	req, err := newSnapshotRequest(sch, syncproto.NewCursorCodec(store.CursorKey()), actor, *region, *format, *entity, *asOf, *lang, "")
 	if err != nil {
 		return cliError(err)
 	}
@@ -124,7 +124,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	fi, _ := os.Stat(dst)
 	fmt.Fprintf(env.Stdout, "exported %d records (%s, %s, %s) to %s: %s in %s; snapshot cursor %s\n",
 		sink.rows, what, where, req.format, dst, byteSize(fi.Size()), time.Since(started).Round(time.Millisecond),
-		store.Cursors().Encode(sink.at))
+		syncproto.NewCursorCodec(store.CursorKey()).Encode(sink.at))
 	if lc, ok := sink.enc.(locationCounter); ok {
 		fmt.Fprintf(env.Stdout, "%d of them without a location (features with a null geometry)\n", lc.withoutLocation())
 	}

@@ -299,7 +299,7 @@ func TestLongPullWritesItsPositionOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := ts.store.Cursors().Parse(cursor)
+	head, err := ts.push.Cursors().Parse(cursor)
 	if err != nil {
 		t.Fatal(err)
 	}

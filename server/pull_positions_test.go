@@ -113,7 +113,7 @@ func TestPullPositionsAreWrittenInBatches(t *testing.T) {
 	if n := writes.count("record_pull"); n != 1 {
 		t.Fatalf("the flush made %d position writes, want 1", n)
 	}
-	c, err := ts.store.Cursors().Parse(cursor)
+	c, err := ts.push.Cursors().Parse(cursor)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ var seedNamespace = uuid.MustParse("6f1d2a4e-0b7c-5e3a-9c1d-5eed0f1e1d00")
 // history, a version and a cursor. Its change-set ids are derived from name
 // and the batch number, so loading the same stream twice replays.
 type Loader struct {
-	Store     syncproto.Store
-	Name      string // names the device and the change sets
+	Service   *syncproto.PushService // the push the changes go through
+	Name      string                 // names the device and the change sets
 	BatchSize int
 	Progress  io.Writer // the first rejected changes are reported here; nil for none
 	// Report, when set, is called after each change set with the number
@@ -69,7 +69,7 @@ func (l *Loader) Flush(ctx context.Context) error {
 		SchemaVersion: schema.Version,
 		Changes:       l.batch,
 	}
-	resp, err := l.Store.Push(ctx, l.actor, cs)
+	resp, err := l.Service.Push(ctx, l.actor, cs)
 	if err != nil {
 		return fmt.Errorf("load batch %d: %w", l.seq, err)
 	}
@@ -122,7 +122,7 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	}
 	total := int64(stats.Households + stats.HousingInspections + stats.WaterInspections)
 	progress := newProgress(env.Stderr, "seed", progressChanges)
-	l := &Loader{Store: store, Name: "demo", BatchSize: 500, Progress: env.Stderr,
+	l := &Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: "demo", BatchSize: 500, Progress: env.Stderr,
 		Report: func(n int) { progress.set(int64(n), total) }}
 	err = fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) })
 	if err == nil {
@@ -164,7 +164,7 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	// number of inspections is not.
 	progress := newProgress(env.Stderr, "generate", progressHouseholds)
 	var queued int64 // households handed to the loader (each flush pushes all of them)
-	l := &Loader{Store: store, Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
+	l := &Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
 	l.Report = func(int) { progress.set(queued, int64(*households)) }
 	err = fixtures.Generate(fixtures.GenConfig{Seed: *seed, Households: *households}, func(ch syncproto.Change) error {
 		if err := ctx.Err(); err != nil {

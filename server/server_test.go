@@ -27,6 +27,7 @@ import (
 type testServer struct {
 	*httptest.Server
 	store *sqlite.Store
+	push  *syncproto.PushService // the server's, for pushes past HTTP and its cursor codec
 	clock *storetest.Clock
 	dir   string
 
@@ -81,9 +82,10 @@ func mustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*Config)
 	if configure != nil {
 		configure(&cfg)
 	}
-	ts := httptest.NewServer(New(cfg))
+	srv := New(cfg)
+	ts := httptest.NewServer(srv)
 	tb.Cleanup(func() { ts.Close(); store.Close() })
-	t := &testServer{Server: ts, store: store, photos: cfg.Attachments, clock: clock, dir: dir, tokens: map[string]string{}}
+	t := &testServer{Server: ts, store: store, push: srv.push, photos: cfg.Attachments, clock: clock, dir: dir, tokens: map[string]string{}}
 	t.addUser(tb, "admin", syncproto.RoleAdmin)
 	return t
 }
@@ -257,7 +259,7 @@ func TestServiceEndpoints(t *testing.T) {
 		{"bad limit", "GET", "/v1/sync/pull?limit=-1", 422, `query.limit`, "application/problem+json"},
 		{"absurd limit", "GET", "/v1/sync/pull?limit=99999999999999999999", 422, `query.limit`, "application/problem+json"},
 		{"forged cursor", "GET", "/v1/sync/pull?cursor=AAAA", 422, `"path":"cursor"`, "application/problem+json"},
-		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + ts.store.Cursors().Encode(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
+		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + ts.push.Cursors().Encode(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
 		{"unknown parameter", "GET", "/v1/sync/pull?since=1", 400, `query.since`, "application/problem+json"},
 	}
 	for _, c := range cases {
@@ -424,8 +426,8 @@ func TestHistoryShowsConflictsWithoutVersion(t *testing.T) {
 	if resp, body := ts.pushJSON(t, a.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	a.Push(t, ts.store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}))
-	resp := b.Push(t, ts.store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 7}))
+	a.Push(t, ts.push, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}))
+	resp := b.Push(t, ts.push, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 7}))
 	if resp.Results[0].Status != "conflict" {
 		t.Fatalf("%+v", resp.Results[0])
 	}

@@ -81,7 +81,7 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (snapshotRequest, error) {
 	if err != nil {
 		return snapshotRequest{}, err
 	}
-	req, err := newSnapshotRequest(s.schema, s.store.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"),
+	req, err := newSnapshotRequest(s.schema, s.push.Cursors(), actor, region, q.Get("format"), q.Get("entity"), q.Get("as_of"),
 		q.Get("lang"), c.Request().Header.Get("Accept-Language"))
 	req.divisions = s.divisions
 	return req, err
@@ -256,7 +256,7 @@ func (s *Server) newSnapshotRun(c echo.Context, req snapshotRequest) *snapshotRu
 func (r *snapshotRun) Start(at syncproto.Cursor) error {
 	r.at = at
 	h := r.c.Response().Header()
-	h.Set(headerSnapshotCursor, r.s.store.Cursors().Encode(at))
+	h.Set(headerSnapshotCursor, r.s.push.Cursors().Encode(at))
 	h.Set(echo.HeaderContentType, r.enc.contentType())
 	h.Set("Cache-Control", "no-store")
 	if r.req.format != formatNDJSON {

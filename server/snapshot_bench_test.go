@@ -31,7 +31,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	const households = 200_000
 	ts := mustServe(b)
 	ctx := context.Background()
-	loader := &Loader{Store: ts.store, Name: "bench-snapshot", BatchSize: 1000}
+	loader := &Loader{Service: ts.push, Name: "bench-snapshot", BatchSize: 1000}
 	var county string
 	err := fixtures.Generate(fixtures.GenConfig{Seed: 1, Households: households}, func(ch syncproto.Change) error {
 		if ch.Entity != "household" {

@@ -539,7 +539,7 @@ func TestSnapshotBadRequests(t *testing.T) {
 	ts := mustServe(t)
 	admin := ts.login(t, "admin", adminDevice)
 	pushSurvey(t, ts)
-	ahead := ts.store.Cursors().Encode(syncproto.Cursor{Seq: 1_000_000})
+	ahead := ts.push.Cursors().Encode(syncproto.Cursor{Seq: 1_000_000})
 	tests := []struct {
 		name, query string
 		status      int

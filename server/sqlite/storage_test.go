@@ -70,7 +70,7 @@ func TestFullDiskRefusesWritesWhole(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("li.na")
 	first := households(dev, 3)
-	if _, err := s.Push(ctx, dev.Actor, first); err != nil {
+	if _, err := pushes(s).Push(ctx, dev.Actor, first); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetMaxPageCountForTest(ctx, 0); err != nil {
@@ -79,7 +79,7 @@ func TestFullDiskRefusesWritesWhole(t *testing.T) {
 	before := rowCounts(t, s)
 
 	cs := households(dev, 50)
-	_, err := s.Push(ctx, dev.Actor, cs)
+	_, err := pushes(s).Push(ctx, dev.Actor, cs)
 	mustBeStorageFull(t, err)
 	// Conflict resolutions and duplicate merges write through write().
 	err = s.write(ctx, "test", func(tx *superviseTx) error {
@@ -102,7 +102,7 @@ func TestFullDiskRefusesWritesWhole(t *testing.T) {
 	if _, err := s.SetMaxPageCountForTest(ctx, noPageLimit); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := s.Push(ctx, dev.Actor, cs)
+	resp, err := pushes(s).Push(ctx, dev.Actor, cs)
 	if err != nil || resp.Replayed || len(resp.Results) != len(cs.Changes) || resp.Results[0].Status != syncproto.StatusApplied {
 		t.Fatalf("push once there is room: %v (replayed %v)", err, resp.Replayed)
 	}
@@ -146,7 +146,7 @@ func TestCloseCheckpointsTheWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev := storetest.NewDevice("li.na")
-	dev.Push(t, s, households(dev, 20).Changes...)
+	dev.Push(t, pushes(s), households(dev, 20).Changes...)
 	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
 		t.Fatalf("no WAL before Close: %v", err)
 	}
