@@ -211,7 +211,7 @@ func (s *Server) handleSnapshot(c echo.Context) error {
 	default:
 		return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Too many snapshots",
 			Message:    fmt.Sprintf("%d snapshots are being taken already; retry later", cap(s.snapshots)),
-			RetryAfter: snapshotRetryAfter}
+			RetryIn: snapshotRetryAfter * time.Second}
 	}
 	run := s.newSnapshotRun(c, req)
 	defer run.enc.close()

@@ -63,7 +63,7 @@ func (u *userSnapshots) release(user string) {
 func tooManyUserSnapshots(max int) error {
 	return &syncproto.Error{Code: syncproto.ERateLimited, Title: "Too many snapshots",
 		Message:    fmt.Sprintf("you are taking %d snapshots already; wait for them to end", max),
-		RetryAfter: snapshotRetryAfter}
+		RetryIn: snapshotRetryAfter * time.Second}
 }
 
 // rateBoundWriter writes a snapshot to its client under a deadline that

@@ -65,7 +65,7 @@ func (s *Store) WritePush(ctx context.Context, changes int, apply func(context.C
 	if s.pushClosed {
 		s.pushMu.RUnlock()
 		return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Shutting down",
-			Message: "the server is shutting down; retry shortly", RetryAfter: 5}
+			Message: "the server is shutting down; retry shortly", RetryIn: 5 * time.Second}
 	}
 	s.pushes <- req
 	s.pushMu.RUnlock()

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	msqlite "modernc.org/sqlite"
@@ -52,8 +53,8 @@ func rowCounts(tb testing.TB, s *Store) map[string]int {
 func mustBeStorageFull(tb testing.TB, err error) {
 	tb.Helper()
 	var se *syncproto.Error
-	if !errors.As(err, &se) || se.Code != syncproto.EUnavailable || se.RetryAfter != retryFullAfter || se.Title != "Storage full" {
-		tb.Fatalf("error %v, want EUnavailable \"Storage full\" with RetryAfter %d", err, retryFullAfter)
+	if !errors.As(err, &se) || se.Code != syncproto.EUnavailable || se.RetryIn != retryFullAfter*time.Second || se.Title != "Storage full" {
+		tb.Fatalf("error %v, want EUnavailable \"Storage full\" with RetryIn %ds", err, retryFullAfter)
 	}
 	var le *msqlite.Error
 	if !errors.As(err, &le) || le.Code()&0xff != sqlite3.SQLITE_FULL {
