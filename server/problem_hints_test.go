@@ -2,6 +2,8 @@ package server
 
 import (
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -32,7 +34,7 @@ func TestProblemHintsBecomeHeaders(t *testing.T) {
 			Errors: []syncproto.FieldError{{Path: attachments.PathRange, Message: "START must be 4096"}}},
 			offset: "4096", bodyOffset: "4096", path: "header.Content-Range"},
 	}
-	s := &Server{}
+	s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()

@@ -210,7 +210,7 @@ func (s *Server) handleSnapshot(c echo.Context) error {
 		defer func() { <-s.snapshots }()
 	default:
 		return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Too many snapshots",
-			Message:    fmt.Sprintf("%d snapshots are being taken already; retry later", cap(s.snapshots)),
+			Message: fmt.Sprintf("%d snapshots are being taken already; retry later", cap(s.snapshots)),
 			RetryIn: snapshotRetryAfter * time.Second}
 	}
 	run := s.newSnapshotRun(c, req)
