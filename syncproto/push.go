@@ -113,7 +113,7 @@ func (p *PushService) prepare(cs Changeset, now time.Time) Prepared {
 }
 
 // ReplayOutbox applies the change sets of an exported outbox, in order, as
-// their original device (ReplayChangeset), in one durable transaction of
+// their original device (replayChangeset), in one durable transaction of
 // the store (OutboxStore.WriteReplay), each in its own savepoint: a refused
 // one is reported in its ReplayedSet and the others go on. An error return
 // means nothing was written.
