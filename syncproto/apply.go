@@ -158,7 +158,7 @@ func ContentHash(cs Changeset) string {
 // prepared by prepare: replay detection, device ordering, scope checks,
 // and for every change validation, merge, versioning, conflict recording
 // or quarantine. now is the server's clock at the write.
-func (p *PushService) apply(ctx context.Context, tx PushTx, actor Actor, cs Changeset, prep Prepared, now time.Time) (PushResponse, error) {
+func (p *PushService) apply(ctx context.Context, tx PushTx, actor Actor, cs Changeset, prep prepared, now time.Time) (PushResponse, error) {
 	sch := p.schema
 	now = now.UTC()
 	hash := prep.hash

@@ -91,9 +91,9 @@ func (p *PushService) Push(ctx context.Context, actor Actor, cs Changeset) (Push
 	return resp, nil
 }
 
-// Prepared is the part of applying a change set that needs no store: its
+// prepared is the part of applying a change set that needs no store: its
 // content hash and every change validated against its form.
-type Prepared struct {
+type prepared struct {
 	hash    string
 	checked []validated
 }
@@ -102,10 +102,10 @@ type Prepared struct {
 // store's single writer, so that the writer does only what needs the
 // database. now is the server's clock, which date ranges relative to
 // today are measured from.
-func (p *PushService) prepare(cs Changeset, now time.Time) Prepared {
+func (p *PushService) prepare(cs Changeset, now time.Time) prepared {
 	// Validate every change once: the scope check and the merge both work
 	// on the canonical values.
-	prep := Prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
+	prep := prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
 	for i, ch := range cs.Changes {
 		prep.checked[i].fields, prep.checked[i].errs = p.schema.Form(ch.Entity).ValidateAt(ch.Fields, now)
 	}
