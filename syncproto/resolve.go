@@ -180,7 +180,7 @@ func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 		entry := LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: newVersion, Op: "resolve",
 			UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes,
 			ConflictIDs: []string{c.ID}}
-		if _, err := tx.WriteVersion(ctx, next, entry); err != nil {
+		if err := writeVersion(ctx, tx, rec, next, entry); err != nil {
 			return ResolveResult{}, err
 		}
 	} else {
@@ -282,7 +282,7 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 		next.Meta[parentField] = FieldMeta{Version: v, Device: actor.DeviceID, At: now}
 		next.Version, next.Parent, next.Village = v, survivor, keep.Village
 		next.UpdatedAt, next.UpdatedBy, next.UpdatedDevice = now, actor.UserID, actor.DeviceID
-		if _, err := tx.WriteVersion(ctx, &next, entry(ch, v, map[string]FieldChange{
+		if err := writeVersion(ctx, tx, ch, &next, entry(ch, v, map[string]FieldChange{
 			parentField: {Before: valueOf(ch.Fields, parentField), After: newID}})); err != nil {
 			return MergeResult{}, err
 		}
@@ -292,7 +292,7 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 	survivorJSON, _ := json.Marshal(survivor)
 	k := *keep
 	k.Version, k.UpdatedAt, k.UpdatedBy, k.UpdatedDevice = keep.Version+1, now, actor.UserID, actor.DeviceID
-	if _, err := tx.WriteVersion(ctx, &k, entry(keep, k.Version, map[string]FieldChange{
+	if err := writeVersion(ctx, tx, keep, &k, entry(keep, k.Version, map[string]FieldChange{
 		"_merged_from": {Before: schema.Null, After: otherJSON}})); err != nil {
 		return MergeResult{}, err
 	}
@@ -312,7 +312,7 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 	for _, c := range open {
 		goneEntry.ConflictIDs = append(goneEntry.ConflictIDs, c.ID)
 	}
-	if _, err := tx.WriteVersion(ctx, &g, goneEntry); err != nil {
+	if err := writeVersion(ctx, tx, gone, &g, goneEntry); err != nil {
 		return MergeResult{}, err
 	}
 	settled := "settled by the merge into " + survivor

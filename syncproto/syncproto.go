@@ -1,7 +1,8 @@
 // Package syncproto holds the wire types of the fieldsync sync protocol v1,
 // their decoding and validation, the per-field merge rules and the push
 // algorithm, as pure code: no HTTP and no SQL. Stores implement the Store
-// contract (store.go) and run ApplyChangeset inside their own transaction.
+// contract (store.go); the PushService (push.go) runs the push inside the
+// one batched write a store offers (PushStore.WritePush).
 package syncproto
 
 import (

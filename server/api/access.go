@@ -76,7 +76,7 @@ func sessionEnded(msg string) error {
 
 func rateLimited(retry int, what string) error {
 	return &syncproto.Error{Code: syncproto.ERateLimited, Title: "Too many requests",
-		Message: "too many " + what + "; try again later", RetryAfter: retry}
+		Message: "too many " + what + "; try again later", RetryIn: time.Duration(retry) * time.Second}
 }
 
 // authenticate is the one gate of every /v1 endpoint but the two token
@@ -219,7 +219,7 @@ func (s *Server) handleToken(c echo.Context) error {
 		return rateLimited(retry, "logins at once from this address")
 	case auth.GateFull:
 		return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Too many logins",
-			Message: "the server is checking too many passwords at once; try again shortly", RetryAfter: retry}
+			Message: "the server is checking too many passwords at once; try again shortly", RetryIn: time.Duration(retry) * time.Second}
 	}
 	// Verify even for an unknown user, so that timing does not tell
 	// which names exist.

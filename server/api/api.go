@@ -89,6 +89,7 @@ const DefaultSnapshotConcurrency = 2
 type Server struct {
 	echo     *echo.Echo
 	store    syncproto.Store
+	push     *syncproto.PushService // pushes, outbox replays and the cursor codec
 	accounts auth.Accounts
 	keys     *auth.Keyring
 	schema   *schema.Schema
@@ -219,7 +220,7 @@ func New(cfg Config) *Server {
 		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginFailsByUser: cfg.Rates.LoginPerUser.limiter(),
 		loginFailsByAddr: cfg.Rates.LoginPerAddress.limiter(), refreshByAddr: cfg.Rates.RefreshPerAddress.limiter(),
 		pushByDevice: cfg.Rates.PushPerDevice.limiter(), hashGate: cfg.HashGate,
-		divisions: cfg.Divisions}
+		divisions: cfg.Divisions, push: syncproto.NewPushService(cfg.Store, syncproto.PushOptions{Schema: cfg.Schema, Now: cfg.Now})}
 	if s.hashGate == nil {
 		s.hashGate = auth.NewHashGate(0, 0, 0)
 	}

@@ -211,7 +211,7 @@ func (s *Server) handleUpload(c echo.Context) error {
 		// request's connection is most likely dead; stop waiting for it.
 		Preempt: func() { _ = rc.SetReadDeadline(time.Now()) }})
 	if err != nil {
-		return err
+		return rangeAsHeader(err)
 	}
 	if res.Proven {
 		if err := s.store.PhotoUploaded(req.Context(), actor, hash); err != nil {
@@ -230,6 +230,21 @@ func (s *Server) handleUpload(c echo.Context) error {
 			"user", s.actor(c).UserID, "device", s.actor(c).DeviceID)
 	}
 	return writeJSON(c, status, uploadAnswer{SHA256: hash, Size: res.Offset, ContentType: res.ContentType, URL: photoURL(hash)})
+}
+
+// rangeAsHeader names the photo store's errors about a chunk's range
+// (attachments.PathRange) after the header the range came in:
+// header.Content-Range.
+func rangeAsHeader(err error) error {
+	var se *syncproto.Error
+	if errors.As(err, &se) {
+		for i := range se.Errors {
+			if se.Errors[i].Path == attachments.PathRange {
+				se.Errors[i].Path = "header.Content-Range"
+			}
+		}
+	}
+	return err
 }
 
 // parseContentRange reads Content-Range: bytes START-END/TOTAL (digits

@@ -73,11 +73,11 @@ func TestPullCursorIsBoundToItsDevice(t *testing.T) {
 	refused("the same user on another device", status, body)
 
 	// A cursor as the server issued them before binding: scope, no device.
-	bound, err := ts.Store.Cursors().Parse(southCursor)
+	bound, err := ts.Push.Cursors().Parse(southCursor)
 	if err != nil || bound.Device != southDev {
 		t.Fatalf("the pull cursor %+v (%v) is not bound to device %s", bound, err, southDev)
 	}
-	legacy := ts.Store.Cursors().Encode(syncproto.Cursor{Seq: bound.Seq, Scope: bound.Scope})
+	legacy := ts.Push.Cursors().Encode(syncproto.Cursor{Seq: bound.Seq, Scope: bound.Scope})
 	status, body, _ = pull(northTok, legacy)
 	refused("another county's device with an unbound cursor", status, body)
 	status, body, page = pull(southTok, legacy)

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -76,7 +77,7 @@ func problemFor(err error) Problem {
 			status = http.StatusInternalServerError
 		}
 		return Problem{Type: "/problems/" + string(se.Code), Title: title, Status: status, Detail: se.Message,
-			Errors: se.Errors, LastDeviceSeq: se.LastDeviceSeq, UploadOffset: se.UploadOffset}
+			Errors: se.Errors, LastDeviceSeq: se.LastDeviceSeq, UploadOffset: se.PhotoBytesHeld}
 	}
 	var he *echo.HTTPError
 	if errors.As(err, &he) {
@@ -118,8 +119,8 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 		s.reqLog(c).Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "err", err)
 	}
 	var se *syncproto.Error
-	if errors.As(err, &se) && se.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(se.RetryAfter))
+	if errors.As(err, &se) && se.RetryIn > 0 {
+		c.Response().Header().Set("Retry-After", strconv.FormatInt(int64(math.Ceil(se.RetryIn.Seconds())), 10)) // whole seconds, rounded up
 	}
 	if p.UploadOffset != nil {
 		c.Response().Header().Set(headerUploadOffset, strconv.FormatInt(*p.UploadOffset, 10))

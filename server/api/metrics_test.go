@@ -260,7 +260,7 @@ func TestLongPullWritesItsPositionOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	head, err := ts.Store.Cursors().Parse(cursor)
+	head, err := ts.Push.Cursors().Parse(cursor)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func (s *Server) handleReplayOutbox(c echo.Context) error {
 			Message: "the outbox names a user who never signed in on this device",
 			Errors:  []syncproto.FieldError{{Path: "user", Message: "is not the user of device " + device}}}
 	}
-	done, err := s.store.ReplayOutbox(ctx, *original, actor, req.Sets)
+	done, err := s.push.ReplayOutbox(ctx, *original, actor, req.Sets)
 	if err != nil {
 		return err
 	}

@@ -115,7 +115,7 @@ func TestPullPositionsAreWrittenInBatches(t *testing.T) {
 	if n := writes.count("record_pull"); n != 1 {
 		t.Fatalf("the flush made %d position writes, want 1", n)
 	}
-	c, err := ts.Store.Cursors().Parse(cursor)
+	c, err := ts.Push.Cursors().Parse(cursor)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -397,14 +397,14 @@ func TestReinspectionReasons(t *testing.T) {
 	for _, name := range []string{"unrenovated", "completed", "chainDone", "chainDue", "conflict", "old", "dupHousing",
 		"dupWater", "sameDayRecheck", "safe", "never", "deleted"} {
 		hh[name] = id()
-		a.Push(t, ts.Store, storetest.Household(hh[name], village, storetest.T0.Add(-60*24*time.Hour)))
+		a.Push(t, ts.Push, storetest.Household(hh[name], village, storetest.T0.Add(-60*24*time.Hour)))
 	}
 	ins := map[string]string{}
 	for _, k := range []string{"unrenovated", "completed", "chain1", "chain2", "chain3", "due1", "due2", "conflict", "old",
 		"dupA", "dupB", "dupWaterA", "dupWaterB", "recheck1", "recheck2", "safe", "deleted"} {
 		ins[k] = id()
 	}
-	a.Push(t, ts.Store,
+	a.Push(t, ts.Push,
 		housingOnDay(ins["unrenovated"], hh["unrenovated"], "2026-11-01", "D", "planned", ""),
 		housingOnDay(ins["completed"], hh["completed"], "2026-11-02", "C", "completed", ""),
 		// A chain of three: D, renovated and re-inspected C, then A verified.
@@ -424,23 +424,23 @@ func TestReinspectionReasons(t *testing.T) {
 	)
 	// Another team visits the same households the same day, and syncs later.
 	ts.Clock.Advance(time.Minute)
-	b.Push(t, ts.Store,
+	b.Push(t, ts.Push,
 		housingOnDay(ins["dupB"], hh["dupHousing"], "2026-11-15", "A", "none", ""),
 		waterOnDay(ins["dupWaterB"], hh["dupWater"], "2026-11-16", 30),
 		housingOnDay(ins["recheck2"], hh["sameDayRecheck"], "2026-11-16", "A", "verified", ins["recheck1"]),
 	)
 	// Two devices change the same grade: safety_first keeps C, recorded.
-	a.Push(t, ts.Store, storetest.Upsert("housing_inspection", ins["conflict"], 1, storetest.T0, map[string]any{"grade": "A"}))
-	resp := b.Push(t, ts.Store, storetest.Upsert("housing_inspection", ins["conflict"], 1, storetest.T0, map[string]any{"grade": "C"}))
+	a.Push(t, ts.Push, storetest.Upsert("housing_inspection", ins["conflict"], 1, storetest.T0, map[string]any{"grade": "A"}))
+	resp := b.Push(t, ts.Push, storetest.Upsert("housing_inspection", ins["conflict"], 1, storetest.T0, map[string]any{"grade": "C"}))
 	if len(resp.Results[0].Conflicts) != 1 || resp.Results[0].Conflicts[0].State != "auto_resolved" {
 		t.Fatalf("no grade conflict: %+v", resp.Results[0])
 	}
 	conflictID := resp.Results[0].Conflicts[0].ConflictID
-	a.Push(t, ts.Store, storetest.Delete("household", hh["deleted"], 1, storetest.T0))
+	a.Push(t, ts.Push, storetest.Delete("household", hh["deleted"], 1, storetest.T0))
 	// A household lifted out of poverty whose water was inspected without a
 	// quality reading: not shown safe, so on the relapse watch.
 	lifted := id()
-	a.Push(t, ts.Store, storetest.Upsert("household", lifted, 0, storetest.T0, map[string]any{"village": village,
+	a.Push(t, ts.Push, storetest.Upsert("household", lifted, 0, storetest.T0, map[string]any{"village": village,
 		"head_name": "冉光明", "status": "lifted_out"}),
 		storetest.Upsert("water_inspection", id(), 0, storetest.T0, map[string]any{"household_id": lifted,
 			"inspected_on": "2026-11-18", "liters_per_person_day": 70, "fetch_minutes": 5, "reliability_pct": 95}))
@@ -558,7 +558,7 @@ func TestReinspectAfterIsConfigured(t *testing.T) {
 	ts := apitest.MustServe(t)
 	d := storetest.NewDevice("li.na")
 	old, fresh := uuid.NewString(), uuid.NewString()
-	d.Push(t, ts.Store, storetest.Household(old, storetest.SouthVillage, storetest.T0), storetest.Household(fresh, storetest.SouthVillage, storetest.T0),
+	d.Push(t, ts.Push, storetest.Household(old, storetest.SouthVillage, storetest.T0), storetest.Household(fresh, storetest.SouthVillage, storetest.T0),
 		housingOnDay(uuid.NewString(), old, "2026-10-01", "A", "none", ""),
 		housingOnDay(uuid.NewString(), fresh, "2026-11-01", "A", "none", ""))
 	keys, err := auth.OpenKeyring(ts.Dir, ts.Clock.Now)

@@ -76,7 +76,7 @@ func TestServiceEndpoints(t *testing.T) {
 		{"bad limit", "GET", "/v1/sync/pull?limit=-1", 422, `query.limit`, "application/problem+json"},
 		{"absurd limit", "GET", "/v1/sync/pull?limit=99999999999999999999", 422, `query.limit`, "application/problem+json"},
 		{"forged cursor", "GET", "/v1/sync/pull?cursor=AAAA", 422, `"path":"cursor"`, "application/problem+json"},
-		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + ts.Store.Cursors().Encode(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
+		{"cursor ahead", "GET", "/v1/sync/pull?cursor=" + ts.Push.Cursors().Encode(syncproto.Cursor{Seq: 99}), 422, `ahead`, "application/problem+json"},
 		{"unknown parameter", "GET", "/v1/sync/pull?since=1", 400, `query.since`, "application/problem+json"},
 	}
 	for _, c := range cases {
@@ -239,8 +239,8 @@ func TestHistoryShowsConflictsWithoutVersion(t *testing.T) {
 	if resp, body := ts.PushJSON(t, a.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0))); resp.StatusCode != 200 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	a.Push(t, ts.Store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}))
-	resp := b.Push(t, ts.Store, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 7}))
+	a.Push(t, ts.Push, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 6}))
+	resp := b.Push(t, ts.Push, storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"members": 7}))
 	if resp.Results[0].Status != "conflict" {
 		t.Fatalf("%+v", resp.Results[0])
 	}

@@ -54,7 +54,7 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (export.SnapshotRequest, e
 	if err != nil {
 		return export.SnapshotRequest{}, err
 	}
-	req, err := export.NewSnapshotRequest(s.schema, s.store.Cursors(), actor, region, export.SnapshotParams{
+	req, err := export.NewSnapshotRequest(s.schema, s.push.Cursors(), actor, region, export.SnapshotParams{
 		Format: q.Get("format"), Entity: q.Get("entity"), AsOf: q.Get("as_of"), Lang: q.Get("lang"),
 		AcceptLanguage: c.Request().Header.Get("Accept-Language")})
 	req.Divisions, req.PhotoURL = s.divisions, photoURL
@@ -91,8 +91,8 @@ func (s *Server) handleSnapshot(c echo.Context) error {
 		defer func() { <-s.snapshots }()
 	default:
 		return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Too many snapshots",
-			Message:    fmt.Sprintf("%d snapshots are being taken already; retry later", cap(s.snapshots)),
-			RetryAfter: snapshotRetryAfter}
+			Message: fmt.Sprintf("%d snapshots are being taken already; retry later", cap(s.snapshots)),
+			RetryIn: snapshotRetryAfter * time.Second}
 	}
 	run := s.newSnapshotRun(c, req)
 	defer run.enc.Close()
@@ -137,7 +137,7 @@ func (s *Server) newSnapshotRun(c echo.Context, req export.SnapshotRequest) *sna
 func (r *snapshotRun) Start(at syncproto.Cursor) error {
 	r.at = at
 	h := r.c.Response().Header()
-	h.Set(headerSnapshotCursor, r.s.store.Cursors().Encode(at))
+	h.Set(headerSnapshotCursor, r.s.push.Cursors().Encode(at))
 	h.Set(echo.HeaderContentType, r.enc.ContentType())
 	h.Set("Cache-Control", "no-store")
 	if r.req.Format != export.FormatNDJSON {

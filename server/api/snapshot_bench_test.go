@@ -32,7 +32,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	const households = 200_000
 	ts := apitest.MustServe(b)
 	ctx := context.Background()
-	loader := &fixtures.Loader{Store: ts.Store, Name: "bench-snapshot", BatchSize: 1000}
+	loader := &fixtures.Loader{Service: ts.Push, Name: "bench-snapshot", BatchSize: 1000}
 	var county string
 	err := fixtures.Generate(fixtures.GenConfig{Seed: 1, Households: households}, func(ch syncproto.Change) error {
 		if ch.Entity != "household" {

@@ -62,8 +62,8 @@ func (u *userSnapshots) release(user string) {
 // tooManyUserSnapshots is the 429 of a user's snapshot beyond their slots.
 func tooManyUserSnapshots(max int) error {
 	return &syncproto.Error{Code: syncproto.ERateLimited, Title: "Too many snapshots",
-		Message:    fmt.Sprintf("you are taking %d snapshots already; wait for them to end", max),
-		RetryAfter: snapshotRetryAfter}
+		Message: fmt.Sprintf("you are taking %d snapshots already; wait for them to end", max),
+		RetryIn: snapshotRetryAfter * time.Second}
 }
 
 // rateBoundWriter writes a snapshot to its client under a deadline that

@@ -490,7 +490,7 @@ func TestSnapshotBadRequests(t *testing.T) {
 	ts := apitest.MustServe(t)
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	pushSurvey(t, ts)
-	ahead := ts.Store.Cursors().Encode(syncproto.Cursor{Seq: 1_000_000})
+	ahead := ts.Push.Cursors().Encode(syncproto.Cursor{Seq: 1_000_000})
 	tests := []struct {
 		name, query string
 		status      int

@@ -89,7 +89,7 @@ func (s *Server) handlePush(c echo.Context) error {
 			Message: "device_id must be the device your token was issued to",
 			Errors:  []syncproto.FieldError{{Path: "device_id", Message: "is not your token's device"}}}
 	}
-	resp, err := s.store.Push(c.Request().Context(), actor, cs)
+	resp, err := s.push.Push(c.Request().Context(), actor, cs)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err := onlyParams(q, "cursor", "limit"); err != nil {
 		return err
 	}
-	after, err := s.store.Cursors().ParsePull(q.Get("cursor"), s.actor(c))
+	after, err := s.push.Cursors().ParsePull(q.Get("cursor"), s.actor(c))
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Server) handlePull(c echo.Context) error {
 		s.pulls.note(syncproto.PullPosition{Device: a.DeviceID, User: a.UserID, Seq: page.Cursor.Seq, At: s.now()})
 	}
 	page.Cursor.Device = s.actor(c).DeviceID // a cursor serves the device it was issued to
-	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.store.Cursors().Encode(page.Cursor), HasMore: page.HasMore}
+	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.push.Cursors().Encode(page.Cursor), HasMore: page.HasMore}
 	if resp.Records == nil {
 		resp.Records = []syncproto.Record{}
 	}
@@ -157,7 +157,7 @@ func (s *Server) handleChecksum(c echo.Context) error {
 		return err
 	}
 	cur.Device = s.actor(c).DeviceID // equal to the pull's cursor at the same position
-	return writeJSON(c, http.StatusOK, syncproto.ChecksumResponse{Cursor: s.store.Cursors().Encode(cur),
+	return writeJSON(c, http.StatusOK, syncproto.ChecksumResponse{Cursor: s.push.Cursors().Encode(cur),
 		Count: sum.Count, Checksum: sum.String()})
 }
 

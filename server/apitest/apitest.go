@@ -34,6 +34,9 @@ import (
 type Server struct {
 	*httptest.Server
 	Store *sqlite.Store
+	// Push is a push service over the store with the server's schema and
+	// clock: for pushes past HTTP, and its cursor codec.
+	Push  *syncproto.PushService
 	Clock *storetest.Clock
 	Dir   string
 
@@ -95,7 +98,8 @@ func MustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*api.Con
 	}
 	ts := httptest.NewServer(api.New(cfg))
 	tb.Cleanup(func() { ts.Close(); store.Close() })
-	t := &Server{Server: ts, Store: store, Photos: cfg.Attachments, Clock: clock, Dir: dir, tokens: map[string]string{}}
+	push := syncproto.NewPushService(store, syncproto.PushOptions{Schema: cfg.Schema, Now: cfg.Now})
+	t := &Server{Server: ts, Store: store, Push: push, Photos: cfg.Attachments, Clock: clock, Dir: dir, tokens: map[string]string{}}
 	t.AddUser(tb, "admin", syncproto.RoleAdmin)
 	return t
 }
@@ -287,7 +291,7 @@ func (ts *Server) MustPush(tb testing.TB, cs syncproto.Changeset) {
 // with other's router (another configuration of the API), with tokens of
 // its own.
 func (ts *Server) Beside(other *httptest.Server) *Server {
-	return &Server{Server: other, Store: ts.Store, Clock: ts.Clock, Dir: ts.Dir, Photos: ts.Photos, tokens: map[string]string{}}
+	return &Server{Server: other, Store: ts.Store, Push: ts.Push, Clock: ts.Clock, Dir: ts.Dir, Photos: ts.Photos, tokens: map[string]string{}}
 }
 
 // Version is the version the harness's servers report (api.Config.Version).

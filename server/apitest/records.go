@@ -35,7 +35,7 @@ func SouthHousing(id, household string, photos ...string) syncproto.Change {
 func SeedDemo(tb testing.TB, ts *Server) {
 	tb.Helper()
 	ctx := context.Background()
-	l := &fixtures.Loader{Store: ts.Store, Name: "demo", BatchSize: 500}
+	l := &fixtures.Loader{Service: ts.Push, Name: "demo", BatchSize: 500}
 	if err := fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) }); err != nil {
 		tb.Fatal(err)
 	}

@@ -62,7 +62,8 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	}
 	defer store.Close()
 	sch := schema.V1()
-	req, err := export.NewSnapshotRequest(sch, store.Cursors(), actor, *region, export.SnapshotParams{Format: *format, Entity: *entity, AsOf: *asOf, Lang: *lang})
+	cursors := syncproto.NewCursorCodec(store.CursorKey())
+	req, err := export.NewSnapshotRequest(sch, cursors, actor, *region, export.SnapshotParams{Format: *format, Entity: *entity, AsOf: *asOf, Lang: *lang})
 	if err != nil {
 		return cliError(err)
 	}
@@ -125,7 +126,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	fi, _ := os.Stat(dst)
 	fmt.Fprintf(env.Stdout, "exported %d records (%s, %s, %s) to %s: %s in %s; snapshot cursor %s\n",
 		sink.rows, what, where, req.Format, dst, byteSize(fi.Size()), time.Since(started).Round(time.Millisecond),
-		store.Cursors().Encode(sink.at))
+		cursors.Encode(sink.at))
 	if lc, ok := sink.enc.(export.LocationCounter); ok {
 		fmt.Fprintf(env.Stdout, "%d of them without a location (features with a null geometry)\n", lc.WithoutLocation())
 	}

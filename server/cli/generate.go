@@ -36,7 +36,7 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	// number of inspections is not.
 	progress := newProgress(env.Stderr, "generate", progressHouseholds)
 	var queued int64 // households handed to the loader (each flush pushes all of them)
-	l := &fixtures.Loader{Store: store, Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
+	l := &fixtures.Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
 	l.Report = func(int) { progress.set(queued, int64(*households)) }
 	err = fixtures.Generate(fixtures.GenConfig{Seed: *seed, Households: *households}, func(ch syncproto.Change) error {
 		if err := ctx.Err(); err != nil {

@@ -30,7 +30,7 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	}
 	total := int64(stats.Households + stats.HousingInspections + stats.WaterInspections)
 	progress := newProgress(env.Stderr, "seed", progressChanges)
-	l := &fixtures.Loader{Store: store, Name: "demo", BatchSize: 500, Progress: env.Stderr,
+	l := &fixtures.Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: "demo", BatchSize: 500, Progress: env.Stderr,
 		Report: func(n int) { progress.set(int64(n), total) }}
 	err = fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) })
 	if err == nil {

@@ -29,7 +29,7 @@ func loadGeneratedForReports(tb testing.TB, s *Store, n, counties int) map[strin
 		}
 		batch = append(batch, c)
 		if len(batch) == 1000 {
-			dev.Push(tb, s, batch...)
+			dev.Push(tb, pushes(s), batch...)
 			batch = batch[:0]
 		}
 		return nil
@@ -38,7 +38,7 @@ func loadGeneratedForReports(tb testing.TB, s *Store, n, counties int) map[strin
 		tb.Fatal(err)
 	}
 	if len(batch) > 0 {
-		dev.Push(tb, s, batch...)
+		dev.Push(tb, pushes(s), batch...)
 	}
 	return villages
 }
@@ -63,7 +63,7 @@ func TestCoverageStreamsVillagesInOrder(t *testing.T) {
 			}
 		}
 	}
-	storetest.NewDevice("li.na").Push(t, s, changes...)
+	storetest.NewDevice("li.na").Push(t, pushes(s), changes...)
 	for _, actor := range []syncproto.Actor{{AllRegions: true}, {Scope: []string{"500240", "520102101"}}} {
 		t.Run(actor.ScopeKey(), func(t *testing.T) {
 			want := map[string]int{}
@@ -116,7 +116,7 @@ func TestReportsReadOnePointInTime(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("li.na")
 	first, second := uuid.NewString(), uuid.NewString()
-	dev.Push(t, s, storetest.Household(first, storetest.NorthVillage, storetest.T0), storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+	dev.Push(t, pushes(s), storetest.Household(first, storetest.NorthVillage, storetest.T0), storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 	before, err := s.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestReportsReadOnePointInTime(t *testing.T) {
 			// While the report is being read: a new household in a
 			// village the report has not reached, and a D appraisal.
 			pushed = true
-			dev.Push(t, s, storetest.Household(second, storetest.SouthVillage, storetest.T0),
+			dev.Push(t, pushes(s), storetest.Household(second, storetest.SouthVillage, storetest.T0),
 				storetest.HousingInspection(uuid.NewString(), second, "D", storetest.T0))
 		}
 		return nil
@@ -152,7 +152,7 @@ func TestReportsStopOnEmitError(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("li.na")
 	hh := uuid.NewString()
-	dev.Push(t, s, storetest.Household(hh, storetest.SouthVillage, storetest.T0), storetest.HousingInspection(uuid.NewString(), hh, "D", storetest.T0))
+	dev.Push(t, pushes(s), storetest.Household(hh, storetest.SouthVillage, storetest.T0), storetest.HousingInspection(uuid.NewString(), hh, "D", storetest.T0))
 	stop := fmt.Errorf("client went away")
 	if _, err := s.Coverage(context.Background(), storetest.All, func(*survey.VillageCoverage) error { return stop }); err != stop {
 		t.Fatalf("coverage: %v", err)

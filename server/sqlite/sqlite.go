@@ -71,21 +71,20 @@ const DefaultWALAutocheckpoint = 1000
 
 // Store is the SQLite implementation of syncproto.Store.
 type Store struct {
-	writer  *sql.DB // one connection: every write transaction is serialised here
-	reader  *sql.DB // read-only pool
-	cursors *syncproto.CursorCodec
-	schema  *schema.Schema
-	now     func() time.Time
-	path    string
+	writer *sql.DB // one connection: every write transaction is serialised here
+	reader *sql.DB // read-only pool
+	// cursorKey signs the cursors the server issues (the push service's
+	// codec); it lives in the database (cursorSecret).
+	cursorKey []byte
+	schema    *schema.Schema
+	now       func() time.Time
+	path      string
 	// observer is told each write's wait for the writer; nil for none.
 	observer WriteObserver
 
 	// beforeCommit, when set (tests only), runs inside every push
 	// transaction after its writes and before its commit.
 	beforeCommit func(context.Context, *sql.Tx) error
-	// afterApply, when set (tests only), runs after each change set of a
-	// group applied; an error fails that change set alone.
-	afterApply func(syncproto.Changeset) error
 	// onGroup, when set (tests only), is told the size of every group.
 	onGroup func(n int)
 	// beforePhotoRemoval, when set (tests only), runs in the sweep of
@@ -168,12 +167,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.writer.Close()
 		return nil, err
 	}
-	secret, err := s.cursorSecret(ctx)
-	if err != nil {
+	if s.cursorKey, err = s.cursorSecret(ctx); err != nil {
 		s.writer.Close()
 		return nil, err
 	}
-	s.cursors = syncproto.NewCursorCodec(secret)
 
 	if s.reader, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
 		s.writer.Close()
@@ -241,7 +238,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	if err := s.reader.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'cursor_secret'`).Scan(&secret); err != nil {
 		return fail("cursor secret: %v", err)
 	}
-	s.cursors = syncproto.NewCursorCodec(secret)
+	s.cursorKey = secret
 	return s, nil
 }
 
@@ -307,8 +304,9 @@ func (s *Store) cursorSecret(ctx context.Context) ([]byte, error) {
 	return secret, nil
 }
 
-// Cursors is the codec of the cursors this store issues.
-func (s *Store) Cursors() *syncproto.CursorCodec { return s.cursors }
+// CursorKey returns the key the cursors of this database are signed with
+// (syncproto.NewCursorCodec); the caller must not change it.
+func (s *Store) CursorKey() []byte { return s.cursorKey }
 
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
