@@ -21,7 +21,7 @@ import (
 // BenchmarkHTTPPush is the whole push path: HTTP, authentication, decoding,
 // validation, merge, the group-committed SQLite transaction, the answer.
 // 8 tablets push 50-change sets (new water inspections of 100 households)
-// at once; b.N counts change sets. `go test ./server -run '^$' -bench
+// at once; b.N counts change sets. `go test ./server/api -run '^$' -bench
 // HTTPPush -cpuprofile push.prof` shows where a push's time goes.
 func BenchmarkHTTPPush(b *testing.B) {
 	ts := apitest.MustServeConfig(b, sqlite.Options{}, func(cfg *api.Config) { cfg.Limits.MaxBodyBytes = 8 << 20 })

@@ -115,7 +115,7 @@ func TestTabletsConvergeThroughAFaultyNetwork(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			defer func() {
 				if t.Failed() {
-					t.Logf("replay with: FIELDSYNC_SEED=%d go test ./server -run 'TestTabletsConverge' -v", seed)
+					t.Logf("replay with: FIELDSYNC_SEED=%d go test ./server/cli -run 'TestTabletsConverge' -v", seed)
 				}
 			}()
 			runConvergence(t, seed)
