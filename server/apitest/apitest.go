@@ -275,6 +275,13 @@ func NDJSONRecords(tb testing.TB, body []byte) map[string]syncproto.Record {
 func (ts *Server) MustPush(tb testing.TB, cs syncproto.Changeset) {
 	tb.Helper()
 	resp, body := ts.PushJSON(tb, cs)
+	mustAccept(tb, resp, body)
+}
+
+// mustAccept fails the test unless a push answered 200 with no change
+// rejected.
+func mustAccept(tb testing.TB, resp *http.Response, body []byte) {
+	tb.Helper()
 	if resp.StatusCode != http.StatusOK {
 		tb.Fatalf("push: %d %s", resp.StatusCode, body)
 	}

@@ -205,16 +205,7 @@ func (ts *Server) PushAs(tb testing.TB, pc *PhotoClient, device string, seq int6
 	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: device, DeviceSeq: seq, SchemaVersion: 1, Changes: changes}
 	b, _ := json.Marshal(cs)
 	resp, body := ts.DoAs(tb, pc.token, http.MethodPost, "/v1/sync/push", "application/json", b)
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("push: %d %s", resp.StatusCode, body)
-	}
-	var pr syncproto.PushResponse
-	_ = json.Unmarshal(body, &pr)
-	for _, r := range pr.Results {
-		if r.Status == syncproto.StatusRejected {
-			tb.Fatalf("push rejected %s: %v", r.ID, r.Errors)
-		}
-	}
+	mustAccept(tb, resp, body)
 }
 
 // AskMissing is POST /v1/attachments/missing as the client.
