@@ -12,6 +12,7 @@
 //	storetest      the store contract's test suite
 //
 // This package holds no code: layout_test.go holds the import rules that
-// keep the cut (echo only in api, no SQL or HTTP in the domain, bench past
-// no store).
+// keep the cut, one rule a row (echo only in api; no SQL or HTTP in the
+// domain; api over the store contract, never a store; export without HTTP;
+// bench past no store; cli imported by main alone, apitest by tests alone).
 package server

@@ -153,7 +153,7 @@ func (m *Metrics) WatchDatabase(path string) error {
 // the same Metrics keeps the first's).
 func (m *Metrics) watchSnapshots(sem chan struct{}) {
 	_ = m.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fieldsync_snapshots_in_flight",
-		Help: "Snapshots streaming now (at most --snapshot-concurrency)."}, func() float64 { return float64(len(sem)) }))
+		Help: "Snapshots streaming now (at most the configured snapshot concurrency)."}, func() float64 { return float64(len(sem)) }))
 }
 
 // observeRequest counts and times one answered request. Every label comes

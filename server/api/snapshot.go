@@ -56,7 +56,7 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (export.SnapshotRequest, e
 	}
 	req, err := export.NewSnapshotRequest(s.schema, s.push.Cursors(), actor, region, export.SnapshotParams{
 		Format: q.Get("format"), Entity: q.Get("entity"), AsOf: q.Get("as_of"), Lang: q.Get("lang"),
-		AcceptLanguage: c.Request().Header.Get("Accept-Language")})
+		Preferred: c.Request().Header.Get("Accept-Language")})
 	req.Divisions, req.PhotoURL = s.divisions, photoURL
 	return req, inQuery(err)
 }

@@ -27,7 +27,7 @@ import (
 // in change sets of 1,000) is loaded once, before any timing: about a
 // minute on two cores. Run it with
 //
-//	go test -run '^$' -bench BenchmarkSnapshot -benchtime 1x ./server
+//	go test -run '^$' -bench BenchmarkSnapshot -benchtime 1x ./server/api
 func BenchmarkSnapshot(b *testing.B) {
 	const households = 200_000
 	ts := apitest.MustServe(b)

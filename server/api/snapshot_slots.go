@@ -101,19 +101,3 @@ func (r *rateBoundWriter) Write(p []byte) (int, error) {
 	r.written += int64(n)
 	return n, err
 }
-
-// CheckSnapshotPace refuses snapshot bounds serve cannot work with, naming
-// the flag at fault.
-func CheckSnapshotPace(perUser int, minRate int64, grace time.Duration) error {
-	var errs []error
-	if perUser < 1 {
-		errs = append(errs, fmt.Errorf("--snapshot-per-user must be at least 1, not %d", perUser))
-	}
-	if minRate < 1 {
-		errs = append(errs, fmt.Errorf("--snapshot-min-rate must be at least 1 byte per second, not %d", minRate))
-	}
-	if grace <= 0 {
-		errs = append(errs, fmt.Errorf("--snapshot-rate-grace must be a positive duration such as 10s, not %s", grace))
-	}
-	return errors.Join(errs...)
-}

@@ -236,6 +236,6 @@ func TestAttachmentBackupIncludesPhotos(t *testing.T) {
 // whether or not it succeeded.
 func cliOutput(tb testing.TB, args ...string) string {
 	tb.Helper()
-	out, _ := exec.CommandContext(context.Background(), binary, args...).CombinedOutput()
+	out, _ := exec.CommandContext(context.Background(), fieldsyncBinary(tb), args...).CombinedOutput()
 	return string(out)
 }

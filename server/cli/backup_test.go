@@ -28,7 +28,7 @@ import (
 // what it printed.
 func cliFails(tb testing.TB, args ...string) string {
 	tb.Helper()
-	out, err := exec.Command(binary, args...).CombinedOutput()
+	out, err := exec.Command(fieldsyncBinary(tb), args...).CombinedOutput()
 	if err == nil {
 		tb.Fatalf("fieldsync %s succeeded, want a refusal:\n%s", strings.Join(args, " "), out)
 	}

@@ -230,7 +230,7 @@ func TestServeRefusesBadConfiguration(t *testing.T) {
 		})
 	}
 	// The binary: a clear message on standard error and exit status 1.
-	cmd := exec.Command(binary, "serve", "--data", filepath.Join(t.TempDir(), "data"))
+	cmd := exec.Command(fieldsyncBinary(t), "serve", "--data", filepath.Join(t.TempDir(), "data"))
 	cmd.Env = append(os.Environ(), "FIELDSYNC_BUSY_TIMEOUT=soon")
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError

@@ -22,7 +22,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/server/apitest"
-	"github.com/fieldsync/fieldsync/server/bench"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 	"github.com/fieldsync/fieldsync/syncproto/client"
@@ -481,51 +480,4 @@ func TestClientChildProcess(t *testing.T) {
 	}
 	fmt.Printf("created %s\n", id)
 	select {} // killed here, before any sync
-}
-
-// fieldsync bench, at a toy size: it generates, logs in tablets, pushes
-// (closed and open loop), pulls and snapshots, and reports figures that
-// add up. (No figure is judged here: benchmarks are not tests.)
-func TestBenchRunsEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("generates a database and runs the server")
-	}
-	dir := t.TempDir()
-	out := filepath.Join(dir, "bench.json")
-	cli(t, "", "bench", "--data", filepath.Join(dir, "data"), "--households", "300", "--tablets", "4", "--sets", "2",
-		"--changes", "20", "--raw-rows", "2000", "--json", out)
-	b, err := os.ReadFile(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r bench.Result
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
-	if r.Push.Changes != 4*2*20 || r.Push.ChangeSets != 4*2 || r.OpenLoop == nil || r.OpenLoop.Changes != 4*2*20 {
-		t.Fatalf("pushed %+v, open loop %+v", r.Push, r.OpenLoop)
-	}
-	if r.Push.ChangesPerSec <= 0 || r.Push.P99ms <= 0 || r.RawUpsertNormal <= 0 || r.RawReadRows <= 0 || r.PullRows < 300 {
-		t.Fatalf("figures missing: %+v", r)
-	}
-	if len(r.Snapshots) != 4 || r.Snapshots[0].Rows != 300 {
-		t.Fatalf("snapshots: %+v", r.Snapshots)
-	}
-}
-
-// Commands that read or change what a data directory holds refuse one
-// without a database, instead of starting an empty one beside the real
-// one (a mistyped --data).
-func TestAdminCommandsRefuseAMistypedDataDirectory(t *testing.T) {
-	missing := filepath.Join(t.TempDir(), "typo")
-	for _, args := range [][]string{{"user", "list", "--data", missing}, {"user", "disable", "--data", missing, "--name", "x"},
-		{"key", "rotate", "--data", missing}} {
-		out, err := exec.Command(binary, args...).CombinedOutput()
-		if err == nil || !bytes.Contains(out, []byte("no fieldsync database in")) {
-			t.Fatalf("fieldsync %v: %v\n%s", args, err, out)
-		}
-		if _, err := os.Stat(missing); err == nil {
-			t.Fatalf("fieldsync %v created %s", args, missing)
-		}
-	}
 }

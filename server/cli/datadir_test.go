@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -19,7 +20,7 @@ func umask022(tb testing.TB, args ...string) (string, int) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", `umask 022 && exec "$@"`, "sh", binary}, args...)...)
+	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", `umask 022 && exec "$@"`, "sh", fieldsyncBinary(tb)}, args...)...)
 	cmd.WaitDelay = time.Second
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
@@ -115,4 +116,21 @@ func TestDataDirectoryIsPrivate(t *testing.T) {
 		t.Fatal(err)
 	}
 	startBinary(t, data).kill(t)
+}
+
+// Commands that read or change what a data directory holds refuse one
+// without a database, instead of starting an empty one beside the real
+// one (a mistyped --data).
+func TestAdminCommandsRefuseAMistypedDataDirectory(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "typo")
+	for _, args := range [][]string{{"user", "list", "--data", missing}, {"user", "disable", "--data", missing, "--name", "x"},
+		{"key", "rotate", "--data", missing}} {
+		out, err := exec.Command(fieldsyncBinary(t), args...).CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte("no fieldsync database in")) {
+			t.Fatalf("fieldsync %v: %v\n%s", args, err, out)
+		}
+		if _, err := os.Stat(missing); err == nil {
+			t.Fatalf("fieldsync %v created %s", args, missing)
+		}
+	}
 }

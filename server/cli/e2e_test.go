@@ -26,8 +26,15 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// binary is the fieldsync command built once for the end-to-end tests.
-var binary string
+// The fieldsync command, built once, by the first test that runs it (the
+// tests of the commands in process build nothing), into a directory that
+// TestMain removes at the end.
+var (
+	binaryDir   string
+	binaryOnce  sync.Once
+	binaryFile  string
+	binaryError error
+)
 
 func TestMain(m *testing.M) {
 	code := func() int {
@@ -37,15 +44,29 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		binary = filepath.Join(dir, "fieldsync")
-		out, err := exec.Command("go", "build", "-o", binary, "../cmd/fieldsync").CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building fieldsync: %v\n%s", err, out)
-			return 1
-		}
+		binaryDir = dir
 		return m.Run()
 	}()
 	os.Exit(code)
+}
+
+// fieldsyncBinary is the path of the fieldsync command, built on first use;
+// a failed build fails the test.
+func fieldsyncBinary(tb testing.TB) string {
+	tb.Helper()
+	binaryOnce.Do(func() {
+		path := filepath.Join(binaryDir, "fieldsync")
+		out, err := exec.Command("go", "build", "-o", path, "../cmd/fieldsync").CombinedOutput()
+		if err != nil {
+			binaryError = fmt.Errorf("building fieldsync: %v\n%s", err, out)
+			return
+		}
+		binaryFile = path
+	})
+	if binaryError != nil {
+		tb.Fatal(binaryError)
+	}
+	return binaryFile
 }
 
 // process is a running fieldsync binary.
@@ -73,7 +94,7 @@ func startBinary(tb testing.TB, dataDir string, extra ...string) *process {
 	// The tests push far faster than a tablet: lift the per-device rate.
 	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--push-rate", "100000", "--push-burst", "100000",
 		"--log-format", "text"}
-	cmd := exec.Command(binary, append(args, extra...)...)
+	cmd := exec.Command(fieldsyncBinary(tb), append(args, extra...)...)
 	pipe, err := cmd.StderrPipe()
 	if err != nil {
 		tb.Fatal(err)
@@ -120,7 +141,7 @@ func (p *process) kill(tb testing.TB) {
 // test if it does not succeed.
 func cli(tb testing.TB, stdin string, args ...string) string {
 	tb.Helper()
-	cmd := exec.Command(binary, args...)
+	cmd := exec.Command(fieldsyncBinary(tb), args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
+// runSeed is fieldsync seed: the demo regions, households and inspections
+// (fixtures.Demo) loaded through the push path, and the demo accounts.
 func runSeed(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "seed")
 	data := fs.String("data", "data", "data directory")

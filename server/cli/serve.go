@@ -71,7 +71,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	timeouts := api.Timeouts{ReadHeader: *readHeaderTimeout, Read: *readTimeout, Write: *writeTimeout, Idle: *idleTimeout}
 	checks := []error{checkServeLimits(timeouts, *snapshotConcurrency, *grace), checkListenAddr("addr", *addr),
-		api.CheckSnapshotPace(*snapshotsPerUser, *snapshotMinRate, *snapshotRateGrace)}
+		checkSnapshotPace(*snapshotsPerUser, *snapshotMinRate, *snapshotRateGrace)}
 	if *metricsAddr != "" {
 		checks = append(checks, checkListenAddr("metrics-addr", *metricsAddr))
 	}
@@ -267,6 +267,22 @@ func checkServeLimits(t api.Timeouts, snapshots int, grace time.Duration) error 
 	}
 	if grace < 0 {
 		errs = append(errs, fmt.Errorf("--shutdown-grace must not be negative, not %s", grace))
+	}
+	return errors.Join(errs...)
+}
+
+// checkSnapshotPace refuses snapshot bounds serve cannot work with, naming
+// the flag at fault.
+func checkSnapshotPace(perUser int, minRate int64, grace time.Duration) error {
+	var errs []error
+	if perUser < 1 {
+		errs = append(errs, fmt.Errorf("--snapshot-per-user must be at least 1, not %d", perUser))
+	}
+	if minRate < 1 {
+		errs = append(errs, fmt.Errorf("--snapshot-min-rate must be at least 1 byte per second, not %d", minRate))
+	}
+	if grace <= 0 {
+		errs = append(errs, fmt.Errorf("--snapshot-rate-grace must be a positive duration such as 10s, not %s", grace))
 	}
 	return errors.Join(errs...)
 }

@@ -12,8 +12,10 @@ import (
 // query of GET /v1/snapshot, or the flags of fieldsync export.
 type SnapshotParams struct {
 	Format, Entity, AsOf, Lang string
-	// AcceptLanguage is the HTTP header; "" for the command line.
-	AcceptLanguage string
+	// Preferred are the reader's language preferences, weighted as in
+	// HTTP's Accept-Language ("zh-CN,zh;q=0.9,en;q=0.8"); "" for none (the
+	// command line), which keeps a table in codes unless Lang says otherwise.
+	Preferred string
 }
 
 // SnapshotRequest is a validated snapshot request.
@@ -47,7 +49,7 @@ func NewSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, acto
 	}
 	var errs []syncproto.FieldError
 	req.Lang = LangCodes
-	if l, fe := TableLang(p.Lang, p.AcceptLanguage); fe != nil {
+	if l, fe := TableLang(p.Lang, p.Preferred); fe != nil {
 		errs = append(errs, *fe)
 	} else if req.Format == FormatCSV || req.Format == FormatXLSX {
 		req.Lang = l

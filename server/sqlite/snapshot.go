@@ -377,7 +377,7 @@ func (sn *snapshotTx) rebuild(ctx context.Context, rec *syncproto.StoredRecord) 
 			existed = true
 			rec.Version, rec.Village = version, village
 		}
-		if op != "rescope" {
+		if op != syncproto.OpRescope {
 			rec.UpdatedAt, rec.UpdatedBy = parseTime(serverAt), user
 			break
 		}

@@ -1,6 +1,11 @@
 // Package sqlite is fieldsync's embedded store: SQLite in WAL mode through
 // modernc.org/sqlite, one writer connection and a pool of readers, with
-// migrations embedded and applied at open. It implements syncproto.Store.
+// migrations embedded and applied at open. It implements syncproto.Store
+// and auth.Accounts; ceiling.go holds fieldsync bench's raw SQLite loops,
+// the engine's own ceiling on the machine.
+//
+// It may import the domain (schema, syncproto), auth's types and the
+// SQLite driver; never an adapter (api, cli, export, bench).
 package sqlite
 
 import (

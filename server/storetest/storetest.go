@@ -1,6 +1,7 @@
 // Package storetest is the contract test suite of syncproto.Store. Every
 // store (SQLite today, PostgreSQL when a deployment outgrows one machine)
-// runs it with its own Open function and must pass it unchanged.
+// runs it with its own Open function and must pass it unchanged. It imports
+// the domain only, never a store.
 package storetest
 
 import (
