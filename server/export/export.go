@@ -5,6 +5,12 @@
 // format=csv|xlsx) and the command line (fieldsync export) take the same
 // requests through it and get the same bytes.
 //
+// The reports' tables are designed here too (report_tables.go): which
+// columns, in what order, headed how, and how the domain's values (survey's
+// coverage figures and re-inspection list, the conflict queue, the
+// suspected duplicates) become rows, so that the API and a command give
+// the same table.
+//
 // It may import schema, syncproto and the encoders' libraries (excelize,
 // x/text); never echo, net/http, SQL or a store: it writes rows it is
 // given to an io.Writer.
