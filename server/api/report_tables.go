@@ -134,7 +134,7 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 		}
 		return cells
 	}
-	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
+	sum, err := s.reports.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
 		name := s.divisions.Name(v.Code)
 		cells := []any{v.Code, name, v.Township, s.divisions.Name(v.Township), v.County, s.divisions.Name(v.County)}
 		if err := out.row(0, figures(cells, &v.Counts)...); err != nil {
@@ -185,7 +185,7 @@ func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncpro
 		return err
 	}
 	q := survey.ReinspectionQuery{Now: s.now(), After: s.reinspectAfter}
-	_, err = s.store.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
+	_, err = s.reports.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
 		var cur survey.InspectionMark
 		if d.Current != nil {
 			cur = *d.Current

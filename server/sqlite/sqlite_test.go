@@ -31,6 +31,18 @@ func pushes(s *Store) *syncproto.PushService {
 	return syncproto.NewPushService(s, syncproto.PushOptions{Schema: s.schema, Now: s.now})
 }
 
+// reports is the report service over s, on the store's schema, as the
+// server builds it.
+func reports(s *Store) *syncproto.ReportService {
+	return syncproto.NewReportService(s, syncproto.ReportOptions{Schema: s.schema})
+}
+
+// supervision is the supervision service over s, on the store's schema
+// and clock, as the server builds it.
+func supervision(s *Store) *syncproto.SupervisionService {
+	return syncproto.NewSupervisionService(s, syncproto.SupervisionOptions{Schema: s.schema, Now: s.now})
+}
+
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t testing.TB, clock *storetest.Clock) syncproto.Store { return MustOpen(t, clock) })
 }
