@@ -41,7 +41,8 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 // Opener opens a new, empty store whose clock is clock.Now; the store is
-// closed by the suite.
+// closed when the test ends (the opener registers that), and a test of the
+// suite may close it before: a second Close must be harmless.
 type Opener func(t testing.TB, clock *Clock) syncproto.Store
 
 // T0 is the time the suite's clocks start at.
@@ -98,6 +99,11 @@ func Run(t *testing.T, open Opener) {
 		{"PhotoAccessFollowsRecords", testPhotoAccess},
 		{"PhotoReferenceGrantsOnlyWithPossession", testPhotoPossession},
 		{"PhotosInUseForTheSweep", testPhotosInUse},
+		{"WriteKeepsNothingOfAFailedFn", testWriteKeepsNothingOfAFailedFn},
+		{"WriteOutlivesTheCaller", testWriteOutlivesTheCaller},
+		{"WritesAfterCloseAreUnavailable", testWritesAfterCloseAreUnavailable},
+		{"FailingPushFailsAlone", testFailingPushFailsAlone},
+		{"ReplaySetsFailAlone", testReplaySetsFailAlone},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
