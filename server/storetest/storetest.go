@@ -104,6 +104,8 @@ func Run(t *testing.T, open Opener) {
 		{"WritesAfterCloseAreUnavailable", testWritesAfterCloseAreUnavailable},
 		{"FailingPushFailsAlone", testFailingPushFailsAlone},
 		{"ReplaySetsFailAlone", testReplaySetsFailAlone},
+		{"HouseholdStream", testHouseholdStream},
+		{"SupervisionDecisions", testSupervisionDecisions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
