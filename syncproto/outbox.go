@@ -287,6 +287,9 @@ type OutboxStore interface {
 	// inside one durable write transaction, each call in its own
 	// savepoint: when a call returns an *Error its writes are rolled back
 	// alone and the others go on; any other error fails the whole
-	// transaction, nothing is kept and WriteReplay returns it.
+	// transaction, nothing is kept and WriteReplay returns it, as it
+	// returns a failed commit. fn must use the context it is given, which
+	// the caller's going away does not cancel. After the store began to
+	// close, WriteReplay refuses with EUnavailable without calling fn.
 	WriteReplay(ctx context.Context, n int, fn func(ctx context.Context, tx ReplayTx, i int) error) error
 }

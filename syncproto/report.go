@@ -3,30 +3,108 @@ package syncproto
 import (
 	"context"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
 )
 
 // ReportStore is the part of the store contract that serves supervisors'
-// reports: coverage and re-inspection lists. Each report reads the
-// households of the actor's scope in one read transaction, so that it
-// reflects one point of the change log, and streams: a store hands each
-// village (coverage) or each due household (re-inspection) to emit as soon
-// as it is complete, so that memory does not grow with the region. A store
-// may compute the figures in its query language or feed
-// survey.HouseholdInspections, in village order, to
-// survey.NewCoverageBuilder and survey.DueForReinspection, which define
-// them.
+// reports: the households of a scope with the facts of their inspections,
+// read as one stream. What the reports make of them (coverage,
+// re-inspection lists) is package survey's and the ReportService's, not
+// the store's.
 type ReportStore interface {
-	// Coverage calls emit with the coverage of every village of the
-	// actor's scope that has households, in ascending code order, and
-	// returns the roll-ups per township and county and the totals. An error
-	// from emit stops the report and is returned.
-	Coverage(ctx context.Context, actor Actor, emit func(*survey.VillageCoverage) error) (*CoverageReport, error)
-	// Reinspections calls emit with every household of the actor's scope
-	// that is due for re-inspection (survey.DueForReinspection), in
-	// village order, and returns their counts by reason. An error from emit
-	// stops the list and is returned.
-	Reinspections(ctx context.Context, actor Actor, q survey.ReinspectionQuery, emit func(*survey.DueHousehold) error) (*ReinspectionReport, error)
+	// HouseholdInspections calls emit with every household of the actor's
+	// scope that is not deleted, each with its accepted housing and water
+	// inspections (a household without any comes with none), all read in
+	// one read transaction so that the stream reflects one point of the
+	// change log. Households come in village order (villages in ascending
+	// code order, each village's households together), one at a time, so
+	// that memory does not grow with the region. It returns that point:
+	// the head of the change log, under the actor's scope. An error from
+	// emit stops the stream and is returned.
+	HouseholdInspections(ctx context.Context, actor Actor, q HouseholdQuery, emit func(*survey.HouseholdInspections) error) (Cursor, error)
+}
+
+// HouseholdQuery says what a stream of households carries besides the
+// facts every report needs.
+type HouseholdQuery struct {
+	// WaterFields asks for the whole fields of each water inspection
+	// (survey.InspectionFacts.Fields), which coverage judges against the
+	// water standards; without it Fields stays nil.
+	WaterFields bool
+}
+
+// ReportService is the supervisors' reports as a service over a store: it
+// reads the households of a scope in one stream (ReportStore) and applies
+// survey's rules to them — the coverage of each village and its roll-ups
+// (survey.CoverageBuilder), the households due for re-inspection
+// (survey.DueForReinspection). It owns the schema the households are
+// judged by.
+type ReportService struct {
+	store  ReportStore
+	schema *schema.Schema
+}
+
+// ReportOptions configure a ReportService.
+type ReportOptions struct {
+	// Schema is the set of forms households are judged by (grades,
+	// renovation states, water standards); schema.V1() when nil. The
+	// server gives it the schema its pushes are validated against.
+	Schema *schema.Schema
+}
+
+// NewReportService returns the report service over store.
+func NewReportService(store ReportStore, opts ReportOptions) *ReportService {
+	if opts.Schema == nil {
+		opts.Schema = schema.V1()
+	}
+	return &ReportService{store: store, schema: opts.Schema}
+}
+
+// Coverage calls emit with the coverage of every village of the actor's
+// scope that has households, in ascending code order, each as soon as its
+// last household was read, and returns the roll-ups per township and
+// county and the totals. Memory holds one village and the roll-ups, not
+// the region. An error from emit stops the report and is returned.
+func (r *ReportService) Coverage(ctx context.Context, actor Actor, emit func(*survey.VillageCoverage) error) (*CoverageReport, error) {
+	b := survey.NewCoverageBuilder(r.schema)
+	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{WaterFields: true}, func(h *survey.HouseholdInspections) error {
+		done, err := b.Add(h)
+		if err != nil || done == nil {
+			return err
+		}
+		return emit(done)
+	})
+	if err != nil {
+		return nil, err
+	}
+	last, sum := b.Finish()
+	if last != nil {
+		if err := emit(last); err != nil {
+			return nil, err
+		}
+	}
+	return &CoverageReport{CoverageSummary: *sum, At: at}, nil
+}
+
+// Reinspections calls emit with every household of the actor's scope that
+// is due for re-inspection (survey.DueForReinspection), in village order,
+// one at a time, and returns their counts by reason. An error from emit
+// stops the list and is returned.
+func (r *ReportService) Reinspections(ctx context.Context, actor Actor, q survey.ReinspectionQuery, emit func(*survey.DueHousehold) error) (*ReinspectionReport, error) {
+	sum := survey.NewReinspectionSummary()
+	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{}, func(h *survey.HouseholdInspections) error {
+		due := survey.DueForReinspection(h, q)
+		if due == nil {
+			return nil
+		}
+		sum.Count(due)
+		return emit(due)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &ReinspectionReport{ReinspectionSummary: *sum, At: at}, nil
 }
 
 // CoverageReport is a coverage report's summary (the roll-ups and totals,

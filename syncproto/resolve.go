@@ -10,7 +10,9 @@ import (
 )
 
 // SuperviseTx is the store's write transaction as the supervisors'
-// decisions see it.
+// decisions (SupervisionService) see it: the store commits it, durably,
+// only after the decision returned without error
+// (SupervisionWriter.WriteSupervision).
 type SuperviseTx interface {
 	PushTx
 	// Conflict returns a conflict, or nil.
@@ -41,7 +43,7 @@ type ResolvedConflict struct {
 	At               time.Time
 }
 
-// ResolveConflict applies a supervisor's decision on a conflict: the field
+// resolveConflict applies a supervisor's decision on a conflict: the field
 // takes r.Value (for FieldDeleted: true keeps the record deleted, false
 // restores it, and an object restores it with those fields, as the
 // incoming change of an upsert-to-deleted conflict sent them). The decision
@@ -56,7 +58,7 @@ type ResolvedConflict struct {
 // conflict already resolved or a merged record's change, EInvalid (path
 // "value") for a value the field does not accept, EInvalid (path "note")
 // for a note over MaxNote.
-func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {
+func resolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {
 	now = now.UTC()
 	c, err := tx.Conflict(ctx, r.ConflictID)
 	if err != nil {
@@ -213,7 +215,7 @@ func jsonBool(b bool) json.RawMessage {
 	return jsonFalse
 }
 
-// MergeHouseholds merges a suspected duplicate: the survivor (one of the
+// mergeHouseholds merges a suspected duplicate: the survivor (one of the
 // two households, named by the supervisor) keeps every inspection of the
 // other, each re-pointed by a new version; the other becomes a tombstone
 // whose merged_into names the survivor, and its open conflicts are settled
@@ -224,7 +226,7 @@ func jsonBool(b bool) json.RawMessage {
 // decided or a household is gone, EInvalid (path "survivor") for a missing
 // survivor or one that is neither household, EInvalid (path "note") for a
 // note over MaxNote.
-func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survivor, note string, now time.Time) (MergeResult, error) {
+func mergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survivor, note string, now time.Time) (MergeResult, error) {
 	now = now.UTC()
 	d, err := openDuplicate(ctx, tx, actor, id)
 	if err != nil {

@@ -125,6 +125,12 @@ type Server struct {
 
 	// photos is the photo store (nil: the attachment endpoints answer 503).
 	photos *attachments.Store
+
+	// supervision makes the supervisors' decisions and reports reads the
+	// coverage and re-inspection reports: both, like push, on Config.Schema
+	// (and supervision on Config.Now).
+	supervision *syncproto.SupervisionService
+	reports     *syncproto.ReportService
 }
 
 // Config is what New needs.
@@ -220,7 +226,9 @@ func New(cfg Config) *Server {
 		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginFailsByUser: cfg.Rates.LoginPerUser.limiter(),
 		loginFailsByAddr: cfg.Rates.LoginPerAddress.limiter(), refreshByAddr: cfg.Rates.RefreshPerAddress.limiter(),
 		pushByDevice: cfg.Rates.PushPerDevice.limiter(), hashGate: cfg.HashGate,
-		divisions: cfg.Divisions, push: syncproto.NewPushService(cfg.Store, syncproto.PushOptions{Schema: cfg.Schema, Now: cfg.Now})}
+		divisions: cfg.Divisions, push: syncproto.NewPushService(cfg.Store, syncproto.PushOptions{Schema: cfg.Schema, Now: cfg.Now}),
+		supervision: syncproto.NewSupervisionService(cfg.Store, syncproto.SupervisionOptions{Schema: cfg.Schema, Now: cfg.Now}),
+		reports:     syncproto.NewReportService(cfg.Store, syncproto.ReportOptions{Schema: cfg.Schema})}
 	if s.hashGate == nil {
 		s.hashGate = auth.NewHashGate(0, 0, 0)
 	}

@@ -49,7 +49,7 @@ func (s *Server) coverageTable(c echo.Context, f reportFormat, table string, act
 	if err != nil {
 		return err
 	}
-	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
+	sum, err := s.reports.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
 		return cov.Village(v, out.row)
 	})
 	if err != nil {
@@ -72,7 +72,7 @@ func (s *Server) reinspectionTable(c echo.Context, f reportFormat, actor syncpro
 		return err
 	}
 	q := survey.ReinspectionQuery{Now: s.now(), After: s.reinspectAfter}
-	_, err = s.store.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
+	_, err = s.reports.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
 		return out.row(0, tb.Row(d)...)
 	})
 	if err != nil {

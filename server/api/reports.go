@@ -55,7 +55,7 @@ func (s *Server) handleCoverage(c echo.Context) error {
 	}
 	names := regionNames(s.divisions)
 	out := s.newJSONStream(c, reportHead{Region: region, RegionName: names.of(region)}, "villages")
-	sum, err := s.store.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
+	sum, err := s.reports.Coverage(c.Request().Context(), actor, func(v *survey.VillageCoverage) error {
 		v.Name = names.of(v.Code)
 		return out.item(v)
 	})
@@ -101,7 +101,7 @@ func (s *Server) handleReinspections(c echo.Context) error {
 	out := s.newJSONStream(c, reinspectionHead{Region: region, RegionName: names.of(region),
 		AfterDays: s.reinspectAfter.Hours() / 24}, "households")
 	q := survey.ReinspectionQuery{Now: now, After: s.reinspectAfter}
-	sum, err := s.store.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
+	sum, err := s.reports.Reinspections(c.Request().Context(), actor, q, func(d *survey.DueHousehold) error {
 		d.VillageName = names.of(d.Village)
 		return out.item(d)
 	})

@@ -663,13 +663,13 @@ func testReportsAccess(t *testing.T, ts *apitest.Server) {
 // database error in the middle of a large region would.
 type failingReports struct{ *sqlite.Store }
 
-func (f failingReports) Coverage(ctx context.Context, actor syncproto.Actor, emit func(*survey.VillageCoverage) error) (*syncproto.CoverageReport, error) {
-	for i := range 100 {
-		if err := emit(&survey.VillageCoverage{Code: fmt.Sprintf("500240107%03d", i), Counts: survey.CoverageCounts{Households: 1}}); err != nil {
-			return nil, err
+func (f failingReports) HouseholdInspections(ctx context.Context, actor syncproto.Actor, q syncproto.HouseholdQuery, emit func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
+	for i := range 101 { // the 101st household completes the 100th village
+		if err := emit(&survey.HouseholdInspections{ID: fmt.Sprintf("h%03d", i), Village: fmt.Sprintf("500240107%03d", i)}); err != nil {
+			return syncproto.Cursor{}, err
 		}
 	}
-	return nil, errors.New("disk I/O error")
+	return syncproto.Cursor{}, errors.New("disk I/O error")
 }
 
 // TestReportFailingMidStreamCutsTheConnection: once a report has started,

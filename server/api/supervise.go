@@ -131,7 +131,7 @@ func (s *Server) handleResolve(c echo.Context) error {
 	if req.Value, err = resolutionValue(cf, req.Value, req.Choose); err != nil {
 		return err
 	}
-	res, err := s.store.ResolveConflict(ctx, s.actor(c), syncproto.Resolution{ConflictID: cf.ID, Value: req.Value, Note: req.Note})
+	res, err := s.supervision.ResolveConflict(ctx, s.actor(c), syncproto.Resolution{ConflictID: cf.ID, Value: req.Value, Note: req.Note})
 	if err != nil {
 		return err
 	}
@@ -208,7 +208,7 @@ func (s *Server) handleCloseQuarantine(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q, err := s.store.CloseQuarantine(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")), note)
+	q, err := s.supervision.CloseQuarantine(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")), note)
 	if err != nil {
 		return err
 	}
@@ -464,7 +464,7 @@ func (s *Server) handleMergeDuplicate(c echo.Context) error {
 	if err := decodeStrict(body, &req); err != nil {
 		return err
 	}
-	res, err := s.store.MergeDuplicate(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")),
+	res, err := s.supervision.MergeHouseholds(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")),
 		strings.ToLower(req.Survivor), req.Note)
 	if err != nil {
 		return err
@@ -482,7 +482,7 @@ func (s *Server) handleDismissDuplicate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := s.store.DismissDuplicate(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")), note)
+	d, err := s.supervision.DismissDuplicate(c.Request().Context(), s.actor(c), strings.ToLower(c.Param("id")), note)
 	if err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func NewSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, acto
 // asks for each household's latest housing and water inspection.
 func (r SnapshotRequest) Query(sch *schema.Schema) syncproto.SnapshotQuery {
 	// NDJSON writes each record's fields as stored, without decoding them.
-	q := syncproto.SnapshotQuery{Entities: r.Entities(sch), AsOf: r.AsOf, RawFields: r.Format == FormatNDJSON,
+	q := syncproto.SnapshotQuery{Schema: sch, Entities: r.Entities(sch), AsOf: r.AsOf, RawFields: r.Format == FormatNDJSON,
 		Parents: r.Format == FormatCSV || r.Format == FormatXLSX}
 	if r.Format == FormatGeoJSON {
 		q.Latest, q.LatestBy = []string{survey.HousingEntity, survey.WaterEntity}, survey.InspectedOnField

@@ -64,12 +64,30 @@ func (s *Store) WritePush(ctx context.Context, changes int, apply func(context.C
 	s.pushMu.RLock()
 	if s.pushClosed {
 		s.pushMu.RUnlock()
-		return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Shutting down",
-			Message: "the server is shutting down; retry shortly", RetryIn: 5 * time.Second}
+		return errShuttingDown()
 	}
 	s.pushes <- req
 	s.pushMu.RUnlock()
 	return <-req.done
+}
+
+// errShuttingDown is the refusal of a write asked for after Close began.
+func errShuttingDown() error {
+	return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Shutting down",
+		Message: "the server is shutting down; retry shortly", RetryIn: 5 * time.Second}
+}
+
+// whileOpen runs write, a write that does not go through the committer
+// (a replay, a supervisor's decision), unless Close began: then it refuses
+// with errShuttingDown without running it. Close waits for the writes
+// under way before it closes the writer.
+func (s *Store) whileOpen(write func() error) error {
+	s.pushMu.RLock()
+	defer s.pushMu.RUnlock()
+	if s.pushClosed {
+		return errShuttingDown()
+	}
+	return write()
 }
 
 func (s *Store) commitLoop() {

@@ -40,8 +40,15 @@ func (p *replayTx) CarryPhotoProofs(ctx context.Context, hashes []string, replay
 // fn(ctx, tx, i) for each, in order, in one durable transaction with a
 // savepoint per change set. A change set refused with an *Error (out of
 // order, out of scope, an id reused) is rolled back alone; any other error
-// is the database failing, and nothing of the replay is kept.
+// is the database failing, and nothing of the replay is kept. fn's
+// context is ctx without its cancellation; after Close began, WriteReplay
+// refuses with EUnavailable without calling fn.
 func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context, syncproto.ReplayTx, int) error) error {
+	return s.whileOpen(func() error { return s.writeReplay(context.WithoutCancel(ctx), n, fn) })
+}
+
+// writeReplay is WriteReplay once the store is known to be open.
+func (s *Store) writeReplay(ctx context.Context, n int, fn func(context.Context, syncproto.ReplayTx, int) error) error {
 	tx, err := s.beginWrite(ctx, "outbox_replay")
 	if err != nil {
 		return writeError(fmt.Errorf("begin replay: %w", err))

@@ -11,49 +11,15 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Coverage reads the households of the actor's scope with their
-// inspections in one read transaction, ordered by village, and feeds them
-// to survey's CoverageBuilder: emit receives each village as soon as its
-// last household was read. Memory holds one village and the roll-ups, not
-// the region.
-func (s *Store) Coverage(ctx context.Context, actor syncproto.Actor, emit func(*survey.VillageCoverage) error) (*syncproto.CoverageReport, error) {
-	b := survey.NewCoverageBuilder(s.schema)
-	at, err := s.readHouseholds(ctx, actor, true, func(h *survey.HouseholdInspections) error {
-		done, err := b.Add(h)
-		if err != nil || done == nil {
-			return err
-		}
-		return emit(done)
-	})
-	if err != nil {
-		return nil, err
-	}
-	last, sum := b.Finish()
-	if last != nil {
-		if err := emit(last); err != nil {
-			return nil, err
-		}
-	}
-	return &syncproto.CoverageReport{CoverageSummary: *sum, At: at}, nil
-}
+var _ syncproto.ReportStore = (*Store)(nil)
 
-// Reinspections reads the households of the actor's scope with their
-// inspections in one read transaction, ordered by village, and emits those
-// that survey.DueForReinspection finds due, one at a time.
-func (s *Store) Reinspections(ctx context.Context, actor syncproto.Actor, q survey.ReinspectionQuery, emit func(*survey.DueHousehold) error) (*syncproto.ReinspectionReport, error) {
-	sum := survey.NewReinspectionSummary()
-	at, err := s.readHouseholds(ctx, actor, false, func(h *survey.HouseholdInspections) error {
-		due := survey.DueForReinspection(h, q)
-		if due == nil {
-			return nil
-		}
-		sum.Count(due)
-		return emit(due)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &syncproto.ReinspectionReport{ReinspectionSummary: *sum, At: at}, nil
+// HouseholdInspections reads the households of the actor's scope with
+// their inspections (householdsQuery) in one read transaction, ordered by
+// village, and calls emit with each in turn; it returns the head of the
+// change log the read reflects. What the reports make of them is the
+// ReportService's (syncproto).
+func (s *Store) HouseholdInspections(ctx context.Context, actor syncproto.Actor, q syncproto.HouseholdQuery, emit func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
+	return s.readHouseholds(ctx, actor, q.WaterFields, emit)
 }
 
 // householdsQuery lists every household that is not deleted in a scope

@@ -76,7 +76,7 @@ func TestCoverageStreamsVillagesInOrder(t *testing.T) {
 			}
 			got := map[string]int{}
 			last := ""
-			sum, err := s.Coverage(context.Background(), actor, func(v *survey.VillageCoverage) error {
+			sum, err := reports(s).Coverage(context.Background(), actor, func(v *survey.VillageCoverage) error {
 				if v.Code <= last {
 					return fmt.Errorf("village %s after %s", v.Code, last)
 				}
@@ -122,7 +122,7 @@ func TestReportsReadOnePointInTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	pushed := false
-	sum, err := s.Coverage(context.Background(), storetest.All, func(v *survey.VillageCoverage) error {
+	sum, err := reports(s).Coverage(context.Background(), storetest.All, func(v *survey.VillageCoverage) error {
 		if !pushed {
 			// While the report is being read: a new household in a
 			// village the report has not reached, and a D appraisal.
@@ -139,7 +139,7 @@ func TestReportsReadOnePointInTime(t *testing.T) {
 		t.Fatalf("report saw a later change: %+v at %d (head before %d)", sum.Totals, sum.At.Seq, before)
 	}
 	due := 0
-	_, err = s.Reinspections(context.Background(), storetest.All, survey.ReinspectionQuery{Now: storetest.T0, After: time.Hour * 24 * 365},
+	_, err = reports(s).Reinspections(context.Background(), storetest.All, survey.ReinspectionQuery{Now: storetest.T0, After: time.Hour * 24 * 365},
 		func(d *survey.DueHousehold) error { due++; return nil })
 	if err != nil || due != 1 {
 		t.Fatalf("after the push: %d due, %v", due, err)
@@ -154,16 +154,16 @@ func TestReportsStopOnEmitError(t *testing.T) {
 	hh := uuid.NewString()
 	dev.Push(t, pushes(s), storetest.Household(hh, storetest.SouthVillage, storetest.T0), storetest.HousingInspection(uuid.NewString(), hh, "D", storetest.T0))
 	stop := fmt.Errorf("client went away")
-	if _, err := s.Coverage(context.Background(), storetest.All, func(*survey.VillageCoverage) error { return stop }); err != stop {
+	if _, err := reports(s).Coverage(context.Background(), storetest.All, func(*survey.VillageCoverage) error { return stop }); err != stop {
 		t.Fatalf("coverage: %v", err)
 	}
-	if _, err := s.Reinspections(context.Background(), storetest.All, survey.ReinspectionQuery{Now: storetest.T0},
+	if _, err := reports(s).Reinspections(context.Background(), storetest.All, survey.ReinspectionQuery{Now: storetest.T0},
 		func(*survey.DueHousehold) error { return stop }); err != stop {
 		t.Fatalf("reinspections: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.Coverage(ctx, storetest.All, func(*survey.VillageCoverage) error { return nil }); err == nil {
+	if _, err := reports(s).Coverage(ctx, storetest.All, func(*survey.VillageCoverage) error { return nil }); err == nil {
 		t.Fatal("a cancelled report succeeded")
 	}
 }
@@ -176,7 +176,7 @@ func BenchmarkCoverage(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		n := 0
-		if _, err := s.Coverage(context.Background(), storetest.All, func(v *survey.VillageCoverage) error { n++; return nil }); err != nil {
+		if _, err := reports(s).Coverage(context.Background(), storetest.All, func(v *survey.VillageCoverage) error { n++; return nil }); err != nil {
 			b.Fatal(err)
 		}
 		if n != len(villages) {

@@ -267,7 +267,7 @@ func TestSnapshotAsOfBeforeAMerge(t *testing.T) {
 	if err != nil || len(dups) != 1 {
 		t.Fatalf("duplicates %v, %v", dups, err)
 	}
-	if _, err := s.MergeDuplicate(context.Background(), admin, dups[0].ID, first, ""); err != nil {
+	if _, err := supervision(s).MergeHouseholds(context.Background(), admin, dups[0].ID, first, ""); err != nil {
 		t.Fatal(err)
 	}
 

@@ -27,7 +27,6 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
-	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -39,10 +38,11 @@ const FileName = "fieldsync.db"
 
 // Options configure a Store.
 type Options struct {
-	// Schema is the set of forms changes are validated against; schema.V1()
-	// when nil.
-	Schema *schema.Schema
-	// Now is the clock; time.Now when nil. Tests set it.
+	// Now is the clock of the store's own record keeping: when a user was
+	// created or logged in, a photo uploaded, a device named; time.Now when
+	// nil. Tests set it. The store keeps no schema and makes no decision:
+	// pushes, supervisors' decisions and reports are dated and judged by
+	// the services of package syncproto, on the server's schema and clock.
 	Now func() time.Time
 	// Readers is the size of the read pool; 2×GOMAXPROCS when 0.
 	Readers int
@@ -81,7 +81,6 @@ type Store struct {
 	// cursorKey signs the cursors the server issues (the push service's
 	// codec); it lives in the database (cursorSecret).
 	cursorKey []byte
-	schema    *schema.Schema
 	now       func() time.Time
 	path      string
 	// observer is told each write's wait for the writer; nil for none.
@@ -113,9 +112,6 @@ var _ syncproto.Store = (*Store)(nil)
 // withDefaults fills in the options left zero; readers is the read pool's
 // size when Readers is not set.
 func (o Options) withDefaults(readers int) Options {
-	if o.Schema == nil {
-		o.Schema = schema.V1()
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -136,7 +132,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{schema: opts.Schema, now: opts.Now, path: abs, observer: opts.Observer}
+	s := &Store{now: opts.Now, path: abs, observer: opts.Observer}
 	if err := createPrivate(abs); err != nil {
 		return nil, err
 	}
@@ -207,7 +203,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("no database at %s: %w", abs, err)
 	}
-	s := &Store{schema: opts.Schema, now: opts.Now, path: abs}
+	s := &Store{now: opts.Now, path: abs}
 	dsn := fmt.Sprintf("%s?mode=rw&_pragma=busy_timeout(%d)&_pragma=query_only(1)", fileURI(abs), opts.BusyTimeout.Milliseconds())
 	if s.reader, err = sql.Open("sqlite", dsn); err != nil {
 		return nil, err

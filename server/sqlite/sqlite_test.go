@@ -25,10 +25,22 @@ func MustOpen(tb testing.TB, clock *storetest.Clock) *Store {
 	return s
 }
 
-// pushes is the push service over s, on the store's schema and clock, as
-// the server builds it.
+// pushes is the push service over s, on the v1 schema and the store's
+// clock, as the server builds it.
 func pushes(s *Store) *syncproto.PushService {
-	return syncproto.NewPushService(s, syncproto.PushOptions{Schema: s.schema, Now: s.now})
+	return syncproto.NewPushService(s, syncproto.PushOptions{Now: s.now})
+}
+
+// reports is the report service over s, on the v1 schema, as the server
+// builds it.
+func reports(s *Store) *syncproto.ReportService {
+	return syncproto.NewReportService(s, syncproto.ReportOptions{})
+}
+
+// supervision is the supervision service over s, on the v1 schema and the
+// store's clock, as the server builds it.
+func supervision(s *Store) *syncproto.SupervisionService {
+	return syncproto.NewSupervisionService(s, syncproto.SupervisionOptions{Now: s.now})
 }
 
 func TestContract(t *testing.T) {

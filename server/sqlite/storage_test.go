@@ -83,7 +83,7 @@ func TestFullDiskRefusesWritesWhole(t *testing.T) {
 	_, err := pushes(s).Push(ctx, dev.Actor, cs)
 	mustBeStorageFull(t, err)
 	// Conflict resolutions and duplicate merges write through write().
-	err = s.write(ctx, "test", func(tx *superviseTx) error {
+	err = s.write(ctx, "test", func(ctx context.Context, tx *superviseTx) error {
 		_, err := tx.tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('filler', zeroblob(1000000))`)
 		return err
 	})
