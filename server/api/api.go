@@ -87,9 +87,12 @@ const DefaultSnapshotConcurrency = 2
 
 // Server is the fieldsync HTTP application over a store.
 type Server struct {
-	echo     *echo.Echo
-	store    syncproto.Store
-	push     *syncproto.PushService // pushes, outbox replays and the cursor codec
+	echo  *echo.Echo
+	store syncproto.Store
+	push  *syncproto.PushService // pushes and outbox replays
+	// cursors is the push service's codec: every cursor the API hands out
+	// or takes back (pull, checksum, history, lists, snapshots).
+	cursors  *syncproto.CursorCodec
 	accounts auth.Accounts
 	keys     *auth.Keyring
 	schema   *schema.Schema
@@ -229,6 +232,7 @@ func New(cfg Config) *Server {
 		divisions: cfg.Divisions, push: syncproto.NewPushService(cfg.Store, syncproto.PushOptions{Schema: cfg.Schema, Now: cfg.Now}),
 		supervision: syncproto.NewSupervisionService(cfg.Store, syncproto.SupervisionOptions{Schema: cfg.Schema, Now: cfg.Now}),
 		reports:     syncproto.NewReportService(cfg.Store, syncproto.ReportOptions{Schema: cfg.Schema})}
+	s.cursors = s.push.Cursors()
 	if s.hashGate == nil {
 		s.hashGate = auth.NewHashGate(0, 0, 0)
 	}

@@ -125,7 +125,7 @@ func (s *Server) handleHistory(c echo.Context) error {
 		out.Conflicts = append(out.Conflicts, conflictJSON(cf))
 	}
 	for _, e := range log {
-		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: s.push.Cursors().Encode(syncproto.Cursor{Seq: e.Seq}), User: e.UserID,
+		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: s.cursors.Encode(syncproto.Cursor{Seq: e.Seq}), User: e.UserID,
 			Device: e.DeviceID, ServerTime: syncproto.FormatTime(e.ServerAt), DeviceTime: syncproto.FormatTime(e.DeviceAt),
 			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes, Note: e.Note, Replayed: replayJSON(e.Replay)}
 		for _, id := range e.ConflictIDs {

@@ -68,7 +68,7 @@ func (s *Server) handleCoverage(c echo.Context) error {
 		}
 	}
 	return out.finish(coverageTail{Townships: sum.Townships, Counties: sum.Counties, Totals: sum.Totals,
-		Cursor: s.push.Cursors().Encode(sum.At), GeneratedAt: syncproto.FormatTime(s.now())})
+		Cursor: s.cursors.Encode(sum.At), GeneratedAt: syncproto.FormatTime(s.now())})
 }
 
 // handleReinspections is GET /v1/reinspections?region=: the households of
@@ -109,7 +109,7 @@ func (s *Server) handleReinspections(c echo.Context) error {
 		return out.fail(err)
 	}
 	return out.finish(reinspectionTail{Counts: reinspectionCounts{Households: sum.Households, ByReason: sum.ByReason},
-		Cursor: s.push.Cursors().Encode(sum.At), GeneratedAt: syncproto.FormatTime(now)})
+		Cursor: s.cursors.Encode(sum.At), GeneratedAt: syncproto.FormatTime(now)})
 }
 
 // reportHead is the first members of a report.

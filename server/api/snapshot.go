@@ -54,7 +54,7 @@ func (s *Server) parseSnapshotRequest(c echo.Context) (export.SnapshotRequest, e
 	if err != nil {
 		return export.SnapshotRequest{}, err
 	}
-	req, err := export.NewSnapshotRequest(s.schema, s.push.Cursors(), actor, region, export.SnapshotParams{
+	req, err := export.NewSnapshotRequest(s.schema, s.cursors, actor, region, export.SnapshotParams{
 		Format: q.Get("format"), Entity: q.Get("entity"), AsOf: q.Get("as_of"), Lang: q.Get("lang"),
 		Preferred: c.Request().Header.Get("Accept-Language")})
 	req.Divisions, req.PhotoURL = s.divisions, photoURL
@@ -137,7 +137,7 @@ func (s *Server) newSnapshotRun(c echo.Context, req export.SnapshotRequest) *sna
 func (r *snapshotRun) Start(at syncproto.Cursor) error {
 	r.at = at
 	h := r.c.Response().Header()
-	h.Set(headerSnapshotCursor, r.s.push.Cursors().Encode(at))
+	h.Set(headerSnapshotCursor, r.s.cursors.Encode(at))
 	h.Set(echo.HeaderContentType, r.enc.ContentType())
 	h.Set("Cache-Control", "no-store")
 	if r.req.Format != export.FormatNDJSON {

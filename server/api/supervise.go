@@ -50,7 +50,7 @@ func checkRegion(region string) error {
 // listPage reads the limit and cursor of a paged supervisor list; a
 // cursor of another list, or a change-log cursor, is a 422.
 func (s *Server) listPage(c echo.Context, list string) (after int64, limit int, err error) {
-	after, err = s.push.Cursors().ParseList(list, c.QueryParam("cursor"))
+	after, err = s.cursors.ParseList(list, c.QueryParam("cursor"))
 	if err != nil {
 		return 0, 0, err
 	}
@@ -59,7 +59,7 @@ func (s *Server) listPage(c echo.Context, list string) (after int64, limit int, 
 }
 
 func (s *Server) nextCursor(list string, next int64, n, limit int) (string, bool) {
-	return s.push.Cursors().EncodeList(list, next), n == limit
+	return s.cursors.EncodeList(list, next), n == limit
 }
 
 // handleConflicts is GET /v1/conflicts?region=&state=&limit=&cursor=;
@@ -287,7 +287,7 @@ func (s *Server) handleDevices(c echo.Context) error {
 		}
 	}
 	return writeJSON(c, http.StatusOK, map[string]any{"devices": tablets, "api_sessions": sessions,
-		"head": s.push.Cursors().Encode(syncproto.Cursor{Seq: head}), "pull_lag_seconds": s.pulls.every.Seconds()})
+		"head": s.cursors.Encode(syncproto.Cursor{Seq: head}), "pull_lag_seconds": s.pulls.every.Seconds()})
 }
 
 // devicesBehind counts, for each device, the records of its user's scope

@@ -103,7 +103,7 @@ func (s *Server) handlePull(c echo.Context) error {
 	if err := onlyParams(q, "cursor", "limit"); err != nil {
 		return err
 	}
-	after, err := s.push.Cursors().ParsePull(q.Get("cursor"), s.actor(c))
+	after, err := s.cursors.ParsePull(q.Get("cursor"), s.actor(c))
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (s *Server) handlePull(c echo.Context) error {
 		s.pulls.note(syncproto.PullPosition{Device: a.DeviceID, User: a.UserID, Seq: page.Cursor.Seq, At: s.now()})
 	}
 	page.Cursor.Device = s.actor(c).DeviceID // a cursor serves the device it was issued to
-	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.push.Cursors().Encode(page.Cursor), HasMore: page.HasMore}
+	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.cursors.Encode(page.Cursor), HasMore: page.HasMore}
 	if resp.Records == nil {
 		resp.Records = []syncproto.Record{}
 	}
@@ -157,7 +157,7 @@ func (s *Server) handleChecksum(c echo.Context) error {
 		return err
 	}
 	cur.Device = s.actor(c).DeviceID // equal to the pull's cursor at the same position
-	return writeJSON(c, http.StatusOK, syncproto.ChecksumResponse{Cursor: s.push.Cursors().Encode(cur),
+	return writeJSON(c, http.StatusOK, syncproto.ChecksumResponse{Cursor: s.cursors.Encode(cur),
 		Count: sum.Count, Checksum: sum.String()})
 }
 
