@@ -104,7 +104,8 @@ type QuarantineEntry struct {
 
 // PushTx is the store's write transaction as the push algorithm sees it.
 // Every method works inside one transaction that the store commits, durably,
-// only after ApplyChangeset returns without error.
+// only after the PushService's work in it returned without error
+// (PushStore.WritePush).
 type PushTx interface {
 	// Receipt returns the stored receipt of a change set, or nil.
 	Receipt(ctx context.Context, changesetID string) (*Receipt, error)
@@ -133,6 +134,16 @@ type PushTx interface {
 	SimilarHouseholds(ctx context.Context, village, id, registrationNo, headName string) ([]*StoredRecord, error)
 	// AddDuplicate records a suspected duplicate household (once per pair).
 	AddDuplicate(ctx context.Context, d Duplicate) error
+	// ChildPlacements returns where the records whose parent is id (a
+	// household's inspections) stand: deleted ones too, in the store's
+	// order of creation.
+	ChildPlacements(ctx context.Context, id string) ([]Placement, error)
+	// Rescope moves a record to village without making a version: it
+	// appends entry (op "rescope", the record's version) to the change log
+	// under a new sequence, makes that the record's sequence, and records
+	// that it left from.Village, so that pulls of the new village return
+	// it and pulls of the old one return it as removed.
+	Rescope(ctx context.Context, from Placement, village string, entry LogEntry) error
 }
 
 // ContentHash is the SHA-256 of a change set's canonical JSON, by which a
@@ -143,44 +154,12 @@ func ContentHash(cs Changeset) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// ApplyChangeset runs the push algorithm of PROTOCOL.md inside tx: replay
-// detection, device ordering, scope checks, and for every change validation,
-// merge, versioning, conflict recording or quarantine. actor is the
-// authenticated caller; its DeviceID must equal cs.DeviceID (the HTTP
-// adapter checks it). cursors signs the response's cursor. now is the
-// server's clock.
-//
-// It returns EConflict for a reused id with other content or an out-of-order
-// device_seq, EForbidden when any change touches a record outside the
-// actor's scope; in those cases nothing is written.
-func ApplyChangeset(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *CursorCodec, actor Actor, cs Changeset, now time.Time) (PushResponse, error) {
-	return ApplyPrepared(ctx, tx, sch, cursors, actor, cs, PrepareChangeset(sch, cs, now), now)
-}
-
-// Prepared is the part of applying a change set that needs no store: its
-// content hash and every change validated against its form.
-type Prepared struct {
-	hash    string
-	checked []validated
-}
-
-// PrepareChangeset computes a change set's Prepared. A server calls it
-// before it queues for its single writer, so that the writer does only
-// what needs the database. now is the server's clock, which date ranges
-// relative to today are measured from.
-func PrepareChangeset(sch *schema.Schema, cs Changeset, now time.Time) Prepared {
-	// Validate every change once: the scope check and the merge both work
-	// on the canonical values.
-	p := Prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
-	for i, ch := range cs.Changes {
-		p.checked[i].fields, p.checked[i].errs = sch.Form(ch.Entity).ValidateAt(ch.Fields, now)
-	}
-	return p
-}
-
-// ApplyPrepared is ApplyChangeset with the change set already prepared by
-// PrepareChangeset with the same schema. prep is used once.
-func ApplyPrepared(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *CursorCodec, actor Actor, cs Changeset, prep Prepared, now time.Time) (PushResponse, error) {
+// apply runs the push algorithm of PROTOCOL.md inside tx for a change set
+// prepared by prepare: replay detection, device ordering, scope checks,
+// and for every change validation, merge, versioning, conflict recording
+// or quarantine. now is the server's clock at the write.
+func (p *PushService) apply(ctx context.Context, tx PushTx, actor Actor, cs Changeset, prep prepared, now time.Time) (PushResponse, error) {
+	sch := p.schema
 	now = now.UTC()
 	hash := prep.hash
 	rc, err := tx.Receipt(ctx, cs.ChangesetID)
@@ -242,7 +221,7 @@ func ApplyPrepared(ctx context.Context, tx PushTx, sch *schema.Schema, cursors *
 	if err != nil {
 		return PushResponse{}, err
 	}
-	resp.Cursor = cursors.Encode(Cursor{Seq: head, Scope: actor.ScopeKey(), Device: actor.DeviceID})
+	resp.Cursor = p.cursors.Encode(Cursor{Seq: head, Scope: actor.ScopeKey(), Device: actor.DeviceID})
 	if rcpt.Response, err = json.Marshal(resp); err != nil {
 		return PushResponse{}, err
 	}
@@ -341,7 +320,7 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 	if stored != nil {
 		rec.MergedInto = stored.MergedInto
 	}
-	if _, err := tx.WriteVersion(ctx, rec, entry); err != nil {
+	if err := writeVersion(ctx, tx, stored, rec, entry); err != nil {
 		return res, err
 	}
 	if stored == nil && ch.Entity == "household" {

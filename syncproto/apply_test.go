@@ -3,12 +3,12 @@ package syncproto
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/fieldsync/fieldsync/schema"
 )
 
 // memTx is an in-memory PushTx: the push algorithm's rules are tested here
@@ -21,6 +21,7 @@ type memTx struct {
 	conflicts  []ConflictEntry
 	quarantine []QuarantineEntry
 	duplicates []Duplicate
+	rescoped   []rescoped
 }
 
 func newMemTx() *memTx {
@@ -85,7 +86,49 @@ func (m *memTx) AddDuplicate(_ context.Context, d Duplicate) error {
 	return nil
 }
 
+func (m *memTx) ChildPlacements(_ context.Context, id string) ([]Placement, error) {
+	var out []Placement
+	for _, r := range m.records {
+		if r.Parent == id {
+			out = append(out, Placement{Entity: r.Entity, ID: r.ID, Version: r.Version, Village: r.Village})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+func (m *memTx) Rescope(_ context.Context, from Placement, village string, e LogEntry) error {
+	e.Seq = int64(len(m.log) + 1)
+	m.log = append(m.log, e)
+	r := m.records[from.ID]
+	r.Village = village
+	m.records[from.ID] = r
+	m.rescoped = append(m.rescoped, rescoped{from: from, village: village})
+	return nil
+}
+
+// rescoped is one call of memTx.Rescope.
+type rescoped struct {
+	from    Placement
+	village string
+}
+
+// memTx is its own PushStore: WritePush runs the push on it (nothing is
+// rolled back; the tests of atomicity run against SQLite).
+func (m *memTx) WritePush(ctx context.Context, _ int, fn func(context.Context, PushTx) error) error {
+	return fn(ctx, m)
+}
+func (m *memTx) WriteReplay(ctx context.Context, n int, fn func(context.Context, ReplayTx, int) error) error {
+	return errors.New("memTx replays no outboxes")
+}
+func (m *memTx) CursorKey() []byte { return []byte("test cursor key") }
+
 var testCursors = NewCursorCodec([]byte("test cursor key"))
+
+// applyChangeset pushes cs as actor into tx through a PushService whose
+// clock stands at now.
+func applyChangeset(tx *memTx, actor Actor, cs Changeset, now time.Time) (PushResponse, error) {
+	return NewPushService(tx, PushOptions{Now: func() time.Time { return now }}).Push(context.Background(), actor, cs)
+}
 
 const (
 	hhID   = "0193a000-0000-7000-8000-000000000101"
@@ -114,7 +157,7 @@ func household(id, village string) Change {
 
 func push(t *testing.T, tx *memTx, actor Actor, csID string, seq int64, now time.Time, changes ...Change) PushResponse {
 	t.Helper()
-	resp, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, actor,
+	resp, err := applyChangeset(tx, actor,
 		Changeset{ChangesetID: csID, DeviceID: actor.DeviceID, DeviceSeq: seq, SchemaVersion: 1, Changes: changes}, now)
 	if err != nil {
 		t.Fatalf("push %s: %v", csID, err)
@@ -126,11 +169,11 @@ func TestApplyReplayReturnsStoredResponse(t *testing.T) {
 	tx := newMemTx()
 	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	cs := Changeset{ChangesetID: csID1, DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1, Changes: []Change{household(hhID, south)}}
-	first, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, a, cs, t0)
+	first, err := applyChangeset(tx, a, cs, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, a, cs, t0.Add(time.Hour))
+	again, err := applyChangeset(tx, a, cs, t0.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +189,7 @@ func TestApplyReplayReturnsStoredResponse(t *testing.T) {
 	}
 	// Same id, other content: 409.
 	cs.Changes = []Change{household(hhID2, south)}
-	_, err = ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, a, cs, t0)
+	_, err = applyChangeset(tx, a, cs, t0)
 	if ErrorCode(err) != EConflict {
 		t.Fatalf("reused id with other content: %v", err)
 	}
@@ -156,7 +199,7 @@ func TestApplyDeviceSeqMustIncrease(t *testing.T) {
 	tx := newMemTx()
 	a := Actor{UserID: userWS, DeviceID: devA, AllRegions: true}
 	push(t, tx, a, csID1, 5, t0, household(hhID, south))
-	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, a,
+	_, err := applyChangeset(tx, a,
 		Changeset{ChangesetID: csID2, DeviceID: devA, DeviceSeq: 5, SchemaVersion: 1, Changes: []Change{household(hhID2, south)}}, t0)
 	var e *Error
 	if ErrorCode(err) != EConflict || !asError(err, &e) || e.LastDeviceSeq == nil || *e.LastDeviceSeq != 5 {
@@ -253,7 +296,7 @@ func TestApplyScopeRefusesWholeChangeset(t *testing.T) {
 	worker := Actor{UserID: userWS, DeviceID: devA, Scope: []string{"500240"}}
 	ins := change("water_inspection", insID, OpUpsert, 0, t0, map[string]any{
 		"household_id": hhID2, "inspected_on": "2026-11-20", "source": "well"})
-	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, worker,
+	_, err := applyChangeset(tx, worker,
 		Changeset{ChangesetID: csID2, DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1,
 			Changes: []Change{household(hhID, south), ins}}, t0)
 	if ErrorCode(err) != EForbidden {
@@ -265,7 +308,7 @@ func TestApplyScopeRefusesWholeChangeset(t *testing.T) {
 	// Moving an in-scope household out of scope is refused too.
 	push(t, tx, admin, csID3, 2, t0, household(hhID, south))
 	move := change("household", hhID, OpUpsert, 1, t0, map[string]any{"village": north})
-	_, err = ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, worker,
+	_, err = applyChangeset(tx, worker,
 		Changeset{ChangesetID: "0193a000-0000-7000-8000-000000000304", DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1,
 			Changes: []Change{move}}, t0)
 	if ErrorCode(err) != EForbidden {
@@ -314,7 +357,7 @@ func TestApplyScopeJudgesCanonicalIDs(t *testing.T) {
 	worker := Actor{UserID: userWS, DeviceID: devA, Scope: []string{"5002"}}
 	ins := change("water_inspection", insID, OpUpsert, 0, t0, map[string]any{
 		"household_id": strings.ToUpper(hhID2), "inspected_on": "2026-11-20", "source": "well"})
-	_, err := ApplyChangeset(context.Background(), tx, schema.V1(), testCursors, worker,
+	_, err := applyChangeset(tx, worker,
 		Changeset{ChangesetID: csID2, DeviceID: devA, DeviceSeq: 1, SchemaVersion: 1, Changes: []Change{ins}}, t0)
 	if ErrorCode(err) != EForbidden {
 		t.Fatalf("upper-case id of an out-of-scope household: %v", err)

@@ -30,7 +30,8 @@ const MaxDeviceSeq = 1<<53 - 1
 // whose envelope is invalid (ids, op, entity, device time, limits, duplicate
 // record ids) is EInvalid (422). Every error carries its path. Per-field
 // schema violations are not checked here: they are judged per change by
-// ApplyChangeset, which quarantines the change and lets the rest apply.
+// the push (PushService.Push), which quarantines the change and lets the
+// rest apply.
 func DecodeChangeset(body []byte, sch *schema.Schema, maxChanges int) (Changeset, error) {
 	var cs Changeset
 	if !utf8.Valid(body) {

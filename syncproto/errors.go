@@ -3,6 +3,7 @@ package syncproto
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
 )
@@ -51,14 +52,14 @@ type Error struct {
 	// LastDeviceSeq is set on an out-of-order device_seq: the last sequence
 	// the server accepted from that device.
 	LastDeviceSeq *int64
-	// UploadOffset is set on the errors of an attachment upload: the bytes
-	// of the photo the server holds for the uploader, where the upload
-	// resumes.
-	UploadOffset *int64
-	// RetryAfter is set on ERateLimited, EInsufficientStorage and on
-	// EUnavailable when waiting
-	// helps (a full disk, a busy database), in whole seconds.
-	RetryAfter int
+	// PhotoBytesHeld is set on the errors of a photo upload: how many
+	// bytes of the photo the server holds for the uploader, where the
+	// upload resumes.
+	PhotoBytesHeld *int64
+	// RetryIn is set on ERateLimited, EInsufficientStorage and on
+	// EUnavailable when waiting helps (a full disk, a busy database): how
+	// long to wait before trying again.
+	RetryIn time.Duration
 }
 
 func (e *Error) Error() string {

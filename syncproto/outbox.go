@@ -17,7 +17,7 @@ import (
 // tablet): its change sets exactly as the tablet would have pushed them
 // (their changeset_id and device_seq), and the photos they reference that
 // the server never received. After a supervisor's decision the file is
-// replayed, by another device, as the first one (ReplayChangeset).
+// replayed, by another device, as the first one (PushService.ReplayOutbox).
 
 // OutboxFormat and OutboxVersion name the file's format; a reader refuses
 // another format or a later version.
@@ -234,18 +234,18 @@ type ReplayTx interface {
 	CarryPhotoProofs(ctx context.Context, hashes []string, replayer, original Actor) error
 }
 
-// ReplayChangeset applies a change set of an exported outbox as its
-// original device (ApplyPrepared with original as the actor): a change set
-// the server already holds is a replay and applies nothing, one out of
-// order or outside the original user's scope is refused as a push would
-// be. A change set applied now is recorded as replayed by replayer.
-func ReplayChangeset(ctx context.Context, tx ReplayTx, sch *schema.Schema, cursors *CursorCodec, original, replayer Actor, cs Changeset, now time.Time) (PushResponse, error) {
+// replayChangeset applies a change set of an exported outbox as its
+// original device (apply with original as the actor): a change set the
+// server already holds is a replay and applies nothing, one out of order
+// or outside the original user's scope is refused as a push would be. A
+// change set applied now is recorded as replayed by replayer.
+func (p *PushService) replayChangeset(ctx context.Context, tx ReplayTx, original, replayer Actor, cs Changeset, now time.Time) (PushResponse, error) {
 	if hashes := referencedPhotos(cs); len(hashes) > 0 {
 		if err := tx.CarryPhotoProofs(ctx, hashes, replayer, original); err != nil {
 			return PushResponse{}, err
 		}
 	}
-	resp, err := ApplyChangeset(ctx, tx, sch, cursors, original, cs, now)
+	resp, err := p.apply(ctx, tx, original, cs, p.prepare(cs, now), now)
 	if err != nil || resp.Replayed {
 		return resp, err
 	}
@@ -281,11 +281,15 @@ type ReplayedSet struct {
 	Err         error
 }
 
-// OutboxStore replays exported outboxes.
+// OutboxStore is the write an outbox replay needs of a store.
 type OutboxStore interface {
-	// ReplayOutbox applies sets, in order, as original (ReplayChangeset),
-	// in one durable transaction, each change set in its own savepoint: a
-	// refused one is reported in its ReplayedSet and the others go on. An
-	// error return means nothing was written.
-	ReplayOutbox(ctx context.Context, original, replayer Actor, sets []Changeset) ([]ReplayedSet, error)
+	// WriteReplay calls fn(tx, i) for every i from 0 to n-1, in order,
+	// inside one durable write transaction, each call in its own
+	// savepoint: when a call returns an *Error its writes are rolled back
+	// alone and the others go on; any other error fails the whole
+	// transaction, nothing is kept and WriteReplay returns it, as it
+	// returns a failed commit. fn must use the context it is given, which
+	// the caller's going away does not cancel. After the store began to
+	// close, WriteReplay refuses with EUnavailable without calling fn.
+	WriteReplay(ctx context.Context, n int, fn func(ctx context.Context, tx ReplayTx, i int) error) error
 }

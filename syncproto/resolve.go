@@ -10,7 +10,9 @@ import (
 )
 
 // SuperviseTx is the store's write transaction as the supervisors'
-// decisions see it.
+// decisions (SupervisionService) see it: the store commits it, durably,
+// only after the decision returned without error
+// (SupervisionWriter.WriteSupervision).
 type SuperviseTx interface {
 	PushTx
 	// Conflict returns a conflict, or nil.
@@ -41,7 +43,7 @@ type ResolvedConflict struct {
 	At               time.Time
 }
 
-// ResolveConflict applies a supervisor's decision on a conflict: the field
+// resolveConflict applies a supervisor's decision on a conflict: the field
 // takes r.Value (for FieldDeleted: true keeps the record deleted, false
 // restores it, and an object restores it with those fields, as the
 // incoming change of an upsert-to-deleted conflict sent them). The decision
@@ -56,7 +58,7 @@ type ResolvedConflict struct {
 // conflict already resolved or a merged record's change, EInvalid (path
 // "value") for a value the field does not accept, EInvalid (path "note")
 // for a note over MaxNote.
-func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {
+func resolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {
 	now = now.UTC()
 	c, err := tx.Conflict(ctx, r.ConflictID)
 	if err != nil {
@@ -180,7 +182,7 @@ func ResolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 		entry := LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: newVersion, Op: "resolve",
 			UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes,
 			ConflictIDs: []string{c.ID}}
-		if _, err := tx.WriteVersion(ctx, next, entry); err != nil {
+		if err := writeVersion(ctx, tx, rec, next, entry); err != nil {
 			return ResolveResult{}, err
 		}
 	} else {
@@ -213,7 +215,7 @@ func jsonBool(b bool) json.RawMessage {
 	return jsonFalse
 }
 
-// MergeHouseholds merges a suspected duplicate: the survivor (one of the
+// mergeHouseholds merges a suspected duplicate: the survivor (one of the
 // two households, named by the supervisor) keeps every inspection of the
 // other, each re-pointed by a new version; the other becomes a tombstone
 // whose merged_into names the survivor, and its open conflicts are settled
@@ -224,7 +226,7 @@ func jsonBool(b bool) json.RawMessage {
 // decided or a household is gone, EInvalid (path "survivor") for a missing
 // survivor or one that is neither household, EInvalid (path "note") for a
 // note over MaxNote.
-func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survivor, note string, now time.Time) (MergeResult, error) {
+func mergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survivor, note string, now time.Time) (MergeResult, error) {
 	now = now.UTC()
 	d, err := openDuplicate(ctx, tx, actor, id)
 	if err != nil {
@@ -282,7 +284,7 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 		next.Meta[parentField] = FieldMeta{Version: v, Device: actor.DeviceID, At: now}
 		next.Version, next.Parent, next.Village = v, survivor, keep.Village
 		next.UpdatedAt, next.UpdatedBy, next.UpdatedDevice = now, actor.UserID, actor.DeviceID
-		if _, err := tx.WriteVersion(ctx, &next, entry(ch, v, map[string]FieldChange{
+		if err := writeVersion(ctx, tx, ch, &next, entry(ch, v, map[string]FieldChange{
 			parentField: {Before: valueOf(ch.Fields, parentField), After: newID}})); err != nil {
 			return MergeResult{}, err
 		}
@@ -292,7 +294,7 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 	survivorJSON, _ := json.Marshal(survivor)
 	k := *keep
 	k.Version, k.UpdatedAt, k.UpdatedBy, k.UpdatedDevice = keep.Version+1, now, actor.UserID, actor.DeviceID
-	if _, err := tx.WriteVersion(ctx, &k, entry(keep, k.Version, map[string]FieldChange{
+	if err := writeVersion(ctx, tx, keep, &k, entry(keep, k.Version, map[string]FieldChange{
 		"_merged_from": {Before: schema.Null, After: otherJSON}})); err != nil {
 		return MergeResult{}, err
 	}
@@ -312,7 +314,7 @@ func MergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 	for _, c := range open {
 		goneEntry.ConflictIDs = append(goneEntry.ConflictIDs, c.ID)
 	}
-	if _, err := tx.WriteVersion(ctx, &g, goneEntry); err != nil {
+	if err := writeVersion(ctx, tx, gone, &g, goneEntry); err != nil {
 		return MergeResult{}, err
 	}
 	settled := "settled by the merge into " + survivor

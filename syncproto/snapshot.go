@@ -1,6 +1,10 @@
 package syncproto
 
-import "context"
+import (
+	"context"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
 
 // SnapshotStore is the part of the store contract that serves supervisors'
 // snapshots: every record of some entities in a region, as they stood at one
@@ -24,6 +28,12 @@ type SnapshotStore interface {
 
 // SnapshotQuery says what a snapshot holds.
 type SnapshotQuery struct {
+	// Schema is the set of forms the entities are of: the entities a query
+	// may name, and the field by which a record names its parent (Latest,
+	// and records rebuilt as of AsOf); schema.V1() when nil. The server
+	// passes the schema its pushes are validated against, so that the
+	// store keeps none of its own.
+	Schema *schema.Schema
 	// Entities are the entities whose records the snapshot holds, in this
 	// order.
 	Entities []string

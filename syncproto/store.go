@@ -13,12 +13,10 @@ type Store interface {
 	ReportStore
 	SupervisionStore
 	AttachmentStore
-	OutboxStore
+	// PushStore is the write of pushes and outbox replays; the
+	// PushService drives it.
+	PushStore
 
-	// Push applies a decoded change set for actor in one durable
-	// transaction (ApplyChangeset) and returns its response. On error
-	// nothing is written.
-	Push(ctx context.Context, actor Actor, cs Changeset) (PushResponse, error)
 	// Pull returns up to limit records in the actor's scope changed after
 	// the cursor, oldest change first, each once, with removals of records
 	// that left the scope.
@@ -38,8 +36,6 @@ type Store interface {
 	// Quarantined lists rejected changes of a change set (all when
 	// changesetID is empty) in the order they were received.
 	Quarantined(ctx context.Context, changesetID string) ([]QuarantineEntry, error)
-	// Cursors is the codec of the cursors this store issues.
-	Cursors() *CursorCodec
 	// Ping reports whether the store can serve reads and writes.
 	Ping(ctx context.Context) error
 	// Close releases the store.

@@ -9,16 +9,16 @@ import (
 // SupervisionStore is the part of the store contract behind the
 // supervisors' queues: conflicts, quarantine, devices, receipts and
 // duplicate households. Every list is bounded by the actor's scope and
-// paged by an opaque position (0 from the start).
+// paged by an opaque position (0 from the start). The decisions on them
+// (resolve, merge, dismiss, close) are the SupervisionService's: the store
+// only offers their write transaction (SupervisionWriter).
 type SupervisionStore interface {
+	SupervisionWriter
 	// ListConflicts returns up to limit conflicts in the actor's scope in
 	// the order they were made, after position, optionally of one state.
 	ListConflicts(ctx context.Context, actor Actor, state string, after int64, limit int) ([]ConflictEntry, int64, error)
 	// Conflict returns one conflict, or ENotFound.
 	Conflict(ctx context.Context, id string) (*ConflictEntry, error)
-	// ResolveConflict applies a supervisor's decision as a new version of
-	// the record (ResolveConflict in this package) in one transaction.
-	ResolveConflict(ctx context.Context, actor Actor, r Resolution) (ResolveResult, error)
 	// ListQuarantine returns rejected changes in the actor's scope,
 	// optionally of one state (open, closed).
 	ListQuarantine(ctx context.Context, actor Actor, state string, after int64, limit int) ([]QuarantineEntry, int64, error)
@@ -43,15 +43,6 @@ type SupervisionStore interface {
 	// ListDuplicates returns suspected duplicate households in the
 	// actor's scope, optionally of one state.
 	ListDuplicates(ctx context.Context, actor Actor, state string) ([]Duplicate, error)
-	// MergeDuplicate merges two households (MergeHouseholds in this
-	// package) in one transaction.
-	MergeDuplicate(ctx context.Context, actor Actor, id, survivor, note string) (MergeResult, error)
-	// DismissDuplicate decides that a suspected duplicate is not one
-	// (DismissDuplicate in this package) in one transaction.
-	DismissDuplicate(ctx context.Context, actor Actor, id, note string) (Duplicate, error)
-	// CloseQuarantine closes a quarantine entry with a note
-	// (CloseQuarantine in this package) in one transaction.
-	CloseQuarantine(ctx context.Context, actor Actor, id, note string) (QuarantineEntry, error)
 }
 
 // Duplicate and quarantine states, besides StateOpen.

@@ -1,7 +1,13 @@
 // Package syncproto holds the wire types of the fieldsync sync protocol v1,
 // their decoding and validation, the per-field merge rules and the push
 // algorithm, as pure code: no HTTP and no SQL. Stores implement the Store
-// contract (store.go) and run ApplyChangeset inside their own transaction.
+// contract (store.go) and make no decision: the PushService (push.go) runs
+// the push inside the one batched write a store offers (PushStore.WritePush),
+// the SupervisionService (supervision.go) the supervisors' decisions inside
+// one WriteSupervision, and the ReportService (report.go) applies package
+// survey's rules to the one stream of households a store reads
+// (ReportStore.HouseholdInspections). The services own the schema and the
+// clock; the server gives all three the same.
 package syncproto
 
 import (

@@ -48,13 +48,13 @@ func openDuplicate(ctx context.Context, tx SuperviseTx, actor Actor, id string) 
 	return d, nil
 }
 
-// DismissDuplicate decides that a suspected duplicate is two different
+// dismissDuplicate decides that a suspected duplicate is two different
 // households: the pair is dismissed with the supervisor's note (required),
 // who and when, and both households stay as they are. It returns
 // ENotFound, EForbidden outside the actor's scope, EConflict when the
 // duplicate was already decided, EInvalid (path "note") for a blank or
 // overlong note.
-func DismissDuplicate(ctx context.Context, tx SuperviseTx, actor Actor, id, note string, now time.Time) (Duplicate, error) {
+func dismissDuplicate(ctx context.Context, tx SuperviseTx, actor Actor, id, note string, now time.Time) (Duplicate, error) {
 	d, err := openDuplicate(ctx, tx, actor, id)
 	if err != nil {
 		return Duplicate{}, err
@@ -69,13 +69,13 @@ func DismissDuplicate(ctx context.Context, tx SuperviseTx, actor Actor, id, note
 	return *d, nil
 }
 
-// CloseQuarantine closes a quarantine entry: the supervisor has dealt with
+// closeQuarantine closes a quarantine entry: the supervisor has dealt with
 // the rejected change (the tablet sent it again corrected, or it is not to
 // be kept) and says how in a note (required). The raw change and its
 // reasons stay. It returns ENotFound, EForbidden outside the actor's
 // scope, EConflict for an entry already closed, EInvalid (path "note") for
 // a blank or overlong note.
-func CloseQuarantine(ctx context.Context, tx SuperviseTx, actor Actor, id, note string, now time.Time) (QuarantineEntry, error) {
+func closeQuarantine(ctx context.Context, tx SuperviseTx, actor Actor, id, note string, now time.Time) (QuarantineEntry, error) {
 	q, err := tx.QuarantineEntry(ctx, id)
 	if err != nil {
 		return QuarantineEntry{}, err

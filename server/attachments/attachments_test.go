@@ -61,8 +61,8 @@ func code(err error) syncproto.Code {
 
 func offsetOf(err error) int64 {
 	var se *syncproto.Error
-	if errors.As(err, &se) && se.UploadOffset != nil {
-		return *se.UploadOffset
+	if errors.As(err, &se) && se.PhotoBytesHeld != nil {
+		return *se.PhotoBytesHeld
 	}
 	return -1
 }

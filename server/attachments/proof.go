@@ -141,7 +141,7 @@ func (s *Store) prove(ch Chunk, partial string, size int64) (Result, error) {
 	if ch.Start != p.offset {
 		return Result{}, withOffset(&syncproto.Error{Code: syncproto.EConflict, Title: "Wrong offset",
 			Message: fmt.Sprintf("the server has received %d bytes of this photo from your device: send the chunk that starts at byte %d (Upload-Offset)", p.offset, p.offset),
-			Errors:  []syncproto.FieldError{{Path: "header.Content-Range", Message: fmt.Sprintf("START must be %d", p.offset)}}}, p.offset)
+			Errors:  []syncproto.FieldError{{Path: PathRange, Message: fmt.Sprintf("START must be %d", p.offset)}}}, p.offset)
 	}
 	length := ch.End - ch.Start + 1
 	done, err := s.admit(ch.Uploader, partial, length, p.offset, false)

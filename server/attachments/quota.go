@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -43,8 +44,8 @@ func (s *Store) checkFloor(length, offset int64) error {
 		return nil
 	}
 	return withOffset(&syncproto.Error{Code: syncproto.EInsufficientStorage, Title: "Server storage low",
-		Message:    "the server is keeping its remaining disk space for records and stores no photos for now; push your records, and upload the photo later",
-		RetryAfter: floorRetryAfter}, offset)
+		Message: "the server is keeping its remaining disk space for records and stores no photos for now; push your records, and upload the photo later",
+		RetryIn: floorRetryAfter * time.Second}, offset)
 }
 
 // admit checks a chunk of length bytes from u against the user's hourly
@@ -75,8 +76,8 @@ func (s *Store) admit(u Uploader, partial string, length, offset int64, writes b
 		}
 		if !exists && count >= MaxPartialsPerUser {
 			return nil, withOffset(&syncproto.Error{Code: syncproto.ERateLimited, Title: "Too many unfinished uploads",
-				Message:    fmt.Sprintf("you have %d unfinished photo uploads: finish those before starting another", count),
-				RetryAfter: partialRetryAfter}, offset)
+				Message: fmt.Sprintf("you have %d unfinished photo uploads: finish those before starting another", count),
+				RetryIn: partialRetryAfter * time.Second}, offset)
 		}
 	}
 
@@ -91,13 +92,13 @@ func (s *Store) admit(u Uploader, partial string, length, offset int64, writes b
 	if tokens := lim.TokensAt(now); tokens < float64(length) {
 		wait := math.Ceil((float64(length) - tokens) / float64(lim.Limit()))
 		return nil, withOffset(&syncproto.Error{Code: syncproto.ERateLimited, Title: "Hourly photo quota used",
-			Message:    fmt.Sprintf("you may send at most %d photo bytes per hour; retry in %.0f seconds", s.quota.hourlyBytes, wait),
-			RetryAfter: int(min(wait, 3600))}, offset)
+			Message: fmt.Sprintf("you may send at most %d photo bytes per hour; retry in %.0f seconds", s.quota.hourlyBytes, wait),
+			RetryIn: time.Duration(min(wait, 3600)) * time.Second}, offset)
 	}
 	if writes && used+s.reserved[key]+length > s.quota.partialBytes {
 		return nil, withOffset(&syncproto.Error{Code: syncproto.ERateLimited, Title: "Unfinished uploads quota used",
-			Message:    fmt.Sprintf("your unfinished photo uploads may hold at most %d bytes: finish those before sending more", s.quota.partialBytes),
-			RetryAfter: partialRetryAfter}, offset)
+			Message: fmt.Sprintf("your unfinished photo uploads may hold at most %d bytes: finish those before sending more", s.quota.partialBytes),
+			RetryIn: partialRetryAfter * time.Second}, offset)
 	}
 	if writes {
 		s.reserved[key] += length

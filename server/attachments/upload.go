@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -28,7 +29,8 @@ type Chunk struct {
 	// not, the chunks of a photo held whole are a re-upload that proves
 	// they have its bytes (hashed, not kept).
 	CanRead bool
-	// Start, End and Total are the Content-Range.
+	// Start, End and Total are the chunk's range: bytes Start to End
+	// (inclusive) of a photo of Total bytes.
 	Start, End, Total int64
 	// Body yields the chunk's bytes; the store reads End-Start+1 of them,
 	// then checks that no more follow.
@@ -60,14 +62,19 @@ type Result struct {
 	Proven bool
 }
 
+// PathRange is the path of the errors about a chunk's range (Start, End,
+// Total); the HTTP adapter names it after the header the range came in.
+const PathRange = "range"
+
+// withOffset sets on e how many bytes of the photo the uploader holds.
 func withOffset(e *syncproto.Error, offset int64) *syncproto.Error {
-	e.UploadOffset = &offset
+	e.PhotoBytesHeld = &offset
 	return e
 }
 
 func rangeError(msg string) *syncproto.Error {
 	return &syncproto.Error{Code: syncproto.EMalformed, Title: "Invalid Content-Range", Message: msg,
-		Errors: []syncproto.FieldError{{Path: "header.Content-Range", Message: msg}}}
+		Errors: []syncproto.FieldError{{Path: PathRange, Message: msg}}}
 }
 
 // Write appends a chunk to the uploader's partial of the photo and, with
@@ -75,12 +82,12 @@ func rangeError(msg string) *syncproto.Error {
 // chunk must start where the partial ends. Bytes received before a broken
 // connection are kept (and fsynced), so the upload resumes from them.
 //
-// Errors, all *syncproto.Error carrying UploadOffset where the upload
+// Errors, all *syncproto.Error carrying PhotoBytesHeld where the upload
 // stands: EMalformed for an invalid hash or range, or a body that ends
 // before (or runs past) the range; ETooLarge for a Total above MaxBytes;
 // EConflict when Start is not the held offset, or when an earlier chunk of
 // the same uploader and photo is still being received after LockWait
-// (RetryAfter set); ERateLimited (RetryAfter set) over the user's hourly
+// (RetryIn set); ERateLimited (RetryIn set) over the user's hourly
 // or partial quota; EInsufficientStorage when writing the chunk would
 // leave less free disk than the floor; EUnsupported when the first bytes are not a JPEG, PNG,
 // WebP or HEIC/HEIF image (the partial is removed); EInvalid when the
@@ -97,15 +104,15 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 	if ch.Total > s.maxBytes {
 		return Result{}, &syncproto.Error{Code: syncproto.ETooLarge, Title: "Photo too large",
 			Message: fmt.Sprintf("a photo may have at most %d bytes; this one has %d", s.maxBytes, ch.Total),
-			Errors:  []syncproto.FieldError{{Path: "header.Content-Range", Message: fmt.Sprintf("TOTAL must be at most %d", s.maxBytes)}}}
+			Errors:  []syncproto.FieldError{{Path: PathRange, Message: fmt.Sprintf("TOTAL must be at most %d", s.maxBytes)}}}
 	}
 	partial := s.partialPath(ch.SHA256, ch.Uploader)
 	release, ok := s.acquire(ctx, "partial:"+partial, ch.Preempt, s.lockWait)
 	if !ok {
 		held, _ := s.Held(ch.SHA256, ch.Uploader, ch.CanRead)
 		return Result{}, withOffset(&syncproto.Error{Code: syncproto.EConflict, Title: "Upload in progress",
-			Message:    "an earlier chunk of this photo from your device is still being received; retry in a few seconds",
-			RetryAfter: 2}, held.Offset)
+			Message: "an earlier chunk of this photo from your device is still being received; retry in a few seconds",
+			RetryIn: 2 * time.Second}, held.Offset)
 	}
 	defer release()
 
@@ -118,7 +125,7 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 		if fi.Size() != ch.Total {
 			return Result{}, withOffset(&syncproto.Error{Code: syncproto.EInvalid, Title: "Wrong photo size",
 				Message: fmt.Sprintf("the photo with this SHA-256 is held whole and has %d bytes, not %d", fi.Size(), ch.Total),
-				Errors:  []syncproto.FieldError{{Path: "header.Content-Range", Message: fmt.Sprintf("TOTAL must be %d", fi.Size())}}}, fi.Size())
+				Errors:  []syncproto.FieldError{{Path: PathRange, Message: fmt.Sprintf("TOTAL must be %d", fi.Size())}}}, fi.Size())
 		}
 		return s.wholeResult(ch.SHA256, false)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -191,7 +198,7 @@ func (s *Store) Write(ctx context.Context, ch Chunk) (Result, error) {
 	if ch.Start != held {
 		return Result{}, withOffset(&syncproto.Error{Code: syncproto.EConflict, Title: "Wrong offset",
 			Message: fmt.Sprintf("the server holds %d bytes of this photo from your device: send the chunk that starts at byte %d (Upload-Offset)", held, held),
-			Errors:  []syncproto.FieldError{{Path: "header.Content-Range", Message: fmt.Sprintf("START must be %d", held)}}}, held)
+			Errors:  []syncproto.FieldError{{Path: PathRange, Message: fmt.Sprintf("START must be %d", held)}}}, held)
 	}
 	if _, err := f.Seek(held, io.SeekStart); err != nil {
 		return Result{}, err
@@ -392,7 +399,7 @@ func hashMatches(f *os.File, hash string) (bool, error) {
 func storageError(err error, offset int64) error {
 	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return withOffset(&syncproto.Error{Code: syncproto.EUnavailable, Title: "Storage full",
-			Message: "the server has no room for photos now; retry later", RetryAfter: 60}, offset)
+			Message: "the server has no room for photos now; retry later", RetryIn: time.Minute}, offset)
 	}
 	return err
 }

@@ -1,7 +1,8 @@
 // Package auth is fieldsync's identity: users and their password hashes,
 // signed access tokens (JWT, EdDSA, with key ids so that keys rotate),
 // rotating refresh tokens bound to a device, and rate limits. It talks to
-// the database only through the Accounts contract.
+// the database only through the Accounts contract, and imports no store,
+// HTTP framework or other adapter.
 package auth
 
 import (

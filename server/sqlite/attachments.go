@@ -84,7 +84,7 @@ func hashSet(rows *sql.Rows, err error, what string) (map[string]bool, error) {
 }
 
 // movePhotos moves the photo references of a record to another village
-// (an inspection whose household moved: rescopeChildren).
+// (an inspection whose household moved: Rescope).
 func (p *pushTx) movePhotos(ctx context.Context, recordID, village string) error {
 	if _, err := p.exec(ctx, `UPDATE attachment_refs SET village = ? WHERE record_id = ? AND village <> ?`, village, recordID, village); err != nil {
 		return fmt.Errorf("photo references of %s: %w", recordID, err)

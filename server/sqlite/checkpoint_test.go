@@ -33,7 +33,7 @@ func TestBackgroundCheckpointCopiesPushesIntoTheDatabaseFile(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 	}
-	if _, err := s.Push(ctx, dev.Actor, dev.Changeset(changes...)); err != nil {
+	if _, err := pushes(s).Push(ctx, dev.Actor, dev.Changeset(changes...)); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -31,8 +31,8 @@ func TestChecksumMigrationFillsSumsFromRecords(t *testing.T) {
 		if i%3 == 0 {
 			village = storetest.NorthVillage
 		}
-		d.Push(t, s, storetest.Household(hh, village, storetest.T0), storetest.WaterInspection(uuid.NewString(), hh, storetest.T0))
-		d.Push(t, s, storetest.Upsert("household", hh, 1, storetest.T0.Add(time.Minute), map[string]any{"members": 2}))
+		d.Push(t, pushes(s), storetest.Household(hh, village, storetest.T0), storetest.WaterInspection(uuid.NewString(), hh, storetest.T0))
+		d.Push(t, pushes(s), storetest.Upsert("household", hh, 1, storetest.T0.Add(time.Minute), map[string]any{"members": 2}))
 	}
 	actors := []syncproto.Actor{storetest.All, {Scope: []string{"500240"}}, {Scope: []string{storetest.NorthVillage}}}
 	var want []syncproto.Checksum
@@ -85,7 +85,7 @@ func BenchmarkChecksum(b *testing.B) {
 			for i := 0; i < n; i++ {
 				batch = append(batch, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 				if len(batch) == 500 {
-					d.Push(b, s, batch...)
+					d.Push(b, pushes(s), batch...)
 					batch = nil
 				}
 			}

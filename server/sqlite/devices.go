@@ -66,7 +66,7 @@ func (s *Store) Behind(ctx context.Context, actor syncproto.Actor, after []int64
 
 // NameDevice keeps the name a tablet gave itself at login.
 func (s *Store) NameDevice(ctx context.Context, device, name string) error {
-	return s.write(ctx, "name_device", func(tx *superviseTx) error {
+	return s.write(ctx, "name_device", func(ctx context.Context, tx *superviseTx) error {
 		_, err := tx.exec(ctx, `INSERT INTO device_names (device_id, name, updated_at) VALUES (?, ?, ?)
 			ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`,
 			device, name, formatTime(s.now()))

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	msqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -41,10 +42,10 @@ func writeError(err error) error {
 	case errors.As(err, &le) && le.Code()&0xff == sqlite3.SQLITE_FULL,
 		strings.Contains(err.Error(), "database or disk is full"):
 		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Storage full",
-			Message: "the server's storage is full; nothing was saved, retry later", RetryAfter: retryFullAfter}
+			Message: "the server's storage is full; nothing was saved, retry later", RetryIn: retryFullAfter * time.Second}
 	case errors.As(err, &le) && (le.Code()&0xff == sqlite3.SQLITE_BUSY || le.Code()&0xff == sqlite3.SQLITE_LOCKED):
 		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Database busy",
-			Message: "the database is busy; nothing was saved, retry shortly", RetryAfter: retryBusyAfter}
+			Message: "the database is busy; nothing was saved, retry shortly", RetryIn: retryBusyAfter * time.Second}
 	default:
 		return err
 	}

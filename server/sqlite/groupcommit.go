@@ -22,17 +22,11 @@ const (
 )
 
 type pushRequest struct {
-	ctx    context.Context
-	actor  syncproto.Actor
-	cs     syncproto.Changeset
-	prep   syncproto.Prepared // hashed and validated by the caller, outside the committer
-	done   chan pushResult
-	queued time.Time // when Push was called, for the write observer
-}
-
-type pushResult struct {
-	resp syncproto.PushResponse
-	err  error
+	ctx     context.Context
+	changes int // the change set's size, by which groups are bounded
+	apply   func(context.Context, syncproto.PushTx) error
+	done    chan error
+	queued  time.Time // when WritePush was called, for the write observer
 }
 
 func (s *Store) startCommitter() {
@@ -53,32 +47,54 @@ func (s *Store) stopCommitter() {
 	<-s.committerDone
 }
 
-// Push applies a decoded change set for actor (ApplyChangeset) in a durable
-// transaction, possibly shared with other change sets, and returns its
-// response once the transaction is committed and fsynced. On error nothing
-// of this change set is written. A caller that goes away does not cancel
-// it: the change set is applied (or not) whole, and its receipt answers the
-// retry.
-func (s *Store) Push(ctx context.Context, actor syncproto.Actor, cs syncproto.Changeset) (syncproto.PushResponse, error) {
-	req := &pushRequest{ctx: context.WithoutCancel(ctx), actor: actor, cs: cs, prep: syncproto.PrepareChangeset(s.schema, cs, s.now()),
-		done: make(chan pushResult, 1), queued: time.Now()}
+var _ syncproto.PushStore = (*Store)(nil)
+
+// WritePush runs apply, the push service's work for one change set of
+// changes changes, with a context that the caller's going away does not
+// cancel, in a durable transaction possibly shared with other
+// change sets (in a savepoint of its own), and returns once the
+// transaction is committed and fsynced. An error of apply rolls back its
+// writes alone and is returned as the change set's error; a failed commit
+// fails every change set of the group. A caller that goes away does not
+// cancel it: the change set is applied (or not) whole, and its receipt
+// answers the retry. Once Close began, WritePush refuses with EUnavailable.
+func (s *Store) WritePush(ctx context.Context, changes int, apply func(context.Context, syncproto.PushTx) error) error {
+	req := &pushRequest{ctx: context.WithoutCancel(ctx), changes: changes, apply: apply,
+		done: make(chan error, 1), queued: time.Now()}
 	s.pushMu.RLock()
 	if s.pushClosed {
 		s.pushMu.RUnlock()
-		return syncproto.PushResponse{}, &syncproto.Error{Code: syncproto.EUnavailable, Title: "Shutting down",
-			Message: "the server is shutting down; retry shortly", RetryAfter: 5}
+		return errShuttingDown()
 	}
 	s.pushes <- req
 	s.pushMu.RUnlock()
-	r := <-req.done
-	return r.resp, r.err
+	return <-req.done
+}
+
+// errShuttingDown is the refusal of a write asked for after Close began.
+func errShuttingDown() error {
+	return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Shutting down",
+		Message: "the server is shutting down; retry shortly", RetryIn: 5 * time.Second}
+}
+
+// whileOpen runs write, a write that does not go through the committer
+// (a replay, a supervisor's decision), unless Close began: then it refuses
+// with errShuttingDown without running it. Close waits for the writes
+// under way before it closes the writer.
+func (s *Store) whileOpen(write func() error) error {
+	s.pushMu.RLock()
+	defer s.pushMu.RUnlock()
+	if s.pushClosed {
+		return errShuttingDown()
+	}
+	return write()
 }
 
 func (s *Store) commitLoop() {
 	defer close(s.committerDone)
 	for first := range s.pushes {
 		group := []*pushRequest{first}
-		changes := len(first.cs.Changes)
+		changes := first.changes
 	gather:
 		for len(group) < maxGroupSets && changes < maxGroupChanges {
 			select {
@@ -87,7 +103,7 @@ func (s *Store) commitLoop() {
 					break gather
 				}
 				group = append(group, r)
-				changes += len(r.cs.Changes)
+				changes += r.changes
 			default:
 				break gather
 			}
@@ -101,14 +117,14 @@ func (s *Store) commitLoop() {
 
 // commitGroup applies the group's change sets in one transaction, each in
 // a savepoint, and commits it.
-func (s *Store) commitGroup(group []*pushRequest) []pushResult {
+func (s *Store) commitGroup(group []*pushRequest) []error {
 	if s.onGroup != nil {
 		s.onGroup(len(group))
 	}
-	results := make([]pushResult, len(group))
-	failAll := func(err error) []pushResult {
+	results := make([]error, len(group))
+	failAll := func(err error) []error {
 		for i := range results {
-			results[i] = pushResult{err: err}
+			results[i] = err
 		}
 		return results
 	}
@@ -131,11 +147,7 @@ func (s *Store) commitGroup(group []*pushRequest) []pushResult {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT changeset`); err != nil {
 			return failAll(writeError(fmt.Errorf("savepoint: %w", err)))
 		}
-		resp, err := syncproto.ApplyPrepared(r.ctx, ptx, s.schema, s.cursors, r.actor, r.cs, r.prep, s.now())
-		if err == nil && s.afterApply != nil {
-			err = s.afterApply(r.cs)
-		}
-		if err != nil {
+		if err := r.apply(r.ctx, ptx); err != nil {
 			ptx.forget()
 			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO changeset`); rerr != nil {
 				// SQLite rolled the whole transaction back itself (a full
@@ -143,9 +155,7 @@ func (s *Store) commitGroup(group []*pushRequest) []pushResult {
 				// gone too, and fail with this one's reason.
 				return failAll(writeError(err))
 			}
-			results[i].err = writeError(err)
-		} else {
-			results[i].resp = resp
+			results[i] = writeError(err)
 		}
 		if _, err := tx.ExecContext(ctx, `RELEASE changeset`); err != nil {
 			return failAll(writeError(fmt.Errorf("release savepoint: %w", err)))

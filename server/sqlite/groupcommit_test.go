@@ -36,14 +36,16 @@ func TestGroupCommitKeepsEachChangesetAtomic(t *testing.T) {
 		return nil
 	}
 	injected := errors.New("injected failure after the writes")
-	s.afterApply = func(cs syncproto.Changeset) error {
+	// The failure comes from the push's own work in the transaction, after
+	// its writes: the service's callback fails as a change set would.
+	p := syncproto.NewPushService(failingAfter{Store: s, fail: func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if failing[cs.ChangesetID] {
+		if failing[ctx.Value(changesetKey{}).(string)] {
 			return injected
 		}
 		return nil
-	}
+	}}, syncproto.PushOptions{Now: s.now})
 	type pushed struct {
 		cs  syncproto.Changeset
 		ids []string
@@ -71,7 +73,8 @@ func TestGroupCommitKeepsEachChangesetAtomic(t *testing.T) {
 			if i > 0 {
 				time.Sleep(10 * time.Millisecond) // after the first
 			}
-			_, results[i].err = s.Push(context.Background(), d.Actor, cs)
+			ctx := context.WithValue(context.Background(), changesetKey{}, cs.ChangesetID)
+			_, results[i].err = p.Push(ctx, d.Actor, cs)
 		}()
 	}
 	wg.Wait()
@@ -125,7 +128,7 @@ func TestGroupCommitFailureFailsTheGroup(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = s.Push(context.Background(), d.Actor, cs)
+			_, errs[i] = pushes(s).Push(context.Background(), d.Actor, cs)
 		}()
 		if i == 0 {
 			time.Sleep(50 * time.Millisecond)
@@ -146,4 +149,25 @@ func TestGroupCommitFailureFailsTheGroup(t *testing.T) {
 	if errs[0] != nil {
 		t.Fatalf("the first group: %v", errs[0])
 	}
+}
+
+// changesetKey carries a change set's id in the context of its push, for
+// failingAfter.
+type changesetKey struct{}
+
+// failingAfter is a store whose pushes fail, as fail says, after the push
+// service's work in the transaction succeeded: all of a change set's
+// writes are made, then its callback returns fail's error.
+type failingAfter struct {
+	*Store
+	fail func(ctx context.Context) error
+}
+
+func (f failingAfter) WritePush(ctx context.Context, changes int, apply func(context.Context, syncproto.PushTx) error) error {
+	return f.Store.WritePush(ctx, changes, func(ctx context.Context, tx syncproto.PushTx) error {
+		if err := apply(ctx, tx); err != nil {
+			return err
+		}
+		return f.fail(ctx)
+	})
 }

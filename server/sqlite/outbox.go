@@ -9,8 +9,6 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-var _ syncproto.OutboxStore = (*Store)(nil)
-
 // replayTx is a write transaction for the replay of an exported outbox.
 type replayTx struct{ pushTx }
 
@@ -38,44 +36,45 @@ func (p *replayTx) CarryPhotoProofs(ctx context.Context, hashes []string, replay
 	return nil
 }
 
-// ReplayOutbox applies the change sets of an exported outbox as their
-// original device, in order, in one durable transaction with a savepoint
-// per change set: a refused change set (out of order, out of scope, an id
-// reused) is rolled back alone and reported; the others apply.
-func (s *Store) ReplayOutbox(ctx context.Context, original, replayer syncproto.Actor, sets []syncproto.Changeset) ([]syncproto.ReplayedSet, error) {
+// WriteReplay runs the replay of an exported outbox's n change sets:
+// fn(ctx, tx, i) for each, in order, in one durable transaction with a
+// savepoint per change set. A change set refused with an *Error (out of
+// order, out of scope, an id reused) is rolled back alone; any other error
+// is the database failing, and nothing of the replay is kept. fn's
+// context is ctx without its cancellation; after Close began, WriteReplay
+// refuses with EUnavailable without calling fn.
+func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context, syncproto.ReplayTx, int) error) error {
+	return s.whileOpen(func() error { return s.writeReplay(context.WithoutCancel(ctx), n, fn) })
+}
+
+// writeReplay is WriteReplay once the store is known to be open.
+func (s *Store) writeReplay(ctx context.Context, n int, fn func(context.Context, syncproto.ReplayTx, int) error) error {
 	tx, err := s.beginWrite(ctx, "outbox_replay")
 	if err != nil {
-		return nil, writeError(fmt.Errorf("begin replay: %w", err))
+		return writeError(fmt.Errorf("begin replay: %w", err))
 	}
 	defer tx.Rollback()
 	rtx := &replayTx{pushTx{tx: tx}}
-	out := make([]syncproto.ReplayedSet, len(sets))
-	now := s.now()
-	for i, cs := range sets {
-		out[i].ChangesetID, out[i].DeviceSeq = cs.ChangesetID, cs.DeviceSeq
+	for i := range n {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT replay`); err != nil {
-			return nil, writeError(fmt.Errorf("savepoint: %w", err))
+			return writeError(fmt.Errorf("savepoint: %w", err))
 		}
-		resp, err := syncproto.ReplayChangeset(ctx, rtx, s.schema, s.cursors, original, replayer, cs, now)
-		if err != nil {
+		if err := fn(ctx, rtx, i); err != nil {
 			var se *syncproto.Error
 			if !errors.As(err, &se) {
-				return nil, writeError(err) // the database failed: nothing of the replay is kept
+				return writeError(err) // the database failed: nothing of the replay is kept
 			}
 			rtx.forget()
 			if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO replay`); rerr != nil {
-				return nil, writeError(fmt.Errorf("replay: roll back a refused change set: %w", rerr))
+				return writeError(fmt.Errorf("replay: roll back a refused change set: %w", rerr))
 			}
-			out[i].Err = err
-		} else {
-			out[i].Response = resp
 		}
 		if _, err := tx.ExecContext(ctx, `RELEASE replay`); err != nil {
-			return nil, writeError(fmt.Errorf("release savepoint: %w", err))
+			return writeError(fmt.Errorf("release savepoint: %w", err))
 		}
 	}
 	if err := s.commit(tx); err != nil {
-		return nil, writeError(fmt.Errorf("commit replay: %w", err))
+		return writeError(fmt.Errorf("commit replay: %w", err))
 	}
-	return out, nil
+	return nil
 }

@@ -26,7 +26,7 @@ func TestPhotoSweepExcludesPushes(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("admin")
 	hh := uuid.NewString()
-	dev.Push(t, s, storetest.Household(hh, storetest.SouthVillage, storetest.T0))
+	dev.Push(t, pushes(s), storetest.Household(hh, storetest.SouthVillage, storetest.T0))
 	hash := strings.Repeat("e5", 32)
 	housing := storetest.HousingInspection(uuid.NewString(), hh, "C", storetest.T0)
 	housing.Fields[syncproto.PhotosField] = json.RawMessage(`["` + hash + `"]`)
@@ -36,7 +36,7 @@ func TestPhotoSweepExcludesPushes(t *testing.T) {
 	s.beforePhotoRemoval = func(h string) {
 		waits := s.writer.Stats().WaitCount
 		go func() {
-			resp, err := s.Push(ctx, dev.Actor, dev.Changeset(housing))
+			resp, err := pushes(s).Push(ctx, dev.Actor, dev.Changeset(housing))
 			if err == nil && resp.Results[0].Status != syncproto.StatusApplied {
 				t.Errorf("the push: %+v", resp.Results[0])
 			}

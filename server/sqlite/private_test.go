@@ -29,7 +29,7 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 	}
 	defer s.Close()
 	dev := storetest.NewDevice("perm")
-	if _, err := s.Push(context.Background(), dev.Actor, dev.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))); err != nil {
+	if _, err := pushes(s).Push(context.Background(), dev.Actor, dev.Changeset(storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{FileName, FileName + "-wal", FileName + "-shm"} {

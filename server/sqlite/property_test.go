@@ -47,7 +47,7 @@ func TestPropertyInterleavingsConverge(t *testing.T) {
 		seeder := storetest.NewDevice("seed")
 		seedCS := seeder.Changeset(seed...)
 		for _, s := range []*Store{storeA, storeB} {
-			if _, err := s.Push(context.Background(), seeder.Actor, seedCS); err != nil {
+			if _, err := pushes(s).Push(context.Background(), seeder.Actor, seedCS); err != nil {
 				rt.Fatal(err)
 			}
 		}
@@ -145,7 +145,7 @@ func TestPropertyInterleavingsConverge(t *testing.T) {
 			for _, d := range order {
 				cs := changesets[d][next[d]]
 				next[d]++
-				if _, err := s.Push(context.Background(), devices[d], cs); err != nil {
+				if _, err := pushes(s).Push(context.Background(), devices[d], cs); err != nil {
 					rt.Fatalf("push: %v", err)
 				}
 			}

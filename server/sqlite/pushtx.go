@@ -207,9 +207,6 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		if err := p.scopeExit(ctx, seq, rec.ID, rec.Entity, oldVillage.String, rec.Village); err != nil {
 			return 0, err
 		}
-		if err := p.rescopeChildren(ctx, rec, e); err != nil {
-			return 0, err
-		}
 	}
 	return seq, nil
 }
@@ -225,57 +222,51 @@ func (p *pushTx) scopeExit(ctx context.Context, seq int64, id, entity, from, to 
 	return nil
 }
 
-// rescopeChildren moves the records that belong to rec (a household's
-// inspections) to its new village. Each move is a log entry (op
-// "rescope", same version) with a new sequence, so that tablets of the new
-// village pull them and tablets of the old one are told they left.
-func (p *pushTx) rescopeChildren(ctx context.Context, rec *syncproto.StoredRecord, e syncproto.LogEntry) error {
-	rows, err := p.query(ctx, `SELECT id, entity, version, village FROM records WHERE parent_id = ? AND village <> ?`,
-		rec.ID, rec.Village)
+// ChildPlacements returns where the records whose parent is id stand, in
+// the order of the records_parent index (their creation).
+func (p *pushTx) ChildPlacements(ctx context.Context, id string) ([]syncproto.Placement, error) {
+	rows, err := p.query(ctx, `SELECT id, entity, version, village FROM records WHERE parent_id = ?`, id)
 	if err != nil {
-		return fmt.Errorf("rescope children: %w", err)
+		return nil, fmt.Errorf("children: %w", err)
 	}
-	type child struct {
-		id, entity, village string
-		version             int64
-	}
-	var children []child
+	defer rows.Close()
+	var out []syncproto.Placement
 	for rows.Next() {
-		var c child
-		if err := rows.Scan(&c.id, &c.entity, &c.version, &c.village); err != nil {
-			rows.Close()
-			return fmt.Errorf("rescope children: %w", err)
+		var c syncproto.Placement
+		if err := rows.Scan(&c.ID, &c.Entity, &c.Version, &c.Village); err != nil {
+			return nil, fmt.Errorf("children: %w", err)
 		}
-		children = append(children, c)
+		out = append(out, c)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("rescope children: %w", err)
+		return nil, fmt.Errorf("children: %w", err)
 	}
-	for _, c := range children {
-		var seq int64
-		err := p.queryRow(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
-			device_id, device_at, server_at, diff, village) VALUES (?, ?, ?, 'rescope', ?, ?, ?, ?, ?, '{}', ?) RETURNING seq`,
-			c.entity, c.id, c.version, nullString(e.ChangesetID), e.UserID, e.DeviceID, formatTime(e.DeviceAt),
-			formatTime(e.ServerAt), rec.Village).Scan(&seq)
-		if err != nil {
-			return fmt.Errorf("rescope %s: %w", c.id, err)
-		}
-		delete(p.read, c.id)
-		if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, rec.Village, seq, c.id); err != nil {
-			return fmt.Errorf("rescope %s: %w", c.id, err)
-		}
-		if err := p.scopeExit(ctx, seq, c.id, c.entity, c.village, rec.Village); err != nil {
-			return err
-		}
-		if err := p.moveSum(ctx, c.id, true, c.village, c.version, rec.Village, c.version); err != nil {
-			return err
-		}
-		if err := p.movePhotos(ctx, c.id, rec.Village); err != nil {
-			return err
-		}
+	return out, nil
+}
+
+// Rescope moves a record to village under a new sequence: the log entry,
+// the record's village and sequence, its scope exit, the checksum sums and
+// the village of its photos.
+func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village string, e syncproto.LogEntry) error {
+	var seq int64
+	err := p.queryRow(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
+		device_id, device_at, server_at, diff, village) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '{}', ?) RETURNING seq`,
+		e.Entity, e.RecordID, e.Version, e.Op, nullString(e.ChangesetID), e.UserID, e.DeviceID, formatTime(e.DeviceAt),
+		formatTime(e.ServerAt), village).Scan(&seq)
+	if err != nil {
+		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
-	return nil
+	delete(p.read, c.ID)
+	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {
+		return fmt.Errorf("rescope %s: %w", c.ID, err)
+	}
+	if err := p.scopeExit(ctx, seq, c.ID, c.Entity, c.Village, village); err != nil {
+		return err
+	}
+	if err := p.moveSum(ctx, c.ID, true, c.Village, c.Version, village, c.Version); err != nil {
+		return err
+	}
+	return p.movePhotos(ctx, c.ID, village)
 }
 
 func (p *pushTx) UpdateMeta(ctx context.Context, id string, meta map[string]syncproto.FieldMeta) error {

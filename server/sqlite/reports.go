@@ -7,54 +7,19 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Coverage reads the households of the actor's scope with their
-// inspections in one read transaction, ordered by village, and feeds them
-// to syncproto's CoverageBuilder: emit receives each village as soon as its
-// last household was read. Memory holds one village and the roll-ups, not
-// the region.
-func (s *Store) Coverage(ctx context.Context, actor syncproto.Actor, emit func(*syncproto.VillageCoverage) error) (*syncproto.CoverageSummary, error) {
-	b := syncproto.NewCoverageBuilder(s.schema)
-	at, err := s.readHouseholds(ctx, actor, true, func(h *syncproto.HouseholdInspections) error {
-		done, err := b.Add(h)
-		if err != nil || done == nil {
-			return err
-		}
-		return emit(done)
-	})
-	if err != nil {
-		return nil, err
-	}
-	last, sum := b.Finish()
-	if last != nil {
-		if err := emit(last); err != nil {
-			return nil, err
-		}
-	}
-	sum.At = at
-	return sum, nil
-}
+var _ syncproto.ReportStore = (*Store)(nil)
 
-// Reinspections reads the households of the actor's scope with their
-// inspections in one read transaction, ordered by village, and emits those
-// that syncproto.DueForReinspection finds due, one at a time.
-func (s *Store) Reinspections(ctx context.Context, actor syncproto.Actor, q syncproto.ReinspectionQuery, emit func(*syncproto.DueHousehold) error) (*syncproto.ReinspectionSummary, error) {
-	sum := syncproto.NewReinspectionSummary()
-	at, err := s.readHouseholds(ctx, actor, false, func(h *syncproto.HouseholdInspections) error {
-		due := syncproto.DueForReinspection(h, q)
-		if due == nil {
-			return nil
-		}
-		sum.Count(due)
-		return emit(due)
-	})
-	if err != nil {
-		return nil, err
-	}
-	sum.At = at
-	return sum, nil
+// HouseholdInspections reads the households of the actor's scope with
+// their inspections (householdsQuery) in one read transaction, ordered by
+// village, and calls emit with each in turn; it returns the head of the
+// change log the read reflects. What the reports make of them is the
+// ReportService's (syncproto).
+func (s *Store) HouseholdInspections(ctx context.Context, actor syncproto.Actor, q syncproto.HouseholdQuery, emit func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
+	return s.readHouseholds(ctx, actor, q.WaterFields, emit)
 }
 
 // householdsQuery lists every household that is not deleted in a scope
@@ -67,14 +32,14 @@ func (s *Store) Reinspections(ctx context.Context, actor syncproto.Actor, q sync
 // conflicts on a housing grade; a water inspection's fields come whole when
 // :water_fields is true, to be judged against the standards.
 const householdsQuery = `SELECT h.id, h.village,
-	COALESCE(json_extract(h.fields, '$.head_name'), ''),
-	COALESCE(json_extract(h.fields, '$.registration_no'), ''),
-	COALESCE(json_extract(h.fields, '$.status'), ''),
+	COALESCE(json_extract(h.fields, :head_name_path), ''),
+	COALESCE(json_extract(h.fields, :registration_no_path), ''),
+	COALESCE(json_extract(h.fields, :status_path), ''),
 	i.id, i.entity,
-	COALESCE(json_extract(i.fields, '$.inspected_on'), ''),
-	COALESCE(json_extract(i.fields, '$.grade'), ''),
-	COALESCE(json_extract(i.fields, '$.renovation'), ''),
-	COALESCE(json_extract(i.fields, '$.previous_id'), ''),
+	COALESCE(json_extract(i.fields, :inspected_on_path), ''),
+	COALESCE(json_extract(i.fields, :grade_path), ''),
+	COALESCE(json_extract(i.fields, :renovation_path), ''),
+	COALESCE(json_extract(i.fields, :previous_id_path), ''),
 	i.updated_at, i.seq,
 	COALESCE((SELECT c.device_id FROM changes c WHERE c.record_id = i.id AND c.op = 'create' ORDER BY c.version LIMIT 1),
 		i.updated_device, ''),
@@ -86,18 +51,28 @@ LEFT JOIN records i ON i.parent_id = h.id AND i.deleted = 0 AND i.entity IN (:ho
 WHERE h.entity = :household AND h.deleted = 0 AND %s
 ORDER BY h.village, h.id`
 
-// householdsArgs are the named parameters of householdsQuery but the scope.
+// householdsArgs are the named parameters of householdsQuery but the scope:
+// the forms and fields it reads are survey's names of them.
 func householdsArgs(waterFields bool) []any {
-	return []any{sql.Named("housing", syncproto.HousingEntity), sql.Named("water", syncproto.WaterEntity),
-		sql.Named("household", syncproto.HouseholdEntity), sql.Named("grade", syncproto.GradeField),
+	return []any{sql.Named("housing", survey.HousingEntity), sql.Named("water", survey.WaterEntity),
+		sql.Named("household", survey.HouseholdEntity), sql.Named("grade", survey.GradeField),
 		sql.Named("open", syncproto.StateOpen), sql.Named("auto", syncproto.StateAutoResolved),
-		sql.Named("water_fields", waterFields)}
+		sql.Named("water_fields", waterFields),
+		sql.Named("head_name_path", jsonPath(survey.HeadNameField)), sql.Named("registration_no_path", jsonPath(survey.RegistrationNoField)),
+		sql.Named("status_path", jsonPath(survey.StatusField)), sql.Named("inspected_on_path", jsonPath(survey.InspectedOnField)),
+		sql.Named("grade_path", jsonPath(survey.GradeField)), sql.Named("renovation_path", jsonPath(survey.RenovationField)),
+		sql.Named("previous_id_path", jsonPath(survey.PreviousIDField))}
+}
+
+// jsonPath is the JSON path of a top-level field of a record's fields.
+func jsonPath(field string) string {
+	return "$." + field
 }
 
 // readHouseholds runs householdsQuery for the actor's scope in one read
 // transaction and calls fn with each household and its inspections, in
 // village order. It returns the head of the change log the read reflects.
-func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, waterFields bool, fn func(*syncproto.HouseholdInspections) error) (syncproto.Cursor, error) {
+func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, waterFields bool, fn func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return syncproto.Cursor{}, fmt.Errorf("begin report: %w", err)
@@ -117,12 +92,12 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, water
 	}
 	defer rows.Close()
 
-	var h *syncproto.HouseholdInspections
+	var h *survey.HouseholdInspections
 	for rows.Next() {
 		var id, village, head, regNo, status string
 		var inID, inEntity, updated, conflicts, fields sql.NullString
 		var seq sql.NullInt64
-		var in syncproto.InspectionFacts
+		var in survey.InspectionFacts
 		if err := rows.Scan(&id, &village, &head, &regNo, &status, &inID, &inEntity, &in.InspectedOn, &in.Grade,
 			&in.Renovation, &in.PreviousID, &updated, &seq, &in.Device, &conflicts, &fields); err != nil {
 			return at, fmt.Errorf("report: %w", err)
@@ -133,7 +108,7 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, water
 					return at, err
 				}
 			}
-			h = &syncproto.HouseholdInspections{ID: id, Village: village, HeadName: head, RegistrationNo: regNo, Status: status}
+			h = &survey.HouseholdInspections{ID: id, Village: village, HeadName: head, RegistrationNo: regNo, Status: status}
 		}
 		if !inID.Valid {
 			continue

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/fixtures"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -23,12 +24,12 @@ func loadGeneratedForReports(tb testing.TB, s *Store, n, counties int) map[strin
 	villages := map[string]int{}
 	var batch []syncproto.Change
 	err := fixtures.Generate(fixtures.GenConfig{Seed: 7, Households: n, Counties: counties}, func(c syncproto.Change) error {
-		if c.Entity == syncproto.HouseholdEntity {
+		if c.Entity == survey.HouseholdEntity {
 			villages[strings.Trim(string(c.Fields["village"]), `"`)]++
 		}
 		batch = append(batch, c)
 		if len(batch) == 1000 {
-			dev.Push(tb, s, batch...)
+			dev.Push(tb, pushes(s), batch...)
 			batch = batch[:0]
 		}
 		return nil
@@ -37,7 +38,7 @@ func loadGeneratedForReports(tb testing.TB, s *Store, n, counties int) map[strin
 		tb.Fatal(err)
 	}
 	if len(batch) > 0 {
-		dev.Push(tb, s, batch...)
+		dev.Push(tb, pushes(s), batch...)
 	}
 	return villages
 }
@@ -62,7 +63,7 @@ func TestCoverageStreamsVillagesInOrder(t *testing.T) {
 			}
 		}
 	}
-	storetest.NewDevice("li.na").Push(t, s, changes...)
+	storetest.NewDevice("li.na").Push(t, pushes(s), changes...)
 	for _, actor := range []syncproto.Actor{{AllRegions: true}, {Scope: []string{"500240", "520102101"}}} {
 		t.Run(actor.ScopeKey(), func(t *testing.T) {
 			want := map[string]int{}
@@ -75,7 +76,7 @@ func TestCoverageStreamsVillagesInOrder(t *testing.T) {
 			}
 			got := map[string]int{}
 			last := ""
-			sum, err := s.Coverage(context.Background(), actor, func(v *syncproto.VillageCoverage) error {
+			sum, err := reports(s).Coverage(context.Background(), actor, func(v *survey.VillageCoverage) error {
 				if v.Code <= last {
 					return fmt.Errorf("village %s after %s", v.Code, last)
 				}
@@ -115,18 +116,18 @@ func TestReportsReadOnePointInTime(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("li.na")
 	first, second := uuid.NewString(), uuid.NewString()
-	dev.Push(t, s, storetest.Household(first, storetest.NorthVillage, storetest.T0), storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+	dev.Push(t, pushes(s), storetest.Household(first, storetest.NorthVillage, storetest.T0), storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 	before, err := s.Head(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	pushed := false
-	sum, err := s.Coverage(context.Background(), storetest.All, func(v *syncproto.VillageCoverage) error {
+	sum, err := reports(s).Coverage(context.Background(), storetest.All, func(v *survey.VillageCoverage) error {
 		if !pushed {
 			// While the report is being read: a new household in a
 			// village the report has not reached, and a D appraisal.
 			pushed = true
-			dev.Push(t, s, storetest.Household(second, storetest.SouthVillage, storetest.T0),
+			dev.Push(t, pushes(s), storetest.Household(second, storetest.SouthVillage, storetest.T0),
 				storetest.HousingInspection(uuid.NewString(), second, "D", storetest.T0))
 		}
 		return nil
@@ -138,8 +139,8 @@ func TestReportsReadOnePointInTime(t *testing.T) {
 		t.Fatalf("report saw a later change: %+v at %d (head before %d)", sum.Totals, sum.At.Seq, before)
 	}
 	due := 0
-	_, err = s.Reinspections(context.Background(), storetest.All, syncproto.ReinspectionQuery{Now: storetest.T0, After: time.Hour * 24 * 365},
-		func(d *syncproto.DueHousehold) error { due++; return nil })
+	_, err = reports(s).Reinspections(context.Background(), storetest.All, survey.ReinspectionQuery{Now: storetest.T0, After: time.Hour * 24 * 365},
+		func(d *survey.DueHousehold) error { due++; return nil })
 	if err != nil || due != 1 {
 		t.Fatalf("after the push: %d due, %v", due, err)
 	}
@@ -151,18 +152,18 @@ func TestReportsStopOnEmitError(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("li.na")
 	hh := uuid.NewString()
-	dev.Push(t, s, storetest.Household(hh, storetest.SouthVillage, storetest.T0), storetest.HousingInspection(uuid.NewString(), hh, "D", storetest.T0))
+	dev.Push(t, pushes(s), storetest.Household(hh, storetest.SouthVillage, storetest.T0), storetest.HousingInspection(uuid.NewString(), hh, "D", storetest.T0))
 	stop := fmt.Errorf("client went away")
-	if _, err := s.Coverage(context.Background(), storetest.All, func(*syncproto.VillageCoverage) error { return stop }); err != stop {
+	if _, err := reports(s).Coverage(context.Background(), storetest.All, func(*survey.VillageCoverage) error { return stop }); err != stop {
 		t.Fatalf("coverage: %v", err)
 	}
-	if _, err := s.Reinspections(context.Background(), storetest.All, syncproto.ReinspectionQuery{Now: storetest.T0},
-		func(*syncproto.DueHousehold) error { return stop }); err != stop {
+	if _, err := reports(s).Reinspections(context.Background(), storetest.All, survey.ReinspectionQuery{Now: storetest.T0},
+		func(*survey.DueHousehold) error { return stop }); err != stop {
 		t.Fatalf("reinspections: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := s.Coverage(ctx, storetest.All, func(*syncproto.VillageCoverage) error { return nil }); err == nil {
+	if _, err := reports(s).Coverage(ctx, storetest.All, func(*survey.VillageCoverage) error { return nil }); err == nil {
 		t.Fatal("a cancelled report succeeded")
 	}
 }
@@ -175,7 +176,7 @@ func BenchmarkCoverage(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		n := 0
-		if _, err := s.Coverage(context.Background(), storetest.All, func(v *syncproto.VillageCoverage) error { n++; return nil }); err != nil {
+		if _, err := reports(s).Coverage(context.Background(), storetest.All, func(v *survey.VillageCoverage) error { n++; return nil }); err != nil {
 			b.Fatal(err)
 		}
 		if n != len(villages) {

@@ -26,7 +26,11 @@ import (
 // plus, for an AsOf snapshot with q.Latest, the ids of the children that
 // moved to another parent after AsOf.
 func (s *Store) Snapshot(ctx context.Context, actor syncproto.Actor, q syncproto.SnapshotQuery, sink syncproto.SnapshotSink) error {
-	if err := s.checkSnapshotQuery(q); err != nil {
+	sch := q.Schema
+	if sch == nil {
+		sch = schema.V1()
+	}
+	if err := checkSnapshotQuery(sch, q); err != nil {
 		return err
 	}
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -50,7 +54,7 @@ func (s *Store) Snapshot(ctx context.Context, actor syncproto.Actor, q syncproto
 	if err := sink.Start(syncproto.Cursor{Seq: at}); err != nil {
 		return err
 	}
-	sn := &snapshotTx{tx: tx, schema: s.schema, actor: actor, q: q, at: at, head: h, sink: sink}
+	sn := &snapshotTx{tx: tx, schema: sch, actor: actor, q: q, at: at, head: h, sink: sink}
 	defer sn.close()
 	for _, entity := range q.Entities {
 		if err := sn.unchanged(ctx, entity); err != nil {
@@ -65,21 +69,21 @@ func (s *Store) Snapshot(ctx context.Context, actor syncproto.Actor, q syncproto
 	return nil
 }
 
-// checkSnapshotQuery refuses entities the schema lacks and a LatestBy that
-// is not a field of every Latest entity.
-func (s *Store) checkSnapshotQuery(q syncproto.SnapshotQuery) error {
+// checkSnapshotQuery refuses entities sch lacks and a LatestBy that is not
+// a field of every Latest entity.
+func checkSnapshotQuery(sch *schema.Schema, q syncproto.SnapshotQuery) error {
 	invalid := func(path, msg string) error {
 		return &syncproto.Error{Code: syncproto.EInvalid, Message: "invalid snapshot query",
 			Errors: []syncproto.FieldError{{Path: path, Message: msg}}}
 	}
-	known := "must be one of " + strings.Join(s.schema.Entities(), ", ")
+	known := "must be one of " + strings.Join(sch.Entities(), ", ")
 	for _, e := range q.Entities {
-		if s.schema.Form(e) == nil {
+		if sch.Form(e) == nil {
 			return invalid("entities", known)
 		}
 	}
 	for _, e := range q.Latest {
-		f := s.schema.Form(e)
+		f := sch.Form(e)
 		if f == nil {
 			return invalid("latest", known)
 		}
@@ -377,7 +381,7 @@ func (sn *snapshotTx) rebuild(ctx context.Context, rec *syncproto.StoredRecord) 
 			existed = true
 			rec.Version, rec.Village = version, village
 		}
-		if op != "rescope" {
+		if op != syncproto.OpRescope {
 			rec.UpdatedAt, rec.UpdatedBy = parseTime(serverAt), user
 			break
 		}

@@ -68,14 +68,14 @@ func TestSnapshotCurrentState(t *testing.T) {
 	older, newer, water := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	day1, day2 := storetest.T0, storetest.T0.Add(48*time.Hour)
 	clock.Advance(48 * time.Hour) // the visit of day2 is not in the future
-	dev.Push(t, s, storetest.Household(south, storetest.SouthVillage, day1),
+	dev.Push(t, pushes(s), storetest.Household(south, storetest.SouthVillage, day1),
 		storetest.Household(north, storetest.NorthVillage, day1),
 		storetest.Household(gone, storetest.SouthVillage, day1),
 		// The later visit is pushed first: "latest" is by inspection date.
 		storetest.HousingInspection(newer, south, "B", day2),
 		storetest.HousingInspection(older, south, "D", day1),
 		storetest.WaterInspection(water, south, day1))
-	dev.Push(t, s, storetest.Delete("household", gone, 1, day1))
+	dev.Push(t, pushes(s), storetest.Delete("household", gone, 1, day1))
 
 	county := syncproto.Actor{UserID: "sup", Scope: []string{"500240"}}
 	c := mustSnapshot(t, s, county, withLatest)
@@ -127,7 +127,7 @@ func TestSnapshotAsOf(t *testing.T) {
 	s := MustOpen(t, clock)
 	dev := storetest.NewDevice("li.na")
 	hh, other, ins, water := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
-	dev.Push(t, s, storetest.Household(hh, storetest.SouthVillage, storetest.T0),
+	dev.Push(t, pushes(s), storetest.Household(hh, storetest.SouthVillage, storetest.T0),
 		storetest.Household(other, storetest.SouthVillage, storetest.T0),
 		storetest.HousingInspection(ins, hh, "C", storetest.T0),
 		storetest.WaterInspection(water, hh, storetest.T0))
@@ -135,11 +135,11 @@ func TestSnapshotAsOf(t *testing.T) {
 	clock.Advance(time.Hour)
 
 	later := uuid.NewString()
-	dev.Push(t, s,
+	dev.Push(t, pushes(s),
 		storetest.Upsert("housing_inspection", ins, 1, storetest.T0, map[string]any{"grade": "D", "renovation": nil}),
 		storetest.Upsert("household", hh, 1, storetest.T0, map[string]any{"village": "500240112201", "members": 6}),
 		storetest.Household(later, storetest.SouthVillage, storetest.T0))
-	dev.Push(t, s, storetest.Delete("water_inspection", water, 1, storetest.T0),
+	dev.Push(t, pushes(s), storetest.Delete("water_inspection", water, 1, storetest.T0),
 		storetest.Upsert("housing_inspection", ins, 2, storetest.T0, map[string]any{"household_id": other}))
 
 	all := syncproto.Actor{UserID: "admin", AllRegions: true}
@@ -227,7 +227,7 @@ func TestSnapshotStopsWhenCancelled(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 	}
-	dev.Push(t, s, changes...)
+	dev.Push(t, pushes(s), changes...)
 	for _, asOf := range []*syncproto.Cursor{nil, {Seq: 10}} {
 		ctx, cancel := context.WithCancel(context.Background())
 		c := &collected{onRow: func(n int) error {
@@ -244,7 +244,7 @@ func TestSnapshotStopsWhenCancelled(t *testing.T) {
 	}
 	// The read pool is not left holding a transaction: a push and a new
 	// snapshot go through.
-	dev.Push(t, s, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
+	dev.Push(t, pushes(s), storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 	if c := mustSnapshot(t, s, syncproto.Actor{AllRegions: true}, syncproto.SnapshotQuery{Entities: []string{"household"}}); len(c.rows) != 51 {
 		t.Fatalf("%d rows after cancellations", len(c.rows))
 	}
@@ -257,9 +257,9 @@ func TestSnapshotAsOfBeforeAMerge(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("li.na")
 	first, second, ins := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	dev.Push(t, s, storetest.RegisteredHousehold(first, storetest.SouthVillage, "5002401072010042", storetest.T0))
+	dev.Push(t, pushes(s), storetest.RegisteredHousehold(first, storetest.SouthVillage, "5002401072010042", storetest.T0))
 	// The same registration number in the same village: a duplicate.
-	dev.Push(t, s, storetest.RegisteredHousehold(second, storetest.SouthVillage, "5002401072010042", storetest.T0),
+	dev.Push(t, pushes(s), storetest.RegisteredHousehold(second, storetest.SouthVillage, "5002401072010042", storetest.T0),
 		storetest.HousingInspection(ins, second, "D", storetest.T0))
 	before := headOf(t, s)
 	admin := syncproto.Actor{UserID: "sup", DeviceID: uuid.NewString(), Role: syncproto.RoleSupervisor, AllRegions: true}
@@ -267,7 +267,7 @@ func TestSnapshotAsOfBeforeAMerge(t *testing.T) {
 	if err != nil || len(dups) != 1 {
 		t.Fatalf("duplicates %v, %v", dups, err)
 	}
-	if _, err := s.MergeDuplicate(context.Background(), admin, dups[0].ID, first, ""); err != nil {
+	if _, err := supervision(s).MergeHouseholds(context.Background(), admin, dups[0].ID, first, ""); err != nil {
 		t.Fatal(err)
 	}
 

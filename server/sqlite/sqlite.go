@@ -1,6 +1,11 @@
 // Package sqlite is fieldsync's embedded store: SQLite in WAL mode through
 // modernc.org/sqlite, one writer connection and a pool of readers, with
-// migrations embedded and applied at open. It implements syncproto.Store.
+// migrations embedded and applied at open. It implements syncproto.Store
+// and auth.Accounts; ceiling.go holds fieldsync bench's raw SQLite loops,
+// the engine's own ceiling on the machine.
+//
+// It may import the domain (schema, syncproto), auth's types and the
+// SQLite driver; never an adapter (api, cli, export, bench).
 package sqlite
 
 import (
@@ -22,7 +27,6 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
-	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -34,10 +38,11 @@ const FileName = "fieldsync.db"
 
 // Options configure a Store.
 type Options struct {
-	// Schema is the set of forms changes are validated against; schema.V1()
-	// when nil.
-	Schema *schema.Schema
-	// Now is the clock; time.Now when nil. Tests set it.
+	// Now is the clock of the store's own record keeping: when a user was
+	// created or logged in, a photo uploaded, a device named; time.Now when
+	// nil. Tests set it. The store keeps no schema and makes no decision:
+	// pushes, supervisors' decisions and reports are dated and judged by
+	// the services of package syncproto, on the server's schema and clock.
 	Now func() time.Time
 	// Readers is the size of the read pool; 2×GOMAXPROCS when 0.
 	Readers int
@@ -71,21 +76,19 @@ const DefaultWALAutocheckpoint = 1000
 
 // Store is the SQLite implementation of syncproto.Store.
 type Store struct {
-	writer  *sql.DB // one connection: every write transaction is serialised here
-	reader  *sql.DB // read-only pool
-	cursors *syncproto.CursorCodec
-	schema  *schema.Schema
-	now     func() time.Time
-	path    string
+	writer *sql.DB // one connection: every write transaction is serialised here
+	reader *sql.DB // read-only pool
+	// cursorKey signs the cursors the server issues (the push service's
+	// codec); it lives in the database (cursorSecret).
+	cursorKey []byte
+	now       func() time.Time
+	path      string
 	// observer is told each write's wait for the writer; nil for none.
 	observer WriteObserver
 
 	// beforeCommit, when set (tests only), runs inside every push
 	// transaction after its writes and before its commit.
 	beforeCommit func(context.Context, *sql.Tx) error
-	// afterApply, when set (tests only), runs after each change set of a
-	// group applied; an error fails that change set alone.
-	afterApply func(syncproto.Changeset) error
 	// onGroup, when set (tests only), is told the size of every group.
 	onGroup func(n int)
 	// beforePhotoRemoval, when set (tests only), runs in the sweep of
@@ -109,9 +112,6 @@ var _ syncproto.Store = (*Store)(nil)
 // withDefaults fills in the options left zero; readers is the read pool's
 // size when Readers is not set.
 func (o Options) withDefaults(readers int) Options {
-	if o.Schema == nil {
-		o.Schema = schema.V1()
-	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -132,7 +132,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{schema: opts.Schema, now: opts.Now, path: abs, observer: opts.Observer}
+	s := &Store{now: opts.Now, path: abs, observer: opts.Observer}
 	if err := createPrivate(abs); err != nil {
 		return nil, err
 	}
@@ -168,12 +168,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.writer.Close()
 		return nil, err
 	}
-	secret, err := s.cursorSecret(ctx)
-	if err != nil {
+	if s.cursorKey, err = s.cursorSecret(ctx); err != nil {
 		s.writer.Close()
 		return nil, err
 	}
-	s.cursors = syncproto.NewCursorCodec(secret)
 
 	if s.reader, err = sql.Open("sqlite", base+"&_pragma=query_only(1)"); err != nil {
 		s.writer.Close()
@@ -205,7 +203,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	if _, err := os.Stat(abs); err != nil {
 		return nil, fmt.Errorf("no database at %s: %w", abs, err)
 	}
-	s := &Store{schema: opts.Schema, now: opts.Now, path: abs}
+	s := &Store{now: opts.Now, path: abs}
 	dsn := fmt.Sprintf("%s?mode=rw&_pragma=busy_timeout(%d)&_pragma=query_only(1)", fileURI(abs), opts.BusyTimeout.Milliseconds())
 	if s.reader, err = sql.Open("sqlite", dsn); err != nil {
 		return nil, err
@@ -241,7 +239,7 @@ func OpenReader(ctx context.Context, path string, opts Options) (*Store, error) 
 	if err := s.reader.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = 'cursor_secret'`).Scan(&secret); err != nil {
 		return fail("cursor secret: %v", err)
 	}
-	s.cursors = syncproto.NewCursorCodec(secret)
+	s.cursorKey = secret
 	return s, nil
 }
 
@@ -307,8 +305,9 @@ func (s *Store) cursorSecret(ctx context.Context) ([]byte, error) {
 	return secret, nil
 }
 
-// Cursors is the codec of the cursors this store issues.
-func (s *Store) Cursors() *syncproto.CursorCodec { return s.cursors }
+// CursorKey returns the key the cursors of this database are signed with
+// (syncproto.NewCursorCodec); the caller must not change it.
+func (s *Store) CursorKey() []byte { return s.cursorKey }
 
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }

@@ -25,6 +25,24 @@ func MustOpen(tb testing.TB, clock *storetest.Clock) *Store {
 	return s
 }
 
+// pushes is the push service over s, on the v1 schema and the store's
+// clock, as the server builds it.
+func pushes(s *Store) *syncproto.PushService {
+	return syncproto.NewPushService(s, syncproto.PushOptions{Now: s.now})
+}
+
+// reports is the report service over s, on the v1 schema, as the server
+// builds it.
+func reports(s *Store) *syncproto.ReportService {
+	return syncproto.NewReportService(s, syncproto.ReportOptions{})
+}
+
+// supervision is the supervision service over s, on the v1 schema and the
+// store's clock, as the server builds it.
+func supervision(s *Store) *syncproto.SupervisionService {
+	return syncproto.NewSupervisionService(s, syncproto.SupervisionOptions{Now: s.now})
+}
+
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t testing.TB, clock *storetest.Clock) syncproto.Store { return MustOpen(t, clock) })
 }
@@ -53,7 +71,7 @@ func TestReopenKeepsDataAndMigratesOnce(t *testing.T) {
 	}
 	dev := storetest.NewDevice("li.na")
 	hh := uuid.NewString()
-	dev.Push(t, s, storetest.Household(hh, storetest.SouthVillage, storetest.T0))
+	dev.Push(t, pushes(s), storetest.Household(hh, storetest.SouthVillage, storetest.T0))
 	s.Close()
 	s, err = Open(context.Background(), path, Options{Now: clock.Now})
 	if err != nil {
@@ -75,7 +93,7 @@ func TestPushIsAtomic(t *testing.T) {
 	cs := dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0),
 		storetest.HousingInspection(ins, hh, "D", storetest.T0),
 		storetest.Upsert("water_inspection", uuid.NewString(), 0, storetest.T0, map[string]any{"household_id": uuid.NewString()}))
-	if _, err := s.Push(context.Background(), dev.Actor, cs); !errors.Is(err, injected) {
+	if _, err := pushes(s).Push(context.Background(), dev.Actor, cs); !errors.Is(err, injected) {
 		t.Fatalf("push error %v, want the injected failure", err)
 	}
 	for _, table := range []string{"records", "changes", "receipts", "devices", "conflicts", "quarantine"} {
@@ -87,7 +105,7 @@ func TestPushIsAtomic(t *testing.T) {
 	// The same change set goes through once the failure is gone, and is
 	// not a replay.
 	s.beforeCommit = nil
-	resp, err := s.Push(context.Background(), dev.Actor, cs)
+	resp, err := pushes(s).Push(context.Background(), dev.Actor, cs)
 	if err != nil || resp.Replayed || resp.Results[0].Status != syncproto.StatusApplied {
 		t.Fatalf("retry: %+v, %v", resp, err)
 	}
@@ -103,7 +121,7 @@ func TestPushFailsCleanlyOnClosedConnection(t *testing.T) {
 		return err
 	}
 	hh := uuid.NewString()
-	if _, err := s.Push(context.Background(), dev.Actor, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0))); err == nil {
+	if _, err := pushes(s).Push(context.Background(), dev.Actor, dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0))); err == nil {
 		t.Fatal("push succeeded through a failing statement")
 	}
 	if _, err := s.Record(context.Background(), hh); syncproto.ErrorCode(err) != syncproto.ENotFound {
@@ -115,6 +133,7 @@ func TestPushFailsCleanlyOnClosedConnection(t *testing.T) {
 // households) through the whole push transaction, fsync included.
 func BenchmarkPush(b *testing.B) {
 	s := MustOpen(b, storetest.NewClock(storetest.T0))
+	p := pushes(s)
 	dev := storetest.NewDevice("bench")
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -124,7 +143,7 @@ func BenchmarkPush(b *testing.B) {
 			changes = append(changes, storetest.Household(hh, storetest.SouthVillage, storetest.T0),
 				storetest.HousingInspection(uuid.NewString(), hh, "C", storetest.T0))
 		}
-		if _, err := s.Push(context.Background(), dev.Actor, dev.Changeset(changes...)); err != nil {
+		if _, err := p.Push(context.Background(), dev.Actor, dev.Changeset(changes...)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -140,7 +159,7 @@ func BenchmarkPullPage(b *testing.B) {
 		for j := 0; j < 1000; j++ {
 			changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 		}
-		if _, err := s.Push(context.Background(), dev.Actor, dev.Changeset(changes...)); err != nil {
+		if _, err := pushes(s).Push(context.Background(), dev.Actor, dev.Changeset(changes...)); err != nil {
 			b.Fatal(err)
 		}
 	}

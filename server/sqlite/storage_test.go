@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	msqlite "modernc.org/sqlite"
@@ -52,8 +53,8 @@ func rowCounts(tb testing.TB, s *Store) map[string]int {
 func mustBeStorageFull(tb testing.TB, err error) {
 	tb.Helper()
 	var se *syncproto.Error
-	if !errors.As(err, &se) || se.Code != syncproto.EUnavailable || se.RetryAfter != retryFullAfter || se.Title != "Storage full" {
-		tb.Fatalf("error %v, want EUnavailable \"Storage full\" with RetryAfter %d", err, retryFullAfter)
+	if !errors.As(err, &se) || se.Code != syncproto.EUnavailable || se.RetryIn != retryFullAfter*time.Second || se.Title != "Storage full" {
+		tb.Fatalf("error %v, want EUnavailable \"Storage full\" with RetryIn %ds", err, retryFullAfter)
 	}
 	var le *msqlite.Error
 	if !errors.As(err, &le) || le.Code()&0xff != sqlite3.SQLITE_FULL {
@@ -70,7 +71,7 @@ func TestFullDiskRefusesWritesWhole(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	dev := storetest.NewDevice("li.na")
 	first := households(dev, 3)
-	if _, err := s.Push(ctx, dev.Actor, first); err != nil {
+	if _, err := pushes(s).Push(ctx, dev.Actor, first); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.SetMaxPageCountForTest(ctx, 0); err != nil {
@@ -79,10 +80,10 @@ func TestFullDiskRefusesWritesWhole(t *testing.T) {
 	before := rowCounts(t, s)
 
 	cs := households(dev, 50)
-	_, err := s.Push(ctx, dev.Actor, cs)
+	_, err := pushes(s).Push(ctx, dev.Actor, cs)
 	mustBeStorageFull(t, err)
 	// Conflict resolutions and duplicate merges write through write().
-	err = s.write(ctx, "test", func(tx *superviseTx) error {
+	err = s.write(ctx, "test", func(ctx context.Context, tx *superviseTx) error {
 		_, err := tx.tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES ('filler', zeroblob(1000000))`)
 		return err
 	})
@@ -102,7 +103,7 @@ func TestFullDiskRefusesWritesWhole(t *testing.T) {
 	if _, err := s.SetMaxPageCountForTest(ctx, noPageLimit); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := s.Push(ctx, dev.Actor, cs)
+	resp, err := pushes(s).Push(ctx, dev.Actor, cs)
 	if err != nil || resp.Replayed || len(resp.Results) != len(cs.Changes) || resp.Results[0].Status != syncproto.StatusApplied {
 		t.Fatalf("push once there is room: %v (replayed %v)", err, resp.Replayed)
 	}
@@ -146,7 +147,7 @@ func TestCloseCheckpointsTheWAL(t *testing.T) {
 		t.Fatal(err)
 	}
 	dev := storetest.NewDevice("li.na")
-	dev.Push(t, s, households(dev, 20).Changes...)
+	dev.Push(t, pushes(s), households(dev, 20).Changes...)
 	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() == 0 {
 		t.Fatalf("no WAL before Close: %v", err)
 	}

@@ -176,16 +176,22 @@ func (p *pushTx) AddDuplicate(ctx context.Context, d syncproto.Duplicate) error 
 }
 
 // write runs fn in one IMMEDIATE write transaction, committed durably; a
-// full disk or a lock held too long is EUnavailable (see writeError). op
-// names the operation for the write observer.
-func (s *Store) write(ctx context.Context, op string, fn func(*superviseTx) error) error {
-	ctx = context.WithoutCancel(ctx)
+// full disk or a lock held too long is EUnavailable (see writeError), and
+// so is a write asked for after Close began. op names the operation for
+// the write observer. fn's context is ctx without its cancellation: a
+// caller that goes away does not cut a decision in half.
+func (s *Store) write(ctx context.Context, op string, fn func(context.Context, *superviseTx) error) error {
+	return s.whileOpen(func() error { return s.writeNow(context.WithoutCancel(ctx), op, fn) })
+}
+
+// writeNow is write once the store is known to be open.
+func (s *Store) writeNow(ctx context.Context, op string, fn func(context.Context, *superviseTx) error) error {
 	tx, err := s.beginWrite(ctx, op)
 	if err != nil {
 		return writeError(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback()
-	if err := fn(&superviseTx{pushTx{tx: tx}}); err != nil {
+	if err := fn(ctx, &superviseTx{pushTx{tx: tx}}); err != nil {
 		return writeError(err)
 	}
 	if err := s.commit(tx); err != nil {
@@ -194,44 +200,13 @@ func (s *Store) write(ctx context.Context, op string, fn func(*superviseTx) erro
 	return nil
 }
 
-// writeResult is write for an fn that returns a value: it returns fn's
-// value with write's error.
-func writeResult[T any](ctx context.Context, s *Store, op string, fn func(*superviseTx) (T, error)) (T, error) {
-	var v T
-	err := s.write(ctx, op, func(tx *superviseTx) error {
-		var err error
-		v, err = fn(tx)
-		return err
-	})
-	return v, err
-}
+var _ syncproto.SupervisionWriter = (*Store)(nil)
 
-// ResolveConflict applies a supervisor's decision in one transaction.
-func (s *Store) ResolveConflict(ctx context.Context, actor syncproto.Actor, r syncproto.Resolution) (syncproto.ResolveResult, error) {
-	return writeResult(ctx, s, "resolve", func(tx *superviseTx) (syncproto.ResolveResult, error) {
-		return syncproto.ResolveConflict(ctx, tx, s.schema, actor, r, s.now())
-	})
-}
-
-// MergeDuplicate merges two households in one transaction.
-func (s *Store) MergeDuplicate(ctx context.Context, actor syncproto.Actor, id, survivor, note string) (syncproto.MergeResult, error) {
-	return writeResult(ctx, s, "merge", func(tx *superviseTx) (syncproto.MergeResult, error) {
-		return syncproto.MergeHouseholds(ctx, tx, actor, id, survivor, note, s.now())
-	})
-}
-
-// DismissDuplicate dismisses a suspected duplicate in one transaction.
-func (s *Store) DismissDuplicate(ctx context.Context, actor syncproto.Actor, id, note string) (syncproto.Duplicate, error) {
-	return writeResult(ctx, s, "dismiss", func(tx *superviseTx) (syncproto.Duplicate, error) {
-		return syncproto.DismissDuplicate(ctx, tx, actor, id, note, s.now())
-	})
-}
-
-// CloseQuarantine closes a quarantine entry in one transaction.
-func (s *Store) CloseQuarantine(ctx context.Context, actor syncproto.Actor, id, note string) (syncproto.QuarantineEntry, error) {
-	return writeResult(ctx, s, "close_quarantine", func(tx *superviseTx) (syncproto.QuarantineEntry, error) {
-		return syncproto.CloseQuarantine(ctx, tx, actor, id, note, s.now())
-	})
+// WriteSupervision runs fn, one supervisor's decision of the
+// SupervisionService, in one durable write transaction on the single
+// writer (see write): an error of fn or of the commit keeps nothing.
+func (s *Store) WriteSupervision(ctx context.Context, op string, fn func(context.Context, syncproto.SuperviseTx) error) error {
+	return s.write(ctx, op, func(ctx context.Context, tx *superviseTx) error { return fn(ctx, tx) })
 }
 
 // ListQuarantine returns the rejected changes in the actor's scope after
@@ -314,7 +289,7 @@ func (s *Store) RecordPulls(ctx context.Context, positions []syncproto.PullPosit
 	if len(positions) == 0 {
 		return nil
 	}
-	return s.write(ctx, "record_pull", func(tx *superviseTx) error {
+	return s.write(ctx, "record_pull", func(ctx context.Context, tx *superviseTx) error {
 		for _, p := range positions {
 			if _, err := tx.exec(ctx, `INSERT INTO devices (device_id, user_id, last_seq, last_pull_at, last_pull_seq)
 			VALUES (?, ?, 0, ?, ?) ON CONFLICT (device_id) DO UPDATE SET last_pull_at = excluded.last_pull_at,

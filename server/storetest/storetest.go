@@ -1,6 +1,7 @@
 // Package storetest is the contract test suite of syncproto.Store. Every
 // store (SQLite today, PostgreSQL when a deployment outgrows one machine)
-// runs it with its own Open function and must pass it unchanged.
+// runs it with its own Open function and must pass it unchanged. It imports
+// the domain only, never a store.
 package storetest
 
 import (
@@ -41,7 +42,8 @@ func (c *Clock) Advance(d time.Duration) {
 }
 
 // Opener opens a new, empty store whose clock is clock.Now; the store is
-// closed by the suite.
+// closed when the test ends (the opener registers that), and a test of the
+// suite may close it before: a second Close must be harmless.
 type Opener func(t testing.TB, clock *Clock) syncproto.Store
 
 // T0 is the time the suite's clocks start at.
@@ -55,6 +57,26 @@ const (
 	SouthVillage = "500240107201"
 	NorthVillage = "150422103202"
 )
+
+// Open opens a store with open and the push service over it, both on
+// clock: the suite drives pushes through the service, as the server does.
+func Open(t testing.TB, open Opener, clock *Clock) (syncproto.Store, *syncproto.PushService) {
+	t.Helper()
+	s := open(t, clock)
+	return s, NewPushService(s, clock)
+}
+
+// NewPushService returns the push service over s on clock, with the v1
+// schema.
+func NewPushService(s syncproto.PushStore, clock *Clock) *syncproto.PushService {
+	return syncproto.NewPushService(s, syncproto.PushOptions{Now: clock.Now})
+}
+
+// NewSupervisionService returns the supervision service over s on clock,
+// with the v1 schema.
+func NewSupervisionService(s syncproto.SupervisionWriter, clock *Clock) *syncproto.SupervisionService {
+	return syncproto.NewSupervisionService(s, syncproto.SupervisionOptions{Now: clock.Now})
+}
 
 // Run runs every contract test against stores made by open.
 func Run(t *testing.T, open Opener) {
@@ -78,6 +100,13 @@ func Run(t *testing.T, open Opener) {
 		{"PhotoAccessFollowsRecords", testPhotoAccess},
 		{"PhotoReferenceGrantsOnlyWithPossession", testPhotoPossession},
 		{"PhotosInUseForTheSweep", testPhotosInUse},
+		{"WriteKeepsNothingOfAFailedFn", testWriteKeepsNothingOfAFailedFn},
+		{"WriteOutlivesTheCaller", testWriteOutlivesTheCaller},
+		{"WritesAfterCloseAreUnavailable", testWritesAfterCloseAreUnavailable},
+		{"FailingPushFailsAlone", testFailingPushFailsAlone},
+		{"ReplaySetsFailAlone", testReplaySetsFailAlone},
+		{"HouseholdStream", testHouseholdStream},
+		{"SupervisionDecisions", testSupervisionDecisions},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -104,11 +133,11 @@ func (d *Device) Changeset(changes ...syncproto.Change) syncproto.Changeset {
 		SchemaVersion: 1, Changes: changes}
 }
 
-// Push pushes changes as the device's next change set and fails the test
-// on error.
-func (d *Device) Push(t testing.TB, s syncproto.Store, changes ...syncproto.Change) syncproto.PushResponse {
+// Push pushes changes as the device's next change set through p and fails
+// the test on error.
+func (d *Device) Push(t testing.TB, p *syncproto.PushService, changes ...syncproto.Change) syncproto.PushResponse {
 	t.Helper()
-	resp, err := s.Push(context.Background(), d.Actor, d.Changeset(changes...))
+	resp, err := p.Push(context.Background(), d.Actor, d.Changeset(changes...))
 	if err != nil {
 		t.Fatalf("push by %s: %v", d.Actor.UserID, err)
 	}
@@ -211,17 +240,17 @@ func field(t testing.TB, r *syncproto.StoredRecord, name string) string {
 
 func testPolicyOutcomes(t *testing.T, open Opener) {
 	clock := NewClock(T0.Add(3 * time.Hour)) // every device time below is in the server's past
-	s := open(t, clock)
+	s, p := Open(t, open, clock)
 	a, b := NewDevice("li.na"), NewDevice("zhao.lei")
 	hh, ins, wat := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0), WaterInspection(wat, hh, T0))
+	a.Push(t, p, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0), WaterInspection(wat, hh, T0))
 	// Device A edits every contested field (version 2), then device B,
 	// still at base 1, edits the same fields to other values.
-	a.Push(t, s,
+	a.Push(t, p,
 		Upsert("household", hh, 1, T0.Add(time.Hour), map[string]any{"members": 6, "head_name": "陈秀芳"}),
 		Upsert("housing_inspection", ins, 1, T0.Add(time.Hour), map[string]any{"grade": "D", "hazards": []string{"walls"}, "renovation": "planned"}),
 		Upsert("water_inspection", wat, 1, T0.Add(time.Hour), map[string]any{"quality_ok": false, "fetch_minutes": 30}))
-	resp := b.Push(t, s,
+	resp := b.Push(t, p,
 		Upsert("household", hh, 1, T0.Add(2*time.Hour), map[string]any{"members": 7, "head_name": "陈秀瑛"}),
 		Upsert("housing_inspection", ins, 1, T0.Add(2*time.Hour), map[string]any{"grade": "B", "hazards": []string{"foundation"}, "renovation": "none"}),
 		Upsert("water_inspection", wat, 1, T0.Add(30*time.Minute), map[string]any{"quality_ok": true, "fetch_minutes": 10}))
@@ -271,16 +300,16 @@ func testPolicyOutcomes(t *testing.T, open Opener) {
 }
 
 func testReplayAndOrdering(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	ctx := context.Background()
 	a := NewDevice("li.na")
 	hh := uuid.NewString()
 	cs := a.Changeset(Household(hh, SouthVillage, T0))
-	first, err := s.Push(ctx, a.Actor, cs)
+	first, err := p.Push(ctx, a.Actor, cs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := s.Push(ctx, a.Actor, cs)
+	again, err := p.Push(ctx, a.Actor, cs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,12 +322,12 @@ func testReplayAndOrdering(t *testing.T, open Opener) {
 	}
 	other := cs
 	other.Changes = []syncproto.Change{Household(uuid.NewString(), SouthVillage, T0)}
-	if _, err := s.Push(ctx, a.Actor, other); syncproto.ErrorCode(err) != syncproto.EConflict {
+	if _, err := p.Push(ctx, a.Actor, other); syncproto.ErrorCode(err) != syncproto.EConflict {
 		t.Fatalf("same id, other content: %v", err)
 	}
 	stale := cs
 	stale.ChangesetID = uuid.NewString()
-	_, err = s.Push(ctx, a.Actor, stale)
+	_, err = p.Push(ctx, a.Actor, stale)
 	var se *syncproto.Error
 	if syncproto.ErrorCode(err) != syncproto.EConflict || !errorsAs(err, &se) || se.LastDeviceSeq == nil || *se.LastDeviceSeq != 1 {
 		t.Fatalf("lower device_seq: %v", err)
@@ -322,7 +351,7 @@ func errorsAs(err error, target **syncproto.Error) bool {
 }
 
 func testPullPaging(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	a := NewDevice("li.na")
 	var ids []string
 	var batch []syncproto.Change
@@ -331,7 +360,7 @@ func testPullPaging(t *testing.T, open Opener) {
 		ids = append(ids, id)
 		batch = append(batch, Household(id, SouthVillage, T0))
 		if len(batch) == 300 {
-			a.Push(t, s, batch...)
+			a.Push(t, p, batch...)
 			batch = nil
 		}
 	}
@@ -340,7 +369,7 @@ func testPullPaging(t *testing.T, open Opener) {
 	for _, id := range ids[:10] {
 		edits = append(edits, Upsert("household", id, 1, T0.Add(time.Minute), map[string]any{"head_name": "改名"}))
 	}
-	a.Push(t, s, edits...)
+	a.Push(t, p, edits...)
 	want := append(append([]string{}, ids[10:]...), ids[:10]...)
 
 	ctx := context.Background()
@@ -373,12 +402,12 @@ func testPullPaging(t *testing.T, open Opener) {
 }
 
 func testPullOwnPushAndTombstones(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	a := NewDevice("li.na")
 	hh, ins := uuid.NewString(), uuid.NewString()
-	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
+	a.Push(t, p, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
 	_, cursor := PullAll(t, s, a.Actor, syncproto.Cursor{}, 100)
-	resp := a.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
+	resp := a.Push(t, p, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
 	if resp.Results[0].Version != 2 {
 		t.Fatalf("version %d", resp.Results[0].Version)
 	}
@@ -386,7 +415,7 @@ func testPullOwnPushAndTombstones(t *testing.T, open Opener) {
 	if len(got) != 1 || got[0].ID != ins || got[0].Version != 2 || string(got[0].Fields["grade"]) != `"D"` {
 		t.Fatalf("pull after own push: %+v", got)
 	}
-	a.Push(t, s, syncproto.Change{Entity: "housing_inspection", ID: ins, Op: syncproto.OpDelete, BaseVersion: 2,
+	a.Push(t, p, syncproto.Change{Entity: "housing_inspection", ID: ins, Op: syncproto.OpDelete, BaseVersion: 2,
 		At: syncproto.FormatTime(T0.Add(2 * time.Minute))})
 	got, cursor = PullAll(t, s, a.Actor, cursor, 100)
 	if len(got) != 1 || !got[0].Deleted || got[0].Version != 3 {
@@ -398,10 +427,10 @@ func testPullOwnPushAndTombstones(t *testing.T, open Opener) {
 }
 
 func testPullScope(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	admin := NewDevice("admin")
 	south, north := uuid.NewString(), uuid.NewString()
-	admin.Push(t, s, Household(south, SouthVillage, T0), Household(north, NorthVillage, T0),
+	admin.Push(t, p, Household(south, SouthVillage, T0), Household(north, NorthVillage, T0),
 		HousingInspection(uuid.NewString(), south, "B", T0))
 	worker := syncproto.Actor{UserID: "w", DeviceID: uuid.NewString(), Scope: []string{"500240"}}
 	got, _ := PullAll(t, s, worker, syncproto.Cursor{}, 1)
@@ -416,13 +445,13 @@ func testPullScope(t *testing.T, open Opener) {
 }
 
 func testQuarantine(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	a := NewDevice("li.na")
 	hh := uuid.NewString()
 	bad := Upsert("water_inspection", uuid.NewString(), 0, T0, map[string]any{"household_id": uuid.NewString(),
 		"inspected_on": "2026-11-20", "reliability_pct": 140})
 	cs := a.Changeset(Household(hh, SouthVillage, T0), bad)
-	resp, err := s.Push(context.Background(), a.Actor, cs)
+	resp, err := p.Push(context.Background(), a.Actor, cs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,14 +483,14 @@ func testQuarantine(t *testing.T, open Opener) {
 
 func testHistory(t *testing.T, open Opener) {
 	clock := NewClock(T0)
-	s := open(t, clock)
+	s, p := Open(t, open, clock)
 	a, b := NewDevice("li.na"), NewDevice("zhao.lei")
 	hh, ins := uuid.NewString(), uuid.NewString()
-	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
+	a.Push(t, p, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
 	clock.Advance(time.Hour)
-	a.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Hour), map[string]any{"grade": "D"}))
+	a.Push(t, p, Upsert("housing_inspection", ins, 1, T0.Add(time.Hour), map[string]any{"grade": "D"}))
 	clock.Advance(time.Hour)
-	b.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(2*time.Hour), map[string]any{"grade": "B", "renovation": "planned"}))
+	b.Push(t, p, Upsert("housing_inspection", ins, 1, T0.Add(2*time.Hour), map[string]any{"grade": "B", "renovation": "planned"}))
 	hist, err := s.History(context.Background(), ins)
 	if err != nil {
 		t.Fatal(err)
@@ -490,12 +519,12 @@ func testHistory(t *testing.T, open Opener) {
 }
 
 func testDeleteConflicts(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	a, b := NewDevice("li.na"), NewDevice("zhao.lei")
 	hh := uuid.NewString()
-	a.Push(t, s, Household(hh, SouthVillage, T0))
-	a.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"head_name": "陈秀芳"}))
-	resp := b.Push(t, s, Delete("household", hh, 1, T0.Add(2*time.Minute)))
+	a.Push(t, p, Household(hh, SouthVillage, T0))
+	a.Push(t, p, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"head_name": "陈秀芳"}))
+	resp := b.Push(t, p, Delete("household", hh, 1, T0.Add(2*time.Minute)))
 	if r := resp.Results[0]; r.Status != syncproto.StatusConflict || r.Conflicts[0].Field != syncproto.FieldDeleted {
 		t.Fatalf("stale delete: %+v", r)
 	}
@@ -504,8 +533,8 @@ func testDeleteConflicts(t *testing.T, open Opener) {
 	}
 	// A deletes at the current base; B's edit from an older base then
 	// opens a conflict and the record stays deleted.
-	a.Push(t, s, Delete("household", hh, 2, T0.Add(3*time.Minute)))
-	resp = b.Push(t, s, Upsert("household", hh, 2, T0.Add(4*time.Minute), map[string]any{"members": 3}))
+	a.Push(t, p, Delete("household", hh, 2, T0.Add(3*time.Minute)))
+	resp = b.Push(t, p, Upsert("household", hh, 2, T0.Add(4*time.Minute), map[string]any{"members": 3}))
 	if r := resp.Results[0]; r.Status != syncproto.StatusConflict || r.Conflicts[0].Field != syncproto.FieldDeleted {
 		t.Fatalf("edit of a deleted record: %+v", r)
 	}
@@ -515,12 +544,12 @@ func testDeleteConflicts(t *testing.T, open Opener) {
 }
 
 func testHouseholdMove(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	a := NewDevice("admin")
 	hh, ins := uuid.NewString(), uuid.NewString()
-	a.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "B", T0))
+	a.Push(t, p, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "B", T0))
 	other := "500240108203"
-	a.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": other}))
+	a.Push(t, p, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": other}))
 	if r := MustRecord(t, s, ins); r.Village != other {
 		t.Fatalf("inspection still scoped by %s after its household moved to %s", r.Village, other)
 	}
@@ -538,10 +567,10 @@ func byID(records []syncproto.Record) map[string]syncproto.Record {
 }
 
 func testMoveRemovals(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	admin := NewDevice("admin")
 	hh, ins, stay := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	admin.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0), Household(stay, SouthVillage, T0))
+	admin.Push(t, p, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "C", T0), Household(stay, SouthVillage, T0))
 	here := syncproto.Actor{UserID: "w1", DeviceID: uuid.NewString(), Scope: []string{SouthVillage}}
 	there := syncproto.Actor{UserID: "w2", DeviceID: uuid.NewString(), Scope: []string{"500240108"}}
 	got, hereCursor := PullAll(t, s, here, syncproto.Cursor{}, 2)
@@ -549,7 +578,7 @@ func testMoveRemovals(t *testing.T, open Opener) {
 		t.Fatalf("first pull: %d records", len(got))
 	}
 	_, thereCursor := PullAll(t, s, there, syncproto.Cursor{}, 2)
-	admin.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": "500240108203"}))
+	admin.Push(t, p, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": "500240108203"}))
 
 	got, _ = PullAll(t, s, here, hereCursor, 1)
 	m := byID(got)
@@ -569,10 +598,10 @@ func testMoveRemovals(t *testing.T, open Opener) {
 }
 
 func testScopeChange(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	admin := NewDevice("admin")
 	south, north, northIns := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	admin.Push(t, s, Household(south, SouthVillage, T0), Household(north, NorthVillage, T0),
+	admin.Push(t, p, Household(south, SouthVillage, T0), Household(north, NorthVillage, T0),
 		Upsert("water_inspection", northIns, 0, T0, map[string]any{"household_id": north, "inspected_on": "2026-11-20", "source": "well"}))
 	both := syncproto.Actor{UserID: "w", DeviceID: uuid.NewString(), Scope: []string{"500240", "150422"}}
 	southOnly := syncproto.Actor{UserID: "w", DeviceID: both.DeviceID, Scope: []string{"500240"}}
@@ -581,7 +610,7 @@ func testScopeChange(t *testing.T, open Opener) {
 		t.Fatalf("pull in both counties: %d", len(got))
 	}
 	// The scope is narrowed: the northern records come as removals.
-	admin.Push(t, s, Upsert("household", south, 1, T0.Add(time.Minute), map[string]any{"head_name": "新名"}))
+	admin.Push(t, p, Upsert("household", south, 1, T0.Add(time.Minute), map[string]any{"head_name": "新名"}))
 	got, narrowed := PullAll(t, s, southOnly, cursor, 1)
 	m := byID(got)
 	if !m[north].Removed || !m[northIns].Removed || m[south].Removed || m[south].Version != 2 || len(m) != 3 {
@@ -599,14 +628,14 @@ func testScopeChange(t *testing.T, open Opener) {
 // the cursor, to a village outside both scopes is removed by the
 // transition.
 func testScopeChangeWithMoveAway(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	admin := NewDevice("admin")
 	stays, leaves := uuid.NewString(), uuid.NewString()
-	admin.Push(t, s, Household(stays, "500240107201", T0), Household(leaves, "500240107299", T0))
+	admin.Push(t, p, Household(stays, "500240107201", T0), Household(leaves, "500240107299", T0))
 	wide := syncproto.Actor{UserID: "w", DeviceID: uuid.NewString(), Scope: []string{"50024010"}}
 	narrow := syncproto.Actor{UserID: "w", DeviceID: wide.DeviceID, Scope: []string{"500240107201"}}
 	_, cursor := PullAll(t, s, wide, syncproto.Cursor{}, 10)
-	admin.Push(t, s, Upsert("household", leaves, 1, T0.Add(time.Minute), map[string]any{"village": NorthVillage}))
+	admin.Push(t, p, Upsert("household", leaves, 1, T0.Add(time.Minute), map[string]any{"village": NorthVillage}))
 	got, _ := PullAll(t, s, narrow, cursor, 1)
 	if m := byID(got); len(m) != 1 || !m[leaves].Removed {
 		t.Fatalf("narrowed pull after a move away: %+v", got)
@@ -618,7 +647,8 @@ func testScopeChangeWithMoveAway(t *testing.T, open Opener) {
 // maintained checksum of each scope equals one computed over a pull of
 // that scope from scratch, and that it names the head of the change log.
 func testChecksum(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	clock := NewClock(T0)
+	s, p := Open(t, open, clock)
 	ctx := context.Background()
 	admin := NewDevice("admin")
 	actors := []syncproto.Actor{All,
@@ -652,22 +682,22 @@ func testChecksum(t *testing.T, open Opener) {
 	}
 	check("empty")
 	hh, ins, north := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	admin.Push(t, s, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "B", T0), Household(north, NorthVillage, T0))
+	admin.Push(t, p, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "B", T0), Household(north, NorthVillage, T0))
 	check("created")
-	admin.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
+	admin.Push(t, p, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
 	check("edited")
-	admin.Push(t, s, Upsert("household", hh, 1, T0.Add(2*time.Minute), map[string]any{"village": "500240108203"}))
+	admin.Push(t, p, Upsert("household", hh, 1, T0.Add(2*time.Minute), map[string]any{"village": "500240108203"}))
 	check("moved")
-	admin.Push(t, s, Delete("household", north, 1, T0.Add(3*time.Minute)))
+	admin.Push(t, p, Delete("household", north, 1, T0.Add(3*time.Minute)))
 	check("deleted")
 	a, b := uuid.NewString(), uuid.NewString()
-	admin.Push(t, s, RegisteredHousehold(a, SouthVillage, "R-77", T0.Add(4*time.Minute)))
-	admin.Push(t, s, RegisteredHousehold(b, SouthVillage, "R-77", T0.Add(5*time.Minute)))
+	admin.Push(t, p, RegisteredHousehold(a, SouthVillage, "R-77", T0.Add(4*time.Minute)))
+	admin.Push(t, p, RegisteredHousehold(b, SouthVillage, "R-77", T0.Add(5*time.Minute)))
 	dups, err := s.ListDuplicates(ctx, All, "")
 	if err != nil || len(dups) != 1 {
 		t.Fatalf("duplicates: %v %+v", err, dups)
 	}
-	if _, err := s.MergeDuplicate(ctx, All, dups[0].ID, a, ""); err != nil {
+	if _, err := NewSupervisionService(s, clock).MergeHouseholds(ctx, All, dups[0].ID, a, ""); err != nil {
 		t.Fatal(err)
 	}
 	check("merged")
@@ -677,7 +707,7 @@ func testChecksum(t *testing.T, open Opener) {
 // actors whose scope holds the record, from the write that references
 // them, through a move of the household, until a later version drops them.
 func testPhotoAccess(t *testing.T, open Opener) {
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	admin := NewDevice("admin")
 	a, b := strings.Repeat("a1", 32), strings.Repeat("b2", 32)
 	hh, ins := uuid.NewString(), uuid.NewString()
@@ -688,7 +718,7 @@ func testPhotoAccess(t *testing.T, open Opener) {
 			t.Fatal(err)
 		}
 	}
-	admin.Push(t, s, Household(hh, SouthVillage, T0), housing)
+	admin.Push(t, p, Household(hh, SouthVillage, T0), housing)
 	south := syncproto.Actor{UserID: "w1", Scope: []string{"500240107"}}
 	north := syncproto.Actor{UserID: "w2", Scope: []string{"150422"}}
 	access := func(actor syncproto.Actor, hash string) syncproto.PhotoAccess {
@@ -709,7 +739,7 @@ func testPhotoAccess(t *testing.T, open Opener) {
 		t.Fatalf("photo no record references: %+v", got)
 	}
 	// The household moves north: its inspection's photo goes with it.
-	admin.Push(t, s, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": NorthVillage}))
+	admin.Push(t, p, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": NorthVillage}))
 	if got := access(south, a); got.InScope {
 		t.Fatalf("photo of a household that moved away: %+v", got)
 	}
@@ -718,7 +748,7 @@ func testPhotoAccess(t *testing.T, open Opener) {
 	}
 	// A later version with another photo set: the dropped photo is no
 	// longer reachable through this record.
-	admin.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(2*time.Minute), map[string]any{"photos": []string{b}}))
+	admin.Push(t, p, Upsert("housing_inspection", ins, 1, T0.Add(2*time.Minute), map[string]any{"photos": []string{b}}))
 	if got := access(All, a); got.Referenced {
 		t.Fatalf("photo dropped by a later version: %+v", got)
 	}
@@ -733,7 +763,7 @@ func testPhotoAccess(t *testing.T, open Opener) {
 // that names it) grants nothing, and one's own upload always does.
 func testPhotoPossession(t *testing.T, open Opener) {
 	ctx := context.Background()
-	s := open(t, NewClock(T0))
+	s, p := Open(t, open, NewClock(T0))
 	south := NewDevice("w.south", "500240107")
 	north := NewDevice("w.north", "150422")
 	supSouth := syncproto.Actor{UserID: "sup.south", Role: syncproto.RoleSupervisor, Scope: []string{"500240"}}
@@ -753,7 +783,7 @@ func testPhotoPossession(t *testing.T, open Opener) {
 	hhS, insS := uuid.NewString(), uuid.NewString()
 	housing := HousingInspection(insS, hhS, "D", T0)
 	housing.Fields["photos"] = json.RawMessage(`["` + photo + `"]`)
-	south.Push(t, s, Household(hhS, SouthVillage, T0), housing)
+	south.Push(t, p, Household(hhS, SouthVillage, T0), housing)
 	if got := access(supSouth); !got.InScope || !got.Readable() {
 		t.Fatalf("supervisor of the uploader's county: %+v", got)
 	}
@@ -763,7 +793,7 @@ func testPhotoPossession(t *testing.T, open Opener) {
 	stolen := HousingInspection(insN, hhN, "C", T0)
 	stolen.Fields["photos"] = json.RawMessage(`["` + photo + `"]`)
 	stolen.Fields["heating_insulation"] = json.RawMessage(`"inadequate"`)
-	north.Push(t, s, Household(hhN, NorthVillage, T0), stolen)
+	north.Push(t, p, Household(hhN, NorthVillage, T0), stolen)
 	if got := access(north.Actor); got.Readable() || !got.Pending || got.Uploaded {
 		t.Fatalf("a reference by someone who never uploaded the photo: %+v", got)
 	}
@@ -799,13 +829,13 @@ func testPhotoPossession(t *testing.T, open Opener) {
 func testPhotosInUse(t *testing.T, open Opener) {
 	ctx := context.Background()
 	clock := NewClock(T0)
-	s := open(t, clock)
+	s, p := Open(t, open, clock)
 	admin := NewDevice("admin")
 	kept, dropped, uploaded, never := strings.Repeat("a1", 32), strings.Repeat("b2", 32), strings.Repeat("c3", 32), strings.Repeat("d4", 32)
 	hh, ins := uuid.NewString(), uuid.NewString()
 	housing := HousingInspection(ins, hh, "D", T0)
 	housing.Fields["photos"] = json.RawMessage(`["` + kept + `","` + dropped + `"]`)
-	admin.Push(t, s, Household(hh, SouthVillage, T0), housing)
+	admin.Push(t, p, Household(hh, SouthVillage, T0), housing)
 	if err := s.PhotoUploaded(ctx, admin.Actor, uploaded); err != nil {
 		t.Fatal(err)
 	}
@@ -831,7 +861,7 @@ func testPhotosInUse(t *testing.T, open Opener) {
 		t.Fatalf("in use at the start: %v", got)
 	}
 	// A later version drops one photo: its release keeps it a while.
-	admin.Push(t, s, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"photos": []string{kept}}))
+	admin.Push(t, p, Upsert("housing_inspection", ins, 1, T0.Add(time.Minute), map[string]any{"photos": []string{kept}}))
 	if got := inUse(T0); !got[dropped] {
 		t.Fatalf("a photo just dropped: %v", got)
 	}
@@ -840,7 +870,7 @@ func testPhotosInUse(t *testing.T, open Opener) {
 		t.Fatalf("in use a month later: %v", got)
 	}
 	// A deleted record keeps its photos (its tombstone shows them).
-	admin.Push(t, s, Delete("housing_inspection", ins, 2, T0.Add(2*time.Minute)))
+	admin.Push(t, p, Delete("housing_inspection", ins, 2, T0.Add(2*time.Minute)))
 	if got := inUse(later); !got[kept] {
 		t.Fatalf("the photo of a deleted record: %v", got)
 	}

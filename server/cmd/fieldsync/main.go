@@ -1,5 +1,5 @@
 // Command fieldsync is the sync server for village survey teams. See
-// server.Run for the commands.
+// cli.Run for the commands.
 package main
 
 import (
@@ -10,16 +10,16 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/server/cli"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := server.Run(ctx, server.Env{Args: os.Args[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+	err := cli.Run(ctx, cli.Env{Args: os.Args[1:], Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		LookupEnv: os.LookupEnv})
 	switch {
-	case errors.Is(err, server.ErrUsage):
+	case errors.Is(err, cli.ErrUsage):
 		os.Exit(2)
 	case err != nil:
 		fmt.Fprintln(os.Stderr, "fieldsync:", err)

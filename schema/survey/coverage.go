@@ -1,0 +1,331 @@
+package survey
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// Reasons a household is on the relapse watch.
+const (
+	// RelapseDangerousHouse: lifted out, and the current appraisal is C or D.
+	RelapseDangerousHouse = "dangerous_house"
+	// RelapseUnsafeWater: lifted out, and the latest water inspection is
+	// not shown safe: it fails or does not record an indicator of the
+	// standard.
+	RelapseUnsafeWater = "unsafe_water"
+	// RelapseRiskStatus: the household's status is relapse_risk.
+	RelapseRiskStatus = "relapse_risk"
+)
+
+// CoverageCounts are the coverage figures of an area: a village, a
+// township, a county, or every household of the report. Each household is
+// counted once, by its current housing inspection (CurrentHousing) and its
+// latest water inspection (LatestWater), however many visits it had.
+type CoverageCounts struct {
+	// Households counts the households that are not deleted.
+	Households int `json:"households"`
+	// WithHousing and WithWater count households with at least one
+	// housing, or water, inspection.
+	WithHousing int `json:"with_housing"`
+	WithWater   int `json:"with_water"`
+	// NeverInspected counts households with neither (the blind spots).
+	NeverInspected int `json:"never_inspected"`
+	// Grades counts households by the grade of their current appraisal.
+	Grades map[string]int `json:"grades"`
+	// DangerousByRenovation counts the households whose current appraisal
+	// is C or D by its renovation state.
+	DangerousByRenovation map[string]int `json:"dangerous_by_renovation"`
+	// WaterFailing counts households whose latest water inspection fails
+	// each indicator of the standard that applies in their village.
+	WaterFailing map[string]int `json:"water_failing"`
+	// WaterUnsafe counts households whose latest water inspection is not
+	// shown safe: it fails or does not record at least one indicator.
+	WaterUnsafe int `json:"water_unsafe"`
+	// WaterUnrecorded counts households whose latest water inspection does
+	// not record an indicator.
+	WaterUnrecorded map[string]int `json:"water_unrecorded"`
+	// Status counts households by poverty status.
+	Status map[string]int `json:"status"`
+	// RelapseWatch counts the households on the relapse watch.
+	RelapseWatch int `json:"relapse_watch"`
+	// DuplicateVisits counts duplicate visits (a household visited twice
+	// the same day for the same inspection counts one).
+	DuplicateVisits int `json:"duplicate_visits"`
+}
+
+func (c *CoverageCounts) add(o *CoverageCounts) {
+	c.Households += o.Households
+	c.WithHousing += o.WithHousing
+	c.WithWater += o.WithWater
+	c.NeverInspected += o.NeverInspected
+	c.WaterUnsafe += o.WaterUnsafe
+	c.RelapseWatch += o.RelapseWatch
+	c.DuplicateVisits += o.DuplicateVisits
+	for _, m := range [][2]map[string]int{{c.Grades, o.Grades}, {c.DangerousByRenovation, o.DangerousByRenovation},
+		{c.WaterFailing, o.WaterFailing}, {c.WaterUnrecorded, o.WaterUnrecorded}, {c.Status, o.Status}} {
+		for k, v := range m[1] {
+			m[0][k] += v
+		}
+	}
+}
+
+// HouseholdMark names a household in a report's list.
+type HouseholdMark struct {
+	ID             string `json:"id"`
+	HeadName       string `json:"head_name"`
+	RegistrationNo string `json:"registration_no,omitempty"`
+}
+
+// RelapseCase is a household on the relapse watch, with why.
+type RelapseCase struct {
+	HouseholdMark
+	Status string `json:"status"`
+	// Reasons are RelapseDangerousHouse, RelapseUnsafeWater and
+	// RelapseRiskStatus, those that apply.
+	Reasons []string `json:"reasons"`
+	// HousingInspectionID and Grade are the current appraisal, if any.
+	HousingInspectionID string `json:"housing_inspection_id,omitempty"`
+	Grade               string `json:"grade,omitempty"`
+	// WaterInspectionID, WaterFailing and WaterUnrecorded are the latest
+	// water inspection, the indicators it fails and those it does not
+	// record, if any.
+	WaterInspectionID string   `json:"water_inspection_id,omitempty"`
+	WaterFailing      []string `json:"water_failing,omitempty"`
+	WaterUnrecorded   []string `json:"water_unrecorded,omitempty"`
+}
+
+// VillageCoverage is the coverage of one village, with the households a
+// supervisor must act on listed by id.
+type VillageCoverage struct {
+	Code string `json:"code"`
+	// Name is the village's name where the server knows it, "" otherwise.
+	Name string `json:"name"`
+	// Township and County are the 9- and 6-digit prefixes of Code.
+	Township string         `json:"township"`
+	County   string         `json:"county"`
+	Counts   CoverageCounts `json:"counts"`
+	// NeverInspected lists the blind spots: households with no
+	// inspection of either kind.
+	NeverInspected []HouseholdMark `json:"never_inspected"`
+	// RelapseWatch lists the households lifted out of poverty whose current
+	// appraisal is C or D or whose water is unsafe, and those at risk.
+	RelapseWatch []RelapseCase `json:"relapse_watch"`
+	// DuplicateVisits lists the village's duplicate visits.
+	DuplicateVisits []DuplicateVisit `json:"duplicate_visits"`
+}
+
+// Levels of roll-up areas.
+const (
+	LevelTownship = "township"
+	LevelCounty   = "county"
+)
+
+// AreaCoverage is the roll-up of the villages of a township or county that
+// lie in the report's scope.
+type AreaCoverage struct {
+	Code   string         `json:"code"`
+	Name   string         `json:"name"`
+	Level  string         `json:"level"`
+	Counts CoverageCounts `json:"counts"`
+}
+
+// CoverageSummary is what a coverage report adds to its villages: the
+// roll-ups, in code order, and the totals. (The point of the change log a
+// report reflects is the protocol's: syncproto.CoverageReport.)
+type CoverageSummary struct {
+	Townships []AreaCoverage
+	Counties  []AreaCoverage
+	Totals    CoverageCounts
+}
+
+// CoverageBuilder computes a coverage report from households fed in
+// village order, holding one village at a time and the roll-ups.
+type CoverageBuilder struct {
+	housing, household, water *schema.Form
+	indicators                []string // every indicator of the water standards
+
+	village    *VillageCoverage
+	thresholds map[string]schema.Threshold
+	sum        CoverageSummary
+}
+
+// NewCoverageBuilder returns a builder judging households by the forms of
+// sch: grades, renovation states and statuses are those the forms declare,
+// water indicators those of the water form's standards (national and
+// regional thresholds).
+func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
+	b := &CoverageBuilder{housing: sch.Form(HousingEntity), household: sch.Form(HouseholdEntity), water: sch.Form(WaterEntity)}
+	b.indicators = WaterIndicators(sch)
+	b.sum.Totals = b.newCounts()
+	return b
+}
+
+// newCounts returns zero counts whose maps already hold every value the
+// forms declare, so that a report's shape does not depend on its data.
+func (b *CoverageBuilder) newCounts() CoverageCounts {
+	c := CoverageCounts{Grades: map[string]int{}, DangerousByRenovation: map[string]int{}, WaterFailing: map[string]int{},
+		WaterUnrecorded: map[string]int{}, Status: map[string]int{}}
+	for _, v := range enumValues(b.housing, GradeField) {
+		c.Grades[v] = 0
+	}
+	for _, v := range enumValues(b.housing, RenovationField) {
+		c.DangerousByRenovation[v] = 0
+	}
+	for _, v := range enumValues(b.household, StatusField) {
+		c.Status[v] = 0
+	}
+	for _, k := range b.indicators {
+		c.WaterFailing[k], c.WaterUnrecorded[k] = 0, 0
+	}
+	return c
+}
+
+func enumValues(f *schema.Form, field string) []string {
+	if f == nil || f.Field(field) == nil {
+		return nil
+	}
+	return f.Field(field).Values
+}
+
+// Add counts a household. Households must come grouped by village, in
+// ascending code order: when h starts a new village, Add returns the
+// coverage of the previous one, complete; otherwise nil. A village that
+// comes back after another is an error.
+func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error) {
+	var done *VillageCoverage
+	if b.village == nil || b.village.Code != h.Village {
+		if b.village != nil && h.Village < b.village.Code {
+			return nil, fmt.Errorf("coverage: households out of village order (%s after %s)", h.Village, b.village.Code)
+		}
+		done = b.closeVillage()
+		b.village = &VillageCoverage{Code: h.Village, Township: prefix(h.Village, 9), County: prefix(h.Village, 6),
+			Counts: b.newCounts(), NeverInspected: []HouseholdMark{}, RelapseWatch: []RelapseCase{},
+			DuplicateVisits: []DuplicateVisit{}}
+		b.thresholds = nil
+		if b.water != nil {
+			b.thresholds = b.water.ThresholdsFor(h.Village)
+		}
+	}
+	v, c := b.village, &b.village.Counts
+	mark := HouseholdMark{ID: h.ID, HeadName: h.HeadName, RegistrationNo: h.RegistrationNo}
+	c.Households++
+	c.Status[orUnset(h.Status)]++
+
+	house := h.CurrentHousing()
+	if house != nil {
+		c.WithHousing++
+		c.Grades[house.Grade]++
+		if IsDangerousGrade(house.Grade) {
+			c.DangerousByRenovation[orUnset(house.Renovation)]++
+		}
+	}
+	water := h.LatestWater()
+	var failing, unrecorded []string
+	waterSafe := true
+	if water != nil {
+		c.WithWater++
+		verdict := JudgeWater(water.Fields, b.thresholds)
+		failing, unrecorded, waterSafe = verdict.Failing, verdict.Unrecorded, verdict.Safe()
+		for _, k := range failing {
+			c.WaterFailing[k]++
+		}
+		for _, k := range unrecorded {
+			c.WaterUnrecorded[k]++
+		}
+		if !waterSafe {
+			c.WaterUnsafe++
+		}
+	}
+	if house == nil && water == nil {
+		c.NeverInspected++
+		v.NeverInspected = append(v.NeverInspected, mark)
+	}
+
+	var reasons []string
+	if h.Status == PovertyLiftedOut || h.Status == PovertyRelapseRisk {
+		if house != nil && IsDangerousGrade(house.Grade) {
+			reasons = append(reasons, RelapseDangerousHouse)
+		}
+		if !waterSafe {
+			reasons = append(reasons, RelapseUnsafeWater)
+		}
+		if h.Status == PovertyRelapseRisk {
+			reasons = append(reasons, RelapseRiskStatus)
+		}
+	}
+	if len(reasons) > 0 {
+		rc := RelapseCase{HouseholdMark: mark, Status: h.Status, Reasons: reasons, WaterFailing: failing,
+			WaterUnrecorded: unrecorded}
+		if house != nil {
+			rc.HousingInspectionID, rc.Grade = house.ID, house.Grade
+		}
+		if water != nil {
+			rc.WaterInspectionID = water.ID
+		}
+		c.RelapseWatch++
+		v.RelapseWatch = append(v.RelapseWatch, rc)
+	}
+
+	dups := h.DuplicateVisits()
+	c.DuplicateVisits += len(dups)
+	v.DuplicateVisits = append(v.DuplicateVisits, dups...)
+	return done, nil
+}
+
+// closeVillage sorts the current village's lists, adds its counts to its
+// township, county and the totals, and returns it.
+func (b *CoverageBuilder) closeVillage() *VillageCoverage {
+	v := b.village
+	if v == nil {
+		return nil
+	}
+	sort.Slice(v.NeverInspected, func(i, j int) bool { return v.NeverInspected[i].ID < v.NeverInspected[j].ID })
+	sort.Slice(v.RelapseWatch, func(i, j int) bool { return v.RelapseWatch[i].ID < v.RelapseWatch[j].ID })
+	sort.SliceStable(v.DuplicateVisits, func(i, j int) bool {
+		return v.DuplicateVisits[i].HouseholdID < v.DuplicateVisits[j].HouseholdID
+	})
+	b.rollUp(&b.sum.Townships, v.Township, LevelTownship, &v.Counts)
+	b.rollUp(&b.sum.Counties, v.County, LevelCounty, &v.Counts)
+	b.sum.Totals.add(&v.Counts)
+	b.village = nil
+	return v
+}
+
+// rollUp adds counts to the area with code, the last of areas (villages
+// come in code order, so an area's villages are contiguous) or a new one.
+func (b *CoverageBuilder) rollUp(areas *[]AreaCoverage, code, level string, counts *CoverageCounts) {
+	if n := len(*areas); n == 0 || (*areas)[n-1].Code != code {
+		*areas = append(*areas, AreaCoverage{Code: code, Level: level, Counts: b.newCounts()})
+	}
+	(*areas)[len(*areas)-1].Counts.add(counts)
+}
+
+// Finish returns the coverage of the last village (nil when no household
+// was added) and the roll-ups. The builder is spent.
+func (b *CoverageBuilder) Finish() (*VillageCoverage, *CoverageSummary) {
+	last := b.closeVillage()
+	if b.sum.Townships == nil {
+		b.sum.Townships = []AreaCoverage{}
+	}
+	if b.sum.Counties == nil {
+		b.sum.Counties = []AreaCoverage{}
+	}
+	sum := b.sum
+	return last, &sum
+}
+
+func prefix(code string, n int) string {
+	if len(code) < n {
+		return code
+	}
+	return code[:n]
+}
+
+func orUnset(v string) string {
+	if v == "" {
+		return Unset
+	}
+	return v
+}

@@ -1,0 +1,31 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/server/auth"
+)
+
+// runKeyRotate is fieldsync key rotate: a new signing key becomes current;
+// tokens signed with the last auth.KeepKeys-1 keys stay valid until they
+// expire.
+func runKeyRotate(_ context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "key rotate")
+	data := fs.String("data", "data", "data directory")
+	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
+		return err
+	}
+	if err := mustHaveDatabase(*data); err != nil {
+		return err
+	}
+	if err := prepareDataDir(*data); err != nil {
+		return err
+	}
+	kid, err := auth.RotateKey(*data)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "new signing key %s is current; tokens signed with the last %d keys stay valid until they expire, older keys' tokens no longer verify\n", kid, auth.KeepKeys-1)
+	return nil
+}

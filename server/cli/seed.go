@@ -1,0 +1,49 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/fixtures"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// runSeed is fieldsync seed: the demo regions, households and inspections
+// (fixtures.Demo) loaded through the push path, and the demo accounts.
+func runSeed(ctx context.Context, env Env, args []string) error {
+	fs := newFlagSet(env, "seed")
+	data := fs.String("data", "data", "data directory")
+	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
+		return err
+	}
+	release, err := lockData(*data, "seed")
+	if err != nil {
+		return err
+	}
+	defer release()
+	store, err := openData(ctx, *data, env.Stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	stats, err := fixtures.Stats()
+	if err != nil {
+		return err
+	}
+	total := int64(stats.Households + stats.HousingInspections + stats.WaterInspections)
+	progress := newProgress(env.Stderr, "seed", progressChanges)
+	l := &fixtures.Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: "demo", BatchSize: 500, Progress: env.Stderr,
+		Report: func(n int) { progress.set(int64(n), total) }}
+	err = fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) })
+	if err == nil {
+		err = l.Flush(ctx)
+	}
+	progress.finish()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, l.Summary())
+	fmt.Fprintf(env.Stdout, "demo data: %d households, %d housing and %d water inspections, %d households never inspected\n",
+		stats.Households, stats.HousingInspections, stats.WaterInspections, stats.NeverInspected)
+	return seedDemoAccounts(ctx, store, env.Stdout)
+}

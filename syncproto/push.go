@@ -1,0 +1,139 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// PushStore is what the push service needs of a store: one batched write
+// for pushes, one for the replays of exported outboxes (OutboxStore), and
+// the key its cursors are signed with. The SQLite store implements it with
+// a group commit; a PostgreSQL store must implement it too.
+type PushStore interface {
+	OutboxStore
+	// WritePush runs fn inside a durable write transaction, possibly
+	// shared with other change sets, and returns once that transaction is
+	// committed and on disk. changes is the size of the change set, by
+	// which a store may bound a shared transaction; fn must use the
+	// context it is given. When fn returns an error, nothing fn wrote is
+	// kept and WritePush returns that error (the store may translate a
+	// database failure into an *Error: a full disk, a busy database); when
+	// the commit fails, WritePush returns that failure and nothing is
+	// kept. A caller that goes away does not cancel the write (fn's
+	// context outlives it): it is applied or not, whole. After the store began to close, WritePush
+	// refuses with EUnavailable without calling fn.
+	WritePush(ctx context.Context, changes int, fn func(ctx context.Context, tx PushTx) error) error
+	// CursorKey returns the key the cursors of this database are signed
+	// with (created with the database, so that a backup restores it with
+	// the change log its cursors point into).
+	CursorKey() []byte
+}
+
+// PushService is the push of PROTOCOL.md as a service over a store: it owns
+// the schema change sets are validated against, the codec of the cursors
+// the server issues and the clock. A push is prepared (hashed, validated)
+// outside the store's writer, then applied in one PushStore.WritePush.
+type PushService struct {
+	store   PushStore
+	schema  *schema.Schema
+	cursors *CursorCodec
+	now     func() time.Time
+}
+
+// PushOptions configure a PushService.
+type PushOptions struct {
+	// Schema is the set of forms changes are validated against; schema.V1()
+	// when nil.
+	Schema *schema.Schema
+	// Now is the clock; time.Now when nil. Tests set it.
+	Now func() time.Time
+}
+
+// NewPushService returns the push service over store, signing cursors with
+// the store's CursorKey.
+func NewPushService(store PushStore, opts PushOptions) *PushService {
+	if opts.Schema == nil {
+		opts.Schema = schema.V1()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &PushService{store: store, schema: opts.Schema, cursors: NewCursorCodec(store.CursorKey()), now: opts.Now}
+}
+
+// Cursors is the codec of the cursors the server issues: pull, checksum,
+// snapshot, history and list positions.
+func (p *PushService) Cursors() *CursorCodec { return p.cursors }
+
+// Push applies a decoded change set for actor in one durable transaction
+// and returns its response once that is on disk. actor is the
+// authenticated caller; its DeviceID must equal cs.DeviceID (the HTTP
+// adapter checks it).
+//
+// It returns EConflict for a reused id with other content or an
+// out-of-order device_seq, EForbidden when any change touches a record
+// outside the actor's scope, EUnavailable while the store shuts down or
+// when it cannot write for now; in those cases nothing is written.
+func (p *PushService) Push(ctx context.Context, actor Actor, cs Changeset) (PushResponse, error) {
+	prep := p.prepare(cs, p.now())
+	var resp PushResponse
+	err := p.store.WritePush(ctx, len(cs.Changes), func(ctx context.Context, tx PushTx) error {
+		var err error
+		resp, err = p.apply(ctx, tx, actor, cs, prep, p.now())
+		return err
+	})
+	if err != nil {
+		return PushResponse{}, err
+	}
+	return resp, nil
+}
+
+// prepared is the part of applying a change set that needs no store: its
+// content hash and every change validated against its form.
+type prepared struct {
+	hash    string
+	checked []validated
+}
+
+// prepare hashes and validates a change set before it queues for the
+// store's single writer, so that the writer does only what needs the
+// database. now is the server's clock, which date ranges relative to
+// today are measured from.
+func (p *PushService) prepare(cs Changeset, now time.Time) prepared {
+	// Validate every change once: the scope check and the merge both work
+	// on the canonical values.
+	prep := prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
+	for i, ch := range cs.Changes {
+		prep.checked[i].fields, prep.checked[i].errs = p.schema.Form(ch.Entity).ValidateAt(ch.Fields, now)
+	}
+	return prep
+}
+
+// ReplayOutbox applies the change sets of an exported outbox, in order, as
+// their original device (replayChangeset), in one durable transaction of
+// the store (OutboxStore.WriteReplay), each in its own savepoint: a refused
+// one is reported in its ReplayedSet and the others go on. An error return
+// means nothing was written.
+func (p *PushService) ReplayOutbox(ctx context.Context, original, replayer Actor, sets []Changeset) ([]ReplayedSet, error) {
+	out := make([]ReplayedSet, len(sets))
+	now := p.now()
+	err := p.store.WriteReplay(ctx, len(sets), func(ctx context.Context, tx ReplayTx, i int) error {
+		cs := sets[i]
+		out[i] = ReplayedSet{ChangesetID: cs.ChangesetID, DeviceSeq: cs.DeviceSeq}
+		resp, err := p.replayChangeset(ctx, tx, original, replayer, cs, now)
+		var se *Error
+		if errors.As(err, &se) {
+			out[i].Err = err
+		} else if err == nil {
+			out[i].Response = resp
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
