@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -155,4 +156,32 @@ func entityOfRule(s *schema.Schema, rule string) string {
 		}
 	}
 	return ""
+}
+
+// TestOpenAPIRulesAnswers: on a server whose forms declare rules, GET
+// /v1/schema (the rules served with their forms) and a push rejected by a
+// rule (its error's rule member) match openapi.json.
+func TestOpenAPIRulesAnswers(t *testing.T) {
+	forms, err := schema.Load(os.DirFS("../../schema/testdata"), "rules")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.Schema = forms })
+	k := newContract(t, ts, loadOpenAPI(t))
+	d := storetest.NewDevice("admin")
+	tok := ts.Login(t, "admin", d.Actor.DeviceID)
+	_, body := k.call(t, apiCall{name: "schema with rules", method: http.MethodGet, path: "/v1/schema", token: tok, status: http.StatusOK})
+	if !json.Valid(body) || !strings.Contains(string(body), `"fetch_minutes_unless_piped"`) {
+		t.Fatalf("GET /v1/schema does not serve the rules: %.300s", body)
+	}
+	hh := uuid.NewString()
+	cs := d.Changeset(
+		storetest.Upsert("household", hh, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage, "head_name": "陈秀英"}),
+		storetest.Upsert("water_inspection", uuid.NewString(), 0, storetest.T0, map[string]any{"household_id": hh,
+			"inspected_on": "2026-11-20", "source": "well"}))
+	_, body = k.call(t, apiCall{name: "push rejected by a rule", method: http.MethodPost, path: "/v1/sync/push", token: tok,
+		body: mustJSON(t, cs), contentType: "application/json", status: http.StatusOK})
+	if !strings.Contains(string(body), `"rule":"fetch_minutes_unless_piped"`) {
+		t.Fatalf("push answer without the rule: %s", body)
+	}
 }
