@@ -9,6 +9,7 @@ package schema
 import (
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -151,8 +152,13 @@ type Form struct {
 	Fields      []Field      `json:"fields"`
 	RegionRules []RegionRule `json:"region_rules,omitempty"`
 	Standards   *Standards   `json:"standards,omitempty"`
+	// Rules are the form's named rules: requirements a change must meet
+	// and criteria the reports judge (rules.go, docs/forms.md).
+	Rules []Rule `json:"rules,omitempty"`
 
-	byName map[string]*Field
+	byName   map[string]*Field
+	file     string   // the form file it was loaded from, for errors
+	ruleRefs []string // reference fields the rules read through
 }
 
 // Schema is a versioned set of forms.
@@ -200,6 +206,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 		if err := json.Unmarshal(b, &f); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", name, err)
 		}
+		f.file = name
 		forms = append(forms, &f)
 	}
 	return build(Version, forms)
@@ -241,6 +248,15 @@ func build(version int, forms []*Form) (*Schema, error) {
 				return nil, fmt.Errorf("schema %s: parent entity %q unknown", f.Entity, f.Parent.Entity)
 			}
 		}
+	}
+	// The rules of every form are checked at once, each error a
+	// *RuleError with its file and path.
+	var errs []error
+	for _, f := range s.Forms {
+		errs = append(errs, f.compileRules(s)...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return s, nil
 }
