@@ -155,6 +155,8 @@ type Form struct {
 	// Rules are the form's named rules: requirements a change must meet
 	// and criteria the reports judge (rules.go, docs/forms.md).
 	Rules []Rule `json:"rules,omitempty"`
+	// Role is the role the form plays for the reports, if any.
+	Role *Role `json:"role,omitempty"`
 
 	byName   map[string]*Field
 	file     string   // the form file it was loaded from, for errors
@@ -167,6 +169,7 @@ type Schema struct {
 	Forms   []*Form `json:"forms"`
 
 	byEntity map[string]*Form
+	byRole   map[string]*Form
 }
 
 //go:embed forms/*.json
@@ -224,13 +227,19 @@ func Parse(data []byte) (*Schema, error) {
 }
 
 func build(version int, forms []*Form) (*Schema, error) {
-	s := &Schema{Version: version, byEntity: map[string]*Form{}}
+	s := &Schema{Version: version, byEntity: map[string]*Form{}, byRole: map[string]*Form{}}
 	for _, f := range forms {
 		if err := f.init(); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", f.Entity, err)
 		}
 		if _, dup := s.byEntity[f.Entity]; dup {
 			return nil, fmt.Errorf("schema: entity %q defined twice", f.Entity)
+		}
+		if f.Role != nil {
+			if other := s.byRole[f.Role.Plays]; other != nil {
+				return nil, fmt.Errorf("schema %s: role %s is played by %s already", f.Entity, f.Role.Plays, other.Entity)
+			}
+			s.byRole[f.Role.Plays] = f
 		}
 		s.byEntity[f.Entity] = f
 		s.Forms = append(s.Forms, f)
@@ -341,6 +350,9 @@ func (f *Form) init() error {
 	}
 	if f.Parent != nil && f.byName[f.Parent.Field] == nil {
 		return fmt.Errorf("parent field %q unknown", f.Parent.Field)
+	}
+	if f.Role != nil {
+		return f.Role.check(f)
 	}
 	return nil
 }
