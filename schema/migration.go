@@ -490,6 +490,15 @@ func inverse(values map[string]string, older, newer []string) map[string]string 
 // max are inclusive, equals compares the value), and a null source or no
 // matching case sets it to null.
 //
+// Migrating and merging commute (TestMergeCommutesWithMigration) except in
+// two cases, which a server that merges migrated changes must know: a
+// derived field merged on its own can disagree with its merged source (one
+// device edits the source without changing the derived value, another
+// changes both), so it is to be derived again from the merged source; and a
+// map that folds several values into one turns an edit between two folded
+// values into no edit, so a concurrent edit wins in the newer version where
+// it lost in the older.
+//
 // It returns a *MigrationError when entity has no form in either version,
 // when a field is not one of the older version's, or when a value does
 // not fit the newer version (a change that was not valid under the older
