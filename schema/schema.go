@@ -9,6 +9,7 @@ package schema
 import (
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"sort"
@@ -151,8 +152,15 @@ type Form struct {
 	Fields      []Field      `json:"fields"`
 	RegionRules []RegionRule `json:"region_rules,omitempty"`
 	Standards   *Standards   `json:"standards,omitempty"`
+	// Rules are the form's named rules: requirements a change must meet
+	// and criteria the reports judge (rules.go, docs/forms.md).
+	Rules []Rule `json:"rules,omitempty"`
+	// Role is the role the form plays for the reports, if any.
+	Role *Role `json:"role,omitempty"`
 
-	byName map[string]*Field
+	byName   map[string]*Field
+	file     string   // the form file it was loaded from, for errors
+	ruleRefs []string // reference fields the rules read through
 }
 
 // Schema is a versioned set of forms.
@@ -161,6 +169,7 @@ type Schema struct {
 	Forms   []*Form `json:"forms"`
 
 	byEntity map[string]*Form
+	byRole   map[string]*Form
 }
 
 //go:embed forms/*.json
@@ -200,6 +209,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 		if err := json.Unmarshal(b, &f); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", name, err)
 		}
+		f.file = name
 		forms = append(forms, &f)
 	}
 	return build(Version, forms)
@@ -217,13 +227,19 @@ func Parse(data []byte) (*Schema, error) {
 }
 
 func build(version int, forms []*Form) (*Schema, error) {
-	s := &Schema{Version: version, byEntity: map[string]*Form{}}
+	s := &Schema{Version: version, byEntity: map[string]*Form{}, byRole: map[string]*Form{}}
 	for _, f := range forms {
 		if err := f.init(); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", f.Entity, err)
 		}
 		if _, dup := s.byEntity[f.Entity]; dup {
 			return nil, fmt.Errorf("schema: entity %q defined twice", f.Entity)
+		}
+		if f.Role != nil {
+			if other := s.byRole[f.Role.Plays]; other != nil {
+				return nil, fmt.Errorf("schema %s: role %s is played by %s already", f.Entity, f.Role.Plays, other.Entity)
+			}
+			s.byRole[f.Role.Plays] = f
 		}
 		s.byEntity[f.Entity] = f
 		s.Forms = append(s.Forms, f)
@@ -241,6 +257,15 @@ func build(version int, forms []*Form) (*Schema, error) {
 				return nil, fmt.Errorf("schema %s: parent entity %q unknown", f.Entity, f.Parent.Entity)
 			}
 		}
+	}
+	// The rules of every form are checked at once, each error a
+	// *RuleError with its file and path.
+	var errs []error
+	for _, f := range s.Forms {
+		errs = append(errs, f.compileRules(s)...)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return s, nil
 }
@@ -325,6 +350,9 @@ func (f *Form) init() error {
 	}
 	if f.Parent != nil && f.byName[f.Parent.Field] == nil {
 		return fmt.Errorf("parent field %q unknown", f.Parent.Field)
+	}
+	if f.Role != nil {
+		return f.Role.check(f)
 	}
 	return nil
 }

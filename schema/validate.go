@@ -15,10 +15,12 @@ import (
 )
 
 // FieldError is one validation failure, with the path of the offending value
-// in the request ("changes[3].fields.grade").
+// in the request ("changes[3].fields.grade"), and the name of the form's
+// rule that failed when a rule did (Rule, docs/forms.md).
 type FieldError struct {
 	Path    string `json:"path"`
 	Message string `json:"message"`
+	Rule    string `json:"rule,omitempty"`
 }
 
 // Null is the canonical JSON of an unset field. Setting a field to null

@@ -271,6 +271,12 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 		out = Merge(form, stored, Incoming{Op: ch.Op, BaseVersion: ch.BaseVersion, Fields: fields, At: at, Device: actor.DeviceID})
 		errs = out.Errors
 	}
+	if len(errs) == 0 {
+		// The form's requirement rules, on the record as the merge leaves it.
+		if errs, err = checkRules(ctx, tx, form, stored, out, now); err != nil {
+			return res, err
+		}
+	}
 	if len(errs) > 0 {
 		if village == "" && !actor.AllRegions && len(actor.Scope) == 1 {
 			// The record's village cannot be told (an unknown household):

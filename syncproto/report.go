@@ -28,6 +28,10 @@ type ReportStore interface {
 // HouseholdQuery says what a stream of households carries besides the
 // facts every report needs.
 type HouseholdQuery struct {
+	// Forms are the forms and fields to read, as the schema's roles
+	// declare them (survey.FormsOf); a store reads those names, never
+	// names of its own.
+	Forms *survey.Forms
 	// WaterFields asks for the whole fields of each water inspection
 	// (survey.InspectionFacts.Fields), which coverage judges against the
 	// water standards; without it Fields stays nil.
@@ -43,6 +47,7 @@ type HouseholdQuery struct {
 type ReportService struct {
 	store  ReportStore
 	schema *schema.Schema
+	forms  *survey.Forms
 }
 
 // ReportOptions configure a ReportService.
@@ -58,7 +63,7 @@ func NewReportService(store ReportStore, opts ReportOptions) *ReportService {
 	if opts.Schema == nil {
 		opts.Schema = schema.V1()
 	}
-	return &ReportService{store: store, schema: opts.Schema}
+	return &ReportService{store: store, schema: opts.Schema, forms: survey.FormsOf(opts.Schema)}
 }
 
 // Coverage calls emit with the coverage of every village of the actor's
@@ -68,7 +73,7 @@ func NewReportService(store ReportStore, opts ReportOptions) *ReportService {
 // the region. An error from emit stops the report and is returned.
 func (r *ReportService) Coverage(ctx context.Context, actor Actor, emit func(*survey.VillageCoverage) error) (*CoverageReport, error) {
 	b := survey.NewCoverageBuilder(r.schema)
-	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{WaterFields: true}, func(h *survey.HouseholdInspections) error {
+	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{Forms: r.forms, WaterFields: true}, func(h *survey.HouseholdInspections) error {
 		done, err := b.Add(h)
 		if err != nil || done == nil {
 			return err
@@ -90,10 +95,11 @@ func (r *ReportService) Coverage(ctx context.Context, actor Actor, emit func(*su
 // Reinspections calls emit with every household of the actor's scope that
 // is due for re-inspection (survey.DueForReinspection), in village order,
 // one at a time, and returns their counts by reason. An error from emit
-// stops the list and is returned.
+// stops the list and is returned. q.Forms is the service's.
 func (r *ReportService) Reinspections(ctx context.Context, actor Actor, q survey.ReinspectionQuery, emit func(*survey.DueHousehold) error) (*ReinspectionReport, error) {
 	sum := survey.NewReinspectionSummary()
-	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{}, func(h *survey.HouseholdInspections) error {
+	q.Forms = r.forms
+	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{Forms: r.forms}, func(h *survey.HouseholdInspections) error {
 		due := survey.DueForReinspection(h, q)
 		if due == nil {
 			return nil

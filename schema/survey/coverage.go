@@ -143,6 +143,7 @@ type CoverageSummary struct {
 // CoverageBuilder computes a coverage report from households fed in
 // village order, holding one village at a time and the roll-ups.
 type CoverageBuilder struct {
+	forms                     *Forms
 	housing, household, water *schema.Form
 	indicators                []string // every indicator of the water standards
 
@@ -156,7 +157,8 @@ type CoverageBuilder struct {
 // water indicators those of the water form's standards (national and
 // regional thresholds).
 func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
-	b := &CoverageBuilder{housing: sch.Form(HousingEntity), household: sch.Form(HouseholdEntity), water: sch.Form(WaterEntity)}
+	f := FormsOf(sch)
+	b := &CoverageBuilder{forms: f, housing: f.Housing, household: f.Household, water: f.Water}
 	b.indicators = WaterIndicators(sch)
 	b.sum.Totals = b.newCounts()
 	return b
@@ -167,13 +169,13 @@ func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
 func (b *CoverageBuilder) newCounts() CoverageCounts {
 	c := CoverageCounts{Grades: map[string]int{}, DangerousByRenovation: map[string]int{}, WaterFailing: map[string]int{},
 		WaterUnrecorded: map[string]int{}, Status: map[string]int{}}
-	for _, v := range enumValues(b.housing, GradeField) {
+	for _, v := range enumValues(b.housing, b.forms.Grade) {
 		c.Grades[v] = 0
 	}
-	for _, v := range enumValues(b.housing, RenovationField) {
+	for _, v := range enumValues(b.housing, b.forms.Renovation) {
 		c.DangerousByRenovation[v] = 0
 	}
-	for _, v := range enumValues(b.household, StatusField) {
+	for _, v := range enumValues(b.household, b.forms.Status) {
 		c.Status[v] = 0
 	}
 	for _, k := range b.indicators {
@@ -217,7 +219,7 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 	if house != nil {
 		c.WithHousing++
 		c.Grades[house.Grade]++
-		if IsDangerousGrade(house.Grade) {
+		if b.forms.Dangerous(house.Grade) {
 			c.DangerousByRenovation[orUnset(house.Renovation)]++
 		}
 	}
@@ -244,14 +246,14 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 	}
 
 	var reasons []string
-	if h.Status == PovertyLiftedOut || h.Status == PovertyRelapseRisk {
-		if house != nil && IsDangerousGrade(house.Grade) {
+	if watched, atRisk := b.forms.Watched(h.Status); watched {
+		if house != nil && b.forms.Dangerous(house.Grade) {
 			reasons = append(reasons, RelapseDangerousHouse)
 		}
 		if !waterSafe {
 			reasons = append(reasons, RelapseUnsafeWater)
 		}
-		if h.Status == PovertyRelapseRisk {
+		if atRisk {
 			reasons = append(reasons, RelapseRiskStatus)
 		}
 	}

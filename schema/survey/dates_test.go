@@ -3,6 +3,8 @@ package survey
 import (
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
 )
 
 // A grade-A appraisal dated 2099-12-31 (stored before the forms bounded
@@ -11,14 +13,14 @@ import (
 // the household is due for re-inspection as a dangerous house.
 func TestFutureDatedInspectionDoesNotHideALaterOne(t *testing.T) {
 	t0 := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	h := &HouseholdInspections{ID: "h", Village: "500240107201", Status: PovertyLiftedOut, Inspections: []InspectionFacts{
-		{ID: "a", Entity: HousingEntity, InspectedOn: "2099-12-31", Grade: "A", UpdatedAt: t0, Seq: 1},
-		{ID: "d", Entity: HousingEntity, InspectedOn: "2026-11-25", Grade: "D", UpdatedAt: t0.AddDate(0, 0, 5), Seq: 2},
+	h := &HouseholdInspections{ID: "h", Village: "500240107201", Status: "lifted_out", Inspections: []InspectionFacts{
+		{ID: "a", Entity: "housing_inspection", Kind: KindHousing, InspectedOn: "2099-12-31", Grade: "A", UpdatedAt: t0, Seq: 1},
+		{ID: "d", Entity: "housing_inspection", Kind: KindHousing, InspectedOn: "2026-11-25", Grade: "D", UpdatedAt: t0.AddDate(0, 0, 5), Seq: 2},
 	}}
 	if cur := h.CurrentHousing(); cur == nil || cur.ID != "d" {
 		t.Fatalf("current appraisal %+v, want the grade-D visit of 2026-11-25", cur)
 	}
-	due := DueForReinspection(h, ReinspectionQuery{Now: t0.AddDate(0, 0, 6)})
+	due := DueForReinspection(h, ReinspectionQuery{Now: t0.AddDate(0, 0, 6), Forms: FormsOf(schema.V1())})
 	if due == nil || due.Current.ID != "d" || due.Reasons[0].Code != ReasonDangerousHouse {
 		t.Fatalf("re-inspection list entry %+v, want the household due for its grade-D house", due)
 	}
@@ -45,8 +47,8 @@ func TestAgeDaysDoesNotSaturate(t *testing.T) {
 		"0001-01-01": 739939,
 	} {
 		h := &HouseholdInspections{ID: "h", Inspections: []InspectionFacts{
-			{ID: "a", Entity: HousingEntity, InspectedOn: day, Grade: "A", UpdatedAt: now, Seq: 1}}}
-		due := DueForReinspection(h, ReinspectionQuery{Now: now, After: 24 * time.Hour})
+			{ID: "a", Entity: "housing_inspection", Kind: KindHousing, InspectedOn: day, Grade: "A", UpdatedAt: now, Seq: 1}}}
+		due := DueForReinspection(h, ReinspectionQuery{Now: now, After: 24 * time.Hour, Forms: FormsOf(schema.V1())})
 		if due == nil || due.Reasons[0].Code != ReasonAssessmentOutdated || due.Reasons[0].AgeDays != want {
 			t.Errorf("appraisal of %s: %+v, want assessment_outdated with age_days %d", day, due, want)
 		}

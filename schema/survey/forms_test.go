@@ -7,50 +7,48 @@ import (
 	"github.com/fieldsync/fieldsync/schema"
 )
 
-// TestFormNamesAreTheV1Forms: every form, field and value the analytics
-// read by name is one the v1 forms declare, with the type the analytics
-// read it as, so that a renamed field fails here instead of silently
-// counting nothing.
-func TestFormNamesAreTheV1Forms(t *testing.T) {
-	sch := schema.V1()
-	for _, c := range []struct {
-		entity, field string
-		typ           schema.FieldType
-		values        []string
-	}{
-		{HouseholdEntity, VillageField, schema.TypeDivisionCode, nil},
-		{HouseholdEntity, HeadNameField, schema.TypeText, nil},
-		{HouseholdEntity, RegistrationNoField, schema.TypeText, nil},
-		{HouseholdEntity, StatusField, schema.TypeEnum, []string{PovertyLiftedOut, PovertyRelapseRisk}},
-		{HousingEntity, InspectedOnField, schema.TypeDate, nil},
-		{HousingEntity, GradeField, schema.TypeEnum, []string{GradeLocallyDangerous, GradeWhollyDangerous}},
-		{HousingEntity, RenovationField, schema.TypeEnum, []string{RenovationCompleted, RenovationVerified}},
-		{HousingEntity, PreviousIDField, schema.TypeReference, nil},
-		{WaterEntity, InspectedOnField, schema.TypeDate, nil},
-	} {
-		form := sch.Form(c.entity)
-		if form == nil {
-			t.Errorf("form %q: not a v1 form", c.entity)
-			continue
-		}
-		fd := form.Field(c.field)
-		if fd == nil {
-			t.Errorf("%s.%s: not a field of the v1 form", c.entity, c.field)
-			continue
-		}
-		if fd.Type != c.typ {
-			t.Errorf("%s.%s: type %s, the analytics read it as %s", c.entity, c.field, fd.Type, c.typ)
-		}
-		for _, v := range c.values {
-			if !slices.Contains(fd.Values, v) {
-				t.Errorf("%s.%s: %q is not one of its values %v", c.entity, c.field, v, fd.Values)
-			}
-		}
-		if slices.Contains(fd.Values, Unset) {
-			t.Errorf("%s.%s: %q is a value of the form, but the reports count missing values under it", c.entity, c.field, Unset)
+// TestV1FormsDeclareTheirRoles: the v1 forms play the three roles the
+// analytics read, with the fields and values of the national criteria, and
+// no field a report counts by holds the value the reports count missing
+// values under.
+func TestV1FormsDeclareTheirRoles(t *testing.T) {
+	f := FormsOf(schema.V1())
+	if f.Household == nil || f.Housing == nil || f.Water == nil {
+		t.Fatalf("roles: household %v, housing %v, water %v", f.Household, f.Housing, f.Water)
+	}
+	got := []string{f.Household.Entity, f.Housing.Entity, f.Water.Entity, f.Village, f.HeadName, f.RegistrationNo, f.Status,
+		f.HousingDate, f.Grade, f.Renovation, f.Previous, f.WaterDate}
+	want := []string{"household", "housing_inspection", "water_inspection", "village", "head_name", "registration_no", "status",
+		"inspected_on", "grade", "renovation", "previous_id", "inspected_on"}
+	if !slices.Equal(got, want) {
+		t.Errorf("v1 roles %v, want %v", got, want)
+	}
+	for _, g := range []string{"C", "D"} {
+		if !f.Dangerous(g) {
+			t.Errorf("grade %s not dangerous", g)
 		}
 	}
-	if w := sch.Form(WaterEntity); w == nil || w.Standards == nil || len(w.Standards.National) == 0 {
-		t.Errorf("form %q has no national standards: the water verdict would judge nothing", WaterEntity)
+	if f.Dangerous("A") || f.Dangerous("B") || !f.Renovated("completed") || !f.Verified("verified") || f.Renovated("planned") {
+		t.Errorf("housing values: dangerous A/B, renovated, verified wrong")
+	}
+	if w, r := f.Watched("lifted_out"); !w || r {
+		t.Errorf("lifted_out watched %v at risk %v", w, r)
+	}
+	if w, r := f.Watched("relapse_risk"); !w || !r {
+		t.Errorf("relapse_risk watched %v at risk %v", w, r)
+	}
+	if w, _ := f.Watched("registered"); w {
+		t.Errorf("a registered household is on the relapse watch")
+	}
+	for _, c := range []struct {
+		form  *schema.Form
+		field string
+	}{{f.Household, f.Status}, {f.Housing, f.Grade}, {f.Housing, f.Renovation}} {
+		if slices.Contains(c.form.Field(c.field).Values, Unset) {
+			t.Errorf("%s.%s: %q is a value of the form, but the reports count missing values under it", c.form.Entity, c.field, Unset)
+		}
+	}
+	if f.Water.Standards == nil || len(f.Water.Standards.National) == 0 {
+		t.Errorf("the water form has no national standards: the water verdict would judge nothing")
 	}
 }

@@ -11,6 +11,8 @@ import (
 type InspectionFacts struct {
 	ID     string
 	Entity string
+	// Kind is the role of the inspection's form: KindHousing or KindWater.
+	Kind string
 	// InspectedOn is the inspection's date, "YYYY-MM-DD".
 	InspectedOn string
 	// UpdatedAt is the server time of the inspection's last accepted
@@ -77,7 +79,7 @@ func (in *InspectionFacts) rankDate() string {
 func (h *HouseholdInspections) reinspected() map[string]bool {
 	out := map[string]bool{}
 	for i := range h.Inspections {
-		if in := &h.Inspections[i]; in.Entity == HousingEntity && in.PreviousID != "" && in.PreviousID != in.ID {
+		if in := &h.Inspections[i]; in.Kind == KindHousing && in.PreviousID != "" && in.PreviousID != in.ID {
 			out[in.PreviousID] = true
 		}
 	}
@@ -95,7 +97,7 @@ func (h *HouseholdInspections) CurrentHousing() *InspectionFacts {
 	var cur *InspectionFacts
 	for i := range h.Inspections {
 		in := &h.Inspections[i]
-		if in.Entity != HousingEntity {
+		if in.Kind != KindHousing {
 			continue
 		}
 		if cur == nil || (done[cur.ID] && !done[in.ID]) || (done[cur.ID] == done[in.ID] && later(in, cur)) {
@@ -110,7 +112,7 @@ func (h *HouseholdInspections) CurrentHousing() *InspectionFacts {
 func (h *HouseholdInspections) LatestWater() *InspectionFacts {
 	var cur *InspectionFacts
 	for i := range h.Inspections {
-		if in := &h.Inspections[i]; in.Entity == WaterEntity && (cur == nil || later(in, cur)) {
+		if in := &h.Inspections[i]; in.Kind == KindWater && (cur == nil || later(in, cur)) {
 			cur = in
 		}
 	}
@@ -124,7 +126,7 @@ func (h *HouseholdInspections) LatestWater() *InspectionFacts {
 func (h *HouseholdInspections) Chain(id string) []string {
 	byID := map[string]*InspectionFacts{}
 	for i := range h.Inspections {
-		if in := &h.Inspections[i]; in.Entity == HousingEntity {
+		if in := &h.Inspections[i]; in.Kind == KindHousing {
 			byID[in.ID] = in
 		}
 	}

@@ -29,6 +29,9 @@ type ReinspectionQuery struct {
 	// After is how old an appraisal may get: one inspected more than After
 	// before Now's date (UTC) is due.
 	After time.Duration
+	// Forms are the roles of the forms the households were read by: which
+	// grades are dangerous, which renovation states done or checked.
+	Forms *Forms
 }
 
 // InspectionMark names an inspection and what it found.
@@ -114,14 +117,18 @@ func (s *ReinspectionSummary) Count(d *DueHousehold) {
 // without any appraisal is not listed for a housing reason: it needs a
 // first visit (the coverage report lists it).
 func DueForReinspection(h *HouseholdInspections, q ReinspectionQuery) *DueHousehold {
+	f := q.Forms
+	if f == nil {
+		f = &Forms{}
+	}
 	var reasons []DueReason
 	cur := h.CurrentHousing()
 	if cur != nil {
 		checked := h.reinspected()[cur.ID]
 		switch {
-		case !checked && (cur.Renovation == RenovationCompleted || (cur.Renovation == RenovationVerified && IsDangerousGrade(cur.Grade))):
+		case !checked && (f.Renovated(cur.Renovation) || (f.Verified(cur.Renovation) && f.Dangerous(cur.Grade))):
 			reasons = append(reasons, DueReason{Code: ReasonRenovationNotReinspected, InspectionID: cur.ID})
-		case IsDangerousGrade(cur.Grade) && cur.Renovation != RenovationCompleted && cur.Renovation != RenovationVerified:
+		case f.Dangerous(cur.Grade) && !f.Renovated(cur.Renovation) && !f.Verified(cur.Renovation):
 			reasons = append(reasons, DueReason{Code: ReasonDangerousHouse, InspectionID: cur.ID})
 		}
 		if len(cur.GradeConflicts) > 0 {

@@ -8,16 +8,10 @@
 // contract that serves the reports (syncproto.ReportStore) refers to its
 // types, never the reverse.
 //
-// The names of the forms, fields and values the analytics read are in one
-// place, forms.go.
+// Which forms, fields and values the analytics read, the forms declare by
+// their roles (schema.Role); forms.go reads them (FormsOf).
 package survey
 
 // Unset is the key under which reports count households or houses whose
 // enum field (status, renovation) holds no value.
 const Unset = "unset"
-
-// IsDangerousGrade reports whether an appraisal grade needs renovation:
-// C (locally dangerous) or D (wholly dangerous).
-func IsDangerousGrade(grade string) bool {
-	return grade == GradeLocallyDangerous || grade == GradeWhollyDangerous
-}

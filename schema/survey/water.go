@@ -32,7 +32,7 @@ func (v WaterVerdict) Safe() bool { return len(v.Failing) == 0 && len(v.Unrecord
 // It returns none when sch has no water form or the form no standards.
 func WaterIndicators(sch *schema.Schema) []string {
 	seen := map[string]bool{}
-	if f := sch.Form(WaterEntity); f != nil && f.Standards != nil {
+	if f := sch.Playing(schema.RoleWaterInspection); f != nil && f.Standards != nil {
 		for k := range f.Standards.National {
 			seen[k] = true
 		}

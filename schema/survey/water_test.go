@@ -59,9 +59,12 @@ func TestWaterIndicators(t *testing.T) {
 	if got := WaterIndicators(&schema.Schema{}); len(got) != 0 {
 		t.Fatalf("a schema without a water form: indicators %v, want none", got)
 	}
-	// An indicator only a regional standard judges is counted too.
+	// An indicator only a regional standard judges is counted too (of the
+	// form that plays the water inspection).
 	regional, err := schema.Load(fstest.MapFS{"forms/water_inspection.json": {Data: []byte(`{"entity": "water_inspection",
-		"fields": [{"name": "turbidity_ntu", "type": "number", "policy": "lww"}, {"name": "liters_per_person_day", "type": "number", "policy": "lww"}],
+		"role": {"plays": "water_inspection", "fields": {"date": "inspected_on"}},
+		"fields": [{"name": "inspected_on", "type": "date", "policy": "lww"},
+			{"name": "turbidity_ntu", "type": "number", "policy": "lww"}, {"name": "liters_per_person_day", "type": "number", "policy": "lww"}],
 		"standards": {"national": {"liters_per_person_day": {"min": 60}},
 			"regional": [{"name": "karst", "prefixes": ["52"], "thresholds": {"turbidity_ntu": {"max": 3}}}]}}`)}}, "forms")
 	if err != nil {

@@ -45,7 +45,8 @@ func NewEncoder(req SnapshotRequest, sch *schema.Schema, w *bufio.Writer) Encode
 	case FormatCSV:
 		return &csvEncoder{w: w, cw: &csvWriter{w: w}, schema: sch, form: sch.Form(req.Entity), lang: req.Lang, names: req.Divisions}
 	case FormatGeoJSON:
-		return &geojsonEncoder{w: w, water: sch.Form(survey.WaterEntity), photoURL: req.PhotoURL}
+		f := survey.FormsOf(sch)
+		return &geojsonEncoder{w: w, forms: f, water: f.Water, photoURL: req.PhotoURL}
 	case FormatXLSX:
 		return &xlsxEncoder{w: w, schema: sch, entities: req.Entities(sch), lang: req.Lang, names: req.Divisions}
 	}
@@ -282,6 +283,7 @@ func (e *csvEncoder) Summary() []any { return nil }
 // a GPS) included; they are counted (withoutLocation).
 type geojsonEncoder struct {
 	w         io.Writer
+	forms     *survey.Forms
 	water     *schema.Form
 	photoURL  func(string) string
 	features  int
@@ -349,17 +351,17 @@ func (e *geojsonEncoder) Row(r syncproto.SnapshotRow) error {
 		Properties: householdProperties{ID: rec.ID, Version: rec.Version, Village: rec.Village,
 			HeadName: rec.Fields["head_name"], Category: rec.Fields["category"], Status: rec.Fields["status"],
 			Members: rec.Fields["members"], RegistrationNo: rec.Fields["registration_no"]}}
-	if h := r.Latest[survey.HousingEntity]; h != nil {
-		f.Properties.HousingGrade = h.Fields[survey.GradeField]
-		f.Properties.HousingRenovation = h.Fields[survey.RenovationField]
-		f.Properties.HousingInspectedOn = h.Fields[survey.InspectedOnField]
+	if h := r.Latest[e.forms.Entity(survey.KindHousing)]; h != nil {
+		f.Properties.HousingGrade = h.Fields[e.forms.Grade]
+		f.Properties.HousingRenovation = h.Fields[e.forms.Renovation]
+		f.Properties.HousingInspectedOn = h.Fields[e.forms.HousingDate]
 		f.Properties.HousingPhotoURL, f.Properties.HousingPhotoURLs = photoURLs(h.Fields[syncproto.PhotosField], e.photoURL)
 	}
-	if w := r.Latest[survey.WaterEntity]; w != nil && e.water != nil {
+	if w := r.Latest[e.forms.Entity(survey.KindWater)]; w != nil && e.water != nil {
 		verdict := survey.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
 		safe := verdict.Safe()
 		f.Properties.WaterSafe, f.Properties.WaterFailures, f.Properties.WaterUnrecorded = &safe, verdict.Failing, verdict.Unrecorded
-		f.Properties.WaterInspectedOn = w.Fields["inspected_on"]
+		f.Properties.WaterInspectedOn = w.Fields[e.forms.WaterDate]
 	}
 	e.buf.Reset()
 	if e.features > 0 {

@@ -47,8 +47,9 @@ type CoverageTables struct {
 // get a column), naming regions from names (a code it lacks is its own
 // name).
 func NewCoverageTables(l Labels, names schema.Divisions) *CoverageTables {
+	f := l.Forms()
 	counts, get := coverageCounts(l)
-	village := l.FormField(survey.HouseholdEntity, survey.VillageField, schema.TypeDivisionCode)
+	village := l.FormField(f.HouseholdEntity(), f.Village, schema.TypeDivisionCode)
 	villageName := l.Own("village_name", schema.TypeText)
 	places := []Column{village, villageName, l.Own("township", schema.TypeDivisionCode), l.Own("township_name", schema.TypeText),
 		l.Own("county", schema.TypeDivisionCode), l.Own("county_name", schema.TypeText)}
@@ -59,8 +60,8 @@ func NewCoverageTables(l Labels, names schema.Divisions) *CoverageTables {
 		CoverageAreas:    {Key: keys[CoverageAreas], Cols: append(areas, counts...)},
 		CoverageNeverInspected: {Key: keys[CoverageNeverInspected], Cols: []Column{village, villageName,
 			l.Own("household_id", schema.TypeReference),
-			l.FormField(survey.HouseholdEntity, survey.HeadNameField, schema.TypeText),
-			l.FormField(survey.HouseholdEntity, survey.RegistrationNoField, schema.TypeText)}},
+			l.FormField(f.HouseholdEntity(), f.HeadName, schema.TypeText),
+			l.FormField(f.HouseholdEntity(), f.RegistrationNo, schema.TypeText)}},
 	}}
 }
 
@@ -70,6 +71,7 @@ func NewCoverageTables(l Labels, names schema.Divisions) *CoverageTables {
 // house, per failing and per unrecorded water indicator, per status (the
 // values the forms declare, and unset), then the watch and the duplicates.
 func coverageCounts(l Labels) ([]Column, []func(*survey.CoverageCounts) int) {
+	f := l.Forms()
 	var cols []Column
 	var get []func(*survey.CoverageCounts) int
 	add := func(col Column, f func(*survey.CoverageCounts) int) {
@@ -95,9 +97,9 @@ func coverageCounts(l Labels) ([]Column, []func(*survey.CoverageCounts) int) {
 		}
 		return vs
 	}
-	perValue("grade", survey.HousingEntity, "grade", enum(survey.HousingEntity, survey.GradeField, false),
+	perValue("grade", f.Entity(survey.KindHousing), f.Grade, enum(f.Entity(survey.KindHousing), f.Grade, false),
 		func(c *survey.CoverageCounts) map[string]int { return c.Grades })
-	perValue("dangerous_by_renovation", survey.HousingEntity, "renovation", enum(survey.HousingEntity, survey.RenovationField, true),
+	perValue("dangerous_by_renovation", f.Entity(survey.KindHousing), f.Renovation, enum(f.Entity(survey.KindHousing), f.Renovation, true),
 		func(c *survey.CoverageCounts) map[string]int { return c.DangerousByRenovation })
 	indicators := survey.WaterIndicators(l.schema)
 	for _, water := range []struct {
@@ -109,14 +111,14 @@ func coverageCounts(l Labels) ([]Column, []func(*survey.CoverageCounts) int) {
 	} {
 		for _, ind := range indicators {
 			label := ind
-			if fd := l.Field(survey.WaterEntity, ind); fd != nil && !l.Codes() {
+			if fd := l.Field(f.Entity(survey.KindWater), ind); fd != nil && !l.Codes() {
 				label = fd.LabelIn(l.Lang())
 			}
 			add(l.PerValue(water.key, ind, label), func(c *survey.CoverageCounts) int { return water.m(c)[ind] })
 		}
 	}
 	add(l.Own("water_unsafe", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.WaterUnsafe })
-	perValue("status", survey.HouseholdEntity, "status", enum(survey.HouseholdEntity, survey.StatusField, true),
+	perValue("status", f.HouseholdEntity(), f.Status, enum(f.HouseholdEntity(), f.Status, true),
 		func(c *survey.CoverageCounts) map[string]int { return c.Status })
 	add(l.Own("relapse_watch", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.RelapseWatch })
 	add(l.Own("duplicate_visits", schema.TypeInteger), func(c *survey.CoverageCounts) int { return c.DuplicateVisits })
@@ -201,12 +203,13 @@ type ReinspectionTable struct {
 // NewReinspectionTable designs the re-inspection table in l's language,
 // naming villages from names.
 func NewReinspectionTable(l Labels, names schema.Divisions) *ReinspectionTable {
-	h, w := survey.HouseholdEntity, survey.HousingEntity
-	cols := []Column{l.Own("household_id", schema.TypeReference), l.FormField(h, survey.VillageField, schema.TypeDivisionCode),
-		l.Own("village_name", schema.TypeText), l.FormField(h, survey.HeadNameField, schema.TypeText),
-		l.FormField(h, survey.RegistrationNoField, schema.TypeText), l.FormField(h, survey.StatusField, schema.TypeText),
-		l.Own("current_inspection_id", schema.TypeReference), l.FormField(w, survey.InspectedOnField, schema.TypeDate),
-		l.FormField(w, survey.GradeField, schema.TypeText), l.FormField(w, survey.RenovationField, schema.TypeText),
+	f := l.Forms()
+	h, w := f.HouseholdEntity(), f.Entity(survey.KindHousing)
+	cols := []Column{l.Own("household_id", schema.TypeReference), l.FormField(h, f.Village, schema.TypeDivisionCode),
+		l.Own("village_name", schema.TypeText), l.FormField(h, f.HeadName, schema.TypeText),
+		l.FormField(h, f.RegistrationNo, schema.TypeText), l.FormField(h, f.Status, schema.TypeText),
+		l.Own("current_inspection_id", schema.TypeReference), l.FormField(w, f.HousingDate, schema.TypeDate),
+		l.FormField(w, f.Grade, schema.TypeText), l.FormField(w, f.Renovation, schema.TypeText),
 		l.Own("chain", schema.TypeText), l.Own("reasons", schema.TypeText), l.Own("age_days", schema.TypeInteger),
 		l.Own("conflict_ids", schema.TypeText)}
 	return &ReinspectionTable{l: l, names: names, Tables: []Table{{Key: "households", Cols: cols}}}
@@ -217,8 +220,9 @@ func NewReinspectionTable(l Labels, names schema.Divisions) *ReinspectionTable {
 // each joined by ';'; the appraisal's age in days when it is outdated,
 // else empty.
 func (t *ReinspectionTable) Row(d *survey.DueHousehold) []any {
+	f := t.l.Forms()
 	l := t.l
-	h, w := survey.HouseholdEntity, survey.HousingEntity
+	h, w := f.HouseholdEntity(), f.Entity(survey.KindHousing)
 	var cur survey.InspectionMark
 	if d.Current != nil {
 		cur = *d.Current
@@ -233,8 +237,8 @@ func (t *ReinspectionTable) Row(d *survey.DueHousehold) []any {
 		}
 	}
 	return []any{d.HouseholdID, d.Village, t.names.Name(d.Village), d.HeadName, d.RegistrationNo,
-		l.FieldValue(h, survey.StatusField, d.Status), cur.ID, cur.InspectedOn, l.FieldValue(w, survey.GradeField, cur.Grade),
-		l.FieldValue(w, survey.RenovationField, cur.Renovation), strings.Join(d.Chain, ";"),
+		l.FieldValue(h, f.Status, d.Status), cur.ID, cur.InspectedOn, l.FieldValue(w, f.Grade, cur.Grade),
+		l.FieldValue(w, f.Renovation, cur.Renovation), strings.Join(d.Chain, ";"),
 		l.Values(func(v string) string { return l.Value("reason", v) }, reasons), age, strings.Join(conflicts, ";")}
 }
 
@@ -251,9 +255,10 @@ type ConflictTable struct {
 // NewConflictTable designs the conflict table in l's language, naming
 // villages from names.
 func NewConflictTable(l Labels, names schema.Divisions) *ConflictTable {
+	f := l.Forms()
 	cols := []Column{l.Own("conflict_id", schema.TypeReference), l.Own("created_at", schema.TypeText),
 		l.Own("state", schema.TypeText), l.Own("entity", schema.TypeText), l.Own("record_id", schema.TypeReference),
-		l.FormField(survey.HouseholdEntity, survey.VillageField, schema.TypeDivisionCode), l.Own("village_name", schema.TypeText),
+		l.FormField(f.HouseholdEntity(), f.Village, schema.TypeDivisionCode), l.Own("village_name", schema.TypeText),
 		l.Own("household_name", schema.TypeText), l.Own("field", schema.TypeText), l.Own("policy", schema.TypeText),
 		l.Own("stored", schema.TypeText), l.Own("incoming", schema.TypeText), l.Own("kept", schema.TypeText),
 		l.Own("device", schema.TypeReference), l.Own("user", schema.TypeText), l.Own("device_time", schema.TypeText),
@@ -300,9 +305,10 @@ type DuplicateTable struct {
 // NewDuplicateTable designs the duplicate table in l's language, naming
 // villages from names.
 func NewDuplicateTable(l Labels, names schema.Divisions) *DuplicateTable {
-	h := survey.HouseholdEntity
+	f := l.Forms()
+	h := f.HouseholdEntity()
 	cols := []Column{l.Own("duplicate_id", schema.TypeReference), l.Own("created_at", schema.TypeText),
-		l.Own("state", schema.TypeText), l.Own("reason", schema.TypeText), l.FormField(h, survey.VillageField, schema.TypeDivisionCode),
+		l.Own("state", schema.TypeText), l.Own("reason", schema.TypeText), l.FormField(h, f.Village, schema.TypeDivisionCode),
 		l.Own("village_name", schema.TypeText), l.Own("household_a", schema.TypeReference), l.Own("household_a_name", schema.TypeText),
 		l.Own("household_b", schema.TypeReference), l.Own("household_b_name", schema.TypeText), l.Own("decided_at", schema.TypeText),
 		l.Own("decided_by", schema.TypeText), l.Own("survivor", schema.TypeReference), l.Own("note", schema.TypeText)}

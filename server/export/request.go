@@ -97,7 +97,11 @@ func (r SnapshotRequest) Query(sch *schema.Schema) syncproto.SnapshotQuery {
 	q := syncproto.SnapshotQuery{Schema: sch, Entities: r.Entities(sch), AsOf: r.AsOf, RawFields: r.Format == FormatNDJSON,
 		Parents: r.Format == FormatCSV || r.Format == FormatXLSX}
 	if r.Format == FormatGeoJSON {
-		q.Latest, q.LatestBy = []string{survey.HousingEntity, survey.WaterEntity}, survey.InspectedOnField
+		// The latest of each household's housing appraisals and water
+		// inspections, by the appraisal's date field (one field orders both:
+		// the v1 forms share it).
+		f := survey.FormsOf(sch)
+		q.Latest, q.LatestBy = []string{f.Entity(survey.KindHousing), f.Entity(survey.KindWater)}, f.HousingDate
 	}
 	return q
 }

@@ -33,16 +33,20 @@ type Labels struct {
 	lang   string
 	schema *schema.Schema
 	tables *schema.TableLabels
+	forms  *survey.Forms
 }
 
 // NewLabels returns the labels of lang (zh, en or codes) over the forms of
 // sch.
 func NewLabels(lang string, sch *schema.Schema) Labels {
-	return Labels{lang: lang, schema: sch, tables: schema.Tables()}
+	return Labels{lang: lang, schema: sch, tables: schema.Tables(), forms: survey.FormsOf(sch)}
 }
 
 // Lang is the labels' language.
 func (l Labels) Lang() string { return l.lang }
+
+// Forms are the forms the reports read, by their roles.
+func (l Labels) Forms() *survey.Forms { return l.forms }
 
 // Codes reports whether the tables show keys and codes rather than labels.
 func (l Labels) Codes() bool { return InCodes(l.lang) }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -17,9 +18,14 @@ var _ syncproto.ReportStore = (*Store)(nil)
 // their inspections (householdsQuery) in one read transaction, ordered by
 // village, and calls emit with each in turn; it returns the head of the
 // change log the read reflects. What the reports make of them is the
-// ReportService's (syncproto).
+// ReportService's (syncproto). It reads the forms and fields q.Forms names
+// (the v1 forms' roles when nil).
 func (s *Store) HouseholdInspections(ctx context.Context, actor syncproto.Actor, q syncproto.HouseholdQuery, emit func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
-	return s.readHouseholds(ctx, actor, q.WaterFields, emit)
+	forms := q.Forms
+	if forms == nil {
+		forms = survey.FormsOf(schema.V1())
+	}
+	return s.readHouseholds(ctx, actor, forms, q.WaterFields, emit)
 }
 
 // householdsQuery lists every household that is not deleted in a scope
@@ -36,7 +42,7 @@ const householdsQuery = `SELECT h.id, h.village,
 	COALESCE(json_extract(h.fields, :registration_no_path), ''),
 	COALESCE(json_extract(h.fields, :status_path), ''),
 	i.id, i.entity,
-	COALESCE(json_extract(i.fields, :inspected_on_path), ''),
+	COALESCE(json_extract(i.fields, CASE WHEN i.entity = :housing THEN :housing_date_path ELSE :water_date_path END), ''),
 	COALESCE(json_extract(i.fields, :grade_path), ''),
 	COALESCE(json_extract(i.fields, :renovation_path), ''),
 	COALESCE(json_extract(i.fields, :previous_id_path), ''),
@@ -52,27 +58,33 @@ WHERE h.entity = :household AND h.deleted = 0 AND %s
 ORDER BY h.village, h.id`
 
 // householdsArgs are the named parameters of householdsQuery but the scope:
-// the forms and fields it reads are survey's names of them.
-func householdsArgs(waterFields bool) []any {
-	return []any{sql.Named("housing", survey.HousingEntity), sql.Named("water", survey.WaterEntity),
-		sql.Named("household", survey.HouseholdEntity), sql.Named("grade", survey.GradeField),
+// the forms and fields it reads are those the forms' roles name.
+func householdsArgs(f *survey.Forms, waterFields bool) []any {
+	return []any{sql.Named("housing", f.Entity(survey.KindHousing)), sql.Named("water", f.Entity(survey.KindWater)),
+		sql.Named("household", f.HouseholdEntity()), sql.Named("grade", f.Grade),
 		sql.Named("open", syncproto.StateOpen), sql.Named("auto", syncproto.StateAutoResolved),
 		sql.Named("water_fields", waterFields),
-		sql.Named("head_name_path", jsonPath(survey.HeadNameField)), sql.Named("registration_no_path", jsonPath(survey.RegistrationNoField)),
-		sql.Named("status_path", jsonPath(survey.StatusField)), sql.Named("inspected_on_path", jsonPath(survey.InspectedOnField)),
-		sql.Named("grade_path", jsonPath(survey.GradeField)), sql.Named("renovation_path", jsonPath(survey.RenovationField)),
-		sql.Named("previous_id_path", jsonPath(survey.PreviousIDField))}
+		sql.Named("head_name_path", jsonPath(f.HeadName)), sql.Named("registration_no_path", jsonPath(f.RegistrationNo)),
+		sql.Named("status_path", jsonPath(f.Status)), sql.Named("housing_date_path", jsonPath(f.HousingDate)),
+		sql.Named("water_date_path", jsonPath(f.WaterDate)),
+		sql.Named("grade_path", jsonPath(f.Grade)), sql.Named("renovation_path", jsonPath(f.Renovation)),
+		sql.Named("previous_id_path", jsonPath(f.Previous))}
 }
 
-// jsonPath is the JSON path of a top-level field of a record's fields.
+// jsonPath is the JSON path of a top-level field of a record's fields. A
+// role without the field ("") reads a name no form field can have (they
+// never start with '_'), so its value is NULL.
 func jsonPath(field string) string {
+	if field == "" {
+		return "$._none"
+	}
 	return "$." + field
 }
 
 // readHouseholds runs householdsQuery for the actor's scope in one read
 // transaction and calls fn with each household and its inspections, in
 // village order. It returns the head of the change log the read reflects.
-func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, waterFields bool, fn func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
+func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms *survey.Forms, waterFields bool, fn func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return syncproto.Cursor{}, fmt.Errorf("begin report: %w", err)
@@ -85,7 +97,7 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, water
 	at := syncproto.Cursor{Seq: seq, Scope: actor.ScopeKey()}
 
 	where, args := prefixClause("h.village", actor)
-	args = append(args, householdsArgs(waterFields)...)
+	args = append(args, householdsArgs(forms, waterFields)...)
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf(householdsQuery, where), args...)
 	if err != nil {
 		return at, fmt.Errorf("report: %w", err)
@@ -114,6 +126,10 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, water
 			continue
 		}
 		in.ID, in.Entity, in.UpdatedAt, in.Seq = inID.String, inEntity.String, parseTime(updated.String), seq.Int64
+		in.Kind = survey.KindWater
+		if in.Entity == forms.Entity(survey.KindHousing) {
+			in.Kind = survey.KindHousing
+		}
 		if conflicts.Valid && conflicts.String != "[]" {
 			if err := json.Unmarshal([]byte(conflicts.String), &in.GradeConflicts); err != nil {
 				return at, fmt.Errorf("report: conflicts of %s: %w", in.ID, err)

@@ -24,7 +24,7 @@ func loadGeneratedForReports(tb testing.TB, s *Store, n, counties int) map[strin
 	villages := map[string]int{}
 	var batch []syncproto.Change
 	err := fixtures.Generate(fixtures.GenConfig{Seed: 7, Households: n, Counties: counties}, func(c syncproto.Change) error {
-		if c.Entity == survey.HouseholdEntity {
+		if c.Entity == "household" {
 			villages[strings.Trim(string(c.Fields["village"]), `"`)]++
 		}
 		batch = append(batch, c)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -62,7 +63,7 @@ func testHouseholdStream(t *testing.T, open Opener) {
 	dev.Push(t, p, Delete("household", gone, 1, at), Delete("housing_inspection", dropped, 1, at))
 
 	scoped := syncproto.Actor{UserID: "w", Scope: []string{"500240"}}
-	order, got, cur := streamHouseholds(t, s, scoped, syncproto.HouseholdQuery{})
+	order, got, cur := streamHouseholds(t, s, scoped, syncproto.HouseholdQuery{Forms: v1Forms})
 	want := map[string][]string{south1: {housing, water}, south2: {water2}, east: {eastHousing}}
 	if len(got) != len(want) {
 		t.Fatalf("streamed %v, want the live households of 500240 %v", order, want)
@@ -85,11 +86,11 @@ func testHouseholdStream(t *testing.T, open Opener) {
 			}
 		}
 	}
-	if f := got[south1].inspections[housing]; f.Entity != survey.HousingEntity || f.Grade != "D" || f.Device != dev.Actor.DeviceID ||
+	if f := got[south1].inspections[housing]; f.Entity != "housing_inspection" || f.Kind != survey.KindHousing || f.Grade != "D" || f.Device != dev.Actor.DeviceID ||
 		f.InspectedOn != at.Format(time.DateOnly) || f.Seq == 0 || f.Fields != nil {
 		t.Fatalf("housing facts %+v", f)
 	}
-	if f := got[south1].inspections[water]; f.Entity != survey.WaterEntity || f.Fields != nil {
+	if f := got[south1].inspections[water]; f.Entity != "water_inspection" || f.Kind != survey.KindWater || f.Fields != nil {
 		t.Fatalf("water facts without WaterFields: %+v", f)
 	}
 	head, err := s.Head(ctx)
@@ -100,7 +101,7 @@ func testHouseholdStream(t *testing.T, open Opener) {
 		t.Fatalf("stream at %+v, head %d under %q", cur, head, scoped.ScopeKey())
 	}
 
-	_, got, _ = streamHouseholds(t, s, All, syncproto.HouseholdQuery{WaterFields: true})
+	_, got, _ = streamHouseholds(t, s, All, syncproto.HouseholdQuery{Forms: v1Forms, WaterFields: true})
 	if _, ok := got[north]; !ok || len(got) != 4 {
 		t.Fatalf("every region: %d households, north %v", len(got), ok)
 	}
@@ -113,7 +114,7 @@ func testHouseholdStream(t *testing.T, open Opener) {
 
 	stop := errors.New("stop")
 	calls := 0
-	_, err = s.HouseholdInspections(ctx, All, syncproto.HouseholdQuery{}, func(*survey.HouseholdInspections) error {
+	_, err = s.HouseholdInspections(ctx, All, syncproto.HouseholdQuery{Forms: v1Forms}, func(*survey.HouseholdInspections) error {
 		calls++
 		return stop
 	})
@@ -184,3 +185,6 @@ func testSupervisionDecisions(t *testing.T, open Opener) {
 		t.Fatalf("lookups of unknown entries: %v", err)
 	}
 }
+
+// v1Forms are the roles of the v1 forms, which the suite's records use.
+var v1Forms = survey.FormsOf(schema.V1())

@@ -1,0 +1,119 @@
+package schema
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// The roles a form can play for the reports. A form declares its role and
+// which of its fields carry what the role needs ("role" in the form file),
+// so that the analytics read the forms rather than naming entities and
+// fields in code, and a renamed field or a new form feeds the reports by
+// declaration.
+const (
+	// RoleHousehold is the registered household: its village, head,
+	// registration number and poverty status.
+	RoleHousehold = "household"
+	// RoleHousingAppraisal is a house's safety appraisal, a child of the
+	// household: its date, grade, renovation state and the appraisal a
+	// re-inspection checks.
+	RoleHousingAppraisal = "housing_appraisal"
+	// RoleWaterInspection is a drinking-water inspection, a child of the
+	// household: its date; its indicators are those of its standards.
+	RoleWaterInspection = "water_inspection"
+)
+
+// Role is the role a form plays: Plays names it, Fields maps each of the
+// role's keys to the form's field that carries it, Values names which of a
+// field's enum values mean what to the role (a grade that is dangerous, a
+// renovation state that counts as renovated).
+type Role struct {
+	Plays  string              `json:"plays"`
+	Fields map[string]string   `json:"fields"`
+	Values map[string][]string `json:"values,omitempty"`
+}
+
+// roleSpec is what a role needs of its form: a field of a type for each
+// field key, and for each value key the field key whose enum values it
+// draws from.
+type roleSpec struct {
+	fields map[string]FieldType
+	values map[string]string
+}
+
+var roleSpecs = map[string]roleSpec{
+	RoleHousehold: {
+		fields: map[string]FieldType{"village": TypeDivisionCode, "head_name": TypeText, "registration_no": TypeText, "status": TypeEnum},
+		values: map[string]string{"lifted_out": "status", "relapse_risk": "status"},
+	},
+	RoleHousingAppraisal: {
+		fields: map[string]FieldType{"date": TypeDate, "grade": TypeEnum, "renovation": TypeEnum, "previous": TypeReference},
+		values: map[string]string{"dangerous": "grade", "renovated": "renovation", "verified": "renovation"},
+	},
+	RoleWaterInspection: {fields: map[string]FieldType{"date": TypeDate}},
+}
+
+// check reports what is wrong with the form's role: an unknown role, a
+// missing or unknown key, a field the form lacks or of another type, a
+// value that is not one of the field's.
+func (r *Role) check(f *Form) error {
+	spec, ok := roleSpecs[r.Plays]
+	if !ok {
+		return fmt.Errorf("role: plays %q, not one of %v", r.Plays, roleNames())
+	}
+	for key := range r.Fields {
+		if _, ok := spec.fields[key]; !ok {
+			return fmt.Errorf("role: fields.%s is not a key of %s", key, r.Plays)
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(spec.fields)) {
+		name, ok := r.Fields[key]
+		if !ok {
+			return fmt.Errorf("role: fields.%s is required for %s", key, r.Plays)
+		}
+		fd := f.Field(name)
+		if fd == nil {
+			return fmt.Errorf("role: fields.%s names %q, not a field of the form", key, name)
+		}
+		if fd.Type != spec.fields[key] {
+			return fmt.Errorf("role: fields.%s names %q of type %s, not %s", key, name, fd.Type, spec.fields[key])
+		}
+	}
+	for key, values := range r.Values {
+		fieldKey, ok := spec.values[key]
+		if !ok {
+			return fmt.Errorf("role: values.%s is not a key of %s", key, r.Plays)
+		}
+		fd := f.Field(r.Fields[fieldKey])
+		for i, v := range values {
+			if !slices.Contains(fd.Values, v) {
+				return fmt.Errorf("role: values.%s[%d] %q is not a value of %s", key, i, v, fd.Name)
+			}
+		}
+	}
+	return nil
+}
+
+func roleNames() []string { return slices.Sorted(maps.Keys(roleSpecs)) }
+
+// Playing returns the form that plays role, or nil.
+func (s *Schema) Playing(role string) *Form { return s.byRole[role] }
+
+// RoleField is the form's field carrying the role's key, or "" when the
+// form plays no role or the role has no such key.
+func (f *Form) RoleField(key string) string {
+	if f == nil || f.Role == nil {
+		return ""
+	}
+	return f.Role.Fields[key]
+}
+
+// RoleValues are the form's enum values that mean key to its role (nil
+// when none are declared).
+func (f *Form) RoleValues(key string) []string {
+	if f == nil || f.Role == nil {
+		return nil
+	}
+	return f.Role.Values[key]
+}

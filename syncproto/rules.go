@@ -1,0 +1,46 @@
+package syncproto
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// checkRules checks the record a change leaves (out, merged against
+// stored) against the requirement rules of its form (schema.Form.CheckRules):
+// every rule for a new record, on an update only the rules that read a
+// field the change altered. The records the rules read through reference
+// fields (a re-inspection's previous inspection) are read from tx. A
+// deleted record is not checked.
+func checkRules(ctx context.Context, tx PushTx, form *schema.Form, stored *StoredRecord, out Outcome, now time.Time) ([]FieldError, error) {
+	if len(form.Rules) == 0 || out.Deleted {
+		return nil, nil
+	}
+	var changed []string // nil: a new record, every rule
+	if stored != nil {
+		changed = make([]string, 0, len(out.Changes))
+		for name := range out.Changes {
+			changed = append(changed, name)
+		}
+	}
+	facts := schema.Facts{Fields: out.Fields, Now: now}
+	for _, ref := range form.RuleReferences() {
+		var id string
+		if raw, ok := out.Fields[ref]; !ok || json.Unmarshal(raw, &id) != nil || id == "" {
+			continue
+		}
+		rec, err := tx.Record(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if rec != nil && !rec.Deleted {
+			if facts.Related == nil {
+				facts.Related = map[string]map[string]json.RawMessage{}
+			}
+			facts.Related[ref] = rec.Fields
+		}
+	}
+	return form.CheckRules(facts, changed), nil
+}
