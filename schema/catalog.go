@@ -137,8 +137,7 @@ func (c *Catalog) Up(from int, entity string, fields map[string]json.RawMessage,
 	}
 	var dropped []string
 	for n := from + 1; n <= len(c.versions); n++ {
-		out, d, err := c.ups[n-2].Up(entity, fields)
-		_ = created
+		out, d, err := c.ups[n-2].Up(entity, fields, created)
 		if err != nil {
 			return nil, nil, fmt.Errorf("schema: migrating to version %d: %w", n, err)
 		}
@@ -253,11 +252,14 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 	var errs SetErrors
 	if len(c.versions) > 0 {
 		m, err := CompileMigration(c.versions[len(c.versions)-1], sch, info.Migrations)
-		if err != nil {
-			for _, e := range splitErrors(err) {
-				p, msg := splitPath(e, "migrations")
-				errs = append(errs, SetError{File: file, Path: p, Message: msg})
+		var me *MigrationError
+		switch {
+		case errors.As(err, &me):
+			for _, fe := range me.Errors {
+				errs = append(errs, SetError{File: file, Path: fe.Path, Message: fe.Message})
 			}
+		case err != nil:
+			errs = append(errs, SetError{File: file, Path: "migrations", Message: err.Error()})
 		}
 		c.ups = append(c.ups, m)
 	} else if len(info.Migrations) > 0 && !bytes.Equal(info.Migrations, []byte("[]")) {
@@ -526,34 +528,6 @@ func (f *Form) pathOf(err error) string {
 		}
 	}
 	return "$"
-}
-
-// splitErrors unwraps errors.Join'd errors into their parts, and a
-// multi-line error into its lines.
-func splitErrors(err error) []string {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []string
-		for _, e := range j.Unwrap() {
-			out = append(out, splitErrors(e)...)
-		}
-		return out
-	}
-	var out []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
-// splitPath separates a leading JSON path ("migrations[2].field: …")
-// from a message; a message without one is placed at def.
-func splitPath(msg, def string) (string, string) {
-	if i := strings.Index(msg, ": "); i > 0 && !strings.ContainsAny(msg[:i], " \"") {
-		return msg[:i], msg[i+2:]
-	}
-	return def, msg
 }
 
 func errText(err error) string {

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -181,5 +182,50 @@ func TestDocumentIgnoresLayout(t *testing.T) {
 	}
 	if a.Digest(1) != b.Digest(1) {
 		t.Fatal("the digest depends on white space")
+	}
+}
+
+// The migrations fixture (1→2→3) loads as a catalog, and Up chains its
+// migrations to the latest version.
+func TestCatalogChainsMigrations(t *testing.T) {
+	c, err := LoadCatalog(os.DirFS("testdata"), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Versions(); len(got) != 3 {
+		t.Fatalf("versions %v", got)
+	}
+	up, dropped, err := c.Up(1, "water_inspection", map[string]json.RawMessage{
+		"liters_per_person_day": json.RawMessage(`55`), "source": json.RawMessage(`"trucked"`), "quality_ok": json.RawMessage(`true`)}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := up["liters_per_person_day"]; ok || up["quality_ok"] != nil || len(dropped) != 1 || dropped[0] != "quality_ok" {
+		t.Fatalf("up %s dropped %v", up, dropped)
+	}
+	if _, errs := c.Latest().Form("water_inspection").Validate(up); len(errs) != 0 {
+		t.Fatalf("migrated change invalid in the latest version: %+v (%s)", errs, up)
+	}
+	down, lost := c.Down(1, "water_inspection", up)
+	if string(down["liters_per_person_day"]) != "55" || string(down["source"]) != `"trucked"` {
+		t.Fatalf("down %s lost %v", down, lost)
+	}
+	if _, _, err := c.Up(4, "water_inspection", up, false); err == nil {
+		t.Fatal("Up from an unknown version")
+	}
+}
+
+// A step that names a field of neither version stops the set, at the
+// step's path in its version.json.
+func TestLoadCatalogMigrationErrors(t *testing.T) {
+	fsys := fstest.MapFS{
+		"set/1/version.json":   {Data: versionFile(1, `[]`)},
+		"set/1/household.json": {Data: []byte(testHousehold)},
+		"set/2/version.json":   {Data: versionFile(2, `[{"op":"rename","entity":"household","field":"no_such","to":"category"}]`)},
+		"set/2/household.json": {Data: []byte(testHousehold)},
+	}
+	_, err := LoadCatalog(fsys, "set")
+	if err == nil || !strings.Contains(err.Error(), "2/version.json: migrations[0].field") {
+		t.Fatalf("a step naming a missing field accepted: %v", err)
 	}
 }
