@@ -27,6 +27,10 @@ type SchemaStore interface {
 	// already published with the same digest is kept as it is (no error);
 	// with another digest it is EConflict and nothing changes.
 	PublishSchema(ctx context.Context, v PublishedSchema) error
+	// DeviceSchemaVersion returns the schema_version the device last
+	// pushed a change set in; 0 when it has pushed none (or none since
+	// versions were kept).
+	DeviceSchemaVersion(ctx context.Context, deviceID string) (int, error)
 }
 
 // OpenCatalog holds a form set to the versions the store published before

@@ -57,3 +57,14 @@ func (s *Store) PublishSchema(ctx context.Context, v syncproto.PublishedSchema) 
 	}
 	return tx.Commit()
 }
+
+// DeviceSchemaVersion returns the schema_version the device last pushed
+// in, 0 when none (syncproto.SchemaStore).
+func (s *Store) DeviceSchemaVersion(ctx context.Context, deviceID string) (int, error) {
+	var v sql.NullInt64
+	err := s.reader.QueryRowContext(ctx, `SELECT schema_version FROM devices WHERE device_id = ?`, deviceID).Scan(&v)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("device schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
