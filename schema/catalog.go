@@ -226,13 +226,10 @@ func LoadCatalog(fsys fs.FS, dir string) (*Catalog, error) {
 	}
 	c := &Catalog{}
 	for _, n := range numbers {
+		// A version with problems still yields the forms that loaded, so
+		// that its migrations (and the next version's) are checked too.
 		sch, info, verrs := loadVersion(fsys, dir, n)
 		errs = append(errs, verrs...)
-		if len(errs) > 0 {
-			// Later migrations compile against this version: without
-			// it they would only repeat its problems.
-			sch = nil
-		}
 		errs = append(errs, c.add(sch, info, strconv.Itoa(n)+"/"+VersionFile)...)
 	}
 	if len(errs) > 0 {
@@ -346,16 +343,18 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		}
 		if err := f.init(); err != nil {
 			errs = append(errs, SetError{File: rel(name), Path: f.pathOf(err), Message: err.Error()})
-			continue
+			// Its fields alone, when they are sound, still serve the
+			// checks of the other forms and of the migrations.
+			f = &Form{Entity: f.Entity, Title: f.Title, Fields: f.Fields, Parent: f.Parent, ScopeField: f.ScopeField}
+			if f.init() != nil {
+				continue
+			}
 		}
 		fileOf[f] = rel(name)
 		forms = append(forms, f)
 	}
 	if len(names) == 0 || (len(names) == 1 && path.Base(names[0]) == VersionFile) {
 		errs = append(errs, SetError{File: strconv.Itoa(n), Path: "$", Message: "a version holds at least one form file (*.json)"})
-	}
-	if len(errs) > 0 {
-		return nil, info, errs
 	}
 	// Across forms: one file per entity, references to known entities.
 	byEntity := map[string]*Form{}
@@ -376,7 +375,16 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		}
 	}
 	if len(errs) > 0 {
-		return nil, info, errs
+		// The forms that loaded, for checking the migrations; the
+		// catalog is not returned.
+		var ok []*Form
+		for _, f := range forms {
+			if byEntity[f.Entity] == f && (f.Parent == nil || byEntity[f.Parent.Entity] != nil) {
+				ok = append(ok, f)
+			}
+		}
+		partial, _ := build(n, ok)
+		return partial, info, errs
 	}
 	sch, err := build(n, forms)
 	if err != nil {

@@ -30,9 +30,9 @@ type Receipt struct {
 	// answers in it).
 	SchemaVersion int
 	Applied       int
-	Merged      int
-	Conflicts   int
-	Rejected    int
+	Merged        int
+	Conflicts     int
+	Rejected      int
 }
 
 // LogEntry is one accepted version of a record in the append-only change

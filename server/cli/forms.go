@@ -142,3 +142,28 @@ func printLines(w io.Writer, lines []string) {
 func openCatalog(ctx context.Context, store syncproto.SchemaStore, set *schema.Catalog) (*schema.Catalog, error) {
 	return syncproto.OpenCatalog(ctx, store, set, time.Now())
 }
+
+// publishedLatest returns the latest schema version the store published
+// (the built-in set's latest when it published none): what the server
+// serves its snapshots in, for export.
+func publishedLatest(ctx context.Context, store syncproto.SchemaStore) (*schema.Schema, error) {
+	stored, err := store.PublishedSchemas(ctx)
+	if err != nil {
+		return nil, err
+	}
+	docs := map[int][]byte{}
+	for _, p := range stored {
+		docs[p.Version] = p.Document
+	}
+	cat, err := schema.BuiltIn().WithPublished(docs)
+	if err != nil {
+		// The data directory's version 1 is not the built-in one: read
+		// its latest document alone.
+		if len(stored) == 0 {
+			return nil, err
+		}
+		sch, _, perr := schema.ParseDocument(stored[len(stored)-1].Document)
+		return sch, perr
+	}
+	return cat.Latest(), nil
+}
