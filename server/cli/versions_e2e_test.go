@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
