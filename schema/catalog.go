@@ -146,6 +146,35 @@ func (c *Catalog) Up(from int, entity string, fields map[string]json.RawMessage,
 	return fields, dropped, nil
 }
 
+// Origins maps each field of entity in the latest version to the field
+// of version from whose last write it carries, through every migration
+// in turn (Migration.Origins): what a record migrated from version from
+// keeps the per-field history of. A field that only a default sets has no
+// origin; a version the set lacks returns nil.
+func (c *Catalog) Origins(from int, entity string) map[string]string {
+	if c.Version(from) == nil {
+		return nil
+	}
+	var out map[string]string
+	if f := c.Version(from).Form(entity); f != nil {
+		out = make(map[string]string, len(f.Fields))
+		for _, fd := range f.Fields {
+			out[fd.Name] = fd.Name
+		}
+	}
+	for n := from + 1; n <= len(c.versions); n++ {
+		step := c.ups[n-2].Origins(entity)
+		next := make(map[string]string, len(step))
+		for name, o := range step {
+			if first, ok := out[o]; ok {
+				next[name] = first
+			}
+		}
+		out = next
+	}
+	return out
+}
+
 // Down converts the fields of a record of entity in the latest version to
 // version to, by each migration's Down in turn, newest first. It returns
 // the converted fields and the names of the fields version to cannot

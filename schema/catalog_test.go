@@ -215,6 +215,42 @@ func TestCatalogChainsMigrations(t *testing.T) {
 	}
 }
 
+// Origins follows a field through every version: a rename chain to its
+// first name, a derived field to its source, a dropped field nowhere, a
+// field only a default sets to nothing.
+func TestCatalogOrigins(t *testing.T) {
+	c, err := LoadCatalog(os.DirFS("testdata"), "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := c.Origins(1, "water_inspection")
+	for name, want := range map[string]string{
+		"quantity_lpd": "liters_per_person_day", "quantity_met": "liters_per_person_day",
+		"convenience": "fetch_minutes", "source": "source", "fetch_minutes": "fetch_minutes",
+	} {
+		if w[name] != want {
+			t.Errorf("water_inspection %s from v1: origin %q, want %q (%v)", name, w[name], want, w)
+		}
+	}
+	for _, name := range []string{"quality_ok", "liters_per_person_day", "quality_basis"} {
+		if o, ok := w[name]; ok {
+			t.Errorf("water_inspection %s has origin %q", name, o)
+		}
+	}
+	if got := c.Origins(2, "water_inspection")["quantity_met"]; got != "quantity_lpd" {
+		t.Errorf("quantity_met from v2: origin %q", got)
+	}
+	if got := c.Origins(1, "housing_inspection")["renovation_state"]; got != "renovation" {
+		t.Errorf("renovation_state from v1: origin %q", got)
+	}
+	if _, ok := c.Origins(1, "household")["borderline"]; ok {
+		t.Error("a defaulted field has an origin")
+	}
+	if c.Origins(4, "household") != nil {
+		t.Error("origins from an unknown version")
+	}
+}
+
 // A step that names a field of neither version stops the set, at the
 // step's path in its version.json.
 func TestLoadCatalogMigrationErrors(t *testing.T) {
