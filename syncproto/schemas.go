@@ -31,13 +31,21 @@ type SchemaStore interface {
 	// pushed a change set in; 0 when it has pushed none (or none since
 	// versions were kept).
 	DeviceSchemaVersion(ctx context.Context, deviceID string) (int, error)
+	// RecordMigrator brings the stored records to a newly published
+	// version (MigrateStoredRecords).
+	RecordMigrator
 }
 
 // OpenCatalog holds a form set to the versions the store published before
 // (schema.Catalog.WithPublished: a changed published version is an error
 // naming it and what differs; a published version the set lacks is still
-// served) and publishes the set's new versions, stamped now. It returns
-// the catalog to serve.
+// served) and publishes the set's new versions, stamped now. Then every
+// stored record still in an older version is migrated to the latest in one
+// transaction (MigrateStoredRecords), so that pulls, snapshots and merges
+// meet records in the version they are served in; a crash before that
+// commits leaves the records as they were, and the next OpenCatalog
+// migrates them. It returns the catalog to serve, and an error (the
+// records unchanged) when a stored record cannot be migrated.
 func OpenCatalog(ctx context.Context, store SchemaStore, set *schema.Catalog, now time.Time) (*schema.Catalog, error) {
 	stored, err := store.PublishedSchemas(ctx)
 	if err != nil {
@@ -59,6 +67,9 @@ func OpenCatalog(ctx context.Context, store SchemaStore, set *schema.Catalog, no
 		if err != nil {
 			return nil, fmt.Errorf("publishing schema version %d: %w", n, err)
 		}
+	}
+	if _, err := MigrateStoredRecords(ctx, store, served, now); err != nil {
+		return nil, err
 	}
 	return served, nil
 }
