@@ -214,6 +214,12 @@ func TestTabletOnAnOlderVersionSyncsAfterTheFormsMoved(t *testing.T) {
 		t.Fatalf("the v1 tablet's copy: %+v %v", got.Fields, err)
 	}
 
+	var conflicts struct {
+		Conflicts []json.RawMessage `json:"conflicts"`
+	}
+	apitest.GetJSON(t, srv.url, boss, "/v1/conflicts?limit=1000", &conflicts)
+	conflictsOnV2 := len(conflicts.Conflicts)
+
 	// The server moves to v3; tablet two, two versions behind, syncs.
 	srv.kill(t)
 	srv = startBinary(t, data, "--forms", copySet(t, set, 3), "--addr", addr)
@@ -225,6 +231,24 @@ func TestTabletOnAnOlderVersionSyncsAfterTheFormsMoved(t *testing.T) {
 	apitest.GetJSON(t, srv.url, boss, "/v1/records/water_inspection/"+w2, &rec)
 	if string(rec.Fields["quantity_lpd"]) != "30" || string(rec.Fields["fetch_time_min"]) != "25" || rec.Fields["fetch_minutes"] != nil {
 		t.Fatalf("not migrated 1→3: %s", rec.Fields)
+	}
+	// What was stored before v3 shipped is in v3's shape now, at the
+	// version it had: w1, written in v2's, has fetch_time_min; its history
+	// keeps what tablet one sent, and the move made no conflict.
+	rec = syncproto.Record{}
+	apitest.GetJSON(t, srv.url, boss, "/v1/records/water_inspection/"+w1, &rec)
+	if rec.Version != 1 || string(rec.Fields["fetch_time_min"]) != "10" || rec.Fields["fetch_minutes"] != nil || string(rec.Fields["quantity_lpd"]) != "55" {
+		t.Fatalf("a stored record not migrated to v3: v%d %s", rec.Version, rec.Fields)
+	}
+	hist.Versions = nil
+	apitest.GetJSON(t, srv.url, boss, "/v1/records/water_inspection/"+w1+"/history", &hist)
+	if len(hist.Versions) != 1 || hist.Versions[0].SchemaVersion != 1 || string(hist.Versions[0].Sent["fetch_minutes"]) != "10" {
+		t.Fatalf("the move to v3 touched the change log: %+v", hist)
+	}
+	conflicts.Conflicts = nil
+	apitest.GetJSON(t, srv.url, boss, "/v1/conflicts?limit=1000", &conflicts)
+	if len(conflicts.Conflicts) != conflictsOnV2 {
+		t.Fatalf("the move to v3 made %d conflicts", len(conflicts.Conflicts)-conflictsOnV2)
 	}
 	hist.Versions = nil
 	apitest.GetJSON(t, srv.url, boss, "/v1/records/water_inspection/"+w2+"/history", &hist)
@@ -264,6 +288,21 @@ func TestTabletOnAnOlderVersionSyncsAfterTheFormsMoved(t *testing.T) {
 	}
 	if r := push(2, "2"); r.Results[0].Status != syncproto.StatusApplied {
 		t.Fatalf("school enrolment refused: %+v", r.Results[0])
+	}
+	// A v3 edit of the migrated record merges as on a v3-born one, and
+	// tablet one, on v1, pulls it down-converted.
+	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: device, DeviceSeq: 3, SchemaVersion: 3,
+		Changes: []syncproto.Change{{Entity: "water_inspection", ID: w1, Op: syncproto.OpUpsert, BaseVersion: 1, At: "2026-11-22T09:00:00.000Z",
+			Fields: map[string]json.RawMessage{"fetch_time_min": json.RawMessage(`12`)}}}}
+	if resp, code, err := postPush(srv.url, tok, cs); err != nil || code != 200 || resp.Results[0].Status != syncproto.StatusApplied || len(resp.Results[0].Conflicts) != 0 || resp.Results[0].Version != 2 {
+		t.Fatalf("a v3 edit of a migrated record: %d %+v %v", code, resp, err)
+	}
+	if _, err := one.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err = one.Get(ctx, w1)
+	if err != nil || string(got.Fields["fetch_minutes"]) != "12" || string(got.Fields["liters_per_person_day"]) != "55" || string(got.Fields["source"]) != `"trucked"` || got.Fields["fetch_time_min"] != nil {
+		t.Fatalf("the v1 tablet's copy after the v3 edit: %+v %v", got.Fields, err)
 	}
 	var page syncproto.PullResponse
 	apitest.GetJSON(t, srv.url, tok, "/v1/sync/pull?schema_version=3&limit=1000", &page)
