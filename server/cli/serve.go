@@ -135,8 +135,17 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := metrics.WatchDatabase(store.Path()); err != nil {
 		return err
 	}
+	recordsIn, err := store.RecordsSchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	opened := time.Now()
 	if forms, err = openCatalog(ctx, store, forms); err != nil {
 		return err
+	}
+	if latest := forms.Latest().Version; latest != recordsIn {
+		log.Info("stored records migrated", "from_schema_version", recordsIn, "to_schema_version", latest,
+			"took", time.Since(opened).Round(time.Millisecond).String())
 	}
 	limits := api.DefaultLimits
 	limits.MaxBodyBytes, limits.MaxChanges, limits.MaxPull = *maxBody, *maxChanges, *maxPull
