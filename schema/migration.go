@@ -757,3 +757,36 @@ func sortedNames[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// Origins maps each field of entity that Up can produce in the newer
+// version to the field of the older version whose last write it carries:
+// a field to itself, a renamed field to its old name, a derived field to
+// its source (it changes when its source does). A field only a default
+// sets has no origin.
+func (m *Migration) Origins(entity string) map[string]string {
+	cur := map[string]string{}
+	if ff := m.from.Form(entity); ff != nil {
+		for _, fd := range ff.Fields {
+			cur[fd.Name] = fd.Name
+		}
+	}
+	for _, st := range m.steps {
+		if st.entity != entity {
+			continue
+		}
+		switch st.op {
+		case StepRename:
+			if o, ok := cur[st.field]; ok {
+				delete(cur, st.field)
+				cur[st.rename] = o
+			}
+		case StepDerive:
+			if o, ok := cur[st.source]; ok {
+				cur[st.field] = o
+			}
+		case StepDrop:
+			delete(cur, st.field)
+		}
+	}
+	return cur
+}

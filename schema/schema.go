@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -172,7 +173,7 @@ type Schema struct {
 	byRole   map[string]*Form
 }
 
-//go:embed forms/*.json
+//go:embed forms
 var formFiles embed.FS
 
 var (
@@ -184,15 +185,22 @@ var (
 // V1 returns the forms of schema version 1 embedded in this build. It panics
 // if the embedded definitions are invalid, which a test rules out.
 func V1() *Schema {
-	v1Once.Do(func() { v1, v1Err = Load(formFiles, "forms") })
+	v1Once.Do(func() {
+		if c, err := builtIn(); err != nil {
+			v1Err = err
+		} else {
+			v1 = c.Version(1)
+		}
+	})
 	if v1Err != nil {
 		panic(v1Err)
 	}
 	return v1
 }
 
-// Load reads every *.json form under dir of fsys, checks the definitions and
-// returns them as a schema of the current Version.
+// Load reads every *.json form under dir of fsys (but the VersionFile),
+// checks the definitions and returns them as a schema of the current
+// Version. LoadCatalog reads a set of versions, with every error at once.
 func Load(fsys fs.FS, dir string) (*Schema, error) {
 	names, err := fs.Glob(fsys, dir+"/*.json")
 	if err != nil {
@@ -201,6 +209,9 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 	sort.Strings(names)
 	var forms []*Form
 	for _, name := range names {
+		if path.Base(name) == VersionFile {
+			continue
+		}
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err

@@ -25,10 +25,14 @@ type Receipt struct {
 	ContentHash string
 	Response    []byte
 	ReceivedAt  time.Time
-	Applied     int
-	Merged      int
-	Conflicts   int
-	Rejected    int
+	// SchemaVersion is the schema_version the change set was sent in: the
+	// version its device last pushed (a pull without ?schema_version=
+	// answers in it).
+	SchemaVersion int
+	Applied       int
+	Merged        int
+	Conflicts     int
+	Rejected      int
 }
 
 // LogEntry is one accepted version of a record in the append-only change
@@ -52,6 +56,13 @@ type LogEntry struct {
 	// Replay is set when the version came from an exported outbox that a
 	// supervisor replayed for its device (DeviceID stays that device).
 	Replay *Replay
+	// SchemaVersion is the schema_version the change was sent in; 0 for a
+	// version recorded before the log kept it (or made by the server).
+	SchemaVersion int
+	// Sent holds the change's fields as its device sent them when they
+	// were migrated on arrival from an older schema version (Changes are
+	// in the version served): a dropped field's value stays here.
+	Sent map[string]json.RawMessage
 }
 
 // ConflictEntry is a recorded concurrent-edit decision, open or resolved.
@@ -198,7 +209,7 @@ func (p *PushService) apply(ctx context.Context, tx PushTx, actor Actor, cs Chan
 	}
 
 	rcpt := Receipt{ChangesetID: cs.ChangesetID, DeviceID: cs.DeviceID, DeviceSeq: cs.DeviceSeq,
-		UserID: actor.UserID, ContentHash: hash, ReceivedAt: now}
+		UserID: actor.UserID, ContentHash: hash, ReceivedAt: now, SchemaVersion: cs.SchemaVersion}
 	resp := PushResponse{ChangesetID: cs.ChangesetID, Results: make([]ChangeResult, 0, len(cs.Changes))}
 	for i := range cs.Changes {
 		res, err := applyChange(ctx, tx, sch, actor, cs, i, checked[i], now)
@@ -235,6 +246,9 @@ func (p *PushService) apply(ctx context.Context, tx PushTx, actor Actor, cs Chan
 type validated struct {
 	fields map[string]json.RawMessage
 	errs   []FieldError
+	// sent is the change's fields as sent, when they were migrated from
+	// an older schema version; nil otherwise.
+	sent map[string]json.RawMessage
 }
 
 func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, v validated, now time.Time) (ChangeResult, error) {
@@ -301,7 +315,7 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 	res.Status, res.Version = out.Status, out.Version
 	entry := LogEntry{Entity: ch.Entity, RecordID: ch.ID, Version: out.Version, Op: logOp(stored, ch.Op, out),
 		ChangesetID: cs.ChangesetID, UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: at, ServerAt: now,
-		Flags: res.Flags, Changes: out.Changes}
+		Flags: res.Flags, Changes: out.Changes, SchemaVersion: cs.SchemaVersion, Sent: v.sent}
 	for _, d := range out.Decisions {
 		c := ConflictEntry{ID: newID(), Entity: ch.Entity, RecordID: ch.ID, Village: village, Field: d.Field,
 			Policy: string(d.Policy), Stored: d.Stored, Incoming: d.Incoming, Kept: d.Kept, State: d.State,

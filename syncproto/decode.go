@@ -91,8 +91,10 @@ func DecodeChangeset(body []byte, sch *schema.Schema, maxChanges int) (Changeset
 	if cs.DeviceSeq < 1 || cs.DeviceSeq > MaxDeviceSeq {
 		errs = append(errs, FieldError{Path: "device_seq", Message: fmt.Sprintf("must be an integer from 1 to %d", int64(MaxDeviceSeq))})
 	}
-	if cs.SchemaVersion != sch.Version {
-		errs = append(errs, FieldError{Path: "schema_version", Message: fmt.Sprintf("must be %d", sch.Version)})
+	if cs.SchemaVersion < 1 || cs.SchemaVersion > sch.Version {
+		// sch is the latest version; an older one is migrated on arrival
+		// (PushService.Push).
+		errs = append(errs, FieldError{Path: "schema_version", Message: fmt.Sprintf("must be a version from 1 to %d, the latest this server serves", sch.Version)})
 	}
 	if len(env.Changes) == 0 {
 		errs = append(errs, FieldError{Path: "changes", Message: "must hold at least one change"})

@@ -39,6 +39,7 @@ type PushStore interface {
 type PushService struct {
 	store   PushStore
 	schema  *schema.Schema
+	catalog *schema.Catalog
 	cursors *CursorCodec
 	now     func() time.Time
 }
@@ -46,8 +47,12 @@ type PushService struct {
 // PushOptions configure a PushService.
 type PushOptions struct {
 	// Schema is the set of forms changes are validated against; schema.V1()
-	// when nil.
+	// when nil. With Catalog, its latest version (Schema is ignored).
 	Schema *schema.Schema
+	// Catalog holds every version of the forms: a change set sent in an
+	// older version is migrated on arrival to the latest (Catalog.Up).
+	// Without it only Schema's version is accepted.
+	Catalog *schema.Catalog
 	// Now is the clock; time.Now when nil. Tests set it.
 	Now func() time.Time
 }
@@ -55,13 +60,16 @@ type PushOptions struct {
 // NewPushService returns the push service over store, signing cursors with
 // the store's CursorKey.
 func NewPushService(store PushStore, opts PushOptions) *PushService {
+	if opts.Catalog != nil {
+		opts.Schema = opts.Catalog.Latest()
+	}
 	if opts.Schema == nil {
 		opts.Schema = schema.V1()
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &PushService{store: store, schema: opts.Schema, cursors: NewCursorCodec(store.CursorKey()), now: opts.Now}
+	return &PushService{store: store, schema: opts.Schema, catalog: opts.Catalog, cursors: NewCursorCodec(store.CursorKey()), now: opts.Now}
 }
 
 // Cursors is the codec of the cursors the server issues: pull, checksum,
@@ -107,7 +115,16 @@ func (p *PushService) prepare(cs Changeset, now time.Time) prepared {
 	// on the canonical values.
 	prep := prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
 	for i, ch := range cs.Changes {
-		prep.checked[i].fields, prep.checked[i].errs = p.schema.Form(ch.Entity).ValidateAt(ch.Fields, now)
+		fields := ch.Fields
+		if cs.SchemaVersion != p.schema.Version && p.catalog != nil && ch.Op == OpUpsert {
+			up, _, err := p.catalog.Up(cs.SchemaVersion, ch.Entity, ch.Fields, ch.BaseVersion == 0)
+			if err != nil {
+				prep.checked[i].errs = migrationErrors(err)
+				continue
+			}
+			fields, prep.checked[i].sent = up, ch.Fields
+		}
+		prep.checked[i].fields, prep.checked[i].errs = p.schema.Form(ch.Entity).ValidateAt(fields, now)
 	}
 	return prep
 }
@@ -137,3 +154,21 @@ func (p *PushService) ReplayOutbox(ctx context.Context, original, replayer Actor
 	}
 	return out, nil
 }
+
+// migrationErrors are the errors of a change that its migration from an
+// older schema version refused, each at its path in the change.
+func migrationErrors(err error) []FieldError {
+	var me *schema.MigrationError
+	if errors.As(err, &me) && len(me.Errors) > 0 {
+		out := make([]FieldError, len(me.Errors))
+		for i, fe := range me.Errors {
+			out[i] = FieldError{Path: fe.Path, Message: fe.Message}
+		}
+		return out
+	}
+	return []FieldError{{Path: "fields", Message: "cannot be migrated to the latest schema version"}}
+}
+
+// Catalog returns the versions of the forms the service accepts; nil when
+// it was given only one Schema.
+func (p *PushService) Catalog() *schema.Catalog { return p.catalog }

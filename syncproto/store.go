@@ -16,6 +16,8 @@ type Store interface {
 	// PushStore is the write of pushes and outbox replays; the
 	// PushService drives it.
 	PushStore
+	// SchemaStore keeps every schema version the server has published.
+	SchemaStore
 
 	// Pull returns up to limit records in the actor's scope changed after
 	// the cursor, oldest change first, each once, with removals of records

@@ -120,6 +120,9 @@ type Record struct {
 	MergedInto string                     `json:"merged_into,omitempty"`
 	UpdatedAt  string                     `json:"updated_at,omitempty"`
 	UpdatedBy  string                     `json:"updated_by,omitempty"`
+	// Flags mark a record pulled in an older schema version that cannot
+	// hold it whole (FlagNotExpressible); absent otherwise.
+	Flags []string `json:"flags,omitempty"`
 	// RawFields, when set, is the fields object as the server stores it,
 	// written instead of Fields by AppendJSON and MarshalJSON (the server
 	// passes stored records through without decoding them). Never sent as

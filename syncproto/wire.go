@@ -54,6 +54,16 @@ func (r *Record) AppendJSON(dst []byte) ([]byte, error) {
 		dst = append(dst, `,"updated_by":`...)
 		dst = appendString(dst, r.UpdatedBy)
 	}
+	if len(r.Flags) > 0 {
+		dst = append(dst, `,"flags":[`...)
+		for i, f := range r.Flags {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, f)
+		}
+		dst = append(dst, ']')
+	}
 	return append(dst, '}'), nil
 }
 

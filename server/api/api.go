@@ -141,8 +141,14 @@ type Config struct {
 	Store    syncproto.Store
 	Accounts auth.Accounts
 	Keys     *auth.Keyring
-	Schema   *schema.Schema
-	Logger   *slog.Logger
+	// Schema is the one version of the forms served when Catalog is nil.
+	Schema *schema.Schema
+	// Catalog is every version of the forms (serve --forms): pushes in an
+	// older version are migrated on arrival, pulls may ask for one, and
+	// the latest is the schema of pushes, supervision, reports and
+	// snapshots. schema.BuiltIn() when both are nil.
+	Catalog *schema.Catalog
+	Logger  *slog.Logger
 	// Version is the binary's version, shown by the build-info metric of
 	// the Metrics that New makes when Metrics is nil.
 	Version string
@@ -187,8 +193,11 @@ type Config struct {
 
 // New builds the echo application with every route.
 func New(cfg Config) *Server {
-	if cfg.Schema == nil {
-		cfg.Schema = schema.V1()
+	if cfg.Catalog == nil && cfg.Schema == nil {
+		cfg.Catalog = schema.BuiltIn()
+	}
+	if cfg.Catalog != nil {
+		cfg.Schema = cfg.Catalog.Latest()
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -229,7 +238,7 @@ func New(cfg Config) *Server {
 		snapshots: make(chan struct{}, cfg.SnapshotConcurrency), loginFailsByUser: cfg.Rates.LoginPerUser.limiter(),
 		loginFailsByAddr: cfg.Rates.LoginPerAddress.limiter(), refreshByAddr: cfg.Rates.RefreshPerAddress.limiter(),
 		pushByDevice: cfg.Rates.PushPerDevice.limiter(), hashGate: cfg.HashGate,
-		divisions: cfg.Divisions, push: syncproto.NewPushService(cfg.Store, syncproto.PushOptions{Schema: cfg.Schema, Now: cfg.Now}),
+		divisions: cfg.Divisions, push: syncproto.NewPushService(cfg.Store, syncproto.PushOptions{Schema: cfg.Schema, Catalog: cfg.Catalog, Now: cfg.Now}),
 		supervision: syncproto.NewSupervisionService(cfg.Store, syncproto.SupervisionOptions{Schema: cfg.Schema, Now: cfg.Now}),
 		reports:     syncproto.NewReportService(cfg.Store, syncproto.ReportOptions{Schema: cfg.Schema})}
 	s.cursors = s.push.Cursors()

@@ -29,14 +29,6 @@ func (s *Server) handleReadyz(c echo.Context) error {
 	return writeJSON(c, http.StatusOK, map[string]string{"status": "ready"})
 }
 
-// handleSchema is GET /v1/schema: the form definitions and schema_version.
-func (s *Server) handleSchema(c echo.Context) error {
-	if err := onlyParams(c.QueryParams()); err != nil {
-		return err
-	}
-	return writeJSON(c, http.StatusOK, s.schema)
-}
-
 // lookupRecord resolves the :entity/:id path of the record endpoints.
 func (s *Server) lookupRecord(c echo.Context) (*syncproto.StoredRecord, error) {
 	if err := onlyParams(c.QueryParams()); err != nil {
@@ -91,6 +83,11 @@ type historyEntry struct {
 	// exported outbox, and through which device (Device stays the tablet
 	// that made the edit).
 	Replayed json.RawMessage `json:"replayed,omitempty"`
+	// SchemaVersion is the schema_version the change was sent in (absent
+	// for versions recorded before it was kept); Sent its fields as sent
+	// when they were migrated on arrival.
+	SchemaVersion int                        `json:"schema_version,omitempty"`
+	Sent          map[string]json.RawMessage `json:"sent,omitempty"`
 }
 
 // handleHistory is GET /v1/records/{entity}/{id}/history: every version,
@@ -127,7 +124,8 @@ func (s *Server) handleHistory(c echo.Context) error {
 	for _, e := range log {
 		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: s.cursors.Encode(syncproto.Cursor{Seq: e.Seq}), User: e.UserID,
 			Device: e.DeviceID, ServerTime: syncproto.FormatTime(e.ServerAt), DeviceTime: syncproto.FormatTime(e.DeviceAt),
-			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes, Note: e.Note, Replayed: replayJSON(e.Replay)}
+			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes, Note: e.Note, Replayed: replayJSON(e.Replay),
+			SchemaVersion: e.SchemaVersion, Sent: e.Sent}
 		for _, id := range e.ConflictIDs {
 			if cf, ok := byID[id]; ok {
 				b, _ := json.Marshal(conflictJSON(cf))

@@ -100,7 +100,11 @@ func (s *Server) handlePush(c echo.Context) error {
 // handlePull is GET /v1/sync/pull?cursor=&limit=.
 func (s *Server) handlePull(c echo.Context) error {
 	q := c.QueryParams()
-	if err := onlyParams(q, "cursor", "limit"); err != nil {
+	if err := onlyParams(q, "cursor", "limit", "schema_version"); err != nil {
+		return err
+	}
+	version, err := s.pullVersion(c, q.Get("schema_version"), q.Has("schema_version"))
+	if err != nil {
 		return err
 	}
 	after, err := s.cursors.ParsePull(q.Get("cursor"), s.actor(c))
@@ -122,6 +126,9 @@ func (s *Server) handlePull(c echo.Context) error {
 	resp := syncproto.PullResponse{Records: page.Records, Cursor: s.cursors.Encode(page.Cursor), HasMore: page.HasMore}
 	if resp.Records == nil {
 		resp.Records = []syncproto.Record{}
+	}
+	if err := syncproto.DownRecords(s.push.Catalog(), version, resp.Records); err != nil {
+		return err
 	}
 	s.metrics.observePull(resp.Records)
 	// The records' fields are passed through as stored (RawFields); the

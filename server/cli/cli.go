@@ -129,6 +129,14 @@ tablets pull afresh.`, runRestore},
 			`Generate a database, push change sets from simulated tablets, pull, download
 snapshots, and measure a raw SQLite loop beside them; print the results (and
 --json FILE). See BENCHMARKS.md.`, runBench},
+		{"forms check", "DIR [--data DIR]", "validate a form set and show what changed against the published versions",
+			`Validate the form set in DIR (version directories 1/, 2/, …, each with its
+version.json and form files): every problem is listed with its file and JSON
+path, and the exit status is non-zero. Then print, per version, what changed
+against the versions published in the data directory --data (without it, the
+built-in form set): forms and fields added, removed or retyped, enum values
+added or removed, new versions and their migration steps. A published version
+that changed is an error: publish the change as a new version.`, runFormsCheck},
 		{"version", "", "print the version and the Go version it was built with",
 			`Print the version of fieldsync and of the Go toolchain that built it.`, runVersion},
 	}
@@ -199,7 +207,7 @@ func Run(ctx context.Context, env Env) error {
 			return runDevice(ctx, env, args)
 		}
 		name, args = name+" "+args[0], args[1:]
-	case "user", "key":
+	case "user", "key", "forms":
 		if len(args) == 0 || strings.HasPrefix(args[0], "-") || args[0] == "help" {
 			return groupUsage(env, name, args)
 		}

@@ -61,7 +61,12 @@ func runExport(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer store.Close()
-	sch := schema.V1()
+	// The latest version the server published (serve --forms), as the
+	// snapshots of GET /v1/snapshot; the built-in set before any.
+	sch, err := publishedLatest(ctx, store)
+	if err != nil {
+		return err
+	}
 	cursors := syncproto.NewCursorCodec(store.CursorKey())
 	req, err := export.NewSnapshotRequest(sch, cursors, actor, *region, export.SnapshotParams{Format: *format, Entity: *entity, AsOf: *asOf, Lang: *lang})
 	if err != nil {

@@ -57,6 +57,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	unrefAge := fs.Duration("unreferenced-photo-age", attachments.DefaultUnreferencedPhotoAge, "how long a photo that no record references (since its upload, or since a version dropped it) is kept before it is removed")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the whole run to this `FILE`, at shutdown")
 	reinspectAfter := api.DefaultReinspectAfter
+	formsDir := fs.String("forms", "", "form set `DIR` (version directories 1/, 2/, … with version.json and form files; fieldsync forms check validates one); default the built-in set")
 	divisionsFile := fs.String("divisions", "", "division register `FILE` (CSV code,name) naming villages in labelled CSV and XLSX snapshots; fixtures/divisions-demo.csv for the demo")
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (`DAYS` such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
@@ -94,6 +95,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		checks = append(checks, fmt.Errorf("--log-format or --log-level: %w", err))
 	}
+	forms, err := loadForms(*formsDir)
+	if err != nil {
+		checks = append(checks, err)
+	}
 	if err := errors.Join(checks...); err != nil {
 		return err
 	}
@@ -129,6 +134,18 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}()
 	if err := metrics.WatchDatabase(store.Path()); err != nil {
 		return err
+	}
+	recordsIn, err := store.RecordsSchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	opened := time.Now()
+	if forms, err = openCatalog(ctx, store, forms); err != nil {
+		return err
+	}
+	if latest := forms.Latest().Version; latest != recordsIn {
+		log.Info("stored records migrated", "from_schema_version", recordsIn, "to_schema_version", latest,
+			"took", time.Since(opened).Round(time.Millisecond).String())
 	}
 	limits := api.DefaultLimits
 	limits.MaxBodyBytes, limits.MaxChanges, limits.MaxPull = *maxBody, *maxChanges, *maxPull
@@ -168,7 +185,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Limits: limits, Rates: &rates, ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency,
 		SnapshotsPerUser: *snapshotsPerUser, SnapshotMinRate: *snapshotMinRate, SnapshotRateGrace: *snapshotRateGrace,
 		Attachments: photos, HashGate: auth.NewHashGate(*loginHashes, 0, 0),
-		Divisions: divisions, Version: Version})
+		Divisions: divisions, Version: Version, Catalog: forms})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

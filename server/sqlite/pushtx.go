@@ -146,12 +146,23 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	cids, _ := json.Marshal(nonNil(e.ConflictIDs))
 	// seq is the row's rowid (INTEGER PRIMARY KEY): taken from the insert
 	// itself, not through RETURNING, which costs a result set per change.
+	var schemaVersion, sent any
+	if e.SchemaVersion > 0 {
+		schemaVersion = e.SchemaVersion
+	}
+	if e.Sent != nil {
+		b, err := json.Marshal(e.Sent)
+		if err != nil {
+			return 0, err
+		}
+		sent = string(b)
+	}
 	res, err := p.exec(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
-		device_id, device_at, server_at, flags, diff, conflict_ids, village, note)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		device_id, device_at, server_at, flags, diff, conflict_ids, village, note, schema_version, sent)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Entity, e.RecordID, e.Version, e.Op, nullString(e.ChangesetID), e.UserID, e.DeviceID,
 		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village,
-		nullString(e.Note))
+		nullString(e.Note), schemaVersion, sent)
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
@@ -317,12 +328,17 @@ func (p *pushTx) SaveReceipt(ctx context.Context, r syncproto.Receipt) error {
 	if err != nil {
 		return fmt.Errorf("save receipt: %w", err)
 	}
+	var schemaVersion any
+	if r.SchemaVersion > 0 {
+		schemaVersion = r.SchemaVersion
+	}
 	_, err = p.exec(ctx, `INSERT INTO devices (device_id, user_id, last_seq, last_push_at, applied, merged,
-		conflicts, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		conflicts, rejected, schema_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq,
 		last_push_at = excluded.last_push_at, applied = applied + excluded.applied, merged = merged + excluded.merged,
-		conflicts = conflicts + excluded.conflicts, rejected = rejected + excluded.rejected`,
-		r.DeviceID, r.UserID, r.DeviceSeq, formatTime(r.ReceivedAt), r.Applied, r.Merged, r.Conflicts, r.Rejected)
+		conflicts = conflicts + excluded.conflicts, rejected = rejected + excluded.rejected,
+		schema_version = COALESCE(excluded.schema_version, schema_version)`,
+		r.DeviceID, r.UserID, r.DeviceSeq, formatTime(r.ReceivedAt), r.Applied, r.Merged, r.Conflicts, r.Rejected, schemaVersion)
 	if err != nil {
 		return fmt.Errorf("save device: %w", err)
 	}

@@ -107,6 +107,7 @@ func Run(t *testing.T, open Opener) {
 		{"ReplaySetsFailAlone", testReplaySetsFailAlone},
 		{"HouseholdStream", testHouseholdStream},
 		{"SupervisionDecisions", testSupervisionDecisions},
+		{"PublishedSchemasAreImmutable", testPublishedSchemas},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })

@@ -1,0 +1,103 @@
+package syncproto
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// RecordMigrator is what migrating the stored records to a newly published
+// schema version needs of a store.
+type RecordMigrator interface {
+	// RecordsSchemaVersion returns the schema version every stored record
+	// is in; 1 when the store never recorded one (records written before
+	// versions were kept are in version 1).
+	RecordsSchemaVersion(ctx context.Context) (int, error)
+	// MigrateRecords calls fn on every stored record, tombstones and
+	// merged records included, in one write transaction, and writes back
+	// each record's Fields and Meta as fn left them (nothing else of the
+	// record: not its version, its sequence in the change log nor the
+	// change log itself), then records that every record is in version to.
+	// When fn returns an error, or the transaction cannot commit, nothing
+	// changes and MigrateRecords returns that error.
+	MigrateRecords(ctx context.Context, to int, fn func(rec *StoredRecord) error) error
+}
+
+// MigrateStoredRecords brings every stored record from the schema version
+// the store holds them in to cat's latest, in place, in one transaction of
+// the store (MigrateStoredRecord on each): after it, a pull's Down starts
+// from the version the records are really in. A store already in the
+// latest version is left alone. It returns how many versions the records
+// moved (0 when none) or the first record that cannot be migrated; then
+// nothing changed.
+func MigrateStoredRecords(ctx context.Context, store RecordMigrator, cat *schema.Catalog, now time.Time) (int, error) {
+	from, err := store.RecordsSchemaVersion(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("records schema version: %w", err)
+	}
+	latest := cat.Latest().Version
+	if from == latest {
+		return 0, nil
+	}
+	if cat.Version(from) == nil || from > latest {
+		return 0, fmt.Errorf("stored records are in schema version %d, which the form set (latest %d) does not hold", from, latest)
+	}
+	err = store.MigrateRecords(ctx, latest, func(rec *StoredRecord) error {
+		return MigrateStoredRecord(cat, from, rec, now)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("migrating stored records from schema version %d to %d: %w", from, latest, err)
+	}
+	return latest - from, nil
+}
+
+// MigrateStoredRecord moves one stored record from schema version from to
+// cat's latest, in place: its fields through Catalog.Up (not a creation, so
+// no default fills a field), and its per-field metadata with them — a
+// renamed field keeps its metadata under its new name, a dropped field's
+// goes, a derived field takes its source's (the write that set the source
+// set it; a record born in the latest version has exactly that) or, when
+// the source has none, the record's last update's. The record's version
+// and the deletion flag's metadata do not change: the data is the same,
+// only its shape, so no tablet sees a concurrent edit. An entity the
+// latest version has no form for is left as it is.
+func MigrateStoredRecord(cat *schema.Catalog, from int, rec *StoredRecord, now time.Time) error {
+	if cat.Latest().Form(rec.Entity) == nil || cat.Version(from).Form(rec.Entity) == nil {
+		return nil
+	}
+	up, _, err := cat.Up(from, rec.Entity, rec.Fields, false)
+	if err != nil {
+		return fmt.Errorf("record %s (%s): %w", rec.ID, rec.Entity, err)
+	}
+	origins := cat.Origins(from, rec.Entity)
+	meta := make(map[string]FieldMeta, len(rec.Meta))
+	if m, ok := rec.Meta[FieldDeleted]; ok {
+		meta[FieldDeleted] = m
+	}
+	asOfMigration := FieldMeta{Version: rec.Version, Device: rec.UpdatedDevice, At: rec.UpdatedAt}
+	if asOfMigration.At.IsZero() {
+		asOfMigration.At = now.UTC()
+	}
+	for name := range up {
+		if m, ok := rec.Meta[origins[name]]; ok && origins[name] != "" {
+			meta[name] = m
+		} else {
+			meta[name] = asOfMigration
+		}
+	}
+	// A field the record's history wrote and then cleared (null removes it
+	// from the fields) keeps its metadata under its new name, so a stale
+	// edit of it still meets the clearing.
+	for name, o := range origins {
+		if _, ok := meta[name]; ok {
+			continue
+		}
+		if m, ok := rec.Meta[o]; ok {
+			meta[name] = m
+		}
+	}
+	rec.Fields, rec.Meta = up, meta
+	return nil
+}
