@@ -367,31 +367,29 @@ func (c *cond) eval(facts Facts) (tri, string) {
 		}
 		return unknown, at
 	case "all_of":
-		res, decided := yes, c.path+".all_of"
-		for _, s := range c.subs {
-			v, at := s.eval(facts)
-			if v == no {
-				return no, at
-			}
-			if v == unknown && res == yes {
-				res, decided = unknown, at
-			}
-		}
-		return res, decided
+		return c.junction(facts, no, yes, ".all_of")
 	case "any_of":
-		res, decided := no, c.path+".any_of"
-		for _, s := range c.subs {
-			v, at := s.eval(facts)
-			if v == yes {
-				return yes, at
-			}
-			if v == unknown && res == no {
-				res, decided = unknown, at
-			}
-		}
-		return res, decided
+		return c.junction(facts, yes, no, ".any_of")
 	}
 	return unknown, c.path
+}
+
+// junction evaluates an all_of (stop is no) or any_of (stop is yes): the
+// first sub-condition that yields stop decides; otherwise the first unknown
+// one makes the result unknown, and if there is none the result is
+// otherwise, decided at the condition's own path plus suffix.
+func (c *cond) junction(facts Facts, stop, otherwise tri, suffix string) (tri, string) {
+	res, decided := otherwise, c.path+suffix
+	for _, s := range c.subs {
+		v, at := s.eval(facts)
+		if v == stop {
+			return stop, at
+		}
+		if v == unknown && res == otherwise {
+			res, decided = unknown, at
+		}
+	}
+	return res, decided
 }
 
 // fieldAt returns the record field of the condition at path, or of the
