@@ -501,13 +501,7 @@ func (f *Form) compileRules(s *Schema) []error {
 			bad(at+".source", "is required: the standard or document the rule implements")
 		}
 		c := &compiler{form: f, schema: s, bad: bad, refs: refs, own: map[string]bool{}}
-		shapes := 0
-		for _, set := range []bool{len(r.AnyOf) > 0, r.Require != nil, r.Check != nil, r.DateRange != nil} {
-			if set {
-				shapes++
-			}
-		}
-		if shapes != 1 {
+		if !exactlyOne(len(r.AnyOf) > 0, r.Require != nil, r.Check != nil, r.DateRange != nil) {
 			bad(at, "must have exactly one of any_of, require, check, date_range")
 			continue
 		}
@@ -674,13 +668,7 @@ func (c *compiler) compile(path string, cd Condition) *cond {
 func (c *compiler) comparison(path string, cd Condition, out *cond) {
 	left, ok := c.operand(path+".field", cd.Field)
 	out.left = left
-	tests := 0
-	for _, set := range []bool{cd.Equals != nil, cd.OneOf != nil, cd.Op != ""} {
-		if set {
-			tests++
-		}
-	}
-	if tests != 1 {
+	if !exactlyOne(cd.Equals != nil, cd.OneOf != nil, cd.Op != "") {
 		c.bad(path, "a condition on field %q needs exactly one of equals, one_of, op", cd.Field)
 		out.kind = "invalid"
 		return
@@ -726,13 +714,7 @@ func (c *compiler) comparison(path string, cd Condition, out *cond) {
 		out.kind = "invalid"
 		return
 	}
-	rhs := 0
-	for _, set := range []bool{cd.Value != nil, cd.Other != "", cd.TodayPlusDays != nil} {
-		if set {
-			rhs++
-		}
-	}
-	if rhs != 1 {
+	if !exactlyOne(cd.Value != nil, cd.Other != "", cd.TodayPlusDays != nil) {
 		c.bad(path, "op needs exactly one of value, other, today_plus_days")
 		out.kind = "invalid"
 		return
@@ -769,6 +751,18 @@ func (c *compiler) comparison(path string, cd Condition, out *cond) {
 		}
 		out.days = cd.TodayPlusDays
 	}
+}
+
+// exactlyOne reports whether exactly one of set is true: a rule or
+// condition gives exactly one of its alternative keys.
+func exactlyOne(set ...bool) bool {
+	n := 0
+	for _, s := range set {
+		if s {
+			n++
+		}
+	}
+	return n == 1
 }
 
 func holdsKnown(op string) bool {
