@@ -96,16 +96,19 @@ func (s *Server) handleConflicts(c echo.Context) error {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open, auto_resolved or resolved",
 			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open, auto_resolved or resolved"}}}
 	}
-	if f, errs := parseReportFormat(c); len(errs) > 0 || f.tabular() {
+	f, errs := parseReportFormat(c)
+	if f.tabular() {
 		// A table holds every page: limit and cursor are the JSON's.
 		for _, p := range []string{"limit", "cursor"} {
-			if f.tabular() && c.QueryParam(p) != "" {
+			if c.QueryParam(p) != "" {
 				errs = append(errs, syncproto.FieldError{Path: "query." + p, Message: "is for format json: a table holds every page"})
 			}
 		}
-		if len(errs) > 0 {
-			return invalidReport(errs)
-		}
+	}
+	if len(errs) > 0 {
+		return invalidReport(errs)
+	}
+	if f.tabular() {
 		return s.conflictTable(c, f, actor, region, state)
 	}
 	return writeListPage(s, c, "conflicts", "conflicts", func(ctx context.Context, after int64, limit int) ([]syncproto.ConflictEntry, int64, error) {
