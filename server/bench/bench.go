@@ -12,6 +12,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -785,7 +786,7 @@ func (s *rssSampler) stop() int64 {
 
 func benchToken(ctx context.Context, base, user, password string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": uuid.NewString()})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/auth/token", strings.NewReader(string(body)))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/auth/token", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -892,10 +893,6 @@ func benchSnapshot(ctx context.Context, srv *benchServer, token, format, entity 
 type lineCounter struct{ lines int64 }
 
 func (c *lineCounter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if b == '\n' {
-			c.lines++
-		}
-	}
+	c.lines += int64(bytes.Count(p, []byte{'\n'}))
 	return len(p), nil
 }
