@@ -398,8 +398,6 @@ func benchPush(ctx context.Context, srv *benchServer, tabs []*benchTablet, lat *
 // and read rate also as a share of the engine's raw ceiling.
 func Print(w io.Writer, cfg Config, r *Result) {
 	ratio := func(a, b float64) string {
-		// Print writes the results for a person: one line per measure, each push
-		// and read rate also as a share of the engine's raw ceiling.
 		if b == 0 {
 			return "-"
 		}
