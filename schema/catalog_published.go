@@ -3,8 +3,8 @@ package schema
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -19,11 +19,7 @@ import (
 // must be consecutive from 1. The result is the set to serve; the
 // versions of c that are not in published are the ones to publish now.
 func (c *Catalog) WithPublished(published map[int][]byte) (*Catalog, error) {
-	numbers := make([]int, 0, len(published))
-	for n := range published {
-		numbers = append(numbers, n)
-	}
-	sort.Ints(numbers)
+	numbers := slices.Sorted(maps.Keys(published))
 	var problems []string
 	for _, n := range numbers {
 		if n > len(c.versions) {
@@ -38,8 +34,7 @@ func (c *Catalog) WithPublished(published map[int][]byte) (*Catalog, error) {
 			continue
 		}
 		what := Diff(old, c.versions[n-1])
-		if old := info; old.Published != c.infos[n-1].Published || old.Source != c.infos[n-1].Source ||
-			!sameJSON(old.Title, c.infos[n-1].Title) {
+		if cur := c.infos[n-1]; info.Published != cur.Published || info.Source != cur.Source || !sameJSON(info.Title, cur.Title) {
 			what = append(what, "version.json: published, title or source changed")
 		}
 		if !bytes.Equal(info.Migrations, c.infos[n-1].Migrations) {

@@ -92,6 +92,13 @@ type slot struct {
 	derived bool
 }
 
+// stepMembers are the members each op's step has besides op, entity and
+// field.
+var stepMembers = map[string][]string{
+	StepRename: {"to"}, StepMap: {"values"}, StepDefault: {"value"},
+	StepDerive: {"from", "cases"}, StepDrop: nil,
+}
+
 // CompileMigration checks steps (a JSON array of step objects, applied in
 // order) against the older schema from and the newer schema to, and returns
 // the migration between them. Each step names its entity, which both
@@ -135,8 +142,9 @@ func CompileMigration(from, to *Schema, steps json.RawMessage) (*Migration, erro
 			return s
 		}
 		s := map[string]*slot{}
-		for i := range from.Form(entity).Fields {
-			fd := &from.Form(entity).Fields[i]
+		fields := from.Form(entity).Fields
+		for i := range fields {
+			fd := &fields[i]
 			s[fd.Name] = &slot{origin: fd, mapStep: -1}
 		}
 		state[entity] = s
@@ -165,11 +173,7 @@ func CompileMigration(from, to *Schema, steps json.RawMessage) (*Migration, erro
 			return s
 		}
 		op := str("op")
-		allowed := map[string][]string{
-			StepRename: {"to"}, StepMap: {"values"}, StepDefault: {"value"},
-			StepDerive: {"from", "cases"}, StepDrop: nil,
-		}
-		extra, known := allowed[op]
+		extra, known := stepMembers[op]
 		if op != "" && !known {
 			fail(at+".op", "unknown op %q (one of rename, map, default, derive, drop)", op)
 			continue

@@ -367,31 +367,29 @@ func (c *cond) eval(facts Facts) (tri, string) {
 		}
 		return unknown, at
 	case "all_of":
-		res, decided := yes, c.path+".all_of"
-		for _, s := range c.subs {
-			v, at := s.eval(facts)
-			if v == no {
-				return no, at
-			}
-			if v == unknown && res == yes {
-				res, decided = unknown, at
-			}
-		}
-		return res, decided
+		return c.junction(facts, no, yes, ".all_of")
 	case "any_of":
-		res, decided := no, c.path+".any_of"
-		for _, s := range c.subs {
-			v, at := s.eval(facts)
-			if v == yes {
-				return yes, at
-			}
-			if v == unknown && res == no {
-				res, decided = unknown, at
-			}
-		}
-		return res, decided
+		return c.junction(facts, yes, no, ".any_of")
 	}
 	return unknown, c.path
+}
+
+// junction evaluates an all_of (stop is no) or any_of (stop is yes): the
+// first sub-condition that yields stop decides; otherwise the first unknown
+// one makes the result unknown, and if there is none the result is
+// otherwise, decided at the condition's own path plus suffix.
+func (c *cond) junction(facts Facts, stop, otherwise tri, suffix string) (tri, string) {
+	res, decided := otherwise, c.path+suffix
+	for _, s := range c.subs {
+		v, at := s.eval(facts)
+		if v == stop {
+			return stop, at
+		}
+		if v == unknown && res == otherwise {
+			res, decided = unknown, at
+		}
+	}
+	return res, decided
 }
 
 // fieldAt returns the record field of the condition at path, or of the
@@ -503,13 +501,7 @@ func (f *Form) compileRules(s *Schema) []error {
 			bad(at+".source", "is required: the standard or document the rule implements")
 		}
 		c := &compiler{form: f, schema: s, bad: bad, refs: refs, own: map[string]bool{}}
-		shapes := 0
-		for _, set := range []bool{len(r.AnyOf) > 0, r.Require != nil, r.Check != nil, r.DateRange != nil} {
-			if set {
-				shapes++
-			}
-		}
-		if shapes != 1 {
+		if !exactlyOne(len(r.AnyOf) > 0, r.Require != nil, r.Check != nil, r.DateRange != nil) {
 			bad(at, "must have exactly one of any_of, require, check, date_range")
 			continue
 		}
@@ -676,13 +668,7 @@ func (c *compiler) compile(path string, cd Condition) *cond {
 func (c *compiler) comparison(path string, cd Condition, out *cond) {
 	left, ok := c.operand(path+".field", cd.Field)
 	out.left = left
-	tests := 0
-	for _, set := range []bool{cd.Equals != nil, cd.OneOf != nil, cd.Op != ""} {
-		if set {
-			tests++
-		}
-	}
-	if tests != 1 {
+	if !exactlyOne(cd.Equals != nil, cd.OneOf != nil, cd.Op != "") {
 		c.bad(path, "a condition on field %q needs exactly one of equals, one_of, op", cd.Field)
 		out.kind = "invalid"
 		return
@@ -728,13 +714,7 @@ func (c *compiler) comparison(path string, cd Condition, out *cond) {
 		out.kind = "invalid"
 		return
 	}
-	rhs := 0
-	for _, set := range []bool{cd.Value != nil, cd.Other != "", cd.TodayPlusDays != nil} {
-		if set {
-			rhs++
-		}
-	}
-	if rhs != 1 {
+	if !exactlyOne(cd.Value != nil, cd.Other != "", cd.TodayPlusDays != nil) {
 		c.bad(path, "op needs exactly one of value, other, today_plus_days")
 		out.kind = "invalid"
 		return
@@ -771,6 +751,18 @@ func (c *compiler) comparison(path string, cd Condition, out *cond) {
 		}
 		out.days = cd.TodayPlusDays
 	}
+}
+
+// exactlyOne reports whether exactly one of set is true: a rule or
+// condition gives exactly one of its alternative keys.
+func exactlyOne(set ...bool) bool {
+	n := 0
+	for _, s := range set {
+		if s {
+			n++
+		}
+	}
+	return n == 1
 }
 
 func holdsKnown(op string) bool {

@@ -44,8 +44,13 @@ func MigrateStoredRecords(ctx context.Context, store RecordMigrator, cat *schema
 	if cat.Version(from) == nil || from > latest {
 		return 0, fmt.Errorf("stored records are in schema version %d, which the form set (latest %d) does not hold", from, latest)
 	}
+	// The origins depend on the entity only: worked out once, not per record.
+	origins := make(map[string]map[string]string, len(cat.Latest().Forms))
+	for _, f := range cat.Latest().Forms {
+		origins[f.Entity] = cat.Origins(from, f.Entity)
+	}
 	err = store.MigrateRecords(ctx, latest, func(rec *StoredRecord) error {
-		return MigrateStoredRecord(cat, from, rec, now)
+		return migrateStoredRecord(cat, from, origins[rec.Entity], rec, now)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("migrating stored records from schema version %d to %d: %w", from, latest, err)
@@ -64,6 +69,12 @@ func MigrateStoredRecords(ctx context.Context, store RecordMigrator, cat *schema
 // only its shape, so no tablet sees a concurrent edit. An entity the
 // latest version has no form for is left as it is.
 func MigrateStoredRecord(cat *schema.Catalog, from int, rec *StoredRecord, now time.Time) error {
+	return migrateStoredRecord(cat, from, cat.Origins(from, rec.Entity), rec, now)
+}
+
+// migrateStoredRecord is MigrateStoredRecord with the entity's origins
+// (Catalog.Origins) given.
+func migrateStoredRecord(cat *schema.Catalog, from int, origins map[string]string, rec *StoredRecord, now time.Time) error {
 	if cat.Latest().Form(rec.Entity) == nil || cat.Version(from).Form(rec.Entity) == nil {
 		return nil
 	}
@@ -71,7 +82,6 @@ func MigrateStoredRecord(cat *schema.Catalog, from int, rec *StoredRecord, now t
 	if err != nil {
 		return fmt.Errorf("record %s (%s): %w", rec.ID, rec.Entity, err)
 	}
-	origins := cat.Origins(from, rec.Entity)
 	meta := make(map[string]FieldMeta, len(rec.Meta))
 	if m, ok := rec.Meta[FieldDeleted]; ok {
 		meta[FieldDeleted] = m

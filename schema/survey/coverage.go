@@ -143,9 +143,8 @@ type CoverageSummary struct {
 // CoverageBuilder computes a coverage report from households fed in
 // village order, holding one village at a time and the roll-ups.
 type CoverageBuilder struct {
-	forms                     *Forms
-	housing, household, water *schema.Form
-	indicators                []string // every indicator of the water standards
+	forms      *Forms
+	indicators []string // every indicator of the water standards
 
 	village    *VillageCoverage
 	thresholds map[string]schema.Threshold
@@ -157,9 +156,7 @@ type CoverageBuilder struct {
 // water indicators those of the water form's standards (national and
 // regional thresholds).
 func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
-	f := FormsOf(sch)
-	b := &CoverageBuilder{forms: f, housing: f.Housing, household: f.Household, water: f.Water}
-	b.indicators = WaterIndicators(sch)
+	b := &CoverageBuilder{forms: FormsOf(sch), indicators: WaterIndicators(sch)}
 	b.sum.Totals = b.newCounts()
 	return b
 }
@@ -169,13 +166,13 @@ func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
 func (b *CoverageBuilder) newCounts() CoverageCounts {
 	c := CoverageCounts{Grades: map[string]int{}, DangerousByRenovation: map[string]int{}, WaterFailing: map[string]int{},
 		WaterUnrecorded: map[string]int{}, Status: map[string]int{}}
-	for _, v := range enumValues(b.housing, b.forms.Grade) {
+	for _, v := range enumValues(b.forms.Housing, b.forms.Grade) {
 		c.Grades[v] = 0
 	}
-	for _, v := range enumValues(b.housing, b.forms.Renovation) {
+	for _, v := range enumValues(b.forms.Housing, b.forms.Renovation) {
 		c.DangerousByRenovation[v] = 0
 	}
-	for _, v := range enumValues(b.household, b.forms.Status) {
+	for _, v := range enumValues(b.forms.Household, b.forms.Status) {
 		c.Status[v] = 0
 	}
 	for _, k := range b.indicators {
@@ -206,8 +203,8 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 			Counts: b.newCounts(), NeverInspected: []HouseholdMark{}, RelapseWatch: []RelapseCase{},
 			DuplicateVisits: []DuplicateVisit{}}
 		b.thresholds = nil
-		if b.water != nil {
-			b.thresholds = b.water.ThresholdsFor(h.Village)
+		if b.forms.Water != nil {
+			b.thresholds = b.forms.Water.ThresholdsFor(h.Village)
 		}
 	}
 	v, c := b.village, &b.village.Counts

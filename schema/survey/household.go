@@ -2,6 +2,7 @@ package survey
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"time"
 )
@@ -93,6 +94,12 @@ func (h *HouseholdInspections) reinspected() map[string]bool {
 // same day as what it checks still supersedes it. It returns nil when the
 // household has no housing inspection.
 func (h *HouseholdInspections) CurrentHousing() *InspectionFacts {
+	cur, _ := h.currentHousing()
+	return cur
+}
+
+// currentHousing is CurrentHousing, with the reinspected set it ranked by.
+func (h *HouseholdInspections) currentHousing() (*InspectionFacts, map[string]bool) {
 	done := h.reinspected()
 	var cur *InspectionFacts
 	for i := range h.Inspections {
@@ -104,7 +111,7 @@ func (h *HouseholdInspections) CurrentHousing() *InspectionFacts {
 			cur = in
 		}
 	}
-	return cur
+	return cur, done
 }
 
 // LatestWater returns the household's latest water inspection by
@@ -136,9 +143,7 @@ func (h *HouseholdInspections) Chain(id string) []string {
 		seen[in.ID] = true
 		rev = append(rev, in.ID)
 	}
-	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
-		rev[i], rev[j] = rev[j], rev[i]
-	}
+	slices.Reverse(rev)
 	return rev
 }
 

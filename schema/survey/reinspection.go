@@ -122,9 +122,9 @@ func DueForReinspection(h *HouseholdInspections, q ReinspectionQuery) *DueHouseh
 		f = &Forms{}
 	}
 	var reasons []DueReason
-	cur := h.CurrentHousing()
+	cur, reinspected := h.currentHousing()
 	if cur != nil {
-		checked := h.reinspected()[cur.ID]
+		checked := reinspected[cur.ID]
 		switch {
 		case !checked && (f.Renovated(cur.Renovation) || (f.Verified(cur.Renovation) && f.Dangerous(cur.Grade))):
 			reasons = append(reasons, DueReason{Code: ReasonRenovationNotReinspected, InspectionID: cur.ID})

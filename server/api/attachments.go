@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -284,17 +285,11 @@ func parseContentRange(v string) (start, end, total int64, err error) {
 // parseDigits parses a non-negative decimal number of at most 15 digits
 // (far beyond any photo), refusing signs, spaces and other characters.
 func parseDigits(s string) (int64, bool) {
-	if s == "" || len(s) > 15 {
+	if len(s) > 15 || !schema.IsDigits(s) {
 		return 0, false
 	}
-	var n int64
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int64(s[i]-'0')
-	}
-	return n, true
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // handleDownload is GET /v1/attachments/{sha256}: the photo, if a record

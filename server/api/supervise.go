@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -58,8 +59,24 @@ func (s *Server) listPage(c echo.Context, list string) (after int64, limit int, 
 	return after, limit, err
 }
 
-func (s *Server) nextCursor(list string, next int64, n, limit int) (string, bool) {
-	return s.cursors.EncodeList(list, next), n == limit
+// writeListPage answers one page of a supervisor list: it reads the limit
+// and cursor (listPage), fetches the page and writes
+// {key: [...], "cursor": ..., "has_more": ...}.
+func writeListPage[T any](s *Server, c echo.Context, list, key string,
+	fetch func(ctx context.Context, after int64, limit int) ([]T, int64, error), toJSON func(T) map[string]any) error {
+	after, limit, err := s.listPage(c, list)
+	if err != nil {
+		return err
+	}
+	page, next, err := fetch(c.Request().Context(), after, limit)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(page))
+	for _, v := range page {
+		out = append(out, toJSON(v))
+	}
+	return writeJSON(c, http.StatusOK, map[string]any{key: out, "cursor": s.cursors.EncodeList(list, next), "has_more": len(page) == limit})
 }
 
 // handleConflicts is GET /v1/conflicts?region=&state=&limit=&cursor=;
@@ -79,32 +96,24 @@ func (s *Server) handleConflicts(c echo.Context) error {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open, auto_resolved or resolved",
 			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open, auto_resolved or resolved"}}}
 	}
-	if f, errs := parseReportFormat(c); len(errs) > 0 || f.tabular() {
+	f, errs := parseReportFormat(c)
+	if f.tabular() {
 		// A table holds every page: limit and cursor are the JSON's.
 		for _, p := range []string{"limit", "cursor"} {
-			if f.tabular() && c.QueryParam(p) != "" {
+			if c.QueryParam(p) != "" {
 				errs = append(errs, syncproto.FieldError{Path: "query." + p, Message: "is for format json: a table holds every page"})
 			}
 		}
-		if len(errs) > 0 {
-			return invalidReport(errs)
-		}
+	}
+	if len(errs) > 0 {
+		return invalidReport(errs)
+	}
+	if f.tabular() {
 		return s.conflictTable(c, f, actor, region, state)
 	}
-	after, limit, err := s.listPage(c, "conflicts")
-	if err != nil {
-		return err
-	}
-	list, next, err := s.store.ListConflicts(c.Request().Context(), actor, state, after, limit)
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(list))
-	for _, cf := range list {
-		out = append(out, conflictJSON(cf))
-	}
-	cursor, more := s.nextCursor("conflicts", next, len(list), limit)
-	return writeJSON(c, http.StatusOK, map[string]any{"conflicts": out, "cursor": cursor, "has_more": more})
+	return writeListPage(s, c, "conflicts", "conflicts", func(ctx context.Context, after int64, limit int) ([]syncproto.ConflictEntry, int64, error) {
+		return s.store.ListConflicts(ctx, actor, state, after, limit)
+	}, conflictJSON)
 }
 
 // handleResolve is POST /v1/conflicts/{id}/resolve
@@ -154,20 +163,9 @@ func (s *Server) handleQuarantine(c echo.Context) error {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid state", Message: "state must be open or closed",
 			Errors: []syncproto.FieldError{{Path: "query.state", Message: "must be open or closed"}}}
 	}
-	after, limit, err := s.listPage(c, "quarantine")
-	if err != nil {
-		return err
-	}
-	list, next, err := s.store.ListQuarantine(c.Request().Context(), actor, state, after, limit)
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(list))
-	for _, q := range list {
-		out = append(out, quarantineJSON(q))
-	}
-	cursor, more := s.nextCursor("quarantine", next, len(list), limit)
-	return writeJSON(c, http.StatusOK, map[string]any{"quarantine": out, "cursor": cursor, "has_more": more})
+	return writeListPage(s, c, "quarantine", "quarantine", func(ctx context.Context, after int64, limit int) ([]syncproto.QuarantineEntry, int64, error) {
+		return s.store.ListQuarantine(ctx, actor, state, after, limit)
+	}, quarantineJSON)
 }
 
 func quarantineJSON(q syncproto.QuarantineEntry) map[string]any {
@@ -366,20 +364,9 @@ func (s *Server) handleDeviceReceipts(c echo.Context) error {
 	if err := s.deviceInScope(c, device); err != nil {
 		return err
 	}
-	after, limit, err := s.listPage(c, "receipts:"+device)
-	if err != nil {
-		return err
-	}
-	list, next, err := s.store.Receipts(c.Request().Context(), device, after, limit)
-	if err != nil {
-		return err
-	}
-	out := make([]map[string]any, 0, len(list))
-	for _, r := range list {
-		out = append(out, receiptJSON(r))
-	}
-	cursor, more := s.nextCursor("receipts:"+device, next, len(list), limit)
-	return writeJSON(c, http.StatusOK, map[string]any{"receipts": out, "cursor": cursor, "has_more": more})
+	return writeListPage(s, c, "receipts:"+device, "receipts", func(ctx context.Context, after int64, limit int) ([]syncproto.Receipt, int64, error) {
+		return s.store.Receipts(ctx, device, after, limit)
+	}, receiptJSON)
 }
 
 // handleReceipt is GET /v1/receipts/{changeset_id}.

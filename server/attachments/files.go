@@ -25,8 +25,13 @@ func WalkPhotos(dir string, fn func(hash, path string, size int64) error) error 
 func walkPhotoFiles(dir string, fn func(hash, path string, fi fs.FileInfo) error) error {
 	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && path == dir {
-				return fs.SkipAll
+			if errors.Is(err, fs.ErrNotExist) {
+				// The store is missing, or a photo or its directory was
+				// swept away while the walk ran: nothing to visit.
+				if path == dir {
+					return fs.SkipAll
+				}
+				return nil
 			}
 			return err
 		}
@@ -41,6 +46,9 @@ func walkPhotoFiles(dir string, fn func(hash, path string, fi fs.FileInfo) error
 			return nil
 		}
 		fi, err := d.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed by a sweep since the directory was read
+		}
 		if err != nil {
 			return err
 		}

@@ -45,13 +45,20 @@ func (s *Store) Sweep(age time.Duration) (removed int, bytes int64, err error) {
 // RunSweeper sweeps every interval until ctx is done, logging through
 // logf what it removed.
 func (s *Store) RunSweeper(ctx context.Context, age, interval time.Duration, logf func(removed int, bytes int64, err error)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	every(ctx, interval, func() {
 		n, b, err := s.Sweep(age)
 		if (n > 0 || err != nil) && logf != nil {
 			logf(n, b, err)
 		}
+	})
+}
+
+// every runs fn at once, then every interval until ctx is done.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		fn()
 		select {
 		case <-ctx.Done():
 			return

@@ -80,9 +80,7 @@ func (photos *Store) SweepUnreferenced(ctx context.Context, refs syncproto.Attac
 // user).
 func (photos *Store) RunUnreferencedSweeper(ctx context.Context, refs syncproto.AttachmentStore,
 	age, interval time.Duration, log *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	every(ctx, interval, func() {
 		n, b, err := photos.SweepUnreferenced(ctx, refs, age, time.Now())
 		switch {
 		case err != nil && ctx.Err() == nil:
@@ -90,10 +88,5 @@ func (photos *Store) RunUnreferencedSweeper(ctx context.Context, refs syncproto.
 		case n > 0:
 			log.Info("removed unreferenced photos", "photos", n, "bytes", b, "older_than", age.String())
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }

@@ -12,6 +12,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -397,8 +398,6 @@ func benchPush(ctx context.Context, srv *benchServer, tabs []*benchTablet, lat *
 // and read rate also as a share of the engine's raw ceiling.
 func Print(w io.Writer, cfg Config, r *Result) {
 	ratio := func(a, b float64) string {
-		// Print writes the results for a person: one line per measure, each push
-		// and read rate also as a share of the engine's raw ceiling.
 		if b == 0 {
 			return "-"
 		}
@@ -785,7 +784,7 @@ func (s *rssSampler) stop() int64 {
 
 func benchToken(ctx context.Context, base, user, password string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"username": user, "password": password, "device_id": uuid.NewString()})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/auth/token", strings.NewReader(string(body)))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/auth/token", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -892,10 +891,6 @@ func benchSnapshot(ctx context.Context, srv *benchServer, token, format, entity 
 type lineCounter struct{ lines int64 }
 
 func (c *lineCounter) Write(p []byte) (int, error) {
-	for _, b := range p {
-		if b == '\n' {
-			c.lines++
-		}
-	}
+	c.lines += int64(bytes.Count(p, []byte{'\n'}))
 	return len(p), nil
 }

@@ -22,38 +22,26 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	if *households < 1 || *batch < 1 {
 		return fmt.Errorf("--households and --batch must be positive")
 	}
-	release, err := lockData(*data, "generate")
+	store, done, err := openLocked(ctx, env, *data, "generate")
 	if err != nil {
 		return err
 	}
-	defer release()
-	store, err := openData(ctx, *data, env.Stderr)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+	defer done()
 	// Progress counts households: their number is known beforehand, the
 	// number of inspections is not.
 	progress := newProgress(env.Stderr, "generate", progressHouseholds)
 	var queued int64 // households handed to the loader (each flush pushes all of them)
 	l := &fixtures.Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
 	l.Report = func(int) { progress.set(queued, int64(*households)) }
-	err = fixtures.Generate(fixtures.GenConfig{Seed: *seed, Households: *households}, func(ch syncproto.Change) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if ch.Entity == "household" {
-			queued++
-		}
-		return l.Add(ctx, ch)
+	return loadThroughPush(ctx, env, l, progress, func(add func(syncproto.Change) error) error {
+		return fixtures.Generate(fixtures.GenConfig{Seed: *seed, Households: *households}, func(ch syncproto.Change) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if ch.Entity == "household" {
+				queued++
+			}
+			return add(ch)
+		})
 	})
-	if err == nil {
-		err = l.Flush(ctx)
-	}
-	progress.finish()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(env.Stdout, l.Summary())
-	return nil
 }

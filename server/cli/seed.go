@@ -16,16 +16,11 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	release, err := lockData(*data, "seed")
+	store, done, err := openLocked(ctx, env, *data, "seed")
 	if err != nil {
 		return err
 	}
-	defer release()
-	store, err := openData(ctx, *data, env.Stderr)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+	defer done()
 	stats, err := fixtures.Stats()
 	if err != nil {
 		return err
@@ -34,15 +29,9 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	progress := newProgress(env.Stderr, "seed", progressChanges)
 	l := &fixtures.Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: "demo", BatchSize: 500, Progress: env.Stderr,
 		Report: func(n int) { progress.set(int64(n), total) }}
-	err = fixtures.Demo(func(ch syncproto.Change) error { return l.Add(ctx, ch) })
-	if err == nil {
-		err = l.Flush(ctx)
-	}
-	progress.finish()
-	if err != nil {
+	if err := loadThroughPush(ctx, env, l, progress, fixtures.Demo); err != nil {
 		return err
 	}
-	fmt.Fprintln(env.Stdout, l.Summary())
 	fmt.Fprintf(env.Stdout, "demo data: %d households, %d housing and %d water inspections, %d households never inspected\n",
 		stats.Households, stats.HousingInspections, stats.WaterInspections, stats.NeverInspected)
 	return seedDemoAccounts(ctx, store, env.Stdout)

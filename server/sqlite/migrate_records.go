@@ -22,16 +22,8 @@ const migratePage = 1000
 // in: the one MigrateRecords last recorded, 1 before any
 // (syncproto.RecordMigrator).
 func (s *Store) RecordsSchemaVersion(ctx context.Context) (int, error) {
-	return recordsSchemaVersion(ctx, s.reader)
-}
-
-type queryRower interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func recordsSchemaVersion(ctx context.Context, q queryRower) (int, error) {
 	var v string
-	err := q.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, recordsVersionSetting).Scan(&v)
+	err := s.reader.QueryRowContext(ctx, `SELECT value FROM settings WHERE name = ?`, recordsVersionSetting).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 1, nil
 	}
@@ -100,17 +92,5 @@ func (s *Store) MigrateRecords(ctx context.Context, to int, fn func(rec *syncpro
 // migrationPage reads the next page of records after id, in id order.
 func migrationPage(ctx context.Context, tx *sql.Tx, after string) ([]*syncproto.StoredRecord, error) {
 	rows, err := tx.QueryContext(ctx, recordQuery+` WHERE id > ? ORDER BY id LIMIT ?`, after, migratePage)
-	if err != nil {
-		return nil, fmt.Errorf("migrate records: %w", err)
-	}
-	defer rows.Close()
-	var page []*syncproto.StoredRecord
-	for rows.Next() {
-		rec, err := scanStored(rows)
-		if err != nil {
-			return nil, err
-		}
-		page = append(page, rec)
-	}
-	return page, rows.Err()
+	return collect(rows, err, "migrate records", scanStored)
 }

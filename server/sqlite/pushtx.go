@@ -146,10 +146,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	cids, _ := json.Marshal(nonNil(e.ConflictIDs))
 	// seq is the row's rowid (INTEGER PRIMARY KEY): taken from the insert
 	// itself, not through RETURNING, which costs a result set per change.
-	var schemaVersion, sent any
-	if e.SchemaVersion > 0 {
-		schemaVersion = e.SchemaVersion
-	}
+	var sent any
 	if e.Sent != nil {
 		b, err := json.Marshal(e.Sent)
 		if err != nil {
@@ -162,7 +159,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Entity, e.RecordID, e.Version, e.Op, nullString(e.ChangesetID), e.UserID, e.DeviceID,
 		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village,
-		nullString(e.Note), schemaVersion, sent)
+		nullString(e.Note), nullVersion(e.SchemaVersion), sent)
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
@@ -328,17 +325,13 @@ func (p *pushTx) SaveReceipt(ctx context.Context, r syncproto.Receipt) error {
 	if err != nil {
 		return fmt.Errorf("save receipt: %w", err)
 	}
-	var schemaVersion any
-	if r.SchemaVersion > 0 {
-		schemaVersion = r.SchemaVersion
-	}
 	_, err = p.exec(ctx, `INSERT INTO devices (device_id, user_id, last_seq, last_push_at, applied, merged,
 		conflicts, rejected, schema_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq,
 		last_push_at = excluded.last_push_at, applied = applied + excluded.applied, merged = merged + excluded.merged,
 		conflicts = conflicts + excluded.conflicts, rejected = rejected + excluded.rejected,
 		schema_version = COALESCE(excluded.schema_version, schema_version)`,
-		r.DeviceID, r.UserID, r.DeviceSeq, formatTime(r.ReceivedAt), r.Applied, r.Merged, r.Conflicts, r.Rejected, schemaVersion)
+		r.DeviceID, r.UserID, r.DeviceSeq, formatTime(r.ReceivedAt), r.Applied, r.Merged, r.Conflicts, r.Rejected, nullVersion(r.SchemaVersion))
 	if err != nil {
 		return fmt.Errorf("save device: %w", err)
 	}
@@ -361,6 +354,9 @@ func head(ctx context.Context, q queryer) (int64, error) {
 }
 
 func nullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+
+// nullVersion is a schema version as stored: NULL when unknown (0).
+func nullVersion(v int) sql.NullInt64 { return sql.NullInt64{Int64: int64(v), Valid: v > 0} }
 
 func nonNil[T any](s []T) []T {
 	if s == nil {

@@ -104,6 +104,7 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 	}
 	defer rows.Close()
 
+	housing := forms.Entity(survey.KindHousing)
 	var h *survey.HouseholdInspections
 	for rows.Next() {
 		var id, village, head, regNo, status string
@@ -127,7 +128,7 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 		}
 		in.ID, in.Entity, in.UpdatedAt, in.Seq = inID.String, inEntity.String, parseTime(updated.String), seq.Int64
 		in.Kind = survey.KindWater
-		if in.Entity == forms.Entity(survey.KindHousing) {
+		if in.Entity == housing {
 			in.Kind = survey.KindHousing
 		}
 		if conflicts.Valid && conflicts.String != "[]" {

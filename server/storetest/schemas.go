@@ -39,7 +39,7 @@ func testPublishedSchemas(t *testing.T, open Opener) {
 	if _, err := syncproto.OpenCatalog(ctx, s, set, clock.Now()); err != nil {
 		t.Fatalf("the same set again: %v", err)
 	}
-	if err := s.PublishSchema(ctx, syncproto.PublishedSchema{Version: 1, Digest: "other", Document: []byte(`{}`), PublishedAt: clock.Now()}); !isCode(err, syncproto.EConflict) {
+	if err := s.PublishSchema(ctx, syncproto.PublishedSchema{Version: 1, Digest: "other", Document: []byte(`{}`), PublishedAt: clock.Now()}); syncproto.ErrorCode(err) != syncproto.EConflict {
 		t.Fatalf("version 1 republished with another content: %v", err)
 	}
 	if got, _ := s.PublishedSchemas(ctx); len(got) != 1 || got[0].Digest != set.Digest(1) || !got[0].PublishedAt.Equal(T0) {

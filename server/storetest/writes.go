@@ -27,11 +27,10 @@ func receipt() syncproto.Receipt {
 func kept(t *testing.T, s syncproto.Store, changesetID string) bool {
 	t.Helper()
 	_, err := s.ReceiptOf(context.Background(), changesetID)
-	var se *syncproto.Error
 	switch {
 	case err == nil:
 		return true
-	case errors.As(err, &se) && se.Code == syncproto.ENotFound:
+	case syncproto.ErrorCode(err) == syncproto.ENotFound:
 		return false
 	default:
 		t.Fatalf("receipt of %s: %v", changesetID, err)
@@ -44,12 +43,6 @@ var errRefused = syncproto.Errorf(syncproto.EConflict, "refused by the test")
 
 // errBroken is a failure that is not a domain refusal.
 var errBroken = errors.New("broken by the test")
-
-// isCode reports whether err is an *Error of code.
-func isCode(err error, code syncproto.Code) bool {
-	var se *syncproto.Error
-	return errors.As(err, &se) && se.Code == code
-}
 
 // writers are the store's write primitives, each run with one fn over a
 // PushTx, so that a promise they share is tested once for all three.
@@ -149,7 +142,7 @@ func testWritesAfterCloseAreUnavailable(t *testing.T, open Opener) {
 			called = true
 			return nil
 		})
-		if called || !isCode(err, syncproto.EUnavailable) {
+		if called || syncproto.ErrorCode(err) != syncproto.EUnavailable {
 			t.Fatalf("%s after Close: fn called %v, error %v (want EUnavailable)", w.name, called, err)
 		}
 	}
