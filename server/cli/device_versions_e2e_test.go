@@ -98,8 +98,8 @@ func TestDeviceSpeaksItsSchemaVersion(t *testing.T) {
 
 	var hist struct {
 		Versions []struct {
-			Version       int64                  `json:"version"`
-			SchemaVersion int                    `json:"schema_version"`
+			Version       int64          `json:"version"`
+			SchemaVersion int            `json:"schema_version"`
 			Sent          map[string]any `json:"sent"` // a migrated change's fields as sent
 			Changes       map[string]any `json:"changes"`
 		} `json:"versions"`
