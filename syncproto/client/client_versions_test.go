@@ -2,10 +2,12 @@ package client_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/google/uuid"
@@ -260,4 +262,46 @@ func refusals(t *testing.T, c *client.Client) []client.Refusal {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// TestClientOpensADatabaseOfAnOlderClient: a tablet database made before
+// records kept their flags and acknowledged changes their version gains
+// the columns at Open, and the tablet syncs on.
+func TestClientOpensADatabaseOfAnOlderClient(t *testing.T) {
+	ts := serveTestForms(t)
+	path := filepath.Join(t.TempDir(), "device.db")
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE records (id TEXT PRIMARY KEY, entity TEXT NOT NULL, version INTEGER NOT NULL, fields TEXT NOT NULL,
+			deleted INTEGER NOT NULL, merged_into TEXT NOT NULL, updated_at TEXT NOT NULL, updated_by TEXT NOT NULL,
+			gen INTEGER NOT NULL DEFAULT 0)`,
+		`CREATE TABLE acked (record_id TEXT PRIMARY KEY, entity TEXT NOT NULL, op TEXT NOT NULL, version INTEGER NOT NULL, fields TEXT NOT NULL)`,
+		`INSERT INTO records VALUES ('0193a000-0000-7000-8000-000000000001', 'household', 1, '{"village":"500240107201","head_name":"户主"}', 0, '', '2026-11-20T08:00:00.000Z', 'w', 0)`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	c, err := client.Open(path, client.Options{HTTP: ts.Client(), Now: ts.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if r, err := c.Get(ctx, "0193a000-0000-7000-8000-000000000001"); err != nil || len(r.Flags) != 0 || string(r.Fields["head_name"]) != `"户主"` {
+		t.Fatalf("a record of the older database: %+v %v", r, err)
+	}
+	if err := c.Login(ctx, ts.URL, "worker", apitest.TestPassword); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create(ctx, "household", client.Fields{"village": "500240107201", "head_name": "户主"}); err != nil {
+		t.Fatal(err)
+	}
+	if rep := apitest.MustSync(t, c); rep.Pushed != 1 || rep.Refused != 0 {
+		t.Fatalf("sync: %+v", rep)
+	}
 }
