@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"net"
 	"path/filepath"
 	"regexp"
@@ -72,9 +73,25 @@ func TestDeviceSpeaksItsSchemaVersion(t *testing.T) {
 	if string(rec.Fields["fetch_time_min"]) != "10" || rec.Fields["fetch_minutes"] != nil {
 		t.Fatalf("the version-1 edit not migrated: %s", rec.Fields)
 	}
-	// Still on version 1: pulled back in it.
+	// Still on version 1: pulled back in it, and a record made in version
+	// 2 with a field version 1 lacks is listed without it, flagged.
+	bossDevice := uuid.NewString()
+	boss = httpLogin(t, srv.url, "boss", e2ePassword, bossDevice)
+	w0 := uuid.NewString()
+	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: bossDevice, DeviceSeq: 1, SchemaVersion: 2,
+		Changes: []syncproto.Change{{Entity: "water_inspection", ID: w0, Op: syncproto.OpUpsert, At: "2026-11-20T09:00:00.000Z",
+			Fields: map[string]json.RawMessage{"household_id": json.RawMessage(`"` + hh + `"`), "inspected_on": json.RawMessage(`"2026-11-20"`),
+				"source": json.RawMessage(`"piped"`), "operator": json.RawMessage(`"县水利局"`)}}}}
+	if resp, code, err := postPush(srv.url, boss, cs); err != nil || code != 200 || resp.Results[0].Status != syncproto.StatusApplied {
+		t.Fatalf("a version-2 push: %d %+v %v", code, resp, err)
+	}
+	cli(t, "", "device", "sync", "--dir", tab)
 	if out := cli(t, "", "device", "list", "--dir", tab, "--entity", "water_inspection", "--json"); !strings.Contains(out, `"fetch_minutes":10`) {
 		t.Fatalf("the version-1 tablet's copy: %s", out)
+	}
+	out = cli(t, "", "device", "list", "--dir", tab, "--entity", "water_inspection")
+	if !regexp.MustCompile(w0+`\s+1 \(not_expressible\)`).MatchString(out) || strings.Contains(out, "operator") {
+		t.Fatalf("a record version 1 cannot hold whole, listed: %s", out)
 	}
 	// One more edit queued on version 1, then the upgrade.
 	cli(t, "", "device", "edit", "--dir", tab, "--entity", "water_inspection", "--id", w1, "fetch_minutes=12")
