@@ -107,8 +107,8 @@ stopped), with its photos (FILE.attachments/) and keys (FILE.keys/) when the
 backup has them. With --force an existing database is kept beside, renamed
 *.before-restore-TIME. Cursors issued before the restore stop being accepted, so
 tablets pull afresh.`, runRestore},
-		{"device login", "--dir DIR --server URL --user NAME  (password on standard input)", "a tablet: log in (fieldsync device help)",
-			deviceAbout + "Log this tablet in: a new device id on first login, the password on standard input.", runDeviceLogin},
+		{"device login", "--dir DIR --server URL --user NAME [--schema-version N]  (password on standard input)", "a tablet: log in (fieldsync device help)",
+			deviceAbout + "Log this tablet in: a new device id on first login, the password on standard input. It fetches the forms of its version: --schema-version N, else the one it is on, else (a first login) the latest the server serves.", runDeviceLogin},
 		{"device sync", "--dir DIR [--timeout 2m]", "a tablet: push pending edits, pull, verify the copy",
 			deviceAbout + "Push the pending edits, pull every change since the last sync, and compare the copy's checksum with the server's.", runDeviceSync},
 		{"device edit", "--dir DIR --entity E (--id ID | --new) [--delete] FIELD=VALUE...", "a tablet: change, create or delete a record",
@@ -125,6 +125,10 @@ tablets pull afresh.`, runRestore},
 			deviceAbout + deviceOutboxAbout, runDeviceOutbox},
 		{"device fields", "--dir DIR [--entity E]", "a tablet: the fields of each form",
 			deviceAbout + "Show the fields of each form: type, required, values.", runDeviceFields},
+		{"device upgrade", "--dir DIR [--timeout 2m]", "a tablet: move to the server's latest version of the forms",
+			deviceAbout + "Move this tablet to the latest version of the forms the server serves, and pull its records again in it. The edits queued before stay in the old version (pushed as they were made; the server migrates them); edits after are checked against and sent in the new one.", runDeviceUpgrade},
+		{"device judge", "--dir DIR --id ID --rule NAME", "a tablet: judge a criterion on a record",
+			deviceAbout + "Judge a criterion (an any_of rule of the record's form) on the tablet's copy of a record, pending edits included: met, not_met or not_evaluable, and the condition that decided.", runDeviceJudge},
 		{"bench", strings.TrimPrefix(benchUsage, "bench "), "the load generator and its raw SQLite ceiling (BENCHMARKS.md)",
 			`Generate a database, push change sets from simulated tablets, pull, download
 snapshots, and measure a raw SQLite loop beside them; print the results (and
