@@ -508,6 +508,23 @@ func inverse(values map[string]string, older, newer []string) map[string]string 
 // not fit the newer version (a change that was not valid under the older
 // one).
 func (m *Migration) Up(entity string, fields map[string]json.RawMessage, created bool) (map[string]json.RawMessage, []string, error) {
+	fill := fillNone
+	if created {
+		fill = fillCreated
+	}
+	return m.up(entity, fields, fill)
+}
+
+// How a migration's default steps fill a field: not at all (an update),
+// for a change creating its record, or for a whole stored record
+// migrated at publication (UpRecord).
+const (
+	fillNone = iota
+	fillCreated
+	fillStored
+)
+
+func (m *Migration) up(entity string, fields map[string]json.RawMessage, fill int) (map[string]json.RawMessage, []string, error) {
 	merr := &MigrationError{From: m.from.Version, To: m.to.Version}
 	ff, tf := m.from.Form(entity), m.to.Form(entity)
 	if ff == nil || tf == nil {
@@ -544,7 +561,8 @@ func (m *Migration) Up(entity string, fields map[string]json.RawMessage, created
 				out[st.field] = mapValue(v, st.values)
 			}
 		case StepDefault:
-			if created && (!holds || isNull(v)) {
+			missing := !holds || isNull(v)
+			if missing && (fill == fillCreated || fill == fillStored && (st.added || tf.Field(st.field).Required)) {
 				out[st.field] = st.value
 			}
 		case StepDerive:

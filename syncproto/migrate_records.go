@@ -59,12 +59,14 @@ func MigrateStoredRecords(ctx context.Context, store RecordMigrator, cat *schema
 }
 
 // MigrateStoredRecord moves one stored record from schema version from to
-// cat's latest, in place: its fields through Catalog.Up (not a creation, so
-// no default fills a field), and its per-field metadata with them — a
+// cat's latest, in place: its fields through Catalog.UpRecord (a default
+// fills a field the record lacks when the field is new or now required),
+// and its per-field metadata with them — a
 // renamed field keeps its metadata under its new name, a dropped field's
 // goes, a derived field takes its source's (the write that set the source
 // set it; a record born in the latest version has exactly that) or, when
-// the source has none, the record's last update's. The record's version
+// the source has none, the record's last update's, as a defaulted field
+// takes too. The record's version
 // and the deletion flag's metadata do not change: the data is the same,
 // only its shape, so no tablet sees a concurrent edit. An entity the
 // latest version has no form for is left as it is.
@@ -78,7 +80,7 @@ func migrateStoredRecord(cat *schema.Catalog, from int, origins map[string]strin
 	if cat.Latest().Form(rec.Entity) == nil || cat.Version(from).Form(rec.Entity) == nil {
 		return nil
 	}
-	up, _, err := cat.Up(from, rec.Entity, rec.Fields, false)
+	up, _, err := cat.UpRecord(from, rec.Entity, rec.Fields)
 	if err != nil {
 		return fmt.Errorf("record %s (%s): %w", rec.ID, rec.Entity, err)
 	}
