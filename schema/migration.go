@@ -498,7 +498,9 @@ func inverse(values map[string]string, older, newer []string) map[string]string 
 // two cases, which a server that merges migrated changes must know: a
 // derived field merged on its own can disagree with its merged source (one
 // device edits the source without changing the derived value, another
-// changes both), so it is to be derived again from the merged source; and a
+// changes both), so it is to be derived again from the merged source
+// (syncproto.RederiveMerged, with Rederivation; a derived field whose
+// source a later version drops cannot be, and is merged on its own); and a
 // map that folds several values into one turns an edit between two folded
 // values into no edit, so a concurrent edit wins in the newer version where
 // it lost in the older.
