@@ -36,3 +36,14 @@ func (c *Catalog) UpRecord(from int, entity string, fields map[string]json.RawMe
 	}
 	return fields, dropped, nil
 }
+
+// Through returns the set of versions 1 to n of c (n itself the latest),
+// or nil when c has no version n: what finishing a migration of stored
+// records to version n, interrupted before a later version was published,
+// migrates by.
+func (c *Catalog) Through(n int) *Catalog {
+	if c.Version(n) == nil {
+		return nil
+	}
+	return &Catalog{versions: c.versions[:n:n], infos: c.infos[:n:n], docs: c.docs[:n:n], ups: c.ups[: n-1 : n-1]}
+}
