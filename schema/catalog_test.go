@@ -93,7 +93,7 @@ func TestLoadCatalogListsEveryError(t *testing.T) {
 		"1/version.json: version: must be 1",
 		"1/version.json: published: must be a date",
 		"1/broken.json: $: invalid JSON at line 2, column 13",
-		"1/retyped.json: fields[1]: field \"b\": unknown type \"colour\"",
+		"1/retyped.json: fields[1].type: field \"b\": unknown type \"colour\"",
 		"1/typo.json: fields[0].requried: unknown member",
 		"1/water.json: region_rules[0].require[1]: region rule \"north\" requires unknown field \"no_such_field\"",
 	}

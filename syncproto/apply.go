@@ -249,6 +249,9 @@ type validated struct {
 	// sent is the change's fields as sent, when they were migrated from
 	// an older schema version; nil otherwise.
 	sent map[string]json.RawMessage
+	// rederive, for a change migrated from an older schema version, makes
+	// its derived fields follow their merged sources (RederiveMerged).
+	rederive *schema.Rederivation
 }
 
 func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, v validated, now time.Time) (ChangeResult, error) {
@@ -283,6 +286,7 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 	var out Outcome
 	if len(errs) == 0 {
 		out = Merge(form, stored, Incoming{Op: ch.Op, BaseVersion: ch.BaseVersion, Fields: fields, At: at, Device: actor.DeviceID})
+		out = RederiveMerged(v.rederive, ch.Entity, stored, fields, out)
 		errs = out.Errors
 	}
 	if len(errs) == 0 {

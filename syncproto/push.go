@@ -114,6 +114,12 @@ func (p *PushService) prepare(cs Changeset, now time.Time) prepared {
 	// Validate every change once: the scope check and the merge both work
 	// on the canonical values.
 	prep := prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
+	var rederive *schema.Rederivation
+	if cs.SchemaVersion != p.schema.Version && p.catalog != nil {
+		// A derived field of a migrated change follows its merged source
+		// (RederiveMerged, after the merge).
+		rederive = p.catalog.Rederivation(cs.SchemaVersion)
+	}
 	for i, ch := range cs.Changes {
 		fields := ch.Fields
 		if cs.SchemaVersion != p.schema.Version && p.catalog != nil && ch.Op == OpUpsert {
@@ -122,7 +128,7 @@ func (p *PushService) prepare(cs Changeset, now time.Time) prepared {
 				prep.checked[i].errs = migrationErrors(err)
 				continue
 			}
-			fields, prep.checked[i].sent = up, ch.Fields
+			fields, prep.checked[i].sent, prep.checked[i].rederive = up, ch.Fields, rederive
 		}
 		prep.checked[i].fields, prep.checked[i].errs = p.schema.Form(ch.Entity).ValidateAt(fields, now)
 	}
