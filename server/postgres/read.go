@@ -310,7 +310,7 @@ const quarantineColumns = `pos, id, changeset_id, device_id, user_id, entity, re
 
 // quarantineHousehold is the head name of the stored household that a
 // quarantined change is (a household) or names (an inspection's
-// household_id), '' when none is stored.
+// household_id), ” when none is stored.
 const quarantineHousehold = `COALESCE((SELECT h.fields::jsonb ->> 'head_name' FROM records h
 	WHERE h.entity = 'household' AND h.id = CASE WHEN quarantine.entity = 'household' THEN quarantine.record_id
 		ELSE quarantine.raw::jsonb -> 'fields' ->> 'household_id' END), '')`

@@ -19,7 +19,7 @@ const conflictColumns = `pos, id, entity, record_id, village, field, policy, sto
 	COALESCE(resolution_note, ''), COALESCE(resolved_version, 0), ` + conflictHousehold
 
 // conflictHousehold is the head name of the household a conflict's record
-// is or belongs to ('' when it has none).
+// is or belongs to (” when it has none).
 const conflictHousehold = `COALESCE((SELECT h.fields::jsonb ->> 'head_name' FROM records r
 	JOIN records h ON h.id = CASE WHEN r.entity = 'household' THEN r.id ELSE r.parent_id END
 	WHERE r.id = conflicts.record_id), '')`
