@@ -100,6 +100,9 @@ type Store struct {
 	pool      *pgxpool.Pool
 	cursorKey []byte
 	now       func() time.Time
+	// beforeCommit, when set (tests only), runs in every write
+	// transaction after its writes and before its commit.
+	beforeCommit func()
 
 	mu        sync.RWMutex // guards closed; held for reading by every write
 	closed    bool
@@ -244,6 +247,9 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx pgx.T
 	}
 	if err := fn(ctx, tx); err != nil {
 		return writeError(err)
+	}
+	if s.beforeCommit != nil {
+		s.beforeCommit()
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return writeError(fmt.Errorf("commit: %w", err))
