@@ -12,8 +12,3 @@ func (s *Store) Snapshot(ctx context.Context, actor syncproto.Actor, q syncproto
 	return notDone("Snapshot")
 }
 
-// Behind is not implemented yet (see the package documentation): it
-// returns ErrNotImplemented.
-func (s *Store) Behind(ctx context.Context, actor syncproto.Actor, after []int64) ([]int64, error) {
-	return nil, notDone("Behind")
-}

@@ -298,9 +298,27 @@ func (s *Store) ListDuplicates(ctx context.Context, actor syncproto.Actor, state
 	return collect(rows, err, "duplicates", scanDuplicate)
 }
 
-// Devices is not implemented yet: a device's state joins its user's role
-// and scope and its revocation, which live with the accounts this store
-// does not hold yet. It returns ErrNotImplemented.
+// Devices returns every tablet with its sync state, its user's role and
+// scope, its revocation and its name.
 func (s *Store) Devices(ctx context.Context) ([]syncproto.DeviceState, error) {
-	return nil, notDone("Devices")
+	rows, err := s.pool.Query(ctx, `SELECT d.device_id, d.user_id, COALESCE(u.scope, '[]'), COALESCE(u.role, ''),
+		d.last_seq, COALESCE(d.last_push_at, ''), COALESCE(d.last_pull_at, ''), d.last_pull_seq, d.applied, d.merged,
+		d.conflicts, d.rejected, EXISTS (SELECT 1 FROM revoked_devices r WHERE r.device_id = d.device_id),
+		COALESCE(n.name, '')
+		FROM devices d LEFT JOIN users u ON u.name = d.user_id LEFT JOIN device_names n ON n.device_id = d.device_id
+		ORDER BY d.device_id`)
+	return collect(rows, err, "devices", func(r pgx.Row) (syncproto.DeviceState, error) {
+		var d syncproto.DeviceState
+		var scope, push, pull string
+		err := r.Scan(&d.DeviceID, &d.UserID, &scope, &d.UserRole, &d.LastSeq, &push, &pull, &d.LastPullSeq,
+			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked, &d.Name)
+		if err != nil {
+			return d, err
+		}
+		if err := json.Unmarshal([]byte(scope), &d.UserScope); err != nil {
+			return d, fmt.Errorf("scope of %s: %w", d.UserID, err)
+		}
+		d.LastPushAt, d.LastPullAt = parseTime(push), parseTime(pull)
+		return d, nil
+	})
 }
