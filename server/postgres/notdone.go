@@ -11,4 +11,3 @@ import (
 func (s *Store) Snapshot(ctx context.Context, actor syncproto.Actor, q syncproto.SnapshotQuery, sink syncproto.SnapshotSink) error {
 	return notDone("Snapshot")
 }
-
