@@ -34,3 +34,15 @@ func mustOpenURL(tb testing.TB, url string, clock *storetest.Clock) *Store {
 func TestContract(t *testing.T) {
 	storetest.Run(t, func(t testing.TB, clock *storetest.Clock) syncproto.Store { return MustOpen(t, clock) })
 }
+
+// pushes is the push service over s, on the v1 schema and the store's
+// clock, as the server builds it.
+func pushes(s *Store) *syncproto.PushService {
+	return syncproto.NewPushService(s, syncproto.PushOptions{Now: s.now})
+}
+
+// supervision is the supervision service over s, on the v1 schema and the
+// store's clock.
+func supervision(s *Store) *syncproto.SupervisionService {
+	return syncproto.NewSupervisionService(s, syncproto.SupervisionOptions{Now: s.now})
+}
