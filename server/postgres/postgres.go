@@ -1,6 +1,7 @@
 // Package postgres is fieldsync's store on PostgreSQL, for a deployment
 // that outgrows one machine: several fieldsync instances on one database,
-// a streaming replica to fail over to. It implements syncproto.Store with
+// a streaming replica to fail over to. It implements syncproto.Store and
+// auth.Accounts with
 // pgx v5 (a pgxpool pool; database/sql through pgx/stdlib only for goose,
 // which applies the embedded migrations at open, as in the SQLite store).
 // It passes the store contract suite (server/storetest).
@@ -49,19 +50,18 @@
 // instances) and pullers following cursors; every change reaches every
 // puller exactly once.
 //
-// # Not yet done
+// # What it does not do
 //
-// These methods return an error naming them (ErrNotImplemented), not a
-// pretence: Snapshot (SnapshotStore), Devices and Behind
-// (SupervisionStore); the accounts store (auth.Accounts) is not there yet,
-// so fieldsync serve cannot run on this store yet.
+// It has no equivalent of the SQLite store's group commit (each change set
+// is its own transaction and commit), of OpenReader (every Open migrates),
+// of the online backup (pg_dump or a base backup; see docs/operators.md),
+// nor of fieldsync bench's raw engine loops.
 package postgres
 
 import (
 	"context"
 	"crypto/rand"
 	"embed"
-	"errors"
 	"fmt"
 	"io/fs"
 	"strconv"
@@ -219,12 +219,6 @@ func errShuttingDown() error {
 		Message: "the server is shutting down; retry shortly", RetryIn: 5 * time.Second}
 }
 
-// ErrNotImplemented is the error of the methods this store does not
-// implement yet (see the package documentation); it wraps the method's
-// name.
-var ErrNotImplemented = errors.New("not implemented by the PostgreSQL store yet")
-
-func notDone(method string) error { return fmt.Errorf("postgres: %s: %w", method, ErrNotImplemented) }
 
 // write runs fn in one write transaction holding the write lock, and
 // commits it; an error of fn or of the commit keeps nothing. fn's context
