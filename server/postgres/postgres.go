@@ -1,10 +1,10 @@
 // Package postgres is fieldsync's store on PostgreSQL, for a deployment
 // that outgrows one machine: several fieldsync instances on one database,
 // a streaming replica to fail over to. It implements syncproto.Store and
-// auth.Accounts with
-// pgx v5 (a pgxpool pool; database/sql through pgx/stdlib only for goose,
-// which applies the embedded migrations at open, as in the SQLite store).
-// It passes the store contract suite (server/storetest).
+// auth.Accounts with pgx v5 (a pgxpool pool; database/sql through
+// pgx/stdlib only for goose, which applies the embedded migrations at open,
+// as in the SQLite store). It passes the store contract suite
+// (server/storetest).
 //
 // # Writes
 //
