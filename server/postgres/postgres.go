@@ -219,7 +219,6 @@ func errShuttingDown() error {
 		Message: "the server is shutting down; retry shortly", RetryIn: 5 * time.Second}
 }
 
-
 // write runs fn in one write transaction holding the write lock, and
 // commits it; an error of fn or of the commit keeps nothing. fn's context
 // is ctx without its cancellation: a caller that goes away does not cut a
