@@ -18,6 +18,7 @@ import (
 func runUserAdd(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "user add")
 	data := fs.String("data", "data", "data directory")
+	storeURL := fs.String("store", "", storeUsage)
 	name := fs.String("name", "", "user name (letters, digits, '.', '_', '-')")
 	role := fs.String("role", "", "field_worker, supervisor or admin")
 	scope := fs.String("scope", "", "comma-separated division codes of 2, 4, 6, 9 or 12 digits (province to village), e.g. 500240,150422 (not for admin)")
@@ -32,7 +33,7 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	if err := checkScopeLevels(prefixes); err != nil {
 		return err
 	}
-	if !*create {
+	if !*create && *storeURL == "" {
 		if err := mustHaveDatabase(*data); err != nil {
 			return err
 		}
@@ -48,7 +49,7 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openData(ctx, *data, env.Stderr)
+	store, err := openAccounts(ctx, *storeURL, *data, true, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -121,10 +122,11 @@ func scopeText(role string, scope []string) string {
 func runUserList(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "user list")
 	data := fs.String("data", "data", "data directory")
+	storeURL := fs.String("store", "", storeUsage)
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openExisting(ctx, *data, env.Stderr)
+	store, err := openAccounts(ctx, *storeURL, *data, false, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -154,10 +156,11 @@ func runUserDisable(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "user "+verb)
 	data := fs.String("data", "data", "data directory")
 	name := fs.String("name", "", "the name of the user")
+	storeURL := fs.String("store", "", storeUsage)
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openExisting(ctx, *data, env.Stderr)
+	store, err := openAccounts(ctx, *storeURL, *data, false, env.Stderr)
 	if err != nil {
 		return err
 	}

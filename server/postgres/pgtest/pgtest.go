@@ -108,6 +108,27 @@ func DB(tb testing.TB) string {
 	return url
 }
 
+// ForTest starts a cluster of the test's own, stopped when the test ends,
+// for a package whose other tests need none (so its TestMain does not
+// start one). Without binaries it fails the test saying how to install
+// them, or skips it when FIELDSYNC_SKIP_POSTGRES=1.
+func ForTest(tb testing.TB) *Cluster {
+	tb.Helper()
+	c, err := Start()
+	if err != nil {
+		if os.Getenv(SkipEnv) == "1" {
+			tb.Skipf("PostgreSQL tests skipped (%s=1): %v", SkipEnv, err)
+		}
+		tb.Fatalf("pgtest: no PostgreSQL for the test: %v\n%s", err, Install)
+	}
+	tb.Cleanup(func() {
+		if err := c.Stop(); err != nil {
+			tb.Errorf("pgtest: %v", err)
+		}
+	})
+	return c
+}
+
 // findBin returns the directory holding initdb and pg_ctl.
 func findBin() (string, error) {
 	if dir := os.Getenv("FIELDSYNC_PG_BIN"); dir != "" {
