@@ -131,6 +131,11 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	// A pooled connection is pinged each time it is taken (one round trip),
+	// not only after a second idle as pgxpool does by default: after a
+	// restart or a failover every idle connection is dead, and each would
+	// otherwise fail one request before the pool learns it.
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return true }
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
