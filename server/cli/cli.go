@@ -66,11 +66,11 @@ or FIELDSYNC_CONFIG; the flag's name without dashes as the key, e.g.
 busy-timeout = "10s"). A flag wins over the environment, which wins over the
 file, which wins over the default. An empty variable counts as unset. An invalid
 value or an unknown key in the file stops serve before it starts.`, runServe},
-		{"seed", "--data DIR", "load the demo regions, households and inspections",
+		{"seed", "--data DIR [--store URL]", "load the demo regions, households and inspections",
 			`Load the demo data set (fixtures/) through the normal push path, and create the
 demo accounts that do not exist yet. Safe to repeat: the change sets have fixed
 ids, so a second run replays instead of duplicating.`, runSeed},
-		{"generate", "--data DIR --households N [--seed S]", "load a large deterministic data set (benchmarks)",
+		{"generate", "--data DIR --households N [--seed S] [--store URL]", "load a large deterministic data set (benchmarks)",
 			`Generate households with their inspections, deterministically from --seed, and
 load them through the normal push path. The same seed and size give the same data.`, runGenerate},
 		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--lang L] [--divisions FILE] [--force]", "write a snapshot to a file, for offline hand-over",

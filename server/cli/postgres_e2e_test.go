@@ -13,8 +13,9 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// TestServeOnPostgres runs the real binary on PostgreSQL (--store): a user
-// made by `user add --store`, a tablet's push acknowledged, the server
+// TestServeOnPostgres runs the real binary on PostgreSQL (--store): users
+// made by `user add --store`, the demo data by `seed --store` (a second
+// seed replays), a tablet's push acknowledged, the server
 // killed and started again on a fresh data directory — the records are
 // there, because the store is the database, not --data. The store URL's
 // password appears in no output.
@@ -39,6 +40,14 @@ func TestServeOnPostgres(t *testing.T) {
 		t.Fatalf("user add: %s", out)
 	}
 	cli(t, password+"\n", "user", "add", "--store", store, "--name", "admin", "--role", "admin")
+	// seed on the same database: the demo data through the push path,
+	// the demo accounts that do not exist yet; a second run replays.
+	if out := cli(t, "", "seed", "--store", store); !strings.Contains(out, "applied 870") || strings.Contains(out, secret) {
+		t.Fatalf("seed: %s", out)
+	}
+	if out := cli(t, "", "seed", "--store", store); !strings.Contains(out, "already loaded 870") {
+		t.Fatalf("seed again: %s", out)
+	}
 	p := startBinary(t, t.TempDir(), "--store", store)
 	dev := storetest.NewDevice("worker.xituo", "500240107")
 	token := httpLogin(t, p.url, "worker.xituo", password, dev.Actor.DeviceID)

@@ -11,7 +11,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/auth"
-	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -187,7 +186,7 @@ var demoAccounts = []struct {
 
 // seedDemoAccounts creates the demo accounts that do not exist yet (it
 // never resets a password that was changed) and prints them.
-func seedDemoAccounts(ctx context.Context, store *sqlite.Store, out io.Writer) error {
+func seedDemoAccounts(ctx context.Context, store auth.Accounts, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "demo accounts:\nUSER\tPASSWORD\tROLE\tSCOPE")
 	for _, a := range demoAccounts {
