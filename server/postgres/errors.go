@@ -24,7 +24,9 @@ const (
 // syncproto.EUnavailable with a Retry-After: a full disk (class 53,
 // insufficient resources), the server shutting down or restarting (class
 // 57P), a lost or refused connection (class 08, or no answer at all), a
-// read-only standby after a failover (25006). The transaction was not
+// read-only standby after a failover (25006), and — should another
+// program's transactions provoke one despite the write lock — a
+// serialization failure or a deadlock (40001, 40P01). The transaction was not
 // committed, so nothing was acknowledged; a retry of the change set is
 // answered from its receipt if the commit did happen after all. The result
 // wraps both the domain error (for the client) and the database's (for the
@@ -45,7 +47,7 @@ func writeError(err error) error {
 		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Storage full",
 			Message: "the server's storage is full; nothing was saved, retry later", RetryIn: retryFullAfter * time.Second}
 	case errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57P") ||
-		strings.HasPrefix(pe.Code, "08") || pe.Code == "25006"),
+		strings.HasPrefix(pe.Code, "08") || pe.Code == "25006" || pe.Code == "40001" || pe.Code == "40P01"),
 		!errors.As(err, &pe) && (pgconn.SafeToRetry(err) || errors.As(err, &ne) || pgconn.Timeout(err)):
 		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Database unavailable",
 			Message: "the database is unavailable; retry shortly (a change set sent again is applied once)", RetryIn: retryDownAfter * time.Second}

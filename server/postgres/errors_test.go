@@ -30,6 +30,8 @@ func TestWriteErrorsOfTheDatabase(t *testing.T) {
 		{&pgconn.PgError{Code: "57P01"}, retryDownAfter * time.Second}, // admin shutdown
 		{&pgconn.PgError{Code: "25006"}, retryDownAfter * time.Second}, // read-only: a standby after a failover
 		{&pgconn.PgError{Code: "08006"}, retryDownAfter * time.Second},
+		{&pgconn.PgError{Code: "40P01"}, retryDownAfter * time.Second}, // a deadlock is a retry, never a 500
+		{&pgconn.PgError{Code: "40001"}, retryDownAfter * time.Second},
 		{&pgconn.PgError{Code: "23505"}, 0}, // a unique violation is a bug, not the database's condition
 		{errors.New("record x fields: bad JSON"), 0},
 	}
