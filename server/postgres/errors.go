@@ -21,8 +21,8 @@ const (
 
 // writeError turns the errors of a write that are the database's
 // condition, not a fault of the request or of the code, into
-// syncproto.EUnavailable with a Retry-After: a full disk (class 53,
-// insufficient resources), the server shutting down or restarting (class
+// syncproto.EUnavailable with a Retry-After: a full disk (53100) or
+// another shortage (class 53: memory, connections), the server shutting down or restarting (class
 // 57P), a lost or refused connection (class 08, or no answer at all), a
 // read-only standby after a failover (25006), and — should another
 // program's transactions provoke one despite the write lock — a
