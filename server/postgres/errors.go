@@ -21,7 +21,8 @@ const (
 
 // writeError turns the errors of a write that are the database's
 // condition, not a fault of the request or of the code, into
-// syncproto.EUnavailable with a Retry-After: a full disk (53100) or
+// syncproto.EUnavailable with a Retry-After: the write lock held by
+// another write longer than the lock timeout (55P03), a full disk (53100) or
 // another shortage (class 53: memory, connections), the server shutting down or restarting (class
 // 57P), a lost or refused connection (class 08, or no answer at all), a
 // read-only standby after a failover (25006), and — should another
@@ -46,6 +47,9 @@ func writeError(err error) error {
 	case errors.As(err, &pe) && pe.Code == "53100":
 		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Storage full",
 			Message: "the server's storage is full; nothing was saved, retry later", RetryIn: retryFullAfter * time.Second}
+	case errors.As(err, &pe) && pe.Code == "55P03":
+		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Database busy",
+			Message: "the database is busy; nothing was saved, retry shortly", RetryIn: retryDownAfter * time.Second}
 	case errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57P") ||
 		strings.HasPrefix(pe.Code, "08") || pe.Code == "25006" || pe.Code == "40001" || pe.Code == "40P01"),
 		!errors.As(err, &pe) && (pgconn.SafeToRetry(err) || errors.As(err, &ne) || pgconn.Timeout(err)):

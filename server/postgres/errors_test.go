@@ -91,3 +91,45 @@ func TestCutConnectionIsUnavailableAndNothingIsKept(t *testing.T) {
 		t.Fatalf("history %v, %v; want one version", h, err)
 	}
 }
+
+// TestWriteLockHeldTooLongIsBusy: while another session holds the write
+// lock (a stuck transaction of another instance or program), a push waits
+// the lock timeout, then is refused as EUnavailable, keeping nothing; once
+// the lock is free the same push is applied.
+func TestWriteLockHeldTooLongIsBusy(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	clock := storetest.NewClock(storetest.T0)
+	s, err := Open(ctx, url, Options{Now: clock.Now, LockTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	holder, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(ctx)
+	tx, err := holder.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, WriteLockKey); err != nil {
+		t.Fatal(err)
+	}
+	p := storetest.NewPushService(s, clock)
+	dev := storetest.NewDevice("li.na")
+	hh := uuid.NewString()
+	cs := dev.Changeset(storetest.Household(hh, storetest.SouthVillage, storetest.T0))
+	_, err = p.Push(ctx, dev.Actor, cs)
+	var se *syncproto.Error
+	if !errors.As(err, &se) || se.Code != syncproto.EUnavailable || se.RetryIn != retryDownAfter*time.Second {
+		t.Fatalf("push while the write lock is held: %v, want EUnavailable with a Retry-After", err)
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := p.Push(ctx, dev.Actor, cs); err != nil || resp.Replayed {
+		t.Fatalf("the retry once the lock is free: %+v, %v", resp, err)
+	}
+}

@@ -90,16 +90,30 @@ type Options struct {
 	// Now is the clock of the store's own record keeping (a photo upload,
 	// a device's name); time.Now when nil.
 	Now func() time.Time
-	// MaxConns is the size of the connection pool; pgxpool's default
-	// (the larger of 4 and the number of CPUs) when 0.
+	// MaxConns is the size of the connection pool: when 0, the URL's
+	// pool_max_conns, else DefaultMaxConns. Snapshots and pulls hold a
+	// connection while they stream; writes take one each, one at a time.
 	MaxConns int32
+	// LockTimeout is how long a write waits for the write lock (held by
+	// another write of any instance) before it is refused as
+	// EUnavailable, as the SQLite store's busy timeout; DefaultLockTimeout
+	// when 0.
+	LockTimeout time.Duration
 }
+
+// Defaults of Options.
+const (
+	DefaultMaxConns    = 20
+	DefaultLockTimeout = 10 * time.Second
+)
 
 // Store is the PostgreSQL implementation of syncproto.Store.
 type Store struct {
 	pool      *pgxpool.Pool
 	cursorKey []byte
 	now       func() time.Time
+	// lockTimeout bounds a write's wait for the write lock.
+	lockTimeout time.Duration
 	// beforeCommit, when set (tests only), runs in every write
 	// transaction after its writes and before its commit.
 	beforeCommit func()
@@ -128,8 +142,14 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	// standbys, replicated).
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "fieldsync"
-	if opts.MaxConns > 0 {
+	switch {
+	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns
+	case !strings.Contains(url, "pool_max_conns"):
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
 	}
 	// A pooled connection is pinged each time it is taken (one round trip),
 	// not only after a second idle as pgxpool does by default: after a
@@ -140,7 +160,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, now: opts.Now}
+	s := &Store{pool: pool, now: opts.Now, lockTimeout: opts.LockTimeout}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -240,6 +260,11 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx pgx.T
 		return writeError(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback(ctx)
+	// SET LOCAL takes no parameters: the timeout is a number of
+	// milliseconds formatted here.
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, s.lockTimeout.Milliseconds())); err != nil {
+		return writeError(fmt.Errorf("lock timeout: %w", err))
+	}
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, WriteLockKey); err != nil {
 		return writeError(fmt.Errorf("write lock: %w", err))
 	}
