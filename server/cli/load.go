@@ -18,7 +18,7 @@ func openLocked(ctx context.Context, env Env, storeURL, dir, command string) (st
 		if err := checkStore(storeURL); err != nil {
 			return nil, nil, err
 		}
-		pg, err := openPostgres(ctx, storeURL)
+		pg, err := openPostgres(ctx, storeURL, 0)
 		if err != nil {
 			return nil, nil, err
 		}

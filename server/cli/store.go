@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/server/api"
 	"github.com/fieldsync/fieldsync/server/auth"
@@ -60,10 +61,11 @@ func redactedStore(store string) string {
 	return u.Redacted()
 }
 
-// openPostgres opens the PostgreSQL store at store, migrating it. Its
+// openPostgres opens the PostgreSQL store at store, migrating it; a write
+// waits up to lockTimeout for the write lock (0: the store's default). Its
 // errors name the database without the password.
-func openPostgres(ctx context.Context, store string) (*postgres.Store, error) {
-	s, err := postgres.Open(ctx, store, postgres.Options{})
+func openPostgres(ctx context.Context, store string, lockTimeout time.Duration) (*postgres.Store, error) {
+	s, err := postgres.Open(ctx, store, postgres.Options{LockTimeout: lockTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("--store %s: %w", redactedStore(store), err)
 	}
@@ -77,7 +79,9 @@ func openPostgres(ctx context.Context, store string) (*postgres.Store, error) {
 func openServeStore(ctx context.Context, store, data string, opts sqlite.Options, metrics *api.Metrics,
 	warn func(msg string, args ...any)) (s servedStore, where string, err error) {
 	if store != "" {
-		pg, err := openPostgres(ctx, store)
+		// --busy-timeout bounds the wait for the write lock, as it bounds
+		// SQLite's.
+		pg, err := openPostgres(ctx, store, opts.BusyTimeout)
 		if err != nil {
 			return nil, "", err
 		}
@@ -107,7 +111,7 @@ func openAccounts(ctx context.Context, store, data string, create bool, stderr i
 		if err := checkStore(store); err != nil {
 			return nil, err
 		}
-		return openPostgres(ctx, store)
+		return openPostgres(ctx, store, 0)
 	}
 	if !create {
 		if err := mustHaveDatabase(data); err != nil {
