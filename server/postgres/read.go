@@ -311,9 +311,9 @@ const quarantineColumns = `pos, id, changeset_id, device_id, user_id, entity, re
 // quarantineHousehold is the head name of the stored household that a
 // quarantined change is (a household) or names (an inspection's
 // household_id), ” when none is stored.
-const quarantineHousehold = `COALESCE((SELECT h.fields::jsonb ->> 'head_name' FROM records h
+const quarantineHousehold = `COALESCE((SELECT (CASE WHEN strpos(h.fields, E'\\u0000') = 0 THEN h.fields::jsonb END) ->> 'head_name' FROM records h
 	WHERE h.entity = 'household' AND h.id = CASE WHEN quarantine.entity = 'household' THEN quarantine.record_id
-		ELSE quarantine.raw::jsonb -> 'fields' ->> 'household_id' END), '')`
+		ELSE (CASE WHEN strpos(quarantine.raw, E'\\u0000') = 0 THEN quarantine.raw::jsonb END) -> 'fields' ->> 'household_id' END), '')`
 
 // positioned is a row with its position in its table.
 type positioned[T any] struct {

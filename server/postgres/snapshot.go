@@ -228,7 +228,7 @@ func (sn *snapshotTx) unchanged(ctx context.Context, entity string) error {
 			cols.WriteString(`, (SELECT json_build_object('id', i.id, 'version', i.version, 'village', i.village,
 				'fields', i.fields::json, 'merged_into', i.merged_into, 'updated_at', i.updated_at, 'updated_by', i.updated_by)::text
 				FROM records i WHERE i.parent_id = r.id AND i.entity = ` + arg(e) + ` AND NOT i.deleted
-				ORDER BY (i.fields::jsonb ->> ` + by + `) COLLATE "C" DESC NULLS LAST, i.updated_at DESC, i.id DESC LIMIT 1)`)
+				ORDER BY ((CASE WHEN strpos(i.fields, E'\\u0000') = 0 THEN i.fields::jsonb END) ->> ` + by + `) COLLATE "C" DESC NULLS LAST, i.updated_at DESC, i.id DESC LIMIT 1)`)
 		}
 	}
 	where := `r.entity = ` + arg(entity) + ` AND r.seq <= ` + arg(sn.at)
@@ -494,7 +494,7 @@ func (sn *snapshotTx) movedChildren(ctx context.Context, entity string) (map[str
 	}
 	form := sn.schema.Form(entity)
 	rows, err := sn.tx.Query(ctx, `SELECT DISTINCT c.record_id FROM changes c
-		WHERE c.seq > $1 AND c.entity = $2 AND (c.diff::jsonb -> $3::text) IS NOT NULL
+		WHERE c.seq > $1 AND c.entity = $2 AND ((CASE WHEN strpos(c.diff, E'\\u0000') = 0 THEN c.diff::jsonb END) -> $3::text) IS NOT NULL
 		AND EXISTS (SELECT 1 FROM changes p WHERE p.record_id = c.record_id AND p.seq <= $1)`,
 		sn.at, entity, form.Parent.Field)
 	ids, err := collect(rows, err, "snapshot moved children", func(r pgx.Row) (string, error) {

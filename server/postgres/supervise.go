@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -20,7 +21,7 @@ const conflictColumns = `pos, id, entity, record_id, village, field, policy, sto
 
 // conflictHousehold is the head name of the household a conflict's record
 // is or belongs to (” when it has none).
-const conflictHousehold = `COALESCE((SELECT h.fields::jsonb ->> 'head_name' FROM records r
+const conflictHousehold = `COALESCE((SELECT (CASE WHEN strpos(h.fields, E'\\u0000') = 0 THEN h.fields::jsonb END) ->> 'head_name' FROM records r
 	JOIN records h ON h.id = CASE WHEN r.entity = 'household' THEN r.id ELSE r.parent_id END
 	WHERE r.id = conflicts.record_id), '')`
 
@@ -154,12 +155,21 @@ func (p *superviseTx) Children(ctx context.Context, id string) ([]*syncproto.Sto
 // id, with the same registration number or the same head name, through
 // the expression indexes households_regno and households_head.
 func (p *pushTx) SimilarHouseholds(ctx context.Context, village, id, regNo, name string) ([]*syncproto.StoredRecord, error) {
+	// A value holding U+0000 cannot be a text parameter, and matches no
+	// indexed value (the indexes leave JSON with \u0000 out): that
+	// lookup is skipped.
+	if strings.ContainsRune(regNo, 0) {
+		regNo = ""
+	}
+	if strings.ContainsRune(name, 0) {
+		name = ""
+	}
 	rows, err := p.query(ctx, recordQuery+` WHERE id IN (
 		SELECT id FROM records WHERE village = ? AND entity = 'household' AND ? <> ''
-			AND (fields::jsonb) ->> 'registration_no' = ?
+			AND (CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'registration_no' = ?
 		UNION ALL
 		SELECT id FROM records WHERE village = ? AND entity = 'household' AND ? <> ''
-			AND (fields::jsonb) ->> 'head_name' = ?)
+			AND (CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'head_name' = ?)
 		AND id <> ? AND NOT deleted ORDER BY seq LIMIT 20`, village, regNo, regNo, village, name, name, id)
 	return collect(rows, err, "similar households", scanStored)
 }
@@ -277,8 +287,8 @@ func (s *Store) NameDevice(ctx context.Context, device, name string) error {
 
 const duplicateColumns = `id, village, household_a, household_b, reason, state, created_at, COALESCE(decided_at, ''),
 	COALESCE(decided_by, ''), COALESCE(survivor, ''), COALESCE(note, ''),
-	COALESCE((SELECT fields::jsonb ->> 'head_name' FROM records WHERE id = household_a), ''),
-	COALESCE((SELECT fields::jsonb ->> 'head_name' FROM records WHERE id = household_b), '')`
+	COALESCE((SELECT (CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'head_name' FROM records WHERE id = household_a), ''),
+	COALESCE((SELECT (CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'head_name' FROM records WHERE id = household_b), '')`
 
 func scanDuplicate(row pgx.Row) (syncproto.Duplicate, error) {
 	var d syncproto.Duplicate

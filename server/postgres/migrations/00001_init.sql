@@ -49,8 +49,8 @@ CREATE UNIQUE INDEX records_seq ON records (seq);
 CREATE INDEX records_village ON records (village, entity);
 CREATE INDEX records_village_seq ON records (village, seq);
 CREATE INDEX records_parent ON records (parent_id);
-CREATE INDEX households_regno ON records (village, ((fields::jsonb) ->> 'registration_no')) WHERE entity = 'household';
-CREATE INDEX households_head ON records (village, ((fields::jsonb) ->> 'head_name')) WHERE entity = 'household';
+CREATE INDEX households_regno ON records (village, ((CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'registration_no')) WHERE entity = 'household';
+CREATE INDEX households_head ON records (village, ((CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'head_name')) WHERE entity = 'household';
 
 CREATE TABLE receipts (
     pos          BIGINT  GENERATED ALWAYS AS IDENTITY UNIQUE,
