@@ -263,15 +263,6 @@ func (c *Cluster) admin(ctx context.Context, sql string) error {
 	return err
 }
 
-// Restart stops the cluster fast (open connections are cut, as in a
-// failover) and starts it again on the same port.
-func (c *Cluster) Restart() error {
-	if out, err := c.run("pg_ctl", "restart", "--pgdata", c.data(), "--wait", "--mode", "fast", "--log", c.logf); err != nil {
-		return fmt.Errorf("pg_ctl restart: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return nil
-}
-
 // Stop stops the cluster (cutting any connection still open) and removes
 // its directory.
 func (c *Cluster) Stop() error {
