@@ -19,19 +19,19 @@ const (
 	retryDownAfter = 5  // the database restarting, failing over, out of connections
 )
 
-// writeError turns the errors of a write that are the database's
-// condition, not a fault of the request or of the code, into
-// syncproto.EUnavailable with a Retry-After: the write lock held by
-// another write longer than the lock timeout (55P03), a full disk (53100) or
-// another shortage (class 53: memory, connections), the server shutting down or restarting (class
-// 57P), a lost or refused connection (class 08, or no answer at all), a
-// read-only standby after a failover (25006), and — should another
-// program's transactions provoke one despite the write lock — a
-// serialization failure or a deadlock (40001, 40P01). The transaction was not
-// committed, so nothing was acknowledged; a retry of the change set is
-// answered from its receipt if the commit did happen after all. The result
-// wraps both the domain error (for the client) and the database's (for the
-// log). Any other error is returned as it is.
+// writeError turns the errors that are the database's condition, not a
+// fault of the request or of the code, into syncproto.EUnavailable with a
+// Retry-After: the write lock held by another write longer than the lock
+// timeout (55P03); a full disk (53100) or another shortage (class 53:
+// memory, connections); the server shutting down or restarting (class
+// 57P); a lost or refused connection (class 08, a failed connect, or no
+// answer at all); a read-only standby after a failover (25006); and,
+// should another program's transactions provoke one despite the write
+// lock, a serialization failure or a deadlock (40001, 40P01). A write
+// that fails so was not committed, or its retry is answered from its
+// receipt if the commit did happen after all. The result wraps both the
+// domain error (for the client) and the database's (for the log). Any
+// other error is returned as it is.
 func writeError(err error) error {
 	if err == nil {
 		return nil
@@ -43,7 +43,13 @@ func writeError(err error) error {
 	var unavailable *syncproto.Error
 	var pe *pgconn.PgError
 	var ne net.Error
+	var ce *pgconn.ConnectError
 	switch {
+	case errors.As(err, &ce):
+		// No connection could be made (the database down, refusing
+		// connections, or the credentials wrong: the log says which).
+		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Database unavailable",
+			Message: "the database is unavailable; retry shortly (a change set sent again is applied once)", RetryIn: retryDownAfter * time.Second}
 	case errors.As(err, &pe) && pe.Code == "53100":
 		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Storage full",
 			Message: "the server's storage is full; nothing was saved, retry later", RetryIn: retryFullAfter * time.Second}

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	neturl "net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,5 +133,41 @@ func TestWriteLockHeldTooLongIsBusy(t *testing.T) {
 	}
 	if resp, err := p.Push(ctx, dev.Actor, cs); err != nil || resp.Replayed {
 		t.Fatalf("the retry once the lock is free: %+v, %v", resp, err)
+	}
+}
+
+// TestReadsOfAStoppedDatabaseAreUnavailable: once the database cannot be
+// reached, a pull and a checksum are EUnavailable (503, retry), not an
+// internal error.
+func TestReadsOfAStoppedDatabaseAreUnavailable(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.DB(t)
+	clock := storetest.NewClock(storetest.T0)
+	s := mustOpenURL(t, url, clock)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	u.Path = "/postgres"
+	admin, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	// No new connection to the database, and the store's cut: as a
+	// database that stopped.
+	if _, err := admin.Exec(ctx, `ALTER DATABASE `+db+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Exec(ctx, `ALTER DATABASE `+db+` ALLOW_CONNECTIONS true`) })
+	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, db); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pull(ctx, storetest.All, syncproto.Cursor{}, 10); syncproto.ErrorCode(err) != syncproto.EUnavailable {
+		t.Errorf("pull: %v, want EUnavailable", err)
+	}
+	if _, _, err := s.Checksum(ctx, storetest.All); syncproto.ErrorCode(err) != syncproto.EUnavailable {
+		t.Errorf("checksum: %v, want EUnavailable", err)
 	}
 }

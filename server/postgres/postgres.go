@@ -281,11 +281,13 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx pgx.T
 }
 
 // read runs fn in one read-only REPEATABLE READ transaction: every query
-// of fn sees the same snapshot.
+// of fn sees the same snapshot. A database that cannot begin one (down,
+// restarting, out of connections) is EUnavailable, as for a write; fn's
+// own errors are returned as they are (a sink's error is the client's).
 func (s *Store) read(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
+		return writeError(fmt.Errorf("begin read: %w", err))
 	}
 	defer tx.Rollback(ctx)
 	if err := fn(tx); err != nil {
