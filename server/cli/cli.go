@@ -73,7 +73,7 @@ ids, so a second run replays instead of duplicating.`, runSeed},
 		{"generate", "--data DIR --households N [--seed S] [--store URL]", "load a large deterministic data set (benchmarks)",
 			`Generate households with their inspections, deterministically from --seed, and
 load them through the normal push path. The same seed and size give the same data.`, runGenerate},
-		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--lang L] [--divisions FILE] [--force]", "write a snapshot to a file, for offline hand-over",
+		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--lang L] [--divisions FILE] [--force] [--store URL]", "write a snapshot to a file, for offline hand-over",
 			`Write every current record of a region to FILE in a snapshot format of
 GET /v1/snapshot (ndjson, csv, geojson, xlsx), byte for byte what the API would
 send. Reads from one SQLite read transaction, so it may run while the server

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,7 +19,8 @@ import (
 // made by `user add --store`, the demo data by `seed --store` (a second
 // seed replays), a tablet's push acknowledged, the server
 // killed and started again on a fresh data directory — the records are
-// there, because the store is the database, not --data. The store URL's
+// there, because the store is the database, not --data; export --store
+// reads them. The store URL's
 // password appears in no output.
 func TestServeOnPostgres(t *testing.T) {
 	c := pgtest.ForTest(t)
@@ -79,6 +82,17 @@ func TestServeOnPostgres(t *testing.T) {
 	}
 	if recordExists(t, again.url, admin, "household", uuid.NewString()) {
 		t.Fatal("an unknown household exists")
+	}
+	// export reads the same database: the demo's 300 households and the
+	// tablet's 3, one NDJSON line each.
+	file := filepath.Join(t.TempDir(), "households.ndjson")
+	cli(t, "", "export", "--store", store, "--entity", "household", "--out", file)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n != 303 {
+		t.Fatalf("export: %d lines, want 303 households", n)
 	}
 	list := cli(t, "", "user", "list", "--store", store)
 	if !strings.Contains(list, "worker.xituo") || strings.Contains(list, secret) {

@@ -103,6 +103,19 @@ func openServeStore(ctx context.Context, store, data string, opts sqlite.Options
 	return sq, sq.Path(), nil
 }
 
+// openExportStore opens the store export reads: PostgreSQL when store is
+// a URL (one snapshot transaction, beside running servers), else the
+// SQLite database of data for reading only.
+func openExportStore(ctx context.Context, store, data string) (syncproto.Store, error) {
+	if store != "" {
+		if err := checkStore(store); err != nil {
+			return nil, err
+		}
+		return openPostgres(ctx, store, 0)
+	}
+	return sqlite.OpenReader(ctx, filepath.Join(data, sqlite.FileName), sqlite.Options{})
+}
+
 // openAccounts opens the store of the user commands: PostgreSQL when
 // store is a URL, else the SQLite database in data (which must exist
 // unless create).
