@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -170,11 +171,16 @@ func Start() (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "fieldsync-pg-")
+	reapOrphans(bin)
+	dir, err := os.MkdirTemp("", dirPrefix)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{dir: dir, bin: bin, logf: filepath.Join(dir, "postgres.log")}
+	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
 	fail := func(err error) (*Cluster, error) {
 		os.RemoveAll(dir)
 		return nil, err
@@ -219,6 +225,41 @@ func Start() (*Cluster, error) {
 }
 
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
+
+// A cluster's directory is a temporary directory named dirPrefix…, holding
+// ownerFile: the process id of the test binary that started it.
+const (
+	dirPrefix = "fieldsync-pg-"
+	ownerFile = "owner.pid"
+)
+
+// reapOrphans stops and removes the clusters whose test binary is gone
+// without stopping them (it panicked, or was killed): a test run leaves no
+// server behind for long.
+func reapOrphans(bin string) {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), dirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue // not one of ours, or still being made
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		c := &Cluster{dir: dir, bin: bin}
+		if os.Geteuid() == 0 {
+			c.runAs = "postgres"
+		}
+		_ = c.Stop()
+	}
+}
+
+// processAlive reports whether a process with the id exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
 
 // run runs one of the cluster's binaries, as the cluster's OS user.
 func (c *Cluster) run(name string, args ...string) ([]byte, error) {

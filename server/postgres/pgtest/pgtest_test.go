@@ -2,6 +2,11 @@ package pgtest
 
 import (
 	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -36,5 +41,34 @@ func TestDatabasesAreSeparate(t *testing.T) {
 	}
 	if n != 0 {
 		t.Fatal("a table created in one test's database is visible in another's")
+	}
+}
+
+// TestOrphanedClustersAreReaped: a cluster whose test binary died without
+// stopping it (here: one started under the id of a process that has
+// exited) is stopped and removed by the next Start.
+func TestOrphanedClustersAreReaped(t *testing.T) {
+	orphan, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(orphan.dir, ownerFile), []byte(strconv.Itoa(gone.Process.Pid)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	next, err := Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.Stop()
+	if _, err := os.Stat(orphan.dir); !errors.Is(err, os.ErrNotExist) {
+		orphan.Stop()
+		t.Fatalf("the orphaned cluster's directory is still there: %v", err)
+	}
+	if _, err := os.Stat(shared.dir); err != nil {
+		t.Fatalf("the running binary's own cluster was reaped: %v", err)
 	}
 }
