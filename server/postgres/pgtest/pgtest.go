@@ -12,7 +12,9 @@
 // set: then each test that asks for a database is skipped, saying why.
 //
 // initdb refuses to run as root, so as root the cluster runs as the
-// postgres OS user (through runuser), owning the temporary directory.
+// postgres OS user (through runuser), owning the temporary directory. A
+// cluster whose test binary died without stopping it (a panic, a kill) is
+// stopped and removed by the next Start.
 package pgtest
 
 import (
