@@ -51,7 +51,8 @@ func TestServeOnPostgres(t *testing.T) {
 	if out := cli(t, "", "seed", "--store", store); !strings.Contains(out, "already loaded 870") {
 		t.Fatalf("seed again: %s", out)
 	}
-	p := startBinary(t, t.TempDir(), "--store", store)
+	first := t.TempDir()
+	p := startBinary(t, first, "--store", store)
 	dev := storetest.NewDevice("worker.xituo", "500240107")
 	token := httpLogin(t, p.url, "worker.xituo", password, dev.Actor.DeviceID)
 	cs := surveyChangeset(dev, 3)
@@ -65,6 +66,11 @@ func TestServeOnPostgres(t *testing.T) {
 		}
 	}
 	p.kill(t)
+	// Its data directory holds the keys and no database: key rotate
+	// accepts it.
+	if out := cli(t, "", "key", "rotate", "--data", first); !strings.Contains(out, "is current") {
+		t.Fatalf("key rotate: %s", out)
+	}
 	if p.logged(secret) {
 		t.Fatal("serve logged the store's password")
 	}
