@@ -55,7 +55,7 @@ type command struct {
 // function, not a variable: the commands' own help refers back to it.)
 func commands() []command {
 	return []command{
-		{"serve", "[--config FILE] [--addr HOST:PORT] [--data DIR] [flags]", "serve the sync API from the database in DIR",
+		{"serve", "[--config FILE] [--addr HOST:PORT] [--data DIR] [--store URL] [flags]", "serve the sync API from the database in DIR",
 			`Serve the sync API (docs/protocol.md, GET /v1/openapi.json) from the database in
 --data, creating it, migrating it and making a signing key on first start. Stops
 gracefully on SIGTERM or SIGINT, finishing requests in flight.
@@ -66,30 +66,30 @@ or FIELDSYNC_CONFIG; the flag's name without dashes as the key, e.g.
 busy-timeout = "10s"). A flag wins over the environment, which wins over the
 file, which wins over the default. An empty variable counts as unset. An invalid
 value or an unknown key in the file stops serve before it starts.`, runServe},
-		{"seed", "--data DIR", "load the demo regions, households and inspections",
+		{"seed", "--data DIR [--store URL]", "load the demo regions, households and inspections",
 			`Load the demo data set (fixtures/) through the normal push path, and create the
 demo accounts that do not exist yet. Safe to repeat: the change sets have fixed
 ids, so a second run replays instead of duplicating.`, runSeed},
-		{"generate", "--data DIR --households N [--seed S]", "load a large deterministic data set (benchmarks)",
+		{"generate", "--data DIR --households N [--seed S] [--store URL]", "load a large deterministic data set (benchmarks)",
 			`Generate households with their inspections, deterministically from --seed, and
 load them through the normal push path. The same seed and size give the same data.`, runGenerate},
-		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--lang L] [--divisions FILE] [--force]", "write a snapshot to a file, for offline hand-over",
+		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--lang L] [--divisions FILE] [--force] [--store URL]", "write a snapshot to a file, for offline hand-over",
 			`Write every current record of a region to FILE in a snapshot format of
 GET /v1/snapshot (ndjson, csv, geojson, xlsx), byte for byte what the API would
 send. Reads from one SQLite read transaction, so it may run while the server
 serves the same --data. The file is written beside FILE under a temporary name,
 fsynced, and renamed to FILE only when complete (mode 0600: it holds personal data).`, runExport},
-		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--create]", "create or update a user (password on standard input)",
+		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--create] [--store URL]", "create or update a user (password on standard input)",
 			`Create a user, or update an existing one's role, scope and password (which ends
 the sessions opened with the old password). The password is one line on standard
 input, e.g. echo 'a-long-password' | fieldsync user add ... The database in --data
 must exist (serve or seed creates it); --create makes it when it does not.`, runUserAdd},
-		{"user list", "--data DIR", "list users, roles, scopes and state",
+		{"user list", "--data DIR [--store URL]", "list users, roles, scopes and state",
 			`List every user with role, scope, state and last update.`, runUserList},
-		{"user disable", "--data DIR --name NAME", "stop a user's access at once",
+		{"user disable", "--data DIR --name NAME [--store URL]", "stop a user's access at once",
 			`Disable a user: their tokens stop working on the next request and they cannot
 log in until enabled.`, runUserDisable},
-		{"user enable", "--data DIR --name NAME", "allow a disabled user again",
+		{"user enable", "--data DIR --name NAME [--store URL]", "allow a disabled user again",
 			`Enable a disabled user again. Disabling ended their sessions for good: each of
 their tablets logs in again (its pending edits are kept).`, runUserDisable},
 		{"key rotate", "--data DIR", "make a new token-signing key current",

@@ -13,6 +13,7 @@ import (
 func runGenerate(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "generate")
 	data := fs.String("data", "data", "data directory")
+	storeURL := fs.String("store", "", storeUsage)
 	households := fs.Int("households", 10000, "households to generate (with their inspections)")
 	seed := fs.Int64("seed", 1, "generator seed: the same seed and size give the same data")
 	batch := fs.Int("batch", 1000, "changes per change set")
@@ -22,7 +23,7 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	if *households < 1 || *batch < 1 {
 		return fmt.Errorf("--households and --batch must be positive")
 	}
-	store, done, err := openLocked(ctx, env, *data, "generate")
+	store, done, err := openLocked(ctx, env, *storeURL, *data, "generate")
 	if err != nil {
 		return err
 	}

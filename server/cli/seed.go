@@ -13,10 +13,11 @@ import (
 func runSeed(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "seed")
 	data := fs.String("data", "data", "data directory")
+	storeURL := fs.String("store", "", storeUsage)
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, done, err := openLocked(ctx, env, *data, "seed")
+	store, done, err := openLocked(ctx, env, *storeURL, *data, "seed")
 	if err != nil {
 		return err
 	}
