@@ -95,6 +95,14 @@ func (s *Store) RecordsSchemaVersion(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// PendingRecordsVersion returns 0: MigrateRecords migrates every record
+// in one transaction, so no migration is ever left half done to resume
+// (syncproto.RecordMigrator). PostgreSQL keeps a long transaction's
+// changes in the table and its WAL segments, not in one growing WAL file
+// that must be checkpointed, so the SQLite store's reason to batch does
+// not apply in the same way.
+func (s *Store) PendingRecordsVersion(ctx context.Context) (int, error) { return 0, nil }
+
 // MigrateRecords calls fn on every stored record, in id order, in one
 // write transaction holding the write lock, and writes back each record's
 // fields and metadata as fn left them; then it records that the records
