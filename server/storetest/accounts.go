@@ -265,6 +265,18 @@ func testRefresh(t *testing.T, open Opener) {
 		t.Fatalf("the current token of a revoked session: %v", outcome)
 	}
 
+	// The retry rotates once: the same token a third time is reuse.
+	sess, h0, _ = login(t, a, "amy", sess.DeviceID, now)
+	if outcome, _, _ := refresh(sess, h0, now); outcome != auth.RefreshRotated {
+		t.Fatal(outcome)
+	}
+	if outcome, _, _ := refresh(sess, h0, now.Add(time.Second)); outcome != auth.RefreshRotated {
+		t.Fatalf("the retry of a lost answer: %v", outcome)
+	}
+	if outcome, _, _ := refresh(sess, h0, now.Add(2*time.Second)); outcome != auth.RefreshReused {
+		t.Fatalf("the replaced token a third time, within the grace: %v, want reuse", outcome)
+	}
+
 	// Past the grace, the replaced token is reuse.
 	sess, h0, _ = login(t, a, "amy", sess.DeviceID, now)
 	outcome, h1, _ = refresh(sess, h0, now.Add(time.Minute))

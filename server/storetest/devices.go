@@ -141,6 +141,9 @@ func testReceipts(t *testing.T, open Opener) {
 				if r.DeviceID != a.Actor.DeviceID || r.UserID != "li.na" || r.Applied != 1 {
 					t.Fatalf("receipt %+v", r)
 				}
+				if slices.Contains(got, r.ChangesetID) {
+					t.Fatalf("receipt %s listed twice in pages of %d", r.ChangesetID, limit)
+				}
 				got = append(got, r.ChangesetID)
 			}
 			if len(page) < limit {
@@ -173,20 +176,25 @@ func testBehind(t *testing.T, open Opener) {
 	ctx := context.Background()
 	dev := NewDevice("admin")
 	south, other, north := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	dev.Push(t, p, Household(south, SouthVillage, T0), Household(other, "500240108203", T0), Household(north, NorthVillage, T0))
+	dev.Push(t, p, Household(south, SouthVillage, T0))
+	atSouth := mustHead(t, s).Seq
+	dev.Push(t, p, Household(other, "500240108203", T0))
+	atOther := mustHead(t, s).Seq // other's own position: other is not after it
+	dev.Push(t, p, Household(north, NorthVillage, T0))
 	mid := mustHead(t, s).Seq
 	dev.Push(t, p, Upsert("household", south, 1, T0, map[string]any{"members": 6}))
 	dev.Push(t, p, Upsert("household", south, 2, T0, map[string]any{"members": 7}), Upsert("household", north, 1, T0, map[string]any{"members": 2}))
 	head := mustHead(t, s).Seq
 	county := syncproto.Actor{UserID: "w", Scope: []string{"500240"}}
-	got, err := s.Behind(ctx, county, []int64{0, mid, head, 1})
+	positions := []int64{0, mid, head, atOther, atSouth}
+	got, err := s.Behind(ctx, county, positions)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []int64{2, 1, 0, 2}; !slices.Equal(got, want) {
+	if want := []int64{2, 1, 0, 1, 2}; !slices.Equal(got, want) {
 		t.Fatalf("behind for the county %v, want %v", got, want)
 	}
-	for i, after := range []int64{0, mid, head, 1} {
+	for i, after := range positions {
 		records, _ := PullAll(t, s, county, syncproto.Cursor{Seq: after, Scope: county.ScopeKey()}, 10)
 		if int64(len(records)) != got[i] {
 			t.Fatalf("behind %d after %d, a pull gives %d records", got[i], after, len(records))

@@ -203,15 +203,19 @@ func equalFields(a, b map[string]json.RawMessage) bool {
 // then and sees none of the later writes: an edit and a deletion undone, a
 // later record absent, a moved household in its old village (and scoped by
 // it), the latest inspection and the parent as they were, a re-pointed
-// inspection under its old household; the beginning holds nothing; a
+// inspection under its old household, a record deleted before it only
+// with tombstones asked; the beginning holds nothing; a
 // position ahead of the log is refused before Start.
 func testSnapshotAsOf(t *testing.T, open Opener) {
 	clock := NewClock(T0)
 	s, p := Open(t, open, clock)
 	dev := NewDevice("li.na")
 	hh, other, ins, water := uuid.NewString(), uuid.NewString(), uuid.NewString(), uuid.NewString()
+	early := uuid.NewString()
 	dev.Push(t, p, Household(hh, SouthVillage, T0), Household(other, SouthVillage, T0),
-		HousingInspection(ins, hh, "C", T0), WaterInspection(water, hh, T0))
+		HousingInspection(ins, hh, "C", T0), WaterInspection(water, hh, T0), HousingInspection(early, hh, "B", T0))
+	// Deleted before the cursor, and moved with its household after it.
+	dev.Push(t, p, Delete("housing_inspection", early, 1, T0))
 	at1 := mustHead(t, s)
 	clock.Advance(time.Hour)
 
@@ -251,10 +255,11 @@ func testSnapshotAsOf(t *testing.T, open Opener) {
 	if w := then[water].Record; w.Deleted || w.Version != 1 {
 		t.Fatalf("water inspection at the cursor %+v", w)
 	}
-	// A deletion after the cursor, with tombstones asked: not yet deleted.
+	// With tombstones asked: a deletion after the cursor is not yet one,
+	// a deletion before it is.
 	tq := q
 	tq.Tombstones = true
-	if got := mustSnapshot(t, s, All, tq).byID(); got[water].Record.Deleted || len(got) != 4 {
+	if got := mustSnapshot(t, s, All, tq).byID(); got[water].Record.Deleted || !got[early].Record.Deleted || len(got) != 5 {
 		t.Fatalf("tombstones at the cursor: %v", got)
 	}
 
