@@ -344,11 +344,13 @@ func testSnapshotAsOfSeesNoLaterWrite(t *testing.T, open Opener) {
 	}
 	dev.Push(t, p, changes...)
 	at := mustHead(t, s)
+	// Written before the snapshot begins, after its point.
+	dev.Push(t, p, Upsert("household", ids[0], 1, T0, map[string]any{"members": 8}), Household(uuid.NewString(), SouthVillage, T0))
 	// While the snapshot reads, every row triggers a write: an edit of a
 	// record (read or not yet read) and a new household.
 	n := 0
 	c := &collected{onRow: func(int) error {
-		if n < len(ids) {
+		if n < len(ids)-1 {
 			dev.Push(t, p, Upsert("household", ids[len(ids)-1-n], 1, T0, map[string]any{"members": 9}),
 				Household(uuid.NewString(), SouthVillage, T0))
 			n++
