@@ -112,6 +112,26 @@ func testPushTxPrimitives(t *testing.T, open Opener) {
 		t.Fatalf("sequences %v not increasing", seqs)
 	}
 
+	// A new version of the first-created child: the order stays that of
+	// creation, not of the last write.
+	err = s.WritePush(ctx, 1, func(ctx context.Context, tx syncproto.PushTx) error {
+		rec, entry := stored("water_inspection", second, SouthVillage, hh, 2, map[string]any{"household_id": hh, "village": SouthVillage})
+		if _, err := tx.WriteVersion(ctx, rec, entry); err != nil {
+			return err
+		}
+		placements, err := tx.ChildPlacements(ctx, hh)
+		if err != nil {
+			return err
+		}
+		if len(placements) != 2 || placements[0].ID != second || placements[0].Version != 2 || placements[1].ID != first {
+			t.Errorf("child placements after a later version of the first child: %+v", placements)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	// UpdateMeta: new metadata, nothing else.
 	before := MustRecord(t, s, first)
 	head := mustHead(t, s)

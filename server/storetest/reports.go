@@ -129,3 +129,38 @@ func testReports(t *testing.T, open Opener) {
 		t.Fatalf("re-inspection's emit error: %v", err)
 	}
 }
+
+// testHouseholdStreamIsOnePoint: the household stream reads one point of
+// the change log, the head when it began: households pushed and edits made
+// while it is read do not show, and the cursor it returns is that head.
+func testHouseholdStreamIsOnePoint(t *testing.T, open Opener) {
+	s, p := Open(t, open, NewClock(T0.Add(time.Hour)))
+	dev := NewDevice("li.na")
+	var ids []string
+	var changes []syncproto.Change
+	for range 20 {
+		id := uuid.NewString()
+		ids = append(ids, id)
+		changes = append(changes, Household(id, SouthVillage, T0))
+	}
+	dev.Push(t, p, changes...)
+	head := mustHead(t, s)
+	n := 0
+	at, err := s.HouseholdInspections(context.Background(), All, syncproto.HouseholdQuery{Forms: v1Forms}, func(h *survey.HouseholdInspections) error {
+		if h.HeadName != "陈秀英" || len(h.Inspections) != 0 {
+			return errors.New("a write made while the stream is read shows in it: " + h.ID)
+		}
+		// Each household read: a new household and an inspection of one
+		// not yet read, both committed before the next is read.
+		dev.Push(t, p, Household(uuid.NewString(), SouthVillage, T0), HousingInspection(uuid.NewString(), ids[len(ids)-1-n%len(ids)], "D", T0),
+			Upsert("household", ids[len(ids)-1-n%len(ids)], int64(1), T0, map[string]any{"head_name": "改名"}))
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(ids) || at.Seq != head.Seq {
+		t.Fatalf("streamed %d households at %d, want %d at the head %d when it began", n, at.Seq, len(ids), head.Seq)
+	}
+}

@@ -147,6 +147,7 @@ var suite = []contractTest{
 	{"Users", testUsers, []string{"Accounts.PutUser", "Accounts.User", "Accounts.Users", "Accounts.SetUserDisabled", "Accounts.Access"}},
 	{"Sessions", testSessions, []string{"Accounts.CreateSession", "Accounts.Access", "Accounts.RevokeDevice", "Accounts.DeviceRevoked", "Accounts.DeviceUsers"}},
 	{"Refresh", testRefresh, []string{"Accounts.Refresh"}},
+	{"HouseholdStreamIsOnePoint", testHouseholdStreamIsOnePoint, []string{"Store.HouseholdInspections"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
 }
 

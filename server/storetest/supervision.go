@@ -64,7 +64,8 @@ func conflictIDs(list []syncproto.ConflictEntry) []string {
 // testConflictQueue: ListConflicts returns the conflicts of the actor's
 // scope in the order they were made (the order of Conflicts), optionally
 // of one state, and its positions page through them without a repeat or a
-// gap; Conflict returns one as listed, or ENotFound; Conflicts of one
+// gap, each with the head of its household; Conflict returns one as
+// listed, or ENotFound; Conflicts of one
 // record lists that record's only.
 func testConflictQueue(t *testing.T, open Opener) {
 	s, p := Open(t, open, NewClock(T0.Add(time.Hour)))
@@ -111,6 +112,9 @@ func testConflictQueue(t *testing.T, open Opener) {
 	if err != nil || c.ID != open1[0].ID || c.RecordID != south || c.Field != "members" || string(c.Kept) != "6" ||
 		string(c.Incoming) != "7" || c.Village != SouthVillage || c.State != syncproto.StateOpen || c.Version != 3 {
 		t.Fatalf("conflict %+v, %v", c, err)
+	}
+	if head := string(MustRecord(t, s, south).Fields["head_name"]); `"`+c.HouseholdName+`"` != head {
+		t.Fatalf("conflict's household name %q, the household's head is %s", c.HouseholdName, head)
 	}
 	if _, err := s.Conflict(ctx, uuid.NewString()); syncproto.ErrorCode(err) != syncproto.ENotFound {
 		t.Fatalf("an unknown conflict: %v", err)
@@ -360,8 +364,8 @@ func sameSet(a, b []string) bool {
 
 // testQuarantineQueue: ListQuarantine returns the rejected changes of the
 // actor's scope (by the village of the record they would have written, or
-// of its household) in the order received, optionally of one state, paged
-// without a repeat or a gap; Quarantined lists every one, or one change
+// of its household) in the order received, with the household's head,
+// optionally of one state, paged without a repeat or a gap; Quarantined lists every one, or one change
 // set's.
 func testQuarantineQueue(t *testing.T, open Opener) {
 	clock := NewClock(T0)
@@ -414,8 +418,8 @@ func testQuarantineQueue(t *testing.T, open Opener) {
 				t.Fatal(err)
 			}
 			for _, q := range page {
-				if q.Village != SouthVillage || q.State == "" {
-					t.Fatalf("an entry outside the scope, or without a state: %+v", q)
+				if q.Village != SouthVillage || q.State == "" || q.HouseholdName != "陈秀英" {
+					t.Fatalf("an entry outside the scope, without a state or its household's head: %+v", q)
 				}
 				got = append(got, q.RecordID)
 			}
