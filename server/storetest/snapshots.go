@@ -479,3 +479,42 @@ func testSnapshotAsOfBeforeAMerge(t *testing.T, open Opener) {
 		}
 	}
 }
+
+// testSnapshotLatestTies: of a household's inspections on the same date,
+// the latest is the one updated last, then the one with the larger id —
+// in a current snapshot and in one as of a position.
+func testSnapshotLatestTies(t *testing.T, open Opener) {
+	clock := NewClock(T0.Add(time.Hour))
+	s, p := Open(t, open, clock)
+	dev := NewDevice("li.na")
+	hh, tied := uuid.NewString(), uuid.NewString()
+	// Two inspections of one date, pushed together: the larger id wins.
+	small, large := "00000000-0000-4000-8000-000000000001", "ffffffff-0000-4000-8000-000000000001"
+	dev.Push(t, p, Household(hh, SouthVillage, T0), HousingInspection(large, hh, "B", T0), HousingInspection(small, hh, "C", T0),
+		Household(tied, SouthVillage, T0))
+	latest := func(q syncproto.SnapshotQuery) string {
+		t.Helper()
+		row := mustSnapshot(t, s, All, q).byID()[hh]
+		if l := row.Latest["housing_inspection"]; l != nil {
+			return l.ID
+		}
+		return ""
+	}
+	q := syncproto.SnapshotQuery{Entities: []string{"household"}, Latest: []string{"housing_inspection"}, LatestBy: "inspected_on"}
+	if got := latest(q); got != large {
+		t.Fatalf("latest of two inspections of one date and one update: %s, want the larger id %s", got, large)
+	}
+	at := mustHead(t, s)
+	// The smaller id is updated later: it wins now, not as of before.
+	clock.Advance(time.Minute)
+	dev.Push(t, p, Upsert("housing_inspection", small, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
+	if got := latest(q); got != small {
+		t.Fatalf("latest after an update of the other: %s, want %s", got, small)
+	}
+	// A later write elsewhere makes the snapshot at the cursor a rebuilt one.
+	dev.Push(t, p, Upsert("household", hh, 1, T0, map[string]any{"members": 3}))
+	q.AsOf = &at
+	if got := latest(q); got != large {
+		t.Fatalf("latest as of before the update: %s, want %s", got, large)
+	}
+}

@@ -1,7 +1,9 @@
-// Package storetest is the contract test suite of syncproto.Store. Every
-// store (SQLite today, PostgreSQL when a deployment outgrows one machine)
-// runs it with its own Open function and must pass it unchanged. It imports
-// the domain only, never a store.
+// Package storetest is the contract test suite of syncproto.Store and of
+// the accounts store beside it (auth.Accounts). Every store (SQLite today,
+// PostgreSQL when a deployment outgrows one machine) runs it with its own
+// Open function and must pass it unchanged, all of it: its first test fails
+// for any method of the contract that no test names (coverage.go). It
+// imports the domain and auth's types only, never a store.
 package storetest
 
 import (
@@ -148,6 +150,7 @@ var suite = []contractTest{
 	{"Sessions", testSessions, []string{"Accounts.CreateSession", "Accounts.Access", "Accounts.RevokeDevice", "Accounts.DeviceRevoked", "Accounts.DeviceUsers"}},
 	{"Refresh", testRefresh, []string{"Accounts.Refresh"}},
 	{"HouseholdStreamIsOnePoint", testHouseholdStreamIsOnePoint, []string{"Store.HouseholdInspections"}},
+	{"SnapshotLatestTies", testSnapshotLatestTies, []string{"Store.Snapshot"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
 }
 
@@ -743,7 +746,8 @@ func testChecksum(t *testing.T, open Opener) {
 
 // testPhotoAccess: the photos a record references are reachable by the
 // actors whose scope holds the record, from the write that references
-// them, through a move of the household, until a later version drops them.
+// them, through a move of the household and the record's deletion, until a
+// later version drops them.
 func testPhotoAccess(t *testing.T, open Opener) {
 	s, p := Open(t, open, NewClock(T0))
 	admin := NewDevice("admin")
@@ -792,6 +796,11 @@ func testPhotoAccess(t *testing.T, open Opener) {
 	}
 	if got := access(north, b); !got.InScope {
 		t.Fatalf("photo of the later version: %+v", got)
+	}
+	// Deleted records count: their last fields are still served.
+	admin.Push(t, p, Delete("housing_inspection", ins, 2, T0.Add(3*time.Minute)))
+	if got := access(north, b); !got.InScope || !got.Referenced {
+		t.Fatalf("photo of a deleted record: %+v", got)
 	}
 }
 
