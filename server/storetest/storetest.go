@@ -114,7 +114,7 @@ var suite = []contractTest{
 	{"QuarantineKeepsRejectedChanges", testQuarantine, []string{"PushTx.AddQuarantine", "Store.Quarantined", "Store.Record"}},
 	{"HistoryRecordsEveryVersion", testHistory, []string{"Store.History", "PushTx.WriteVersion"}},
 	{"DeleteConflicts", testDeleteConflicts, []string{"PushTx.AddConflict", "Store.Record"}},
-	{"HouseholdMoveRescopesInspections", testHouseholdMove, []string{"PushTx.ChildPlacements", "PushTx.Rescope"}},
+	{"HouseholdMoveRescopesInspections", testHouseholdMove, []string{"PushTx.ChildPlacements", "PushTx.Rescope", "Store.History"}},
 	{"MovedRecordsArePulledAsRemovals", testMoveRemovals, []string{"PushTx.Rescope", "Store.Pull"}},
 	{"ScopeChangeSendsRemovalsAndAdditions", testScopeChange, []string{"Store.Pull"}},
 	{"ScopeChangeRemovesRecordsThatMovedAway", testScopeChangeWithMoveAway, []string{"Store.Pull"}},
@@ -584,6 +584,10 @@ func testDeleteConflicts(t *testing.T, open Opener) {
 	}
 }
 
+// testHouseholdMove: a household's inspections move with it, without a
+// version of their own: the inspection is scoped by the new village, keeps
+// its version, and its history shows the move (op rescope, its version, by
+// the moving change set's user) after its versions.
 func testHouseholdMove(t *testing.T, open Opener) {
 	s, p := Open(t, open, NewClock(T0))
 	a := NewDevice("admin")
@@ -591,8 +595,15 @@ func testHouseholdMove(t *testing.T, open Opener) {
 	a.Push(t, p, Household(hh, SouthVillage, T0), HousingInspection(ins, hh, "B", T0))
 	other := "500240108203"
 	a.Push(t, p, Upsert("household", hh, 1, T0.Add(time.Minute), map[string]any{"village": other}))
-	if r := MustRecord(t, s, ins); r.Village != other {
-		t.Fatalf("inspection still scoped by %s after its household moved to %s", r.Village, other)
+	if r := MustRecord(t, s, ins); r.Village != other || r.Version != 1 {
+		t.Fatalf("inspection in %s at v%d after its household moved to %s", r.Village, r.Version, other)
+	}
+	hist, err := s.History(context.Background(), ins)
+	if err != nil || len(hist) != 2 {
+		t.Fatalf("history of a moved inspection: %+v, %v", hist, err)
+	}
+	if e := hist[1]; e.Op != syncproto.OpRescope || e.Version != 1 || e.UserID != "admin" || e.Seq <= hist[0].Seq || len(e.Changes) != 0 {
+		t.Fatalf("the move in the history: %+v", e)
 	}
 }
 
