@@ -138,7 +138,7 @@ func testHouseholdStreamIsOnePoint(t *testing.T, open Opener) {
 	dev := NewDevice("li.na")
 	var ids []string
 	var changes []syncproto.Change
-	for range 20 {
+	for range 10 {
 		id := uuid.NewString()
 		ids = append(ids, id)
 		changes = append(changes, Household(id, SouthVillage, T0))

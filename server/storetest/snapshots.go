@@ -337,7 +337,7 @@ func testSnapshotAsOfSeesNoLaterWrite(t *testing.T, open Opener) {
 	dev := NewDevice("li.na")
 	var ids []string
 	var changes []syncproto.Change
-	for range 30 {
+	for range 12 {
 		id := uuid.NewString()
 		ids = append(ids, id)
 		changes = append(changes, Household(id, SouthVillage, T0))

@@ -396,11 +396,11 @@ func testPullPaging(t *testing.T, open Opener) {
 	a := NewDevice("li.na")
 	var ids []string
 	var batch []syncproto.Change
-	for i := 0; i < 1200; i++ {
+	for i := 0; i < 360; i++ {
 		id := uuid.NewString()
 		ids = append(ids, id)
 		batch = append(batch, Household(id, SouthVillage, T0))
-		if len(batch) == 300 {
+		if len(batch) == 120 {
 			a.Push(t, p, batch...)
 			batch = nil
 		}
@@ -414,21 +414,21 @@ func testPullPaging(t *testing.T, open Opener) {
 	want := append(append([]string{}, ids[10:]...), ids[:10]...)
 
 	ctx := context.Background()
-	first, err := s.Pull(ctx, All, syncproto.Cursor{}, 500)
+	first, err := s.Pull(ctx, All, syncproto.Cursor{}, 150)
 	if err != nil {
 		t.Fatal(err)
 	}
-	repeat, err := s.Pull(ctx, All, syncproto.Cursor{}, 500)
+	repeat, err := s.Pull(ctx, All, syncproto.Cursor{}, 150)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(first, repeat) {
 		t.Fatal("the same cursor gave different pages")
 	}
-	if len(first.Records) != 500 || !first.HasMore {
+	if len(first.Records) != 150 || !first.HasMore {
 		t.Fatalf("first page %d records, has_more %v", len(first.Records), first.HasMore)
 	}
-	all, _ := PullAll(t, s, All, syncproto.Cursor{}, 500)
+	all, _ := PullAll(t, s, All, syncproto.Cursor{}, 150)
 	if len(all) != len(want) {
 		t.Fatalf("pulled %d records, want %d", len(all), len(want))
 	}
