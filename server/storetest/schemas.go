@@ -2,8 +2,11 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -44,5 +47,93 @@ func testPublishedSchemas(t *testing.T, open Opener) {
 	}
 	if got, _ := s.PublishedSchemas(ctx); len(got) != 1 || got[0].Digest != set.Digest(1) || !got[0].PublishedAt.Equal(T0) {
 		t.Fatalf("a published version changed: %+v", got)
+	}
+}
+
+// testMigrateRecords: a new store's records are in version 1; MigrateRecords
+// calls fn on every record, tombstones included, and keeps the fields and
+// metadata fn left, nothing else (not the version, the change log, a pull
+// position or the checksum), then records the version; when fn fails
+// midway nothing changes and the error is returned.
+func testMigrateRecords(t *testing.T, open Opener) {
+	s, p := Open(t, open, NewClock(T0))
+	ctx := context.Background()
+	if v, err := s.RecordsSchemaVersion(ctx); err != nil || v != 1 {
+		t.Fatalf("records schema version of a new store: %d, %v", v, err)
+	}
+	dev := NewDevice("li.na")
+	hh, gone, ins := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	dev.Push(t, p, Household(hh, SouthVillage, T0), Household(gone, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
+	dev.Push(t, p, Delete("household", gone, 1, T0))
+	head := mustHead(t, s)
+	sumBefore, _, err := s.Checksum(ctx, All)
+	if err != nil {
+		t.Fatal(err)
+	}
+	histBefore, _ := s.History(ctx, hh)
+
+	// rename moves members to member_count, with its metadata.
+	rename := func(rec *syncproto.StoredRecord) error {
+		if v, ok := rec.Fields["members"]; ok {
+			rec.Fields["member_count"] = v
+			delete(rec.Fields, "members")
+			rec.Meta["member_count"] = rec.Meta["members"]
+			delete(rec.Meta, "members")
+		}
+		return nil
+	}
+	calls := 0
+	err = s.MigrateRecords(ctx, 2, func(rec *syncproto.StoredRecord) error {
+		if calls++; calls == 2 {
+			return errBroken
+		}
+		return rename(rec)
+	})
+	if !errors.Is(err, errBroken) {
+		t.Fatalf("a failing fn: %v", err)
+	}
+	for _, id := range []string{hh, gone} {
+		if r := MustRecord(t, s, id); r.Fields["members"] == nil || r.Fields["member_count"] != nil {
+			t.Fatalf("a failed migration changed %s: %v", id, r.Fields)
+		}
+	}
+	if v, _ := s.RecordsSchemaVersion(ctx); v != 1 {
+		t.Fatalf("a failed migration recorded version %d", v)
+	}
+
+	seen := map[string]bool{}
+	err = s.MigrateRecords(ctx, 2, func(rec *syncproto.StoredRecord) error {
+		seen[rec.ID] = true
+		return rename(rec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 3 || !seen[gone] {
+		t.Fatalf("fn saw %v, want every record, the tombstone too", seen)
+	}
+	for _, id := range []string{hh, gone} {
+		r := MustRecord(t, s, id)
+		if r.Fields["members"] != nil || string(r.Fields["member_count"]) != "5" || r.Meta["member_count"].Version != 1 || r.Meta["members"] != (syncproto.FieldMeta{}) {
+			t.Fatalf("migrated %s: %v %v", id, r.Fields, r.Meta)
+		}
+	}
+	if r := MustRecord(t, s, gone); !r.Deleted || r.Version != 2 {
+		t.Fatalf("the migrated tombstone %+v", r)
+	}
+	if v, err := s.RecordsSchemaVersion(ctx); err != nil || v != 2 {
+		t.Fatalf("records schema version after the migration: %d, %v", v, err)
+	}
+	if mustHead(t, s) != head {
+		t.Fatal("the migration wrote to the change log")
+	}
+	if got, _ := PullAll(t, s, All, head, 10); len(got) != 0 {
+		t.Fatalf("the migration moved records in the log: %+v", got)
+	}
+	if sum, _, _ := s.Checksum(ctx, All); sum != sumBefore {
+		t.Fatal("the migration changed the checksum")
+	}
+	if hist, _ := s.History(ctx, hh); len(hist) != len(histBefore) || string(hist[0].Changes["members"].After) != "5" {
+		t.Fatalf("the migration rewrote the history: %+v", hist)
 	}
 }
