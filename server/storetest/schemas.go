@@ -61,6 +61,9 @@ func testMigrateRecords(t *testing.T, open Opener) {
 	if v, err := s.RecordsSchemaVersion(ctx); err != nil || v != 1 {
 		t.Fatalf("records schema version of a new store: %d, %v", v, err)
 	}
+	if v, err := s.PendingRecordsVersion(ctx); err != nil || v != 0 {
+		t.Fatalf("pending records version of a new store: %d, %v", v, err)
+	}
 	dev := NewDevice("li.na")
 	hh, gone, ins := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	dev.Push(t, p, Household(hh, SouthVillage, T0), Household(gone, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
@@ -100,6 +103,18 @@ func testMigrateRecords(t *testing.T, open Opener) {
 	if v, _ := s.RecordsSchemaVersion(ctx); v != 1 {
 		t.Fatalf("a failed migration recorded version %d", v)
 	}
+	// A store that migrates in batches may leave the migration pending
+	// (its committed batches in version 2); one that migrates in one
+	// transaction leaves none. Either way no other version may start.
+	pending, err := s.PendingRecordsVersion(ctx)
+	if err != nil || (pending != 0 && pending != 2) {
+		t.Fatalf("pending records version after a failed migration to 2: %d, %v", pending, err)
+	}
+	if pending == 2 {
+		if err := s.MigrateRecords(ctx, 3, func(*syncproto.StoredRecord) error { return nil }); err == nil {
+			t.Fatal("a migration to 3 started while one to 2 is pending")
+		}
+	}
 
 	seen := map[string]bool{}
 	err = s.MigrateRecords(ctx, 2, func(rec *syncproto.StoredRecord) error {
@@ -108,6 +123,9 @@ func testMigrateRecords(t *testing.T, open Opener) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if v, err := s.PendingRecordsVersion(ctx); err != nil || v != 0 {
+		t.Fatalf("pending records version after a completed migration: %d, %v", v, err)
 	}
 	if len(seen) != 3 || !seen[gone] {
 		t.Fatalf("fn saw %v, want every record, the tombstone too", seen)

@@ -145,7 +145,7 @@ var suite = []contractTest{
 	{"PushTxPrimitives", testPushTxPrimitives, []string{"PushTx.Record", "PushTx.Head", "PushTx.WriteVersion", "PushTx.Receipt", "PushTx.LastDeviceSeq", "PushTx.SaveReceipt", "PushTx.UpdateMeta", "PushTx.ChildPlacements"}},
 	{"StoreLifecycle", testStoreLifecycle, []string{"Store.Ping", "Store.CursorKey", "Store.Close"}},
 	{"OutboxReplay", testOutboxReplay, []string{"Store.WriteReplay", "ReplayTx.RecordReplay", "ReplayTx.CarryPhotoProofs"}},
-	{"MigrateRecords", testMigrateRecords, []string{"Store.RecordsSchemaVersion", "Store.MigrateRecords"}},
+	{"MigrateRecords", testMigrateRecords, []string{"Store.RecordsSchemaVersion", "Store.PendingRecordsVersion", "Store.MigrateRecords"}},
 	{"Users", testUsers, []string{"Accounts.PutUser", "Accounts.User", "Accounts.Users", "Accounts.SetUserDisabled", "Accounts.Access"}},
 	{"Sessions", testSessions, []string{"Accounts.CreateSession", "Accounts.Access", "Accounts.RevokeDevice", "Accounts.DeviceRevoked", "Accounts.DeviceUsers"}},
 	{"Refresh", testRefresh, []string{"Accounts.Refresh"}},
