@@ -145,8 +145,12 @@ type Standards struct {
 
 // Form is the definition of one entity.
 type Form struct {
-	Entity      string       `json:"entity"`
-	Title       string       `json:"title"`
+	Entity string `json:"entity"`
+	Title  string `json:"title"`
+	// Titles name the form for people, by language ("zh", "en"): sheet
+	// names and headers of the exports, the command line's --lang. Title
+	// stays as v1 has it.
+	Titles      map[string]string `json:"titles,omitempty"`
 	Description string       `json:"description,omitempty"`
 	ScopeField  string       `json:"scope_field,omitempty"`
 	Parent      *Parent      `json:"parent,omitempty"`
@@ -159,15 +163,19 @@ type Form struct {
 	// Role is the role the form plays for the reports, if any.
 	Role *Role `json:"role,omitempty"`
 
-	byName   map[string]*Field
-	file     string   // the form file it was loaded from, for errors
-	ruleRefs []string // reference fields the rules read through
+	byName    map[string]*Field
+	file      string       // the form file it was loaded from, for errors
+	ruleRefs  []string     // reference fields the rules read through
+	standards *StandardSet // the version's standards, which rules compare with
 }
 
 // Schema is a versioned set of forms.
 type Schema struct {
 	Version int     `json:"schema_version"`
 	Forms   []*Form `json:"forms"`
+	// Standards are the version's published standards (its
+	// StandardsFile), which rules compare with; nil when it has none.
+	Standards *StandardSet `json:"standards,omitempty"`
 
 	byEntity map[string]*Form
 	byRole   map[string]*Form
@@ -209,7 +217,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 	sort.Strings(names)
 	var forms []*Form
 	for _, name := range names {
-		if path.Base(name) == VersionFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile {
 			continue
 		}
 		b, err := fs.ReadFile(fsys, name)
@@ -223,7 +231,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 		f.file = name
 		forms = append(forms, &f)
 	}
-	return build(Version, forms)
+	return build(Version, forms, nil)
 }
 
 // Parse reads a schema as GET /v1/schema serves it ({"schema_version",
@@ -234,12 +242,18 @@ func Parse(data []byte) (*Schema, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	return build(doc.Version, doc.Forms)
+	if doc.Standards != nil {
+		if errs := doc.Standards.check(); len(errs) > 0 {
+			return nil, fmt.Errorf("schema: standards: %w", errs[0])
+		}
+	}
+	return build(doc.Version, doc.Forms, doc.Standards)
 }
 
-func build(version int, forms []*Form) (*Schema, error) {
-	s := &Schema{Version: version, byEntity: map[string]*Form{}, byRole: map[string]*Form{}}
+func build(version int, forms []*Form, standards *StandardSet) (*Schema, error) {
+	s := &Schema{Version: version, Standards: standards, byEntity: map[string]*Form{}, byRole: map[string]*Form{}}
 	for _, f := range forms {
+		f.standards = standards
 		if err := f.init(); err != nil {
 			return nil, fmt.Errorf("schema %s: %w", f.Entity, err)
 		}
@@ -366,6 +380,15 @@ func (f *Form) init() error {
 		return f.Role.check(f)
 	}
 	return nil
+}
+
+// TitleIn returns the form's title in lang, or its Title when it has none
+// in that language.
+func (f *Form) TitleIn(lang string) string {
+	if t := f.Titles[lang]; t != "" {
+		return t
+	}
+	return f.Title
 }
 
 // The languages the forms carry labels in.
