@@ -151,12 +151,12 @@ type Form struct {
 	// names and headers of the exports, the command line's --lang. Title
 	// stays as v1 has it.
 	Titles      map[string]string `json:"titles,omitempty"`
-	Description string       `json:"description,omitempty"`
-	ScopeField  string       `json:"scope_field,omitempty"`
-	Parent      *Parent      `json:"parent,omitempty"`
-	Fields      []Field      `json:"fields"`
-	RegionRules []RegionRule `json:"region_rules,omitempty"`
-	Standards   *Standards   `json:"standards,omitempty"`
+	Description string            `json:"description,omitempty"`
+	ScopeField  string            `json:"scope_field,omitempty"`
+	Parent      *Parent           `json:"parent,omitempty"`
+	Fields      []Field           `json:"fields"`
+	RegionRules []RegionRule      `json:"region_rules,omitempty"`
+	Standards   *Standards        `json:"standards,omitempty"`
 	// Rules are the form's named rules: requirements a change must meet
 	// and criteria the reports judge (rules.go, docs/forms.md).
 	Rules []Rule `json:"rules,omitempty"`
