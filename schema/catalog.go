@@ -390,6 +390,7 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 				continue
 			}
 		}
+		f.file = rel(name)
 		fileOf[f] = rel(name)
 		forms = append(forms, f)
 	}
@@ -428,9 +429,30 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 	}
 	sch, err := build(n, forms, standards)
 	if err != nil {
-		return nil, info, SetErrors{{File: strconv.Itoa(n), Path: "$", Message: err.Error()}}
+		return nil, info, buildErrors(strconv.Itoa(n), err)
 	}
 	return sch, info, nil
+}
+
+// buildErrors turns an error of build into SetErrors: each rule error
+// (*RuleError) with its own file and path, anything else at the version
+// directory.
+func buildErrors(dir string, err error) SetErrors {
+	var out SetErrors
+	var joined interface{ Unwrap() []error }
+	parts := []error{err}
+	if errors.As(err, &joined) {
+		parts = joined.Unwrap()
+	}
+	for _, e := range parts {
+		var re *RuleError
+		if errors.As(e, &re) {
+			out = append(out, SetError{File: re.File, Path: re.Path, Message: re.Message})
+		} else {
+			out = append(out, SetError{File: dir, Path: "$", Message: e.Error()})
+		}
+	}
+	return out
 }
 
 // loadStandards reads the version directory's StandardsFile, if it has
