@@ -83,13 +83,13 @@ func TestWaterCriteria(t *testing.T) {
 
 func jsonNumber(x float64) string { b, _ := json.Marshal(x); return string(b) }
 
-// The fetching time is required unless the water is piped (into the home,
-// or to a public tap: what v1's piped becomes).
+// The fetching time is required unless the water is piped into the home
+// (a public tap, what v1's piped becomes, needs it).
 func TestWaterFetchTimeRequirement(t *testing.T) {
 	form := BuiltIn().Latest().Form("water_inspection")
-	for source, fails := range map[string]bool{"well": true, "trucked": true, "piped_home": false, "piped_point": false} {
+	for source, fails := range map[string]bool{"well": true, "trucked": true, "piped_home": false, "piped_point": true} {
 		errs := form.CheckRules(Facts{Fields: map[string]json.RawMessage{"source": json.RawMessage(`"` + source + `"`)}, Now: day("2026-12-01")}, nil)
-		if got := len(errs) == 1 && errs[0].Rule == "fetch_minutes_unless_piped" && errs[0].Path == "fields.fetch_minutes"; got != fails {
+		if got := len(errs) == 1 && errs[0].Rule == "fetch_minutes_unless_piped_home" && errs[0].Path == "fields.fetch_minutes"; got != fails {
 			t.Errorf("source %s without fetch_minutes: %v", source, errs)
 		}
 	}

@@ -249,6 +249,9 @@ type validated struct {
 	// sent is the change's fields as sent, when they were migrated from
 	// an older schema version; nil otherwise.
 	sent map[string]json.RawMessage
+	// sentForm is the change's form in the version it was sent in, when
+	// it was migrated (nil when that version lacks the entity).
+	sentForm *schema.Form
 }
 
 func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, v validated, now time.Time) (ChangeResult, error) {
@@ -289,6 +292,9 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 		// The form's requirement rules, on the record as the merge leaves it.
 		if errs, err = checkRules(ctx, tx, form, stored, out, now); err != nil {
 			return res, err
+		}
+		if v.sent != nil {
+			errs = declaredIn(v.sentForm, errs)
 		}
 	}
 	if len(errs) > 0 {

@@ -44,3 +44,18 @@ func checkRules(ctx context.Context, tx PushTx, form *schema.Form, stored *Store
 	}
 	return form.CheckRules(facts, changed), nil
 }
+
+// declaredIn keeps the rule errors of a change migrated from an older
+// version whose rule that version's form declares too (by name): a tablet
+// is held to the requirements of the version it validated against, not to
+// those published after it (a v1 tablet may record a well without the
+// fetching time that version 2 requires). Errors of no rule stay.
+func declaredIn(sent *schema.Form, errs []FieldError) []FieldError {
+	out := errs[:0]
+	for _, e := range errs {
+		if e.Rule == "" || (sent != nil && sent.Rule(e.Rule) != nil) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
