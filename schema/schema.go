@@ -206,9 +206,10 @@ func V1() *Schema {
 	return v1
 }
 
-// Load reads every *.json form under dir of fsys (but the VersionFile),
-// checks the definitions and returns them as a schema of the current
-// Version. LoadCatalog reads a set of versions, with every error at once.
+// Load reads every *.json form under dir of fsys (but the VersionFile and
+// the StandardsFile, which it reads as the standards), checks the
+// definitions and returns them as a schema of the current Version.
+// LoadCatalog reads a set of versions, with every error at once.
 func Load(fsys fs.FS, dir string) (*Schema, error) {
 	names, err := fs.Glob(fsys, dir+"/*.json")
 	if err != nil {
@@ -231,7 +232,11 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 		f.file = name
 		forms = append(forms, &f)
 	}
-	return build(Version, forms, nil)
+	standards, errs := loadStandards(fsys, dir, func(name string) string { return name })
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return build(Version, forms, standards)
 }
 
 // Parse reads a schema as GET /v1/schema serves it ({"schema_version",
