@@ -181,11 +181,18 @@ func expectedWaterFailures(tb testing.TB, village string, in *demoTruthInspectio
 // (fixtures/divisions-demo.csv), as make run serves.
 func mustServeDemoRegister(tb testing.TB) *apitest.Server {
 	tb.Helper()
+	demo := demoRegister(tb)
+	return apitest.MustServeConfig(tb, sqlite.Options{}, func(c *api.Config) { c.Divisions = demo })
+}
+
+// demoRegister is the demo's division register.
+func demoRegister(tb testing.TB) schema.Divisions {
+	tb.Helper()
 	demo, err := schema.LoadDivisions("../../fixtures/divisions-demo.csv")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return apitest.MustServeConfig(tb, sqlite.Options{}, func(c *api.Config) { c.Divisions = demo })
+	return demo
 }
 
 // TestReportsOnTheDemo loads the demo data set once and checks the reports
@@ -436,7 +443,9 @@ func waterOnDay(id, household, day string, liters float64) syncproto.Change {
 // TestReinspectionReasons builds one household per case and checks the
 // re-inspection list and the coverage report name each as they should.
 func TestReinspectionReasons(t *testing.T) {
-	ts := mustServeDemoRegister(t)
+	// Version 1's water indicators (its coverage counts below).
+	demo := demoRegister(t)
+	ts := mustServeV1(t, func(c *api.Config) { c.Divisions = demo })
 	a, b := storetest.NewDevice("li.na"), storetest.NewDevice("zhao.lei")
 	village := storetest.SouthVillage
 	id := func() string { return uuid.NewString() }

@@ -105,7 +105,7 @@ func TestSnapshotCSVValuesAreByteExact(t *testing.T) {
 // no measurement: the GeoJSON and the coverage report must both call its
 // four indicators unrecorded, none failing, and the water not safe.
 func TestWaterVerdictIsOneJudgement(t *testing.T) {
-	ts := apitest.MustServe(t)
+	ts := mustServeV1(t, nil) // version 1's four indicators (TestWaterCriteriaVerdictIsOneJudgement: version 2's)
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	hh, water := uuid.NewString(), uuid.NewString()
 	ts.MustPush(t, storetest.NewDevice("admin").Changeset(
