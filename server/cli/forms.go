@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -122,10 +123,24 @@ func printFormsCheck(w io.Writer, dir, against string, set *schema.Catalog, publ
 			fmt.Fprintf(w, "version %d: published, not in the set (still served, from the store)\n", n)
 		}
 	}
+	printStandardWarnings(w, set)
 	if changed > 0 {
 		return fmt.Errorf("%d published version(s) changed", changed)
 	}
 	return nil
+}
+
+// printStandardWarnings prints a warning for every regional value of a
+// version's standards that is stricter than its edition's national (or
+// class) value for that region: the standards are neither raised nor
+// lowered, a region may focus its checks but not tighten them. A warning
+// does not make the check fail.
+func printStandardWarnings(w io.Writer, set *schema.Catalog) {
+	for _, n := range set.Versions() {
+		for _, warn := range set.Version(n).Standards.Warnings(strconv.Itoa(n) + "/" + schema.StandardsFile) {
+			fmt.Fprintf(w, "warning: %s\n", warn)
+		}
+	}
 }
 
 func printLines(w io.Writer, lines []string) {
