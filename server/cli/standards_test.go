@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -77,5 +78,33 @@ func TestFormsCheckWarnsOfAStricterRegionalValue(t *testing.T) {
 	regional("30")
 	if out, err := check(); err != nil || strings.Contains(out, "warning:") {
 		t.Fatalf("a lower regional value: %v\n%s", err, out)
+	}
+}
+
+// TestDeviceFieldsInALanguage: device fields --lang zh names each form by
+// its Chinese title (GET /v1/schema serves the titles) and each field by
+// its Chinese label; without --lang the forms' own title and label stay.
+func TestDeviceFieldsInALanguage(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	tablet := filepath.Join(t.TempDir(), "tablet-a")
+	if out, err := runCLI(t, apitest.TestPassword+"\n", "device", "login", "--dir", tablet, "--server", ts.URL, "--user", "worker"); err != nil {
+		t.Fatalf("device login: %v\n%s", err, out)
+	}
+	zh, err := runCLI(t, "", "device", "fields", "--dir", tablet, "--lang", "zh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"water_inspection (农村饮水安全核查)", "housing_inspection (农村住房安全鉴定)", "household (农户)", "水质判定依据"} {
+		if !strings.Contains(zh, want) {
+			t.Errorf("device fields --lang zh does not say %q:\n%s", want, zh)
+		}
+	}
+	plain, err := runCLI(t, "", "device", "fields", "--dir", tablet)
+	if err != nil || !strings.Contains(plain, "water_inspection (Safe drinking-water inspection)") || strings.Contains(plain, "农村饮水安全核查") {
+		t.Errorf("device fields without --lang: %v\n%s", err, plain)
+	}
+	if _, err := runCLI(t, "", "device", "fields", "--dir", tablet, "--lang", "fr"); err == nil {
+		t.Error("device fields --lang fr passed")
 	}
 }

@@ -437,7 +437,7 @@ func (e *xlsxEncoder) Begin() error {
 		headers[i] = columnHeaders(e.cols[entity])
 	}
 	var err error
-	e.book, err = newXLSXBook(e.entities, headers)
+	e.book, err = newXLSXBook(sheetNames(e.schema, e.entities, e.lang), headers)
 	return err
 }
 
