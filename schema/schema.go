@@ -19,7 +19,9 @@ import (
 	"time"
 )
 
-// Version is the schema_version of the forms embedded in this build.
+// Version is the schema_version Load gives the forms it reads: version
+// 1's number. The newest version embedded in this build is
+// BuiltIn().Latest().Version.
 const Version = 1
 
 // Policy names how a field's concurrent edits are decided when merging.

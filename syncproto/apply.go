@@ -290,7 +290,7 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 	}
 	if len(errs) == 0 {
 		// The form's requirement rules, on the record as the merge leaves it.
-		if errs, err = checkRules(ctx, tx, form, stored, out, now); err != nil {
+		if errs, err = checkRules(ctx, tx, form, stored, out, village, now); err != nil {
 			return res, err
 		}
 		if v.sent != nil {

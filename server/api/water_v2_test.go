@@ -1,17 +1,23 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"testing"
+	"testing/fstest"
 
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
+	"github.com/fieldsync/fieldsync/server/api"
 	"github.com/fieldsync/fieldsync/server/apitest"
+	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -104,5 +110,51 @@ func TestOlderTabletIsHeldToItsVersionsRequirements(t *testing.T) {
 	}
 	if after := ts.Counts(t); after["quarantine"] != before["quarantine"]+1 || after["records"] != before["records"] {
 		t.Fatalf("counts %v -> %v", before, after)
+	}
+}
+
+// TestPushJudgesAStandardForTheRecordsVillage: a requirement comparing
+// with a standard is checked on a push with the standard as it applies in
+// the record's village: 25 L meets the water-scarce class's 20 in Bairin
+// Left Banner, and fails the national 35 in Shizhu.
+func TestPushJudgesAStandardForTheRecordsVillage(t *testing.T) {
+	files := fstest.MapFS{}
+	for _, name := range []string{"version.json", "household.json", "housing_inspection.json", "water_inspection.json"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "schema", "forms", "1", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "water_inspection.json" {
+			b = bytes.Replace(b, []byte(`"region_rules": [`), []byte(`"rules": [{"name": "enough_water", "description": {"zh": "水量", "en": "Enough water"},
+				"source": "a test", "check": {"field": "liters_per_person_day", "op": ">=", "standard": "water_quantity"}}],
+			"region_rules": [`), 1)
+		}
+		files["set/1/"+name] = &fstest.MapFile{Data: b}
+	}
+	files["set/1/standards.json"] = &fstest.MapFile{Data: []byte(`{"classes": [{"name": "water_scarce", "labels": {"zh": "缺水", "en": "Scarce"},
+		"source": "a test", "regions": ["150422"]}],
+		"standards": [{"name": "water_quantity", "labels": {"zh": "水量", "en": "Quantity"}, "unit": "L/person/day", "direction": "min",
+		"editions": [{"version": "T/CHES 18-2018", "effective": "2019-01-01", "source": "a test", "value": 35, "classes": {"water_scarce": 20}}]}]}`)}
+	set, err := schema.LoadCatalog(files, "set")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(c *api.Config) { c.Catalog = set })
+	north, south := uuid.NewString(), uuid.NewString()
+	water := func(hh string) syncproto.Change {
+		return storetest.Upsert("water_inspection", uuid.NewString(), 0, storetest.T0, map[string]any{"household_id": hh,
+			"inspected_on": "2026-11-20", "source": "well", "liters_per_person_day": 25})
+	}
+	resp, body := ts.PushJSON(t, storetest.NewDevice("admin").Changeset(storetest.Household(north, storetest.NorthVillage, storetest.T0),
+		storetest.Household(south, storetest.SouthVillage, storetest.T0), water(north), water(south)))
+	var pr syncproto.PushResponse
+	if err := json.Unmarshal(body, &pr); err != nil || resp.StatusCode != http.StatusOK || len(pr.Results) != 4 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	if r := pr.Results[2]; r.Status != syncproto.StatusApplied {
+		t.Errorf("25 L in Bairin Left Banner: %+v", r)
+	}
+	if r := pr.Results[3]; r.Status != syncproto.StatusRejected || len(r.Errors) != 1 || r.Errors[0].Rule != "enough_water" {
+		t.Errorf("25 L in Shizhu: %+v", r)
 	}
 }
