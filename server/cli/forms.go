@@ -109,6 +109,7 @@ func printFormsCheck(w io.Writer, dir, against string, set *schema.Catalog, publ
 		if n > 1 {
 			fmt.Fprintf(w, "  against version %d:\n", n-1)
 			printLines(w, schema.Diff(set.Version(n-1), set.Version(n)))
+			printStandards(w, set.Version(n).Standards)
 			steps := set.MigrationSteps(n)
 			fmt.Fprintf(w, "  migration steps (%d):\n", len(steps))
 			for i, s := range steps {
@@ -128,6 +129,22 @@ func printFormsCheck(w io.Writer, dir, against string, set *schema.Catalog, publ
 		return fmt.Errorf("%d published version(s) changed", changed)
 	}
 	return nil
+}
+
+// printStandards lists a new version's standards, each with its editions
+// and the day each takes effect.
+func printStandards(w io.Writer, std *schema.StandardSet) {
+	if std == nil {
+		return
+	}
+	fmt.Fprintf(w, "  standards (%d):\n", len(std.Standards))
+	for _, st := range std.Standards {
+		var eds []string
+		for _, ed := range st.Editions {
+			eds = append(eds, ed.Version+" from "+ed.Effective)
+		}
+		fmt.Fprintf(w, "    %s (%s, %s): %s\n", st.Name, st.Direction, st.Unit, strings.Join(eds, "; "))
+	}
 }
 
 // printStandardWarnings prints a warning for every regional value of a
