@@ -291,7 +291,7 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 	} else if len(info.Migrations) > 0 && !bytes.Equal(info.Migrations, []byte("[]")) {
 		errs = append(errs, SetError{File: file, Path: "migrations", Message: "version 1 has no version before it to migrate from"})
 	}
-	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms})
+	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards})
 	if err != nil {
 		errs = append(errs, SetError{File: file, Path: "$", Message: errText(err)})
 	}
@@ -310,6 +310,8 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 type Document struct {
 	VersionInfo
 	Forms []*Form `json:"forms"`
+	// Standards are the version's StandardsFile, when it has one.
+	Standards *StandardSet `json:"standards,omitempty"`
 }
 
 // ParseDocument reads a version's canonical Document (Catalog.Document)
@@ -319,7 +321,12 @@ func ParseDocument(data []byte) (*Schema, VersionInfo, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, VersionInfo{}, fmt.Errorf("schema document: %w", err)
 	}
-	sch, err := build(doc.Version, doc.Forms)
+	if doc.Standards != nil {
+		if errs := doc.Standards.check(); len(errs) > 0 {
+			return nil, VersionInfo{}, fmt.Errorf("schema document: standards: %w", errs[0])
+		}
+	}
+	sch, err := build(doc.Version, doc.Forms, doc.Standards)
 	if err != nil {
 		return nil, VersionInfo{}, err
 	}
@@ -352,16 +359,20 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 			}
 		}
 	}
+	standards, serrs := loadStandards(fsys, vdir, rel)
+	errs = append(errs, serrs...)
 	names, _ := fs.Glob(fsys, vdir+"/*.json")
 	sort.Strings(names)
 	// decoded are the forms as read, their errors or not; forms the sound
 	// ones (a form with errors by its fields alone, when they are sound).
 	var forms, decoded []*Form
 	fileOf := map[*Form]string{}
+	nforms := 0
 	for _, name := range names {
-		if path.Base(name) == VersionFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile {
 			continue
 		}
+		nforms++
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			errs = append(errs, SetError{File: rel(name), Path: "$", Message: errText(err)})
@@ -389,7 +400,7 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		}
 		forms = append(forms, f)
 	}
-	if len(names) == 0 || (len(names) == 1 && path.Base(names[0]) == VersionFile) {
+	if nforms == 0 {
 		errs = append(errs, SetError{File: strconv.Itoa(n), Path: "$", Message: "a version holds at least one form file (*.json)"})
 	}
 	// Across forms, every one read (a form with errors still names its
@@ -423,10 +434,10 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 				ok = append(ok, f)
 			}
 		}
-		partial, _ := build(n, ok)
+		partial, _ := build(n, ok, standards)
 		return partial, info, errs
 	}
-	sch, err := build(n, forms)
+	sch, err := build(n, forms, standards)
 	if err != nil {
 		// Each error of the forms or their rules at its file and path.
 		for _, e := range formErrors(err) {
@@ -459,6 +470,32 @@ func formErrors(err error) []error {
 		return nil
 	}
 	return []error{err}
+}
+
+// loadStandards reads the version directory's StandardsFile, if it has
+// one, and checks it; a set with problems is returned as nil with them.
+func loadStandards(fsys fs.FS, vdir string, rel func(string) string) (*StandardSet, SetErrors) {
+	name := path.Join(vdir, StandardsFile)
+	b, err := fs.ReadFile(fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, SetErrors{{File: rel(name), Path: "$", Message: errText(err)}}
+	}
+	var set StandardSet
+	if p, msg := strictDecode(b, &set); msg != "" {
+		return nil, SetErrors{{File: rel(name), Path: p, Message: msg}}
+	}
+	var errs SetErrors
+	for _, e := range set.check() {
+		e.File = rel(name)
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &set, nil
 }
 
 // strictDecode decodes one JSON file into v, refusing unknown members and

@@ -182,7 +182,9 @@ func CompileMigration(from, to *Schema, steps json.RawMessage) (*Migration, erro
 			continue
 		}
 		for _, key := range sortedNames(obj) {
-			if key != "op" && key != "entity" && key != "field" && !contains(extra, key) {
+			// "description" says why, for people (the v1→v2 water source
+			// map says what v1's value does not know), on any step.
+			if key != "op" && key != "entity" && key != "field" && key != "description" && !contains(extra, key) {
 				fail(at+"."+key, "is not a member of a %s step", op)
 			}
 		}

@@ -19,7 +19,9 @@ import (
 	"time"
 )
 
-// Version is the schema_version of the forms embedded in this build.
+// Version is the schema_version Load gives the forms it reads: version
+// 1's number. The newest version embedded in this build is
+// BuiltIn().Latest().Version.
 const Version = 1
 
 // Policy names how a field's concurrent edits are decided when merging.
@@ -145,29 +147,37 @@ type Standards struct {
 
 // Form is the definition of one entity.
 type Form struct {
-	Entity      string       `json:"entity"`
-	Title       string       `json:"title"`
-	Description string       `json:"description,omitempty"`
-	ScopeField  string       `json:"scope_field,omitempty"`
-	Parent      *Parent      `json:"parent,omitempty"`
-	Fields      []Field      `json:"fields"`
-	RegionRules []RegionRule `json:"region_rules,omitempty"`
-	Standards   *Standards   `json:"standards,omitempty"`
+	Entity string `json:"entity"`
+	Title  string `json:"title"`
+	// Titles name the form for people, by language ("zh", "en"): sheet
+	// names and headers of the exports, the command line's --lang. Title
+	// stays as v1 has it.
+	Titles      map[string]string `json:"titles,omitempty"`
+	Description string            `json:"description,omitempty"`
+	ScopeField  string            `json:"scope_field,omitempty"`
+	Parent      *Parent           `json:"parent,omitempty"`
+	Fields      []Field           `json:"fields"`
+	RegionRules []RegionRule      `json:"region_rules,omitempty"`
+	Standards   *Standards        `json:"standards,omitempty"`
 	// Rules are the form's named rules: requirements a change must meet
 	// and criteria the reports judge (rules.go, docs/forms.md).
 	Rules []Rule `json:"rules,omitempty"`
 	// Role is the role the form plays for the reports, if any.
 	Role *Role `json:"role,omitempty"`
 
-	byName   map[string]*Field
-	file     string   // the form file it was loaded from, for errors
-	ruleRefs []string // reference fields the rules read through
+	byName    map[string]*Field
+	file      string       // the form file it was loaded from, for errors
+	ruleRefs  []string     // reference fields the rules read through
+	standards *StandardSet // the version's standards, which rules compare with
 }
 
 // Schema is a versioned set of forms.
 type Schema struct {
 	Version int     `json:"schema_version"`
 	Forms   []*Form `json:"forms"`
+	// Standards are the version's published standards (its
+	// StandardsFile), which rules compare with; nil when it has none.
+	Standards *StandardSet `json:"standards,omitempty"`
 
 	byEntity map[string]*Form
 	byRole   map[string]*Form
@@ -198,9 +208,10 @@ func V1() *Schema {
 	return v1
 }
 
-// Load reads every *.json form under dir of fsys (but the VersionFile),
-// checks the definitions and returns them as a schema of the current
-// Version. LoadCatalog reads a set of versions, with every error at once.
+// Load reads every *.json form under dir of fsys (but the VersionFile and
+// the StandardsFile, which it reads as the standards), checks the
+// definitions and returns them as a schema of the current Version.
+// LoadCatalog reads a set of versions, with every error at once.
 func Load(fsys fs.FS, dir string) (*Schema, error) {
 	names, err := fs.Glob(fsys, dir+"/*.json")
 	if err != nil {
@@ -209,7 +220,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 	sort.Strings(names)
 	var forms []*Form
 	for _, name := range names {
-		if path.Base(name) == VersionFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile {
 			continue
 		}
 		b, err := fs.ReadFile(fsys, name)
@@ -223,7 +234,11 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 		f.file = name
 		forms = append(forms, &f)
 	}
-	return build(Version, forms)
+	standards, errs := loadStandards(fsys, dir, func(name string) string { return name })
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return build(Version, forms, standards)
 }
 
 // Parse reads a schema as GET /v1/schema serves it ({"schema_version",
@@ -234,7 +249,12 @@ func Parse(data []byte) (*Schema, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	return build(doc.Version, doc.Forms)
+	if doc.Standards != nil {
+		if errs := doc.Standards.check(); len(errs) > 0 {
+			return nil, fmt.Errorf("schema: standards: %w", errs[0])
+		}
+	}
+	return build(doc.Version, doc.Forms, doc.Standards)
 }
 
 // FormError is one error in a form's definition — a field, its policy, a
@@ -250,8 +270,8 @@ type FormError struct {
 
 func (e *FormError) Error() string { return e.File + ": " + e.Path + ": " + e.Message }
 
-func build(version int, forms []*Form) (*Schema, error) {
-	s := &Schema{Version: version, byEntity: map[string]*Form{}, byRole: map[string]*Form{}}
+func build(version int, forms []*Form, standards *StandardSet) (*Schema, error) {
+	s := &Schema{Version: version, Standards: standards, byEntity: map[string]*Form{}, byRole: map[string]*Form{}}
 	// Every error of every form at once: its fields, policies and
 	// references (each a *FormError), then its rules (each a *RuleError).
 	var errs []error
@@ -259,6 +279,7 @@ func build(version int, forms []*Form) (*Schema, error) {
 		errs = append(errs, &FormError{File: f.source(), Path: path, Message: fmt.Sprintf(format, a...)})
 	}
 	for _, f := range forms {
+		f.standards = standards
 		for _, fe := range f.load() {
 			errs = append(errs, fe)
 		}
@@ -421,6 +442,15 @@ func indexOf(fields []Field, fd *Field) int {
 		}
 	}
 	return -1
+}
+
+// TitleIn returns the form's title in lang, or its Title when it has none
+// in that language.
+func (f *Form) TitleIn(lang string) string {
+	if t := f.Titles[lang]; t != "" {
+		return t
+	}
+	return f.Title
 }
 
 // The languages the forms carry labels in.

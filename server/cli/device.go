@@ -527,6 +527,7 @@ func runDeviceConflicts(ctx context.Context, env Env, args []string) error {
 func runDeviceFields(ctx context.Context, env Env, args []string) error {
 	fs, dir := deviceFlags(env, "fields")
 	entity := fs.String("entity", "", "only this entity")
+	lang := fs.String("lang", "", "`LANG` of the forms' titles and the fields' labels: zh or en (default: the forms' own title and label)")
 	c, err := parseAndOpenDevice(fs, dir, args)
 	if c == nil {
 		return err
@@ -540,6 +541,9 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 		if err := knownEntity(forms, *entity); err != nil {
 			return err
 		}
+	}
+	if *lang != "" && *lang != schema.LangZH && *lang != schema.LangEN {
+		return fmt.Errorf("--lang %s: must be zh or en", *lang)
 	}
 	names := make([]string, 0, len(forms))
 	for name := range forms {
@@ -555,7 +559,11 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 		if i > 0 {
 			fmt.Fprintln(env.Stdout)
 		}
-		fmt.Fprintf(env.Stdout, "%s (%s)\n", name, f.Title)
+		title := f.Title
+		if *lang != "" {
+			title = f.TitleIn(*lang)
+		}
+		fmt.Fprintf(env.Stdout, "%s (%s)\n", name, title)
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  FIELD\tTYPE\tREQUIRED\tPOLICY\tVALUES\tLABEL")
 		for _, fd := range f.Fields {
@@ -570,7 +578,11 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 			if fd.Type == schema.TypeReference && fd.Entity != "" {
 				detail = "id of a " + fd.Entity
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, fd.Policy, orDash(detail), orDash(fd.Label))
+			label := fd.Label
+			if *lang != "" {
+				label = fd.LabelIn(*lang)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, fd.Policy, orDash(detail), orDash(label))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

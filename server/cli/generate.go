@@ -32,7 +32,11 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	// number of inspections is not.
 	progress := newProgress(env.Stderr, "generate", progressHouseholds)
 	var queued int64 // households handed to the loader (each flush pushes all of them)
-	l := &fixtures.Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
+	push, err := fixturesPush(ctx, store)
+	if err != nil {
+		return err
+	}
+	l := &fixtures.Loader{Service: push, Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
 	l.Report = func(int) { progress.set(queued, int64(*households)) }
 	return loadThroughPush(ctx, env, l, progress, func(add func(syncproto.Change) error) error {
 		return fixtures.Generate(fixtures.GenConfig{Seed: *seed, Households: *households}, func(ch syncproto.Change) error {
