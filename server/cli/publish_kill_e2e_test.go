@@ -18,66 +18,70 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// writeSourceFoldSet writes a form set to dir: version 1 is the built-in
-// forms, version 2 maps water_inspection.source "well" to "spring" and
-// "spring" to "cistern" (a record migrated twice would turn a well into a
-// cistern), renames reliability_pct to reliability_percent and the
-// household's members to household_size (so that every batch of records,
-// households first, migrates something).
-func writeSourceFoldSet(tb testing.TB, dir string) {
+// writeCategoryFoldSet writes a form set to dir: versions 1 and 2 are the
+// built-in forms (the ones generate publishes), version 3 maps the
+// household's category "registered_poor" to "subsistence_allowance" and
+// "subsistence_allowance" to "extreme_poverty" (a record migrated twice
+// would turn a registered poor household into an extreme-poverty one) and
+// renames the household's members to household_size (so that every batch
+// of records migrates something visible).
+func writeCategoryFoldSet(tb testing.TB, dir string) {
 	tb.Helper()
-	builtIn := filepath.Join("..", "..", "schema", "forms", "1")
-	for _, v := range []string{"1", "2"} {
+	for _, v := range []string{"1", "2", "3"} {
 		if err := os.MkdirAll(filepath.Join(dir, v), 0o755); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	entries, err := os.ReadDir(builtIn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(builtIn, e.Name()))
+	for _, v := range []string{"1", "2"} {
+		builtIn := filepath.Join("..", "..", "schema", "forms", v)
+		entries, err := os.ReadDir(builtIn)
 		if err != nil {
 			tb.Fatal(err)
 		}
-		writeFile(tb, filepath.Join(dir, "1"), e.Name(), string(b))
-		switch e.Name() {
-		case schema.VersionFile:
-			continue
-		case "household.json":
-			out := strings.Replace(string(b), `{"name": "members",`, `{"name": "household_size",`, 1)
-			if out == string(b) {
-				tb.Fatal("the household form has no members field to rename")
-			}
-			b = []byte(out)
-		case "water_inspection.json":
-			var w map[string]any
-			if err := json.Unmarshal(b, &w); err != nil {
-				tb.Fatal(err)
-			}
-			delete(w, "standards") // keyed by v1 field names; not what this test is about
-			for _, f := range w["fields"].([]any) {
-				fd := f.(map[string]any)
-				switch fd["name"] {
-				case "reliability_pct":
-					fd["name"] = "reliability_percent"
-				case "source":
-					fd["values"] = []any{"piped", "spring", "cistern", "surface", "trucked"}
-					delete(fd["value_labels"].(map[string]any), "well")
-				}
-			}
-			out, err := json.MarshalIndent(w, "", "  ")
+		for _, e := range entries {
+			b, err := os.ReadFile(filepath.Join(builtIn, e.Name()))
 			if err != nil {
 				tb.Fatal(err)
 			}
-			b = out
+			writeFile(tb, filepath.Join(dir, v), e.Name(), string(b))
+			if v != "2" || e.Name() == schema.VersionFile {
+				continue
+			}
+			if e.Name() == "household.json" {
+				var h map[string]any
+				if err := json.Unmarshal(b, &h); err != nil {
+					tb.Fatal(err)
+				}
+				renamed := false
+				for _, f := range h["fields"].([]any) {
+					fd := f.(map[string]any)
+					switch fd["name"] {
+					case "members":
+						fd["name"], renamed = "household_size", true
+					case "category":
+						fd["values"] = []any{"subsistence_allowance", "extreme_poverty", "disabled_poor"}
+						delete(fd["value_labels"].(map[string]any), "registered_poor")
+					}
+				}
+				if !renamed {
+					tb.Fatal("the household form has no members field to rename")
+				}
+				if r, ok := h["role"].(map[string]any); ok && r["fields"] != nil {
+					if _, ok := r["fields"].(map[string]any)["members"]; ok {
+						tb.Fatal("the household role names members: rename it there too")
+					}
+				}
+				out, err := json.MarshalIndent(h, "", "  ")
+				if err != nil {
+					tb.Fatal(err)
+				}
+				b = out
+			}
+			writeFile(tb, filepath.Join(dir, "3"), e.Name(), string(b))
 		}
-		writeFile(tb, filepath.Join(dir, "2"), e.Name(), string(b))
 	}
-	writeFile(tb, filepath.Join(dir, "2"), schema.VersionFile, `{"version": 2, "published": "2027-01-15", "title": {"en": "test"},
-	 "migrations": [{"op": "map", "entity": "water_inspection", "field": "source", "values": {"well": "spring", "spring": "cistern"}},
-	                {"op": "rename", "entity": "water_inspection", "field": "reliability_pct", "to": "reliability_percent"},
+	writeFile(tb, filepath.Join(dir, "3"), schema.VersionFile, `{"version": 3, "published": "2027-01-15", "title": {"en": "test"},
+	 "migrations": [{"op": "map", "entity": "household", "field": "category", "values": {"registered_poor": "subsistence_allowance", "subsistence_allowance": "extreme_poverty"}},
 	                {"op": "rename", "entity": "household", "field": "members", "to": "household_size"}]}`)
 }
 
@@ -139,17 +143,18 @@ func checksumOf(tb testing.TB, path string) syncproto.Checksum {
 
 // TestKilledDuringPublicationMigratesEachRecordOnce SIGKILLs the real
 // binary while serve --forms migrates the stored records of a generated
-// data set to a new version 2, once some batches are committed and others
-// are not. At the kill each record is in v1 or in v2, whole; the restart
-// resumes, and then every record is migrated exactly once (a well became
-// a spring, not a cistern), at its version, the checksum unchanged, and
-// the server serves version 2.
+// data set (published in the built-in version 2) to a new version 3, once
+// some batches are committed and others are not. At the kill each record
+// is in v2 or in v3, whole; the restart resumes, and then every record is
+// migrated exactly once (a registered poor household became a
+// subsistence-allowance one, not an extreme-poverty one), at its version,
+// the checksum unchanged, and the server serves version 3.
 func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates a data set and runs the binary")
 	}
 	data, set := t.TempDir(), t.TempDir()
-	writeSourceFoldSet(t, set)
+	writeCategoryFoldSet(t, set)
 	cat, err := schema.LoadCatalog(os.DirFS(set), ".")
 	if err != nil {
 		t.Fatal(err)
@@ -163,17 +168,17 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 	defer db.Close()
 	before := readRecords(t, db)
 	sumBefore := checksumOf(t, path)
-	wells := 0
+	poor := 0
 	for _, r := range before {
-		if string(r.fields["source"]) == `"well"` {
-			wells++
+		if string(r.fields["category"]) == `"registered_poor"` {
+			poor++
 		}
 	}
-	if len(before) < 10000 || wells == 0 {
-		t.Fatalf("generated %d records, %d wells: too few for a migration that takes a while", len(before), wells)
+	if len(before) < 10000 || poor == 0 {
+		t.Fatalf("generated %d records, %d registered poor: too few for a migration that takes a while", len(before), poor)
 	}
 
-	// Serve on v1–v2 and kill it once a batch is committed.
+	// Serve on v1–v3 and kill it once a batch is committed.
 	cmd := exec.Command(fieldsyncBinary(t), "serve", "--addr", "127.0.0.1:0", "--data", data, "--forms", set, "--log-format", "text")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -204,19 +209,19 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 	}
 
 	// At the kill: each record in one version, whole — those up to the
-	// last committed batch in v2, the others in v1 —, some in each.
+	// last committed batch in v3, the others in v2 —, some in each.
 	var progress struct {
 		To    int    `json:"to"`
 		After string `json:"after"`
 	}
-	if err := json.Unmarshal([]byte(setting(t, db, "records_migration")), &progress); err != nil || progress.To != 2 {
+	if err := json.Unmarshal([]byte(setting(t, db, "records_migration")), &progress); err != nil || progress.To != 3 {
 		t.Fatalf("the migration's progress after the kill: %+v %v", progress, err)
 	}
-	if v := setting(t, db, "records_schema_version"); v != "" && v != "1" {
+	if v := setting(t, db, "records_schema_version"); v != "2" {
 		t.Fatalf("records_schema_version %q after the kill", v)
 	}
-	renamed := map[string][2]string{"household": {"members", "household_size"}, "water_inspection": {"reliability_pct", "reliability_percent"}}
-	inV1, inV2 := 0, 0
+	renamed := map[string][2]string{"household": {"members", "household_size"}}
+	inV2, inV3 := 0, 0
 	for id, r := range readRecords(t, db) {
 		names, ok := renamed[r.entity]
 		_, old := r.fields[names[0]]
@@ -225,16 +230,16 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 		case !ok || !old && !migrated:
 			// Nothing tells the versions apart.
 		case old && !migrated && id > progress.After:
-			inV1++
-		case migrated && !old && id <= progress.After:
 			inV2++
+		case migrated && !old && id <= progress.After:
+			inV3++
 		default:
 			t.Fatalf("%s %s (last migrated %s) is half migrated or in the wrong batch: %s", r.entity, id, progress.After, r.fields)
 		}
 	}
-	t.Logf("killed with %d records in v1, %d in v2", inV1, inV2)
-	if inV1 == 0 || inV2 == 0 {
-		t.Fatalf("killed at %d records in v1, %d in v2: not mid-migration", inV1, inV2)
+	t.Logf("killed with %d households in v2, %d in v3", inV2, inV3)
+	if inV2 == 0 || inV3 == 0 {
+		t.Fatalf("killed at %d households in v2, %d in v3: not mid-migration", inV2, inV3)
 	}
 
 	// The restart completes it, and serves.
@@ -244,7 +249,7 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 		t.Fatalf("healthz after the restart: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if v := setting(t, db, "records_schema_version"); v != "2" || setting(t, db, "records_migration") != "" {
+	if v := setting(t, db, "records_schema_version"); v != "3" || setting(t, db, "records_migration") != "" {
 		t.Fatalf("after the restart: records in %q, migration %q", v, setting(t, db, "records_migration"))
 	}
 	after := readRecords(t, db)
@@ -252,7 +257,7 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 		t.Fatalf("%d records before, %d after", len(before), len(after))
 	}
 	for id, old := range before {
-		want, _, err := cat.UpRecord(1, old.entity, old.fields)
+		want, _, err := cat.UpRecord(2, old.entity, old.fields)
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}
