@@ -6,7 +6,7 @@ DATA     ?= data
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: all build run seed test test-short bench bench-go bench-load bench-scale fuzz lint lint-openapi clean
+.PHONY: all build run seed postgres test test-short bench bench-go bench-load bench-scale fuzz lint lint-openapi clean
 
 all: lint test build
 
@@ -23,7 +23,17 @@ run: build
 seed: build
 	./bin/fieldsync seed --data $(DATA)
 
-## test: the whole suite, with the race detector
+## postgres: PostgreSQL's server binaries for the store's tests (server/postgres starts a throwaway cluster itself); apt-get installs Debian's postgresql when initdb is missing
+postgres:
+	@if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || [ -x "$$FIELDSYNC_PG_BIN/initdb" ]; then \
+		echo "postgres: server binaries present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql; \
+	else \
+		echo "postgres: initdb not found; install PostgreSQL (sudo apt-get install postgresql) or set FIELDSYNC_SKIP_POSTGRES=1"; exit 1; \
+	fi
+
+## test: the whole suite, with the race detector (the PostgreSQL store's tests need `make postgres` once)
 test:
 	$(GO) test -race -count=1 -timeout 20m ./...
 

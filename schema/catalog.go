@@ -291,7 +291,7 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 	} else if len(info.Migrations) > 0 && !bytes.Equal(info.Migrations, []byte("[]")) {
 		errs = append(errs, SetError{File: file, Path: "migrations", Message: "version 1 has no version before it to migrate from"})
 	}
-	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms})
+	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards})
 	if err != nil {
 		errs = append(errs, SetError{File: file, Path: "$", Message: errText(err)})
 	}
@@ -310,6 +310,8 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 type Document struct {
 	VersionInfo
 	Forms []*Form `json:"forms"`
+	// Standards are the version's StandardsFile, when it has one.
+	Standards *StandardSet `json:"standards,omitempty"`
 }
 
 // ParseDocument reads a version's canonical Document (Catalog.Document)
@@ -319,7 +321,12 @@ func ParseDocument(data []byte) (*Schema, VersionInfo, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, VersionInfo{}, fmt.Errorf("schema document: %w", err)
 	}
-	sch, err := build(doc.Version, doc.Forms)
+	if doc.Standards != nil {
+		if errs := doc.Standards.check(); len(errs) > 0 {
+			return nil, VersionInfo{}, fmt.Errorf("schema document: standards: %w", errs[0])
+		}
+	}
+	sch, err := build(doc.Version, doc.Forms, doc.Standards)
 	if err != nil {
 		return nil, VersionInfo{}, err
 	}
@@ -352,14 +359,20 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 			}
 		}
 	}
+	standards, serrs := loadStandards(fsys, vdir, rel)
+	errs = append(errs, serrs...)
 	names, _ := fs.Glob(fsys, vdir+"/*.json")
 	sort.Strings(names)
-	var forms []*Form
+	// decoded are the forms as read, their errors or not; forms the sound
+	// ones (a form with errors by its fields alone, when they are sound).
+	var forms, decoded []*Form
 	fileOf := map[*Form]string{}
+	nforms := 0
 	for _, name := range names {
-		if path.Base(name) == VersionFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile {
 			continue
 		}
+		nforms++
 		b, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			errs = append(errs, SetError{File: rel(name), Path: "$", Message: errText(err)})
@@ -370,33 +383,42 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 			errs = append(errs, SetError{File: rel(name), Path: p, Message: msg})
 			continue
 		}
-		if err := f.init(); err != nil {
-			errs = append(errs, SetError{File: rel(name), Path: f.pathOf(err), Message: err.Error()})
+		f.file = rel(name)
+		fileOf[f] = f.file
+		decoded = append(decoded, f)
+		if ferrs := f.load(); len(ferrs) > 0 {
+			for _, fe := range ferrs {
+				errs = append(errs, SetError{File: rel(name), Path: fe.Path, Message: fe.Message})
+			}
 			// Its fields alone, when they are sound, still serve the
 			// checks of the other forms and of the migrations.
-			f = &Form{Entity: f.Entity, Title: f.Title, Fields: f.Fields, Parent: f.Parent, ScopeField: f.ScopeField}
+			f = &Form{Entity: f.Entity, Title: f.Title, Fields: f.Fields, Parent: f.Parent, ScopeField: f.ScopeField, file: f.file}
 			if f.init() != nil {
 				continue
 			}
+			fileOf[f] = f.file
 		}
-		fileOf[f] = rel(name)
 		forms = append(forms, f)
 	}
-	if len(names) == 0 || (len(names) == 1 && path.Base(names[0]) == VersionFile) {
+	if nforms == 0 {
 		errs = append(errs, SetError{File: strconv.Itoa(n), Path: "$", Message: "a version holds at least one form file (*.json)"})
 	}
-	// Across forms: one file per entity, references to known entities.
+	// Across forms, every one read (a form with errors still names its
+	// entity and its references): one file per entity, references to
+	// known entities.
 	byEntity := map[string]*Form{}
-	for _, f := range forms {
+	for _, f := range decoded {
 		if prev, dup := byEntity[f.Entity]; dup {
 			errs = append(errs, SetError{File: fileOf[f], Path: "entity", Message: fmt.Sprintf("entity %q is defined in %s too", f.Entity, fileOf[prev])})
+			continue
 		}
 		byEntity[f.Entity] = f
 	}
-	for _, f := range forms {
+	for _, f := range decoded {
 		for i, fd := range f.Fields {
-			if fd.Type == TypeReference && byEntity[fd.Entity] == nil {
-				errs = append(errs, SetError{File: fileOf[f], Path: fmt.Sprintf("fields[%d].entity", i), Message: fmt.Sprintf("reference to unknown entity %q", fd.Entity)})
+			if fd.Type == TypeReference && fd.Entity != "" && byEntity[fd.Entity] == nil {
+				errs = append(errs, SetError{File: fileOf[f], Path: fmt.Sprintf("fields[%d].entity", i),
+					Message: fmt.Sprintf("field %q: reference to unknown entity %q", fd.Name, fd.Entity)})
 			}
 		}
 		if f.Parent != nil && byEntity[f.Parent.Entity] == nil {
@@ -404,22 +426,76 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		}
 	}
 	if len(errs) > 0 {
-		// The forms that loaded, for checking the migrations; the
-		// catalog is not returned.
+		// The sound forms, for checking the migrations; the catalog is
+		// not returned.
 		var ok []*Form
 		for _, f := range forms {
-			if byEntity[f.Entity] == f && (f.Parent == nil || byEntity[f.Parent.Entity] != nil) {
+			if fileOf[byEntity[f.Entity]] == fileOf[f] && (f.Parent == nil || byEntity[f.Parent.Entity] != nil) {
 				ok = append(ok, f)
 			}
 		}
-		partial, _ := build(n, ok)
+		partial, _ := build(n, ok, standards)
 		return partial, info, errs
 	}
-	sch, err := build(n, forms)
+	sch, err := build(n, forms, standards)
 	if err != nil {
-		return nil, info, SetErrors{{File: strconv.Itoa(n), Path: "$", Message: err.Error()}}
+		// Each error of the forms or their rules at its file and path.
+		for _, e := range formErrors(err) {
+			var fe *FormError
+			var re *RuleError
+			switch {
+			case errors.As(e, &fe):
+				errs = append(errs, SetError{File: fe.File, Path: fe.Path, Message: fe.Message})
+			case errors.As(e, &re):
+				errs = append(errs, SetError{File: re.File, Path: re.Path, Message: re.Message})
+			default:
+				errs = append(errs, SetError{File: strconv.Itoa(n), Path: "$", Message: e.Error()})
+			}
+		}
+		return nil, info, errs
 	}
 	return sch, info, nil
+}
+
+// formErrors lists the errors errors.Join joined in err, one by one.
+func formErrors(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, formErrors(e)...)
+		}
+		return out
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// loadStandards reads the version directory's StandardsFile, if it has
+// one, and checks it; a set with problems is returned as nil with them.
+func loadStandards(fsys fs.FS, vdir string, rel func(string) string) (*StandardSet, SetErrors) {
+	name := path.Join(vdir, StandardsFile)
+	b, err := fs.ReadFile(fsys, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, SetErrors{{File: rel(name), Path: "$", Message: errText(err)}}
+	}
+	var set StandardSet
+	if p, msg := strictDecode(b, &set); msg != "" {
+		return nil, SetErrors{{File: rel(name), Path: p, Message: msg}}
+	}
+	var errs SetErrors
+	for _, e := range set.check() {
+		e.File = rel(name)
+		errs = append(errs, e)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &set, nil
 }
 
 // strictDecode decodes one JSON file into v, refusing unknown members and
@@ -511,60 +587,6 @@ func lineCol(b []byte, offset int64) (int, int) {
 		}
 	}
 	return line, col
-}
-
-// pathOf places an error of init in the form's JSON: the field, region
-// rule or member it names.
-func (f *Form) pathOf(err error) string {
-	msg := err.Error()
-	quoted := func(prefix string) (string, bool) {
-		i := strings.Index(msg, prefix+` "`)
-		if i < 0 {
-			return "", false
-		}
-		rest := msg[i+len(prefix)+2:]
-		j := strings.IndexByte(rest, '"')
-		if j < 0 {
-			return "", false
-		}
-		return rest[:j], true
-	}
-	switch {
-	case strings.HasPrefix(msg, "region rule "):
-		if name, ok := quoted("region rule"); ok {
-			for i, r := range f.RegionRules {
-				if r.Name == name {
-					if req, ok := quoted("unknown field"); ok {
-						for j, q := range r.Require {
-							if q == req {
-								return fmt.Sprintf("region_rules[%d].require[%d]", i, j)
-							}
-						}
-					}
-					return fmt.Sprintf("region_rules[%d]", i)
-				}
-			}
-		}
-	case strings.HasPrefix(msg, "scope field"):
-		return "scope_field"
-	case strings.HasPrefix(msg, "parent field"):
-		return "parent.field"
-	case strings.HasPrefix(msg, "form without entity"):
-		return "entity"
-	case strings.HasPrefix(msg, "field "):
-		var idx int
-		if _, err := fmt.Sscanf(msg, "field %d:", &idx); err == nil {
-			return fmt.Sprintf("fields[%d].name", idx)
-		}
-		if name, ok := quoted("field"); ok {
-			for i := len(f.Fields) - 1; i >= 0; i-- {
-				if f.Fields[i].Name == name {
-					return fmt.Sprintf("fields[%d]", i)
-				}
-			}
-		}
-	}
-	return "$"
 }
 
 func errText(err error) string {

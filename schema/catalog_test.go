@@ -16,27 +16,37 @@ func versionFile(n int, migrations string) []byte {
 	return []byte(`{"version":` + string(rune('0'+n)) + `,"published":"2027-01-15","title":{"en":"v"},"migrations":` + migrations + `}`)
 }
 
-// The built-in set is today's three forms as version 1, and V1 is it.
-func TestBuiltInCatalogIsVersion1(t *testing.T) {
+// The built-in set is version 1 (V1) and version 2, the water criterion
+// as published with its standards; each version's document parses back.
+func TestBuiltInCatalog(t *testing.T) {
 	c := BuiltIn()
-	if got := c.Versions(); len(got) != 1 || got[0] != 1 {
+	if got := c.Versions(); len(got) != 2 || got[0] != 1 || got[1] != 2 {
 		t.Fatalf("versions %v", got)
 	}
-	if c.Latest() != V1() || c.Version(1) != V1() || c.Version(2) != nil || c.Version(0) != nil {
-		t.Fatal("V1 is not the built-in set's version 1")
+	if c.Version(1) != V1() || c.Latest() != c.Version(2) || c.Version(3) != nil || c.Version(0) != nil {
+		t.Fatal("V1 is not the built-in set's version 1, or 2 not its latest")
 	}
-	if got := strings.Join(V1().Entities(), ","); got != "household,housing_inspection,water_inspection" {
-		t.Fatalf("entities %s", got)
+	for _, n := range []int{1, 2} {
+		if got := strings.Join(c.Version(n).Entities(), ","); got != "household,housing_inspection,water_inspection" {
+			t.Fatalf("version %d: entities %s", n, got)
+		}
+		sch, info, err := ParseDocument(c.Document(n))
+		if err != nil || info.Version != n || info.Published == "" || sch.Version != n {
+			t.Fatalf("version %d: document does not parse back: %v %+v", n, err, info)
+		}
+		if d := Diff(c.Version(n), sch); len(d) != 0 {
+			t.Fatalf("version %d: document differs from the forms: %v", n, d)
+		}
+		if len(c.Digest(n)) != 64 {
+			t.Fatalf("digest %q", c.Digest(n))
+		}
 	}
-	sch, info, err := ParseDocument(c.Document(1))
-	if err != nil || info.Version != 1 || info.Published == "" || sch.Version != 1 {
-		t.Fatalf("document does not parse back: %v %+v", err, info)
+	if V1().Standards != nil || c.Latest().Standards.Standard("water_quantity") == nil {
+		t.Fatal("version 1 has standards, or version 2 lacks water_quantity")
 	}
-	if d := Diff(V1(), sch); len(d) != 0 {
-		t.Fatalf("document differs from the forms: %v", d)
-	}
-	if len(c.Digest(1)) != 64 {
-		t.Fatalf("digest %q", c.Digest(1))
+	sch, _, _ := ParseDocument(c.Document(2))
+	if sch.Standards.Standard("water_quantity") == nil {
+		t.Fatal("version 2's document lost its standards")
 	}
 }
 
@@ -93,7 +103,7 @@ func TestLoadCatalogListsEveryError(t *testing.T) {
 		"1/version.json: version: must be 1",
 		"1/version.json: published: must be a date",
 		"1/broken.json: $: invalid JSON at line 2, column 13",
-		"1/retyped.json: fields[1]: field \"b\": unknown type \"colour\"",
+		"1/retyped.json: fields[1].type: field \"b\": unknown type \"colour\"",
 		"1/typo.json: fields[0].requried: unknown member",
 		"1/water.json: region_rules[0].require[1]: region rule \"north\" requires unknown field \"no_such_field\"",
 	}

@@ -182,7 +182,9 @@ func CompileMigration(from, to *Schema, steps json.RawMessage) (*Migration, erro
 			continue
 		}
 		for _, key := range sortedNames(obj) {
-			if key != "op" && key != "entity" && key != "field" && !contains(extra, key) {
+			// "description" says why, for people (the v1→v2 water source
+			// map says what v1's value does not know), on any step.
+			if key != "op" && key != "entity" && key != "field" && key != "description" && !contains(extra, key) {
 				fail(at+"."+key, "is not a member of a %s step", op)
 			}
 		}
@@ -498,7 +500,9 @@ func inverse(values map[string]string, older, newer []string) map[string]string 
 // two cases, which a server that merges migrated changes must know: a
 // derived field merged on its own can disagree with its merged source (one
 // device edits the source without changing the derived value, another
-// changes both), so it is to be derived again from the merged source; and a
+// changes both), so it is to be derived again from the merged source
+// (syncproto.RederiveMerged, with Rederivation; a derived field whose
+// source a later version drops cannot be, and is merged on its own); and a
 // map that folds several values into one turns an edit between two folded
 // values into no edit, so a concurrent edit wins in the newer version where
 // it lost in the older.
@@ -508,6 +512,23 @@ func inverse(values map[string]string, older, newer []string) map[string]string 
 // not fit the newer version (a change that was not valid under the older
 // one).
 func (m *Migration) Up(entity string, fields map[string]json.RawMessage, created bool) (map[string]json.RawMessage, []string, error) {
+	fill := fillNone
+	if created {
+		fill = fillCreated
+	}
+	return m.up(entity, fields, fill)
+}
+
+// How a migration's default steps fill a field: not at all (an update),
+// for a change creating its record, or for a whole stored record
+// migrated at publication (UpRecord).
+const (
+	fillNone = iota
+	fillCreated
+	fillStored
+)
+
+func (m *Migration) up(entity string, fields map[string]json.RawMessage, fill int) (map[string]json.RawMessage, []string, error) {
 	merr := &MigrationError{From: m.from.Version, To: m.to.Version}
 	ff, tf := m.from.Form(entity), m.to.Form(entity)
 	if ff == nil || tf == nil {
@@ -544,7 +565,8 @@ func (m *Migration) Up(entity string, fields map[string]json.RawMessage, created
 				out[st.field] = mapValue(v, st.values)
 			}
 		case StepDefault:
-			if created && (!holds || isNull(v)) {
+			missing := !holds || isNull(v)
+			if missing && (fill == fillCreated || fill == fillStored && (st.added || tf.Field(st.field).Required)) {
 				out[st.field] = st.value
 			}
 		case StepDerive:

@@ -20,18 +20,23 @@ const (
 	// re-inspection checks.
 	RoleHousingAppraisal = "housing_appraisal"
 	// RoleWaterInspection is a drinking-water inspection, a child of the
-	// household: its date; its indicators are those of its standards.
+	// household: its date; its indicators are its role's criteria (the
+	// form's named criterion rules), or in a v1-style form those of its
+	// form-level standards.
 	RoleWaterInspection = "water_inspection"
 )
 
 // Role is the role a form plays: Plays names it, Fields maps each of the
 // role's keys to the form's field that carries it, Values names which of a
 // field's enum values mean what to the role (a grade that is dangerous, a
-// renovation state that counts as renovated).
+// renovation state that counts as renovated). Criteria names, for each of
+// the role's indicators, the form's criterion rule that judges it (the
+// four water indicators: quality, quantity, convenience, reliability).
 type Role struct {
-	Plays  string              `json:"plays"`
-	Fields map[string]string   `json:"fields"`
-	Values map[string][]string `json:"values,omitempty"`
+	Plays    string              `json:"plays"`
+	Fields   map[string]string   `json:"fields"`
+	Values   map[string][]string `json:"values,omitempty"`
+	Criteria map[string]string   `json:"criteria,omitempty"`
 }
 
 // roleSpec is what a role needs of its form: a field of a type for each
@@ -40,6 +45,9 @@ type Role struct {
 type roleSpec struct {
 	fields map[string]FieldType
 	values map[string]string
+	// criteria are the indicators a role may judge by criterion rules:
+	// all of them or none.
+	criteria []string
 }
 
 var roleSpecs = map[string]roleSpec{
@@ -51,7 +59,8 @@ var roleSpecs = map[string]roleSpec{
 		fields: map[string]FieldType{"date": TypeDate, "grade": TypeEnum, "renovation": TypeEnum, "previous": TypeReference},
 		values: map[string]string{"dangerous": "grade", "renovated": "renovation", "verified": "renovation"},
 	},
-	RoleWaterInspection: {fields: map[string]FieldType{"date": TypeDate}},
+	RoleWaterInspection: {fields: map[string]FieldType{"date": TypeDate},
+		criteria: []string{"convenience", "quality", "quantity", "reliability"}},
 }
 
 // check reports what is wrong with the form's role: an unknown role, a
@@ -80,6 +89,22 @@ func (r *Role) check(f *Form) error {
 			return fmt.Errorf("role: fields.%s names %q of type %s, not %s", key, name, fd.Type, spec.fields[key])
 		}
 	}
+	if len(r.Criteria) > 0 {
+		for key := range r.Criteria {
+			if !slices.Contains(spec.criteria, key) {
+				return fmt.Errorf("role: criteria.%s is not an indicator of %s (one of %v)", key, r.Plays, spec.criteria)
+			}
+		}
+		for _, key := range spec.criteria {
+			name, ok := r.Criteria[key]
+			if !ok {
+				return fmt.Errorf("role: criteria.%s is required: a role judges all of %v or declares no criteria", key, spec.criteria)
+			}
+			if rule := f.Rule(name); rule == nil || rule.Kind() != KindCriterion {
+				return fmt.Errorf("role: criteria.%s names %q, not a criterion rule (any_of) of the form", key, name)
+			}
+		}
+	}
 	for key, values := range r.Values {
 		fieldKey, ok := spec.values[key]
 		if !ok {
@@ -96,6 +121,24 @@ func (r *Role) check(f *Form) error {
 }
 
 func roleNames() []string { return slices.Sorted(maps.Keys(roleSpecs)) }
+
+// RoleCriteria returns the indicators the form's role judges by criterion
+// rules, sorted, or none.
+func (f *Form) RoleCriteria() []string {
+	if f == nil || f.Role == nil {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(f.Role.Criteria))
+}
+
+// RoleCriterion returns the criterion rule judging the role's indicator,
+// or "".
+func (f *Form) RoleCriterion(indicator string) string {
+	if f == nil || f.Role == nil {
+		return ""
+	}
+	return f.Role.Criteria[indicator]
+}
 
 // Playing returns the form that plays role, or nil.
 func (s *Schema) Playing(role string) *Form { return s.byRole[role] }

@@ -38,8 +38,9 @@ type Rule struct {
 	Check     *Condition  `json:"check,omitempty"`
 	DateRange *DateRange  `json:"date_range,omitempty"`
 
-	fields []string // the record's own fields the rule reads, sorted
-	cond   *cond    // AnyOf, When, Unless or Check compiled; nil for DateRange
+	fields    []string // the record's own fields the rule reads, sorted
+	standards []string // the standards its conditions compare with, sorted
+	cond      *cond    // AnyOf, When, Unless or Check compiled; nil for DateRange
 }
 
 // DateRange bounds a date field: Min and Max are absolute dates
@@ -56,7 +57,8 @@ type DateRange struct {
 
 // Condition is one test on a record, exactly one of: Present or Absent (a
 // field holds a value or not); Field with Equals, OneOf, or Op and one of
-// Value, Other or TodayPlusDays (a comparison); AllOf, AnyOf or Not. A field
+// Value, Other, TodayPlusDays or Standard (a comparison); AllOf, AnyOf or
+// Not. A field
 // is named as it is in the form, or as REF.NAME: the field NAME of the
 // record that the reference field REF points to.
 type Condition struct {
@@ -73,6 +75,11 @@ type Condition struct {
 	// TodayPlusDays compares a date field with today (UTC) plus this many
 	// days (negative: before today).
 	TodayPlusDays *int `json:"today_plus_days,omitempty"`
+	// Standard compares a number field with the value of the named
+	// standard of the version's StandardsFile for the record's region on
+	// the judgement's date (StandardSet.Resolve); the operator must be the
+	// standard's direction: ">=" for min, "<=" for max.
+	Standard string `json:"standard,omitempty"`
 
 	AllOf []Condition `json:"all_of,omitempty"`
 	AnyOf []Condition `json:"any_of,omitempty"`
@@ -129,22 +136,37 @@ const (
 // Validate returns them or the store holds them; null or missing is
 // absent), the fields of the records its reference fields point to, by
 // reference field (for REF.NAME operands; RuleReferences lists the ones
-// needed), and the clock of today-relative dates.
+// needed), and the clock of today-relative dates; for comparisons with a
+// standard, the record's region (the household's village code) and the
+// date the judgement is made as of (Now when zero).
 type Facts struct {
 	Fields  map[string]json.RawMessage
 	Related map[string]map[string]json.RawMessage
 	Now     time.Time
+	Region  string
+	AsOf    time.Time
+}
+
+// asOf is the day a standard is resolved for.
+func (f Facts) asOf() time.Time {
+	if f.AsOf.IsZero() {
+		return f.Now
+	}
+	return f.AsOf
 }
 
 // Judgement is a criterion's verdict and the condition that decided it, as
 // a path in the form file ("rules[0].any_of[2]"): for Met the
 // condition that holds, for NotEvaluable the first one that could not be
 // judged, for NotMet the group ("rules[0].any_of"), since every condition
-// failed.
+// failed. Standards lists the standards the criterion compares with, as
+// they apply to the facts' region and date, whatever the verdict (a
+// standard with no edition in effect is left out).
 type Judgement struct {
-	Rule    string  `json:"rule"`
-	Verdict Verdict `json:"verdict"`
-	Decided string  `json:"decided"`
+	Rule      string            `json:"rule"`
+	Verdict   Verdict           `json:"verdict"`
+	Decided   string            `json:"decided"`
+	Standards []AppliedStandard `json:"standards,omitempty"`
 }
 
 // Judge judges the named criterion on facts. It returns an error when the
@@ -155,7 +177,22 @@ func (f *Form) Judge(name string, facts Facts) (Judgement, error) {
 		return Judgement{}, fmt.Errorf("%s has no criterion %q", f.Entity, name)
 	}
 	v, at := r.cond.eval(facts)
-	return Judgement{Rule: name, Verdict: v.verdict(), Decided: at}, nil
+	j := Judgement{Rule: name, Verdict: v.verdict(), Decided: at}
+	for _, s := range r.standards {
+		if a, ok := f.standards.Resolve(s, facts.Region, facts.asOf()); ok {
+			j.Standards = append(j.Standards, a)
+		}
+	}
+	return j, nil
+}
+
+// RuleStandards lists the standards the named rule compares with, sorted;
+// none for a rule the form lacks.
+func (f *Form) RuleStandards(name string) []string {
+	if r := f.Rule(name); r != nil {
+		return r.standards
+	}
+	return nil
 }
 
 // RuleReferences lists the reference fields whose records the rules read
@@ -310,6 +347,8 @@ type cond struct {
 	right  *operand        // compare with another field
 	rvalue json.RawMessage // compare with a constant, canonical
 	days   *int            // compare with today plus days
+	std    string          // compare with this standard
+	stds   *StandardSet    // where std is resolved
 	subs   []*cond
 }
 
@@ -346,6 +385,12 @@ func (c *cond) eval(facts Facts) (tri, string) {
 			}
 		case c.days != nil:
 			rhs, _ = json.Marshal(facts.Now.UTC().AddDate(0, 0, *c.days).Format(time.DateOnly))
+		case c.std != "":
+			a, ok := c.stds.Resolve(c.std, facts.Region, facts.asOf())
+			if !ok {
+				return unknown, c.path
+			}
+			rhs, _ = json.Marshal(a.Value)
 		default:
 			rhs = c.rvalue
 		}
@@ -500,7 +545,7 @@ func (f *Form) compileRules(s *Schema) []error {
 		if strings.TrimSpace(r.Source) == "" {
 			bad(at+".source", "is required: the standard or document the rule implements")
 		}
-		c := &compiler{form: f, schema: s, bad: bad, refs: refs, own: map[string]bool{}}
+		c := &compiler{form: f, schema: s, bad: bad, refs: refs, own: map[string]bool{}, stds: map[string]bool{}}
 		if !exactlyOne(len(r.AnyOf) > 0, r.Require != nil, r.Check != nil, r.DateRange != nil) {
 			bad(at, "must have exactly one of any_of, require, check, date_range")
 			continue
@@ -534,10 +579,15 @@ func (f *Form) compileRules(s *Schema) []error {
 		case r.DateRange != nil:
 			c.dateRange(at+".date_range", r.DateRange)
 		}
+		r.fields, r.standards = nil, nil
 		for name := range c.own {
 			r.fields = append(r.fields, name)
 		}
 		sort.Strings(r.fields)
+		for name := range c.stds {
+			r.standards = append(r.standards, name)
+		}
+		sort.Strings(r.standards)
 	}
 	f.ruleRefs = nil
 	for ref := range refs {
@@ -561,6 +611,7 @@ type compiler struct {
 	bad    func(path, format string, a ...any)
 	refs   map[string]bool // reference fields read through, of the form
 	own    map[string]bool // the record's own fields the rule reads
+	stds   map[string]bool // the standards the rule compares with
 }
 
 // operand resolves a field name or REF.NAME; ok is false (and the error
@@ -714,8 +765,8 @@ func (c *compiler) comparison(path string, cd Condition, out *cond) {
 		out.kind = "invalid"
 		return
 	}
-	if !exactlyOne(cd.Value != nil, cd.Other != "", cd.TodayPlusDays != nil) {
-		c.bad(path, "op needs exactly one of value, other, today_plus_days")
+	if !exactlyOne(cd.Value != nil, cd.Other != "", cd.TodayPlusDays != nil, cd.Standard != "") {
+		c.bad(path, "op needs exactly one of value, other, today_plus_days, standard")
 		out.kind = "invalid"
 		return
 	}
@@ -750,7 +801,34 @@ func (c *compiler) comparison(path string, cd Condition, out *cond) {
 			c.bad(path+".today_plus_days", "must be from -36600 to 36600")
 		}
 		out.days = cd.TodayPlusDays
+	case cd.Standard != "":
+		c.standard(path, cd, fd, out)
 	}
+}
+
+// standard checks a comparison with a standard: a number field, a standard
+// of the version's StandardsFile, the operator of its direction.
+func (c *compiler) standard(path string, cd Condition, fd *Field, out *cond) {
+	st := c.schema.Standards.Standard(cd.Standard)
+	if st == nil {
+		c.bad(path+".standard", "unknown standard %q (the version's %s declares the standards)", cd.Standard, StandardsFile)
+		out.kind = "invalid"
+		return
+	}
+	if !isNumeric(fd) {
+		c.bad(path+".field", "%s is a %s field: a standard is compared with number fields", cd.Field, fd.Type)
+		out.kind = "invalid"
+		return
+	}
+	want := ">="
+	if st.Direction == DirectionMax {
+		want = "<="
+	}
+	if cd.Op != want {
+		c.bad(path+".op", "%s is a %s standard: a value meets it when %s", st.Name, st.Direction, want)
+	}
+	out.std, out.stds = st.Name, c.schema.Standards
+	c.stds[st.Name] = true
 }
 
 // exactlyOne reports whether exactly one of set is true: a rule or

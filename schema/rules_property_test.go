@@ -136,7 +136,7 @@ func TestRuleVerdictIgnoresOrderAndUnnamedFields(t *testing.T) {
 		baseErrs := form.CheckRules(asFacts(rec, probeFieldNames), nil)
 		for _, variant := range []Facts{asFacts(rec, order), asFacts(other, otherOrder)} {
 			j, _ := form.Judge("criterion", variant)
-			if j != base {
+			if !reflect.DeepEqual(j, base) {
 				t.Fatalf("%s\non %v: %+v\non %v: %+v", c, rec, base, variant.Fields, j)
 			}
 			if errs := form.CheckRules(variant, nil); !reflect.DeepEqual(errs, baseErrs) {

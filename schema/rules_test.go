@@ -360,6 +360,8 @@ func TestRulesRoundTripThroughParse(t *testing.T) {
 
 // The built-in forms declare no rules: v1 validation is what it was.
 func TestBuiltInFormsDeclareNoRules(t *testing.T) {
+	// Version 1 is published and immutable: it declares none. (Version 2
+	// declares the water criterion: TestWaterCriteria.)
 	for _, f := range V1().Forms {
 		if len(f.Rules) != 0 {
 			t.Errorf("%s declares %d rules", f.Entity, len(f.Rules))

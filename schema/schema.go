@@ -19,7 +19,9 @@ import (
 	"time"
 )
 
-// Version is the schema_version of the forms embedded in this build.
+// Version is the schema_version Load gives the forms it reads: version
+// 1's number. The newest version embedded in this build is
+// BuiltIn().Latest().Version.
 const Version = 1
 
 // Policy names how a field's concurrent edits are decided when merging.
@@ -145,29 +147,37 @@ type Standards struct {
 
 // Form is the definition of one entity.
 type Form struct {
-	Entity      string       `json:"entity"`
-	Title       string       `json:"title"`
-	Description string       `json:"description,omitempty"`
-	ScopeField  string       `json:"scope_field,omitempty"`
-	Parent      *Parent      `json:"parent,omitempty"`
-	Fields      []Field      `json:"fields"`
-	RegionRules []RegionRule `json:"region_rules,omitempty"`
-	Standards   *Standards   `json:"standards,omitempty"`
+	Entity string `json:"entity"`
+	Title  string `json:"title"`
+	// Titles name the form for people, by language ("zh", "en"): sheet
+	// names and headers of the exports, the command line's --lang. Title
+	// stays as v1 has it.
+	Titles      map[string]string `json:"titles,omitempty"`
+	Description string            `json:"description,omitempty"`
+	ScopeField  string            `json:"scope_field,omitempty"`
+	Parent      *Parent           `json:"parent,omitempty"`
+	Fields      []Field           `json:"fields"`
+	RegionRules []RegionRule      `json:"region_rules,omitempty"`
+	Standards   *Standards        `json:"standards,omitempty"`
 	// Rules are the form's named rules: requirements a change must meet
 	// and criteria the reports judge (rules.go, docs/forms.md).
 	Rules []Rule `json:"rules,omitempty"`
 	// Role is the role the form plays for the reports, if any.
 	Role *Role `json:"role,omitempty"`
 
-	byName   map[string]*Field
-	file     string   // the form file it was loaded from, for errors
-	ruleRefs []string // reference fields the rules read through
+	byName    map[string]*Field
+	file      string       // the form file it was loaded from, for errors
+	ruleRefs  []string     // reference fields the rules read through
+	standards *StandardSet // the version's standards, which rules compare with
 }
 
 // Schema is a versioned set of forms.
 type Schema struct {
 	Version int     `json:"schema_version"`
 	Forms   []*Form `json:"forms"`
+	// Standards are the version's published standards (its
+	// StandardsFile), which rules compare with; nil when it has none.
+	Standards *StandardSet `json:"standards,omitempty"`
 
 	byEntity map[string]*Form
 	byRole   map[string]*Form
@@ -198,9 +208,10 @@ func V1() *Schema {
 	return v1
 }
 
-// Load reads every *.json form under dir of fsys (but the VersionFile),
-// checks the definitions and returns them as a schema of the current
-// Version. LoadCatalog reads a set of versions, with every error at once.
+// Load reads every *.json form under dir of fsys (but the VersionFile and
+// the StandardsFile, which it reads as the standards), checks the
+// definitions and returns them as a schema of the current Version.
+// LoadCatalog reads a set of versions, with every error at once.
 func Load(fsys fs.FS, dir string) (*Schema, error) {
 	names, err := fs.Glob(fsys, dir+"/*.json")
 	if err != nil {
@@ -209,7 +220,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 	sort.Strings(names)
 	var forms []*Form
 	for _, name := range names {
-		if path.Base(name) == VersionFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile {
 			continue
 		}
 		b, err := fs.ReadFile(fsys, name)
@@ -223,7 +234,11 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 		f.file = name
 		forms = append(forms, &f)
 	}
-	return build(Version, forms)
+	standards, errs := loadStandards(fsys, dir, func(name string) string { return name })
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return build(Version, forms, standards)
 }
 
 // Parse reads a schema as GET /v1/schema serves it ({"schema_version",
@@ -234,44 +249,68 @@ func Parse(data []byte) (*Schema, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
-	return build(doc.Version, doc.Forms)
+	if doc.Standards != nil {
+		if errs := doc.Standards.check(); len(errs) > 0 {
+			return nil, fmt.Errorf("schema: standards: %w", errs[0])
+		}
+	}
+	return build(doc.Version, doc.Forms, doc.Standards)
 }
 
-func build(version int, forms []*Form) (*Schema, error) {
-	s := &Schema{Version: version, byEntity: map[string]*Form{}, byRole: map[string]*Form{}}
+// FormError is one error in a form's definition — a field, its policy, a
+// reference, the scope and parent fields, a region rule, the role — with
+// the form file it is in (the entity for a schema parsed from GET
+// /v1/schema) and the JSON path in that file of the offending value
+// ("fields[3].policy", "region_rules[0].require[1]").
+type FormError struct {
+	File    string
+	Path    string
+	Message string
+}
+
+func (e *FormError) Error() string { return e.File + ": " + e.Path + ": " + e.Message }
+
+func build(version int, forms []*Form, standards *StandardSet) (*Schema, error) {
+	s := &Schema{Version: version, Standards: standards, byEntity: map[string]*Form{}, byRole: map[string]*Form{}}
+	// Every error of every form at once: its fields, policies and
+	// references (each a *FormError), then its rules (each a *RuleError).
+	var errs []error
+	bad := func(f *Form, path, format string, a ...any) {
+		errs = append(errs, &FormError{File: f.source(), Path: path, Message: fmt.Sprintf(format, a...)})
+	}
 	for _, f := range forms {
-		if err := f.init(); err != nil {
-			return nil, fmt.Errorf("schema %s: %w", f.Entity, err)
+		f.standards = standards
+		for _, fe := range f.load() {
+			errs = append(errs, fe)
 		}
-		if _, dup := s.byEntity[f.Entity]; dup {
-			return nil, fmt.Errorf("schema: entity %q defined twice", f.Entity)
+		if prev, dup := s.byEntity[f.Entity]; dup {
+			bad(f, "entity", "entity %q is defined in %s too", f.Entity, prev.source())
+			continue
 		}
 		if f.Role != nil {
 			if other := s.byRole[f.Role.Plays]; other != nil {
-				return nil, fmt.Errorf("schema %s: role %s is played by %s already", f.Entity, f.Role.Plays, other.Entity)
+				bad(f, "role.plays", "role %s is played by %s already", f.Role.Plays, other.Entity)
+			} else {
+				s.byRole[f.Role.Plays] = f
 			}
-			s.byRole[f.Role.Plays] = f
 		}
 		s.byEntity[f.Entity] = f
 		s.Forms = append(s.Forms, f)
 	}
 	for _, f := range s.Forms {
-		for _, fd := range f.Fields {
-			if fd.Type == TypeReference {
+		for i, fd := range f.Fields {
+			if fd.Type == TypeReference && fd.Entity != "" {
 				if _, ok := s.byEntity[fd.Entity]; !ok {
-					return nil, fmt.Errorf("schema %s.%s: reference to unknown entity %q", f.Entity, fd.Name, fd.Entity)
+					bad(f, fmt.Sprintf("fields[%d].entity", i), "field %q: reference to unknown entity %q", fd.Name, fd.Entity)
 				}
 			}
 		}
 		if f.Parent != nil {
 			if _, ok := s.byEntity[f.Parent.Entity]; !ok {
-				return nil, fmt.Errorf("schema %s: parent entity %q unknown", f.Entity, f.Parent.Entity)
+				bad(f, "parent.entity", "parent entity %q unknown", f.Parent.Entity)
 			}
 		}
 	}
-	// The rules of every form are checked at once, each error a
-	// *RuleError with its file and path.
-	var errs []error
 	for _, f := range s.Forms {
 		errs = append(errs, f.compileRules(s)...)
 	}
@@ -281,91 +320,137 @@ func build(version int, forms []*Form) (*Schema, error) {
 	return s, nil
 }
 
+// init checks the form on its own and indexes its fields; its error joins
+// every *FormError of load.
 func (f *Form) init() error {
+	var errs []error
+	for _, fe := range f.load() {
+		errs = append(errs, fe)
+	}
+	return errors.Join(errs...)
+}
+
+// load indexes the form's fields and checks everything the form says on
+// its own — its entity, each field (name, type, policy, values, labels,
+// date bounds, severity), its region rules, its scope and parent fields
+// and its role — returning every error at once, each at its JSON path. A
+// field with a valid, unique name is indexed even when something else of
+// it is wrong, so that the checks reading it report only their own errors.
+func (f *Form) load() []*FormError {
+	var errs []*FormError
+	bad := func(path, format string, a ...any) {
+		errs = append(errs, &FormError{File: f.source(), Path: path, Message: fmt.Sprintf(format, a...)})
+	}
 	if f.Entity == "" {
-		return fmt.Errorf("form without entity")
+		bad("entity", "form without entity")
 	}
 	f.byName = map[string]*Field{}
 	for i := range f.Fields {
 		fd := &f.Fields[i]
+		at := func(member string) string { return fmt.Sprintf("fields[%d].%s", i, member) }
 		if fd.Name == "" || strings.HasPrefix(fd.Name, "_") {
-			return fmt.Errorf("field %d: invalid name %q", i, fd.Name)
+			bad(at("name"), "field %d: invalid name %q", i, fd.Name)
+		} else if prev, dup := f.byName[fd.Name]; dup {
+			bad(at("name"), "field %q defined twice (also fields[%d])", fd.Name, indexOf(f.Fields, prev))
+		} else {
+			f.byName[fd.Name] = fd
 		}
-		if _, dup := f.byName[fd.Name]; dup {
-			return fmt.Errorf("field %q defined twice", fd.Name)
+		typed := true
+		switch fd.Type {
+		case TypeText, TypeInteger, TypeNumber, TypeBoolean, TypeDate, TypeDivisionCode, TypeLocation:
+		case TypeEnum:
+			if len(fd.Values) == 0 {
+				bad(at("values"), "field %q: enum without values", fd.Name)
+			}
+		case TypeSet:
+			if len(fd.Values) == 0 && fd.Items != "sha256" {
+				bad(at("values"), "field %q: set needs values or items", fd.Name)
+			}
+		case TypeReference:
+			if fd.Entity == "" {
+				bad(at("entity"), "field %q: reference without entity", fd.Name)
+			}
+		default:
+			bad(at("type"), "field %q: unknown type %q", fd.Name, fd.Type)
+			typed = false
 		}
 		switch fd.Policy {
 		case PolicyLWW, PolicyManual:
 		case PolicyUnion:
 			if fd.Type != TypeSet {
-				return fmt.Errorf("field %q: union needs a set", fd.Name)
+				bad(at("policy"), "field %q: union needs a set", fd.Name)
 			}
 		case PolicySafetyFirst:
 			if len(fd.Severity) < 2 {
-				return fmt.Errorf("field %q: safety_first needs a severity order", fd.Name)
+				bad(at("severity"), "field %q: safety_first needs a severity order", fd.Name)
 			}
 		default:
-			return fmt.Errorf("field %q: unknown policy %q", fd.Name, fd.Policy)
+			bad(at("policy"), "field %q: unknown policy %q (one of lww, safety_first, union, manual)", fd.Name, fd.Policy)
 		}
-		switch fd.Type {
-		case TypeText, TypeInteger, TypeNumber, TypeBoolean, TypeDate, TypeDivisionCode, TypeLocation:
-		case TypeEnum:
-			if len(fd.Values) == 0 {
-				return fmt.Errorf("field %q: enum without values", fd.Name)
-			}
-		case TypeSet:
-			if len(fd.Values) == 0 && fd.Items != "sha256" {
-				return fmt.Errorf("field %q: set needs values or items", fd.Name)
-			}
-		case TypeReference:
-			if fd.Entity == "" {
-				return fmt.Errorf("field %q: reference without entity", fd.Name)
-			}
-		default:
-			return fmt.Errorf("field %q: unknown type %q", fd.Name, fd.Type)
-		}
-		for v := range fd.ValueLabels {
+		for _, v := range sortedNames(fd.ValueLabels) {
 			if !contains(fd.Values, v) {
-				return fmt.Errorf("field %q: value_labels names %q, not one of its values", fd.Name, v)
+				bad(at("value_labels."+v), "field %q: value_labels names %q, not one of its values", fd.Name, v)
 			}
 		}
-		if fd.MinDate != "" || fd.MaxDaysAhead != nil {
-			if fd.Type != TypeDate {
-				return fmt.Errorf("field %q: min_date and max_days_ahead are for date fields", fd.Name)
-			}
-			if _, err := time.Parse(time.DateOnly, fd.MinDate); fd.MinDate != "" && err != nil {
-				return fmt.Errorf("field %q: min_date %q is not a date (YYYY-MM-DD)", fd.Name, fd.MinDate)
-			}
-			if fd.MaxDaysAhead != nil && (*fd.MaxDaysAhead < 0 || *fd.MaxDaysAhead > 366) {
-				return fmt.Errorf("field %q: max_days_ahead must be from 0 to 366", fd.Name)
+		if fd.MinDate != "" && fd.Type != TypeDate {
+			bad(at("min_date"), "field %q: min_date and max_days_ahead are for date fields", fd.Name)
+		} else if _, err := time.Parse(time.DateOnly, fd.MinDate); fd.MinDate != "" && err != nil {
+			bad(at("min_date"), "field %q: min_date %q is not a date (YYYY-MM-DD)", fd.Name, fd.MinDate)
+		}
+		if fd.MaxDaysAhead != nil && fd.Type != TypeDate {
+			bad(at("max_days_ahead"), "field %q: min_date and max_days_ahead are for date fields", fd.Name)
+		} else if fd.MaxDaysAhead != nil && (*fd.MaxDaysAhead < 0 || *fd.MaxDaysAhead > 366) {
+			bad(at("max_days_ahead"), "field %q: max_days_ahead must be from 0 to 366", fd.Name)
+		}
+		if typed {
+			for j, sv := range fd.Severity {
+				norm, err := fd.Normalize(sv)
+				if err != nil {
+					bad(fmt.Sprintf("fields[%d].severity[%d]", i, j), "field %q: severity[%d]: %s", fd.Name, j, err.Message)
+					continue
+				}
+				fd.Severity[j] = norm
 			}
 		}
-		for j, sv := range fd.Severity {
-			norm, err := fd.Normalize(sv)
-			if err != nil {
-				return fmt.Errorf("field %q: severity[%d]: %s", fd.Name, j, err.Message)
-			}
-			fd.Severity[j] = norm
-		}
-		f.byName[fd.Name] = fd
 	}
-	for _, r := range f.RegionRules {
-		for _, name := range r.Require {
+	for i, r := range f.RegionRules {
+		for j, name := range r.Require {
 			if f.byName[name] == nil {
-				return fmt.Errorf("region rule %q requires unknown field %q", r.Name, name)
+				bad(fmt.Sprintf("region_rules[%d].require[%d]", i, j), "region rule %q requires unknown field %q", r.Name, name)
 			}
 		}
 	}
 	if f.ScopeField != "" && f.byName[f.ScopeField] == nil {
-		return fmt.Errorf("scope field %q unknown", f.ScopeField)
+		bad("scope_field", "scope field %q unknown", f.ScopeField)
 	}
 	if f.Parent != nil && f.byName[f.Parent.Field] == nil {
-		return fmt.Errorf("parent field %q unknown", f.Parent.Field)
+		bad("parent.field", "parent field %q unknown", f.Parent.Field)
 	}
 	if f.Role != nil {
-		return f.Role.check(f)
+		if err := f.Role.check(f); err != nil {
+			bad("role", "%s", err.Error())
+		}
 	}
-	return nil
+	return errs
+}
+
+// indexOf is the index in fields of the field fd points to.
+func indexOf(fields []Field, fd *Field) int {
+	for i := range fields {
+		if &fields[i] == fd {
+			return i
+		}
+	}
+	return -1
+}
+
+// TitleIn returns the form's title in lang, or its Title when it has none
+// in that language.
+func (f *Form) TitleIn(lang string) string {
+	if t := f.Titles[lang]; t != "" {
+		return t
+	}
+	return f.Title
 }
 
 // The languages the forms carry labels in.

@@ -93,6 +93,8 @@ func TestImportRules(t *testing.T) {
 			imports: []string{"database/sql", echo}, deps: stores},
 		{pkg: m("server/sqlite"), why: "a store serves the domain, not the adapters",
 			imports: []string{m("server/api"), m("server/cli"), m("server/export"), m("server/bench"), echo}},
+		{pkg: m("server/postgres"), why: "a store serves the domain, not the adapters",
+			imports: []string{m("server/api"), m("server/cli"), m("server/export"), m("server/bench"), m("server/sqlite"), echo}},
 		{pkg: m("server/storetest"), why: "the contract suite is the same for every store", imports: stores},
 	}
 	pkgs := packages(t)

@@ -249,6 +249,12 @@ type validated struct {
 	// sent is the change's fields as sent, when they were migrated from
 	// an older schema version; nil otherwise.
 	sent map[string]json.RawMessage
+	// rederive, for a change migrated from an older schema version, makes
+	// its derived fields follow their merged sources (RederiveMerged).
+	rederive *schema.Rederivation
+	// sentForm is the change's form in the version it was sent in, when
+	// it was migrated (nil when that version lacks the entity).
+	sentForm *schema.Form
 }
 
 func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, v validated, now time.Time) (ChangeResult, error) {
@@ -283,12 +289,16 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 	var out Outcome
 	if len(errs) == 0 {
 		out = Merge(form, stored, Incoming{Op: ch.Op, BaseVersion: ch.BaseVersion, Fields: fields, At: at, Device: actor.DeviceID})
+		out = RederiveMerged(v.rederive, ch.Entity, stored, fields, out)
 		errs = out.Errors
 	}
 	if len(errs) == 0 {
 		// The form's requirement rules, on the record as the merge leaves it.
-		if errs, err = checkRules(ctx, tx, form, stored, out, now); err != nil {
+		if errs, err = checkRules(ctx, tx, form, stored, out, village, now); err != nil {
 			return res, err
+		}
+		if v.sent != nil {
+			errs = declaredIn(v.sentForm, errs)
 		}
 	}
 	if len(errs) > 0 {

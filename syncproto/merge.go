@@ -74,6 +74,11 @@ type Decision struct {
 type FieldChange struct {
 	Before json.RawMessage `json:"before"`
 	After  json.RawMessage `json:"after"`
+	// DerivedFrom, when set, names the field the server derived this value
+	// from (a derive step of a newer schema version, after the merge of a
+	// change sent in an older one): the server's derivation, not a value a
+	// device sent.
+	DerivedFrom string `json:"derived_from,omitempty"`
 }
 
 // Outcome is the result of merging one change into a stored record. When

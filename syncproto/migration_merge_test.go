@@ -19,13 +19,16 @@ func stored(out syncproto.Outcome) *syncproto.StoredRecord {
 
 // mergeAll creates a record from base and merges the edits a and b into
 // it by the form's real per-field merge, each with its own device, time
-// and base version; false when one is rejected.
-func mergeAll(form *schema.Form, base, a, b map[string]json.RawMessage, edits [3]syncproto.Incoming) (map[string]json.RawMessage, bool) {
+// and base version; false when one is rejected. With r (the edits were
+// migrated from an older version), each merge is followed by the push's
+// derivation of the derived fields from their merged sources.
+func mergeAll(form *schema.Form, r *schema.Rederivation, base, a, b map[string]json.RawMessage, edits [3]syncproto.Incoming) (map[string]json.RawMessage, bool) {
 	var rec *syncproto.StoredRecord
 	for i, fields := range []map[string]json.RawMessage{base, a, b} {
 		in := edits[i]
 		in.Op, in.Fields = syncproto.OpUpsert, fields
 		out := syncproto.Merge(form, rec, in)
+		out = syncproto.RederiveMerged(r, form.Entity, rec, fields, out)
 		if out.Status == syncproto.StatusRejected {
 			return nil, false
 		}
@@ -37,8 +40,10 @@ func mergeAll(form *schema.Form, base, a, b map[string]json.RawMessage, edits [3
 // Merge commutes with migration: for a record created under the older
 // version and two random edits a and b of it (concurrent or not, from one
 // device or two), migrating the merged record gives what merging the
-// migrated changes under the newer version gives, but for derived fields
-// and fields whose map folds values (see below).
+// migrated changes under the newer version gives — derived fields
+// included, derived again from their merged sources as the push does —
+// but for fields whose map folds values and fields derived from a dropped
+// source (see below).
 func TestMergeCommutesWithMigration(t *testing.T) {
 	t0 := time.Date(2027, 1, 20, 8, 0, 0, 0, time.UTC)
 	const devA, devB, devX = "0193a000-0000-7000-8000-00000000000a", "0193a000-0000-7000-8000-00000000000b", "0193a000-0000-7000-8000-00000000000c"
@@ -58,7 +63,7 @@ func TestMergeCommutesWithMigration(t *testing.T) {
 			{BaseVersion: int64(rapid.IntRange(1, 2).Draw(t, "b's base")), Device: rapid.SampledFrom([]string{devA, devB}).Draw(t, "b's device"), At: at("b at")},
 		}
 
-		merged, ok := mergeAll(older, base, a, b, edits)
+		merged, ok := mergeAll(older, nil, base, a, b, edits)
 		if !ok {
 			return
 		}
@@ -73,19 +78,21 @@ func TestMergeCommutesWithMigration(t *testing.T) {
 				t.Fatalf("Up(%v): %v", fields, err)
 			}
 		}
-		right, ok := mergeAll(newer, up[0], up[1], up[2], edits)
+		right, ok := mergeAll(newer, d.Migration.Rederivation(), up[0], up[1], up[2], edits)
 		if !ok {
 			return
 		}
-		// Where the two cannot agree, the fields are left out (what the
-		// lead is told, with a counter-example each): a derived field,
-		// merged on its own, can part from its source (an edit that leaves
-		// it as it was does not contend with a concurrent one that changes
-		// it, while the edit's source does); a field whose map folds
-		// values likewise (an edit between two folded values is no edit
-		// in the newer version, and a concurrent one wins).
+		// Where the two cannot agree, the fields are left out: a field
+		// whose map folds values (an edit between two folded values is no
+		// edit in the newer version, and a concurrent one wins), and a
+		// derived field whose source the newer version drops (the record
+		// no longer holds the source to derive it again from, so it is
+		// merged on its own). A derived field whose source stays follows
+		// the merged source (RederiveMerged) and must agree.
 		for _, f := range []map[string]json.RawMessage{left, right} {
-			delete(f, "derived_"+entity)
+			if d.Migration.Rederivation().Derived(entity)["derived_"+entity] == "" {
+				delete(f, "derived_"+entity)
+			}
 			for name := range d.Folded[entity] {
 				delete(f, name)
 			}

@@ -114,15 +114,31 @@ func (p *PushService) prepare(cs Changeset, now time.Time) prepared {
 	// Validate every change once: the scope check and the merge both work
 	// on the canonical values.
 	prep := prepared{hash: ContentHash(cs), checked: make([]validated, len(cs.Changes))}
+	var rederive *schema.Rederivation
+	if cs.SchemaVersion != p.schema.Version && p.catalog != nil {
+		// A derived field of a migrated change follows its merged source
+		// (RederiveMerged, after the merge).
+		rederive = p.catalog.Rederivation(cs.SchemaVersion)
+	}
 	for i, ch := range cs.Changes {
 		fields := ch.Fields
 		if cs.SchemaVersion != p.schema.Version && p.catalog != nil && ch.Op == OpUpsert {
+			// A change is first checked against the version it was sent
+			// in, so that an older tablet gets the errors it always got
+			// (every one, in its version's words), then migrated.
+			if sent := p.catalog.Version(cs.SchemaVersion).Form(ch.Entity); sent != nil {
+				if valid, errs := sent.ValidateAt(ch.Fields, now); len(errs) > 0 {
+					prep.checked[i].fields, prep.checked[i].errs = valid, errs
+					continue
+				}
+			}
 			up, _, err := p.catalog.Up(cs.SchemaVersion, ch.Entity, ch.Fields, ch.BaseVersion == 0)
 			if err != nil {
 				prep.checked[i].errs = migrationErrors(err)
 				continue
 			}
-			fields, prep.checked[i].sent = up, ch.Fields
+			fields, prep.checked[i].sent, prep.checked[i].rederive = up, ch.Fields, rederive
+			prep.checked[i].sentForm = p.catalog.Version(cs.SchemaVersion).Form(ch.Entity)
 		}
 		prep.checked[i].fields, prep.checked[i].errs = p.schema.Form(ch.Entity).ValidateAt(fields, now)
 	}

@@ -2,6 +2,7 @@ package syncproto
 
 import (
 	"context"
+	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
@@ -48,6 +49,7 @@ type ReportService struct {
 	store  ReportStore
 	schema *schema.Schema
 	forms  *survey.Forms
+	now    func() time.Time
 }
 
 // ReportOptions configure a ReportService.
@@ -56,6 +58,9 @@ type ReportOptions struct {
 	// renovation states, water standards); schema.V1() when nil. The
 	// server gives it the schema its pushes are validated against.
 	Schema *schema.Schema
+	// Now is the clock: the day a coverage report judges the water
+	// inspections as of (the standards in effect then). time.Now when nil.
+	Now func() time.Time
 }
 
 // NewReportService returns the report service over store.
@@ -63,7 +68,10 @@ func NewReportService(store ReportStore, opts ReportOptions) *ReportService {
 	if opts.Schema == nil {
 		opts.Schema = schema.V1()
 	}
-	return &ReportService{store: store, schema: opts.Schema, forms: survey.FormsOf(opts.Schema)}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &ReportService{store: store, schema: opts.Schema, forms: survey.FormsOf(opts.Schema), now: opts.Now}
 }
 
 // Coverage calls emit with the coverage of every village of the actor's
@@ -73,6 +81,7 @@ func NewReportService(store ReportStore, opts ReportOptions) *ReportService {
 // the region. An error from emit stops the report and is returned.
 func (r *ReportService) Coverage(ctx context.Context, actor Actor, emit func(*survey.VillageCoverage) error) (*CoverageReport, error) {
 	b := survey.NewCoverageBuilder(r.schema)
+	b.AsOf = r.now()
 	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{Forms: r.forms, WaterFields: true}, func(h *survey.HouseholdInspections) error {
 		done, err := b.Add(h)
 		if err != nil || done == nil {

@@ -13,8 +13,9 @@ import (
 // every rule for a new record, on an update only the rules that read a
 // field the change altered. The records the rules read through reference
 // fields (a re-inspection's previous inspection) are read from tx. A
-// deleted record is not checked.
-func checkRules(ctx context.Context, tx PushTx, form *schema.Form, stored *StoredRecord, out Outcome, now time.Time) ([]FieldError, error) {
+// deleted record is not checked. village is the record's region, which a
+// rule comparing with a standard resolves it for (as of now).
+func checkRules(ctx context.Context, tx PushTx, form *schema.Form, stored *StoredRecord, out Outcome, village string, now time.Time) ([]FieldError, error) {
 	if len(form.Rules) == 0 || out.Deleted {
 		return nil, nil
 	}
@@ -25,7 +26,7 @@ func checkRules(ctx context.Context, tx PushTx, form *schema.Form, stored *Store
 			changed = append(changed, name)
 		}
 	}
-	facts := schema.Facts{Fields: out.Fields, Now: now}
+	facts := schema.Facts{Fields: out.Fields, Now: now, Region: village}
 	for _, ref := range form.RuleReferences() {
 		var id string
 		if raw, ok := out.Fields[ref]; !ok || json.Unmarshal(raw, &id) != nil || id == "" {
@@ -43,4 +44,19 @@ func checkRules(ctx context.Context, tx PushTx, form *schema.Form, stored *Store
 		}
 	}
 	return form.CheckRules(facts, changed), nil
+}
+
+// declaredIn keeps the rule errors of a change migrated from an older
+// version whose rule that version's form declares too (by name): a tablet
+// is held to the requirements of the version it validated against, not to
+// those published after it (a v1 tablet may record a well without the
+// fetching time that version 2 requires). Errors of no rule stay.
+func declaredIn(sent *schema.Form, errs []FieldError) []FieldError {
+	out := errs[:0]
+	for _, e := range errs {
+		if e.Rule == "" || (sent != nil && sent.Rule(e.Rule) != nil) {
+			out = append(out, e)
+		}
+	}
+	return out
 }

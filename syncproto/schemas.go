@@ -40,12 +40,13 @@ type SchemaStore interface {
 // (schema.Catalog.WithPublished: a changed published version is an error
 // naming it and what differs; a published version the set lacks is still
 // served) and publishes the set's new versions, stamped now. Then every
-// stored record still in an older version is migrated to the latest in one
-// transaction (MigrateStoredRecords), so that pulls, snapshots and merges
-// meet records in the version they are served in; a crash before that
-// commits leaves the records as they were, and the next OpenCatalog
-// migrates them. It returns the catalog to serve, and an error (the
-// records unchanged) when a stored record cannot be migrated.
+// stored record still in an older version is migrated to the latest
+// (MigrateStoredRecords, in the store's batches), so that pulls, snapshots
+// and merges meet records in the version they are served in; a crash
+// leaves each record as it was or migrated whole, and the next OpenCatalog
+// resumes. It returns the catalog to serve, and an error (the
+// records each as they were or migrated whole) when a stored record cannot
+// be migrated.
 func OpenCatalog(ctx context.Context, store SchemaStore, set *schema.Catalog, now time.Time) (*schema.Catalog, error) {
 	stored, err := store.PublishedSchemas(ctx)
 	if err != nil {

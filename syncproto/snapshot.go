@@ -53,6 +53,11 @@ type SnapshotQuery struct {
 	// LatestBy is the field (a date) that orders those records; ties go to
 	// the one updated last, then to the larger id.
 	LatestBy string
+	// LatestByEntity names, per Latest entity, the field that orders its
+	// records when it is not LatestBy (each role's own date field: the
+	// housing appraisal's and the water inspection's need not share a
+	// name). An entity it lacks is ordered by LatestBy.
+	LatestByEntity map[string]string
 	// Parents asks for each row's parent record (the household of an
 	// inspection: the record its form's Parent field names) as of the
 	// snapshot's point, in SnapshotRow.Parent: one lookup per row, so that
@@ -88,4 +93,13 @@ type SnapshotSink interface {
 	// Row receives one record. An error stops the snapshot and is returned
 	// by Snapshot.
 	Row(r SnapshotRow) error
+}
+
+// LatestField is the field that orders the records of entity, one of
+// Latest: its LatestByEntity, else LatestBy.
+func (q SnapshotQuery) LatestField(entity string) string {
+	if f, ok := q.LatestByEntity[entity]; ok && f != "" {
+		return f
+	}
+	return q.LatestBy
 }

@@ -30,7 +30,9 @@ type Store interface {
 	Checksum(ctx context.Context, actor Actor) (Checksum, Cursor, error)
 	// Record returns the stored record with the id, or ENotFound.
 	Record(ctx context.Context, id string) (*StoredRecord, error)
-	// History returns every accepted version of a record, oldest first.
+	// History returns the record's entries of the change log, oldest
+	// first: every accepted version, and each move with the record it
+	// belongs to (op rescope, at the version it moved with).
 	History(ctx context.Context, id string) ([]LogEntry, error)
 	// Conflicts lists recorded decisions of a record (all records when id
 	// is empty) in the order they were made.

@@ -31,9 +31,11 @@ type SupervisionStore interface {
 	// NameDevice keeps the name a tablet gave itself at login.
 	NameDevice(ctx context.Context, device, name string) error
 	// Receipts returns the receipts of a device's change sets, newest
-	// first, after position.
+	// first, after position. A listed receipt is its summary: Response and
+	// SchemaVersion are not read (PushTx.Receipt reads them).
 	Receipts(ctx context.Context, device string, after int64, limit int) ([]Receipt, int64, error)
-	// ReceiptOf returns the receipt of one change set, or ENotFound.
+	// ReceiptOf returns the receipt of one change set, as Receipts lists
+	// it, or ENotFound.
 	ReceiptOf(ctx context.Context, changesetID string) (*Receipt, error)
 	// Head returns the highest position of the change log.
 	Head(ctx context.Context) (int64, error)

@@ -2,7 +2,10 @@ package survey
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
 )
@@ -94,6 +97,9 @@ type RelapseCase struct {
 	WaterInspectionID string   `json:"water_inspection_id,omitempty"`
 	WaterFailing      []string `json:"water_failing,omitempty"`
 	WaterUnrecorded   []string `json:"water_unrecorded,omitempty"`
+	// Standards are the published standards the water judgement applied
+	// (name, edition, effective date, value, basis), if any.
+	Standards []schema.AppliedStandard `json:"standards,omitempty"`
 }
 
 // VillageCoverage is the coverage of one village, with the households a
@@ -114,6 +120,11 @@ type VillageCoverage struct {
 	RelapseWatch []RelapseCase `json:"relapse_watch"`
 	// DuplicateVisits lists the village's duplicate visits.
 	DuplicateVisits []DuplicateVisit `json:"duplicate_visits"`
+	// Standards are the published standards its water inspections were
+	// judged by, as they apply in the village on the report's date (name,
+	// edition, effective date, value, basis); none when no inspection was
+	// judged by a standard.
+	Standards []schema.AppliedStandard `json:"standards,omitempty"`
 }
 
 // Levels of roll-up areas.
@@ -143,20 +154,25 @@ type CoverageSummary struct {
 // CoverageBuilder computes a coverage report from households fed in
 // village order, holding one village at a time and the roll-ups.
 type CoverageBuilder struct {
-	forms      *Forms
-	indicators []string // every indicator of the water standards
+	// AsOf is the day the water inspections are judged as of: the
+	// standards in effect then apply. Today (UTC) when zero.
+	AsOf time.Time
 
-	village    *VillageCoverage
-	thresholds map[string]schema.Threshold
-	sum        CoverageSummary
+	forms      *Forms
+	water      *WaterJudge
+	indicators []string // every indicator of the water judgement
+
+	village *VillageCoverage
+	sum     CoverageSummary
 }
 
 // NewCoverageBuilder returns a builder judging households by the forms of
 // sch: grades, renovation states and statuses are those the forms declare,
-// water indicators those of the water form's standards (national and
-// regional thresholds).
+// water indicators those of the water form (WaterJudge: its role's
+// criteria, or its standards' national and regional thresholds).
 func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
-	b := &CoverageBuilder{forms: FormsOf(sch), indicators: WaterIndicators(sch)}
+	b := &CoverageBuilder{forms: FormsOf(sch), water: NewWaterJudge(sch)}
+	b.indicators = b.water.Indicators()
 	b.sum.Totals = b.newCounts()
 	return b
 }
@@ -202,10 +218,6 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 		b.village = &VillageCoverage{Code: h.Village, Township: prefix(h.Village, 9), County: prefix(h.Village, 6),
 			Counts: b.newCounts(), NeverInspected: []HouseholdMark{}, RelapseWatch: []RelapseCase{},
 			DuplicateVisits: []DuplicateVisit{}}
-		b.thresholds = nil
-		if b.forms.Water != nil {
-			b.thresholds = b.forms.Water.ThresholdsFor(h.Village)
-		}
 	}
 	v, c := b.village, &b.village.Counts
 	mark := HouseholdMark{ID: h.ID, HeadName: h.HeadName, RegistrationNo: h.RegistrationNo}
@@ -222,11 +234,17 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 	}
 	water := h.LatestWater()
 	var failing, unrecorded []string
+	var applied []schema.AppliedStandard
 	waterSafe := true
 	if water != nil {
 		c.WithWater++
-		verdict := JudgeWater(water.Fields, b.thresholds)
-		failing, unrecorded, waterSafe = verdict.Failing, verdict.Unrecorded, verdict.Safe()
+		asOf := b.AsOf
+		if asOf.IsZero() {
+			asOf = time.Now()
+		}
+		verdict := b.water.Judge(water.Fields, h.Village, asOf)
+		failing, unrecorded, waterSafe, applied = verdict.Failing, verdict.Unrecorded, verdict.Safe(), verdict.Standards
+		v.Standards = addStandards(v.Standards, applied)
 		for _, k := range failing {
 			c.WaterFailing[k]++
 		}
@@ -256,7 +274,7 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 	}
 	if len(reasons) > 0 {
 		rc := RelapseCase{HouseholdMark: mark, Status: h.Status, Reasons: reasons, WaterFailing: failing,
-			WaterUnrecorded: unrecorded}
+			WaterUnrecorded: unrecorded, Standards: applied}
 		if house != nil {
 			rc.HousingInspectionID, rc.Grade = house.ID, house.Grade
 		}
@@ -271,6 +289,18 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 	c.DuplicateVisits += len(dups)
 	v.DuplicateVisits = append(v.DuplicateVisits, dups...)
 	return done, nil
+}
+
+// addStandards adds to list the standards of more it lacks (by name,
+// edition and basis), keeping it sorted by name.
+func addStandards(list, more []schema.AppliedStandard) []schema.AppliedStandard {
+	for _, a := range more {
+		if !slices.Contains(list, a) {
+			list = append(list, a)
+		}
+	}
+	slices.SortStableFunc(list, func(a, b schema.AppliedStandard) int { return strings.Compare(a.Name, b.Name) })
+	return list
 }
 
 // closeVillage sorts the current village's lists, adds its counts to its

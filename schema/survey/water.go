@@ -1,25 +1,32 @@
 package survey
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
 )
 
 // WaterVerdict is the judgement of one water inspection against the
 // standards of its household's region. It is the only one: the coverage
-// report, the relapse watch and the snapshots' water_safe all read it.
+// report, the relapse watch and the snapshots' water_safe all read it
+// (WaterJudge).
 type WaterVerdict struct {
-	// Failing lists the indicators recorded outside their threshold,
-	// sorted; empty, not nil, when none.
+	// Failing lists the indicators recorded outside their threshold, or
+	// whose criterion is not met, sorted; empty, not nil, when none.
 	Failing []string
 	// Unrecorded lists the indicators the inspection does not hold (or
-	// holds as something that cannot be judged), sorted; empty, not nil,
-	// when none.
+	// holds as something that cannot be judged: a criterion not
+	// evaluable), sorted; empty, not nil, when none.
 	Unrecorded []string
+	// Standards are the published standards the judgement applied (the
+	// criteria's, for the household's region and the judgement's date),
+	// by name; none for a form judged by its form-level thresholds.
+	Standards []schema.AppliedStandard
 }
 
 // Safe reports whether the water is shown safe: every indicator recorded
@@ -27,12 +34,18 @@ type WaterVerdict struct {
 // unrecorded indicator makes it not safe, though it is not failing.
 func (v WaterVerdict) Safe() bool { return len(v.Failing) == 0 && len(v.Unrecorded) == 0 }
 
-// WaterIndicators returns the indicators of the water form's standards,
-// national and regional, sorted: the keys of the reports' water counts.
-// It returns none when sch has no water form or the form no standards.
+// WaterIndicators returns the indicators the water form is judged by,
+// sorted: the keys of the reports' water counts. They are its role's
+// criteria (quality, quantity, convenience, reliability) when the role
+// declares them, else the fields of its form-level standards, national and
+// regional. It returns none when sch has no water form or the form neither.
 func WaterIndicators(sch *schema.Schema) []string {
 	seen := map[string]bool{}
-	if f := sch.Playing(schema.RoleWaterInspection); f != nil && f.Standards != nil {
+	f := sch.Playing(schema.RoleWaterInspection)
+	if c := f.RoleCriteria(); len(c) > 0 {
+		return c
+	}
+	if f != nil && f.Standards != nil {
 		for k := range f.Standards.National {
 			seen[k] = true
 		}
@@ -43,6 +56,72 @@ func WaterIndicators(sch *schema.Schema) []string {
 		}
 	}
 	return slices.Sorted(maps.Keys(seen))
+}
+
+// WaterJudge judges water inspections by the form playing the water
+// inspection in a schema: by its role's criteria, the standards they
+// compare with resolved for the household's region and the judgement's
+// date; or, for a form without criteria (version 1), by its form-level
+// thresholds for the region. It keeps the last region's thresholds, so a
+// judge is used by one goroutine.
+type WaterJudge struct {
+	form       *schema.Form
+	indicators []string
+	criteria   bool
+
+	region     string
+	thresholds map[string]schema.Threshold
+}
+
+// NewWaterJudge returns the judge of sch's water form; it judges nothing
+// (every verdict safe, no indicator) when sch has none.
+func NewWaterJudge(sch *schema.Schema) *WaterJudge {
+	f := sch.Playing(schema.RoleWaterInspection)
+	return &WaterJudge{form: f, indicators: WaterIndicators(sch), criteria: len(f.RoleCriteria()) > 0}
+}
+
+// Indicators are the indicators the judge's verdicts name (WaterIndicators).
+func (j *WaterJudge) Indicators() []string { return j.indicators }
+
+// Judge judges one water inspection's fields for a household of region
+// (its village's division code) as of the day asOf (UTC; today when zero).
+// A criterion not met is failing, one not evaluable is unrecorded.
+func (j *WaterJudge) Judge(fields map[string]json.RawMessage, region string, asOf time.Time) WaterVerdict {
+	if j.form == nil {
+		return WaterVerdict{Failing: []string{}, Unrecorded: []string{}}
+	}
+	if !j.criteria {
+		if j.thresholds == nil || j.region != region {
+			j.region, j.thresholds = region, j.form.ThresholdsFor(region)
+		}
+		return JudgeWater(fields, j.thresholds)
+	}
+	if asOf.IsZero() {
+		asOf = time.Now()
+	}
+	v := WaterVerdict{Failing: []string{}, Unrecorded: []string{}}
+	seen := map[string]bool{}
+	for _, ind := range j.indicators {
+		jd, err := j.form.Judge(j.form.RoleCriterion(ind), schema.Facts{Fields: fields, Region: region, AsOf: asOf, Now: asOf})
+		if err != nil { // the role names criteria of the form: loading checked it
+			v.Unrecorded = append(v.Unrecorded, ind)
+			continue
+		}
+		switch jd.Verdict {
+		case schema.NotMet:
+			v.Failing = append(v.Failing, ind)
+		case schema.NotEvaluable:
+			v.Unrecorded = append(v.Unrecorded, ind)
+		}
+		for _, a := range jd.Standards {
+			if !seen[a.Name] {
+				seen[a.Name] = true
+				v.Standards = append(v.Standards, a)
+			}
+		}
+	}
+	slices.SortFunc(v.Standards, func(a, b schema.AppliedStandard) int { return cmp.Compare(a.Name, b.Name) })
+	return v
 }
 
 // JudgeWater judges a water inspection's fields against thresholds (the

@@ -240,7 +240,7 @@ func New(cfg Config) *Server {
 		pushByDevice: cfg.Rates.PushPerDevice.limiter(), hashGate: cfg.HashGate,
 		divisions: cfg.Divisions, push: syncproto.NewPushService(cfg.Store, syncproto.PushOptions{Schema: cfg.Schema, Catalog: cfg.Catalog, Now: cfg.Now}),
 		supervision: syncproto.NewSupervisionService(cfg.Store, syncproto.SupervisionOptions{Schema: cfg.Schema, Now: cfg.Now}),
-		reports:     syncproto.NewReportService(cfg.Store, syncproto.ReportOptions{Schema: cfg.Schema})}
+		reports:     syncproto.NewReportService(cfg.Store, syncproto.ReportOptions{Schema: cfg.Schema, Now: cfg.Now})}
 	s.cursors = s.push.Cursors()
 	if s.hashGate == nil {
 		s.hashGate = auth.NewHashGate(0, 0, 0)

@@ -536,7 +536,9 @@ func TestOpenAPIResponses(t *testing.T) {
 		storetest.RegisteredHousehold(hh, storetest.SouthVillage, "5002401072019999", storetest.T0),
 		apitest.SouthHousing(insp, hh, hash, lost),
 		storetest.Upsert("housing_inspection", uuid.NewString(), 0, storetest.T0, map[string]any{"household_id": hh, "grade": "E"}),
-		storetest.RegisteredHousehold(hh2, storetest.SouthVillage, "5002401072019999", storetest.T0))
+		storetest.RegisteredHousehold(hh2, storetest.SouthVillage, "5002401072019999", storetest.T0),
+		// A water inspection: the coverage report names the standards it applied.
+		storetest.WaterInspection(uuid.NewString(), hh2, storetest.T0))
 	push("push", worker, first, 200)
 	push("push, replayed", worker, first, 200)
 	other := ts.Login(t, "worker.two", otherDevice)

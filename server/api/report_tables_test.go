@@ -133,14 +133,14 @@ func TestCoverageTables(t *testing.T) {
 	if strings.Join(header[:7], ",") != "village,village_name,township,township_name,county,county_name,households" {
 		t.Fatalf("header %v", header)
 	}
-	for _, h := range []string{"grade_A", "grade_D", "dangerous_by_renovation_unset", "water_failing_quality_ok",
-		"water_unrecorded_reliability_pct", "status_lifted_out", "status_unset", "relapse_watch", "duplicate_visits"} {
+	for _, h := range []string{"grade_A", "grade_D", "dangerous_by_renovation_unset", "water_failing_quality",
+		"water_unrecorded_reliability", "standards", "status_lifted_out", "status_unset", "relapse_watch", "duplicate_visits"} {
 		column(t, header, h)
 	}
 	if len(rows) != 1+len(rep.Villages) {
 		t.Fatalf("%d rows for %d villages", len(rows)-1, len(rep.Villages))
 	}
-	households, gradeC, failing := column(t, header, "households"), column(t, header, "grade_C"), column(t, header, "water_failing_reliability_pct")
+	households, gradeC, failing := column(t, header, "households"), column(t, header, "grade_C"), column(t, header, "water_failing_reliability")
 	for i, v := range rep.Villages {
 		r := rows[1+i]
 		// A village code reads back as the same digits in a spreadsheet:
@@ -150,7 +150,8 @@ func TestCoverageTables(t *testing.T) {
 			t.Errorf("village row %v for %s %s", r[:6], v.Code, v.Name)
 		}
 		if r[households] != itoa(v.Counts.Households) || r[gradeC] != itoa(v.Counts.Grades["C"]) ||
-			r[failing] != itoa(v.Counts.WaterFailing["reliability_pct"]) {
+			r[failing] != itoa(v.Counts.WaterFailing["reliability"]) ||
+			!strings.Contains(r[len(r)-1], "water_quantity=35 L/person/day (T/CHES 18-2018, 2019-01-01, national)") {
 			t.Errorf("village %s: counts %v, JSON %+v", v.Code, r, v.Counts)
 		}
 	}
@@ -178,13 +179,13 @@ func TestCoverageTables(t *testing.T) {
 
 	// zh from Accept-Language, en from lang=, both from the labels.
 	rows = csvTable(t, getTable(t, ts, admin, "/v1/reports/coverage?region=500240&format=csv", export.FormatCSV, "zh-CN,zh;q=0.9"))
-	for _, h := range []string{"村", "村名", "乡镇名", "户数", "从未入户", "A级（安全）", "危房·已竣工", "危房·未填", "水质达标·不达标",
-		"供水保证率（%）·未记录", "贫困状态·已脱贫", "贫困状态·未填", "返贫监测户"} {
+	for _, h := range []string{"村", "村名", "乡镇名", "户数", "从未入户", "A级（安全）", "危房·已竣工", "危房·未填", "水质·不达标",
+		"供水保障率·未记录", "适用标准", "贫困状态·已脱贫", "贫困状态·未填", "返贫监测户"} {
 		column(t, rows[0], h)
 	}
 	rows = csvTable(t, getTable(t, ts, admin, "/v1/reports/coverage?region=500240&format=csv&lang=en", export.FormatCSV, "zh-CN"))
 	for _, h := range []string{"Village", "Village name", "Households", "Grade A (safe)", "Dangerous, renovation Completed",
-		"Failing: Water quality meets the standard", "Status: Lifted out", "Relapse watch"} {
+		"Failing: Water quality", "Standards applied", "Status: Lifted out", "Relapse watch"} {
 		column(t, rows[0], h)
 	}
 

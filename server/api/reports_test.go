@@ -135,39 +135,64 @@ func latestDemo(ins []demoTruthInspection) *demoTruthInspection {
 	return out
 }
 
-// expectedWaterFailures lists the indicators a water inspection fails, written out
-// indicator by indicator against the thresholds of the schema.
-func expectedWaterFailures(tb testing.TB, village string, in *demoTruthInspection) []string {
-	th := schema.V1().Form("water_inspection").ThresholdsFor(village)
-	if th["quality_ok"].Equals != true || th["liters_per_person_day"].Min == nil || th["fetch_minutes"].Max == nil ||
-		th["reliability_pct"].Min == nil {
-		tb.Fatalf("the water standards changed shape: %+v", th)
+// expectedWaterFailures lists the indicators a water inspection fails and
+// those it leaves not evaluable, written out indicator by indicator as
+// T/CHES 18-2018 has them (the built-in version 2's criteria, the
+// thresholds of its standards.json: 35 L, 20 L in the water-scarce
+// Bairin Left Banner; 20 min, 800 m, 80 m; 36 days, 90 %), independently
+// of the server's rule engine.
+func expectedWaterFailures(tb testing.TB, village string, in *demoTruthInspection) (failing, unrecorded []string) {
+	std := schema.BuiltIn().Latest().Standards
+	for name, want := range map[string]float64{"water_fetch_minutes": 20, "water_distance_horizontal": 800,
+		"water_distance_vertical": 80, "water_days_without": 36, "water_guarantee_rate": 90} {
+		if a, ok := std.Resolve(name, village, time.Now()); !ok || a.Value != want {
+			tb.Fatalf("the water standards changed: %s %+v", name, a)
+		}
 	}
-	var out []string
-	if string(in.fields["quality_ok"]) == "false" {
-		out = append(out, "quality_ok")
+	has := func(name string) bool { _, ok := in.fields[name]; return ok }
+	judge := func(indicator string, met, evaluable bool) {
+		switch {
+		case met:
+		case !evaluable:
+			unrecorded = append(unrecorded, indicator)
+		default:
+			failing = append(failing, indicator)
+		}
 	}
-	if in.num("liters_per_person_day") < *th["liters_per_person_day"].Min {
-		out = append(out, "liters_per_person_day")
+	source, basis := in.str("source"), in.str("quality_basis")
+	own := source == "well" || source == "spring" || source == "cistern" || source == "surface"
+	ok := string(in.fields["quality_ok"]) == "true"
+	judge("quality", ok && (basis == "lab_report" || basis == "sensory_check" && own),
+		string(in.fields["quality_ok"]) == "false" || has("quality_basis") && (basis != "sensory_check" || has("source")))
+	least := 35.0
+	if strings.HasPrefix(village, "150422") {
+		least = 20
 	}
-	if in.num("fetch_minutes") > *th["fetch_minutes"].Max {
-		out = append(out, "fetch_minutes")
-	}
-	if in.num("reliability_pct") < *th["reliability_pct"].Min {
-		out = append(out, "reliability_pct")
-	}
-	return out
+	judge("quantity", has("liters_per_person_day") && in.num("liters_per_person_day") >= least, has("liters_per_person_day"))
+	judge("convenience", source == "piped_home" || has("fetch_minutes") && in.num("fetch_minutes") <= 20 ||
+		has("distance_horizontal_m") && in.num("distance_horizontal_m") <= 800 || has("distance_vertical_m") && in.num("distance_vertical_m") <= 80,
+		has("source") && has("fetch_minutes") && has("distance_horizontal_m") && has("distance_vertical_m"))
+	judge("reliability", has("days_without_water") && in.num("days_without_water") <= 36 || has("reliability_pct") && in.num("reliability_pct") >= 90,
+		has("days_without_water") && has("reliability_pct"))
+	return failing, unrecorded
 }
 
 // mustServeDemoRegister is mustServe with the demo's division register
 // (fixtures/divisions-demo.csv), as make run serves.
 func mustServeDemoRegister(tb testing.TB) *apitest.Server {
 	tb.Helper()
+	demo := demoRegister(tb)
+	return apitest.MustServeConfig(tb, sqlite.Options{}, func(c *api.Config) { c.Divisions = demo })
+}
+
+// demoRegister is the demo's division register.
+func demoRegister(tb testing.TB) schema.Divisions {
+	tb.Helper()
 	demo, err := schema.LoadDivisions("../../fixtures/divisions-demo.csv")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return apitest.MustServeConfig(tb, sqlite.Options{}, func(c *api.Config) { c.Divisions = demo })
+	return demo
 }
 
 // TestReportsOnTheDemo loads the demo data set once and checks the reports
@@ -192,16 +217,17 @@ func testDemoCoverage(t *testing.T, ts *apitest.Server, m *demoTruth) {
 		never          map[string]string // id -> head name
 		grades         map[string]int
 		waterFailing   map[string]int
+		waterUnrec     map[string]int
 		relapse        map[string][]string
 		withH, withW   int
 		dangerByRenova map[string]int
 	}
 	want := map[string]*villageWant{}
-	totalFailing := map[string]int{}
+	totalFailing, totalUnrec := map[string]int{}, map[string]int{}
 	for id, h := range m.households {
 		w := want[h.village]
 		if w == nil {
-			w = &villageWant{never: map[string]string{}, grades: map[string]int{}, waterFailing: map[string]int{},
+			w = &villageWant{never: map[string]string{}, grades: map[string]int{}, waterFailing: map[string]int{}, waterUnrec: map[string]int{},
 				relapse: map[string][]string{}, dangerByRenova: map[string]int{}}
 			want[h.village] = w
 		}
@@ -224,12 +250,16 @@ func testDemoCoverage(t *testing.T, ts *apitest.Server, m *demoTruth) {
 		}
 		if water != nil {
 			w.withW++
-			fails := expectedWaterFailures(t, h.village, water)
+			fails, unrec := expectedWaterFailures(t, h.village, water)
 			for _, f := range fails {
 				w.waterFailing[f]++
 				totalFailing[f]++
 			}
-			if len(fails) > 0 && (h.status == "lifted_out" || h.status == "relapse_risk") {
+			for _, f := range unrec {
+				w.waterUnrec[f]++
+				totalUnrec[f]++
+			}
+			if len(fails)+len(unrec) > 0 && (h.status == "lifted_out" || h.status == "relapse_risk") {
 				reasons = append(reasons, "unsafe_water")
 			}
 		}
@@ -241,9 +271,10 @@ func testDemoCoverage(t *testing.T, ts *apitest.Server, m *demoTruth) {
 		}
 	}
 	// The demo was planned with these failing water inspections (one per
-	// household): a check that the independent computation is right.
-	if fmt.Sprint(totalFailing) != "map[fetch_minutes:8 liters_per_person_day:12 quality_ok:14 reliability_pct:14]" {
-		t.Fatalf("independent water failures %v differ from the demo's plan", totalFailing)
+	// household), and 20 recorded under version 1 whose quality is not
+	// evaluable: a check that the independent computation is right.
+	if fmt.Sprint(totalFailing) != "map[convenience:8 quality:14 quantity:12 reliability:14]" || fmt.Sprint(totalUnrec) != "map[quality:20]" {
+		t.Fatalf("independent water failures %v (not evaluable %v) differ from the demo's plan", totalFailing, totalUnrec)
 	}
 
 	if len(rep.Villages) != len(want) {
@@ -283,9 +314,32 @@ func testDemoCoverage(t *testing.T, ts *apitest.Server, m *demoTruth) {
 				t.Errorf("village %s C/D %s: %d, want %d", v.Code, r, c.DangerousByRenovation[r], w.dangerByRenova[r])
 			}
 		}
-		for _, f := range []string{"quality_ok", "liters_per_person_day", "fetch_minutes", "reliability_pct"} {
-			if c.WaterFailing[f] != w.waterFailing[f] {
-				t.Errorf("village %s water %s: %d failing, want %d", v.Code, f, c.WaterFailing[f], w.waterFailing[f])
+		for _, f := range []string{"quality", "quantity", "convenience", "reliability"} {
+			if c.WaterFailing[f] != w.waterFailing[f] || c.WaterUnrecorded[f] != w.waterUnrec[f] {
+				t.Errorf("village %s water %s: %d failing, %d not evaluable; want %d, %d", v.Code, f, c.WaterFailing[f], c.WaterUnrecorded[f],
+					w.waterFailing[f], w.waterUnrec[f])
+			}
+		}
+		// Every village's judgements name the quantity standard they
+		// applied: the water-scarce class's 20 L in Bairin Left Banner.
+		if w.withW > 0 {
+			basis, value := "national", 35.0
+			if v.County == "150422" {
+				basis, value = "class water_scarce", 20
+			}
+			var q *schema.AppliedStandard
+			for i := range v.Standards {
+				if v.Standards[i].Name == "water_quantity" {
+					q = &v.Standards[i]
+				}
+			}
+			if q == nil || q.Basis != basis || q.Value != value || q.Version != "T/CHES 18-2018" || q.Effective != "2019-01-01" {
+				t.Errorf("village %s: quantity standard %+v, want %s %v of T/CHES 18-2018", v.Code, q, basis, value)
+			}
+			for _, r := range v.RelapseWatch {
+				if r.WaterInspectionID != "" && len(r.Standards) == 0 {
+					t.Errorf("village %s: relapse case %s names no standard", v.Code, r.ID)
+				}
 			}
 		}
 		relapse := map[string][]string{}
@@ -389,7 +443,9 @@ func waterOnDay(id, household, day string, liters float64) syncproto.Change {
 // TestReinspectionReasons builds one household per case and checks the
 // re-inspection list and the coverage report name each as they should.
 func TestReinspectionReasons(t *testing.T) {
-	ts := mustServeDemoRegister(t)
+	// Version 1's water indicators (its coverage counts below).
+	demo := demoRegister(t)
+	ts := mustServeV1(t, func(c *api.Config) { c.Divisions = demo })
 	a, b := storetest.NewDevice("li.na"), storetest.NewDevice("zhao.lei")
 	village := storetest.SouthVillage
 	id := func() string { return uuid.NewString() }

@@ -105,7 +105,7 @@ func TestSnapshotCSVValuesAreByteExact(t *testing.T) {
 // no measurement: the GeoJSON and the coverage report must both call its
 // four indicators unrecorded, none failing, and the water not safe.
 func TestWaterVerdictIsOneJudgement(t *testing.T) {
-	ts := apitest.MustServe(t)
+	ts := mustServeV1(t, nil) // version 1's four indicators (TestWaterCriteriaVerdictIsOneJudgement: version 2's)
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	hh, water := uuid.NewString(), uuid.NewString()
 	ts.MustPush(t, storetest.NewDevice("admin").Changeset(
@@ -212,10 +212,14 @@ func TestSnapshotLanguages(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer book.Close()
-	if h, _ := book.GetCellValue("household", "G1"); h != "户主姓名" {
+	// The sheet is named by the form's title in the language.
+	if got := book.GetSheetList(); len(got) != 1 || got[0] != "农户" {
+		t.Errorf("XLSX sheets %v, want 农户", got)
+	}
+	if h, _ := book.GetCellValue("农户", "G1"); h != "户主姓名" {
 		t.Errorf("XLSX header G1 %q, want 户主姓名", h)
 	}
-	if h, _ := book.GetCellValue("household", "L1"); h != "位置（纬度）" {
+	if h, _ := book.GetCellValue("农户", "L1"); h != "位置（纬度）" {
 		t.Errorf("XLSX header L1 %q, want 位置（纬度）", h)
 	}
 
@@ -259,7 +263,10 @@ func TestInspectionRowsNameTheirHousehold(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer book.Close()
-	rows, _ := book.GetRows("water_inspection")
+	if got := strings.Join(book.GetSheetList(), ","); got != "农户,农村住房安全鉴定,农村饮水安全核查" {
+		t.Fatalf("XLSX sheets %s, want the forms' titles in zh", got)
+	}
+	rows, _ := book.GetRows("农村饮水安全核查")
 	if strings.Join(rows[0][4:8], ",") != "农户,村,村名,户主姓名" {
 		t.Fatalf("XLSX header %v", rows[0])
 	}

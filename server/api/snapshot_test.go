@@ -293,7 +293,7 @@ func geojsonFeatures(t *testing.T, body []byte) (featureCollection, map[string]m
 }
 
 func TestSnapshotGeoJSON(t *testing.T) {
-	ts := apitest.MustServe(t)
+	ts := mustServeV1(t, nil) // version 1's water indicators
 	f := pushSurvey(t, ts)
 	resp, body := ts.Snapshot(t, ts.Login(t, "admin", apitest.AdminDevice), "format=geojson")
 	if ct := resp.Header.Get("Content-Type"); ct != "application/geo+json" {
@@ -333,7 +333,7 @@ func TestSnapshotGeoJSON(t *testing.T) {
 }
 
 func TestSnapshotXLSX(t *testing.T) {
-	ts := apitest.MustServe(t)
+	ts := mustServeV1(t, nil) // version 1's water fields
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	pushSurvey(t, ts)
 	resp, body := ts.Snapshot(t, admin, "format=xlsx")

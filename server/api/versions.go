@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"strconv"
 
@@ -19,6 +20,10 @@ type schemaAnswer struct {
 	Published string            `json:"published,omitempty"`
 	Title     map[string]string `json:"title,omitempty"`
 	Source    string            `json:"source,omitempty"`
+	// Migrations are the steps from the version before, as its
+	// version.json declares them: what a client on an older version
+	// needs to read its own pending edits in this one.
+	Migrations json.RawMessage `json:"migrations,omitempty"`
 }
 
 // handleSchema is GET /v1/schema: the latest version of the forms and the
@@ -47,7 +52,7 @@ func (s *Server) handleSchema(c echo.Context) error {
 	}
 	info := cat.Info(sch.Version)
 	return writeJSON(c, http.StatusOK, schemaAnswer{Schema: sch, Versions: cat.Versions(),
-		Published: info.Published, Title: info.Title, Source: info.Source})
+		Published: info.Published, Title: info.Title, Source: info.Source, Migrations: info.Migrations})
 }
 
 // versionParam reads a schema version number from a query parameter.

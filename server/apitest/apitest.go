@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"github.com/fieldsync/fieldsync/schema"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -98,7 +99,13 @@ func MustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*api.Con
 	}
 	ts := httptest.NewServer(api.New(cfg))
 	tb.Cleanup(func() { ts.Close(); store.Close() })
-	push := syncproto.NewPushService(store, syncproto.PushOptions{Schema: cfg.Schema, Now: cfg.Now})
+	// The harness's own push takes the forms as api.New does: the
+	// built-in set when the configuration names none.
+	popts := syncproto.PushOptions{Schema: cfg.Schema, Catalog: cfg.Catalog, Now: cfg.Now}
+	if popts.Schema == nil && popts.Catalog == nil {
+		popts.Catalog = schema.BuiltIn()
+	}
+	push := syncproto.NewPushService(store, popts)
 	t := &Server{Server: ts, Store: store, Push: push, Photos: cfg.Attachments, Clock: clock, Dir: dir, tokens: map[string]string{}}
 	t.AddUser(tb, "admin", syncproto.RoleAdmin)
 	return t

@@ -97,7 +97,8 @@ type AccessState struct {
 
 // Accounts is the contract of the account store.
 type Accounts interface {
-	// PutUser creates or updates a user.
+	// PutUser creates or updates a user. A new password ends the user's
+	// sessions; the same password (a change of role or scope) keeps them.
 	PutUser(ctx context.Context, u User) error
 	// User returns the named user, or nil.
 	User(ctx context.Context, name string) (*User, error)

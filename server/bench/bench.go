@@ -591,8 +591,10 @@ func (t *benchTablet) edit(ctx context.Context, n int, shared float64) error {
 	}
 	for ; made < n; made++ {
 		hh := t.households[t.rng.IntN(len(t.households))]
+		// A well: a source of every built-in version (v1's piped is v2's
+		// piped_point), whichever the tablet speaks.
 		if _, err := t.c.Create(ctx, "water_inspection", client.Fields{"household_id": hh, "inspected_on": "2026-11-20",
-			"source": "piped", "quality_ok": t.rng.IntN(10) > 0, "liters_per_person_day": 40 + t.rng.IntN(80),
+			"source": "well", "quality_ok": t.rng.IntN(10) > 0, "liters_per_person_day": 40 + t.rng.IntN(80),
 			"fetch_minutes": t.rng.IntN(30), "reliability_pct": 80 + t.rng.IntN(21)}); err != nil {
 			return err
 		}

@@ -55,7 +55,7 @@ type command struct {
 // function, not a variable: the commands' own help refers back to it.)
 func commands() []command {
 	return []command{
-		{"serve", "[--config FILE] [--addr HOST:PORT] [--data DIR] [flags]", "serve the sync API from the database in DIR",
+		{"serve", "[--config FILE] [--addr HOST:PORT] [--data DIR] [--store URL] [flags]", "serve the sync API from the database in DIR",
 			`Serve the sync API (docs/protocol.md, GET /v1/openapi.json) from the database in
 --data, creating it, migrating it and making a signing key on first start. Stops
 gracefully on SIGTERM or SIGINT, finishing requests in flight.
@@ -66,30 +66,30 @@ or FIELDSYNC_CONFIG; the flag's name without dashes as the key, e.g.
 busy-timeout = "10s"). A flag wins over the environment, which wins over the
 file, which wins over the default. An empty variable counts as unset. An invalid
 value or an unknown key in the file stops serve before it starts.`, runServe},
-		{"seed", "--data DIR", "load the demo regions, households and inspections",
+		{"seed", "--data DIR [--store URL]", "load the demo regions, households and inspections",
 			`Load the demo data set (fixtures/) through the normal push path, and create the
 demo accounts that do not exist yet. Safe to repeat: the change sets have fixed
 ids, so a second run replays instead of duplicating.`, runSeed},
-		{"generate", "--data DIR --households N [--seed S]", "load a large deterministic data set (benchmarks)",
+		{"generate", "--data DIR --households N [--seed S] [--store URL]", "load a large deterministic data set (benchmarks)",
 			`Generate households with their inspections, deterministically from --seed, and
 load them through the normal push path. The same seed and size give the same data.`, runGenerate},
-		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--lang L] [--divisions FILE] [--force]", "write a snapshot to a file, for offline hand-over",
+		{"export", "--data DIR --out FILE [--region PREFIX] [--entity E] [--format F] [--as-of CURSOR] [--lang L] [--divisions FILE] [--force] [--store URL]", "write a snapshot to a file, for offline hand-over",
 			`Write every current record of a region to FILE in a snapshot format of
 GET /v1/snapshot (ndjson, csv, geojson, xlsx), byte for byte what the API would
 send. Reads from one SQLite read transaction, so it may run while the server
 serves the same --data. The file is written beside FILE under a temporary name,
 fsynced, and renamed to FILE only when complete (mode 0600: it holds personal data).`, runExport},
-		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--create]", "create or update a user (password on standard input)",
+		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--create] [--store URL]", "create or update a user (password on standard input)",
 			`Create a user, or update an existing one's role, scope and password (which ends
 the sessions opened with the old password). The password is one line on standard
 input, e.g. echo 'a-long-password' | fieldsync user add ... The database in --data
 must exist (serve or seed creates it); --create makes it when it does not.`, runUserAdd},
-		{"user list", "--data DIR", "list users, roles, scopes and state",
+		{"user list", "--data DIR [--store URL]", "list users, roles, scopes and state",
 			`List every user with role, scope, state and last update.`, runUserList},
-		{"user disable", "--data DIR --name NAME", "stop a user's access at once",
+		{"user disable", "--data DIR --name NAME [--store URL]", "stop a user's access at once",
 			`Disable a user: their tokens stop working on the next request and they cannot
 log in until enabled.`, runUserDisable},
-		{"user enable", "--data DIR --name NAME", "allow a disabled user again",
+		{"user enable", "--data DIR --name NAME [--store URL]", "allow a disabled user again",
 			`Enable a disabled user again. Disabling ended their sessions for good: each of
 their tablets logs in again (its pending edits are kept).`, runUserDisable},
 		{"key rotate", "--data DIR", "make a new token-signing key current",
@@ -107,8 +107,8 @@ stopped), with its photos (FILE.attachments/) and keys (FILE.keys/) when the
 backup has them. With --force an existing database is kept beside, renamed
 *.before-restore-TIME. Cursors issued before the restore stop being accepted, so
 tablets pull afresh.`, runRestore},
-		{"device login", "--dir DIR --server URL --user NAME  (password on standard input)", "a tablet: log in (fieldsync device help)",
-			deviceAbout + "Log this tablet in: a new device id on first login, the password on standard input.", runDeviceLogin},
+		{"device login", "--dir DIR --server URL --user NAME [--schema-version N]  (password on standard input)", "a tablet: log in (fieldsync device help)",
+			deviceAbout + "Log this tablet in: a new device id on first login, the password on standard input. It fetches the forms of its version: --schema-version N, else the one it is on, else (a first login) the latest the server serves.", runDeviceLogin},
 		{"device sync", "--dir DIR [--timeout 2m]", "a tablet: push pending edits, pull, verify the copy",
 			deviceAbout + "Push the pending edits, pull every change since the last sync, and compare the copy's checksum with the server's.", runDeviceSync},
 		{"device edit", "--dir DIR --entity E (--id ID | --new) [--delete] FIELD=VALUE...", "a tablet: change, create or delete a record",
@@ -125,6 +125,10 @@ tablets pull afresh.`, runRestore},
 			deviceAbout + deviceOutboxAbout, runDeviceOutbox},
 		{"device fields", "--dir DIR [--entity E]", "a tablet: the fields of each form",
 			deviceAbout + "Show the fields of each form: type, required, values.", runDeviceFields},
+		{"device upgrade", "--dir DIR [--timeout 2m]", "a tablet: move to the server's latest version of the forms",
+			deviceAbout + "Move this tablet to the latest version of the forms the server serves, and pull its records again in it. The edits queued before stay in the old version (pushed as they were made; the server migrates them); edits after are checked against and sent in the new one.", runDeviceUpgrade},
+		{"device judge", "--dir DIR --id ID --rule NAME", "a tablet: judge a criterion on a record",
+			deviceAbout + "Judge a criterion (an any_of rule of the record's form) on the tablet's copy of a record, pending edits included: met, not_met or not_evaluable, and the condition that decided.", runDeviceJudge},
 		{"bench", strings.TrimPrefix(benchUsage, "bench "), "the load generator and its raw SQLite ceiling (BENCHMARKS.md)",
 			`Generate a database, push change sets from simulated tablets, pull, download
 snapshots, and measure a raw SQLite loop beside them; print the results (and

@@ -28,7 +28,8 @@ copy of the records in its scope, its outbox of edits not yet pushed, its
 tokens. Use one directory per tablet to play several in several terminals.
 
 Usage:
-  fieldsync device login  --dir DIR --server URL --user NAME   log in (password on standard input)
+  fieldsync device login  --dir DIR --server URL --user NAME [--schema-version N]
+                                                               log in (password on standard input)
   fieldsync device sync   --dir DIR [--timeout 2m]             push pending edits, pull, verify the copy
   fieldsync device edit   --dir DIR --entity E --id ID FIELD=VALUE...   change fields of a record
   fieldsync device edit   --dir DIR --entity E --new FIELD=VALUE...     create a record (prints its id)
@@ -37,6 +38,8 @@ Usage:
   fieldsync device status --dir DIR                            pending edits, cursor, last sync, conflicts
   fieldsync device conflicts --dir DIR                         conflicts and refusals reported to this tablet
   fieldsync device fields --dir DIR [--entity E]               the fields of each form: type, required, values
+  fieldsync device upgrade --dir DIR                           move to the server's latest version of the forms
+  fieldsync device judge  --dir DIR --id ID --rule NAME        judge a criterion (an any_of rule) on a record
   fieldsync device photo  --dir DIR FILE                       keep a photo on the tablet; prints its SHA-256 for photos=…
   fieldsync device outbox export --dir DIR --out FILE         write the pending edits to a file (offline; a revoked tablet)
   fieldsync device outbox replay --dir DIR FILE              a supervisor's tablet hands on a revoked tablet's exported edits
@@ -44,6 +47,16 @@ Usage:
 Values are read by the field's type in the schema: numbers, true/false,
 sets as comma-separated items (hazards=roof,walls), a location as lat,lon;
 'null' clears a field. Edits are kept on disk at once and pushed by 'sync'.
+An edit is checked on the tablet against its version of the forms, their
+fields and their requirement rules, as the server checks it: a refused edit
+names the rule and the field and is not kept.
+
+A tablet is on one version of the forms: the latest at its first login, or
+--schema-version N. It edits, pushes (schema_version) and pulls in it, also
+after the server publishes newer ones (the server migrates its edits and
+down-converts its pulls; a record the version cannot hold whole is listed
+with (not_expressible)). 'upgrade' moves it to the latest: edits queued
+before go as they were made, in the old version; edits after, in the new.
 `
 
 func runDevice(ctx context.Context, env Env, args []string) error {
@@ -73,6 +86,10 @@ func runDevice(ctx context.Context, env Env, args []string) error {
 		return runDevicePhoto(ctx, env, args[1:])
 	case "outbox":
 		return runDeviceOutbox(ctx, env, args[1:])
+	case "upgrade":
+		return runDeviceUpgrade(ctx, env, args[1:])
+	case "judge":
+		return runDeviceJudge(ctx, env, args[1:])
 	}
 	fmt.Fprintf(env.Stderr, "fieldsync device: unknown command %q\n\n%s", args[0], deviceUsage)
 	return ErrUsage
@@ -81,6 +98,11 @@ func runDevice(ctx context.Context, env Env, args []string) error {
 // openDevice opens the tablet database in dir. Only login creates one: a
 // mistyped directory is an error, not a new tablet.
 func openDevice(dir string, create bool) (*client.Client, error) {
+	return openDeviceWith(dir, create, client.Options{})
+}
+
+// openDeviceWith is openDevice with the client's options.
+func openDeviceWith(dir string, create bool, opts client.Options) (*client.Client, error) {
 	if dir == "" {
 		return nil, errors.New("give the tablet's directory with --dir")
 	}
@@ -93,7 +115,7 @@ func openDevice(dir string, create bool) (*client.Client, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	return client.Open(path, client.Options{})
+	return client.Open(path, opts)
 }
 
 // parseAndOpenDevice parses a device command's flags and opens its tablet.
@@ -131,17 +153,21 @@ func runDeviceLogin(ctx context.Context, env Env, args []string) error {
 	server := fs.String("server", "http://127.0.0.1:8080", "the fieldsync server's URL")
 	user := fs.String("user", "", "the name of the user to log in as")
 	timeout := fs.Duration("timeout", 30*time.Second, "give up after this long (the server is retried meanwhile)")
+	version := fs.Int("schema-version", 0, "the version of the forms to put the tablet on (default: the one it is on, at the first login the latest)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
 	if *user == "" {
 		return errors.New("give the user name with --user")
 	}
+	if *version < 0 {
+		return errors.New("--schema-version is a version number: 1, 2, …")
+	}
 	password, err := readSecretLine(env.Stdin)
 	if err != nil {
 		return err
 	}
-	c, err := openDevice(*dir, true)
+	c, err := openDeviceWith(*dir, true, client.Options{SchemaVersion: *version})
 	if err != nil {
 		return err
 	}
@@ -151,7 +177,11 @@ func runDeviceLogin(ctx context.Context, env Env, args []string) error {
 	if err := c.Login(ctx, *server, *user, password); err != nil {
 		return fmt.Errorf("login to %s: %w", *server, err)
 	}
-	fmt.Fprintf(env.Stdout, "logged in as %s on device %s (%s)\n", *user, c.DeviceID(), *server)
+	v, err := c.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "logged in as %s on device %s (%s), on schema version %d\n", *user, c.DeviceID(), *server, v)
 	return nil
 }
 
@@ -380,8 +410,12 @@ func runDeviceList(ctx context.Context, env Env, args []string) error {
 	if *asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		for _, r := range records {
-			if err := enc.Encode(map[string]any{"entity": r.Entity, "id": r.ID, "version": r.Version, "fields": r.Fields,
-				"deleted": r.Deleted, "pending": r.Pending}); err != nil {
+			rec := map[string]any{"entity": r.Entity, "id": r.ID, "version": r.Version, "fields": r.Fields,
+				"deleted": r.Deleted, "pending": r.Pending}
+			if len(r.Flags) > 0 {
+				rec["flags"] = r.Flags
+			}
+			if err := enc.Encode(rec); err != nil {
 				return err
 			}
 		}
@@ -396,6 +430,9 @@ func runDeviceList(ctx context.Context, env Env, args []string) error {
 		}
 		if r.Deleted {
 			mark += " (deleted)"
+		}
+		for _, f := range r.Flags {
+			mark += " (" + f + ")"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d%s\t%s\n", r.Entity, r.ID, r.Version, mark, fieldsText(r.Fields))
 	}
@@ -437,6 +474,7 @@ func runDeviceStatus(ctx context.Context, env Env, args []string) error {
 	fmt.Fprintf(tw, "server\t%s\n", st.Server)
 	fmt.Fprintf(tw, "user\t%s (logged in: %v)\n", st.User, st.LoggedIn)
 	fmt.Fprintf(tw, "device\t%s\n", st.DeviceID)
+	fmt.Fprintf(tw, "schema version\t%d\n", st.SchemaVersion)
 	fmt.Fprintf(tw, "pending changes\t%d\n", st.Pending)
 	if st.InFlight != "" {
 		fmt.Fprintf(tw, "change set in flight\t%s (sent again, same id, at the next sync)\n", st.InFlight)
@@ -489,6 +527,7 @@ func runDeviceConflicts(ctx context.Context, env Env, args []string) error {
 func runDeviceFields(ctx context.Context, env Env, args []string) error {
 	fs, dir := deviceFlags(env, "fields")
 	entity := fs.String("entity", "", "only this entity")
+	lang := fs.String("lang", "", "`LANG` of the forms' titles and the fields' labels: zh or en (default: the forms' own title and label)")
 	c, err := parseAndOpenDevice(fs, dir, args)
 	if c == nil {
 		return err
@@ -502,6 +541,9 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 		if err := knownEntity(forms, *entity); err != nil {
 			return err
 		}
+	}
+	if *lang != "" && *lang != schema.LangZH && *lang != schema.LangEN {
+		return fmt.Errorf("--lang %s: must be zh or en", *lang)
 	}
 	names := make([]string, 0, len(forms))
 	for name := range forms {
@@ -517,7 +559,11 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 		if i > 0 {
 			fmt.Fprintln(env.Stdout)
 		}
-		fmt.Fprintf(env.Stdout, "%s (%s)\n", name, f.Title)
+		title := f.Title
+		if *lang != "" {
+			title = f.TitleIn(*lang)
+		}
+		fmt.Fprintf(env.Stdout, "%s (%s)\n", name, title)
 		tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  FIELD\tTYPE\tREQUIRED\tPOLICY\tVALUES\tLABEL")
 		for _, fd := range f.Fields {
@@ -532,7 +578,11 @@ func runDeviceFields(ctx context.Context, env Env, args []string) error {
 			if fd.Type == schema.TypeReference && fd.Entity != "" {
 				detail = "id of a " + fd.Entity
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, fd.Policy, orDash(detail), orDash(fd.Label))
+			label := fd.Label
+			if *lang != "" {
+				label = fd.LabelIn(*lang)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", fd.Name, fd.Type, req, fd.Policy, orDash(detail), orDash(label))
 		}
 		if err := tw.Flush(); err != nil {
 			return err

@@ -13,7 +13,6 @@ import (
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/export"
-	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -31,6 +30,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 	force := fs.Bool("force", false, "replace FILE if it exists")
 	divisionsFile := fs.String("divisions", "", "division register `FILE` (CSV code,name) naming villages when --lang is zh or en")
 	lang := fs.String("lang", export.LangCodes, "`LANG` of CSV and XLSX headers and enum values: zh, en, or codes (field keys and enum codes)")
+	storeURL := fs.String("store", "", storeUsage)
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -56,7 +56,7 @@ func runExport(ctx context.Context, env Env, args []string) error {
 		}
 		actor.Scope, actor.AllRegions = []string{*region}, false
 	}
-	store, err := sqlite.OpenReader(ctx, filepath.Join(*data, sqlite.FileName), sqlite.Options{})
+	store, err := openExportStore(ctx, *storeURL, *data)
 	if err != nil {
 		return err
 	}

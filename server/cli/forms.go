@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -108,6 +109,7 @@ func printFormsCheck(w io.Writer, dir, against string, set *schema.Catalog, publ
 		if n > 1 {
 			fmt.Fprintf(w, "  against version %d:\n", n-1)
 			printLines(w, schema.Diff(set.Version(n-1), set.Version(n)))
+			printStandards(w, set.Version(n).Standards)
 			steps := set.MigrationSteps(n)
 			fmt.Fprintf(w, "  migration steps (%d):\n", len(steps))
 			for i, s := range steps {
@@ -122,10 +124,40 @@ func printFormsCheck(w io.Writer, dir, against string, set *schema.Catalog, publ
 			fmt.Fprintf(w, "version %d: published, not in the set (still served, from the store)\n", n)
 		}
 	}
+	printStandardWarnings(w, set)
 	if changed > 0 {
 		return fmt.Errorf("%d published version(s) changed", changed)
 	}
 	return nil
+}
+
+// printStandards lists a new version's standards, each with its editions
+// and the day each takes effect.
+func printStandards(w io.Writer, std *schema.StandardSet) {
+	if std == nil {
+		return
+	}
+	fmt.Fprintf(w, "  standards (%d):\n", len(std.Standards))
+	for _, st := range std.Standards {
+		var eds []string
+		for _, ed := range st.Editions {
+			eds = append(eds, ed.Version+" from "+ed.Effective)
+		}
+		fmt.Fprintf(w, "    %s (%s, %s): %s\n", st.Name, st.Direction, st.Unit, strings.Join(eds, "; "))
+	}
+}
+
+// printStandardWarnings prints a warning for every regional value of a
+// version's standards that is stricter than its edition's national (or
+// class) value for that region: the standards are neither raised nor
+// lowered, a region may focus its checks but not tighten them. A warning
+// does not make the check fail.
+func printStandardWarnings(w io.Writer, set *schema.Catalog) {
+	for _, n := range set.Versions() {
+		for _, warn := range set.Version(n).Standards.Warnings(strconv.Itoa(n) + "/" + schema.StandardsFile) {
+			fmt.Fprintf(w, "warning: %s\n", warn)
+		}
+	}
 }
 
 func printLines(w io.Writer, lines []string) {

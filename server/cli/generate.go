@@ -13,6 +13,7 @@ import (
 func runGenerate(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "generate")
 	data := fs.String("data", "data", "data directory")
+	storeURL := fs.String("store", "", storeUsage)
 	households := fs.Int("households", 10000, "households to generate (with their inspections)")
 	seed := fs.Int64("seed", 1, "generator seed: the same seed and size give the same data")
 	batch := fs.Int("batch", 1000, "changes per change set")
@@ -22,7 +23,7 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	if *households < 1 || *batch < 1 {
 		return fmt.Errorf("--households and --batch must be positive")
 	}
-	store, done, err := openLocked(ctx, env, *data, "generate")
+	store, done, err := openLocked(ctx, env, *storeURL, *data, "generate")
 	if err != nil {
 		return err
 	}
@@ -31,7 +32,11 @@ func runGenerate(ctx context.Context, env Env, args []string) error {
 	// number of inspections is not.
 	progress := newProgress(env.Stderr, "generate", progressHouseholds)
 	var queued int64 // households handed to the loader (each flush pushes all of them)
-	l := &fixtures.Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
+	push, err := fixturesPush(ctx, store)
+	if err != nil {
+		return err
+	}
+	l := &fixtures.Loader{Service: push, Name: fmt.Sprintf("generated-s%d-n%d", *seed, *households), BatchSize: *batch, Progress: env.Stderr}
 	l.Report = func(int) { progress.set(queued, int64(*households)) }
 	return loadThroughPush(ctx, env, l, progress, func(add func(syncproto.Change) error) error {
 		return fixtures.Generate(fixtures.GenConfig{Seed: *seed, Households: *households}, func(ch syncproto.Change) error {

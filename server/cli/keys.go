@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/fieldsync/fieldsync/server/auth"
 )
@@ -16,8 +18,13 @@ func runKeyRotate(_ context.Context, env Env, args []string) error {
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	if err := mustHaveDatabase(*data); err != nil {
-		return err
+	// A data directory of a server on PostgreSQL (serve --store) holds
+	// keys but no database file: its keys/ is proof enough that --data is
+	// not mistyped.
+	if _, err := os.Stat(filepath.Join(*data, "keys")); err != nil {
+		if err := mustHaveDatabase(*data); err != nil {
+			return err
+		}
 	}
 	if err := prepareDataDir(*data); err != nil {
 		return err

@@ -5,14 +5,25 @@ import (
 	"fmt"
 
 	"github.com/fieldsync/fieldsync/fixtures"
-	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // openLocked takes the lock of data directory dir for command (lockData)
 // and opens its database, creating it if needed (openData). done closes
-// the database, then gives up the lock.
-func openLocked(ctx context.Context, env Env, dir, command string) (store *sqlite.Store, done func(), err error) {
+// the database, then gives up the lock. With a PostgreSQL --store URL it
+// opens that database instead, and takes no lock: the store's own write
+// lock orders its writes with a running server's.
+func openLocked(ctx context.Context, env Env, storeURL, dir, command string) (store servedStore, done func(), err error) {
+	if storeURL != "" {
+		if err := checkStore(storeURL); err != nil {
+			return nil, nil, err
+		}
+		pg, err := openPostgres(ctx, storeURL, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		return pg, func() { pg.Close() }, nil
+	}
 	release, err := lockData(dir, command)
 	if err != nil {
 		return nil, nil, err

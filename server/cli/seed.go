@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/fieldsync/fieldsync/fixtures"
-	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // runSeed is fieldsync seed: the demo regions, households and inspections
@@ -13,10 +12,11 @@ import (
 func runSeed(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "seed")
 	data := fs.String("data", "data", "data directory")
+	storeURL := fs.String("store", "", storeUsage)
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, done, err := openLocked(ctx, env, *data, "seed")
+	store, done, err := openLocked(ctx, env, *storeURL, *data, "seed")
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,11 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	}
 	total := int64(stats.Households + stats.HousingInspections + stats.WaterInspections)
 	progress := newProgress(env.Stderr, "seed", progressChanges)
-	l := &fixtures.Loader{Service: syncproto.NewPushService(store, syncproto.PushOptions{}), Name: "demo", BatchSize: 500, Progress: env.Stderr,
+	push, err := fixturesPush(ctx, store)
+	if err != nil {
+		return err
+	}
+	l := &fixtures.Loader{Service: push, Name: "demo", BatchSize: 500, Progress: env.Stderr,
 		Report: func(n int) { progress.set(int64(n), total) }}
 	if err := loadThroughPush(ctx, env, l, progress, fixtures.Demo); err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -29,6 +28,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	fs.String(configFlag, "", "a TOML `FILE` of settings (keys: these flags' names)")
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (:8080 for every interface)")
 	data := fs.String("data", "data", "data directory `DIR`: the database fieldsync.db, the signing keys in keys/, the photos in attachments/")
+	storeURL := fs.String("store", "", storeUsage)
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long to let requests in flight finish on SIGTERM")
 	logFormat := fs.String("log-format", LogFormatAuto, "log `FORMAT`: json (one object per line), text, or auto (text on a terminal, json otherwise)")
 	logLevel := fs.String("log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
@@ -72,7 +72,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	timeouts := api.Timeouts{ReadHeader: *readHeaderTimeout, Read: *readTimeout, Write: *writeTimeout, Idle: *idleTimeout}
 	checks := []error{checkServeLimits(timeouts, *snapshotConcurrency, *grace), checkListenAddr("addr", *addr),
-		checkSnapshotPace(*snapshotsPerUser, *snapshotMinRate, *snapshotRateGrace)}
+		checkSnapshotPace(*snapshotsPerUser, *snapshotMinRate, *snapshotRateGrace), checkStore(*storeURL)}
 	if *metricsAddr != "" {
 		checks = append(checks, checkListenAddr("metrics-addr", *metricsAddr))
 	}
@@ -118,12 +118,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	defer release()
 	metrics := api.NewMetrics(Version)
-	if _, err := os.Stat(filepath.Join(*data, sqlite.FileName)); errors.Is(err, os.ErrNotExist) {
-		// Say so: a mistyped --data would otherwise silently start a new,
-		// empty database.
-		log.Warn("creating a new database", "path", filepath.Join(*data, sqlite.FileName))
-	}
-	store, err := openDataWith(ctx, *data, io.Discard, sqlite.Options{BusyTimeout: *busyTimeout, Observer: metrics, WALAutocheckpoint: *walCheckpoint})
+	store, storeAt, err := openServeStore(ctx, *storeURL, *data,
+		sqlite.Options{BusyTimeout: *busyTimeout, Observer: metrics, WALAutocheckpoint: *walCheckpoint}, metrics, log.Warn)
 	if err != nil {
 		return err
 	}
@@ -132,9 +128,6 @@ func runServe(ctx context.Context, env Env, args []string) error {
 			log.Error("closing the database", "err", err)
 		}
 	}()
-	if err := metrics.WatchDatabase(store.Path()); err != nil {
-		return err
-	}
 	recordsIn, err := store.RecordsSchemaVersion(ctx)
 	if err != nil {
 		return err
@@ -202,7 +195,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		stop := serveMetrics(mln, metrics)
 		defer stop()
 	}
-	attrs := []any{"addr", ln.Addr().String(), "metrics", "http://" + metricsAt + "/metrics", "data", store.Path(),
+	attrs := []any{"addr", ln.Addr().String(), "metrics", "http://" + metricsAt + "/metrics", "data", storeAt,
 		"version", Version, "signing_key", keys.Current()}
 	if configFile != "" {
 		attrs = append(attrs, "config", configFile)

@@ -11,13 +11,13 @@ import (
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/auth"
-	"github.com/fieldsync/fieldsync/server/sqlite"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 func runUserAdd(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "user add")
 	data := fs.String("data", "data", "data directory")
+	storeURL := fs.String("store", "", storeUsage)
 	name := fs.String("name", "", "user name (letters, digits, '.', '_', '-')")
 	role := fs.String("role", "", "field_worker, supervisor or admin")
 	scope := fs.String("scope", "", "comma-separated division codes of 2, 4, 6, 9 or 12 digits (province to village), e.g. 500240,150422 (not for admin)")
@@ -32,7 +32,7 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	if err := checkScopeLevels(prefixes); err != nil {
 		return err
 	}
-	if !*create {
+	if !*create && *storeURL == "" {
 		if err := mustHaveDatabase(*data); err != nil {
 			return err
 		}
@@ -48,7 +48,7 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	store, err := openData(ctx, *data, env.Stderr)
+	store, err := openAccounts(ctx, *storeURL, *data, true, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -121,10 +121,11 @@ func scopeText(role string, scope []string) string {
 func runUserList(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "user list")
 	data := fs.String("data", "data", "data directory")
+	storeURL := fs.String("store", "", storeUsage)
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openExisting(ctx, *data, env.Stderr)
+	store, err := openAccounts(ctx, *storeURL, *data, false, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -154,10 +155,11 @@ func runUserDisable(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "user "+verb)
 	data := fs.String("data", "data", "data directory")
 	name := fs.String("name", "", "the name of the user")
+	storeURL := fs.String("store", "", storeUsage)
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
-	store, err := openExisting(ctx, *data, env.Stderr)
+	store, err := openAccounts(ctx, *storeURL, *data, false, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -184,7 +186,7 @@ var demoAccounts = []struct {
 
 // seedDemoAccounts creates the demo accounts that do not exist yet (it
 // never resets a password that was changed) and prints them.
-func seedDemoAccounts(ctx context.Context, store *sqlite.Store, out io.Writer) error {
+func seedDemoAccounts(ctx context.Context, store auth.Accounts, out io.Writer) error {
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "demo accounts:\nUSER\tPASSWORD\tROLE\tSCOPE")
 	for _, a := range demoAccounts {

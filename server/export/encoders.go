@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
@@ -46,7 +47,7 @@ func NewEncoder(req SnapshotRequest, sch *schema.Schema, w *bufio.Writer) Encode
 		return &csvEncoder{w: w, cw: &csvWriter{w: w}, schema: sch, form: sch.Form(req.Entity), lang: req.Lang, names: req.Divisions}
 	case FormatGeoJSON:
 		f := survey.FormsOf(sch)
-		return &geojsonEncoder{w: w, forms: f, water: f.Water, photoURL: req.PhotoURL}
+		return &geojsonEncoder{w: w, forms: f, water: f.Water, judge: survey.NewWaterJudge(sch), photoURL: req.PhotoURL}
 	case FormatXLSX:
 		return &xlsxEncoder{w: w, schema: sch, entities: req.Entities(sch), lang: req.Lang, names: req.Divisions}
 	}
@@ -285,6 +286,7 @@ type geojsonEncoder struct {
 	w         io.Writer
 	forms     *survey.Forms
 	water     *schema.Form
+	judge     *survey.WaterJudge
 	photoURL  func(string) string
 	features  int
 	unlocated int
@@ -358,7 +360,8 @@ func (e *geojsonEncoder) Row(r syncproto.SnapshotRow) error {
 		f.Properties.HousingPhotoURL, f.Properties.HousingPhotoURLs = photoURLs(h.Fields[syncproto.PhotosField], e.photoURL)
 	}
 	if w := r.Latest[e.forms.Entity(survey.KindWater)]; w != nil && e.water != nil {
-		verdict := survey.JudgeWater(w.Fields, e.water.ThresholdsFor(rec.Village))
+		// A snapshot judges its latest water inspections as of today.
+		verdict := e.judge.Judge(w.Fields, rec.Village, time.Time{})
 		safe := verdict.Safe()
 		f.Properties.WaterSafe, f.Properties.WaterFailures, f.Properties.WaterUnrecorded = &safe, verdict.Failing, verdict.Unrecorded
 		f.Properties.WaterInspectedOn = w.Fields[e.forms.WaterDate]
@@ -434,7 +437,7 @@ func (e *xlsxEncoder) Begin() error {
 		headers[i] = columnHeaders(e.cols[entity])
 	}
 	var err error
-	e.book, err = newXLSXBook(e.entities, headers)
+	e.book, err = newXLSXBook(sheetNames(e.schema, e.entities, e.lang), headers)
 	return err
 }
 

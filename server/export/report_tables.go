@@ -55,8 +55,9 @@ func NewCoverageTables(l Labels, names schema.Divisions) *CoverageTables {
 		l.Own("county", schema.TypeDivisionCode), l.Own("county_name", schema.TypeText)}
 	areas := []Column{l.Own("level", schema.TypeText), l.Own("code", schema.TypeDivisionCode), l.Own("name", schema.TypeText)}
 	keys := CoverageTableKeys()
+	villageCols := append(append(append([]Column{}, places...), counts...), l.Own("standards", schema.TypeText))
 	return &CoverageTables{l: l, names: names, counts: get, Tables: []Table{
-		CoverageVillages: {Key: keys[CoverageVillages], Cols: append(places, counts...)},
+		CoverageVillages: {Key: keys[CoverageVillages], Cols: villageCols},
 		CoverageAreas:    {Key: keys[CoverageAreas], Cols: append(areas, counts...)},
 		CoverageNeverInspected: {Key: keys[CoverageNeverInspected], Cols: []Column{village, villageName,
 			l.Own("household_id", schema.TypeReference),
@@ -113,6 +114,10 @@ func coverageCounts(l Labels) ([]Column, []func(*survey.CoverageCounts) int) {
 			label := ind
 			if fd := l.Field(f.Entity(survey.KindWater), ind); fd != nil && !l.Codes() {
 				label = fd.LabelIn(l.Lang())
+			} else if fd == nil {
+				// A criterion of the water role (version 2's quality,
+				// quantity, convenience, reliability).
+				label = l.Value("indicator", ind)
 			}
 			add(l.PerValue(water.key, ind, label), func(c *survey.CoverageCounts) int { return water.m(c)[ind] })
 		}
@@ -134,10 +139,12 @@ func (t *CoverageTables) figures(cells []any, counts *survey.CoverageCounts) []a
 }
 
 // VillageRow is a village's row of the villages table: its code and name,
-// its township's and county's, then its counts.
+// its township's and county's, then its counts, then the standards its
+// water inspections were judged by (StandardsText).
 func (t *CoverageTables) VillageRow(v *survey.VillageCoverage) []any {
 	n := t.names
-	return t.figures([]any{v.Code, n.Name(v.Code), v.Township, n.Name(v.Township), v.County, n.Name(v.County)}, &v.Counts)
+	row := t.figures([]any{v.Code, n.Name(v.Code), v.Township, n.Name(v.Township), v.County, n.Name(v.County)}, &v.Counts)
+	return append(row, t.l.StandardsText(v.Standards))
 }
 
 // NeverInspectedRow is a row of the never-inspected table: a household of

@@ -99,11 +99,11 @@ func TestCoverageTablesRows(t *testing.T) {
 		"dangerous_by_renovation_none,dangerous_by_renovation_planned,dangerous_by_renovation_in_progress,dangerous_by_renovation_completed,dangerous_by_renovation_verified,dangerous_by_renovation_unset," +
 		"water_failing_fetch_minutes,water_failing_liters_per_person_day,water_failing_quality_ok,water_failing_reliability_pct," +
 		"water_unrecorded_fetch_minutes,water_unrecorded_liters_per_person_day,water_unrecorded_quality_ok,water_unrecorded_reliability_pct," +
-		"water_unsafe,status_in_poverty,status_lifted_out,status_relapse_risk,status_unset,relapse_watch,duplicate_visits"
+		"water_unsafe,status_in_poverty,status_lifted_out,status_relapse_risk,status_unset,relapse_watch,duplicate_visits,standards"
 	if len(rows) != 2 || strings.Join(rows[0], ",") != want {
 		t.Fatalf("villages: header\n%s\nwant\n%s\n(%d rows)", strings.Join(rows[0], ","), want, len(rows)-1)
 	}
-	figures := village + ",独庄村,500240107,西沱镇,500240,石柱土家族自治县,5,3,2,1,1,0,2,0,0,1,0,0,0,1,0,0,0,1,0,0,2,0,2,0,3,0,2,1,4"
+	figures := village + ",独庄村,500240107,西沱镇,500240,石柱土家族自治县,5,3,2,1,1,0,2,0,0,1,0,0,0,1,0,0,0,1,0,0,2,0,2,0,3,0,2,1,4,"
 	if got := strings.Join(rows[1], ","); got != figures {
 		t.Errorf("village row %s", got)
 	}

@@ -98,10 +98,11 @@ func (r SnapshotRequest) Query(sch *schema.Schema) syncproto.SnapshotQuery {
 		Parents: r.Format == FormatCSV || r.Format == FormatXLSX}
 	if r.Format == FormatGeoJSON {
 		// The latest of each household's housing appraisals and water
-		// inspections, by the appraisal's date field (one field orders both:
-		// the v1 forms share it).
+		// inspections, each by its own role's date field.
 		f := survey.FormsOf(sch)
-		q.Latest, q.LatestBy = []string{f.Entity(survey.KindHousing), f.Entity(survey.KindWater)}, f.HousingDate
+		housing, water := f.Entity(survey.KindHousing), f.Entity(survey.KindWater)
+		q.Latest, q.LatestBy = []string{housing, water}, f.HousingDate
+		q.LatestByEntity = map[string]string{housing: f.HousingDate, water: f.WaterDate}
 	}
 	return q
 }

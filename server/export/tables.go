@@ -270,3 +270,22 @@ func (t *TableWriter) Close() { t.book.close() }
 
 // Flush sends what is buffered to the output.
 func (t *TableWriter) Flush() error { return t.out.Flush() }
+
+// StandardsText is the standards a judgement applied as one cell, joined
+// by ';': each as "name=value unit (version, effective date, basis)", the
+// name the standard's label in the language (its key in codes), the basis
+// as the coverage report's JSON has it.
+func (l Labels) StandardsText(applied []schema.AppliedStandard) string {
+	out := make([]string, len(applied))
+	for i, a := range applied {
+		name, unit := a.Name, ""
+		if st := l.schema.Standards.Standard(a.Name); st != nil {
+			unit = " " + st.Unit
+			if lbl := st.Labels[l.lang]; lbl != "" && !l.Codes() {
+				name = lbl
+			}
+		}
+		out[i] = name + "=" + strconv.FormatFloat(a.Value, 'f', -1, 64) + unit + " (" + a.Version + ", " + a.Effective + ", " + a.Basis + ")"
+	}
+	return strings.Join(out, ";")
+}

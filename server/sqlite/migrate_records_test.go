@@ -166,8 +166,16 @@ func TestPublishingMigratesStoredRecords(t *testing.T) {
 	if g := after[goneID]; string(g.Fields["quantity_lpd"]) != "80" || g.Meta[syncproto.FieldDeleted] != before[goneID].Meta[syncproto.FieldDeleted] {
 		t.Errorf("tombstone: %s %+v", g.Fields, g.Meta)
 	}
-	if _, ok := after[hID].Fields["borderline"]; ok {
-		t.Error("a default filled a field of a stored record")
+	// A default fills a field new in its version on every stored record
+	// (tombstones too), with the metadata of the record's last update.
+	if h := after[hID]; string(h.Fields["borderline"]) != "false" ||
+		h.Meta["borderline"] != (syncproto.FieldMeta{Version: h.Version, Device: h.UpdatedDevice, At: h.UpdatedAt}) {
+		t.Errorf("household: v3's new borderline (default false) is %s, meta %+v", h.Fields["borderline"], h.Meta["borderline"])
+	}
+	for _, id := range []string{wID, goneID} {
+		if q := after[id].Fields["quality_basis"]; string(q) != `"not_established"` {
+			t.Errorf("%s: v2's new quality_basis (default not_established) is %s", id, q)
+		}
 	}
 
 	// Opened again, nothing moves.

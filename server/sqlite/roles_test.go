@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -23,12 +24,18 @@ import (
 // grade field named "appraisal_grade" (and its role saying so).
 func renamedGradeForms(t *testing.T) *schema.Schema {
 	t.Helper()
-	// The built-in form files, wherever under schema/forms they stand
-	// (the first of each entity in lexical order: version 1).
+	// The built-in form files of the latest version (what the generator
+	// writes), with its standards.
 	src := fstest.MapFS{}
 	seen := map[string]bool{}
-	err := fs.WalkDir(os.DirFS("../../schema/forms"), ".", func(name string, d fs.DirEntry, err error) error {
+	latest := strconv.Itoa(schema.BuiltIn().Latest().Version)
+	err := fs.WalkDir(os.DirFS("../../schema/forms"), latest, func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(name, ".json") || path.Base(name) == "version.json" {
+			return err
+		}
+		if path.Base(name) == schema.StandardsFile {
+			b, err := fs.ReadFile(os.DirFS("../../schema/forms"), name)
+			src["forms/"+schema.StandardsFile] = &fstest.MapFile{Data: b}
 			return err
 		}
 		b, err := fs.ReadFile(os.DirFS("../../schema/forms"), name)
@@ -74,7 +81,7 @@ func TestReportsReadTheFormsRoles(t *testing.T) {
 	ctx := context.Background()
 	clock := storetest.NewClock(storetest.T0)
 	v1Store, renamedStore := MustOpen(t, clock), MustOpen(t, clock)
-	v1Push := pushes(v1Store)
+	v1Push := syncproto.NewPushService(v1Store, syncproto.PushOptions{Schema: schema.BuiltIn().Latest(), Now: clock.Now})
 	renamedPush := syncproto.NewPushService(renamedStore, syncproto.PushOptions{Schema: renamed, Now: clock.Now})
 	dev := storetest.NewDevice("loader")
 	twin := storetest.NewDevice("loader")
@@ -121,7 +128,7 @@ func TestReportsReadTheFormsRoles(t *testing.T) {
 		}
 		return villages, sum
 	}
-	v1Reports := syncproto.NewReportService(v1Store, syncproto.ReportOptions{})
+	v1Reports := syncproto.NewReportService(v1Store, syncproto.ReportOptions{Schema: schema.BuiltIn().Latest()})
 	renamedReports := syncproto.NewReportService(renamedStore, syncproto.ReportOptions{Schema: renamed})
 	v1Villages, v1Sum := coverage(v1Reports, v1Store)
 	renamedVillages, renamedSum := coverage(renamedReports, renamedStore)

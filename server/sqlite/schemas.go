@@ -33,29 +33,29 @@ func (s *Store) PublishedSchemas(ctx context.Context) ([]syncproto.PublishedSche
 	return out, rows.Err()
 }
 
-// PublishSchema records a schema version not published before; the same
-// version with the same digest again changes nothing, with another digest
-// it is EConflict (syncproto.SchemaStore).
+// PublishSchema records a schema version not published before, in one
+// durable transaction of the store's write path (serialised with the
+// other writes; EUnavailable after Close began); the same version with the
+// same digest again changes nothing, with another digest it is EConflict
+// (syncproto.SchemaStore).
 func (s *Store) PublishSchema(ctx context.Context, v syncproto.PublishedSchema) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("publish schema: %w", err)
-	}
-	defer tx.Rollback()
-	var digest string
-	switch err := tx.QueryRowContext(ctx, `SELECT digest FROM schema_versions WHERE version = ?`, v.Version).Scan(&digest); {
-	case err == nil && digest == v.Digest:
+	return s.write(ctx, "publish_schema", func(ctx context.Context, stx *superviseTx) error {
+		tx := stx.tx
+		var digest string
+		switch err := tx.QueryRowContext(ctx, `SELECT digest FROM schema_versions WHERE version = ?`, v.Version).Scan(&digest); {
+		case err == nil && digest == v.Digest:
+			return nil
+		case err == nil:
+			return syncproto.Errorf(syncproto.EConflict, "schema version %d is published with another content", v.Version)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("publish schema: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_versions (version, digest, document, published_at) VALUES (?, ?, ?, ?)`,
+			v.Version, v.Digest, v.Document, v.PublishedAt.UTC().Format(time.RFC3339Nano)); err != nil {
+			return fmt.Errorf("publish schema: %w", err)
+		}
 		return nil
-	case err == nil:
-		return syncproto.Errorf(syncproto.EConflict, "schema version %d is published with another content", v.Version)
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("publish schema: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_versions (version, digest, document, published_at) VALUES (?, ?, ?, ?)`,
-		v.Version, v.Digest, v.Document, v.PublishedAt.UTC().Format(time.RFC3339Nano)); err != nil {
-		return fmt.Errorf("publish schema: %w", err)
-	}
-	return tx.Commit()
+	})
 }
 
 // DeviceSchemaVersion returns the schema_version the device last pushed

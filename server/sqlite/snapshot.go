@@ -87,7 +87,7 @@ func checkSnapshotQuery(sch *schema.Schema, q syncproto.SnapshotQuery) error {
 		if f == nil {
 			return invalid("latest", known)
 		}
-		if f.Parent == nil || f.Field(q.LatestBy) == nil {
+		if f.Parent == nil || f.Field(q.LatestField(e)) == nil {
 			return invalid("latest_by", "must be a field of "+e+", which must belong to another record")
 		}
 	}
@@ -196,7 +196,7 @@ func (sn *snapshotTx) unchanged(ctx context.Context, entity string) error {
 				'fields', json(i.fields), 'merged_into', i.merged_into, 'updated_at', i.updated_at, 'updated_by', i.updated_by)
 				FROM records i WHERE i.parent_id = r.id AND i.entity = ? AND i.deleted = 0
 				ORDER BY json_extract(i.fields, ?) DESC, i.updated_at DESC, i.id DESC LIMIT 1)`)
-			latestArgs = append(latestArgs, e, "$."+sn.q.LatestBy)
+			latestArgs = append(latestArgs, e, "$."+sn.q.LatestField(e))
 		}
 	}
 	where := `r.entity = ? AND r.seq <= ?`
@@ -486,7 +486,7 @@ func (sn *snapshotTx) latestAt(ctx context.Context, parent string) (map[string]*
 			if rec.Deleted || rec.Parent != parent {
 				continue
 			}
-			if best == nil || laterChild(&rec, best, sn.q.LatestBy) {
+			if best == nil || laterChild(&rec, best, sn.q.LatestField(entity)) {
 				r := rec
 				best = &r
 			}

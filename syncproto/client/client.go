@@ -63,6 +63,11 @@ type Options struct {
 	// PhotoChunk is the size of one upload request of a photo: a broken
 	// upload resumes from the last chunk the server holds. Default 256 KiB.
 	PhotoChunk int
+	// SchemaVersion is the version of the forms Login puts this device on
+	// (GET /v1/schema?version=N): an app built for version N keeps
+	// speaking N until it calls Upgrade. Zero: the version the device is
+	// on already, or, at its first login, the latest the server serves.
+	SchemaVersion int
 }
 
 func (o *Options) defaults() {
@@ -101,7 +106,14 @@ type Client struct {
 	syncMu sync.Mutex
 
 	schemaMu sync.Mutex
-	forms    *schema.Schema // parsed from the schema fetched at login
+	forms    *schema.Schema // parsed from the schema the device is on
+	versions *versionChain  // the migrations up to it, built on first use
+
+	// versionMu orders edits and a switch of the forms' version: an edit
+	// is validated and queued under one version (read lock), and a
+	// switch seals the outbox under the old version before it stores the
+	// new one (write lock).
+	versionMu sync.RWMutex
 }
 
 // Errors the app should tell its user about.
@@ -208,11 +220,38 @@ CREATE TABLE IF NOT EXISTS refused (
 -- their change was pushed without them (the server put them off).
 CREATE TABLE IF NOT EXISTS photos (
 	hash TEXT PRIMARY KEY, size INTEGER NOT NULL, state TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', added_at TEXT NOT NULL);
+-- Every version of the forms this device was on or passed through, as
+-- GET /v1/schema?version= served it (with its migration steps): its edits
+-- sealed in an older version are read in the current one through them.
+CREATE TABLE IF NOT EXISTS schemas (version INTEGER PRIMARY KEY, doc TEXT NOT NULL);
 `
+
+// localColumns are the columns added to the local tables after their
+// first release: a database made by an older client gains them at Open.
+var localColumns = []struct{ table, column, decl string }{
+	// The flags of a pulled record, as a JSON array ('' for none): a
+	// record down-converted to this device's version that the version
+	// cannot hold whole (syncproto.FlagNotExpressible).
+	{"records", "flags", "TEXT NOT NULL DEFAULT ''"},
+	// The schema version an acknowledged change's fields are in (an older
+	// client spoke only version 1).
+	{"acked", "schema_version", "INTEGER NOT NULL DEFAULT 1"},
+}
 
 func (c *Client) init() error {
 	if _, err := c.db.Exec(localSchema); err != nil {
 		return err
+	}
+	for _, col := range localColumns {
+		var n int
+		if err := c.db.QueryRow(`SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`, col.table, col.column).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := c.db.Exec(`ALTER TABLE ` + col.table + ` ADD COLUMN ` + col.column + ` ` + col.decl); err != nil {
+				return err
+			}
+		}
 	}
 	dev, err := c.meta(context.Background(), c.db, "device_id")
 	if err != nil {
@@ -309,7 +348,10 @@ func (c *Client) server(ctx context.Context) (string, error) {
 
 // Login signs user in on this device and keeps the tokens, so that later
 // syncs (even after weeks offline, within the refresh token's 30 days) need
-// no password. It also fetches the form definitions (Schema).
+// no password. It also fetches the form definitions (Schema) of the
+// device's version: Options.SchemaVersion when set, else the version the
+// device is on, else the latest the server serves. Moving to the latest
+// later is Upgrade.
 func (c *Client) Login(ctx context.Context, server, user, password string) error {
 	if server == "" {
 		server = c.opts.Server
@@ -341,19 +383,24 @@ func (c *Client) Login(ctx context.Context, server, user, password string) error
 	if err != nil {
 		return err
 	}
-	var schema json.RawMessage
-	if err := c.retry(ctx, func(ctx context.Context) error {
-		return c.call(ctx, http.MethodGet, "/v1/schema", nil, &schema)
-	}); err != nil {
-		return fmt.Errorf("client: fetching the schema: %w", err)
+	// The version: the one configured, else the one the device is on (a
+	// login again does not move it), else the latest.
+	want := c.opts.SchemaVersion
+	if want <= 0 {
+		held, err := c.formsOf(ctx)
+		if err != nil {
+			return err
+		}
+		if held != nil {
+			want = held.Version
+		}
 	}
-	if _, err := parseSchema(schema); err != nil {
+	raw, err := c.fetchSchema(ctx, want)
+	if err != nil {
 		return err
 	}
-	c.schemaMu.Lock()
-	c.forms = nil
-	c.schemaMu.Unlock()
-	return setMeta(ctx, c.db, "schema", string(schema))
+	_, err = c.switchSchema(ctx, raw)
+	return err
 }
 
 func parseSchema(raw []byte) (*schema.Schema, error) {
@@ -364,8 +411,8 @@ func parseSchema(raw []byte) (*schema.Schema, error) {
 	return s, nil
 }
 
-// formsOf returns the form definitions fetched at login, or nil before a
-// login.
+// formsOf returns the form definitions of the version the device is on,
+// or nil before a login.
 func (c *Client) formsOf(ctx context.Context) (*schema.Schema, error) {
 	c.schemaMu.Lock()
 	defer c.schemaMu.Unlock()
@@ -382,7 +429,8 @@ func (c *Client) formsOf(ctx context.Context) (*schema.Schema, error) {
 	return c.forms, nil
 }
 
-// Schema returns the form definitions fetched at login (GET /v1/schema).
+// Schema returns the form definitions of the version the device is on,
+// as GET /v1/schema served them at login or Upgrade.
 func (c *Client) Schema(ctx context.Context) (json.RawMessage, error) {
 	s, err := c.meta(ctx, c.db, "schema")
 	if err != nil || s == "" {
@@ -409,6 +457,7 @@ type Status struct {
 	PhotosPending int       // photos not yet held by the server (waiting ones included)
 	PhotosWaiting int       // of those, photos whose changes were pushed without them (see Report.PhotosWaiting)
 	LoggedIn      bool
+	SchemaVersion int // the version of the forms this device edits and pulls in (0 before a login)
 }
 
 // Status reports the local sync state.
@@ -428,6 +477,9 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	st.LastSync, _ = time.Parse(time.RFC3339Nano, get("last_sync"))
 	st.LastVerified, _ = time.Parse(time.RFC3339Nano, get("last_verified"))
 	if err != nil {
+		return st, err
+	}
+	if st.SchemaVersion, err = c.SchemaVersion(ctx); err != nil {
 		return st, err
 	}
 	var inflight int

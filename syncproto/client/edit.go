@@ -26,6 +26,10 @@ type Record struct {
 	MergedInto string
 	UpdatedAt  string
 	UpdatedBy  string
+	// Flags are the server's marks on the record as pulled: "not_expressible"
+	// (syncproto.FlagNotExpressible) when the device's schema version
+	// cannot hold it whole (a field or a form of a newer version, left out).
+	Flags []string
 	// Pending: local edits of this record are not yet acknowledged and
 	// pulled back.
 	Pending bool
@@ -118,7 +122,10 @@ type outboxRow struct {
 }
 
 // ValidationError is an edit refused on the device, before it reaches the
-// outbox: the values break the form (GET /v1/schema, fetched at login).
+// outbox: the values break the form of the version the device is on
+// (GET /v1/schema), a field's validation or a requirement rule — the
+// verdict the server would give, by the same code (package schema). An
+// error of a rule names it in Rule.
 type ValidationError struct {
 	Entity string
 	Errors []syncproto.FieldError
@@ -128,13 +135,18 @@ func (e *ValidationError) Error() string {
 	parts := make([]string, len(e.Errors))
 	for i, fe := range e.Errors {
 		parts[i] = fe.Path + ": " + fe.Message
+		if fe.Rule != "" {
+			parts[i] += " (rule " + fe.Rule + ")"
+		}
 	}
 	return fmt.Sprintf("client: invalid %s: %s", e.Entity, strings.Join(parts, "; "))
 }
 
-// validate checks an edit against the forms fetched at login (nothing
-// before a login: the server checks every change anyway).
-func (c *Client) validate(ctx context.Context, entity, op string, fields map[string]json.RawMessage) (map[string]json.RawMessage, error) {
+// validate checks an edit of record id against the forms the device is on
+// (nothing before a login: the server checks every change anyway): the
+// fields' values, a new record's required fields, and then, as the push
+// does, the form's requirement rules on the record as the edit leaves it.
+func (c *Client) validate(ctx context.Context, entity, id, op string, fields map[string]json.RawMessage) (map[string]json.RawMessage, error) {
 	forms, err := c.formsOf(ctx)
 	if err != nil || forms == nil {
 		return fields, err
@@ -146,7 +158,7 @@ func (c *Client) validate(ctx context.Context, entity, op string, fields map[str
 	if op == "delete" {
 		return fields, nil
 	}
-	norm, errs := form.Validate(fields)
+	norm, errs := form.ValidateAt(fields, c.opts.Now())
 	if op == "create" {
 		// Required fields, and those the region's rules require: the
 		// region is the record's own (a household's village) or its
@@ -166,6 +178,11 @@ func (c *Client) validate(ctx context.Context, entity, op string, fields map[str
 		}
 		errs = syncproto.AddMissing(errs, form.CheckCreate(norm, region))
 	}
+	if len(errs) == 0 && len(form.Rules) > 0 {
+		if errs, err = c.checkRules(ctx, form, id, op == "create", norm); err != nil {
+			return nil, err
+		}
+	}
 	if len(errs) > 0 {
 		return nil, &ValidationError{Entity: entity, Errors: errs}
 	}
@@ -180,7 +197,10 @@ func (c *Client) edit(ctx context.Context, entity, id, op string, f Fields) erro
 	if _, err := uuid.Parse(id); err != nil {
 		return fmt.Errorf("client: record id %q is not a UUID", id)
 	}
-	if fields, err = c.validate(ctx, entity, op, fields); err != nil {
+	// Validated and queued in one version of the forms (Upgrade waits).
+	c.versionMu.RLock()
+	defer c.versionMu.RUnlock()
+	if fields, err = c.validate(ctx, entity, id, op, fields); err != nil {
 		return err
 	}
 	return c.tx(ctx, func(tx *sql.Tx) error {
@@ -308,23 +328,6 @@ func (c *Client) inflightHas(ctx context.Context, q execer, id string) (int, err
 	return n, err
 }
 
-// inflightChanges returns the changes of the change sets in flight (the
-// one being pushed and any sealed after it by an export), by record id, in
-// device_seq order.
-func (c *Client) inflightChanges(ctx context.Context, q execer) (map[string][]syncproto.Change, error) {
-	_, sets, err := sealedSets(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string][]syncproto.Change{}
-	for _, cs := range sets {
-		for _, ch := range cs.Changes {
-			out[ch.ID] = append(out[ch.ID], ch)
-		}
-	}
-	return out, nil
-}
-
 // sealedSets returns the change sets in flight, in device_seq order: each
 // body as it is sent, and decoded.
 func sealedSets(ctx context.Context, q execer) ([]string, []syncproto.Changeset, error) {
@@ -346,32 +349,43 @@ func sealedSets(ctx context.Context, q execer) ([]string, []syncproto.Changeset,
 type overlay map[string][]syncproto.Change
 
 func (c *Client) overlays(ctx context.Context, q execer, id string) (overlay, error) {
+	vc, err := c.chain(ctx)
+	if err != nil {
+		return nil, err
+	}
 	out := overlay{}
 	filter, args := "", []any{}
 	if id != "" {
 		filter, args = " WHERE record_id = ?", []any{id}
 	}
-	rows, err := q.QueryContext(ctx, `SELECT record_id, entity, op, fields FROM acked`+filter, args...)
-	if err := scanChanges(rows, err, out); err != nil {
+	rows, err := q.QueryContext(ctx, `SELECT record_id, entity, op, fields, schema_version FROM acked`+filter, args...)
+	if err := scanChanges(rows, err, out, vc); err != nil {
 		return nil, err
 	}
-	inflight, err := c.inflightChanges(ctx, q)
+	_, sets, err := sealedSets(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	for rid, chs := range inflight {
-		if id == "" || rid == id {
-			out[rid] = append(out[rid], chs...)
+	for _, cs := range sets {
+		for _, ch := range cs.Changes {
+			if id == "" || ch.ID == id {
+				// Sealed before an Upgrade: read in the current version.
+				ch.Fields = vc.up(cs.SchemaVersion, ch.Entity, ch.Fields, ch.BaseVersion == 0)
+				out[ch.ID] = append(out[ch.ID], ch)
+			}
 		}
 	}
-	rows, err = q.QueryContext(ctx, `SELECT record_id, entity, op, fields FROM outbox`+filter+` ORDER BY pos`, args...)
-	if err := scanChanges(rows, err, out); err != nil {
+	rows, err = q.QueryContext(ctx, `SELECT record_id, entity, op, fields, 0 FROM outbox`+filter+` ORDER BY pos`, args...)
+	if err := scanChanges(rows, err, out, vc); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func scanChanges(rows *sql.Rows, err error, out overlay) error {
+// scanChanges adds the rows (record_id, entity, op, fields, the schema
+// version the fields are in: 0 for the current one) to out, read in the
+// current version.
+func scanChanges(rows *sql.Rows, err error, out overlay, vc *versionChain) error {
 	if err != nil {
 		return err
 	}
@@ -379,12 +393,14 @@ func scanChanges(rows *sql.Rows, err error, out overlay) error {
 	for rows.Next() {
 		var ch syncproto.Change
 		var fields string
-		if err := rows.Scan(&ch.ID, &ch.Entity, &ch.Op, &fields); err != nil {
+		var version int
+		if err := rows.Scan(&ch.ID, &ch.Entity, &ch.Op, &fields, &version); err != nil {
 			return err
 		}
 		if err := json.Unmarshal([]byte(fields), &ch.Fields); err != nil {
 			return err
 		}
+		ch.Fields = vc.up(version, ch.Entity, ch.Fields, false)
 		out[ch.ID] = append(out[ch.ID], ch)
 	}
 	return rows.Err()
@@ -409,13 +425,18 @@ func (o overlay) apply(r *Record) {
 	}
 }
 
-const recordColumns = `id, entity, version, fields, deleted, merged_into, updated_at, updated_by`
+const recordColumns = `id, entity, version, fields, deleted, merged_into, updated_at, updated_by, flags`
 
 func scanLocal(row interface{ Scan(...any) error }) (Record, error) {
 	var r Record
-	var fields string
-	if err := row.Scan(&r.ID, &r.Entity, &r.Version, &fields, &r.Deleted, &r.MergedInto, &r.UpdatedAt, &r.UpdatedBy); err != nil {
+	var fields, flags string
+	if err := row.Scan(&r.ID, &r.Entity, &r.Version, &fields, &r.Deleted, &r.MergedInto, &r.UpdatedAt, &r.UpdatedBy, &flags); err != nil {
 		return r, err
+	}
+	if flags != "" {
+		if err := json.Unmarshal([]byte(flags), &r.Flags); err != nil {
+			return r, err
+		}
 	}
 	return r, json.Unmarshal([]byte(fields), &r.Fields)
 }

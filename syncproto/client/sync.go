@@ -188,8 +188,10 @@ func (c *Client) nextChangeset(ctx context.Context) (*inflightSet, error) {
 }
 
 // seal makes a change set of the oldest edits of the outbox (at most
-// BatchSize), with the next device_seq and a new UUIDv7 id, and keeps it in
-// the inflight table, in tx. It returns nil when the outbox is empty.
+// BatchSize), with the next device_seq and a new UUIDv7 id, stamped with
+// the schema version the device is on (the one the edits were validated
+// in: a switch of version seals the outbox first), and keeps it in the
+// inflight table, in tx. It returns nil when the outbox is empty.
 func (c *Client) seal(ctx context.Context, tx *sql.Tx) (*inflightSet, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT record_id, entity, op, base_version, fields, at FROM outbox
 		ORDER BY pos LIMIT ?`, c.opts.BatchSize)
@@ -221,12 +223,16 @@ func (c *Client) seal(ctx context.Context, tx *sql.Tx) (*inflightSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	version, err := sealVersion(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
 	id, err := uuid.NewV7()
 	if err != nil {
 		return nil, err
 	}
 	s := inflightSet{id: id.String(), seq: last + 1}
-	s.cs = syncproto.Changeset{ChangesetID: s.id, DeviceID: c.device, DeviceSeq: s.seq, SchemaVersion: 1, Changes: changes}
+	s.cs = syncproto.Changeset{ChangesetID: s.id, DeviceID: c.device, DeviceSeq: s.seq, SchemaVersion: version, Changes: changes}
 	if s.body, err = json.Marshal(s.cs); err != nil {
 		return nil, err
 	}
@@ -306,7 +312,11 @@ func (c *Client) acknowledge(ctx context.Context, set *inflightSet, resp syncpro
 		byID[ch.ID] = ch
 	}
 	now := syncproto.FormatTime(c.opts.Now())
-	err := c.tx(ctx, func(tx *sql.Tx) error {
+	vc, err := c.chain(ctx)
+	if err != nil {
+		return err
+	}
+	err = c.tx(ctx, func(tx *sql.Tx) error {
 		for _, res := range resp.Results {
 			ch, ok := byID[res.ID]
 			if !ok {
@@ -331,22 +341,26 @@ func (c *Client) acknowledge(ctx context.Context, set *inflightSet, resp syncpro
 			}
 			// Laid over an earlier acknowledged change of the record, if
 			// any (a null, which clears a field, is kept as a value).
+			// Both in the version the device is on.
 			merged := map[string]json.RawMessage{}
 			var prior string
-			if err := tx.QueryRowContext(ctx, `SELECT fields FROM acked WHERE record_id = ?`, ch.ID).Scan(&prior); err == nil {
+			var priorVersion int
+			if err := tx.QueryRowContext(ctx, `SELECT fields, schema_version FROM acked WHERE record_id = ?`, ch.ID).Scan(&prior, &priorVersion); err == nil {
 				if err := json.Unmarshal([]byte(prior), &merged); err != nil {
 					return err
 				}
+				merged = vc.up(priorVersion, ch.Entity, merged, false)
 			} else if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
-			for k, v := range ch.Fields {
+			for k, v := range vc.up(set.cs.SchemaVersion, ch.Entity, ch.Fields, ch.BaseVersion == 0) {
 				merged[k] = v
 			}
 			fields, _ := json.Marshal(merged)
-			if _, err := tx.ExecContext(ctx, `INSERT INTO acked (record_id, entity, op, version, fields) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (record_id) DO UPDATE SET op = excluded.op, version = excluded.version, fields = excluded.fields`,
-				ch.ID, ch.Entity, ch.Op, res.Version, string(fields)); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO acked (record_id, entity, op, version, fields, schema_version) VALUES (?, ?, ?, ?, ?, ?)
+				ON CONFLICT (record_id) DO UPDATE SET op = excluded.op, version = excluded.version, fields = excluded.fields,
+				schema_version = excluded.schema_version`,
+				ch.ID, ch.Entity, ch.Op, res.Version, string(fields), max(vc.current, 1)); err != nil {
 				return err
 			}
 		}
@@ -410,9 +424,19 @@ func (c *Client) pull(ctx context.Context, rep *Report, fresh bool) error {
 	} else if cursor, err = c.meta(ctx, c.db, "cursor"); err != nil {
 		return err
 	}
+	// In the device's version: the server down-converts what it stores
+	// in a newer one (and flags what this version cannot hold).
+	version, err := c.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	inVersion := ""
+	if version > 0 {
+		inVersion = fmt.Sprintf("&schema_version=%d", version)
+	}
 	for {
 		var page syncproto.PullResponse
-		path := fmt.Sprintf("/v1/sync/pull?limit=%d&cursor=%s", c.opts.PullLimit, url.QueryEscape(cursor))
+		path := fmt.Sprintf("/v1/sync/pull?limit=%d&cursor=%s%s", c.opts.PullLimit, url.QueryEscape(cursor), inVersion)
 		err := c.retry(ctx, func(ctx context.Context) error { return c.call(ctx, http.MethodGet, path, nil, &page) })
 		var p *Problem
 		if !fresh && errors.As(err, &p) && p.Status == http.StatusUnprocessableEntity && len(p.Errors) > 0 && p.Errors[0].Path == "cursor" {
@@ -473,12 +497,17 @@ func (c *Client) applyPage(ctx context.Context, tx *sql.Tx, records []syncproto.
 		if err != nil {
 			return err
 		}
+		flags := ""
+		if len(r.Flags) > 0 {
+			b, _ := json.Marshal(r.Flags)
+			flags = string(b)
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO records (id, entity, version, fields, deleted, merged_into,
-			updated_at, updated_by, gen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+			updated_at, updated_by, gen, flags) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (id) DO UPDATE SET entity = excluded.entity, version = excluded.version, fields = excluded.fields,
 			deleted = excluded.deleted, merged_into = excluded.merged_into, updated_at = excluded.updated_at,
-			updated_by = excluded.updated_by, gen = excluded.gen`,
-			r.ID, r.Entity, r.Version, string(fields), r.Deleted, r.MergedInto, r.UpdatedAt, r.UpdatedBy, gen); err != nil {
+			updated_by = excluded.updated_by, gen = excluded.gen, flags = excluded.flags`,
+			r.ID, r.Entity, r.Version, string(fields), r.Deleted, r.MergedInto, r.UpdatedAt, r.UpdatedBy, gen, flags); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM acked WHERE record_id = ? AND version <= ?`, r.ID, r.Version); err != nil {

@@ -1,0 +1,334 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+var _ syncproto.SupervisionStore = (*Store)(nil)
+
+const conflictColumns = `pos, id, entity, record_id, village, field, policy, stored, incoming, kept, state,
+	changeset_id, device_id, user_id, device_at, created_at, version, COALESCE(resolved_at, ''),
+	COALESCE(resolved_by, ''), COALESCE(resolved_device, ''), COALESCE(resolution, ''),
+	COALESCE(resolution_note, ''), COALESCE(resolved_version, 0), ` + conflictHousehold
+
+// conflictHousehold is the head name of the household a conflict's record
+// is or belongs to (” when it has none).
+const conflictHousehold = `COALESCE((SELECT (CASE WHEN strpos(h.fields, E'\\u0000') = 0 THEN h.fields::jsonb END) ->> 'head_name' FROM records r
+	JOIN records h ON h.id = CASE WHEN r.entity = 'household' THEN r.id ELSE r.parent_id END
+	WHERE r.id = conflicts.record_id), '')`
+
+func scanConflict(row pgx.Row) (syncproto.ConflictEntry, int64, error) {
+	var c syncproto.ConflictEntry
+	var pos int64
+	var stored, incoming, kept, devAt, created, resAt, resBy, resDev, resValue, resNote string
+	var resVersion int64
+	err := row.Scan(&pos, &c.ID, &c.Entity, &c.RecordID, &c.Village, &c.Field, &c.Policy, &stored, &incoming, &kept,
+		&c.State, &c.ChangesetID, &c.DeviceID, &c.UserID, &devAt, &created, &c.Version, &resAt, &resBy, &resDev,
+		&resValue, &resNote, &resVersion, &c.HouseholdName)
+	if err != nil {
+		return c, 0, err
+	}
+	c.Stored, c.Incoming, c.Kept = json.RawMessage(stored), json.RawMessage(incoming), json.RawMessage(kept)
+	c.DeviceAt, c.CreatedAt = parseTime(devAt), parseTime(created)
+	if resAt != "" {
+		c.Resolved = &syncproto.ResolvedConflict{By: resBy, Device: resDev, Note: resNote, Value: json.RawMessage(resValue),
+			Version: resVersion, At: parseTime(resAt)}
+	}
+	return c, pos, nil
+}
+
+// ListConflicts returns up to limit conflicts in the actor's scope after
+// position, in the order they were made, optionally of one state.
+func (s *Store) ListConflicts(ctx context.Context, actor syncproto.Actor, state string, after int64, limit int) ([]syncproto.ConflictEntry, int64, error) {
+	where, args := scopeClause("village", actor)
+	args = append([]any{after, state, state}, args...)
+	rows, err := s.pool.Query(ctx, rebind(`SELECT `+conflictColumns+` FROM conflicts
+		WHERE pos > ? AND (? = '' OR state = ?) AND `+where+` ORDER BY pos LIMIT ?`), append(args, limit)...)
+	list, err := collect(rows, err, "conflicts", func(r pgx.Row) (positioned[syncproto.ConflictEntry], error) {
+		c, pos, err := scanConflict(r)
+		return positioned[syncproto.ConflictEntry]{c, pos}, err
+	})
+	out, next := unposition(list, after)
+	return out, next, err
+}
+
+// Conflict returns one conflict, or ENotFound.
+func (s *Store) Conflict(ctx context.Context, id string) (*syncproto.ConflictEntry, error) {
+	c, _, err := scanConflict(s.pool.QueryRow(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, syncproto.Errorf(syncproto.ENotFound, "no conflict %s", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("conflict: %w", err)
+	}
+	return &c, nil
+}
+
+// superviseTx is a write transaction for supervisors' decisions.
+type superviseTx struct{ pushTx }
+
+func (p *superviseTx) Conflict(ctx context.Context, id string) (*syncproto.ConflictEntry, error) {
+	c, _, err := scanConflict(p.queryRow(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE id = ?`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("conflict: %w", err)
+	}
+	return &c, nil
+}
+
+func (p *superviseTx) MarkResolved(ctx context.Context, id string, c syncproto.ConflictEntry) error {
+	r := c.Resolved
+	_, err := p.exec(ctx, `UPDATE conflicts SET state = ?, resolved_at = ?, resolved_by = ?, resolved_device = ?,
+		resolution = ?, resolution_note = ?, resolved_version = ? WHERE id = ?`,
+		c.State, formatTime(r.At), r.By, r.Device, string(r.Value), r.Note, r.Version, id)
+	if err != nil {
+		return fmt.Errorf("resolve conflict: %w", err)
+	}
+	return nil
+}
+
+func (p *superviseTx) Duplicate(ctx context.Context, id string) (*syncproto.Duplicate, error) {
+	d, err := scanDuplicate(p.queryRow(ctx, `SELECT `+duplicateColumns+` FROM duplicates WHERE id = ?`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("duplicate: %w", err)
+	}
+	return &d, nil
+}
+
+func (p *superviseTx) MarkDecided(ctx context.Context, d syncproto.Duplicate) error {
+	_, err := p.exec(ctx, `UPDATE duplicates SET state = ?, decided_at = ?, decided_by = ?, survivor = ?, note = ? WHERE id = ?`,
+		d.State, formatTime(d.DecidedAt), d.DecidedBy, nullString(d.Survivor), d.Note, d.ID)
+	if err != nil {
+		return fmt.Errorf("decide duplicate: %w", err)
+	}
+	return nil
+}
+
+func (p *superviseTx) OpenConflicts(ctx context.Context, recordID string) ([]syncproto.ConflictEntry, error) {
+	rows, err := p.query(ctx, `SELECT `+conflictColumns+` FROM conflicts WHERE record_id = ? AND state = ? ORDER BY pos`,
+		recordID, syncproto.StateOpen)
+	return collect(rows, err, "open conflicts", func(r pgx.Row) (syncproto.ConflictEntry, error) {
+		c, _, err := scanConflict(r)
+		return c, err
+	})
+}
+
+func (p *superviseTx) QuarantineEntry(ctx context.Context, id string) (*syncproto.QuarantineEntry, error) {
+	q, err := scanQuarantine(p.queryRow(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE id = ?`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("quarantine entry: %w", err)
+	}
+	return &q.entry, nil
+}
+
+func (p *superviseTx) MarkClosed(ctx context.Context, q syncproto.QuarantineEntry) error {
+	_, err := p.exec(ctx, `UPDATE quarantine SET state = ?, closed_at = ?, closed_by = ?, close_note = ? WHERE id = ?`,
+		q.State, formatTime(q.Closed.At), q.Closed.By, q.Closed.Note, q.ID)
+	if err != nil {
+		return fmt.Errorf("close quarantine entry: %w", err)
+	}
+	return nil
+}
+
+func (p *superviseTx) Children(ctx context.Context, id string) ([]*syncproto.StoredRecord, error) {
+	rows, err := p.query(ctx, recordQuery+` WHERE parent_id = ? ORDER BY seq`, id)
+	return collect(rows, err, "children", scanStored)
+}
+
+// SimilarHouseholds returns the live households of a village, other than
+// id, with the same registration number or the same head name, through
+// the expression indexes households_regno and households_head.
+func (p *pushTx) SimilarHouseholds(ctx context.Context, village, id, regNo, name string) ([]*syncproto.StoredRecord, error) {
+	// A value holding U+0000 cannot be a text parameter, and matches no
+	// indexed value (the indexes leave JSON with \u0000 out): that
+	// lookup is skipped.
+	if strings.ContainsRune(regNo, 0) {
+		regNo = ""
+	}
+	if strings.ContainsRune(name, 0) {
+		name = ""
+	}
+	rows, err := p.query(ctx, recordQuery+` WHERE id IN (
+		SELECT id FROM records WHERE village = ? AND entity = 'household' AND ? <> ''
+			AND (CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'registration_no' = ?
+		UNION ALL
+		SELECT id FROM records WHERE village = ? AND entity = 'household' AND ? <> ''
+			AND (CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'head_name' = ?)
+		AND id <> ? AND NOT deleted ORDER BY seq LIMIT 20`, village, regNo, regNo, village, name, name, id)
+	return collect(rows, err, "similar households", scanStored)
+}
+
+// AddDuplicate records a suspected duplicate, once per pair.
+func (p *pushTx) AddDuplicate(ctx context.Context, d syncproto.Duplicate) error {
+	_, err := p.exec(ctx, `INSERT INTO duplicates (id, village, household_a, household_b, reason, state, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (household_a, household_b) DO NOTHING`,
+		d.ID, d.Village, d.HouseholdA, d.HouseholdB, d.Reason, d.State, formatTime(d.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("add duplicate: %w", err)
+	}
+	return nil
+}
+
+var _ syncproto.SupervisionWriter = (*Store)(nil)
+
+// WriteSupervision runs fn, one supervisor's decision, in one durable
+// write transaction holding the write lock: an error of fn or of the
+// commit keeps nothing.
+func (s *Store) WriteSupervision(ctx context.Context, op string, fn func(context.Context, syncproto.SuperviseTx) error) error {
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, &superviseTx{pushTx{tx: tx}}) })
+}
+
+// ListQuarantine returns the rejected changes in the actor's scope after
+// position, optionally of one state.
+func (s *Store) ListQuarantine(ctx context.Context, actor syncproto.Actor, state string, after int64, limit int) ([]syncproto.QuarantineEntry, int64, error) {
+	where, args := scopeClause("village", actor)
+	rows, err := s.pool.Query(ctx, rebind(`SELECT `+quarantineColumns+` FROM quarantine
+		WHERE pos > ? AND (? = '' OR state = ?) AND `+where+` ORDER BY pos LIMIT ?`),
+		append(append([]any{after, state, state}, args...), limit)...)
+	list, err := collect(rows, err, "quarantine", scanQuarantine)
+	out, next := unposition(list, after)
+	return out, next, err
+}
+
+const receiptColumns = `pos, changeset_id, device_id, device_seq, user_id, content_hash, received_at, applied, merged, conflicts, rejected`
+
+func scanReceipt(row pgx.Row) (syncproto.Receipt, int64, error) {
+	var r syncproto.Receipt
+	var pos int64
+	var received string
+	err := row.Scan(&pos, &r.ChangesetID, &r.DeviceID, &r.DeviceSeq, &r.UserID, &r.ContentHash, &received,
+		&r.Applied, &r.Merged, &r.Conflicts, &r.Rejected)
+	r.ReceivedAt = parseTime(received)
+	return r, pos, err
+}
+
+// Receipts returns a device's receipts, newest first, before position
+// (0: from the newest).
+func (s *Store) Receipts(ctx context.Context, device string, after int64, limit int) ([]syncproto.Receipt, int64, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+receiptColumns+` FROM receipts
+		WHERE device_id = $1 AND ($2 = 0 OR pos < $2) ORDER BY pos DESC LIMIT $3`, device, after, limit)
+	list, err := collect(rows, err, "receipts", func(r pgx.Row) (positioned[syncproto.Receipt], error) {
+		rc, pos, err := scanReceipt(r)
+		return positioned[syncproto.Receipt]{rc, pos}, err
+	})
+	out, next := unposition(list, after)
+	return out, next, err
+}
+
+// ReceiptOf returns one change set's receipt, or ENotFound.
+func (s *Store) ReceiptOf(ctx context.Context, changesetID string) (*syncproto.Receipt, error) {
+	r, _, err := scanReceipt(s.pool.QueryRow(ctx, `SELECT `+receiptColumns+` FROM receipts WHERE changeset_id = $1`, changesetID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, syncproto.Errorf(syncproto.ENotFound, "no receipt for change set %s", changesetID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("receipt: %w", err)
+	}
+	return &r, nil
+}
+
+// Head returns the highest position of the change log.
+func (s *Store) Head(ctx context.Context) (int64, error) {
+	var h int64
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		var err error
+		h, err = head(ctx, tx)
+		return err
+	})
+	return h, err
+}
+
+// RecordPulls writes the pull positions of devices in one transaction; a
+// position never moves a device's back.
+func (s *Store) RecordPulls(ctx context.Context, positions []syncproto.PullPosition) error {
+	if len(positions) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		for _, p := range positions {
+			if _, err := tx.Exec(ctx, `INSERT INTO devices AS d (device_id, user_id, last_seq, last_pull_at, last_pull_seq)
+			VALUES ($1, $2, 0, $3, $4) ON CONFLICT (device_id) DO UPDATE SET last_pull_at = excluded.last_pull_at,
+			last_pull_seq = GREATEST(d.last_pull_seq, excluded.last_pull_seq)`, p.Device, p.User, formatTime(p.At), p.Seq); err != nil {
+				return fmt.Errorf("record pulls: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// NameDevice keeps the name a tablet gave itself at login.
+func (s *Store) NameDevice(ctx context.Context, device, name string) error {
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO device_names (device_id, name, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`,
+			device, name, formatTime(s.now()))
+		if err != nil {
+			return fmt.Errorf("name device: %w", err)
+		}
+		return nil
+	})
+}
+
+const duplicateColumns = `id, village, household_a, household_b, reason, state, created_at, COALESCE(decided_at, ''),
+	COALESCE(decided_by, ''), COALESCE(survivor, ''), COALESCE(note, ''),
+	COALESCE((SELECT (CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'head_name' FROM records WHERE id = household_a), ''),
+	COALESCE((SELECT (CASE WHEN strpos(fields, E'\\u0000') = 0 THEN fields::jsonb END) ->> 'head_name' FROM records WHERE id = household_b), '')`
+
+func scanDuplicate(row pgx.Row) (syncproto.Duplicate, error) {
+	var d syncproto.Duplicate
+	var created, decided string
+	err := row.Scan(&d.ID, &d.Village, &d.HouseholdA, &d.HouseholdB, &d.Reason, &d.State, &created, &decided,
+		&d.DecidedBy, &d.Survivor, &d.Note, &d.NameA, &d.NameB)
+	d.CreatedAt, d.DecidedAt = parseTime(created), parseTime(decided)
+	return d, err
+}
+
+// ListDuplicates returns suspected duplicates in the actor's scope,
+// optionally of one state, oldest first.
+func (s *Store) ListDuplicates(ctx context.Context, actor syncproto.Actor, state string) ([]syncproto.Duplicate, error) {
+	where, args := scopeClause("village", actor)
+	rows, err := s.pool.Query(ctx, rebind(`SELECT `+duplicateColumns+` FROM duplicates WHERE (? = '' OR state = ?) AND `+
+		where+` ORDER BY created_at, id LIMIT 10000`), append([]any{state, state}, args...)...)
+	return collect(rows, err, "duplicates", scanDuplicate)
+}
+
+// Devices returns every tablet with its sync state, its user's role and
+// scope, its revocation and its name.
+func (s *Store) Devices(ctx context.Context) ([]syncproto.DeviceState, error) {
+	rows, err := s.pool.Query(ctx, `SELECT d.device_id, d.user_id, COALESCE(u.scope, '[]'), COALESCE(u.role, ''),
+		d.last_seq, COALESCE(d.last_push_at, ''), COALESCE(d.last_pull_at, ''), d.last_pull_seq, d.applied, d.merged,
+		d.conflicts, d.rejected, EXISTS (SELECT 1 FROM revoked_devices r WHERE r.device_id = d.device_id),
+		COALESCE(n.name, '')
+		FROM devices d LEFT JOIN users u ON u.name = d.user_id LEFT JOIN device_names n ON n.device_id = d.device_id
+		ORDER BY d.device_id`)
+	return collect(rows, err, "devices", func(r pgx.Row) (syncproto.DeviceState, error) {
+		var d syncproto.DeviceState
+		var scope, push, pull string
+		err := r.Scan(&d.DeviceID, &d.UserID, &scope, &d.UserRole, &d.LastSeq, &push, &pull, &d.LastPullSeq,
+			&d.Applied, &d.Merged, &d.Conflicts, &d.Rejected, &d.Revoked, &d.Name)
+		if err != nil {
+			return d, err
+		}
+		if err := json.Unmarshal([]byte(scope), &d.UserScope); err != nil {
+			return d, fmt.Errorf("scope of %s: %w", d.UserID, err)
+		}
+		d.LastPushAt, d.LastPullAt = parseTime(push), parseTime(pull)
+		return d, nil
+	})
+}
