@@ -416,6 +416,33 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("OverviewRefreshesWhenASyncArrives", func(t *testing.T) {
+		br.t = t
+		br.open("/console/region/" + village.Code)
+		if strings.Contains(br.text("#households"), "谭新户") {
+			t.Fatal("the household is there before its push")
+		}
+		// The page reloads by itself (server-sent events): the old page's
+		// mark goes, and the new household is in the table.
+		br.run(chromedp.Evaluate(`window.consoleTestMark = 1`, nil))
+		a.Push(t, ts.Push, storetest.Upsert("household", "0193c0de-0000-7000-8000-000000000201", 0, ts.Clock.Now(),
+			map[string]any{"village": village.Code, "head_name": "谭新户", "registration_no": "CQ-NEW-1", "members": 2,
+				"category": "registered_poor", "status": "in_poverty"}))
+		give := time.Now().Add(20 * time.Second)
+		for {
+			var fresh bool
+			err := chromedp.Run(br.ctx, chromedp.Evaluate(`window.consoleTestMark === undefined && document.readyState === "complete" &&
+				(document.getElementById("households") || {textContent: ""}).textContent.includes("谭新户")`, &fresh))
+			if err == nil && fresh {
+				break
+			}
+			if br.ctx.Err() != nil || time.Now().After(give) {
+				t.Fatal("the overview did not refresh after the push")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+
 	t.Run("MapAndEnglish", func(t *testing.T) {
 		br.t = t
 		br.open("/console/map/500240107")
