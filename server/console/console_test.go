@@ -229,3 +229,80 @@ func TestPhotoThroughTheSession(t *testing.T) {
 		t.Errorf("a pull with the console session: %d", resp.StatusCode)
 	}
 }
+
+// TestRevokeATablet: a supervisor revokes a tablet of their region from
+// the devices page, and the tablet's next request is refused; a
+// supervisor of another county may not, and does not see it.
+func TestRevokeATablet(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup", syncproto.RoleSupervisor, "500240")
+	ts.AddUser(t, "north", syncproto.RoleSupervisor, "150422")
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	device := uuid.NewString()
+	token := ts.Login(t, "worker", device)
+	w := storetest.NewDevice("worker", "500240107")
+	w.Actor.DeviceID = device
+	w.Push(t, ts.Push, storetest.Household(uuid.NewString(), storetest.SouthVillage, ts.Clock.Now()))
+
+	other := newVisitor(t, ts)
+	other.signIn("north", nil)
+	if _, page := other.do("GET", "/console/devices", nil, nil); strings.Contains(page, device) {
+		t.Error("another county's supervisor sees the tablet")
+	}
+	if resp, _ := other.do("POST", "/console/devices/"+device+"/revoke", url.Values{"csrf": {other.csrf}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("revoke by another county's supervisor: %d", resp.StatusCode)
+	}
+	if resp, _ := ts.DoAs(t, token, "GET", "/v1/sync/pull", "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the tablet before the revoke: %d", resp.StatusCode)
+	}
+
+	v := newVisitor(t, ts)
+	v.signIn("sup", nil)
+	if _, page := v.do("GET", "/console/devices", nil, nil); !strings.Contains(page, device) {
+		t.Fatal("the supervisor does not see the tablet")
+	}
+	if resp, _ := v.do("POST", "/console/devices/"+device+"/revoke", url.Values{"csrf": {v.csrf}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke: %d", resp.StatusCode)
+	}
+	if resp, body := ts.DoAs(t, token, "GET", "/v1/sync/pull", "", nil); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), "revoked") {
+		t.Errorf("the revoked tablet's pull: %d %s", resp.StatusCode, body)
+	}
+	if _, page := v.do("GET", "/console/devices", nil, nil); !strings.Contains(page, `class="revoked"`) {
+		t.Error("the devices page does not show the tablet revoked")
+	}
+}
+
+// TestCloseAQuarantinedChange: closing needs a note (a 422 page without
+// one, and the entry stays open) and closes the entry with it.
+func TestCloseAQuarantinedChange(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup", syncproto.RoleSupervisor, "500240")
+	hh := uuid.NewString()
+	d := storetest.NewDevice("w")
+	d.Push(t, ts.Push, storetest.Household(hh, storetest.SouthVillage, ts.Clock.Now()),
+		storetest.HousingInspection(uuid.NewString(), hh, "Z", ts.Clock.Now()))
+	sup := syncproto.Actor{UserID: "sup", Role: syncproto.RoleSupervisor, Scope: []string{"500240"}}
+	open, _, err := ts.Store.ListQuarantine(context.Background(), sup, syncproto.StateOpen, 0, 10)
+	if err != nil || len(open) != 1 {
+		t.Fatalf("quarantine: %v %v", open, err)
+	}
+	v := newVisitor(t, ts)
+	v.signIn("sup", nil)
+	if _, page := v.do("GET", "/console/quarantine", nil, nil); !strings.Contains(page, "/console/quarantine/"+open[0].ID+"/close") {
+		t.Fatal("the entry is not on the quarantine page")
+	}
+	if resp, _ := v.do("POST", "/console/quarantine/"+open[0].ID+"/close", url.Values{"csrf": {v.csrf}}, nil); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("close without a note: %d", resp.StatusCode)
+	}
+	v.do("GET", "/console/quarantine", nil, nil)
+	if resp, _ := v.do("POST", "/console/quarantine/"+open[0].ID+"/close", url.Values{"csrf": {v.csrf}, "note": {"等级填错，已重新鉴定"}}, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("close: %d", resp.StatusCode)
+	}
+	closed, _, _ := ts.Store.ListQuarantine(context.Background(), sup, syncproto.StateClosed, 0, 10)
+	if len(closed) != 1 || closed[0].Closed == nil || closed[0].Closed.Note != "等级填错，已重新鉴定" || closed[0].Closed.By != "sup" {
+		t.Errorf("closed: %+v", closed)
+	}
+	if _, page := v.do("GET", "/console/quarantine", nil, nil); strings.Contains(page, open[0].ID) {
+		t.Error("the closed entry is still on the page")
+	}
+}

@@ -186,7 +186,7 @@ func (c *Console) handleDevices(q *request) {
 		row.Behind = behind[0]
 		p.Devices = append(p.Devices, row)
 	}
-	c.renderPage(q, http.StatusOK, "devices", p, true)
+	c.renderPage(q, http.StatusOK, "devices", p, !p.Own) // the event stream is for supervisors
 }
 
 // deviceVisible: a field worker sees their own tablets; a supervisor the
