@@ -76,12 +76,12 @@ func (s *Server) consoleLogin(ctx context.Context, r *http.Request, name, passwo
 // without a bearer token: the photos and exports the console links to.
 var consoleDownloads = []string{"/v1/attachments/", "/v1/snapshot", "/v1/reports/", "/v1/reinspections"}
 
-// consoleActor is the actor of the console session of a GET (or HEAD)
+// consoleActor is the actor of the console session of a GET
 // download request without an Authorization header, if it has a live one.
 // (The session cookie is SameSite=Strict, and these requests only read.)
 func (s *Server) consoleActor(c echo.Context) (syncproto.Actor, bool) {
 	r := c.Request()
-	if s.console == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) || r.Header.Get(echo.HeaderAuthorization) != "" {
+	if s.console == nil || r.Method != http.MethodGet || r.Header.Get(echo.HeaderAuthorization) != "" {
 		return syncproto.Actor{}, false
 	}
 	for _, p := range consoleDownloads {
