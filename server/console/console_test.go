@@ -306,3 +306,47 @@ func TestCloseAQuarantinedChange(t *testing.T) {
 		t.Error("the closed entry is still on the page")
 	}
 }
+
+// TestBadInputIsAPage: a wrong region, record or decision is a 4xx page
+// saying why, never a 500.
+func TestBadInputIsAPage(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup", syncproto.RoleSupervisor, "500240")
+	d := storetest.NewDevice("w")
+	for _, id := range []string{uuid.NewString(), uuid.NewString()} {
+		d.Push(t, ts.Push, storetest.RegisteredHousehold(id, storetest.SouthVillage, "DUP-9", ts.Clock.Now()))
+	}
+	dups, _ := ts.Store.ListDuplicates(context.Background(), syncproto.Actor{AllRegions: true}, syncproto.StateOpen)
+	if len(dups) != 1 {
+		t.Fatalf("duplicates: %v", dups)
+	}
+	v := newVisitor(t, ts)
+	v.signIn("sup", nil)
+	v.do("GET", "/console/conflicts", nil, nil)
+	tests := []struct {
+		name, method, path string
+		form               url.Values
+		status             int
+	}{
+		{"region not a code", "GET", "/console/region/abc", nil, 404},
+		{"region too long", "GET", "/console/map/5002401072011", nil, 404},
+		{"region outside the scope", "GET", "/console/region/150422", nil, 403},
+		{"household not a uuid", "GET", "/console/households/xyz", nil, 404},
+		{"household unknown", "GET", "/console/households/" + uuid.NewString(), nil, 404},
+		{"conflict unknown", "POST", "/console/conflicts/" + uuid.NewString() + "/resolve", url.Values{"choose": {"stored"}}, 404},
+		{"survivor not of the pair", "POST", "/console/duplicates/" + dups[0].ID + "/merge", url.Values{"survivor": {uuid.NewString()}}, 422},
+		{"note too long", "POST", "/console/duplicates/" + dups[0].ID + "/dismiss", url.Values{"note": {strings.Repeat("长", 5000)}}, 422},
+		{"body too large", "POST", "/console/duplicates/" + dups[0].ID + "/dismiss", url.Values{"note": {strings.Repeat("x", 100<<10)}}, 413},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.form != nil {
+				tc.form.Set("csrf", v.csrf)
+			}
+			resp, body := v.do(tc.method, tc.path, tc.form, nil)
+			if resp.StatusCode != tc.status || !strings.Contains(body, "<h1>") {
+				t.Errorf("%d, want %d: %.300s", resp.StatusCode, tc.status, body)
+			}
+		})
+	}
+}

@@ -124,6 +124,8 @@ var messages = map[string][2]string{ // key: {zh, en}
 	"msg_login_failed":     {"用户名或密码错误，或账户已停用。", "Unknown user, wrong password, or disabled account."},
 	"msg_rate_limited":     {"失败次数过多，请稍后再试。", "Too many attempts: try again later."},
 	"msg_disabled":         {"此账户已停用，请联系管理员。", "This account is disabled: ask an admin."},
+	"msg_no_region":        {"区划代码应为2至12位数字。", "A region is a division code of 2 to 12 digits."},
+	"msg_too_large":        {"提交的内容过长。", "The form sent is too large."},
 	"msg_scope":            {"该区域不在您的辖区内。", "That region is outside your scope."},
 	"msg_done":             {"已保存。", "Saved."},
 	"msg_internal":         {"服务器内部错误，已记录。", "Internal error; it was logged."},

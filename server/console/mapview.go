@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -63,6 +64,10 @@ func mercator(lat, lon float64) (x, y float64) {
 // location listed beside.
 func (c *Console) handleMap(q *request) {
 	code := q.r.PathValue("code")
+	if code != allRegions && !schema.IsRegion(code) {
+		c.refuse(q.w, q.r, q.lang, http.StatusNotFound, "msg_no_region")
+		return
+	}
 	actor, ok := regionActor(q.actor, code)
 	if !ok {
 		c.refuse(q.w, q.r, q.lang, http.StatusForbidden, "msg_scope")

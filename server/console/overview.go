@@ -100,6 +100,10 @@ const behindShown = 30
 // its areas one level down (county → township → village → household).
 func (c *Console) handleOverview(q *request) {
 	code := q.r.PathValue("code")
+	if code != allRegions && !schema.IsRegion(code) {
+		c.refuse(q.w, q.r, q.lang, http.StatusNotFound, "msg_no_region")
+		return
+	}
 	actor, ok := regionActor(q.actor, code)
 	if !ok {
 		c.refuse(q.w, q.r, q.lang, http.StatusForbidden, "msg_scope")

@@ -102,7 +102,7 @@ func (c *Console) refuse(w http.ResponseWriter, r *http.Request, lang string, st
 	switch status {
 	case http.StatusNotFound:
 		heading = "not_found"
-	case http.StatusUnprocessableEntity, http.StatusBadRequest:
+	case http.StatusUnprocessableEntity, http.StatusBadRequest, http.StatusRequestEntityTooLarge:
 		heading = "invalid"
 	}
 	c.render(w, r, status, "message", lang, nil, message{Heading: t(lang, heading), Text: t(lang, key)})

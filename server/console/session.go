@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -28,6 +29,10 @@ const (
 	maxSessionsPerUser = 20
 	maxSessions        = 10000
 )
+
+// maxForm bounds the body of a form post: every form of the console is
+// a few fields.
+const maxForm = 64 << 10
 
 // session is one signed-in browser.
 type session struct {
@@ -150,6 +155,7 @@ type request struct {
 func (c *Console) signedIn(h func(*request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		lang := langOf(r)
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		s := c.sessions.of(r)
 		var actor syncproto.Actor
 		if s != nil {
@@ -172,6 +178,13 @@ func (c *Console) signedIn(h func(*request)) http.HandlerFunc {
 			}
 			http.Redirect(w, r, "/console/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 			return
+		}
+		if r.Method == http.MethodPost {
+			var tooLarge *http.MaxBytesError
+			if err := r.ParseForm(); errors.As(err, &tooLarge) {
+				c.refuse(w, r, lang, http.StatusRequestEntityTooLarge, "msg_too_large")
+				return
+			}
 		}
 		if r.Method == http.MethodPost && !sameToken(r.PostFormValue("csrf"), s.csrf) {
 			c.refuse(w, r, lang, http.StatusForbidden, "msg_csrf")
@@ -211,6 +224,7 @@ func (c *Console) loginForm(w http.ResponseWriter, r *http.Request, status int, 
 // limits) and opens a session.
 func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
 	lang := langOf(r)
+	r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 	ck, err := r.Cookie(loginCookie)
 	if err != nil || !sameToken(r.PostFormValue("csrf"), ck.Value) {
 		c.refuse(w, r, lang, http.StatusForbidden, "msg_csrf")
