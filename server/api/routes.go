@@ -59,4 +59,10 @@ func (s *Server) routes() {
 	e.POST("/v1/quarantine/:id/close", s.handleCloseQuarantine, supervisor...)
 	e.GET("/v1/reports/coverage", s.handleCoverage, supervisor...)
 	e.GET("/v1/reinspections", s.handleReinspections, supervisor...)
+
+	// The supervisors' web console (server/console): HTML pages with a
+	// sign-in of their own, outside the API (not in openapi.json).
+	page := echo.WrapHandler(s.console)
+	e.GET("/", page)
+	e.Match([]string{"GET", "HEAD", "POST"}, "/console/*", page)
 }
