@@ -29,6 +29,17 @@ type putCounter struct {
 	mu         sync.Mutex
 	breakAfter int64 // PUTs before the connection goes; 0: never
 	broken     bool
+	cut        chan struct{} // closed when the connection goes (cutSignal)
+}
+
+// cutSignal returns a channel closed when the connection goes.
+func (p *putCounter) cutSignal() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cut == nil {
+		p.cut = make(chan struct{})
+	}
+	return p.cut
 }
 
 func (p *putCounter) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -45,6 +56,9 @@ func (p *putCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 		p.bytes.Add(req.ContentLength)
 		if n := p.puts.Add(1); p.breakAfter > 0 && n >= p.breakAfter {
 			p.mu.Lock()
+			if !p.broken && p.cut != nil {
+				close(p.cut)
+			}
 			p.broken = true
 			p.mu.Unlock()
 		}
@@ -134,7 +148,17 @@ func TestClientResumesAnInterruptedPhotoUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	counter.breakAfter = 5
-	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	// The sync runs until the connection goes after the fifth chunk, then
+	// is given up (however slow the machine: no deadline decides it).
+	cut := counter.cutSignal()
+	short, cancel := context.WithTimeout(ctx, time.Minute)
+	go func() {
+		select {
+		case <-cut:
+			cancel()
+		case <-short.Done():
+		}
+	}()
 	if _, err := a.Sync(short); err == nil {
 		t.Fatal("a sync without a network succeeded")
 	}
