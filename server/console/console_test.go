@@ -350,3 +350,34 @@ func TestBadInputIsAPage(t *testing.T) {
 		})
 	}
 }
+
+// TestOverviewLabelsTheWaterCriteria: the overview's water table names
+// version 2's criteria by their labels in the console's language, not by
+// their keys.
+func TestOverviewLabelsTheWaterCriteria(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup", syncproto.RoleSupervisor, "500240")
+	hh, water := uuid.NewString(), uuid.NewString()
+	w := storetest.NewDevice("worker", "500240107")
+	w.Push(t, ts.Push, storetest.Household(hh, storetest.SouthVillage, ts.Clock.Now()),
+		storetest.WaterInspection(water, hh, ts.Clock.Now()))
+	v := newVisitor(t, ts)
+	v.signIn("sup", nil)
+	for _, c := range []struct {
+		lang string
+		want []string
+	}{{"zh", []string{"水质", "水量", "用水方便程度", "供水保障率"}},
+		{"en", []string{"Water quality", "Water quantity", "Convenience", "Reliability of supply"}}} {
+		lang, want := c.lang, c.want
+		v.do("GET", "/console/lang/"+lang, nil, nil)
+		_, page := v.do("GET", "/console/region/500240", nil, nil)
+		for _, label := range want {
+			if !strings.Contains(page, `<th scope="row">`+label+`</th>`) {
+				t.Errorf("lang %s: the overview's water table lacks %q", lang, label)
+			}
+		}
+		if strings.Contains(page, `<th scope="row">convenience</th>`) {
+			t.Errorf("lang %s: the overview names a criterion by its key", lang)
+		}
+	}
+}

@@ -178,14 +178,17 @@ func (c *Console) regionName(code string) string {
 	return code
 }
 
-// fieldLabel is a form field's label in lang (the schema's).
+// fieldLabel is a form field's label in lang (the schema's); a name that
+// is no field of the form — a water criterion of version 2 (quality,
+// quantity, convenience, reliability) — is labelled as the report tables
+// label an indicator.
 func (c *Console) fieldLabel(entity, field, lang string) string {
 	if f := c.cfg.Schema.Form(entity); f != nil {
 		if fd := f.Field(field); fd != nil {
 			return fd.LabelIn(lang)
 		}
 	}
-	return field
+	return schema.Tables().Value("indicator", field, lang)
 }
 
 // valueLabel is the label of a field's value in lang.
