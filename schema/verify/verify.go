@@ -86,9 +86,15 @@ type GuaranteeOutcome struct {
 
 // Verdict is a household's verification as of a day.
 type Verdict struct {
-	Household string  `json:"household"`
-	Village   string  `json:"village"`
-	Overall   Overall `json:"overall"`
+	Household string `json:"household"`
+	Village   string `json:"village"`
+	// VillageName is the village's name, for the caller to set from its
+	// division register.
+	VillageName string `json:"village_name"`
+	// HeadName is the head of the household's name, as the household
+	// role names the field.
+	HeadName string  `json:"head_name"`
+	Overall  Overall `json:"overall"`
 	// By names the guarantees not met, in the verification's order, when
 	// Overall is Blocked.
 	By         []string           `json:"by,omitempty"`
@@ -159,7 +165,7 @@ func (v *Verifier) Evaluate(h *survey.HouseholdInspections, asOf time.Time) Verd
 	for _, rs := range e.byForm {
 		sort.Slice(rs, func(i, j int) bool { return rs[i].ID < rs[j].ID })
 	}
-	out := Verdict{Household: h.ID, Village: h.Village, AsOf: day.Format(time.DateOnly)}
+	out := Verdict{Household: h.ID, Village: h.Village, HeadName: h.HeadName, AsOf: day.Format(time.DateOnly)}
 	incomplete := false
 	var all []schema.AppliedStandard
 	for _, g := range v.decl.Guarantees {
