@@ -254,4 +254,3 @@ func (s *Server) verificationTable(c echo.Context, f reportFormat, v *verify.Ver
 	}
 	return out.finish()
 }
-

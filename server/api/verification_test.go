@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/schema"
@@ -54,12 +55,12 @@ func verificationCatalog(tb testing.TB) *schema.Catalog {
 // The kinds of generated household, each made so that one thing decides
 // its verdict.
 const (
-	kindVerified      = iota // everything met
-	kindDroppedOut           // a child of school age dropped out: blocked by education
-	kindNoWater              // no water inspection: incomplete
-	kindStaleHousing         // the housing inspection is 400 days old: incomplete
-	kindIncome7500           // 7500 a person: blocked by food in 32 (line 8000), verified in 50 (7300)
-	kindDangerousHouse       // grade D, renovated, not re-inspected, and one member uninsured: blocked by housing and medical
+	kindVerified       = iota // everything met
+	kindDroppedOut            // a child of school age dropped out: blocked by education
+	kindNoWater               // no water inspection: incomplete
+	kindStaleHousing          // the housing inspection is 400 days old: incomplete
+	kindIncome7500            // 7500 a person: blocked by food in 32 (line 8000), verified in 50 (7300)
+	kindDangerousHouse        // grade D, renovated, not re-inspected, and one member uninsured: blocked by housing and medical
 	kinds
 )
 
@@ -377,4 +378,71 @@ func TestVerificationReportScopeAndParameters(t *testing.T) {
 	plain := apitest.MustServe(t)
 	resp, body := plain.DoAs(t, plain.Login(t, "admin", apitest.AdminDevice), http.MethodGet, "/v1/reports/verification", "", nil)
 	apitest.MustProblem(t, resp, body, 404)
+}
+
+// verificationContract drives GET /v1/reports/verification through the
+// document's contract on a server of the verification's test form set (the
+// built-in forms declare none yet), and adds what it saw to k's, for
+// TestOpenAPIResponses' coverage check.
+func verificationContract(t *testing.T, doc *openapi3.T, k *contract) {
+	ts, _ := serveVerification(t, 12)
+	vk := newContract(t, ts, doc)
+	ts.AddUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
+	far := ts.Login(t, "sup.bairin", uuid.NewString())
+	const path = "/v1/reports/verification"
+	vk.call(t, apiCall{name: "verification", method: "GET", path: path, token: admin, status: 200})
+	vk.call(t, apiCall{name: "verification, a county as of a day", method: "GET", path: path + "?region=320100&as_of=2026-01-15", token: admin, status: 200})
+	vk.call(t, apiCall{name: "verification, ndjson", method: "GET", path: path + "?format=ndjson", token: admin, status: 200})
+	vk.call(t, apiCall{name: "verification, csv", method: "GET", path: path + "?format=csv&lang=en", token: admin, status: 200})
+	vk.call(t, apiCall{name: "verification, xlsx", method: "GET", path: path + "?format=xlsx&lang=zh", token: admin, status: 200})
+	vk.call(t, apiCall{name: "verification, other county", method: "GET", path: path + "?region=500240", token: far, status: 403})
+	vk.call(t, apiCall{name: "verification, bad as_of", method: "GET", path: path + "?as_of=yesterday", token: admin, status: 422, invalid: true})
+	vk.call(t, apiCall{name: "verification, unknown parameter", method: "GET", path: path + "?county=1", token: admin, status: 400, invalid: true})
+	vk.call(t, apiCall{name: "verification without token", method: "GET", path: path, status: 401})
+	k.call(t, apiCall{name: "verification, no verification declared", method: "GET", path: path, token: k.ts.Login(t, "admin", apitest.AdminDevice), status: 404})
+	for op, codes := range vk.seen {
+		if k.seen[op] == nil {
+			k.seen[op] = map[int]bool{}
+		}
+		for code := range codes {
+			k.seen[op][code] = true
+		}
+	}
+}
+
+// checkVerificationNDJSON validates each line of an NDJSON verification
+// report by its kind: a HouseholdVerdict, a VerificationArea, and the end.
+func (k *contract) checkVerificationNDJSON(t *testing.T, name string, body []byte) {
+	t.Helper()
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 1<<20)
+	ends := 0
+	for n := 1; sc.Scan(); n++ {
+		var v map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			t.Fatalf("%s: NDJSON line %d: %v", name, n, err)
+		}
+		kind := v["kind"]
+		delete(v, "kind")
+		var schemaName string
+		switch kind {
+		case "household":
+			schemaName = "HouseholdVerdict"
+		case "area":
+			schemaName = "VerificationArea"
+		case "end":
+			ends++
+			schemaName = "VerificationArea"
+			v = v["totals"].(map[string]any)
+		default:
+			t.Fatalf("%s: line %d of kind %v", name, n, kind)
+		}
+		if err := k.doc.Components.Schemas[schemaName].Value.VisitJSON(v, openapi3.VisitAsResponse()); err != nil {
+			t.Errorf("%s: NDJSON line %d is not a %s: %v", name, n, schemaName, err)
+		}
+	}
+	if ends != 1 {
+		t.Errorf("%s: %d end lines", name, ends)
+	}
 }
