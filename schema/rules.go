@@ -186,6 +186,18 @@ func (f *Form) Judge(name string, facts Facts) (Judgement, error) {
 	return j, nil
 }
 
+// DecidingField returns the record field of the condition at decided (a
+// Judgement's Decided path) of the named rule, or of the first condition
+// below it that reads one: the field a verdict is reported by. It returns
+// "" for a rule the form lacks.
+func (f *Form) DecidingField(rule, decided string) string {
+	r := f.Rule(rule)
+	if r == nil || r.cond == nil {
+		return ""
+	}
+	return r.cond.fieldAt(decided)
+}
+
 // RuleStandards lists the standards the named rule compares with, sorted;
 // none for a rule the form lacks.
 func (f *Form) RuleStandards(name string) []string {

@@ -181,6 +181,8 @@ type Schema struct {
 
 	byEntity map[string]*Form
 	byRole   map[string]*Form
+	// verification is the version's VerificationFile, when it has one.
+	verification *Verification
 }
 
 //go:embed forms
@@ -220,7 +222,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 	sort.Strings(names)
 	var forms []*Form
 	for _, name := range names {
-		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile {
 			continue
 		}
 		b, err := fs.ReadFile(fsys, name)

@@ -58,6 +58,7 @@ func (s *Server) routes() {
 	e.POST("/v1/duplicates/:id/dismiss", s.handleDismissDuplicate, supervisor...)
 	e.POST("/v1/quarantine/:id/close", s.handleCloseQuarantine, supervisor...)
 	e.GET("/v1/reports/coverage", s.handleCoverage, supervisor...)
+	e.GET("/v1/reports/verification", s.handleVerification, supervisor...)
 	e.GET("/v1/reinspections", s.handleReinspections, supervisor...)
 
 	// The supervisors' web console (server/console): HTML pages with a
