@@ -97,7 +97,8 @@ var rotatedRE = regexp.MustCompile(`new signing key (\S+) is current`)
 // to A and B at once is applied once (one answer replayed, every record at
 // version 1); after key rotate --store, every instance signs with the new
 // key within its reload and verifies a token of the new key made at
-// another at once, and a token of the previous key stays valid.
+// another at once, and a token of the previous key stays valid; an upload
+// cut at A resumes at B from the bytes A kept.
 func TestInstancesOnOnePostgresServeAsOne(t *testing.T) {
 	c := pgtest.ForTest(t)
 	store, drop, err := c.CreateDatabase(context.Background())
@@ -175,6 +176,20 @@ func TestInstancesOnOnePostgresServeAsOne(t *testing.T) {
 	resp, body := apitest.NewPhotoClient(cc.url, token, http.DefaultClient).Get(t, hash, nil)
 	if resp.StatusCode != 200 || !bytes.Equal(body, photo) {
 		t.Fatalf("the photo uploaded at A, at C: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	// An upload cut at A resumes at B from the bytes A kept.
+	second, hash2 := apitest.PhotoPNG(t, 2, 24)
+	half := int64(len(second) / 2)
+	if resp, body, err := apitest.NewPhotoClient(a.url, token, http.DefaultClient).Put(hash2, 0, int64(len(second)),
+		bytes.NewReader(second[:half]), half); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("first half at A: %v %s", err, body)
+	}
+	atB := apitest.NewPhotoClient(b.url, token, http.DefaultClient)
+	if offset, _ := atB.Status(t, hash2); offset != half {
+		t.Fatalf("B holds %d bytes of the upload begun at A, want %d", offset, half)
+	}
+	if st := atB.Upload(t, hash2, second, 1<<20); st != http.StatusCreated {
+		t.Fatalf("the rest at B: %d", st)
 	}
 
 	// A rotation made on the database.
