@@ -202,6 +202,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	// Every run starts from the generated database as it was: the run
 	// works on a copy, so that runs on one directory compare.
+	// On an external engine generate keeps the data in the database and
+	// may leave --data uncreated.
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, err
+	}
 	runDir, err := os.MkdirTemp(cfg.Data, "run-")
 	if err != nil {
 		return nil, err

@@ -32,7 +32,7 @@ func TestBenchOnPostgres(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "bench.json")
 	cli(t, "", "bench", "--store", store, "--households", "300", "--tablets", "2", "--sets", "2",
-		"--changes", "20", "--raw-rows", "2000", "--snapshots", "ndjson", "--json", out)
+		"--changes", "20", "--raw-rows", "1000", "--snapshots", "ndjson", "--open-loop=false", "--json", out)
 	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
