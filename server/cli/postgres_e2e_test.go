@@ -66,9 +66,9 @@ func TestServeOnPostgres(t *testing.T) {
 		}
 	}
 	p.kill(t)
-	// Its data directory holds the keys and no database: key rotate
-	// accepts it.
-	if out := cli(t, "", "key", "rotate", "--data", first); !strings.Contains(out, "is current") {
+	// The signing keys are in the database: key rotate --store rotates
+	// them.
+	if out := cli(t, "", "key", "rotate", "--store", store); !strings.Contains(out, "is current for every server") || strings.Contains(out, secret) {
 		t.Fatalf("key rotate: %s", out)
 	}
 	if p.logged(secret) {

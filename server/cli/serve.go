@@ -31,6 +31,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (:8080 for every interface)")
 	data := fs.String("data", "data", "data directory `DIR`: the database fieldsync.db, the signing keys in keys/, the photos in attachments/")
 	storeURL := fs.String("store", "", storeUsage)
+	photosDir := fs.String("photos", "", "photo store `DIR`; default attachments/ in --data. Servers on one PostgreSQL (--store) share one: an NFS mount, or an object store mounted as a directory")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long to let requests in flight finish on SIGTERM")
 	logFormat := fs.String("log-format", LogFormatAuto, "log `FORMAT`: json (one object per line), text, or auto (text on a terminal, json otherwise)")
 	logLevel := fs.String("log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
@@ -156,7 +157,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if limits.DefaultPull > limits.MaxPull {
 		limits.DefaultPull = limits.MaxPull
 	}
-	keys, err := auth.OpenKeyring(*data, nil)
+	keys, err := openKeyring(ctx, store, *data)
 	if err != nil {
 		return err
 	}
@@ -164,7 +165,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if floor == 0 {
 		floor = -1 // no floor
 	}
-	photos, err := attachments.Open(filepath.Join(*data, AttachmentsDir), attachments.Options{MaxBytes: *maxPhoto,
+	if *photosDir == "" {
+		*photosDir = filepath.Join(*data, AttachmentsDir)
+	}
+	photos, err := attachments.Open(*photosDir, attachments.Options{MaxBytes: *maxPhoto,
 		UserPartialBytes: *userPartial, UserHourlyBytes: *userHourly, MinFreeBytes: floor})
 	if err != nil {
 		return err
