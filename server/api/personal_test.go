@@ -102,9 +102,9 @@ func TestIdentityMaskedByRole(t *testing.T) {
 // TestIdentityNotInLogsOrErrors pushes a person whose identity number has
 // a wrong check digit, and one too long for the field, with the server
 // logging at debug level: the changes are rejected naming the rule and
-// the field, and neither number appears in any log line, in the push's
-// answer, in the quarantine's problem-free listing of errors, or in the
-// metrics.
+// the field (the quarantine lists them, for supervisors), and neither
+// number appears in any log line, in the push's answer, in the problem
+// answering a malformed push that carries one, or in the metrics.
 func TestIdentityNotInLogsOrErrors(t *testing.T) {
 	logs := &apitest.LogBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
