@@ -110,7 +110,7 @@ func TestIdentityNotInLogsOrErrors(t *testing.T) {
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.Logger = logger })
 	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
-	const badDigit = "500240201001010017"  // the check digit is 8
+	const badDigit = "500240201001010017" // the check digit is 8
 	const tooLong = "5002402010010100189" // 19 characters
 	hh := uuid.NewString()
 	resp, body := pushV3(t, ts, "worker", uuid.NewString(), v3Household(hh),
