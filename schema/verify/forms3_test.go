@@ -4,17 +4,21 @@ import (
 	"os"
 	"testing"
 	"testing/fstest"
+
+	"github.com/fieldsync/fieldsync/schema"
 )
 
-// TestBuiltInVerificationLoads loads testdata/forms3/verification.json —
-// the built-in version 3's verification, to be schema/forms/3/'s once
-// version 3's forms are there (a version directory without its forms does
-// not load) — against the test form set, which has the design's names of
-// forms, rules and standards: every name it uses resolves.
+// TestBuiltInVerificationLoads loads the built-in version 3's verification
+// (schema/forms/3/verification.json) with its own forms, and against the
+// test form set, which has the design's names of forms, rules and
+// standards: every name it uses resolves in both, and it judges.
 func TestBuiltInVerificationLoads(t *testing.T) {
-	b, err := os.ReadFile("testdata/forms3/verification.json")
+	b, err := os.ReadFile("../forms/3/verification.json")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if builtIn, err := Load(schema.BuiltIn()); err != nil || len(builtIn.Guarantees()) != 6 {
+		t.Fatalf("the built-in verification: %v", err)
 	}
 	fsys := copySet(t, nil).(fstest.MapFS)
 	fsys["set/1/verification.json"] = &fstest.MapFile{Data: b}

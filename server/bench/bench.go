@@ -623,6 +623,8 @@ func (t *benchTablet) edit(ctx context.Context, n int, shared float64) error {
 			f = client.Fields{"members": 1 + t.rng.IntN(9)}
 		case "housing_inspection":
 			f = client.Fields{"grade": []string{"A", "B", "C", "D"}[t.rng.IntN(4)]}
+		case "person":
+			f = client.Fields{"medical_insurance": t.rng.IntN(10) > 0}
 		default:
 			f = client.Fields{"liters_per_person_day": 20 + t.rng.IntN(100)}
 		}
