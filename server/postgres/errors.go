@@ -62,7 +62,11 @@ func writeError(err error) error {
 		!errors.As(err, &pe) && (pgconn.SafeToRetry(err) || errors.As(err, &ne) || pgconn.Timeout(err) ||
 			// The server process went away mid-answer (pg_ctl restart
 			// --mode immediate, a crash): pgx returns the read's EOF.
-			errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)):
+			errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+			// A connection the driver closed under a statement or the
+			// commit (the server went away): the outcome of a commit is
+			// unknown, and a change set sent again is applied once.
+			errors.Is(err, pgconn.ErrConnClosed)):
 		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Database unavailable",
 			Message: "the database is unavailable; retry shortly (a change set sent again is applied once)", RetryIn: retryDownAfter * time.Second}
 	default:
