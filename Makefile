@@ -6,7 +6,7 @@ DATA     ?= data
 ADDR     ?= 127.0.0.1:8080
 FUZZTIME ?= 10s
 
-.PHONY: all build run seed postgres test test-short bench bench-go bench-load bench-scale fuzz lint lint-openapi clean
+.PHONY: all build run seed postgres test browser test-short bench bench-go bench-load bench-scale fuzz lint lint-openapi clean
 
 all: lint test build
 
@@ -33,9 +33,14 @@ postgres:
 		echo "postgres: initdb not found; install PostgreSQL (sudo apt-get install postgresql) or set FIELDSYNC_SKIP_POSTGRES=1"; exit 1; \
 	fi
 
-## test: the whole suite, with the race detector (the PostgreSQL store's tests need `make postgres` once)
-test:
+## test: the whole suite, with the race detector (installs what the PostgreSQL store's and the console's browser tests need first: `make postgres`, `make browser`)
+test: postgres browser
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+## browser: Debian's chromium and a CJK font for the console's browser tests, when missing (.ci/install-browser);
+## without them (no root, no apt) the browser tests skip outside CI. Screenshots go to bin/screenshots or $FIELDSYNC_SCREENSHOTS.
+browser:
+	@./.ci/install-browser || echo "make browser: could not install chromium and fonts-wqy-microhei; the console's browser tests will skip"
 
 ## test-short: the suite without the race detector and without the slow end-to-end runs
 test-short:

@@ -291,7 +291,7 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 	} else if len(info.Migrations) > 0 && !bytes.Equal(info.Migrations, []byte("[]")) {
 		errs = append(errs, SetError{File: file, Path: "migrations", Message: "version 1 has no version before it to migrate from"})
 	}
-	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards})
+	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards, Verification: sch.verification})
 	if err != nil {
 		errs = append(errs, SetError{File: file, Path: "$", Message: errText(err)})
 	}
@@ -312,6 +312,8 @@ type Document struct {
 	Forms []*Form `json:"forms"`
 	// Standards are the version's StandardsFile, when it has one.
 	Standards *StandardSet `json:"standards,omitempty"`
+	// Verification is the version's VerificationFile, when it has one.
+	Verification *Verification `json:"verification,omitempty"`
 }
 
 // ParseDocument reads a version's canonical Document (Catalog.Document)
@@ -329,6 +331,12 @@ func ParseDocument(data []byte) (*Schema, VersionInfo, error) {
 	sch, err := build(doc.Version, doc.Forms, doc.Standards)
 	if err != nil {
 		return nil, VersionInfo{}, err
+	}
+	if doc.Verification != nil {
+		if errs := doc.Verification.check(sch); len(errs) > 0 {
+			return nil, VersionInfo{}, fmt.Errorf("schema document: verification: %w", errs[0])
+		}
+		sch.verification = doc.Verification
 	}
 	return sch, doc.VersionInfo, nil
 }
@@ -369,7 +377,7 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 	fileOf := map[*Form]string{}
 	nforms := 0
 	for _, name := range names {
-		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile {
 			continue
 		}
 		nforms++
@@ -435,7 +443,10 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 			}
 		}
 		partial, _ := build(n, ok, standards)
-		return partial, info, errs
+		// The verification's own shape, its references to the forms
+		// aside (they did not load).
+		_, verrs := loadVerification(fsys, vdir, rel, nil)
+		return partial, info, append(errs, verrs...)
 	}
 	sch, err := build(n, forms, standards)
 	if err != nil {
@@ -454,6 +465,11 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		}
 		return nil, info, errs
 	}
+	ver, verrs := loadVerification(fsys, vdir, rel, sch)
+	if len(verrs) > 0 {
+		return nil, info, verrs
+	}
+	sch.verification = ver
 	return sch, info, nil
 }
 

@@ -16,18 +16,23 @@ func versionFile(n int, migrations string) []byte {
 	return []byte(`{"version":` + string(rune('0'+n)) + `,"published":"2027-01-15","title":{"en":"v"},"migrations":` + migrations + `}`)
 }
 
-// The built-in set is version 1 (V1) and version 2, the water criterion
-// as published with its standards; each version's document parses back.
+// The built-in set is version 1 (V1), version 2, the water criterion as
+// published with its standards, and version 3, the household's members;
+// each version's document parses back.
 func TestBuiltInCatalog(t *testing.T) {
 	c := BuiltIn()
-	if got := c.Versions(); len(got) != 2 || got[0] != 1 || got[1] != 2 {
+	if got := c.Versions(); len(got) != 3 || got[0] != 1 || got[1] != 2 || got[2] != 3 {
 		t.Fatalf("versions %v", got)
 	}
-	if c.Version(1) != V1() || c.Latest() != c.Version(2) || c.Version(3) != nil || c.Version(0) != nil {
-		t.Fatal("V1 is not the built-in set's version 1, or 2 not its latest")
+	if c.Version(1) != V1() || c.Latest() != c.Version(3) || c.Version(4) != nil || c.Version(0) != nil {
+		t.Fatal("V1 is not the built-in set's version 1, or 3 not its latest")
 	}
-	for _, n := range []int{1, 2} {
-		if got := strings.Join(c.Version(n).Entities(), ","); got != "household,housing_inspection,water_inspection" {
+	for _, n := range []int{1, 2, 3} {
+		want := "household,housing_inspection,water_inspection"
+		if n >= 3 {
+			want = "household,housing_inspection,person,water_inspection"
+		}
+		if got := strings.Join(c.Version(n).Entities(), ","); got != want {
 			t.Fatalf("version %d: entities %s", n, got)
 		}
 		sch, info, err := ParseDocument(c.Document(n))

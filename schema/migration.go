@@ -73,6 +73,11 @@ type step struct {
 	source      string
 	sourceField *Field
 	cases       []deriveCase
+	// derive: the newer version lacks the source (a later step drops it)
+	// and every case is an equals giving a value no other case gives, so
+	// Down restores the source from the derived value (a scalar become a
+	// one-element set, and back).
+	invertible bool
 }
 
 type deriveCase struct {
@@ -329,6 +334,7 @@ func CompileMigration(from, to *Schema, steps json.RawMessage) (*Migration, erro
 				st.cases = append(st.cases, dc)
 			}
 			st.source, st.sourceField = src, sfd
+			st.invertible = tf.Field(src) == nil && oneToOne(st.cases)
 			cur[field] = &slot{mapStep: -1, derived: true}
 		case StepDrop:
 			sl := cur[field]
@@ -614,7 +620,10 @@ func (m *Migration) up(entity string, fields map[string]json.RawMessage, fill in
 // newer version back to the older one, undoing the steps in reverse where
 // they can be undone: a rename moves the value back, a map translates it
 // back when the mapping is one-to-one for that value, a derived field goes
-// (its source comes back), a defaulted field stays, or goes when it is not
+// (its source comes back; when the newer version has dropped the source
+// and every case is an equals giving its own value, the source is restored
+// from the derived value — category "a" from categories ["a"] — and a
+// value no case gives is not expressible), a defaulted field stays, or goes when it is not
 // one of the older version's and still holds the default; a dropped field
 // cannot come back and is not reported. It returns the down-converted
 // fields and the names, as the newer version has them, of the fields the
@@ -661,7 +670,18 @@ func (m *Migration) Down(entity string, fields map[string]json.RawMessage) (map[
 				loseField(st.field)
 			}
 		case StepDerive:
-			delete(out, st.field)
+			v, ok := out[st.field]
+			if !st.invertible || !ok || isNull(v) {
+				delete(out, st.field)
+				continue
+			}
+			if src, ok := underive(v, st.cases); ok {
+				delete(out, st.field)
+				out[st.source] = src
+				newer[st.source] = newer[st.field]
+			} else {
+				loseField(st.field)
+			}
 		case StepDefault:
 			if v, ok := out[st.field]; ok && st.added && (isNull(v) || bytes.Equal(v, st.value)) {
 				delete(out, st.field)
@@ -760,6 +780,30 @@ func derive(src json.RawMessage, fd *Field, cases []deriveCase) json.RawMessage 
 		return c.value
 	}
 	return Null
+}
+
+// oneToOne reports whether every case is an equals (no range, no
+// catch-all) and no two give the same value: a derivation Down can undo.
+func oneToOne(cases []deriveCase) bool {
+	seen := map[string]bool{}
+	for _, c := range cases {
+		if c.equals == nil || c.min != nil || c.max != nil || seen[string(c.value)] {
+			return false
+		}
+		seen[string(c.value)] = true
+	}
+	return len(cases) > 0
+}
+
+// underive returns the source value whose case derives v (canonical, as
+// the cases' values are); false when no case gives v.
+func underive(v json.RawMessage, cases []deriveCase) (json.RawMessage, bool) {
+	for _, c := range cases {
+		if bytes.Equal(c.value, v) {
+			return c.equals, true
+		}
+	}
+	return nil, false
 }
 
 // normalizeTimeless is Normalize without the bound relative to today: a

@@ -24,6 +24,9 @@ const (
 	// form's named criterion rules), or in a v1-style form those of its
 	// form-level standards.
 	RoleWaterInspection = "water_inspection"
+	// RolePerson is a member of the household (version 3's roster), a
+	// child of the household: their name and birth year.
+	RolePerson = "person"
 )
 
 // Role is the role a form plays: Plays names it, Fields maps each of the
@@ -61,6 +64,7 @@ var roleSpecs = map[string]roleSpec{
 	},
 	RoleWaterInspection: {fields: map[string]FieldType{"date": TypeDate},
 		criteria: []string{"convenience", "quality", "quantity", "reliability"}},
+	RolePerson: {fields: map[string]FieldType{"name": TypeText, "birth_year": TypeInteger}},
 }
 
 // check reports what is wrong with the form's role: an unknown role, a

@@ -80,10 +80,51 @@ type Condition struct {
 	// the judgement's date (StandardSet.Resolve); the operator must be the
 	// standard's direction: ">=" for min, "<=" for max.
 	Standard string `json:"standard,omitempty"`
+	// Format tests a text field's value against a format: FormatGB11643,
+	// an 18-character citizen identity number whose check digit is right.
+	Format string `json:"format,omitempty"`
+
+	// AgeFrom compares an age with Op and Value or Standard: the years
+	// from the named integer field (a birth year) to the judgement's
+	// as-of date (Facts.AsOf, else Now), counted by calendar year.
+	AgeFrom string `json:"age_from,omitempty"`
 
 	AllOf []Condition `json:"all_of,omitempty"`
 	AnyOf []Condition `json:"any_of,omitempty"`
 	Not   *Condition  `json:"not,omitempty"`
+}
+
+// FormatGB11643 is the format of a citizen identity number (GB 11643-1999,
+// 公民身份号码): 17 digits and a check digit (0-9 or X) computed by ISO
+// 7064 MOD 11-2.
+const FormatGB11643 = "gb11643"
+
+// ValidGB11643 reports whether s is an 18-character citizen identity
+// number whose last character is its check digit (ISO 7064 MOD 11-2); the
+// birth date in it is not checked.
+func ValidGB11643(s string) bool {
+	if len(s) != 18 {
+		return false
+	}
+	sum := 0
+	for i := 0; i < 17; i++ {
+		d := s[i]
+		if d < '0' || d > '9' {
+			return false
+		}
+		// The weight of position i is 2^(17-i) mod 11.
+		w := 1
+		for k := 0; k < 17-i; k++ {
+			w = w * 2 % 11
+		}
+		sum += int(d-'0') * w
+	}
+	check := "10X98765432"[sum%11]
+	last := s[17]
+	if last == 'x' {
+		last = 'X'
+	}
+	return last == check
 }
 
 // Kind says whether a rule is enforced or judged.
@@ -184,6 +225,18 @@ func (f *Form) Judge(name string, facts Facts) (Judgement, error) {
 		}
 	}
 	return j, nil
+}
+
+// DecidingField returns the record field of the condition at decided (a
+// Judgement's Decided path) of the named rule, or of the first condition
+// below it that reads one: the field a verdict is reported by. It returns
+// "" for a rule the form lacks.
+func (f *Form) DecidingField(rule, decided string) string {
+	r := f.Rule(rule)
+	if r == nil || r.cond == nil {
+		return ""
+	}
+	return r.cond.fieldAt(decided)
 }
 
 // RuleStandards lists the standards the named rule compares with, sorted;
@@ -349,6 +402,7 @@ type cond struct {
 	days   *int            // compare with today plus days
 	std    string          // compare with this standard
 	stds   *StandardSet    // where std is resolved
+	format string          // kind format: the format the value must have
 	subs   []*cond
 }
 
@@ -372,10 +426,27 @@ func (c *cond) eval(facts Facts) (tri, string) {
 			}
 		}
 		return no, c.path
-	case "compare":
+	case "format":
 		raw, ok := c.left.get(facts)
 		if !ok {
 			return unknown, c.path
+		}
+		var text string
+		if json.Unmarshal(raw, &text) != nil || !ValidGB11643(text) {
+			return no, c.path
+		}
+		return yes, c.path
+	case "compare", "age":
+		raw, ok := c.left.get(facts)
+		if !ok {
+			return unknown, c.path
+		}
+		if c.kind == "age" {
+			var year int
+			if json.Unmarshal(raw, &year) != nil {
+				return unknown, c.path
+			}
+			raw, _ = json.Marshal(facts.asOf().Year() - year)
 		}
 		var rhs json.RawMessage
 		switch {
@@ -670,6 +741,9 @@ func (c *compiler) compile(path string, cd Condition) *cond {
 	if cd.Field != "" {
 		kinds = append(kinds, "field")
 	}
+	if cd.AgeFrom != "" {
+		kinds = append(kinds, "age_from")
+	}
 	if cd.AllOf != nil {
 		kinds = append(kinds, "all_of")
 	}
@@ -681,7 +755,7 @@ func (c *compiler) compile(path string, cd Condition) *cond {
 	}
 	if len(kinds) != 1 {
 		if len(kinds) == 0 {
-			c.bad(path, "empty condition: give one of present, absent, field, all_of, any_of, not")
+			c.bad(path, "empty condition: give one of present, absent, field, age_from, all_of, any_of, not")
 		} else {
 			c.bad(path, "has %s: a condition is one of them", strings.Join(kinds, " and "))
 		}
@@ -712,15 +786,68 @@ func (c *compiler) compile(path string, cd Condition) *cond {
 		}
 	case "field":
 		c.comparison(path, cd, out)
+	case "age_from":
+		c.age(path, cd, out)
 	}
 	return out
+}
+
+// ageField is the operand of an age comparison's right-hand side: a whole
+// number of years.
+var ageField = &Field{Name: "age", Type: TypeInteger}
+
+// age checks an age comparison: an integer field (a birth year), an
+// operator, and exactly one of a constant number of years and a standard.
+func (c *compiler) age(path string, cd Condition, out *cond) {
+	left, ok := c.operand(path+".age_from", cd.AgeFrom)
+	out.kind, out.op, out.left = "age", cd.Op, left
+	if !ok {
+		out.kind = "invalid"
+		return
+	}
+	if left.field.Type != TypeInteger {
+		c.bad(path+".age_from", "%s is a %s field: an age is counted from an integer field (a birth year)", cd.AgeFrom, left.field.Type)
+		out.kind = "invalid"
+		return
+	}
+	if cd.Equals != nil || cd.OneOf != nil || cd.Other != "" || cd.TodayPlusDays != nil || cd.Format != "" {
+		c.bad(path, "an age compares with op and one of value, standard")
+		out.kind = "invalid"
+		return
+	}
+	if !holdsKnown(cd.Op) {
+		c.bad(path+".op", "unknown operator %q (one of <, <=, >, >=)", cd.Op)
+	}
+	if !exactlyOne(cd.Value != nil, cd.Standard != "") {
+		c.bad(path, "an age compares with exactly one of value, standard")
+		out.kind = "invalid"
+		return
+	}
+	// The age, not the birth year, is what is compared: the left operand's
+	// field is a number of years from here on.
+	out.left.field = ageField
+	if cd.Value != nil {
+		norm, err := constant(ageField, cd.Value)
+		if err != nil {
+			c.bad(path+".value", "%s", err)
+			out.kind = "invalid"
+			return
+		}
+		out.rvalue = norm
+		return
+	}
+	c.standard(path, cd, ageField, out)
+	if out.kind == "invalid" {
+		return
+	}
+	out.kind = "age"
 }
 
 func (c *compiler) comparison(path string, cd Condition, out *cond) {
 	left, ok := c.operand(path+".field", cd.Field)
 	out.left = left
-	if !exactlyOne(cd.Equals != nil, cd.OneOf != nil, cd.Op != "") {
-		c.bad(path, "a condition on field %q needs exactly one of equals, one_of, op", cd.Field)
+	if !exactlyOne(cd.Equals != nil, cd.OneOf != nil, cd.Op != "", cd.Format != "") {
+		c.bad(path, "a condition on field %q needs exactly one of equals, one_of, op, format", cd.Field)
 		out.kind = "invalid"
 		return
 	}
@@ -729,6 +856,17 @@ func (c *compiler) comparison(path string, cd Condition, out *cond) {
 		return
 	}
 	fd := left.field
+	if cd.Format != "" {
+		out.kind, out.format = "format", cd.Format
+		if cd.Format != FormatGB11643 {
+			c.bad(path+".format", "unknown format %q (one of %s)", cd.Format, FormatGB11643)
+			out.kind = "invalid"
+		} else if fd.Type != TypeText {
+			c.bad(path+".field", "%s is a %s field: a format is checked on text fields", cd.Field, fd.Type)
+			out.kind = "invalid"
+		}
+		return
+	}
 	if cd.Equals != nil || cd.OneOf != nil {
 		out.kind = "equals"
 		if fd.Type == TypeSet || fd.Type == TypeLocation {

@@ -90,7 +90,55 @@ type Field struct {
 	// tablet a timezone ahead can still date a visit today. Absent: no
 	// upper bound.
 	MaxDaysAhead *int `json:"max_days_ahead,omitempty"`
+	// Personal marks a field that holds personal data (a person's name,
+	// an identity number): it never appears in logs, metrics or error
+	// messages, and PersonalIdentity numbers are masked for readers
+	// without the right to see them (docs/forms.md, "Personal data").
+	Personal Personal `json:"personal,omitempty"`
 }
+
+// Personal says whether a field holds personal data: "" (no), PersonalData
+// (`"personal": true` in a form file) or PersonalIdentity (`"personal":
+// "identity"`: an identity number, masked for readers without the right to
+// see it).
+type Personal string
+
+// The kinds of personal data a field holds.
+const (
+	PersonalData     Personal = "personal"
+	PersonalIdentity Personal = "identity"
+)
+
+// MarshalJSON writes true for PersonalData and "identity" for
+// PersonalIdentity, as a form file has them.
+func (p Personal) MarshalJSON() ([]byte, error) {
+	switch p {
+	case PersonalData:
+		return []byte("true"), nil
+	case PersonalIdentity:
+		return []byte(`"identity"`), nil
+	}
+	return []byte("false"), nil
+}
+
+// UnmarshalJSON reads true, false or "identity"; anything else is an
+// error.
+func (p *Personal) UnmarshalJSON(b []byte) error {
+	switch strings.TrimSpace(string(b)) {
+	case "true":
+		*p = PersonalData
+	case "false":
+		*p = ""
+	case `"identity"`:
+		*p = PersonalIdentity
+	default:
+		return fmt.Errorf(`personal is true, false or "identity", not %s`, b)
+	}
+	return nil
+}
+
+// IsPersonal reports whether the field holds personal data of any kind.
+func (fd Field) IsPersonal() bool { return fd.Personal != "" }
 
 // SetBound is the most items a set field may hold in one change: MaxItems,
 // or for a set of enum values without it the enum's size (more would
@@ -181,6 +229,8 @@ type Schema struct {
 
 	byEntity map[string]*Form
 	byRole   map[string]*Form
+	// verification is the version's VerificationFile, when it has one.
+	verification *Verification
 }
 
 //go:embed forms
@@ -220,7 +270,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 	sort.Strings(names)
 	var forms []*Form
 	for _, name := range names {
-		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile {
 			continue
 		}
 		b, err := fs.ReadFile(fsys, name)
@@ -391,6 +441,9 @@ func (f *Form) load() []*FormError {
 			if !contains(fd.Values, v) {
 				bad(at("value_labels."+v), "field %q: value_labels names %q, not one of its values", fd.Name, v)
 			}
+		}
+		if fd.Personal != "" && fd.Type != TypeText {
+			bad(at("personal"), "field %q: personal data is held in text fields, not %s", fd.Name, fd.Type)
 		}
 		if fd.MinDate != "" && fd.Type != TypeDate {
 			bad(at("min_date"), "field %q: min_date and max_days_ahead are for date fields", fd.Name)

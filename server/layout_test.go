@@ -88,6 +88,8 @@ func TestImportRules(t *testing.T) {
 			except: []string{m("syncproto/client")}},
 		{pkg: m("server/api"), why: "api is the HTTP adapter over the store contract",
 			imports: append([]string{m("server/cli"), m("server/bench"), m("server/apitest"), "database/sql"}, stores...)},
+		{pkg: m("server/console"), why: "the console works over the services and the store contract, as api does",
+			imports: append([]string{m("server/api"), m("server/cli"), m("server/bench"), m("server/apitest"), "database/sql"}, stores...)},
 		{pkg: m("server/export"), why: "export writes rows it is given", imports: append([]string{"net/http"}, adapters...)},
 		{pkg: m("server/bench"), why: "bench reaches data through the store contract and the client",
 			imports: []string{"database/sql", echo}, deps: stores},

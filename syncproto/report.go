@@ -37,6 +37,11 @@ type HouseholdQuery struct {
 	// (survey.InspectionFacts.Fields), which coverage judges against the
 	// water standards; without it Fields stays nil.
 	WaterFields bool
+	// Children asks for the household's whole fields and every live
+	// record of every form whose parent is the household, with its whole
+	// fields (survey.HouseholdInspections.Fields and Children): what the
+	// verification judges. Inspections are filled as without it.
+	Children bool
 }
 
 // ReportService is the supervisors' reports as a service over a store: it

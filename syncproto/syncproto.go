@@ -137,12 +137,39 @@ type PullResponse struct {
 	HasMore bool     `json:"has_more"`
 }
 
-// Roles of PROTOCOL.md.
+// Roles of PROTOCOL.md, and RoleViewer, which v1 does not know.
 const (
 	RoleFieldWorker = "field_worker"
 	RoleSupervisor  = "supervisor"
 	RoleAdmin       = "admin"
+	// RoleViewer reads the records, snapshots and reports of its scope (a
+	// department that follows the work) and changes nothing: it neither
+	// pushes nor pulls, and sees identity numbers masked.
+	RoleViewer = "viewer"
 )
+
+// PermissionSeeIdentity is the right to see identity numbers (the fields a
+// form declares "personal": "identity") in full in snapshots, exports,
+// records and their history; without it they are masked
+// (schema.MaskIdentity). Tablets get them in full in their pulls: the
+// team needs them in the field.
+const PermissionSeeIdentity = "see_identity"
+
+// rolePermissions are the permissions each role has beyond its routes.
+var rolePermissions = map[string][]string{
+	RoleAdmin:      {PermissionSeeIdentity},
+	RoleSupervisor: {PermissionSeeIdentity},
+}
+
+// Can reports whether the actor's role has the permission.
+func (a Actor) Can(permission string) bool {
+	for _, p := range rolePermissions[a.Role] {
+		if p == permission {
+			return true
+		}
+	}
+	return false
+}
 
 // Actor is who makes a request: the authenticated user and device, their
 // role and region scope. The push algorithm records the actor, never a value

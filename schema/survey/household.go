@@ -40,6 +40,25 @@ type InspectionFacts struct {
 type HouseholdInspections struct {
 	ID, Village, HeadName, RegistrationNo, Status string
 	Inspections                                   []InspectionFacts
+
+	// Fields are the household record's whole fields, and Children every
+	// accepted (not deleted) record of every form whose parent is the
+	// household — persons, inspections, any form a version adds — with
+	// its whole fields, ordered by id: what the verification judges. Both
+	// are filled only when the stream's query asks for children
+	// (syncproto.HouseholdQuery.Children), from the same read.
+	Fields   map[string]json.RawMessage
+	Children []Record
+}
+
+// Record is one accepted (not deleted) child record of a household, of any
+// form: its id, entity, whole fields, and the server time and change-log
+// position of its last accepted change.
+type Record struct {
+	ID, Entity string
+	Fields     map[string]json.RawMessage
+	UpdatedAt  time.Time
+	Seq        int64
 }
 
 // later reports whether a should rank before b as a household's current

@@ -29,6 +29,7 @@ import (
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -134,6 +135,10 @@ type Server struct {
 	// (and supervision on Config.Now).
 	supervision *syncproto.SupervisionService
 	reports     *syncproto.ReportService
+
+	// console is the supervisors' web console (console.go), mounted at /
+	// and /console/.
+	console *console.Console
 }
 
 // Config is what New needs.
@@ -189,6 +194,13 @@ type Config struct {
 	// PullPositionsEvery is how long a pull position may wait in memory
 	// before it is written; DefaultPullPositionsEvery when 0.
 	PullPositionsEvery time.Duration
+	// ConsoleIdle ends a web console session after this long without a
+	// request; console.DefaultIdle when 0.
+	ConsoleIdle time.Duration
+	// MapTiles is an optional tile URL template ({z}/{x}/{y}) under the
+	// console's map; MapTilesGCJ02 says the provider draws in GCJ-02.
+	MapTiles      string
+	MapTilesGCJ02 bool
 }
 
 // New builds the echo application with every route.
@@ -268,6 +280,7 @@ func New(cfg Config) *Server {
 	s.echo = e
 	s.metrics.watchSnapshots(s.snapshots)
 	s.metrics.initLabels(s.schema)
+	s.console = s.newConsole(cfg)
 	s.routes()
 	return s
 }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -19,8 +20,17 @@ const TablePageSize = tablePageSize
 // HistoryEntry is one version of GET /v1/records/{entity}/{id}/history.
 type HistoryEntry = historyEntry
 
-// RoutesOf are the routes s serves.
-func RoutesOf(s *Server) []*echo.Route { return s.echo.Routes() }
+// RoutesOf lists the API's routes: every route but the web console's
+// (which is HTML, not the API, and not in openapi.json).
+func RoutesOf(s *Server) []*echo.Route {
+	var out []*echo.Route
+	for _, r := range s.echo.Routes() {
+		if r.Path != "/" && !strings.HasPrefix(r.Path, "/console/") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
 
 // FlushPulls writes the server's buffered pull positions now.
 func FlushPulls(ctx context.Context, s *Server) error { return s.pulls.flush(ctx) }

@@ -249,7 +249,11 @@ func (k *contract) call(t *testing.T, c apiCall) (*http.Response, []byte) {
 		}
 	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") {
-		k.checkNDJSON(t, c.name, body)
+		if strings.HasPrefix(c.path, "/v1/reports/verification") {
+			k.checkVerificationNDJSON(t, c.name, body)
+		} else {
+			k.checkNDJSON(t, c.name, body)
+		}
 	}
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/geo+json") && resp.StatusCode == http.StatusOK {
 		k.checkGeoJSON(t, c.name, body)
@@ -771,5 +775,6 @@ func TestOpenAPIResponses(t *testing.T) {
 	k.call(t, apiCall{name: "push, disk full", method: "POST", path: "/v1/sync/push", token: worker, contentType: json,
 		body: mustJSON(t, full), status: 503})
 
+	verificationContract(t, doc, k)
 	k.checkCoverage(t)
 }

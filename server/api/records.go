@@ -62,7 +62,7 @@ func (s *Server) handleRecord(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(c, http.StatusOK, syncproto.WireRecord(rec))
+	return writeJSON(c, http.StatusOK, s.identityMask(c).record(rec))
 }
 
 // historyEntry is one version in GET .../history.
@@ -107,9 +107,11 @@ func (s *Server) handleHistory(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	mask := s.identityMask(c)
 	byID := map[string]syncproto.ConflictEntry{}
-	for _, cf := range conflicts {
-		byID[cf.ID] = cf
+	for i, cf := range conflicts {
+		conflicts[i] = mask.conflict(cf)
+		byID[cf.ID] = conflicts[i]
 	}
 	out := struct {
 		Record   syncproto.Record `json:"record"`
@@ -117,15 +119,20 @@ func (s *Server) handleHistory(c echo.Context) error {
 		// Conflicts holds every decision on the record, including those
 		// that made no version (a manual conflict, a losing value).
 		Conflicts []map[string]any `json:"conflicts"`
-	}{Record: syncproto.WireRecord(rec), Versions: make([]historyEntry, 0, len(log)), Conflicts: []map[string]any{}}
+	}{Record: mask.record(rec), Versions: make([]historyEntry, 0, len(log)), Conflicts: []map[string]any{}}
 	for _, cf := range conflicts {
 		out.Conflicts = append(out.Conflicts, conflictJSON(cf))
 	}
 	for _, e := range log {
 		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: s.cursors.Encode(syncproto.Cursor{Seq: e.Seq}), User: e.UserID,
 			Device: e.DeviceID, ServerTime: syncproto.FormatTime(e.ServerAt), DeviceTime: syncproto.FormatTime(e.DeviceAt),
-			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: e.Changes, Note: e.Note, Replayed: replayJSON(e.Replay),
+			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: mask.changes(rec.Entity, e.Changes), Note: e.Note, Replayed: replayJSON(e.Replay),
 			SchemaVersion: e.SchemaVersion, Sent: e.Sent}
+		if mask.on && e.Sent != nil {
+			// What an older tablet sent, in its version's fields: the
+			// identity fields keep their names in every version.
+			h.Sent = mask.sch.MaskIdentities(rec.Entity, e.Sent)
+		}
 		for _, id := range e.ConflictIDs {
 			if cf, ok := byID[id]; ok {
 				b, _ := json.Marshal(conflictJSON(cf))

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"slices"
+
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -25,28 +27,35 @@ func (s *Server) routes() {
 
 	anyone := []echo.MiddlewareFunc{s.authenticate}
 	supervisor := []echo.MiddlewareFunc{s.authenticate, requireRole(syncproto.RoleSupervisor, syncproto.RoleAdmin)}
+	// Tablets sync: a viewer (a department that reads) neither pushes nor
+	// pulls. Readers read records, snapshots and reports, a viewer with
+	// identity numbers masked (PermissionSeeIdentity).
+	tablet := []echo.MiddlewareFunc{s.authenticate, requireRole(syncproto.RoleFieldWorker, syncproto.RoleSupervisor, syncproto.RoleAdmin)}
+	reader := []echo.MiddlewareFunc{s.authenticate, requireRole(syncproto.RoleSupervisor, syncproto.RoleAdmin, syncproto.RoleViewer)}
 
 	e.GET("/v1/schema", s.handleSchema, anyone...)
-	e.POST("/v1/sync/push", s.handlePush, anyone...)
-	e.GET("/v1/sync/pull", s.handlePull, anyone...)
-	e.GET("/v1/sync/checksum", s.handleChecksum, anyone...)
-	e.GET("/v1/sync/conflicts", s.handleSyncConflicts, anyone...)
+	e.POST("/v1/sync/push", s.handlePush, tablet...)
+	e.GET("/v1/sync/pull", s.handlePull, tablet...)
+	e.GET("/v1/sync/checksum", s.handleChecksum, tablet...)
+	e.GET("/v1/sync/conflicts", s.handleSyncConflicts, tablet...)
 
 	// Photos: any role uploads; a download needs a record in the caller's
 	// scope that references the photo. The digest is everything after
 	// /v1/attachments/, so that a path-like name reaches the handler's
 	// check (400) instead of the router (404).
+	// A viewer downloads (the photos its snapshots link) but uploads nothing.
 	photos := []echo.MiddlewareFunc{s.authenticate, s.requirePhotos}
-	e.POST("/v1/attachments/missing", s.handleMissing, photos...)
-	e.HEAD("/v1/attachments/*", s.handleUploadStatus, photos...)
-	e.PUT("/v1/attachments/*", s.handleUpload, photos...)
+	uploads := append(slices.Clone(tablet), s.requirePhotos)
+	e.POST("/v1/attachments/missing", s.handleMissing, uploads...)
+	e.HEAD("/v1/attachments/*", s.handleUploadStatus, uploads...)
+	e.PUT("/v1/attachments/*", s.handleUpload, uploads...)
 	e.GET("/v1/attachments/*", s.handleDownload, photos...)
 
-	e.GET("/v1/records/:entity/:id", s.handleRecord, supervisor...)
-	e.GET("/v1/records/:entity/:id/history", s.handleHistory, supervisor...)
+	e.GET("/v1/records/:entity/:id", s.handleRecord, reader...)
+	e.GET("/v1/records/:entity/:id/history", s.handleHistory, reader...)
 	e.POST("/v1/devices/:device_id/revoke", s.handleRevokeDevice, supervisor...)
 	e.POST("/v1/devices/:device_id/outbox", s.handleReplayOutbox, supervisor...)
-	e.GET("/v1/snapshot", s.handleSnapshot, supervisor...)
+	e.GET("/v1/snapshot", s.handleSnapshot, reader...)
 	e.GET("/v1/devices", s.handleDevices, supervisor...)
 	e.GET("/v1/devices/:device_id/receipts", s.handleDeviceReceipts, supervisor...)
 	e.GET("/v1/receipts/:changeset_id", s.handleReceipt, supervisor...)
@@ -57,6 +66,13 @@ func (s *Server) routes() {
 	e.POST("/v1/duplicates/:id/merge", s.handleMergeDuplicate, supervisor...)
 	e.POST("/v1/duplicates/:id/dismiss", s.handleDismissDuplicate, supervisor...)
 	e.POST("/v1/quarantine/:id/close", s.handleCloseQuarantine, supervisor...)
-	e.GET("/v1/reports/coverage", s.handleCoverage, supervisor...)
-	e.GET("/v1/reinspections", s.handleReinspections, supervisor...)
+	e.GET("/v1/reports/coverage", s.handleCoverage, reader...)
+	e.GET("/v1/reports/verification", s.handleVerification, reader...)
+	e.GET("/v1/reinspections", s.handleReinspections, reader...)
+
+	// The supervisors' web console (server/console): HTML pages with a
+	// sign-in of their own, outside the API (not in openapi.json).
+	page := echo.WrapHandler(s.console)
+	e.GET("/", page)
+	e.Match([]string{"GET", "HEAD", "POST"}, "/console/*", page)
 }

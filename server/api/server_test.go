@@ -66,7 +66,7 @@ func TestServiceEndpoints(t *testing.T) {
 	}{
 		{"healthz", "GET", "/healthz", 200, `"ok"`, "application/json"},
 		{"readyz", "GET", "/readyz", 200, `"ready"`, "application/json"},
-		{"schema", "GET", "/v1/schema", 200, `"schema_version":2`, "application/json"},
+		{"schema", "GET", "/v1/schema", 200, `"schema_version":3`, "application/json"},
 		{"schema has titles", "GET", "/v1/schema", 200, `"titles":{"en":"Household","zh":"农户"}`, "application/json"},
 		{"schema has policies", "GET", "/v1/schema", 200, `"policy":"safety_first"`, "application/json"},
 		{"unknown path", "GET", "/v1/nope", 404, `"status":404`, "application/problem+json"},

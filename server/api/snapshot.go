@@ -159,6 +159,9 @@ func (r *snapshotRun) Start(at syncproto.Cursor) error {
 
 // Row encodes one record, flushing and logging progress now and then.
 func (r *snapshotRun) Row(row syncproto.SnapshotRow) error {
+	if r.req.MasksIdentities() {
+		export.MaskRow(r.s.schema, &row)
+	}
 	if err := r.enc.Row(row); err != nil {
 		return err
 	}

@@ -224,7 +224,7 @@ func TestSnapshotLanguages(t *testing.T) {
 	}
 
 	_, body = get("format=ndjson&entity=household&lang=zh", "zh-CN")
-	if !bytes.Contains(body, []byte(`"category":"registered_poor"`)) {
+	if !bytes.Contains(body, []byte(`"categories":["registered_poor"]`)) {
 		t.Errorf("NDJSON must keep its codes: %s", body)
 	}
 	resp, body := get("format=csv&entity=household&lang=fr", "")
@@ -263,7 +263,7 @@ func TestInspectionRowsNameTheirHousehold(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer book.Close()
-	if got := strings.Join(book.GetSheetList(), ","); got != "农户,农村住房安全鉴定,农村饮水安全核查" {
+	if got := strings.Join(book.GetSheetList(), ","); got != "农户,农村住房安全鉴定,家庭成员,农村饮水安全核查" {
 		t.Fatalf("XLSX sheets %s, want the forms' titles in zh", got)
 	}
 	rows, _ := book.GetRows("农村饮水安全核查")

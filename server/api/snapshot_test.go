@@ -229,7 +229,8 @@ func TestSnapshotCSV(t *testing.T) {
 		t.Fatalf("content disposition %q", cd)
 	}
 	header, rows := readCSV(t, body)
-	want := "id,version,updated_at,updated_by,village,head_name,registration_no,members,category,status,location_lat,location_lon"
+	want := "id,version,updated_at,updated_by,village,head_name,registration_no,members,categories,status,location_lat,location_lon," +
+		"food_assured,clothing_assured,food_clothing_checked,income_per_person,income_year"
 	if strings.Join(header, ",") != want {
 		t.Fatalf("header %v", header)
 	}
@@ -239,7 +240,7 @@ func TestSnapshotCSV(t *testing.T) {
 	tan := rows[f.tan]
 	for k, v := range map[string]string{"version": "1", "updated_by": "admin", "updated_at": "2026-11-20T08:00:00.000Z",
 		"village": storetest.SouthVillage, "head_name": "谭明华", "registration_no": "", "members": "4",
-		"category": "registered_poor", "status": "in_poverty", "location_lat": "29.95", "location_lon": "108.12"} {
+		"categories": "registered_poor", "status": "in_poverty", "location_lat": "29.95", "location_lon": "108.12"} {
 		if tan[k] != v {
 			t.Errorf("tan.%s = %q, want %q", k, tan[k], v)
 		}

@@ -141,11 +141,11 @@ var (
 )
 
 // ValidRoles are the roles a user may have.
-var ValidRoles = []string{syncproto.RoleFieldWorker, syncproto.RoleSupervisor, syncproto.RoleAdmin}
+var ValidRoles = []string{syncproto.RoleFieldWorker, syncproto.RoleSupervisor, syncproto.RoleAdmin, syncproto.RoleViewer}
 
 // CheckUser validates a user's name, role and scope: names are 1–64
 // characters of letters, digits, '.', '_' and '-'; field workers and
-// supervisors need at least one scope prefix of 2–12 digits.
+// supervisors (and viewers) need at least one scope prefix of 2–12 digits.
 func CheckUser(name, role string, scope []string) error {
 	if name == "" || len(name) > 64 || strings.Trim(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != "" {
 		return fmt.Errorf("name must be 1-64 letters, digits, '.', '_' or '-'")
@@ -163,7 +163,7 @@ func CheckUser(name, role string, scope []string) error {
 		}
 	}
 	if role != syncproto.RoleAdmin && len(scope) == 0 {
-		return errors.New("a field worker or supervisor needs a scope (--scope 500240,150422)")
+		return errors.New("a field worker, supervisor or viewer needs a scope (--scope 500240,150422)")
 	}
 	return nil
 }

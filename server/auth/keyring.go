@@ -2,7 +2,6 @@ package auth
 
 import (
 	"crypto/ed25519"
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -41,12 +40,14 @@ func NewClaims(user, role string, scope []string, device, session string, now ti
 const KeepKeys = 3
 
 // Keyring holds the Ed25519 signing keys of a data directory, in
-// DIR/keys/<kid>.pem (0600) with the current key id in DIR/keys/current.
-// It notices a rotation made by another process (fieldsync key rotate)
-// within reloadEvery.
+// DIR/keys/<kid>.pem (0600) with the current key id in DIR/keys/current,
+// or of a KeyStore several servers share (OpenSharedKeyring). It notices a
+// rotation made by another process (fieldsync key rotate) within
+// reloadEvery.
 type Keyring struct {
-	dir string
-	now func() time.Time
+	dir    string
+	shared KeyStore // instead of dir, when set (OpenSharedKeyring)
+	now    func() time.Time
 
 	mu       sync.RWMutex
 	current  string
@@ -85,15 +86,10 @@ func RotateKey(dataDir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("keys: %w", err)
 	}
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	kid, der, err := newSigningKey()
 	if err != nil {
 		return "", err
 	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return "", err
-	}
-	kid := time.Now().UTC().Format("20060102T150405.000000000") + "-" + uuid.NewString()[:8]
 	if err := writeFileAtomic(filepath.Join(dir, kid+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
 		return "", err
 	}
@@ -130,6 +126,9 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 func (k *Keyring) load() error {
+	if k.shared != nil {
+		return k.loadShared()
+	}
 	cur, err := os.ReadFile(filepath.Join(k.dir, "current"))
 	if err != nil {
 		return fmt.Errorf("keys: %w", err)
@@ -176,9 +175,16 @@ func (k *Keyring) load() error {
 }
 
 // refresh reloads the keys when they were loaded more than reloadEvery ago.
-func (k *Keyring) refresh() {
+func (k *Keyring) refresh() { k.reloadFor(reloadEvery) }
+
+// unknownKeyReload is how long after a load a token with an unknown key
+// id makes the ring load again.
+const unknownKeyReload = 100 * time.Millisecond
+
+// reloadFor reloads the keys when they were loaded more than age ago.
+func (k *Keyring) reloadFor(age time.Duration) {
 	k.mu.RLock()
-	stale := time.Since(k.loadedAt) > reloadEvery
+	stale := time.Since(k.loadedAt) > age
 	k.mu.RUnlock()
 	if stale {
 		_ = k.load() // on error keep the keys we have
@@ -215,7 +221,11 @@ func (k *Keyring) Verify(token string) (*Claims, error) {
 		key, ok := k.keys[kid]
 		k.mu.RUnlock()
 		if !ok {
-			k.refresh()
+			// A key id not known here may be a rotation made elsewhere
+			// (another instance on a shared KeyStore, key rotate):
+			// reload now rather than when stale, at most every
+			// unknownKeyReload so that made-up ids cost little.
+			k.reloadFor(unknownKeyReload)
 			k.mu.RLock()
 			key, ok = k.keys[kid]
 			k.mu.RUnlock()

@@ -99,6 +99,23 @@ type Store interface {
 	Close() error
 }
 
+// ExternalEngine is an Engine whose databases live outside the data
+// directories (PostgreSQL): bench passes the generator and the server the
+// flags naming a directory's database, asks the engine its size, and has
+// it drop the copies it made.
+type ExternalEngine interface {
+	Engine
+	// StoreArgs are the flags of generate and serve naming the database
+	// of the data directory dir (--store URL).
+	StoreArgs(dir string) []string
+	// DatabaseBytes is the size on disk of dir's database.
+	DatabaseBytes(ctx context.Context, dir string) (int64, error)
+	// Remove drops the copy made into dir.
+	Remove(dir string) error
+	// Close drops what the raw loops made.
+	Close() error
+}
+
 // ErrNoDatabase is Engine.Open's answer for a data directory without a
 // database.
 var ErrNoDatabase = errors.New("no database in the data directory")
@@ -156,6 +173,16 @@ type Snapshot struct {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res := &Result{Households: cfg.Households, Tablets: cfg.Tablets, ChangesPerSet: cfg.Changes}
 	exe := cfg.Exe
+	external, _ := cfg.Engine.(ExternalEngine)
+	storeArgs := func(dir string) []string {
+		if external == nil {
+			return nil
+		}
+		return external.StoreArgs(dir)
+	}
+	if external != nil {
+		defer external.Close()
+	}
 	have, _, err := householdsOf(ctx, cfg.Engine, cfg.Data, 0)
 	if err != nil {
 		return nil, err
@@ -166,7 +193,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			kept = "a temporary directory, removed at the end: give --data to keep it"
 		}
 		fmt.Fprintf(cfg.Progress, "generating %d households in %s (%s)\n", cfg.Households, cfg.Data, kept)
-		cmd := exec.CommandContext(ctx, exe, "generate", "--data", cfg.Data, "--households", strconv.Itoa(cfg.Households))
+		cmd := exec.CommandContext(ctx, exe, append([]string{"generate", "--data", cfg.Data, "--households", strconv.Itoa(cfg.Households)},
+			storeArgs(cfg.Data)...)...)
 		cmd.Stdout, cmd.Stderr = cfg.Progress, cfg.Progress
 		if err := cmd.Run(); err != nil {
 			return nil, fmt.Errorf("generate: %w", err)
@@ -174,6 +202,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	// Every run starts from the generated database as it was: the run
 	// works on a copy, so that runs on one directory compare.
+	// On an external engine generate keeps the data in the database and
+	// may leave --data uncreated.
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, err
+	}
 	runDir, err := os.MkdirTemp(cfg.Data, "run-")
 	if err != nil {
 		return nil, err
@@ -182,6 +215,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	fmt.Fprintf(cfg.Progress, "copying the database into %s…\n", runDir)
 	if err := cfg.Engine.Copy(cfg.Data, runDir); err != nil {
 		return nil, err
+	}
+	if external != nil {
+		defer external.Remove(runDir)
 	}
 	households, villages, err := householdsOf(ctx, cfg.Engine, runDir, (cfg.Tablets+1)/2)
 	if err != nil {
@@ -222,13 +258,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	fmt.Fprintln(cfg.Progress, "starting the server…")
-	srv, err := startBenchServer(ctx, exe, runDir, cfg.CPUProfile)
+	srv, err := startBenchServer(ctx, exe, runDir, cfg.CPUProfile, storeArgs(runDir)...)
 	if err != nil {
 		return nil, err
 	}
 	defer srv.stop()
 	res.StartupSeconds = srv.startup.Seconds()
 	res.DBBytes = dirSize(runDir)
+	if external != nil {
+		if res.DBBytes, err = external.DatabaseBytes(ctx, runDir); err != nil {
+			return nil, err
+		}
+	}
 
 	tabDir, err := os.MkdirTemp(benchTabletRoot(), "fieldsync-tablets")
 	if err != nil {
@@ -582,6 +623,8 @@ func (t *benchTablet) edit(ctx context.Context, n int, shared float64) error {
 			f = client.Fields{"members": 1 + t.rng.IntN(9)}
 		case "housing_inspection":
 			f = client.Fields{"grade": []string{"A", "B", "C", "D"}[t.rng.IntN(4)]}
+		case "person":
+			f = client.Fields{"medical_insurance": t.rng.IntN(10) > 0}
 		default:
 			f = client.Fields{"liters_per_person_day": 20 + t.rng.IntN(100)}
 		}
@@ -657,9 +700,9 @@ type benchServer struct {
 
 var benchListenRE = regexp.MustCompile(`fieldsync serving.*addr=(\S+)`)
 
-func startBenchServer(ctx context.Context, exe, data, cpuProfile string) (*benchServer, error) {
-	args := []string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "text",
-		"--push-rate", "1000000", "--push-burst", "1000000"}
+func startBenchServer(ctx context.Context, exe, data, cpuProfile string, extra ...string) (*benchServer, error) {
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "text",
+		"--push-rate", "1000000", "--push-burst", "1000000"}, extra...)
 	if cpuProfile != "" {
 		args = append(args, "--cpuprofile", cpuProfile)
 	}

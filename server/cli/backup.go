@@ -29,8 +29,12 @@ func runBackup(ctx context.Context, env Env, args []string) error {
 	photos := fs.Bool("attachments", true, "also copy the photos, to FILE.attachments/ (--attachments=false for the database alone)")
 	force := fs.Bool("force", false, "replace FILE (and FILE.keys/, FILE.attachments/) if they exist")
 	step := fs.Int("step-pages", 1024, "pages copied per step of the online backup (the grain of the progress; 1024 is 4 MiB)")
+	storeURL := fs.String("store", "", "a PostgreSQL `URL`: refused, with the way to back it up (pg_dump, pg_basebackup)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
+	}
+	if *storeURL != "" {
+		return errBackupOnPostgres("backup", *storeURL)
 	}
 	if *out == "" {
 		return errors.New("--out is required")
@@ -192,8 +196,12 @@ func runRestore(ctx context.Context, env Env, args []string) error {
 	data := fs.String("data", "data", "data directory to restore into (its server must be stopped)")
 	from := fs.String("from", "", "a backup file made by fieldsync backup")
 	force := fs.Bool("force", false, "replace the database (and keys) in DIR; the old ones are kept beside, renamed *.before-restore-TIME")
+	storeURL := fs.String("store", "", "a PostgreSQL `URL`: refused, with the way to restore it (pg_restore, a base backup)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
+	}
+	if *storeURL != "" {
+		return errBackupOnPostgres("restore", *storeURL)
 	}
 	if *from == "" {
 		return errors.New("--from is required")

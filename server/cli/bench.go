@@ -14,7 +14,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
 
-const benchUsage = `bench --households N --tablets T --sets S --changes C [--shared F] [--rate R] [--data DIR]`
+const benchUsage = `bench --households N --tablets T --sets S --changes C [--shared F] [--rate R] [--data DIR] [--store URL]`
 
 func runBench(ctx context.Context, env Env, args []string) error {
 	fs := newFlagSet(env, "bench")
@@ -33,8 +33,15 @@ func runBench(ctx context.Context, env Env, args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the simulated edits")
 	fs.StringVar(&jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "profile the server's CPU into this file (go tool pprof)")
+	storeURL := fs.String("store", "", "run on PostgreSQL: the `URL` of the database to generate into (kept for later runs; each run works on a copy beside it, dropped at its end); empty: SQLite in --data")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
+	}
+	if *storeURL != "" {
+		if err := checkStore(*storeURL); err != nil {
+			return err
+		}
+		cfg.Engine = newPostgresEngine(*storeURL)
 	}
 	cfg.Seed = *seed
 	if *snaps != "" {

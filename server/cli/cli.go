@@ -92,7 +92,7 @@ log in until enabled.`, runUserDisable},
 		{"user enable", "--data DIR --name NAME [--store URL]", "allow a disabled user again",
 			`Enable a disabled user again. Disabling ended their sessions for good: each of
 their tablets logs in again (its pending edits are kept).`, runUserDisable},
-		{"key rotate", "--data DIR", "make a new token-signing key current",
+		{"key rotate", "--data DIR | --store URL", "make a new token-signing key current",
 			`Make a new Ed25519 token-signing key current. A running server picks it up
 within 5 seconds; tokens signed with the previous keys (the last three are kept)
 stay valid until they expire.`, runKeyRotate},

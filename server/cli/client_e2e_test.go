@@ -179,7 +179,7 @@ func runConvergence(t *testing.T, seed uint64) {
 	first := tablets[0]
 	for h := 0; h < 5; h++ {
 		hh, err := first.c.Create(ctx, "household", client.Fields{"village": storetest.SouthVillage, "head_name": fmt.Sprintf("户主%d", h),
-			"registration_no": fmt.Sprintf("S%d-%d", seed, h), "members": 4, "category": "registered_poor", "status": "in_poverty"})
+			"registration_no": fmt.Sprintf("S%d-%d", seed, h), "members": 4, "categories": []string{"registered_poor"}, "status": "in_poverty"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,10 +45,10 @@ func TestServeOnPostgres(t *testing.T) {
 	cli(t, password+"\n", "user", "add", "--store", store, "--name", "admin", "--role", "admin")
 	// seed on the same database: the demo data through the push path,
 	// the demo accounts that do not exist yet; a second run replays.
-	if out := cli(t, "", "seed", "--store", store); !strings.Contains(out, "applied 870") || strings.Contains(out, secret) {
+	if out := cli(t, "", "seed", "--store", store); !strings.Contains(out, "applied 2045") || strings.Contains(out, secret) {
 		t.Fatalf("seed: %s", out)
 	}
-	if out := cli(t, "", "seed", "--store", store); !strings.Contains(out, "already loaded 870") {
+	if out := cli(t, "", "seed", "--store", store); !strings.Contains(out, "already loaded 2045") {
 		t.Fatalf("seed again: %s", out)
 	}
 	first := t.TempDir()
@@ -66,9 +66,9 @@ func TestServeOnPostgres(t *testing.T) {
 		}
 	}
 	p.kill(t)
-	// Its data directory holds the keys and no database: key rotate
-	// accepts it.
-	if out := cli(t, "", "key", "rotate", "--data", first); !strings.Contains(out, "is current") {
+	// The signing keys are in the database: key rotate --store rotates
+	// them.
+	if out := cli(t, "", "key", "rotate", "--store", store); !strings.Contains(out, "is current for every server") || strings.Contains(out, secret) {
 		t.Fatalf("key rotate: %s", out)
 	}
 	if p.logged(secret) {

@@ -18,21 +18,20 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// writeCategoryFoldSet writes a form set to dir: versions 1 and 2 are the
-// built-in forms (the ones generate publishes), version 3 maps the
-// household's category "registered_poor" to "subsistence_allowance" and
-// "subsistence_allowance" to "extreme_poverty" (a record migrated twice
-// would turn a registered poor household into an extreme-poverty one) and
-// renames the household's members to household_size (so that every batch
-// of records migrates something visible).
-func writeCategoryFoldSet(tb testing.TB, dir string) {
+// writeRelationFoldSet writes a form set to dir: versions 1 to 3 are the
+// built-in forms (the ones generate publishes), version 4 maps a person's
+// relation "spouse" to "sibling" and "sibling" to "other" (a record
+// migrated twice would turn a spouse into "other") and renames the
+// household's members to household_size (so that every batch of records
+// migrates something visible).
+func writeRelationFoldSet(tb testing.TB, dir string) {
 	tb.Helper()
-	for _, v := range []string{"1", "2", "3"} {
+	for _, v := range []string{"1", "2", "3", "4"} {
 		if err := os.MkdirAll(filepath.Join(dir, v), 0o755); err != nil {
 			tb.Fatal(err)
 		}
 	}
-	for _, v := range []string{"1", "2"} {
+	for _, v := range []string{"1", "2", "3"} {
 		builtIn := filepath.Join("..", "..", "schema", "forms", v)
 		entries, err := os.ReadDir(builtIn)
 		if err != nil {
@@ -44,44 +43,52 @@ func writeCategoryFoldSet(tb testing.TB, dir string) {
 				tb.Fatal(err)
 			}
 			writeFile(tb, filepath.Join(dir, v), e.Name(), string(b))
-			if v != "2" || e.Name() == schema.VersionFile {
+			if v != "3" || e.Name() == schema.VersionFile {
 				continue
 			}
-			if e.Name() == "household.json" {
-				var h map[string]any
-				if err := json.Unmarshal(b, &h); err != nil {
+			edit := func(field string, fn func(fd map[string]any)) {
+				var form map[string]any
+				if err := json.Unmarshal(b, &form); err != nil {
 					tb.Fatal(err)
 				}
-				renamed := false
-				for _, f := range h["fields"].([]any) {
-					fd := f.(map[string]any)
-					switch fd["name"] {
-					case "members":
-						fd["name"], renamed = "household_size", true
-					case "category":
-						fd["values"] = []any{"subsistence_allowance", "extreme_poverty", "disabled_poor"}
-						delete(fd["value_labels"].(map[string]any), "registered_poor")
+				found := false
+				for _, f := range form["fields"].([]any) {
+					if fd := f.(map[string]any); fd["name"] == field {
+						fn(fd)
+						found = true
 					}
 				}
-				if !renamed {
-					tb.Fatal("the household form has no members field to rename")
+				if !found {
+					tb.Fatalf("%s has no field %s", e.Name(), field)
 				}
-				if r, ok := h["role"].(map[string]any); ok && r["fields"] != nil {
-					if _, ok := r["fields"].(map[string]any)["members"]; ok {
-						tb.Fatal("the household role names members: rename it there too")
-					}
-				}
-				out, err := json.MarshalIndent(h, "", "  ")
+				out, err := json.MarshalIndent(form, "", "  ")
 				if err != nil {
 					tb.Fatal(err)
 				}
 				b = out
 			}
-			writeFile(tb, filepath.Join(dir, "3"), e.Name(), string(b))
+			switch e.Name() {
+			case "household.json":
+				edit("members", func(fd map[string]any) { fd["name"] = "household_size" })
+			case "person.json":
+				edit("relation", func(fd map[string]any) {
+					var values []any
+					for _, v := range fd["values"].([]any) {
+						if v != "spouse" {
+							values = append(values, v)
+						}
+					}
+					fd["values"] = values
+					if vl, ok := fd["value_labels"].(map[string]any); ok {
+						delete(vl, "spouse")
+					}
+				})
+			}
+			writeFile(tb, filepath.Join(dir, "4"), e.Name(), string(b))
 		}
 	}
-	writeFile(tb, filepath.Join(dir, "3"), schema.VersionFile, `{"version": 3, "published": "2027-01-15", "title": {"en": "test"},
-	 "migrations": [{"op": "map", "entity": "household", "field": "category", "values": {"registered_poor": "subsistence_allowance", "subsistence_allowance": "extreme_poverty"}},
+	writeFile(tb, filepath.Join(dir, "4"), schema.VersionFile, `{"version": 4, "published": "2027-01-15", "title": {"en": "test"},
+	 "migrations": [{"op": "map", "entity": "person", "field": "relation", "values": {"spouse": "sibling", "sibling": "other"}},
 	                {"op": "rename", "entity": "household", "field": "members", "to": "household_size"}]}`)
 }
 
@@ -143,18 +150,17 @@ func checksumOf(tb testing.TB, path string) syncproto.Checksum {
 
 // TestKilledDuringPublicationMigratesEachRecordOnce SIGKILLs the real
 // binary while serve --forms migrates the stored records of a generated
-// data set (published in the built-in version 2) to a new version 3, once
+// data set (published in the built-in version 3) to a new version 4, once
 // some batches are committed and others are not. At the kill each record
-// is in v2 or in v3, whole; the restart resumes, and then every record is
-// migrated exactly once (a registered poor household became a
-// subsistence-allowance one, not an extreme-poverty one), at its version,
-// the checksum unchanged, and the server serves version 3.
+// is in v3 or in v4, whole; the restart resumes, and then every record is
+// migrated exactly once (a spouse became a sibling, not "other"), at its
+// version, the checksum unchanged, and the server serves version 4.
 func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates a data set and runs the binary")
 	}
 	data, set := t.TempDir(), t.TempDir()
-	writeCategoryFoldSet(t, set)
+	writeRelationFoldSet(t, set)
 	cat, err := schema.LoadCatalog(os.DirFS(set), ".")
 	if err != nil {
 		t.Fatal(err)
@@ -168,17 +174,17 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 	defer db.Close()
 	before := readRecords(t, db)
 	sumBefore := checksumOf(t, path)
-	poor := 0
+	spouses := 0
 	for _, r := range before {
-		if string(r.fields["category"]) == `"registered_poor"` {
-			poor++
+		if string(r.fields["relation"]) == `"spouse"` {
+			spouses++
 		}
 	}
-	if len(before) < 10000 || poor == 0 {
-		t.Fatalf("generated %d records, %d registered poor: too few for a migration that takes a while", len(before), poor)
+	if len(before) < 10000 || spouses == 0 {
+		t.Fatalf("generated %d records, %d spouses: too few for a migration that takes a while", len(before), spouses)
 	}
 
-	// Serve on v1–v3 and kill it once a batch is committed.
+	// Serve on v1–v4 and kill it once a batch is committed.
 	cmd := exec.Command(fieldsyncBinary(t), "serve", "--addr", "127.0.0.1:0", "--data", data, "--forms", set, "--log-format", "text")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -209,19 +215,19 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 	}
 
 	// At the kill: each record in one version, whole — those up to the
-	// last committed batch in v3, the others in v2 —, some in each.
+	// last committed batch in v4, the others in v3 —, some in each.
 	var progress struct {
 		To    int    `json:"to"`
 		After string `json:"after"`
 	}
-	if err := json.Unmarshal([]byte(setting(t, db, "records_migration")), &progress); err != nil || progress.To != 3 {
+	if err := json.Unmarshal([]byte(setting(t, db, "records_migration")), &progress); err != nil || progress.To != 4 {
 		t.Fatalf("the migration's progress after the kill: %+v %v", progress, err)
 	}
-	if v := setting(t, db, "records_schema_version"); v != "2" {
+	if v := setting(t, db, "records_schema_version"); v != "3" {
 		t.Fatalf("records_schema_version %q after the kill", v)
 	}
 	renamed := map[string][2]string{"household": {"members", "household_size"}}
-	inV2, inV3 := 0, 0
+	inV3, inV4 := 0, 0
 	for id, r := range readRecords(t, db) {
 		names, ok := renamed[r.entity]
 		_, old := r.fields[names[0]]
@@ -230,16 +236,16 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 		case !ok || !old && !migrated:
 			// Nothing tells the versions apart.
 		case old && !migrated && id > progress.After:
-			inV2++
-		case migrated && !old && id <= progress.After:
 			inV3++
+		case migrated && !old && id <= progress.After:
+			inV4++
 		default:
 			t.Fatalf("%s %s (last migrated %s) is half migrated or in the wrong batch: %s", r.entity, id, progress.After, r.fields)
 		}
 	}
-	t.Logf("killed with %d households in v2, %d in v3", inV2, inV3)
-	if inV2 == 0 || inV3 == 0 {
-		t.Fatalf("killed at %d households in v2, %d in v3: not mid-migration", inV2, inV3)
+	t.Logf("killed with %d households in v3, %d in v4", inV3, inV4)
+	if inV3 == 0 || inV4 == 0 {
+		t.Fatalf("killed at %d households in v3, %d in v4: not mid-migration", inV3, inV4)
 	}
 
 	// The restart completes it, and serves.
@@ -249,7 +255,7 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 		t.Fatalf("healthz after the restart: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if v := setting(t, db, "records_schema_version"); v != "3" || setting(t, db, "records_migration") != "" {
+	if v := setting(t, db, "records_schema_version"); v != "4" || setting(t, db, "records_migration") != "" {
 		t.Fatalf("after the restart: records in %q, migration %q", v, setting(t, db, "records_migration"))
 	}
 	after := readRecords(t, db)
@@ -257,7 +263,7 @@ func TestKilledDuringPublicationMigratesEachRecordOnce(t *testing.T) {
 		t.Fatalf("%d records before, %d after", len(before), len(after))
 	}
 	for id, old := range before {
-		want, _, err := cat.UpRecord(2, old.entity, old.fields)
+		want, _, err := cat.UpRecord(3, old.entity, old.fields)
 		if err != nil {
 			t.Fatalf("%s: %v", id, err)
 		}

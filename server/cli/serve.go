@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/server/api"
 	"github.com/fieldsync/fieldsync/server/attachments"
 	"github.com/fieldsync/fieldsync/server/auth"
+	"github.com/fieldsync/fieldsync/server/console"
 	"github.com/fieldsync/fieldsync/server/sqlite"
 )
 
@@ -29,6 +31,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "`HOST:PORT` to listen on (:8080 for every interface)")
 	data := fs.String("data", "data", "data directory `DIR`: the database fieldsync.db, the signing keys in keys/, the photos in attachments/")
 	storeURL := fs.String("store", "", storeUsage)
+	photosDir := fs.String("photos", "", "photo store `DIR`; default attachments/ in --data. Servers on one PostgreSQL (--store) share one: an NFS mount, or an object store mounted as a directory")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long to let requests in flight finish on SIGTERM")
 	logFormat := fs.String("log-format", LogFormatAuto, "log `FORMAT`: json (one object per line), text, or auto (text on a terminal, json otherwise)")
 	logLevel := fs.String("log-level", "info", "least severe `LEVEL` logged: debug, info, warn or error")
@@ -59,6 +62,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	reinspectAfter := api.DefaultReinspectAfter
 	formsDir := fs.String("forms", "", "form set `DIR` (version directories 1/, 2/, … with version.json and form files; fieldsync forms check validates one); default the built-in set")
 	divisionsFile := fs.String("divisions", "", "division register `FILE` (CSV code,name) naming villages in labelled CSV and XLSX snapshots; fixtures/divisions-demo.csv for the demo")
+	consoleIdle := fs.Duration("console-idle", console.DefaultIdle, "how long a web console session lasts without a request")
+	mapTiles := fs.String("map-tiles", "", "tile `URL` template ({z}/{x}/{y}) drawn under the console's map; none by default (points only)")
+	mapTilesGCJ02 := fs.Bool("map-tiles-gcj02", false, "the --map-tiles provider draws in GCJ-02 (Chinese providers): shift the WGS-84 points onto it")
 	fs.Var(reinspectAfterFlag{&reinspectAfter}, "reinspect-after", "how old a housing appraisal may get before its household is due for re-inspection (`DAYS` such as 365d, or a duration)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
@@ -87,6 +93,12 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	}
 	if *busyTimeout < 10*time.Millisecond {
 		checks = append(checks, fmt.Errorf("--busy-timeout must be at least 10ms, not %s", *busyTimeout))
+	}
+	if *consoleIdle < time.Minute {
+		checks = append(checks, fmt.Errorf("--console-idle must be at least 1m, not %s", *consoleIdle))
+	}
+	if *mapTiles != "" && (!strings.HasPrefix(*mapTiles, "https://") && !strings.HasPrefix(*mapTiles, "http://") || !strings.Contains(*mapTiles, "{z}")) {
+		checks = append(checks, fmt.Errorf("--map-tiles must be an http(s) URL template with {z}, {x} and {y}, not %q", *mapTiles))
 	}
 	if *walCheckpoint < 100 {
 		checks = append(checks, fmt.Errorf("--wal-autocheckpoint must be at least 100 pages, not %d", *walCheckpoint))
@@ -145,7 +157,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if limits.DefaultPull > limits.MaxPull {
 		limits.DefaultPull = limits.MaxPull
 	}
-	keys, err := auth.OpenKeyring(*data, nil)
+	keys, err := openKeyring(ctx, store, *data)
 	if err != nil {
 		return err
 	}
@@ -153,7 +165,10 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if floor == 0 {
 		floor = -1 // no floor
 	}
-	photos, err := attachments.Open(filepath.Join(*data, AttachmentsDir), attachments.Options{MaxBytes: *maxPhoto,
+	if *photosDir == "" {
+		*photosDir = filepath.Join(*data, AttachmentsDir)
+	}
+	photos, err := attachments.Open(*photosDir, attachments.Options{MaxBytes: *maxPhoto,
 		UserPartialBytes: *userPartial, UserHourlyBytes: *userHourly, MinFreeBytes: floor})
 	if err != nil {
 		return err
@@ -178,7 +193,8 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		Limits: limits, Rates: &rates, ReinspectAfter: reinspectAfter, Timeouts: timeouts, SnapshotConcurrency: *snapshotConcurrency,
 		SnapshotsPerUser: *snapshotsPerUser, SnapshotMinRate: *snapshotMinRate, SnapshotRateGrace: *snapshotRateGrace,
 		Attachments: photos, HashGate: auth.NewHashGate(*loginHashes, 0, 0),
-		Divisions: divisions, Version: Version, Catalog: forms})
+		Divisions: divisions, Version: Version, Catalog: forms,
+		ConsoleIdle: *consoleIdle, MapTiles: *mapTiles, MapTilesGCJ02: *mapTilesGCJ02})
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -133,3 +133,13 @@ func openAccounts(ctx context.Context, store, data string, create bool, stderr i
 	}
 	return openData(ctx, data, stderr)
 }
+
+// openKeyring opens serve's signing keys: in the database on PostgreSQL
+// (every instance on it signs and verifies with the same keys), else in
+// the data directory's keys/.
+func openKeyring(ctx context.Context, store servedStore, data string) (*auth.Keyring, error) {
+	if ks, ok := store.(auth.KeyStore); ok {
+		return auth.OpenSharedKeyring(ctx, ks, nil)
+	}
+	return auth.OpenKeyring(data, nil)
+}

@@ -19,7 +19,7 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	data := fs.String("data", "data", "data directory")
 	storeURL := fs.String("store", "", storeUsage)
 	name := fs.String("name", "", "user name (letters, digits, '.', '_', '-')")
-	role := fs.String("role", "", "field_worker, supervisor or admin")
+	role := fs.String("role", "", "field_worker, supervisor, admin or viewer (reads records, snapshots and reports; identity numbers masked)")
 	scope := fs.String("scope", "", "comma-separated division codes of 2, 4, 6, 9 or 12 digits (province to village), e.g. 500240,150422 (not for admin)")
 	create := fs.Bool("create", false, "create the database in --data if it has none (otherwise a mistyped --data is an error)")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {

@@ -94,7 +94,8 @@ func NewSnapshotRequest(sch *schema.Schema, cursors *syncproto.CursorCodec, acto
 // asks for each household's latest housing and water inspection.
 func (r SnapshotRequest) Query(sch *schema.Schema) syncproto.SnapshotQuery {
 	// NDJSON writes each record's fields as stored, without decoding them.
-	q := syncproto.SnapshotQuery{Schema: sch, Entities: r.Entities(sch), AsOf: r.AsOf, RawFields: r.Format == FormatNDJSON,
+	// Identity numbers to mask need the fields decoded.
+	q := syncproto.SnapshotQuery{Schema: sch, Entities: r.Entities(sch), AsOf: r.AsOf, RawFields: r.Format == FormatNDJSON && !r.MasksIdentities(),
 		Parents: r.Format == FormatCSV || r.Format == FormatXLSX}
 	if r.Format == FormatGeoJSON {
 		// The latest of each household's housing appraisals and water
@@ -105,6 +106,27 @@ func (r SnapshotRequest) Query(sch *schema.Schema) syncproto.SnapshotQuery {
 		q.LatestByEntity = map[string]string{housing: f.HousingDate, water: f.WaterDate}
 	}
 	return q
+}
+
+// MasksIdentities reports whether the snapshot masks identity numbers:
+// its actor lacks syncproto.PermissionSeeIdentity.
+func (r SnapshotRequest) MasksIdentities() bool { return !r.Actor.Can(syncproto.PermissionSeeIdentity) }
+
+// MaskRow masks the identity numbers of a snapshot row, the record and
+// the records it carries (its parent, its latest children), for an actor
+// without syncproto.PermissionSeeIdentity; the row is changed in place
+// (its maps are replaced, not written).
+func MaskRow(sch *schema.Schema, row *syncproto.SnapshotRow) {
+	mask := func(r *syncproto.StoredRecord) {
+		if r != nil {
+			r.Fields = sch.MaskIdentities(r.Entity, r.Fields)
+		}
+	}
+	mask(&row.Record)
+	mask(row.Parent)
+	for _, r := range row.Latest {
+		mask(r)
+	}
 }
 
 // Entities are the entities the snapshot holds: the one asked for, or

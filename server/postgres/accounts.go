@@ -25,7 +25,7 @@ func scanUser(row pgx.Row) (*auth.User, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read user: %w", err)
+		return nil, writeError(fmt.Errorf("read user: %w", err))
 	}
 	if err := json.Unmarshal([]byte(scope), &u.Scope); err != nil {
 		return nil, fmt.Errorf("user %s scope: %w", u.Name, err)
@@ -260,7 +260,9 @@ func (s *Store) Access(ctx context.Context, user, sessionID, device string, now 
 		(SELECT count(*) FROM revoked_devices WHERE device_id = $3)`,
 		sessionID, user, device, formatTime(now)).Scan(&sessionLive, &revoked)
 	if err != nil {
-		return st, fmt.Errorf("access: %w", err)
+		// Every authenticated request asks: a database restarting or
+		// failing over is a 503 with Retry-After, not a 500.
+		return st, writeError(fmt.Errorf("access: %w", err))
 	}
 	st.SessionActive, st.DeviceRevoked = sessionLive == 1, revoked > 0
 	if st.User, err = s.User(ctx, user); err != nil {

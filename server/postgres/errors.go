@@ -3,6 +3,7 @@ package postgres
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"time"
@@ -24,8 +25,8 @@ const (
 // Retry-After: the write lock held by another write longer than the lock
 // timeout (55P03); a full disk (53100) or another shortage (class 53:
 // memory, connections); the server shutting down or restarting (class
-// 57P); a lost or refused connection (class 08, a failed connect, or no
-// answer at all); a read-only standby after a failover (25006); and,
+// 57P); a lost or refused connection (class 08, a failed connect, no
+// answer at all, or one cut off: EOF); a read-only standby after a failover (25006); and,
 // should another program's transactions provoke one despite the write
 // lock, a serialization failure or a deadlock (40001, 40P01). A write
 // that fails so was not committed, or its retry is answered from its
@@ -58,7 +59,14 @@ func writeError(err error) error {
 			Message: "the database is busy; nothing was saved, retry shortly", RetryIn: retryDownAfter * time.Second}
 	case errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "53") || strings.HasPrefix(pe.Code, "57P") ||
 		strings.HasPrefix(pe.Code, "08") || pe.Code == "25006" || pe.Code == "40001" || pe.Code == "40P01"),
-		!errors.As(err, &pe) && (pgconn.SafeToRetry(err) || errors.As(err, &ne) || pgconn.Timeout(err)):
+		!errors.As(err, &pe) && (pgconn.SafeToRetry(err) || errors.As(err, &ne) || pgconn.Timeout(err) ||
+			// The server process went away mid-answer (pg_ctl restart
+			// --mode immediate, a crash): pgx returns the read's EOF.
+			errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
+			// A connection the driver closed under a statement or the
+			// commit (the server went away): the outcome of a commit is
+			// unknown, and a change set sent again is applied once.
+			errors.Is(err, pgconn.ErrConnClosed)):
 		unavailable = &syncproto.Error{Code: syncproto.EUnavailable, Title: "Database unavailable",
 			Message: "the database is unavailable; retry shortly (a change set sent again is applied once)", RetryIn: retryDownAfter * time.Second}
 	default:

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	neturl "net/url"
 	"strings"
 	"sync"
@@ -34,6 +36,11 @@ func TestWriteErrorsOfTheDatabase(t *testing.T) {
 		{&pgconn.PgError{Code: "08006"}, retryDownAfter * time.Second},
 		{&pgconn.PgError{Code: "40P01"}, retryDownAfter * time.Second}, // a deadlock is a retry, never a 500
 		{&pgconn.PgError{Code: "40001"}, retryDownAfter * time.Second},
+		// the database's process gone mid-answer (a restart --mode immediate)
+		{fmt.Errorf("write lock: %w", io.ErrUnexpectedEOF), retryDownAfter * time.Second},
+		// A commit on a connection the driver closed under it (the
+		// database restarted): its outcome unknown, a retry is applied once.
+		{fmt.Errorf("commit: %w", pgconn.ErrConnClosed), retryDownAfter * time.Second},
 		{&pgconn.PgError{Code: "23505"}, 0}, // a unique violation is a bug, not the database's condition
 		{errors.New("record x fields: bad JSON"), 0},
 	}

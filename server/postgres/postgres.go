@@ -50,12 +50,21 @@
 // instances) and pullers following cursors; every change reaches every
 // puller exactly once.
 //
+// # Several instances
+//
+// Besides the data, the database holds what instances must share to act
+// as one server: the cursor secret (settings) and the token-signing keys
+// (signing_keys, auth.KeyStore), so that a token or a cursor from one
+// instance works at every other and a rotation is seen by all. The photos
+// are files in a directory the instances share (serve --photos).
+//
 // # What it does not do
 //
 // It has no equivalent of the SQLite store's group commit (each change set
 // is its own transaction and commit), of OpenReader (every Open migrates),
-// of the online backup (pg_dump or a base backup; see docs/operators.md),
-// nor of fieldsync bench's raw engine loops.
+// nor of the online backup (pg_dump or a base backup; see
+// docs/operators.md). ceiling.go holds fieldsync bench's helpers: copies
+// of a database, and the raw engine loops.
 package postgres
 
 import (

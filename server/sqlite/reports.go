@@ -25,7 +25,7 @@ func (s *Store) HouseholdInspections(ctx context.Context, actor syncproto.Actor,
 	if forms == nil {
 		forms = survey.FormsOf(schema.V1())
 	}
-	return s.readHouseholds(ctx, actor, forms, q.WaterFields, emit)
+	return s.readHouseholds(ctx, actor, forms, q, emit)
 }
 
 // householdsQuery lists every household that is not deleted in a scope
@@ -36,7 +36,9 @@ func (s *Store) HouseholdInspections(ctx context.Context, actor syncproto.Actor,
 // bounded by the largest village. For each inspection it reads the device
 // that created it (the change log's create entry) and the unresolved
 // conflicts on a housing grade; a water inspection's fields come whole when
-// :water_fields is true, to be judged against the standards.
+// :water_fields is true, to be judged against the standards. With :children
+// every child record of the household comes (persons, any form), and the
+// fields of the household and of each child come whole.
 const householdsQuery = `SELECT h.id, h.village,
 	COALESCE(json_extract(h.fields, :head_name_path), ''),
 	COALESCE(json_extract(h.fields, :registration_no_path), ''),
@@ -47,23 +49,24 @@ const householdsQuery = `SELECT h.id, h.village,
 	COALESCE(json_extract(i.fields, :renovation_path), ''),
 	COALESCE(json_extract(i.fields, :previous_id_path), ''),
 	i.updated_at, i.seq,
-	COALESCE((SELECT c.device_id FROM changes c WHERE c.record_id = i.id AND c.op = 'create' ORDER BY c.version LIMIT 1),
-		i.updated_device, ''),
+	CASE WHEN i.entity IN (:housing, :water) THEN COALESCE((SELECT c.device_id FROM changes c WHERE c.record_id = i.id AND c.op = 'create' ORDER BY c.version LIMIT 1),
+		i.updated_device, '') ELSE '' END,
 	CASE WHEN i.entity = :housing THEN (SELECT json_group_array(k.id) FROM conflicts k
 		WHERE k.record_id = i.id AND k.field = :grade AND k.state IN (:open, :auto)) END,
-	CASE WHEN :water_fields AND i.entity = :water THEN i.fields END
+	CASE WHEN (:water_fields AND i.entity = :water) OR :children THEN i.fields END,
+	CASE WHEN :children THEN h.fields END
 FROM records h
-LEFT JOIN records i ON i.parent_id = h.id AND i.deleted = 0 AND i.entity IN (:housing, :water)
+LEFT JOIN records i ON i.parent_id = h.id AND i.deleted = 0 AND (:children OR i.entity IN (:housing, :water))
 WHERE h.entity = :household AND h.deleted = 0 AND %s
 ORDER BY h.village, h.id`
 
 // householdsArgs are the named parameters of householdsQuery but the scope:
 // the forms and fields it reads are those the forms' roles name.
-func householdsArgs(f *survey.Forms, waterFields bool) []any {
+func householdsArgs(f *survey.Forms, q syncproto.HouseholdQuery) []any {
 	return []any{sql.Named("housing", f.Entity(survey.KindHousing)), sql.Named("water", f.Entity(survey.KindWater)),
 		sql.Named("household", f.HouseholdEntity()), sql.Named("grade", f.Grade),
 		sql.Named("open", syncproto.StateOpen), sql.Named("auto", syncproto.StateAutoResolved),
-		sql.Named("water_fields", waterFields),
+		sql.Named("water_fields", q.WaterFields), sql.Named("children", q.Children),
 		sql.Named("head_name_path", jsonPath(f.HeadName)), sql.Named("registration_no_path", jsonPath(f.RegistrationNo)),
 		sql.Named("status_path", jsonPath(f.Status)), sql.Named("housing_date_path", jsonPath(f.HousingDate)),
 		sql.Named("water_date_path", jsonPath(f.WaterDate)),
@@ -84,7 +87,7 @@ func jsonPath(field string) string {
 // readHouseholds runs householdsQuery for the actor's scope in one read
 // transaction and calls fn with each household and its inspections, in
 // village order. It returns the head of the change log the read reflects.
-func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms *survey.Forms, waterFields bool, fn func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
+func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms *survey.Forms, q syncproto.HouseholdQuery, fn func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return syncproto.Cursor{}, fmt.Errorf("begin report: %w", err)
@@ -97,22 +100,22 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 	at := syncproto.Cursor{Seq: seq, Scope: actor.ScopeKey()}
 
 	where, args := prefixClause("h.village", actor)
-	args = append(args, householdsArgs(forms, waterFields)...)
+	args = append(args, householdsArgs(forms, q)...)
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf(householdsQuery, where), args...)
 	if err != nil {
 		return at, fmt.Errorf("report: %w", err)
 	}
 	defer rows.Close()
 
-	housing := forms.Entity(survey.KindHousing)
+	housing, water := forms.Entity(survey.KindHousing), forms.Entity(survey.KindWater)
 	var h *survey.HouseholdInspections
 	for rows.Next() {
 		var id, village, head, regNo, status string
-		var inID, inEntity, updated, conflicts, fields sql.NullString
+		var inID, inEntity, updated, conflicts, fields, hfields sql.NullString
 		var seq sql.NullInt64
 		var in survey.InspectionFacts
 		if err := rows.Scan(&id, &village, &head, &regNo, &status, &inID, &inEntity, &in.InspectedOn, &in.Grade,
-			&in.Renovation, &in.PreviousID, &updated, &seq, &in.Device, &conflicts, &fields); err != nil {
+			&in.Renovation, &in.PreviousID, &updated, &seq, &in.Device, &conflicts, &fields, &hfields); err != nil {
 			return at, fmt.Errorf("report: %w", err)
 		}
 		if h == nil || h.ID != id {
@@ -122,11 +125,32 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 				}
 			}
 			h = &survey.HouseholdInspections{ID: id, Village: village, HeadName: head, RegistrationNo: regNo, Status: status}
+			if hfields.Valid {
+				if err := json.Unmarshal([]byte(hfields.String), &h.Fields); err != nil {
+					return at, fmt.Errorf("report: fields of %s: %w", id, err)
+				}
+			}
 		}
 		if !inID.Valid {
 			continue
 		}
 		in.ID, in.Entity, in.UpdatedAt, in.Seq = inID.String, inEntity.String, parseTime(updated.String), seq.Int64
+		if q.Children {
+			r := survey.Record{ID: in.ID, Entity: in.Entity, UpdatedAt: in.UpdatedAt, Seq: in.Seq}
+			if fields.Valid {
+				if err := json.Unmarshal([]byte(fields.String), &r.Fields); err != nil {
+					return at, fmt.Errorf("report: fields of %s: %w", in.ID, err)
+				}
+			}
+			h.Children = append(h.Children, r)
+			if in.Entity != housing && in.Entity != water {
+				continue
+			}
+			if in.Entity == water {
+				in.Fields = r.Fields
+			}
+			fields.Valid = false
+		}
 		in.Kind = survey.KindWater
 		if in.Entity == housing {
 			in.Kind = survey.KindHousing

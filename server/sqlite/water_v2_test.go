@@ -38,7 +38,7 @@ func TestStoredV1WaterRecordsMigrateToTheCriterion(t *testing.T) {
 			"source": "well", "quality_ok": false, "liters_per_person_day": 40, "fetch_minutes": 8, "reliability_pct": 95})))
 	before := storetest.MustRecord(t, s, piped)
 
-	served, err := syncproto.OpenCatalog(ctx, s, schema.BuiltIn(), clock.Now())
+	served, err := syncproto.OpenCatalog(ctx, s, schema.BuiltInThrough(2), clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

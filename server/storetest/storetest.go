@@ -128,6 +128,7 @@ var suite = []contractTest{
 	{"FailingPushFailsAlone", testFailingPushFailsAlone, []string{"Store.WritePush"}},
 	{"ReplaySetsFailAlone", testReplaySetsFailAlone, []string{"Store.WriteReplay"}},
 	{"HouseholdStream", testHouseholdStream, []string{"Store.HouseholdInspections", "Store.Head"}},
+	{"HouseholdChildren", testHouseholdChildren, []string{"Store.HouseholdInspections"}},
 	{"SupervisionDecisions", testSupervisionDecisions, []string{"SuperviseTx.Duplicate", "SuperviseTx.MarkDecided", "SuperviseTx.QuarantineEntry", "SuperviseTx.MarkClosed", "Store.ListDuplicates", "Store.ListQuarantine"}},
 	{"SnapshotCurrentState", testSnapshotCurrentState, []string{"Store.Snapshot"}},
 	{"SnapshotAsOf", testSnapshotAsOf, []string{"Store.Snapshot"}},
