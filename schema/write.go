@@ -57,7 +57,9 @@ func (w *Write) Decides(raw json.RawMessage) bool {
 func (w *Write) MayDecide(role string) bool { return contains(w.Decide, role) }
 
 // MayWrite reports whether role may change the field at all.
-func (w *Write) MayWrite(role string) bool { return contains(w.Decide, role) || contains(w.Propose, role) }
+func (w *Write) MayWrite(role string) bool {
+	return contains(w.Decide, role) || contains(w.Propose, role)
+}
 
 // checkWrite checks the write permission of the field at fields[i] against
 // its form, every error at its path.
