@@ -136,3 +136,58 @@ func TestExitsAreDecided(t *testing.T) {
 		t.Errorf("%d refusals in the quarantine, want 4: %.600s", n, body)
 	}
 }
+
+// pushIn pushes changes in schema version as user on a new device and
+// returns the results.
+func pushIn(t *testing.T, ts *apitest.Server, version int, user string, changes ...syncproto.Change) []syncproto.ChangeResult {
+	t.Helper()
+	device := uuid.NewString()
+	cs := syncproto.Changeset{ChangesetID: uuid.NewString(), DeviceID: device, DeviceSeq: 1, SchemaVersion: version, Changes: changes}
+	b, _ := json.Marshal(cs)
+	resp, body := ts.DoAs(t, ts.Login(t, user, device), http.MethodPost, "/v1/sync/push", "application/json", b)
+	var pr syncproto.PushResponse
+	if resp.StatusCode != 200 || json.Unmarshal(body, &pr) != nil || len(pr.Results) != len(changes) {
+		t.Fatalf("push in version %d: %d %s", version, resp.StatusCode, body)
+	}
+	return pr.Results
+}
+
+// TestExitsFromOlderTablets: a version 1 or 2 tablet's status, migrated on
+// arrival, is judged the same way: a field worker's lifted_out is refused,
+// a supervisor's on a blocked household too (those versions have no
+// override note), on a verified one it is decided. A household created with
+// lifted_out is refused for a field worker in every version; a deciding
+// role registers it (the poverty register's status, flagged registered).
+func TestExitsFromOlderTablets(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "sup", syncproto.RoleSupervisor, "500240")
+	verified, blocked := uuid.NewString(), uuid.NewString()
+	changes := append(exitEvidence(verified, "B"), exitEvidence(blocked, "D")...)
+	resp, body := pushV3(t, ts, "worker", uuid.NewString(), changes...)
+	if resp.StatusCode != 200 || strings.Contains(string(body), `"rejected"`) {
+		t.Fatalf("the evidence: %d %s", resp.StatusCode, body)
+	}
+	for _, version := range []int{1, 2} {
+		refused(t, "a field worker's old tablet", pushIn(t, ts, version, "worker", setStatus(verified, 1, "lifted_out", ""))[0], "not by a field_worker")
+		refused(t, "a supervisor's old tablet, blocked", pushIn(t, ts, version, "sup", setStatus(blocked, 1, "lifted_out", ""))[0], "blocked by housing")
+		created := storetest.Upsert("household", uuid.NewString(), 0, storetest.T0, map[string]any{"village": storetest.SouthVillage,
+			"head_name": "谭明", "status": "lifted_out"})
+		refused(t, "a field worker's new household", pushIn(t, ts, version, "worker", created)[0], "not by a field_worker")
+	}
+	if r := pushIn(t, ts, 1, "sup", setStatus(verified, 1, "lifted_out", ""))[0]; r.Status != syncproto.StatusApplied {
+		t.Fatalf("a supervisor's version 1 tablet, verified: %+v", r)
+	}
+	if h := exitHistory(t, ts, verified); strings.Join(h[len(h)-1].Flags, ",") != "decided" || !strings.Contains(h[len(h)-1].Note, "verdict verified") {
+		t.Errorf("the decided exit's history: %+v", h)
+	}
+	registered := uuid.NewString()
+	created := storetest.Upsert("household", registered, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage,
+		"head_name": "谭明", "status": "lifted_out"})
+	if r := pushIn(t, ts, 3, "sup", created)[0]; r.Status != syncproto.StatusApplied {
+		t.Fatalf("a supervisor's new household: %+v", r)
+	}
+	if h := exitHistory(t, ts, registered); strings.Join(h[0].Flags, ",") != "registered" || !strings.Contains(h[0].Note, "not judged") {
+		t.Errorf("the registered household's history: %+v", h)
+	}
+}
