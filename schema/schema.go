@@ -95,6 +95,9 @@ type Field struct {
 	// messages, and PersonalIdentity numbers are masked for readers
 	// without the right to see them (docs/forms.md, "Personal data").
 	Personal Personal `json:"personal,omitempty"`
+	// Write is who may set which values of an enum field (decided values,
+	// schema/write.go); nil: every role that pushes.
+	Write *Write `json:"write,omitempty"`
 }
 
 // Personal says whether a field holds personal data: "" (no), PersonalData
@@ -465,6 +468,9 @@ func (f *Form) load() []*FormError {
 				fd.Severity[j] = norm
 			}
 		}
+	}
+	for i := range f.Fields {
+		f.checkWrite(i, bad)
 	}
 	for i, r := range f.RegionRules {
 		for j, name := range r.Require {

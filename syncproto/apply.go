@@ -212,7 +212,7 @@ func (p *PushService) apply(ctx context.Context, tx PushTx, actor Actor, cs Chan
 		UserID: actor.UserID, ContentHash: hash, ReceivedAt: now, SchemaVersion: cs.SchemaVersion}
 	resp := PushResponse{ChangesetID: cs.ChangesetID, Results: make([]ChangeResult, 0, len(cs.Changes))}
 	for i := range cs.Changes {
-		res, err := applyChange(ctx, tx, sch, actor, cs, i, checked[i], now)
+		res, err := p.applyChange(ctx, tx, sch, actor, cs, i, checked[i], now)
 		if err != nil {
 			return PushResponse{}, err
 		}
@@ -257,7 +257,7 @@ type validated struct {
 	sentForm *schema.Form
 }
 
-func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, v validated, now time.Time) (ChangeResult, error) {
+func (p *PushService) applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor, cs Changeset, i int, v validated, now time.Time) (ChangeResult, error) {
 	ch := cs.Changes[i]
 	form := sch.Form(ch.Entity)
 	res := ChangeResult{ID: ch.ID}
@@ -301,6 +301,15 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 			errs = declaredIn(v.sentForm, errs)
 		}
 	}
+	var dec decision
+	if len(errs) == 0 {
+		// Who may set which values (the fields' write permissions), after
+		// the rules and for every version alike.
+		if dec, err = p.checkDecided(ctx, tx, form, actor, stored, fields, out, ch.ID, village, now); err != nil {
+			return res, err
+		}
+		errs = dec.errs
+	}
 	if len(errs) > 0 {
 		if village == "" && !actor.AllRegions && len(actor.Scope) == 1 {
 			// The record's village cannot be told (an unknown household):
@@ -326,6 +335,10 @@ func applyChange(ctx context.Context, tx PushTx, sch *schema.Schema, actor Actor
 	entry := LogEntry{Entity: ch.Entity, RecordID: ch.ID, Version: out.Version, Op: logOp(stored, ch.Op, out),
 		ChangesetID: cs.ChangesetID, UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: at, ServerAt: now,
 		Flags: res.Flags, Changes: out.Changes, SchemaVersion: cs.SchemaVersion, Sent: v.sent}
+	if len(dec.flags) > 0 {
+		entry.Flags = append(append([]string(nil), res.Flags...), dec.flags...)
+		entry.Note = dec.note
+	}
 	for _, d := range out.Decisions {
 		c := ConflictEntry{ID: newID(), Entity: ch.Entity, RecordID: ch.ID, Village: village, Field: d.Field,
 			Policy: string(d.Policy), Stored: d.Stored, Incoming: d.Incoming, Kept: d.Kept, State: d.State,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/verify"
 )
 
 // PushStore is what the push service needs of a store: one batched write
@@ -42,6 +43,9 @@ type PushService struct {
 	catalog *schema.Catalog
 	cursors *CursorCodec
 	now     func() time.Time
+	// verifier judges a household whose decided value a change sets
+	// (checkDecided); nil when the schema declares no verification.
+	verifier *verify.Verifier
 }
 
 // PushOptions configure a PushService.
@@ -69,7 +73,8 @@ func NewPushService(store PushStore, opts PushOptions) *PushService {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &PushService{store: store, schema: opts.Schema, catalog: opts.Catalog, cursors: NewCursorCodec(store.CursorKey()), now: opts.Now}
+	verifier, _ := verify.New(opts.Schema) // nil without a verification
+	return &PushService{store: store, schema: opts.Schema, catalog: opts.Catalog, cursors: NewCursorCodec(store.CursorKey()), now: opts.Now, verifier: verifier}
 }
 
 // Cursors is the codec of the cursors the server issues: pull, checksum,

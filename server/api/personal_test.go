@@ -34,7 +34,7 @@ func pushV3(t *testing.T, ts *apitest.Server, user, device string, changes ...sy
 
 func v3Household(id string) syncproto.Change {
 	return storetest.Upsert("household", id, 0, storetest.T0, map[string]any{"village": storetest.SouthVillage, "head_name": "谭德明",
-		"members": 2, "categories": []string{"registered_poor"}, "status": "lifted_out"})
+		"members": 2, "categories": []string{"registered_poor"}, "status": "relapse_risk"})
 }
 
 func v3Person(id, household, card string) syncproto.Change {

@@ -230,7 +230,7 @@ func TestSnapshotCSV(t *testing.T) {
 	}
 	header, rows := readCSV(t, body)
 	want := "id,version,updated_at,updated_by,village,head_name,registration_no,members,categories,status,location_lat,location_lon," +
-		"food_assured,clothing_assured,food_clothing_checked,income_per_person,income_year"
+		"food_assured,clothing_assured,food_clothing_checked,income_per_person,income_year,status_note"
 	if strings.Join(header, ",") != want {
 		t.Fatalf("header %v", header)
 	}

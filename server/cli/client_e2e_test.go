@@ -75,7 +75,9 @@ var fieldEdits = map[string]map[string]func(r *rand.Rand) any{
 	"household": {
 		"head_name": func(r *rand.Rand) any { return fmt.Sprintf("户主%d", r.IntN(1000)) },
 		"members":   func(r *rand.Rand) any { return 1 + r.IntN(12) },
-		"status":    func(r *rand.Rand) any { return []string{"in_poverty", "lifted_out", "relapse_risk"}[r.IntN(3)] },
+		// The values a field worker may set: lifted_out is decided by a
+		// supervisor on a verified verdict (docs/forms.md, Decided values).
+		"status": func(r *rand.Rand) any { return []string{"in_poverty", "relapse_risk"}[r.IntN(2)] },
 	},
 	"housing_inspection": {
 		"grade":      func(r *rand.Rand) any { return []string{"A", "B", "C", "D"}[r.IntN(4)] },
