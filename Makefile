@@ -4,7 +4,6 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X github.com/fieldsync/fieldsync/server/cli.Version=$(VERSION)
 DATA     ?= data
 ADDR     ?= 127.0.0.1:8080
-FUZZTIME ?= 10s
 
 .PHONY: all build run seed postgres test browser test-short bench bench-go bench-load bench-scale fuzz lint lint-openapi clean
 
@@ -62,14 +61,19 @@ bench-scale: build
 	./bin/fieldsync bench --data .bench/100k --households 100000 --tablets 100 --sets 10 --changes 50 --json .bench/100k.json
 	./bin/fieldsync bench --data .bench/1m --households 1000000 --tablets 100 --sets 10 --changes 50 --json .bench/1m.json
 
-## fuzz: each fuzz target for FUZZTIME (CI runs them for 5 s each)
+## fuzz: each fuzz target for a number of executions, times FUZZSCALE (CI runs FUZZSCALE=1, a few seconds each).
+## Counts, not -fuzztime durations: Go 1.26's coordinator can fail a duration-bounded run with a bare
+## "context deadline exceeded" when the deadline lands while a worker minimises a new input
+## (go.dev/issue/75804, fixed in Go 1.27); a count has no deadline to race.
+FUZZSCALE ?= 1
+FUZZFLAGS = -run '^$$' -fuzzminimizetime 500x
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeChangeset$$' -fuzztime $(FUZZTIME) ./syncproto
-	$(GO) test -run '^$$' -fuzz '^FuzzMerge$$' -fuzztime $(FUZZTIME) ./syncproto
-	$(GO) test -run '^$$' -fuzz '^FuzzCheckJSON$$' -fuzztime $(FUZZTIME) ./syncproto
-	$(GO) test -run '^$$' -fuzz '^FuzzParseCursor$$' -fuzztime $(FUZZTIME) ./syncproto
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./server/auth
-	$(GO) test -run '^$$' -fuzz '^FuzzSupervisorQueries$$' -fuzztime $(FUZZTIME) -parallel 1 ./server/api
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzDecodeChangeset$$' -fuzztime $$((40000*$(FUZZSCALE)))x ./syncproto
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzMerge$$' -fuzztime $$((60000*$(FUZZSCALE)))x ./syncproto
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzCheckJSON$$' -fuzztime $$((60000*$(FUZZSCALE)))x ./syncproto
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzParseCursor$$' -fuzztime $$((60000*$(FUZZSCALE)))x ./syncproto
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzVerify$$' -fuzztime $$((80000*$(FUZZSCALE)))x ./server/auth
+	$(GO) test $(FUZZFLAGS) -fuzz '^FuzzSupervisorQueries$$' -fuzztime $$((3000*$(FUZZSCALE)))x -parallel 1 ./server/api
 
 ## lint: go vet and a gofmt check
 lint:
