@@ -291,7 +291,7 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 	} else if len(info.Migrations) > 0 && !bytes.Equal(info.Migrations, []byte("[]")) {
 		errs = append(errs, SetError{File: file, Path: "migrations", Message: "version 1 has no version before it to migrate from"})
 	}
-	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards, Verification: sch.verification})
+	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards, Verification: sch.verification, Monitoring: sch.monitoring})
 	if err != nil {
 		errs = append(errs, SetError{File: file, Path: "$", Message: errText(err)})
 	}
@@ -314,6 +314,8 @@ type Document struct {
 	Standards *StandardSet `json:"standards,omitempty"`
 	// Verification is the version's VerificationFile, when it has one.
 	Verification *Verification `json:"verification,omitempty"`
+	// Monitoring is the version's MonitoringFile, when it has one.
+	Monitoring *Monitoring `json:"monitoring,omitempty"`
 }
 
 // ParseDocument reads a version's canonical Document (Catalog.Document)
@@ -337,6 +339,12 @@ func ParseDocument(data []byte) (*Schema, VersionInfo, error) {
 			return nil, VersionInfo{}, fmt.Errorf("schema document: verification: %w", errs[0])
 		}
 		sch.verification = doc.Verification
+	}
+	if doc.Monitoring != nil {
+		if errs := doc.Monitoring.check(sch, sch.verification); len(errs) > 0 {
+			return nil, VersionInfo{}, fmt.Errorf("schema document: monitoring: %w", errs[0])
+		}
+		sch.monitoring = doc.Monitoring
 	}
 	return sch, doc.VersionInfo, nil
 }
@@ -377,7 +385,7 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 	fileOf := map[*Form]string{}
 	nforms := 0
 	for _, name := range names {
-		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile || path.Base(name) == MonitoringFile {
 			continue
 		}
 		nforms++
@@ -446,7 +454,8 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		// The verification's own shape, its references to the forms
 		// aside (they did not load).
 		_, verrs := loadVerification(fsys, vdir, rel, nil)
-		return partial, info, append(errs, verrs...)
+		_, merrs := loadMonitoring(fsys, vdir, rel, nil, nil)
+		return partial, info, append(append(errs, verrs...), merrs...)
 	}
 	sch, err := build(n, forms, standards)
 	if err != nil {
@@ -466,10 +475,18 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		return nil, info, errs
 	}
 	ver, verrs := loadVerification(fsys, vdir, rel, sch)
+	against := ver
 	if len(verrs) > 0 {
-		return nil, info, verrs
+		// The guarantees' names are checked on their own then: the
+		// verification's problems are reported already.
+		against = &Verification{}
+	}
+	mon, merrs := loadMonitoring(fsys, vdir, rel, sch, against)
+	if len(verrs) > 0 || len(merrs) > 0 {
+		return nil, info, append(verrs, merrs...)
 	}
 	sch.verification = ver
+	sch.monitoring = mon
 	return sch, info, nil
 }
 

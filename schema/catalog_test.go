@@ -30,7 +30,7 @@ func TestBuiltInCatalog(t *testing.T) {
 	for _, n := range []int{1, 2, 3} {
 		want := "household,housing_inspection,water_inspection"
 		if n >= 3 {
-			want = "household,housing_inspection,person,water_inspection"
+			want = "followup_visit,household,housing_inspection,person,water_inspection"
 		}
 		if got := strings.Join(c.Version(n).Entities(), ","); got != want {
 			t.Fatalf("version %d: entities %s", n, got)

@@ -44,7 +44,8 @@ func TestV3FormsLoad(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]Personal{"household.head_name": PersonalData, "household.status_note": PersonalData, "person.name": PersonalData, "person.id_card": PersonalIdentity}
+	want := map[string]Personal{"household.head_name": PersonalData, "household.status_note": PersonalData, "person.name": PersonalData, "person.id_card": PersonalIdentity,
+		"followup_visit.visitor": PersonalData, "followup_visit.finding": PersonalData}
 	if !reflect.DeepEqual(personal, want) {
 		t.Fatalf("personal fields %v, want %v", personal, want)
 	}

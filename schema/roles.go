@@ -27,6 +27,10 @@ const (
 	// RolePerson is a member of the household (version 3's roster), a
 	// child of the household: their name and birth year.
 	RolePerson = "person"
+	// RoleFollowupVisit is a follow-up visit to a monitored household
+	// (version 3's followup_visit), a child of the household: its date,
+	// and the monitoring status the team judges the household in.
+	RoleFollowupVisit = "followup_visit"
 )
 
 // Role is the role a form plays: Plays names it, Fields maps each of the
@@ -65,6 +69,7 @@ var roleSpecs = map[string]roleSpec{
 	RoleWaterInspection: {fields: map[string]FieldType{"date": TypeDate},
 		criteria: []string{"convenience", "quality", "quantity", "reliability"}},
 	RolePerson: {fields: map[string]FieldType{"name": TypeText, "birth_year": TypeInteger}},
+	RoleFollowupVisit: {fields: map[string]FieldType{"date": TypeDate, "next_status": TypeEnum}},
 }
 
 // check reports what is wrong with the form's role: an unknown role, a

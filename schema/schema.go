@@ -234,6 +234,8 @@ type Schema struct {
 	byRole   map[string]*Form
 	// verification is the version's VerificationFile, when it has one.
 	verification *Verification
+	// monitoring is the version's MonitoringFile, when it has one.
+	monitoring *Monitoring
 }
 
 //go:embed forms
@@ -273,7 +275,7 @@ func Load(fsys fs.FS, dir string) (*Schema, error) {
 	sort.Strings(names)
 	var forms []*Form
 	for _, name := range names {
-		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile || path.Base(name) == MonitoringFile {
 			continue
 		}
 		b, err := fs.ReadFile(fsys, name)
