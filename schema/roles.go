@@ -68,7 +68,7 @@ var roleSpecs = map[string]roleSpec{
 	},
 	RoleWaterInspection: {fields: map[string]FieldType{"date": TypeDate},
 		criteria: []string{"convenience", "quality", "quantity", "reliability"}},
-	RolePerson: {fields: map[string]FieldType{"name": TypeText, "birth_year": TypeInteger}},
+	RolePerson:        {fields: map[string]FieldType{"name": TypeText, "birth_year": TypeInteger}},
 	RoleFollowupVisit: {fields: map[string]FieldType{"date": TypeDate, "next_status": TypeEnum}},
 }
 
