@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/server/apitest"
@@ -173,4 +174,75 @@ func TestFollowupsRequests(t *testing.T) {
 	apitest.MustProblem(t, resp, body, http.StatusForbidden)
 	resp, body = ts.DoAs(t, ts.Login(t, "worker", uuid.NewString()), http.MethodGet, "/v1/followups", "", nil)
 	apitest.MustProblem(t, resp, body, http.StatusForbidden)
+}
+
+// followupsContract exercises GET /v1/followups for TestOpenAPIResponses
+// on a server with a relapsed household and a visit, and on one whose
+// forms declare no monitoring (404), and adds what it saw to k's.
+func followupsContract(t *testing.T, doc *openapi3.T, k *contract) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
+	hh := uuid.NewString()
+	changes := registeredLiftedOut(hh)
+	changes[3] = housingOnDay(uuid.NewString(), hh, "2026-10-01", "D", "none", "")
+	changes = append(changes, storetest.Upsert("followup_visit", uuid.NewString(), 0, storetest.T0, map[string]any{
+		"household_id": hh, "visited_on": "2026-11-15", "next_status": "sudden_hardship", "measures": []string{"medical_aid"}}))
+	if resp, body := pushV3(t, ts, "admin", apitest.AdminDevice, changes...); resp.StatusCode != 200 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	fk := newContract(t, ts, doc)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
+	far := ts.Login(t, "sup.bairin", uuid.NewString())
+	const path = "/v1/followups"
+	fk.call(t, apiCall{name: "followups", method: "GET", path: path, token: admin, status: 200})
+	fk.call(t, apiCall{name: "followups, a county as of a day", method: "GET", path: path + "?region=500240&as_of=2026-11-01", token: admin, status: 200})
+	fk.call(t, apiCall{name: "followups, ndjson", method: "GET", path: path + "?format=ndjson", token: admin, status: 200})
+	fk.call(t, apiCall{name: "followups, other county", method: "GET", path: path + "?region=500240", token: far, status: 403})
+	fk.call(t, apiCall{name: "followups, bad as_of", method: "GET", path: path + "?as_of=yesterday", token: admin, status: 422, invalid: true})
+	fk.call(t, apiCall{name: "followups, unknown parameter", method: "GET", path: path + "?due=1", token: admin, status: 400, invalid: true})
+	fk.call(t, apiCall{name: "followups without token", method: "GET", path: path, status: 401})
+	plain := newContract(t, mustServeV1(t, nil), doc)
+	plain.call(t, apiCall{name: "followups, no monitoring declared", method: "GET", path: path, token: plain.ts.Login(t, "admin", apitest.AdminDevice), status: 404})
+	for _, other := range []*contract{fk, plain} {
+		for op, codes := range other.seen {
+			if k.seen[op] == nil {
+				k.seen[op] = map[int]bool{}
+			}
+			for code := range codes {
+				k.seen[op][code] = true
+			}
+		}
+	}
+}
+
+// checkFollowupsNDJSON validates each line of an NDJSON follow-up list by
+// its kind: a Followup, a village's FollowupCounts, and the end's totals.
+func (k *contract) checkFollowupsNDJSON(t *testing.T, name string, body []byte) {
+	t.Helper()
+	ends := 0
+	for n, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+		var v map[string]any
+		if err := json.Unmarshal([]byte(line), &v); err != nil {
+			t.Fatalf("%s: NDJSON line %d: %v", name, n+1, err)
+		}
+		kind := v["kind"]
+		delete(v, "kind")
+		schemaName := "FollowupCounts"
+		switch kind {
+		case "household":
+			schemaName = "Followup"
+		case "village":
+		case "end":
+			ends++
+			v = v["totals"].(map[string]any)
+		default:
+			t.Fatalf("%s: line %d of kind %v", name, n+1, kind)
+		}
+		if err := k.doc.Components.Schemas[schemaName].Value.VisitJSON(v, openapi3.VisitAsResponse()); err != nil {
+			t.Errorf("%s: NDJSON line %d is not a %s: %v", name, n+1, schemaName, err)
+		}
+	}
+	if ends != 1 {
+		t.Errorf("%s: %d end lines", name, ends)
+	}
 }

@@ -251,6 +251,8 @@ func (k *contract) call(t *testing.T, c apiCall) (*http.Response, []byte) {
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/x-ndjson") {
 		if strings.HasPrefix(c.path, "/v1/reports/verification") {
 			k.checkVerificationNDJSON(t, c.name, body)
+		} else if strings.HasPrefix(c.path, "/v1/followups") {
+			k.checkFollowupsNDJSON(t, c.name, body)
 		} else {
 			k.checkNDJSON(t, c.name, body)
 		}
@@ -776,5 +778,6 @@ func TestOpenAPIResponses(t *testing.T) {
 		body: mustJSON(t, full), status: 503})
 
 	verificationContract(t, doc, k)
+	followupsContract(t, doc, k)
 	k.checkCoverage(t)
 }
