@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/fieldsync/fieldsync/schema/monitor"
+	"github.com/fieldsync/fieldsync/server/export"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -21,21 +22,18 @@ import (
 //	 "households": [Followup...], "villages": [Counts...], "totals": Counts,
 //	 "cursor", "generated_at"}
 //
-// format=ndjson streams the same as lines (kind household, village, end).
+// format=ndjson streams the same as lines (kind household, village, end);
+// csv and xlsx are the households' table (export.FollowupTables).
 // A version without a monitoring is 404.
 func (s *Server) handleFollowups(c echo.Context) error {
-	if err := onlyParams(c.QueryParams(), "region", "format", "as_of"); err != nil {
+	if err := onlyParams(c.QueryParams(), "region", "format", "lang", "as_of"); err != nil {
 		return err
 	}
 	actor, region, err := s.regionScope(c)
 	if err != nil {
 		return err
 	}
-	var errs []syncproto.FieldError
-	format := strings.TrimSpace(c.QueryParam("format"))
-	if format != "" && format != "json" && format != "ndjson" {
-		errs = append(errs, syncproto.FieldError{Path: "query.format", Message: "must be one of json, ndjson"})
-	}
+	f, errs := verificationFormat(c)
 	now := s.now()
 	asOf, fe := reportAsOf(c.QueryParam("as_of"), now)
 	if fe != nil {
@@ -51,11 +49,14 @@ func (s *Server) handleFollowups(c echo.Context) error {
 	}
 	names := regionNames(s.divisions)
 	ctx := c.Request().Context()
-	if format == "ndjson" {
+	switch f.format {
+	case export.FormatCSV, export.FormatXLSX:
+		return s.followupsTable(c, f, actor, region, asOf)
+	case export.FormatNDJSON:
 		out := &ndjsonStream{c: c, s: s}
-		sum, err := s.reports.Followups(ctx, actor, asOf, func(f *monitor.Followup) error {
-			f.VillageName = names.of(f.Village)
-			return out.line("household", f)
+		sum, err := s.reports.Followups(ctx, actor, asOf, func(fu *monitor.Followup) error {
+			fu.VillageName = names.of(fu.Village)
+			return out.line("household", fu)
 		})
 		if err != nil {
 			return out.fail(err)
@@ -79,9 +80,9 @@ func (s *Server) handleFollowups(c echo.Context) error {
 	}
 	out := s.newJSONStream(c, followupsHead{Region: region, RegionName: names.of(region), AsOf: asOf.Format(time.DateOnly),
 		Statuses: statuses}, "households")
-	sum, err := s.reports.Followups(ctx, actor, asOf, func(f *monitor.Followup) error {
-		f.VillageName = names.of(f.Village)
-		return out.item(f)
+	sum, err := s.reports.Followups(ctx, actor, asOf, func(fu *monitor.Followup) error {
+		fu.VillageName = names.of(fu.Village)
+		return out.item(fu)
 	})
 	if err != nil {
 		return out.fail(err)
@@ -95,6 +96,24 @@ func (s *Server) handleFollowups(c echo.Context) error {
 	sum.Totals.Name = names.of(region)
 	return out.finish(followupsTail{Villages: sum.Villages, Totals: sum.Totals, Cursor: s.cursors.Encode(sum.At),
 		GeneratedAt: syncproto.FormatTime(now)})
+}
+
+// followupsTable answers the follow-up list as CSV or XLSX: one row per
+// listed household (export.FollowupTables).
+func (s *Server) followupsTable(c echo.Context, f reportFormat, actor syncproto.Actor, region string, asOf time.Time) error {
+	l := s.reportLabels(f.lang)
+	tb := export.NewFollowupTables(l, s.divisions, s.schema)
+	out, err := s.newReportOutput(c, f, l, tb.Tables, 0, "fieldsync-followups-"+export.RegionFileName(actor, region))
+	defer out.close()
+	if err != nil {
+		return err
+	}
+	if _, err := s.reports.Followups(c.Request().Context(), actor, asOf, func(fu *monitor.Followup) error {
+		return out.row(0, tb.Household(fu)...)
+	}); err != nil {
+		return out.fail(err)
+	}
+	return out.finish()
 }
 
 // reportAsOf reads a report's as_of: a date not after today, today when

@@ -141,8 +141,9 @@ func TestHousingGradedDRelapsesAfterOnePush(t *testing.T) {
 	}
 }
 
-// TestFollowupsRequests: NDJSON lines end with the totals; a bad as_of or
-// format is a problem with its path; a region outside the caller's scope
+// TestFollowupsRequests: NDJSON lines end with the totals; the CSV is
+// labelled (statuses, triggers, the poverty status); a bad as_of, format or
+// lang is a problem with its path; a region outside the caller's scope
 // is forbidden; a field worker may not read the list.
 func TestFollowupsRequests(t *testing.T) {
 	ts := apitest.MustServe(t)
@@ -160,10 +161,20 @@ func TestFollowupsRequests(t *testing.T) {
 		!strings.Contains(lines[2], `"relapsed":1`) || !strings.HasPrefix(lines[2], `{"kind":"end"`) {
 		t.Fatalf("ndjson: %d %s", resp.StatusCode, body)
 	}
+	resp, body = ts.DoAs(t, sup, http.MethodGet, "/v1/followups?format=csv&lang=zh", "", nil)
+	csv := string(body)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
+		!strings.Contains(resp.Header.Get("Content-Disposition"), `filename="fieldsync-followups-`) ||
+		!strings.Contains(csv, "监测状态") || !strings.Contains(csv, ",返贫,") || !strings.Contains(csv, ",已脱贫,") ||
+		!strings.Contains(csv, "脱贫户“两不愁三保障”及饮水安全出现问题: housing_inspection") || !strings.Contains(csv, "grade=\"\"D\"\" 2026-10-01") ||
+		strings.Count(strings.TrimSpace(csv), "\n") != 1 {
+		t.Fatalf("csv: %d %s %s", resp.StatusCode, resp.Header, csv)
+	}
 	for _, c := range []struct {
 		query, path string
 		status      int
-	}{{"?as_of=yesterday", "query.as_of", 422}, {"?as_of=2027-01-01", "query.as_of", 422}, {"?format=xml", "query.format", 422}, {"?due=1", "query.due", 400}} {
+	}{{"?as_of=yesterday", "query.as_of", 422}, {"?as_of=2027-01-01", "query.as_of", 422}, {"?format=xml", "query.format", 422},
+		{"?format=csv&lang=fr", "query.lang", 422}, {"?due=1", "query.due", 400}} {
 		resp, body := ts.DoAs(t, sup, http.MethodGet, "/v1/followups"+c.query, "", nil)
 		p := apitest.MustProblem(t, resp, body, c.status)
 		if len(p.Errors) == 0 || p.Errors[0].Path != c.path {
@@ -197,6 +208,8 @@ func followupsContract(t *testing.T, doc *openapi3.T, k *contract) {
 	fk.call(t, apiCall{name: "followups", method: "GET", path: path, token: admin, status: 200})
 	fk.call(t, apiCall{name: "followups, a county as of a day", method: "GET", path: path + "?region=500240&as_of=2026-11-01", token: admin, status: 200})
 	fk.call(t, apiCall{name: "followups, ndjson", method: "GET", path: path + "?format=ndjson", token: admin, status: 200})
+	fk.call(t, apiCall{name: "followups, csv", method: "GET", path: path + "?format=csv&lang=en", token: admin, status: 200})
+	fk.call(t, apiCall{name: "followups, xlsx", method: "GET", path: path + "?format=xlsx&lang=zh", token: admin, status: 200})
 	fk.call(t, apiCall{name: "followups, other county", method: "GET", path: path + "?region=500240", token: far, status: 403})
 	fk.call(t, apiCall{name: "followups, bad as_of", method: "GET", path: path + "?as_of=yesterday", token: admin, status: 422, invalid: true})
 	fk.call(t, apiCall{name: "followups, unknown parameter", method: "GET", path: path + "?due=1", token: admin, status: 400, invalid: true})

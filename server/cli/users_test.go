@@ -75,7 +75,7 @@ func TestOperatorCommandsRefuseWhatTheyCannotDo(t *testing.T) {
 	}
 	for _, cmd := range []string{"list", "fields"} {
 		_, err := runCLI(t, "", "device", cmd, "--dir", tablet, "--entity", "househld")
-		if err == nil || !strings.Contains(err.Error(), `--entity "househld" is not a form of this tablet's schema: use one of household, housing_inspection, person, water_inspection`) {
+		if err == nil || !strings.Contains(err.Error(), `--entity "househld" is not a form of this tablet's schema: use one of followup_visit, household, housing_inspection, person, water_inspection`) {
 			t.Errorf("device %s --entity househld: %v", cmd, err)
 		}
 	}
