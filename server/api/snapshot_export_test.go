@@ -263,7 +263,7 @@ func TestInspectionRowsNameTheirHousehold(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer book.Close()
-	if got := strings.Join(book.GetSheetList(), ","); got != "农户,农村住房安全鉴定,家庭成员,农村饮水安全核查" {
+	if got := strings.Join(book.GetSheetList(), ","); got != "防返贫监测走访,农户,农村住房安全鉴定,家庭成员,农村饮水安全核查" {
 		t.Fatalf("XLSX sheets %s, want the forms' titles in zh", got)
 	}
 	rows, _ := book.GetRows("农村饮水安全核查")
