@@ -424,7 +424,7 @@ func TestExportRefusesBadRequests(t *testing.T) {
 	}{
 		{[]string{"--format", "pdf"}, "--format must be one of ndjson, csv, geojson, xlsx"},
 		{[]string{"--format", "csv"}, "--entity is required for format csv"},
-		{[]string{"--entity", "school"}, "--entity must be one of household"},
+		{[]string{"--entity", "school"}, "--entity must be one of followup_visit, household"},
 		{[]string{"--entity", "household", "--region", "5x"}, "region must be a division-code prefix of 2 to 12 digits"},
 		{[]string{"--entity", "household", "--as-of", "AAAA"}, "--as-of must be a cursor returned by this server"},
 		{[]string{"--entity", "household", "--data", t.TempDir()}, "no database at"},
