@@ -120,7 +120,7 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 	defer tx.Rollback(ctx)
 	ptx := &pushTx{tx: tx}
 	if len(group) == 1 {
-		if err := group[0].apply(group[0].ctx, ptx); err != nil {
+		if err := ptx.run(group[0].ctx, group[0].apply); err != nil {
 			return failAll(writeError(err))
 		}
 	} else if err := applyInSavepoints(ctx, tx, ptx, group, results); err != nil {
@@ -144,7 +144,7 @@ func applyInSavepoints(ctx context.Context, tx pgx.Tx, ptx *pushTx, group []*pus
 		if _, err := tx.Exec(ctx, `SAVEPOINT changeset`); err != nil {
 			return writeError(fmt.Errorf("savepoint: %w", err))
 		}
-		if err := r.apply(r.ctx, ptx); err != nil {
+		if err := ptx.run(r.ctx, r.apply); err != nil {
 			ptx.forget()
 			if _, rerr := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT changeset`); rerr != nil {
 				// The transaction is gone (the connection lost, the

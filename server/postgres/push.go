@@ -50,7 +50,11 @@ func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context,
 			if _, err := tx.Exec(ctx, `SAVEPOINT replay`); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
-			if err := fn(ctx, rtx, i); err != nil {
+			err := fn(ctx, rtx, i)
+			if err == nil {
+				err = rtx.flush(ctx)
+			}
+			if err != nil {
 				var se *syncproto.Error
 				if !errors.As(err, &se) {
 					return err
