@@ -15,27 +15,6 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// changesetKey carries a change set's id in the context of its push, for
-// failingAfter.
-type changesetKey struct{}
-
-// failingAfter is a store whose pushes fail, as fail says, after the push
-// service's work in the transaction succeeded: all of a change set's
-// writes are made, then its callback returns fail's error.
-type failingAfter struct {
-	*Store
-	fail func(ctx context.Context) error
-}
-
-func (f failingAfter) WritePush(ctx context.Context, changes int, apply func(context.Context, syncproto.PushTx) error) error {
-	return f.Store.WritePush(ctx, changes, func(ctx context.Context, tx syncproto.PushTx) error {
-		if err := apply(ctx, tx); err != nil {
-			return err
-		}
-		return f.fail(ctx)
-	})
-}
-
 // groupSizes records the size of every group the store's committer writes.
 func groupSizes(s *Store) func() (largest int) {
 	var mu sync.Mutex
@@ -68,10 +47,10 @@ func TestGroupCommitKeepsEachChangesetAtomic(t *testing.T) {
 	var mu sync.Mutex
 	failing := map[string]bool{}
 	injected := errors.New("injected failure after the writes")
-	p := syncproto.NewPushService(failingAfter{Store: s, fail: func(ctx context.Context) error {
+	p := syncproto.NewPushService(storetest.FailingAfter{PushStore: s, Fail: func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if failing[ctx.Value(changesetKey{}).(string)] {
+		if failing[storetest.ChangesetOf(ctx)] {
 			return injected
 		}
 		return nil
@@ -99,7 +78,7 @@ func TestGroupCommitKeepsEachChangesetAtomic(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ctx := context.WithValue(context.Background(), changesetKey{}, cs.ChangesetID)
+			ctx := storetest.WithChangeset(context.Background(), cs.ChangesetID)
 			_, results[i].err = p.Push(ctx, d.Actor, cs)
 		}()
 		if i == 0 {

@@ -151,6 +151,7 @@ var suite = []contractTest{
 	{"MigrateRecords", testMigrateRecords, []string{"Store.RecordsSchemaVersion", "Store.PendingRecordsVersion", "Store.MigrateRecords"}},
 	{"Users", testUsers, []string{"Accounts.PutUser", "Accounts.User", "Accounts.Users", "Accounts.SetUserDisabled", "Accounts.Access"}},
 	{"Sessions", testSessions, []string{"Accounts.CreateSession", "Accounts.Access", "Accounts.RevokeDevice", "Accounts.DeviceRevoked", "Accounts.DeviceUsers"}},
+	{"ConcurrentLoginsClaimTheDeviceOnce", testConcurrentLoginsClaimTheDeviceOnce, []string{"Accounts.CreateSession", "Accounts.DeviceUsers"}},
 	{"Refresh", testRefresh, []string{"Accounts.Refresh"}},
 	{"HouseholdStreamIsOnePoint", testHouseholdStreamIsOnePoint, []string{"Store.HouseholdInspections"}},
 	{"SnapshotLatestTies", testSnapshotLatestTies, []string{"Store.Snapshot"}},
