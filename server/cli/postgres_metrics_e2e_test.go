@@ -16,8 +16,9 @@ import (
 	"github.com/fieldsync/fieldsync/server/storetest"
 )
 
-// scrapeFamilies reads a server's /metrics, parsed.
-func scrapeFamilies(tb testing.TB, url string) map[string]*dto.MetricFamily {
+// scrapeFamilies reads a server's /metrics, parsed, and the size of the
+// exposition in bytes.
+func scrapeFamilies(tb testing.TB, url string) (map[string]*dto.MetricFamily, int) {
 	tb.Helper()
 	resp, err := apitest.HTTPClient.Get(url + "/metrics")
 	if err != nil {
@@ -33,7 +34,7 @@ func scrapeFamilies(tb testing.TB, url string) map[string]*dto.MetricFamily {
 	if err != nil {
 		tb.Fatalf("parsing /metrics: %v", err)
 	}
-	return families
+	return families, len(body)
 }
 
 // sample is the value of the series of family name with labels (a
@@ -82,7 +83,7 @@ func TestPostgresWriteWaitAndSizeMetrics(t *testing.T) {
 	const password = "a-long-password"
 	cli(t, password+"\n", "user", "add", "--store", store, "--name", "worker.xituo", "--role", "field_worker", "--scope", "500240107")
 	p := startBinary(t, t.TempDir(), "--store", store)
-	before := scrapeFamilies(t, p.url)
+	before, _ := scrapeFamilies(t, p.url)
 	if _, ok := sample(before, "fieldsync_postgres_write_wait_seconds", map[string]string{"op": "push"}); ok {
 		t.Fatal("a push wait before any push")
 	}
@@ -99,7 +100,7 @@ func TestPostgresWriteWaitAndSizeMetrics(t *testing.T) {
 			t.Fatalf("push: %d %v", status, err)
 		}
 	}
-	after := scrapeFamilies(t, p.url)
+	after, _ := scrapeFamilies(t, p.url)
 	if n, _ := sample(after, "fieldsync_postgres_write_wait_seconds", map[string]string{"op": "push"}); n != sets {
 		t.Fatalf("push waits observed: %v, want %d (one per change set)", n, sets)
 	}
