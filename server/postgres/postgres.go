@@ -14,8 +14,9 @@
 // pg_advisory_xact_lock(WriteLockKey), and holds it to its commit: writes
 // are serialised across every connection of every instance on the
 // database, as SQLite's single writer serialises them on one machine. A
-// change set is one transaction (savepoints per change set in a replay),
-// committed with synchronous_commit on (set on every connection, whatever
+// change set is one transaction, or a savepoint of one shared with the
+// change sets pushed at the same moment (group commit, below; savepoints
+// per change set in a replay too), committed with synchronous_commit on (set on every connection, whatever
 // the database's default), so an acknowledged change set is on disk — and
 // on the synchronous standbys, when there are any — before the answer.
 //
@@ -66,7 +67,9 @@
 // WAL flush, one wait for the synchronous standbys, one turn of the write
 // lock); each is answered only after that commit. A change set that fails
 // rolls back to its savepoint and fails alone; a failed commit fails the
-// group, none of it acknowledged.
+// group, none of it acknowledged. Within a change set, the writes whose
+// answers nothing needs are queued and sent together, in one round trip,
+// before its next read and at its end (pushTx.later).
 //
 // # What it does not do
 //
