@@ -1,9 +1,12 @@
 // Package pgtest gives tests a real PostgreSQL: a throwaway cluster that
 // the test binary starts itself (initdb into a temporary directory,
 // pg_ctl start on a free port of 127.0.0.1 with its socket in that
-// directory), once per test binary from TestMain, and a fresh database per
-// test, dropped when the test ends. The cluster is stopped and its
-// directory removed when the binary's tests are done.
+// directory), once per test binary — from TestMain (Main), or on first use
+// (Shared) — and a fresh database per test, dropped when the test ends:
+// empty, or a copy of a template prepared once (MainWithTemplate: a store's
+// migrations applied once, not per test). The cluster is stopped and its
+// directory removed when the binary's tests are done. A test that stops or
+// restarts PostgreSQL starts a cluster of its own (ForTest).
 //
 // It needs Debian's (or any) PostgreSQL server binaries: initdb, pg_ctl
 // and postgres, found on PATH, under FIELDSYNC_PG_BIN, or under
