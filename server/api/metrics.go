@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"os"
 	"runtime"
@@ -36,6 +37,7 @@ type Metrics struct {
 	pullRecords       *prometheus.CounterVec
 	snapshotRows      *prometheus.CounterVec
 	writeWait         *prometheus.HistogramVec
+	pgWriteWait       *prometheus.HistogramVec
 	checkpoint        prometheus.Histogram
 	checkpointErrors  prometheus.Counter
 	walUncopied       prometheus.Gauge
@@ -80,6 +82,9 @@ func NewMetrics(version string) *Metrics {
 		writeWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fieldsync_sqlite_write_wait_seconds",
 			Help:    "Time a write transaction waited for the single writer connection and SQLite's write lock, by operation.",
 			Buckets: writeWaitBuckets}, []string{"op"}),
+		pgWriteWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fieldsync_postgres_write_wait_seconds",
+			Help:    "Time a write transaction on PostgreSQL waited for a pooled connection and the write lock (the advisory lock of every instance's writes), by operation; for push, from the call (the group committer's queue included).",
+			Buckets: writeWaitBuckets}, []string{"op"}),
 		checkpoint: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "fieldsync_sqlite_checkpoint_seconds",
 			Help:    "Duration of the background checkpoints, which copy the WAL into the database file beside the writer.",
 			Buckets: writeWaitBuckets}),
@@ -92,7 +97,7 @@ func NewMetrics(version string) *Metrics {
 		Help: "Always 1: the version of fieldsync and of Go it was built with."}, []string{"version", "go_version"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	r.MustRegister(m.httpRequests, m.httpDuration, m.httpInFlight, m.changesets, m.changes, m.merges,
-		m.conflictsOpened, m.conflictsResolved, m.quarantined, m.pullRecords, m.snapshotRows, m.writeWait, m.checkpoint, m.checkpointErrors, m.walUncopied, buildInfo,
+		m.conflictsOpened, m.conflictsResolved, m.quarantined, m.pullRecords, m.snapshotRows, m.writeWait, m.pgWriteWait, m.checkpoint, m.checkpointErrors, m.walUncopied, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, o := range []string{"applied", "replayed"} {
 		m.changesets.WithLabelValues(o)
@@ -130,6 +135,21 @@ func (m *Metrics) WriteWaited(op string, waited time.Duration) {
 	m.writeWait.WithLabelValues(op).Observe(waited.Seconds())
 }
 
+// PostgresWrites is the observer of a PostgreSQL store's write waits
+// (postgres.WriteObserver): it records them as
+// fieldsync_postgres_write_wait_seconds.
+func (m *Metrics) PostgresWrites() PostgresWriteWaits { return PostgresWriteWaits{m} }
+
+// PostgresWriteWaits records a PostgreSQL store's write waits; made by
+// Metrics.PostgresWrites.
+type PostgresWriteWaits struct{ m *Metrics }
+
+// WriteWaited records how long a write transaction waited for a
+// connection and the write lock.
+func (w PostgresWriteWaits) WriteWaited(op string, waited time.Duration) {
+	w.m.pgWriteWait.WithLabelValues(op).Observe(waited.Seconds())
+}
+
 // Checkpointed records a background checkpoint; it implements
 // sqlite.CheckpointObserver.
 func (m *Metrics) Checkpointed(walPages, copied int, took time.Duration, err error) {
@@ -146,6 +166,15 @@ func (m *Metrics) Checkpointed(walPages, copied int, took time.Duration, err err
 // scrape. It may be called once per Metrics.
 func (m *Metrics) WatchDatabase(path string) error {
 	return m.registry.Register(databaseSize{path: path})
+}
+
+// WatchDatabaseSize adds the gauge fieldsync_database_size_bytes{file="db"}
+// of a database that is not a file of this machine (PostgreSQL's
+// pg_database_size): size is asked at every scrape, bounded by 5 s; when
+// it fails the scrape has no such sample. It may be called once per
+// Metrics, instead of WatchDatabase.
+func (m *Metrics) WatchDatabaseSize(size func(context.Context) (int64, error)) error {
+	return m.registry.Register(queriedDatabaseSize(size))
 }
 
 // watchSnapshots adds the gauge of snapshots streaming now, read from the
@@ -243,7 +272,7 @@ func (m *Metrics) observePull(records []syncproto.Record) {
 type databaseSize struct{ path string }
 
 var databaseSizeDesc = prometheus.NewDesc("fieldsync_database_size_bytes",
-	"Size of the SQLite database on disk, by file: db (the database file) and wal (its write-ahead log).", []string{"file"}, nil)
+	"Size of the database on disk, by file: db (the SQLite database file; on PostgreSQL, pg_database_size of the store's database) and wal (SQLite's write-ahead log).", []string{"file"}, nil)
 
 func (d databaseSize) Describe(ch chan<- *prometheus.Desc) { ch <- databaseSizeDesc }
 
@@ -255,4 +284,22 @@ func (d databaseSize) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(databaseSizeDesc, prometheus.GaugeValue, float64(size), f.label)
 	}
+}
+
+// queriedDatabaseSize is the collector of fieldsync_database_size_bytes
+// for a database asked for its size (PostgreSQL): file="db" only.
+type queriedDatabaseSize func(context.Context) (int64, error)
+
+func (q queriedDatabaseSize) Describe(ch chan<- *prometheus.Desc) { ch <- databaseSizeDesc }
+
+func (q queriedDatabaseSize) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	size, err := q(ctx)
+	if err != nil {
+		// The database unreachable: no sample, rather than a false 0
+		// (fieldsync_http_requests_total's 503s say why).
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(databaseSizeDesc, prometheus.GaugeValue, float64(size), "db")
 }

@@ -23,7 +23,7 @@ func TestBenchOnPostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("generates a database and runs the server")
 	}
-	c := pgtest.ForTest(t)
+	c := pgtest.Shared(t)
 	store, drop, err := c.CreateDatabase(context.Background())
 	if err != nil {
 		t.Fatal(err)

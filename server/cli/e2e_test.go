@@ -22,6 +22,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/server/apitest"
+	"github.com/fieldsync/fieldsync/server/postgres/pgtest"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -45,6 +46,9 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binaryDir = dir
+		// The PostgreSQL cluster the tests that need one share
+		// (pgtest.Shared), if one of them started it.
+		defer pgtest.StopShared()
 		return m.Run()
 	}()
 	os.Exit(code)

@@ -100,7 +100,7 @@ var rotatedRE = regexp.MustCompile(`new signing key (\S+) is current`)
 // another at once, and a token of the previous key stays valid; an upload
 // cut at A resumes at B from the bytes A kept.
 func TestInstancesOnOnePostgresServeAsOne(t *testing.T) {
-	c := pgtest.ForTest(t)
+	c := pgtest.Shared(t)
 	store, drop, err := c.CreateDatabase(context.Background())
 	if err != nil {
 		t.Fatal(err)

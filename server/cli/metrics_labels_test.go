@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"math/rand"
@@ -14,10 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/fieldsync/fieldsync/server/apitest"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // scrapeURL reads a server's /metrics and returns the number of series of
@@ -25,26 +20,13 @@ import (
 // and the size of the exposition in bytes.
 func scrapeURL(tb testing.TB, url string) (series int, size int) {
 	tb.Helper()
-	resp, err := apitest.HTTPClient.Get(url + "/metrics")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		tb.Fatalf("/metrics: %d %v", resp.StatusCode, err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(bytes.NewReader(body))
-	if err != nil {
-		tb.Fatalf("parsing /metrics: %v", err)
-	}
+	families, size := scrapeFamilies(tb, url)
 	for _, name := range []string{"fieldsync_http_requests_total", "fieldsync_http_request_duration_seconds"} {
 		if f := families[name]; f != nil {
 			series += len(f.Metric)
 		}
 	}
-	return series, len(body)
+	return series, size
 }
 
 // rssBytes is the resident set size of process pid, from /proc.

@@ -23,7 +23,7 @@ import (
 // reads them. The store URL's
 // password appears in no output.
 func TestServeOnPostgres(t *testing.T) {
-	c := pgtest.ForTest(t)
+	c := pgtest.Shared(t)
 	plain, drop, err := c.CreateDatabase(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -65,7 +65,12 @@ func redactedStore(store string) string {
 // waits up to lockTimeout for the write lock (0: the store's default). Its
 // errors name the database without the password.
 func openPostgres(ctx context.Context, store string, lockTimeout time.Duration) (*postgres.Store, error) {
-	s, err := postgres.Open(ctx, store, postgres.Options{LockTimeout: lockTimeout})
+	return openPostgresWith(ctx, store, postgres.Options{LockTimeout: lockTimeout})
+}
+
+// openPostgresWith is openPostgres with every option.
+func openPostgresWith(ctx context.Context, store string, opts postgres.Options) (*postgres.Store, error) {
+	s, err := postgres.Open(ctx, store, opts)
 	if err != nil {
 		return nil, fmt.Errorf("--store %s: %w", redactedStore(store), err)
 	}
@@ -80,9 +85,14 @@ func openServeStore(ctx context.Context, store, data string, opts sqlite.Options
 	warn func(msg string, args ...any)) (s servedStore, where string, err error) {
 	if store != "" {
 		// --busy-timeout bounds the wait for the write lock, as it bounds
-		// SQLite's.
-		pg, err := openPostgres(ctx, store, opts.BusyTimeout)
+		// SQLite's; the metrics see the writes' waits and the database's
+		// size, as SQLite's.
+		pg, err := openPostgresWith(ctx, store, postgres.Options{LockTimeout: opts.BusyTimeout, Observer: metrics.PostgresWrites()})
 		if err != nil {
+			return nil, "", err
+		}
+		if err := metrics.WatchDatabaseSize(pg.DatabaseSize); err != nil {
+			pg.Close()
 			return nil, "", err
 		}
 		return pg, redactedStore(store), nil

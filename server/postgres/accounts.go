@@ -52,7 +52,7 @@ func (s *Store) PutUser(ctx context.Context, u auth.User) error {
 	if err != nil {
 		return err
 	}
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "user", func(ctx context.Context, tx pgx.Tx) error {
 		var oldHash string
 		if err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE name = $1`, u.Name).Scan(&oldHash); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("put user: %w", err)
@@ -88,7 +88,7 @@ func (s *Store) Users(ctx context.Context) ([]auth.User, error) {
 // SetUserDisabled disables or enables a user; disabling ends their
 // sessions. An unknown user is ENotFound.
 func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool, now time.Time) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "user", func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = $1, updated_at = $2 WHERE name = $3`, disabled, formatTime(now), name)
 		if err != nil {
 			return fmt.Errorf("disable user: %w", err)
@@ -112,7 +112,7 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool,
 // it: auth.ErrDeviceRevoked for a revoked device, auth.ErrDeviceTaken when
 // another user has a session (live or not) on it or pushed from it.
 func (s *Store) CreateSession(ctx context.Context, sess auth.Session, refreshHash string) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "login", func(ctx context.Context, tx pgx.Tx) error {
 		var revoked, others int64
 		if err := tx.QueryRow(ctx, `SELECT
 			(SELECT count(*) FROM revoked_devices WHERE device_id = $1),
@@ -155,7 +155,7 @@ func (s *Store) CreateSession(ctx context.Context, sess auth.Session, refreshHas
 // retry of a rotation whose answer was lost (auth.RefreshGrace).
 func (s *Store) Refresh(ctx context.Context, sessionID, presented, newHash string, now, expires time.Time) (auth.RefreshOutcome, *auth.Session, error) {
 	outcome, sess := auth.RefreshInvalid, (*auth.Session)(nil)
-	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.write(ctx, "refresh", func(ctx context.Context, tx pgx.Tx) error {
 		var err error
 		outcome, sess, err = refresh(ctx, tx, sessionID, presented, newHash, now, expires)
 		return err
@@ -274,7 +274,7 @@ func (s *Store) Access(ctx context.Context, user, sessionID, device string, now 
 // RevokeDevice ends every session of a device and refuses its tokens from
 // now on.
 func (s *Store) RevokeDevice(ctx context.Context, device, by string, now time.Time) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "revoke_device", func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO revoked_devices (device_id, revoked_at, revoked_by) VALUES ($1, $2, $3)
 			ON CONFLICT (device_id) DO NOTHING`, device, formatTime(now), by); err != nil {
 			return fmt.Errorf("revoke device: %w", err)

@@ -163,7 +163,7 @@ func (s *Store) PhotoUploaded(ctx context.Context, actor syncproto.Actor, hash s
 	if !syncproto.ValidSHA256(hash) {
 		return fmt.Errorf("photo upload: %q is not a SHA-256 digest", hash)
 	}
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "photo_upload", func(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `INSERT INTO attachment_uploads (hash, user_id, device_id, at) VALUES ($1, $2, $3, $4)
 			ON CONFLICT (hash, user_id, device_id) DO UPDATE SET at = excluded.at`,
 			hash, actor.UserID, actor.DeviceID, formatTime(s.now())); err != nil {
@@ -190,7 +190,7 @@ const photosInUseQuery = `
 func (s *Store) RemoveUnreferencedPhotos(ctx context.Context, hashes []string, since time.Time,
 	remove func(sha256 string) (bool, error)) ([]string, error) {
 	var removed []string
-	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.write(ctx, "photo_sweep", func(ctx context.Context, tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, photosInUseQuery, nonNil(hashes), formatTime(since))
 		inUse, err := hashSet(rows, err, "photos in use")
 		if err != nil {

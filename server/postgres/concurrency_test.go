@@ -275,7 +275,7 @@ func TestDurableCommitSettings(t *testing.T) {
 		t.Fatalf("synchronous_commit = %s on the store's connections, want on", setting)
 	}
 	var inWrite string
-	err := s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	err := s.write(ctx, "test", func(ctx context.Context, tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SHOW synchronous_commit`).Scan(&inWrite)
 	})
 	if err != nil || inWrite != "on" {

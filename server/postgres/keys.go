@@ -38,7 +38,7 @@ func (s *Store) SigningKeys(ctx context.Context) (current string, keys map[strin
 // write lock, removing all but the newest keep keys; with onlyIfNone it
 // stores nothing when a key exists.
 func (s *Store) AddSigningKey(ctx context.Context, kid string, pkcs8 []byte, keep int, onlyIfNone bool) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "signing_key", func(ctx context.Context, tx pgx.Tx) error {
 		if onlyIfNone {
 			var any bool
 			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM signing_keys)`).Scan(&any); err != nil {

@@ -53,9 +53,9 @@ func TestNULCharactersAreKept(t *testing.T) {
 	}); err != nil || n != 2 {
 		t.Fatalf("household stream: %d households, %v", n, err)
 	}
-	c := mustSnapshot(t, s, storetest.All, withLatest)
-	if len(c.rows) != 2 || c.byID()[hh].Latest["housing_inspection"] == nil {
-		t.Fatalf("snapshot: %d rows, latest of the household %+v", len(c.rows), c.byID()[hh].Latest)
+	c := storetest.MustSnapshot(t, s, storetest.All, storetest.WithLatest)
+	if len(c.Rows) != 2 || c.ByID()[hh].Latest["housing_inspection"] == nil {
+		t.Fatalf("snapshot: %d rows, latest of the household %+v", len(c.Rows), c.ByID()[hh].Latest)
 	}
 	if q, _, err := s.ListQuarantine(ctx, storetest.All, "", 0, 10); err != nil || len(q) != 1 {
 		t.Fatalf("quarantine list: %v, %v", q, err)

@@ -14,8 +14,9 @@
 // pg_advisory_xact_lock(WriteLockKey), and holds it to its commit: writes
 // are serialised across every connection of every instance on the
 // database, as SQLite's single writer serialises them on one machine. A
-// change set is one transaction (savepoints per change set in a replay),
-// committed with synchronous_commit on (set on every connection, whatever
+// change set is one transaction, or a savepoint of one shared with the
+// change sets pushed at the same moment (group commit, below; savepoints
+// per change set in a replay too), committed with synchronous_commit on (set on every connection, whatever
 // the database's default), so an acknowledged change set is on disk — and
 // on the synchronous standbys, when there are any — before the answer.
 //
@@ -58,10 +59,21 @@
 // instance works at every other and a rotation is seen by all. The photos
 // are files in a directory the instances share (serve --photos).
 //
+// # Group commit
+//
+// Pushes go through one committer goroutine per Store, as in the SQLite
+// store (groupcommit.go): the change sets waiting at that moment share one
+// write transaction, each in a savepoint of its own, and one commit (one
+// WAL flush, one wait for the synchronous standbys, one turn of the write
+// lock); each is answered only after that commit. A change set that fails
+// rolls back to its savepoint and fails alone; a failed commit fails the
+// group, none of it acknowledged. Within a change set, the writes whose
+// answers nothing needs are queued and sent together, in one round trip,
+// before its next read and at its end (pushTx.later).
+//
 // # What it does not do
 //
-// It has no equivalent of the SQLite store's group commit (each change set
-// is its own transaction and commit), of OpenReader (every Open migrates),
+// It has no equivalent of OpenReader (every Open migrates),
 // nor of the online backup (pg_dump or a base backup; see
 // docs/operators.md). ceiling.go holds fieldsync bench's helpers: copies
 // of a database, and the raw engine loops.
@@ -108,6 +120,23 @@ type Options struct {
 	// EUnavailable, as the SQLite store's busy timeout; DefaultLockTimeout
 	// when 0.
 	LockTimeout time.Duration
+	// Observer, when set, is told how long each write transaction waited
+	// before it could write: for a pooled connection, then for the write
+	// lock (which a write of this or another instance may hold).
+	Observer WriteObserver
+}
+
+// WriteObserver is told how long each write transaction waited before it
+// could write: a push in the group committer's queue, then every write for
+// a connection of the pool and for the write lock (the advisory lock that
+// the writes of every instance on the database take in turn). op names
+// the operation: push, outbox_replay, a supervisor's decision (resolve,
+// merge…), login, refresh, revoke_device, user, record_pull, photo_upload,
+// photo_sweep, signing_key, publish, migrate_records, name_device. The
+// server's metrics implement it, so that this package needs no metrics
+// library.
+type WriteObserver interface {
+	WriteWaited(op string, waited time.Duration)
 }
 
 // Defaults of Options.
@@ -126,8 +155,19 @@ type Store struct {
 	// beforeCommit, when set (tests only), runs in every write
 	// transaction after its writes and before its commit.
 	beforeCommit func()
+	// onGroup, when set (tests only), is told the size of every group
+	// of change sets the committer writes.
+	onGroup func(n int)
+	// observer is told each write's wait; nil for none.
+	observer WriteObserver
 
-	mu        sync.RWMutex // guards closed; held for reading by every write
+	// The group committer (groupcommit.go): pushes is closed by Close,
+	// under mu, and committerDone once the committer has answered every
+	// push queued before.
+	pushes        chan *pushRequest
+	committerDone chan struct{}
+
+	mu        sync.RWMutex // guards closed and sending on pushes; held for reading by every write
 	closed    bool
 	closeOnce sync.Once
 	closeErr  error
@@ -169,7 +209,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
-	s := &Store{pool: pool, now: opts.Now, lockTimeout: opts.LockTimeout}
+	s := &Store{pool: pool, now: opts.Now, lockTimeout: opts.LockTimeout, observer: opts.Observer}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -178,6 +218,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	s.startCommitter()
 	return s, nil
 }
 
@@ -232,16 +273,29 @@ func (s *Store) cursorSecret(ctx context.Context) ([]byte, error) {
 // CursorKey returns the key the cursors of this database are signed with.
 func (s *Store) CursorKey() []byte { return s.cursorKey }
 
+// DatabaseSize is the size on disk of the store's database
+// (pg_database_size), for the metrics.
+func (s *Store) DatabaseSize(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, `SELECT pg_database_size(current_database())`).Scan(&n); err != nil {
+		return 0, writeError(fmt.Errorf("database size: %w", err))
+	}
+	return n, nil
+}
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
-// Close refuses new writes, waits for those under way and closes the pool.
-// Later calls do nothing.
+// Close refuses new writes, waits for those under way (the pushes queued
+// for the group committer included) and closes the pool. Later calls do
+// nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
 		s.closed = true
+		close(s.pushes)
 		s.mu.Unlock()
+		<-s.committerDone
 		s.pool.Close()
 	})
 	return s.closeErr
@@ -256,27 +310,24 @@ func errShuttingDown() error {
 // write runs fn in one write transaction holding the write lock, and
 // commits it; an error of fn or of the commit keeps nothing. fn's context
 // is ctx without its cancellation: a caller that goes away does not cut a
-// write in half. After Close began it refuses with EUnavailable.
-func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx pgx.Tx) error) error {
+// write in half. op names the write for the observer. After Close began it
+// refuses with EUnavailable.
+func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return errShuttingDown()
 	}
 	ctx = context.WithoutCancel(ctx)
-	tx, err := s.pool.Begin(ctx)
+	start := time.Now()
+	tx, err := s.beginWrite(ctx)
+	if s.observer != nil {
+		s.observer.WriteWaited(op, time.Since(start))
+	}
 	if err != nil {
-		return writeError(fmt.Errorf("begin: %w", err))
+		return err
 	}
 	defer tx.Rollback(ctx)
-	// SET LOCAL takes no parameters: the timeout is a number of
-	// milliseconds formatted here.
-	if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, s.lockTimeout.Milliseconds())); err != nil {
-		return writeError(fmt.Errorf("lock timeout: %w", err))
-	}
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, WriteLockKey); err != nil {
-		return writeError(fmt.Errorf("write lock: %w", err))
-	}
 	if err := fn(ctx, tx); err != nil {
 		return writeError(err)
 	}
@@ -287,6 +338,26 @@ func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx pgx.T
 		return writeError(fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// beginWrite begins a write transaction and takes the write lock, waiting
+// for it up to the lock timeout. Its errors are writeError's.
+func (s *Store) beginWrite(ctx context.Context) (pgx.Tx, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, writeError(fmt.Errorf("begin: %w", err))
+	}
+	// SET LOCAL takes no parameters: the timeout is a number of
+	// milliseconds formatted here.
+	if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, s.lockTimeout.Milliseconds())); err != nil {
+		tx.Rollback(ctx)
+		return nil, writeError(fmt.Errorf("lock timeout: %w", err))
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, WriteLockKey); err != nil {
+		tx.Rollback(ctx)
+		return nil, writeError(fmt.Errorf("write lock: %w", err))
+	}
+	return tx, nil
 }
 
 // read runs fn in one read-only REPEATABLE READ transaction: every query

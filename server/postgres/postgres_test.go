@@ -9,7 +9,23 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+// TestMain starts the test cluster; every test's database is a copy of a
+// template the migrations were applied to once (without its cursor
+// secret, so that each store makes its own), so a test does not pay for
+// them.
+func TestMain(m *testing.M) {
+	pgtest.MainWithTemplate(m, func(ctx context.Context, url string) error {
+		s, err := Open(ctx, url, Options{})
+		if err != nil {
+			return err
+		}
+		if _, err := s.pool.Exec(ctx, `DELETE FROM settings`); err != nil {
+			s.Close()
+			return err
+		}
+		return s.Close()
+	})
+}
 
 // MustOpen opens a store on a new database of the test cluster and closes
 // it when the test ends.

@@ -12,16 +12,6 @@ import (
 
 var _ syncproto.PushStore = (*Store)(nil)
 
-// WritePush runs apply, the push service's work for one change set, in a
-// transaction of its own holding the write lock, and returns once it is
-// committed with synchronous_commit on. An error of apply keeps nothing of
-// it; a failed commit is returned (as EUnavailable when the database is
-// going away). A caller that goes away does not cancel it. Once Close
-// began, WritePush refuses with EUnavailable.
-func (s *Store) WritePush(ctx context.Context, changes int, apply func(context.Context, syncproto.PushTx) error) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error { return apply(ctx, &pushTx{tx: tx}) })
-}
-
 // replayTx is a write transaction for the replay of an exported outbox.
 type replayTx struct{ pushTx }
 
@@ -54,13 +44,17 @@ func (p *replayTx) CarryPhotoProofs(ctx context.Context, hashes []string, replay
 // with an *Error is rolled back alone; any other error keeps nothing of the
 // replay.
 func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context, syncproto.ReplayTx, int) error) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "outbox_replay", func(ctx context.Context, tx pgx.Tx) error {
 		rtx := &replayTx{pushTx{tx: tx}}
 		for i := range n {
 			if _, err := tx.Exec(ctx, `SAVEPOINT replay`); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
 			}
-			if err := fn(ctx, rtx, i); err != nil {
+			err := fn(ctx, rtx, i)
+			if err == nil {
+				err = rtx.flush(ctx)
+			}
+			if err != nil {
 				var se *syncproto.Error
 				if !errors.As(err, &se) {
 					return err

@@ -21,22 +21,78 @@ type pushTx struct {
 	// its record up to three times. Every write forgets the records it
 	// touches; a rolled-back savepoint forgets all (forget).
 	read map[string]*syncproto.StoredRecord
+	// pending holds the writes whose answer nothing needs (a record's
+	// row, the checksum sums, a receipt…), queued by later and sent
+	// together, in order, in one round trip (flush) before the next
+	// statement that is sent at once and before the change set ends. A
+	// change of a few statements then costs one or two round trips to
+	// the database instead of five or more. An error of a queued write is
+	// returned by the flush, and fails the change set as it would have
+	// at once: its writes are rolled back whole either way.
+	pending *pgx.Batch
 }
 
-// forget drops the records read so far (after a rollback to a savepoint).
-func (p *pushTx) forget() { p.read = nil }
+// forget drops the records read so far and the writes not yet sent (after
+// a rollback to a savepoint).
+func (p *pushTx) forget() { p.read, p.pending = nil, nil }
+
+// run runs fn, one change set's (or decision's) work, on p, and sends the
+// writes it left queued: when run returns nil, all of fn's writes are
+// made.
+func (p *pushTx) run(ctx context.Context, fn func(context.Context, syncproto.PushTx) error) error {
+	if err := fn(ctx, p); err != nil {
+		return err
+	}
+	return p.flush(ctx)
+}
+
+// later queues a write to be sent with the next flush.
+func (p *pushTx) later(query string, args ...any) {
+	if p.pending == nil {
+		p.pending = &pgx.Batch{}
+	}
+	p.pending.Queue(rebind(query), args...)
+}
+
+// flush sends the queued writes in one round trip and returns the first
+// error among them.
+func (p *pushTx) flush(ctx context.Context) error {
+	b := p.pending
+	if b == nil || b.Len() == 0 {
+		return nil
+	}
+	p.pending = nil
+	if err := p.tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("queued writes: %w", err)
+	}
+	return nil
+}
 
 func (p *pushTx) exec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {
+	if err := p.flush(ctx); err != nil {
+		return pgconn.CommandTag{}, err
+	}
 	return p.tx.Exec(ctx, rebind(query), args...)
 }
 
 func (p *pushTx) query(ctx context.Context, query string, args ...any) (pgx.Rows, error) {
+	if err := p.flush(ctx); err != nil {
+		return nil, err
+	}
 	return p.tx.Query(ctx, rebind(query), args...)
 }
 
 func (p *pushTx) queryRow(ctx context.Context, query string, args ...any) pgx.Row {
+	if err := p.flush(ctx); err != nil {
+		return errRow{err}
+	}
 	return p.tx.QueryRow(ctx, rebind(query), args...)
 }
+
+// errRow is a row whose query was not sent: Scan returns why.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // cloneRecord copies a record deeply enough that the caller may change its
 // maps.
@@ -154,7 +210,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err != nil {
 		return 0, err
 	}
-	_, err = p.exec(ctx, `INSERT INTO records (id, entity, version, village, parent_id, fields, meta,
+	p.later(`INSERT INTO records (id, entity, version, village, parent_id, fields, meta,
 		deleted, merged_into, seq, created_at, updated_at, updated_by, updated_device)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET version = excluded.version, village = excluded.village,
@@ -164,9 +220,6 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		rec.ID, rec.Entity, rec.Version, rec.Village, nullString(rec.Parent), string(fields), string(meta),
 		rec.Deleted, nullString(rec.MergedInto), seq, formatTime(rec.UpdatedAt), formatTime(rec.UpdatedAt),
 		rec.UpdatedBy, rec.UpdatedDevice)
-	if err != nil {
-		return 0, fmt.Errorf("write record: %w", err)
-	}
 	from := ""
 	if oldVillage != nil {
 		from = *oldVillage
@@ -180,22 +233,16 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		}
 	}
 	if oldVillage != nil && from != rec.Village {
-		if err := p.scopeExit(ctx, seq, rec.ID, rec.Entity, from, rec.Village); err != nil {
-			return 0, err
-		}
+		p.scopeExit(seq, rec.ID, rec.Entity, from, rec.Village)
 	}
 	return seq, nil
 }
 
 // scopeExit records that a record left a village at seq, so that pulls in
 // the old village's scope return it as removed.
-func (p *pushTx) scopeExit(ctx context.Context, seq int64, id, entity, from, to string) error {
-	_, err := p.exec(ctx, `INSERT INTO scope_exits (seq, record_id, entity, old_village, new_village)
+func (p *pushTx) scopeExit(seq int64, id, entity, from, to string) {
+	p.later(`INSERT INTO scope_exits (seq, record_id, entity, old_village, new_village)
 		VALUES (?, ?, ?, ?, ?)`, seq, id, entity, from, to)
-	if err != nil {
-		return fmt.Errorf("scope exit: %w", err)
-	}
-	return nil
 }
 
 // ChildPlacements returns where the records whose parent is id stand, in
@@ -226,9 +273,7 @@ func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village str
 	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
-	if err := p.scopeExit(ctx, seq, c.ID, c.Entity, c.Village, village); err != nil {
-		return err
-	}
+	p.scopeExit(seq, c.ID, c.Entity, c.Village, village)
 	if err := p.moveSum(ctx, c.ID, true, c.Village, c.Version, village, c.Version); err != nil {
 		return err
 	}
@@ -241,22 +286,17 @@ func (p *pushTx) UpdateMeta(ctx context.Context, id string, meta map[string]sync
 	if err != nil {
 		return err
 	}
-	if _, err := p.exec(ctx, `UPDATE records SET meta = ? WHERE id = ?`, string(b), id); err != nil {
-		return fmt.Errorf("update meta: %w", err)
-	}
+	p.later(`UPDATE records SET meta = ? WHERE id = ?`, string(b), id)
 	return nil
 }
 
 func (p *pushTx) AddConflict(ctx context.Context, c syncproto.ConflictEntry) error {
-	_, err := p.exec(ctx, `INSERT INTO conflicts (id, entity, record_id, village, field, policy, stored,
+	p.later(`INSERT INTO conflicts (id, entity, record_id, village, field, policy, stored,
 		incoming, kept, state, changeset_id, device_id, user_id, device_at, created_at, version)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Entity, c.RecordID, c.Village, c.Field, c.Policy, string(c.Stored), string(c.Incoming),
 		string(c.Kept), c.State, c.ChangesetID, c.DeviceID, c.UserID, formatTime(c.DeviceAt),
 		formatTime(c.CreatedAt), c.Version)
-	if err != nil {
-		return fmt.Errorf("add conflict: %w", err)
-	}
 	return nil
 }
 
@@ -265,38 +305,34 @@ func (p *pushTx) AddQuarantine(ctx context.Context, q syncproto.QuarantineEntry)
 	if err != nil {
 		return err
 	}
-	_, err = p.exec(ctx, `INSERT INTO quarantine (id, changeset_id, device_id, user_id, entity, record_id,
+	p.later(`INSERT INTO quarantine (id, changeset_id, device_id, user_id, entity, record_id,
 		village, errors, raw, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		q.ID, q.ChangesetID, q.DeviceID, q.UserID, q.Entity, q.RecordID, q.Village, string(errs), string(q.Raw),
 		formatTime(q.ReceivedAt))
-	if err != nil {
-		return fmt.Errorf("quarantine: %w", err)
-	}
 	return nil
 }
 
 func (p *pushTx) SaveReceipt(ctx context.Context, r syncproto.Receipt) error {
-	_, err := p.exec(ctx, `INSERT INTO receipts (changeset_id, device_id, device_seq, user_id, content_hash,
+	p.later(`INSERT INTO receipts (changeset_id, device_id, device_seq, user_id, content_hash,
 		response, received_at, applied, merged, conflicts, rejected) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ChangesetID, r.DeviceID, r.DeviceSeq, r.UserID, r.ContentHash, string(r.Response),
 		formatTime(r.ReceivedAt), r.Applied, r.Merged, r.Conflicts, r.Rejected)
-	if err != nil {
-		return fmt.Errorf("save receipt: %w", err)
-	}
-	_, err = p.exec(ctx, `INSERT INTO devices AS d (device_id, user_id, last_seq, last_push_at, applied, merged,
+	p.later(`INSERT INTO devices AS d (device_id, user_id, last_seq, last_push_at, applied, merged,
 		conflicts, rejected, schema_version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (device_id) DO UPDATE SET user_id = excluded.user_id, last_seq = excluded.last_seq,
 		last_push_at = excluded.last_push_at, applied = d.applied + excluded.applied, merged = d.merged + excluded.merged,
 		conflicts = d.conflicts + excluded.conflicts, rejected = d.rejected + excluded.rejected,
 		schema_version = COALESCE(excluded.schema_version, d.schema_version)`,
 		r.DeviceID, r.UserID, r.DeviceSeq, formatTime(r.ReceivedAt), r.Applied, r.Merged, r.Conflicts, r.Rejected, nullVersion(r.SchemaVersion))
-	if err != nil {
-		return fmt.Errorf("save device: %w", err)
-	}
 	return nil
 }
 
-func (p *pushTx) Head(ctx context.Context) (int64, error) { return head(ctx, p.tx) }
+func (p *pushTx) Head(ctx context.Context) (int64, error) {
+	if err := p.flush(ctx); err != nil {
+		return 0, err
+	}
+	return head(ctx, p.tx)
+}
 
 // head is the highest position of the change log that tx sees. Under the
 // write lock, or in a read snapshot, every lower position is committed or

@@ -38,7 +38,7 @@ func (s *Store) PublishedSchemas(ctx context.Context) ([]syncproto.PublishedSche
 // it is EConflict (syncproto.SchemaStore). Under the write lock, two
 // instances publishing at once cannot both insert.
 func (s *Store) PublishSchema(ctx context.Context, v syncproto.PublishedSchema) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "publish", func(ctx context.Context, tx pgx.Tx) error {
 		var digest string
 		switch err := tx.QueryRow(ctx, `SELECT digest FROM schema_versions WHERE version = $1`, v.Version).Scan(&digest); {
 		case err == nil && digest == v.Digest:
@@ -109,7 +109,7 @@ func (s *Store) PendingRecordsVersion(ctx context.Context) (int, error) { return
 // are in version to. An error of fn or of the commit changes nothing
 // (syncproto.RecordMigrator).
 func (s *Store) MigrateRecords(ctx context.Context, to int, fn func(rec *syncproto.StoredRecord) error) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "migrate_records", func(ctx context.Context, tx pgx.Tx) error {
 		after := ""
 		for {
 			rows, err := tx.Query(ctx, recordQuery+` WHERE id > $1 ORDER BY id LIMIT $2`, after, migratePage)

@@ -191,7 +191,13 @@ var _ syncproto.SupervisionWriter = (*Store)(nil)
 // write transaction holding the write lock: an error of fn or of the
 // commit keeps nothing.
 func (s *Store) WriteSupervision(ctx context.Context, op string, fn func(context.Context, syncproto.SuperviseTx) error) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, &superviseTx{pushTx{tx: tx}}) })
+	return s.write(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
+		stx := &superviseTx{pushTx{tx: tx}}
+		if err := fn(ctx, stx); err != nil {
+			return err
+		}
+		return stx.flush(ctx)
+	})
 }
 
 // ListQuarantine returns the rejected changes in the actor's scope after
@@ -260,7 +266,7 @@ func (s *Store) RecordPulls(ctx context.Context, positions []syncproto.PullPosit
 	if len(positions) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "record_pull", func(ctx context.Context, tx pgx.Tx) error {
 		for _, p := range positions {
 			if _, err := tx.Exec(ctx, `INSERT INTO devices AS d (device_id, user_id, last_seq, last_pull_at, last_pull_seq)
 			VALUES ($1, $2, 0, $3, $4) ON CONFLICT (device_id) DO UPDATE SET last_pull_at = excluded.last_pull_at,
@@ -274,7 +280,7 @@ func (s *Store) RecordPulls(ctx context.Context, positions []syncproto.PullPosit
 
 // NameDevice keeps the name a tablet gave itself at login.
 func (s *Store) NameDevice(ctx context.Context, device, name string) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+	return s.write(ctx, "name_device", func(ctx context.Context, tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO device_names (device_id, name, updated_at) VALUES ($1, $2, $3)
 			ON CONFLICT (device_id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at`,
 			device, name, formatTime(s.now()))

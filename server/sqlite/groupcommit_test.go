@@ -38,10 +38,10 @@ func TestGroupCommitKeepsEachChangesetAtomic(t *testing.T) {
 	injected := errors.New("injected failure after the writes")
 	// The failure comes from the push's own work in the transaction, after
 	// its writes: the service's callback fails as a change set would.
-	p := syncproto.NewPushService(failingAfter{Store: s, fail: func(ctx context.Context) error {
+	p := syncproto.NewPushService(storetest.FailingAfter{PushStore: s, Fail: func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
-		if failing[ctx.Value(changesetKey{}).(string)] {
+		if failing[storetest.ChangesetOf(ctx)] {
 			return injected
 		}
 		return nil
@@ -73,7 +73,7 @@ func TestGroupCommitKeepsEachChangesetAtomic(t *testing.T) {
 			if i > 0 {
 				time.Sleep(10 * time.Millisecond) // after the first
 			}
-			ctx := context.WithValue(context.Background(), changesetKey{}, cs.ChangesetID)
+			ctx := storetest.WithChangeset(context.Background(), cs.ChangesetID)
 			_, results[i].err = p.Push(ctx, d.Actor, cs)
 		}()
 	}
@@ -149,25 +149,4 @@ func TestGroupCommitFailureFailsTheGroup(t *testing.T) {
 	if errs[0] != nil {
 		t.Fatalf("the first group: %v", errs[0])
 	}
-}
-
-// changesetKey carries a change set's id in the context of its push, for
-// failingAfter.
-type changesetKey struct{}
-
-// failingAfter is a store whose pushes fail, as fail says, after the push
-// service's work in the transaction succeeded: all of a change set's
-// writes are made, then its callback returns fail's error.
-type failingAfter struct {
-	*Store
-	fail func(ctx context.Context) error
-}
-
-func (f failingAfter) WritePush(ctx context.Context, changes int, apply func(context.Context, syncproto.PushTx) error) error {
-	return f.Store.WritePush(ctx, changes, func(ctx context.Context, tx syncproto.PushTx) error {
-		if err := apply(ctx, tx); err != nil {
-			return err
-		}
-		return f.fail(ctx)
-	})
 }

@@ -85,7 +85,7 @@ func TestGeoJSONLatestInspectionByEachRolesDate(t *testing.T) {
 		storetest.HousingInspection(older, hh, "D", day1),
 		water(waterNewer, day2.Format(time.DateOnly)),
 		water(waterOlder, day1.Format(time.DateOnly))))
-	then := headOf(t, s)
+	then := storetest.MustHead(t, s)
 	// Something after the point, so that an AsOf snapshot rebuilds.
 	checkApplied(t, dev.Push(t, push, storetest.Household(uuid.NewString(), storetest.SouthVillage, day1)))
 
@@ -95,7 +95,7 @@ func TestGeoJSONLatestInspectionByEachRolesDate(t *testing.T) {
 		asOf *syncproto.Cursor
 	}{{"at the head", nil}, {"as of an earlier point", &then}} {
 		q.AsOf = tc.asOf
-		got := mustSnapshot(t, s, storetest.All, q).byID()[hh].Latest
+		got := storetest.MustSnapshot(t, s, storetest.All, q).ByID()[hh].Latest
 		if h := got["housing_inspection"]; h == nil || h.ID != newer {
 			t.Errorf("%s: latest housing appraisal %+v, want %s (inspected_on %s)", tc.name, h, newer, day2.Format(time.DateOnly))
 		}

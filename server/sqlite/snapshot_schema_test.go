@@ -43,11 +43,11 @@ func schemaWithSchools(t *testing.T) *schema.Schema {
 func TestSnapshotReadsTheQuerysSchema(t *testing.T) {
 	s := MustOpen(t, storetest.NewClock(storetest.T0))
 	all := syncproto.Actor{AllRegions: true}
-	c := mustSnapshot(t, s, all, syncproto.SnapshotQuery{Schema: schemaWithSchools(t), Entities: []string{"school"}})
-	if len(c.rows) != 0 {
-		t.Fatalf("rows of an empty entity: %+v", c.rows)
+	c := storetest.MustSnapshot(t, s, all, syncproto.SnapshotQuery{Schema: schemaWithSchools(t), Entities: []string{"school"}})
+	if len(c.Rows) != 0 {
+		t.Fatalf("rows of an empty entity: %+v", c.Rows)
 	}
-	err := s.Snapshot(context.Background(), all, syncproto.SnapshotQuery{Entities: []string{"school"}}, &collected{})
+	err := s.Snapshot(context.Background(), all, syncproto.SnapshotQuery{Entities: []string{"school"}}, &storetest.Collected{})
 	var se *syncproto.Error
 	if !errors.As(err, &se) || se.Code != syncproto.EInvalid || len(se.Errors) != 1 || se.Errors[0].Path != "entities" {
 		t.Fatalf("an entity v1 lacks, without a schema: %v", err)

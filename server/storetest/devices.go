@@ -177,14 +177,14 @@ func testBehind(t *testing.T, open Opener) {
 	dev := NewDevice("admin")
 	south, other, north := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	dev.Push(t, p, Household(south, SouthVillage, T0))
-	atSouth := mustHead(t, s).Seq
+	atSouth := MustHead(t, s).Seq
 	dev.Push(t, p, Household(other, "500240108203", T0))
-	atOther := mustHead(t, s).Seq // other's own position: other is not after it
+	atOther := MustHead(t, s).Seq // other's own position: other is not after it
 	dev.Push(t, p, Household(north, NorthVillage, T0))
-	mid := mustHead(t, s).Seq
+	mid := MustHead(t, s).Seq
 	dev.Push(t, p, Upsert("household", south, 1, T0, map[string]any{"members": 6}))
 	dev.Push(t, p, Upsert("household", south, 2, T0, map[string]any{"members": 7}), Upsert("household", north, 1, T0, map[string]any{"members": 2}))
-	head := mustHead(t, s).Seq
+	head := MustHead(t, s).Seq
 	county := syncproto.Actor{UserID: "w", Scope: []string{"500240"}}
 	positions := []int64{0, mid, head, atOther, atSouth}
 	got, err := s.Behind(ctx, county, positions)

@@ -134,7 +134,7 @@ func testPushTxPrimitives(t *testing.T, open Opener) {
 
 	// UpdateMeta: new metadata, nothing else.
 	before := MustRecord(t, s, first)
-	head := mustHead(t, s)
+	head := MustHead(t, s)
 	confirmed := map[string]syncproto.FieldMeta{"household_id": {Version: 1, Device: "other", At: T0.Add(time.Hour)}}
 	err = s.WritePush(ctx, 1, func(ctx context.Context, tx syncproto.PushTx) error {
 		return tx.UpdateMeta(ctx, first, confirmed)
@@ -146,8 +146,8 @@ func testPushTxPrimitives(t *testing.T, open Opener) {
 	if m := after.Meta["household_id"]; m.Device != "other" || !m.At.Equal(T0.Add(time.Hour)) || m.Version != 1 {
 		t.Fatalf("metadata after UpdateMeta: %+v", after.Meta)
 	}
-	if after.Version != before.Version || !equalFields(after.Fields, before.Fields) || mustHead(t, s) != head {
-		t.Fatalf("UpdateMeta made a version: v%d→v%d, head %d→%d", before.Version, after.Version, head.Seq, mustHead(t, s).Seq)
+	if after.Version != before.Version || !equalFields(after.Fields, before.Fields) || MustHead(t, s) != head {
+		t.Fatalf("UpdateMeta made a version: v%d→v%d, head %d→%d", before.Version, after.Version, head.Seq, MustHead(t, s).Seq)
 	}
 	if hist, err := s.History(ctx, first); err != nil || len(hist) != 1 {
 		t.Fatalf("history after UpdateMeta: %d entries, %v", len(hist), err)

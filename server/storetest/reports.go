@@ -45,7 +45,7 @@ func testReports(t *testing.T, open Opener) {
 		t.Fatalf("the contested grade: %+v", r)
 	}
 	gradeConflict := resp.Results[1].Conflicts[0].ConflictID
-	head := mustHead(t, s).Seq
+	head := MustHead(t, s).Seq
 
 	_, got, _ := streamHouseholds(t, s, All, syncproto.HouseholdQuery{Forms: v1Forms})
 	if len(got) != 4 {
@@ -144,7 +144,7 @@ func testHouseholdStreamIsOnePoint(t *testing.T, open Opener) {
 		changes = append(changes, Household(id, SouthVillage, T0))
 	}
 	dev.Push(t, p, changes...)
-	head := mustHead(t, s)
+	head := MustHead(t, s)
 	n := 0
 	at, err := s.HouseholdInspections(context.Background(), All, syncproto.HouseholdQuery{Forms: v1Forms}, func(h *survey.HouseholdInspections) error {
 		if h.HeadName != "陈秀英" || len(h.Inspections) != 0 {

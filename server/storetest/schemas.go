@@ -70,7 +70,7 @@ func testMigrateRecords(t *testing.T, open Opener) {
 	hh, gone, ins := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	dev.Push(t, p, Household(hh, SouthVillage, T0), Household(gone, SouthVillage, T0), HousingInspection(ins, hh, "C", T0))
 	dev.Push(t, p, Delete("household", gone, 1, T0))
-	head := mustHead(t, s)
+	head := MustHead(t, s)
 	sumBefore, _, err := s.Checksum(ctx, All)
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func testMigrateRecords(t *testing.T, open Opener) {
 	if v, err := s.RecordsSchemaVersion(ctx); err != nil || v != 2 {
 		t.Fatalf("records schema version after the migration: %d, %v", v, err)
 	}
-	if mustHead(t, s) != head {
+	if MustHead(t, s) != head {
 		t.Fatal("the migration wrote to the change log")
 	}
 	if got, _ := PullAll(t, s, All, head, 10); len(got) != 0 {

@@ -13,38 +13,45 @@ import (
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// collected is a snapshot read into memory.
-type collected struct {
+// Collected is a snapshot read into memory (a syncproto.SnapshotSink), for
+// the tests of the stores and of the suite.
+type Collected struct {
 	starts int
-	at     syncproto.Cursor
-	rows   []syncproto.SnapshotRow
+	// At is the position the snapshot was taken at (given to Start).
+	At syncproto.Cursor
+	// Rows are the snapshot's rows, in the order the store emitted them.
+	Rows []syncproto.SnapshotRow
 	// onRow, when set, runs before each row is kept; its error stops the
 	// snapshot.
 	onRow func(n int) error
 }
 
-func (c *collected) Start(at syncproto.Cursor) error {
+// Start records the snapshot's position.
+func (c *Collected) Start(at syncproto.Cursor) error {
 	c.starts++
-	c.at = at
+	c.At = at
 	return nil
 }
 
-func (c *collected) Row(r syncproto.SnapshotRow) error {
+// Row keeps a row; a row before Start is an error.
+func (c *Collected) Row(r syncproto.SnapshotRow) error {
 	if c.starts != 1 {
 		return errors.New("a row before Start")
 	}
 	if c.onRow != nil {
-		if err := c.onRow(len(c.rows)); err != nil {
+		if err := c.onRow(len(c.Rows)); err != nil {
 			return err
 		}
 	}
-	c.rows = append(c.rows, r)
+	c.Rows = append(c.Rows, r)
 	return nil
 }
 
-func (c *collected) byID() map[string]syncproto.SnapshotRow {
+// ByID returns the rows by record id; a record twice in the snapshot
+// panics.
+func (c *Collected) ByID() map[string]syncproto.SnapshotRow {
 	out := map[string]syncproto.SnapshotRow{}
-	for _, r := range c.rows {
+	for _, r := range c.Rows {
 		if _, twice := out[r.Record.ID]; twice {
 			panic("a record twice in one snapshot: " + r.Record.ID)
 		}
@@ -53,9 +60,11 @@ func (c *collected) byID() map[string]syncproto.SnapshotRow {
 	return out
 }
 
-func mustSnapshot(t *testing.T, s syncproto.Store, actor syncproto.Actor, q syncproto.SnapshotQuery) *collected {
+// MustSnapshot reads the snapshot of q for actor from s, failing the test
+// on an error or when Start was not called exactly once.
+func MustSnapshot(t testing.TB, s syncproto.Store, actor syncproto.Actor, q syncproto.SnapshotQuery) *Collected {
 	t.Helper()
-	c := &collected{}
+	c := &Collected{}
 	if err := s.Snapshot(context.Background(), actor, q, c); err != nil {
 		t.Fatalf("snapshot %+v: %v", q, err)
 	}
@@ -65,7 +74,9 @@ func mustSnapshot(t *testing.T, s syncproto.Store, actor syncproto.Actor, q sync
 	return c
 }
 
-func mustHead(t *testing.T, s syncproto.Store) syncproto.Cursor {
+// MustHead returns the head of s's change log as a cursor, failing the test on
+// an error.
+func MustHead(t testing.TB, s syncproto.Store) syncproto.Cursor {
 	t.Helper()
 	head, err := s.Head(context.Background())
 	if err != nil {
@@ -74,7 +85,9 @@ func mustHead(t *testing.T, s syncproto.Store) syncproto.Cursor {
 	return syncproto.Cursor{Seq: head}
 }
 
-var withLatest = syncproto.SnapshotQuery{Entities: []string{"household"},
+// WithLatest asks for the households with the latest housing and water
+// inspection of each, by inspection date.
+var WithLatest = syncproto.SnapshotQuery{Entities: []string{"household"},
 	Latest: []string{"housing_inspection", "water_inspection"}, LatestBy: "inspected_on"}
 
 // testSnapshotCurrentState: a snapshot without as_of starts at the head of
@@ -98,11 +111,11 @@ func testSnapshotCurrentState(t *testing.T, open Opener) {
 	dev.Push(t, p, Delete("household", gone, 1, day1), Delete("housing_inspection", dropped, 1, day3))
 
 	county := syncproto.Actor{UserID: "sup", Scope: []string{"500240"}}
-	c := mustSnapshot(t, s, county, withLatest)
-	if c.at.Seq != mustHead(t, s).Seq {
-		t.Fatalf("snapshot at %+v, want the head %+v", c.at, mustHead(t, s))
+	c := MustSnapshot(t, s, county, WithLatest)
+	if c.At.Seq != MustHead(t, s).Seq {
+		t.Fatalf("snapshot at %+v, want the head %+v", c.At, MustHead(t, s))
 	}
-	got := c.byID()
+	got := c.ByID()
 	if len(got) != 1 || got[south].Record.ID == "" {
 		t.Fatalf("county snapshot holds %v, want the live household of 500240", got)
 	}
@@ -118,36 +131,36 @@ func testSnapshotCurrentState(t *testing.T, open Opener) {
 		t.Fatalf("latest water inspection %+v", w)
 	}
 
-	c = mustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"housing_inspection", "household"}, Tombstones: true})
-	if len(c.rows) != 6 {
-		t.Fatalf("all regions with tombstones: %d rows, want 6", len(c.rows))
+	c = MustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"housing_inspection", "household"}, Tombstones: true})
+	if len(c.Rows) != 6 {
+		t.Fatalf("all regions with tombstones: %d rows, want 6", len(c.Rows))
 	}
-	for i, r := range c.rows {
+	for i, r := range c.Rows {
 		if i < 3 && r.Record.Entity != "housing_inspection" || i >= 3 && r.Record.Entity != "household" {
 			t.Fatalf("rows not in the query's entity order: row %d is a %s", i, r.Record.Entity)
 		}
 	}
-	if all := c.byID(); !all[gone].Record.Deleted || !all[dropped].Record.Deleted || all[south].Record.Deleted {
+	if all := c.ByID(); !all[gone].Record.Deleted || !all[dropped].Record.Deleted || all[south].Record.Deleted {
 		t.Fatal("tombstones not marked deleted")
 	}
-	if c := mustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"household"}}); len(c.rows) != 2 {
-		t.Fatalf("without tombstones: %d households, want 2", len(c.rows))
+	if c := MustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"household"}}); len(c.Rows) != 2 {
+		t.Fatalf("without tombstones: %d households, want 2", len(c.Rows))
 	}
 	// Overlapping and empty prefixes read each record once; no scope reads
 	// nothing.
-	if c := mustSnapshot(t, s, syncproto.Actor{Scope: []string{"500240107", "", "50", "150422"}}, withLatest); len(c.byID()) != 2 {
-		t.Fatalf("overlapping scope: %d rows", len(c.rows))
+	if c := MustSnapshot(t, s, syncproto.Actor{Scope: []string{"500240107", "", "50", "150422"}}, WithLatest); len(c.ByID()) != 2 {
+		t.Fatalf("overlapping scope: %d rows", len(c.Rows))
 	}
-	if c := mustSnapshot(t, s, syncproto.Actor{Scope: []string{""}}, withLatest); len(c.rows) != 0 {
-		t.Fatalf("empty scope: %d rows", len(c.rows))
+	if c := MustSnapshot(t, s, syncproto.Actor{Scope: []string{""}}, WithLatest); len(c.Rows) != 0 {
+		t.Fatalf("empty scope: %d rows", len(c.Rows))
 	}
-	if c := mustSnapshot(t, s, syncproto.Actor{UserID: "nobody"}, withLatest); len(c.rows) != 0 {
-		t.Fatalf("no scope: %d rows", len(c.rows))
+	if c := MustSnapshot(t, s, syncproto.Actor{UserID: "nobody"}, WithLatest); len(c.Rows) != 0 {
+		t.Fatalf("no scope: %d rows", len(c.Rows))
 	}
 
 	// Parents: each inspection with its household; a household has none.
-	c = mustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"water_inspection", "household"}, Parents: true})
-	for _, r := range c.rows {
+	c = MustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"water_inspection", "household"}, Parents: true})
+	for _, r := range c.Rows {
 		switch r.Record.Entity {
 		case "water_inspection":
 			if r.Parent == nil || r.Parent.ID != south || string(r.Parent.Fields["head_name"]) != `"陈秀英"` {
@@ -159,15 +172,15 @@ func testSnapshotCurrentState(t *testing.T, open Opener) {
 			}
 		}
 	}
-	if c := mustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"water_inspection"}}); c.rows[0].Parent != nil {
-		t.Fatalf("a parent not asked for: %+v", c.rows[0].Parent)
+	if c := MustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"water_inspection"}}); c.Rows[0].Parent != nil {
+		t.Fatalf("a parent not asked for: %+v", c.Rows[0].Parent)
 	}
 
 	// RawFields: the same fields, as stored.
 	q := syncproto.SnapshotQuery{Entities: []string{"household", "housing_inspection"}, Tombstones: true}
-	decoded := mustSnapshot(t, s, All, q).byID()
+	decoded := MustSnapshot(t, s, All, q).ByID()
 	q.RawFields = true
-	raw := mustSnapshot(t, s, All, q).byID()
+	raw := MustSnapshot(t, s, All, q).ByID()
 	if len(raw) != len(decoded) {
 		t.Fatalf("raw snapshot %d rows, decoded %d", len(raw), len(decoded))
 	}
@@ -216,7 +229,7 @@ func testSnapshotAsOf(t *testing.T, open Opener) {
 		HousingInspection(ins, hh, "C", T0), WaterInspection(water, hh, T0), HousingInspection(early, hh, "B", T0))
 	// Deleted before the cursor, and moved with its household after it.
 	dev.Push(t, p, Delete("housing_inspection", early, 1, T0))
-	at1 := mustHead(t, s)
+	at1 := MustHead(t, s)
 	clock.Advance(time.Hour)
 
 	later := uuid.NewString()
@@ -228,17 +241,17 @@ func testSnapshotAsOf(t *testing.T, open Opener) {
 		Upsert("housing_inspection", ins, 2, T0, map[string]any{"household_id": other}))
 
 	entities := []string{"household", "housing_inspection", "water_inspection"}
-	now := mustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: entities}).byID()
+	now := MustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: entities}).ByID()
 	if len(now) != 4 || string(now[ins].Record.Fields["grade"]) != `"D"` || now[water].Record.ID != "" {
 		t.Fatalf("current state %v", now)
 	}
 
 	q := syncproto.SnapshotQuery{Entities: entities, AsOf: &at1}
-	c := mustSnapshot(t, s, All, q)
-	if c.at.Seq != at1.Seq {
-		t.Fatalf("as_of snapshot at %+v, want %+v", c.at, at1)
+	c := MustSnapshot(t, s, All, q)
+	if c.At.Seq != at1.Seq {
+		t.Fatalf("as_of snapshot at %+v, want %+v", c.At, at1)
 	}
-	then := c.byID()
+	then := c.ByID()
 	if len(then) != 4 || then[later].Record.ID != "" {
 		t.Fatalf("state at the cursor %v", then)
 	}
@@ -259,33 +272,33 @@ func testSnapshotAsOf(t *testing.T, open Opener) {
 	// a deletion before it is.
 	tq := q
 	tq.Tombstones = true
-	if got := mustSnapshot(t, s, All, tq).byID(); got[water].Record.Deleted || !got[early].Record.Deleted || len(got) != 5 {
+	if got := MustSnapshot(t, s, All, tq).ByID(); got[water].Record.Deleted || !got[early].Record.Deleted || len(got) != 5 {
 		t.Fatalf("tombstones at the cursor: %v", got)
 	}
 
 	// The village at the cursor scopes it: the household and its
 	// inspections were in 500240107 then, not now.
 	township := syncproto.Actor{Scope: []string{"500240107"}}
-	if got := mustSnapshot(t, s, township, q).byID(); len(got) != 4 || got[hh].Record.ID == "" {
+	if got := MustSnapshot(t, s, township, q).ByID(); len(got) != 4 || got[hh].Record.ID == "" {
 		t.Fatalf("township at the cursor %v", got)
 	}
-	if got := mustSnapshot(t, s, township, syncproto.SnapshotQuery{Entities: entities}).byID(); got[hh].Record.ID != "" {
+	if got := MustSnapshot(t, s, township, syncproto.SnapshotQuery{Entities: entities}).ByID(); got[hh].Record.ID != "" {
 		t.Fatalf("the moved household is still in its old township now: %v", got)
 	}
 
 	// Parents as of the cursor: the household as it was, the one the
 	// inspection belonged to then.
 	pq := syncproto.SnapshotQuery{Entities: []string{"housing_inspection"}, AsOf: &at1, Parents: true}
-	if got := mustSnapshot(t, s, All, pq).rows; len(got) != 1 || got[0].Parent == nil || got[0].Parent.ID != hh ||
+	if got := MustSnapshot(t, s, All, pq).Rows; len(got) != 1 || got[0].Parent == nil || got[0].Parent.ID != hh ||
 		string(got[0].Parent.Fields["head_name"]) != `"陈秀英"` {
 		t.Fatalf("parent at the cursor %+v", got)
 	}
 
 	// Latest inspections as of the cursor: the C grade, under hh although
 	// the inspection was re-pointed to other since.
-	lq := withLatest
+	lq := WithLatest
 	lq.AsOf = &at1
-	got := mustSnapshot(t, s, All, lq).byID()
+	got := MustSnapshot(t, s, All, lq).ByID()
 	if l := got[hh].Latest["housing_inspection"]; l == nil || l.ID != ins || string(l.Fields["grade"]) != `"C"` {
 		t.Fatalf("latest housing of hh at the cursor %+v", l)
 	}
@@ -295,7 +308,7 @@ func testSnapshotAsOf(t *testing.T, open Opener) {
 	if l := got[other].Latest; len(l) != 0 {
 		t.Fatalf("other had no inspection at the cursor: %+v", l)
 	}
-	got = mustSnapshot(t, s, All, withLatest).byID()
+	got = MustSnapshot(t, s, All, WithLatest).ByID()
 	if l := got[other].Latest["housing_inspection"]; l == nil || string(l.Fields["grade"]) != `"D"` || len(got[hh].Latest) != 0 {
 		t.Fatalf("latest now: hh %+v, other %+v", got[hh].Latest, got[other].Latest)
 	}
@@ -303,11 +316,11 @@ func testSnapshotAsOf(t *testing.T, open Opener) {
 	// The beginning of the log holds nothing; a cursor ahead is refused,
 	// before Start.
 	zero := syncproto.Cursor{}
-	if got := mustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: entities, AsOf: &zero}); len(got.rows) != 0 {
-		t.Fatalf("state at 0: %d rows", len(got.rows))
+	if got := MustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: entities, AsOf: &zero}); len(got.Rows) != 0 {
+		t.Fatalf("state at 0: %d rows", len(got.Rows))
 	}
-	ahead := syncproto.Cursor{Seq: mustHead(t, s).Seq + 1}
-	sink := &collected{}
+	ahead := syncproto.Cursor{Seq: MustHead(t, s).Seq + 1}
+	sink := &Collected{}
 	err := s.Snapshot(context.Background(), All, syncproto.SnapshotQuery{Entities: entities, AsOf: &ahead}, sink)
 	if !hasPath(err, syncproto.EInvalid, "as_of") || sink.starts != 0 {
 		t.Fatalf("cursor ahead: %v, Start called %d times", err, sink.starts)
@@ -343,13 +356,13 @@ func testSnapshotAsOfSeesNoLaterWrite(t *testing.T, open Opener) {
 		changes = append(changes, Household(id, SouthVillage, T0))
 	}
 	dev.Push(t, p, changes...)
-	at := mustHead(t, s)
+	at := MustHead(t, s)
 	// Written before the snapshot begins, after its point.
 	dev.Push(t, p, Upsert("household", ids[0], 1, T0, map[string]any{"members": 8}), Household(uuid.NewString(), SouthVillage, T0))
 	// While the snapshot reads, every row triggers a write: an edit of a
 	// record (read or not yet read) and a new household.
 	n := 0
-	c := &collected{onRow: func(int) error {
+	c := &Collected{onRow: func(int) error {
 		if n < len(ids)-1 {
 			dev.Push(t, p, Upsert("household", ids[len(ids)-1-n], 1, T0, map[string]any{"members": 9}),
 				Household(uuid.NewString(), SouthVillage, T0))
@@ -360,26 +373,26 @@ func testSnapshotAsOfSeesNoLaterWrite(t *testing.T, open Opener) {
 	if err := s.Snapshot(context.Background(), All, syncproto.SnapshotQuery{Entities: []string{"household"}, AsOf: &at}, c); err != nil {
 		t.Fatal(err)
 	}
-	if c.at.Seq != at.Seq || len(c.rows) != len(ids) {
-		t.Fatalf("snapshot as of %d: at %d, %d rows, want %d", at.Seq, c.at.Seq, len(c.rows), len(ids))
+	if c.At.Seq != at.Seq || len(c.Rows) != len(ids) {
+		t.Fatalf("snapshot as of %d: at %d, %d rows, want %d", at.Seq, c.At.Seq, len(c.Rows), len(ids))
 	}
-	for _, r := range c.rows {
+	for _, r := range c.Rows {
 		if r.Record.Version != 1 || string(r.Record.Fields["members"]) != "5" {
 			t.Fatalf("a write after the cursor shows: %+v", r.Record)
 		}
 	}
 	// The same holds of a snapshot of the current state: its point is the
 	// head when it began.
-	head := mustHead(t, s)
-	c = &collected{onRow: func(int) error {
+	head := MustHead(t, s)
+	c = &Collected{onRow: func(int) error {
 		dev.Push(t, p, Household(uuid.NewString(), SouthVillage, T0))
 		return nil
 	}}
 	if err := s.Snapshot(context.Background(), All, syncproto.SnapshotQuery{Entities: []string{"household"}}, c); err != nil {
 		t.Fatal(err)
 	}
-	if c.at.Seq != head.Seq || len(c.rows) != 2*len(ids) {
-		t.Fatalf("current snapshot at %d with %d rows, want %d and %d", c.at.Seq, len(c.rows), head.Seq, 2*len(ids))
+	if c.At.Seq != head.Seq || len(c.Rows) != 2*len(ids) {
+		t.Fatalf("current snapshot at %d with %d rows, want %d and %d", c.At.Seq, len(c.Rows), head.Seq, 2*len(ids))
 	}
 }
 
@@ -397,7 +410,7 @@ func testSnapshotErrors(t *testing.T, open Opener) {
 	dev.Push(t, p, changes...)
 	ctx := context.Background()
 
-	sink := &collected{}
+	sink := &Collected{}
 	if err := s.Snapshot(ctx, All, syncproto.SnapshotQuery{Entities: []string{"household", "school"}}, sink); !hasPath(err, syncproto.EInvalid, "entities") || sink.starts != 0 {
 		t.Fatalf("unknown entity: %v, Start called %d times", err, sink.starts)
 	}
@@ -405,33 +418,33 @@ func testSnapshotErrors(t *testing.T, open Opener) {
 	if err := s.Snapshot(ctx, All, syncproto.SnapshotQuery{Entities: []string{"household"}}, startFails{stop}); !errors.Is(err, stop) {
 		t.Fatalf("Start's error: %v", err)
 	}
-	sink = &collected{onRow: func(n int) error {
+	sink = &Collected{onRow: func(n int) error {
 		if n == 3 {
 			return stop
 		}
 		return nil
 	}}
-	if err := s.Snapshot(ctx, All, syncproto.SnapshotQuery{Entities: []string{"household"}}, sink); !errors.Is(err, stop) || len(sink.rows) != 3 {
-		t.Fatalf("a row's error: %v after %d rows", err, len(sink.rows))
+	if err := s.Snapshot(ctx, All, syncproto.SnapshotQuery{Entities: []string{"household"}}, sink); !errors.Is(err, stop) || len(sink.Rows) != 3 {
+		t.Fatalf("a row's error: %v after %d rows", err, len(sink.Rows))
 	}
 	for _, asOf := range []*syncproto.Cursor{nil, {Seq: 10}} {
 		ctx, cancel := context.WithCancel(context.Background())
-		c := &collected{onRow: func(n int) error {
+		c := &Collected{onRow: func(n int) error {
 			if n == 5 {
 				cancel()
 			}
 			return nil
 		}}
-		q := syncproto.SnapshotQuery{Entities: []string{"household"}, AsOf: asOf, Latest: withLatest.Latest, LatestBy: "inspected_on"}
+		q := syncproto.SnapshotQuery{Entities: []string{"household"}, AsOf: asOf, Latest: WithLatest.Latest, LatestBy: "inspected_on"}
 		err := s.Snapshot(ctx, All, q, c)
-		if !errors.Is(err, context.Canceled) || len(c.rows) > 7 {
-			t.Fatalf("as_of %v: %v after %d rows", asOf, err, len(c.rows))
+		if !errors.Is(err, context.Canceled) || len(c.Rows) > 7 {
+			t.Fatalf("as_of %v: %v after %d rows", asOf, err, len(c.Rows))
 		}
 		cancel()
 	}
 	dev.Push(t, p, Household(uuid.NewString(), SouthVillage, T0))
-	if c := mustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"household"}}); len(c.rows) != 31 {
-		t.Fatalf("%d rows after the stopped snapshots, want 31", len(c.rows))
+	if c := MustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"household"}}); len(c.Rows) != 31 {
+		t.Fatalf("%d rows after the stopped snapshots, want 31", len(c.Rows))
 	}
 }
 
@@ -451,7 +464,7 @@ func testSnapshotAsOfBeforeAMerge(t *testing.T, open Opener) {
 	first, second, ins := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	dev.Push(t, p, RegisteredHousehold(first, SouthVillage, "5002401072010042", T0))
 	dev.Push(t, p, RegisteredHousehold(second, SouthVillage, "5002401072010042", T0), HousingInspection(ins, second, "D", T0))
-	before := mustHead(t, s)
+	before := MustHead(t, s)
 	sup := syncproto.Actor{UserID: "sup", DeviceID: uuid.NewString(), Role: syncproto.RoleSupervisor, AllRegions: true}
 	dups, err := s.ListDuplicates(context.Background(), sup, "")
 	if err != nil || len(dups) != 1 {
@@ -460,15 +473,15 @@ func testSnapshotAsOfBeforeAMerge(t *testing.T, open Opener) {
 	if _, err := NewSupervisionService(s, clock).MergeHouseholds(context.Background(), sup, dups[0].ID, first, ""); err != nil {
 		t.Fatal(err)
 	}
-	q := withLatest
+	q := WithLatest
 	q.Tombstones = true
-	now := mustSnapshot(t, s, sup, q).byID()
+	now := MustSnapshot(t, s, sup, q).ByID()
 	if g := now[second].Record; !g.Deleted || g.MergedInto != first || now[first].Latest["housing_inspection"] == nil ||
 		now[first].Latest["housing_inspection"].ID != ins {
 		t.Fatalf("after the merge: %+v, latest of the survivor %+v", g, now[first].Latest)
 	}
 	q.AsOf = &before
-	then := mustSnapshot(t, s, sup, q).byID()
+	then := MustSnapshot(t, s, sup, q).ByID()
 	g := then[second]
 	if g.Record.Deleted || g.Record.MergedInto != "" || g.Latest["housing_inspection"] == nil || len(then[first].Latest) != 0 {
 		t.Fatalf("before the merge: %+v, latest %+v; survivor's latest %+v", g.Record, g.Latest, then[first].Latest)
@@ -494,7 +507,7 @@ func testSnapshotLatestTies(t *testing.T, open Opener) {
 		Household(tied, SouthVillage, T0))
 	latest := func(q syncproto.SnapshotQuery) string {
 		t.Helper()
-		row := mustSnapshot(t, s, All, q).byID()[hh]
+		row := MustSnapshot(t, s, All, q).ByID()[hh]
 		if l := row.Latest["housing_inspection"]; l != nil {
 			return l.ID
 		}
@@ -504,7 +517,7 @@ func testSnapshotLatestTies(t *testing.T, open Opener) {
 	if got := latest(q); got != large {
 		t.Fatalf("latest of two inspections of one date and one update: %s, want the larger id %s", got, large)
 	}
-	at := mustHead(t, s)
+	at := MustHead(t, s)
 	// The smaller id is updated later: it wins now, not as of before.
 	clock.Advance(time.Minute)
 	dev.Push(t, p, Upsert("housing_inspection", small, 1, T0.Add(time.Minute), map[string]any{"grade": "D"}))
@@ -516,5 +529,77 @@ func testSnapshotLatestTies(t *testing.T, open Opener) {
 	q.AsOf = &at
 	if got := latest(q); got != large {
 		t.Fatalf("latest as of before the update: %s, want %s", got, large)
+	}
+}
+
+// testSnapshotStopsWhenCancelled: a snapshot cancelled in the middle (at
+// the head and as of an earlier position) returns the context's error
+// within a row or two, and leaves nothing held: a push and a new snapshot
+// go through.
+func testSnapshotStopsWhenCancelled(t *testing.T, open Opener) {
+	s, p := Open(t, open, NewClock(T0))
+	dev := NewDevice("li.na")
+	var changes []syncproto.Change
+	for range 50 {
+		changes = append(changes, Household(uuid.NewString(), SouthVillage, T0))
+	}
+	dev.Push(t, p, changes...)
+	for _, asOf := range []*syncproto.Cursor{nil, {Seq: 10}} {
+		ctx, cancel := context.WithCancel(context.Background())
+		c := &Collected{onRow: func(n int) error {
+			if n == 5 {
+				cancel()
+			}
+			return nil
+		}}
+		err := s.Snapshot(ctx, All, syncproto.SnapshotQuery{Entities: []string{"household"}, AsOf: asOf,
+			Latest: WithLatest.Latest, LatestBy: "inspected_on"}, c)
+		if !errors.Is(err, context.Canceled) || len(c.Rows) > 7 {
+			t.Fatalf("as_of %v: %v after %d rows, want context.Canceled within 7", asOf, err, len(c.Rows))
+		}
+		cancel()
+	}
+	dev.Push(t, p, Household(uuid.NewString(), SouthVillage, T0))
+	if c := MustSnapshot(t, s, All, syncproto.SnapshotQuery{Entities: []string{"household"}}); len(c.Rows) != 51 {
+		t.Fatalf("%d rows after the cancellations, want 51", len(c.Rows))
+	}
+}
+
+// testSnapshotReadsEveryBatch: a snapshot larger than a store reads at
+// once (PostgreSQL fetches its cursor 64 rows at a time) emits every
+// record once, each with its latest inspection, at the head and as of an
+// earlier position.
+func testSnapshotReadsEveryBatch(t *testing.T, open Opener) {
+	s, p := Open(t, open, NewClock(T0))
+	dev := NewDevice("li.na")
+	const n = 3*64 + 7
+	var changes []syncproto.Change
+	for range n {
+		hh := uuid.NewString()
+		changes = append(changes, Household(hh, SouthVillage, T0), HousingInspection(uuid.NewString(), hh, "B", T0))
+	}
+	dev.Push(t, p, changes...)
+	at := MustHead(t, s)
+	dev.Push(t, p, Household(uuid.NewString(), SouthVillage, T0))
+	for _, asOf := range []*syncproto.Cursor{nil, &at} {
+		q := WithLatest
+		q.AsOf = asOf
+		c := MustSnapshot(t, s, All, q)
+		want := n + 1
+		if asOf != nil {
+			want = n
+		}
+		if got := c.ByID(); len(c.Rows) != want || len(got) != want {
+			t.Fatalf("as_of %v: %d rows, %d households, want %d", asOf, len(c.Rows), len(got), want)
+		}
+		withInspection := 0
+		for _, r := range c.Rows {
+			if r.Latest["housing_inspection"] != nil {
+				withInspection++
+			}
+		}
+		if withInspection != n {
+			t.Fatalf("as_of %v: %d households with their latest inspection, want %d", asOf, withInspection, n)
+		}
 	}
 }

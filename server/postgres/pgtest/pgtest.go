@@ -1,9 +1,12 @@
 // Package pgtest gives tests a real PostgreSQL: a throwaway cluster that
 // the test binary starts itself (initdb into a temporary directory,
 // pg_ctl start on a free port of 127.0.0.1 with its socket in that
-// directory), once per test binary from TestMain, and a fresh database per
-// test, dropped when the test ends. The cluster is stopped and its
-// directory removed when the binary's tests are done.
+// directory), once per test binary — from TestMain (Main), or on first use
+// (Shared) — and a fresh database per test, dropped when the test ends:
+// empty, or a copy of a template prepared once (MainWithTemplate: a store's
+// migrations applied once, not per test). The cluster is stopped and its
+// directory removed when the binary's tests are done. A test that stops or
+// restarts PostgreSQL starts a cluster of its own (ForTest).
 //
 // It needs Debian's (or any) PostgreSQL server binaries: initdb, pg_ctl
 // and postgres, found on PATH, under FIELDSYNC_PG_BIN, or under
@@ -30,6 +33,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -55,10 +59,14 @@ type Cluster struct {
 	runAs  string // the OS user the cluster runs as; "" for the current one
 	logf   string
 	nextDB atomic.Int64
+	// template, when not empty, is the database new ones are copied
+	// from (SetTemplate).
+	template string
 }
 
-// the cluster of this test binary, set by Main.
+// the cluster of this test binary, set by Main or started by Shared.
 var (
+	sharedMu   sync.Mutex
 	shared     *Cluster
 	skipReason string
 )
@@ -66,7 +74,14 @@ var (
 // Main is TestMain for a package whose tests need PostgreSQL: it starts
 // the cluster, runs the tests, stops the cluster and exits with the tests'
 // status.
-func Main(m *testing.M) {
+func Main(m *testing.M) { MainWithTemplate(m, nil) }
+
+// MainWithTemplate is Main whose databases are copies of a template that
+// prepare made once, on the cluster's first database (for a store: its
+// migrations applied), instead of empty ones: each test then starts from a
+// migrated database without applying the migrations itself. nil prepares
+// nothing.
+func MainWithTemplate(m *testing.M, prepare func(ctx context.Context, url string) error) {
 	c, err := Start()
 	if err != nil {
 		if os.Getenv(SkipEnv) == "1" {
@@ -75,6 +90,13 @@ func Main(m *testing.M) {
 		}
 		fmt.Fprintf(os.Stderr, "pgtest: no PostgreSQL for the tests: %v\npgtest: %s\n", err, Install)
 		os.Exit(1)
+	}
+	if prepare != nil {
+		if err := c.SetTemplate(context.Background(), prepare); err != nil {
+			fmt.Fprintf(os.Stderr, "pgtest: template: %v\n", err)
+			c.Stop()
+			os.Exit(1)
+		}
 	}
 	shared = c
 	code := m.Run()
@@ -87,10 +109,76 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-// DB creates a new, empty database on the binary's cluster (started by
-// Main) and returns its connection URL; the database is dropped when the
-// test ends. Without a cluster (FIELDSYNC_SKIP_POSTGRES=1) it skips the
-// test.
+// Shared returns the cluster this test binary shares among its tests,
+// starting it on first use: for a package most of whose tests need no
+// PostgreSQL (so its TestMain starts none), each test that does takes its
+// databases there (CreateDatabase) instead of starting a cluster of its
+// own. A test that stops or restarts PostgreSQL must use ForTest instead.
+// The package's TestMain calls StopShared after its tests. Without
+// binaries it fails the test saying how to install them, or skips it when
+// FIELDSYNC_SKIP_POSTGRES=1.
+func Shared(tb testing.TB) *Cluster {
+	tb.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared == nil && skipReason == "" {
+		c, err := Start()
+		if err != nil {
+			if os.Getenv(SkipEnv) != "1" {
+				tb.Fatalf("pgtest: no PostgreSQL for the test: %v\n%s", err, Install)
+			}
+			skipReason = fmt.Sprintf("PostgreSQL tests skipped (%s=1): %v", SkipEnv, err)
+		}
+		shared = c
+	}
+	if shared == nil {
+		tb.Skip(skipReason)
+	}
+	return shared
+}
+
+// StopShared stops the cluster Shared started, if it did. A TestMain
+// calls it once the tests are done; it reports a failure on stderr.
+func StopShared() {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared == nil {
+		return
+	}
+	if err := shared.Stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: stop the shared cluster: %v\n", err)
+	}
+	shared = nil
+}
+
+// SetTemplate makes the database that CreateDatabase copies from then on:
+// a new database, prepared by prepare (given its URL), which nothing may
+// stay connected to.
+func (c *Cluster) SetTemplate(ctx context.Context, prepare func(ctx context.Context, url string) error) error {
+	name := fmt.Sprintf("template_%d", os.Getpid())
+	if err := c.admin(ctx, "CREATE DATABASE "+name); err != nil {
+		return fmt.Errorf("create template: %w", err)
+	}
+	if err := prepare(ctx, c.URL(name)); err != nil {
+		return fmt.Errorf("prepare template: %w", err)
+	}
+	// A closed connection's server process may still be ending: a copy
+	// is refused while anything is connected to the template.
+	if err := c.admin(ctx, `DO $$ BEGIN
+		FOR i IN 1..200 LOOP
+			EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = '`+name+`');
+			PERFORM pg_sleep(0.05);
+		END LOOP; END $$`); err != nil {
+		return fmt.Errorf("template still in use: %w", err)
+	}
+	c.template = name
+	return nil
+}
+
+// DB creates a new database on the binary's cluster (started by Main):
+// empty, or a copy of MainWithTemplate's template. It returns its
+// connection URL; the database is dropped when the test ends. Without a
+// cluster (FIELDSYNC_SKIP_POSTGRES=1) it skips the test.
 func DB(tb testing.TB) string {
 	tb.Helper()
 	if shared == nil {
@@ -283,11 +371,16 @@ func (c *Cluster) URL(database string) string {
 	return (&url.URL{Scheme: "postgres", User: url.User("postgres"), Path: "/" + database, RawQuery: q.Encode()}).String()
 }
 
-// CreateDatabase creates a new, empty database and returns its URL and a
-// function that drops it (closing what is still connected to it).
+// CreateDatabase creates a new database — empty, or a copy of the
+// template (SetTemplate) — and returns its URL and a function that drops
+// it (closing what is still connected to it).
 func (c *Cluster) CreateDatabase(ctx context.Context) (string, func() error, error) {
-	name := fmt.Sprintf("t%d_%d", os.Getpid(), c.nextDB.Add(1))
-	if err := c.admin(ctx, "CREATE DATABASE "+name); err != nil {
+	name := fmt.Sprintf("t%d_%05d", os.Getpid(), c.nextDB.Add(1)) // fixed width: no name is a prefix of another
+	create := "CREATE DATABASE " + name
+	if c.template != "" {
+		create += " TEMPLATE " + c.template
+	}
+	if err := c.admin(ctx, create); err != nil {
 		return "", nil, fmt.Errorf("create database: %w", err)
 	}
 	drop := func() error { return c.admin(context.Background(), "DROP DATABASE "+name+" WITH (FORCE)") }

@@ -72,3 +72,46 @@ func TestOrphanedClustersAreReaped(t *testing.T) {
 		t.Fatalf("the running binary's own cluster was reaped: %v", err)
 	}
 }
+
+// TestDatabasesCopyTheTemplate: once a template is set, every new
+// database starts as prepare left the template (here: a table and its
+// row), and what a test writes in its copy reaches neither the template
+// nor the next copy.
+func TestDatabasesCopyTheTemplate(t *testing.T) {
+	ctx := context.Background()
+	c := shared
+	t.Cleanup(func() { c.template = "" })
+	err := c.SetTemplate(ctx, func(ctx context.Context, url string) error {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			return err
+		}
+		defer conn.Close(ctx)
+		_, err = conn.Exec(ctx, `CREATE TABLE prepared (x int); INSERT INTO prepared VALUES (1)`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(url string) int {
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM prepared`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO prepared VALUES (2)`); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(DB(t)); n != 1 {
+		t.Fatalf("the first copy has %d rows, want the template's 1", n)
+	}
+	if n := count(DB(t)); n != 1 {
+		t.Fatalf("the second copy has %d rows: a copy's write reached the template", n)
+	}
+}
