@@ -135,6 +135,7 @@ var suite = []contractTest{
 	{"SnapshotAsOfSeesNoLaterWrite", testSnapshotAsOfSeesNoLaterWrite, []string{"Store.Snapshot"}},
 	{"SnapshotErrors", testSnapshotErrors, []string{"Store.Snapshot"}},
 	{"SnapshotAsOfBeforeAMerge", testSnapshotAsOfBeforeAMerge, []string{"Store.Snapshot"}},
+	{"FlaggedVersions", testFlaggedVersions, []string{"Store.FlaggedVersions"}},
 	{"ConflictQueue", testConflictQueue, []string{"Store.ListConflicts", "Store.Conflict", "Store.Conflicts"}},
 	{"ResolveConflict", testResolveConflict, []string{"SuperviseTx.Conflict", "SuperviseTx.MarkResolved", "SuperviseTx.OpenConflicts", "Store.Conflict", "Store.ListConflicts"}},
 	{"Duplicates", testDuplicates, []string{"PushTx.SimilarHouseholds", "PushTx.AddDuplicate", "SuperviseTx.Children", "SuperviseTx.Duplicate", "SuperviseTx.MarkDecided", "Store.ListDuplicates"}},
