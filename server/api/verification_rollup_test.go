@@ -8,8 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/fieldsync/fieldsync/schema/verify"
 	"github.com/fieldsync/fieldsync/server/apitest"
+	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // TestVerificationRollupOnly: ?rollup=only answers the same roll-ups as
@@ -63,6 +66,34 @@ func TestVerificationRollupOnly(t *testing.T) {
 		resp, body := ts.DoAs(t, admin, http.MethodGet, "/v1/reports/verification"+q, "", nil)
 		if p := apitest.MustProblem(t, resp, body, 422); len(p.Errors) != 1 || p.Errors[0].Path != "query.rollup" {
 			t.Errorf("%s: %s", q, body)
+		}
+	}
+}
+
+// TestVerificationShowsNoIdentityNumber: the verification report lists
+// households, not persons: a member's identity number is in none of its
+// formats (JSON, NDJSON, CSV), for a supervisor or a viewer, whole or
+// masked — nothing there to mask.
+func TestVerificationShowsNoIdentityNumber(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "worker", syncproto.RoleFieldWorker, "500240107")
+	ts.AddUser(t, "sup", syncproto.RoleSupervisor, "500240")
+	ts.AddUser(t, "dept", syncproto.RoleViewer, "500240")
+	hh := uuid.NewString()
+	resp, body := pushV3(t, ts, "worker", uuid.NewString(), v3Household(hh), v3Person(uuid.NewString(), hh, testIDCard))
+	if resp.StatusCode != 200 || strings.Contains(string(body), `"rejected"`) {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	for _, user := range []string{"sup", "dept"} {
+		tok := ts.Login(t, user, uuid.NewString())
+		for _, q := range []string{"", "&format=ndjson", "&format=csv&lang=en"} {
+			resp, body := ts.DoAs(t, tok, http.MethodGet, "/v1/reports/verification?region=500240"+q, "", nil)
+			if resp.StatusCode != 200 || !strings.Contains(string(body), hh) {
+				t.Fatalf("%s %s: %d %.300s", user, q, resp.StatusCode, body)
+			}
+			if strings.Contains(string(body), testIDCard) || strings.Contains(string(body), maskedCard) || strings.Contains(string(body), "**********") {
+				t.Errorf("%s %s: the report shows an identity number", user, q)
+			}
 		}
 	}
 }
