@@ -66,9 +66,9 @@ type ResolvedConflict struct {
 // rule schema.DecidedRule) for a role that may not write or decide it;
 // EInvalid (path "override_note", same rule) for a decided value
 // (lifted_out) whose household is not verified at this moment when the
-// resolution carries no override note; the note, when it lets the value
-// through, is stored in the form's override-note field by the same
-// version, and the version is flagged decided or override with the
+// resolution carries no override note. A note given with a decided value
+// (an override, or on a verified verdict) is stored in the form's
+// override-note field by the same version, and the version is flagged decided or override with the
 // verdict in its note, as a push's. EInvalid (path "override_note") for
 // an override note on a resolution that sets no decided value.
 func resolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, verifier *verify.Verifier, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {

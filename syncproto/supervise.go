@@ -69,9 +69,9 @@ type Resolution struct {
 	// OverrideNote is why a deciding role sets a decided value (a
 	// household's status lifted_out) without the verdict its write
 	// permission requires: stored in the form's override-note field
-	// (status_note) by the resolution's version, which is then flagged
-	// FlagOverride. Only a resolution that sets a decided value takes
-	// one.
+	// (status_note) by the resolution's version, which is flagged
+	// FlagOverride when the verdict did not allow the value. Only a
+	// resolution that sets a decided value takes one.
 	OverrideNote string
 }
 
