@@ -64,60 +64,83 @@ func (p *PushService) checkDecided(ctx context.Context, tx PushTx, form *schema.
 		if !set || bytes.Equal(after, before) || (stored == nil && bytes.Equal(after, schema.Null)) {
 			continue
 		}
-		path, rule := "fields."+fd.Name, schema.DecidedRule(fd.Name)
-		var value string
-		_ = json.Unmarshal(after, &value)
-		switch {
-		case !w.MayWrite(actor.Role):
-			d.errs = append(d.errs, FieldError{Path: path, Rule: rule,
-				Message: fmt.Sprintf("may not be changed by a %s (set by %s)", actor.Role, strings.Join(append(append([]string(nil), w.Propose...), w.Decide...), ", "))})
-			continue
-		case !w.Decides(after):
-			continue
-		case !w.MayDecide(actor.Role):
-			d.errs = append(d.errs, FieldError{Path: path, Rule: rule,
-				Message: fmt.Sprintf("%q is decided by %s, not by a %s: the change is kept as a proposal for them", value, strings.Join(w.Decide, ", "), actor.Role)})
-			continue
-		case w.Requires == "":
-			d.flags = append(d.flags, FlagDecided)
-			d.note = fmt.Sprintf("%s %s decided by a %s", fd.Name, value, actor.Role)
-			continue
-		case stored == nil:
-			// A household registered by a deciding role with the status the
-			// poverty register gives it (the demo's and an import's load):
-			// it has no evidence here yet to be judged on; it is flagged.
-			d.flags = append(d.flags, FlagRegistered)
-			d.note = fmt.Sprintf("%s %s registered by a %s with the record, not judged", fd.Name, value, actor.Role)
-			continue
-		}
-		verdict, err := p.verdictAt(ctx, tx, form, id, village, out.Fields, now)
+		note, _ := stringField(incoming, w.OverrideNote)
+		j, err := judgeWrite(ctx, p.verifier, p.schema, tx, form, fd, actor.Role, stored, out.Fields, after, note, "fields."+w.OverrideNote, id, village, now)
 		if err != nil {
 			return d, err
 		}
-		summary := verdictSummary(verdict)
-		if verdict != nil && verdict.Overall == verify.Verified {
-			d.flags = append(d.flags, FlagDecided)
-			d.note = fmt.Sprintf("%s %s decided by a %s on %s", fd.Name, value, actor.Role, summary)
+		if j.refused != "" {
+			d.errs = append(d.errs, FieldError{Path: "fields." + fd.Name, Rule: schema.DecidedRule(fd.Name), Message: j.refused})
 			continue
 		}
-		if note, ok := stringField(incoming, w.OverrideNote); ok && strings.TrimSpace(note) != "" {
-			d.flags = append(d.flags, FlagOverride)
-			d.note = fmt.Sprintf("%s %s decided by a %s as an override (note in %s) on %s", fd.Name, value, actor.Role, w.OverrideNote, summary)
-			continue
+		if j.flag != "" {
+			d.flags = append(d.flags, j.flag)
+			d.note = j.note
 		}
-		d.errs = append(d.errs, FieldError{Path: path, Rule: rule,
-			Message: fmt.Sprintf("%q needs a verified verdict, and the household's is %s; a %s may override it with a note in fields.%s",
-				value, summary, strings.Join(w.Decide, " or "), w.OverrideNote)})
 	}
 	return d, nil
 }
 
+// writeJudgement is what a field's write permission makes of one change
+// of its value: refused (with the message, and whether an override note
+// would have let it through), or accepted, with the change log's flag and
+// note when the value is a decided one.
+type writeJudgement struct {
+	refused string
+	// needsNote is set on a refusal for want of the verdict the
+	// permission requires, which an override note would lift.
+	needsNote  bool
+	flag, note string
+}
+
+// judgeWrite judges the change of field fd of the record id (its form's
+// stored version stored, nil for a new record; fields as the change leaves
+// them, after the field's new value) by fd's write permission for role:
+// the rule of pushed changes (checkDecided) and of supervisors'
+// resolutions (resolveConflict) alike. overrideNote is the note the change
+// carries for an override, notePath where the caller's request carries it
+// (for the refusal's message). The verdict is the household's as tx reads
+// it, judged as of now.
+func judgeWrite(ctx context.Context, verifier *verify.Verifier, sch *schema.Schema, tx PushTx, form *schema.Form, fd *schema.Field, role string, stored *StoredRecord, fields map[string]json.RawMessage, after json.RawMessage, overrideNote, notePath, id, village string, now time.Time) (writeJudgement, error) {
+	w := fd.Write
+	var value string
+	_ = json.Unmarshal(after, &value)
+	switch {
+	case !w.MayWrite(role):
+		return writeJudgement{refused: fmt.Sprintf("may not be changed by a %s (set by %s)", role, strings.Join(append(append([]string(nil), w.Propose...), w.Decide...), ", "))}, nil
+	case !w.Decides(after):
+		return writeJudgement{}, nil
+	case !w.MayDecide(role):
+		return writeJudgement{refused: fmt.Sprintf("%q is decided by %s, not by a %s: the change is kept as a proposal for them", value, strings.Join(w.Decide, ", "), role)}, nil
+	case w.Requires == "":
+		return writeJudgement{flag: FlagDecided, note: fmt.Sprintf("%s %s decided by a %s", fd.Name, value, role)}, nil
+	case stored == nil:
+		// A household registered by a deciding role with the status the
+		// poverty register gives it (the demo's and an import's load):
+		// it has no evidence here yet to be judged on; it is flagged.
+		return writeJudgement{flag: FlagRegistered, note: fmt.Sprintf("%s %s registered by a %s with the record, not judged", fd.Name, value, role)}, nil
+	}
+	verdict, err := verdictAt(ctx, verifier, sch, tx, form, id, village, fields, now)
+	if err != nil {
+		return writeJudgement{}, err
+	}
+	summary := verdictSummary(verdict)
+	if verdict != nil && verdict.Overall == verify.Verified {
+		return writeJudgement{flag: FlagDecided, note: fmt.Sprintf("%s %s decided by a %s on %s", fd.Name, value, role, summary)}, nil
+	}
+	if strings.TrimSpace(overrideNote) != "" {
+		return writeJudgement{flag: FlagOverride, note: fmt.Sprintf("%s %s decided by a %s as an override (note in %s) on %s", fd.Name, value, role, w.OverrideNote, summary)}, nil
+	}
+	return writeJudgement{needsNote: true, refused: fmt.Sprintf("%q needs a verified verdict, and the household's is %s; a %s may override it with a note in %s",
+		value, summary, strings.Join(w.Decide, " or "), notePath)}, nil
+}
+
 // verdictAt judges the household id (the record of form, with fields as
 // the change leaves them) with its live children as tx reads them, as of
-// now; nil when the served version declares no verification or form is not
-// the household's.
-func (p *PushService) verdictAt(ctx context.Context, tx PushTx, form *schema.Form, id, village string, fields map[string]json.RawMessage, now time.Time) (*verify.Verdict, error) {
-	if p.verifier == nil || p.schema.Playing(schema.RoleHousehold) != form {
+// now; nil when the served version declares no verification (verifier is
+// nil) or form is not the household's.
+func verdictAt(ctx context.Context, verifier *verify.Verifier, sch *schema.Schema, tx PushTx, form *schema.Form, id, village string, fields map[string]json.RawMessage, now time.Time) (*verify.Verdict, error) {
+	if verifier == nil || sch.Playing(schema.RoleHousehold) != form {
 		return nil, nil
 	}
 	h := &survey.HouseholdInspections{ID: id, Village: village, Fields: fields}
@@ -135,7 +158,7 @@ func (p *PushService) verdictAt(ctx context.Context, tx PushTx, form *schema.For
 		}
 		h.Children = append(h.Children, survey.Record{ID: rec.ID, Entity: rec.Entity, Fields: rec.Fields, UpdatedAt: rec.UpdatedAt})
 	}
-	v := p.verifier.Evaluate(h, now)
+	v := verifier.Evaluate(h, now)
 	return &v, nil
 }
 

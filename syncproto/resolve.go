@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/verify"
 )
 
 // SuperviseTx is the store's write transaction as the supervisors'
@@ -58,7 +60,18 @@ type ResolvedConflict struct {
 // conflict already resolved or a merged record's change, EInvalid (path
 // "value") for a value the field does not accept, EInvalid (path "note")
 // for a note over MaxNote.
-func resolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {
+//
+// A value a field's write permission governs (a household's status) is
+// judged as a pushed change is (judgeWrite): EForbidden (path "value",
+// rule schema.DecidedRule) for a role that may not write or decide it;
+// EInvalid (path "override_note", same rule) for a decided value
+// (lifted_out) whose household is not verified at this moment when the
+// resolution carries no override note. A note given with a decided value
+// (an override, or on a verified verdict) is stored in the form's
+// override-note field by the same version, and the version is flagged decided or override with the
+// verdict in its note, as a push's. EInvalid (path "override_note") for
+// an override note on a resolution that sets no decided value.
+func resolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, verifier *verify.Verifier, actor Actor, r Resolution, now time.Time) (ResolveResult, error) {
 	now = now.UTC()
 	c, err := tx.Conflict(ctx, r.ConflictID)
 	if err != nil {
@@ -175,13 +188,17 @@ func resolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 	if !actor.InScope(next.Village) {
 		return ResolveResult{}, Errorf(EForbidden, "the resolution would move the record outside your scope")
 	}
+	dec, err := judgeResolution(ctx, tx, sch, verifier, form, actor, rec, next, changes, r.OverrideNote, set, now)
+	if err != nil {
+		return ResolveResult{}, err
+	}
 	version := rec.Version
 	if len(changes) > 0 {
 		version = newVersion
 		next.Version = newVersion
 		entry := LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: newVersion, Op: "resolve",
 			UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes,
-			ConflictIDs: []string{c.ID}}
+			ConflictIDs: []string{c.ID}, Flags: dec.flags, Note: dec.note}
 		if err := writeVersion(ctx, tx, rec, next, entry); err != nil {
 			return ResolveResult{}, err
 		}
@@ -196,6 +213,63 @@ func resolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ac
 		return ResolveResult{}, err
 	}
 	return ResolveResult{Conflict: done, Record: WireRecord(next)}, nil
+}
+
+// judgeResolution judges the fields a resolution changes (changes, next
+// as it leaves the record rec) by their write permissions, as a push's
+// change is judged (judgeWrite), and stores an override note that lets a
+// decided value through in the form's override-note field (through set,
+// so in the same version). It returns the version's flags and note, or
+// the refusal (see resolveConflict).
+func judgeResolution(ctx context.Context, tx SuperviseTx, sch *schema.Schema, verifier *verify.Verifier, form *schema.Form, actor Actor, rec, next *StoredRecord, changes map[string]FieldChange, overrideNote string, set func(string, json.RawMessage), now time.Time) (decision, error) {
+	var d decision
+	noteUsed := false
+	if !next.Deleted {
+		for i := range form.Fields {
+			fd := &form.Fields[i]
+			fc, changed := changes[fd.Name]
+			if fd.Write == nil || !changed {
+				continue
+			}
+			j, err := judgeWrite(ctx, verifier, sch, tx, form, fd, actor.Role, rec, next.Fields, fc.After, overrideNote, "override_note", rec.ID, next.Village, now)
+			if err != nil {
+				return d, err
+			}
+			rule := schema.DecidedRule(fd.Name)
+			switch {
+			case j.needsNote:
+				return d, &Error{Code: EInvalid, Title: "Override note required", Message: "this value needs a verified verdict or an override note",
+					Errors: []FieldError{{Path: "override_note", Rule: rule, Message: j.refused}}}
+			case j.refused != "":
+				return d, &Error{Code: EForbidden, Title: "Decided value", Message: "your role may not resolve the field to this value",
+					Errors: []FieldError{{Path: "value", Rule: rule, Message: j.refused}}}
+			case j.flag == "":
+				continue
+			}
+			d.flags = append(d.flags, j.flag)
+			d.note = j.note
+			if strings.TrimSpace(overrideNote) == "" || fd.Write.OverrideNote == "" {
+				continue
+			}
+			norm, errs := form.ValidateAt(map[string]json.RawMessage{fd.Write.OverrideNote: jsonString(overrideNote)}, now)
+			if len(errs) > 0 {
+				return d, &Error{Code: EInvalid, Title: "Invalid resolution", Message: "the override note cannot be stored",
+					Errors: []FieldError{{Path: "override_note", Message: errs[0].Message}}}
+			}
+			set(fd.Write.OverrideNote, norm[fd.Write.OverrideNote])
+			noteUsed = true
+		}
+	}
+	if strings.TrimSpace(overrideNote) != "" && !noteUsed {
+		return d, &Error{Code: EInvalid, Title: "Invalid resolution", Message: "an override note goes with a resolution that sets a decided value",
+			Errors: []FieldError{{Path: "override_note", Message: "is only for a resolution that sets a decided value (a household's status lifted_out)"}}}
+	}
+	return d, nil
+}
+
+func jsonString(s string) json.RawMessage {
+	b, _ := json.Marshal(s)
+	return b
 }
 
 func onlyChanged(fields map[string]json.RawMessage, changes map[string]FieldChange) map[string]json.RawMessage {

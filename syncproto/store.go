@@ -13,6 +13,8 @@ type Store interface {
 	ReportStore
 	SupervisionStore
 	AttachmentStore
+	// ExitStore lists the change log's decided and overridden values.
+	ExitStore
 	// PushStore is the write of pushes and outbox replays; the
 	// PushService drives it.
 	PushStore

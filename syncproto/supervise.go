@@ -66,6 +66,13 @@ type Resolution struct {
 	ConflictID string
 	Value      json.RawMessage
 	Note       string
+	// OverrideNote is why a deciding role sets a decided value (a
+	// household's status lifted_out) without the verdict its write
+	// permission requires: stored in the form's override-note field
+	// (status_note) by the resolution's version, which is flagged
+	// FlagOverride when the verdict did not allow the value. Only a
+	// resolution that sets a decided value takes one.
+	OverrideNote string
 }
 
 // ResolveResult is the outcome of a resolution.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/verify"
 )
 
 // SupervisionWriter is the write the supervisors' decisions need of a
@@ -34,6 +35,9 @@ type SupervisionService struct {
 	store  SupervisionWriter
 	schema *schema.Schema
 	now    func() time.Time
+	// verifier judges the household whose decided value a resolution
+	// sets (judgeWrite); nil when the schema declares no verification.
+	verifier *verify.Verifier
 }
 
 // SupervisionOptions configure a SupervisionService.
@@ -54,7 +58,8 @@ func NewSupervisionService(store SupervisionWriter, opts SupervisionOptions) *Su
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &SupervisionService{store: store, schema: opts.Schema, now: opts.Now}
+	verifier, _ := verify.New(opts.Schema) // nil without a verification
+	return &SupervisionService{store: store, schema: opts.Schema, now: opts.Now, verifier: verifier}
 }
 
 // supervise runs decide in one write transaction of the store, dated by
@@ -79,7 +84,7 @@ func supervise[T any](ctx context.Context, s *SupervisionService, op string, dec
 // it does and the errors it returns).
 func (s *SupervisionService) ResolveConflict(ctx context.Context, actor Actor, r Resolution) (ResolveResult, error) {
 	return supervise(ctx, s, "resolve", func(ctx context.Context, tx SuperviseTx, now time.Time) (ResolveResult, error) {
-		return resolveConflict(ctx, tx, s.schema, actor, r, now)
+		return resolveConflict(ctx, tx, s.schema, s.verifier, actor, r, now)
 	})
 }
 

@@ -779,5 +779,6 @@ func TestOpenAPIResponses(t *testing.T) {
 
 	verificationContract(t, doc, k)
 	followupsContract(t, doc, k)
+	exitsContract(t, doc, k)
 	k.checkCoverage(t)
 }

@@ -69,6 +69,7 @@ func (s *Server) routes() {
 	e.GET("/v1/reports/coverage", s.handleCoverage, reader...)
 	e.GET("/v1/reports/verification", s.handleVerification, reader...)
 	e.GET("/v1/followups", s.handleFollowups, reader...)
+	e.GET("/v1/reports/exits", s.handleExits, reader...)
 	e.GET("/v1/reinspections", s.handleReinspections, reader...)
 
 	// The supervisors' web console (server/console): HTML pages with a

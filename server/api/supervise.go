@@ -117,7 +117,9 @@ func (s *Server) handleConflicts(c echo.Context) error {
 }
 
 // handleResolve is POST /v1/conflicts/{id}/resolve
-// {"value": ..., "note": "..."} or {"choose": "kept"|"stored"|"incoming", "note"}.
+// {"value": ..., "note": "..."} or {"choose": "kept"|"stored"|"incoming", "note"},
+// with "override_note" for a decided value (lifted_out) set without a
+// verified verdict.
 func (s *Server) handleResolve(c echo.Context) error {
 	body, err := s.readBody(c)
 	if err != nil {
@@ -127,6 +129,9 @@ func (s *Server) handleResolve(c echo.Context) error {
 		Value  json.RawMessage `json:"value"`
 		Choose string          `json:"choose"`
 		Note   string          `json:"note"`
+		// OverrideNote goes into the form's override-note field
+		// (status_note) with a decided value the verdict does not allow.
+		OverrideNote string `json:"override_note"`
 	}
 	if err := decodeStrict(body, &req); err != nil {
 		return err
@@ -140,7 +145,7 @@ func (s *Server) handleResolve(c echo.Context) error {
 	if req.Value, err = resolutionValue(cf, req.Value, req.Choose); err != nil {
 		return err
 	}
-	res, err := s.supervision.ResolveConflict(ctx, s.actor(c), syncproto.Resolution{ConflictID: cf.ID, Value: req.Value, Note: req.Note})
+	res, err := s.supervision.ResolveConflict(ctx, s.actor(c), syncproto.Resolution{ConflictID: cf.ID, Value: req.Value, Note: req.Note, OverrideNote: req.OverrideNote})
 	if err != nil {
 		return err
 	}

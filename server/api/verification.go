@@ -27,7 +27,7 @@ import (
 // villages wait for the end); csv and xlsx are tables
 // (export.VerificationTables). A version without a verification is 404.
 func (s *Server) handleVerification(c echo.Context) error {
-	if err := onlyParams(c.QueryParams(), "region", "format", "lang", "as_of"); err != nil {
+	if err := onlyParams(c.QueryParams(), "region", "format", "lang", "as_of", "rollup"); err != nil {
 		return err
 	}
 	actor, region, err := s.regionScope(c)
@@ -35,6 +35,21 @@ func (s *Server) handleVerification(c echo.Context) error {
 		return err
 	}
 	f, errs := verificationFormat(c)
+	// rollup=only answers the roll-ups alone (JSON or NDJSON): no
+	// household entries and no village's list of households not verified.
+	// The store is still read and every household still judged; only the
+	// encoding and the transfer of the households are saved.
+	rollupOnly := false
+	switch strings.TrimSpace(c.QueryParam("rollup")) {
+	case "":
+	case "only":
+		rollupOnly = true
+		if f.format == export.FormatCSV || f.format == export.FormatXLSX {
+			errs = append(errs, syncproto.FieldError{Path: "query.rollup", Message: "is for format json or ndjson: a table lists the households"})
+		}
+	default:
+		errs = append(errs, syncproto.FieldError{Path: "query.rollup", Message: "must be only"})
+	}
 	now := s.now()
 	asOf := now.UTC().Truncate(24 * time.Hour)
 	if raw := strings.TrimSpace(c.QueryParam("as_of")); raw != "" {
@@ -64,10 +79,16 @@ func (s *Server) handleVerification(c echo.Context) error {
 	case export.FormatNDJSON:
 		out := &ndjsonStream{c: c, s: s}
 		sum, err := s.reports.Verification(ctx, actor, asOf, func(vd *verify.Verdict) error {
+			if rollupOnly {
+				return nil
+			}
 			vd.VillageName = names.of(vd.Village)
 			return out.line("household", vd)
 		}, func(a *verify.Area) error {
 			a.Name = names.of(a.Code)
+			if rollupOnly {
+				a.NeverVerified = nil
+			}
 			return out.line("area", a)
 		})
 		if err != nil {
@@ -92,10 +113,16 @@ func (s *Server) handleVerification(c echo.Context) error {
 		Guarantees: guaranteesOf(v)}, "households")
 	var villages []verify.Area
 	sum, err := s.reports.Verification(ctx, actor, asOf, func(vd *verify.Verdict) error {
+		if rollupOnly {
+			return nil
+		}
 		vd.VillageName = names.of(vd.Village)
 		return out.item(vd)
 	}, func(a *verify.Area) error {
 		a.Name = names.of(a.Code)
+		if rollupOnly {
+			a.NeverVerified = nil
+		}
 		villages = append(villages, *a)
 		return nil
 	})

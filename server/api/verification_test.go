@@ -393,6 +393,7 @@ func verificationContract(t *testing.T, doc *openapi3.T, k *contract) {
 	vk.call(t, apiCall{name: "verification", method: "GET", path: path, token: admin, status: 200})
 	vk.call(t, apiCall{name: "verification, a county as of a day", method: "GET", path: path + "?region=320100&as_of=2026-01-15", token: admin, status: 200})
 	vk.call(t, apiCall{name: "verification, ndjson", method: "GET", path: path + "?format=ndjson", token: admin, status: 200})
+	vk.call(t, apiCall{name: "verification, roll-ups only", method: "GET", path: path + "?region=320100&rollup=only", token: admin, status: 200})
 	vk.call(t, apiCall{name: "verification, csv", method: "GET", path: path + "?format=csv&lang=en", token: admin, status: 200})
 	vk.call(t, apiCall{name: "verification, xlsx", method: "GET", path: path + "?format=xlsx&lang=zh", token: admin, status: 200})
 	vk.call(t, apiCall{name: "verification, other county", method: "GET", path: path + "?region=500240", token: far, status: 403})

@@ -110,11 +110,11 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/lang/{lang}", c.handleLang)
 
 	m.HandleFunc("GET /console/{$}", c.signedIn(c.handleHome))
-	m.HandleFunc("GET /console/region/{code}", c.supervisor(c.handleOverview))
-	m.HandleFunc("GET /console/events", c.supervisor(c.handleEvents))
-	m.HandleFunc("GET /console/households/{id}", c.supervisor(c.handleHousehold))
-	m.HandleFunc("GET /console/map/{code}", c.supervisor(c.handleMap))
-	m.HandleFunc("GET /console/exports", c.supervisor(c.handleExports))
+	m.HandleFunc("GET /console/region/{code}", c.reader(c.handleOverview))
+	m.HandleFunc("GET /console/events", c.reader(c.handleEvents))
+	m.HandleFunc("GET /console/households/{id}", c.reader(c.handleHousehold))
+	m.HandleFunc("GET /console/map/{code}", c.reader(c.handleMap))
+	m.HandleFunc("GET /console/exports", c.reader(c.handleExports))
 
 	m.HandleFunc("GET /console/conflicts", c.supervisor(c.handleConflicts))
 	m.HandleFunc("POST /console/conflicts/{id}/resolve", c.supervisor(c.handleResolve))
@@ -125,7 +125,7 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /console/quarantine/{id}/close", c.supervisor(c.handleCloseQuarantine))
 	m.HandleFunc("GET /console/devices", c.signedIn(c.handleDevices))
 	m.HandleFunc("POST /console/devices/{id}/revoke", c.supervisor(c.handleRevoke))
-	m.HandleFunc("GET /console/reinspections", c.supervisor(c.handleReinspections))
+	m.HandleFunc("GET /console/reinspections", c.reader(c.handleReinspections))
 }
 
 // ServeHTTP answers the console's pages.

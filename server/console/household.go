@@ -82,7 +82,10 @@ func (c *Console) handleHousehold(q *request) {
 		return
 	}
 	p := &householdPage{Village: rec.Village}
-	if p.Household, err = c.recordView(ctx, rec, names); err != nil {
+	// A reader without the right to see identity numbers (a viewer) sees
+	// them masked, in the fields and in the history alike.
+	mask := !q.actor.Can(syncproto.PermissionSeeIdentity)
+	if p.Household, err = c.recordView(ctx, rec, names, mask); err != nil {
 		c.fail(q.w, q.r, q.lang, err)
 		return
 	}
@@ -110,7 +113,7 @@ func (c *Console) handleHousehold(q *request) {
 		return
 	}
 	for i := range children {
-		v, err := c.recordView(ctx, &children[i], names)
+		v, err := c.recordView(ctx, &children[i], names, mask)
 		if err != nil {
 			c.fail(q.w, q.r, q.lang, err)
 			return
@@ -137,13 +140,26 @@ func (c *Console) deviceNames(ctx context.Context) (map[string]string, error) {
 
 // recordView reads a record's fields in the form's order, its photos and
 // its history (every version, newest first, one row per changed field,
-// with the merge decision the version carried on that field).
-func (c *Console) recordView(ctx context.Context, rec *syncproto.StoredRecord, names map[string]string) (*recordView, error) {
+// with the merge decision the version carried on that field); with mask,
+// every identity number in them masked (schema.MaskIdentity).
+func (c *Console) recordView(ctx context.Context, rec *syncproto.StoredRecord, names map[string]string, mask bool) (*recordView, error) {
 	v := &recordView{Entity: rec.Entity, ID: rec.ID, Version: rec.Version, Deleted: rec.Deleted, MergedInto: rec.MergedInto}
 	form := c.cfg.Schema.Form(rec.Entity)
+	var identity []string
+	fields := rec.Fields
+	if form != nil && mask {
+		identity = form.IdentityFields()
+		fields = c.cfg.Schema.MaskIdentities(rec.Entity, fields)
+	}
+	maskValue := func(field string, raw json.RawMessage) json.RawMessage {
+		if len(raw) == 0 || !slices.Contains(identity, field) {
+			return raw
+		}
+		return schema.MaskIdentityValue(raw)
+	}
 	if form != nil {
 		for _, fd := range form.Fields {
-			raw, ok := rec.Fields[fd.Name]
+			raw, ok := fields[fd.Name]
 			if !ok {
 				continue
 			}
@@ -177,7 +193,7 @@ func (c *Console) recordView(ctx context.Context, rec *syncproto.StoredRecord, n
 		for _, f := range fields {
 			ch := e.Changes[f]
 			row := historyRow{Version: e.Version, At: syncproto.FormatTime(e.ServerAt), User: e.UserID, Device: e.DeviceID,
-				DeviceName: names[e.DeviceID], Field: f, Before: ch.Before, After: ch.After, Note: e.Note}
+				DeviceName: names[e.DeviceID], Field: f, Before: maskValue(f, ch.Before), After: maskValue(f, ch.After), Note: e.Note}
 			for _, id := range e.ConflictIDs {
 				if cf, ok := byID[id]; ok && cf.Field == f {
 					row.ConflictID = cf.ID

@@ -68,6 +68,7 @@ var messages = map[string][2]string{ // key: {zh, en}
 	"choose_stored":        {"采用服务器上的值", "Keep the stored value"},
 	"choose_incoming":      {"采用平板提交的值", "Take the incoming value"},
 	"note":                 {"说明", "Note"},
+	"override_note":        {"未核验通过时的认定说明（脱贫需填写）", "Override note (a decided value without a verified verdict)"},
 	"no_open_conflicts":    {"没有待裁定的冲突。", "No open conflicts."},
 	"no_duplicates":        {"没有待处理的重复农户。", "No open duplicates."},
 	"no_quarantine":        {"没有未关闭的隔离记录。", "No open quarantined changes."},

@@ -21,7 +21,7 @@ func (c *Console) handleHome(q *request) {
 	switch {
 	case q.actor.AllRegions:
 		http.Redirect(q.w, q.r, "/console/region/"+allRegions, http.StatusSeeOther)
-	case q.actor.Role == syncproto.RoleSupervisor && len(q.actor.Scope) > 0:
+	case (q.actor.Role == syncproto.RoleSupervisor || q.actor.Role == syncproto.RoleViewer) && len(q.actor.Scope) > 0:
 		http.Redirect(q.w, q.r, "/console/region/"+q.actor.Scope[0], http.StatusSeeOther)
 	default:
 		http.Redirect(q.w, q.r, "/console/devices", http.StatusSeeOther)

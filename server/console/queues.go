@@ -31,7 +31,8 @@ func (c *Console) handleConflicts(q *request) {
 }
 
 // handleResolve is POST /console/conflicts/{id}/resolve (choose=stored or
-// incoming, note): the SupervisionService's decision, as the API's
+// incoming, note, and override_note for a decided value without a verified
+// verdict): the SupervisionService's decision, as the API's
 // resolve makes it; then back to the queue, read afresh.
 func (c *Console) handleResolve(q *request) {
 	ctx := q.r.Context()
@@ -52,12 +53,23 @@ func (c *Console) handleResolve(q *request) {
 		return
 	}
 	if _, err := c.cfg.Supervision.ResolveConflict(ctx, q.actor, syncproto.Resolution{ConflictID: cf.ID, Value: value,
-		Note: q.r.PostFormValue("note")}); err != nil {
+		Note: q.r.PostFormValue("note"), OverrideNote: q.r.PostFormValue("override_note")}); err != nil {
 		c.fail(q.w, q.r, q.lang, err)
 		return
 	}
 	c.cfg.Log.Info("conflict resolved in the console", "conflict", cf.ID, "record", cf.RecordID, "field", cf.Field, "by", q.actor.UserID)
 	back(q, "/console/conflicts")
+}
+
+// takesOverrideNote reports whether entity's field has decided values that
+// a resolution may set with an override note (a household's status).
+func (c *Console) takesOverrideNote(entity, field string) bool {
+	f := c.cfg.Schema.Form(entity)
+	if f == nil || f.Field(field) == nil {
+		return false
+	}
+	w := f.Field(field).Write
+	return w != nil && w.OverrideNote != ""
 }
 
 // back answers a decision by sending the browser to the page again (Post,

@@ -47,6 +47,9 @@ func (c *Console) parsePages() map[string]*template.Template {
 		"colour":  coverageColour,
 		"percent": func(a, b int) int { return percentOf(a, b) },
 		"args":    func(r *recordView, lang string) map[string]any { return map[string]any{"R": r, "Lang": lang} },
+		// decided reports whether a field's values are decided (a write
+		// permission with an override note: the resolve form asks for it).
+		"decided": c.takesOverrideNote,
 	}
 	out := map[string]*template.Template{}
 	for _, name := range pageNames {

@@ -206,6 +206,20 @@ func (c *Console) supervisor(h func(*request)) http.HandlerFunc {
 	})
 }
 
+// reader is signedIn for the roles that read a region's pages
+// (supervisors, admins and viewers; a 403 page for a field worker). A
+// viewer changes nothing: every decision stays supervisor.
+func (c *Console) reader(h func(*request)) http.HandlerFunc {
+	return c.signedIn(func(q *request) {
+		switch q.actor.Role {
+		case syncproto.RoleSupervisor, syncproto.RoleAdmin, syncproto.RoleViewer:
+			h(q)
+		default:
+			c.refuse(q.w, q.r, q.lang, http.StatusForbidden, "msg_role")
+		}
+	})
+}
+
 // handleLoginPage shows the sign-in form with a fresh CSRF token in a
 // cookie of its own.
 func (c *Console) handleLoginPage(w http.ResponseWriter, r *http.Request) {

@@ -137,6 +137,7 @@ var suite = []contractTest{
 	{"SnapshotAsOfBeforeAMerge", testSnapshotAsOfBeforeAMerge, []string{"Store.Snapshot"}},
 	{"SnapshotStopsWhenCancelled", testSnapshotStopsWhenCancelled, []string{"Store.Snapshot"}},
 	{"SnapshotReadsEveryBatch", testSnapshotReadsEveryBatch, []string{"Store.Snapshot"}},
+	{"FlaggedVersions", testFlaggedVersions, []string{"Store.FlaggedVersions"}},
 	{"ConflictQueue", testConflictQueue, []string{"Store.ListConflicts", "Store.Conflict", "Store.Conflicts"}},
 	{"ResolveConflict", testResolveConflict, []string{"SuperviseTx.Conflict", "SuperviseTx.MarkResolved", "SuperviseTx.OpenConflicts", "Store.Conflict", "Store.ListConflicts"}},
 	{"Duplicates", testDuplicates, []string{"PushTx.SimilarHouseholds", "PushTx.AddDuplicate", "SuperviseTx.Children", "SuperviseTx.Duplicate", "SuperviseTx.MarkDecided", "Store.ListDuplicates"}},

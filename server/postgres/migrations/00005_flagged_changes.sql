@@ -1,0 +1,8 @@
+-- +goose Up
+-- The change log's flagged versions (decided, override, registered, a
+-- clamped clock…) are few among all of them: the list of exits reads them
+-- through this partial index instead of the whole log (SQLite's 00018).
+CREATE INDEX changes_flagged ON changes (seq) WHERE flags <> '[]';
+
+-- +goose Down
+DROP INDEX changes_flagged;
