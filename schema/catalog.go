@@ -291,7 +291,7 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 	} else if len(info.Migrations) > 0 && !bytes.Equal(info.Migrations, []byte("[]")) {
 		errs = append(errs, SetError{File: file, Path: "migrations", Message: "version 1 has no version before it to migrate from"})
 	}
-	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards, Verification: sch.verification})
+	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards, Verification: sch.verification, Registries: sch.registries})
 	if err != nil {
 		errs = append(errs, SetError{File: file, Path: "$", Message: errText(err)})
 	}
@@ -314,6 +314,9 @@ type Document struct {
 	Standards *StandardSet `json:"standards,omitempty"`
 	// Verification is the version's VerificationFile, when it has one.
 	Verification *Verification `json:"verification,omitempty"`
+	// Registries are the version's DepartmentsFile and RegistriesFile,
+	// when it has them.
+	Registries *Registries `json:"registries,omitempty"`
 }
 
 // ParseDocument reads a version's canonical Document (Catalog.Document)
@@ -337,6 +340,19 @@ func ParseDocument(data []byte) (*Schema, VersionInfo, error) {
 			return nil, VersionInfo{}, fmt.Errorf("schema document: verification: %w", errs[0])
 		}
 		sch.verification = doc.Verification
+	}
+	if doc.Registries != nil {
+		var errs SetErrors
+		if len(doc.Registries.Departments) > 0 {
+			errs = checkDepartments(doc.Registries.Departments)
+		}
+		if len(doc.Registries.Sources) > 0 {
+			errs = append(errs, doc.Registries.checkSources(sch, false)...)
+		}
+		if len(errs) > 0 {
+			return nil, VersionInfo{}, fmt.Errorf("schema document: registries: %w", errs[0])
+		}
+		sch.registries = doc.Registries
 	}
 	return sch, doc.VersionInfo, nil
 }
@@ -377,7 +393,8 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 	fileOf := map[*Form]string{}
 	nforms := 0
 	for _, name := range names {
-		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile ||
+			path.Base(name) == DepartmentsFile || path.Base(name) == RegistriesFile {
 			continue
 		}
 		nforms++
@@ -446,7 +463,8 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		// The verification's own shape, its references to the forms
 		// aside (they did not load).
 		_, verrs := loadVerification(fsys, vdir, rel, nil)
-		return partial, info, append(errs, verrs...)
+		_, rerrs := loadRegistries(fsys, vdir, rel, nil)
+		return partial, info, append(append(errs, verrs...), rerrs...)
 	}
 	sch, err := build(n, forms, standards)
 	if err != nil {
@@ -466,10 +484,12 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		return nil, info, errs
 	}
 	ver, verrs := loadVerification(fsys, vdir, rel, sch)
-	if len(verrs) > 0 {
-		return nil, info, verrs
+	reg, rerrs := loadRegistries(fsys, vdir, rel, sch)
+	if len(verrs)+len(rerrs) > 0 {
+		return nil, info, append(verrs, rerrs...)
 	}
 	sch.verification = ver
+	sch.registries = reg
 	return sch, info, nil
 }
 

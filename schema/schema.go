@@ -234,6 +234,9 @@ type Schema struct {
 	byRole   map[string]*Form
 	// verification is the version's VerificationFile, when it has one.
 	verification *Verification
+	// registries are the version's DepartmentsFile and RegistriesFile,
+	// when it has them.
+	registries *Registries
 }
 
 //go:embed forms
