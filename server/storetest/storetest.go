@@ -152,6 +152,8 @@ var suite = []contractTest{
 	{"Refresh", testRefresh, []string{"Accounts.Refresh"}},
 	{"HouseholdStreamIsOnePoint", testHouseholdStreamIsOnePoint, []string{"Store.HouseholdInspections"}},
 	{"SnapshotLatestTies", testSnapshotLatestTies, []string{"Store.Snapshot"}},
+	{"RegistryImportsAreVersioned", testRegistryImportsAreVersioned, []string{"Store.LatestImport", "Store.ImportRegistry", "Store.RegistryImports", "Store.RegistryDiff", "Store.RegistryRows"}},
+	{"RegistryImportIsAtomic", testRegistryImportIsAtomic, []string{"Store.ImportRegistry"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
 }
 
