@@ -83,6 +83,10 @@ type RegistryField struct {
 	Values       []string          `json:"values,omitempty"`
 	ValueAliases map[string]string `json:"value_aliases,omitempty"`
 	Aliases      []string          `json:"aliases,omitempty"`
+	// Agrees maps a value of the field to the values of the States field
+	// that agree with it, when they are not the same value (a pupil
+	// "enrolled" agrees with "enrolled" and "boarding" on the person form).
+	Agrees map[string][]string `json:"agrees,omitempty"`
 }
 
 // Registries returns the version's departments and registry sources, or
@@ -316,6 +320,20 @@ func (r *Registries) checkSources(sch *Schema, noDepartments bool) SetErrors {
 			}
 			if f.States != "" && form != nil && form.Field(f.States) == nil {
 				bad(fp+".states", "unknown field %q of the form %q", f.States, form.Entity)
+			}
+			for v, agree := range f.Agrees {
+				switch {
+				case f.States == "":
+					bad(fp+".agrees", "agrees compares with the field the source states: give states")
+				case !slices.Contains(f.Values, v):
+					bad(fp+".agrees."+v, "%q is not one of the field's values %v", v, f.Values)
+				case form != nil && form.Field(f.States) != nil:
+					for i, a := range agree {
+						if sf := form.Field(f.States); len(sf.Values) > 0 && !slices.Contains(sf.Values, a) {
+							bad(fmt.Sprintf("%s.agrees.%s[%d]", fp, v, i), "%q is not a value of %s.%s", a, form.Entity, f.States)
+						}
+					}
+				}
 			}
 		}
 		if vf := s.Field("village"); vf == nil || vf.Type != RegistryDivisionCode || !vf.Required {

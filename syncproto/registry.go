@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/fieldsync/fieldsync/schema/survey"
 )
 
 // RegistryStore keeps the registry imports: each import of a source's file
@@ -36,6 +38,22 @@ type RegistryStore interface {
 	// the actor's scope, ordered by village, source and key, from one read
 	// transaction. An error from emit stops the read and is returned.
 	RegistryRows(ctx context.Context, actor Actor, emit func(*RegistryRow) error) error
+	// RegistryVillages reads, in one read transaction, village by village
+	// in code order, every village of the actor's scope that has live
+	// households or registry rows, and calls emit with the village's
+	// households (as HouseholdInspections streams them with q) and its
+	// registry rows (by source and key). Memory is bounded by the largest
+	// village. It returns the head of the change log the read reflects;
+	// an error from emit stops the read and is returned.
+	RegistryVillages(ctx context.Context, actor Actor, q HouseholdQuery, emit func(*RegistryVillage) error) (Cursor, error)
+}
+
+// RegistryVillage is one village as RegistryVillages reads it: its
+// households, with their records, and the registry rows placed in it.
+type RegistryVillage struct {
+	Village    string
+	Households []*survey.HouseholdInspections
+	Rows       []*RegistryRow
 }
 
 // RegistryImport is one import of a registry source's file: which source,

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -198,4 +200,59 @@ func registryRows(ctx context.Context, tx pgx.Tx, actor syncproto.Actor, emit fu
 		}
 	}
 	return writeError(rows.Err())
+}
+
+// RegistryVillages reads the villages of the actor's scope with their
+// households and registry rows, village by village, from one snapshot
+// (syncproto.RegistryStore): the village codes first, then the two
+// queries of each village in turn (a connection runs one query at a time).
+func (s *Store) RegistryVillages(ctx context.Context, actor syncproto.Actor, q syncproto.HouseholdQuery, emit func(*syncproto.RegistryVillage) error) (syncproto.Cursor, error) {
+	forms := q.Forms
+	if forms == nil {
+		forms = survey.FormsOf(schema.V1())
+	}
+	var at syncproto.Cursor
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		seq, err := head(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("reconciliation head: %w", err)
+		}
+		at = syncproto.Cursor{Seq: seq, Scope: actor.ScopeKey()}
+		where, args := scopeClause("village", actor)
+		rows, err := tx.Query(ctx, rebind(`SELECT village FROM records WHERE entity = ? AND NOT deleted AND `+where+`
+			UNION SELECT village FROM registry_rows WHERE `+where+` ORDER BY 1`),
+			append(append([]any{forms.HouseholdEntity()}, args...), args...)...)
+		if err != nil {
+			return writeError(fmt.Errorf("reconciliation villages: %w", err))
+		}
+		villages, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return writeError(fmt.Errorf("reconciliation villages: %w", err))
+		}
+		for _, v := range villages {
+			one := syncproto.Actor{UserID: actor.UserID, Role: actor.Role, Scope: []string{v}}
+			rv := &syncproto.RegistryVillage{Village: v}
+			if _, err := readHouseholds(ctx, tx, one, forms, q, func(h *survey.HouseholdInspections) error {
+				if h.Village == v {
+					rv.Households = append(rv.Households, h)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := registryRows(ctx, tx, one, func(r *syncproto.RegistryRow) error {
+				if r.Village == v {
+					rv.Rows = append(rv.Rows, r)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			if err := emit(rv); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return at, err
 }

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -233,4 +235,70 @@ func registryRows(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, emit f
 		}
 	}
 	return rows.Err()
+}
+
+// RegistryVillages reads the villages of the actor's scope with their
+// households and registry rows, village by village, from one read
+// transaction (syncproto.RegistryStore): a query for the village codes,
+// then the two of each village, each on its index.
+func (s *Store) RegistryVillages(ctx context.Context, actor syncproto.Actor, q syncproto.HouseholdQuery, emit func(*syncproto.RegistryVillage) error) (syncproto.Cursor, error) {
+	forms := q.Forms
+	if forms == nil {
+		forms = survey.FormsOf(schema.V1())
+	}
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return syncproto.Cursor{}, fmt.Errorf("begin reconciliation: %w", err)
+	}
+	defer tx.Rollback()
+	seq, err := head(ctx, tx)
+	if err != nil {
+		return syncproto.Cursor{}, fmt.Errorf("reconciliation head: %w", err)
+	}
+	at := syncproto.Cursor{Seq: seq, Scope: actor.ScopeKey()}
+	// Both conditions name the same parameters (the scope's prefixes).
+	where, args := prefixClause("village", actor)
+	rows, err := tx.QueryContext(ctx, `SELECT village FROM records WHERE entity = :household_entity AND deleted = 0 AND `+where+`
+		UNION SELECT village FROM registry_rows WHERE `+where+` ORDER BY 1`,
+		append([]any{sql.Named("household_entity", forms.HouseholdEntity())}, args...)...)
+	if err != nil {
+		return at, fmt.Errorf("reconciliation villages: %w", err)
+	}
+	var villages []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return at, fmt.Errorf("reconciliation villages: %w", err)
+		}
+		villages = append(villages, v)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return at, fmt.Errorf("reconciliation villages: %w", err)
+	}
+	for _, v := range villages {
+		one := syncproto.Actor{UserID: actor.UserID, Role: actor.Role, Scope: []string{v}}
+		rv := &syncproto.RegistryVillage{Village: v}
+		if err := householdsIn(ctx, tx, one, forms, q, func(h *survey.HouseholdInspections) error {
+			if h.Village == v {
+				rv.Households = append(rv.Households, h)
+			}
+			return nil
+		}); err != nil {
+			return at, err
+		}
+		if err := registryRows(ctx, tx, one, func(r *syncproto.RegistryRow) error {
+			if r.Village == v {
+				rv.Rows = append(rv.Rows, r)
+			}
+			return nil
+		}); err != nil {
+			return at, err
+		}
+		if err := emit(rv); err != nil {
+			return at, err
+		}
+	}
+	return at, nil
 }

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -153,5 +156,45 @@ func testRegistryImportIsAtomic(t *testing.T, open Opener) {
 	}
 	if !slices.Equal(rows, []string{"R1 4"}) {
 		t.Errorf("rows after the failures = %v, want the first import's", rows)
+	}
+}
+
+// RegistryVillages gives each village of the scope once, in code order,
+// with its households (their children with Children) and its registry
+// rows: a village of households only, of rows only, or of both.
+func testRegistryVillages(t *testing.T, open Opener) {
+	s := open(t, NewClock(T0))
+	p := syncproto.NewPushService(s, syncproto.PushOptions{Now: NewClock(T0).Now, Schema: withPersons(t)})
+	dev := NewDevice("li.na")
+	at := T0.Add(-time.Hour)
+	south, north, child := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	dev.Push(t, p, Household(south, SouthVillage, at), Household(north, NorthVillage, at),
+		Upsert("person", child, 0, at, map[string]any{"household_id": south, "birth_year": 2015, "schooling": "enrolled"}))
+	const rowsOnly = "500240107202"
+	importRows(t, s, sha('a'), registryRow("R1", SouthVillage, 2, 4), registryRow("R2", rowsOnly, 3, 2), registryRow("R3", SouthVillage, 4, 1))
+	read := func(actor syncproto.Actor) []string {
+		var got []string
+		_, err := s.RegistryVillages(t.Context(), actor, syncproto.HouseholdQuery{Forms: v1Forms, Children: true}, func(v *syncproto.RegistryVillage) error {
+			line := v.Village + ":"
+			for _, h := range v.Households {
+				line += " h" + map[string]string{south: "south", north: "north"}[h.ID] + fmt.Sprintf("(%d)", len(h.Children))
+			}
+			for _, r := range v.Rows {
+				line += " " + r.Key
+			}
+			got = append(got, line)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got, want := read(All), []string{NorthVillage + ": hnorth(0)", SouthVillage + ": hsouth(1) R1 R3", rowsOnly + ": R2"}; !slices.Equal(got, want) {
+		t.Errorf("every region: %v, want %v", got, want)
+	}
+	county := syncproto.Actor{UserID: "s", Role: syncproto.RoleSupervisor, Scope: []string{"500240"}}
+	if got, want := read(county), []string{SouthVillage + ": hsouth(1) R1 R3", rowsOnly + ": R2"}; !slices.Equal(got, want) {
+		t.Errorf("500240: %v, want %v", got, want)
 	}
 }

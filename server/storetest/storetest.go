@@ -154,6 +154,7 @@ var suite = []contractTest{
 	{"SnapshotLatestTies", testSnapshotLatestTies, []string{"Store.Snapshot"}},
 	{"RegistryImportsAreVersioned", testRegistryImportsAreVersioned, []string{"Store.LatestImport", "Store.ImportRegistry", "Store.RegistryImports", "Store.RegistryDiff", "Store.RegistryRows"}},
 	{"RegistryImportIsAtomic", testRegistryImportIsAtomic, []string{"Store.ImportRegistry"}},
+	{"RegistryVillages", testRegistryVillages, []string{"Store.RegistryVillages"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
 }
 
