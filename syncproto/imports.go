@@ -93,6 +93,9 @@ func (s *ImportService) Import(ctx context.Context, actor Actor, req ImportReque
 		return nil, rowsInvalid(herrs, len(herrs))
 	}
 	imp := RegistryImport{Source: src.Name, SHA256: req.SHA256, FileName: req.FileName, ImportedBy: actor.UserID, ImportedAt: s.now().UTC()}
+	if !actor.AllRegions {
+		imp.Scope = actor.Scope
+	}
 	var bad []*RowError
 	nbad := 0
 	report := func(e *RowError) {

@@ -156,6 +156,9 @@ func (s *ReconciliationService) Reconcile(ctx context.Context, actor Actor, emit
 	sum := &ReconciliationReport{}
 	at, err := s.store.RegistryVillages(ctx, actor, HouseholdQuery{Forms: s.forms, Children: true}, func(rv *RegistryVillage) error {
 		vr := s.village(reg, rv)
+		if !actor.Can(PermissionSeeIdentity) {
+			maskIdentities(reg, vr)
+		}
 		sum.Villages++
 		sum.RegistryRows += len(rv.Rows)
 		sum.Matched += len(vr.Matches)
@@ -477,3 +480,42 @@ func text(v json.RawMessage) string {
 	return strings.TrimSpace(s)
 }
 
+
+// maskIdentities masks the identity numbers of a village's findings for
+// an actor without PermissionSeeIdentity: the keys of the sources keyed by
+// a field stating an identity, and the values of such fields.
+func maskIdentities(reg *schema.Registries, vr *VillageReconciliation) {
+	identity := func(source, field string) bool {
+		src := reg.Source(source)
+		if src == nil {
+			return false
+		}
+		f := src.Field(field)
+		return f != nil && f.States == "id_card"
+	}
+	keyed := func(source string) bool {
+		src := reg.Source(source)
+		return src != nil && identity(source, src.Key)
+	}
+	for i := range vr.BlindSpots {
+		if keyed(vr.BlindSpots[i].Source) {
+			vr.BlindSpots[i].Key = schema.MaskIdentity(vr.BlindSpots[i].Key)
+		}
+	}
+	for i := range vr.Ambiguous {
+		if keyed(vr.Ambiguous[i].Source) {
+			vr.Ambiguous[i].Key = schema.MaskIdentity(vr.Ambiguous[i].Key)
+		}
+	}
+	for i := range vr.Disagreements {
+		d := &vr.Disagreements[i]
+		for _, st := range []*Statement{&d.A, &d.B} {
+			if keyed(st.Source) {
+				st.Key = schema.MaskIdentity(st.Key)
+			}
+			if d.Field == "id_card" {
+				st.Value = schema.MaskIdentityValue(st.Value)
+			}
+		}
+	}
+}

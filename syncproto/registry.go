@@ -24,7 +24,8 @@ type RegistryStore interface {
 	// against the source's current row of the same key (added, changed
 	// or left as it was); a key put twice is an EInvalid *RowError naming
 	// the line that had it first. When rows returns, the current rows not
-	// put are removed. Every added, changed and removed row is kept in
+	// put are removed — those in imp.Scope only, when it is given (a
+	// county's list replaces that county's rows, not the province's). Every added, changed and removed row is kept in
 	// the import's diff (RegistryDiff). An error from rows (or put) rolls
 	// everything back and is returned. The result has the counts.
 	ImportRegistry(ctx context.Context, imp RegistryImport, rows func(put func(*RegistryRow) error) error) (*RegistryImport, error)
@@ -66,6 +67,9 @@ type RegistryImport struct {
 	FileName   string    `json:"file_name,omitempty"`
 	ImportedBy string    `json:"imported_by"`
 	ImportedAt time.Time `json:"imported_at"`
+	// Scope is the region the file covers (the importer's: division-code
+	// prefixes); empty for every region.
+	Scope []string `json:"scope,omitempty"`
 	// Rows is the number of rows the file held; Added, Changed and
 	// Removed the diff against the source's rows before it; Unchanged
 	// the rest.

@@ -68,6 +68,8 @@ func (s *Server) routes() {
 	e.POST("/v1/quarantine/:id/close", s.handleCloseQuarantine, supervisor...)
 	e.GET("/v1/reports/coverage", s.handleCoverage, reader...)
 	e.GET("/v1/reports/verification", s.handleVerification, reader...)
+	e.GET("/v1/reports/reconciliation", s.handleReconciliation, reader...)
+	e.POST("/v1/imports", s.handleImport, supervisor...)
 	e.GET("/v1/reinspections", s.handleReinspections, reader...)
 
 	// The supervisors' web console (server/console): HTML pages with a

@@ -114,14 +114,15 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 		if err := rows(put); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `INSERT INTO registry_diffs (source, version, key, op, before)
-			SELECT source, $1, key, $2, fields FROM registry_rows WHERE source = $3 AND seen < $1`,
-			imp.Version, syncproto.RowRemoved, imp.Source)
+		where, args := scopeClause("village", syncproto.Actor{Scope: imp.Scope, AllRegions: len(imp.Scope) == 0})
+		tag, err := tx.Exec(ctx, rebind(`INSERT INTO registry_diffs (source, version, key, op, before)
+			SELECT source, ?, key, ?, fields FROM registry_rows WHERE source = ? AND seen < ? AND `+where),
+			append([]any{imp.Version, syncproto.RowRemoved, imp.Source, imp.Version}, args...)...)
 		if err != nil {
 			return fmt.Errorf("registry import: %w", err)
 		}
 		imp.Removed = int(tag.RowsAffected())
-		if _, err := tx.Exec(ctx, `DELETE FROM registry_rows WHERE source = $1 AND seen < $2`, imp.Source, imp.Version); err != nil {
+		if _, err := tx.Exec(ctx, rebind(`DELETE FROM registry_rows WHERE source = ? AND seen < ? AND `+where), append([]any{imp.Source, imp.Version}, args...)...); err != nil {
 			return fmt.Errorf("registry import: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO registry_imports (`+importColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,

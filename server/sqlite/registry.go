@@ -135,15 +135,16 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 		if err := rows(put); err != nil {
 			return err
 		}
+		where, args := scopeClause("village", syncproto.Actor{Scope: imp.Scope, AllRegions: len(imp.Scope) == 0})
 		res, err := tx.ExecContext(ctx, `INSERT INTO registry_diffs (source, version, key, op, before)
-			SELECT source, ?, key, ?, fields FROM registry_rows WHERE source = ? AND seen < ?`,
-			imp.Version, syncproto.RowRemoved, imp.Source, imp.Version)
+			SELECT source, ?, key, ?, fields FROM registry_rows WHERE source = ? AND seen < ? AND `+where,
+			append([]any{imp.Version, syncproto.RowRemoved, imp.Source, imp.Version}, args...)...)
 		if err != nil {
 			return fmt.Errorf("registry import: %w", err)
 		}
 		removed, _ := res.RowsAffected()
 		imp.Removed = int(removed)
-		if _, err := tx.ExecContext(ctx, `DELETE FROM registry_rows WHERE source = ? AND seen < ?`, imp.Source, imp.Version); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM registry_rows WHERE source = ? AND seen < ? AND `+where, append([]any{imp.Source, imp.Version}, args...)...); err != nil {
 			return fmt.Errorf("registry import: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO registry_imports (source, version, sha256, file_name, imported_by, imported_at,

@@ -110,6 +110,19 @@ func testRegistryImportsAreVersioned(t *testing.T, open Opener) {
 	if !slices.Equal(rows, []string{"R1"}) {
 		t.Errorf("rows in 150422 = %v", rows)
 	}
+	// A file of one county replaces that county's rows only.
+	county, err := s.ImportRegistry(ctx, syncproto.RegistryImport{Source: "poverty_registry", SHA256: sha('d'), ImportedBy: "s", ImportedAt: T0, Scope: []string{"150422"}},
+		func(put func(*syncproto.RegistryRow) error) error { return put(registryRow("R9", NorthVillage, 2, 1)) })
+	if err != nil || county.Added != 1 || county.Removed != 1 {
+		t.Fatalf("a county's import = %+v, %v; want R9 added and R1 removed", county, err)
+	}
+	rows = nil
+	if err := s.RegistryRows(ctx, All, func(r *syncproto.RegistryRow) error { rows = append(rows, r.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rows, []string{"R9", "R2"}) {
+		t.Errorf("rows after a county's import = %v, want R9 and the other county's R2", rows)
+	}
 }
 
 // An import that fails keeps nothing of its rows; a key twice in a file is
