@@ -94,7 +94,7 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 			case err != nil:
 				return fmt.Errorf("registry import: %w", err)
 			case int(oldSeen) == imp.Version:
-				return &syncproto.RowError{Line: r.Line, Message: fmt.Sprintf("the key %s of this row is the key of line %d too", r.Key, oldLine)}
+				return &syncproto.RowError{Line: r.Line, Message: fmt.Sprintf("its key is the key of line %d too", oldLine)}
 			case old == fields:
 				imp.Unchanged++
 				_, err := tx.Exec(ctx, `UPDATE registry_rows SET seen = $1, line = $2 WHERE source = $3 AND key = $4`, imp.Version, r.Line, imp.Source, r.Key)

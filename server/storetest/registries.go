@@ -153,7 +153,7 @@ func testRegistryImportIsAtomic(t *testing.T, open Opener) {
 			}
 			return put(registryRow("R7", SouthVillage, 5, 1))
 		})
-	if !errors.As(err, &dup) || dup.Line != 5 || dup.Message != "the key R7 of this row is the key of line 2 too" {
+	if !errors.As(err, &dup) || dup.Line != 5 || dup.Message != "its key is the key of line 2 too" {
 		t.Fatalf("a key twice: %v", err)
 	}
 	imps, err := s.RegistryImports(ctx, "")
