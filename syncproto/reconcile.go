@@ -480,7 +480,6 @@ func text(v json.RawMessage) string {
 	return strings.TrimSpace(s)
 }
 
-
 // maskIdentities masks the identity numbers of a village's findings for
 // an actor without PermissionSeeIdentity: the keys of the sources keyed by
 // a field stating an identity, and the values of such fields.

@@ -107,4 +107,3 @@ func importError(err error) error {
 	}
 	return errors.New(b.String())
 }
-
