@@ -90,18 +90,20 @@ func (s *ImportService) Import(ctx context.Context, actor Actor, req ImportReque
 	}
 	cols, herrs := mapColumns(src, header, req.Mapping)
 	if len(herrs) > 0 {
-		return nil, rowsInvalid(herrs, len(herrs))
+		return nil, rowsInvalid(herrs, 1)
 	}
 	imp := RegistryImport{Source: src.Name, SHA256: req.SHA256, FileName: req.FileName, ImportedBy: actor.UserID, ImportedAt: s.now().UTC()}
 	if !actor.AllRegions {
 		imp.Scope = actor.Scope
 	}
+	// bad are the errors of the first MaxRowErrors bad rows; nbad counts
+	// the bad rows.
 	var bad []*RowError
 	nbad := 0
-	report := func(e *RowError) {
+	report := func(errs ...*RowError) {
 		nbad++
-		if len(bad) < MaxRowErrors {
-			bad = append(bad, e)
+		if nbad <= MaxRowErrors {
+			bad = append(bad, errs...)
 		}
 	}
 	n := 0
@@ -122,10 +124,8 @@ func (s *ImportService) Import(ctx context.Context, actor Actor, req ImportReque
 				req.Progress(n)
 			}
 			row, errs := parseRow(src, cols, line, cells, actor)
-			for _, e := range errs {
-				report(e)
-			}
 			if len(errs) > 0 {
+				report(errs...)
 				continue
 			}
 			// Rows after a bad one are still stored (and rolled back at
@@ -148,12 +148,15 @@ func (s *ImportService) Import(ctx context.Context, actor Actor, req ImportReque
 	return res, nil
 }
 
-// rowsInvalid is the EInvalid error of an import with bad rows: the first
-// of them with their paths, the count of all in the message.
+// rowsInvalid is the EInvalid error of an import with count bad rows:
+// the errors of the first of them with their paths.
 func rowsInvalid(bad []*RowError, count int) *Error {
 	e := Errorf(EInvalid, "%d bad rows: nothing of the file was imported", count)
 	if count == 1 {
 		e.Message = "1 bad row: nothing of the file was imported"
+		if bad[0].Line == 1 {
+			e.Message = "the header row does not fit the source: nothing of the file was imported"
+		}
 	}
 	for _, b := range bad {
 		msg := b.Message

@@ -384,6 +384,9 @@ func (s *ReconciliationService) disagreements(reg *schema.Registries, matches []
 			}
 		}
 	}
+	if out == nil {
+		return []Disagreement{}
+	}
 	slices.SortFunc(out, func(x, y Disagreement) int {
 		return cmp.Or(cmp.Compare(x.HouseholdID, y.HouseholdID), cmp.Compare(x.PersonID, y.PersonID), cmp.Compare(x.Field, y.Field),
 			cmp.Compare(x.Kind, y.Kind), cmp.Compare(x.A.Source, y.A.Source), cmp.Compare(x.B.Source, y.B.Source))

@@ -776,5 +776,6 @@ func TestOpenAPIResponses(t *testing.T) {
 		body: mustJSON(t, full), status: 503})
 
 	verificationContract(t, doc, k)
+	registryContract(t, doc, k)
 	k.checkCoverage(t)
 }

@@ -1,0 +1,166 @@
+package api_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/google/uuid"
+	"github.com/xuri/excelize/v2"
+
+	"github.com/fieldsync/fieldsync/server/apitest"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+const registryCSV = "registration_no,village,head_name,members,category\n" +
+	"R1,500240107201,谭明华,4,低保户\n" +
+	"R2,500240107201,冉秀英,3,registered_poor\n"
+
+// multipartFile is a multipart/form-data body with data as its part "file".
+func multipartFile(t *testing.T, name string, data []byte) (string, []byte) {
+	t.Helper()
+	var b bytes.Buffer
+	w := multipart.NewWriter(&b)
+	part, err := w.CreateFormFile("file", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	part.Write(data)
+	w.Close()
+	return w.FormDataContentType(), b.Bytes()
+}
+
+func xlsxOf(t *testing.T, rows [][]any) []byte {
+	t.Helper()
+	book := excelize.NewFile()
+	for i, r := range rows {
+		cell, _ := excelize.CoordinatesToCellName(1, i+1)
+		if err := book.SetSheetRow("Sheet1", cell, &r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var b bytes.Buffer
+	if err := book.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// registryContract exercises POST /v1/imports and GET
+// /v1/reports/reconciliation for TestOpenAPIResponses.
+func registryContract(t *testing.T, doc *openapi3.T, k *contract) {
+	ts := apitest.MustServe(t)
+	rk := newContract(t, ts, doc)
+	ts.AddUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
+	ts.AddUser(t, "worker.xituo", syncproto.RoleFieldWorker, "500240107")
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
+	far := ts.Login(t, "sup.bairin", uuid.NewString())
+	worker := ts.Login(t, "worker.xituo", uuid.NewString())
+	const imports = "/v1/imports?source=poverty_registry"
+	rk.call(t, apiCall{name: "import csv", method: "POST", path: imports, token: admin, contentType: "text/csv", body: []byte(registryCSV), status: 200})
+	ct, body := multipartFile(t, "list.xlsx", xlsxOf(t, [][]any{{"户编号", "村", "户主姓名", "家庭人口"}, {"R1", "500240107201", "谭明华", 5}}))
+	rk.call(t, apiCall{name: "import xlsx, multipart", method: "POST", path: imports, token: admin, contentType: ct, body: body, status: 200})
+	rk.call(t, apiCall{name: "import, bad rows", method: "POST", path: imports, token: admin, contentType: "text/csv", body: []byte("registration_no,village,head_name\nR1,5002401,x\n"), status: 422})
+	rk.call(t, apiCall{name: "import, outside the region", method: "POST", path: imports, token: far, contentType: "text/csv", body: []byte(registryCSV), status: 422})
+	rk.call(t, apiCall{name: "import, field worker", method: "POST", path: imports, token: worker, contentType: "text/csv", body: []byte(registryCSV), status: 403})
+	rk.call(t, apiCall{name: "import, unknown source", method: "POST", path: "/v1/imports?source=census", token: admin, contentType: "text/csv", body: []byte(registryCSV), status: 404})
+	rk.call(t, apiCall{name: "import, unknown parameter", method: "POST", path: imports + "&format=csv", token: admin, contentType: "text/csv", body: []byte(registryCSV), status: 400, invalid: true})
+	rk.call(t, apiCall{name: "import, multipart without a boundary", method: "POST", path: imports, token: admin, contentType: "multipart/form-data", body: []byte("x"), status: 400, invalid: true})
+	rk.call(t, apiCall{name: "import without token", method: "POST", path: imports, contentType: "text/csv", body: []byte(registryCSV), status: 401})
+	const rec = "/v1/reports/reconciliation"
+	rk.call(t, apiCall{name: "reconciliation", method: "GET", path: rec, token: admin, status: 200})
+	rk.call(t, apiCall{name: "reconciliation, a county, csv", method: "GET", path: rec + "?region=500240&format=csv&lang=zh", token: admin, status: 200})
+	rk.call(t, apiCall{name: "reconciliation, xlsx", method: "GET", path: rec + "?format=xlsx&lang=en", token: admin, status: 200})
+	rk.call(t, apiCall{name: "reconciliation, other county", method: "GET", path: rec + "?region=500240", token: far, status: 403})
+	rk.call(t, apiCall{name: "reconciliation, bad format", method: "GET", path: rec + "?format=pdf", token: admin, status: 422, invalid: true})
+	rk.call(t, apiCall{name: "reconciliation, unknown parameter", method: "GET", path: rec + "?county=1", token: admin, status: 400, invalid: true})
+	rk.call(t, apiCall{name: "reconciliation without token", method: "GET", path: rec, status: 401})
+	plain := newContract(t, mustServeV1(t, nil), doc)
+	plain.call(t, apiCall{name: "reconciliation, no registries declared", method: "GET", path: rec, token: plain.ts.Login(t, "admin", apitest.AdminDevice), status: 404})
+	for _, from := range []*contract{plain, rk} {
+		for op, codes := range from.seen {
+			if k.seen[op] == nil {
+				k.seen[op] = map[int]bool{}
+			}
+			for code := range codes {
+				k.seen[op][code] = true
+			}
+		}
+	}
+}
+
+// An import is atomic: a file with bad rows imports nothing and names
+// each bad row by line and column, never by its value; a supervisor's row
+// outside their region is a bad row; the same file twice makes one
+// version; a changed file gives its diff.
+func TestImportIsAtomicAndVersioned(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup.bairin", syncproto.RoleSupervisor, "150422")
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
+	far := ts.Login(t, "sup.bairin", uuid.NewString())
+	post := func(token, csv string) (int, map[string]any) {
+		resp, body := ts.DoAs(t, token, http.MethodPost, "/v1/imports?source=poverty_registry", "text/csv", []byte(csv))
+		var out map[string]any
+		json.Unmarshal(body, &out)
+		return resp.StatusCode, out
+	}
+	bad := "户编号,村,户主姓名,家庭人口,户类型\n" +
+		"R1,500240107201,谭明华,4,低保户\n" +
+		"R2,50024010,冉秀英,三,贫困\n" +
+		"R3,500240107201,,2,\n" +
+		"R1,500240107201,谭明华,4,\n"
+	code, p := post(admin, bad)
+	if code != http.StatusUnprocessableEntity {
+		t.Fatalf("bad rows: %d %v", code, p)
+	}
+	var paths []string
+	for _, e := range p["errors"].([]any) {
+		m := e.(map[string]any)
+		paths = append(paths, m["path"].(string)+": "+m["message"].(string))
+	}
+	got := strings.Join(paths, "\n")
+	for _, w := range []string{"line 3, column 2: village must be a 12-digit division code", "line 3, column 4: members must be a whole number",
+		"line 3, column 5: category must be one of", "line 4, column 3: head_name is required", "line 5: its key is the key of line 2 too"} {
+		if !strings.Contains(got, w) {
+			t.Errorf("errors lack %q:\n%s", w, got)
+		}
+	}
+	if p["detail"] != "3 bad rows: nothing of the file was imported" {
+		t.Errorf("detail = %v", p["detail"])
+	}
+	for _, secret := range []string{"冉秀英", "三", "贫困\""} {
+		if strings.Contains(got, secret) {
+			t.Errorf("an error repeats the cell value %q:\n%s", secret, got)
+		}
+	}
+	if imps, _ := ts.Store.RegistryImports(t.Context(), ""); len(imps) != 0 {
+		t.Fatalf("a file with bad rows made imports %+v", imps)
+	}
+	code, p = post(far, registryCSV)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(mustString(p), "line 2, column 2") || !strings.Contains(mustString(p), "village lies outside your region") {
+		t.Errorf("outside the region: %d %v", code, p)
+	}
+	if code, p = post(admin, registryCSV); code != 200 || p["version"] != 1.0 || p["added"] != 2.0 {
+		t.Fatalf("first import: %d %v", code, p)
+	}
+	if code, p = post(admin, registryCSV); code != 200 || p["version"] != 1.0 || p["same"] != true {
+		t.Fatalf("the same file again: %d %v", code, p)
+	}
+	changed := "registration_no,village,head_name,members\nR1,500240107201,谭明华,5\nR3,500240107201,秦良玉,2\n"
+	if code, p = post(admin, changed); code != 200 || p["version"] != 2.0 || p["added"] != 1.0 || p["changed"] != 1.0 || p["removed"] != 1.0 {
+		t.Fatalf("a changed file: %d %v", code, p)
+	}
+	diff, err := ts.Store.RegistryDiff(t.Context(), "poverty_registry", 2)
+	if err != nil || len(diff) != 3 {
+		t.Fatalf("diff = %+v, %v", diff, err)
+	}
+}
+
+func mustString(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
