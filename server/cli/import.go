@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -22,11 +23,19 @@ func runImport(ctx context.Context, env Env, args []string) error {
 	source := fs.String("source", "", "the registry `NAME` (registries.json: poverty_registry, subsistence_allowance, extreme_poverty, disability, school_enrolment, medical_insurance)")
 	mapping := fs.String("mapping", "", "a mapping `FILE` of column headers to the source's fields, {\"columns\": {\"HEADER\": \"field\"}}; the source's default mapping for the others")
 	storeURL := fs.String("store", "", storeUsage)
-	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
-		return err
+	// FILE may come before the flags or after them.
+	if err := fs.Parse(args); err != nil || helpAsked(args) {
+		if err != nil && !errors.Is(err, flag.ErrHelp) {
+			return ErrUsage
+		}
+		return nil
 	}
-	if fs.NArg() != 1 {
+	if fs.NArg() == 0 {
 		return errors.New("give the FILE to import (one CSV or XLSX file)")
+	}
+	file := fs.Arg(0)
+	if err := parseFlags(fs, fs.Args()[1:]); err != nil {
+		return err
 	}
 	if *source == "" {
 		return errors.New("--source is required")
@@ -38,7 +47,6 @@ func runImport(ctx context.Context, env Env, args []string) error {
 			return err
 		}
 	}
-	file := fs.Arg(0)
 	table, err := tabular.Open(file)
 	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
