@@ -81,6 +81,10 @@ type RegistryImport struct {
 	// Same is set when the file equals the source's latest import: no
 	// new version was made and the import is that one.
 	Same bool `json:"same,omitempty"`
+	// ConflictsOpened is how many cross-department conflicts the import
+	// opened in the supervisors' queue (ReconciliationService.OpenConflicts);
+	// not stored.
+	ConflictsOpened int `json:"conflicts_opened,omitempty"`
 }
 
 // RegistryRow is one row of a registry source as stored: its key (the

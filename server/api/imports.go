@@ -76,6 +76,16 @@ func (s *Server) handleImport(c echo.Context) error {
 		}
 		return err
 	}
+	if !imp.Same {
+		// The import is committed; the conflicts it causes are opened in a
+		// transaction of their own (an error here leaves the import, and a
+		// reconciliation's next run opens them).
+		n, err := syncproto.NewReconciliationService(s.store, s.schema).OpenConflicts(c.Request().Context(), s.actor(c), s.store, s.now())
+		if err != nil {
+			return err
+		}
+		imp.ConflictsOpened = n
+	}
 	return c.JSON(http.StatusOK, imp)
 }
 

@@ -68,15 +68,29 @@ func TestReconciliationOnTheDemo(t *testing.T) {
 	apitest.SeedDemo(t, ts)
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	files, plan := fixtures.DemoRegistries()
+	opened := 0
 	for _, f := range files {
-		if imp := importFile(t, ts, admin, f); imp.Version != 1 || imp.Same || imp.Added != imp.Rows {
+		imp := importFile(t, ts, admin, f)
+		if imp.Version != 1 || imp.Same || imp.Added != imp.Rows {
 			t.Errorf("%s: %+v", f.Name, imp)
 		}
+		opened += imp.ConflictsOpened
 	}
 	for _, f := range files {
-		if imp := importFile(t, ts, admin, f); imp.Version != 1 || !imp.Same {
+		if imp := importFile(t, ts, admin, f); imp.Version != 1 || !imp.Same || imp.ConflictsOpened != 0 {
 			t.Errorf("%s again: %+v, want the same import", f.Name, imp)
 		}
+	}
+	// Every disagreement of a registry with the field record opened one
+	// conflict (and an import of all the files again none).
+	fieldDisagreements := 0
+	for _, f := range plan {
+		if f.Kind == syncproto.DisagreeField {
+			fieldDisagreements++
+		}
+	}
+	if opened != fieldDisagreements {
+		t.Errorf("the imports opened %d conflicts, want one for each of the %d disagreements with the field", opened, fieldDisagreements)
 	}
 	resp, body := ts.DoAs(t, admin, http.MethodGet, "/v1/reports/reconciliation", "", nil)
 	if resp.StatusCode != http.StatusOK {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -163,4 +164,86 @@ func TestImportIsAtomicAndVersioned(t *testing.T) {
 func mustString(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// A disagreement between a registry and the field record opens one
+// cross-department conflict in the supervisors' queue (never two, and
+// never one the record's value already settles), leaves the record as the
+// team wrote it until a supervisor resolves it through the resolve path,
+// and the resolution is a version of the record whose history names the
+// conflict with both values; the reconciliation then lists it no more.
+func TestRegistryDisagreementOpensAConflict(t *testing.T) {
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
+	h := uuid.NewString()
+	cs := apitest.ValidChangeset()
+	cs.Changes = []syncproto.Change{{Entity: "household", ID: h, Op: "upsert", At: "2026-11-19T08:00:00Z",
+		Fields: map[string]json.RawMessage{"village": json.RawMessage(`"500240107201"`), "head_name": json.RawMessage(`"谭明华"`),
+			"registration_no": json.RawMessage(`"R1"`), "members": json.RawMessage(`4`)}}}
+	if resp, body := ts.PushJSON(t, cs); resp.StatusCode != 200 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	importCSV := func(csv string) syncproto.RegistryImport {
+		t.Helper()
+		resp, body := ts.DoAs(t, admin, http.MethodPost, "/v1/imports?source=poverty_registry", "text/csv", []byte(csv))
+		if resp.StatusCode != 200 {
+			t.Fatalf("import: %d %s", resp.StatusCode, body)
+		}
+		var imp syncproto.RegistryImport
+		json.Unmarshal(body, &imp)
+		return imp
+	}
+	if imp := importCSV("registration_no,village,head_name,members\nR1,500240107201,谭明华,5\n"); imp.ConflictsOpened != 1 {
+		t.Fatalf("first import opened %d conflicts, want 1", imp.ConflictsOpened)
+	}
+	if imp := importCSV("registration_no,village,head_name,members\nR1,500240107201,谭明华,5\nR9,500240107201,秦良玉,2\n"); imp.ConflictsOpened != 0 {
+		t.Fatalf("another file with the same disagreement opened %d conflicts, want none", imp.ConflictsOpened)
+	}
+	resp, body := ts.DoAs(t, admin, http.MethodGet, "/v1/conflicts?state=open", "", nil)
+	var list struct {
+		Conflicts []struct {
+			ID       string          `json:"conflict_id"`
+			Record   string          `json:"record_id"`
+			Field    string          `json:"field"`
+			Stored   json.RawMessage `json:"stored"`
+			Incoming json.RawMessage `json:"incoming"`
+			Device   string          `json:"device"`
+			User     string          `json:"user"`
+		} `json:"conflicts"`
+	}
+	json.Unmarshal(body, &list)
+	if resp.StatusCode != 200 || len(list.Conflicts) != 1 {
+		t.Fatalf("open conflicts: %d %s", resp.StatusCode, body)
+	}
+	c := list.Conflicts[0]
+	if c.Record != h || c.Field != "members" || string(c.Stored) != "4" || string(c.Incoming) != "5" ||
+		c.Device != "registry:poverty_registry" || c.User != "department:poverty_alleviation" {
+		t.Fatalf("conflict = %+v", c)
+	}
+	rec, _ := ts.Store.Record(t.Context(), h)
+	if string(rec.Fields["members"]) != "4" {
+		t.Fatalf("the record's members = %s before any decision, want the team's 4", rec.Fields["members"])
+	}
+	resp, body = ts.DoAs(t, admin, http.MethodPost, "/v1/conflicts/"+c.ID+"/resolve", "application/json", []byte(`{"choose": "incoming", "note": "counted again"}`))
+	if resp.StatusCode != 200 {
+		t.Fatalf("resolve: %d %s", resp.StatusCode, body)
+	}
+	rec, _ = ts.Store.Record(t.Context(), h)
+	if string(rec.Fields["members"]) != "5" {
+		t.Fatalf("after the decision members = %s, want 5", rec.Fields["members"])
+	}
+	hist, _ := ts.Store.History(t.Context(), h)
+	last := hist[len(hist)-1]
+	if !slices.Contains(last.ConflictIDs, c.ID) || string(last.Changes["members"].Before) != "4" || string(last.Changes["members"].After) != "5" {
+		t.Errorf("the decision's history entry = %+v", last)
+	}
+	resp, body = ts.DoAs(t, admin, http.MethodGet, "/v1/reports/reconciliation", "", nil)
+	var r reconciliationBody
+	json.Unmarshal(body, &r)
+	if resp.StatusCode != 200 || r.Totals.Disagreements != 0 {
+		t.Errorf("after the decision: %d disagreements: %s", r.Totals.Disagreements, body)
+	}
+	if imp := importCSV("registration_no,village,head_name,members\nR1,500240107201,谭明华,5\n"); imp.ConflictsOpened != 0 {
+		t.Errorf("after the decision an import opened %d conflicts", imp.ConflictsOpened)
+	}
 }

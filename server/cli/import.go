@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/server/tabular"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -71,6 +72,11 @@ func runImport(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return importError(err)
 	}
+	if !imp.Same {
+		if imp.ConflictsOpened, err = syncproto.NewReconciliationService(store, sch).OpenConflicts(ctx, actor, store, time.Now()); err != nil {
+			return fmt.Errorf("the import is stored; opening its conflicts: %w", err)
+		}
+	}
 	fmt.Fprintln(env.Stdout, importSummary(imp))
 	return nil
 }
@@ -97,8 +103,8 @@ func importSummary(imp *syncproto.RegistryImport) string {
 	if imp.Same {
 		return fmt.Sprintf("%s: the file equals import %d (sha256 %s…): nothing changed", imp.Source, imp.Version, imp.SHA256[:12])
 	}
-	return fmt.Sprintf("%s: import %d of %s (sha256 %s…): %d rows, %d added, %d changed, %d removed, %d unchanged",
-		imp.Source, imp.Version, imp.FileName, imp.SHA256[:12], imp.Rows, imp.Added, imp.Changed, imp.Removed, imp.Unchanged)
+	return fmt.Sprintf("%s: import %d of %s (sha256 %s…): %d rows, %d added, %d changed, %d removed, %d unchanged; %d cross-department conflicts opened",
+		imp.Source, imp.Version, imp.FileName, imp.SHA256[:12], imp.Rows, imp.Added, imp.Changed, imp.Removed, imp.Unchanged, imp.ConflictsOpened)
 }
 
 // importError is an import's error for the terminal: the message, then
