@@ -247,3 +247,40 @@ func TestRegistryDisagreementOpensAConflict(t *testing.T) {
 		t.Errorf("after the decision an import opened %d conflicts", imp.ConflictsOpened)
 	}
 }
+
+// A user's department is recorded with each change they make: the
+// record's history names it beside the user.
+func TestChangeLogRecordsTheDepartment(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "edu.worker", syncproto.RoleFieldWorker, "500240107")
+	u, err := ts.Store.User(t.Context(), "edu.worker")
+	if err != nil || u == nil {
+		t.Fatal(u, err)
+	}
+	u.Department = "education"
+	if err := ts.Store.PutUser(t.Context(), *u); err != nil {
+		t.Fatal(err)
+	}
+	device := uuid.NewString()
+	token := ts.Login(t, "edu.worker", device)
+	h := uuid.NewString()
+	cs := apitest.ValidChangeset()
+	cs.DeviceID = device
+	cs.Changes = []syncproto.Change{{Entity: "household", ID: h, Op: "upsert", At: "2026-11-19T08:00:00Z",
+		Fields: map[string]json.RawMessage{"village": json.RawMessage(`"500240107201"`), "head_name": json.RawMessage(`"谭明华"`)}}}
+	resp, body := ts.DoAs(t, token, http.MethodPost, "/v1/sync/push", "application/json", mustJSON(t, cs))
+	if resp.StatusCode != 200 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	resp, body = ts.DoAs(t, ts.Login(t, "admin", apitest.AdminDevice), http.MethodGet, "/v1/records/household/"+h+"/history", "", nil)
+	var hist struct {
+		Versions []struct {
+			User       string `json:"user"`
+			Department string `json:"department"`
+		} `json:"versions"`
+	}
+	json.Unmarshal(body, &hist)
+	if resp.StatusCode != 200 || len(hist.Versions) != 1 || hist.Versions[0].User != "edu.worker" || hist.Versions[0].Department != "education" {
+		t.Fatalf("history: %d %s", resp.StatusCode, body)
+	}
+}

@@ -88,7 +88,7 @@ diffed against the source's rows by their key (added, changed, removed). Every
 bad row is reported with its line and column, and then nothing of the file is
 imported. Rows are written as they are read, in one transaction: memory stays
 bounded whatever the file's size. The server may be running.`, runImport},
-		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--create] [--store URL]", "create or update a user (password on standard input)",
+		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--department D] [--create] [--store URL]", "create or update a user (password on standard input)",
 			`Create a user, or update an existing one's role, scope and password (which ends
 the sessions opened with the old password). The password is one line on standard
 input, e.g. echo 'a-long-password' | fieldsync user add ... The database in --data

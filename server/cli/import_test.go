@@ -121,3 +121,20 @@ func writeRegistry(tb testing.TB, path string, n int) {
 	}
 	f.Close()
 }
+
+// user add --department takes a department of the forms and user list
+// shows it; an unknown one is refused with the list.
+func TestUserDepartment(t *testing.T) {
+	data := t.TempDir()
+	out, err := runCLI(t, "a-long-password-1\n", "user", "add", "--create", "--data", data, "--name", "li.jiao", "--role", "supervisor", "--scope", "500240", "--department", "education")
+	if err != nil || !strings.Contains(out, "department education") {
+		t.Fatalf("user add --department: %v\n%s", err, out)
+	}
+	if out, err = runCLI(t, "", "user", "list", "--data", data); err != nil || !strings.Contains(out, "education") {
+		t.Errorf("user list: %v\n%s", err, out)
+	}
+	_, err = runCLI(t, "a-long-password-1\n", "user", "add", "--data", data, "--name", "li.jiao", "--role", "supervisor", "--scope", "500240", "--department", "schools")
+	if err == nil || !strings.Contains(err.Error(), `unknown department "schools" (the forms declare poverty_alleviation, housing`) {
+		t.Errorf("an unknown department: %v", err)
+	}
+}

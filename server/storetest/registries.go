@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -209,5 +210,30 @@ func testRegistryVillages(t *testing.T, open Opener) {
 	county := syncproto.Actor{UserID: "s", Role: syncproto.RoleSupervisor, Scope: []string{"500240"}}
 	if got, want := read(county), []string{SouthVillage + ": hsouth(1) R1 R3", rowsOnly + ": R2"}; !slices.Equal(got, want) {
 		t.Errorf("500240: %v, want %v", got, want)
+	}
+}
+
+// A user keeps their department, and the change log the department of the
+// actor of each version.
+func testDepartments(t *testing.T, open Opener) {
+	clock := NewClock(T0)
+	s, p := Open(t, open, clock)
+	a := mustAccounts(t, s)
+	if err := a.PutUser(t.Context(), auth.User{Name: "li", PasswordHash: "h", Role: syncproto.RoleFieldWorker, Scope: []string{"500240"}, Department: "education"}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := a.User(t.Context(), "li"); err != nil || u.Department != "education" {
+		t.Fatalf("user = %+v, %v", u, err)
+	}
+	if list, err := a.Users(t.Context()); err != nil || len(list) != 1 || list[0].Department != "education" {
+		t.Fatalf("users = %+v, %v", list, err)
+	}
+	dev := NewDevice("li", "500240")
+	dev.Actor.Department = "education"
+	h := uuid.NewString()
+	dev.Push(t, p, Household(h, SouthVillage, T0))
+	hist, err := s.History(t.Context(), h)
+	if err != nil || len(hist) != 1 || hist[0].Department != "education" || hist[0].UserID != "li" {
+		t.Fatalf("history = %+v, %v", hist, err)
 	}
 }

@@ -155,6 +155,7 @@ var suite = []contractTest{
 	{"RegistryImportsAreVersioned", testRegistryImportsAreVersioned, []string{"Store.LatestImport", "Store.ImportRegistry", "Store.RegistryImports", "Store.RegistryDiff", "Store.RegistryRows"}},
 	{"RegistryImportIsAtomic", testRegistryImportIsAtomic, []string{"Store.ImportRegistry"}},
 	{"RegistryVillages", testRegistryVillages, []string{"Store.RegistryVillages"}},
+	{"UsersAndChangesKeepTheirDepartment", testDepartments, []string{"Accounts.PutUser", "Store.History"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
 }
 

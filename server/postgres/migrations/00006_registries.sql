@@ -42,7 +42,14 @@ CREATE TABLE registry_diffs (
     PRIMARY KEY (source, version, key)
 );
 
+-- The department a user belongs to (departments.json), and the
+-- department of the actor of each change. '' for none.
+ALTER TABLE users ADD COLUMN department TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE changes ADD COLUMN department TEXT COLLATE "C" NOT NULL DEFAULT '';
+
 -- +goose Down
+ALTER TABLE changes DROP COLUMN department;
+ALTER TABLE users DROP COLUMN department;
 DROP TABLE registry_diffs;
 DROP TABLE registry_rows;
 DROP TABLE registry_imports;
