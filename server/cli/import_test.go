@@ -13,7 +13,9 @@ import (
 )
 
 // demoRegistry is a registry file of the demo (fixtures/registries).
-func demoRegistry(name string) string { return filepath.Join("..", "..", "fixtures", "registries", name) }
+func demoRegistry(name string) string {
+	return filepath.Join("..", "..", "fixtures", "registries", name)
+}
 
 // TestImportCommand: fieldsync import reads a file of the demo (Chinese
 // headers, a byte-order mark) and says what it did; the same file again
