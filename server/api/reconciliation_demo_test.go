@@ -68,6 +68,7 @@ func TestReconciliationOnTheDemo(t *testing.T) {
 	apitest.SeedDemo(t, ts)
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	files, plan := fixtures.DemoRegistries()
+	households0, never0, verified0 := coverageOf(t, ts, admin)
 	opened := 0
 	for _, f := range files {
 		imp := importFile(t, ts, admin, f)
@@ -122,9 +123,52 @@ func TestReconciliationOnTheDemo(t *testing.T) {
 	for _, f := range plan {
 		kinds[f.Kind]++
 	}
+	// The coverage and the verification count the households only a
+	// registry lists: never inspected, and without evidence.
+	notInField := 0
+	for _, f := range plan {
+		if f.Kind == syncproto.BlindNotInField {
+			notInField++
+		}
+	}
+	households1, never1, verified1 := coverageOf(t, ts, admin)
+	if households1 != households0+notInField || never1 != never0+notInField {
+		t.Errorf("coverage: %d households, %d never inspected; want %d and %d", households1, never1, households0+notInField, never0+notInField)
+	}
+	if verified1["households"] != verified0["households"]+notInField || verified1["incomplete"] != verified0["incomplete"]+notInField || verified1["verified"] != verified0["verified"] {
+		t.Errorf("verification totals %v, want %v with %d more households incomplete", verified1, verified0, notInField)
+	}
 	t.Logf("planned findings: %v; totals %+v", kinds, r.Totals)
 	if r.Totals.BlindSpots != kinds[syncproto.BlindNotInField]+kinds[syncproto.BlindNeverInspected] || r.Totals.Unregistered != kinds["unregistered"] ||
 		r.Totals.Disagreements != kinds[syncproto.DisagreeField]+kinds[syncproto.DisagreeDepartments] || r.Totals.Ambiguous != 0 {
 		t.Errorf("totals = %+v, want the plan's %v", r.Totals, kinds)
 	}
+}
+
+// coverageOf reads the totals of the coverage and verification reports:
+// households and never inspected; households, verified and incomplete.
+func coverageOf(t *testing.T, ts *apitest.Server, token string) (households, never int, verified map[string]int) {
+	t.Helper()
+	resp, body := ts.DoAs(t, token, http.MethodGet, "/v1/reports/coverage", "", nil)
+	var c struct {
+		Totals map[string]any `json:"totals"`
+	}
+	if err := json.Unmarshal(body, &c); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("coverage: %d %.300s", resp.StatusCode, body)
+	}
+	resp, body = ts.DoAs(t, token, http.MethodGet, "/v1/reports/verification", "", nil)
+	var v struct {
+		Totals map[string]any `json:"totals"`
+	}
+	if err := json.Unmarshal(body, &v); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("verification: %d %.300s", resp.StatusCode, body)
+	}
+	verified = map[string]int{}
+	for _, k := range []string{"households", "verified", "incomplete"} {
+		n, _ := v.Totals[k].(float64)
+		verified[k] = int(n)
+	}
+	h, _ := c.Totals["households"].(float64)
+	n, _ := c.Totals["never_inspected"].(float64)
+	return int(h), int(n), verified
 }
