@@ -284,3 +284,66 @@ func TestChangeLogRecordsTheDepartment(t *testing.T) {
 		t.Fatalf("history: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A row matching two households (the same head name in one village, no
+// registration number that settles it) is listed as ambiguous with both,
+// and matched to neither; a viewer sees a person source's identity-card
+// keys masked, a supervisor whole.
+func TestReconciliationListsAmbiguousMatchesAndMasksIdentities(t *testing.T) {
+	ts := apitest.MustServe(t)
+	admin := ts.Login(t, "admin", apitest.AdminDevice)
+	ts.AddUser(t, "viewer.civil", syncproto.RoleViewer, "500240")
+	viewer := ts.Login(t, "viewer.civil", uuid.NewString())
+	a, b := uuid.NewString(), uuid.NewString()
+	cs := apitest.ValidChangeset()
+	household := func(id, regNo string) syncproto.Change {
+		return syncproto.Change{Entity: "household", ID: id, Op: "upsert", At: "2026-11-19T08:00:00Z",
+			Fields: map[string]json.RawMessage{"village": json.RawMessage(`"500240107201"`), "head_name": json.RawMessage(`"谭明华"`),
+				"registration_no": json.RawMessage(`"` + regNo + `"`)}}
+	}
+	cs.Changes = []syncproto.Change{household(a, "RA"), household(b, "RB")}
+	if resp, body := ts.PushJSON(t, cs); resp.StatusCode != 200 {
+		t.Fatalf("push: %d %s", resp.StatusCode, body)
+	}
+	for source, csv := range map[string]string{
+		"poverty_registry":  "registration_no,village,head_name\nRX,500240107201,谭明华\n",
+		"medical_insurance": "id_card,village,name,insured\n500240199001011234,500240107201,谭小明,是\n",
+	} {
+		if resp, body := ts.DoAs(t, admin, http.MethodPost, "/v1/imports?source="+source, "text/csv", []byte(csv)); resp.StatusCode != 200 {
+			t.Fatalf("import %s: %d %s", source, resp.StatusCode, body)
+		}
+	}
+	read := func(token string) reconciliationBody {
+		t.Helper()
+		resp, body := ts.DoAs(t, token, http.MethodGet, "/v1/reports/reconciliation?region=500240", "", nil)
+		var r reconciliationBody
+		if err := json.Unmarshal(body, &r); resp.StatusCode != 200 || err != nil {
+			t.Fatalf("reconciliation: %d %s", resp.StatusCode, body)
+		}
+		return r
+	}
+	r := read(admin)
+	if len(r.Villages) != 1 || len(r.Villages[0].Ambiguous) != 1 {
+		t.Fatalf("report: %+v", r)
+	}
+	am := r.Villages[0].Ambiguous[0]
+	want := []string{a, b}
+	slices.Sort(want)
+	if am.Source != "poverty_registry" || am.Key != "RX" || am.By != syncproto.MatchHeadName || !slices.Equal(am.Households, want) {
+		t.Errorf("ambiguous = %+v, want RX by head name with %v", am, want)
+	}
+	keyOf := func(r reconciliationBody) string {
+		for _, b := range r.Villages[0].BlindSpots {
+			if b.Source == "medical_insurance" {
+				return b.Key
+			}
+		}
+		return ""
+	}
+	if k := keyOf(r); k != "500240199001011234" {
+		t.Errorf("a supervisor's key = %q", k)
+	}
+	if k := keyOf(read(viewer)); k == "" || strings.Contains(k, "19900101") {
+		t.Errorf("a viewer's key = %q, want it masked", k)
+	}
+}
