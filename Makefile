@@ -16,6 +16,7 @@ build:
 ## run: build, seed the demo data into ./data (idempotent), serve on 127.0.0.1:8080 with the demo's division register
 run: build
 	./bin/fieldsync seed --data $(DATA)
+	for f in fixtures/registries/*.csv; do ./bin/fieldsync import --data $(DATA) --source $$(basename $$f .csv) $$f || exit 1; done
 	./bin/fieldsync serve --addr $(ADDR) --data $(DATA) --divisions fixtures/divisions-demo.csv
 
 ## seed: load the demo data set into ./data

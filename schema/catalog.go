@@ -291,7 +291,7 @@ func (c *Catalog) add(sch *Schema, info VersionInfo, file string) SetErrors {
 	} else if len(info.Migrations) > 0 && !bytes.Equal(info.Migrations, []byte("[]")) {
 		errs = append(errs, SetError{File: file, Path: "migrations", Message: "version 1 has no version before it to migrate from"})
 	}
-	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards, Verification: sch.verification, Monitoring: sch.monitoring})
+	doc, err := json.Marshal(Document{VersionInfo: info, Forms: sch.Forms, Standards: sch.Standards, Verification: sch.verification, Monitoring: sch.monitoring, Registries: sch.registries})
 	if err != nil {
 		errs = append(errs, SetError{File: file, Path: "$", Message: errText(err)})
 	}
@@ -316,6 +316,9 @@ type Document struct {
 	Verification *Verification `json:"verification,omitempty"`
 	// Monitoring is the version's MonitoringFile, when it has one.
 	Monitoring *Monitoring `json:"monitoring,omitempty"`
+	// Registries are the version's DepartmentsFile and RegistriesFile,
+	// when it has them.
+	Registries *Registries `json:"registries,omitempty"`
 }
 
 // ParseDocument reads a version's canonical Document (Catalog.Document)
@@ -345,6 +348,19 @@ func ParseDocument(data []byte) (*Schema, VersionInfo, error) {
 			return nil, VersionInfo{}, fmt.Errorf("schema document: monitoring: %w", errs[0])
 		}
 		sch.monitoring = doc.Monitoring
+	}
+	if doc.Registries != nil {
+		var errs SetErrors
+		if len(doc.Registries.Departments) > 0 {
+			errs = checkDepartments(doc.Registries.Departments)
+		}
+		if len(doc.Registries.Sources) > 0 {
+			errs = append(errs, doc.Registries.checkSources(sch, false)...)
+		}
+		if len(errs) > 0 {
+			return nil, VersionInfo{}, fmt.Errorf("schema document: registries: %w", errs[0])
+		}
+		sch.registries = doc.Registries
 	}
 	return sch, doc.VersionInfo, nil
 }
@@ -385,7 +401,8 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 	fileOf := map[*Form]string{}
 	nforms := 0
 	for _, name := range names {
-		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile || path.Base(name) == MonitoringFile {
+		if path.Base(name) == VersionFile || path.Base(name) == StandardsFile || path.Base(name) == VerificationFile || path.Base(name) == MonitoringFile ||
+			path.Base(name) == DepartmentsFile || path.Base(name) == RegistriesFile {
 			continue
 		}
 		nforms++
@@ -455,7 +472,8 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		// aside (they did not load).
 		_, verrs := loadVerification(fsys, vdir, rel, nil)
 		_, merrs := loadMonitoring(fsys, vdir, rel, nil, nil)
-		return partial, info, append(append(errs, verrs...), merrs...)
+		_, rerrs := loadRegistries(fsys, vdir, rel, nil)
+		return partial, info, append(append(append(errs, verrs...), merrs...), rerrs...)
 	}
 	sch, err := build(n, forms, standards)
 	if err != nil {
@@ -482,11 +500,13 @@ func loadVersion(fsys fs.FS, dir string, n int) (*Schema, VersionInfo, SetErrors
 		against = &Verification{}
 	}
 	mon, merrs := loadMonitoring(fsys, vdir, rel, sch, against)
-	if len(verrs) > 0 || len(merrs) > 0 {
-		return nil, info, append(verrs, merrs...)
+	reg, rerrs := loadRegistries(fsys, vdir, rel, sch)
+	if len(verrs)+len(merrs)+len(rerrs) > 0 {
+		return nil, info, append(append(verrs, merrs...), rerrs...)
 	}
 	sch.verification = ver
 	sch.monitoring = mon
+	sch.registries = reg
 	return sch, info, nil
 }
 

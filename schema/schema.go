@@ -236,6 +236,9 @@ type Schema struct {
 	verification *Verification
 	// monitoring is the version's MonitoringFile, when it has one.
 	monitoring *Monitoring
+	// registries are the version's DepartmentsFile and RegistriesFile,
+	// when it has them.
+	registries *Registries
 }
 
 //go:embed forms

@@ -45,6 +45,9 @@ type LogEntry struct {
 	Op          string
 	ChangesetID string
 	UserID      string
+	// Department is the actor's department when the change was made
+	// (auth.User.Department), or "".
+	Department  string
 	DeviceID    string
 	DeviceAt    time.Time
 	ServerAt    time.Time
@@ -333,7 +336,7 @@ func (p *PushService) applyChange(ctx context.Context, tx PushTx, sch *schema.Sc
 	}
 	res.Status, res.Version = out.Status, out.Version
 	entry := LogEntry{Entity: ch.Entity, RecordID: ch.ID, Version: out.Version, Op: logOp(stored, ch.Op, out),
-		ChangesetID: cs.ChangesetID, UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: at, ServerAt: now,
+		ChangesetID: cs.ChangesetID, UserID: actor.UserID, Department: actor.Department, DeviceID: actor.DeviceID, DeviceAt: at, ServerAt: now,
 		Flags: res.Flags, Changes: out.Changes, SchemaVersion: cs.SchemaVersion, Sent: v.sent}
 	if len(dec.flags) > 0 {
 		entry.Flags = append(append([]string(nil), res.Flags...), dec.flags...)

@@ -87,7 +87,7 @@ func NewReportService(store ReportStore, opts ReportOptions) *ReportService {
 func (r *ReportService) Coverage(ctx context.Context, actor Actor, emit func(*survey.VillageCoverage) error) (*CoverageReport, error) {
 	b := survey.NewCoverageBuilder(r.schema)
 	b.AsOf = r.now()
-	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{Forms: r.forms, WaterFields: true}, func(h *survey.HouseholdInspections) error {
+	at, err := r.households(ctx, actor, HouseholdQuery{Forms: r.forms, WaterFields: true}, func(h *survey.HouseholdInspections) error {
 		done, err := b.Add(h)
 		if err != nil || done == nil {
 			return err

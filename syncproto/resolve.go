@@ -197,7 +197,7 @@ func resolveConflict(ctx context.Context, tx SuperviseTx, sch *schema.Schema, ve
 		version = newVersion
 		next.Version = newVersion
 		entry := LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: newVersion, Op: "resolve",
-			UserID: actor.UserID, DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes,
+			UserID: actor.UserID, Department: actor.Department, DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes,
 			ConflictIDs: []string{c.ID}, Flags: dec.flags, Note: dec.note}
 		if err := writeVersion(ctx, tx, rec, next, entry); err != nil {
 			return ResolveResult{}, err
@@ -337,7 +337,7 @@ func mergeHouseholds(ctx context.Context, tx SuperviseTx, actor Actor, id, survi
 		return MergeResult{}, Errorf(EForbidden, "a household of this duplicate is outside your scope")
 	}
 	entry := func(rec *StoredRecord, version int64, changes map[string]FieldChange) LogEntry {
-		return LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: version, Op: "merge", UserID: actor.UserID,
+		return LogEntry{Entity: rec.Entity, RecordID: rec.ID, Version: version, Op: "merge", UserID: actor.UserID, Department: actor.Department,
 			DeviceID: actor.DeviceID, DeviceAt: now, ServerAt: now, Changes: changes, Note: note}
 	}
 	res := MergeResult{Survivor: survivor, Tombstone: other}

@@ -20,6 +20,9 @@ type Store interface {
 	PushStore
 	// SchemaStore keeps every schema version the server has published.
 	SchemaStore
+	// RegistryStore keeps the registry imports (other departments'
+	// lists) and their rows.
+	RegistryStore
 
 	// Pull returns up to limit records in the actor's scope changed after
 	// the cursor, oldest change first, each once, with removals of records

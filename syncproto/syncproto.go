@@ -183,6 +183,9 @@ type Actor struct {
 	// AllRegions grants every region (administrators, the demo loader).
 	// An actor without it and with an empty Scope may touch nothing.
 	AllRegions bool
+	// Department is the actor's user's department (departments.json), or
+	// "": the change log records it with each change.
+	Department string
 }
 
 // InScope reports whether a division code lies in the actor's scope.

@@ -49,7 +49,7 @@ func (r *ReportService) Verification(ctx context.Context, actor Actor, asOf time
 		return nil, err
 	}
 	roll := v.NewRollup()
-	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{Forms: r.forms, Children: true}, func(h *survey.HouseholdInspections) error {
+	at, err := r.households(ctx, actor, HouseholdQuery{Forms: r.forms, Children: true}, func(h *survey.HouseholdInspections) error {
 		verdict := v.Evaluate(h, asOf)
 		if done := roll.Add(&verdict); done != nil {
 			if err := village(done); err != nil {

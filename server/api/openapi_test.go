@@ -780,5 +780,6 @@ func TestOpenAPIResponses(t *testing.T) {
 	verificationContract(t, doc, k)
 	followupsContract(t, doc, k)
 	exitsContract(t, doc, k)
+	registryContract(t, doc, k)
 	k.checkCoverage(t)
 }

@@ -67,10 +67,12 @@ func (s *Server) handleRecord(c echo.Context) error {
 
 // historyEntry is one version in GET .../history.
 type historyEntry struct {
-	Version     int64                            `json:"version"`
-	Op          string                           `json:"op"`
-	Cursor      string                           `json:"cursor"`
-	User        string                           `json:"user"`
+	Version int64  `json:"version"`
+	Op      string `json:"op"`
+	Cursor  string `json:"cursor"`
+	User    string `json:"user"`
+	// Department is the user's department when the version was made.
+	Department  string                           `json:"department,omitempty"`
 	Device      string                           `json:"device"`
 	ServerTime  string                           `json:"server_time"`
 	DeviceTime  string                           `json:"device_time"`
@@ -124,7 +126,7 @@ func (s *Server) handleHistory(c echo.Context) error {
 		out.Conflicts = append(out.Conflicts, conflictJSON(cf))
 	}
 	for _, e := range log {
-		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: s.cursors.Encode(syncproto.Cursor{Seq: e.Seq}), User: e.UserID,
+		h := historyEntry{Version: e.Version, Op: e.Op, Cursor: s.cursors.Encode(syncproto.Cursor{Seq: e.Seq}), User: e.UserID, Department: e.Department,
 			Device: e.DeviceID, ServerTime: syncproto.FormatTime(e.ServerAt), DeviceTime: syncproto.FormatTime(e.DeviceAt),
 			ChangesetID: e.ChangesetID, Flags: e.Flags, Changes: mask.changes(rec.Entity, e.Changes), Note: e.Note, Replayed: replayJSON(e.Replay),
 			SchemaVersion: e.SchemaVersion, Sent: e.Sent}

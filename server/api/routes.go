@@ -70,6 +70,8 @@ func (s *Server) routes() {
 	e.GET("/v1/reports/verification", s.handleVerification, reader...)
 	e.GET("/v1/followups", s.handleFollowups, reader...)
 	e.GET("/v1/reports/exits", s.handleExits, reader...)
+	e.GET("/v1/reports/reconciliation", s.handleReconciliation, reader...)
+	e.POST("/v1/imports", s.handleImport, supervisor...)
 	e.GET("/v1/reinspections", s.handleReinspections, reader...)
 
 	// The supervisors' web console (server/console): HTML pages with a

@@ -61,12 +61,15 @@ type User struct {
 	Disabled  bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// Department is the department the user belongs to (a name of the
+	// form set's departments.json), or "".
+	Department string
 }
 
 // Actor returns the actor this user acts as on device.
 func (u User) Actor(device string) syncproto.Actor {
 	return syncproto.Actor{UserID: u.Name, DeviceID: device, Role: u.Role, Scope: u.Scope,
-		AllRegions: u.Role == syncproto.RoleAdmin}
+		AllRegions: u.Role == syncproto.RoleAdmin, Department: u.Department}
 }
 
 // Session is one login of a user on a device.

@@ -79,7 +79,16 @@ GET /v1/snapshot (ndjson, csv, geojson, xlsx), byte for byte what the API would
 send. Reads from one SQLite read transaction, so it may run while the server
 serves the same --data. The file is written beside FILE under a temporary name,
 fsynced, and renamed to FILE only when complete (mode 0600: it holds personal data).`, runExport},
-		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--create] [--store URL]", "create or update a user (password on standard input)",
+		{"import", "--data DIR --source NAME [--mapping FILE] [--store URL] FILE", "import a department's list (CSV or XLSX) as a registry source's next version",
+			`Import FILE (CSV in UTF-8 or GBK, or XLSX: its first sheet) as the next version of
+the registry source NAME (docs/forms.md, "Departments and registries"). Its columns
+map to the source's fields by their names and Chinese headers, or by --mapping.
+The same file as the source's latest import changes nothing; another file is
+diffed against the source's rows by their key (added, changed, removed). Every
+bad row is reported with its line and column, and then nothing of the file is
+imported. Rows are written as they are read, in one transaction: memory stays
+bounded whatever the file's size. The server may be running.`, runImport},
+		{"user add", "--data DIR --name NAME --role ROLE [--scope P1,P2] [--department D] [--create] [--store URL]", "create or update a user (password on standard input)",
 			`Create a user, or update an existing one's role, scope and password (which ends
 the sessions opened with the old password). The password is one line on standard
 input, e.g. echo 'a-long-password' | fieldsync user add ... The database in --data

@@ -16,10 +16,11 @@ const (
 	progressChanges
 	progressHouseholds
 	progressRecords
+	progressRows
 )
 
 func (u progressUnit) String() string {
-	return [...]string{"bytes", "changes", "households", "records"}[u]
+	return [...]string{"bytes", "changes", "households", "records", "rows"}[u]
 }
 
 // progressLineEvery is how many items pass between two plain progress

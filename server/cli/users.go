@@ -22,6 +22,7 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 	role := fs.String("role", "", "field_worker, supervisor, admin or viewer (reads records, snapshots and reports; identity numbers masked)")
 	scope := fs.String("scope", "", "comma-separated division codes of 2, 4, 6, 9 or 12 digits (province to village), e.g. 500240,150422 (not for admin)")
 	create := fs.Bool("create", false, "create the database in --data if it has none (otherwise a mistyped --data is an error)")
+	department := fs.String("department", "", "the `DEPARTMENT` the user belongs to, one of the forms' departments.json (poverty_alleviation, housing, water, education, health_insurance, civil_affairs, disabled_persons_federation); the change log records it with each change; none when absent")
 	if err := parseFlags(fs, args); err != nil || helpAsked(args) {
 		return err
 	}
@@ -53,6 +54,21 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer store.Close()
+	if *department != "" {
+		sch, err := publishedLatest(ctx, store)
+		if err != nil {
+			return err
+		}
+		if sch.Registries().Department(*department) == nil {
+			var names []string
+			if reg := sch.Registries(); reg != nil {
+				for _, d := range reg.Departments {
+					names = append(names, d.Name)
+				}
+			}
+			return fmt.Errorf("--department: unknown department %q (the forms declare %s)", *department, strings.Join(names, ", "))
+		}
+	}
 	existing, err := store.User(ctx, *name)
 	if err != nil {
 		return err
@@ -62,14 +78,14 @@ func runUserAdd(ctx context.Context, env Env, args []string) error {
 		// a scope does not end the user's sessions (a new password does).
 		hash = existing.PasswordHash
 	}
-	if err := store.PutUser(ctx, auth.User{Name: *name, PasswordHash: hash, Role: *role, Scope: prefixes}); err != nil {
+	if err := store.PutUser(ctx, auth.User{Name: *name, PasswordHash: hash, Role: *role, Scope: prefixes, Department: *department}); err != nil {
 		return err
 	}
 	verb := "created"
 	if existing != nil {
 		verb = "updated"
 	}
-	fmt.Fprintf(env.Stdout, "user %s %s: role %s, scope %s\n", *name, verb, *role, scopeText(*role, prefixes))
+	fmt.Fprintf(env.Stdout, "user %s %s: role %s, scope %s%s\n", *name, verb, *role, scopeText(*role, prefixes), departmentText(*department))
 	return nil
 }
 
@@ -135,13 +151,13 @@ func runUserList(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tROLE\tSCOPE\tSTATE\tUPDATED")
+	fmt.Fprintln(tw, "NAME\tROLE\tSCOPE\tSTATE\tUPDATED\tDEPARTMENT")
 	for _, u := range users {
 		state := "active"
 		if u.Disabled {
 			state = "disabled"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, scopeText(u.Role, u.Scope), state, syncproto.FormatTime(u.UpdatedAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.Name, u.Role, scopeText(u.Role, u.Scope), state, syncproto.FormatTime(u.UpdatedAt), u.Department)
 	}
 	return tw.Flush()
 }
@@ -209,4 +225,12 @@ func seedDemoAccounts(ctx context.Context, store auth.Accounts, out io.Writer) e
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.name, password, a.role, scopeText(a.role, a.scope))
 	}
 	return tw.Flush()
+}
+
+// departmentText is ", department D" for a user's department, or "".
+func departmentText(d string) string {
+	if d == "" {
+		return ""
+	}
+	return ", department " + d
 }

@@ -15,12 +15,12 @@ import (
 
 var _ auth.Accounts = (*Store)(nil)
 
-const userColumns = `name, password_hash, role, scope, disabled, created_at, updated_at`
+const userColumns = `name, password_hash, role, scope, disabled, created_at, updated_at, department`
 
 func scanUser(row pgx.Row) (*auth.User, error) {
 	var u auth.User
 	var scope, created, updated string
-	err := row.Scan(&u.Name, &u.PasswordHash, &u.Role, &scope, &u.Disabled, &created, &updated)
+	err := row.Scan(&u.Name, &u.PasswordHash, &u.Role, &scope, &u.Disabled, &created, &updated, &u.Department)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -58,10 +58,10 @@ func (s *Store) PutUser(ctx context.Context, u auth.User) error {
 			return fmt.Errorf("put user: %w", err)
 		}
 		now := formatTime(s.now())
-		if _, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		if _, err := tx.Exec(ctx, `INSERT INTO users (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 			ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role,
-			scope = excluded.scope, disabled = excluded.disabled, updated_at = excluded.updated_at`,
-			u.Name, u.PasswordHash, u.Role, string(scope), u.Disabled, now, now); err != nil {
+			scope = excluded.scope, disabled = excluded.disabled, updated_at = excluded.updated_at, department = excluded.department`,
+			u.Name, u.PasswordHash, u.Role, string(scope), u.Disabled, now, now, u.Department); err != nil {
 			return fmt.Errorf("put user: %w", err)
 		}
 		if oldHash != "" && oldHash != u.PasswordHash {

@@ -174,11 +174,11 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	}
 	var seq int64
 	err = p.queryRow(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
-		device_id, device_at, server_at, flags, diff, conflict_ids, village, note, schema_version, sent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		device_id, device_at, server_at, flags, diff, conflict_ids, village, note, schema_version, sent, department)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 		e.Entity, e.RecordID, e.Version, e.Op, nullString(e.ChangesetID), e.UserID, e.DeviceID,
 		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village,
-		nullString(e.Note), nullVersion(e.SchemaVersion), sent).Scan(&seq)
+		nullString(e.Note), nullVersion(e.SchemaVersion), sent, e.Department).Scan(&seq)
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}

@@ -253,7 +253,7 @@ func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, e
 	rows, err := s.pool.Query(ctx, `SELECT seq, entity, record_id, version, op, COALESCE(c.changeset_id, ''),
 		user_id, device_id, device_at, server_at, flags, diff, conflict_ids, COALESCE(note, ''),
 		COALESCE(r.replayed_by, ''), COALESCE(r.via_device, ''), COALESCE(r.replayed_at, ''),
-		COALESCE(c.schema_version, 0), COALESCE(c.sent, '')
+		COALESCE(c.schema_version, 0), COALESCE(c.sent, ''), c.department
 		FROM changes c LEFT JOIN outbox_replays r ON r.changeset_id = c.changeset_id
 		WHERE record_id = $1 ORDER BY seq`, id)
 	return collect(rows, err, "history", func(row pgx.Row) (syncproto.LogEntry, error) {
@@ -262,7 +262,7 @@ func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, e
 		var schemaVersion int32
 		if err := row.Scan(&e.Seq, &e.Entity, &e.RecordID, &e.Version, &e.Op, &e.ChangesetID, &e.UserID,
 			&e.DeviceID, &devAt, &srvAt, &flags, &diff, &cids, &e.Note, &replayBy, &replayVia, &replayAt,
-			&schemaVersion, &sent); err != nil {
+			&schemaVersion, &sent, &e.Department); err != nil {
 			return e, err
 		}
 		e.SchemaVersion = int(schemaVersion)

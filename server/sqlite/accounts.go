@@ -14,12 +14,12 @@ import (
 
 var _ auth.Accounts = (*Store)(nil)
 
-const userColumns = `name, password_hash, role, scope, disabled, created_at, updated_at`
+const userColumns = `name, password_hash, role, scope, disabled, created_at, updated_at, department`
 
 func scanUser(row rowScanner) (*auth.User, error) {
 	var u auth.User
 	var scope, created, updated string
-	err := row.Scan(&u.Name, &u.PasswordHash, &u.Role, &scope, &u.Disabled, &created, &updated)
+	err := row.Scan(&u.Name, &u.PasswordHash, &u.Role, &scope, &u.Disabled, &created, &updated, &u.Department)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -63,10 +63,10 @@ func (s *Store) putUserTx(ctx context.Context, u auth.User) error {
 		return fmt.Errorf("put user: %w", err)
 	}
 	now := formatTime(s.now())
-	_, err = tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err = tx.ExecContext(ctx, `INSERT INTO users (`+userColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, role = excluded.role,
-		scope = excluded.scope, disabled = excluded.disabled, updated_at = excluded.updated_at`,
-		u.Name, u.PasswordHash, u.Role, string(scope), u.Disabled, now, now)
+		scope = excluded.scope, disabled = excluded.disabled, updated_at = excluded.updated_at, department = excluded.department`,
+		u.Name, u.PasswordHash, u.Role, string(scope), u.Disabled, now, now, u.Department)
 	if err != nil {
 		return fmt.Errorf("put user: %w", err)
 	}

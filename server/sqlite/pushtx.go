@@ -155,11 +155,11 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		sent = string(b)
 	}
 	res, err := p.exec(ctx, `INSERT INTO changes (entity, record_id, version, op, changeset_id, user_id,
-		device_id, device_at, server_at, flags, diff, conflict_ids, village, note, schema_version, sent)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		device_id, device_at, server_at, flags, diff, conflict_ids, village, note, schema_version, sent, department)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.Entity, e.RecordID, e.Version, e.Op, nullString(e.ChangesetID), e.UserID, e.DeviceID,
 		formatTime(e.DeviceAt), formatTime(e.ServerAt), string(flags), string(diff), string(cids), rec.Village,
-		nullString(e.Note), nullVersion(e.SchemaVersion), sent)
+		nullString(e.Note), nullVersion(e.SchemaVersion), sent, e.Department)
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}

@@ -256,7 +256,7 @@ func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, e
 	rows, err := s.reader.QueryContext(ctx, `SELECT seq, entity, record_id, version, op, COALESCE(c.changeset_id, ''),
 		user_id, device_id, device_at, server_at, flags, diff, conflict_ids, COALESCE(note, ''),
 		COALESCE(r.replayed_by, ''), COALESCE(r.via_device, ''), COALESCE(r.replayed_at, ''),
-		COALESCE(c.schema_version, 0), COALESCE(c.sent, '')
+		COALESCE(c.schema_version, 0), COALESCE(c.sent, ''), c.department
 		FROM changes c LEFT JOIN outbox_replays r ON r.changeset_id = c.changeset_id
 		WHERE record_id = ? ORDER BY seq`, id)
 	if err != nil {
@@ -269,7 +269,7 @@ func (s *Store) History(ctx context.Context, id string) ([]syncproto.LogEntry, e
 		var devAt, srvAt, flags, diff, cids, replayBy, replayVia, replayAt, sent string
 		if err := rows.Scan(&e.Seq, &e.Entity, &e.RecordID, &e.Version, &e.Op, &e.ChangesetID, &e.UserID,
 			&e.DeviceID, &devAt, &srvAt, &flags, &diff, &cids, &e.Note, &replayBy, &replayVia, &replayAt,
-			&e.SchemaVersion, &sent); err != nil {
+			&e.SchemaVersion, &sent, &e.Department); err != nil {
 			return nil, fmt.Errorf("history: %w", err)
 		}
 		if sent != "" {

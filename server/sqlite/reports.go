@@ -98,12 +98,17 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 		return syncproto.Cursor{}, fmt.Errorf("report head: %w", err)
 	}
 	at := syncproto.Cursor{Seq: seq, Scope: actor.ScopeKey()}
+	return at, householdsIn(ctx, tx, actor, forms, q, fn)
+}
 
+// householdsIn runs householdsQuery for the actor's scope in tx and calls
+// fn with each household and its inspections, in village order.
+func householdsIn(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, forms *survey.Forms, q syncproto.HouseholdQuery, fn func(*survey.HouseholdInspections) error) error {
 	where, args := prefixClause("h.village", actor)
 	args = append(args, householdsArgs(forms, q)...)
 	rows, err := tx.QueryContext(ctx, fmt.Sprintf(householdsQuery, where), args...)
 	if err != nil {
-		return at, fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w", err)
 	}
 	defer rows.Close()
 
@@ -116,18 +121,18 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 		var in survey.InspectionFacts
 		if err := rows.Scan(&id, &village, &head, &regNo, &status, &inID, &inEntity, &in.InspectedOn, &in.Grade,
 			&in.Renovation, &in.PreviousID, &updated, &seq, &in.Device, &conflicts, &fields, &hfields); err != nil {
-			return at, fmt.Errorf("report: %w", err)
+			return fmt.Errorf("report: %w", err)
 		}
 		if h == nil || h.ID != id {
 			if h != nil {
 				if err := fn(h); err != nil {
-					return at, err
+					return err
 				}
 			}
 			h = &survey.HouseholdInspections{ID: id, Village: village, HeadName: head, RegistrationNo: regNo, Status: status}
 			if hfields.Valid {
 				if err := json.Unmarshal([]byte(hfields.String), &h.Fields); err != nil {
-					return at, fmt.Errorf("report: fields of %s: %w", id, err)
+					return fmt.Errorf("report: fields of %s: %w", id, err)
 				}
 			}
 		}
@@ -139,7 +144,7 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 			r := survey.Record{ID: in.ID, Entity: in.Entity, UpdatedAt: in.UpdatedAt, Seq: in.Seq}
 			if fields.Valid {
 				if err := json.Unmarshal([]byte(fields.String), &r.Fields); err != nil {
-					return at, fmt.Errorf("report: fields of %s: %w", in.ID, err)
+					return fmt.Errorf("report: fields of %s: %w", in.ID, err)
 				}
 			}
 			h.Children = append(h.Children, r)
@@ -157,25 +162,25 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 		}
 		if conflicts.Valid && conflicts.String != "[]" {
 			if err := json.Unmarshal([]byte(conflicts.String), &in.GradeConflicts); err != nil {
-				return at, fmt.Errorf("report: conflicts of %s: %w", in.ID, err)
+				return fmt.Errorf("report: conflicts of %s: %w", in.ID, err)
 			}
 		}
 		if fields.Valid {
 			if err := json.Unmarshal([]byte(fields.String), &in.Fields); err != nil {
-				return at, fmt.Errorf("report: fields of %s: %w", in.ID, err)
+				return fmt.Errorf("report: fields of %s: %w", in.ID, err)
 			}
 		}
 		h.Inspections = append(h.Inspections, in)
 	}
 	if err := rows.Err(); err != nil {
-		return at, fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w", err)
 	}
 	if h != nil {
 		if err := fn(h); err != nil {
-			return at, err
+			return err
 		}
 	}
-	return at, nil
+	return nil
 }
 
 // prefixClause is scopeClause with named parameters, written so that

@@ -156,6 +156,10 @@ var suite = []contractTest{
 	{"Refresh", testRefresh, []string{"Accounts.Refresh"}},
 	{"HouseholdStreamIsOnePoint", testHouseholdStreamIsOnePoint, []string{"Store.HouseholdInspections"}},
 	{"SnapshotLatestTies", testSnapshotLatestTies, []string{"Store.Snapshot"}},
+	{"RegistryImportsAreVersioned", testRegistryImportsAreVersioned, []string{"Store.LatestImport", "Store.ImportRegistry", "Store.RegistryImports", "Store.RegistryDiff", "Store.RegistryRows"}},
+	{"RegistryImportIsAtomic", testRegistryImportIsAtomic, []string{"Store.ImportRegistry"}},
+	{"RegistryVillages", testRegistryVillages, []string{"Store.RegistryVillages"}},
+	{"UsersAndChangesKeepTheirDepartment", testDepartments, []string{"Accounts.PutUser", "Store.History"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
 }
 

@@ -1,0 +1,68 @@
+package syncproto
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/google/uuid"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
+)
+
+// registryHouseholds is the namespace of the ids of the households only a
+// registry lists (RegistryHouseholdID).
+var registryHouseholds = uuid.MustParse("6f1d2c1e-19a0-5c3b-9e61-7d0f4a2b8c90")
+
+// RegistryHouseholdID is the id the reports give a household that only a
+// registry lists (no team recorded it): a name-based UUID of the source
+// and the row's key, the same at every report.
+func RegistryHouseholdID(source, key string) string {
+	return uuid.NewSHA1(registryHouseholds, []byte(source+"/"+key)).String()
+}
+
+// households streams the households of the actor's scope for the coverage
+// and verification reports: the households the teams recorded and, when
+// the store keeps registries and the served forms declare them, the
+// households that only a registry lists (a row of a household source
+// matching no recorded household; one per village and head of household
+// whichever lists hold it) with no record of their own — so that "never
+// inspected" and "no evidence" count every household anybody lists. The
+// households come village by village, from one read.
+func (r *ReportService) households(ctx context.Context, actor Actor, q HouseholdQuery, fn func(*survey.HouseholdInspections) error) (Cursor, error) {
+	rs, ok := r.store.(RegistryStore)
+	reg := r.schema.Registries()
+	if !ok || reg == nil || len(reg.Sources) == 0 {
+		return r.store.HouseholdInspections(ctx, actor, q, fn)
+	}
+	rec := &ReconciliationService{store: rs, schema: r.schema, forms: r.forms}
+	return rs.RegistryVillages(ctx, actor, q, func(v *RegistryVillage) error {
+		for _, h := range v.Households {
+			if err := fn(h); err != nil {
+				return err
+			}
+		}
+		if len(v.Rows) == 0 {
+			return nil
+		}
+		vr := rec.village(reg, v)
+		seen := map[string]bool{}
+		for _, b := range vr.BlindSpots {
+			src := reg.Source(b.Source)
+			if b.Kind != BlindNotInField || src == nil || src.Level != schema.LevelHousehold || seen[b.Name] {
+				continue
+			}
+			seen[b.Name] = true
+			h := &survey.HouseholdInspections{ID: RegistryHouseholdID(b.Source, b.Key), Village: v.Village, HeadName: b.Name}
+			if q.Children {
+				village, _ := json.Marshal(v.Village)
+				head, _ := json.Marshal(b.Name)
+				h.Fields = map[string]json.RawMessage{r.forms.Village: village, r.forms.HeadName: head}
+			}
+			if err := fn(h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
