@@ -166,7 +166,7 @@ func TestFollowupsRequests(t *testing.T) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/csv") ||
 		!strings.Contains(resp.Header.Get("Content-Disposition"), `filename="fieldsync-followups-`) ||
 		!strings.Contains(csv, "监测状态") || !strings.Contains(csv, ",返贫,") || !strings.Contains(csv, ",已脱贫,") ||
-		!strings.Contains(csv, "脱贫户“两不愁三保障”及饮水安全出现问题: housing_inspection") || !strings.Contains(csv, "grade=\"\"D\"\" 2026-10-01") ||
+		!strings.Contains(csv, "脱贫户“两不愁三保障”及饮水安全出现问题: housing_inspection") || !strings.Contains(csv, "grade=\"\"D\"\" 2026-10-01") || !strings.Contains(csv, ",2026-10-08,新证据,true,2026-11-20") ||
 		strings.Count(strings.TrimSpace(csv), "\n") != 1 {
 		t.Fatalf("csv: %d %s %s", resp.StatusCode, resp.Header, csv)
 	}

@@ -1,6 +1,7 @@
 package export
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/fieldsync/fieldsync/schema"
@@ -36,7 +37,7 @@ func NewFollowupTables(l Labels, names schema.Divisions, sch *schema.Schema) *Fo
 		l.Own("village_name", schema.TypeText), l.FormField(h, f.HeadName, schema.TypeText),
 		l.FormField(h, f.Status, schema.TypeText), l.Own("monitoring_status", schema.TypeText),
 		l.Own("monitoring_reasons", schema.TypeText), l.Own("last_visit", schema.TypeText), l.Own("judged_status", schema.TypeText),
-		l.Own("due_date", schema.TypeText), l.Own("due_from", schema.TypeText), l.Own("due", schema.TypeBoolean),
+		l.Own("due_date", schema.TypeText), l.Own("due_from", schema.TypeText), l.Own("due", schema.TypeText),
 		l.Own("as_of", schema.TypeText)}}}
 	return t
 }
@@ -52,7 +53,7 @@ func (t *FollowupTables) statusLabel(name string) string {
 	return name
 }
 
-// Household is a listed household's row; its reasons one "trigger: form
+// Household is a listed household's row (due as true or false); its reasons one "trigger: form
 // record field=value date" each, the trigger labelled, joined by ';'.
 func (t *FollowupTables) Household(f *monitor.Followup) []any {
 	var reasons []string
@@ -76,5 +77,5 @@ func (t *FollowupTables) Household(f *monitor.Followup) []any {
 	}
 	return []any{f.Household, f.Village, t.names.Name(f.Village), f.HeadName,
 		t.l.FieldValue(t.l.Forms().HouseholdEntity(), t.status, f.PovertyStatus), t.statusLabel(f.Status),
-		strings.Join(reasons, ";"), visit, judged, f.DueDate, t.l.Value("due_from", f.DueFrom), f.Due, f.AsOf}
+		strings.Join(reasons, ";"), visit, judged, f.DueDate, t.l.Value("due_from", f.DueFrom), strconv.FormatBool(f.Due), f.AsOf}
 }
