@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -221,5 +222,61 @@ func TestClientReportsARefusedPhoto(t *testing.T) {
 	}
 	if _, err := a.AddPhoto(ctx, bytes.NewReader(nil)); err == nil || errors.Is(err, context.Canceled) {
 		t.Fatal("an empty photo was kept")
+	}
+}
+
+// A server that stopped between a photo's last byte and its check holds
+// every byte as a partial and says so (Upload-Offset = size, not
+// complete): the tablet sends the last chunk again and the photo is
+// stored, instead of a chunk of no bytes the server must refuse.
+func TestClientFinishesAPhotoWhoseBytesTheServerHolds(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "a", syncproto.RoleFieldWorker, "500240107")
+	_, ins := apitest.SeedHousehold(t, ts)
+	ctx := context.Background()
+	photo := apitest.TestPNG(t, 120, 3) // ~43 KB: 11 chunks of 4 KiB
+	counter := &putCounter{base: ts.Client().Transport}
+	a := apitest.NewTablet(t, ts, "a", client.Options{HTTP: &http.Client{Transport: counter}, Now: ts.Clock.Now, PhotoChunk: 4 << 10})
+	apitest.MustSync(t, a)
+	hash, _ := a.AddPhoto(ctx, bytes.NewReader(photo))
+	if err := a.Update(ctx, "housing_inspection", ins, client.Fields{"photos": []string{hash}}); err != nil {
+		t.Fatal(err)
+	}
+	// The tablet's bytes but the last reached the server, then the last
+	// one reached its partial, fsynced, and the server stopped before it
+	// checked them.
+	pc := apitest.NewPhotoClient(ts.URL, ts.Login(t, "a", a.DeviceID()), ts.Client())
+	last := int64(len(photo) - 1)
+	if resp, body, err := pc.Put(hash, 0, int64(len(photo)), bytes.NewReader(photo[:last]), last); err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("PUT of all but the last byte: %v %v %s", err, resp, body)
+	}
+	var partials []string
+	filepath.WalkDir(filepath.Join(ts.Photos.Dir(), "partial"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			partials = append(partials, path)
+		}
+		return nil
+	})
+	if len(partials) != 1 {
+		t.Fatalf("partial uploads: %v", partials)
+	}
+	if err := os.WriteFile(partials[0], photo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if held, complete := pc.Status(t, hash); held != int64(len(photo)) || complete {
+		t.Fatalf("HEAD of a photo held but not checked: %d, complete %v", held, complete)
+	}
+	if rep := apitest.MustSync(t, a); rep.Photos != 1 || rep.Refused != 0 {
+		t.Fatalf("the sync after the stop: %+v", rep)
+	}
+	if n, sent := counter.puts.Load(), counter.bytes.Load(); n != 1 || sent > 4<<10 {
+		t.Fatalf("the tablet sent %d PUTs, %d bytes, of a photo the server held; one chunk checks it", n, sent)
+	}
+	resp, body := ts.Do(t, "GET", "/v1/attachments/"+hash, "", nil)
+	if resp.StatusCode != 200 || !bytes.Equal(body, photo) {
+		t.Fatalf("the photo on the server: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if got := apitest.StoredRecordPhotos(t, ts, ins); len(got) != 1 || got[0] != hash {
+		t.Fatalf("the inspection's photos: %v", got)
 	}
 }

@@ -304,6 +304,12 @@ func (c *Client) uploadPhoto(ctx context.Context, hash string) error {
 				offset = 0
 			}
 		}
+		if offset >= size {
+			// The server holds every byte but has not checked them (it
+			// stopped between the last byte and its check): send the last
+			// chunk again, which it checks the held bytes against first.
+			offset = max(0, size-int64(len(buf)))
+		}
 		end := min(offset+int64(len(buf)), size)
 		n, err := f.ReadAt(buf[:end-offset], offset)
 		if err != nil && !(errors.Is(err, io.EOF) && int64(n) == end-offset) {
