@@ -221,73 +221,39 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 	}
 	v, c := b.village, &b.village.Counts
 	mark := HouseholdMark{ID: h.ID, HeadName: h.HeadName, RegistrationNo: h.RegistrationNo}
-	c.Households++
-	c.Status[orUnset(h.Status)]++
-
-	house := h.CurrentHousing()
-	if house != nil {
-		c.WithHousing++
-		c.Grades[house.Grade]++
-		if b.forms.Dangerous(house.Grade) {
-			c.DangerousByRenovation[orUnset(house.Renovation)]++
-		}
-	}
-	water := h.LatestWater()
-	var failing, unrecorded []string
-	var applied []schema.AppliedStandard
-	waterSafe := true
+	// The counts are the household's summary's: the same judgement a
+	// store keeps per household and sums per village (HouseholdSummary).
+	s, house, water, verdict := b.summarize(h, b.AsOf)
+	c.addKeys(s.Keys())
 	if water != nil {
-		c.WithWater++
-		asOf := b.AsOf
-		if asOf.IsZero() {
-			asOf = time.Now()
-		}
-		verdict := b.water.Judge(water.Fields, h.Village, asOf)
-		failing, unrecorded, waterSafe, applied = verdict.Failing, verdict.Unrecorded, verdict.Safe(), verdict.Standards
-		v.Standards = addStandards(v.Standards, applied)
-		for _, k := range failing {
-			c.WaterFailing[k]++
-		}
-		for _, k := range unrecorded {
-			c.WaterUnrecorded[k]++
-		}
-		if !waterSafe {
-			c.WaterUnsafe++
-		}
+		v.Standards = addStandards(v.Standards, verdict.Standards)
 	}
-	if house == nil && water == nil {
-		c.NeverInspected++
+	if s.NeverInspected() {
 		v.NeverInspected = append(v.NeverInspected, mark)
 	}
-
-	var reasons []string
-	if watched, atRisk := b.forms.Watched(h.Status); watched {
+	if s.RelapseWatch {
+		var reasons []string
 		if house != nil && b.forms.Dangerous(house.Grade) {
 			reasons = append(reasons, RelapseDangerousHouse)
 		}
-		if !waterSafe {
+		if s.WaterUnsafe {
 			reasons = append(reasons, RelapseUnsafeWater)
 		}
-		if atRisk {
+		if _, atRisk := b.forms.Watched(h.Status); atRisk {
 			reasons = append(reasons, RelapseRiskStatus)
 		}
-	}
-	if len(reasons) > 0 {
-		rc := RelapseCase{HouseholdMark: mark, Status: h.Status, Reasons: reasons, WaterFailing: failing,
-			WaterUnrecorded: unrecorded, Standards: applied}
+		rc := RelapseCase{HouseholdMark: mark, Status: h.Status, Reasons: reasons, WaterFailing: verdict.Failing,
+			WaterUnrecorded: verdict.Unrecorded, Standards: verdict.Standards}
 		if house != nil {
 			rc.HousingInspectionID, rc.Grade = house.ID, house.Grade
 		}
 		if water != nil {
 			rc.WaterInspectionID = water.ID
 		}
-		c.RelapseWatch++
 		v.RelapseWatch = append(v.RelapseWatch, rc)
 	}
 
-	dups := h.DuplicateVisits()
-	c.DuplicateVisits += len(dups)
-	v.DuplicateVisits = append(v.DuplicateVisits, dups...)
+	v.DuplicateVisits = append(v.DuplicateVisits, h.DuplicateVisits()...)
 	return done, nil
 }
 

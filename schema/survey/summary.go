@@ -1,0 +1,280 @@
+package survey
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+)
+
+// HouseholdSummary is what the coverage report makes of one household:
+// the facts its village's counts are the sum of. A store keeps one per
+// household, written in the transaction that changes the household or its
+// inspections, and adds the difference between the old and the new one to
+// its village's sums (Keys), so that the coverage counts of a region are
+// read from sums, not computed from every record. The judgement is the
+// coverage report's own (CoverageBuilder.Add counts a household by its
+// summary).
+type HouseholdSummary struct {
+	ID      string `json:"id"`
+	Village string `json:"village"`
+	// Status is the household's poverty status, Unset when it has none.
+	Status string `json:"status"`
+	// WithHousing and WithWater: at least one housing, or water, inspection.
+	WithHousing bool `json:"with_housing,omitempty"`
+	WithWater   bool `json:"with_water,omitempty"`
+	// Grade and Renovation are those of the current appraisal
+	// (CurrentHousing); Renovation is Unset for a C or D appraisal
+	// without one, "" for a safe grade.
+	Grade      string `json:"grade,omitempty"`
+	Renovation string `json:"renovation,omitempty"`
+	// WaterFailing and WaterUnrecorded are the verdict of the latest water
+	// inspection (LatestWater) per indicator; WaterUnsafe when it is not
+	// shown safe.
+	WaterFailing    []string `json:"water_failing,omitempty"`
+	WaterUnrecorded []string `json:"water_unrecorded,omitempty"`
+	WaterUnsafe     bool     `json:"water_unsafe,omitempty"`
+	// RelapseWatch: the household is on the relapse watch.
+	RelapseWatch bool `json:"relapse_watch,omitempty"`
+	// DuplicateVisits is the number of its duplicate visits.
+	DuplicateVisits int `json:"duplicate_visits,omitempty"`
+	// LastInspected is the latest inspected_on of its inspections, "" when
+	// it has none.
+	LastInspected string `json:"last_inspected,omitempty"`
+	// Days counts its inspections by inspected_on (the village's
+	// inspections per day are their sum).
+	Days map[string]int `json:"days,omitempty"`
+}
+
+// NeverInspected reports whether the household has no inspection of
+// either kind (a blind spot).
+func (s *HouseholdSummary) NeverInspected() bool { return !s.WithHousing && !s.WithWater }
+
+// Keys of the counters a summary adds to its village's sums: a plain name
+// for a count, "name/value" for a count by value (the CoverageCounts
+// member's JSON name, then the map key).
+const (
+	keyHouseholds      = "households"
+	keyWithHousing     = "with_housing"
+	keyWithWater       = "with_water"
+	keyNeverInspected  = "never_inspected"
+	keyWaterUnsafe     = "water_unsafe"
+	keyRelapseWatch    = "relapse_watch"
+	keyDuplicateVisits = "duplicate_visits"
+	keyGrades          = "grades/"
+	keyDangerous       = "dangerous_by_renovation/"
+	keyWaterFailing    = "water_failing/"
+	keyWaterUnrecorded = "water_unrecorded/"
+	keyStatus          = "status/"
+)
+
+// Keys returns the counters the household adds to its village: each key
+// with its count (1, or the number of duplicate visits). A store sums
+// them per village; CountsOf turns the sums back into CoverageCounts.
+func (s *HouseholdSummary) Keys() map[string]int {
+	k := map[string]int{keyHouseholds: 1, keyStatus + orUnset(s.Status): 1}
+	if s.WithHousing {
+		k[keyWithHousing] = 1
+		k[keyGrades+s.Grade] = 1
+		if s.Renovation != "" {
+			k[keyDangerous+s.Renovation] = 1
+		}
+	}
+	if s.WithWater {
+		k[keyWithWater] = 1
+		for _, ind := range s.WaterFailing {
+			k[keyWaterFailing+ind] = 1
+		}
+		for _, ind := range s.WaterUnrecorded {
+			k[keyWaterUnrecorded+ind] = 1
+		}
+		if s.WaterUnsafe {
+			k[keyWaterUnsafe] = 1
+		}
+	}
+	if s.NeverInspected() {
+		k[keyNeverInspected] = 1
+	}
+	if s.RelapseWatch {
+		k[keyRelapseWatch] = 1
+	}
+	if s.DuplicateVisits > 0 {
+		k[keyDuplicateVisits] = s.DuplicateVisits
+	}
+	return k
+}
+
+// addKeys adds summed counters (Keys) to the counts. A key it does not
+// know is ignored (sums kept by an older judgement are rebuilt when the
+// forms change, see Summarizer.Key).
+func (c *CoverageCounts) addKeys(keys map[string]int) {
+	for key, n := range keys {
+		name, value, byValue := strings.Cut(key, "/")
+		if !byValue {
+			switch name {
+			case keyHouseholds:
+				c.Households += n
+			case keyWithHousing:
+				c.WithHousing += n
+			case keyWithWater:
+				c.WithWater += n
+			case keyNeverInspected:
+				c.NeverInspected += n
+			case keyWaterUnsafe:
+				c.WaterUnsafe += n
+			case keyRelapseWatch:
+				c.RelapseWatch += n
+			case keyDuplicateVisits:
+				c.DuplicateVisits += n
+			}
+			continue
+		}
+		var m map[string]int
+		switch name + "/" {
+		case keyGrades:
+			m = c.Grades
+		case keyDangerous:
+			m = c.DangerousByRenovation
+		case keyWaterFailing:
+			m = c.WaterFailing
+		case keyWaterUnrecorded:
+			m = c.WaterUnrecorded
+		case keyStatus:
+			m = c.Status
+		}
+		if m != nil {
+			m[value] += n
+		}
+	}
+}
+
+// summarize judges a household as the coverage report does, as of asOf:
+// its summary, and the current housing inspection, the latest water
+// inspection and its verdict the report's lists name.
+func (b *CoverageBuilder) summarize(h *HouseholdInspections, asOf time.Time) (HouseholdSummary, *InspectionFacts, *InspectionFacts, WaterVerdict) {
+	s := HouseholdSummary{ID: h.ID, Village: h.Village, Status: orUnset(h.Status)}
+	house := h.CurrentHousing()
+	if house != nil {
+		s.WithHousing, s.Grade = true, house.Grade
+		if b.forms.Dangerous(house.Grade) {
+			s.Renovation = orUnset(house.Renovation)
+		}
+	}
+	water := h.LatestWater()
+	var verdict WaterVerdict
+	if water != nil {
+		if asOf.IsZero() {
+			asOf = time.Now()
+		}
+		verdict = b.water.Judge(water.Fields, h.Village, asOf)
+		s.WithWater, s.WaterFailing, s.WaterUnrecorded, s.WaterUnsafe = true, verdict.Failing, verdict.Unrecorded, !verdict.Safe()
+	}
+	if watched, atRisk := b.forms.Watched(h.Status); watched {
+		s.RelapseWatch = (house != nil && b.forms.Dangerous(house.Grade)) || s.WaterUnsafe || atRisk
+	}
+	s.DuplicateVisits = len(h.DuplicateVisits())
+	for _, in := range h.Inspections {
+		if in.InspectedOn == "" {
+			continue
+		}
+		if s.Days == nil {
+			s.Days = map[string]int{}
+		}
+		s.Days[in.InspectedOn]++
+		s.LastInspected = max(s.LastInspected, in.InspectedOn)
+	}
+	return s, house, water, verdict
+}
+
+// Summarizer makes households' summaries by the forms of one schema: the
+// judgement of the coverage report, for a store that keeps the summaries
+// and their sums. It is used by one goroutine at a time (its water judge
+// keeps the last region's thresholds), as a store's single writer does.
+type Summarizer struct {
+	b   *CoverageBuilder
+	key string
+	// changes are the days a standard's edition takes effect, sorted.
+	changes []string
+}
+
+// NewSummarizer returns the summarizer of sch's forms.
+func NewSummarizer(sch *schema.Schema) *Summarizer {
+	doc, err := json.Marshal(sch)
+	if err != nil { // a loaded schema marshals; keep a key that never matches a stored one
+		doc = []byte(err.Error())
+	}
+	sum := sha256.Sum256(doc)
+	s := &Summarizer{b: NewCoverageBuilder(sch), key: hex.EncodeToString(sum[:])}
+	if sch.Standards != nil {
+		for _, st := range sch.Standards.Standards {
+			for _, ed := range st.Editions {
+				s.changes = append(s.changes, ed.Effective)
+			}
+		}
+	}
+	slices.Sort(s.changes)
+	s.changes = slices.Compact(s.changes)
+	return s
+}
+
+// Forms are the roles and fields the summaries read.
+func (s *Summarizer) Forms() *Forms { return s.b.forms }
+
+// Key identifies the judgement: the digest of the schema. Summaries kept
+// under another key (another publication of the forms or standards) must
+// be recomputed.
+func (s *Summarizer) Key() string { return s.key }
+
+// Summarize returns the household's summary judged as of the day asOf (the
+// standards in effect then apply).
+func (s *Summarizer) Summarize(h *HouseholdInspections, asOf time.Time) HouseholdSummary {
+	sum, _, _, _ := s.b.summarize(h, asOf)
+	return sum
+}
+
+// Rejudge reports whether summaries judged as of the day judged may judge
+// otherwise as of now: a standard's edition took effect after judged and
+// on or before now. (Nothing else in a summary depends on the date.)
+func (s *Summarizer) Rejudge(judged, now time.Time) bool {
+	from, to := judged.UTC().Format(time.DateOnly), now.UTC().Format(time.DateOnly)
+	for _, d := range s.changes {
+		if d > from && d <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// CountsOf returns the coverage counts whose counters sum to keys (the
+// sums of households' Keys), shaped as a coverage report's: every value
+// the forms declare present.
+func (s *Summarizer) CountsOf(keys map[string]int) CoverageCounts {
+	c := s.b.newCounts()
+	c.addKeys(keys)
+	return c
+}
+
+// AddCounts adds the counts o to c (a village's to its township's).
+func (c *CoverageCounts) AddCounts(o *CoverageCounts) { c.add(o) }
+
+// DiffKeys returns, per key, new minus old (the change a summary's
+// replacement makes to its village's sums), without the keys that do not
+// change.
+func DiffKeys(old, new map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, n := range new {
+		if d := n - old[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	for k, n := range old {
+		if _, ok := new[k]; !ok && n != 0 {
+			out[k] = -n
+		}
+	}
+	return out
+}
