@@ -131,7 +131,24 @@ type VillageCoverage struct {
 const (
 	LevelTownship = "township"
 	LevelCounty   = "county"
+	// LevelVillage is a village's own counts (survey.AreaCoverage of the
+	// aggregates' reads).
+	LevelVillage = "village"
 )
+
+// LevelDigits returns how many digits of a division code name an area of
+// the level (12 a village, 9 a township, 6 a county), 0 for another level.
+func LevelDigits(level string) int {
+	switch level {
+	case LevelVillage:
+		return 12
+	case LevelTownship:
+		return 9
+	case LevelCounty:
+		return 6
+	}
+	return 0
+}
 
 // AreaCoverage is the roll-up of the villages of a township or county that
 // lie in the report's scope.
@@ -158,6 +175,7 @@ type CoverageBuilder struct {
 	// standards in effect then apply. Today (UTC) when zero.
 	AsOf time.Time
 
+	sch        *schema.Schema
 	forms      *Forms
 	water      *WaterJudge
 	indicators []string // every indicator of the water judgement
@@ -171,7 +189,7 @@ type CoverageBuilder struct {
 // water indicators those of the water form (WaterJudge: its role's
 // criteria, or its standards' national and regional thresholds).
 func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
-	b := &CoverageBuilder{forms: FormsOf(sch), water: NewWaterJudge(sch)}
+	b := &CoverageBuilder{sch: sch, forms: FormsOf(sch), water: NewWaterJudge(sch)}
 	b.indicators = b.water.Indicators()
 	b.sum.Totals = b.newCounts()
 	return b

@@ -278,3 +278,24 @@ func DiffKeys(old, new map[string]int) map[string]int {
 	}
 	return out
 }
+
+// Rollup sums the counts of villages, fed in ascending code order, into
+// their townships and counties and the totals, as a coverage report does
+// (CoverageSummary): the roll-ups of villages read from a store's sums.
+type Rollup struct{ b *CoverageBuilder }
+
+// NewRollup returns an empty roll-up shaped by the summarizer's forms.
+func (s *Summarizer) NewRollup() *Rollup { return &Rollup{b: NewCoverageBuilder(s.b.sch)} }
+
+// Add adds one village's counts to its township, county and the totals.
+func (r *Rollup) Add(village string, counts *CoverageCounts) {
+	r.b.rollUp(&r.b.sum.Townships, prefix(village, 9), LevelTownship, counts)
+	r.b.rollUp(&r.b.sum.Counties, prefix(village, 6), LevelCounty, counts)
+	r.b.sum.Totals.add(counts)
+}
+
+// Finish returns the roll-ups and totals; the roll-up is spent.
+func (r *Rollup) Finish() *CoverageSummary {
+	_, sum := r.b.Finish()
+	return sum
+}

@@ -161,6 +161,9 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 			return failAll(writeError(fmt.Errorf("release savepoint: %w", err)))
 		}
 	}
+	if err := s.keepSummaries(ctx, ptx); err != nil {
+		return failAll(writeError(err))
+	}
 	if s.beforeCommit != nil {
 		if err := s.beforeCommit(ctx, tx); err != nil {
 			return failAll(writeError(err))

@@ -73,6 +73,9 @@ func (s *Store) writeReplay(ctx context.Context, n int, fn func(context.Context,
 			return writeError(fmt.Errorf("release savepoint: %w", err))
 		}
 	}
+	if err := s.keepSummaries(ctx, &rtx.pushTx); err != nil {
+		return writeError(err)
+	}
 	if err := s.commit(tx); err != nil {
 		return writeError(fmt.Errorf("commit replay: %w", err))
 	}

@@ -24,6 +24,10 @@ type pushTx struct {
 	// largest cost of a push after SQLite itself. Every write forgets the
 	// records it touches; a rolled-back savepoint forgets all (forget).
 	read map[string]*syncproto.StoredRecord
+	// touched holds the records this transaction wrote or moved and their
+	// parents: the households whose summaries keepSummaries brings up to
+	// date before the commit (summaries.go).
+	touched map[string]bool
 }
 
 // forget drops the records read so far (after a rollback to a savepoint).
@@ -167,7 +171,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
-	var oldVillage sql.NullString
+	var oldVillage, oldParent sql.NullString
 	var oldVersion int64
 	hadPhotos := true // unless known otherwise
 	switch {
@@ -175,9 +179,10 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		hadPhotos = false
 	case known:
 		oldVillage, oldVersion = sql.NullString{String: prior.Village, Valid: true}, prior.Version
+		oldParent = nullString(prior.Parent)
 		_, hadPhotos = prior.Fields[syncproto.PhotosField]
 	default:
-		err := p.queryRow(ctx, `SELECT village, version FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage, &oldVersion)
+		err := p.queryRow(ctx, `SELECT village, version, parent_id FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage, &oldVersion, &oldParent)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("read village: %w", err)
 		}
@@ -206,6 +211,9 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err := p.moveSum(ctx, rec.ID, oldVillage.Valid, oldVillage.String, oldVersion, rec.Village, rec.Version); err != nil {
 		return 0, err
 	}
+	// The household written, or the household of the inspection written
+	// (and the one it left, when it moved).
+	p.touch(rec.ID, rec.Parent, oldParent.String)
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
 			return 0, err
@@ -265,6 +273,7 @@ func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village str
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
 	delete(p.read, c.ID)
+	p.touch(c.ID)
 	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}

@@ -100,10 +100,17 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 	at := syncproto.Cursor{Seq: seq, Scope: actor.ScopeKey()}
 
 	where, args := prefixClause("h.village", actor)
+	return at, loadHouseholds(ctx, tx, where, args, forms, q, fn)
+}
+
+// loadHouseholds runs householdsQuery on db for the households where
+// (a condition on h, with its named args) and calls fn with each
+// household and its inspections, in village order.
+func loadHouseholds(ctx context.Context, db queryer, where string, args []any, forms *survey.Forms, q syncproto.HouseholdQuery, fn func(*survey.HouseholdInspections) error) error {
 	args = append(args, householdsArgs(forms, q)...)
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf(householdsQuery, where), args...)
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(householdsQuery, where), args...)
 	if err != nil {
-		return at, fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w", err)
 	}
 	defer rows.Close()
 
@@ -116,18 +123,18 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 		var in survey.InspectionFacts
 		if err := rows.Scan(&id, &village, &head, &regNo, &status, &inID, &inEntity, &in.InspectedOn, &in.Grade,
 			&in.Renovation, &in.PreviousID, &updated, &seq, &in.Device, &conflicts, &fields, &hfields); err != nil {
-			return at, fmt.Errorf("report: %w", err)
+			return fmt.Errorf("report: %w", err)
 		}
 		if h == nil || h.ID != id {
 			if h != nil {
 				if err := fn(h); err != nil {
-					return at, err
+					return err
 				}
 			}
 			h = &survey.HouseholdInspections{ID: id, Village: village, HeadName: head, RegistrationNo: regNo, Status: status}
 			if hfields.Valid {
 				if err := json.Unmarshal([]byte(hfields.String), &h.Fields); err != nil {
-					return at, fmt.Errorf("report: fields of %s: %w", id, err)
+					return fmt.Errorf("report: fields of %s: %w", id, err)
 				}
 			}
 		}
@@ -139,7 +146,7 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 			r := survey.Record{ID: in.ID, Entity: in.Entity, UpdatedAt: in.UpdatedAt, Seq: in.Seq}
 			if fields.Valid {
 				if err := json.Unmarshal([]byte(fields.String), &r.Fields); err != nil {
-					return at, fmt.Errorf("report: fields of %s: %w", in.ID, err)
+					return fmt.Errorf("report: fields of %s: %w", in.ID, err)
 				}
 			}
 			h.Children = append(h.Children, r)
@@ -157,25 +164,23 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 		}
 		if conflicts.Valid && conflicts.String != "[]" {
 			if err := json.Unmarshal([]byte(conflicts.String), &in.GradeConflicts); err != nil {
-				return at, fmt.Errorf("report: conflicts of %s: %w", in.ID, err)
+				return fmt.Errorf("report: conflicts of %s: %w", in.ID, err)
 			}
 		}
 		if fields.Valid {
 			if err := json.Unmarshal([]byte(fields.String), &in.Fields); err != nil {
-				return at, fmt.Errorf("report: fields of %s: %w", in.ID, err)
+				return fmt.Errorf("report: fields of %s: %w", in.ID, err)
 			}
 		}
 		h.Inspections = append(h.Inspections, in)
 	}
 	if err := rows.Err(); err != nil {
-		return at, fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w", err)
 	}
 	if h != nil {
-		if err := fn(h); err != nil {
-			return at, err
-		}
+		return fn(h)
 	}
-	return at, nil
+	return nil
 }
 
 // prefixClause is scopeClause with named parameters, written so that

@@ -1,0 +1,373 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema/survey"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+var _ syncproto.SummaryStore = (*Store)(nil)
+
+// Settings of the kept summaries: the summarizer's key they were made
+// with and the day they were judged as of.
+const (
+	summariesKeySetting  = "summaries_key"
+	summariesAsOfSetting = "summaries_as_of"
+)
+
+// summaryKeeper is what the write path keeps summaries with: the
+// summarizer and the day every kept summary is judged as of (a push judges
+// as of that day too, so that the sums are of one judgement; the reads
+// rebuild them when a standard's edition takes effect since).
+type summaryKeeper struct {
+	sum  *survey.Summarizer
+	asOf time.Time
+}
+
+// touch notes that a write changed the record id (a household, or the
+// parent household of an inspection), whose summary is brought up to
+// date before the transaction commits (keepSummaries).
+func (p *pushTx) touch(ids ...string) {
+	for _, id := range ids {
+		if id == "" {
+			continue
+		}
+		if p.touched == nil {
+			p.touched = map[string]bool{}
+		}
+		p.touched[id] = true
+	}
+}
+
+// txQueryer runs the loader's queries through the transaction's prepared
+// statements.
+type txQueryer struct{ p *pushTx }
+
+func (q txQueryer) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return q.p.query(ctx, query, args...)
+}
+
+func (q txQueryer) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return q.p.queryRow(ctx, query, args...)
+}
+
+// keepSummaries brings the summaries of the households the transaction
+// touched up to date, and their villages' sums by the difference, in the
+// transaction, before it commits. A touched id that is no live household
+// (an inspection, a deleted or merged household) has no summary after it.
+func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
+	k := s.summaries.Load()
+	touched := p.touched
+	p.touched = nil
+	if k == nil || len(touched) == 0 {
+		return nil
+	}
+	forms := k.sum.Forms()
+	for _, id := range slices.Sorted(func(yield func(string) bool) {
+		for id := range touched {
+			if !yield(id) {
+				return
+			}
+		}
+	}) {
+		var old *survey.HouseholdSummary
+		var oldDoc string
+		err := p.queryRow(ctx, `SELECT summary FROM household_summaries WHERE household_id = ?`, id).Scan(&oldDoc)
+		switch {
+		case err == nil:
+			old = &survey.HouseholdSummary{}
+			if err := json.Unmarshal([]byte(oldDoc), old); err != nil {
+				return fmt.Errorf("summary of %s: %w", id, err)
+			}
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("summary of %s: %w", id, err)
+		}
+		var cur *survey.HouseholdSummary
+		err = loadHouseholds(ctx, txQueryer{p}, `h.id = :household_id`, []any{sql.Named("household_id", id)}, forms, syncproto.HouseholdQuery{WaterFields: true},
+			func(h *survey.HouseholdInspections) error {
+				sum := k.sum.Summarize(h, k.asOf)
+				cur = &sum
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("summary of %s: %w", id, err)
+		}
+		if old == nil && cur == nil {
+			continue
+		}
+		if err := replaceSummary(ctx, p.exec, old, oldDoc, cur); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type execer func(ctx context.Context, query string, args ...any) (sql.Result, error)
+
+// replaceSummary writes cur in old's place (either may be nil: a new
+// household, one gone) and adds the difference to the villages' sums.
+func replaceSummary(ctx context.Context, exec execer, old *survey.HouseholdSummary, oldDoc string, cur *survey.HouseholdSummary) error {
+	var doc []byte
+	if cur != nil {
+		var err error
+		if doc, err = json.Marshal(cur); err != nil {
+			return err
+		}
+		if old != nil && string(doc) == oldDoc {
+			return nil
+		}
+	}
+	var oldVillage, newVillage string
+	var oldKeys, newKeys, oldDays, newDays map[string]int
+	if old != nil {
+		oldVillage, oldKeys, oldDays = old.Village, old.Keys(), old.Days
+	}
+	if cur != nil {
+		newVillage, newKeys, newDays = cur.Village, cur.Keys(), cur.Days
+	}
+	if err := addDiff(ctx, exec, "village_counts", "key", oldVillage, oldKeys, newVillage, newKeys); err != nil {
+		return err
+	}
+	if err := addDiff(ctx, exec, "village_days", "day", oldVillage, oldDays, newVillage, newDays); err != nil {
+		return err
+	}
+	if cur == nil {
+		if _, err := exec(ctx, `DELETE FROM household_summaries WHERE household_id = ?`, old.ID); err != nil {
+			return fmt.Errorf("summary of %s: %w", old.ID, err)
+		}
+		return nil
+	}
+	_, err := exec(ctx, `INSERT INTO household_summaries (household_id, village, never_inspected, with_water, last_inspected, summary)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (household_id) DO UPDATE SET village = excluded.village,
+		never_inspected = excluded.never_inspected, with_water = excluded.with_water,
+		last_inspected = excluded.last_inspected, summary = excluded.summary`,
+		cur.ID, cur.Village, cur.NeverInspected(), cur.WithWater, cur.LastInspected, string(doc))
+	if err != nil {
+		return fmt.Errorf("summary of %s: %w", cur.ID, err)
+	}
+	return nil
+}
+
+// addDiff adds to table's per-village sums what replacing the counters
+// old (of oldVillage) by new (of newVillage) changes; a sum that reaches
+// zero is removed.
+func addDiff(ctx context.Context, exec execer, table, column, oldVillage string, old map[string]int, newVillage string, new map[string]int) error {
+	type delta struct {
+		village string
+		d       map[string]int
+	}
+	var deltas []delta
+	if oldVillage == newVillage {
+		deltas = []delta{{newVillage, survey.DiffKeys(old, new)}}
+	} else {
+		deltas = []delta{{oldVillage, survey.DiffKeys(old, nil)}, {newVillage, survey.DiffKeys(nil, new)}}
+	}
+	upsert := fmt.Sprintf(`INSERT INTO %[1]s (village, %[2]s, n) VALUES (?, ?, ?)
+		ON CONFLICT (village, %[2]s) DO UPDATE SET n = n + excluded.n`, table, column)
+	prune := fmt.Sprintf(`DELETE FROM %s WHERE village = ? AND %s = ? AND n = 0`, table, column)
+	for _, dl := range deltas {
+		for _, key := range slices.Sorted(func(yield func(string) bool) {
+			for k := range dl.d {
+				if !yield(k) {
+					return
+				}
+			}
+		}) {
+			n := dl.d[key]
+			if _, err := exec(ctx, upsert, dl.village, key, n); err != nil {
+				return fmt.Errorf("%s: %w", table, err)
+			}
+			if n < 0 {
+				if _, err := exec(ctx, prune, dl.village, key); err != nil {
+					return fmt.Errorf("%s: %w", table, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// KeepSummaries makes the write path keep summaries made by sum, after
+// rebuilding them when they were kept under another key, judged as of a
+// day a standard's edition has since changed, or never kept
+// (syncproto.SummaryStore). The rebuild is one write transaction: it reads
+// the households village by village (memory holds one village and the
+// villages' codes) and writes every summary and sum afresh.
+func (s *Store) KeepSummaries(ctx context.Context, sum *survey.Summarizer, today time.Time) error {
+	return s.write(ctx, "keep_summaries", func(ctx context.Context, stx *superviseTx) error {
+		tx := stx.tx
+		var key, asOf string
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM settings WHERE name = ?), ''),
+			COALESCE((SELECT value FROM settings WHERE name = ?), '')`, summariesKeySetting, summariesAsOfSetting).
+			Scan(&key, &asOf); err != nil {
+			return fmt.Errorf("summaries: %w", err)
+		}
+		judged, err := time.Parse(time.DateOnly, asOf)
+		if key == sum.Key() && err == nil && !sum.Rejudge(judged, today) {
+			s.summaries.Store(&summaryKeeper{sum: sum, asOf: judged})
+			return nil
+		}
+		day := today.UTC().Truncate(24 * time.Hour)
+		if err := rebuildSummaries(ctx, tx, sum, day); err != nil {
+			return err
+		}
+		for name, value := range map[string]string{summariesKeySetting: sum.Key(), summariesAsOfSetting: day.Format(time.DateOnly)} {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
+				ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value); err != nil {
+				return fmt.Errorf("summaries: %w", err)
+			}
+		}
+		// Installed inside the transaction: no push can come between the
+		// rebuild and the first write that keeps them (the writer is one).
+		// A failed commit leaves summaries that the next KeepSummaries
+		// rebuilds (the stored key is then the old one).
+		s.summaries.Store(&summaryKeeper{sum: sum, asOf: day})
+		return nil
+	})
+}
+
+// rebuildSummaries replaces every summary and per-village sum by those of
+// the records, judged as of asOf, village by village.
+func rebuildSummaries(ctx context.Context, tx *sql.Tx, sum *survey.Summarizer, asOf time.Time) error {
+	for _, t := range []string{"household_summaries", "village_counts", "village_days"} {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
+			return fmt.Errorf("rebuild summaries: %w", err)
+		}
+	}
+	forms := sum.Forms()
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT village FROM records WHERE entity = ? AND deleted = 0 ORDER BY village`,
+		forms.HouseholdEntity())
+	villages, err := collect(rows, err, "rebuild summaries", func(r rowScanner) (string, error) {
+		var v string
+		return v, r.Scan(&v)
+	})
+	if err != nil {
+		return err
+	}
+	exec := func(ctx context.Context, q string, args ...any) (sql.Result, error) { return tx.ExecContext(ctx, q, args...) }
+	for _, village := range villages {
+		var sums []survey.HouseholdSummary
+		err := loadHouseholds(ctx, tx, `h.village = :village`, []any{sql.Named("village", village)}, forms, syncproto.HouseholdQuery{WaterFields: true},
+			func(h *survey.HouseholdInspections) error {
+				sums = append(sums, sum.Summarize(h, asOf))
+				return nil
+			})
+		if err != nil {
+			return fmt.Errorf("rebuild summaries of %s: %w", village, err)
+		}
+		for i := range sums {
+			if err := replaceSummary(ctx, exec, nil, "", &sums[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// AreaSummaries reads the coverage counts of the actor's areas of a level
+// from the per-village sums (syncproto.SummaryStore): one grouped read of
+// the village_counts rows under the scope, in one read transaction.
+func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level string, today time.Time, emit func(*survey.AreaCoverage) error) (syncproto.Cursor, error) {
+	at := syncproto.Cursor{Scope: actor.ScopeKey()}
+	digits := survey.LevelDigits(level)
+	if digits == 0 {
+		return at, syncproto.Errorf(syncproto.EInvalid, "no level %q of areas", level)
+	}
+	k := s.summaries.Load()
+	if k == nil {
+		return at, syncproto.ErrSummariesNotKept
+	}
+	if k.sum.Rejudge(k.asOf, today) {
+		if err := s.KeepSummaries(ctx, k.sum, today); err != nil {
+			return at, err
+		}
+		k = s.summaries.Load()
+	}
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return at, fmt.Errorf("begin area summaries: %w", err)
+	}
+	defer tx.Rollback()
+	if at.Seq, err = head(ctx, tx); err != nil {
+		return at, fmt.Errorf("area summaries head: %w", err)
+	}
+	where, args := prefixClause("village", actor)
+	rows, err := tx.QueryContext(ctx, `SELECT substr(village, 1, :digits) AS area, key, SUM(n) FROM village_counts
+		WHERE `+where+` GROUP BY area, key ORDER BY area`, append(args, sql.Named("digits", digits))...)
+	if err != nil {
+		return at, fmt.Errorf("area summaries: %w", err)
+	}
+	defer rows.Close()
+	var code string
+	var keys map[string]int
+	flush := func() error {
+		if keys == nil {
+			return nil
+		}
+		a := &survey.AreaCoverage{Code: code, Level: level, Counts: k.sum.CountsOf(keys)}
+		keys = nil
+		return emit(a)
+	}
+	for rows.Next() {
+		var area, key string
+		var n int
+		if err := rows.Scan(&area, &key, &n); err != nil {
+			return at, fmt.Errorf("area summaries: %w", err)
+		}
+		if keys != nil && area != code {
+			if err := flush(); err != nil {
+				return at, err
+			}
+		}
+		if keys == nil {
+			code, keys = area, map[string]int{}
+		}
+		keys[key] += n
+	}
+	if err := rows.Err(); err != nil {
+		return at, fmt.Errorf("area summaries: %w", err)
+	}
+	return at, flush()
+}
+
+// NeverInspectedHouseholds reads one village's blind spots from the
+// summaries' partial index (syncproto.SummaryStore), with the marks the
+// coverage report names them by.
+func (s *Store) NeverInspectedHouseholds(ctx context.Context, actor syncproto.Actor, village string) ([]survey.HouseholdMark, syncproto.Cursor, error) {
+	at := syncproto.Cursor{Scope: actor.ScopeKey()}
+	k := s.summaries.Load()
+	if k == nil {
+		return nil, at, syncproto.ErrSummariesNotKept
+	}
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, at, fmt.Errorf("begin never inspected: %w", err)
+	}
+	defer tx.Rollback()
+	if at.Seq, err = head(ctx, tx); err != nil {
+		return nil, at, fmt.Errorf("never inspected head: %w", err)
+	}
+	forms := k.sum.Forms()
+	where, args := prefixClause("s.village", actor)
+	args = append(args, sql.Named("village", village), sql.Named("head_name_path", jsonPath(forms.HeadName)),
+		sql.Named("registration_no_path", jsonPath(forms.RegistrationNo)))
+	rows, err := tx.QueryContext(ctx, `SELECT s.household_id, COALESCE(json_extract(h.fields, :head_name_path), ''),
+		COALESCE(json_extract(h.fields, :registration_no_path), '')
+		FROM household_summaries s JOIN records h ON h.id = s.household_id
+		WHERE s.never_inspected AND s.village = :village AND `+where+` ORDER BY s.household_id`, args...)
+	list, err := collect(rows, err, "never inspected", func(r rowScanner) (survey.HouseholdMark, error) {
+		var m survey.HouseholdMark
+		return m, r.Scan(&m.ID, &m.HeadName, &m.RegistrationNo)
+	})
+	if list == nil {
+		list = []survey.HouseholdMark{}
+	}
+	return list, at, err
+}

@@ -1,0 +1,109 @@
+package syncproto
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema/survey"
+)
+
+// SummaryStore is the part of a store that keeps the coverage aggregates
+// the supervisors' overview reads: a summary per household
+// (survey.HouseholdSummary, made by a survey.Summarizer: the coverage
+// report's own judgement) written in the transaction of every write that
+// changes the household or its inspections (a push, a move, a delete, a
+// merge, a resolved conflict, an outbox replay), and per village the sums
+// of the summaries' counters and the inspections per day, adjusted by the
+// difference between a household's old and new summary. Its reads take
+// one row per village (or per township or county), never one per record.
+type SummaryStore interface {
+	// KeepSummaries makes the store keep summaries made by sum from now
+	// on, in one durable write of its write path. Summaries kept under
+	// another sum.Key (another publication of the forms or standards), or
+	// judged as of a day before a standard's edition that took effect by
+	// today (sum.Rejudge), or never kept, are first rebuilt from the
+	// records, judged as of today.
+	KeepSummaries(ctx context.Context, sum *survey.Summarizer, today time.Time) error
+	// AreaSummaries calls emit with the coverage counts of every area of
+	// the level (survey.LevelVillage, LevelTownship, LevelCounty) of the
+	// actor's scope that has households, in ascending code order, read
+	// from the per-village sums in one read transaction, and returns the
+	// head of the change log they reflect, under the actor's scope. The
+	// counts are those the coverage report computes by reading every
+	// household (syncproto.ReportService.Coverage) as of today: sums
+	// judged as of an earlier day that a standard's edition since changes
+	// are rebuilt first (KeepSummaries). It returns ErrSummariesNotKept
+	// before KeepSummaries; an error from emit stops it and is returned.
+	AreaSummaries(ctx context.Context, actor Actor, level string, today time.Time, emit func(*survey.AreaCoverage) error) (Cursor, error)
+	// NeverInspectedHouseholds returns the households of one village with
+	// no inspection of either kind, by id, as the summaries hold them
+	// (one index range, not the village's records), and the head of the
+	// change log: none when the village is outside the actor's scope. It
+	// returns ErrSummariesNotKept before KeepSummaries.
+	NeverInspectedHouseholds(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error)
+}
+
+// ErrSummariesNotKept is the answer of a SummaryStore's reads before it was
+// told to keep summaries (KeepSummaries): a reader falls back to reading
+// every household (ReportService.Coverage).
+var ErrSummariesNotKept = errors.New("the store keeps no household summaries")
+
+// CoverageSummaries calls emit with the coverage counts of every village
+// of the actor's scope that has households, in ascending code order, and
+// returns the roll-ups per township and county and the totals: the counts
+// of Coverage without its lists. A store that keeps summaries
+// (SummaryStore) serves them from its per-village sums, whatever the
+// region's size; another, or one not keeping them, from the households
+// read one by one (Coverage). Both answer the same counts.
+func (r *ReportService) CoverageSummaries(ctx context.Context, actor Actor, emit func(*survey.AreaCoverage) error) (*CoverageReport, error) {
+	roll := r.summarizer.NewRollup()
+	add := func(a *survey.AreaCoverage) error {
+		roll.Add(a.Code, &a.Counts)
+		return emit(a)
+	}
+	if ss, ok := r.store.(SummaryStore); ok {
+		at, err := ss.AreaSummaries(ctx, actor, survey.LevelVillage, r.now(), add)
+		if err == nil {
+			return &CoverageReport{CoverageSummary: *roll.Finish(), At: at}, nil
+		}
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return nil, err
+		}
+	}
+	rep, err := r.Coverage(ctx, actor, func(v *survey.VillageCoverage) error {
+		return emit(&survey.AreaCoverage{Code: v.Code, Level: survey.LevelVillage, Counts: v.Counts})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// NeverInspected returns the never-inspected households of one village of
+// the actor's scope, by id, from the store's summaries when it keeps them,
+// else from the village's coverage, and the point of the change log the
+// list reflects.
+func (r *ReportService) NeverInspected(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error) {
+	if ss, ok := r.store.(SummaryStore); ok {
+		list, at, err := ss.NeverInspectedHouseholds(ctx, actor, village)
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return list, at, err
+		}
+	}
+	list := []survey.HouseholdMark{}
+	if !actor.InScope(village) {
+		return list, Cursor{Scope: actor.ScopeKey()}, nil
+	}
+	actor.Scope, actor.AllRegions = []string{village}, false
+	rep, err := r.Coverage(ctx, actor, func(v *survey.VillageCoverage) error {
+		if v.Code == village {
+			list = v.NeverInspected
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, Cursor{}, err
+	}
+	return list, rep.At, nil
+}
