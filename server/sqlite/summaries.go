@@ -251,7 +251,9 @@ func rebuildSummaries(ctx context.Context, tx *sql.Tx, sum *survey.Summarizer, a
 	if err != nil {
 		return err
 	}
-	exec := func(ctx context.Context, q string, args ...any) (sql.Result, error) { return tx.ExecContext(ctx, q, args...) }
+	exec := func(ctx context.Context, q string, args ...any) (sql.Result, error) {
+		return tx.ExecContext(ctx, q, args...)
+	}
 	for _, village := range villages {
 		var sums []survey.HouseholdSummary
 		err := loadHouseholds(ctx, tx, `h.village = :village`, []any{sql.Named("village", village)}, forms, syncproto.HouseholdQuery{WaterFields: true},
