@@ -66,7 +66,16 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 	k := s.summaries.Load()
 	touched := p.touched
 	p.touched = nil
-	if k == nil || len(touched) == 0 {
+	if len(touched) == 0 {
+		return nil
+	}
+	if k == nil {
+		// A write by a store not keeping summaries (fieldsync seed, an
+		// import, a test) leaves any kept ones behind: forgetting their
+		// key makes the next KeepSummaries rebuild them.
+		if _, err := p.exec(ctx, `DELETE FROM settings WHERE name = ?`, summariesKeySetting); err != nil {
+			return fmt.Errorf("summaries: %w", err)
+		}
 		return nil
 	}
 	forms := k.sum.Forms()
