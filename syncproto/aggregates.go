@@ -42,6 +42,18 @@ type SummaryStore interface {
 	// change log: none when the village is outside the actor's scope. It
 	// returns ErrSummariesNotKept before KeepSummaries.
 	NeverInspectedHouseholds(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error)
+	// InspectionDays returns the number of accepted inspections of the
+	// actor's scope per inspected_on day, for the days from since
+	// ("YYYY-MM-DD", "" for all) on, in day order, read from the
+	// per-village sums, and the head of the change log. It returns
+	// ErrSummariesNotKept before KeepSummaries.
+	InspectionDays(ctx context.Context, actor Actor, since string) ([]DayCount, Cursor, error)
+}
+
+// DayCount is the number of inspections made on one day.
+type DayCount struct {
+	Day         string `json:"day"`
+	Inspections int    `json:"inspections"`
 }
 
 // ErrSummariesNotKept is the answer of a SummaryStore's reads before it was

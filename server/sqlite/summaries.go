@@ -382,3 +382,31 @@ func (s *Store) NeverInspectedHouseholds(ctx context.Context, actor syncproto.Ac
 	}
 	return list, at, err
 }
+
+// InspectionDays sums the per-village inspections per day of the actor's
+// scope from since on (syncproto.SummaryStore).
+func (s *Store) InspectionDays(ctx context.Context, actor syncproto.Actor, since string) ([]syncproto.DayCount, syncproto.Cursor, error) {
+	at := syncproto.Cursor{Scope: actor.ScopeKey()}
+	if s.summaries.Load() == nil {
+		return nil, at, syncproto.ErrSummariesNotKept
+	}
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, at, fmt.Errorf("begin inspection days: %w", err)
+	}
+	defer tx.Rollback()
+	if at.Seq, err = head(ctx, tx); err != nil {
+		return nil, at, fmt.Errorf("inspection days head: %w", err)
+	}
+	where, args := prefixClause("village", actor)
+	rows, err := tx.QueryContext(ctx, `SELECT day, SUM(n) FROM village_days WHERE day >= :since AND `+where+`
+		GROUP BY day ORDER BY day`, append(args, sql.Named("since", since))...)
+	list, err := collect(rows, err, "inspection days", func(r rowScanner) (syncproto.DayCount, error) {
+		var d syncproto.DayCount
+		return d, r.Scan(&d.Day, &d.Inspections)
+	})
+	if list == nil {
+		list = []syncproto.DayCount{}
+	}
+	return list, at, err
+}

@@ -153,8 +153,9 @@ var suite = []contractTest{
 	{"HouseholdStreamIsOnePoint", testHouseholdStreamIsOnePoint, []string{"Store.HouseholdInspections"}},
 	{"SnapshotLatestTies", testSnapshotLatestTies, []string{"Store.Snapshot"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
-	{"SummariesEqualTheCoverageScan", testSummariesEqualTheCoverageScan, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds"}},
-	{"SummariesBeforeKeep", testSummariesBeforeKeep, []string{"SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds"}},
+	{"SummariesEqualTheCoverageScan", testSummariesEqualTheCoverageScan, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays"}},
+	{"SummariesBeforeKeep", testSummariesBeforeKeep, []string{"SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays"}},
+	{"SummariesFollowPublicationAndDate", testSummariesFollowPublicationAndDate, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries"}},
 }
 
 // Device is a simulated tablet for tests: it numbers its change sets.

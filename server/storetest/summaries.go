@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -244,6 +245,28 @@ func checkSummaries(t *testing.T, s syncproto.Store, actor syncproto.Actor, cloc
 			t.Fatalf("%s: %ss from the summaries:\n%+v\nfrom the records:\n%+v", when, c.level, got, c.want)
 		}
 	}
+	// Inspections per day, counted from the households' stream.
+	perDay := map[string]int{}
+	if _, err := s.HouseholdInspections(ctx, actor, syncproto.HouseholdQuery{Forms: v1Forms}, func(h *survey.HouseholdInspections) error {
+		for _, in := range h.Inspections {
+			perDay[in.InspectedOn]++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, since := range []string{"", T0.AddDate(0, 0, -2).Format(time.DateOnly)} {
+		var want []syncproto.DayCount
+		for _, d := range slices.Sorted(maps.Keys(perDay)) {
+			if d >= since {
+				want = append(want, syncproto.DayCount{Day: d, Inspections: perDay[d]})
+			}
+		}
+		days, at, err := ss.InspectionDays(ctx, actor, since)
+		if err != nil || at != sum.At || !(slices.Equal(days, want) || len(days) == 0 && len(want) == 0) {
+			t.Fatalf("%s: inspections per day from %q: %+v at %+v, %v; counted %+v", when, since, days, at, err, want)
+		}
+	}
 	var total survey.CoverageCounts
 	rolled, err := reports.CoverageSummaries(ctx, actor, func(*survey.AreaCoverage) error { return nil })
 	if err != nil {
@@ -312,6 +335,9 @@ func testSummariesBeforeKeep(t *testing.T, open Opener) {
 	if _, _, err := ss.NeverInspectedHouseholds(ctx, All, SouthVillage); err != syncproto.ErrSummariesNotKept {
 		t.Fatalf("never inspected before KeepSummaries: %v", err)
 	}
+	if _, _, err := ss.InspectionDays(ctx, All, ""); err != syncproto.ErrSummariesNotKept {
+		t.Fatalf("inspection days before KeepSummaries: %v", err)
+	}
 	reports := syncproto.NewReportService(s, syncproto.ReportOptions{Now: clock.Now})
 	var got []survey.AreaCoverage
 	if _, err := reports.CoverageSummaries(ctx, All, func(a *survey.AreaCoverage) error {
@@ -340,4 +366,75 @@ func testSummariesBeforeKeep(t *testing.T, open Opener) {
 func hasCode(err error, code syncproto.Code) bool {
 	var se *syncproto.Error
 	return errorsAs(err, &se) && se.Code == code
+}
+
+// testSummariesFollowPublicationAndDate asserts that summaries kept by one
+// publication of the forms are rebuilt by KeepSummaries under another (the
+// built-in set's latest judges water by its criteria, not by the v1
+// thresholds), and that a read on a day a standard's edition has taken
+// effect since the summaries were judged answers as the coverage report
+// judges on that day (T/CHES 18-2018 takes effect on 2019-01-01: before,
+// the quantity criterion has no standard and is unrecorded).
+func testSummariesFollowPublicationAndDate(t *testing.T, open Opener) {
+	eve := time.Date(2018, 12, 30, 9, 0, 0, 0, time.UTC)
+	clock := NewClock(eve)
+	s, p := Open(t, open, clock)
+	ss := summaryStore(t, s)
+	ctx := context.Background()
+	if err := ss.KeepSummaries(ctx, survey.NewSummarizer(schema.V1()), clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	hh, w := uuid.NewString(), uuid.NewString()
+	NewDevice("li.na").Push(t, p, Household(hh, SouthVillage, eve), Upsert("water_inspection", w, 0, eve, map[string]any{
+		"household_id": hh, "inspected_on": eve.Format(time.DateOnly), "source": "piped", "quality_ok": true,
+		"liters_per_person_day": 80, "fetch_minutes": 5, "reliability_pct": 97}))
+	latest := schema.BuiltIn().Latest()
+	counts := func(today time.Time) survey.CoverageCounts {
+		t.Helper()
+		var got []survey.AreaCoverage
+		if _, err := ss.AreaSummaries(ctx, All, survey.LevelVillage, today, func(a *survey.AreaCoverage) error {
+			got = append(got, *a)
+			return nil
+		}); err != nil || len(got) != 1 {
+			t.Fatalf("area summaries on %s: %+v, %v", today.Format(time.DateOnly), got, err)
+		}
+		return got[0].Counts
+	}
+	scanned := func(sch *schema.Schema, today time.Time) survey.CoverageCounts {
+		t.Helper()
+		rep := syncproto.NewReportService(s, syncproto.ReportOptions{Schema: sch, Now: func() time.Time { return today }})
+		var got []*survey.VillageCoverage
+		if _, err := rep.Coverage(ctx, All, func(v *survey.VillageCoverage) error {
+			got = append(got, v)
+			return nil
+		}); err != nil || len(got) != 1 {
+			t.Fatalf("coverage: %+v, %v", got, err)
+		}
+		return got[0].Counts
+	}
+	if got, want := counts(eve), scanned(schema.V1(), eve); !reflect.DeepEqual(got, want) {
+		t.Fatalf("v1 summaries %+v, the v1 report %+v", got, want)
+	}
+
+	if err := ss.KeepSummaries(ctx, survey.NewSummarizer(latest), clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	before := counts(eve)
+	if want := scanned(latest, eve); !reflect.DeepEqual(before, want) || before.WaterUnrecorded["quantity"] != 1 {
+		t.Fatalf("summaries after a publication %+v, its report %+v", before, want)
+	}
+	after := time.Date(2019, 1, 2, 9, 0, 0, 0, time.UTC)
+	clock.Advance(after.Sub(eve))
+	got := counts(after)
+	if want := scanned(latest, after); !reflect.DeepEqual(got, want) || got.WaterUnrecorded["quantity"] != 0 {
+		t.Fatalf("summaries read after T/CHES 18-2018 took effect %+v, the report of that day %+v", got, want)
+	}
+	// And a push judged after the rebuild is judged as of the new day.
+	hh2, w2 := uuid.NewString(), uuid.NewString()
+	NewDevice("zhao.lei").Push(t, p, Household(hh2, SouthVillage, after), Upsert("water_inspection", w2, 0, after, map[string]any{
+		"household_id": hh2, "inspected_on": after.Format(time.DateOnly), "source": "piped", "quality_ok": true,
+		"liters_per_person_day": 30, "fetch_minutes": 5, "reliability_pct": 97}))
+	if got, want := counts(after), scanned(latest, after); !reflect.DeepEqual(got, want) || got.WaterFailing["quantity"] != 1 {
+		t.Fatalf("summaries after a push of the new day %+v, the report %+v", got, want)
+	}
 }
