@@ -260,22 +260,54 @@ func rebuildSummaries(ctx context.Context, tx *sql.Tx, sum *survey.Summarizer, a
 	if err != nil {
 		return err
 	}
-	exec := func(ctx context.Context, q string, args ...any) (sql.Result, error) {
-		return tx.ExecContext(ctx, q, args...)
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO household_summaries (household_id, village, never_inspected,
+		with_water, last_inspected, summary) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("rebuild summaries: %w", err)
 	}
+	defer insert.Close()
+	addCount, err := tx.PrepareContext(ctx, `INSERT INTO village_counts (village, key, n) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("rebuild summaries: %w", err)
+	}
+	defer addCount.Close()
+	addDay, err := tx.PrepareContext(ctx, `INSERT INTO village_days (village, day, n) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("rebuild summaries: %w", err)
+	}
+	defer addDay.Close()
 	for _, village := range villages {
-		var sums []survey.HouseholdSummary
+		// The village's sums are added up here and written once.
+		keys, days := map[string]int{}, map[string]int{}
 		err := loadHouseholds(ctx, tx, `h.village = :village`, []any{sql.Named("village", village)}, forms, syncproto.HouseholdQuery{WaterFields: true},
 			func(h *survey.HouseholdInspections) error {
-				sums = append(sums, sum.Summarize(h, asOf))
+				s := sum.Summarize(h, asOf)
+				doc, err := json.Marshal(&s)
+				if err != nil {
+					return err
+				}
+				if _, err := insert.ExecContext(ctx, s.ID, s.Village, s.NeverInspected(), s.WithWater, s.LastInspected, string(doc)); err != nil {
+					return err
+				}
+				for k, n := range s.Keys() {
+					keys[k] += n
+				}
+				for d, n := range s.Days {
+					days[d] += n
+				}
 				return nil
 			})
 		if err != nil {
 			return fmt.Errorf("rebuild summaries of %s: %w", village, err)
 		}
-		for i := range sums {
-			if err := replaceSummary(ctx, exec, nil, "", &sums[i]); err != nil {
-				return err
+		for _, t := range []struct {
+			stmt *sql.Stmt
+			sums map[string]int
+		}{{addCount, keys}, {addDay, days}} {
+			for k, n := range t.sums {
+				if _, err := t.stmt.ExecContext(ctx, village, k, n); err != nil {
+					return fmt.Errorf("rebuild summaries of %s: %w", village, err)
+				}
 			}
 		}
 	}
