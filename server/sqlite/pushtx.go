@@ -28,6 +28,9 @@ type pushTx struct {
 	// parents: the households whose summaries keepSummaries brings up to
 	// date before the commit (summaries.go).
 	touched map[string]bool
+	// household is the household form's entity while the store keeps
+	// summaries ("" when it does not: every record written is touched).
+	household string
 }
 
 // forget drops the records read so far (after a rollback to a savepoint).
@@ -213,7 +216,14 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	}
 	// The household written, or the household of the inspection written
 	// (and the one it left, when it moved).
-	p.touch(rec.ID, rec.Parent, oldParent.String)
+	switch {
+	case p.household == "":
+		p.touch(rec.ID, rec.Parent, oldParent.String)
+	case rec.Entity == p.household:
+		p.touch(rec.ID)
+	default:
+		p.touch(rec.Parent, oldParent.String)
+	}
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
 			return 0, err
@@ -273,7 +283,9 @@ func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village str
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
 	delete(p.read, c.ID)
-	p.touch(c.ID)
+	if p.household == "" || c.Entity == p.household {
+		p.touch(c.ID)
+	}
 	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}

@@ -31,6 +31,15 @@ type summaryKeeper struct {
 	asOf time.Time
 }
 
+// householdEntity is the household form's entity while the store keeps
+// summaries, "" otherwise.
+func (s *Store) householdEntity() string {
+	if k := s.summaries.Load(); k != nil {
+		return k.sum.Forms().HouseholdEntity()
+	}
+	return ""
+}
+
 // touch notes that a write changed the record id (a household, or the
 // parent household of an inspection), whose summary is brought up to
 // date before the transaction commits (keepSummaries).
@@ -99,8 +108,20 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 			return fmt.Errorf("summary of %s: %w", id, err)
 		}
 		var cur *survey.HouseholdSummary
-		err = loadHouseholds(ctx, txQueryer{p}, `h.id = :household_id`, []any{sql.Named("household_id", id)}, forms, syncproto.HouseholdQuery{WaterFields: true},
+		// Read without the water fields: only the latest water inspection
+		// is judged, so only its fields are read (a household visited
+		// often has many).
+		err = loadHouseholds(ctx, txQueryer{p}, `h.id = :household_id`, []any{sql.Named("household_id", id)}, forms, syncproto.HouseholdQuery{},
 			func(h *survey.HouseholdInspections) error {
+				if w := h.LatestWater(); w != nil {
+					var doc string
+					if err := p.queryRow(ctx, `SELECT fields FROM records WHERE id = ?`, w.ID).Scan(&doc); err != nil {
+						return err
+					}
+					if err := json.Unmarshal([]byte(doc), &w.Fields); err != nil {
+						return err
+					}
+				}
 				sum := k.sum.Summarize(h, k.asOf)
 				cur = &sum
 				return nil

@@ -191,7 +191,7 @@ func (s *Store) writeNow(ctx context.Context, op string, fn func(context.Context
 		return writeError(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback()
-	stx := &superviseTx{pushTx{tx: tx}}
+	stx := &superviseTx{pushTx{tx: tx, household: s.householdEntity()}}
 	if err := fn(ctx, stx); err != nil {
 		return writeError(err)
 	}
