@@ -119,3 +119,47 @@ func (r *ReportService) NeverInspected(ctx context.Context, actor Actor, village
 	}
 	return list, rep.At, nil
 }
+
+// AreaSummaries calls emit with the coverage counts of every area of the
+// level (survey.LevelVillage, LevelTownship, LevelCounty) of the actor's
+// scope that has households, in code order: from the store's sums when it
+// keeps them (SummaryStore), else from the coverage report read from every
+// household. It returns the point of the change log they reflect; a level
+// of no other name is EInvalid.
+func (r *ReportService) AreaSummaries(ctx context.Context, actor Actor, level string, emit func(*survey.AreaCoverage) error) (Cursor, error) {
+	if survey.LevelDigits(level) == 0 {
+		return Cursor{}, Errorf(EInvalid, "no level %q of areas", level)
+	}
+	if ss, ok := r.store.(SummaryStore); ok {
+		at, err := ss.AreaSummaries(ctx, actor, level, r.now(), emit)
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return at, err
+		}
+	}
+	rep, err := r.CoverageSummaries(ctx, actor, func(a *survey.AreaCoverage) error {
+		if level == survey.LevelVillage {
+			return emit(a)
+		}
+		return nil
+	})
+	if err != nil || level == survey.LevelVillage {
+		return rep.atOrZero(), err
+	}
+	areas := rep.Townships
+	if level == survey.LevelCounty {
+		areas = rep.Counties
+	}
+	for i := range areas {
+		if err := emit(&areas[i]); err != nil {
+			return rep.At, err
+		}
+	}
+	return rep.At, nil
+}
+
+func (r *CoverageReport) atOrZero() Cursor {
+	if r == nil {
+		return Cursor{}
+	}
+	return r.At
+}

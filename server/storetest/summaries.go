@@ -267,6 +267,13 @@ func checkSummaries(t *testing.T, s syncproto.Store, actor syncproto.Actor, cloc
 			t.Fatalf("%s: inspections per day from %q: %+v at %+v, %v; counted %+v", when, since, days, at, err, want)
 		}
 	}
+	var counties []survey.AreaCoverage
+	if _, err := reports.AreaSummaries(ctx, actor, survey.LevelCounty, func(a *survey.AreaCoverage) error {
+		counties = append(counties, *a)
+		return nil
+	}); err != nil || !(reflect.DeepEqual(counties, sum.Counties) || len(counties) == 0 && len(sum.Counties) == 0) {
+		t.Fatalf("%s: the report service's counties %+v, %v; from the records %+v", when, counties, err, sum.Counties)
+	}
 	var total survey.CoverageCounts
 	rolled, err := reports.CoverageSummaries(ctx, actor, func(*survey.AreaCoverage) error { return nil })
 	if err != nil {
@@ -345,6 +352,13 @@ func testSummariesBeforeKeep(t *testing.T, open Opener) {
 		return nil
 	}); err != nil || len(got) != 1 || got[0].Code != SouthVillage || got[0].Counts.NeverInspected != 1 {
 		t.Fatalf("coverage summaries read from the records: %+v, %v", got, err)
+	}
+	var townships []survey.AreaCoverage
+	if _, err := reports.AreaSummaries(ctx, All, survey.LevelTownship, func(a *survey.AreaCoverage) error {
+		townships = append(townships, *a)
+		return nil
+	}); err != nil || len(townships) != 1 || townships[0].Code != SouthVillage[:9] || townships[0].Counts.Households != 1 {
+		t.Fatalf("townships read from the records: %+v, %v", townships, err)
 	}
 
 	if err := ss.KeepSummaries(ctx, survey.NewSummarizer(schema.V1()), T0); err != nil {
