@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -88,13 +89,7 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 		return nil
 	}
 	forms := k.sum.Forms()
-	for _, id := range slices.Sorted(func(yield func(string) bool) {
-		for id := range touched {
-			if !yield(id) {
-				return
-			}
-		}
-	}) {
+	for _, id := range slices.Sorted(maps.Keys(touched)) {
 		var old *survey.HouseholdSummary
 		var oldDoc string
 		err := p.queryRow(ctx, `SELECT summary FROM household_summaries WHERE household_id = ?`, id).Scan(&oldDoc)
@@ -203,13 +198,7 @@ func addDiff(ctx context.Context, exec execer, table, column, oldVillage string,
 		ON CONFLICT (village, %[2]s) DO UPDATE SET n = n + excluded.n`, table, column)
 	prune := fmt.Sprintf(`DELETE FROM %s WHERE village = ? AND %s = ? AND n = 0`, table, column)
 	for _, dl := range deltas {
-		for _, key := range slices.Sorted(func(yield func(string) bool) {
-			for k := range dl.d {
-				if !yield(k) {
-					return
-				}
-			}
-		}) {
+		for _, key := range slices.Sorted(maps.Keys(dl.d)) {
 			n := dl.d[key]
 			if _, err := exec(ctx, upsert, dl.village, key, n); err != nil {
 				return fmt.Errorf("%s: %w", table, err)
