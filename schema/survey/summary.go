@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -48,6 +49,46 @@ type HouseholdSummary struct {
 	// Days counts its inspections by inspected_on (the village's
 	// inspections per day are their sum).
 	Days map[string]int `json:"days,omitempty"`
+
+	// What Append needs to add an inspection without the others: the
+	// current housing inspection's and the latest water inspection's
+	// rank, whether the status is watched (and at risk), the visits per
+	// form and day, and the previous_id values naming no inspection of
+	// the household.
+	Housing  *InspectionRank       `json:"housing,omitempty"`
+	Water    *InspectionRank       `json:"water,omitempty"`
+	Watched  bool                  `json:"watched,omitempty"`
+	AtRisk   bool                  `json:"at_risk,omitempty"`
+	Visits   map[string]VisitGroup `json:"visits,omitempty"`
+	Dangling []string              `json:"dangling,omitempty"`
+}
+
+// InspectionRank is what ranks an inspection against another (later):
+// its id, date, server time and change-log position; Done when a
+// re-inspection names it in previous_id.
+type InspectionRank struct {
+	ID          string    `json:"id"`
+	InspectedOn string    `json:"on,omitempty"`
+	UpdatedAt   time.Time `json:"at"`
+	Seq         int64     `json:"seq"`
+	Done        bool      `json:"done,omitempty"`
+}
+
+func rankOf(in *InspectionFacts, done bool) *InspectionRank {
+	return &InspectionRank{ID: in.ID, InspectedOn: in.InspectedOn, UpdatedAt: in.UpdatedAt, Seq: in.Seq, Done: done}
+}
+
+func (r *InspectionRank) facts() *InspectionFacts {
+	return &InspectionFacts{ID: r.ID, InspectedOn: r.InspectedOn, UpdatedAt: r.UpdatedAt, Seq: r.Seq}
+}
+
+// VisitGroup is a household's inspections of one form on one day (the
+// key "entity/day"): how many, and the distinct devices of those that are
+// not re-inspections of another in the group, up to two (two make a
+// duplicate visit).
+type VisitGroup struct {
+	N       int      `json:"n"`
+	Devices []string `json:"d,omitempty"`
 }
 
 // NeverInspected reports whether the household has no inspection of
@@ -176,19 +217,142 @@ func (b *CoverageBuilder) summarize(h *HouseholdInspections, asOf time.Time) (Ho
 	if watched, atRisk := b.forms.Watched(h.Status); watched {
 		s.RelapseWatch = (house != nil && b.forms.Dangerous(house.Grade)) || s.WaterUnsafe || atRisk
 	}
+	s.Watched, s.AtRisk = b.forms.Watched(h.Status)
 	s.DuplicateVisits = len(h.DuplicateVisits())
-	for _, in := range h.Inspections {
+	cur, done := h.currentHousing()
+	if cur != nil {
+		s.Housing = rankOf(cur, done[cur.ID])
+	}
+	if water != nil {
+		s.Water = rankOf(water, false)
+	}
+	ids := make(map[string]bool, len(h.Inspections))
+	for i := range h.Inspections {
+		ids[h.Inspections[i].ID] = true
+	}
+	groups := map[string]map[string]bool{}
+	for i := range h.Inspections {
+		in := &h.Inspections[i]
+		if in.PreviousID != "" && !ids[in.PreviousID] && !slices.Contains(s.Dangling, in.PreviousID) {
+			s.Dangling = append(s.Dangling, in.PreviousID)
+		}
 		if in.InspectedOn == "" {
 			continue
 		}
 		if s.Days == nil {
-			s.Days = map[string]int{}
+			s.Days, s.Visits = map[string]int{}, map[string]VisitGroup{}
 		}
 		s.Days[in.InspectedOn]++
 		s.LastInspected = max(s.LastInspected, in.InspectedOn)
+		key := in.Entity + "/" + in.InspectedOn
+		g := s.Visits[key]
+		g.N++
+		s.Visits[key] = g
+		if groups[key] == nil {
+			groups[key] = map[string]bool{}
+		}
+		groups[key][in.ID] = true
 	}
+	// The devices of each group's members that are not re-inspections of
+	// another member (as DuplicateVisits counts them), up to two.
+	for i := range h.Inspections {
+		in := &h.Inspections[i]
+		if in.InspectedOn == "" {
+			continue
+		}
+		key := in.Entity + "/" + in.InspectedOn
+		if in.PreviousID != "" && groups[key][in.PreviousID] {
+			continue
+		}
+		if g := s.Visits[key]; len(g.Devices) < 2 && !slices.Contains(g.Devices, in.Device) {
+			g.Devices = append(g.Devices, in.Device)
+			s.Visits[key] = g
+		}
+	}
+	slices.Sort(s.Dangling)
 	return s, house, water, verdict
 }
+
+// Append returns the summary of the household after the inspection in
+// was added to it, from the summary alone: the same summary Summarize
+// makes of the household's inspections with in among them, as of the
+// same day. live reports whether an id names an inspection of the
+// household (it is asked only of a re-inspection's previous_id). ok is
+// false when the summary cannot tell (in names the current housing
+// inspection, an inspection names in, a re-inspection of one the same
+// day): the caller summarizes the household's inspections instead.
+func (s *Summarizer) Append(old *HouseholdSummary, in *InspectionFacts, asOf time.Time, live func(id string) (bool, error)) (sum HouseholdSummary, ok bool, err error) {
+	if old.Housing == nil && old.WithHousing || old.Water == nil && old.WithWater {
+		return sum, false, nil // a summary of an older judgement
+	}
+	if slices.Contains(old.Dangling, in.ID) || in.PreviousID == in.ID {
+		return sum, false, nil
+	}
+	if in.Kind == KindHousing && old.Housing != nil && in.PreviousID == old.Housing.ID {
+		return sum, false, nil
+	}
+	key := in.Entity + "/" + in.InspectedOn
+	if in.InspectedOn != "" && in.PreviousID != "" && old.Visits[key].N > 0 {
+		return sum, false, nil
+	}
+	sum = *old
+	sum.Days, sum.Visits = maps.Clone(old.Days), maps.Clone(old.Visits)
+	sum.Dangling = slices.Clone(old.Dangling)
+	if in.PreviousID != "" {
+		known, err := live(in.PreviousID)
+		if err != nil {
+			return sum, false, err
+		}
+		if !known && !slices.Contains(sum.Dangling, in.PreviousID) {
+			sum.Dangling = append(sum.Dangling, in.PreviousID)
+			slices.Sort(sum.Dangling)
+		}
+	}
+	if in.InspectedOn != "" {
+		if sum.Days == nil {
+			sum.Days, sum.Visits = map[string]int{}, map[string]VisitGroup{}
+		}
+		sum.Days[in.InspectedOn]++
+		sum.LastInspected = max(sum.LastInspected, in.InspectedOn)
+		g := sum.Visits[key]
+		g.N++
+		if len(g.Devices) < 2 && !slices.Contains(g.Devices, in.Device) {
+			g.Devices = append(slices.Clone(g.Devices), in.Device)
+			if len(g.Devices) == 2 {
+				sum.DuplicateVisits++
+			}
+		}
+		sum.Visits[key] = g
+	}
+	switch in.Kind {
+	case KindHousing:
+		sum.WithHousing = true
+		if sum.Housing == nil || sum.Housing.Done || later(in, sum.Housing.facts()) {
+			sum.Housing = rankOf(in, false)
+			sum.Grade, sum.Renovation = in.Grade, ""
+			if s.b.forms.Dangerous(in.Grade) {
+				sum.Renovation = orUnset(in.Renovation)
+			}
+		}
+	case KindWater:
+		sum.WithWater = true
+		if sum.Water == nil || later(in, sum.Water.facts()) {
+			if asOf.IsZero() {
+				asOf = time.Now()
+			}
+			verdict := s.b.water.Judge(in.Fields, sum.Village, asOf)
+			sum.Water = rankOf(in, false)
+			sum.WaterFailing, sum.WaterUnrecorded, sum.WaterUnsafe = verdict.Failing, verdict.Unrecorded, !verdict.Safe()
+		}
+	}
+	if sum.Watched {
+		sum.RelapseWatch = (sum.WithHousing && s.b.forms.Dangerous(sum.Grade)) || sum.WaterUnsafe || sum.AtRisk
+	}
+	return sum, true, nil
+}
+
+// summaryShape names the shape of HouseholdSummary, changed with it.
+const summaryShape = "summary/2"
 
 // Summarizer makes households' summaries by the forms of one schema: the
 // judgement of the coverage report, for a store that keeps the summaries
@@ -207,7 +371,9 @@ func NewSummarizer(sch *schema.Schema) *Summarizer {
 	if err != nil { // a loaded schema marshals; keep a key that never matches a stored one
 		doc = []byte(err.Error())
 	}
-	sum := sha256.Sum256(doc)
+	// The summaries' own shape is part of the key: those kept in an older
+	// shape are rebuilt.
+	sum := sha256.Sum256(append(doc, summaryShape...))
 	s := &Summarizer{b: NewCoverageBuilder(sch), key: hex.EncodeToString(sum[:])}
 	if sch.Standards != nil {
 		for _, st := range sch.Standards.Standards {
@@ -298,4 +464,36 @@ func (r *Rollup) Add(village string, counts *CoverageCounts) {
 func (r *Rollup) Finish() *CoverageSummary {
 	_, sum := r.b.Finish()
 	return sum
+}
+
+// InspectionOf returns the facts a summary takes from a record of the
+// housing or water form as the store reads them (its date, grade,
+// renovation and previous_id by the roles; a water inspection's fields),
+// without the server's own (UpdatedAt, Seq, Device). ok is false for a
+// record of another form, or one whose role fields are not text: the
+// store then reads the household's inspections instead.
+func (f *Forms) InspectionOf(id, entity string, fields map[string]json.RawMessage) (in InspectionFacts, ok bool) {
+	in = InspectionFacts{ID: id, Entity: entity}
+	var date string
+	switch entity {
+	case f.Entity(KindHousing):
+		in.Kind, date = KindHousing, f.HousingDate
+	case f.Entity(KindWater):
+		in.Kind, date, in.Fields = KindWater, f.WaterDate, fields
+	default:
+		return in, false
+	}
+	for _, v := range []struct {
+		field string
+		to    *string
+	}{{date, &in.InspectedOn}, {f.Grade, &in.Grade}, {f.Renovation, &in.Renovation}, {f.Previous, &in.PreviousID}} {
+		raw, present := fields[v.field]
+		if v.field == "" || !present || string(raw) == "null" {
+			continue
+		}
+		if json.Unmarshal(raw, v.to) != nil {
+			return in, false
+		}
+	}
+	return in, true
 }

@@ -32,13 +32,13 @@ type summaryKeeper struct {
 	asOf time.Time
 }
 
-// householdEntity is the household form's entity while the store keeps
-// summaries, "" otherwise.
-func (s *Store) householdEntity() string {
-	if k := s.summaries.Load(); k != nil {
-		return k.sum.Forms().HouseholdEntity()
+// summaryForms are the forms the transaction keeps summaries by, nil
+// when the store keeps none.
+func (p *pushTx) summaryForms() *survey.Forms {
+	if p.keep == nil {
+		return nil
 	}
-	return ""
+	return p.keep.sum.Forms()
 }
 
 // touch notes that a write changed the record id (a household, or the
@@ -68,16 +68,41 @@ func (q txQueryer) QueryRowContext(ctx context.Context, query string, args ...an
 	return q.p.queryRow(ctx, query, args...)
 }
 
+// appendInspection notes a new inspection of the household: unless
+// another write touches the household, its summary is brought up to date
+// from the inspection and the old summary alone (keepSummaries).
+func (p *pushTx) appendInspection(household string, in survey.InspectionFacts) {
+	if p.touched[household] {
+		return
+	}
+	if p.appended == nil {
+		p.appended = map[string][]survey.InspectionFacts{}
+	}
+	p.appended[household] = append(p.appended[household], in)
+}
+
 // keepSummaries brings the summaries of the households the transaction
 // touched up to date, and their villages' sums by the difference, in the
 // transaction, before it commits. A touched id that is no live household
 // (an inspection, a deleted or merged household) has no summary after it.
+// A household that only had inspections appended gets them added to its
+// summary (survey.Summarizer.Append) without reading its other
+// inspections, unless the summary cannot tell what they change.
 func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 	k := s.summaries.Load()
-	touched := p.touched
-	p.touched = nil
-	if len(touched) == 0 {
+	touched, appended := p.touched, p.appended
+	p.touched, p.appended = nil, nil
+	if len(touched) == 0 && len(appended) == 0 {
 		return nil
+	}
+	if k != p.keep {
+		// The keeper changed since the transaction began: make every
+		// household it wrote from the records.
+		for id := range appended {
+			p.touch(id)
+		}
+		touched, appended = p.touched, nil
+		p.touched = nil
 	}
 	if k == nil {
 		// A write by a store not keeping summaries (fieldsync seed, an
@@ -88,8 +113,14 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 		}
 		return nil
 	}
-	forms := k.sum.Forms()
-	for _, id := range slices.Sorted(maps.Keys(touched)) {
+	ids := slices.Collect(maps.Keys(touched))
+	for id := range appended {
+		if !touched[id] {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
 		var old *survey.HouseholdSummary
 		var oldDoc string
 		err := p.queryRow(ctx, `SELECT summary FROM household_summaries WHERE household_id = ?`, id).Scan(&oldDoc)
@@ -103,26 +134,15 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 			return fmt.Errorf("summary of %s: %w", id, err)
 		}
 		var cur *survey.HouseholdSummary
-		// Read without the water fields: only the latest water inspection
-		// is judged, so only its fields are read (a household visited
-		// often has many).
-		err = loadHouseholds(ctx, txQueryer{p}, `h.id = :household_id`, []any{sql.Named("household_id", id)}, forms, syncproto.HouseholdQuery{},
-			func(h *survey.HouseholdInspections) error {
-				if w := h.LatestWater(); w != nil {
-					var doc string
-					if err := p.queryRow(ctx, `SELECT fields FROM records WHERE id = ?`, w.ID).Scan(&doc); err != nil {
-						return err
-					}
-					if err := json.Unmarshal([]byte(doc), &w.Fields); err != nil {
-						return err
-					}
-				}
-				sum := k.sum.Summarize(h, k.asOf)
-				cur = &sum
-				return nil
-			})
-		if err != nil {
-			return fmt.Errorf("summary of %s: %w", id, err)
+		if ins := appended[id]; !touched[id] && old != nil {
+			if cur, err = appendSummary(ctx, p, k, old, ins); err != nil {
+				return fmt.Errorf("summary of %s: %w", id, err)
+			}
+		}
+		if cur == nil {
+			if cur, err = summarizeHousehold(ctx, p, k, id); err != nil {
+				return fmt.Errorf("summary of %s: %w", id, err)
+			}
 		}
 		if old == nil && cur == nil {
 			continue
@@ -132,6 +152,52 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 		}
 	}
 	return nil
+}
+
+// appendSummary adds the inspections ins, in order, to the household's
+// summary old; nil when the summary cannot tell what one changes.
+func appendSummary(ctx context.Context, p *pushTx, k *summaryKeeper, old *survey.HouseholdSummary, ins []survey.InspectionFacts) (*survey.HouseholdSummary, error) {
+	forms := k.sum.Forms()
+	live := func(id string) (bool, error) {
+		var n int
+		err := p.queryRow(ctx, `SELECT COUNT(*) FROM records WHERE id = ? AND parent_id = ? AND deleted = 0
+			AND entity IN (?, ?)`, id, old.ID, forms.Entity(survey.KindHousing), forms.Entity(survey.KindWater)).Scan(&n)
+		return n > 0, err
+	}
+	cur := old
+	for i := range ins {
+		next, ok, err := k.sum.Append(cur, &ins[i], k.asOf, live)
+		if err != nil || !ok {
+			return nil, err
+		}
+		cur = &next
+	}
+	return cur, nil
+}
+
+// summarizeHousehold summarizes the household id from its inspections as
+// the transaction holds them; nil when it is no live household.
+func summarizeHousehold(ctx context.Context, p *pushTx, k *summaryKeeper, id string) (*survey.HouseholdSummary, error) {
+	var cur *survey.HouseholdSummary
+	// Read without the water fields: only the latest water inspection is
+	// judged, so only its fields are read (a household visited often has
+	// many).
+	err := loadHouseholds(ctx, txQueryer{p}, `h.id = :household_id`, []any{sql.Named("household_id", id)}, k.sum.Forms(), syncproto.HouseholdQuery{},
+		func(h *survey.HouseholdInspections) error {
+			if w := h.LatestWater(); w != nil {
+				var doc string
+				if err := p.queryRow(ctx, `SELECT fields FROM records WHERE id = ?`, w.ID).Scan(&doc); err != nil {
+					return err
+				}
+				if err := json.Unmarshal([]byte(doc), &w.Fields); err != nil {
+					return err
+				}
+			}
+			sum := k.sum.Summarize(h, k.asOf)
+			cur = &sum
+			return nil
+		})
+	return cur, err
 }
 
 type execer func(ctx context.Context, query string, args ...any) (sql.Result, error)
