@@ -43,16 +43,17 @@ type SummaryStore interface {
 	// returns ErrSummariesNotKept before KeepSummaries.
 	NeverInspectedHouseholds(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error)
 	// InspectionDays returns the number of accepted inspections of the
-	// actor's scope per inspected_on day, for the days from since
-	// ("YYYY-MM-DD", "" for all) on, in day order, read from the
+	// actor's scope per inspected_on day and form, for the days from since
+	// ("YYYY-MM-DD", "" for all) on, in day order (then by form), read from the
 	// per-village sums, and the head of the change log. It returns
 	// ErrSummariesNotKept before KeepSummaries.
 	InspectionDays(ctx context.Context, actor Actor, since string) ([]DayCount, Cursor, error)
 }
 
-// DayCount is the number of inspections made on one day.
+// DayCount is the number of inspections of one form made on one day.
 type DayCount struct {
 	Day         string `json:"day"`
+	Entity      string `json:"entity"`
 	Inspections int    `json:"inspections"`
 }
 

@@ -46,15 +46,13 @@ type HouseholdSummary struct {
 	// LastInspected is the latest inspected_on of its inspections, "" when
 	// it has none.
 	LastInspected string `json:"last_inspected,omitempty"`
-	// Days counts its inspections by inspected_on (the village's
-	// inspections per day are their sum).
-	Days map[string]int `json:"days,omitempty"`
 
 	// What Append needs to add an inspection without the others: the
 	// current housing inspection's and the latest water inspection's
 	// rank, whether the status is watched (and at risk), the visits per
-	// form and day, and the previous_id values naming no inspection of
-	// the household.
+	// form and day (the village's inspections per day and form are
+	// their sum, DayKeys), and the previous_id values naming no
+	// inspection of the household.
 	Housing  *InspectionRank       `json:"housing,omitempty"`
 	Water    *InspectionRank       `json:"water,omitempty"`
 	Watched  bool                  `json:"watched,omitempty"`
@@ -80,6 +78,25 @@ func rankOf(in *InspectionFacts, done bool) *InspectionRank {
 
 func (r *InspectionRank) facts() *InspectionFacts {
 	return &InspectionFacts{ID: r.ID, InspectedOn: r.InspectedOn, UpdatedAt: r.UpdatedAt, Seq: r.Seq}
+}
+
+// DayKeys returns the household's inspections per day and form: each
+// "day/entity" key with its count. A store sums them per village; the
+// keys sort by day first, so that the keys from a day on are a range
+// (SplitDayKey takes one apart).
+func (s *HouseholdSummary) DayKeys() map[string]int {
+	out := make(map[string]int, len(s.Visits))
+	for k, g := range s.Visits {
+		entity, day, _ := strings.Cut(k, "/")
+		out[day+"/"+entity] = g.N
+	}
+	return out
+}
+
+// SplitDayKey returns the day and the form of a DayKeys key.
+func SplitDayKey(key string) (day, entity string) {
+	day, entity, _ = strings.Cut(key, "/")
+	return day, entity
 }
 
 // VisitGroup is a household's inspections of one form on one day (the
@@ -239,10 +256,9 @@ func (b *CoverageBuilder) summarize(h *HouseholdInspections, asOf time.Time) (Ho
 		if in.InspectedOn == "" {
 			continue
 		}
-		if s.Days == nil {
-			s.Days, s.Visits = map[string]int{}, map[string]VisitGroup{}
+		if s.Visits == nil {
+			s.Visits = map[string]VisitGroup{}
 		}
-		s.Days[in.InspectedOn]++
 		s.LastInspected = max(s.LastInspected, in.InspectedOn)
 		key := in.Entity + "/" + in.InspectedOn
 		g := s.Visits[key]
@@ -296,7 +312,7 @@ func (s *Summarizer) Append(old *HouseholdSummary, in *InspectionFacts, asOf tim
 		return sum, false, nil
 	}
 	sum = *old
-	sum.Days, sum.Visits = maps.Clone(old.Days), maps.Clone(old.Visits)
+	sum.Visits = maps.Clone(old.Visits)
 	sum.Dangling = slices.Clone(old.Dangling)
 	if in.PreviousID != "" {
 		known, err := live(in.PreviousID)
@@ -309,10 +325,9 @@ func (s *Summarizer) Append(old *HouseholdSummary, in *InspectionFacts, asOf tim
 		}
 	}
 	if in.InspectedOn != "" {
-		if sum.Days == nil {
-			sum.Days, sum.Visits = map[string]int{}, map[string]VisitGroup{}
+		if sum.Visits == nil {
+			sum.Visits = map[string]VisitGroup{}
 		}
-		sum.Days[in.InspectedOn]++
 		sum.LastInspected = max(sum.LastInspected, in.InspectedOn)
 		g := sum.Visits[key]
 		g.N++

@@ -218,15 +218,15 @@ func replaceSummary(ctx context.Context, exec execer, old *survey.HouseholdSumma
 	var oldVillage, newVillage string
 	var oldKeys, newKeys, oldDays, newDays map[string]int
 	if old != nil {
-		oldVillage, oldKeys, oldDays = old.Village, old.Keys(), old.Days
+		oldVillage, oldKeys, oldDays = old.Village, old.Keys(), old.DayKeys()
 	}
 	if cur != nil {
-		newVillage, newKeys, newDays = cur.Village, cur.Keys(), cur.Days
+		newVillage, newKeys, newDays = cur.Village, cur.Keys(), cur.DayKeys()
 	}
 	if err := addDiff(ctx, exec, "village_counts", "key", oldVillage, oldKeys, newVillage, newKeys); err != nil {
 		return err
 	}
-	if err := addDiff(ctx, exec, "village_days", "day", oldVillage, oldDays, newVillage, newDays); err != nil {
+	if err := addDiff(ctx, exec, "village_days", "day_form", oldVillage, oldDays, newVillage, newDays); err != nil {
 		return err
 	}
 	if cur == nil {
@@ -347,7 +347,7 @@ func rebuildSummaries(ctx context.Context, tx *sql.Tx, sum *survey.Summarizer, a
 		return fmt.Errorf("rebuild summaries: %w", err)
 	}
 	defer addCount.Close()
-	addDay, err := tx.PrepareContext(ctx, `INSERT INTO village_days (village, day, n) VALUES (?, ?, ?)`)
+	addDay, err := tx.PrepareContext(ctx, `INSERT INTO village_days (village, day_form, n) VALUES (?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("rebuild summaries: %w", err)
 	}
@@ -368,7 +368,7 @@ func rebuildSummaries(ctx context.Context, tx *sql.Tx, sum *survey.Summarizer, a
 				for k, n := range s.Keys() {
 					keys[k] += n
 				}
-				for d, n := range s.Days {
+				for d, n := range s.DayKeys() {
 					days[d] += n
 				}
 				return nil
@@ -507,11 +507,14 @@ func (s *Store) InspectionDays(ctx context.Context, actor syncproto.Actor, since
 		return nil, at, fmt.Errorf("inspection days head: %w", err)
 	}
 	where, args := prefixClause("village", actor)
-	rows, err := tx.QueryContext(ctx, `SELECT day, SUM(n) FROM village_days WHERE day >= :since AND `+where+`
-		GROUP BY day ORDER BY day`, append(args, sql.Named("since", since))...)
+	rows, err := tx.QueryContext(ctx, `SELECT day_form, SUM(n) FROM village_days WHERE day_form >= :since AND `+where+`
+		GROUP BY day_form ORDER BY day_form`, append(args, sql.Named("since", since))...)
 	list, err := collect(rows, err, "inspection days", func(r rowScanner) (syncproto.DayCount, error) {
 		var d syncproto.DayCount
-		return d, r.Scan(&d.Day, &d.Inspections)
+		var key string
+		err := r.Scan(&key, &d.Inspections)
+		d.Day, d.Entity = survey.SplitDayKey(key)
+		return d, err
 	})
 	if list == nil {
 		list = []syncproto.DayCount{}

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,11 +246,13 @@ func checkSummaries(t *testing.T, s syncproto.Store, actor syncproto.Actor, cloc
 			t.Fatalf("%s: %ss from the summaries:\n%+v\nfrom the records:\n%+v", when, c.level, got, c.want)
 		}
 	}
-	// Inspections per day, counted from the households' stream.
+	// Inspections per day and form, counted from the households' stream.
 	perDay := map[string]int{}
 	if _, err := s.HouseholdInspections(ctx, actor, syncproto.HouseholdQuery{Forms: v1Forms}, func(h *survey.HouseholdInspections) error {
 		for _, in := range h.Inspections {
-			perDay[in.InspectedOn]++
+			if in.InspectedOn != "" {
+				perDay[in.InspectedOn+"/"+in.Entity]++
+			}
 		}
 		return nil
 	}); err != nil {
@@ -257,9 +260,10 @@ func checkSummaries(t *testing.T, s syncproto.Store, actor syncproto.Actor, cloc
 	}
 	for _, since := range []string{"", T0.AddDate(0, 0, -2).Format(time.DateOnly)} {
 		var want []syncproto.DayCount
-		for _, d := range slices.Sorted(maps.Keys(perDay)) {
-			if d >= since {
-				want = append(want, syncproto.DayCount{Day: d, Inspections: perDay[d]})
+		for _, k := range slices.Sorted(maps.Keys(perDay)) {
+			day, entity, _ := strings.Cut(k, "/")
+			if day >= since {
+				want = append(want, syncproto.DayCount{Day: day, Entity: entity, Inspections: perDay[k]})
 			}
 		}
 		days, at, err := ss.InspectionDays(ctx, actor, since)

@@ -2,7 +2,7 @@
 -- The aggregates the coverage overview reads (survey.HouseholdSummary):
 -- one summary per household, kept in the write transaction that changes
 -- the household or its inspections, and per village the sums of the
--- summaries' counters and the inspections per day, adjusted by the
+-- summaries' counters and the inspections per day and form, adjusted by the
 -- difference between a household's old and new summary. The summarizer's
 -- key and the day they were judged as of are in settings
 -- (summaries_key, summaries_as_of); a store opened with another key
@@ -24,12 +24,16 @@ CREATE TABLE village_counts (
     PRIMARY KEY (village, key)
 ) WITHOUT ROWID;
 
+-- village_days: the inspections per day and form, day_form being
+-- "YYYY-MM-DD/entity" (survey.HouseholdSummary.DayKeys), so that the days
+-- from one on are a range of the index by day.
 CREATE TABLE village_days (
-    village TEXT NOT NULL,
-    day     TEXT NOT NULL,
-    n       INTEGER NOT NULL,
-    PRIMARY KEY (village, day)
+    village  TEXT NOT NULL,
+    day_form TEXT NOT NULL,
+    n        INTEGER NOT NULL,
+    PRIMARY KEY (village, day_form)
 ) WITHOUT ROWID;
+CREATE INDEX village_days_day ON village_days (day_form, village);
 
 -- +goose Down
 DROP TABLE village_days;
