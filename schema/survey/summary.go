@@ -442,24 +442,6 @@ func (s *Summarizer) CountsOf(keys map[string]int) CoverageCounts {
 // AddCounts adds the counts o to c (a village's to its township's).
 func (c *CoverageCounts) AddCounts(o *CoverageCounts) { c.add(o) }
 
-// DiffKeys returns, per key, new minus old (the change a summary's
-// replacement makes to its village's sums), without the keys that do not
-// change.
-func DiffKeys(old, new map[string]int) map[string]int {
-	out := map[string]int{}
-	for k, n := range new {
-		if d := n - old[k]; d != 0 {
-			out[k] = d
-		}
-	}
-	for k, n := range old {
-		if _, ok := new[k]; !ok && n != 0 {
-			out[k] = -n
-		}
-	}
-	return out
-}
-
 // Rollup sums the counts of villages, fed in ascending code order, into
 // their townships and counties and the totals, as a coverage report does
 // (CoverageSummary): the roll-ups of villages read from a store's sums.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema/survey"
@@ -120,6 +121,7 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 		}
 	}
 	slices.Sort(ids)
+	var sums villageSums
 	for _, id := range ids {
 		var old *survey.HouseholdSummary
 		var oldDoc string
@@ -147,11 +149,11 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 		if old == nil && cur == nil {
 			continue
 		}
-		if err := replaceSummary(ctx, p.exec, old, oldDoc, cur); err != nil {
+		if err := replaceSummary(ctx, p.exec, &sums, old, oldDoc, cur); err != nil {
 			return err
 		}
 	}
-	return nil
+	return sums.write(ctx, p.exec)
 }
 
 // appendSummary adds the inspections ins, in order, to the household's
@@ -202,9 +204,71 @@ func summarizeHousehold(ctx context.Context, p *pushTx, k *summaryKeeper, id str
 
 type execer func(ctx context.Context, query string, args ...any) (sql.Result, error)
 
+// villageSums are the changes a transaction makes to the per-village
+// sums, added up over its households and written once at its end (a push
+// of fifty inspections in one village changes one row, not fifty).
+type villageSums struct {
+	counts, days map[[2]string]int // (village, key) → change
+}
+
+// add adds what replacing the summary old by cur (either may be nil)
+// changes.
+func (v *villageSums) add(old, cur *survey.HouseholdSummary) {
+	if v.counts == nil {
+		v.counts, v.days = map[[2]string]int{}, map[[2]string]int{}
+	}
+	for _, c := range []struct {
+		s    *survey.HouseholdSummary
+		sign int
+	}{{old, -1}, {cur, 1}} {
+		if c.s == nil {
+			continue
+		}
+		for k, n := range c.s.Keys() {
+			v.counts[[2]string{c.s.Village, k}] += c.sign * n
+		}
+		for k, n := range c.s.DayKeys() {
+			v.days[[2]string{c.s.Village, k}] += c.sign * n
+		}
+	}
+}
+
+// write adds the changes to the sums; a sum that reaches zero is removed.
+func (v *villageSums) write(ctx context.Context, exec execer) error {
+	for _, t := range []struct {
+		table, column string
+		d             map[[2]string]int
+	}{{"village_counts", "key", v.counts}, {"village_days", "day_form", v.days}} {
+		upsert := fmt.Sprintf(`INSERT INTO %[1]s (village, %[2]s, n) VALUES (?, ?, ?)
+			ON CONFLICT (village, %[2]s) DO UPDATE SET n = n + excluded.n`, t.table, t.column)
+		prune := fmt.Sprintf(`DELETE FROM %s WHERE village = ? AND %s = ? AND n = 0`, t.table, t.column)
+		keys := slices.SortedFunc(maps.Keys(t.d), func(a, b [2]string) int {
+			if c := strings.Compare(a[0], b[0]); c != 0 {
+				return c
+			}
+			return strings.Compare(a[1], b[1])
+		})
+		for _, k := range keys {
+			n := t.d[k]
+			if n == 0 {
+				continue
+			}
+			if _, err := exec(ctx, upsert, k[0], k[1], n); err != nil {
+				return fmt.Errorf("%s: %w", t.table, err)
+			}
+			if n < 0 {
+				if _, err := exec(ctx, prune, k[0], k[1]); err != nil {
+					return fmt.Errorf("%s: %w", t.table, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // replaceSummary writes cur in old's place (either may be nil: a new
-// household, one gone) and adds the difference to the villages' sums.
-func replaceSummary(ctx context.Context, exec execer, old *survey.HouseholdSummary, oldDoc string, cur *survey.HouseholdSummary) error {
+// household, one gone) and adds the difference to sums.
+func replaceSummary(ctx context.Context, exec execer, sums *villageSums, old *survey.HouseholdSummary, oldDoc string, cur *survey.HouseholdSummary) error {
 	var doc []byte
 	if cur != nil {
 		var err error
@@ -215,20 +279,7 @@ func replaceSummary(ctx context.Context, exec execer, old *survey.HouseholdSumma
 			return nil
 		}
 	}
-	var oldVillage, newVillage string
-	var oldKeys, newKeys, oldDays, newDays map[string]int
-	if old != nil {
-		oldVillage, oldKeys, oldDays = old.Village, old.Keys(), old.DayKeys()
-	}
-	if cur != nil {
-		newVillage, newKeys, newDays = cur.Village, cur.Keys(), cur.DayKeys()
-	}
-	if err := addDiff(ctx, exec, "village_counts", "key", oldVillage, oldKeys, newVillage, newKeys); err != nil {
-		return err
-	}
-	if err := addDiff(ctx, exec, "village_days", "day_form", oldVillage, oldDays, newVillage, newDays); err != nil {
-		return err
-	}
+	sums.add(old, cur)
 	if cur == nil {
 		if _, err := exec(ctx, `DELETE FROM household_summaries WHERE household_id = ?`, old.ID); err != nil {
 			return fmt.Errorf("summary of %s: %w", old.ID, err)
@@ -242,39 +293,6 @@ func replaceSummary(ctx context.Context, exec execer, old *survey.HouseholdSumma
 		cur.ID, cur.Village, cur.NeverInspected(), cur.WithWater, cur.LastInspected, string(doc))
 	if err != nil {
 		return fmt.Errorf("summary of %s: %w", cur.ID, err)
-	}
-	return nil
-}
-
-// addDiff adds to table's per-village sums what replacing the counters
-// old (of oldVillage) by new (of newVillage) changes; a sum that reaches
-// zero is removed.
-func addDiff(ctx context.Context, exec execer, table, column, oldVillage string, old map[string]int, newVillage string, new map[string]int) error {
-	type delta struct {
-		village string
-		d       map[string]int
-	}
-	var deltas []delta
-	if oldVillage == newVillage {
-		deltas = []delta{{newVillage, survey.DiffKeys(old, new)}}
-	} else {
-		deltas = []delta{{oldVillage, survey.DiffKeys(old, nil)}, {newVillage, survey.DiffKeys(nil, new)}}
-	}
-	upsert := fmt.Sprintf(`INSERT INTO %[1]s (village, %[2]s, n) VALUES (?, ?, ?)
-		ON CONFLICT (village, %[2]s) DO UPDATE SET n = n + excluded.n`, table, column)
-	prune := fmt.Sprintf(`DELETE FROM %s WHERE village = ? AND %s = ? AND n = 0`, table, column)
-	for _, dl := range deltas {
-		for _, key := range slices.Sorted(maps.Keys(dl.d)) {
-			n := dl.d[key]
-			if _, err := exec(ctx, upsert, dl.village, key, n); err != nil {
-				return fmt.Errorf("%s: %w", table, err)
-			}
-			if n < 0 {
-				if _, err := exec(ctx, prune, dl.village, key); err != nil {
-					return fmt.Errorf("%s: %w", table, err)
-				}
-			}
-		}
 	}
 	return nil
 }
