@@ -3,6 +3,8 @@ package syncproto
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema/survey"
@@ -163,4 +165,41 @@ func (r *CoverageReport) atOrZero() Cursor {
 		return Cursor{}
 	}
 	return r.At
+}
+
+// InspectionDays returns the inspections of the actor's scope per day and
+// form from since on (SummaryStore.InspectionDays): from the store's
+// per-village sums when it keeps them, else counted from every
+// household's inspections (the households' stream).
+func (r *ReportService) InspectionDays(ctx context.Context, actor Actor, since string) ([]DayCount, Cursor, error) {
+	if ss, ok := r.store.(SummaryStore); ok {
+		list, at, err := ss.InspectionDays(ctx, actor, since)
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return list, at, err
+		}
+	}
+	type key struct{ day, entity string }
+	counts := map[key]int{}
+	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{Forms: r.summarizer.Forms()}, func(h *survey.HouseholdInspections) error {
+		for _, in := range h.Inspections {
+			if in.InspectedOn != "" && in.InspectedOn >= since {
+				counts[key{in.InspectedOn, in.Entity}]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, Cursor{}, err
+	}
+	list := make([]DayCount, 0, len(counts))
+	for k, n := range counts {
+		list = append(list, DayCount{Day: k.day, Entity: k.entity, Inspections: n})
+	}
+	slices.SortFunc(list, func(a, b DayCount) int {
+		if c := strings.Compare(a.Day, b.Day); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Entity, b.Entity)
+	})
+	return list, at, nil
 }
