@@ -77,21 +77,22 @@ type overview struct {
 	Children       []areaRow
 	Behind         []areaRow
 	Never          []neverRow
+	Households     []householdRow
+	Grades         []string
+	Renovations    []string
+	Indicators     []string
+	PerDay         []dayCount
+	MaxDay         int
+	HousingEntity  string
+	WaterEntity    string
+	Household      string
+	GradeField     string
+	RenovField     string
+	StatusField    string
+
 	// NeverVillages, above a village, are the villages with households
 	// never inspected, most first (bounded like Behind).
 	NeverVillages []areaRow
-	Households    []householdRow
-	Grades        []string
-	Renovations   []string
-	Indicators    []string
-	PerDay        []dayCount
-	MaxDay        int
-	HousingEntity string
-	WaterEntity   string
-	Household     string
-	GradeField    string
-	RenovField    string
-	StatusField   string
 }
 
 func (o *overview) pageTitle(lang string) string { return t(lang, "nav_overview") + " · " + o.Name }
