@@ -45,9 +45,14 @@ func TestOverviewReadsTheAggregates(t *testing.T) {
 		_, page = v.do("GET", path, nil, nil)
 		return figure(t, page, "fig-households"), figure(t, page, "fig-never"), page
 	}
-	hs, never, _ := figures("/console/region/500240")
+	hs, never, page := figures("/console/region/500240")
 	if hs != "5" || never != "2" {
 		t.Fatalf("before: households %s, never inspected %s; want 5 and 2", hs, never)
+	}
+	// Above a village, the villages with households never inspected.
+	if got := between(page, `id="never-villages"`, `</table>`); !strings.Contains(got, `href="/console/region/`+storetest.SouthVillage+`"`) ||
+		!strings.Contains(got, "<td>2</td>") {
+		t.Errorf("the county's never-inspected villages: %q", got)
 	}
 
 	// The sums alone, changed from another connection: 1,000 more
@@ -69,7 +74,7 @@ func TestOverviewReadsTheAggregates(t *testing.T) {
 			t.Fatalf("%s: %d rows", q, n)
 		}
 	}
-	hs, never, page := figures("/console/region/500240")
+	hs, never, page = figures("/console/region/500240")
 	if hs != "1005" || never != "102" {
 		t.Fatalf("after changing the sums: households %s, never inspected %s; want 1005 and 102 (read from the sums)", hs, never)
 	}
