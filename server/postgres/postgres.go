@@ -76,6 +76,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -126,6 +127,9 @@ type Store struct {
 	// beforeCommit, when set (tests only), runs in every write
 	// transaction after its writes and before its commit.
 	beforeCommit func()
+	// summaries, once set by KeepSummaries, is what every write keeps the
+	// household summaries with (summaries.go).
+	summaries atomic.Pointer[summaryKeeper]
 
 	mu        sync.RWMutex // guards closed; held for reading by every write
 	closed    bool

@@ -19,7 +19,13 @@ var _ syncproto.PushStore = (*Store)(nil)
 // going away). A caller that goes away does not cancel it. Once Close
 // began, WritePush refuses with EUnavailable.
 func (s *Store) WritePush(ctx context.Context, changes int, apply func(context.Context, syncproto.PushTx) error) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error { return apply(ctx, &pushTx{tx: tx}) })
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		p := &pushTx{tx: tx, keep: s.summaries.Load()}
+		if err := apply(ctx, p); err != nil {
+			return err
+		}
+		return s.keepSummaries(ctx, p)
+	})
 }
 
 // replayTx is a write transaction for the replay of an exported outbox.
@@ -55,7 +61,7 @@ func (p *replayTx) CarryPhotoProofs(ctx context.Context, hashes []string, replay
 // replay.
 func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context, syncproto.ReplayTx, int) error) error {
 	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
-		rtx := &replayTx{pushTx{tx: tx}}
+		rtx := &replayTx{pushTx{tx: tx, keep: s.summaries.Load()}}
 		for i := range n {
 			if _, err := tx.Exec(ctx, `SAVEPOINT replay`); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
@@ -74,6 +80,6 @@ func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context,
 				return fmt.Errorf("release savepoint: %w", err)
 			}
 		}
-		return nil
+		return s.keepSummaries(ctx, &rtx.pushTx)
 	})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -21,10 +22,25 @@ type pushTx struct {
 	// its record up to three times. Every write forgets the records it
 	// touches; a rolled-back savepoint forgets all (forget).
 	read map[string]*syncproto.StoredRecord
+	// touched, appended and keep are the summaries' bookkeeping, as in
+	// the SQLite store (summaries.go): the households to summarize from
+	// their records, those that only had inspections appended, and what
+	// the store keeps summaries with (nil: none).
+	touched  map[string]bool
+	appended map[string][]survey.InspectionFacts
+	keep     *summaryKeeper
 }
 
-// forget drops the records read so far (after a rollback to a savepoint).
-func (p *pushTx) forget() { p.read = nil }
+// forget drops the records read so far (after a rollback to a savepoint),
+// and the inspections appended so far: their households' summaries are
+// made from what the transaction holds at the end instead.
+func (p *pushTx) forget() {
+	p.read = nil
+	for id := range p.appended {
+		p.touch(id)
+	}
+	p.appended = nil
+}
 
 func (p *pushTx) exec(ctx context.Context, query string, args ...any) (pgconn.CommandTag, error) {
 	return p.tx.Exec(ctx, rebind(query), args...)
@@ -126,19 +142,19 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
-	var oldVillage *string
+	var oldVillage, oldParent *string
 	var oldVersion int64
 	hadPhotos := true // unless known otherwise
 	switch {
 	case known && prior == nil:
 		hadPhotos = false
 	case known:
-		v := prior.Village
-		oldVillage, oldVersion = &v, prior.Version
+		v, parent := prior.Village, prior.Parent
+		oldVillage, oldVersion, oldParent = &v, prior.Version, &parent
 		_, hadPhotos = prior.Fields[syncproto.PhotosField]
 	default:
 		var v string
-		err := p.queryRow(ctx, `SELECT village, version FROM records WHERE id = ?`, rec.ID).Scan(&v, &oldVersion)
+		err := p.queryRow(ctx, `SELECT village, version, parent_id FROM records WHERE id = ?`, rec.ID).Scan(&v, &oldVersion, &oldParent)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return 0, fmt.Errorf("read village: %w", err)
 		}
@@ -174,6 +190,11 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err := p.moveSum(ctx, rec.ID, oldVillage != nil, from, oldVersion, rec.Village, rec.Version); err != nil {
 		return 0, err
 	}
+	var left string
+	if oldParent != nil {
+		left = *oldParent
+	}
+	p.noteWrite(rec, e, seq, oldVillage == nil, left)
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
 			return 0, err
@@ -223,6 +244,9 @@ func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village str
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
 	delete(p.read, c.ID)
+	if err := p.noteRescope(ctx, c); err != nil {
+		return err
+	}
 	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}

@@ -191,7 +191,13 @@ var _ syncproto.SupervisionWriter = (*Store)(nil)
 // write transaction holding the write lock: an error of fn or of the
 // commit keeps nothing.
 func (s *Store) WriteSupervision(ctx context.Context, op string, fn func(context.Context, syncproto.SuperviseTx) error) error {
-	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error { return fn(ctx, &superviseTx{pushTx{tx: tx}}) })
+	return s.write(ctx, func(ctx context.Context, tx pgx.Tx) error {
+		stx := &superviseTx{pushTx{tx: tx, keep: s.summaries.Load()}}
+		if err := fn(ctx, stx); err != nil {
+			return err
+		}
+		return s.keepSummaries(ctx, &stx.pushTx)
+	})
 }
 
 // ListQuarantine returns the rejected changes in the actor's scope after
