@@ -494,3 +494,47 @@ func (f *Forms) InspectionOf(id, entity string, fields map[string]json.RawMessag
 	}
 	return in, true
 }
+
+// SameKeys reports whether the two summaries add the same counters to the
+// same village (Keys), without making them: a store skips the sums of a
+// household whose counters an appended inspection left alone.
+func (s *HouseholdSummary) SameKeys(o *HouseholdSummary) bool {
+	return s.Village == o.Village && s.Status == o.Status && s.WithHousing == o.WithHousing && s.WithWater == o.WithWater &&
+		s.Grade == o.Grade && s.Renovation == o.Renovation && s.WaterUnsafe == o.WaterUnsafe &&
+		s.RelapseWatch == o.RelapseWatch && s.DuplicateVisits == o.DuplicateVisits &&
+		slices.Equal(s.WaterFailing, o.WaterFailing) && slices.Equal(s.WaterUnrecorded, o.WaterUnrecorded)
+}
+
+// AddDayChanges calls add with each DayKeys key whose count replacing the
+// summary old by cur (either may be nil) changes, and the change.
+func AddDayChanges(old, cur *HouseholdSummary, add func(village, key string, n int)) {
+	if old != nil && cur != nil && old.Village == cur.Village {
+		for k, g := range cur.Visits {
+			if d := g.N - old.Visits[k].N; d != 0 {
+				add(cur.Village, dayKey(k), d)
+			}
+		}
+		for k, g := range old.Visits {
+			if _, ok := cur.Visits[k]; !ok && g.N != 0 {
+				add(cur.Village, dayKey(k), -g.N)
+			}
+		}
+		return
+	}
+	for _, c := range []struct {
+		s    *HouseholdSummary
+		sign int
+	}{{old, -1}, {cur, 1}} {
+		if c.s != nil {
+			for k, g := range c.s.Visits {
+				add(c.s.Village, dayKey(k), c.sign*g.N)
+			}
+		}
+	}
+}
+
+// dayKey is the DayKeys key of a Visits key.
+func dayKey(visit string) string {
+	entity, day, _ := strings.Cut(visit, "/")
+	return day + "/" + entity
+}

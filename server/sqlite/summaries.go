@@ -217,20 +217,19 @@ func (v *villageSums) add(old, cur *survey.HouseholdSummary) {
 	if v.counts == nil {
 		v.counts, v.days = map[[2]string]int{}, map[[2]string]int{}
 	}
-	for _, c := range []struct {
-		s    *survey.HouseholdSummary
-		sign int
-	}{{old, -1}, {cur, 1}} {
-		if c.s == nil {
-			continue
-		}
-		for k, n := range c.s.Keys() {
-			v.counts[[2]string{c.s.Village, k}] += c.sign * n
-		}
-		for k, n := range c.s.DayKeys() {
-			v.days[[2]string{c.s.Village, k}] += c.sign * n
+	if old == nil || cur == nil || !old.SameKeys(cur) {
+		for _, c := range []struct {
+			s    *survey.HouseholdSummary
+			sign int
+		}{{old, -1}, {cur, 1}} {
+			if c.s != nil {
+				for k, n := range c.s.Keys() {
+					v.counts[[2]string{c.s.Village, k}] += c.sign * n
+				}
+			}
 		}
 	}
+	survey.AddDayChanges(old, cur, func(village, key string, n int) { v.days[[2]string{village, key}] += n })
 }
 
 // write adds the changes to the sums; a sum that reaches zero is removed.
