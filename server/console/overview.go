@@ -93,6 +93,9 @@ type overview struct {
 	// NeverVillages, above a village, are the villages with households
 	// never inspected, most first (bounded like Behind).
 	NeverVillages []areaRow
+	// Verdicts, on a village's page, are its households' verdicts (nil
+	// when the forms declare no verification).
+	Verdicts *villageVerdicts
 }
 
 func (o *overview) pageTitle(lang string) string { return t(lang, "nav_overview") + " · " + o.Name }
@@ -183,6 +186,9 @@ func (c *Console) handleOverview(q *request) {
 	}
 	if len(code) == 12 {
 		o.Households, err = c.villageHouseholds(ctx, actor, code)
+		if err == nil {
+			o.Verdicts, err = c.readVerdicts(ctx, actor, code)
+		}
 		if err != nil {
 			c.fail(q.w, q.r, q.lang, err)
 			return
