@@ -2,7 +2,9 @@ package syncproto
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -202,4 +204,40 @@ func (r *ReportService) InspectionDays(ctx context.Context, actor Actor, since s
 		return strings.Compare(a.Entity, b.Entity)
 	})
 	return list, at, nil
+}
+
+// SumAreas adds up villages' counters as a SummaryStore keeps them (each
+// village's sums of survey.HouseholdSummary.Keys as one JSON object, from
+// next in village order) per area of digits digits, calling emit with each
+// area's sums in order: the one reading of the per-village sums both
+// stores share.
+func SumAreas(digits int, next func() (village, doc string, ok bool, err error), emit func(code string, keys map[string]int) error) error {
+	var code string
+	var keys map[string]int
+	for {
+		village, doc, ok, err := next()
+		if err != nil {
+			return err
+		}
+		area := village[:min(digits, len(village))]
+		if keys != nil && (!ok || area != code) {
+			if err := emit(code, keys); err != nil {
+				return err
+			}
+			keys = nil
+		}
+		if !ok {
+			return nil
+		}
+		if keys == nil {
+			code, keys = area, map[string]int{}
+		}
+		var counts map[string]int
+		if err := json.Unmarshal([]byte(doc), &counts); err != nil {
+			return fmt.Errorf("counts of %s: %w", village, err)
+		}
+		for k, n := range counts {
+			keys[k] += n
+		}
+	}
 }

@@ -64,8 +64,8 @@ func TestOverviewReadsTheAggregates(t *testing.T) {
 	defer db.Close()
 	today := now.In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
 	for _, q := range []string{
-		`UPDATE village_counts SET n = n + 1000 WHERE key = 'households'`,
-		`UPDATE village_counts SET n = n + 100 WHERE key = 'never_inspected'`,
+		`UPDATE village_counts SET counts = json_set(counts, '$.households', json_extract(counts, '$.households') + 1000)`,
+		`UPDATE village_counts SET counts = json_set(counts, '$.never_inspected', json_extract(counts, '$.never_inspected') + 100)`,
 		fmt.Sprintf(`UPDATE village_days SET n = n + 7 WHERE day_form = '%s/water_inspection'`, today),
 	} {
 		if res, err := db.Exec(q); err != nil {

@@ -153,7 +153,7 @@ func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
 			return err
 		}
 	}
-	return sums.write(ctx, p.exec)
+	return sums.write(ctx, p.exec, p.queryRow)
 }
 
 // appendSummary adds the inspections ins, in order, to the household's
@@ -232,33 +232,70 @@ func (v *villageSums) add(old, cur *survey.HouseholdSummary) {
 	survey.AddDayChanges(old, cur, func(village, key string, n int) { v.days[[2]string{village, key}] += n })
 }
 
-// write adds the changes to the sums; a sum that reaches zero is removed.
-func (v *villageSums) write(ctx context.Context, exec execer) error {
-	for _, t := range []struct {
-		table, column string
-		d             map[[2]string]int
-	}{{"village_counts", "key", v.counts}, {"village_days", "day_form", v.days}} {
-		upsert := fmt.Sprintf(`INSERT INTO %[1]s (village, %[2]s, n) VALUES (?, ?, ?)
-			ON CONFLICT (village, %[2]s) DO UPDATE SET n = n + excluded.n`, t.table, t.column)
-		prune := fmt.Sprintf(`DELETE FROM %s WHERE village = ? AND %s = ? AND n = 0`, t.table, t.column)
-		keys := slices.SortedFunc(maps.Keys(t.d), func(a, b [2]string) int {
-			if c := strings.Compare(a[0], b[0]); c != 0 {
-				return c
+// write adds the changes to the sums: a village's counters are one JSON
+// object, read, changed and written once; a counter that reaches zero is
+// dropped, and a village left without any loses its row. The days are a
+// row per village, day and form, removed at zero.
+func (v *villageSums) write(ctx context.Context, exec execer, queryRow func(ctx context.Context, query string, args ...any) *sql.Row) error {
+	byVillage := map[string]map[string]int{}
+	for k, n := range v.counts {
+		if n != 0 {
+			if byVillage[k[0]] == nil {
+				byVillage[k[0]] = map[string]int{}
 			}
-			return strings.Compare(a[1], b[1])
-		})
-		for _, k := range keys {
-			n := t.d[k]
-			if n == 0 {
-				continue
+			byVillage[k[0]][k[1]] += n
+		}
+	}
+	for _, village := range slices.Sorted(maps.Keys(byVillage)) {
+		var doc string
+		counts := map[string]int{}
+		err := queryRow(ctx, `SELECT counts FROM village_counts WHERE village = ?`, village).Scan(&doc)
+		switch {
+		case err == nil:
+			if err := json.Unmarshal([]byte(doc), &counts); err != nil {
+				return fmt.Errorf("village_counts of %s: %w", village, err)
 			}
-			if _, err := exec(ctx, upsert, k[0], k[1], n); err != nil {
-				return fmt.Errorf("%s: %w", t.table, err)
+		case !errors.Is(err, sql.ErrNoRows):
+			return fmt.Errorf("village_counts of %s: %w", village, err)
+		}
+		for k, n := range byVillage[village] {
+			if counts[k] += n; counts[k] == 0 {
+				delete(counts, k)
 			}
-			if n < 0 {
-				if _, err := exec(ctx, prune, k[0], k[1]); err != nil {
-					return fmt.Errorf("%s: %w", t.table, err)
-				}
+		}
+		if len(counts) == 0 {
+			if _, err := exec(ctx, `DELETE FROM village_counts WHERE village = ?`, village); err != nil {
+				return fmt.Errorf("village_counts of %s: %w", village, err)
+			}
+			continue
+		}
+		b, err := json.Marshal(counts)
+		if err != nil {
+			return err
+		}
+		if _, err := exec(ctx, `INSERT INTO village_counts (village, counts) VALUES (?, ?)
+			ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, village, string(b)); err != nil {
+			return fmt.Errorf("village_counts of %s: %w", village, err)
+		}
+	}
+	keys := slices.SortedFunc(maps.Keys(v.days), func(a, b [2]string) int {
+		if c := strings.Compare(a[0], b[0]); c != 0 {
+			return c
+		}
+		return strings.Compare(a[1], b[1])
+	})
+	for _, k := range keys {
+		n := v.days[k]
+		if n == 0 {
+			continue
+		}
+		if _, err := exec(ctx, `INSERT INTO village_days (village, day_form, n) VALUES (?, ?, ?)
+			ON CONFLICT (village, day_form) DO UPDATE SET n = n + excluded.n`, k[0], k[1], n); err != nil {
+			return fmt.Errorf("village_days: %w", err)
+		}
+		if n < 0 {
+			if _, err := exec(ctx, `DELETE FROM village_days WHERE village = ? AND day_form = ? AND n = 0`, k[0], k[1]); err != nil {
+				return fmt.Errorf("village_days: %w", err)
 			}
 		}
 	}
@@ -359,7 +396,7 @@ func rebuildSummaries(ctx context.Context, tx *sql.Tx, sum *survey.Summarizer, a
 		return fmt.Errorf("rebuild summaries: %w", err)
 	}
 	defer insert.Close()
-	addCount, err := tx.PrepareContext(ctx, `INSERT INTO village_counts (village, key, n) VALUES (?, ?, ?)`)
+	addCount, err := tx.PrepareContext(ctx, `INSERT INTO village_counts (village, counts) VALUES (?, ?)`)
 	if err != nil {
 		return fmt.Errorf("rebuild summaries: %w", err)
 	}
@@ -393,14 +430,18 @@ func rebuildSummaries(ctx context.Context, tx *sql.Tx, sum *survey.Summarizer, a
 		if err != nil {
 			return fmt.Errorf("rebuild summaries of %s: %w", village, err)
 		}
-		for _, t := range []struct {
-			stmt *sql.Stmt
-			sums map[string]int
-		}{{addCount, keys}, {addDay, days}} {
-			for k, n := range t.sums {
-				if _, err := t.stmt.ExecContext(ctx, village, k, n); err != nil {
-					return fmt.Errorf("rebuild summaries of %s: %w", village, err)
-				}
+		if len(keys) > 0 {
+			b, err := json.Marshal(keys)
+			if err != nil {
+				return err
+			}
+			if _, err := addCount.ExecContext(ctx, village, string(b)); err != nil {
+				return fmt.Errorf("rebuild summaries of %s: %w", village, err)
+			}
+		}
+		for k, n := range days {
+			if _, err := addDay.ExecContext(ctx, village, k, n); err != nil {
+				return fmt.Errorf("rebuild summaries of %s: %w", village, err)
 			}
 		}
 	}
@@ -435,42 +476,25 @@ func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level 
 		return at, fmt.Errorf("area summaries head: %w", err)
 	}
 	where, args := prefixClause("village", actor)
-	rows, err := tx.QueryContext(ctx, `SELECT substr(village, 1, :digits) AS area, key, SUM(n) FROM village_counts
-		WHERE `+where+` GROUP BY area, key ORDER BY area`, append(args, sql.Named("digits", digits))...)
+	rows, err := tx.QueryContext(ctx, `SELECT village, counts FROM village_counts WHERE `+where+` ORDER BY village`, args...)
 	if err != nil {
 		return at, fmt.Errorf("area summaries: %w", err)
 	}
 	defer rows.Close()
-	var code string
-	var keys map[string]int
-	flush := func() error {
-		if keys == nil {
-			return nil
+	err = syncproto.SumAreas(digits, func() (string, string, bool, error) {
+		if !rows.Next() {
+			return "", "", false, rows.Err()
 		}
-		a := &survey.AreaCoverage{Code: code, Level: level, Counts: k.sum.CountsOf(keys)}
-		keys = nil
-		return emit(a)
-	}
-	for rows.Next() {
-		var area, key string
-		var n int
-		if err := rows.Scan(&area, &key, &n); err != nil {
-			return at, fmt.Errorf("area summaries: %w", err)
-		}
-		if keys != nil && area != code {
-			if err := flush(); err != nil {
-				return at, err
-			}
-		}
-		if keys == nil {
-			code, keys = area, map[string]int{}
-		}
-		keys[key] += n
-	}
-	if err := rows.Err(); err != nil {
+		var village, doc string
+		err := rows.Scan(&village, &doc)
+		return village, doc, true, err
+	}, func(code string, keys map[string]int) error {
+		return emit(&survey.AreaCoverage{Code: code, Level: level, Counts: k.sum.CountsOf(keys)})
+	})
+	if err != nil {
 		return at, fmt.Errorf("area summaries: %w", err)
 	}
-	return at, flush()
+	return at, nil
 }
 
 // NeverInspectedHouseholds reads one village's blind spots from the

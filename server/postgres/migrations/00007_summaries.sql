@@ -17,11 +17,11 @@ CREATE TABLE household_summaries (
 );
 CREATE INDEX household_summaries_never ON household_summaries (village, household_id) WHERE never_inspected;
 
+-- village_counts: one row per village, its counters' sums as one JSON
+-- object (key → n).
 CREATE TABLE village_counts (
-    village TEXT COLLATE "C" NOT NULL,
-    key     TEXT COLLATE "C" NOT NULL,
-    n       BIGINT NOT NULL,
-    PRIMARY KEY (village, key)
+    village TEXT COLLATE "C" PRIMARY KEY,
+    counts  TEXT NOT NULL
 );
 
 CREATE TABLE village_days (

@@ -17,11 +17,12 @@ CREATE TABLE household_summaries (
 ) WITHOUT ROWID;
 CREATE INDEX household_summaries_never ON household_summaries (village, household_id) WHERE never_inspected;
 
+-- village_counts: one row per village, its counters' sums as one JSON
+-- object (key → n, survey.HouseholdSummary.Keys), so that the counts of a
+-- province are one row per village to read, not one per village and key.
 CREATE TABLE village_counts (
-    village TEXT NOT NULL,
-    key     TEXT NOT NULL,
-    n       INTEGER NOT NULL,
-    PRIMARY KEY (village, key)
+    village TEXT PRIMARY KEY,
+    counts  TEXT NOT NULL
 ) WITHOUT ROWID;
 
 -- village_days: the inspections per day and form, day_form being
