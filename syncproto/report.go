@@ -55,6 +55,8 @@ type ReportService struct {
 	schema *schema.Schema
 	forms  *survey.Forms
 	now    func() time.Time
+	// summarizer shapes the counts read from a store's summaries.
+	summarizer *survey.Summarizer
 }
 
 // ReportOptions configure a ReportService.
@@ -76,7 +78,8 @@ func NewReportService(store ReportStore, opts ReportOptions) *ReportService {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &ReportService{store: store, schema: opts.Schema, forms: survey.FormsOf(opts.Schema), now: opts.Now}
+	return &ReportService{store: store, schema: opts.Schema, forms: survey.FormsOf(opts.Schema), now: opts.Now,
+		summarizer: survey.NewSummarizer(opts.Schema)}
 }
 
 // Coverage calls emit with the coverage of every village of the actor's

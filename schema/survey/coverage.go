@@ -131,7 +131,24 @@ type VillageCoverage struct {
 const (
 	LevelTownship = "township"
 	LevelCounty   = "county"
+	// LevelVillage is a village's own counts (survey.AreaCoverage of the
+	// aggregates' reads).
+	LevelVillage = "village"
 )
+
+// LevelDigits returns how many digits of a division code name an area of
+// the level (12 a village, 9 a township, 6 a county), 0 for another level.
+func LevelDigits(level string) int {
+	switch level {
+	case LevelVillage:
+		return 12
+	case LevelTownship:
+		return 9
+	case LevelCounty:
+		return 6
+	}
+	return 0
+}
 
 // AreaCoverage is the roll-up of the villages of a township or county that
 // lie in the report's scope.
@@ -158,6 +175,7 @@ type CoverageBuilder struct {
 	// standards in effect then apply. Today (UTC) when zero.
 	AsOf time.Time
 
+	sch        *schema.Schema
 	forms      *Forms
 	water      *WaterJudge
 	indicators []string // every indicator of the water judgement
@@ -171,7 +189,7 @@ type CoverageBuilder struct {
 // water indicators those of the water form (WaterJudge: its role's
 // criteria, or its standards' national and regional thresholds).
 func NewCoverageBuilder(sch *schema.Schema) *CoverageBuilder {
-	b := &CoverageBuilder{forms: FormsOf(sch), water: NewWaterJudge(sch)}
+	b := &CoverageBuilder{sch: sch, forms: FormsOf(sch), water: NewWaterJudge(sch)}
 	b.indicators = b.water.Indicators()
 	b.sum.Totals = b.newCounts()
 	return b
@@ -221,73 +239,39 @@ func (b *CoverageBuilder) Add(h *HouseholdInspections) (*VillageCoverage, error)
 	}
 	v, c := b.village, &b.village.Counts
 	mark := HouseholdMark{ID: h.ID, HeadName: h.HeadName, RegistrationNo: h.RegistrationNo}
-	c.Households++
-	c.Status[orUnset(h.Status)]++
-
-	house := h.CurrentHousing()
-	if house != nil {
-		c.WithHousing++
-		c.Grades[house.Grade]++
-		if b.forms.Dangerous(house.Grade) {
-			c.DangerousByRenovation[orUnset(house.Renovation)]++
-		}
-	}
-	water := h.LatestWater()
-	var failing, unrecorded []string
-	var applied []schema.AppliedStandard
-	waterSafe := true
+	// The counts are the household's summary's: the same judgement a
+	// store keeps per household and sums per village (HouseholdSummary).
+	s, house, water, verdict := b.summarize(h, b.AsOf)
+	c.addKeys(s.Keys())
 	if water != nil {
-		c.WithWater++
-		asOf := b.AsOf
-		if asOf.IsZero() {
-			asOf = time.Now()
-		}
-		verdict := b.water.Judge(water.Fields, h.Village, asOf)
-		failing, unrecorded, waterSafe, applied = verdict.Failing, verdict.Unrecorded, verdict.Safe(), verdict.Standards
-		v.Standards = addStandards(v.Standards, applied)
-		for _, k := range failing {
-			c.WaterFailing[k]++
-		}
-		for _, k := range unrecorded {
-			c.WaterUnrecorded[k]++
-		}
-		if !waterSafe {
-			c.WaterUnsafe++
-		}
+		v.Standards = addStandards(v.Standards, verdict.Standards)
 	}
-	if house == nil && water == nil {
-		c.NeverInspected++
+	if s.NeverInspected() {
 		v.NeverInspected = append(v.NeverInspected, mark)
 	}
-
-	var reasons []string
-	if watched, atRisk := b.forms.Watched(h.Status); watched {
+	if s.RelapseWatch {
+		var reasons []string
 		if house != nil && b.forms.Dangerous(house.Grade) {
 			reasons = append(reasons, RelapseDangerousHouse)
 		}
-		if !waterSafe {
+		if s.WaterUnsafe {
 			reasons = append(reasons, RelapseUnsafeWater)
 		}
-		if atRisk {
+		if _, atRisk := b.forms.Watched(h.Status); atRisk {
 			reasons = append(reasons, RelapseRiskStatus)
 		}
-	}
-	if len(reasons) > 0 {
-		rc := RelapseCase{HouseholdMark: mark, Status: h.Status, Reasons: reasons, WaterFailing: failing,
-			WaterUnrecorded: unrecorded, Standards: applied}
+		rc := RelapseCase{HouseholdMark: mark, Status: h.Status, Reasons: reasons, WaterFailing: verdict.Failing,
+			WaterUnrecorded: verdict.Unrecorded, Standards: verdict.Standards}
 		if house != nil {
 			rc.HousingInspectionID, rc.Grade = house.ID, house.Grade
 		}
 		if water != nil {
 			rc.WaterInspectionID = water.ID
 		}
-		c.RelapseWatch++
 		v.RelapseWatch = append(v.RelapseWatch, rc)
 	}
 
-	dups := h.DuplicateVisits()
-	c.DuplicateVisits += len(dups)
-	v.DuplicateVisits = append(v.DuplicateVisits, dups...)
+	v.DuplicateVisits = append(v.DuplicateVisits, h.DuplicateVisits()...)
 	return done, nil
 }
 

@@ -735,6 +735,11 @@ func TestOpenAPIResponses(t *testing.T) {
 			header: map[string]string{"Accept-Language": "zh-CN"}, status: 200})
 		k.call(t, apiCall{name: path + ", bad format", method: "GET", path: path + "?format=pdf", token: sup, status: 422, invalid: true})
 	}
+	k.call(t, apiCall{name: "coverage summary", method: "GET", path: "/v1/reports/coverage?summary=villages&region=500240", token: sup, status: 200})
+	k.call(t, apiCall{name: "coverage summary, whole scope", method: "GET", path: "/v1/reports/coverage?summary=villages", token: admin, status: 200})
+	k.call(t, apiCall{name: "coverage summary, bad value", method: "GET", path: "/v1/reports/coverage?summary=households", token: sup, status: 422, invalid: true})
+	k.call(t, apiCall{name: "coverage summary as csv", method: "GET", path: "/v1/reports/coverage?summary=villages&format=csv", token: sup, status: 422})
+	k.call(t, apiCall{name: "coverage summary, outside the scope", method: "GET", path: "/v1/reports/coverage?summary=villages&region=150422", token: sup, status: 403})
 	k.call(t, apiCall{name: "coverage csv, never inspected", method: "GET", path: "/v1/reports/coverage?format=csv&table=never_inspected",
 		token: sup, status: 200})
 	k.call(t, apiCall{name: "coverage xlsx with a table", method: "GET", path: "/v1/reports/coverage?format=xlsx&table=areas",

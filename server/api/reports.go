@@ -36,8 +36,11 @@ const DefaultReinspectAfter = 365 * 24 * time.Hour
 //
 // With format=csv or xlsx it is a table instead (coverageTable).
 func (s *Server) handleCoverage(c echo.Context) error {
-	if err := onlyParams(c.QueryParams(), "region", "format", "lang", "table"); err != nil {
+	if err := onlyParams(c.QueryParams(), "region", "format", "lang", "table", "summary"); err != nil {
 		return err
+	}
+	if c.QueryParams().Has("summary") {
+		return s.handleCoverageSummary(c)
 	}
 	actor, region, err := s.regionScope(c)
 	if err != nil {

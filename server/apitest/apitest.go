@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -104,6 +105,14 @@ func MustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*api.Con
 	popts := syncproto.PushOptions{Schema: cfg.Schema, Catalog: cfg.Catalog, Now: cfg.Now}
 	if popts.Schema == nil && popts.Catalog == nil {
 		popts.Catalog = schema.BuiltIn()
+	}
+	// The store keeps the coverage aggregates, as serve has it do.
+	sch := popts.Schema
+	if popts.Catalog != nil {
+		sch = popts.Catalog.Latest()
+	}
+	if err := store.KeepSummaries(context.Background(), survey.NewSummarizer(sch), clock.Now()); err != nil {
+		tb.Fatal(err)
 	}
 	push := syncproto.NewPushService(store, popts)
 	t := &Server{Server: ts, Store: store, Push: push, Photos: cfg.Attachments, Clock: clock, Dir: dir, tokens: map[string]string{}}

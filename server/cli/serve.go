@@ -148,6 +148,9 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if forms, err = openCatalog(ctx, store, forms); err != nil {
 		return err
 	}
+	if err := keepSummaries(ctx, store, forms.Latest(), log); err != nil {
+		return err
+	}
 	if latest := forms.Latest().Version; latest != recordsIn {
 		log.Info("stored records migrated", "from_schema_version", recordsIn, "to_schema_version", latest,
 			"took", time.Since(opened).Round(time.Millisecond).String())

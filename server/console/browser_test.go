@@ -271,6 +271,9 @@ func TestConsoleInBrowser(t *testing.T) {
 				t.Errorf("never-inspected table lacks %s: %q", m.HeadName, never)
 			}
 		}
+		if v := br.text("#verdict-counts"); !strings.Contains(v, "已核验") || !strings.Contains(v, "证据不全") {
+			t.Errorf("the village's verdicts: %q", v)
+		}
 		br.shot("03-village")
 	})
 

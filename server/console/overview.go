@@ -89,6 +89,13 @@ type overview struct {
 	GradeField     string
 	RenovField     string
 	StatusField    string
+
+	// NeverVillages, above a village, are the villages with households
+	// never inspected, most first (bounded like Behind).
+	NeverVillages []areaRow
+	// Verdicts, on a village's page, are its households' verdicts (nil
+	// when the forms declare no verification).
+	Verdicts *villageVerdicts
 }
 
 func (o *overview) pageTitle(lang string) string { return t(lang, "nav_overview") + " · " + o.Name }
@@ -110,7 +117,11 @@ func (c *Console) handleOverview(q *request) {
 		return
 	}
 	ctx := q.r.Context()
-	sum, err := c.readRegion(ctx, actor)
+	var village string
+	if len(code) == 12 {
+		village = code
+	}
+	sum, err := c.readRegion(ctx, actor, village)
 	if err != nil {
 		c.fail(q.w, q.r, q.lang, err)
 		return
@@ -156,16 +167,28 @@ func (c *Console) handleOverview(q *request) {
 		if row.Cover < 100 {
 			o.Behind = append(o.Behind, row)
 		}
-		for _, m := range v.NeverInspected {
-			o.Never = append(o.Never, neverRow{HouseholdMark: m, Village: v.Code, VillageName: row.Name})
+		if v.Counts.NeverInspected > 0 && village == "" {
+			o.NeverVillages = append(o.NeverVillages, row)
 		}
+	}
+	for _, m := range sum.Never {
+		o.Never = append(o.Never, neverRow{HouseholdMark: m, Village: village, VillageName: c.nameOr(village, "")})
 	}
 	slices.SortStableFunc(o.Behind, func(a, b areaRow) int { return a.Cover - b.Cover })
 	if len(o.Behind) > behindShown {
 		o.Behind = o.Behind[:behindShown]
 	}
+	// Above a village, the villages with the most households never
+	// inspected (each names them on its own page).
+	slices.SortStableFunc(o.NeverVillages, func(a, b areaRow) int { return b.Counts.NeverInspected - a.Counts.NeverInspected })
+	if len(o.NeverVillages) > behindShown {
+		o.NeverVillages = o.NeverVillages[:behindShown]
+	}
 	if len(code) == 12 {
 		o.Households, err = c.villageHouseholds(ctx, actor, code)
+		if err == nil {
+			o.Verdicts, err = c.readVerdicts(ctx, actor, code)
+		}
 		if err != nil {
 			c.fail(q.w, q.r, q.lang, err)
 			return

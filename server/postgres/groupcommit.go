@@ -118,13 +118,18 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 		return failAll(err)
 	}
 	defer tx.Rollback(ctx)
-	ptx := &pushTx{tx: tx}
+	ptx := &pushTx{tx: tx, keep: s.summaries.Load()}
 	if len(group) == 1 {
 		if err := ptx.run(group[0].ctx, group[0].apply); err != nil {
 			return failAll(writeError(err))
 		}
 	} else if err := applyInSavepoints(ctx, tx, ptx, group, results); err != nil {
 		return failAll(err)
+	}
+	// The household summaries and their villages' sums of the group's
+	// change sets (those kept), in the same transaction.
+	if err := s.keepSummaries(ctx, ptx); err != nil {
+		return failAll(writeError(err))
 	}
 	if s.beforeCommit != nil {
 		s.beforeCommit()

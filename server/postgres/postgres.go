@@ -88,6 +88,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -160,6 +161,9 @@ type Store struct {
 	onGroup func(n int)
 	// observer is told each write's wait; nil for none.
 	observer WriteObserver
+	// summaries, once set by KeepSummaries, is what every write keeps the
+	// household summaries with (summaries.go).
+	summaries atomic.Pointer[summaryKeeper]
 
 	// The group committer (groupcommit.go): pushes is closed by Close,
 	// under mu, and committerDone once the committer has answered every

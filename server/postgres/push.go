@@ -45,7 +45,7 @@ func (p *replayTx) CarryPhotoProofs(ctx context.Context, hashes []string, replay
 // replay.
 func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context, syncproto.ReplayTx, int) error) error {
 	return s.write(ctx, "outbox_replay", func(ctx context.Context, tx pgx.Tx) error {
-		rtx := &replayTx{pushTx{tx: tx}}
+		rtx := &replayTx{pushTx{tx: tx, keep: s.summaries.Load()}}
 		for i := range n {
 			if _, err := tx.Exec(ctx, `SAVEPOINT replay`); err != nil {
 				return fmt.Errorf("savepoint: %w", err)
@@ -68,6 +68,6 @@ func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context,
 				return fmt.Errorf("release savepoint: %w", err)
 			}
 		}
-		return nil
+		return s.keepSummaries(ctx, &rtx.pushTx)
 	})
 }

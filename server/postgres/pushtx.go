@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -30,11 +31,26 @@ type pushTx struct {
 	// returned by the flush, and fails the change set as it would have
 	// at once: its writes are rolled back whole either way.
 	pending *pgx.Batch
+	// touched, appended and keep are the summaries' bookkeeping, as in
+	// the SQLite store (summaries.go): the households to summarize from
+	// their records, those that only had inspections appended, and what
+	// the store keeps summaries with (nil: none).
+	touched  map[string]bool
+	appended map[string][]survey.InspectionFacts
+	keep     *summaryKeeper
 }
 
 // forget drops the records read so far and the writes not yet sent (after
-// a rollback to a savepoint).
-func (p *pushTx) forget() { p.read, p.pending = nil, nil }
+// a rollback to a savepoint), and the inspections appended so far: their
+// households' summaries are made from what the transaction holds at the
+// end instead.
+func (p *pushTx) forget() {
+	p.read, p.pending = nil, nil
+	for id := range p.appended {
+		p.touch(id)
+	}
+	p.appended = nil
+}
 
 // run runs fn, one change set's (or decision's) work, on p, and sends the
 // writes it left queued: when run returns nil, all of fn's writes are
@@ -182,19 +198,19 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
-	var oldVillage *string
+	var oldVillage, oldParent *string
 	var oldVersion int64
 	hadPhotos := true // unless known otherwise
 	switch {
 	case known && prior == nil:
 		hadPhotos = false
 	case known:
-		v := prior.Village
-		oldVillage, oldVersion = &v, prior.Version
+		v, parent := prior.Village, prior.Parent
+		oldVillage, oldVersion, oldParent = &v, prior.Version, &parent
 		_, hadPhotos = prior.Fields[syncproto.PhotosField]
 	default:
 		var v string
-		err := p.queryRow(ctx, `SELECT village, version FROM records WHERE id = ?`, rec.ID).Scan(&v, &oldVersion)
+		err := p.queryRow(ctx, `SELECT village, version, parent_id FROM records WHERE id = ?`, rec.ID).Scan(&v, &oldVersion, &oldParent)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return 0, fmt.Errorf("read village: %w", err)
 		}
@@ -227,6 +243,11 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err := p.moveSum(ctx, rec.ID, oldVillage != nil, from, oldVersion, rec.Village, rec.Version); err != nil {
 		return 0, err
 	}
+	var left string
+	if oldParent != nil {
+		left = *oldParent
+	}
+	p.noteWrite(rec, e, seq, oldVillage == nil, left)
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
 			return 0, err
@@ -270,6 +291,9 @@ func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village str
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
 	delete(p.read, c.ID)
+	if err := p.noteRescope(ctx, c); err != nil {
+		return err
+	}
 	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}

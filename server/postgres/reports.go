@@ -74,13 +74,7 @@ func readHouseholds(ctx context.Context, tx pgx.Tx, actor syncproto.Actor, forms
 		return syncproto.Cursor{}, fmt.Errorf("report head: %w", err)
 	}
 	at := syncproto.Cursor{Seq: seq, Scope: actor.ScopeKey()}
-	args := pgx.NamedArgs{"housing": forms.Entity(survey.KindHousing), "water": forms.Entity(survey.KindWater),
-		"household": forms.HouseholdEntity(), "grade": forms.Grade,
-		"open": syncproto.StateOpen, "auto": syncproto.StateAutoResolved, "water_fields": q.WaterFields, "children": q.Children,
-		"head_name": jsonKey(forms.HeadName), "registration_no": jsonKey(forms.RegistrationNo),
-		"status": jsonKey(forms.Status), "housing_date": jsonKey(forms.HousingDate), "water_date": jsonKey(forms.WaterDate),
-		"grade_field": jsonKey(forms.Grade), "renovation": jsonKey(forms.Renovation), "previous_id": jsonKey(forms.Previous)}
-	where := "TRUE"
+	where, args := "TRUE", pgx.NamedArgs{}
 	switch {
 	case actor.AllRegions:
 	case len(actor.Scope) == 0:
@@ -94,9 +88,24 @@ func readHouseholds(ctx context.Context, tx pgx.Tx, actor syncproto.Actor, forms
 		}
 		where = "(" + strings.Join(parts, " OR ") + ")"
 	}
+	return at, loadHouseholds(ctx, tx, where, args, forms, q, fn)
+}
+
+// loadHouseholds runs householdsQuery on tx for the households where (a
+// condition on h, with its named args) and calls fn with each household
+// and its inspections, in village order.
+func loadHouseholds(ctx context.Context, tx pgx.Tx, where string, args pgx.NamedArgs, forms *survey.Forms, q syncproto.HouseholdQuery, fn func(*survey.HouseholdInspections) error) error {
+	for k, v := range (pgx.NamedArgs{"housing": forms.Entity(survey.KindHousing), "water": forms.Entity(survey.KindWater),
+		"household": forms.HouseholdEntity(), "grade": forms.Grade,
+		"open": syncproto.StateOpen, "auto": syncproto.StateAutoResolved, "water_fields": q.WaterFields, "children": q.Children,
+		"head_name": jsonKey(forms.HeadName), "registration_no": jsonKey(forms.RegistrationNo),
+		"status": jsonKey(forms.Status), "housing_date": jsonKey(forms.HousingDate), "water_date": jsonKey(forms.WaterDate),
+		"grade_field": jsonKey(forms.Grade), "renovation": jsonKey(forms.Renovation), "previous_id": jsonKey(forms.Previous)}) {
+		args[k] = v
+	}
 	rows, err := tx.Query(ctx, fmt.Sprintf(householdsQuery, where), args)
 	if err != nil {
-		return at, fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w", err)
 	}
 	defer rows.Close()
 
@@ -109,18 +118,18 @@ func readHouseholds(ctx context.Context, tx pgx.Tx, actor syncproto.Actor, forms
 		var in survey.InspectionFacts
 		if err := rows.Scan(&id, &village, &headName, &regNo, &status, &inID, &inEntity, &in.InspectedOn, &in.Grade,
 			&in.Renovation, &in.PreviousID, &updated, &inSeq, &in.Device, &conflicts, &fields, &hfields); err != nil {
-			return at, fmt.Errorf("report: %w", err)
+			return fmt.Errorf("report: %w", err)
 		}
 		if h == nil || h.ID != id {
 			if h != nil {
 				if err := fn(h); err != nil {
-					return at, err
+					return err
 				}
 			}
 			h = &survey.HouseholdInspections{ID: id, Village: village, HeadName: headName, RegistrationNo: regNo, Status: status}
 			if hfields != nil {
 				if err := json.Unmarshal([]byte(*hfields), &h.Fields); err != nil {
-					return at, fmt.Errorf("report: fields of %s: %w", id, err)
+					return fmt.Errorf("report: fields of %s: %w", id, err)
 				}
 			}
 		}
@@ -132,7 +141,7 @@ func readHouseholds(ctx context.Context, tx pgx.Tx, actor syncproto.Actor, forms
 			r := survey.Record{ID: in.ID, Entity: in.Entity, UpdatedAt: in.UpdatedAt, Seq: in.Seq}
 			if fields != nil {
 				if err := json.Unmarshal([]byte(*fields), &r.Fields); err != nil {
-					return at, fmt.Errorf("report: fields of %s: %w", in.ID, err)
+					return fmt.Errorf("report: fields of %s: %w", in.ID, err)
 				}
 			}
 			h.Children = append(h.Children, r)
@@ -150,23 +159,21 @@ func readHouseholds(ctx context.Context, tx pgx.Tx, actor syncproto.Actor, forms
 		}
 		if conflicts != nil {
 			if err := json.Unmarshal([]byte(*conflicts), &in.GradeConflicts); err != nil {
-				return at, fmt.Errorf("report: conflicts of %s: %w", in.ID, err)
+				return fmt.Errorf("report: conflicts of %s: %w", in.ID, err)
 			}
 		}
 		if fields != nil {
 			if err := json.Unmarshal([]byte(*fields), &in.Fields); err != nil {
-				return at, fmt.Errorf("report: fields of %s: %w", in.ID, err)
+				return fmt.Errorf("report: fields of %s: %w", in.ID, err)
 			}
 		}
 		h.Inspections = append(h.Inspections, in)
 	}
 	if err := rows.Err(); err != nil {
-		return at, fmt.Errorf("report: %w", err)
+		return fmt.Errorf("report: %w", err)
 	}
 	if h != nil {
-		if err := fn(h); err != nil {
-			return at, err
-		}
+		return fn(h)
 	}
-	return at, nil
+	return nil
 }

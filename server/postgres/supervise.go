@@ -192,11 +192,14 @@ var _ syncproto.SupervisionWriter = (*Store)(nil)
 // commit keeps nothing.
 func (s *Store) WriteSupervision(ctx context.Context, op string, fn func(context.Context, syncproto.SuperviseTx) error) error {
 	return s.write(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		stx := &superviseTx{pushTx{tx: tx}}
+		stx := &superviseTx{pushTx{tx: tx, keep: s.summaries.Load()}}
 		if err := fn(ctx, stx); err != nil {
 			return err
 		}
-		return stx.flush(ctx)
+		if err := stx.flush(ctx); err != nil {
+			return err
+		}
+		return s.keepSummaries(ctx, &stx.pushTx)
 	})
 }
 

@@ -142,7 +142,7 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 		return failAll(writeError(fmt.Errorf("begin push: %w", err)))
 	}
 	defer tx.Rollback()
-	ptx := &pushTx{tx: tx}
+	ptx := &pushTx{tx: tx, keep: s.summaries.Load()}
 	for i, r := range group {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT changeset`); err != nil {
 			return failAll(writeError(fmt.Errorf("savepoint: %w", err)))
@@ -160,6 +160,9 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 		if _, err := tx.ExecContext(ctx, `RELEASE changeset`); err != nil {
 			return failAll(writeError(fmt.Errorf("release savepoint: %w", err)))
 		}
+	}
+	if err := s.keepSummaries(ctx, ptx); err != nil {
+		return failAll(writeError(err))
 	}
 	if s.beforeCommit != nil {
 		if err := s.beforeCommit(ctx, tx); err != nil {

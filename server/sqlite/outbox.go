@@ -54,7 +54,7 @@ func (s *Store) writeReplay(ctx context.Context, n int, fn func(context.Context,
 		return writeError(fmt.Errorf("begin replay: %w", err))
 	}
 	defer tx.Rollback()
-	rtx := &replayTx{pushTx{tx: tx}}
+	rtx := &replayTx{pushTx{tx: tx, keep: s.summaries.Load()}}
 	for i := range n {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT replay`); err != nil {
 			return writeError(fmt.Errorf("savepoint: %w", err))
@@ -72,6 +72,9 @@ func (s *Store) writeReplay(ctx context.Context, n int, fn func(context.Context,
 		if _, err := tx.ExecContext(ctx, `RELEASE replay`); err != nil {
 			return writeError(fmt.Errorf("release savepoint: %w", err))
 		}
+	}
+	if err := s.keepSummaries(ctx, &rtx.pushTx); err != nil {
+		return writeError(err)
 	}
 	if err := s.commit(tx); err != nil {
 		return writeError(fmt.Errorf("commit replay: %w", err))

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -24,10 +25,30 @@ type pushTx struct {
 	// largest cost of a push after SQLite itself. Every write forgets the
 	// records it touches; a rolled-back savepoint forgets all (forget).
 	read map[string]*syncproto.StoredRecord
+	// touched holds the records this transaction wrote or moved and their
+	// parents: the households whose summaries keepSummaries brings up to
+	// date before the commit (summaries.go).
+	touched map[string]bool
+	// appended holds, per household, the inspections this transaction
+	// created under it, in order, while no other write touched it: its
+	// summary is brought up to date from them and the old summary alone
+	// (summaries.go).
+	appended map[string][]survey.InspectionFacts
+	// keep is what the store keeps summaries with, nil when it keeps none
+	// (then every record written is touched).
+	keep *summaryKeeper
 }
 
-// forget drops the records read so far (after a rollback to a savepoint).
-func (p *pushTx) forget() { p.read = nil }
+// forget drops the records read so far (after a rollback to a savepoint),
+// and the inspections appended so far: their households' summaries are
+// made from what the transaction holds at the end instead.
+func (p *pushTx) forget() {
+	p.read = nil
+	for id := range p.appended {
+		p.touch(id)
+	}
+	p.appended = nil
+}
 
 // cloneRecord copies a record deeply enough that the caller may change its
 // maps.
@@ -167,7 +188,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if err != nil {
 		return 0, fmt.Errorf("append change: %w", err)
 	}
-	var oldVillage sql.NullString
+	var oldVillage, oldParent sql.NullString
 	var oldVersion int64
 	hadPhotos := true // unless known otherwise
 	switch {
@@ -175,9 +196,10 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		hadPhotos = false
 	case known:
 		oldVillage, oldVersion = sql.NullString{String: prior.Village, Valid: true}, prior.Version
+		oldParent = nullString(prior.Parent)
 		_, hadPhotos = prior.Fields[syncproto.PhotosField]
 	default:
-		err := p.queryRow(ctx, `SELECT village, version FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage, &oldVersion)
+		err := p.queryRow(ctx, `SELECT village, version, parent_id FROM records WHERE id = ?`, rec.ID).Scan(&oldVillage, &oldVersion, &oldParent)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return 0, fmt.Errorf("read village: %w", err)
 		}
@@ -205,6 +227,32 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	}
 	if err := p.moveSum(ctx, rec.ID, oldVillage.Valid, oldVillage.String, oldVersion, rec.Village, rec.Version); err != nil {
 		return 0, err
+	}
+	// The household written, or the household of the inspection written
+	// (and the one it left, when it moved).
+	// A new inspection of a household is appended to its summary.
+	switch {
+	case p.keep == nil:
+		p.touch(rec.ID, rec.Parent, oldParent.String)
+	case rec.Entity == p.keep.sum.Forms().HouseholdEntity():
+		p.touch(rec.ID)
+	default:
+		in, inspection := p.keep.sum.Forms().InspectionOf(rec.ID, rec.Entity, rec.Fields)
+		isNew := (known && prior == nil) || (!known && !oldVillage.Valid)
+		switch {
+		case in.Kind == "":
+			// A record of another form (a person): not in the summaries.
+		case inspection && isNew && !rec.Deleted && rec.MergedInto == "" && rec.Parent != "":
+			// The device the reports name is the creating change's
+			// (householdsQuery), else the record's last.
+			in.UpdatedAt, in.Seq, in.Device = parseTime(formatTime(rec.UpdatedAt)), seq, rec.UpdatedDevice
+			if e.Op == "create" {
+				in.Device = e.DeviceID
+			}
+			p.appendInspection(rec.Parent, in)
+		default:
+			p.touch(rec.Parent, oldParent.String)
+		}
 	}
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
@@ -265,6 +313,18 @@ func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village str
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
 	delete(p.read, c.ID)
+	switch forms := p.summaryForms(); {
+	case forms == nil || c.Entity == forms.HouseholdEntity():
+		p.touch(c.ID)
+	case c.Entity == forms.Entity(survey.KindHousing) || c.Entity == forms.Entity(survey.KindWater):
+		// Its position in the log ranks it: its household's summary is
+		// made again.
+		var parent sql.NullString
+		if err := p.queryRow(ctx, `SELECT parent_id FROM records WHERE id = ?`, c.ID).Scan(&parent); err != nil {
+			return fmt.Errorf("rescope %s: %w", c.ID, err)
+		}
+		p.touch(parent.String)
+	}
 	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}

@@ -105,8 +105,15 @@ func (s *Store) readHouseholds(ctx context.Context, actor syncproto.Actor, forms
 // fn with each household and its inspections, in village order.
 func householdsIn(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, forms *survey.Forms, q syncproto.HouseholdQuery, fn func(*survey.HouseholdInspections) error) error {
 	where, args := prefixClause("h.village", actor)
+	return loadHouseholds(ctx, tx, where, args, forms, q, fn)
+}
+
+// loadHouseholds runs householdsQuery on db for the households where
+// (a condition on h, with its named args) and calls fn with each
+// household and its inspections, in village order.
+func loadHouseholds(ctx context.Context, db queryer, where string, args []any, forms *survey.Forms, q syncproto.HouseholdQuery, fn func(*survey.HouseholdInspections) error) error {
 	args = append(args, householdsArgs(forms, q)...)
-	rows, err := tx.QueryContext(ctx, fmt.Sprintf(householdsQuery, where), args...)
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(householdsQuery, where), args...)
 	if err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
@@ -176,9 +183,7 @@ func householdsIn(ctx context.Context, tx *sql.Tx, actor syncproto.Actor, forms 
 		return fmt.Errorf("report: %w", err)
 	}
 	if h != nil {
-		if err := fn(h); err != nil {
-			return err
-		}
+		return fn(h)
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/fixtures"
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/server/storetest"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -177,6 +178,26 @@ func BenchmarkCoverage(b *testing.B) {
 	for range b.N {
 		n := 0
 		if _, err := reports(s).Coverage(context.Background(), storetest.All, func(v *survey.VillageCoverage) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+		if n != len(villages) {
+			b.Fatalf("%d villages, want %d", n, len(villages))
+		}
+	}
+}
+
+// BenchmarkCoverageSummaries reads the same counts as BenchmarkCoverage
+// (the same 20,000 generated households) from the per-village sums.
+func BenchmarkCoverageSummaries(b *testing.B) {
+	s := MustOpen(b, storetest.NewClock(storetest.T0))
+	villages := loadGeneratedForReports(b, s, 20000, 0)
+	if err := s.KeepSummaries(context.Background(), survey.NewSummarizer(schema.V1()), storetest.T0); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		n := 0
+		if _, err := reports(s).CoverageSummaries(context.Background(), storetest.All, func(*survey.AreaCoverage) error { n++; return nil }); err != nil {
 			b.Fatal(err)
 		}
 		if n != len(villages) {

@@ -22,6 +22,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -94,6 +95,9 @@ type Store struct {
 	// beforePhotoRemoval, when set (tests only), runs in the sweep of
 	// unreferenced photos between the check of a photo and its removal.
 	beforePhotoRemoval func(sha256 string)
+	// summaries, once set by KeepSummaries, is what every write keeps the
+	// household summaries with (summaries.go).
+	summaries atomic.Pointer[summaryKeeper]
 	// ckpt checkpoints the WAL in the background (checkpoint.go).
 	ckpt *checkpointer
 

@@ -191,7 +191,11 @@ func (s *Store) writeNow(ctx context.Context, op string, fn func(context.Context
 		return writeError(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback()
-	if err := fn(ctx, &superviseTx{pushTx{tx: tx}}); err != nil {
+	stx := &superviseTx{pushTx{tx: tx, keep: s.summaries.Load()}}
+	if err := fn(ctx, stx); err != nil {
+		return writeError(err)
+	}
+	if err := s.keepSummaries(ctx, &stx.pushTx); err != nil {
 		return writeError(err)
 	}
 	if err := s.commit(tx); err != nil {

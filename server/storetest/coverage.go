@@ -34,6 +34,9 @@ var contractInterfaces = []contractInterface{
 	{name: "ReplayTx", typ: reflect.TypeFor[syncproto.ReplayTx](), base: reflect.TypeFor[syncproto.PushTx]()},
 	{name: "SuperviseTx", typ: reflect.TypeFor[syncproto.SuperviseTx](), base: reflect.TypeFor[syncproto.PushTx]()},
 	{name: "Accounts", typ: reflect.TypeFor[auth.Accounts]()},
+	// A store may keep the coverage aggregates (its tests skip a store
+	// that does not).
+	{name: "SummaryStore", typ: reflect.TypeFor[syncproto.SummaryStore]()},
 }
 
 // ContractMethods returns every method of the store contract as

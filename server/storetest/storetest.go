@@ -161,6 +161,9 @@ var suite = []contractTest{
 	{"RegistryVillages", testRegistryVillages, []string{"Store.RegistryVillages"}},
 	{"UsersAndChangesKeepTheirDepartment", testDepartments, []string{"Accounts.PutUser", "Store.History"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
+	{"SummariesEqualTheCoverageScan", testSummariesEqualTheCoverageScan, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays"}},
+	{"SummariesBeforeKeep", testSummariesBeforeKeep, []string{"SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays"}},
+	{"SummariesFollowPublicationAndDate", testSummariesFollowPublicationAndDate, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries"}},
 }
 
 // Device is a simulated tablet for tests: it numbers its change sets.

@@ -1,0 +1,316 @@
+package syncproto
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema/survey"
+)
+
+// SummaryStore is the part of a store that keeps the coverage aggregates
+// the supervisors' overview reads: a summary per household
+// (survey.HouseholdSummary, made by a survey.Summarizer: the coverage
+// report's own judgement) written in the transaction of every write that
+// changes the household or its inspections (a push, a move, a delete, a
+// merge, a resolved conflict, an outbox replay), and per village the sums
+// of the summaries' counters and the inspections per day, adjusted by the
+// difference between a household's old and new summary. Its reads take
+// one row per village (or per township or county), never one per record.
+type SummaryStore interface {
+	// KeepSummaries makes the store keep summaries made by sum from now
+	// on, in one durable write of its write path. Summaries kept under
+	// another sum.Key (another publication of the forms or standards), or
+	// judged as of a day before a standard's edition that took effect by
+	// today (sum.Rejudge), or never kept, are first rebuilt from the
+	// records, judged as of today.
+	KeepSummaries(ctx context.Context, sum *survey.Summarizer, today time.Time) error
+	// AreaSummaries calls emit with the coverage counts of every area of
+	// the level (survey.LevelVillage, LevelTownship, LevelCounty) of the
+	// actor's scope that has households, in ascending code order, read
+	// from the per-village sums in one read transaction, and returns the
+	// head of the change log they reflect, under the actor's scope. The
+	// counts are those the coverage report computes by reading every
+	// household (syncproto.ReportService.Coverage) as of today: sums
+	// judged as of an earlier day that a standard's edition since changes
+	// are rebuilt first (KeepSummaries). It returns ErrSummariesNotKept
+	// before KeepSummaries; an error from emit stops it and is returned.
+	AreaSummaries(ctx context.Context, actor Actor, level string, today time.Time, emit func(*survey.AreaCoverage) error) (Cursor, error)
+	// NeverInspectedHouseholds returns the households of one village with
+	// no inspection of either kind, by id, as the summaries hold them
+	// (one index range, not the village's records), and the head of the
+	// change log: none when the village is outside the actor's scope. It
+	// returns ErrSummariesNotKept before KeepSummaries.
+	NeverInspectedHouseholds(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error)
+	// InspectionDays returns the number of accepted inspections of the
+	// actor's scope per inspected_on day and form, for the days from since
+	// ("YYYY-MM-DD", "" for all) on, in day order (then by form), read from the
+	// per-village sums, and the head of the change log. It returns
+	// ErrSummariesNotKept before KeepSummaries.
+	InspectionDays(ctx context.Context, actor Actor, since string) ([]DayCount, Cursor, error)
+}
+
+// DayCount is the number of inspections of one form made on one day.
+type DayCount struct {
+	Day         string `json:"day"`
+	Entity      string `json:"entity"`
+	Inspections int    `json:"inspections"`
+}
+
+// ErrSummariesNotKept is the answer of a SummaryStore's reads before it was
+// told to keep summaries (KeepSummaries): a reader falls back to reading
+// every household (ReportService.Coverage).
+var ErrSummariesNotKept = errors.New("the store keeps no household summaries")
+
+// CoverageSummaries calls emit with the coverage counts of every village
+// of the actor's scope that has households, in ascending code order, and
+// returns the roll-ups per township and county and the totals: the counts
+// of Coverage without its lists. A store that keeps summaries
+// (SummaryStore) serves them from its per-village sums, whatever the
+// region's size; another, or one not keeping them, from the households
+// read one by one (Coverage). Both answer the same counts.
+func (r *ReportService) CoverageSummaries(ctx context.Context, actor Actor, emit func(*survey.AreaCoverage) error) (*CoverageReport, error) {
+	roll := r.summarizer.NewRollup()
+	add := func(a *survey.AreaCoverage) error {
+		roll.Add(a.Code, &a.Counts)
+		return emit(a)
+	}
+	if ss, ok := r.store.(SummaryStore); ok {
+		at, err := ss.AreaSummaries(ctx, actor, survey.LevelVillage, r.now(), add)
+		if err == nil {
+			return &CoverageReport{CoverageSummary: *roll.Finish(), At: at}, nil
+		}
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return nil, err
+		}
+	}
+	rep, err := r.Coverage(ctx, actor, func(v *survey.VillageCoverage) error {
+		return emit(&survey.AreaCoverage{Code: v.Code, Level: survey.LevelVillage, Counts: v.Counts})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// NeverInspected returns the never-inspected households of one village of
+// the actor's scope, by id, from the store's summaries when it keeps them,
+// else from the village's coverage, and the point of the change log the
+// list reflects.
+func (r *ReportService) NeverInspected(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error) {
+	if ss, ok := r.store.(SummaryStore); ok {
+		list, at, err := ss.NeverInspectedHouseholds(ctx, actor, village)
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return list, at, err
+		}
+	}
+	list := []survey.HouseholdMark{}
+	if !actor.InScope(village) {
+		return list, Cursor{Scope: actor.ScopeKey()}, nil
+	}
+	actor.Scope, actor.AllRegions = []string{village}, false
+	rep, err := r.Coverage(ctx, actor, func(v *survey.VillageCoverage) error {
+		if v.Code == village {
+			list = v.NeverInspected
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, Cursor{}, err
+	}
+	return list, rep.At, nil
+}
+
+// AreaSummaries calls emit with the coverage counts of every area of the
+// level (survey.LevelVillage, LevelTownship, LevelCounty) of the actor's
+// scope that has households, in code order: from the store's sums when it
+// keeps them (SummaryStore), else from the coverage report read from every
+// household. It returns the point of the change log they reflect; a level
+// of no other name is EInvalid.
+func (r *ReportService) AreaSummaries(ctx context.Context, actor Actor, level string, emit func(*survey.AreaCoverage) error) (Cursor, error) {
+	if survey.LevelDigits(level) == 0 {
+		return Cursor{}, Errorf(EInvalid, "no level %q of areas", level)
+	}
+	if ss, ok := r.store.(SummaryStore); ok {
+		at, err := ss.AreaSummaries(ctx, actor, level, r.now(), emit)
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return at, err
+		}
+	}
+	rep, err := r.CoverageSummaries(ctx, actor, func(a *survey.AreaCoverage) error {
+		if level == survey.LevelVillage {
+			return emit(a)
+		}
+		return nil
+	})
+	if err != nil || level == survey.LevelVillage {
+		return rep.atOrZero(), err
+	}
+	areas := rep.Townships
+	if level == survey.LevelCounty {
+		areas = rep.Counties
+	}
+	for i := range areas {
+		if err := emit(&areas[i]); err != nil {
+			return rep.At, err
+		}
+	}
+	return rep.At, nil
+}
+
+func (r *CoverageReport) atOrZero() Cursor {
+	if r == nil {
+		return Cursor{}
+	}
+	return r.At
+}
+
+// InspectionDays returns the inspections of the actor's scope per day and
+// form from since on (SummaryStore.InspectionDays): from the store's
+// per-village sums when it keeps them, else counted from every
+// household's inspections (the households' stream).
+func (r *ReportService) InspectionDays(ctx context.Context, actor Actor, since string) ([]DayCount, Cursor, error) {
+	if ss, ok := r.store.(SummaryStore); ok {
+		list, at, err := ss.InspectionDays(ctx, actor, since)
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return list, at, err
+		}
+	}
+	type key struct{ day, entity string }
+	counts := map[key]int{}
+	at, err := r.store.HouseholdInspections(ctx, actor, HouseholdQuery{Forms: r.summarizer.Forms()}, func(h *survey.HouseholdInspections) error {
+		for _, in := range h.Inspections {
+			if in.InspectedOn != "" && in.InspectedOn >= since {
+				counts[key{in.InspectedOn, in.Entity}]++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, Cursor{}, err
+	}
+	list := make([]DayCount, 0, len(counts))
+	for k, n := range counts {
+		list = append(list, DayCount{Day: k.day, Entity: k.entity, Inspections: n})
+	}
+	slices.SortFunc(list, func(a, b DayCount) int {
+		if c := strings.Compare(a.Day, b.Day); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Entity, b.Entity)
+	})
+	return list, at, nil
+}
+
+// SumAreas adds up villages' counters as a SummaryStore keeps them (each
+// village's sums of survey.HouseholdSummary.Keys as one JSON object, from
+// next in village order) per area of digits digits, calling emit with each
+// area's sums in order: the one reading of the per-village sums both
+// stores share.
+func SumAreas(digits int, next func() (village, doc string, ok bool, err error), emit func(code string, keys map[string]int) error) error {
+	var code string
+	var keys map[string]int
+	for {
+		village, doc, ok, err := next()
+		if err != nil {
+			return err
+		}
+		area := village[:min(digits, len(village))]
+		if keys != nil && (!ok || area != code) {
+			if err := emit(code, keys); err != nil {
+				return err
+			}
+			keys = nil
+		}
+		if !ok {
+			return nil
+		}
+		if keys == nil {
+			code, keys = area, map[string]int{}
+		}
+		if err := addCounts(doc, keys); err != nil {
+			return fmt.Errorf("counts of %s: %w", village, err)
+		}
+	}
+}
+
+// addCounts adds a village's counters, a flat JSON object of integers as
+// the stores write it ({"households":17,"grades/A":9}), to keys. It reads
+// that shape itself, the province's overview decoding ten thousand of
+// them a view (encoding/json was a third of its time), and leaves any
+// other text (an escape in a key) to encoding/json.
+func addCounts(doc string, keys map[string]int) error {
+	if strings.ContainsRune(doc, '\\') {
+		var counts map[string]int
+		if err := json.Unmarshal([]byte(doc), &counts); err != nil {
+			return err
+		}
+		for k, n := range counts {
+			keys[k] += n
+		}
+		return nil
+	}
+	bad := fmt.Errorf("not a flat object of integers: %.40q", doc)
+	i := 0
+	skip := func() {
+		for i < len(doc) && (doc[i] == ' ' || doc[i] == '\n' || doc[i] == '\t' || doc[i] == '\r') {
+			i++
+		}
+	}
+	skip()
+	if i >= len(doc) || doc[i] != '{' {
+		return bad
+	}
+	i++
+	skip()
+	if i < len(doc) && doc[i] == '}' {
+		return nil
+	}
+	for {
+		skip()
+		if i >= len(doc) || doc[i] != '"' {
+			return bad
+		}
+		end := strings.IndexByte(doc[i+1:], '"')
+		if end < 0 {
+			return bad
+		}
+		key := doc[i+1 : i+1+end]
+		i += end + 2
+		skip()
+		if i >= len(doc) || doc[i] != ':' {
+			return bad
+		}
+		i++
+		skip()
+		start := i
+		if i < len(doc) && doc[i] == '-' {
+			i++
+		}
+		for i < len(doc) && doc[i] >= '0' && doc[i] <= '9' {
+			i++
+		}
+		n, err := strconv.Atoi(doc[start:i])
+		if err != nil {
+			return bad
+		}
+		keys[key] += n
+		skip()
+		if i >= len(doc) {
+			return bad
+		}
+		switch doc[i] {
+		case ',':
+			i++
+		case '}':
+			return nil
+		default:
+			return bad
+		}
+	}
+}
