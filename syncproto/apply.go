@@ -93,6 +93,14 @@ type ConflictEntry struct {
 	// HouseholdName is the head of the household the record is or
 	// belongs to, for supervisors (personal data: never logged).
 	HouseholdName string
+	// Department is the department of the incoming change's user (the
+	// change log entry of its change set, else the users table; a
+	// registry's department for a registry conflict), or "".
+	Department string
+	// StoredDepartment is the department of the user whose change wrote
+	// the stored value (the change log's latest entry before the
+	// incoming change that changed the field), or "".
+	StoredDepartment string
 }
 
 // QuarantineEntry is a rejected change kept with its reason and raw form.

@@ -155,6 +155,12 @@ func conflictJSON(cf syncproto.ConflictEntry) map[string]any {
 	if cf.HouseholdName != "" {
 		out["household_name"] = cf.HouseholdName
 	}
+	if cf.Department != "" {
+		out["department"] = cf.Department
+	}
+	if cf.StoredDepartment != "" {
+		out["stored_department"] = cf.StoredDepartment
+	}
 	if r := cf.Resolved; r != nil {
 		out["resolution"] = map[string]any{"value": r.Value, "note": r.Note, "by": r.By, "device": r.Device,
 			"at": syncproto.FormatTime(r.At), "version": r.Version}

@@ -75,6 +75,7 @@ var messages = map[string][2]string{ // key: {zh, en}
 	"resolve":              {"裁定", "Resolve"},
 	"choose_stored":        {"采用服务器上的值", "Keep the stored value"},
 	"choose_incoming":      {"采用平板提交的值", "Take the incoming value"},
+	"department":           {"部门", "Department"},
 	"note":                 {"说明", "Note"},
 	"override_note":        {"未核验通过时的认定说明（脱贫需填写）", "Override note (a decided value without a verified verdict)"},
 	"no_open_conflicts":    {"没有待裁定的冲突。", "No open conflicts."},

@@ -43,6 +43,7 @@ func (c *Console) parsePages() map[string]*template.Template {
 		"title":   c.formTitle,
 		"policy":  func(p, lang string) string { return schema.Tables().Value("policy", p, lang) },
 		"show":    c.showValue,
+		"dept":    c.departmentLabel,
 		"add":     func(a, b int) int { return a + b },
 		"colour":  coverageColour,
 		"percent": func(a, b int) int { return percentOf(a, b) },

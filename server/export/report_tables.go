@@ -251,12 +251,14 @@ func (t *ReinspectionTable) Row(d *survey.DueHousehold) []any {
 
 // ConflictTable is the table of the conflict queue: one row per conflict,
 // its values shown as a snapshot's cells show the field's (enum values
-// labelled); a value that is not a scalar of its field is its JSON.
+// labelled); a value that is not a scalar of its field is its JSON. Its
+// last two columns are the departments of the two sides.
 type ConflictTable struct {
 	// Tables is the one table, conflicts.
 	Tables []Table
 	l      Labels
 	names  schema.Divisions
+	reg    *schema.Registries
 }
 
 // NewConflictTable designs the conflict table in l's language, naming
@@ -270,8 +272,9 @@ func NewConflictTable(l Labels, names schema.Divisions) *ConflictTable {
 		l.Own("stored", schema.TypeText), l.Own("incoming", schema.TypeText), l.Own("kept", schema.TypeText),
 		l.Own("device", schema.TypeReference), l.Own("user", schema.TypeText), l.Own("device_time", schema.TypeText),
 		l.Own("version", schema.TypeInteger), l.Own("resolution_value", schema.TypeText), l.Own("resolution_note", schema.TypeText),
-		l.Own("resolved_by", schema.TypeText), l.Own("resolved_at", schema.TypeText)}
-	return &ConflictTable{l: l, names: names, Tables: []Table{{Key: "conflicts", Cols: cols}}}
+		l.Own("resolved_by", schema.TypeText), l.Own("resolved_at", schema.TypeText),
+		l.Own("department", schema.TypeText), l.Own("stored_department", schema.TypeText)}
+	return &ConflictTable{l: l, names: names, reg: l.schema.Registries(), Tables: []Table{{Key: "conflicts", Cols: cols}}}
 }
 
 // Row is a conflict's row: the field by its label (the form's, or the
@@ -297,7 +300,17 @@ func (t *ConflictTable) Row(cf *syncproto.ConflictEntry) []any {
 	return []any{cf.ID, syncproto.FormatTime(cf.CreatedAt), l.Value("state", cf.State), l.Value("entity", cf.Entity),
 		cf.RecordID, cf.Village, t.names.Name(cf.Village), cf.HouseholdName, field, l.Value("policy", cf.Policy),
 		l.FieldText(fd, cf.Stored), l.FieldText(fd, cf.Incoming), l.FieldText(fd, cf.Kept), cf.DeviceID, cf.UserID,
-		syncproto.FormatTime(cf.DeviceAt), cf.Version, resValue, resNote, resBy, resAt}
+		syncproto.FormatTime(cf.DeviceAt), cf.Version, resValue, resNote, resBy, resAt,
+		t.department(cf.Department), t.department(cf.StoredDepartment)}
+}
+
+// department is a department by its label (departments.json), its name
+// with codes or when the forms do not know it.
+func (t *ConflictTable) department(name string) string {
+	if d := t.reg.Department(name); d != nil && !t.l.Codes() && d.Labels[t.l.Lang()] != "" {
+		return d.Labels[t.l.Lang()]
+	}
+	return name
 }
 
 // DuplicateTable is the table of the suspected duplicates: one row per

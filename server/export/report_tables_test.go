@@ -217,7 +217,7 @@ func TestConflictAndDuplicateRows(t *testing.T) {
 		}
 		return row(0, tb.Row(&resolved)...)
 	})
-	if len(rows) != 3 || rows[0][0] != "conflict_id" || len(rows[0]) != 21 {
+	if len(rows) != 3 || rows[0][0] != "conflict_id" || len(rows[0]) != 23 {
 		t.Fatalf("conflicts: %q", rows)
 	}
 	open, done := byHeader(rows[0], rows[1]), byHeader(rows[0], rows[2])

@@ -15,13 +15,29 @@ var _ syncproto.SupervisionStore = (*Store)(nil)
 const conflictColumns = `rowid, id, entity, record_id, village, field, policy, stored, incoming, kept, state,
 	changeset_id, device_id, user_id, device_at, created_at, version, COALESCE(resolved_at, ''),
 	COALESCE(resolved_by, ''), COALESCE(resolved_device, ''), COALESCE(resolution, ''),
-	COALESCE(resolution_note, ''), COALESCE(resolved_version, 0), ` + conflictHousehold
+	COALESCE(resolution_note, ''), COALESCE(resolved_version, 0), ` + conflictHousehold + `, ` + conflictDepartments
 
 // conflictHousehold is the head name of the household a conflict's record
 // is or belongs to (” when it has none).
 const conflictHousehold = `COALESCE((SELECT json_extract(h.fields, '$.head_name') FROM records r
 	JOIN records h ON h.id = CASE WHEN r.entity = 'household' THEN r.id ELSE r.parent_id END
 	WHERE r.id = conflicts.record_id), '')`
+
+// conflictDepartments are the departments of a conflict's two sides: the
+// incoming change's (a registry's from its user, else the change log entry
+// its change set wrote, else its user's) and the stored value's (the
+// latest change log entry of the record that changed the field before the
+// incoming change: a lower version, or the same version from another
+// change set when the incoming change made none; else its user's).
+const conflictDepartments = `CASE WHEN conflicts.user_id LIKE 'department:%' THEN substr(conflicts.user_id, 12) ELSE
+	COALESCE((SELECT NULLIF(c.department, '') FROM changes c WHERE c.record_id = conflicts.record_id
+		AND c.changeset_id = conflicts.changeset_id ORDER BY c.seq DESC LIMIT 1),
+		(SELECT u.department FROM users u WHERE u.name = conflicts.user_id), '') END,
+	COALESCE((SELECT COALESCE(NULLIF(c.department, ''), (SELECT u.department FROM users u WHERE u.name = c.user_id), '')
+		FROM changes c WHERE c.record_id = conflicts.record_id
+		AND json_type(c.diff, '$."' || conflicts.field || '"') IS NOT NULL
+		AND (c.version < conflicts.version OR (c.version = conflicts.version AND c.changeset_id IS NOT conflicts.changeset_id))
+		ORDER BY c.seq DESC LIMIT 1), '')`
 
 func scanConflict(row rowScanner) (syncproto.ConflictEntry, int64, error) {
 	var c syncproto.ConflictEntry
@@ -30,7 +46,7 @@ func scanConflict(row rowScanner) (syncproto.ConflictEntry, int64, error) {
 	var resVersion int64
 	err := row.Scan(&pos, &c.ID, &c.Entity, &c.RecordID, &c.Village, &c.Field, &c.Policy, &stored, &incoming, &kept,
 		&c.State, &c.ChangesetID, &c.DeviceID, &c.UserID, &devAt, &created, &c.Version, &resAt, &resBy, &resDev,
-		&resValue, &resNote, &resVersion, &c.HouseholdName)
+		&resValue, &resNote, &resVersion, &c.HouseholdName, &c.Department, &c.StoredDepartment)
 	if err != nil {
 		return c, 0, err
 	}

@@ -139,6 +139,7 @@ var suite = []contractTest{
 	{"SnapshotReadsEveryBatch", testSnapshotReadsEveryBatch, []string{"Store.Snapshot"}},
 	{"FlaggedVersions", testFlaggedVersions, []string{"Store.FlaggedVersions"}},
 	{"ConflictQueue", testConflictQueue, []string{"Store.ListConflicts", "Store.Conflict", "Store.Conflicts"}},
+	{"ConflictDepartments", testConflictDepartments, []string{"Store.ListConflicts", "Store.Conflict", "Store.Conflicts"}},
 	{"ResolveConflict", testResolveConflict, []string{"SuperviseTx.Conflict", "SuperviseTx.MarkResolved", "SuperviseTx.OpenConflicts", "Store.Conflict", "Store.ListConflicts"}},
 	{"Duplicates", testDuplicates, []string{"PushTx.SimilarHouseholds", "PushTx.AddDuplicate", "SuperviseTx.Children", "SuperviseTx.Duplicate", "SuperviseTx.MarkDecided", "Store.ListDuplicates"}},
 	{"QuarantineQueue", testQuarantineQueue, []string{"Store.ListQuarantine", "Store.Quarantined", "SuperviseTx.QuarantineEntry", "SuperviseTx.MarkClosed"}},
