@@ -96,6 +96,8 @@ type overview struct {
 	// Verdicts, on a village's page, are its households' verdicts (nil
 	// when the forms declare no verification).
 	Verdicts *villageVerdicts
+	// Followups are a village's follow-ups, nil above a village.
+	Followups *villageFollowups
 }
 
 func (o *overview) pageTitle(lang string) string { return t(lang, "nav_overview") + " · " + o.Name }
@@ -188,6 +190,9 @@ func (c *Console) handleOverview(q *request) {
 		o.Households, err = c.villageHouseholds(ctx, actor, code)
 		if err == nil {
 			o.Verdicts, err = c.readVerdicts(ctx, actor, code)
+		}
+		if err == nil {
+			o.Followups, err = c.readFollowups(ctx, actor, code)
 		}
 		if err != nil {
 			c.fail(q.w, q.r, q.lang, err)
