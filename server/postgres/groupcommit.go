@@ -7,13 +7,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/fieldsync/fieldsync/server/groupcommit"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
-// Group commit, as in the SQLite store. Every push of this Store goes
-// through one committer goroutine. It takes the change sets waiting at
-// that moment (at most maxGroupSets, or about maxGroupChanges changes),
-// begins one write transaction holding the write lock, applies each change
+// Group commit (server/groupcommit), as in the SQLite store. Every push
+// of this Store goes through one committer goroutine. It hands the change
+// sets waiting at that moment to commitGroup, which begins one write transaction holding the write lock, applies each change
 // set in a SAVEPOINT of its own, commits once, and only then answers each.
 // A change set that fails rolls back to its savepoint and fails alone; a
 // failed commit (or a savepoint that cannot be rolled back to: the
@@ -25,24 +25,7 @@ import (
 // write lock (one turn of it instead of one per change set, while the
 // other instances wait their turn anyway) and the commit — a WAL flush
 // and, with synchronous standbys, a round trip to them.
-const (
-	maxGroupSets    = 64
-	maxGroupChanges = 5000
-)
-
-type pushRequest struct {
-	ctx     context.Context
-	changes int // the change set's size, by which groups are bounded
-	apply   func(context.Context, syncproto.PushTx) error
-	done    chan error
-	queued  time.Time // when WritePush was called, for the write observer
-}
-
-func (s *Store) startCommitter() {
-	s.pushes = make(chan *pushRequest, maxGroupSets)
-	s.committerDone = make(chan struct{})
-	go s.commitLoop()
-}
+func (s *Store) startCommitter() { s.committer = groupcommit.Start(s.commitGroup) }
 
 // WritePush runs apply, the push service's work for one change set of
 // changes changes, with a context that the caller's going away does not
@@ -54,46 +37,12 @@ func (s *Store) startCommitter() {
 // (as EUnavailable when the database is going away). Once Close began,
 // WritePush refuses with EUnavailable.
 func (s *Store) WritePush(ctx context.Context, changes int, apply func(context.Context, syncproto.PushTx) error) error {
-	req := &pushRequest{ctx: context.WithoutCancel(ctx), changes: changes, apply: apply,
-		done: make(chan error, 1), queued: time.Now()}
-	s.mu.RLock()
-	if s.closed {
-		s.mu.RUnlock()
-		return errShuttingDown()
-	}
-	s.pushes <- req
-	s.mu.RUnlock()
-	return <-req.done
-}
-
-func (s *Store) commitLoop() {
-	defer close(s.committerDone)
-	for first := range s.pushes {
-		group := []*pushRequest{first}
-		changes := first.changes
-	gather:
-		for len(group) < maxGroupSets && changes < maxGroupChanges {
-			select {
-			case r, ok := <-s.pushes:
-				if !ok {
-					break gather
-				}
-				group = append(group, r)
-				changes += r.changes
-			default:
-				break gather
-			}
-		}
-		results := s.commitGroup(group)
-		for i, r := range group {
-			r.done <- results[i]
-		}
-	}
+	return s.committer.Write(ctx, changes, apply)
 }
 
 // commitGroup applies the group's change sets in one transaction, each in
 // a savepoint when there are several, and commits it.
-func (s *Store) commitGroup(group []*pushRequest) []error {
+func (s *Store) commitGroup(group []*groupcommit.Request) []error {
 	if s.onGroup != nil {
 		s.onGroup(len(group))
 	}
@@ -111,7 +60,7 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 		// connection and the write lock.
 		began := time.Now()
 		for _, r := range group {
-			s.observer.WriteWaited("push", began.Sub(r.queued))
+			s.observer.WriteWaited("push", began.Sub(r.Queued))
 		}
 	}
 	if err != nil {
@@ -120,7 +69,7 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 	defer tx.Rollback(ctx)
 	ptx := &pushTx{tx: tx, keep: s.summaries.Load()}
 	if len(group) == 1 {
-		if err := ptx.run(group[0].ctx, group[0].apply); err != nil {
+		if err := ptx.run(group[0].Ctx, group[0].Apply); err != nil {
 			return failAll(writeError(err))
 		}
 	} else if err := applyInSavepoints(ctx, tx, ptx, group, results); err != nil {
@@ -144,12 +93,12 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 // setting results[i] to the error of those that fail (rolled back to their
 // savepoint). An error it returns is the transaction's: nothing of the
 // group can be kept.
-func applyInSavepoints(ctx context.Context, tx pgx.Tx, ptx *pushTx, group []*pushRequest, results []error) error {
+func applyInSavepoints(ctx context.Context, tx pgx.Tx, ptx *pushTx, group []*groupcommit.Request, results []error) error {
 	for i, r := range group {
 		if _, err := tx.Exec(ctx, `SAVEPOINT changeset`); err != nil {
 			return writeError(fmt.Errorf("savepoint: %w", err))
 		}
-		if err := ptx.run(r.ctx, r.apply); err != nil {
+		if err := ptx.run(r.Ctx, r.Apply); err != nil {
 			ptx.forget()
 			if _, rerr := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT changeset`); rerr != nil {
 				// The transaction is gone (the connection lost, the

@@ -197,9 +197,9 @@ func TestGroupCommitFailureFailsTheGroup(t *testing.T) {
 func waitQueued(t *testing.T, s *Store, n int) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for len(s.pushes) < n {
+	for s.committer.Queued() < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d pushes queued after 20 s, want %d", len(s.pushes), n)
+			t.Fatalf("%d pushes queued after 20 s, want %d", s.committer.Queued(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

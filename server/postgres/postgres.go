@@ -96,6 +96,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
+	"github.com/fieldsync/fieldsync/server/groupcommit"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -165,14 +166,10 @@ type Store struct {
 	// household summaries with (summaries.go).
 	summaries atomic.Pointer[summaryKeeper]
 
-	// The group committer (groupcommit.go): pushes is closed by Close,
-	// under mu, and committerDone once the committer has answered every
-	// push queued before.
-	pushes        chan *pushRequest
-	committerDone chan struct{}
+	// committer is the group committer of pushes (groupcommit.go); it
+	// keeps whether Close began, and every write runs under its WhileOpen.
+	committer *groupcommit.Committer
 
-	mu        sync.RWMutex // guards closed and sending on pushes; held for reading by every write
-	closed    bool
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -295,20 +292,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 // nothing.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		close(s.pushes)
-		s.mu.Unlock()
-		<-s.committerDone
+		s.committer.Close()
 		s.pool.Close()
 	})
 	return s.closeErr
-}
-
-// errShuttingDown is the refusal of a write asked for after Close began.
-func errShuttingDown() error {
-	return &syncproto.Error{Code: syncproto.EUnavailable, Title: "Shutting down",
-		Message: "the server is shutting down; retry shortly", RetryIn: 5 * time.Second}
 }
 
 // write runs fn in one write transaction holding the write lock, and
@@ -317,12 +304,10 @@ func errShuttingDown() error {
 // write in half. op names the write for the observer. After Close began it
 // refuses with EUnavailable.
 func (s *Store) write(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	if s.closed {
-		return errShuttingDown()
-	}
-	ctx = context.WithoutCancel(ctx)
+	return s.committer.WhileOpen(func() error { return s.writeNow(context.WithoutCancel(ctx), op, fn) })
+}
+
+func (s *Store) writeNow(ctx context.Context, op string, fn func(ctx context.Context, tx pgx.Tx) error) error {
 	start := time.Now()
 	tx, err := s.beginWrite(ctx)
 	if s.observer != nil {

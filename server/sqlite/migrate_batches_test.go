@@ -197,7 +197,7 @@ func TestPublicationGoesThroughTheWritePath(t *testing.T) {
 
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
-	waitFor(t, func() bool { s.pushMu.RLock(); defer s.pushMu.RUnlock(); return s.pushClosed })
+	waitFor(t, s.committer.Closed)
 	err = s.PublishSchema(ctx, syncproto.PublishedSchema{Version: 9, Digest: "x", Document: []byte(`{}`), PublishedAt: clock.Now()})
 	if syncproto.ErrorCode(err) != syncproto.EUnavailable {
 		t.Errorf("PublishSchema after Close began: %v, want EUnavailable", err)

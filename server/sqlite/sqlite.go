@@ -28,6 +28,7 @@ import (
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 
+	"github.com/fieldsync/fieldsync/server/groupcommit"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -101,11 +102,9 @@ type Store struct {
 	// ckpt checkpoints the WAL in the background (checkpoint.go).
 	ckpt *checkpointer
 
-	// The group committer (groupcommit.go).
-	pushes        chan *pushRequest
-	pushMu        sync.RWMutex // guards pushClosed and sending on pushes
-	pushClosed    bool
-	committerDone chan struct{}
+	// committer is the group committer of pushes (groupcommit.go), and
+	// keeps whether Close began.
+	committer *groupcommit.Committer
 
 	closeOnce sync.Once
 	closeErr  error
