@@ -30,6 +30,13 @@ func RegistryHouseholdID(source, key string) string {
 // inspected" and "no evidence" count every household anybody lists. The
 // households come village by village, from one read.
 func (r *ReportService) households(ctx context.Context, actor Actor, q HouseholdQuery, fn func(*survey.HouseholdInspections) error) (Cursor, error) {
+	return r.householdsMarked(ctx, actor, q, func(h *survey.HouseholdInspections, _ bool) error { return fn(h) })
+}
+
+// householdsMarked is households telling fn whether each household was
+// recorded by a team (false: only a registry lists it).
+func (r *ReportService) householdsMarked(ctx context.Context, actor Actor, q HouseholdQuery, mark func(h *survey.HouseholdInspections, recorded bool) error) (Cursor, error) {
+	fn := func(h *survey.HouseholdInspections) error { return mark(h, true) }
 	rs, ok := r.store.(RegistryStore)
 	reg := r.schema.Registries()
 	if !ok || reg == nil || len(reg.Sources) == 0 {
@@ -67,7 +74,7 @@ func (r *ReportService) households(ctx context.Context, actor Actor, q Household
 				head, _ := json.Marshal(b.Name)
 				h.Fields = map[string]json.RawMessage{r.forms.Village: village, r.forms.HeadName: head}
 			}
-			if err := fn(h); err != nil {
+			if err := mark(h, false); err != nil {
 				return err
 			}
 		}

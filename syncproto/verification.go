@@ -2,10 +2,8 @@ package syncproto
 
 import (
 	"context"
-	"errors"
 	"time"
 
-	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/schema/verify"
 )
 
@@ -31,41 +29,24 @@ func (r *ReportService) Verifier() *verify.Verifier {
 
 // Verification judges every household of the actor's scope as of the day
 // asOf (verify.Verifier.Evaluate), from one read of the store with every
-// child record (HouseholdQuery.Children), in village order. It calls
-// household with each verdict, and village with each village's roll-up
-// once its last household is judged (after that household), so that the
-// service holds one household and one village's list at a time. It
-// returns the townships, counties and totals. An error from either
-// callback stops the report and is returned; a schema without a
+// child record (HouseholdQuery.Children), in village order (Judge). It
+// calls household with each verdict, and village with each village's
+// roll-up once its last household is judged (after that household), so
+// that the service holds one household and one village's list at a time.
+// It returns the townships, counties and totals. With a monitoring
+// (monitoring.json) every roll-up carries its households' follow-ups
+// (verify.Area.Followups), judged on the same verdicts. An error from
+// either callback stops the report and is returned; a schema without a
 // verification is ENotFound.
 func (r *ReportService) Verification(ctx context.Context, actor Actor, asOf time.Time,
 	household func(*verify.Verdict) error, village func(*verify.Area) error) (*VerificationReport, error) {
-	v, err := verify.New(r.schema)
-	if errors.Is(err, verify.ErrNoVerification) {
+	if r.Verifier() == nil {
 		return nil, &Error{Code: ENotFound, Title: "No verification",
 			Message: "the served forms' version declares no verification (verification.json)"}
 	}
+	j, err := r.Judge(ctx, actor, asOf, Judging{Verdict: household, Village: village})
 	if err != nil {
 		return nil, err
 	}
-	roll := v.NewRollup()
-	at, err := r.households(ctx, actor, HouseholdQuery{Forms: r.forms, Children: true}, func(h *survey.HouseholdInspections) error {
-		verdict := v.Evaluate(h, asOf)
-		if done := roll.Add(&verdict); done != nil {
-			if err := village(done); err != nil {
-				return err
-			}
-		}
-		return household(&verdict)
-	})
-	if err != nil {
-		return nil, err
-	}
-	last, townships, counties, totals := roll.Finish()
-	if last != nil {
-		if err := village(last); err != nil {
-			return nil, err
-		}
-	}
-	return &VerificationReport{Townships: townships, Counties: counties, Totals: totals, At: at}, nil
+	return j.Verification, nil
 }

@@ -23,6 +23,9 @@ type Area struct {
 	// NeverVerified names, for a village, its households not verified as
 	// of the day: blocked or incomplete.
 	NeverVerified []Unverified `json:"never_verified,omitempty"`
+	// Followups is the area's follow-up picture when the roll-up follows
+	// up (Rollup.FollowUp): nil otherwise.
+	Followups *FollowupCounts `json:"followups,omitempty"`
 }
 
 // Unverified names a household that is not verified, and why.
@@ -51,6 +54,9 @@ type Rollup struct {
 	townships  []*Area
 	counties   []*Area
 	total      *Area
+	// following and statuses: the roll-up counts follow-ups (FollowUp).
+	following bool
+	statuses  []string
 }
 
 // NewRollup returns an empty roll-up of the verifier's guarantees.
@@ -67,6 +73,9 @@ func (r *Rollup) area(level, code string) *Area {
 	a := &Area{Level: level, Code: code, BlockedBy: map[string]int{}}
 	for _, g := range r.guarantees {
 		a.BlockedBy[g] = 0
+	}
+	if r.following {
+		a.Followups = r.followups()
 	}
 	return a
 }

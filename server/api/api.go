@@ -53,8 +53,9 @@ type Timeouts struct {
 	ReadHeader time.Duration
 	// Read bounds reading a whole request, its body included.
 	Read time.Duration
-	// Write bounds writing a response; a snapshot renews it at every flush
-	// for as long as the client keeps reading.
+	// Write bounds writing a response; a snapshot and a streamed report
+	// renew it at every write that makes progress, for as long as the
+	// client keeps reading (rateBoundWriter).
 	Write time.Duration
 	// Idle bounds how long a kept-alive connection waits for its next
 	// request.
@@ -176,9 +177,10 @@ type Config struct {
 	// (429 beyond); DefaultSnapshotsPerUser when 0.
 	SnapshotsPerUser int
 	// SnapshotMinRate (bytes per second) and SnapshotRateGrace bound how
-	// slowly a snapshot's client may read: the first B bytes must be
-	// written within SnapshotRateGrace + B/SnapshotMinRate, or the
-	// connection is cut. DefaultSnapshotMinRate and
+	// slowly the client of a snapshot or a streamed report may read: the
+	// writes of the first B bytes may wait for it at most
+	// SnapshotRateGrace + B/SnapshotMinRate in all, or the connection is
+	// cut (rateBoundWriter). DefaultSnapshotMinRate and
 	// DefaultSnapshotRateGrace when 0.
 	SnapshotMinRate   int64
 	SnapshotRateGrace time.Duration

@@ -53,7 +53,7 @@ func (s *Server) handleFollowups(c echo.Context) error {
 	case export.FormatCSV, export.FormatXLSX:
 		return s.followupsTable(c, f, actor, region, asOf)
 	case export.FormatNDJSON:
-		out := &ndjsonStream{c: c, s: s}
+		out := s.newNDJSONStream(c)
 		sum, err := s.reports.Followups(ctx, actor, asOf, func(fu *monitor.Followup) error {
 			fu.VillageName = names.of(fu.Village)
 			return out.line("household", fu)
@@ -72,7 +72,7 @@ func (s *Server) handleFollowups(c echo.Context) error {
 			Cursor: s.cursors.Encode(sum.At), GeneratedAt: syncproto.FormatTime(now)}); err != nil {
 			return out.fail(err)
 		}
-		return nil
+		return out.end()
 	}
 	var statuses []followupStatus
 	for _, st := range m.Statuses() {

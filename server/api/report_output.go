@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bufio"
 	"errors"
 	"net/http"
 	"strings"
@@ -61,6 +60,7 @@ type reportOutput struct {
 	s        *Server
 	c        echo.Context
 	tw       *export.TableWriter
+	body     *reportBody
 	fileName string
 	user     string // the user whose snapshot slot the table holds, once taken
 }
@@ -69,9 +69,9 @@ type reportOutput struct {
 // A table is bounded as a snapshot is (snapshot_slots.go): it takes one
 // of its user's snapshot slots (Config.SnapshotsPerUser, shared with
 // their snapshots; 429 beyond), and its client must read at
-// Config.SnapshotMinRate on average (rateBoundWriter), so that one slow
-// reader cannot hold a read of the store for long. close gives the slot
-// back.
+// Config.SnapshotMinRate on average (rateBoundWriter, through the
+// reports' reportBody), so that one slow reader cannot hold a read of the
+// store for long. close gives the slot back.
 func (s *Server) newReportOutput(c echo.Context, f reportFormat, l export.Labels, tables []export.Table, csvTable int, fileName string) (*reportOutput, error) {
 	o := &reportOutput{s: s, c: c, fileName: fileName + "." + f.format}
 	user := s.actor(c).UserID
@@ -79,39 +79,25 @@ func (s *Server) newReportOutput(c echo.Context, f reportFormat, l export.Labels
 		return o, tooManyUserSnapshots(s.snapshotsByUser.max)
 	}
 	o.user = user
+	o.body = s.newReportBody(c, func(h http.Header) {
+		h.Set(echo.HeaderContentType, o.tw.ContentType())
+		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+o.fileName+`"`)
+	})
 	var err error
-	o.tw, err = export.NewTableWriter(bufio.NewWriterSize(s.paced(c, &reportResponse{o: o}), 64<<10), f.format, l, tables, csvTable)
+	o.tw, err = export.NewTableWriter(o.body.out, f.format, l, tables, csvTable)
 	return o, err
 }
 
-// reportResponse sets the download's headers and sends the status before
-// the first byte of the body.
-type reportResponse struct{ o *reportOutput }
-
-func (r *reportResponse) Write(p []byte) (int, error) {
-	resp := r.o.c.Response()
-	if !resp.Committed {
-		h := resp.Header()
-		h.Set(echo.HeaderContentType, r.o.tw.ContentType())
-		h.Set(echo.HeaderContentDisposition, `attachment; filename="`+r.o.fileName+`"`)
-		h.Set("Cache-Control", "no-store")
-		resp.WriteHeader(http.StatusOK)
-	}
-	return resp.Write(p)
-}
-
 // row adds a row to table t (a CSV skips the rows of its other tables),
-// sending what is buffered now and then once the answer has begun.
+// sending what is buffered now and then once the answer has begun (an
+// XLSX workbook is spooled, and sent by finish).
 func (o *reportOutput) row(t int, cells ...any) error {
 	before := o.tw.CSVRows()
 	if err := o.tw.Row(t, cells...); err != nil {
 		return err
 	}
-	if n := o.tw.CSVRows(); n != before && n%snapshotFlushEvery == 0 && o.c.Response().Committed {
-		if err := o.tw.Flush(); err != nil {
-			return err
-		}
-		o.c.Response().Flush()
+	if n := o.tw.CSVRows(); n != before && n%snapshotFlushEvery == 0 {
+		return o.body.flush()
 	}
 	return nil
 }
@@ -119,6 +105,9 @@ func (o *reportOutput) row(t int, cells ...any) error {
 // finish writes what is left: the rest of a CSV, or the whole workbook.
 func (o *reportOutput) finish() error {
 	if err := o.tw.Finish(); err != nil {
+		return o.fail(err)
+	}
+	if err := o.body.end(); err != nil {
 		return o.fail(err)
 	}
 	if !o.c.Response().Committed { // an empty body cannot be: a CSV has its header

@@ -156,11 +156,14 @@ func (n regionNames) of(code string) string { return n[code] }
 
 // jsonStream answers with a JSON object one of whose members, an array, is
 // written item by item as a store produces it: the head's members, the
-// array, then the tail's members. Nothing is written before the first item
-// or the end, so that an error before then is still a problem response.
+// array, then the tail's members, through the reports' reportBody (which
+// renews the write deadline while the client reads). Nothing reaches the
+// client before the first 64 KiB or the end, so that an error before then
+// is still a problem response.
 type jsonStream struct {
 	s       *Server
 	c       echo.Context
+	body    *reportBody
 	head    []byte // the head object without its closing brace, then the array's key
 	started bool
 	items   int
@@ -174,7 +177,9 @@ func (s *Server) newJSONStream(c echo.Context, head any, arrayKey string) *jsonS
 	}
 	h = append(h, strconv.Quote(arrayKey)...)
 	h = append(h, ":[\n"...)
-	return &jsonStream{s: s, c: c, head: h}
+	return &jsonStream{s: s, c: c, head: h, body: s.newReportBody(c, func(h http.Header) {
+		h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	})}
 }
 
 func marshalNoEscape(v any) []byte {
@@ -193,13 +198,12 @@ func (j *jsonStream) start() error {
 		return nil
 	}
 	j.started = true
-	j.c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
-	j.c.Response().WriteHeader(http.StatusOK)
-	_, err := j.c.Response().Write(j.head)
+	_, err := j.body.Write(j.head)
 	return err
 }
 
-// item writes one element of the array, each on a line of its own.
+// item writes one element of the array, each on a line of its own,
+// flushing now and then.
 func (j *jsonStream) item(v any) error {
 	if err := j.start(); err != nil {
 		return err
@@ -209,11 +213,16 @@ func (j *jsonStream) item(v any) error {
 		b = append([]byte(",\n"), b...)
 	}
 	j.items++
-	_, err := j.c.Response().Write(b)
-	return err
+	if _, err := j.body.Write(b); err != nil {
+		return err
+	}
+	if j.items%snapshotFlushEvery == 0 {
+		return j.body.flush()
+	}
+	return nil
 }
 
-// finish closes the array and writes the tail's members.
+// finish closes the array, writes the tail's members and sends the rest.
 func (j *jsonStream) finish(tail any) error {
 	if err := j.start(); err != nil {
 		return j.fail(err)
@@ -226,18 +235,21 @@ func (j *jsonStream) finish(tail any) error {
 		out = append(out, '}')
 	}
 	out = append(out, '\n')
-	if _, err := j.c.Response().Write(out); err != nil {
+	if _, err := j.body.Write(out); err != nil {
+		return j.fail(err)
+	}
+	if err := j.body.end(); err != nil {
 		return j.fail(err)
 	}
 	return nil
 }
 
 // fail ends the answer after err. Before anything was written it is a
-// problem response; afterwards the status is sent, so the connection is
-// cut and the client sees an incomplete body rather than a short list it
-// might take for the whole.
+// problem response (what is buffered is dropped); afterwards the status
+// is sent, so the connection is cut and the client sees an incomplete body
+// rather than a short list it might take for the whole.
 func (j *jsonStream) fail(err error) error {
-	if !j.started {
+	if !j.body.committed() {
 		return err
 	}
 	ctx := j.c.Request().Context()

@@ -714,14 +714,15 @@ func testReportsAccess(t *testing.T, ts *apitest.Server) {
 	}
 }
 
-// failingReports is a store whose coverage report fails after a hundred
-// villages (enough for the answer to have left the server's buffers), as a
-// database error in the middle of a large region would.
+// failingReports is a store whose coverage report fails after a thousand
+// villages (enough for the answer to have left the server's buffers, the
+// reports' 64 KiB among them), as a database error in the middle of a
+// large region would.
 type failingReports struct{ *sqlite.Store }
 
 func (f failingReports) HouseholdInspections(ctx context.Context, actor syncproto.Actor, q syncproto.HouseholdQuery, emit func(*survey.HouseholdInspections) error) (syncproto.Cursor, error) {
-	for i := range 101 { // the 101st household completes the 100th village
-		if err := emit(&survey.HouseholdInspections{ID: fmt.Sprintf("h%03d", i), Village: fmt.Sprintf("500240107%03d", i)}); err != nil {
+	for i := range 1001 { // the 1,001st household completes the 1,000th village
+		if err := emit(&survey.HouseholdInspections{ID: fmt.Sprintf("h%04d", i), Village: fmt.Sprintf("50024010%04d", i)}); err != nil {
 			return syncproto.Cursor{}, err
 		}
 	}

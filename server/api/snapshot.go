@@ -32,10 +32,11 @@ const (
 	// snapshotProgressEvery is how many rows pass between two progress
 	// lines in the server log.
 	snapshotProgressEvery = 50_000
-	// snapshotWriteWindow is how long the client may take to accept what
-	// was flushed before the connection is cut; every flush renews it, so
-	// a snapshot may take longer than the server's write timeout as long as
-	// the client keeps reading.
+	// snapshotWriteWindow is the longest the client of a snapshot, report
+	// or list may take to accept one write before the connection is cut
+	// (the server's write timeout when shorter); every write and flush that
+	// makes progress renews it (rateBoundWriter), so a body may take longer
+	// than the server's write timeout as long as the client keeps reading.
 	snapshotWriteWindow = 2 * time.Minute
 	// snapshotRetryAfter is the Retry-After, in seconds, of a snapshot
 	// refused because the most allowed are already streaming.
@@ -116,7 +117,7 @@ type snapshotRun struct {
 	req     export.SnapshotRequest
 	enc     export.Encoder
 	out     *bufio.Writer
-	rc      *http.ResponseController
+	paced   *rateBoundWriter
 	at      syncproto.Cursor
 	rows    int
 	started time.Time
@@ -127,7 +128,7 @@ type snapshotRun struct {
 func (s *Server) newSnapshotRun(c echo.Context, req export.SnapshotRequest) *snapshotRun {
 	paced := s.paced(c, c.Response())
 	run := &snapshotRun{s: s, c: c, req: req, started: time.Now(), counted: s.metrics.snapshotRows.WithLabelValues(req.Format),
-		out: bufio.NewWriterSize(paced, 64<<10), rc: paced.rc}
+		out: bufio.NewWriterSize(paced, 64<<10), paced: paced}
 	run.enc = export.NewEncoder(req, s.schema, run.out)
 	return run
 }
@@ -185,14 +186,9 @@ func (r *snapshotRun) flush() error {
 		if err := r.out.Flush(); err != nil {
 			return err
 		}
-		if err := r.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
+		return r.paced.flush()
 	}
-	if err := r.rc.SetWriteDeadline(time.Now().Add(snapshotWriteWindow)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-		return err
-	}
-	return nil
+	return r.paced.deadline(r.paced.window)
 }
 
 // finish writes the end of the body (all of it for XLSX) once the store has

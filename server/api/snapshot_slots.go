@@ -66,38 +66,90 @@ func tooManyUserSnapshots(max int) error {
 		RetryIn: snapshotRetryAfter * time.Second}
 }
 
-// rateBoundWriter writes a snapshot to its client under a deadline that
-// holds the client to a minimum average rate: by the time the first B
-// bytes are written, at most grace + B/minRate may have passed since the
-// first write. A client that reads slower (a slow link, or one that reads
-// slowly on purpose to hold a slot) has its connection cut, so a
-// snapshot of B bytes holds its slot at most grace + B/minRate once it
-// streams.
+// rateBoundWriter writes a snapshot, a report or a list to its client
+// (snapshotRun and reportBody write through it) under a write deadline
+// that holds the client to a minimum average rate and cuts a client that
+// stops reading:
+//
+//   - the time the writes have waited for the client in all (the server's
+//     own time between writes, reading the store and judging households,
+//     is not the client's) may not exceed grace + B/minRate once B bytes
+//     are written, so a client that reads slower (a slow link, or one
+//     that reads slowly on purpose to hold a slot) has its connection cut,
+//     and a body of B bytes holds its slot at most grace + B/minRate of
+//     waiting for its client;
+//   - no write or flush may wait longer than the write window
+//     (writeWindow: the server's write timeout, at most
+//     snapshotWriteWindow), so a client that stops reading is cut one
+//     window after its last progress.
+//
+// Every write and flush that makes progress so pushes the deadline ahead:
+// a body may take longer than the server's write timeout for as long as
+// its client keeps reading.
 type rateBoundWriter struct {
 	w       io.Writer
 	rc      *http.ResponseController
 	minRate int64
 	grace   time.Duration
-	started time.Time
+	window  time.Duration
 	written int64
+	waited  time.Duration
 }
 
 // paced is w, which writes the body of c's answer, held to the snapshots'
-// minimum rate (Config.SnapshotMinRate after Config.SnapshotRateGrace).
+// minimum rate (Config.SnapshotMinRate after Config.SnapshotRateGrace)
+// and to the write window.
 func (s *Server) paced(c echo.Context, w io.Writer) *rateBoundWriter {
 	return &rateBoundWriter{w: w, rc: http.NewResponseController(c.Response().Writer),
-		minRate: s.snapshotMinRate, grace: s.snapshotRateGrace}
+		minRate: s.snapshotMinRate, grace: s.snapshotRateGrace, window: s.writeWindow()}
+}
+
+// writeWindow is how long one write of a streamed body may wait for its
+// client: the server's write timeout, at most snapshotWriteWindow.
+func (s *Server) writeWindow() time.Duration {
+	if w := s.timeouts.Write; w > 0 && w < snapshotWriteWindow {
+		return w
+	}
+	return snapshotWriteWindow
+}
+
+// arm sets the write deadline for writing n more bytes: what is left of
+// the client's budget, at most a window from now.
+func (r *rateBoundWriter) arm(n int) error {
+	left := r.grace + time.Duration(float64(r.written+int64(n))/float64(r.minRate)*float64(time.Second)) - r.waited
+	return r.deadline(min(left, r.window))
+}
+
+func (r *rateBoundWriter) deadline(d time.Duration) error {
+	if err := r.rc.SetWriteDeadline(time.Now().Add(d)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
 }
 
 func (r *rateBoundWriter) Write(p []byte) (int, error) {
-	if r.started.IsZero() {
-		r.started = time.Now()
-	}
-	budget := r.grace + time.Duration(float64(r.written+int64(len(p)))/float64(r.minRate)*float64(time.Second))
-	if err := r.rc.SetWriteDeadline(r.started.Add(budget)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := r.arm(len(p)); err != nil {
 		return 0, err
 	}
+	began := time.Now()
 	n, err := r.w.Write(p)
+	r.waited += time.Since(began)
 	r.written += int64(n)
 	return n, err
+}
+
+// flush sends what the response holds to the client under the same
+// deadline, then gives the server a window from now for what it writes
+// next: the next write arms its own deadline, and the end of the body
+// that net/http writes once the handler returns has the window.
+func (r *rateBoundWriter) flush() error {
+	if err := r.arm(0); err != nil {
+		return err
+	}
+	began := time.Now()
+	if err := r.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	r.waited += time.Since(began)
+	return r.deadline(r.window)
 }

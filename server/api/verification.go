@@ -77,7 +77,7 @@ func (s *Server) handleVerification(c echo.Context) error {
 	case export.FormatCSV, export.FormatXLSX:
 		return s.verificationTable(c, f, v, actor, region, asOf)
 	case export.FormatNDJSON:
-		out := &ndjsonStream{c: c, s: s}
+		out := s.newNDJSONStream(c)
 		sum, err := s.reports.Verification(ctx, actor, asOf, func(vd *verify.Verdict) error {
 			if rollupOnly {
 				return nil
@@ -107,7 +107,7 @@ func (s *Server) handleVerification(c echo.Context) error {
 			Cursor: s.cursors.Encode(sum.At), GeneratedAt: syncproto.FormatTime(now)}); err != nil {
 			return out.fail(err)
 		}
-		return nil
+		return out.end()
 	}
 	out := s.newJSONStream(c, verificationHead{Region: region, RegionName: names.of(region), AsOf: asOf.Format(time.DateOnly),
 		Guarantees: guaranteesOf(v)}, "households")
@@ -209,21 +209,24 @@ type verificationEnd struct {
 }
 
 // ndjsonStream writes one JSON object a line, each with its "kind" first,
-// flushed now and then; as jsonStream, nothing is sent before the first
-// line, and a failure after it cuts the connection.
+// flushed now and then, through the reports' reportBody (which renews the
+// write deadline while the client reads); as jsonStream, nothing reaches
+// the client before the first 64 KiB or the end, and a failure after it
+// cuts the connection. end sends the rest.
 type ndjsonStream struct {
 	s     *Server
 	c     echo.Context
+	body  *reportBody
 	lines int
 }
 
+func (s *Server) newNDJSONStream(c echo.Context) *ndjsonStream {
+	return &ndjsonStream{s: s, c: c, body: s.newReportBody(c, func(h http.Header) {
+		h.Set(echo.HeaderContentType, "application/x-ndjson")
+	})}
+}
+
 func (n *ndjsonStream) line(kind string, v any) error {
-	resp := n.c.Response()
-	if !resp.Committed {
-		resp.Header().Set(echo.HeaderContentType, "application/x-ndjson")
-		resp.Header().Set("Cache-Control", "no-store")
-		resp.WriteHeader(http.StatusOK)
-	}
 	b := marshalNoEscape(v)
 	var line bytes.Buffer
 	line.WriteString(`{"kind":"` + kind + `"`)
@@ -234,18 +237,26 @@ func (n *ndjsonStream) line(kind string, v any) error {
 		line.WriteByte('}')
 	}
 	line.WriteByte('\n')
-	if _, err := resp.Write(line.Bytes()); err != nil {
+	if _, err := n.body.Write(line.Bytes()); err != nil {
 		return err
 	}
 	n.lines++
 	if n.lines%snapshotFlushEvery == 0 {
-		resp.Flush()
+		return n.body.flush()
+	}
+	return nil
+}
+
+// end sends what is left of the stream.
+func (n *ndjsonStream) end() error {
+	if err := n.body.end(); err != nil {
+		return n.fail(err)
 	}
 	return nil
 }
 
 func (n *ndjsonStream) fail(err error) error {
-	j := &jsonStream{s: n.s, c: n.c, started: n.c.Response().Committed, items: n.lines}
+	j := &jsonStream{s: n.s, c: n.c, body: n.body, started: true, items: n.lines}
 	return j.fail(err)
 }
 

@@ -25,7 +25,7 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	total := int64(stats.Households + stats.Persons + stats.HousingInspections + stats.WaterInspections)
+	total := int64(stats.Households + stats.Persons + stats.HousingInspections + stats.WaterInspections + stats.FollowupVisits)
 	progress := newProgress(env.Stderr, "seed", progressChanges)
 	push, err := fixturesPush(ctx, store)
 	if err != nil {
@@ -36,7 +36,7 @@ func runSeed(ctx context.Context, env Env, args []string) error {
 	if err := loadThroughPush(ctx, env, l, progress, fixtures.Demo); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "demo data: %d households of %d members, %d housing and %d water inspections, %d households never inspected\n",
-		stats.Households, stats.Persons, stats.HousingInspections, stats.WaterInspections, stats.NeverInspected)
+	fmt.Fprintf(env.Stdout, "demo data: %d households of %d members, %d housing and %d water inspections, %d households never inspected, %d follow-up visits\n",
+		stats.Households, stats.Persons, stats.HousingInspections, stats.WaterInspections, stats.NeverInspected, stats.FollowupVisits)
 	return seedDemoAccounts(ctx, store, env.Stdout)
 }

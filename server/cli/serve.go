@@ -44,7 +44,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	loginHashes := fs.Int("login-hashes", 0, "password checks (argon2id, 19 MiB each) running at once for the whole process; 0: half the cores, at least 1")
 	readHeaderTimeout := fs.Duration("read-header-timeout", api.DefaultTimeouts.ReadHeader, "how long a client may take to send a request's headers")
 	readTimeout := fs.Duration("read-timeout", api.DefaultTimeouts.Read, "how long a client may take to send a whole request, body included")
-	writeTimeout := fs.Duration("write-timeout", api.DefaultTimeouts.Write, "how long writing a response may take (a snapshot renews it while the client reads)")
+	writeTimeout := fs.Duration("write-timeout", api.DefaultTimeouts.Write, "how long writing a response may take (a snapshot or a streamed report renews it while the client reads)")
 	idleTimeout := fs.Duration("idle-timeout", api.DefaultTimeouts.Idle, "how long a kept-alive connection may wait for its next request")
 	snapshotConcurrency := fs.Int("snapshot-concurrency", api.DefaultSnapshotConcurrency, "how many snapshots may stream at once (503 beyond)")
 	snapshotsPerUser := fs.Int("snapshot-per-user", api.DefaultSnapshotsPerUser, "how many snapshots one user may stream at once (429 beyond)")

@@ -1,11 +1,7 @@
 package console
 
 import (
-	"context"
-	"time"
-
 	"github.com/fieldsync/fieldsync/schema/monitor"
-	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // villageFollowups is a village's follow-ups (GET /v1/followups for the
@@ -50,36 +46,4 @@ func (f *villageFollowups) StatusLabel(name, lang string) string {
 		}
 	}
 	return name
-}
-
-// readFollowups follows up the households of one village as of today
-// (China's day), through ReportService.Followups for the actor narrowed
-// to the village: bounded by the village's size. It returns nil when the
-// served forms declare no monitoring.
-func (c *Console) readFollowups(ctx context.Context, actor syncproto.Actor, village string) (*villageFollowups, error) {
-	m := c.cfg.Reports.Monitor()
-	if m == nil {
-		return nil, nil
-	}
-	today := c.cfg.Now().In(chinaTime)
-	asOf := time.Date(today.Year(), today.Month(), today.Day(), 0, 0, 0, 0, time.UTC)
-	out := &villageFollowups{AsOf: asOf.Format(time.DateOnly), triggers: map[string]map[string]string{}}
-	if decl := c.cfg.Schema.Monitoring(); decl != nil {
-		for _, tr := range decl.Triggers {
-			out.triggers[tr.Name] = tr.Labels
-		}
-	}
-	actor.Scope, actor.AllRegions = []string{village}, false
-	sum, err := c.cfg.Reports.Followups(ctx, actor, asOf, func(f *monitor.Followup) error {
-		out.Listed = append(out.Listed, *f)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out.Counts = sum.Totals
-	for _, st := range m.Statuses() {
-		out.Statuses = append(out.Statuses, statusCount{Name: st.Name, Labels: st.Labels, Count: sum.Totals.ByStatus[st.Name]})
-	}
-	return out, nil
 }

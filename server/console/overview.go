@@ -189,10 +189,7 @@ func (c *Console) handleOverview(q *request) {
 	if len(code) == 12 {
 		o.Households, err = c.villageHouseholds(ctx, actor, code)
 		if err == nil {
-			o.Verdicts, err = c.readVerdicts(ctx, actor, code)
-		}
-		if err == nil {
-			o.Followups, err = c.readFollowups(ctx, actor, code)
+			o.Verdicts, o.Followups, err = c.judgeVillage(ctx, actor, code)
 		}
 		if err != nil {
 			c.fail(q.w, q.r, q.lang, err)

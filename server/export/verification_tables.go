@@ -23,10 +23,16 @@ type VerificationTables struct {
 	l          Labels
 	names      schema.Divisions
 	guarantees []schema.Guarantee
+	// statuses are the monitoring's statuses (none without a
+	// monitoring): the areas' follow-up columns.
+	statuses []schema.MonitoringStatus
 }
 
 // NewVerificationTables designs the tables in l's language for the
-// verifier's guarantees, naming villages from names.
+// verifier's guarantees, naming villages from names; with a monitoring
+// (the labels' version's monitoring.json) the areas have the follow-up
+// columns too: monitored, one per monitoring status (by its label),
+// listed and due.
 func NewVerificationTables(l Labels, names schema.Divisions, v *verify.Verifier) *VerificationTables {
 	f := l.Forms()
 	h := f.HouseholdEntity()
@@ -42,6 +48,18 @@ func NewVerificationTables(l Labels, names schema.Divisions, v *verify.Verifier)
 	}
 	households = append(households, l.Own("details", schema.TypeText), l.Own("standards", schema.TypeText), l.Own("as_of", schema.TypeText))
 	areas = append(areas, l.Own("incomplete", schema.TypeInteger))
+	if m := l.schema.Monitoring(); m != nil {
+		t.statuses = m.Statuses
+		areas = append(areas, l.Own("monitored", schema.TypeInteger))
+		for _, st := range t.statuses {
+			label := st.Labels[l.Lang()]
+			if label == "" {
+				label = st.Name
+			}
+			areas = append(areas, l.PerValue("monitoring_status_households", st.Name, label))
+		}
+		areas = append(areas, l.Own("followups_listed", schema.TypeInteger), l.Own("followups_due", schema.TypeInteger))
+	}
 	t.Tables = []Table{
 		VerificationHouseholds: {Key: "verification", Cols: households},
 		VerificationAreas:      {Key: "verification_areas", Cols: areas},
@@ -108,5 +126,17 @@ func (t *VerificationTables) Area(a *verify.Area) []any {
 	for _, g := range t.guarantees {
 		row = append(row, a.BlockedBy[g.Name])
 	}
-	return append(row, a.Incomplete)
+	row = append(row, a.Incomplete)
+	if len(t.statuses) == 0 {
+		return row
+	}
+	f := a.Followups
+	if f == nil {
+		f = &verify.FollowupCounts{}
+	}
+	row = append(row, f.Monitored)
+	for _, st := range t.statuses {
+		row = append(row, f.ByStatus[st.Name])
+	}
+	return append(row, f.Listed, f.Due)
 }
