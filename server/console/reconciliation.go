@@ -40,7 +40,9 @@ type reconPage struct {
 	Exports    []exportLink
 }
 
-func (p *reconPage) pageTitle(lang string) string { return t(lang, "nav_reconciliation") + " · " + p.Name }
+func (p *reconPage) pageTitle(lang string) string {
+	return t(lang, "nav_reconciliation") + " · " + p.Name
+}
 
 // handleReconciliation is GET /console/reconciliation/{code}: the
 // registries reconciled with the field records of the region as GET
