@@ -82,7 +82,13 @@ func (c *Console) handleReconciliation(q *request) {
 			if d.PersonID != "" {
 				rd.Entity, id = "person", d.PersonID
 			}
+			// Two lists that disagree each disagree with the field
+			// record too, unless it lacks the value: the row links to
+			// the conflict either raised.
 			rd.ConflictID = conflicts[id+"\x00"+d.Field+"\x00"+syncproto.RegistryDevice(d.A.Source)]
+			if rd.ConflictID == "" && d.Kind == syncproto.DisagreeDepartments {
+				rd.ConflictID = conflicts[id+"\x00"+d.Field+"\x00"+syncproto.RegistryDevice(d.B.Source)]
+			}
 			rv.Disagreements = append(rv.Disagreements, rd)
 		}
 		p.Villages = append(p.Villages, rv)
