@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/tabular"
@@ -60,11 +59,17 @@ type importsPage struct {
 	Sources []importSource
 	Chosen  string
 	Outcome *importOutcome
+	// Region is the reconciliation the outcome links to: the actor's
+	// region, or every region.
+	Region string
 }
 
 func (importsPage) pageTitle(lang string) string { return t(lang, "nav_imports") }
 
-// handleImports is GET /console/imports: the form and the past imports.
+// handleImports is GET /console/imports: the form and the past imports
+// (the store keeps no region of an import: a supervisor sees every
+// source's imports, their counts, files and importers, as the registry
+// rows they reconcile against are every region's).
 func (c *Console) handleImports(q *request) {
 	c.renderImports(q, http.StatusOK, q.r.URL.Query().Get("source"), nil)
 }
@@ -77,12 +82,15 @@ func (c *Console) renderImports(q *request, status int, chosen string, out *impo
 		c.fail(q.w, q.r, q.lang, err)
 		return
 	}
-	p := importsPage{Chosen: chosen, Outcome: out}
+	p := importsPage{Chosen: chosen, Outcome: out, Region: allRegions}
+	if !q.actor.AllRegions && len(q.actor.Scope) > 0 {
+		p.Region = q.actor.Scope[0]
+	}
 	if reg != nil {
 		for _, s := range reg.Sources {
 			src := importSource{Name: s.Name, Label: labelIn(s.Labels, q.lang, s.Name), Department: c.departmentLabel(s.Department, q.lang)}
 			for _, imp := range past {
-				if imp.Source == s.Name && importVisible(q.actor, imp) {
+				if imp.Source == s.Name {
 					src.Imports = append(src.Imports, imp)
 				}
 			}
@@ -91,23 +99,6 @@ func (c *Console) renderImports(q *request, status int, chosen string, out *impo
 		}
 	}
 	c.renderPage(q, status, "imports", p, false)
-}
-
-// importVisible reports whether the actor sees a past import: an admin
-// every one; a supervisor those of every region (an admin's, make run's)
-// and those whose region overlaps theirs.
-func importVisible(actor syncproto.Actor, imp syncproto.RegistryImport) bool {
-	if actor.AllRegions || len(imp.Scope) == 0 {
-		return true
-	}
-	for _, s := range imp.Scope {
-		for _, mine := range actor.Scope {
-			if strings.HasPrefix(s, mine) || strings.HasPrefix(mine, s) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // handleImport is POST /console/imports (multipart: source, file, and

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,6 +23,10 @@ type reconDisagreement struct {
 	syncproto.Disagreement
 	Entity     string
 	ConflictID string
+	// PersonName is the person's name on the field roster; ADate and
+	// BDate the statements' days.
+	PersonName   string
+	ADate, BDate string
 }
 
 // reconVillage is one village of the page with its findings.
@@ -67,6 +72,7 @@ func (c *Console) handleReconciliation(q *request) {
 		c.fail(q.w, q.r, q.lang, err)
 		return
 	}
+	names := map[string]string{}
 	sum, err := syncproto.NewReconciliationService(c.cfg.Store, c.cfg.Schema).Reconcile(ctx, actor, func(v *syncproto.VillageReconciliation) error {
 		if len(v.BlindSpots)+len(v.Unregistered)+len(v.Ambiguous)+len(v.Disagreements) == 0 {
 			return nil
@@ -89,6 +95,10 @@ func (c *Console) handleReconciliation(q *request) {
 			if rd.ConflictID == "" && d.Kind == syncproto.DisagreeDepartments {
 				rd.ConflictID = conflicts[id+"\x00"+d.Field+"\x00"+syncproto.RegistryDevice(d.B.Source)]
 			}
+			rd.ADate, rd.BDate = day(d.A.Date), day(d.B.Date)
+			if d.PersonID != "" {
+				rd.PersonName = c.personName(q, names, d.PersonID)
+			}
 			rv.Disagreements = append(rv.Disagreements, rd)
 		}
 		p.Villages = append(p.Villages, rv)
@@ -109,6 +119,31 @@ func (c *Console) handleReconciliation(q *request) {
 		}
 	}
 	c.renderPage(q, http.StatusOK, "reconciliation", p, false)
+}
+
+// personName is the name of a person record (read once per page, into
+// names), or "" when it cannot be read.
+func (c *Console) personName(q *request, names map[string]string, id string) string {
+	if n, ok := names[id]; ok {
+		return n
+	}
+	names[id] = ""
+	if rec, err := c.cfg.Store.Record(q.r.Context(), id); err == nil && rec != nil {
+		var n string
+		if json.Unmarshal(rec.Fields["name"], &n) == nil {
+			names[id] = n
+		}
+	}
+	return names[id]
+}
+
+// day is the day of a statement's date (an import's time, an inspection's
+// day).
+func day(date string) string {
+	if len(date) >= 10 {
+		return date[:10]
+	}
+	return date
 }
 
 // registryConflicts maps the open cross-department conflicts of the
