@@ -42,7 +42,10 @@ type ImportRequest struct {
 	SHA256   string
 	Table    Table
 	Mapping  map[string]string
-	Progress func(rows int)
+	// MappingPath is where the mapping came from, for the paths of its
+	// errors ("body.mapping"; "mapping" when empty).
+	MappingPath string
+	Progress    func(rows int)
 }
 
 // ImportService imports the registry sources' files (fieldsync import and
@@ -69,7 +72,9 @@ func NewImportService(store RegistryStore, sch *schema.Schema, now func() time.T
 // (EForbidden); a supervisor's rows must lie in their region. Every bad
 // row makes the whole file import nothing: the error is EInvalid with the
 // first MaxRowErrors bad rows (each at "line L, column C") and the count
-// of all in its message. An unknown source is ENotFound.
+// of all in its message. A mapping naming a field the source lacks is
+// EInvalid at MappingPath.columns.HEADER, before any row is read. An
+// unknown source is ENotFound.
 func (s *ImportService) Import(ctx context.Context, actor Actor, req ImportRequest) (*RegistryImport, error) {
 	if actor.Role != RoleAdmin && actor.Role != RoleSupervisor {
 		return nil, Errorf(EForbidden, "only an admin or a supervisor imports a registry")
@@ -77,6 +82,9 @@ func (s *ImportService) Import(ctx context.Context, actor Actor, req ImportReque
 	src := s.schema.Registries().Source(req.Source)
 	if src == nil {
 		return nil, Errorf(ENotFound, "unknown registry source %q (the form set declares %s)", req.Source, strings.Join(s.schema.Registries().SourceNames(), ", "))
+	}
+	if errs := checkMapping(src, req.Mapping, req.MappingPath); len(errs) > 0 {
+		return nil, &Error{Code: EInvalid, Title: "Invalid mapping", Message: "the mapping does not fit the source: nothing was imported", Errors: errs}
 	}
 	if !sha256Hex.MatchString(req.SHA256) {
 		return nil, Errorf(EInvalid, "the file's SHA-256 is 64 lower-case hex digits")

@@ -25,10 +25,13 @@ const importBodyLimit = 256 << 20
 // XLSX) as the raw body, or as the part "file" of a multipart/form-data
 // body, imported as the source's next version by an admin or supervisor
 // (syncproto.ImportService; a supervisor's rows must lie in their region).
+// A multipart body may carry a part "mapping": the JSON of fieldsync
+// import --mapping (syncproto.ParseMapping), its errors at body.mapping….
 // The file is spooled to a temporary file first (its SHA-256 is compared
 // with the source's latest import before any row is read), then read row
 // by row into one transaction. 200 with the import; 422 with every bad
-// row (the first 100) at "line L, column C", nothing imported.
+// row (the first 100) at "line L, column C", or with every problem of the
+// mapping, nothing imported.
 func (s *Server) handleImport(c echo.Context) error {
 	if err := onlyParams(c.QueryParams(), "source"); err != nil {
 		return err
@@ -38,36 +41,22 @@ func (s *Server) handleImport(c echo.Context) error {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid import", Message: "name the registry source",
 			Errors: []syncproto.FieldError{{Path: "query.source", Message: "is required"}}}
 	}
-	body, name, err := importBody(c)
+	up, err := importBody(c)
+	if up != nil {
+		defer os.Remove(up.path)
+	}
 	if err != nil {
 		return err
 	}
-	defer body.Close()
-	tmp, err := os.CreateTemp("", "fieldsync-import-*")
-	if err != nil {
-		return fmt.Errorf("import spool: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	defer tmp.Close()
-	if _, err := io.Copy(tmp, http.MaxBytesReader(c.Response(), body, importBodyLimit)); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &syncproto.Error{Code: syncproto.ETooLarge, Title: "File too large",
-				Message: fmt.Sprintf("an imported file may have at most %d bytes", importBodyLimit)}
-		}
-		return fmt.Errorf("import spool: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("import spool: %w", err)
-	}
-	table, err := tabular.Open(tmp.Name())
+	table, err := tabular.Open(up.path)
 	if err != nil {
 		return &syncproto.Error{Code: syncproto.EInvalid, Title: "Unreadable file", Message: "the file is neither a CSV nor an XLSX workbook",
-			Errors: []syncproto.FieldError{{Path: "body", Message: "is not a readable CSV or XLSX file"}}}
+			Errors: []syncproto.FieldError{{Path: up.at, Message: "is not a readable CSV or XLSX file"}}}
 	}
 	defer table.Close()
-	imp, err := syncproto.NewImportService(s.store, s.schema, s.now).Import(c.Request().Context(), s.actor(c),
-		syncproto.ImportRequest{Source: source, FileName: name, SHA256: table.SHA256, Table: table})
+	imp, err := syncproto.NewImportService(s.store, s.schema, s.now).ImportAndOpenConflicts(c.Request().Context(), s.actor(c),
+		syncproto.ImportRequest{Source: source, FileName: up.name, SHA256: table.SHA256, Table: table,
+			Mapping: up.mapping, MappingPath: "body.mapping"}, s.store)
 	if err != nil {
 		if syncproto.ErrorCode(err) == syncproto.ENotFound {
 			var se *syncproto.Error
@@ -76,52 +65,87 @@ func (s *Server) handleImport(c echo.Context) error {
 		}
 		return err
 	}
-	if !imp.Same {
-		// The import is committed; the conflicts it causes are opened in a
-		// transaction of their own (an error here leaves the import, and a
-		// reconciliation's next run opens them).
-		n, err := syncproto.NewReconciliationService(s.store, s.schema).OpenConflicts(c.Request().Context(), s.actor(c), s.store, s.now())
-		if err != nil {
-			return err
-		}
-		imp.ConflictsOpened = n
-	}
 	return c.JSON(http.StatusOK, imp)
 }
 
-// importBody is the file of an import request and its name: the part
-// "file" of a multipart body, else the body itself (named by the
-// Content-Disposition's filename, if any).
-func importBody(c echo.Context) (io.ReadCloser, string, error) {
+// upload is an import request's file, spooled to path (the caller removes
+// it), with its name, where the request held it (body or body.file) and
+// the mapping a multipart body carried (nil: the source's default).
+type upload struct {
+	path, name, at string
+	mapping        map[string]string
+}
+
+// importBody spools the file of an import request: the part "file" of a
+// multipart body (and reads its part "mapping"), else the body itself
+// (named by the Content-Disposition's filename, if any). The upload it
+// returns, even with an error, has a file to remove when path is set.
+func importBody(c echo.Context) (*upload, error) {
 	req := c.Request()
 	mt, params, _ := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if mt != "multipart/form-data" {
-		name := ""
+		up := &upload{at: "body"}
 		if _, p, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentDisposition)); err == nil {
-			name = filepath.Base(p["filename"])
+			up.name = filepath.Base(p["filename"])
 		}
-		return req.Body, name, nil
+		var err error
+		up.path, err = spoolImport(req.Body)
+		return up, err
 	}
 	mr, err := req.MultipartReader()
 	if err != nil || params["boundary"] == "" {
-		return nil, "", &syncproto.Error{Code: syncproto.EMalformed, Title: "Malformed body", Message: "a multipart body needs its boundary",
+		return nil, &syncproto.Error{Code: syncproto.EMalformed, Title: "Malformed body", Message: "a multipart body needs its boundary",
 			Errors: []syncproto.FieldError{{Path: "header.Content-Type", Message: "multipart/form-data without a boundary"}}}
 	}
+	up := &upload{at: "body.file"}
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			return nil, "", &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid import", Message: "the multipart body has no part \"file\"",
-				Errors: []syncproto.FieldError{{Path: "body.file", Message: "is required"}}}
+			break
 		}
 		if err != nil {
-			return nil, "", &syncproto.Error{Code: syncproto.EMalformed, Title: "Malformed body", Message: "the multipart body cannot be read",
+			return up, &syncproto.Error{Code: syncproto.EMalformed, Title: "Malformed body", Message: "the multipart body cannot be read",
 				Errors: []syncproto.FieldError{{Path: "body", Message: "is not a readable multipart body"}}}
 		}
-		if part.FormName() == "file" {
-			return part, filepath.Base(part.FileName()), nil
+		switch part.FormName() {
+		case "file":
+			if up.path != "" {
+				return up, &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid import", Message: "an import takes one file",
+					Errors: []syncproto.FieldError{{Path: "body.file", Message: "is given twice"}}}
+			}
+			up.name = filepath.Base(part.FileName())
+			if up.path, err = spoolImport(part); err != nil {
+				return up, err
+			}
+		case "mapping":
+			b, err := io.ReadAll(io.LimitReader(part, syncproto.MaxMappingBytes+1))
+			if err != nil {
+				return up, &syncproto.Error{Code: syncproto.EMalformed, Title: "Malformed body", Message: "the multipart body cannot be read",
+					Errors: []syncproto.FieldError{{Path: "body.mapping", Message: "is not readable"}}}
+			}
+			if up.mapping, err = syncproto.ParseMapping(b, "body.mapping"); err != nil {
+				return up, err
+			}
 		}
 		part.Close()
 	}
+	if up.path == "" {
+		return up, &syncproto.Error{Code: syncproto.EInvalid, Title: "Invalid import", Message: "the multipart body has no part \"file\"",
+			Errors: []syncproto.FieldError{{Path: "body.file", Message: "is required"}}}
+	}
+	return up, nil
+}
+
+// spoolImport spools an import's file (tabular.Spool), at most
+// importBodyLimit bytes.
+func spoolImport(r io.Reader) (string, error) {
+	path, err := tabular.Spool(r, importBodyLimit)
+	var mbe *http.MaxBytesError
+	if errors.Is(err, tabular.ErrTooLarge) || errors.As(err, &mbe) {
+		return "", &syncproto.Error{Code: syncproto.ETooLarge, Title: "File too large",
+			Message: fmt.Sprintf("an imported file may have at most %d bytes", importBodyLimit)}
+	}
+	return path, err
 }
 
 // handleReconciliation is GET /v1/reports/reconciliation?region=: the

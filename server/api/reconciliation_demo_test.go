@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/fixtures"
+	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/server/apitest"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
@@ -58,8 +59,10 @@ func importFile(t *testing.T, ts *apitest.Server, token string, f fixtures.Regis
 	return imp
 }
 
-// TestReconciliationOnTheDemo loads the demo, imports its registry files
-// (fixtures/registries) through POST /v1/imports, and checks that the
+// TestReconciliationOnTheDemo loads the demo, imports its six registry
+// files (fixtures/registries: the poverty registry, the allowance, the
+// extreme-poverty and the disability lists, school enrolment, medical
+// insurance) through POST /v1/imports, and checks that the
 // reconciliation names exactly the findings the files were made to cause
 // (fixtures.DemoRegistries, by construction, not by matching); the same
 // files again change nothing.
@@ -68,6 +71,24 @@ func TestReconciliationOnTheDemo(t *testing.T) {
 	apitest.SeedDemo(t, ts)
 	admin := ts.Login(t, "admin", apitest.AdminDevice)
 	files, plan := fixtures.DemoRegistries()
+	// Every source of the demo is a file, and the plan gives the
+	// extreme-poverty and the disability lists their own findings: rows no
+	// team recorded, disagreements with the field record and with the
+	// other departments' lists.
+	if len(files) != 6 {
+		t.Fatalf("%d demo registry files, want one per source of registries.json", len(files))
+	}
+	for _, src := range []string{"extreme_poverty", "disability"} {
+		by := map[string]int{}
+		for _, f := range plan {
+			if f.Source == src {
+				by[f.Kind]++
+			}
+		}
+		if by[syncproto.BlindNotInField] == 0 || by[syncproto.DisagreeField] == 0 || by[syncproto.DisagreeDepartments] == 0 {
+			t.Errorf("the plan's findings of %s: %v", src, by)
+		}
+	}
 	households0, never0, verified0 := coverageOf(t, ts, admin)
 	opened := 0
 	for _, f := range files {
@@ -124,10 +145,12 @@ func TestReconciliationOnTheDemo(t *testing.T) {
 		kinds[f.Kind]++
 	}
 	// The coverage and the verification count the households only a
-	// registry lists: never inspected, and without evidence.
+	// household list names: never inspected, and without evidence (a
+	// person only the disability list names is no household).
+	reg := schema.BuiltIn().Version(3).Registries()
 	notInField := 0
 	for _, f := range plan {
-		if f.Kind == syncproto.BlindNotInField {
+		if f.Kind == syncproto.BlindNotInField && reg.Source(f.Source).Level == schema.LevelHousehold {
 			notInField++
 		}
 	}

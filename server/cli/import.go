@@ -1,16 +1,13 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/fieldsync/fieldsync/server/tabular"
 	"github.com/fieldsync/fieldsync/syncproto"
@@ -64,38 +61,30 @@ func runImport(ctx context.Context, env Env, args []string) error {
 	}
 	actor := syncproto.Actor{UserID: "import", Role: syncproto.RoleAdmin, AllRegions: true}
 	bar := newProgress(env.Stderr, "import", progressRows)
-	imp, err := syncproto.NewImportService(store, sch, nil).Import(ctx, actor, syncproto.ImportRequest{
+	imp, err := syncproto.NewImportService(store, sch, nil).ImportAndOpenConflicts(ctx, actor, syncproto.ImportRequest{
 		Source: *source, FileName: filepath.Base(file), SHA256: table.SHA256, Table: table, Mapping: columns,
 		Progress: func(n int) { bar.set(int64(n), 0) },
-	})
+	}, store)
 	bar.finish()
 	if err != nil {
 		return importError(err)
-	}
-	if !imp.Same {
-		if imp.ConflictsOpened, err = syncproto.NewReconciliationService(store, sch).OpenConflicts(ctx, actor, store, time.Now()); err != nil {
-			return fmt.Errorf("the import is stored; opening its conflicts: %w", err)
-		}
 	}
 	fmt.Fprintln(env.Stdout, importSummary(imp))
 	return nil
 }
 
-// readMapping reads a mapping file: {"columns": {"HEADER": "field", …}}.
+// readMapping reads a mapping file: {"columns": {"HEADER": "field", …}},
+// as syncproto.ParseMapping reads the mapping of POST /v1/imports.
 func readMapping(path string) (map[string]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var doc struct {
-		Columns map[string]string `json:"columns"`
+	m, err := syncproto.ParseMapping(b, "mapping")
+	if err != nil {
+		return nil, fmt.Errorf("--mapping %s: %w", path, importError(err))
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("--mapping %s: %w (want {\"columns\": {\"HEADER\": \"field\"}})", path, err)
-	}
-	return doc.Columns, nil
+	return m, nil
 }
 
 // importSummary is the one line an import answers with.

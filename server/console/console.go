@@ -126,6 +126,9 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/devices", c.signedIn(c.handleDevices))
 	m.HandleFunc("POST /console/devices/{id}/revoke", c.supervisor(c.handleRevoke))
 	m.HandleFunc("GET /console/reinspections", c.reader(c.handleReinspections))
+	m.HandleFunc("GET /console/imports", c.supervisor(c.handleImports))
+	m.HandleFunc("POST /console/imports", c.supervisor(c.handleImport))
+	m.HandleFunc("GET /console/reconciliation/{code}", c.reader(c.handleReconciliation))
 }
 
 // ServeHTTP answers the console's pages.

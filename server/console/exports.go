@@ -68,7 +68,7 @@ func (c *Console) handleExports(q *request) {
 	for _, l := range tableLangs {
 		p.Snapshots = append(p.Snapshots, exportLink{What: "", Format: "xlsx", Lang: l, URL: link("/v1/snapshot", "format", "xlsx", "lang", l)})
 	}
-	for _, r := range []struct{ what, path string }{{"coverage_report", "/v1/reports/coverage"}, {"reinspection_list", "/v1/reinspections"}} {
+	for _, r := range []struct{ what, path string }{{"coverage_report", "/v1/reports/coverage"}, {"reinspection_list", "/v1/reinspections"}, {"reconciliation_report", "/v1/reports/reconciliation"}} {
 		p.Reports = append(p.Reports, exportLink{What: r.what, Format: "json", URL: link(r.path)})
 		for _, f := range []string{"csv", "xlsx"} {
 			for _, l := range tableLangs {

@@ -159,7 +159,9 @@ var messages = map[string][2]string{ // key: {zh, en}
 func t(lang, key string) string {
 	m, ok := messages[key]
 	if !ok {
-		return key
+		if m, ok = registryMessages[key]; !ok {
+			return key
+		}
 	}
 	if lang == schema.LangEN {
 		return m[1]

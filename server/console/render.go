@@ -30,7 +30,7 @@ type page struct {
 
 // pageNames are the templates, each with the layout.
 var pageNames = []string{"login", "message", "overview", "household", "conflicts", "duplicates", "quarantine",
-	"devices", "reinspections", "exports", "map"}
+	"devices", "reinspections", "exports", "map", "imports", "reconciliation"}
 
 // parsePages parses each page with the layout.
 func (c *Console) parsePages() map[string]*template.Template {
@@ -44,6 +44,7 @@ func (c *Console) parsePages() map[string]*template.Template {
 		"policy":  func(p, lang string) string { return schema.Tables().Value("policy", p, lang) },
 		"show":    c.showValue,
 		"dept":    c.departmentLabel,
+		"source":  c.sourceLabel,
 		"add":     func(a, b int) int { return a + b },
 		"colour":  coverageColour,
 		"percent": func(a, b int) int { return percentOf(a, b) },

@@ -155,7 +155,7 @@ type request struct {
 func (c *Console) signedIn(h func(*request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		lang := langOf(r)
-		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r))
 		s := c.sessions.of(r)
 		var actor syncproto.Actor
 		if s != nil {
@@ -181,7 +181,7 @@ func (c *Console) signedIn(h func(*request)) http.HandlerFunc {
 		}
 		if r.Method == http.MethodPost {
 			var tooLarge *http.MaxBytesError
-			if err := r.ParseForm(); errors.As(err, &tooLarge) {
+			if err := parseForm(r); errors.As(err, &tooLarge) {
 				c.refuse(w, r, lang, http.StatusRequestEntityTooLarge, "msg_too_large")
 				return
 			}
