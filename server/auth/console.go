@@ -17,9 +17,6 @@ import (
 // no session. The CSRF token of a session's forms is derived from the
 // token (ConsoleCSRF) and stored nowhere.
 const (
-	// ConsoleIdle is how long a console session lasts without a request
-	// unless the server is told otherwise (serve --console-idle).
-	ConsoleIdle = 30 * time.Minute
 	// ConsoleMaxAge bounds a console session however busy it is: after
 	// it, the supervisor signs in again.
 	ConsoleMaxAge = 12 * time.Hour
