@@ -73,10 +73,10 @@ type Config struct {
 
 // Console is the web console, an http.Handler.
 type Console struct {
-	cfg      Config
-	mux      *http.ServeMux
-	pages    map[string]*template.Template
-	static   http.Handler
+	cfg    Config
+	mux    *http.ServeMux
+	pages  map[string]*template.Template
+	static http.Handler
 }
 
 // New builds the console.
