@@ -135,6 +135,7 @@ var messages = map[string][2]string{ // key: {zh, en}
 	"invalid":              {"请求无效", "Invalid request"},
 	"error":                {"出错了", "Something went wrong"},
 	"msg_csrf":             {"表单已过期或缺少校验码，请返回并重试。", "The form's token is missing or stale: go back and try again."},
+	"note_registered":      {"建档时随记录登记的状态，尚未核验", "status registered with the record, not yet verified"},
 	"msg_signin_again":     {"会话已结束，请重新登录。", "Your session has ended: sign in again."},
 	"msg_role":             {"此页面仅供督导员和管理员使用。", "This page is for supervisors and administrators."},
 	"msg_login_incomplete": {"请输入用户名和密码。", "Enter your user name and password."},

@@ -206,13 +206,13 @@ func (c *Console) valueLabel(entity, field, value, lang string) string {
 }
 
 // formTitle is a form's title in lang: the schema's table labels of
-// entities, else the form's own title.
+// entities, else the form's own title in lang (its titles).
 func (c *Console) formTitle(entity, lang string) string {
 	if l := schema.Tables().Value("entity", entity, lang); l != entity {
 		return l
 	}
-	if f := c.cfg.Schema.Form(entity); f != nil && f.Title != "" {
-		return f.Title
+	if f := c.cfg.Schema.Form(entity); f != nil && f.TitleIn(lang) != "" {
+		return f.TitleIn(lang)
 	}
 	return entity
 }
