@@ -48,3 +48,20 @@ func TestHouseholdPageSpeaksTheConsolesLanguage(t *testing.T) {
 		t.Errorf("the English page lacks the note once or the member form's title")
 	}
 }
+
+// TestReinspectionReasonsInTheConsolesLanguage: the re-inspection queue
+// names each reason by its label (危房未改造, in English "Dangerous
+// house"), not by its code.
+func TestReinspectionReasonsInTheConsolesLanguage(t *testing.T) {
+	ts := demo(t)
+	v := newVisitor(t, ts)
+	v.signIn("supervisor.shizhu", nil)
+	_, zh := v.do("GET", "/console/reinspections", nil, nil)
+	if !strings.Contains(zh, ">危房未改造<") || strings.Contains(zh, ">dangerous_house<") {
+		t.Errorf("the Chinese queue's reasons are not labelled")
+	}
+	v.do("GET", "/console/lang/en", nil, nil)
+	if _, en := v.do("GET", "/console/reinspections", nil, nil); !strings.Contains(en, ">Dangerous house<") {
+		t.Errorf("the English queue's reasons are not labelled")
+	}
+}

@@ -35,13 +35,16 @@ var pageNames = []string{"login", "message", "overview", "household", "conflicts
 // parsePages parses each page with the layout.
 func (c *Console) parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"t":       t,
-		"pct":     pct,
-		"region":  c.regionName,
-		"label":   c.fieldLabel,
-		"vlabel":  c.valueLabel,
-		"title":   c.formTitle,
-		"policy":  func(p, lang string) string { return schema.Tables().Value("policy", p, lang) },
+		"t":      t,
+		"pct":    pct,
+		"region": c.regionName,
+		"label":  c.fieldLabel,
+		"vlabel": c.valueLabel,
+		"title":  c.formTitle,
+		"policy": func(p, lang string) string { return schema.Tables().Value("policy", p, lang) },
+		// table is a code's label in one of the tables' value lists
+		// (schema/labels/tables.json: reason, state…).
+		"table":   func(table, code, lang string) string { return schema.Tables().Value(table, code, lang) },
 		"show":    c.showValue,
 		"dept":    c.departmentLabel,
 		"add":     func(a, b int) int { return a + b },
