@@ -74,7 +74,7 @@ var messages = map[string][2]string{ // key: {zh, en}
 	"kept":                 {"目前保留", "Kept now"},
 	"resolve":              {"裁定", "Resolve"},
 	"choose_stored":        {"采用服务器上的值", "Keep the stored value"},
-	"choose_incoming":      {"采用平板提交的值", "Take the incoming value"},
+	"choose_incoming":      {"采用新提交的值", "Take the incoming value"},
 	"department":           {"部门", "Department"},
 	"followups":            {"防返贫监测", "Follow-ups"},
 	"monitored":            {"监测户", "Monitored"},
