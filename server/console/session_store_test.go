@@ -154,3 +154,26 @@ func TestAccountChangesEndConsoleSessions(t *testing.T) {
 		})
 	}
 }
+
+// TestSignInSweepsExpiredSessions: a sign-in removes the sessions that
+// have expired (up to auth.ConsoleSweepBatch), and keeps the live ones.
+func TestSignInSweepsExpiredSessions(t *testing.T) {
+	ts := apitest.MustServe(t)
+	ts.AddUser(t, "sup", syncproto.RoleSupervisor, "500240")
+	for range 3 {
+		newVisitor(t, ts).signIn("sup", nil)
+	}
+	ts.Clock.Advance(auth.ConsoleMaxAge)
+	live := newVisitor(t, ts)
+	live.signIn("sup", nil)
+	live.signIn("sup", nil) // the first of live's sessions stays until it expires
+	db, err := apitest.OpenReadOnly(filepath.Join(ts.Dir, sqlite.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM console_sessions`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("after the sign-ins: %d sessions stored (%v), want the 2 live ones", n, err)
+	}
+}
