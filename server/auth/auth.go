@@ -102,13 +102,14 @@ type AccessState struct {
 type Accounts interface {
 	// PutUser creates or updates a user. A new password ends the user's
 	// sessions; the same password (a change of role or scope) keeps them.
+	// A new password or a new role ends the user's console sessions.
 	PutUser(ctx context.Context, u User) error
 	// User returns the named user, or nil.
 	User(ctx context.Context, name string) (*User, error)
 	// Users lists every user by name.
 	Users(ctx context.Context) ([]User, error)
 	// SetUserDisabled disables or enables a user; a disabled user's
-	// sessions end. It returns ENotFound for an unknown user.
+	// sessions end, the console's too. It returns ENotFound for an unknown user.
 	SetUserDisabled(ctx context.Context, name string, disabled bool, now time.Time) error
 	// CreateSession stores a new session and its first refresh token hash.
 	// It checks and claims the device in one write transaction: it returns
@@ -131,6 +132,8 @@ type Accounts interface {
 	DeviceRevoked(ctx context.Context, device string) (bool, error)
 	// DeviceUsers returns the users who logged in on a device.
 	DeviceUsers(ctx context.Context, device string) ([]User, error)
+	// ConsoleSessions are the web console's sessions (console.go).
+	ConsoleSessions
 }
 
 // Errors of CreateSession.

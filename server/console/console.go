@@ -58,6 +58,9 @@ type Config struct {
 	// Idle ends a session after this long without a request; DefaultIdle
 	// when 0.
 	Idle time.Duration
+	// MaxAge ends a session this long after sign-in however busy it is;
+	// auth.ConsoleMaxAge when 0.
+	MaxAge time.Duration
 	// ReinspectAfter is the age of an appraisal that makes a household due.
 	ReinspectAfter time.Duration
 	// Tiles is an optional map tile URL template ({z}/{x}/{y}) drawn under
@@ -70,11 +73,10 @@ type Config struct {
 
 // Console is the web console, an http.Handler.
 type Console struct {
-	cfg      Config
-	mux      *http.ServeMux
-	pages    map[string]*template.Template
-	sessions *sessions
-	static   http.Handler
+	cfg    Config
+	mux    *http.ServeMux
+	pages  map[string]*template.Template
+	static http.Handler
 }
 
 // New builds the console.
@@ -85,11 +87,14 @@ func New(cfg Config) *Console {
 	if cfg.Idle <= 0 {
 		cfg.Idle = DefaultIdle
 	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = auth.ConsoleMaxAge
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	sub, _ := fs.Sub(staticFiles, "static")
-	c := &Console{cfg: cfg, mux: http.NewServeMux(), sessions: newSessions(cfg.Idle, cfg.Now),
+	c := &Console{cfg: cfg, mux: http.NewServeMux(),
 		static: http.StripPrefix("/console/static/", http.FileServerFS(sub))}
 	c.pages = c.parsePages()
 	c.routes()
@@ -162,8 +167,8 @@ func (c *Console) csp() string {
 // carries a live one. The API lets such a request download what the
 // console links to (photos, exports) without a bearer token.
 func (c *Console) Actor(r *http.Request) (syncproto.Actor, bool) {
-	s := c.sessions.of(r)
-	if s == nil {
+	s, err := c.sessionOf(r)
+	if err != nil || s == nil {
 		return syncproto.Actor{}, false
 	}
 	u, err := c.cfg.Accounts.User(r.Context(), s.user)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -41,6 +42,10 @@ type historyRow struct {
 	// that the version carried, if any.
 	Policy, State, ResolvedBy string
 	ConflictID, Note          string
+	// Registered marks the status a household was registered with by a
+	// deciding role (syncproto.FlagRegistered): shown in the console's
+	// words instead of the version's note.
+	Registered bool
 }
 
 // householdPage is the household page.
@@ -184,7 +189,14 @@ func (c *Console) recordView(ctx context.Context, rec *syncproto.StoredRecord, n
 	for _, cf := range conflicts {
 		byID[cf.ID] = cf
 	}
+	forms := survey.FormsOf(c.cfg.Schema)
 	for _, e := range slices.Backward(log) {
+		// A decision's note (a status decided, overridden or registered)
+		// concerns the status field: it is shown on that field's row, not
+		// on every field of the version.
+		decision := slices.ContainsFunc(e.Flags, func(f string) bool {
+			return f == syncproto.FlagDecided || f == syncproto.FlagOverride || f == syncproto.FlagRegistered
+		})
 		fields := make([]string, 0, len(e.Changes))
 		for f := range e.Changes {
 			fields = append(fields, f)
@@ -194,6 +206,11 @@ func (c *Console) recordView(ctx context.Context, rec *syncproto.StoredRecord, n
 			ch := e.Changes[f]
 			row := historyRow{Version: e.Version, At: syncproto.FormatTime(e.ServerAt), User: e.UserID, Device: e.DeviceID,
 				DeviceName: names[e.DeviceID], Field: f, Before: maskValue(f, ch.Before), After: maskValue(f, ch.After), Note: e.Note}
+			if decision && (rec.Entity != forms.Household.Entity || f != forms.Status) {
+				row.Note = ""
+			} else if decision && slices.Contains(e.Flags, syncproto.FlagRegistered) {
+				row.Note, row.Registered = "", true
+			}
 			for _, id := range e.ConflictIDs {
 				if cf, ok := byID[id]; ok && cf.Field == f {
 					row.ConflictID = cf.ID

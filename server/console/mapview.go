@@ -94,10 +94,11 @@ func (c *Console) handleMap(q *request) {
 		lat, lon float64
 	}
 	var pts []located
+	judge := survey.NewWaterJudge(c.cfg.Schema)
 	err := c.households(q.r.Context(), actor, func(row syncproto.SnapshotRow) error {
 		var name string
 		_ = json.Unmarshal(row.Record.Fields[forms.HeadName], &name)
-		grade, water := c.judged(row)
+		grade, water := c.judged(row, judge)
 		var loc struct {
 			Lat *float64 `json:"lat"`
 			Lon *float64 `json:"lon"`

@@ -281,8 +281,11 @@ type sinkFunc func(syncproto.SnapshotRow) error
 func (f sinkFunc) Start(syncproto.Cursor) error      { return nil }
 func (f sinkFunc) Row(r syncproto.SnapshotRow) error { return f(r) }
 
-// judged is a household's latest grade and water verdict.
-func (c *Console) judged(row syncproto.SnapshotRow) (grade, water string) {
+// judged is a household's latest grade and water verdict, the water
+// judged by judge (survey.NewWaterJudge of the console's schema: the
+// water role's criteria and their standards as of now, as the overview's
+// figures judge it).
+func (c *Console) judged(row syncproto.SnapshotRow, judge *survey.WaterJudge) (grade, water string) {
 	forms := survey.FormsOf(c.cfg.Schema)
 	if forms.Housing != nil {
 		if in := row.Latest[forms.Housing.Entity]; in != nil {
@@ -292,7 +295,7 @@ func (c *Console) judged(row syncproto.SnapshotRow) (grade, water string) {
 	if forms.Water != nil {
 		if in := row.Latest[forms.Water.Entity]; in != nil {
 			water = "unsafe"
-			if survey.JudgeWater(in.Fields, forms.Water.ThresholdsFor(row.Record.Village)).Safe() {
+			if judge.Judge(in.Fields, row.Record.Village, c.cfg.Now()).Safe() {
 				water = "safe"
 			}
 		}
@@ -304,6 +307,7 @@ func (c *Console) judged(row syncproto.SnapshotRow) (grade, water string) {
 func (c *Console) villageHouseholds(ctx context.Context, actor syncproto.Actor, village string) ([]householdRow, error) {
 	forms := survey.FormsOf(c.cfg.Schema)
 	var out []householdRow
+	judge := survey.NewWaterJudge(c.cfg.Schema)
 	err := c.households(ctx, actor, func(row syncproto.SnapshotRow) error {
 		if row.Record.Village != village {
 			return nil
@@ -311,7 +315,7 @@ func (c *Console) villageHouseholds(ctx context.Context, actor syncproto.Actor, 
 		h := householdRow{ID: row.Record.ID}
 		_ = json.Unmarshal(row.Record.Fields[forms.HeadName], &h.HeadName)
 		_ = json.Unmarshal(row.Record.Fields[forms.Status], &h.Status)
-		h.Grade, h.Water = c.judged(row)
+		h.Grade, h.Water = c.judged(row, judge)
 		out = append(out, h)
 		return nil
 	})

@@ -35,13 +35,16 @@ var pageNames = []string{"login", "message", "overview", "household", "conflicts
 // parsePages parses each page with the layout.
 func (c *Console) parsePages() map[string]*template.Template {
 	funcs := template.FuncMap{
-		"t":       t,
-		"pct":     pct,
-		"region":  c.regionName,
-		"label":   c.fieldLabel,
-		"vlabel":  c.valueLabel,
-		"title":   c.formTitle,
-		"policy":  func(p, lang string) string { return schema.Tables().Value("policy", p, lang) },
+		"t":      t,
+		"pct":    pct,
+		"region": c.regionName,
+		"label":  c.fieldLabel,
+		"vlabel": c.valueLabel,
+		"title":  c.formTitle,
+		"policy": func(p, lang string) string { return schema.Tables().Value("policy", p, lang) },
+		// table is a code's label in one of the tables' value lists
+		// (schema/labels/tables.json: reason, state…).
+		"table":   func(table, code, lang string) string { return schema.Tables().Value(table, code, lang) },
 		"show":    c.showValue,
 		"dept":    c.departmentLabel,
 		"source":  c.sourceLabel,
@@ -207,13 +210,13 @@ func (c *Console) valueLabel(entity, field, value, lang string) string {
 }
 
 // formTitle is a form's title in lang: the schema's table labels of
-// entities, else the form's own title.
+// entities, else the form's own title in lang (its titles).
 func (c *Console) formTitle(entity, lang string) string {
 	if l := schema.Tables().Value("entity", entity, lang); l != entity {
 		return l
 	}
-	if f := c.cfg.Schema.Form(entity); f != nil && f.Title != "" {
-		return f.Title
+	if f := c.cfg.Schema.Form(entity); f != nil && f.TitleIn(lang) != "" {
+		return f.TitleIn(lang)
 	}
 	return entity
 }

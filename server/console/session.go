@@ -1,14 +1,12 @@
 package console
 
 import (
-	"crypto/rand"
+	"context"
 	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"net/http"
-	"sync"
-	"time"
 
+	"github.com/fieldsync/fieldsync/server/auth"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -21,108 +19,60 @@ const (
 	langCookie    = "fieldsync_lang"
 )
 
-// Sessions are kept in memory: a restart signs everyone out (a supervisor
-// signs in again), and nothing of them reaches the database. At most
-// maxSessionsPerUser per user (a new sign-in ends the oldest) and
-// maxSessions in all (the least recently used go first).
-const (
-	maxSessionsPerUser = 20
-	maxSessions        = 10000
-)
-
 // maxForm bounds the body of a form post: every form of the console is
 // a few fields.
 const maxForm = 64 << 10
 
+// Sessions are kept in the store (auth.ConsoleSessions), so that a restart
+// signs nobody out and every instance on one database shares them: the
+// cookie holds a random token, the store its hash only. A session ends
+// after Config.Idle without a request, after Config.MaxAge in all, at
+// sign-out, and when its user is disabled or gets a new password or role.
+// A request renews the session's last-seen time only when it is at least
+// auth.ConsoleSeenEvery old, so that reading pages does not write on every
+// click; a sign-in sweeps up to auth.ConsoleSweepBatch expired sessions.
+
 // session is one signed-in browser.
 type session struct {
-	id, user, csrf string
-	created, seen  time.Time
-}
-
-// sessions is the console's session table.
-type sessions struct {
-	mu   sync.Mutex
-	idle time.Duration
-	now  func() time.Time
-	byID map[string]*session
-}
-
-func newSessions(idle time.Duration, now func() time.Time) *sessions {
-	return &sessions{idle: idle, now: now, byID: map[string]*session{}}
+	token, hash, user, csrf string
 }
 
 // randomToken is 32 random bytes, URL-safe.
-func randomToken() string {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
+func randomToken() string { return auth.NewConsoleToken() }
+
+// startSession opens a session for user and returns its token, first
+// sweeping a batch of expired ones.
+func (c *Console) startSession(ctx context.Context, user string) (string, error) {
+	now := c.cfg.Now()
+	if _, err := c.cfg.Accounts.SweepConsoleSessions(ctx, now, auth.ConsoleSweepBatch); err != nil {
+		c.cfg.Log.Error("console: sweep sessions", "err", err)
 	}
-	return base64.RawURLEncoding.EncodeToString(b)
+	token := auth.NewConsoleToken()
+	err := c.cfg.Accounts.CreateConsoleSession(ctx, auth.ConsoleSession{TokenHash: auth.ConsoleTokenHash(token), User: user,
+		CreatedAt: now, SeenAt: now, IdleExpiresAt: now.Add(c.cfg.Idle), ExpiresAt: now.Add(c.cfg.MaxAge)})
+	return token, err
 }
 
-// start opens a session for user.
-func (ss *sessions) start(user string) *session {
-	now := ss.now()
-	s := &session{id: randomToken(), user: user, csrf: randomToken(), created: now, seen: now}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	var mine []*session
-	var oldest *session
-	for _, o := range ss.byID {
-		if now.Sub(o.seen) > ss.idle {
-			delete(ss.byID, o.id)
-			continue
-		}
-		if o.user == user {
-			mine = append(mine, o)
-		}
-		if oldest == nil || o.seen.Before(oldest.seen) {
-			oldest = o
-		}
-	}
-	if len(mine) >= maxSessionsPerUser {
-		first := mine[0]
-		for _, o := range mine {
-			if o.created.Before(first.created) {
-				first = o
-			}
-		}
-		delete(ss.byID, first.id)
-	} else if len(ss.byID) >= maxSessions && oldest != nil {
-		delete(ss.byID, oldest.id)
-	}
-	ss.byID[s.id] = s
-	return s
-}
-
-// of returns the live session of a request's cookie and marks it seen, or
-// nil; an idle one is ended.
-func (ss *sessions) of(r *http.Request) *session {
+// sessionOf returns the live session of a request's cookie, or nil,
+// renewing its last-seen time when that is auth.ConsoleSeenEvery old.
+func (c *Console) sessionOf(r *http.Request) (*session, error) {
 	ck, err := r.Cookie(sessionCookie)
-	if err != nil || ck.Value == "" {
-		return nil
+	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
+		return nil, nil
 	}
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	s := ss.byID[ck.Value]
-	if s == nil {
-		return nil
+	ctx := r.Context()
+	hash := auth.ConsoleTokenHash(ck.Value)
+	now := c.cfg.Now()
+	cs, err := c.cfg.Accounts.ConsoleSession(ctx, hash, now)
+	if err != nil || cs == nil {
+		return nil, err
 	}
-	now := ss.now()
-	if now.Sub(s.seen) > ss.idle {
-		delete(ss.byID, s.id)
-		return nil
+	if now.Sub(cs.SeenAt) >= auth.ConsoleSeenEvery {
+		if err := c.cfg.Accounts.TouchConsoleSession(ctx, hash, now, now.Add(c.cfg.Idle)); err != nil {
+			return nil, err
+		}
 	}
-	s.seen = now
-	return s
-}
-
-// end ends a session.
-func (ss *sessions) end(s *session) {
-	ss.mu.Lock()
-	delete(ss.byID, s.id)
-	ss.mu.Unlock()
+	return &session{token: ck.Value, hash: hash, user: cs.User, csrf: auth.ConsoleCSRF(ck.Value)}, nil
 }
 
 // secure reports whether the browser reached us over HTTPS.
@@ -156,7 +106,11 @@ func (c *Console) signedIn(h func(*request)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		lang := langOf(r)
 		r.Body = http.MaxBytesReader(w, r.Body, bodyLimit(r))
-		s := c.sessions.of(r)
+		s, err := c.sessionOf(r)
+		if err != nil {
+			c.fail(w, r, lang, err)
+			return
+		}
 		var actor syncproto.Actor
 		if s != nil {
 			u, err := c.cfg.Accounts.User(r.Context(), s.user)
@@ -165,7 +119,10 @@ func (c *Console) signedIn(h func(*request)) http.HandlerFunc {
 				c.fail(w, r, lang, err)
 				return
 			case u == nil || u.Disabled:
-				c.sessions.end(s)
+				if err := c.cfg.Accounts.EndConsoleSession(r.Context(), s.hash); err != nil {
+					c.fail(w, r, lang, err)
+					return
+				}
 				s = nil
 			default:
 				actor = u.Actor(ConsoleDevice)
@@ -254,15 +211,22 @@ func (c *Console) handleLogin(w http.ResponseWriter, r *http.Request) {
 		c.loginForm(w, r, http.StatusUnauthorized, t(lang, msg))
 		return
 	}
-	s := c.sessions.start(u.Name)
-	setCookie(w, r, sessionCookie, s.id, 0)
+	token, err := c.startSession(r.Context(), u.Name)
+	if err != nil {
+		c.fail(w, r, lang, err)
+		return
+	}
+	setCookie(w, r, sessionCookie, token, 0)
 	setCookie(w, r, loginCookie, "", -1)
 	http.Redirect(w, r, safeNext(r.PostFormValue("next")), http.StatusSeeOther)
 }
 
 // handleLogout ends the session.
 func (c *Console) handleLogout(q *request) {
-	c.sessions.end(q.session)
+	if err := c.cfg.Accounts.EndConsoleSession(q.r.Context(), q.session.hash); err != nil {
+		c.fail(q.w, q.r, q.lang, err)
+		return
+	}
 	setCookie(q.w, q.r, sessionCookie, "", -1)
 	http.Redirect(q.w, q.r, "/console/login", http.StatusSeeOther)
 }

@@ -46,15 +46,16 @@ func scanUserRow(row pgx.Row) (auth.User, error) {
 }
 
 // PutUser creates or updates a user. A new password ends the user's
-// sessions: tokens obtained with the old one stop working.
+// sessions: tokens obtained with the old one stop working. A new password
+// or role ends their console sessions.
 func (s *Store) PutUser(ctx context.Context, u auth.User) error {
 	scope, err := json.Marshal(nonNil(u.Scope))
 	if err != nil {
 		return err
 	}
 	return s.write(ctx, "user", func(ctx context.Context, tx pgx.Tx) error {
-		var oldHash string
-		if err := tx.QueryRow(ctx, `SELECT password_hash FROM users WHERE name = $1`, u.Name).Scan(&oldHash); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		var oldHash, oldRole string
+		if err := tx.QueryRow(ctx, `SELECT password_hash, role FROM users WHERE name = $1`, u.Name).Scan(&oldHash, &oldRole); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("put user: %w", err)
 		}
 		now := formatTime(s.now())
@@ -67,6 +68,11 @@ func (s *Store) PutUser(ctx context.Context, u auth.User) error {
 		if oldHash != "" && oldHash != u.PasswordHash {
 			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = 'password changed'
 				WHERE user_name = $2 AND revoked_at IS NULL`, now, u.Name); err != nil {
+				return fmt.Errorf("put user: %w", err)
+			}
+		}
+		if oldHash != "" && (oldHash != u.PasswordHash || oldRole != u.Role) {
+			if err := endConsoleSessions(ctx, tx, u.Name); err != nil {
 				return fmt.Errorf("put user: %w", err)
 			}
 		}
@@ -86,7 +92,7 @@ func (s *Store) Users(ctx context.Context) ([]auth.User, error) {
 }
 
 // SetUserDisabled disables or enables a user; disabling ends their
-// sessions. An unknown user is ENotFound.
+// sessions, the console's too. An unknown user is ENotFound.
 func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool, now time.Time) error {
 	return s.write(ctx, "user", func(ctx context.Context, tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE users SET disabled = $1, updated_at = $2 WHERE name = $3`, disabled, formatTime(now), name)
@@ -99,6 +105,9 @@ func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool,
 		if disabled {
 			if _, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $1, revoke_reason = 'user disabled'
 				WHERE user_name = $2 AND revoked_at IS NULL`, formatTime(now), name); err != nil {
+				return fmt.Errorf("disable user: %w", err)
+			}
+			if err := endConsoleSessions(ctx, tx, name); err != nil {
 				return fmt.Errorf("disable user: %w", err)
 			}
 		}

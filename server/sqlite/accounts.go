@@ -43,7 +43,8 @@ func scanUserRow(row rowScanner) (auth.User, error) {
 }
 
 // PutUser creates or updates a user. A new password ends the user's
-// sessions: tokens obtained with the old one stop working.
+// sessions: tokens obtained with the old one stop working. A new password
+// or role ends their console sessions.
 func (s *Store) PutUser(ctx context.Context, u auth.User) error {
 	return writeError(s.putUserTx(ctx, u))
 }
@@ -58,8 +59,8 @@ func (s *Store) putUserTx(ctx context.Context, u auth.User) error {
 		return err
 	}
 	defer tx.Rollback()
-	var oldHash string
-	if err := tx.QueryRowContext(ctx, `SELECT password_hash FROM users WHERE name = ?`, u.Name).Scan(&oldHash); err != nil && !errors.Is(err, sql.ErrNoRows) {
+	var oldHash, oldRole string
+	if err := tx.QueryRowContext(ctx, `SELECT password_hash, role FROM users WHERE name = ?`, u.Name).Scan(&oldHash, &oldRole); err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("put user: %w", err)
 	}
 	now := formatTime(s.now())
@@ -73,6 +74,11 @@ func (s *Store) putUserTx(ctx context.Context, u auth.User) error {
 	if oldHash != "" && oldHash != u.PasswordHash {
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'password changed'
 			WHERE user_name = ? AND revoked_at IS NULL`, now, u.Name); err != nil {
+			return fmt.Errorf("put user: %w", err)
+		}
+	}
+	if oldHash != "" && (oldHash != u.PasswordHash || oldRole != u.Role) {
+		if err := endConsoleSessions(ctx, tx, u.Name); err != nil {
 			return fmt.Errorf("put user: %w", err)
 		}
 	}
@@ -90,7 +96,8 @@ func (s *Store) Users(ctx context.Context) ([]auth.User, error) {
 	return collect(rows, err, "users", scanUserRow)
 }
 
-// SetUserDisabled disables or enables a user; disabling ends their sessions.
+// SetUserDisabled disables or enables a user; disabling ends their
+// sessions, the console's too.
 func (s *Store) SetUserDisabled(ctx context.Context, name string, disabled bool, now time.Time) error {
 	return writeError(s.setUserDisabledTx(ctx, name, disabled, now))
 }
@@ -111,6 +118,9 @@ func (s *Store) setUserDisabledTx(ctx context.Context, name string, disabled boo
 	if disabled {
 		if _, err := tx.ExecContext(ctx, `UPDATE sessions SET revoked_at = ?, revoke_reason = 'user disabled'
 			WHERE user_name = ? AND revoked_at IS NULL`, formatTime(now), name); err != nil {
+			return fmt.Errorf("disable user: %w", err)
+		}
+		if err := endConsoleSessions(ctx, tx, name); err != nil {
 			return fmt.Errorf("disable user: %w", err)
 		}
 	}
