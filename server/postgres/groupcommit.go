@@ -118,7 +118,7 @@ func (s *Store) commitGroup(group []*pushRequest) []error {
 		return failAll(err)
 	}
 	defer tx.Rollback(ctx)
-	ptx := &pushTx{tx: tx, keep: s.summaries.Load()}
+	ptx := &pushTx{tx: tx, book: syncproto.NewSummaryBook(s.summaries.Load())}
 	if len(group) == 1 {
 		if err := ptx.run(group[0].ctx, group[0].apply); err != nil {
 			return failAll(writeError(err))

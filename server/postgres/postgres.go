@@ -163,7 +163,7 @@ type Store struct {
 	observer WriteObserver
 	// summaries, once set by KeepSummaries, is what every write keeps the
 	// household summaries with (summaries.go).
-	summaries atomic.Pointer[summaryKeeper]
+	summaries atomic.Pointer[syncproto.SummaryKeeper]
 
 	// The group committer (groupcommit.go): pushes is closed by Close,
 	// under mu, and committerDone once the committer has answered every
