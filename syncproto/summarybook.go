@@ -24,10 +24,10 @@ type SummaryKeeper struct {
 
 // SummaryTx is the SQL a SummaryBook needs of a store's write transaction
 // to keep the summaries and their sums: one household's summary, one
-// area's counters (a village's code of 12 digits, a township's of 9, a
-// county's of 6: each area's counters are one JSON object of
-// survey.HouseholdSummary.Keys), and the inspections per village, day and
-// form. Every method works inside the transaction the book was made for.
+// area's counters (an area of a level, AreaLevels: a village's row, a
+// township's or a county's, each one JSON object of
+// survey.HouseholdSummary.Keys summed over its households), and the
+// inspections per village, day and form. Every method works inside the transaction the book was made for.
 type SummaryTx interface {
 	// ForgetSummaries forgets the key the summaries were kept under, so
 	// that the next KeepSummaries rebuilds them (a write by a store that
@@ -47,12 +47,12 @@ type SummaryTx interface {
 	// LiveInspection reports whether id is a live inspection (housing or
 	// water) of the household.
 	LiveInspection(ctx context.Context, forms *survey.Forms, household, id string) (bool, error)
-	// LoadAreaCounts returns an area's counters document, ok false when
-	// it has no row.
-	LoadAreaCounts(ctx context.Context, area string) (doc string, ok bool, err error)
+	// LoadAreaCounts returns the counters document of an area of the
+	// level of digits digits (AreaLevels), ok false when it has no row.
+	LoadAreaCounts(ctx context.Context, digits int, area string) (doc string, ok bool, err error)
 	// SaveAreaCounts writes an area's counters document, doc "" removing
 	// its row.
-	SaveAreaCounts(ctx context.Context, area, doc string) error
+	SaveAreaCounts(ctx context.Context, digits int, area, doc string) error
 	// AddVillageDay adds n (negative: removes) to the inspections of a
 	// village on a day and form (dayForm "YYYY-MM-DD/entity"), dropping
 	// the row at zero.
@@ -309,23 +309,38 @@ func (v *AreaSums) Add(old, cur *survey.HouseholdSummary) {
 	survey.AddDayChanges(old, cur, func(village, key string, n int) { v.days[[2]string{village, key}] += n })
 }
 
-// Write adds the changes to the sums: an area's counters are one JSON
-// object, read, changed and written once; a counter that reaches zero is
-// dropped, and an area left without any loses its row. The days are a
-// row per village, day and form, removed at zero.
+// Write adds the changes to the sums: a village's changes to its row and
+// to its township's and county's (AreaLevels); an area's counters are one
+// JSON object, read, changed and written once per transaction; a counter
+// that reaches zero is dropped, and an area left without any loses its
+// row. The days are a row per village, day and form, removed at zero.
 func (v *AreaSums) Write(ctx context.Context, tx SummaryTx) error {
-	byArea := map[string]map[string]int{}
+	type area struct {
+		digits int
+		code   string
+	}
+	byArea := map[area]map[string]int{}
 	for k, n := range v.counts {
-		if n != 0 {
-			if byArea[k[0]] == nil {
-				byArea[k[0]] = map[string]int{}
+		if n == 0 {
+			continue
+		}
+		for _, d := range AreaLevels {
+			a := area{d, k[0][:min(d, len(k[0]))]}
+			if byArea[a] == nil {
+				byArea[a] = map[string]int{}
 			}
-			byArea[k[0]][k[1]] += n
+			byArea[a][k[1]] += n
 		}
 	}
-	for _, area := range slices.Sorted(maps.Keys(byArea)) {
-		if err := addAreaCounts(ctx, tx, area, byArea[area]); err != nil {
-			return fmt.Errorf("counts of %s: %w", area, err)
+	order := slices.SortedFunc(maps.Keys(byArea), func(a, b area) int {
+		if a.digits != b.digits {
+			return b.digits - a.digits
+		}
+		return strings.Compare(a.code, b.code)
+	})
+	for _, a := range order {
+		if err := addAreaCounts(ctx, tx, a.digits, a.code, byArea[a]); err != nil {
+			return fmt.Errorf("counts of %s: %w", a.code, err)
 		}
 	}
 	keys := slices.SortedFunc(maps.Keys(v.days), func(a, b [2]string) int {
@@ -345,9 +360,9 @@ func (v *AreaSums) Write(ctx context.Context, tx SummaryTx) error {
 }
 
 // addAreaCounts adds delta to an area's counters.
-func addAreaCounts(ctx context.Context, tx SummaryTx, area string, delta map[string]int) error {
+func addAreaCounts(ctx context.Context, tx SummaryTx, digits int, area string, delta map[string]int) error {
 	counts := map[string]int{}
-	doc, ok, err := tx.LoadAreaCounts(ctx, area)
+	doc, ok, err := tx.LoadAreaCounts(ctx, digits, area)
 	if err != nil {
 		return err
 	}
@@ -362,13 +377,73 @@ func addAreaCounts(ctx context.Context, tx SummaryTx, area string, delta map[str
 		}
 	}
 	if len(counts) == 0 {
-		return tx.SaveAreaCounts(ctx, area, "")
+		return tx.SaveAreaCounts(ctx, digits, area, "")
 	}
 	b, err := json.Marshal(counts)
 	if err != nil {
 		return err
 	}
-	return tx.SaveAreaCounts(ctx, area, string(b))
+	return tx.SaveAreaCounts(ctx, digits, area, string(b))
+}
+
+// AreaLevels are the levels of area whose counters a SummaryStore keeps,
+// by the digits of their codes: villages (12), townships (9) and counties
+// (6). Each is the sum of the level below, adjusted in the same
+// transaction, so that the counts of a county are one row to read.
+var AreaLevels = []int{12, 9, 6}
+
+// AreaRange is the rows of one level whose codes start with Prefix.
+type AreaRange struct {
+	Digits int
+	Prefix string
+}
+
+// AreaRanges are the rows a store reads for the counts of the areas of
+// digits digits under the actor's scope: every row of that level for all
+// regions; per scope prefix, the rows of that level under it, or, for a
+// scope narrower than the level (a township's supervisor asking for
+// counties), the scope's own rows (its township's), so that an area is
+// counted only as far as it lies in the scope. A prefix under another is
+// left out (its rows are the other's already).
+func AreaRanges(actor Actor, digits int) []AreaRange {
+	if actor.AllRegions {
+		return []AreaRange{{Digits: digits, Prefix: ""}}
+	}
+	var out []AreaRange
+	for _, p := range actor.Scope {
+		if slices.ContainsFunc(actor.Scope, func(q string) bool { return q != p && strings.HasPrefix(p, q) }) ||
+			slices.ContainsFunc(out, func(r AreaRange) bool { return r.Prefix == p }) {
+			continue
+		}
+		level := AreaLevels[0]
+		for _, d := range AreaLevels {
+			if d >= max(digits, len(p)) {
+				level = d
+			}
+		}
+		out = append(out, AreaRange{Digits: level, Prefix: p})
+	}
+	return out
+}
+
+// AreaRow is one area's counters as a store keeps them.
+type AreaRow struct {
+	Code, Counts string
+}
+
+// SumAreaRows adds up the rows read for AreaRanges (in any order) per
+// area of digits digits, calling emit with each area's sums in code
+// order.
+func SumAreaRows(digits int, rows []AreaRow, emit func(code string, keys map[string]int) error) error {
+	slices.SortFunc(rows, func(a, b AreaRow) int { return strings.Compare(a.Code, b.Code) })
+	i := 0
+	return SumAreas(digits, func() (string, string, bool, error) {
+		if i == len(rows) {
+			return "", "", false, nil
+		}
+		i++
+		return rows[i-1].Code, rows[i-1].Counts, true, nil
+	}, emit)
 }
 
 // KeptKeeper is the keeper of summaries stored under key and judged as
@@ -399,13 +474,14 @@ type SummaryRebuildTx interface {
 	// InsertSummary adds the summary s (its JSON doc) of a household that
 	// has none.
 	InsertSummary(ctx context.Context, s *survey.HouseholdSummary, doc string) error
-	// InsertAreaCounts adds the counters' row of an area that has none.
-	InsertAreaCounts(ctx context.Context, area, doc string) error
+	// InsertAreaCounts adds the counters' row of an area of the level of
+	// digits digits (AreaLevels) that has none.
+	InsertAreaCounts(ctx context.Context, digits int, area, doc string) error
 	// InsertVillageDay adds the row of a village's inspections on a day
 	// and form.
 	InsertVillageDay(ctx context.Context, village, dayForm string, n int) error
-	// VillageDone is called after each village's rows (a store may send
-	// them together).
+	// VillageDone is called after each village's rows and after the
+	// townships' and counties' (a store may send them together).
 	VillageDone(ctx context.Context) error
 }
 
@@ -416,8 +492,9 @@ func NewKeeper(sum *survey.Summarizer, today time.Time) *SummaryKeeper {
 }
 
 // Rebuild replaces every summary and sum by those of the records, judged
-// as of k.AsOf, village by village: memory holds one village's households
-// and the villages' codes.
+// as of k.AsOf, village by village: memory holds one village's households,
+// the villages' codes and the townships' and counties' sums (written at
+// the end).
 func (k *SummaryKeeper) Rebuild(ctx context.Context, tx SummaryRebuildTx) error {
 	if err := tx.ClearSummaries(ctx); err != nil {
 		return fmt.Errorf("rebuild summaries: %w", err)
@@ -427,6 +504,11 @@ func (k *SummaryKeeper) Rebuild(ctx context.Context, tx SummaryRebuildTx) error 
 	if err != nil {
 		return fmt.Errorf("rebuild summaries: %w", err)
 	}
+	type area struct {
+		digits int
+		code   string
+	}
+	areas := map[area]map[string]int{}
 	for _, village := range villages {
 		// The village's sums are added up here and written once.
 		keys, days := map[string]int{}, map[string]int{}
@@ -455,8 +537,17 @@ func (k *SummaryKeeper) Rebuild(ctx context.Context, tx SummaryRebuildTx) error 
 			if err != nil {
 				return err
 			}
-			if err := tx.InsertAreaCounts(ctx, village, string(b)); err != nil {
+			if err := tx.InsertAreaCounts(ctx, AreaLevels[0], village, string(b)); err != nil {
 				return fmt.Errorf("rebuild summaries of %s: %w", village, err)
+			}
+		}
+		for _, d := range AreaLevels[1:] {
+			a := area{d, village[:min(d, len(village))]}
+			if areas[a] == nil {
+				areas[a] = map[string]int{}
+			}
+			for key, n := range keys {
+				areas[a][key] += n
 			}
 		}
 		for _, d := range slices.Sorted(maps.Keys(days)) {
@@ -467,6 +558,21 @@ func (k *SummaryKeeper) Rebuild(ctx context.Context, tx SummaryRebuildTx) error 
 		if err := tx.VillageDone(ctx); err != nil {
 			return fmt.Errorf("rebuild summaries of %s: %w", village, err)
 		}
+	}
+	for a, keys := range areas {
+		if len(keys) == 0 {
+			continue
+		}
+		b, err := json.Marshal(keys)
+		if err != nil {
+			return err
+		}
+		if err := tx.InsertAreaCounts(ctx, a.digits, a.code, string(b)); err != nil {
+			return fmt.Errorf("rebuild summaries of %s: %w", a.code, err)
+		}
+	}
+	if err := tx.VillageDone(ctx); err != nil {
+		return fmt.Errorf("rebuild summaries: %w", err)
 	}
 	return nil
 }

@@ -56,9 +56,9 @@ func (t summaryTx) ForgetSummaries(ctx context.Context) error {
 	return err
 }
 
-func (t summaryTx) loadDoc(ctx context.Context, query, key string) (string, bool, error) {
+func (t summaryTx) loadDoc(ctx context.Context, query string, args ...any) (string, bool, error) {
 	var doc string
-	err := t.p.queryRow(ctx, query, key).Scan(&doc)
+	err := t.p.queryRow(ctx, query, args...).Scan(&doc)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", false, nil
 	}
@@ -103,17 +103,27 @@ func (t summaryTx) HouseholdInspections(ctx context.Context, forms *survey.Forms
 	return out, err
 }
 
-func (t summaryTx) LoadAreaCounts(ctx context.Context, area string) (string, bool, error) {
-	return t.loadDoc(ctx, `SELECT counts FROM village_counts WHERE village = ?`, area)
+func (t summaryTx) LoadAreaCounts(ctx context.Context, digits int, area string) (string, bool, error) {
+	if digits == 12 {
+		return t.loadDoc(ctx, `SELECT counts FROM village_counts WHERE village = ?`, area)
+	}
+	return t.loadDoc(ctx, `SELECT counts FROM area_counts WHERE digits = ? AND area = ?`, digits, area)
 }
 
-func (t summaryTx) SaveAreaCounts(ctx context.Context, area, doc string) error {
-	if doc == "" {
-		_, err := t.p.exec(ctx, `DELETE FROM village_counts WHERE village = ?`, area)
-		return err
+func (t summaryTx) SaveAreaCounts(ctx context.Context, digits int, area, doc string) error {
+	var err error
+	switch {
+	case digits == 12 && doc == "":
+		_, err = t.p.exec(ctx, `DELETE FROM village_counts WHERE village = ?`, area)
+	case digits == 12:
+		_, err = t.p.exec(ctx, `INSERT INTO village_counts (village, counts) VALUES (?, ?)
+			ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, area, doc)
+	case doc == "":
+		_, err = t.p.exec(ctx, `DELETE FROM area_counts WHERE digits = ? AND area = ?`, digits, area)
+	default:
+		_, err = t.p.exec(ctx, `INSERT INTO area_counts (digits, area, counts) VALUES (?, ?, ?)
+			ON CONFLICT (digits, area) DO UPDATE SET counts = excluded.counts`, digits, area, doc)
 	}
-	_, err := t.p.exec(ctx, `INSERT INTO village_counts (village, counts) VALUES (?, ?)
-		ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, area, doc)
 	return err
 }
 
@@ -174,7 +184,7 @@ type rebuildTx struct {
 }
 
 func (r *rebuildTx) ClearSummaries(ctx context.Context) error {
-	_, err := r.tx.Exec(ctx, `TRUNCATE household_summaries, village_counts, village_days`)
+	_, err := r.tx.Exec(ctx, `TRUNCATE household_summaries, village_counts, area_counts, village_days`)
 	return err
 }
 
@@ -198,8 +208,12 @@ func (r *rebuildTx) InsertSummary(_ context.Context, s *survey.HouseholdSummary,
 	return nil
 }
 
-func (r *rebuildTx) InsertAreaCounts(_ context.Context, area, doc string) error {
-	r.batch.Queue(`INSERT INTO village_counts (village, counts) VALUES ($1, $2)`, area, doc)
+func (r *rebuildTx) InsertAreaCounts(_ context.Context, digits int, area, doc string) error {
+	if digits == 12 {
+		r.batch.Queue(`INSERT INTO village_counts (village, counts) VALUES ($1, $2)`, area, doc)
+	} else {
+		r.batch.Queue(`INSERT INTO area_counts (digits, area, counts) VALUES ($1, $2, $3)`, digits, area, doc)
+	}
 	return nil
 }
 
@@ -215,8 +229,9 @@ func (r *rebuildTx) VillageDone(ctx context.Context) error {
 }
 
 // AreaSummaries reads the coverage counts of the actor's areas of a level
-// from the per-village sums (syncproto.SummaryStore), in one read
-// transaction.
+// from the kept sums (syncproto.SummaryStore): the rows of that level
+// under the scope, or the scope's own where it is narrower
+// (syncproto.AreaRanges), in one read transaction.
 func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level string, today time.Time, emit func(*survey.AreaCoverage) error) (syncproto.Cursor, error) {
 	at := syncproto.Cursor{Scope: actor.ScopeKey()}
 	digits := survey.LevelDigits(level)
@@ -238,20 +253,27 @@ func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level 
 		if at.Seq, err = head(ctx, tx); err != nil {
 			return fmt.Errorf("area summaries head: %w", err)
 		}
-		where, args := scopeClause("village", actor)
-		rows, err := tx.Query(ctx, rebind(`SELECT village, counts FROM village_counts WHERE `+where+` ORDER BY village`), args...)
-		if err != nil {
-			return fmt.Errorf("area summaries: %w", err)
-		}
-		defer rows.Close()
-		err = syncproto.SumAreas(digits, func() (string, string, bool, error) {
-			if !rows.Next() {
-				return "", "", false, rows.Err()
+		var list []syncproto.AreaRow
+		for _, r := range syncproto.AreaRanges(actor, digits) {
+			under := syncproto.Actor{Scope: []string{r.Prefix}, AllRegions: r.Prefix == ""}
+			where, args := scopeClause("village", under)
+			query := `SELECT village, counts FROM village_counts WHERE ` + where
+			if r.Digits != 12 {
+				where, args = scopeClause("area", under)
+				query = `SELECT area, counts FROM area_counts WHERE digits = ? AND ` + where
+				args = append([]any{r.Digits}, args...)
 			}
-			var village, doc string
-			err := rows.Scan(&village, &doc)
-			return village, doc, true, err
-		}, func(code string, keys map[string]int) error {
+			rows, err := tx.Query(ctx, rebind(query), args...)
+			got, err := collect(rows, err, "area summaries", func(r pgx.Row) (syncproto.AreaRow, error) {
+				var a syncproto.AreaRow
+				return a, r.Scan(&a.Code, &a.Counts)
+			})
+			if err != nil {
+				return err
+			}
+			list = append(list, got...)
+		}
+		err = syncproto.SumAreaRows(digits, list, func(code string, keys map[string]int) error {
 			return emit(&survey.AreaCoverage{Code: code, Level: level, Counts: k.Sum.CountsOf(keys)})
 		})
 		if err != nil {

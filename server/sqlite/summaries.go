@@ -52,9 +52,9 @@ func (t summaryTx) LoadSummary(ctx context.Context, household string) (string, b
 	return t.loadDoc(ctx, `SELECT summary FROM household_summaries WHERE household_id = ?`, household)
 }
 
-func (t summaryTx) loadDoc(ctx context.Context, query, key string) (string, bool, error) {
+func (t summaryTx) loadDoc(ctx context.Context, query string, args ...any) (string, bool, error) {
 	var doc string
-	err := t.p.queryRow(ctx, query, key).Scan(&doc)
+	err := t.p.queryRow(ctx, query, args...).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", false, nil
 	}
@@ -114,17 +114,27 @@ func (t summaryTx) QueryRowContext(ctx context.Context, query string, args ...an
 	return t.p.queryRow(ctx, query, args...)
 }
 
-func (t summaryTx) LoadAreaCounts(ctx context.Context, area string) (string, bool, error) {
-	return t.loadDoc(ctx, `SELECT counts FROM village_counts WHERE village = ?`, area)
+func (t summaryTx) LoadAreaCounts(ctx context.Context, digits int, area string) (string, bool, error) {
+	if digits == 12 {
+		return t.loadDoc(ctx, `SELECT counts FROM village_counts WHERE village = ?`, area)
+	}
+	return t.loadDoc(ctx, `SELECT counts FROM area_counts WHERE digits = ? AND area = ?`, digits, area)
 }
 
-func (t summaryTx) SaveAreaCounts(ctx context.Context, area, doc string) error {
-	if doc == "" {
-		_, err := t.p.exec(ctx, `DELETE FROM village_counts WHERE village = ?`, area)
-		return err
+func (t summaryTx) SaveAreaCounts(ctx context.Context, digits int, area, doc string) error {
+	var err error
+	switch {
+	case digits == 12 && doc == "":
+		_, err = t.p.exec(ctx, `DELETE FROM village_counts WHERE village = ?`, area)
+	case digits == 12:
+		_, err = t.p.exec(ctx, `INSERT INTO village_counts (village, counts) VALUES (?, ?)
+			ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, area, doc)
+	case doc == "":
+		_, err = t.p.exec(ctx, `DELETE FROM area_counts WHERE digits = ? AND area = ?`, digits, area)
+	default:
+		_, err = t.p.exec(ctx, `INSERT INTO area_counts (digits, area, counts) VALUES (?, ?, ?)
+			ON CONFLICT (digits, area) DO UPDATE SET counts = excluded.counts`, digits, area, doc)
 	}
-	_, err := t.p.exec(ctx, `INSERT INTO village_counts (village, counts) VALUES (?, ?)
-		ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, area, doc)
 	return err
 }
 
@@ -188,8 +198,8 @@ func (s *Store) KeepSummaries(ctx context.Context, sum *survey.Summarizer, today
 // rebuildTx is the SQL of a rebuild (syncproto.SummaryRebuildTx): its
 // inserts prepared once.
 type rebuildTx struct {
-	tx                       *sql.Tx
-	insert, addCount, addDay *sql.Stmt
+	tx                                *sql.Tx
+	insert, addCount, addArea, addDay *sql.Stmt
 }
 
 func newRebuildTx(ctx context.Context, tx *sql.Tx) (*rebuildTx, error) {
@@ -201,6 +211,7 @@ func newRebuildTx(ctx context.Context, tx *sql.Tx) (*rebuildTx, error) {
 		{&r.insert, `INSERT INTO household_summaries (household_id, village, never_inspected,
 			with_water, last_inspected, summary) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&r.addCount, `INSERT INTO village_counts (village, counts) VALUES (?, ?)`},
+		{&r.addArea, `INSERT INTO area_counts (digits, area, counts) VALUES (?, ?, ?)`},
 		{&r.addDay, `INSERT INTO village_days (village, day_form, n) VALUES (?, ?, ?)`},
 	} {
 		var err error
@@ -213,7 +224,7 @@ func newRebuildTx(ctx context.Context, tx *sql.Tx) (*rebuildTx, error) {
 }
 
 func (r *rebuildTx) close() {
-	for _, st := range []*sql.Stmt{r.insert, r.addCount, r.addDay} {
+	for _, st := range []*sql.Stmt{r.insert, r.addCount, r.addArea, r.addDay} {
 		if st != nil {
 			st.Close()
 		}
@@ -221,7 +232,7 @@ func (r *rebuildTx) close() {
 }
 
 func (r *rebuildTx) ClearSummaries(ctx context.Context) error {
-	for _, t := range []string{"household_summaries", "village_counts", "village_days"} {
+	for _, t := range []string{"household_summaries", "village_counts", "area_counts", "village_days"} {
 		if _, err := r.tx.ExecContext(ctx, `DELETE FROM `+t); err != nil {
 			return err
 		}
@@ -248,8 +259,12 @@ func (r *rebuildTx) InsertSummary(ctx context.Context, s *survey.HouseholdSummar
 	return err
 }
 
-func (r *rebuildTx) InsertAreaCounts(ctx context.Context, area, doc string) error {
-	_, err := r.addCount.ExecContext(ctx, area, doc)
+func (r *rebuildTx) InsertAreaCounts(ctx context.Context, digits int, area, doc string) error {
+	if digits == 12 {
+		_, err := r.addCount.ExecContext(ctx, area, doc)
+		return err
+	}
+	_, err := r.addArea.ExecContext(ctx, digits, area, doc)
 	return err
 }
 
@@ -261,8 +276,11 @@ func (r *rebuildTx) InsertVillageDay(ctx context.Context, village, dayForm strin
 func (r *rebuildTx) VillageDone(context.Context) error { return nil }
 
 // AreaSummaries reads the coverage counts of the actor's areas of a level
-// from the per-village sums (syncproto.SummaryStore): one grouped read of
-// the village_counts rows under the scope, in one read transaction.
+// from the kept sums (syncproto.SummaryStore): the rows of that level
+// under the scope (village_counts, or area_counts for townships and
+// counties: one row per county), or the scope's own rows where it is
+// narrower than the level (syncproto.AreaRanges), in one read
+// transaction.
 func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level string, today time.Time, emit func(*survey.AreaCoverage) error) (syncproto.Cursor, error) {
 	at := syncproto.Cursor{Scope: actor.ScopeKey()}
 	digits := survey.LevelDigits(level)
@@ -287,20 +305,27 @@ func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level 
 	if at.Seq, err = head(ctx, tx); err != nil {
 		return at, fmt.Errorf("area summaries head: %w", err)
 	}
-	where, args := prefixClause("village", actor)
-	rows, err := tx.QueryContext(ctx, `SELECT village, counts FROM village_counts WHERE `+where+` ORDER BY village`, args...)
-	if err != nil {
-		return at, fmt.Errorf("area summaries: %w", err)
-	}
-	defer rows.Close()
-	err = syncproto.SumAreas(digits, func() (string, string, bool, error) {
-		if !rows.Next() {
-			return "", "", false, rows.Err()
+	var list []syncproto.AreaRow
+	for _, r := range syncproto.AreaRanges(actor, digits) {
+		under := syncproto.Actor{Scope: []string{r.Prefix}, AllRegions: r.Prefix == ""}
+		where, args := prefixClause("village", under)
+		query := `SELECT village, counts FROM village_counts WHERE ` + where
+		if r.Digits != 12 {
+			where, args = prefixClause("area", under)
+			query = `SELECT area, counts FROM area_counts WHERE digits = :digits AND ` + where
+			args = append(args, sql.Named("digits", r.Digits))
 		}
-		var village, doc string
-		err := rows.Scan(&village, &doc)
-		return village, doc, true, err
-	}, func(code string, keys map[string]int) error {
+		rows, err := tx.QueryContext(ctx, query, args...)
+		got, err := collect(rows, err, "area summaries", func(r rowScanner) (syncproto.AreaRow, error) {
+			var a syncproto.AreaRow
+			return a, r.Scan(&a.Code, &a.Counts)
+		})
+		if err != nil {
+			return at, err
+		}
+		list = append(list, got...)
+	}
+	err = syncproto.SumAreaRows(digits, list, func(code string, keys map[string]int) error {
 		return emit(&survey.AreaCoverage{Code: code, Level: level, Counts: k.Sum.CountsOf(keys)})
 	})
 	if err != nil {

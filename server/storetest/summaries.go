@@ -238,6 +238,21 @@ func checkSummaries(t *testing.T, s syncproto.Store, actor syncproto.Actor, cloc
 			t.Fatalf("%s: never inspected in %s from the summaries %+v, from the records %+v", when, v.Code, marks, v.NeverInspected)
 		}
 	}
+	// The townships' and counties' rows the store keeps equal the sums of
+	// their villages' rows (as far as they lie in the actor's scope).
+	roll := survey.NewSummarizer(schema.V1()).NewRollup()
+	for i := range villages {
+		roll.Add(villages[i].Code, &villages[i].Counts)
+	}
+	fromVillages := roll.Finish()
+	for _, c := range []struct {
+		level string
+		want  []survey.AreaCoverage
+	}{{survey.LevelTownship, fromVillages.Townships}, {survey.LevelCounty, fromVillages.Counties}} {
+		if got := read(c.level); !reflect.DeepEqual(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+			t.Fatalf("%s: %ss kept:\n%+v\nthe sums of their villages:\n%+v", when, c.level, got, c.want)
+		}
+	}
 	for _, c := range []struct {
 		level string
 		want  []survey.AreaCoverage
