@@ -576,3 +576,18 @@ func (k *SummaryKeeper) Rebuild(ctx context.Context, tx SummaryRebuildTx) error 
 	}
 	return nil
 }
+
+// EmitVillages calls emit with the counts of each village row, in order
+// (a store's SummaryStore.LaggingVillages).
+func (k *SummaryKeeper) EmitVillages(rows []AreaRow, emit func(*survey.AreaCoverage) error) error {
+	for _, row := range rows {
+		keys := map[string]int{}
+		if err := addCounts(row.Counts, keys); err != nil {
+			return fmt.Errorf("counts of %s: %w", row.Code, err)
+		}
+		if err := emit(&survey.AreaCoverage{Code: row.Code, Level: survey.LevelVillage, Counts: k.Sum.CountsOf(keys)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

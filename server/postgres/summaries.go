@@ -350,3 +350,43 @@ func (s *Store) InspectionDays(ctx context.Context, actor syncproto.Actor, since
 	}
 	return list, at, err
 }
+
+// LaggingVillages reads at most n villages of the actor's scope in the
+// order (syncproto.SummaryStore): a range of village_counts' partial index
+// on the coverage or the never-inspected households its rows carry
+// (migration 00008), in one read transaction.
+func (s *Store) LaggingVillages(ctx context.Context, actor syncproto.Actor, order string, n int, emit func(*survey.AreaCoverage) error) (syncproto.Cursor, error) {
+	at := syncproto.Cursor{Scope: actor.ScopeKey()}
+	var query string
+	switch order {
+	case syncproto.LagBehind:
+		query = `SELECT village, counts FROM village_counts WHERE coverage < 100 AND %s ORDER BY coverage, village LIMIT ?`
+	case syncproto.LagNeverInspected:
+		query = `SELECT village, counts FROM village_counts WHERE never_inspected > 0 AND %s
+			ORDER BY never_inspected DESC, village LIMIT ?`
+	default:
+		return at, syncproto.Errorf(syncproto.EInvalid, "no order %q of villages", order)
+	}
+	k := s.summaries.Load()
+	if k == nil {
+		return at, syncproto.ErrSummariesNotKept
+	}
+	var list []syncproto.AreaRow
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		var err error
+		if at.Seq, err = head(ctx, tx); err != nil {
+			return fmt.Errorf("lagging villages head: %w", err)
+		}
+		where, args := scopeClause("village", actor)
+		rows, err := tx.Query(ctx, rebind(fmt.Sprintf(query, where)), append(args, n)...)
+		list, err = collect(rows, err, "lagging villages", func(r pgx.Row) (syncproto.AreaRow, error) {
+			var a syncproto.AreaRow
+			return a, r.Scan(&a.Code, &a.Counts)
+		})
+		return err
+	})
+	if err != nil {
+		return at, err
+	}
+	return at, k.EmitVillages(list, emit)
+}

@@ -399,3 +399,44 @@ func (s *Store) InspectionDays(ctx context.Context, actor syncproto.Actor, since
 	}
 	return list, at, err
 }
+
+// LaggingVillages reads at most n villages of the actor's scope in the
+// order (syncproto.SummaryStore): a range of village_counts' partial index
+// on the coverage or the never-inspected households its rows carry
+// (migration 00023), in one read transaction.
+func (s *Store) LaggingVillages(ctx context.Context, actor syncproto.Actor, order string, n int, emit func(*survey.AreaCoverage) error) (syncproto.Cursor, error) {
+	at := syncproto.Cursor{Scope: actor.ScopeKey()}
+	var query string
+	switch order {
+	case syncproto.LagBehind:
+		query = `SELECT village, counts FROM village_counts INDEXED BY village_counts_behind WHERE coverage < 100 AND %s
+			ORDER BY coverage, village LIMIT :n`
+	case syncproto.LagNeverInspected:
+		query = `SELECT village, counts FROM village_counts INDEXED BY village_counts_never WHERE never_inspected > 0 AND %s
+			ORDER BY never_inspected DESC, village LIMIT :n`
+	default:
+		return at, syncproto.Errorf(syncproto.EInvalid, "no order %q of villages", order)
+	}
+	k := s.summaries.Load()
+	if k == nil {
+		return at, syncproto.ErrSummariesNotKept
+	}
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return at, fmt.Errorf("begin lagging villages: %w", err)
+	}
+	defer tx.Rollback()
+	if at.Seq, err = head(ctx, tx); err != nil {
+		return at, fmt.Errorf("lagging villages head: %w", err)
+	}
+	where, args := prefixClause("village", actor)
+	rows, err := tx.QueryContext(ctx, fmt.Sprintf(query, where), append(args, sql.Named("n", n))...)
+	list, err := collect(rows, err, "lagging villages", func(r rowScanner) (syncproto.AreaRow, error) {
+		var a syncproto.AreaRow
+		return a, r.Scan(&a.Code, &a.Counts)
+	})
+	if err != nil {
+		return at, err
+	}
+	return at, k.EmitVillages(list, emit)
+}

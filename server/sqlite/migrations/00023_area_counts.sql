@@ -17,5 +17,31 @@ SELECT digits, area, json_group_object(key, n) FROM (
     GROUP BY 1, 2, 3
 ) WHERE n != 0 GROUP BY digits, area;
 
+-- The villages behind and those with households never inspected, the
+-- overview's lists above a township, read as two bounded ranges of an
+-- index rather than every village's counters: each village row carries
+-- its never-inspected households and its coverage (the lower of the
+-- shares of households with a housing and with a water inspection, in
+-- whole percent rounded half up), taken from its counters
+-- (survey.HouseholdSummary.Keys: households, with_housing, with_water,
+-- never_inspected) by SQLite itself.
+CREATE TABLE village_counts_new (
+    village         TEXT PRIMARY KEY,
+    counts          TEXT NOT NULL,
+    never_inspected INTEGER GENERATED ALWAYS AS (COALESCE(json_extract(counts, '$.never_inspected'), 0)) STORED,
+    coverage        INTEGER GENERATED ALWAYS AS (CASE WHEN COALESCE(json_extract(counts, '$.households'), 0) = 0 THEN 0 ELSE
+        min((COALESCE(json_extract(counts, '$.with_housing'), 0) * 100 + json_extract(counts, '$.households') / 2) / json_extract(counts, '$.households'),
+            (COALESCE(json_extract(counts, '$.with_water'), 0) * 100 + json_extract(counts, '$.households') / 2) / json_extract(counts, '$.households')) END) STORED
+) WITHOUT ROWID;
+INSERT INTO village_counts_new (village, counts) SELECT village, counts FROM village_counts;
+DROP TABLE village_counts;
+ALTER TABLE village_counts_new RENAME TO village_counts;
+CREATE INDEX village_counts_never ON village_counts (never_inspected DESC, village) WHERE never_inspected > 0;
+CREATE INDEX village_counts_behind ON village_counts (coverage, village) WHERE coverage < 100;
+
 -- +goose Down
+DROP INDEX village_counts_behind;
+DROP INDEX village_counts_never;
+ALTER TABLE village_counts DROP COLUMN coverage;
+ALTER TABLE village_counts DROP COLUMN never_inspected;
 DROP TABLE area_counts;
