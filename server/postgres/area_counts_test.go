@@ -2,20 +2,16 @@ package postgres
 
 import (
 	"context"
-	"database/sql"
-	"encoding/json"
 	"io/fs"
 	"reflect"
 	"testing"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 
 	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/server/storetest"
-	"github.com/fieldsync/fieldsync/syncproto"
 )
 
 // A database whose summaries were kept before the townships' and
@@ -29,50 +25,12 @@ func TestAreaCountsMigrationFillsFromVillages(t *testing.T) {
 	if err := s.KeepSummaries(ctx, survey.NewSummarizer(schema.V1()), clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	d := storetest.NewDevice("admin")
-	for i := 0; i < 12; i++ {
-		hh := uuid.NewString()
-		village := []string{storetest.SouthVillage, "500240107202", storetest.NorthVillage}[i%3]
-		changes := []syncproto.Change{storetest.Household(hh, village, storetest.T0)}
-		if i%4 != 0 {
-			changes = append(changes, storetest.WaterInspection(uuid.NewString(), hh, storetest.T0))
-		}
-		d.Push(t, pushes(s), changes...)
-	}
-	type row struct {
-		Area   string
-		Counts map[string]int
-		Extra  [2]int64
-	}
+	storetest.PushAreaFixture(t, pushes(s))
 	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
-	read := func(db *sql.DB, query string) []row {
-		t.Helper()
-		rows, err := db.Query(query)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []row
-		for rows.Next() {
-			var r row
-			var doc string
-			if err := rows.Scan(&r.Area, &doc, &r.Extra[0], &r.Extra[1]); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal([]byte(doc), &r.Counts); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, r)
-		}
-		if err := rows.Err(); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
 	const areas = `SELECT area, counts, digits, 0 FROM area_counts ORDER BY digits, area`
 	const villages = `SELECT village, counts, never_inspected, coverage FROM village_counts ORDER BY village`
-	wantAreas, wantVillages := read(db, areas), read(db, villages)
+	wantAreas, wantVillages := storetest.ReadCountRows(t, db, areas), storetest.ReadCountRows(t, db, villages)
 	if len(wantAreas) != 4 || len(wantVillages) != 3 || wantVillages[0].Extra == [2]int64{} {
 		t.Fatalf("kept by the writes: areas %+v, villages %+v", wantAreas, wantVillages)
 	}
@@ -93,10 +51,10 @@ func TestAreaCountsMigrationFillsFromVillages(t *testing.T) {
 	if _, err := p.Up(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := read(db, areas); !reflect.DeepEqual(got, wantAreas) {
+	if got := storetest.ReadCountRows(t, db, areas); !reflect.DeepEqual(got, wantAreas) {
 		t.Errorf("areas after the migration:\n%+v\nkept by the writes:\n%+v", got, wantAreas)
 	}
-	if got := read(db, villages); !reflect.DeepEqual(got, wantVillages) {
+	if got := storetest.ReadCountRows(t, db, villages); !reflect.DeepEqual(got, wantVillages) {
 		t.Errorf("villages after the migration:\n%+v\nkept by the writes:\n%+v", got, wantVillages)
 	}
 }
