@@ -53,6 +53,90 @@ type SummaryStore interface {
 	// per-village sums, and the head of the change log. It returns
 	// ErrSummariesNotKept before KeepSummaries.
 	InspectionDays(ctx context.Context, actor Actor, since string) ([]DayCount, Cursor, error)
+	// LaggingVillages calls emit with at most n villages of the actor's
+	// scope from the per-village sums, by one of two orders (LagBehind,
+	// LagNeverInspected), reading no more village rows than it emits (an
+	// index range), and returns the head of the change log. It returns
+	// ErrSummariesNotKept before KeepSummaries; an error from emit stops
+	// it and is returned; another order is EInvalid.
+	LaggingVillages(ctx context.Context, actor Actor, order string, n int, emit func(*survey.AreaCoverage) error) (Cursor, error)
+}
+
+// The orders of SummaryStore.LaggingVillages, each breaking ties by
+// village code.
+const (
+	// LagBehind is the villages whose coverage (VillageCoverage: the
+	// lower of the shares of households with a housing and with a water
+	// inspection, in whole percent rounded half up) is below 100, lowest
+	// first.
+	LagBehind = "behind"
+	// LagNeverInspected is the villages with households never inspected,
+	// most first.
+	LagNeverInspected = "never_inspected"
+)
+
+// VillageCoverage is the coverage LagBehind orders villages by: the lower
+// of the shares of households with a housing and with a water
+// inspection, in whole percent rounded half up (0 for no households).
+func VillageCoverage(c *survey.CoverageCounts) int {
+	if c.Households == 0 {
+		return 0
+	}
+	share := func(n int) int { return (n*100 + c.Households/2) / c.Households }
+	return min(share(c.WithHousing), share(c.WithWater))
+}
+
+// LaggingVillages calls emit with at most n villages of the actor's scope
+// in the order (LagBehind, LagNeverInspected): from the store's sums when
+// it keeps them (SummaryStore.LaggingVillages), else from every
+// village's counts (CoverageSummaries) sorted here. It returns the point
+// of the change log they reflect.
+func (r *ReportService) LaggingVillages(ctx context.Context, actor Actor, order string, n int, emit func(*survey.AreaCoverage) error) (Cursor, error) {
+	if order != LagBehind && order != LagNeverInspected {
+		return Cursor{}, Errorf(EInvalid, "no order %q of villages", order)
+	}
+	if ss, ok := r.store.(SummaryStore); ok {
+		at, err := ss.LaggingVillages(ctx, actor, order, n, emit)
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return at, err
+		}
+	}
+	var list []survey.AreaCoverage
+	rep, err := r.CoverageSummaries(ctx, actor, func(a *survey.AreaCoverage) error {
+		if lagging(order, &a.Counts) {
+			list = append(list, *a)
+		}
+		return nil
+	})
+	if err != nil {
+		return Cursor{}, err
+	}
+	SortLagging(order, list)
+	for i := range list[:min(n, len(list))] {
+		if err := emit(&list[i]); err != nil {
+			return rep.At, err
+		}
+	}
+	return rep.At, nil
+}
+
+// lagging reports whether a village's counts put it in the order's list.
+func lagging(order string, c *survey.CoverageCounts) bool {
+	if order == LagBehind {
+		return VillageCoverage(c) < 100
+	}
+	return c.NeverInspected > 0
+}
+
+// SortLagging sorts villages (in code order) by the order of
+// LaggingVillages, ties kept in code order.
+func SortLagging(order string, list []survey.AreaCoverage) {
+	slices.SortStableFunc(list, func(a, b survey.AreaCoverage) int {
+		if order == LagBehind {
+			return VillageCoverage(&a.Counts) - VillageCoverage(&b.Counts)
+		}
+		return b.Counts.NeverInspected - a.Counts.NeverInspected
+	})
 }
 
 // DayCount is the number of inspections of one form made on one day.

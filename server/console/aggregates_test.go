@@ -63,15 +63,21 @@ func TestOverviewReadsTheAggregates(t *testing.T) {
 	}
 	defer db.Close()
 	today := now.In(time.FixedZone("CST", 8*3600)).Format(time.DateOnly)
-	for _, q := range []string{
-		`UPDATE village_counts SET counts = json_set(counts, '$.households', json_extract(counts, '$.households') + 1000)`,
-		`UPDATE village_counts SET counts = json_set(counts, '$.never_inspected', json_extract(counts, '$.never_inspected') + 100)`,
-		fmt.Sprintf(`UPDATE village_days SET n = n + 7 WHERE day_form = '%s/water_inspection'`, today),
+	// The village's row and its township's and county's (area_counts).
+	for _, q := range []struct {
+		sql  string
+		rows int64
+	}{
+		{`UPDATE village_counts SET counts = json_set(counts, '$.households', json_extract(counts, '$.households') + 1000)`, 1},
+		{`UPDATE village_counts SET counts = json_set(counts, '$.never_inspected', json_extract(counts, '$.never_inspected') + 100)`, 1},
+		{`UPDATE area_counts SET counts = json_set(counts, '$.households', json_extract(counts, '$.households') + 1000)`, 2},
+		{`UPDATE area_counts SET counts = json_set(counts, '$.never_inspected', json_extract(counts, '$.never_inspected') + 100)`, 2},
+		{fmt.Sprintf(`UPDATE village_days SET n = n + 7 WHERE day_form = '%s/water_inspection'`, today), 1},
 	} {
-		if res, err := db.Exec(q); err != nil {
+		if res, err := db.Exec(q.sql); err != nil {
 			t.Fatal(err)
-		} else if n, _ := res.RowsAffected(); n != 1 {
-			t.Fatalf("%s: %d rows", q, n)
+		} else if n, _ := res.RowsAffected(); n != q.rows {
+			t.Fatalf("%s: %d rows", q.sql, n)
 		}
 	}
 	hs, never, page = figures("/console/region/500240")

@@ -123,7 +123,7 @@ func (c *Console) handleOverview(q *request) {
 	if len(code) == 12 {
 		village = code
 	}
-	sum, err := c.readRegion(ctx, actor, village)
+	sum, err := c.readRegion(ctx, actor, code)
 	if err != nil {
 		c.fail(q.w, q.r, q.lang, err)
 		return
@@ -164,27 +164,18 @@ func (c *Console) handleOverview(q *request) {
 			o.Children = append(o.Children, newAreaRow(a.Code, c.nameOr(a.Code, a.Name), a.Counts))
 		}
 	}
-	for _, v := range sum.Villages {
-		row := newAreaRow(v.Code, c.nameOr(v.Code, v.Name), v.Counts)
-		if row.Cover < 100 {
-			o.Behind = append(o.Behind, row)
-		}
-		if v.Counts.NeverInspected > 0 && village == "" {
-			o.NeverVillages = append(o.NeverVillages, row)
+	for _, v := range sum.Behind {
+		o.Behind = append(o.Behind, newAreaRow(v.Code, c.nameOr(v.Code, v.Name), v.Counts))
+	}
+	if village == "" {
+		// Above a village, the villages with the most households never
+		// inspected (each names them on its own page).
+		for _, v := range sum.NeverVillages {
+			o.NeverVillages = append(o.NeverVillages, newAreaRow(v.Code, c.nameOr(v.Code, v.Name), v.Counts))
 		}
 	}
 	for _, m := range sum.Never {
 		o.Never = append(o.Never, neverRow{HouseholdMark: m, Village: village, VillageName: c.nameOr(village, "")})
-	}
-	slices.SortStableFunc(o.Behind, func(a, b areaRow) int { return a.Cover - b.Cover })
-	if len(o.Behind) > behindShown {
-		o.Behind = o.Behind[:behindShown]
-	}
-	// Above a village, the villages with the most households never
-	// inspected (each names them on its own page).
-	slices.SortStableFunc(o.NeverVillages, func(a, b areaRow) int { return b.Counts.NeverInspected - a.Counts.NeverInspected })
-	if len(o.NeverVillages) > behindShown {
-		o.NeverVillages = o.NeverVillages[:behindShown]
 	}
 	if len(code) == 12 {
 		o.Households, err = c.villageHouseholds(ctx, actor, code)

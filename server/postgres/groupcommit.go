@@ -67,7 +67,7 @@ func (s *Store) commitGroup(group []*groupcommit.Request) []error {
 		return failAll(err)
 	}
 	defer tx.Rollback(ctx)
-	ptx := &pushTx{tx: tx, keep: s.summaries.Load()}
+	ptx := &pushTx{tx: tx, book: syncproto.NewSummaryBook(s.summaries.Load())}
 	if len(group) == 1 {
 		if err := ptx.run(group[0].Ctx, group[0].Apply); err != nil {
 			return failAll(writeError(err))

@@ -164,7 +164,7 @@ type Store struct {
 	observer WriteObserver
 	// summaries, once set by KeepSummaries, is what every write keeps the
 	// household summaries with (summaries.go).
-	summaries atomic.Pointer[summaryKeeper]
+	summaries atomic.Pointer[syncproto.SummaryKeeper]
 
 	// committer is the group committer of pushes (groupcommit.go); it
 	// keeps whether Close began, and every write runs under its WhileOpen.

@@ -45,7 +45,7 @@ func (p *replayTx) CarryPhotoProofs(ctx context.Context, hashes []string, replay
 // replay.
 func (s *Store) WriteReplay(ctx context.Context, n int, fn func(context.Context, syncproto.ReplayTx, int) error) error {
 	return s.write(ctx, "outbox_replay", func(ctx context.Context, tx pgx.Tx) error {
-		rtx := &replayTx{pushTx{tx: tx, keep: s.summaries.Load()}}
+		rtx := &replayTx{pushTx{tx: tx, book: syncproto.NewSummaryBook(s.summaries.Load())}}
 		for i := range n {
 			if _, err := tx.Exec(ctx, `SAVEPOINT replay`); err != nil {
 				return fmt.Errorf("savepoint: %w", err)

@@ -9,7 +9,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -31,13 +30,9 @@ type pushTx struct {
 	// returned by the flush, and fails the change set as it would have
 	// at once: its writes are rolled back whole either way.
 	pending *pgx.Batch
-	// touched, appended and keep are the summaries' bookkeeping, as in
-	// the SQLite store (summaries.go): the households to summarize from
-	// their records, those that only had inspections appended, and what
-	// the store keeps summaries with (nil: none).
-	touched  map[string]bool
-	appended map[string][]survey.InspectionFacts
-	keep     *summaryKeeper
+	// book is the summaries' bookkeeping (syncproto.SummaryBook), as in
+	// the SQLite store (summaries.go).
+	book syncproto.SummaryBook
 }
 
 // forget drops the records read so far and the writes not yet sent (after
@@ -46,10 +41,7 @@ type pushTx struct {
 // end instead.
 func (p *pushTx) forget() {
 	p.read, p.pending = nil, nil
-	for id := range p.appended {
-		p.touch(id)
-	}
-	p.appended = nil
+	p.book.Forget()
 }
 
 // run runs fn, one change set's (or decision's) work, on p, and sends the
@@ -247,7 +239,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if oldParent != nil {
 		left = *oldParent
 	}
-	p.noteWrite(rec, e, seq, oldVillage == nil, left)
+	p.book.NoteWrite(rec, e, seq, oldVillage == nil, left, parseTime(formatTime(rec.UpdatedAt)))
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
 			return 0, err
@@ -291,7 +283,7 @@ func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village str
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
 	delete(p.read, c.ID)
-	if err := p.noteRescope(ctx, c); err != nil {
+	if err := p.book.NoteRescope(ctx, c, p.parentOf); err != nil {
 		return err
 	}
 	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {

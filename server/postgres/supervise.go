@@ -208,7 +208,7 @@ var _ syncproto.SupervisionWriter = (*Store)(nil)
 // commit keeps nothing.
 func (s *Store) WriteSupervision(ctx context.Context, op string, fn func(context.Context, syncproto.SuperviseTx) error) error {
 	return s.write(ctx, op, func(ctx context.Context, tx pgx.Tx) error {
-		stx := &superviseTx{pushTx{tx: tx, keep: s.summaries.Load()}}
+		stx := &superviseTx{pushTx{tx: tx, book: syncproto.NewSummaryBook(s.summaries.Load())}}
 		if err := fn(ctx, stx); err != nil {
 			return err
 		}

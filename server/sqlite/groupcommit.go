@@ -74,7 +74,7 @@ func (s *Store) commitGroup(group []*groupcommit.Request) []error {
 		return failAll(writeError(fmt.Errorf("begin push: %w", err)))
 	}
 	defer tx.Rollback()
-	ptx := &pushTx{tx: tx, keep: s.summaries.Load()}
+	ptx := &pushTx{tx: tx, book: syncproto.NewSummaryBook(s.summaries.Load())}
 	for i, r := range group {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT changeset`); err != nil {
 			return failAll(writeError(fmt.Errorf("savepoint: %w", err)))

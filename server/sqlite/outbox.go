@@ -54,7 +54,7 @@ func (s *Store) writeReplay(ctx context.Context, n int, fn func(context.Context,
 		return writeError(fmt.Errorf("begin replay: %w", err))
 	}
 	defer tx.Rollback()
-	rtx := &replayTx{pushTx{tx: tx, keep: s.summaries.Load()}}
+	rtx := &replayTx{pushTx{tx: tx, book: syncproto.NewSummaryBook(s.summaries.Load())}}
 	for i := range n {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT replay`); err != nil {
 			return writeError(fmt.Errorf("savepoint: %w", err))

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fieldsync/fieldsync/schema/survey"
 	"github.com/fieldsync/fieldsync/syncproto"
 )
 
@@ -25,18 +24,10 @@ type pushTx struct {
 	// largest cost of a push after SQLite itself. Every write forgets the
 	// records it touches; a rolled-back savepoint forgets all (forget).
 	read map[string]*syncproto.StoredRecord
-	// touched holds the records this transaction wrote or moved and their
-	// parents: the households whose summaries keepSummaries brings up to
-	// date before the commit (summaries.go).
-	touched map[string]bool
-	// appended holds, per household, the inspections this transaction
-	// created under it, in order, while no other write touched it: its
-	// summary is brought up to date from them and the old summary alone
-	// (summaries.go).
-	appended map[string][]survey.InspectionFacts
-	// keep is what the store keeps summaries with, nil when it keeps none
-	// (then every record written is touched).
-	keep *summaryKeeper
+	// book is the summaries' bookkeeping (syncproto.SummaryBook): the
+	// households whose summaries keepSummaries brings up to date before
+	// the commit, and what the store keeps them with (summaries.go).
+	book syncproto.SummaryBook
 }
 
 // forget drops the records read so far (after a rollback to a savepoint),
@@ -44,10 +35,7 @@ type pushTx struct {
 // made from what the transaction holds at the end instead.
 func (p *pushTx) forget() {
 	p.read = nil
-	for id := range p.appended {
-		p.touch(id)
-	}
-	p.appended = nil
+	p.book.Forget()
 }
 
 // cloneRecord copies a record deeply enough that the caller may change its
@@ -229,31 +217,10 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		return 0, err
 	}
 	// The household written, or the household of the inspection written
-	// (and the one it left, when it moved).
-	// A new inspection of a household is appended to its summary.
-	switch {
-	case p.keep == nil:
-		p.touch(rec.ID, rec.Parent, oldParent.String)
-	case rec.Entity == p.keep.sum.Forms().HouseholdEntity():
-		p.touch(rec.ID)
-	default:
-		in, inspection := p.keep.sum.Forms().InspectionOf(rec.ID, rec.Entity, rec.Fields)
-		isNew := (known && prior == nil) || (!known && !oldVillage.Valid)
-		switch {
-		case in.Kind == "":
-			// A record of another form (a person): not in the summaries.
-		case inspection && isNew && !rec.Deleted && rec.MergedInto == "" && rec.Parent != "":
-			// The device the reports name is the creating change's
-			// (householdsQuery), else the record's last.
-			in.UpdatedAt, in.Seq, in.Device = parseTime(formatTime(rec.UpdatedAt)), seq, rec.UpdatedDevice
-			if e.Op == "create" {
-				in.Device = e.DeviceID
-			}
-			p.appendInspection(rec.Parent, in)
-		default:
-			p.touch(rec.Parent, oldParent.String)
-		}
-	}
+	// (and the one it left, when it moved); a new inspection of a
+	// household is appended to its summary.
+	p.book.NoteWrite(rec, e, seq, (known && prior == nil) || (!known && !oldVillage.Valid), oldParent.String,
+		parseTime(formatTime(rec.UpdatedAt)))
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
 			return 0, err
@@ -313,17 +280,8 @@ func (p *pushTx) Rescope(ctx context.Context, c syncproto.Placement, village str
 		return fmt.Errorf("rescope %s: %w", c.ID, err)
 	}
 	delete(p.read, c.ID)
-	switch forms := p.summaryForms(); {
-	case forms == nil || c.Entity == forms.HouseholdEntity():
-		p.touch(c.ID)
-	case c.Entity == forms.Entity(survey.KindHousing) || c.Entity == forms.Entity(survey.KindWater):
-		// Its position in the log ranks it: its household's summary is
-		// made again.
-		var parent sql.NullString
-		if err := p.queryRow(ctx, `SELECT parent_id FROM records WHERE id = ?`, c.ID).Scan(&parent); err != nil {
-			return fmt.Errorf("rescope %s: %w", c.ID, err)
-		}
-		p.touch(parent.String)
+	if err := p.book.NoteRescope(ctx, c, p.parentOf); err != nil {
+		return err
 	}
 	if _, err := p.exec(ctx, `UPDATE records SET village = ?, seq = ? WHERE id = ?`, village, seq, c.ID); err != nil {
 		return fmt.Errorf("rescope %s: %w", c.ID, err)

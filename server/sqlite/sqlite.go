@@ -98,7 +98,7 @@ type Store struct {
 	beforePhotoRemoval func(sha256 string)
 	// summaries, once set by KeepSummaries, is what every write keeps the
 	// household summaries with (summaries.go).
-	summaries atomic.Pointer[summaryKeeper]
+	summaries atomic.Pointer[syncproto.SummaryKeeper]
 	// ckpt checkpoints the WAL in the background (checkpoint.go).
 	ckpt *checkpointer
 

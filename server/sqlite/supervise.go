@@ -207,7 +207,7 @@ func (s *Store) writeNow(ctx context.Context, op string, fn func(context.Context
 		return writeError(fmt.Errorf("begin: %w", err))
 	}
 	defer tx.Rollback()
-	stx := &superviseTx{pushTx{tx: tx, keep: s.summaries.Load()}}
+	stx := &superviseTx{pushTx{tx: tx, book: syncproto.NewSummaryBook(s.summaries.Load())}}
 	if err := fn(ctx, stx); err != nil {
 		return writeError(err)
 	}

@@ -165,8 +165,8 @@ var suite = []contractTest{
 	{"RegistryVillages", testRegistryVillages, []string{"Store.RegistryVillages"}},
 	{"UsersAndChangesKeepTheirDepartment", testDepartments, []string{"Accounts.PutUser", "Store.History"}},
 	{"PublishedSchemasAreImmutable", testPublishedSchemas, []string{"Store.PublishedSchemas", "Store.PublishSchema"}},
-	{"SummariesEqualTheCoverageScan", testSummariesEqualTheCoverageScan, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays"}},
-	{"SummariesBeforeKeep", testSummariesBeforeKeep, []string{"SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays"}},
+	{"SummariesEqualTheCoverageScan", testSummariesEqualTheCoverageScan, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays", "SummaryStore.LaggingVillages"}},
+	{"SummariesBeforeKeep", testSummariesBeforeKeep, []string{"SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays", "SummaryStore.LaggingVillages"}},
 	{"SummariesFollowPublicationAndDate", testSummariesFollowPublicationAndDate, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries"}},
 }
 

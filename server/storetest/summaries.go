@@ -238,6 +238,47 @@ func checkSummaries(t *testing.T, s syncproto.Store, actor syncproto.Actor, cloc
 			t.Fatalf("%s: never inspected in %s from the summaries %+v, from the records %+v", when, v.Code, marks, v.NeverInspected)
 		}
 	}
+	// The villages behind and those with households never inspected, in
+	// their orders, cut at n: those of every village's counts.
+	for _, order := range []string{syncproto.LagBehind, syncproto.LagNeverInspected} {
+		for _, n := range []int{1, 3, 1000} {
+			var want []survey.AreaCoverage
+			for _, v := range villages {
+				if order == syncproto.LagBehind && syncproto.VillageCoverage(&v.Counts) < 100 ||
+					order == syncproto.LagNeverInspected && v.Counts.NeverInspected > 0 {
+					want = append(want, v)
+				}
+			}
+			syncproto.SortLagging(order, want)
+			want = want[:min(n, len(want))]
+			var got []survey.AreaCoverage
+			at, err := ss.LaggingVillages(ctx, actor, order, n, func(a *survey.AreaCoverage) error {
+				got = append(got, *a)
+				return nil
+			})
+			if err != nil || at != sum.At {
+				t.Fatalf("%s: lagging villages (%s, %d) at %+v: %v", when, order, n, at, err)
+			}
+			if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+				t.Fatalf("%s: lagging villages (%s, %d):\n%+v\nfrom every village's counts:\n%+v", when, order, n, got, want)
+			}
+		}
+	}
+	// The townships' and counties' rows the store keeps equal the sums of
+	// their villages' rows (as far as they lie in the actor's scope).
+	roll := survey.NewSummarizer(schema.V1()).NewRollup()
+	for i := range villages {
+		roll.Add(villages[i].Code, &villages[i].Counts)
+	}
+	fromVillages := roll.Finish()
+	for _, c := range []struct {
+		level string
+		want  []survey.AreaCoverage
+	}{{survey.LevelTownship, fromVillages.Townships}, {survey.LevelCounty, fromVillages.Counties}} {
+		if got := read(c.level); !reflect.DeepEqual(got, c.want) && !(len(got) == 0 && len(c.want) == 0) {
+			t.Fatalf("%s: %ss kept:\n%+v\nthe sums of their villages:\n%+v", when, c.level, got, c.want)
+		}
+	}
 	for _, c := range []struct {
 		level string
 		want  []survey.AreaCoverage
@@ -345,6 +386,9 @@ func testSummariesBeforeKeep(t *testing.T, open Opener) {
 	}
 	if _, _, err := ss.NeverInspectedHouseholds(ctx, All, SouthVillage); err != syncproto.ErrSummariesNotKept {
 		t.Fatalf("never inspected before KeepSummaries: %v", err)
+	}
+	if _, err := ss.LaggingVillages(ctx, All, syncproto.LagBehind, 30, func(*survey.AreaCoverage) error { return nil }); err != syncproto.ErrSummariesNotKept {
+		t.Fatalf("lagging villages before KeepSummaries: %v", err)
 	}
 	if _, _, err := ss.InspectionDays(ctx, All, ""); err != syncproto.ErrSummariesNotKept {
 		t.Fatalf("inspection days before KeepSummaries: %v", err)
