@@ -37,6 +37,9 @@ type pushTx struct {
 	// keep is what the store keeps summaries with, nil when it keeps none
 	// (then every record written is touched).
 	keep *summaryKeeper
+	// marked holds the households this transaction marked for a new
+	// verdict (verdicts.go), so that each is marked once.
+	marked map[string]bool
 }
 
 // forget drops the records read so far (after a rollback to a savepoint),
@@ -44,6 +47,7 @@ type pushTx struct {
 // made from what the transaction holds at the end instead.
 func (p *pushTx) forget() {
 	p.read = nil
+	p.marked = nil
 	for id := range p.appended {
 		p.touch(id)
 	}
@@ -226,6 +230,9 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		return 0, fmt.Errorf("write record: %w", err)
 	}
 	if err := p.moveSum(ctx, rec.ID, oldVillage.Valid, oldVillage.String, oldVersion, rec.Village, rec.Version); err != nil {
+		return 0, err
+	}
+	if err := p.markVerdicts(ctx, rec.ID, rec.Parent, oldParent.String); err != nil {
 		return 0, err
 	}
 	// The household written, or the household of the inspection written
