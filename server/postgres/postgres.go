@@ -164,6 +164,9 @@ type Store struct {
 	// summaries, once set by KeepSummaries, is what every write keeps the
 	// household summaries with (summaries.go).
 	summaries atomic.Pointer[summaryKeeper]
+	// verdicts, once set by KeepVerdicts, judges the kept verdicts
+	// (verdicts.go).
+	verdicts atomic.Pointer[syncproto.VerdictJudge]
 
 	// The group committer (groupcommit.go): pushes is closed by Close,
 	// under mu, and committerDone once the committer has answered every

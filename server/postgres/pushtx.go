@@ -38,6 +38,9 @@ type pushTx struct {
 	touched  map[string]bool
 	appended map[string][]survey.InspectionFacts
 	keep     *summaryKeeper
+	// marked holds the households this transaction marked for a new
+	// verdict (verdicts.go), so that each is marked once.
+	marked map[string]bool
 }
 
 // forget drops the records read so far and the writes not yet sent (after
@@ -45,7 +48,7 @@ type pushTx struct {
 // households' summaries are made from what the transaction holds at the
 // end instead.
 func (p *pushTx) forget() {
-	p.read, p.pending = nil, nil
+	p.read, p.pending, p.marked = nil, nil, nil
 	for id := range p.appended {
 		p.touch(id)
 	}
@@ -247,6 +250,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if oldParent != nil {
 		left = *oldParent
 	}
+	p.markVerdicts(rec.ID, rec.Parent, left)
 	p.noteWrite(rec, e, seq, oldVillage == nil, left)
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {
