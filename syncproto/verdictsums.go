@@ -359,3 +359,53 @@ func (r *ReportService) liveVerdictRollup(ctx context.Context, actor Actor, digi
 	}
 	return VerdictsRead{At: at, AsOf: today.UTC().Format(time.DateOnly)}, nil
 }
+
+// KeptVerification is the verification report's roll-ups without its
+// households, as of today, from the kept sums (VerdictRollup at the
+// villages' level): it calls village with each village's roll-up (no list
+// of households not verified), in code order, and returns the townships,
+// counties and totals added up from them, and what the sums reflect.
+func (r *ReportService) KeptVerification(ctx context.Context, actor Actor, village func(*verify.Area) error) (*VerificationReport, VerdictsRead, error) {
+	out := &VerificationReport{}
+	var total *verify.Area
+	add := func(list *[]verify.Area, level, code string, a *verify.Area) {
+		if n := len(*list); n == 0 || (*list)[n-1].Code != code {
+			*list = append(*list, verify.Area{Level: level, Code: code, BlockedBy: map[string]int{}})
+		}
+		addArea(&(*list)[len(*list)-1], a)
+	}
+	read, err := r.VerdictRollup(ctx, actor, verify.LevelVillage, func(a *AreaVerdicts) error {
+		v := a.Verification
+		if total == nil {
+			total = &verify.Area{Level: verify.LevelTotal, BlockedBy: map[string]int{}}
+		}
+		addArea(total, &v)
+		add(&out.Townships, verify.LevelTownship, v.Code[:min(9, len(v.Code))], &v)
+		add(&out.Counties, verify.LevelCounty, v.Code[:min(6, len(v.Code))], &v)
+		return village(&v)
+	})
+	if err != nil {
+		return nil, read, err
+	}
+	if total == nil {
+		total = &verify.Area{Level: verify.LevelTotal, BlockedBy: map[string]int{}}
+		if v := r.Verifier(); v != nil {
+			for _, g := range v.Guarantees() {
+				total.BlockedBy[g.Name] = 0
+			}
+		}
+	}
+	out.Totals, out.At = *total, read.At
+	return out, read, nil
+}
+
+// addArea adds the counts of a to into.
+func addArea(into, a *verify.Area) {
+	into.Households += a.Households
+	into.Verified += a.Verified
+	into.Blocked += a.Blocked
+	into.Incomplete += a.Incomplete
+	for g, n := range a.BlockedBy {
+		into.BlockedBy[g] += n
+	}
+}
