@@ -98,6 +98,9 @@ type overview struct {
 	Verdicts *villageVerdicts
 	// Followups are a village's follow-ups, nil above a village.
 	Followups *villageFollowups
+	// AreaVerdicts, above a village, are the verdicts of the areas one
+	// level down, from the kept sums (verdictsums.go).
+	AreaVerdicts *areaVerdicts
 }
 
 func (o *overview) pageTitle(lang string) string { return t(lang, "nav_overview") + " · " + o.Name }
@@ -185,6 +188,12 @@ func (c *Console) handleOverview(q *request) {
 	slices.SortStableFunc(o.NeverVillages, func(a, b areaRow) int { return b.Counts.NeverInspected - a.Counts.NeverInspected })
 	if len(o.NeverVillages) > behindShown {
 		o.NeverVillages = o.NeverVillages[:behindShown]
+	}
+	if o.ChildLevel != "" {
+		if o.AreaVerdicts, err = c.readAreaVerdicts(ctx, actor, o.ChildLevel); err != nil {
+			c.fail(q.w, q.r, q.lang, err)
+			return
+		}
 	}
 	if len(code) == 12 {
 		o.Households, err = c.villageHouseholds(ctx, actor, code)
