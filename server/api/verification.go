@@ -37,8 +37,9 @@ func (s *Server) handleVerification(c echo.Context) error {
 	f, errs := verificationFormat(c)
 	// rollup=only answers the roll-ups alone (JSON or NDJSON): no
 	// household entries and no village's list of households not verified.
-	// The store is still read and every household still judged; only the
-	// encoding and the transfer of the households are saved.
+	// As of today they are read from the store's kept verdicts; as of an
+	// earlier day every household is still judged, only the encoding and
+	// the transfer of the households saved.
 	rollupOnly := false
 	switch strings.TrimSpace(c.QueryParam("rollup")) {
 	case "":
@@ -70,6 +71,10 @@ func (s *Server) handleVerification(c echo.Context) error {
 	if v == nil {
 		return &syncproto.Error{Code: syncproto.ENotFound, Title: "No verification",
 			Message: "the served forms' version declares no verification (verification.json)"}
+	}
+	if rollupOnly && asOf.Equal(now.UTC().Truncate(24*time.Hour)) {
+		// Today's roll-ups are the kept verdicts' sums (verification_kept.go).
+		return s.keptVerification(c, f, v, actor, region, asOf, now)
 	}
 	names := regionNames(s.divisions)
 	ctx := c.Request().Context()

@@ -114,6 +114,13 @@ func MustServeConfig(tb testing.TB, opts sqlite.Options, configure func(*api.Con
 	if err := store.KeepSummaries(context.Background(), survey.NewSummarizer(sch), clock.Now()); err != nil {
 		tb.Fatal(err)
 	}
+	// And the households' verdicts (a roll-up read judges the few pending
+	// itself: the harness runs no background refresher).
+	if j, err := syncproto.NewVerdictJudge(sch); err == nil {
+		if err := store.KeepVerdicts(context.Background(), j, clock.Now()); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	push := syncproto.NewPushService(store, popts)
 	t := &Server{Server: ts, Store: store, Push: push, Photos: cfg.Attachments, Clock: clock, Dir: dir, tokens: map[string]string{}}
 	t.AddUser(tb, "admin", syncproto.RoleAdmin)

@@ -151,6 +151,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if err := keepSummaries(ctx, store, forms.Latest(), log); err != nil {
 		return err
 	}
+	stopVerdicts, err := keepVerdicts(ctx, store, forms.Latest(), log)
+	if err != nil {
+		return err
+	}
+	defer stopVerdicts()
 	if latest := forms.Latest().Version; latest != recordsIn {
 		log.Info("stored records migrated", "from_schema_version", recordsIn, "to_schema_version", latest,
 			"took", time.Since(opened).Round(time.Millisecond).String())

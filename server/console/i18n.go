@@ -79,6 +79,7 @@ var messages = map[string][2]string{ // key: {zh, en}
 	"followups":            {"防返贫监测", "Follow-ups"},
 	"monitored":            {"监测户", "Monitored"},
 	"visits_due":           {"到期待走访", "Visits due"},
+	"verdicts_pending":     {"待重新核验", "awaiting a new judgement"},
 	"monitoring_status":    {"监测状态", "Monitoring status"},
 	"why_monitored":        {"监测原因", "Why monitored"},
 	"visit_due":            {"应走访日期", "Visit due"},

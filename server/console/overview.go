@@ -98,6 +98,9 @@ type overview struct {
 	Verdicts *villageVerdicts
 	// Followups are a village's follow-ups, nil above a village.
 	Followups *villageFollowups
+	// AreaVerdicts, above a village, are the verdicts of the areas one
+	// level down, from the kept sums (verdictsums.go).
+	AreaVerdicts *areaVerdicts
 }
 
 func (o *overview) pageTitle(lang string) string { return t(lang, "nav_overview") + " · " + o.Name }
@@ -176,6 +179,12 @@ func (c *Console) handleOverview(q *request) {
 	}
 	for _, m := range sum.Never {
 		o.Never = append(o.Never, neverRow{HouseholdMark: m, Village: village, VillageName: c.nameOr(village, "")})
+	}
+	if o.ChildLevel != "" {
+		if o.AreaVerdicts, err = c.readAreaVerdicts(ctx, actor, o.ChildLevel); err != nil {
+			c.fail(q.w, q.r, q.lang, err)
+			return
+		}
 	}
 	if len(code) == 12 {
 		o.Households, err = c.villageHouseholds(ctx, actor, code)

@@ -165,6 +165,9 @@ type Store struct {
 	// summaries, once set by KeepSummaries, is what every write keeps the
 	// household summaries with (summaries.go).
 	summaries atomic.Pointer[syncproto.SummaryKeeper]
+	// verdicts, once set by KeepVerdicts, judges the kept verdicts
+	// (verdicts.go).
+	verdicts atomic.Pointer[syncproto.VerdictJudge]
 
 	// committer is the group committer of pushes (groupcommit.go); it
 	// keeps whether Close began, and every write runs under its WhileOpen.

@@ -33,6 +33,9 @@ type pushTx struct {
 	// book is the summaries' bookkeeping (syncproto.SummaryBook), as in
 	// the SQLite store (summaries.go).
 	book syncproto.SummaryBook
+	// marked holds the households this transaction marked for a new
+	// verdict (verdicts.go), so that each is marked once.
+	marked map[string]bool
 }
 
 // forget drops the records read so far and the writes not yet sent (after
@@ -40,7 +43,7 @@ type pushTx struct {
 // households' summaries are made from what the transaction holds at the
 // end instead.
 func (p *pushTx) forget() {
-	p.read, p.pending = nil, nil
+	p.read, p.pending, p.marked = nil, nil, nil
 	p.book.Forget()
 }
 
@@ -239,6 +242,7 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 	if oldParent != nil {
 		left = *oldParent
 	}
+	p.markVerdicts(rec.ID, rec.Parent, left)
 	p.book.NoteWrite(rec, e, seq, oldVillage == nil, left, parseTime(formatTime(rec.UpdatedAt)))
 	if _, hasPhotos := rec.Fields[syncproto.PhotosField]; hasPhotos || hadPhotos {
 		if err := p.indexPhotos(ctx, rec, e.ServerAt); err != nil {

@@ -28,6 +28,9 @@ type pushTx struct {
 	// households whose summaries keepSummaries brings up to date before
 	// the commit, and what the store keeps them with (summaries.go).
 	book syncproto.SummaryBook
+	// marked holds the households this transaction marked for a new
+	// verdict (verdicts.go), so that each is marked once.
+	marked map[string]bool
 }
 
 // forget drops the records read so far (after a rollback to a savepoint),
@@ -35,6 +38,7 @@ type pushTx struct {
 // made from what the transaction holds at the end instead.
 func (p *pushTx) forget() {
 	p.read = nil
+	p.marked = nil
 	p.book.Forget()
 }
 
@@ -214,6 +218,9 @@ func (p *pushTx) WriteVersion(ctx context.Context, rec *syncproto.StoredRecord, 
 		return 0, fmt.Errorf("write record: %w", err)
 	}
 	if err := p.moveSum(ctx, rec.ID, oldVillage.Valid, oldVillage.String, oldVersion, rec.Village, rec.Version); err != nil {
+		return 0, err
+	}
+	if err := p.markVerdicts(ctx, rec.ID, rec.Parent, oldParent.String); err != nil {
 		return 0, err
 	}
 	// The household written, or the household of the inspection written

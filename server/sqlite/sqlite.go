@@ -99,6 +99,9 @@ type Store struct {
 	// summaries, once set by KeepSummaries, is what every write keeps the
 	// household summaries with (summaries.go).
 	summaries atomic.Pointer[syncproto.SummaryKeeper]
+	// verdicts, once set by KeepVerdicts, judges the kept verdicts
+	// (verdicts.go).
+	verdicts atomic.Pointer[syncproto.VerdictJudge]
 	// ckpt checkpoints the WAL in the background (checkpoint.go).
 	ckpt *checkpointer
 

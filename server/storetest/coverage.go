@@ -37,6 +37,8 @@ var contractInterfaces = []contractInterface{
 	// A store may keep the coverage aggregates (its tests skip a store
 	// that does not).
 	{name: "SummaryStore", typ: reflect.TypeFor[syncproto.SummaryStore]()},
+	// And the kept verdicts (likewise).
+	{name: "VerdictStore", typ: reflect.TypeFor[syncproto.VerdictStore]()},
 }
 
 // ContractMethods returns every method of the store contract as

@@ -1,0 +1,77 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schema"
+	"github.com/fieldsync/fieldsync/schema/verify"
+	"github.com/fieldsync/fieldsync/syncproto"
+)
+
+// verdictRefreshEvery is how often the background refresher looks for
+// households to judge again (marked by a write, or whose next change day
+// came). A roll-up read with few pending judges them itself
+// (syncproto.ReportService.VerdictRollup), so this bounds only how far a
+// large backlog lags.
+const verdictRefreshEvery = 5 * time.Second
+
+// keepVerdicts has a store that can keep the households' verdicts
+// (syncproto.VerdictStore) keep them by the forms the server serves —
+// judging every household first when they were kept by other forms, or
+// never — and starts the refresher that judges again, batch by batch, the
+// households writes marked and those whose next change day came. stop
+// ends the refresher and waits for it. A store that keeps none, or forms
+// without a verification, are left alone (the roll-ups judge every
+// household).
+func keepVerdicts(ctx context.Context, store any, sch *schema.Schema, log *slog.Logger) (stop func(), err error) {
+	vs, ok := store.(syncproto.VerdictStore)
+	if !ok {
+		return func() {}, nil
+	}
+	j, err := syncproto.NewVerdictJudge(sch)
+	if errors.Is(err, verify.ErrNoVerification) {
+		return func() {}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	if err := vs.KeepVerdicts(ctx, j, time.Now()); err != nil {
+		return nil, err
+	}
+	if took := time.Since(began); took > time.Second {
+		log.Info("household verdicts judged", "took", took.Round(time.Millisecond).String())
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(verdictRefreshEvery)
+		defer tick.Stop()
+		for {
+			for {
+				left, err := vs.RefreshVerdicts(ctx, time.Now(), syncproto.VerdictRefreshBatch)
+				if err != nil {
+					if ctx.Err() == nil {
+						log.Error("refreshing the household verdicts", "err", err)
+					}
+					break
+				}
+				if left == 0 || ctx.Err() != nil {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { cancel(); wg.Wait() }, nil
+}
