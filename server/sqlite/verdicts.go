@@ -107,7 +107,6 @@ func (s *Store) KeepVerdicts(ctx context.Context, j *syncproto.VerdictJudge, tod
 	})
 }
 
-
 // execer is the Exec of a transaction or of a push's prepared statements.
 type execer func(ctx context.Context, query string, args ...any) (sql.Result, error)
 
