@@ -54,7 +54,8 @@ func (c *Console) startSession(ctx context.Context, user string) (string, error)
 }
 
 // sessionOf returns the live session of a request's cookie, or nil,
-// renewing its last-seen time when that is auth.ConsoleSeenEvery old.
+// renewing its last-seen time when that is auth.ConsoleSeenEvery old (or
+// half the idle time, when that is shorter).
 func (c *Console) sessionOf(r *http.Request) (*session, error) {
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
@@ -67,7 +68,9 @@ func (c *Console) sessionOf(r *http.Request) (*session, error) {
 	if err != nil || cs == nil {
 		return nil, err
 	}
-	if now.Sub(cs.SeenAt) >= auth.ConsoleSeenEvery {
+	// At most once a minute, and at least twice an idle time (a short
+	// --console-idle must not end busy sessions).
+	if now.Sub(cs.SeenAt) >= min(auth.ConsoleSeenEvery, c.cfg.Idle/2) {
 		if err := c.cfg.Accounts.TouchConsoleSession(ctx, hash, now, now.Add(c.cfg.Idle)); err != nil {
 			return nil, err
 		}

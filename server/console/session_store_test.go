@@ -177,3 +177,23 @@ func TestSignInSweepsExpiredSessions(t *testing.T) {
 		t.Fatalf("after the sign-ins: %d sessions stored (%v), want the 2 live ones", n, err)
 	}
 }
+
+// TestShortIdleSessionLivesWhileUsed: with the shortest idle time
+// (--console-idle 1m) a session used every 40 seconds lives on: it is
+// renewed more often than once a minute then.
+func TestShortIdleSessionLivesWhileUsed(t *testing.T) {
+	ts := apitest.MustServeConfig(t, sqlite.Options{}, func(cfg *api.Config) { cfg.ConsoleIdle = time.Minute })
+	ts.AddUser(t, "sup", syncproto.RoleSupervisor, "500240")
+	v := newVisitor(t, ts)
+	v.signIn("sup", nil)
+	for i := range 8 {
+		ts.Clock.Advance(40 * time.Second)
+		if resp, _ := v.do("GET", "/console/conflicts", nil, nil); resp.StatusCode != http.StatusOK {
+			t.Fatalf("a page %ds after sign-in, one every 40 s: %d", 40*(i+1), resp.StatusCode)
+		}
+	}
+	ts.Clock.Advance(time.Minute)
+	if resp, _ := v.do("GET", "/console/conflicts", nil, nil); !redirectedToSignIn(resp) {
+		t.Fatalf("a minute idle: %d", resp.StatusCode)
+	}
+}
