@@ -3,6 +3,7 @@ package syncproto
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"time"
 
@@ -374,8 +375,14 @@ func (r *ReportService) KeptVerification(ctx context.Context, actor Actor, villa
 		}
 		addArea(&(*list)[len(*list)-1], a)
 	}
+	following := r.Monitor() != nil
 	read, err := r.VerdictRollup(ctx, actor, verify.LevelVillage, func(a *AreaVerdicts) error {
 		v := a.Verification
+		if following {
+			// The follow-up picture the live roll-up carries (Judge).
+			v.Followups = &verify.FollowupCounts{Monitored: a.Followups.Monitored, Listed: a.Followups.Listed,
+				Due: a.Followups.Due, ByStatus: maps.Clone(a.Followups.ByStatus)}
+		}
 		if total == nil {
 			total = &verify.Area{Level: verify.LevelTotal, BlockedBy: map[string]int{}}
 		}
@@ -394,6 +401,12 @@ func (r *ReportService) KeptVerification(ctx context.Context, actor Actor, villa
 				total.BlockedBy[g.Name] = 0
 			}
 		}
+		if m := r.Monitor(); m != nil {
+			total.Followups = &verify.FollowupCounts{ByStatus: map[string]int{}}
+			for _, st := range m.Statuses() {
+				total.Followups.ByStatus[st.Name] = 0
+			}
+		}
 	}
 	out.Totals, out.At = *total, read.At
 	return out, read, nil
@@ -407,5 +420,16 @@ func addArea(into, a *verify.Area) {
 	into.Incomplete += a.Incomplete
 	for g, n := range a.BlockedBy {
 		into.BlockedBy[g] += n
+	}
+	if a.Followups != nil {
+		if into.Followups == nil {
+			into.Followups = &verify.FollowupCounts{ByStatus: map[string]int{}}
+		}
+		into.Followups.Monitored += a.Followups.Monitored
+		into.Followups.Listed += a.Followups.Listed
+		into.Followups.Due += a.Followups.Due
+		for st, n := range a.Followups.ByStatus {
+			into.Followups.ByStatus[st] += n
+		}
 	}
 }

@@ -36,7 +36,7 @@ func (s *Server) keptVerification(c echo.Context, f reportFormat, v *verify.Veri
 	names := regionNames(s.divisions)
 	ctx := c.Request().Context()
 	if f.format == export.FormatNDJSON {
-		out := &ndjsonStream{c: c, s: s}
+		out := s.newNDJSONStream(c)
 		sum, read, err := s.reports.KeptVerification(ctx, actor, func(a *verify.Area) error {
 			a.Name = names.of(a.Code)
 			return out.line("area", a)
@@ -58,7 +58,7 @@ func (s *Server) keptVerification(c echo.Context, f reportFormat, v *verify.Veri
 			KeptAsOf: read.AsOf, Pending: read.Pending}); err != nil {
 			return out.fail(err)
 		}
-		return nil
+		return out.end()
 	}
 	var villages []verify.Area
 	sum, read, err := s.reports.KeptVerification(ctx, actor, func(a *verify.Area) error {
