@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -216,6 +217,12 @@ func checkVerdicts(t *testing.T, s syncproto.Store, sch *schema.Schema, actor sy
 	}
 	same := func(level string, got, want []verify.Area) {
 		t.Helper()
+		// The follow-ups the live roll-up carries in each area are checked
+		// against the kept counts below (AreaVerdicts.Followups).
+		want = slices.Clone(want)
+		for i := range want {
+			want[i].Followups = nil
+		}
 		if !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
 			t.Fatalf("%s, %s on %s: the kept sums\n%+v\njudged live\n%+v", when, level, clock.Now().Format(time.DateOnly), got, want)
 		}
