@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
@@ -46,32 +45,8 @@ func keepVerdicts(ctx context.Context, store any, sch *schema.Schema, log *slog.
 	if took := time.Since(began); took > time.Second {
 		log.Info("household verdicts judged", "took", took.Round(time.Millisecond).String())
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(verdictRefreshEvery)
-		defer tick.Stop()
-		for {
-			for {
-				left, err := vs.RefreshVerdicts(ctx, time.Now(), syncproto.VerdictRefreshBatch)
-				if err != nil {
-					if ctx.Err() == nil {
-						log.Error("refreshing the household verdicts", "err", err)
-					}
-					break
-				}
-				if left == 0 || ctx.Err() != nil {
-					break
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() { cancel(); wg.Wait() }, nil
+	return runBatches(ctx, verdictRefreshEvery, time.Now, log, "refreshing the household verdicts",
+		func(ctx context.Context, now time.Time) (int, error) {
+			return vs.RefreshVerdicts(ctx, now, syncproto.VerdictRefreshBatch)
+		}), nil
 }

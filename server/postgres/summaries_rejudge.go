@@ -58,6 +58,7 @@ func (s *Store) RejudgeSummaries(ctx context.Context, today time.Time, villages 
 	}
 	villages = max(villages, 1)
 	left := 0
+	var final *syncproto.SummaryKeeper // the keeper once the last batch committed
 	err := s.write(ctx, "rejudge_summaries", func(ctx context.Context, tx pgx.Tx) error {
 		kept, err := readKeptSummaries(ctx, tx)
 		if err != nil {
@@ -115,16 +116,18 @@ func (s *Store) RejudgeSummaries(ctx context.Context, today time.Time, villages 
 				return fmt.Errorf("rejudge summaries: %w", err)
 			}
 		}
-		if err := s.keepSummaries(ctx, p); err != nil {
-			return err
-		}
 		if done {
-			s.summaries.Store(&syncproto.SummaryKeeper{Sum: cur.Sum, AsOf: plan.Day, JudgedAsOf: plan.Day})
+			final = &syncproto.SummaryKeeper{Sum: cur.Sum, AsOf: plan.Day, JudgedAsOf: plan.Day}
 		}
-		return nil
+		return s.keepSummaries(ctx, p)
 	})
 	if err != nil {
 		return 0, err
+	}
+	if final != nil {
+		// Only once committed do the reads say the new day: they read
+		// the sums committed.
+		s.summaries.Store(final)
 	}
 	return left, nil
 }

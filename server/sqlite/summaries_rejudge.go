@@ -47,6 +47,7 @@ func (s *Store) RejudgeSummaries(ctx context.Context, today time.Time, villages 
 	}
 	villages = max(villages, 1)
 	left := 0
+	var done *syncproto.SummaryKeeper // the keeper once the last batch committed
 	err := s.write(ctx, "rejudge_summaries", func(ctx context.Context, stx *superviseTx) error {
 		p := &stx.pushTx
 		kept, err := readKeptSummaries(ctx, p)
@@ -95,7 +96,7 @@ func (s *Store) RejudgeSummaries(ctx context.Context, today time.Time, villages 
 			if err := saveSetting(ctx, p, summariesRejudgeSetting, ""); err != nil {
 				return fmt.Errorf("rejudge summaries: %w", err)
 			}
-			s.summaries.Store(&syncproto.SummaryKeeper{Sum: cur.Sum, AsOf: plan.Day, JudgedAsOf: plan.Day})
+			done = &syncproto.SummaryKeeper{Sum: cur.Sum, AsOf: plan.Day, JudgedAsOf: plan.Day}
 			return nil
 		}
 		last := batch[len(batch)-1]
@@ -107,6 +108,11 @@ func (s *Store) RejudgeSummaries(ctx context.Context, today time.Time, villages 
 	})
 	if err != nil {
 		return 0, err
+	}
+	if done != nil {
+		// Only once committed do the reads say the new day: they read
+		// the sums committed.
+		s.summaries.Store(done)
 	}
 	return left, nil
 }
