@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -81,6 +82,22 @@ func TestOverviewServesTheOldSumsWhileRejudging(t *testing.T) {
 		t.Fatalf("a read while the rejudge is due: judged as of %q, %+v; want the old sums %+v", day, got, old)
 	}
 
+	// The API's summary says that day too.
+	apiDay := func() string {
+		t.Helper()
+		resp, body := ts.Do(t, "GET", "/v1/reports/coverage?summary=villages&region=500240", "", nil)
+		var got struct {
+			JudgedAsOf string `json:"judged_as_of"`
+		}
+		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("summary: %d %s %v", resp.StatusCode, body, err)
+		}
+		return got.JudgedAsOf
+	}
+	if day := apiDay(); day != "2018-12-30" {
+		t.Fatalf("the API's summary says judged_as_of %q while the rejudge is due", day)
+	}
+
 	v := newVisitor(t, ts)
 	v.signIn("sup", nil)
 	notice := func(path string, header map[string]string) string {
@@ -113,6 +130,9 @@ func TestOverviewServesTheOldSumsWhileRejudging(t *testing.T) {
 	got, day = summaries()
 	if want := now.UTC().Format(time.DateOnly); !reflect.DeepEqual(got, fresh) || day != want {
 		t.Fatalf("after the rejudge: judged as of %q (want %s), %+v; the scan of today %+v", day, want, got, fresh)
+	}
+	if day := apiDay(); day != now.UTC().Format(time.DateOnly) {
+		t.Fatalf("the API's summary says judged_as_of %q after the rejudge", day)
 	}
 	for _, path := range []string{"/console/region/500240", "/console/region/500240107"} {
 		if got := notice(path, nil); got != "" {
