@@ -41,7 +41,7 @@ func keepSummaries(ctx context.Context, store any, sch *schema.Schema, now func(
 		log.Info("coverage summaries rebuilt", "took", took.Round(time.Millisecond).String())
 	}
 	var rejudging time.Time
-	return runBatches(ctx, every, now, log, "judging the coverage summaries again",
+	return runBatches(ctx, every, now, log, "judging the coverage summaries again", nil,
 		func(ctx context.Context, today time.Time) (int, error) {
 			if rejudging.IsZero() {
 				rejudging = time.Now()

@@ -21,9 +21,9 @@ const verdictRefreshEvery = 5 * time.Second
 // keepVerdicts has a store that can keep the households' verdicts
 // (syncproto.VerdictStore) keep them by the forms the server serves —
 // judging every household first when they were kept by other forms, or
-// never — and starts the refresher that judges again, batch by batch, the
-// households writes marked and those whose next change day came. stop
-// ends the refresher and waits for it. A store that keeps none, or forms
+// never, in the background while the server listens — and then runs the
+// refresher that judges again, batch by batch, the households writes
+// marked and those whose next change day came. stop ends it and waits. A store that keeps none, or forms
 // without a verification, are left alone (the roll-ups judge every
 // household).
 func keepVerdicts(ctx context.Context, store any, sch *schema.Schema, log *slog.Logger) (stop func(), err error) {
@@ -38,14 +38,23 @@ func keepVerdicts(ctx context.Context, store any, sch *schema.Schema, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	began := time.Now()
-	if err := vs.KeepVerdicts(ctx, j, time.Now()); err != nil {
-		return nil, err
+	// Judging every household (the first start, a new publication) takes
+	// seconds to minutes: the server listens meanwhile, its roll-ups
+	// judged live until the kept verdicts are installed.
+	first := func(ctx context.Context) error {
+		began := time.Now()
+		if err := vs.KeepVerdicts(ctx, j, time.Now()); err != nil {
+			if ctx.Err() == nil {
+				log.Error("judging the household verdicts", "err", err)
+			}
+			return err
+		}
+		if took := time.Since(began); took > time.Second {
+			log.Info("household verdicts judged", "took", took.Round(time.Millisecond).String())
+		}
+		return nil
 	}
-	if took := time.Since(began); took > time.Second {
-		log.Info("household verdicts judged", "took", took.Round(time.Millisecond).String())
-	}
-	return runBatches(ctx, verdictRefreshEvery, time.Now, log, "refreshing the household verdicts",
+	return runBatches(ctx, verdictRefreshEvery, time.Now, log, "refreshing the household verdicts", first,
 		func(ctx context.Context, now time.Time) (int, error) {
 			return vs.RefreshVerdicts(ctx, now, syncproto.VerdictRefreshBatch)
 		}), nil

@@ -66,7 +66,13 @@ func (s *Store) RejudgeSummaries(ctx context.Context, today time.Time, villages 
 		}
 		cur := s.summaries.Load()
 		plan := syncproto.PlanRejudge(cur.Sum, kept, today)
-		if !plan.Due || kept.Key != cur.Sum.Key() {
+		if kept.Key != cur.Sum.Key() {
+			return nil // kept by other forms: the next start rebuilds them
+		}
+		if !plan.Due {
+			// Judged again already (on PostgreSQL, by another instance):
+			// this store's writes and reads take the stored day on.
+			s.summaries.Store(syncproto.KeptKeeper(cur.Sum, kept))
 			return nil
 		}
 		if !cur.AsOf.Equal(plan.Day) {
