@@ -26,37 +26,57 @@ type SummaryStore interface {
 	// KeepSummaries makes the store keep summaries made by sum from now
 	// on, in one durable write of its write path. Summaries kept under
 	// another sum.Key (another publication of the forms or standards), or
-	// judged as of a day before a standard's edition that took effect by
-	// today (sum.Rejudge), or never kept, are first rebuilt from the
-	// records, judged as of today.
+	// never kept, are first rebuilt from the records, judged as of today.
+	// Summaries judged as of a day before a standard's edition that took
+	// effect by today (sum.Rejudge) are kept on as they are, their reads
+	// saying their day: RejudgeSummaries judges them again.
 	KeepSummaries(ctx context.Context, sum *survey.Summarizer, today time.Time) error
+	// RejudgeSummaries judges the kept summaries again as of today's day
+	// when a standard's edition took effect since the day they are judged
+	// as of (survey.Summarizer.Rejudge), a batch of at most villages
+	// villages (in code order) per call, each batch one write transaction
+	// of the store's write path, and returns how many villages are left
+	// (0: done, or nothing due; then it writes nothing). From the first
+	// batch on, writes judge as of the new day; the last moves the day
+	// the reads say (Cursor.JudgedAsOf) on. A batch writes only the
+	// summaries that changed and stores how far it got with them, so a
+	// rejudge stopped in the middle resumes after its last committed
+	// village (KeepSummaries on a restart keeps that state); judging a
+	// village again is idempotent. It returns ErrSummariesNotKept before
+	// KeepSummaries.
+	RejudgeSummaries(ctx context.Context, today time.Time, villages int) (left int, err error)
 	// AreaSummaries calls emit with the coverage counts of every area of
 	// the level (survey.LevelVillage, LevelTownship, LevelCounty) of the
 	// actor's scope that has households, in ascending code order, read
 	// from the per-village sums in one read transaction, and returns the
 	// head of the change log they reflect, under the actor's scope. The
 	// counts are those the coverage report computes by reading every
-	// household (syncproto.ReportService.Coverage) as of today: sums
-	// judged as of an earlier day that a standard's edition since changes
-	// are rebuilt first (KeepSummaries). It returns ErrSummariesNotKept
+	// household (syncproto.ReportService.Coverage) as of the day the
+	// returned cursor's JudgedAsOf says: today's, or, while a standard's
+	// edition that took effect since is being judged in
+	// (RejudgeSummaries), the earlier day of the sums (a read never
+	// rebuilds them). It returns ErrSummariesNotKept
 	// before KeepSummaries; an error from emit stops it and is returned.
 	AreaSummaries(ctx context.Context, actor Actor, level string, today time.Time, emit func(*survey.AreaCoverage) error) (Cursor, error)
 	// NeverInspectedHouseholds returns the households of one village with
 	// no inspection of either kind, by id, as the summaries hold them
 	// (one index range, not the village's records), and the head of the
-	// change log: none when the village is outside the actor's scope. It
-	// returns ErrSummariesNotKept before KeepSummaries.
+	// change log: none when the village is outside the actor's scope. The
+	// cursor's JudgedAsOf is the sums' day (AreaSummaries). It returns
+	// ErrSummariesNotKept before KeepSummaries.
 	NeverInspectedHouseholds(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error)
 	// InspectionDays returns the number of accepted inspections of the
 	// actor's scope per inspected_on day and form, for the days from since
 	// ("YYYY-MM-DD", "" for all) on, in day order (then by form), read from the
-	// per-village sums, and the head of the change log. It returns
-	// ErrSummariesNotKept before KeepSummaries.
+	// per-village sums, and the head of the change log, its JudgedAsOf
+	// the sums' day (AreaSummaries). It returns ErrSummariesNotKept
+	// before KeepSummaries.
 	InspectionDays(ctx context.Context, actor Actor, since string) ([]DayCount, Cursor, error)
 	// LaggingVillages calls emit with at most n villages of the actor's
 	// scope from the per-village sums, by one of two orders (LagBehind,
 	// LagNeverInspected), reading no more village rows than it emits (an
-	// index range), and returns the head of the change log. It returns
+	// index range), and returns the head of the change log, its
+	// JudgedAsOf the sums' day (AreaSummaries). It returns
 	// ErrSummariesNotKept before KeepSummaries; an error from emit stops
 	// it and is returned; another order is EInvalid.
 	LaggingVillages(ctx context.Context, actor Actor, order string, n int, emit func(*survey.AreaCoverage) error) (Cursor, error)

@@ -30,6 +30,13 @@ type Cursor struct {
 	// or one issued before cursors were bound. ParsePull accepts a bound
 	// cursor from its device only.
 	Device string
+	// JudgedAsOf, on the answer of a read of a store's kept coverage
+	// summaries (SummaryStore), is the day ("YYYY-MM-DD", UTC) their sums
+	// are judged as of: the read's day, or an earlier one while they are
+	// being judged again under a standard's edition that took effect
+	// since (SummaryStore.RejudgeSummaries). Empty for figures read from
+	// the records and for every other cursor; never encoded.
+	JudgedAsOf string
 }
 
 const (

@@ -13,13 +13,16 @@ import (
 )
 
 // SummaryKeeper is what a store's write path keeps the household
-// summaries with (SummaryStore): the summarizer and the day every kept
-// summary is judged as of (a push judges as of that day too, so that the
-// sums are of one judgement; a rebuild moves the day on when a standard's
-// edition takes effect).
+// summaries with (SummaryStore): the summarizer and the day a write
+// judges the summaries it changes as of (so that the sums are of one
+// judgement; a rejudge moves the day on when a standard's edition takes
+// effect, SummaryStore.RejudgeSummaries), and the day the sums as a whole
+// are judged as of: AsOf, but while a rejudge is under way the day before
+// it (the villages not yet judged again are judged as of that day).
 type SummaryKeeper struct {
-	Sum  *survey.Summarizer
-	AsOf time.Time
+	Sum        *survey.Summarizer
+	AsOf       time.Time
+	JudgedAsOf time.Time
 }
 
 // SummaryTx is the SQL a SummaryBook needs of a store's write transaction
@@ -446,19 +449,6 @@ func SumAreaRows(digits int, rows []AreaRow, emit func(code string, keys map[str
 	}, emit)
 }
 
-// KeptKeeper is the keeper of summaries stored under key and judged as
-// of asOf ("YYYY-MM-DD"), as a store's settings hold them, when they may
-// be kept on by sum today; nil when they must be rebuilt first (another
-// key, no day, or a standard's edition that took effect since:
-// survey.Summarizer.Rejudge).
-func KeptKeeper(sum *survey.Summarizer, key, asOf string, today time.Time) *SummaryKeeper {
-	judged, err := time.Parse(time.DateOnly, asOf)
-	if key != sum.Key() || err != nil || sum.Rejudge(judged, today) {
-		return nil
-	}
-	return &SummaryKeeper{Sum: sum, AsOf: judged}
-}
-
 // SummaryRebuildTx is the SQL a rebuild of every summary needs of a
 // store's write transaction (SummaryKeeper.Rebuild).
 type SummaryRebuildTx interface {
@@ -488,7 +478,8 @@ type SummaryRebuildTx interface {
 // NewKeeper returns the keeper of summaries judged as of today's day
 // (UTC), the day a rebuild judges them as of.
 func NewKeeper(sum *survey.Summarizer, today time.Time) *SummaryKeeper {
-	return &SummaryKeeper{Sum: sum, AsOf: today.UTC().Truncate(24 * time.Hour)}
+	day := today.UTC().Truncate(24 * time.Hour)
+	return &SummaryKeeper{Sum: sum, AsOf: day, JudgedAsOf: day}
 }
 
 // Rebuild replaces every summary and sum by those of the records, judged

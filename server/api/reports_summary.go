@@ -23,7 +23,7 @@ const SummaryVillages = "villages"
 //	{"region", "region_name", "summary": "villages",
 //	 "villages": [{"code", "name", "township", "county", "counts"}...],
 //	 "townships": [...], "counties": [...], "totals": {...},
-//	 "cursor", "generated_at"}
+//	 "cursor", "generated_at", "judged_as_of"}
 //
 // It is read from the store's per-village sums (syncproto.SummaryStore),
 // so that its cost follows the number of villages, not of households. The
@@ -60,8 +60,16 @@ func (s *Server) handleCoverageSummary(c echo.Context) error {
 			areas[i].Name = names.of(areas[i].Code)
 		}
 	}
-	return out.finish(coverageTail{Townships: sum.Townships, Counties: sum.Counties, Totals: sum.Totals,
-		Cursor: s.cursors.Encode(sum.At), GeneratedAt: syncproto.FormatTime(s.now())})
+	return out.finish(coverageSummaryTail{coverageTail: coverageTail{Townships: sum.Townships, Counties: sum.Counties, Totals: sum.Totals,
+		Cursor: s.cursors.Encode(sum.At), GeneratedAt: syncproto.FormatTime(s.now())}, JudgedAsOf: sum.At.JudgedAsOf})
+}
+
+// coverageSummaryTail ends the coverage summary: the full report's tail
+// and the day the kept sums are judged as of (syncproto.Cursor.JudgedAsOf;
+// absent when the counts were read from the records).
+type coverageSummaryTail struct {
+	coverageTail
+	JudgedAsOf string `json:"judged_as_of,omitempty"`
 }
 
 type summaryHead struct {

@@ -148,9 +148,11 @@ func runServe(ctx context.Context, env Env, args []string) error {
 	if forms, err = openCatalog(ctx, store, forms); err != nil {
 		return err
 	}
-	if err := keepSummaries(ctx, store, forms.Latest(), log); err != nil {
+	stopSummaries, err := keepSummaries(ctx, store, forms.Latest(), time.Now, summaryRejudgeEvery, log)
+	if err != nil {
 		return err
 	}
+	defer stopSummaries()
 	stopVerdicts, err := keepVerdicts(ctx, store, forms.Latest(), log)
 	if err != nil {
 		return err

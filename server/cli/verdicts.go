@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
@@ -39,45 +38,24 @@ func keepVerdicts(ctx context.Context, store any, sch *schema.Schema, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		// Judging every household (the first start, a new publication)
-		// takes seconds to minutes: the server listens meanwhile, its
-		// roll-ups judged live until the kept verdicts are installed.
+	// Judging every household (the first start, a new publication) takes
+	// seconds to minutes: the server listens meanwhile, its roll-ups
+	// judged live until the kept verdicts are installed.
+	first := func(ctx context.Context) error {
 		began := time.Now()
 		if err := vs.KeepVerdicts(ctx, j, time.Now()); err != nil {
 			if ctx.Err() == nil {
 				log.Error("judging the household verdicts", "err", err)
 			}
-			return
+			return err
 		}
 		if took := time.Since(began); took > time.Second {
 			log.Info("household verdicts judged", "took", took.Round(time.Millisecond).String())
 		}
-		tick := time.NewTicker(verdictRefreshEvery)
-		defer tick.Stop()
-		for {
-			for {
-				left, err := vs.RefreshVerdicts(ctx, time.Now(), syncproto.VerdictRefreshBatch)
-				if err != nil {
-					if ctx.Err() == nil {
-						log.Error("refreshing the household verdicts", "err", err)
-					}
-					break
-				}
-				if left == 0 || ctx.Err() != nil {
-					break
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	return func() { cancel(); wg.Wait() }, nil
+		return nil
+	}
+	return runBatches(ctx, verdictRefreshEvery, time.Now, log, "refreshing the household verdicts", first,
+		func(ctx context.Context, now time.Time) (int, error) {
+			return vs.RefreshVerdicts(ctx, now, syncproto.VerdictRefreshBatch)
+		}), nil
 }

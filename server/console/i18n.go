@@ -25,6 +25,7 @@ var messages = map[string][2]string{ // key: {zh, en}
 	"nav_reinspections":    {"待复查", "Re-inspections"},
 	"nav_exports":          {"导出", "Exports"},
 	"nav_map":              {"地图", "Map"},
+	"msg_judged_as_of":     {"按 %s 的标准统计，正在按新标准重新统计", "figures judged as of %s; being re-judged under the new standard"},
 	"main_nav":             {"主导航", "Main navigation"},
 	"lang_switch":          {"English", "中文"},
 	"lang_switch_label":    {"切换为英文", "Switch to Chinese"},

@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
@@ -101,6 +102,10 @@ type overview struct {
 	// AreaVerdicts, above a village, are the verdicts of the areas one
 	// level down, from the kept sums (verdictsums.go).
 	AreaVerdicts *areaVerdicts
+	// JudgedNotice, when the figures are judged as of a day before today
+	// (their sums being judged again under a standard's new edition),
+	// says so with that day; "" otherwise.
+	JudgedNotice string
 }
 
 func (o *overview) pageTitle(lang string) string { return t(lang, "nav_overview") + " · " + o.Name }
@@ -148,6 +153,9 @@ func (c *Console) handleOverview(q *request) {
 	}
 	for _, d := range sum.PerDay {
 		o.MaxDay = max(o.MaxDay, d.Housing+d.Water)
+	}
+	if sum.JudgedAsOf != "" && sum.JudgedAsOf < c.cfg.Now().UTC().Format(time.DateOnly) {
+		o.JudgedNotice = fmt.Sprintf(t(q.lang, "msg_judged_as_of"), sum.JudgedAsOf)
 	}
 	switch {
 	case len(code) == 12:

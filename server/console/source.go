@@ -27,6 +27,18 @@ type regionSummary struct {
 	// PerDay counts the inspections (housing and water) by the day they
 	// were made, for the last len(PerDay) days, oldest first.
 	PerDay []dayCount
+	// JudgedAsOf is the earliest day the kept sums read say they are
+	// judged as of (syncproto.Cursor.JudgedAsOf: before today while they
+	// are judged again under a standard's new edition); "" when the
+	// figures were read from the records.
+	JudgedAsOf string
+}
+
+// judged notes the day a read's figures are judged as of.
+func (r *regionSummary) judged(at syncproto.Cursor) {
+	if at.JudgedAsOf != "" && (r.JudgedAsOf == "" || at.JudgedAsOf < r.JudgedAsOf) {
+		r.JudgedAsOf = at.JudgedAsOf
+	}
 }
 
 // dayCount is the inspections of one day.
@@ -65,10 +77,12 @@ func (c *Console) readRegion(ctx context.Context, actor syncproto.Actor, code st
 		return nil, err
 	}
 	if len(code) == 12 {
-		var err error
-		if out.Never, _, err = c.cfg.Reports.NeverInspected(ctx, actor, code); err != nil {
+		never, at, err := c.cfg.Reports.NeverInspected(ctx, actor, code)
+		if err != nil {
 			return nil, err
 		}
+		out.Never = never
+		out.judged(at)
 	}
 
 	today := c.cfg.Now().In(chinaTime)
@@ -78,10 +92,11 @@ func (c *Console) readRegion(ctx context.Context, actor syncproto.Actor, code st
 		index[d] = len(out.PerDay)
 		out.PerDay = append(out.PerDay, dayCount{Day: d})
 	}
-	days, _, err := c.cfg.Reports.InspectionDays(ctx, actor, out.PerDay[0].Day)
+	days, at, err := c.cfg.Reports.InspectionDays(ctx, actor, out.PerDay[0].Day)
 	if err != nil {
 		return nil, err
 	}
+	out.judged(at)
 	forms := survey.FormsOf(c.cfg.Schema)
 	for _, d := range days {
 		i, ok := index[d.Day]
@@ -109,6 +124,7 @@ func (c *Console) readVillages(ctx context.Context, actor syncproto.Actor, out *
 	if err != nil {
 		return err
 	}
+	out.judged(rep.At)
 	out.Townships, out.Counties, out.Totals = rep.Townships, rep.Counties, rep.Totals
 	for _, v := range out.Villages {
 		if syncproto.VillageCoverage(&v.Counts) < 100 {
@@ -135,12 +151,14 @@ func (c *Console) readAreas(ctx context.Context, actor syncproto.Actor, code str
 	if len(code) == 6 {
 		level, areas = survey.LevelTownship, &out.Townships
 	}
-	if _, err := c.cfg.Reports.AreaSummaries(ctx, actor, level, func(a *survey.AreaCoverage) error {
+	at, err := c.cfg.Reports.AreaSummaries(ctx, actor, level, func(a *survey.AreaCoverage) error {
 		*areas = append(*areas, *a)
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return err
 	}
+	out.judged(at)
 	if len(*areas) == 0 {
 		return c.readVillages(ctx, actor, out) // nothing to read: the totals' empty shape
 	}
@@ -152,12 +170,14 @@ func (c *Console) readAreas(ctx context.Context, actor syncproto.Actor, code str
 		order string
 		list  *[]survey.AreaCoverage
 	}{{syncproto.LagBehind, &out.Behind}, {syncproto.LagNeverInspected, &out.NeverVillages}} {
-		if _, err := c.cfg.Reports.LaggingVillages(ctx, actor, l.order, behindShown, func(a *survey.AreaCoverage) error {
+		at, err := c.cfg.Reports.LaggingVillages(ctx, actor, l.order, behindShown, func(a *survey.AreaCoverage) error {
 			*l.list = append(*l.list, *a)
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
 			return err
 		}
+		out.judged(at)
 	}
 	return nil
 }

@@ -141,19 +141,17 @@ func (t summaryTx) AddVillageDay(ctx context.Context, village, dayForm string, n
 }
 
 // KeepSummaries makes the write path keep summaries made by sum, after
-// rebuilding them when they were kept under another key, judged as of a
-// day a standard's edition has since changed, or never kept
-// (syncproto.SummaryStore). The rebuild is one write transaction holding
+// rebuilding them when they were kept under another key or never kept
+// (syncproto.SummaryStore); summaries a standard's edition has since
+// changed are kept on, their rejudge left to RejudgeSummaries. The rebuild is one write transaction holding
 // the write lock, village by village (syncproto.SummaryKeeper.Rebuild).
 func (s *Store) KeepSummaries(ctx context.Context, sum *survey.Summarizer, today time.Time) error {
 	return s.write(ctx, "keep_summaries", func(ctx context.Context, tx pgx.Tx) error {
-		var key, asOf string
-		if err := tx.QueryRow(ctx, `SELECT COALESCE((SELECT convert_from(value, 'UTF8') FROM settings WHERE name = $1), ''),
-			COALESCE((SELECT convert_from(value, 'UTF8') FROM settings WHERE name = $2), '')`, summariesKeySetting, summariesAsOfSetting).
-			Scan(&key, &asOf); err != nil {
-			return fmt.Errorf("summaries: %w", err)
+		kept, err := readKeptSummaries(ctx, tx)
+		if err != nil {
+			return err
 		}
-		if k := syncproto.KeptKeeper(sum, key, asOf, today); k != nil {
+		if k := syncproto.KeptKeeper(sum, kept); k != nil {
 			s.summaries.Store(k)
 			return nil
 		}
@@ -161,10 +159,10 @@ func (s *Store) KeepSummaries(ctx context.Context, sum *survey.Summarizer, today
 		if err := k.Rebuild(ctx, &rebuildTx{tx: tx, batch: &pgx.Batch{}}); err != nil {
 			return err
 		}
-		for name, value := range map[string]string{summariesKeySetting: sum.Key(), summariesAsOfSetting: k.AsOf.Format(time.DateOnly)} {
-			if _, err := tx.Exec(ctx, `INSERT INTO settings (name, value) VALUES ($1, $2)
-				ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, []byte(value)); err != nil {
-				return fmt.Errorf("summaries: %w", err)
+		for name, value := range map[string]string{summariesKeySetting: sum.Key(), summariesAsOfSetting: k.AsOf.Format(time.DateOnly),
+			summariesRejudgeSetting: ""} {
+			if err := saveSummarySetting(ctx, tx, name, value); err != nil {
+				return err
 			}
 		}
 		// Installed inside the transaction, under the write lock: no write
@@ -242,12 +240,7 @@ func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level 
 	if k == nil {
 		return at, syncproto.ErrSummariesNotKept
 	}
-	if k.Sum.Rejudge(k.AsOf, today) {
-		if err := s.KeepSummaries(ctx, k.Sum, today); err != nil {
-			return at, err
-		}
-		k = s.summaries.Load()
-	}
+	at.JudgedAsOf = k.ReportDay(today)
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		var err error
 		if at.Seq, err = head(ctx, tx); err != nil {
@@ -292,6 +285,7 @@ func (s *Store) NeverInspectedHouseholds(ctx context.Context, actor syncproto.Ac
 	if k == nil {
 		return nil, at, syncproto.ErrSummariesNotKept
 	}
+	at.JudgedAsOf = k.ReportDay(s.now())
 	var list []survey.HouseholdMark
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -322,9 +316,11 @@ func (s *Store) NeverInspectedHouseholds(ctx context.Context, actor syncproto.Ac
 // actor's scope from since on (syncproto.SummaryStore).
 func (s *Store) InspectionDays(ctx context.Context, actor syncproto.Actor, since string) ([]syncproto.DayCount, syncproto.Cursor, error) {
 	at := syncproto.Cursor{Scope: actor.ScopeKey()}
-	if s.summaries.Load() == nil {
+	k := s.summaries.Load()
+	if k == nil {
 		return nil, at, syncproto.ErrSummariesNotKept
 	}
+	at.JudgedAsOf = k.ReportDay(s.now())
 	var list []syncproto.DayCount
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		var err error
@@ -371,6 +367,7 @@ func (s *Store) LaggingVillages(ctx context.Context, actor syncproto.Actor, orde
 	if k == nil {
 		return at, syncproto.ErrSummariesNotKept
 	}
+	at.JudgedAsOf = k.ReportDay(s.now())
 	var list []syncproto.AreaRow
 	err := s.read(ctx, func(tx pgx.Tx) error {
 		var err error

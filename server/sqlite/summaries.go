@@ -17,8 +17,9 @@ var _ syncproto.SummaryStore = (*Store)(nil)
 // Settings of the kept summaries: the summarizer's key they were made
 // with and the day they were judged as of.
 const (
-	summariesKeySetting  = "summaries_key"
-	summariesAsOfSetting = "summaries_as_of"
+	summariesKeySetting     = "summaries_key"
+	summariesAsOfSetting    = "summaries_as_of"
+	summariesRejudgeSetting = "summaries_rejudge"
 )
 
 // keepSummaries brings the summaries of the households the transaction
@@ -152,22 +153,20 @@ func (t summaryTx) AddVillageDay(ctx context.Context, village, dayForm string, n
 }
 
 // KeepSummaries makes the write path keep summaries made by sum, after
-// rebuilding them when they were kept under another key, judged as of a
-// day a standard's edition has since changed, or never kept
-// (syncproto.SummaryStore). The rebuild is one write transaction: it reads
-// the households village by village (memory holds one village and the
-// villages' codes) and writes every summary and sum afresh
-// (syncproto.SummaryKeeper.Rebuild).
+// rebuilding them when they were kept under another key or never kept
+// (syncproto.SummaryStore); summaries a standard's edition has since
+// changed are kept on, their rejudge left to RejudgeSummaries. The
+// rebuild is one write transaction: it reads the households village by
+// village (memory holds one village and the villages' codes) and writes
+// every summary and sum afresh (syncproto.SummaryKeeper.Rebuild).
 func (s *Store) KeepSummaries(ctx context.Context, sum *survey.Summarizer, today time.Time) error {
 	return s.write(ctx, "keep_summaries", func(ctx context.Context, stx *superviseTx) error {
 		tx := stx.tx
-		var key, asOf string
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT value FROM settings WHERE name = ?), ''),
-			COALESCE((SELECT value FROM settings WHERE name = ?), '')`, summariesKeySetting, summariesAsOfSetting).
-			Scan(&key, &asOf); err != nil {
-			return fmt.Errorf("summaries: %w", err)
+		kept, err := readKeptSummaries(ctx, &stx.pushTx)
+		if err != nil {
+			return err
 		}
-		if k := syncproto.KeptKeeper(sum, key, asOf, today); k != nil {
+		if k := syncproto.KeptKeeper(sum, kept); k != nil {
 			s.summaries.Store(k)
 			return nil
 		}
@@ -180,9 +179,9 @@ func (s *Store) KeepSummaries(ctx context.Context, sum *survey.Summarizer, today
 		if err := k.Rebuild(ctx, rtx); err != nil {
 			return err
 		}
-		for name, value := range map[string]string{summariesKeySetting: sum.Key(), summariesAsOfSetting: k.AsOf.Format(time.DateOnly)} {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
-				ON CONFLICT (name) DO UPDATE SET value = excluded.value`, name, value); err != nil {
+		for name, value := range map[string]string{summariesKeySetting: sum.Key(), summariesAsOfSetting: k.AsOf.Format(time.DateOnly),
+			summariesRejudgeSetting: ""} {
+			if err := saveSetting(ctx, &stx.pushTx, name, value); err != nil {
 				return fmt.Errorf("summaries: %w", err)
 			}
 		}
@@ -291,12 +290,7 @@ func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level 
 	if k == nil {
 		return at, syncproto.ErrSummariesNotKept
 	}
-	if k.Sum.Rejudge(k.AsOf, today) {
-		if err := s.KeepSummaries(ctx, k.Sum, today); err != nil {
-			return at, err
-		}
-		k = s.summaries.Load()
-	}
+	at.JudgedAsOf = k.ReportDay(today)
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return at, fmt.Errorf("begin area summaries: %w", err)
@@ -343,6 +337,7 @@ func (s *Store) NeverInspectedHouseholds(ctx context.Context, actor syncproto.Ac
 	if k == nil {
 		return nil, at, syncproto.ErrSummariesNotKept
 	}
+	at.JudgedAsOf = k.ReportDay(s.now())
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, at, fmt.Errorf("begin never inspected: %w", err)
@@ -373,9 +368,11 @@ func (s *Store) NeverInspectedHouseholds(ctx context.Context, actor syncproto.Ac
 // scope from since on (syncproto.SummaryStore).
 func (s *Store) InspectionDays(ctx context.Context, actor syncproto.Actor, since string) ([]syncproto.DayCount, syncproto.Cursor, error) {
 	at := syncproto.Cursor{Scope: actor.ScopeKey()}
-	if s.summaries.Load() == nil {
+	k := s.summaries.Load()
+	if k == nil {
 		return nil, at, syncproto.ErrSummariesNotKept
 	}
+	at.JudgedAsOf = k.ReportDay(s.now())
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, at, fmt.Errorf("begin inspection days: %w", err)
@@ -423,6 +420,7 @@ func (s *Store) LaggingVillages(ctx context.Context, actor syncproto.Actor, orde
 	if k == nil {
 		return at, syncproto.ErrSummariesNotKept
 	}
+	at.JudgedAsOf = k.ReportDay(s.now())
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return at, fmt.Errorf("begin lagging villages: %w", err)
