@@ -168,6 +168,7 @@ var suite = []contractTest{
 	{"SummariesEqualTheCoverageScan", testSummariesEqualTheCoverageScan, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays", "SummaryStore.LaggingVillages"}},
 	{"SummariesBeforeKeep", testSummariesBeforeKeep, []string{"SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays", "SummaryStore.LaggingVillages"}},
 	{"SummariesFollowPublicationAndDate", testSummariesFollowPublicationAndDate, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries"}},
+	{"RegistrySumsEqualTheCoverageReport", testRegistrySumsEqualTheCoverageReport, []string{"RegistrySumStore.RefreshRegistrySums", "RegistrySumStore.RegistryOnlyHouseholds"}},
 	{"VerdictsEqualTheLiveJudgement", testVerdictsEqualTheLiveJudgement, []string{"VerdictStore.KeepVerdicts", "VerdictStore.RefreshVerdicts", "VerdictStore.AreaVerdicts"}},
 	{"VerdictsPendingUntilRefreshed", testVerdictsPendingUntilRefreshed, []string{"VerdictStore.RefreshVerdicts", "VerdictStore.AreaVerdicts"}},
 	{"VerdictsChangeOnTheirDay", testVerdictsChangeOnTheirDay, []string{"VerdictStore.RefreshVerdicts", "VerdictStore.AreaVerdicts"}},
