@@ -225,3 +225,40 @@ func (r *ReportService) withRegistryOnly(ctx context.Context, actor Actor, villa
 	slices.SortFunc(list, func(a, b survey.HouseholdMark) int { return strings.Compare(a.ID, b.ID) })
 	return list, nil
 }
+
+// RegistryOnlyHouseholds returns the households of one village of the
+// actor's scope that only a registry lists (on a household source's list,
+// recorded by no team), by id with the list's name: the store's kept ones
+// when it keeps them (RegistrySumStore), else reconciled from the
+// village's households and rows. None when the forms declare no
+// registries or the village is outside the scope.
+func (r *ReportService) RegistryOnlyHouseholds(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, error) {
+	list := []survey.HouseholdMark{}
+	if reg := r.schema.Registries(); reg == nil || len(reg.Sources) == 0 || !actor.InScope(village) {
+		return list, nil
+	}
+	if rs, ok := r.store.(RegistrySumStore); ok {
+		if err := r.refreshRegistrySums(ctx); err != nil {
+			return nil, err
+		}
+		got, _, err := rs.RegistryOnlyHouseholds(ctx, actor, village)
+		if !errors.Is(err, ErrSummariesNotKept) {
+			return got, err
+		}
+	}
+	rs, ok := r.store.(RegistryStore)
+	if !ok {
+		return list, nil
+	}
+	actor.Scope, actor.AllRegions = []string{village}, false
+	_, err := rs.RegistryVillages(ctx, actor, HouseholdQuery{Forms: r.forms}, func(v *RegistryVillage) error {
+		if v.Village == village {
+			for _, h := range RegistryOnlyOf(r.schema, r.forms, v, false) {
+				list = append(list, survey.HouseholdMark{ID: h.ID, HeadName: h.HeadName})
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(list, func(a, b survey.HouseholdMark) int { return strings.Compare(a.ID, b.ID) })
+	return list, err
+}
