@@ -116,6 +116,9 @@ func (r *ReportService) LaggingVillages(ctx context.Context, actor Actor, order 
 		return Cursor{}, Errorf(EInvalid, "no order %q of villages", order)
 	}
 	if ss, ok := r.store.(SummaryStore); ok {
+		if err := r.refreshRegistrySums(ctx); err != nil {
+			return Cursor{}, err
+		}
 		at, err := ss.LaggingVillages(ctx, actor, order, n, emit)
 		if !errors.Is(err, ErrSummariesNotKept) {
 			return at, err
@@ -185,6 +188,9 @@ func (r *ReportService) CoverageSummaries(ctx context.Context, actor Actor, emit
 		return emit(a)
 	}
 	if ss, ok := r.store.(SummaryStore); ok {
+		if err := r.refreshRegistrySums(ctx); err != nil {
+			return nil, err
+		}
 		at, err := ss.AreaSummaries(ctx, actor, survey.LevelVillage, r.now(), add)
 		if err == nil {
 			return &CoverageReport{CoverageSummary: *roll.Finish(), At: at}, nil
@@ -203,12 +209,19 @@ func (r *ReportService) CoverageSummaries(ctx context.Context, actor Actor, emit
 }
 
 // NeverInspected returns the never-inspected households of one village of
-// the actor's scope, by id, from the store's summaries when it keeps them,
+// the actor's scope, by id, from the store's summaries when it keeps them
+// (with the households only a registry lists, RegistrySumStore),
 // else from the village's coverage, and the point of the change log the
 // list reflects.
 func (r *ReportService) NeverInspected(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error) {
 	if ss, ok := r.store.(SummaryStore); ok {
+		if err := r.refreshRegistrySums(ctx); err != nil {
+			return nil, Cursor{}, err
+		}
 		list, at, err := ss.NeverInspectedHouseholds(ctx, actor, village)
+		if err == nil {
+			list, err = r.withRegistryOnly(ctx, actor, village, list)
+		}
 		if !errors.Is(err, ErrSummariesNotKept) {
 			return list, at, err
 		}
@@ -241,6 +254,9 @@ func (r *ReportService) AreaSummaries(ctx context.Context, actor Actor, level st
 		return Cursor{}, Errorf(EInvalid, "no level %q of areas", level)
 	}
 	if ss, ok := r.store.(SummaryStore); ok {
+		if err := r.refreshRegistrySums(ctx); err != nil {
+			return Cursor{}, err
+		}
 		at, err := ss.AreaSummaries(ctx, actor, level, r.now(), emit)
 		if !errors.Is(err, ErrSummariesNotKept) {
 			return at, err

@@ -2,11 +2,9 @@ package syncproto
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/google/uuid"
 
-	"github.com/fieldsync/fieldsync/schema"
 	"github.com/fieldsync/fieldsync/schema/survey"
 )
 
@@ -50,30 +48,13 @@ func (r *ReportService) householdsMarked(ctx context.Context, actor Actor, q Hou
 	} else if len(imps) == 0 {
 		return r.store.HouseholdInspections(ctx, actor, q, fn)
 	}
-	rec := &ReconciliationService{store: rs, schema: r.schema, forms: r.forms}
 	return rs.RegistryVillages(ctx, actor, q, func(v *RegistryVillage) error {
 		for _, h := range v.Households {
 			if err := fn(h); err != nil {
 				return err
 			}
 		}
-		if len(v.Rows) == 0 {
-			return nil
-		}
-		vr := rec.village(reg, v)
-		seen := map[string]bool{}
-		for _, b := range vr.BlindSpots {
-			src := reg.Source(b.Source)
-			if b.Kind != BlindNotInField || src == nil || src.Level != schema.LevelHousehold || seen[b.Name] {
-				continue
-			}
-			seen[b.Name] = true
-			h := &survey.HouseholdInspections{ID: RegistryHouseholdID(b.Source, b.Key), Village: v.Village, HeadName: b.Name}
-			if q.Children {
-				village, _ := json.Marshal(v.Village)
-				head, _ := json.Marshal(b.Name)
-				h.Fields = map[string]json.RawMessage{r.forms.Village: village, r.forms.HeadName: head}
-			}
+		for _, h := range RegistryOnlyOf(r.schema, r.forms, v, q.Children) {
 			if err := mark(h, false); err != nil {
 				return err
 			}

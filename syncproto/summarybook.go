@@ -73,6 +73,10 @@ type SummaryBook struct {
 	keep     *SummaryKeeper
 	touched  map[string]bool
 	appended map[string][]survey.InspectionFacts
+	// households are the households whose own record a write changed:
+	// their villages are marked for the registry-only counts (Keep,
+	// RegistryMarkTx).
+	households map[string]bool
 }
 
 // NewSummaryBook returns the book of a transaction that began while the
@@ -141,6 +145,7 @@ func (b *SummaryBook) NoteWrite(rec *StoredRecord, e LogEntry, seq int64, isNew 
 		b.Touch(rec.ID, rec.Parent, oldParent)
 	case rec.Entity == forms.HouseholdEntity():
 		b.Touch(rec.ID)
+		b.noteHousehold(rec.ID)
 	default:
 		in, inspection := forms.InspectionOf(rec.ID, rec.Entity, rec.Fields)
 		switch {
@@ -165,12 +170,41 @@ func (b *SummaryBook) NoteRescope(ctx context.Context, c Placement, parentOf fun
 	switch {
 	case forms == nil || c.Entity == forms.HouseholdEntity():
 		b.Touch(c.ID)
+		b.noteHousehold(c.ID)
 	case c.Entity == forms.Entity(survey.KindHousing) || c.Entity == forms.Entity(survey.KindWater):
 		parent, err := parentOf(ctx, c.ID)
 		if err != nil {
 			return fmt.Errorf("rescope %s: %w", c.ID, err)
 		}
 		b.Touch(parent)
+	}
+	return nil
+}
+
+// noteHousehold notes a write of the household's own record.
+func (b *SummaryBook) noteHousehold(id string) {
+	if b.households == nil {
+		b.households = map[string]bool{}
+	}
+	b.households[id] = true
+}
+
+// markRegistryVillages marks, through tx when it is a RegistryMarkTx,
+// the villages a written household was in before and is in after (old,
+// cur: either nil): a household created, changed, moved, deleted or merged
+// may match a registry's row, or stop matching it.
+func markRegistryVillages(ctx context.Context, tx SummaryTx, old, cur *survey.HouseholdSummary) error {
+	mt, ok := tx.(RegistryMarkTx)
+	if !ok {
+		return nil
+	}
+	for _, s := range []*survey.HouseholdSummary{old, cur} {
+		if s == nil || (s == cur && old != nil && old.Village == cur.Village) {
+			continue
+		}
+		if err := mt.MarkRegistryVillage(ctx, s.Village); err != nil {
+			return fmt.Errorf("registry mark of %s: %w", s.Village, err)
+		}
 	}
 	return nil
 }
@@ -187,8 +221,8 @@ func (b *SummaryBook) Keep(ctx context.Context, now *SummaryKeeper, tx SummaryTx
 	if now != b.keep {
 		b.Forget()
 	}
-	touched, appended := b.touched, b.appended
-	b.touched, b.appended = nil, nil
+	touched, appended, households := b.touched, b.appended, b.households
+	b.touched, b.appended, b.households = nil, nil, nil
 	if len(touched) == 0 && len(appended) == 0 {
 		return nil
 	}
@@ -236,6 +270,11 @@ func (b *SummaryBook) Keep(ctx context.Context, now *SummaryKeeper, tx SummaryTx
 		}
 		if old == nil && cur == nil {
 			continue
+		}
+		if households[id] {
+			if err := markRegistryVillages(ctx, tx, old, cur); err != nil {
+				return err
+			}
 		}
 		if err := replaceSummary(ctx, tx, &sums, old, oldDoc, cur); err != nil {
 			return err

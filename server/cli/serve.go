@@ -158,6 +158,7 @@ func runServe(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer stopVerdicts()
+	defer refreshRegistrySums(ctx, store, forms.Latest(), log)()
 	if latest := forms.Latest().Version; latest != recordsIn {
 		log.Info("stored records migrated", "from_schema_version", recordsIn, "to_schema_version", latest,
 			"took", time.Since(opened).Round(time.Millisecond).String())

@@ -5,6 +5,7 @@ package console
 // screens of the registries stay in files of their own; t reads both.
 var registryMessages = map[string][2]string{ // key: {zh, en}
 	"nav_imports":            {"导入名单", "Imports"},
+	"registry_only":          {"仅见于名单，未登记", "only on a list, never recorded"},
 	"nav_reconciliation":     {"名单比对", "Reconciliation"},
 	"import_title":           {"导入部门名单", "Import a department's list"},
 	"import_intro":           {"选择名单来源和文件（CSV 或 XLSX）。同一文件再次导入不会改变任何内容；有任何错误行则整个文件都不导入。", "Choose the list's source and its file (CSV or XLSX). The same file again changes nothing; a file with any bad row imports nothing."},

@@ -61,6 +61,9 @@ func newAreaRow(code, name string, counts survey.CoverageCounts) areaRow {
 type neverRow struct {
 	survey.HouseholdMark
 	Village, VillageName string
+	// Registry: only a registry lists the household (the row links to
+	// the village's reconciliation, which names its list and key).
+	Registry bool
 }
 
 // householdRow is one household of a village's table.
@@ -186,7 +189,7 @@ func (c *Console) handleOverview(q *request) {
 		}
 	}
 	for _, m := range sum.Never {
-		o.Never = append(o.Never, neverRow{HouseholdMark: m, Village: village, VillageName: c.nameOr(village, "")})
+		o.Never = append(o.Never, neverRow{HouseholdMark: m, Village: village, VillageName: c.nameOr(village, ""), Registry: sum.RegistryOnly[m.ID]})
 	}
 	if o.ChildLevel != "" {
 		if o.AreaVerdicts, err = c.readAreaVerdicts(ctx, actor, o.ChildLevel); err != nil {

@@ -24,6 +24,9 @@ type regionSummary struct {
 	// Never lists the never-inspected households of the one village read
 	// (readRegion's village), nil for a larger region.
 	Never []survey.HouseholdMark
+	// RegistryOnly are those of Never only a registry lists (no record
+	// of theirs to link to), by id.
+	RegistryOnly map[string]bool
 	// PerDay counts the inspections (housing and water) by the day they
 	// were made, for the last len(PerDay) days, oldest first.
 	PerDay []dayCount
@@ -83,6 +86,9 @@ func (c *Console) readRegion(ctx context.Context, actor syncproto.Actor, code st
 		}
 		out.Never = never
 		out.judged(at)
+		if out.RegistryOnly, err = c.registryOnly(ctx, actor, code); err != nil {
+			return nil, err
+		}
 	}
 
 	today := c.cfg.Now().In(chinaTime)

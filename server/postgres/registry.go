@@ -75,6 +75,9 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 			imp.Version = latest[0].Version + 1
 		}
 		imp.Rows, imp.Added, imp.Changed, imp.Removed, imp.Unchanged = 0, 0, 0, 0, 0
+		// The villages whose rows the import adds, changes or moves are
+		// marked for the registry-only counts (registrysums.go).
+		marks := map[string]bool{}
 		put := func(r *syncproto.RegistryRow) error {
 			b, err := json.Marshal(r.Fields)
 			if err != nil {
@@ -82,11 +85,12 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 			}
 			fields := string(b)
 			imp.Rows++
-			var old string
+			var old, oldVillage string
 			var oldSeen, oldLine int32
-			switch err := tx.QueryRow(ctx, `SELECT fields, seen, line FROM registry_rows WHERE source = $1 AND key = $2`, imp.Source, r.Key).Scan(&old, &oldSeen, &oldLine); {
+			switch err := tx.QueryRow(ctx, `SELECT fields, seen, line, village FROM registry_rows WHERE source = $1 AND key = $2`, imp.Source, r.Key).Scan(&old, &oldSeen, &oldLine, &oldVillage); {
 			case errors.Is(err, pgx.ErrNoRows):
 				imp.Added++
+				marks[r.Village] = true
 				if _, err := tx.Exec(ctx, `INSERT INTO registry_diffs (source, version, key, op, after) VALUES ($1, $2, $3, $4, $5)`,
 					imp.Source, imp.Version, r.Key, syncproto.RowAdded, fields); err != nil {
 					return fmt.Errorf("registry import: %w", err)
@@ -101,6 +105,7 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 				return err
 			default:
 				imp.Changed++
+				marks[r.Village], marks[oldVillage] = true, true
 				if _, err := tx.Exec(ctx, `INSERT INTO registry_diffs (source, version, key, op, before, after) VALUES ($1, $2, $3, $4, $5, $6)`,
 					imp.Source, imp.Version, r.Key, syncproto.RowChanged, old, fields); err != nil {
 					return fmt.Errorf("registry import: %w", err)
@@ -122,6 +127,15 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 			return fmt.Errorf("registry import: %w", err)
 		}
 		imp.Removed = int(tag.RowsAffected())
+		if _, err := tx.Exec(ctx, rebind(`INSERT INTO registry_marks (village) SELECT DISTINCT village FROM registry_rows
+			WHERE source = ? AND seen < ? AND `+where+` ON CONFLICT DO NOTHING`), append([]any{imp.Source, imp.Version}, args...)...); err != nil {
+			return fmt.Errorf("registry import: %w", err)
+		}
+		for v := range marks {
+			if _, err := tx.Exec(ctx, `INSERT INTO registry_marks (village) VALUES ($1) ON CONFLICT DO NOTHING`, v); err != nil {
+				return fmt.Errorf("registry import: %w", err)
+			}
+		}
 		if _, err := tx.Exec(ctx, rebind(`DELETE FROM registry_rows WHERE source = ? AND seen < ? AND `+where), append([]any{imp.Source, imp.Version}, args...)...); err != nil {
 			return fmt.Errorf("registry import: %w", err)
 		}

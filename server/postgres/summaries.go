@@ -33,7 +33,11 @@ const (
 // difference, before it commits (syncproto.SummaryBook.Keep; summaryTx
 // below: its SQL).
 func (s *Store) keepSummaries(ctx context.Context, p *pushTx) error {
-	return p.book.Keep(ctx, s.summaries.Load(), summaryTx{p})
+	if err := p.book.Keep(ctx, s.summaries.Load(), summaryTx{p}); err != nil {
+		return err
+	}
+	// A village's registry mark may be the last write queued.
+	return p.flush(ctx)
 }
 
 // parentOf returns the parent of a record ("" for none).
@@ -182,8 +186,10 @@ type rebuildTx struct {
 }
 
 func (r *rebuildTx) ClearSummaries(ctx context.Context) error {
-	_, err := r.tx.Exec(ctx, `TRUNCATE household_summaries, village_counts, area_counts, village_days`)
-	return err
+	if _, err := r.tx.Exec(ctx, `TRUNCATE household_summaries, village_counts, area_counts, village_days`); err != nil {
+		return err
+	}
+	return markAllRegistryVillages(ctx, r.tx)
 }
 
 func (r *rebuildTx) SummaryVillages(ctx context.Context, forms *survey.Forms) ([]string, error) {

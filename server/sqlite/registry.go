@@ -78,7 +78,10 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 		if len(latest) > 0 {
 			imp.Version = latest[0].Version + 1
 		}
-		get, err := tx.PrepareContext(ctx, `SELECT fields, seen, line FROM registry_rows WHERE source = ? AND key = ?`)
+		// The villages whose rows the import adds, changes or moves are
+		// marked for the registry-only counts (registrysums.go).
+		marks := map[string]bool{}
+		get, err := tx.PrepareContext(ctx, `SELECT fields, seen, line, village FROM registry_rows WHERE source = ? AND key = ?`)
 		if err != nil {
 			return fmt.Errorf("registry import: %w", err)
 		}
@@ -107,11 +110,12 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 			}
 			fields := string(b)
 			imp.Rows++
-			var old string
+			var old, oldVillage string
 			var oldSeen, oldLine int
-			switch err := get.QueryRowContext(ctx, imp.Source, r.Key).Scan(&old, &oldSeen, &oldLine); {
+			switch err := get.QueryRowContext(ctx, imp.Source, r.Key).Scan(&old, &oldSeen, &oldLine, &oldVillage); {
 			case errors.Is(err, sql.ErrNoRows):
 				imp.Added++
+				marks[r.Village] = true
 				if _, err := diff.ExecContext(ctx, imp.Source, imp.Version, r.Key, syncproto.RowAdded, nil, fields); err != nil {
 					return fmt.Errorf("registry import: %w", err)
 				}
@@ -125,6 +129,7 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 				return err
 			default:
 				imp.Changed++
+				marks[r.Village], marks[oldVillage] = true, true
 				if _, err := diff.ExecContext(ctx, imp.Source, imp.Version, r.Key, syncproto.RowChanged, old, fields); err != nil {
 					return fmt.Errorf("registry import: %w", err)
 				}
@@ -144,6 +149,15 @@ func (s *Store) ImportRegistry(ctx context.Context, imp syncproto.RegistryImport
 		}
 		removed, _ := res.RowsAffected()
 		imp.Removed = int(removed)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO registry_marks (village) SELECT DISTINCT village FROM registry_rows
+			WHERE source = ? AND seen < ? AND `+where+` ON CONFLICT DO NOTHING`, append([]any{imp.Source, imp.Version}, args...)...); err != nil {
+			return fmt.Errorf("registry import: %w", err)
+		}
+		for v := range marks {
+			if err := markRegistryVillage(ctx, tx, v); err != nil {
+				return fmt.Errorf("registry import: %w", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM registry_rows WHERE source = ? AND seen < ? AND `+where, append([]any{imp.Source, imp.Version}, args...)...); err != nil {
 			return fmt.Errorf("registry import: %w", err)
 		}

@@ -236,7 +236,7 @@ func (r *rebuildTx) ClearSummaries(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return markAllRegistryVillages(ctx, r.tx)
 }
 
 func (r *rebuildTx) SummaryVillages(ctx context.Context, forms *survey.Forms) ([]string, error) {

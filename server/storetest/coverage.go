@@ -39,6 +39,8 @@ var contractInterfaces = []contractInterface{
 	{name: "SummaryStore", typ: reflect.TypeFor[syncproto.SummaryStore]()},
 	// And the kept verdicts (likewise).
 	{name: "VerdictStore", typ: reflect.TypeFor[syncproto.VerdictStore]()},
+	// And the registry-only households in the sums (likewise).
+	{name: "RegistrySumStore", typ: reflect.TypeFor[syncproto.RegistrySumStore]()},
 }
 
 // ContractMethods returns every method of the store contract as
