@@ -2,7 +2,9 @@ package syncproto
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -432,4 +434,54 @@ func addArea(into, a *verify.Area) {
 			into.Followups.ByStatus[st] += n
 		}
 	}
+}
+
+// VerdictSumsTx is the SQL that keeping the villages' verdict sums needs
+// of a store's write transaction: a village's counters as one JSON
+// document.
+type VerdictSumsTx interface {
+	// LoadVillageVerdicts returns the village's counters document, and
+	// false when the village has none.
+	LoadVillageVerdicts(ctx context.Context, village string) (doc string, ok bool, err error)
+	// SaveVillageVerdicts writes the village's counters document.
+	SaveVillageVerdicts(ctx context.Context, village, doc string) error
+	// DeleteVillageVerdicts removes the village's counters.
+	DeleteVillageVerdicts(ctx context.Context, village string) error
+}
+
+// WriteVerdictSums adds changes to the villages' sums through tx: each
+// village's counters read, changed and written once, in village order; a
+// counter at zero is dropped, a village left without any loses its row.
+func WriteVerdictSums(ctx context.Context, tx VerdictSumsTx, changes VerdictChanges) error {
+	for _, village := range slices.Sorted(maps.Keys(changes)) {
+		counts := map[string]int{}
+		doc, ok, err := tx.LoadVillageVerdicts(ctx, village)
+		if err != nil {
+			return fmt.Errorf("village_verdicts of %s: %w", village, err)
+		}
+		if ok {
+			if err := json.Unmarshal([]byte(doc), &counts); err != nil {
+				return fmt.Errorf("village_verdicts of %s: %w", village, err)
+			}
+		}
+		for k, n := range changes[village] {
+			if counts[k] += n; counts[k] == 0 {
+				delete(counts, k)
+			}
+		}
+		if len(counts) == 0 {
+			if err := tx.DeleteVillageVerdicts(ctx, village); err != nil {
+				return fmt.Errorf("village_verdicts of %s: %w", village, err)
+			}
+			continue
+		}
+		b, err := json.Marshal(counts)
+		if err != nil {
+			return err
+		}
+		if err := tx.SaveVillageVerdicts(ctx, village, string(b)); err != nil {
+			return fmt.Errorf("village_verdicts of %s: %w", village, err)
+		}
+	}
+	return nil
 }

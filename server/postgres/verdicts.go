@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -90,7 +88,7 @@ func (s *Store) KeepVerdicts(ctx context.Context, j *syncproto.VerdictJudge, tod
 				}
 			}
 		}
-		if err := writeVerdictSums(ctx, p, changes); err != nil {
+		if err := syncproto.WriteVerdictSums(ctx, verdictSumsTx{p}, changes); err != nil {
 			return err
 		}
 		for name, value := range map[string]string{verdictsKeySetting: j.Key(), verdictsAsOfSetting: today.UTC().Format(time.DateOnly)} {
@@ -118,42 +116,28 @@ func putVerdict(ctx context.Context, p *pushTx, k *syncproto.KeptVerdict) error 
 	return nil
 }
 
-// writeVerdictSums adds the changes to the villages' sums, as the SQLite
-// store does.
-func writeVerdictSums(ctx context.Context, p *pushTx, changes syncproto.VerdictChanges) error {
-	for _, village := range slices.Sorted(maps.Keys(changes)) {
-		counts := map[string]int{}
-		var doc string
-		err := p.queryRow(ctx, `SELECT counts FROM village_verdicts WHERE village = ?`, village).Scan(&doc)
-		switch {
-		case err == nil:
-			if err := json.Unmarshal([]byte(doc), &counts); err != nil {
-				return fmt.Errorf("village_verdicts of %s: %w", village, err)
-			}
-		case !errors.Is(err, pgx.ErrNoRows):
-			return fmt.Errorf("village_verdicts of %s: %w", village, err)
-		}
-		for k, n := range changes[village] {
-			if counts[k] += n; counts[k] == 0 {
-				delete(counts, k)
-			}
-		}
-		if len(counts) == 0 {
-			if _, err := p.exec(ctx, `DELETE FROM village_verdicts WHERE village = ?`, village); err != nil {
-				return fmt.Errorf("village_verdicts of %s: %w", village, err)
-			}
-			continue
-		}
-		b, err := json.Marshal(counts)
-		if err != nil {
-			return err
-		}
-		if _, err := p.exec(ctx, `INSERT INTO village_verdicts (village, counts) VALUES (?, ?)
-			ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, village, string(b)); err != nil {
-			return fmt.Errorf("village_verdicts of %s: %w", village, err)
-		}
+// verdictSumsTx is the push transaction's SQL for the villages' verdict
+// sums (syncproto.WriteVerdictSums).
+type verdictSumsTx struct{ p *pushTx }
+
+func (t verdictSumsTx) LoadVillageVerdicts(ctx context.Context, village string) (string, bool, error) {
+	var doc string
+	err := t.p.queryRow(ctx, `SELECT counts FROM village_verdicts WHERE village = ?`, village).Scan(&doc)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
 	}
-	return nil
+	return doc, err == nil, err
+}
+
+func (t verdictSumsTx) SaveVillageVerdicts(ctx context.Context, village, doc string) error {
+	_, err := t.p.exec(ctx, `INSERT INTO village_verdicts (village, counts) VALUES (?, ?)
+		ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, village, doc)
+	return err
+}
+
+func (t verdictSumsTx) DeleteVillageVerdicts(ctx context.Context, village string) error {
+	_, err := t.p.exec(ctx, `DELETE FROM village_verdicts WHERE village = ?`, village)
+	return err
 }
 
 // pendingQuery counts the households awaiting a judgement as of a day.
@@ -196,7 +180,7 @@ func (s *Store) RefreshVerdicts(ctx context.Context, today time.Time, limit int)
 				return err
 			}
 		}
-		if err := writeVerdictSums(ctx, p, changes); err != nil {
+		if err := syncproto.WriteVerdictSums(ctx, verdictSumsTx{p}, changes); err != nil {
 			return err
 		}
 		if _, err := p.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)

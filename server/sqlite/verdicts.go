@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema/survey"
@@ -93,7 +91,7 @@ func (s *Store) KeepVerdicts(ctx context.Context, j *syncproto.VerdictJudge, tod
 				return fmt.Errorf("rebuild verdicts of %s: %w", village, err)
 			}
 		}
-		if err := writeVerdictSums(ctx, &stx.pushTx, changes); err != nil {
+		if err := syncproto.WriteVerdictSums(ctx, verdictSumsTx{&stx.pushTx}, changes); err != nil {
 			return err
 		}
 		for name, value := range map[string]string{verdictsKeySetting: j.Key(), verdictsAsOfSetting: today.UTC().Format(time.DateOnly)} {
@@ -124,43 +122,28 @@ func putVerdict(ctx context.Context, exec execer, k *syncproto.KeptVerdict) erro
 	return nil
 }
 
-// writeVerdictSums adds the changes to the villages' sums: each village's
-// counters read, changed and written once; a counter at zero is dropped,
-// a village left without any loses its row.
-func writeVerdictSums(ctx context.Context, p *pushTx, changes syncproto.VerdictChanges) error {
-	for _, village := range slices.Sorted(maps.Keys(changes)) {
-		counts := map[string]int{}
-		var doc string
-		err := p.queryRow(ctx, `SELECT counts FROM village_verdicts WHERE village = ?`, village).Scan(&doc)
-		switch {
-		case err == nil:
-			if err := json.Unmarshal([]byte(doc), &counts); err != nil {
-				return fmt.Errorf("village_verdicts of %s: %w", village, err)
-			}
-		case !errors.Is(err, sql.ErrNoRows):
-			return fmt.Errorf("village_verdicts of %s: %w", village, err)
-		}
-		for k, n := range changes[village] {
-			if counts[k] += n; counts[k] == 0 {
-				delete(counts, k)
-			}
-		}
-		if len(counts) == 0 {
-			if _, err := p.exec(ctx, `DELETE FROM village_verdicts WHERE village = ?`, village); err != nil {
-				return fmt.Errorf("village_verdicts of %s: %w", village, err)
-			}
-			continue
-		}
-		b, err := json.Marshal(counts)
-		if err != nil {
-			return err
-		}
-		if _, err := p.exec(ctx, `INSERT INTO village_verdicts (village, counts) VALUES (?, ?)
-			ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, village, string(b)); err != nil {
-			return fmt.Errorf("village_verdicts of %s: %w", village, err)
-		}
+// verdictSumsTx is the push transaction's SQL for the villages' verdict
+// sums (syncproto.WriteVerdictSums).
+type verdictSumsTx struct{ p *pushTx }
+
+func (t verdictSumsTx) LoadVillageVerdicts(ctx context.Context, village string) (string, bool, error) {
+	var doc string
+	err := t.p.queryRow(ctx, `SELECT counts FROM village_verdicts WHERE village = ?`, village).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
 	}
-	return nil
+	return doc, err == nil, err
+}
+
+func (t verdictSumsTx) SaveVillageVerdicts(ctx context.Context, village, doc string) error {
+	_, err := t.p.exec(ctx, `INSERT INTO village_verdicts (village, counts) VALUES (?, ?)
+		ON CONFLICT (village) DO UPDATE SET counts = excluded.counts`, village, doc)
+	return err
+}
+
+func (t verdictSumsTx) DeleteVillageVerdicts(ctx context.Context, village string) error {
+	_, err := t.p.exec(ctx, `DELETE FROM village_verdicts WHERE village = ?`, village)
+	return err
 }
 
 // RefreshVerdicts judges again, as of today, up to limit households a
@@ -201,7 +184,7 @@ func (s *Store) RefreshVerdicts(ctx context.Context, today time.Time, limit int)
 				return err
 			}
 		}
-		if err := writeVerdictSums(ctx, p, changes); err != nil {
+		if err := syncproto.WriteVerdictSums(ctx, verdictSumsTx{p}, changes); err != nil {
 			return err
 		}
 		if _, err := p.exec(ctx, `INSERT INTO settings (name, value) VALUES (?, ?)
