@@ -1,14 +1,10 @@
 package api_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -37,54 +33,11 @@ func BenchmarkHTTPPushRegistryHouseholds(b *testing.B) {
 	if resp, body := ts.DoAs(b, admin, http.MethodPost, "/v1/imports?source=poverty_registry", "text/csv", []byte(csv.String())); resp.StatusCode != 200 {
 		b.Fatalf("import: %d %s", resp.StatusCode, body)
 	}
-	const tablets, perSet = 8, 50
-	type tablet struct {
-		dev   *storetest.Device
-		token string
-	}
-	tabs := make([]tablet, tablets)
-	for i := range tabs {
-		d := storetest.NewDevice("w", "500240107")
-		tabs[i] = tablet{dev: d, token: ts.Login(b, "w", d.Actor.DeviceID)}
-	}
-	body := func(t tablet) []byte {
+	benchPushes(b, ts, func(*storetest.Device) []syncproto.Change {
 		var changes []syncproto.Change
-		for range perSet {
+		for range benchPerSet {
 			changes = append(changes, storetest.Household(uuid.NewString(), storetest.SouthVillage, storetest.T0))
 		}
-		b, _ := json.Marshal(t.dev.Changeset(changes...))
-		return b
-	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: tablets}}
-	b.ResetTimer()
-	start := time.Now()
-	var wg sync.WaitGroup
-	next := make(chan int, b.N)
-	for i := 0; i < b.N; i++ {
-		next <- i
-	}
-	close(next)
-	for _, t := range tabs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for range next {
-				req, _ := http.NewRequest("POST", ts.URL+"/v1/sync/push", bytes.NewReader(body(t)))
-				req.Header.Set("Authorization", "Bearer "+t.token)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := client.Do(req)
-				if err != nil {
-					b.Error(err)
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					b.Error(fmt.Sprint("push: ", resp.StatusCode))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	b.ReportMetric(float64(b.N*perSet)/time.Since(start).Seconds(), "changes/s")
+		return changes
+	})
 }
