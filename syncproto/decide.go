@@ -107,18 +107,18 @@ func judgeWrite(ctx context.Context, verifier *verify.Verifier, sch *schema.Sche
 	_ = json.Unmarshal(after, &value)
 	switch {
 	case !w.MayWrite(role):
-		return writeJudgement{refused: fmt.Sprintf("may not be changed by a %s (set by %s)", role, strings.Join(append(append([]string(nil), w.Propose...), w.Decide...), ", "))}, nil
+		return writeJudgement{refused: fmt.Sprintf("may not be changed by %s (set by %s)", aRole(role), strings.Join(append(append([]string(nil), w.Propose...), w.Decide...), ", "))}, nil
 	case !w.Decides(after):
 		return writeJudgement{}, nil
 	case !w.MayDecide(role):
-		return writeJudgement{refused: fmt.Sprintf("%q is decided by %s, not by a %s: the change is kept as a proposal for them", value, strings.Join(w.Decide, ", "), role)}, nil
+		return writeJudgement{refused: fmt.Sprintf("%q is decided by %s, not by %s: the change is kept as a proposal for them", value, strings.Join(w.Decide, ", "), aRole(role))}, nil
 	case w.Requires == "":
-		return writeJudgement{flag: FlagDecided, note: fmt.Sprintf("%s %s decided by a %s", fd.Name, value, role)}, nil
+		return writeJudgement{flag: FlagDecided, note: fmt.Sprintf("%s %s decided by %s", fd.Name, value, aRole(role))}, nil
 	case stored == nil:
 		// A household registered by a deciding role with the status the
 		// poverty register gives it (the demo's and an import's load):
 		// it has no evidence here yet to be judged on; it is flagged.
-		return writeJudgement{flag: FlagRegistered, note: fmt.Sprintf("%s %s registered by a %s with the record, not judged", fd.Name, value, role)}, nil
+		return writeJudgement{flag: FlagRegistered, note: fmt.Sprintf("%s %s registered by %s with the record, not judged", fd.Name, value, aRole(role))}, nil
 	}
 	verdict, err := verdictAt(ctx, verifier, sch, tx, form, id, village, fields, now)
 	if err != nil {
@@ -126,10 +126,10 @@ func judgeWrite(ctx context.Context, verifier *verify.Verifier, sch *schema.Sche
 	}
 	summary := verdictSummary(verdict)
 	if verdict != nil && verdict.Overall == verify.Verified {
-		return writeJudgement{flag: FlagDecided, note: fmt.Sprintf("%s %s decided by a %s on %s", fd.Name, value, role, summary)}, nil
+		return writeJudgement{flag: FlagDecided, note: fmt.Sprintf("%s %s decided by %s on %s", fd.Name, value, aRole(role), summary)}, nil
 	}
 	if strings.TrimSpace(overrideNote) != "" {
-		return writeJudgement{flag: FlagOverride, note: fmt.Sprintf("%s %s decided by a %s as an override (note in %s) on %s", fd.Name, value, role, w.OverrideNote, summary)}, nil
+		return writeJudgement{flag: FlagOverride, note: fmt.Sprintf("%s %s decided by %s as an override (note in %s) on %s", fd.Name, value, aRole(role), w.OverrideNote, summary)}, nil
 	}
 	return writeJudgement{needsNote: true, refused: fmt.Sprintf("%q needs a verified verdict, and the household's is %s; a %s may override it with a note in %s",
 		value, summary, strings.Join(w.Decide, " or "), notePath)}, nil
@@ -182,4 +182,13 @@ func verdictSummary(v *verify.Verdict) string {
 		s += "; standards " + strings.Join(names, ", ")
 	}
 	return s
+}
+
+// aRole is role with its indefinite article, for the notes and refusals
+// above: "a supervisor", "an admin".
+func aRole(role string) string {
+	if role != "" && strings.ContainsRune("aeiou", rune(role[0])) {
+		return "an " + role
+	}
+	return "a " + role
 }

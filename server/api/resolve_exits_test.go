@@ -196,7 +196,7 @@ func TestResolvedExitNeedsADecidingRole(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("the admin's resolution: %d %s", resp.StatusCode, body)
 	}
-	if h := exitHistory(t, ts, hh); strings.Join(h[len(h)-1].Flags, ",") != "decided" || !strings.Contains(h[len(h)-1].Note, "decided by a admin") {
+	if h := exitHistory(t, ts, hh); strings.Join(h[len(h)-1].Flags, ",") != "decided" || !strings.Contains(h[len(h)-1].Note, "decided by an admin") {
 		t.Errorf("the admin's decided exit: %+v", h)
 	}
 }
