@@ -77,6 +77,7 @@ var messages = map[string][2]string{ // key: {zh, en}
 	"choose_stored":        {"采用服务器上的值", "Keep the stored value"},
 	"choose_incoming":      {"采用新提交的值", "Take the incoming value"},
 	"department":           {"部门", "Department"},
+	"list_of":              {"名单：", "List: "},
 	"followups":            {"防返贫监测", "Follow-ups"},
 	"monitored":            {"监测户", "Monitored"},
 	"visits_due":           {"到期待走访", "Visits due"},

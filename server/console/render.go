@@ -47,6 +47,7 @@ func (c *Console) parsePages() map[string]*template.Template {
 		"table":   func(table, code, lang string) string { return schema.Tables().Value(table, code, lang) },
 		"show":    c.showValue,
 		"dept":    c.departmentLabel,
+		"who":     c.who,
 		"source":  c.sourceLabel,
 		"add":     func(a, b int) int { return a + b },
 		"colour":  coverageColour,
