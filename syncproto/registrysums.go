@@ -40,6 +40,20 @@ type RegistrySumStore interface {
 	// outside the actor's scope. It returns ErrSummariesNotKept before
 	// SummaryStore.KeepSummaries.
 	RegistryOnlyHouseholds(ctx context.Context, actor Actor, village string) ([]survey.HouseholdMark, Cursor, error)
+	// RegistryOnlyInScope calls emit with every kept registry-only
+	// household of the actor's scope, by village and then id, from one
+	// read transaction (one index range: the cost is the number of such
+	// households, not of the households), and returns the head of the
+	// change log. It returns ErrSummariesNotKept before
+	// SummaryStore.KeepSummaries; an error from emit stops it and is
+	// returned.
+	RegistryOnlyInScope(ctx context.Context, actor Actor, emit func(RegistryOnly) error) (Cursor, error)
+}
+
+// RegistryOnly is a household only a registry lists, with its village.
+type RegistryOnly struct {
+	Village string
+	survey.HouseholdMark
 }
 
 // RegistrySumTx is the SQL a refresh of the registry-only households

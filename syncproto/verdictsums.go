@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/schema"
@@ -284,7 +285,15 @@ func (r *ReportService) VerdictRollup(ctx context.Context, actor Actor, level st
 	if err != nil {
 		return VerdictsRead{}, err
 	}
-	if vs, ok := r.store.(VerdictStore); ok && !registry {
+	rs, keepsRegistry := r.store.(RegistrySumStore)
+	if vs, ok := r.store.(VerdictStore); ok && (!registry || keepsRegistry) {
+		if registry {
+			// The registry-only households kept up to date first, as a
+			// read of the coverage sums does.
+			if err := r.refreshRegistrySums(ctx); err != nil {
+				return VerdictsRead{}, err
+			}
+		}
 		read, err := vs.AreaVerdicts(ctx, actor, level, r.now(), func(*AreaVerdicts) error { return errStopRead })
 		if err == nil || errors.Is(err, errStopRead) {
 			if read.Pending > 0 && read.Pending <= VerdictRollupPendingLimit {
@@ -292,16 +301,100 @@ func (r *ReportService) VerdictRollup(ctx context.Context, actor Actor, level st
 					return VerdictsRead{}, err
 				}
 			}
-			return vs.AreaVerdicts(ctx, actor, level, r.now(), emit)
-		}
-		if !errors.Is(err, ErrVerdictsNotKept) {
+			if !registry {
+				return vs.AreaVerdicts(ctx, actor, level, r.now(), emit)
+			}
+			read, err := r.keptWithRegistryOnly(ctx, vs, rs, actor, level, digits, emit)
+			if !errors.Is(err, ErrSummariesNotKept) {
+				return read, err
+			}
+		} else if !errors.Is(err, ErrVerdictsNotKept) {
 			return VerdictsRead{}, err
 		}
+		return r.liveVerdictRollup(ctx, actor, digits, level, emit)
 	}
 	return r.liveVerdictRollup(ctx, actor, digits, level, emit)
 }
 
 var errStopRead = errors.New("stop")
+
+// keptWithRegistryOnly is the roll-up of the kept verdicts' sums (the
+// recorded households) with, in each area, the households only a
+// registry lists added: the store's kept ones (RegistrySumStore, one read
+// of as many rows as there are such households), each judged as of today
+// as the live roll-up judges it — a household of its village and head's
+// name and nothing else (RegistryOnlyOf). It holds one sum per area. It
+// returns ErrSummariesNotKept, having emitted nothing, when the store
+// keeps no registry-only households yet.
+func (r *ReportService) keptWithRegistryOnly(ctx context.Context, vs VerdictStore, rs RegistrySumStore, actor Actor, level string, digits int, emit func(*AreaVerdicts) error) (VerdictsRead, error) {
+	j, err := NewVerdictJudge(r.schema)
+	if err != nil {
+		return VerdictsRead{}, err
+	}
+	today := r.now()
+	forms := j.Forms()
+	extra := map[string]map[string]int{}
+	if _, err := rs.RegistryOnlyInScope(ctx, actor, func(o RegistryOnly) error {
+		village, _ := json.Marshal(o.Village)
+		head, _ := json.Marshal(o.HeadName)
+		h := &survey.HouseholdInspections{ID: o.ID, Village: o.Village, HeadName: o.HeadName,
+			Fields: map[string]json.RawMessage{forms.Village: village, forms.HeadName: head}}
+		k := j.Judge(h, today)
+		area := o.Village[:min(digits, len(o.Village))]
+		if extra[area] == nil {
+			extra[area] = map[string]int{}
+		}
+		for key, n := range k.Keys() {
+			extra[area][key] += n
+		}
+		return nil
+	}); err != nil {
+		return VerdictsRead{}, err
+	}
+	var areas []*AreaVerdicts
+	read, err := vs.AreaVerdicts(ctx, actor, level, today, func(a *AreaVerdicts) error {
+		c := *a
+		areas = append(areas, &c)
+		return nil
+	})
+	if err != nil {
+		return read, err
+	}
+	for _, a := range areas {
+		if keys, ok := extra[a.Verification.Code]; ok {
+			add := j.AreaOf(level, a.Verification.Code, keys)
+			addAreaVerdicts(a, &add)
+			delete(extra, a.Verification.Code)
+		}
+	}
+	for code, keys := range extra {
+		a := j.AreaOf(level, code, keys)
+		areas = append(areas, &a)
+	}
+	slices.SortFunc(areas, func(a, b *AreaVerdicts) int { return strings.Compare(a.Verification.Code, b.Verification.Code) })
+	for _, a := range areas {
+		if err := emit(a); err != nil {
+			return read, err
+		}
+	}
+	return read, nil
+}
+
+// addAreaVerdicts adds the counts of a to into (the same area).
+func addAreaVerdicts(into, a *AreaVerdicts) {
+	addArea(&into.Verification, &a.Verification)
+	f, g := &into.Followups, &a.Followups
+	f.Households += g.Households
+	f.Monitored += g.Monitored
+	f.Listed += g.Listed
+	f.Due += g.Due
+	if f.ByStatus == nil {
+		f.ByStatus = map[string]int{}
+	}
+	for st, n := range g.ByStatus {
+		f.ByStatus[st] += n
+	}
+}
 
 // registryHouseholds reports whether the households of the reports
 // include some only a registry lists (the store holds an import and the

@@ -167,3 +167,36 @@ func (s *Store) RegistryOnlyHouseholds(ctx context.Context, actor syncproto.Acto
 	}
 	return list, at, err
 }
+
+// RegistryOnlyInScope calls emit with every kept registry-only household
+// of the actor's scope, by village and id (syncproto.RegistrySumStore).
+func (s *Store) RegistryOnlyInScope(ctx context.Context, actor syncproto.Actor, emit func(syncproto.RegistryOnly) error) (syncproto.Cursor, error) {
+	at := syncproto.Cursor{Scope: actor.ScopeKey()}
+	if s.summaries.Load() == nil {
+		return at, syncproto.ErrSummariesNotKept
+	}
+	err := s.read(ctx, func(tx pgx.Tx) error {
+		var err error
+		if at.Seq, err = head(ctx, tx); err != nil {
+			return fmt.Errorf("registry only head: %w", err)
+		}
+		where, args := scopeClause("village", actor)
+		rows, err := tx.Query(ctx, rebind(`SELECT village, household_id, head_name FROM registry_only
+			WHERE `+where+` ORDER BY village, household_id`), args...)
+		if err != nil {
+			return fmt.Errorf("registry only: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r syncproto.RegistryOnly
+			if err := rows.Scan(&r.Village, &r.ID, &r.HeadName); err != nil {
+				return fmt.Errorf("registry only: %w", err)
+			}
+			if err := emit(r); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	return at, err
+}

@@ -206,6 +206,7 @@ func checkRegistrySums(t *testing.T, s syncproto.Store, sch *schema.Schema, acto
 		t.Fatalf("%s: %d villages from the sums, %d in the coverage report", when, len(villages), len(scanned))
 	}
 	registryOnly := 0
+	var perVillage []syncproto.RegistryOnly
 	for i, v := range scanned {
 		if villages[i].Code != v.Code || !reflect.DeepEqual(villages[i].Counts, v.Counts) {
 			t.Fatalf("%s: village %s from the sums:\n%+v\nin the coverage report (%s):\n%+v", when, villages[i].Code, villages[i].Counts, v.Code, v.Counts)
@@ -219,6 +220,9 @@ func checkRegistrySums(t *testing.T, s syncproto.Store, sch *schema.Schema, acto
 			t.Fatal(err)
 		}
 		registryOnly += len(only)
+		for _, m := range only {
+			perVillage = append(perVillage, syncproto.RegistryOnly{Village: v.Code, HouseholdMark: m})
+		}
 		got := append(slices.Clone(recorded), only...)
 		slices.SortFunc(got, func(a, b survey.HouseholdMark) int { return strings.Compare(a.ID, b.ID) })
 		if !slices.Equal(got, v.NeverInspected) {
@@ -227,6 +231,18 @@ func checkRegistrySums(t *testing.T, s syncproto.Store, sch *schema.Schema, acto
 		if list, _, err := reports.NeverInspected(ctx, actor, v.Code); err != nil || !slices.Equal(list, v.NeverInspected) {
 			t.Fatalf("%s: the report service's never inspected in %s: %+v, %v; in the coverage report %+v", when, v.Code, list, err, v.NeverInspected)
 		}
+	}
+	// The whole scope's registry-only households in one read: those of
+	// every village, in village and id order.
+	var inScope []syncproto.RegistryOnly
+	if _, err := rs.RegistryOnlyInScope(ctx, actor, func(o syncproto.RegistryOnly) error {
+		inScope = append(inScope, o)
+		return nil
+	}); err != nil {
+		t.Fatalf("%s: registry only in scope: %v", when, err)
+	}
+	if !slices.Equal(inScope, perVillage) {
+		t.Fatalf("%s: registry-only households of the scope %+v; village by village %+v", when, inScope, perVillage)
 	}
 	for _, x := range []struct {
 		level string

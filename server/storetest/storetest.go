@@ -169,7 +169,7 @@ var suite = []contractTest{
 	{"SummariesBeforeKeep", testSummariesBeforeKeep, []string{"SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays", "SummaryStore.LaggingVillages"}},
 	{"SummariesFollowPublicationAndDate", testSummariesFollowPublicationAndDate, []string{"SummaryStore.KeepSummaries", "SummaryStore.AreaSummaries"}},
 	{"SummariesRejudgeOffTheReadPath", testSummariesRejudgeOffTheReadPath, []string{"SummaryStore.KeepSummaries", "SummaryStore.RejudgeSummaries", "SummaryStore.AreaSummaries", "SummaryStore.NeverInspectedHouseholds", "SummaryStore.InspectionDays", "SummaryStore.LaggingVillages"}},
-	{"RegistrySumsEqualTheCoverageReport", testRegistrySumsEqualTheCoverageReport, []string{"RegistrySumStore.RefreshRegistrySums", "RegistrySumStore.RegistryOnlyHouseholds"}},
+	{"RegistrySumsEqualTheCoverageReport", testRegistrySumsEqualTheCoverageReport, []string{"RegistrySumStore.RefreshRegistrySums", "RegistrySumStore.RegistryOnlyHouseholds", "RegistrySumStore.RegistryOnlyInScope"}},
 	{"VerdictsEqualTheLiveJudgement", testVerdictsEqualTheLiveJudgement, []string{"VerdictStore.KeepVerdicts", "VerdictStore.RefreshVerdicts", "VerdictStore.AreaVerdicts"}},
 	{"VerdictsPendingUntilRefreshed", testVerdictsPendingUntilRefreshed, []string{"VerdictStore.RefreshVerdicts", "VerdictStore.AreaVerdicts"}},
 	{"VerdictsChangeOnTheirDay", testVerdictsChangeOnTheirDay, []string{"VerdictStore.RefreshVerdicts", "VerdictStore.AreaVerdicts"}},
