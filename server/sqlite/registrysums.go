@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/fieldsync/fieldsync/schema"
@@ -142,26 +143,21 @@ func (t registrySumTx) UnmarkRegistryVillage(ctx context.Context, village string
 // village in the actor's scope, by id (syncproto.RegistrySumStore): one
 // range of registry_only's key.
 func (s *Store) RegistryOnlyHouseholds(ctx context.Context, actor syncproto.Actor, village string) ([]survey.HouseholdMark, syncproto.Cursor, error) {
-	at := syncproto.Cursor{Scope: actor.ScopeKey()}
-	if s.summaries.Load() == nil {
-		return nil, at, syncproto.ErrSummariesNotKept
-	}
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, at, fmt.Errorf("begin registry only: %w", err)
-	}
-	defer tx.Rollback()
-	if at.Seq, err = head(ctx, tx); err != nil {
-		return nil, at, fmt.Errorf("registry only head: %w", err)
-	}
-	where, args := prefixClause("village", actor)
-	args = append(args, sql.Named("village", village))
-	rows, err := tx.QueryContext(ctx, `SELECT household_id, head_name FROM registry_only
+	var list []survey.HouseholdMark
+	at, err := s.summaryRead(ctx, actor, "registry only", false, func(tx *sql.Tx, _ *syncproto.SummaryKeeper) error {
+		where, args := prefixClause("village", actor)
+		args = append(args, sql.Named("village", village))
+		rows, err := tx.QueryContext(ctx, `SELECT household_id, head_name FROM registry_only
 		WHERE village = :village AND `+where+` ORDER BY household_id`, args...)
-	list, err := collect(rows, err, "registry only", func(r rowScanner) (survey.HouseholdMark, error) {
-		var m survey.HouseholdMark
-		return m, r.Scan(&m.ID, &m.HeadName)
+		list, err = collect(rows, err, "registry only", func(r rowScanner) (survey.HouseholdMark, error) {
+			var m survey.HouseholdMark
+			return m, r.Scan(&m.ID, &m.HeadName)
+		})
+		return err
 	})
+	if errors.Is(err, syncproto.ErrSummariesNotKept) {
+		return nil, at, err
+	}
 	if list == nil {
 		list = []survey.HouseholdMark{}
 	}
@@ -171,36 +167,26 @@ func (s *Store) RegistryOnlyHouseholds(ctx context.Context, actor syncproto.Acto
 // RegistryOnlyInScope calls emit with every kept registry-only household
 // of the actor's scope, by village and id (syncproto.RegistrySumStore).
 func (s *Store) RegistryOnlyInScope(ctx context.Context, actor syncproto.Actor, emit func(syncproto.RegistryOnly) error) (syncproto.Cursor, error) {
-	at := syncproto.Cursor{Scope: actor.ScopeKey()}
-	if s.summaries.Load() == nil {
-		return at, syncproto.ErrSummariesNotKept
-	}
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return at, fmt.Errorf("begin registry only: %w", err)
-	}
-	defer tx.Rollback()
-	if at.Seq, err = head(ctx, tx); err != nil {
-		return at, fmt.Errorf("registry only head: %w", err)
-	}
-	where, args := prefixClause("village", actor)
-	rows, err := tx.QueryContext(ctx, `SELECT village, household_id, head_name FROM registry_only
+	return s.summaryRead(ctx, actor, "registry only", false, func(tx *sql.Tx, _ *syncproto.SummaryKeeper) error {
+		where, args := prefixClause("village", actor)
+		rows, err := tx.QueryContext(ctx, `SELECT village, household_id, head_name FROM registry_only
 		WHERE `+where+` ORDER BY village, household_id`, args...)
-	if err != nil {
-		return at, fmt.Errorf("registry only: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var r syncproto.RegistryOnly
-		if err := rows.Scan(&r.Village, &r.ID, &r.HeadName); err != nil {
-			return at, fmt.Errorf("registry only: %w", err)
+		if err != nil {
+			return fmt.Errorf("registry only: %w", err)
 		}
-		if err := emit(r); err != nil {
-			return at, err
+		defer rows.Close()
+		for rows.Next() {
+			var r syncproto.RegistryOnly
+			if err := rows.Scan(&r.Village, &r.ID, &r.HeadName); err != nil {
+				return fmt.Errorf("registry only: %w", err)
+			}
+			if err := emit(r); err != nil {
+				return err
+			}
 		}
-	}
-	if err := rows.Err(); err != nil {
-		return at, fmt.Errorf("registry only: %w", err)
-	}
-	return at, nil
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("registry only: %w", err)
+		}
+		return nil
+	})
 }

@@ -332,65 +332,75 @@ func (s *Store) AreaSummaries(ctx context.Context, actor syncproto.Actor, level 
 // summaries' partial index (syncproto.SummaryStore), with the marks the
 // coverage report names them by.
 func (s *Store) NeverInspectedHouseholds(ctx context.Context, actor syncproto.Actor, village string) ([]survey.HouseholdMark, syncproto.Cursor, error) {
-	at := syncproto.Cursor{Scope: actor.ScopeKey()}
-	k := s.summaries.Load()
-	if k == nil {
-		return nil, at, syncproto.ErrSummariesNotKept
-	}
-	at.JudgedAsOf = k.ReportDay(s.now())
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return nil, at, fmt.Errorf("begin never inspected: %w", err)
-	}
-	defer tx.Rollback()
-	if at.Seq, err = head(ctx, tx); err != nil {
-		return nil, at, fmt.Errorf("never inspected head: %w", err)
-	}
-	forms := k.Sum.Forms()
-	where, args := prefixClause("s.village", actor)
-	args = append(args, sql.Named("village", village), sql.Named("head_name_path", jsonPath(forms.HeadName)),
-		sql.Named("registration_no_path", jsonPath(forms.RegistrationNo)))
-	rows, err := tx.QueryContext(ctx, `SELECT s.household_id, COALESCE(json_extract(h.fields, :head_name_path), ''),
+	var list []survey.HouseholdMark
+	at, err := s.summaryRead(ctx, actor, "never inspected", true, func(tx *sql.Tx, k *syncproto.SummaryKeeper) error {
+		forms := k.Sum.Forms()
+		where, args := prefixClause("s.village", actor)
+		args = append(args, sql.Named("village", village), sql.Named("head_name_path", jsonPath(forms.HeadName)),
+			sql.Named("registration_no_path", jsonPath(forms.RegistrationNo)))
+		rows, err := tx.QueryContext(ctx, `SELECT s.household_id, COALESCE(json_extract(h.fields, :head_name_path), ''),
 		COALESCE(json_extract(h.fields, :registration_no_path), '')
 		FROM household_summaries s JOIN records h ON h.id = s.household_id
 		WHERE s.never_inspected AND s.village = :village AND `+where+` ORDER BY s.household_id`, args...)
-	list, err := collect(rows, err, "never inspected", func(r rowScanner) (survey.HouseholdMark, error) {
-		var m survey.HouseholdMark
-		return m, r.Scan(&m.ID, &m.HeadName, &m.RegistrationNo)
+		list, err = collect(rows, err, "never inspected", func(r rowScanner) (survey.HouseholdMark, error) {
+			var m survey.HouseholdMark
+			return m, r.Scan(&m.ID, &m.HeadName, &m.RegistrationNo)
+		})
+		return err
 	})
+	if errors.Is(err, syncproto.ErrSummariesNotKept) {
+		return nil, at, err
+	}
 	if list == nil {
 		list = []survey.HouseholdMark{}
 	}
 	return list, at, err
 }
 
-// InspectionDays sums the per-village inspections per day of the actor's
-// scope from since on (syncproto.SummaryStore).
-func (s *Store) InspectionDays(ctx context.Context, actor syncproto.Actor, since string) ([]syncproto.DayCount, syncproto.Cursor, error) {
+// summaryRead runs read in one read transaction of the kept summaries,
+// after the head of the change log it reflects (and, when judged, the day
+// the sums are judged as of) is put in the cursor it returns; it returns
+// ErrSummariesNotKept before KeepSummaries. op names the read in errors.
+func (s *Store) summaryRead(ctx context.Context, actor syncproto.Actor, op string, judged bool, read func(tx *sql.Tx, k *syncproto.SummaryKeeper) error) (syncproto.Cursor, error) {
 	at := syncproto.Cursor{Scope: actor.ScopeKey()}
 	k := s.summaries.Load()
 	if k == nil {
-		return nil, at, syncproto.ErrSummariesNotKept
+		return at, syncproto.ErrSummariesNotKept
 	}
-	at.JudgedAsOf = k.ReportDay(s.now())
+	if judged {
+		at.JudgedAsOf = k.ReportDay(s.now())
+	}
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, at, fmt.Errorf("begin inspection days: %w", err)
+		return at, fmt.Errorf("begin %s: %w", op, err)
 	}
 	defer tx.Rollback()
 	if at.Seq, err = head(ctx, tx); err != nil {
-		return nil, at, fmt.Errorf("inspection days head: %w", err)
+		return at, fmt.Errorf("%s head: %w", op, err)
 	}
-	where, args := prefixClause("village", actor)
-	rows, err := tx.QueryContext(ctx, `SELECT day_form, SUM(n) FROM village_days WHERE day_form >= :since AND `+where+`
+	return at, read(tx, k)
+}
+
+// InspectionDays sums the per-village inspections per day of the actor's
+// scope from since on (syncproto.SummaryStore).
+func (s *Store) InspectionDays(ctx context.Context, actor syncproto.Actor, since string) ([]syncproto.DayCount, syncproto.Cursor, error) {
+	var list []syncproto.DayCount
+	at, err := s.summaryRead(ctx, actor, "inspection days", true, func(tx *sql.Tx, _ *syncproto.SummaryKeeper) error {
+		where, args := prefixClause("village", actor)
+		rows, err := tx.QueryContext(ctx, `SELECT day_form, SUM(n) FROM village_days WHERE day_form >= :since AND `+where+`
 		GROUP BY day_form ORDER BY day_form`, append(args, sql.Named("since", since))...)
-	list, err := collect(rows, err, "inspection days", func(r rowScanner) (syncproto.DayCount, error) {
-		var d syncproto.DayCount
-		var key string
-		err := r.Scan(&key, &d.Inspections)
-		d.Day, d.Entity = survey.SplitDayKey(key)
-		return d, err
+		list, err = collect(rows, err, "inspection days", func(r rowScanner) (syncproto.DayCount, error) {
+			var d syncproto.DayCount
+			var key string
+			err := r.Scan(&key, &d.Inspections)
+			d.Day, d.Entity = survey.SplitDayKey(key)
+			return d, err
+		})
+		return err
 	})
+	if errors.Is(err, syncproto.ErrSummariesNotKept) {
+		return nil, at, err
+	}
 	if list == nil {
 		list = []syncproto.DayCount{}
 	}
